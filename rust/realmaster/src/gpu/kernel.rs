@@ -1,0 +1,153 @@
+//! Small building blocks every compute pass shares: GPU images held in storage buffers, a compiled
+//! WGSL kernel with an auto-derived bind group layout, and blocking readback for tests and CLI.
+//!
+//! Images are `array<vec4<f32>>` (4 channels) or `array<f32>` (1 channel), row-major, tightly packed.
+//! Storage buffers rather than textures keep every pass's addressing explicit and identical to its CPU
+//! reference, and avoid format-support differences between software and hardware drivers.
+
+use crate::error::{Error, Result};
+use wgpu::util::DeviceExt;
+
+/// A 2D image in a storage buffer.
+pub struct GpuImage {
+    pub buffer: wgpu::Buffer,
+    pub width: u32,
+    pub height: u32,
+    /// 1 or 4.
+    pub channels: u32,
+}
+
+impl GpuImage {
+    pub fn new(device: &wgpu::Device, label: &str, width: u32, height: u32, channels: u32) -> Self {
+        debug_assert!(channels == 1 || channels == 4);
+        let size = (width as u64 * height as u64 * channels as u64 * 4).max(16);
+        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        GpuImage { buffer, width, height, channels }
+    }
+
+    pub fn from_data(device: &wgpu::Device, label: &str, width: u32, height: u32, channels: u32, data: &[f32]) -> Self {
+        assert_eq!(data.len(), (width * height * channels) as usize);
+        let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(data),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        });
+        GpuImage { buffer, width, height, channels }
+    }
+
+    pub fn len_floats(&self) -> usize {
+        (self.width * self.height * self.channels) as usize
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.len_floats() as u64 * 4
+    }
+
+    pub fn same_shape(&self, w: u32, h: u32, c: u32) -> bool {
+        self.width == w && self.height == h && self.channels == c
+    }
+}
+
+/// A compute pipeline compiled from one WGSL file.
+pub struct Kernel {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+    pub label: &'static str,
+}
+
+/// Threads per workgroup side; every shader declares `@workgroup_size(8, 8, 1)` for 2D passes.
+pub const WG: u32 = 8;
+
+impl Kernel {
+    /// Compile `source` (a WGSL file from shaders/, usually via `include_str!`) at `entry`.
+    pub fn new(device: &wgpu::Device, label: &'static str, source: &str, entry: &str) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(label),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let layout = pipeline.get_bind_group_layout(0);
+        Kernel { pipeline, layout, label }
+    }
+
+    /// Bind `resources` at bindings 0..n of group 0.
+    pub fn bind(&self, device: &wgpu::Device, resources: &[wgpu::BindingResource<'_>]) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| wgpu::BindGroupEntry { binding: i as u32, resource: r.clone() })
+            .collect();
+        device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(self.label), layout: &self.layout, entries: &entries })
+    }
+
+    /// Record a 2D dispatch covering `width` x `height` threads.
+    pub fn dispatch_2d(&self, encoder: &mut wgpu::CommandEncoder, bind_group: &wgpu::BindGroup, width: u32, height: u32) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(self.label), timestamp_writes: None });
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, bind_group, &[]);
+        pass.dispatch_workgroups(width.div_ceil(WG), height.div_ceil(WG), 1);
+    }
+}
+
+/// A uniform buffer holding one `T` (must match the WGSL struct, 16-byte aligned).
+pub fn uniform<T: bytemuck::Pod>(device: &wgpu::Device, label: &str, value: &T) -> wgpu::Buffer {
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytemuck::bytes_of(value),
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    })
+}
+
+/// Copy a buffer region back to the CPU, blocking until the GPU is done. For tests, the CLI and
+/// cinematic mode; the realtime path uses its own staging ring.
+pub fn read_buffer(device: &wgpu::Device, queue: &wgpu::Queue, src: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+    let staging = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+    enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
+    queue.submit([enc.finish()]);
+    map_and_read(device, &staging, size)
+}
+
+/// Map an already-filled MAP_READ buffer and copy its bytes out.
+pub fn map_and_read(device: &wgpu::Device, staging: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+    let slice = staging.slice(..size);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::gpu(format!("waiting for the GPU failed ({e})"), "the device was lost; restart the session"))?;
+    rx.recv()
+        .map_err(|_| Error::gpu("readback callback never ran", "the device was lost; restart the session"))?
+        .map_err(|e| Error::gpu(format!("mapping the readback buffer failed ({e})"), "the device was lost; restart the session"))?;
+    let out = slice
+        .get_mapped_range()
+        .map_err(|e| Error::gpu(format!("reading the mapped buffer failed ({e})"), "the device was lost; restart the session"))?
+        .to_vec();
+    staging.unmap();
+    Ok(out)
+}
+
+/// Read a whole image back as f32.
+pub fn read_image(device: &wgpu::Device, queue: &wgpu::Queue, img: &GpuImage) -> Result<Vec<f32>> {
+    let bytes = read_buffer(device, queue, &img.buffer, 0, img.size_bytes())?;
+    Ok(bytemuck::cast_slice(&bytes).to_vec())
+}

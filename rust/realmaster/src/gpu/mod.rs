@@ -1,0 +1,7 @@
+//! GPU side: the wgpu device and the compute passes (one WGSL file per pass in shaders/).
+
+pub mod context;
+pub mod kernel;
+
+pub use context::{AdapterPreference, AdapterSummary, GpuContext};
+pub use kernel::{GpuImage, Kernel};

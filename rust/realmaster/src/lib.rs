@@ -1,0 +1,12 @@
+//! RealMaster Live core: engine frames in, photoreal frames out.
+//!
+//! Data flow (see docs/formats.md and ARCHITECTURE.md): validate → GPU upload/decode → resample to the
+//! model size → edges → temporal window → pack tensor → ONNX Runtime → guided upsample → temporal
+//! accumulate → blend → output. On any failure the output is the untouched input frame.
+
+pub mod error;
+pub mod frame;
+pub mod gpu;
+
+pub use error::{Error, ErrorCode, Result};
+pub use frame::{AuxKind, ColorFormat, FrameRef, ImageF32, OwnedFrame, PlaneRef};
