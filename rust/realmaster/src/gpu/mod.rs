@@ -1,7 +1,9 @@
 //! GPU side: the wgpu device and the compute passes (one WGSL file per pass in shaders/).
 
 pub mod context;
+pub mod frame_images;
 pub mod kernel;
 
 pub use context::{AdapterPreference, AdapterSummary, GpuContext};
+pub use frame_images::FrameImages;
 pub use kernel::{GpuImage, Kernel};
