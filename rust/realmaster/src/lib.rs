@@ -7,6 +7,12 @@
 pub mod error;
 pub mod frame;
 pub mod gpu;
+pub mod model;
+pub mod pipeline;
+pub mod reference;
+pub mod sequence;
 
 pub use error::{Error, ErrorCode, Result};
 pub use frame::{AuxKind, ColorFormat, FrameRef, ImageF32, OwnedFrame, PlaneRef};
+
+pub use pipeline::{FrameTimings, Health, Mode, OutputFrame, Session, SessionConfig, Stats};

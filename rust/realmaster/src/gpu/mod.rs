@@ -1,8 +1,11 @@
 //! GPU side: the wgpu device and the compute passes (one WGSL file per pass in shaders/).
 
+pub mod composite;
 pub mod context;
 pub mod frame_images;
 pub mod kernel;
+pub mod model_io;
+pub mod preprocess;
 
 pub use context::{AdapterPreference, AdapterSummary, GpuContext};
 pub use frame_images::FrameImages;

@@ -1,0 +1,199 @@
+//! `realmaster bench`: per-stage timings and fps (median, p95), and realtime submit latency.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use realmaster::frame::{AuxKind, OwnedFrame};
+use realmaster::{Mode, OutputFrame, Session};
+
+use crate::render::{session_config, Source};
+use crate::stats::{summarize, Summary};
+use crate::ModelArgs;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Sequence folder (or video) to take frames from; frames repeat if it is shorter than --frames.
+    pub sequence: PathBuf,
+    /// Frames measured (after --warmup).
+    #[arg(long, default_value_t = 60)]
+    pub frames: usize,
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Resize the input frames to WxH first (e.g. 1920x1080) to measure at an engine's resolution.
+    #[arg(long, value_parser = crate::parse_size)]
+    pub input_size: Option<(u32, u32)>,
+    #[arg(long, default_value = "")]
+    pub prompt: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(serde::Serialize)]
+struct Report {
+    input: (u32, u32),
+    model_input: (u32, u32),
+    execution_provider: String,
+    gpu: String,
+    frames: usize,
+    /// Cinematic mode, GPU waited on after each stage: per-stage milliseconds.
+    stages: Vec<(String, Summary)>,
+    fps_cinematic: f64,
+    /// (total - inference) / inference, at the median.
+    runtime_overhead_ratio: f64,
+    /// Realtime mode: how long `submit` blocks the caller, milliseconds.
+    realtime_submit: Summary,
+    realtime_frames_output: u64,
+    realtime_frames_dropped: u64,
+    realtime_output_fps: f64,
+}
+
+/// Nearest-neighbour resize of every plane; motion vectors are rescaled with the image.
+fn resize(src: &OwnedFrame, w: u32, h: u32) -> OwnedFrame {
+    let mut dst = src.clone();
+    dst.width = w;
+    dst.height = h;
+    let map = |data: &[u8], bpp: usize| -> Vec<u8> {
+        let mut out = Vec::with_capacity((w * h) as usize * bpp);
+        for y in 0..h {
+            let sy = (y as u64 * src.height as u64 / h as u64) as usize;
+            for x in 0..w {
+                let sx = (x as u64 * src.width as u64 / w as u64) as usize;
+                let i = (sy * src.width as usize + sx) * bpp;
+                out.extend_from_slice(&data[i..i + bpp]);
+            }
+        }
+        out
+    };
+    dst.color = map(&src.color, src.format.bytes_per_pixel());
+    if src.has_depth {
+        dst.depth = map(&src.depth, AuxKind::Depth.bytes_per_pixel());
+    }
+    if src.has_normals {
+        dst.normals = map(&src.normals, AuxKind::Normals.bytes_per_pixel());
+    }
+    if src.has_motion {
+        let m = map(&src.motion, AuxKind::Motion.bytes_per_pixel());
+        let (sx, sy) = (w as f32 / src.width as f32, h as f32 / src.height as f32);
+        dst.motion = m
+            .chunks_exact(8)
+            .flat_map(|c| {
+                let x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]) * sx;
+                let y = f32::from_le_bytes([c[4], c[5], c[6], c[7]]) * sy;
+                x.to_le_bytes().into_iter().chain(y.to_le_bytes())
+            })
+            .collect();
+    }
+    dst
+}
+
+pub fn run(a: BenchArgs) -> Result<ExitCode> {
+    if a.frames == 0 {
+        bail!("--frames must be at least 1");
+    }
+    let source = Source::open(&a.sequence, None)?;
+    let mut frames = Vec::new();
+    for i in 0..source.len().min(a.frames + a.warmup) {
+        let mut f = OwnedFrame::default();
+        source.load(i, &mut f)?;
+        if let Some((w, h)) = a.input_size {
+            f = resize(&f, w, h);
+        }
+        frames.push(f);
+    }
+    let config = match session_config(&a.model, Mode::Cinematic, &a.prompt, 1.0) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let session = Session::new(config)?;
+    session.set_profiling(true);
+    let frame = |i: usize| &frames[i % frames.len()];
+
+    // Cinematic, profiled: every stage timed.
+    let mut per_stage: Vec<Vec<f64>> = vec![Vec::new(); 7];
+    for i in 0..a.warmup + a.frames {
+        session.submit(&frame(i).as_frame_ref())?;
+        let t = session.last_timings();
+        if i >= a.warmup {
+            for (k, v) in [t.upload_ms, t.preprocess_ms, t.pack_ms, t.inference_ms, t.composite_ms, t.readback_ms, t.total_ms]
+                .into_iter()
+                .enumerate()
+            {
+                per_stage[k].push(v);
+            }
+        }
+    }
+    if let realmaster::Health::PassThrough { message, .. } = session.health() {
+        bail!("the benchmark frames were not enhanced: {message}");
+    }
+    let names = ["upload", "preprocess", "pack+tensor readback", "inference", "composite", "readback", "total"];
+    let stages: Vec<(String, Summary)> = names.iter().zip(&per_stage).map(|(n, v)| (n.to_string(), summarize(v))).collect();
+    let total = stages[6].1.median;
+    let inference = stages[3].1.median;
+    let overhead: Vec<f64> = per_stage[6].iter().zip(&per_stage[3]).map(|(t, i)| t - i).collect();
+    let overhead_ratio = summarize(&overhead).median / inference.max(1e-9);
+
+    // Realtime: submit as an engine would, one frame per tick, never waiting for inference.
+    session.set_profiling(false);
+    session.set_mode(Mode::Realtime);
+    session.reset_history();
+    let before = session.stats();
+    let mut submit_ms = Vec::new();
+    let mut out = OutputFrame::default();
+    let t0 = Instant::now();
+    for i in 0..a.frames {
+        let f = frame(i);
+        let s = Instant::now();
+        session.submit(&f.as_frame_ref())?;
+        submit_ms.push(s.elapsed().as_secs_f64() * 1e3);
+        // The engine's other work for the frame; here: read the latest output like a viewport would.
+        session.latest_output(&mut out);
+        std::thread::sleep(std::time::Duration::from_millis(16));
+    }
+    session.flush();
+    let rt_secs = t0.elapsed().as_secs_f64();
+    let after = session.stats();
+
+    let (w, h) = (frames[0].width, frames[0].height);
+    let report = Report {
+        input: (w, h),
+        model_input: session.model_size().unwrap_or((0, 0)),
+        execution_provider: session.execution_provider(),
+        gpu: session.gpu().unwrap_or("none").to_string(),
+        frames: a.frames,
+        fps_cinematic: 1000.0 / total.max(1e-9),
+        runtime_overhead_ratio: overhead_ratio,
+        stages,
+        realtime_submit: summarize(&submit_ms),
+        realtime_frames_output: after.frames_output - before.frames_output,
+        realtime_frames_dropped: after.frames_dropped - before.frames_dropped,
+        realtime_output_fps: (after.frames_output - before.frames_output) as f64 / rt_secs,
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "input {}x{}  model {}x{}  EP {}  GPU {}  frames {}",
+            w, h, report.model_input.0, report.model_input.1, report.execution_provider, report.gpu, report.frames
+        );
+        println!("{:<24} {:>10} {:>10}", "stage (cinematic, ms)", "median", "p95");
+        for (n, s) in &report.stages {
+            println!("{n:<24} {:>10.2} {:>10.2}", s.median, s.p95);
+        }
+        println!("fps (cinematic, every frame inferred): {:.1}", report.fps_cinematic);
+        println!("runtime overhead / forward pass (median): {:.1}%", 100.0 * report.runtime_overhead_ratio);
+        println!(
+            "realtime submit: median {:.3} ms, p95 {:.3} ms; {} frames shown, {} dropped, {:.1} output fps at a 16 ms tick",
+            report.realtime_submit.median, report.realtime_submit.p95, report.realtime_frames_output, report.realtime_frames_dropped, report.realtime_output_fps
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

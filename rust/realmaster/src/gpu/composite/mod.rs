@@ -1,0 +1,443 @@
+//! Compositing: model output (model resolution) → photoreal full-resolution frame in the engine's
+//! colour format. Passes, one WGSL file each (CPU references in `crate::reference`):
+//!
+//! 1. `guided_upsample.wgsl`: joint bilateral upsample of the model residual, guided by the full-res
+//!    input (`current = input + residual`).
+//! 2. `temporal.wgsl`: accumulate the RESIDUAL `current - input` with the reprojected history
+//!    (neighbourhood clamps, depth rejection). Only the model's look is accumulated: the engine's own
+//!    content is never delayed, so an identity model gives back exactly the input even when the
+//!    picture changes with no motion vectors (video, cuts the caller does not flag, format changes).
+//! 3. `blend.wgsl`: `input + strength * residual`, encoded for readback.
+//!
+//! `reproject.wgsl` is also exposed on its own to carry a model output forward to a later frame.
+//!
+//! Shape problems never panic: they are logged (once as an error, then at debug level) and the pass
+//! falls back to the input (a residual of zero, no history) so the viewport never goes black.
+
+mod passes;
+
+use crate::frame::ColorFormat;
+use crate::gpu::context::GpuContext;
+use crate::gpu::frame_images::FrameImages;
+use crate::gpu::kernel::GpuImage;
+use crate::reference::guided_upsample::UpsampleKernel;
+
+use passes::{
+    BlendUniform, Passes, ReprojectUniform, TemporalUniform, UpsampleUniform, DEPTH_TEST,
+    HAS_MOTION, HISTORY_VALID,
+};
+
+/// Compositing parameters. Out-of-range values are clamped when recorded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompositeParams {
+    /// Blend of the result over the input, 0 (input) ..= 1 (result). Default 1.
+    pub strength: f32,
+    /// Weight of the current frame in the temporal accumulation where history is valid, 0..=1
+    /// (1 = no accumulation). Default 0.15: noise variance drops ~12x at rest, ~7 frames to adapt.
+    pub temporal_alpha: f32,
+    /// History is rejected where the previous depth differs from the current one by more than this
+    /// fraction of the current depth. Default 0.1.
+    pub depth_reject: f32,
+    /// Spatial Gaussian sigma of the guided upsample, in model pixels (4x4 taps, the Gaussian is
+    /// windowed to reach 0 at radius 2; clamped to 0.25..=16). Default 1.0.
+    pub sigma_spatial: f32,
+    /// Range Gaussian sigma of the guided upsample, on perceptual colour `sqrt(c / (1 + c))`
+    /// (0 black .. 0.71 white .. 1 infinity). Smaller = sharper edges, less smoothing. Default 0.1.
+    /// Where no tap passes the range test (a detail lost at model size) the spatial weights are used.
+    pub sigma_range: f32,
+    /// Neighbourhood clamp half-width in standard deviations (YCoCg, 3x3), also bounded by the
+    /// neighbourhood min/max. Larger = less flicker, more ghosting risk. Default 1.25.
+    pub clamp_k: f32,
+}
+
+impl Default for CompositeParams {
+    fn default() -> Self {
+        CompositeParams {
+            strength: 1.0,
+            temporal_alpha: 0.15,
+            depth_reject: 0.1,
+            sigma_spatial: 1.0,
+            sigma_range: 0.1,
+            clamp_k: 1.25,
+        }
+    }
+}
+
+fn finite_or(v: f32, default: f32) -> f32 {
+    if v.is_finite() {
+        v
+    } else {
+        default
+    }
+}
+
+impl CompositeParams {
+    /// The values the passes actually use: ranges clamped, non-finite values replaced by safe ones
+    /// (strength 0 = input, temporal_alpha 1 = no history, the defaults for the rest).
+    pub fn sanitized(&self) -> Self {
+        let d = CompositeParams::default();
+        CompositeParams {
+            strength: finite_or(self.strength, 0.0).clamp(0.0, 1.0),
+            temporal_alpha: finite_or(self.temporal_alpha, 1.0).clamp(0.0, 1.0),
+            depth_reject: finite_or(self.depth_reject, d.depth_reject).max(0.0),
+            sigma_spatial: finite_or(self.sigma_spatial, d.sigma_spatial),
+            sigma_range: finite_or(self.sigma_range, d.sigma_range),
+            clamp_k: finite_or(self.clamp_k, d.clamp_k).max(0.0),
+        }
+    }
+}
+
+/// Full-resolution images owned by the compositor, reallocated only on a resolution change.
+struct FullRes {
+    width: u32,
+    height: u32,
+    /// This frame's upsampled result (before temporal accumulation).
+    current: GpuImage,
+    /// Ping-pong accumulated residuals (linear rgb, alpha 1); `history[latest]` is the newest.
+    history: [GpuImage; 2],
+    latest: usize,
+    history_valid: bool,
+    /// The previous frame's depth (copied: the frame's own depth image is refilled every frame).
+    depth_prev: GpuImage,
+    depth_prev_valid: bool,
+}
+
+impl FullRes {
+    fn new(device: &wgpu::Device, width: u32, height: u32) -> Self {
+        FullRes {
+            width,
+            height,
+            current: GpuImage::new(device, "composite current", width, height, 4),
+            history: [
+                GpuImage::new(device, "composite history 0", width, height, 4),
+                GpuImage::new(device, "composite history 1", width, height, 4),
+            ],
+            latest: 0,
+            history_valid: false,
+            depth_prev: GpuImage::new(device, "composite previous depth", width, height, 1),
+            depth_prev_valid: false,
+        }
+    }
+}
+
+/// The compositor: kernels, full-res history and the encoded output buffer.
+pub struct Compositor {
+    passes: Passes,
+    /// Stand-ins bound where an optional input (motion, depth) is absent.
+    dummy: wgpu::Buffer,
+    full: FullRes,
+    output: wgpu::Buffer,
+    output_capacity: u64,
+    output_len: u64,
+    reported: bool,
+}
+
+fn output_buffer(device: &wgpu::Device, size: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("composite output"),
+        size: size.max(16),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
+}
+
+impl Compositor {
+    /// Compile the kernels; full-res buffers are allocated on the first frame.
+    pub fn new(ctx: &GpuContext) -> Self {
+        let d = &ctx.device;
+        Compositor {
+            passes: Passes::new(ctx),
+            dummy: GpuImage::new(d, "composite dummy", 1, 1, 4).buffer,
+            full: FullRes::new(d, 1, 1),
+            output: output_buffer(d, 16),
+            output_capacity: 16,
+            output_len: 0,
+            reported: false,
+        }
+    }
+
+    /// Log a shape problem: an error the first time, then at debug level (it repeats every frame).
+    fn report(&mut self, problem: String) {
+        if self.reported {
+            log::debug!("compositor: {problem}");
+        } else {
+            log::error!(
+                "compositor: {problem} (falling back to the input; fix the caller's image sizes)"
+            );
+            self.reported = true;
+        }
+    }
+
+    fn fits(ctx: &GpuContext, img: &GpuImage) -> bool {
+        img.size_bytes() <= ctx.device.limits().max_storage_buffer_binding_size
+    }
+
+    /// Reproject `src` into `dst` with `motion` (same size as `dst`, xy in `dst` pixels, current →
+    /// previous): `dst(p) = bilinear(src, p + motion(p))`, `src` scaled to `dst`'s size if it differs.
+    /// Off-screen samples get alpha 0 and the clamp-to-edge colour. All images 4-channel.
+    /// On a shape mismatch nothing is recorded (dst keeps its contents) and the problem is logged.
+    pub fn record_reproject(
+        &mut self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        src: &GpuImage,
+        motion: &GpuImage,
+        dst: &GpuImage,
+    ) {
+        if src.channels != 4
+            || motion.channels != 4
+            || dst.channels != 4
+            || src.width == 0
+            || src.height == 0
+        {
+            return self.report(format!(
+                "reproject needs non-empty 4-channel images (src {}ch, motion {}ch, dst {}ch)",
+                src.channels, motion.channels, dst.channels
+            ));
+        }
+        if !motion.same_shape(dst.width, dst.height, 4) {
+            return self.report(format!(
+                "reproject motion is {}x{} but dst is {}x{}",
+                motion.width, motion.height, dst.width, dst.height
+            ));
+        }
+        if !Self::fits(ctx, src) || !Self::fits(ctx, dst) {
+            return self.report(format!(
+                "reproject images {}x{} exceed the GPU's storage binding limit",
+                dst.width, dst.height
+            ));
+        }
+        let u = ReprojectUniform {
+            src_width: src.width,
+            src_height: src.height,
+            dst_width: dst.width,
+            dst_height: dst.height,
+        };
+        self.passes
+            .reproject(ctx, enc, u, [&src.buffer, &motion.buffer, &dst.buffer]);
+    }
+
+    /// Whether `frame`'s images agree with its size (the preprocessor builds them that way).
+    fn frame_ok(frame: &FrameImages) -> Result<(), String> {
+        let (w, h) = (frame.width, frame.height);
+        if w == 0 || h == 0 || !frame.color.same_shape(w, h, 4) {
+            return Err(format!(
+                "frame {w}x{h} has a {}x{}x{} colour image",
+                frame.color.width, frame.color.height, frame.color.channels
+            ));
+        }
+        if frame.depth.as_ref().is_some_and(|d| !d.same_shape(w, h, 1)) {
+            return Err(format!("frame {w}x{h} has a depth image of another size"));
+        }
+        if frame
+            .motion
+            .as_ref()
+            .is_some_and(|m| !m.same_shape(w, h, 4))
+        {
+            return Err(format!("frame {w}x{h} has a motion image of another size"));
+        }
+        Ok(())
+    }
+
+    /// Full composite of one frame up to the linear result (before blending): guided upsample of
+    /// `out_lr_linear - in_lr_linear` (model size, 4-channel linear; `out_lr_linear` alpha is a validity
+    /// weight) onto `frame.color`, then temporal accumulation of the residual with the history.
+    /// `reset_history`: camera cut, first frame; a resolution change resets by itself. The accumulated
+    /// residual is `residual()`; call `record_encode` next for the engine's format.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_composite(
+        &mut self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        frame: &FrameImages,
+        out_lr_linear: &GpuImage,
+        in_lr_linear: &GpuImage,
+        params: &CompositeParams,
+        reset_history: bool,
+    ) {
+        if let Err(problem) = Self::frame_ok(frame) {
+            self.full.history_valid = false;
+            return self.report(problem);
+        }
+        if !Self::fits(ctx, &frame.color) {
+            self.full.history_valid = false;
+            return self.report(format!(
+                "frame {}x{} exceeds the GPU's storage binding limit",
+                frame.width, frame.height
+            ));
+        }
+        let params = params.sanitized();
+        let (w, h) = (frame.width, frame.height);
+        if self.full.width != w || self.full.height != h {
+            self.full = FullRes::new(&ctx.device, w, h);
+        }
+
+        // 1. Guided upsample into `current` (or the plain input when the model images are unusable).
+        let lr_ok = out_lr_linear.channels == 4
+            && out_lr_linear.width > 0
+            && out_lr_linear.height > 0
+            && in_lr_linear.same_shape(out_lr_linear.width, out_lr_linear.height, 4);
+        if lr_ok {
+            let k = UpsampleKernel::new(params.sigma_spatial, params.sigma_range);
+            let u = UpsampleUniform {
+                lr_width: out_lr_linear.width,
+                lr_height: out_lr_linear.height,
+                width: w,
+                height: h,
+                inv_2ss: k.inv_2ss,
+                inv_2sr: k.inv_2sr,
+                edge: k.edge,
+                _pad: 0,
+            };
+            let bufs = [
+                &frame.color.buffer,
+                &out_lr_linear.buffer,
+                &in_lr_linear.buffer,
+                &self.full.current.buffer,
+            ];
+            self.passes.upsample(ctx, enc, u, bufs);
+        } else {
+            enc.copy_buffer_to_buffer(
+                &frame.color.buffer,
+                0,
+                &self.full.current.buffer,
+                0,
+                frame.color.size_bytes(),
+            );
+            let problem = format!(
+                "model images must both be 4-channel and the same size (output {}x{}x{}, input {}x{}x{})",
+                out_lr_linear.width, out_lr_linear.height, out_lr_linear.channels, in_lr_linear.width, in_lr_linear.height, in_lr_linear.channels
+            );
+            self.report(problem);
+        }
+
+        // 2. Temporal accumulation into the other history buffer, then swap.
+        let full = &mut self.full;
+        let history_valid = full.history_valid && !reset_history;
+        let mut flags = if history_valid { HISTORY_VALID } else { 0 };
+        if frame.motion.is_some() {
+            flags |= HAS_MOTION;
+        }
+        if frame.depth.is_some() && full.depth_prev_valid {
+            flags |= DEPTH_TEST;
+        }
+        let u = TemporalUniform {
+            width: w,
+            height: h,
+            flags,
+            _pad0: 0,
+            alpha: params.temporal_alpha,
+            depth_reject: params.depth_reject,
+            clamp_k: params.clamp_k,
+            _pad1: 0,
+        };
+        let (prev, next) = (full.latest, 1 - full.latest);
+        let motion = frame.motion.as_ref().map_or(&self.dummy, |m| &m.buffer);
+        let depth = frame.depth.as_ref().map_or(&self.dummy, |d| &d.buffer);
+        let bufs = [
+            &full.current.buffer,
+            &frame.color.buffer,
+            &full.history[prev].buffer,
+            motion,
+            depth,
+            &full.depth_prev.buffer,
+            &full.history[next].buffer,
+        ];
+        self.passes.temporal(ctx, enc, u, bufs);
+        full.latest = next;
+        full.history_valid = true;
+
+        // 3. Keep this frame's depth for the next frame's disocclusion test.
+        match &frame.depth {
+            Some(d) => {
+                enc.copy_buffer_to_buffer(&d.buffer, 0, &full.depth_prev.buffer, 0, d.size_bytes());
+                full.depth_prev_valid = true;
+            }
+            None => full.depth_prev_valid = false,
+        }
+    }
+
+    /// Add the accumulated residual to `frame.color` (`input + strength * residual`; `strength` 0 =
+    /// input exactly, 1 = input + residual) and encode to `format` into `output_buffer()` (tight rows,
+    /// `output_len_bytes()` long; alpha from the input). If no residual of this frame's size exists,
+    /// the input is encoded unchanged.
+    pub fn record_encode(
+        &mut self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        frame: &FrameImages,
+        format: ColorFormat,
+        strength: f32,
+    ) {
+        if let Err(problem) = Self::frame_ok(frame) {
+            self.output_len = 0;
+            return self.report(problem);
+        }
+        let (w, h) = (frame.width, frame.height);
+        let len = w as u64 * h as u64 * format.bytes_per_pixel() as u64;
+        if len > ctx.device.limits().max_storage_buffer_binding_size {
+            self.output_len = 0;
+            return self.report(format!(
+                "encoded output of {w}x{h} exceeds the GPU's storage binding limit"
+            ));
+        }
+        if len > self.output_capacity {
+            self.output = output_buffer(&ctx.device, len);
+            self.output_capacity = len;
+        }
+        self.output_len = len;
+        let has_result = self.full.history_valid && self.full.width == w && self.full.height == h;
+        // Without a residual the input buffer stands in for it: strength 0 never reads it.
+        let (residual, strength) = if has_result {
+            (
+                &self.full.history[self.full.latest].buffer,
+                finite_or(strength, 0.0).clamp(0.0, 1.0),
+            )
+        } else {
+            (&frame.color.buffer, 0.0)
+        };
+        let u = BlendUniform {
+            width: w,
+            height: h,
+            format: format.shader_id(),
+            _pad0: 0,
+            strength,
+            _pad1: [0; 3],
+        };
+        self.passes
+            .blend(ctx, enc, u, [&frame.color.buffer, residual, &self.output]);
+        if !has_result {
+            self.report(format!(
+                "record_encode called for {w}x{h} without a composite of that size"
+            ));
+        }
+    }
+
+    /// Encoded frame from the last `record_encode` (STORAGE | COPY_SRC; may be larger than the frame).
+    pub fn output_buffer(&self) -> &wgpu::Buffer {
+        &self.output
+    }
+
+    /// Bytes of the encoded frame at the start of `output_buffer()` (width x height x bytes per pixel).
+    pub fn output_len_bytes(&self) -> u64 {
+        self.output_len
+    }
+
+    /// The temporally accumulated model residual (linear rgb, alpha 1, full resolution): what
+    /// `record_encode` adds to the input, scaled by strength. Not the composited picture: that is
+    /// `input + residual`. Same as `result()`.
+    pub fn residual(&self) -> &GpuImage {
+        &self.full.history[self.full.latest]
+    }
+
+    /// Alias of `residual()`, kept for existing callers: the accumulated residual, not the picture.
+    pub fn result(&self) -> &GpuImage {
+        self.residual()
+    }
+
+    /// Forget the history; the next composite starts fresh (same as `reset_history = true`).
+    pub fn reset(&mut self) {
+        self.full.history_valid = false;
+        self.full.depth_prev_valid = false;
+    }
+}

@@ -1,0 +1,82 @@
+//! The two small passes between the model and the compositor: unpack the model's planar output
+//! tensor into an image, and convert model-space colour to linear.
+
+use super::context::GpuContext;
+use super::kernel::{uniform, GpuImage, Kernel};
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    width: u32,
+    height: u32,
+    extra: u32,
+    _pad: u32,
+}
+
+/// `unpack_output.wgsl` and `to_linear.wgsl`.
+pub struct ModelIo {
+    unpack: Kernel,
+    to_linear: Kernel,
+    params_unpack: wgpu::Buffer,
+    params_linear: wgpu::Buffer,
+}
+
+impl ModelIo {
+    pub fn new(ctx: &GpuContext) -> Self {
+        let z = Params { width: 0, height: 0, extra: 0, _pad: 0 };
+        ModelIo {
+            unpack: Kernel::new(&ctx.device, "unpack_output", include_str!("../../../../shaders/unpack_output.wgsl"), "main"),
+            to_linear: Kernel::new(&ctx.device, "to_linear", include_str!("../../../../shaders/to_linear.wgsl"), "main"),
+            params_unpack: uniform(&ctx.device, "unpack_output params", &z),
+            params_linear: uniform(&ctx.device, "to_linear params", &z),
+        }
+    }
+
+    /// Unpack `[1,3,H,W]` floats starting at float `offset` of `tensor` into `dst` (4ch, H x W).
+    pub fn record_unpack(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, tensor: &wgpu::Buffer, offset: u32, dst: &GpuImage) {
+        let p = Params { width: dst.width, height: dst.height, extra: offset, _pad: 0 };
+        ctx.queue.write_buffer(&self.params_unpack, 0, bytemuck::bytes_of(&p));
+        let bg = self.unpack.bind(
+            &ctx.device,
+            &[self.params_unpack.as_entire_binding(), tensor.as_entire_binding(), dst.buffer.as_entire_binding()],
+        );
+        self.unpack.dispatch_2d(enc, &bg, dst.width, dst.height);
+    }
+
+    /// Convert `src` (model colour space) to linear into `dst`. `srgb`: whether the model space is sRGB.
+    pub fn record_to_linear(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, src: &GpuImage, dst: &GpuImage, srgb: bool) {
+        let p = Params { width: dst.width, height: dst.height, extra: if srgb { 0 } else { 1 }, _pad: 0 };
+        ctx.queue.write_buffer(&self.params_linear, 0, bytemuck::bytes_of(&p));
+        let bg = self.to_linear.bind(
+            &ctx.device,
+            &[self.params_linear.as_entire_binding(), src.buffer.as_entire_binding(), dst.buffer.as_entire_binding()],
+        );
+        self.to_linear.dispatch_2d(enc, &bg, dst.width, dst.height);
+    }
+}
+
+/// CPU references of both passes.
+pub mod reference {
+    use crate::frame::srgb_to_linear;
+
+    pub fn unpack(tensor: &[f32], width: u32, height: u32) -> Vec<f32> {
+        let plane = (width * height) as usize;
+        let mut out = vec![0.0; plane * 4];
+        for i in 0..plane {
+            let (r, g, b) = (tensor[i], tensor[plane + i], tensor[2 * plane + i]);
+            if r.is_finite() && g.is_finite() && b.is_finite() {
+                out[i * 4..i * 4 + 4].copy_from_slice(&[r, g, b, 1.0]);
+            }
+        }
+        out
+    }
+
+    pub fn to_linear(src: &[f32], srgb: bool) -> Vec<f32> {
+        if !srgb {
+            return src.to_vec();
+        }
+        src.chunks_exact(4)
+            .flat_map(|p| [srgb_to_linear(p[0].clamp(0.0, 1.0)), srgb_to_linear(p[1].clamp(0.0, 1.0)), srgb_to_linear(p[2].clamp(0.0, 1.0)), p[3]])
+            .collect()
+    }
+}

@@ -1,0 +1,376 @@
+//! GPU preprocessing: engine frame → model-resolution inputs.
+//!
+//! `Preprocessor::upload` decodes the engine's planes into full-resolution linear images
+//! ([`FrameImages`], shared with compositing); `Preprocessor::record` resamples them to the model's
+//! size (exact area filter), encodes each plane the way the model expects and computes the edge map
+//! into a [`ModelResImages`]; [`Packer`] writes a window of those into the model's NCHW tensors.
+//! Every pass is a WGSL file in shaders/ with a CPU twin in `crate::reference`.
+
+mod decode;
+mod edges;
+mod pack;
+mod resample;
+mod util;
+
+pub use pack::{InputRole, Packer, TensorEntry, TensorLayout};
+
+use crate::error::{Error, Result};
+use crate::frame::{FrameRef, MAX_DIMENSION};
+use crate::gpu::context::GpuContext;
+use crate::gpu::frame_images::FrameImages;
+use crate::gpu::kernel::GpuImage;
+
+/// How the model wants colour: the manifest's `color.space`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModelColorSpace {
+    /// sRGB-encoded, clamped to [0, 1].
+    #[default]
+    Srgb,
+    /// Linear, unclamped (HDR passes through).
+    Linear,
+}
+
+/// Edge detector settings (Canny-style, at model resolution).
+///
+/// Each cue yields a strength normalised so that 1.0 is an unmistakable edge; the detector keeps the
+/// largest: colour `|grad L|` of perceptual (sRGB-encoded) Rec.709 luminance, so a luminance step of
+/// 0.2 scores 0.2; depth `|grad ln z| / depth_relative`; normals `(1 - dot(n1, n2)) / normal_crease`.
+/// After non-maximum suppression, strengths >= `high` are edges and strengths >= `low` are edges
+/// when connected (8-neighbourhood) to one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EdgeParams {
+    /// Hysteresis low threshold (weak edges). Default 0.08.
+    pub low: f32,
+    /// Hysteresis high threshold (strong edges). Default 0.2.
+    pub high: f32,
+    /// Relative depth change per pixel (difference of ln z) that scores 1.0. Default 0.25.
+    pub depth_relative: f32,
+    /// `1 - cos(angle)` between neighbouring normals that scores 1.0. Default 0.3 (about 45 degrees).
+    pub normal_crease: f32,
+    /// Bound on hysteresis grow steps; each step extends edges by one pixel. Default 64.
+    pub max_iterations: u32,
+}
+
+impl Default for EdgeParams {
+    fn default() -> Self {
+        EdgeParams {
+            low: 0.08,
+            high: 0.2,
+            depth_relative: 0.25,
+            normal_crease: 0.3,
+            max_iterations: 64,
+        }
+    }
+}
+
+/// Upper bound for `EdgeParams::max_iterations` (each step is one dispatch).
+pub const MAX_HYSTERESIS_ITERATIONS: u32 = 1024;
+
+/// What the model expects, from its manifest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PreprocessConfig {
+    /// Model input width (W of the tensors).
+    pub model_width: u32,
+    /// Model input height (H of the tensors).
+    pub model_height: u32,
+    /// Colour space of the `frames` tensor.
+    pub color_space: ModelColorSpace,
+    /// Depth is encoded as `1 / (1 + z / depth_scale)`.
+    pub depth_scale: f32,
+    /// Edge detector settings.
+    pub edges: EdgeParams,
+}
+
+impl PreprocessConfig {
+    /// Check the values the passes divide by or size buffers with.
+    pub fn validate(&self) -> Result<()> {
+        let (w, h) = (self.model_width, self.model_height);
+        if w == 0 || h == 0 || w > MAX_DIMENSION || h > MAX_DIMENSION {
+            return Err(Error::config(
+                format!("model resolution {w}x{h} is outside 1..={MAX_DIMENSION}"),
+                "set the model input size from the manifest's resolution",
+            ));
+        }
+        if !(self.depth_scale.is_finite() && self.depth_scale > 0.0) {
+            return Err(Error::config(
+                format!("depth_scale {} is not a positive number", self.depth_scale),
+                "use the manifest's depth_scale (world units, e.g. 10.0)",
+            ));
+        }
+        let e = &self.edges;
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        if !(positive(e.low) && positive(e.high) && e.low <= e.high) {
+            return Err(Error::config(
+                format!(
+                    "edge thresholds low {} / high {} are invalid",
+                    e.low, e.high
+                ),
+                "use positive thresholds with low <= high (defaults 0.08 / 0.2)",
+            ));
+        }
+        if !(positive(e.depth_relative) && positive(e.normal_crease)) {
+            return Err(Error::config(
+                format!(
+                    "edge normalisers depth_relative {} / normal_crease {} must be positive",
+                    e.depth_relative, e.normal_crease
+                ),
+                "use the defaults (0.25 / 0.3) or other positive values",
+            ));
+        }
+        if e.max_iterations == 0 || e.max_iterations > MAX_HYSTERESIS_ITERATIONS {
+            return Err(Error::config(
+                format!(
+                    "edge max_iterations {} is outside 1..={MAX_HYSTERESIS_ITERATIONS}",
+                    e.max_iterations
+                ),
+                "use the default (64)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One frame's inputs at model resolution. The temporal window keeps T of these.
+pub struct ModelResImages {
+    /// RGBA in the model's colour space (alpha stays linear coverage), 4 channels.
+    pub color: GpuImage,
+    /// Linear RGBA at model resolution, 4 channels (compositing's guide).
+    pub color_linear: GpuImage,
+    /// 0/1 edge map, 1 channel.
+    pub edges: GpuImage,
+    /// `1 / (1 + z / depth_scale)`, 0 where the frame had no depth; 1 channel.
+    pub depth: GpuImage,
+    /// Unit view-space normal in xyz (0 where absent), w = 0; 4 channels.
+    pub normals: GpuImage,
+    /// Motion in model pixels in xy (0 where absent), zw = 0; 4 channels.
+    pub motion: GpuImage,
+}
+
+impl ModelResImages {
+    /// Allocate all planes at the configured model resolution (contents start at zero).
+    pub fn new(device: &wgpu::Device, cfg: &PreprocessConfig) -> Self {
+        let (w, h) = (cfg.model_width, cfg.model_height);
+        ModelResImages {
+            color: GpuImage::new(device, "model color", w, h, 4),
+            color_linear: GpuImage::new(device, "model color linear", w, h, 4),
+            edges: GpuImage::new(device, "model edges", w, h, 1),
+            depth: GpuImage::new(device, "model depth", w, h, 1),
+            normals: GpuImage::new(device, "model normals", w, h, 4),
+            motion: GpuImage::new(device, "model motion", w, h, 4),
+        }
+    }
+
+    /// The planes with their names, for shape checks and copies.
+    fn planes(&self) -> [(&'static str, &GpuImage); 6] {
+        [
+            ("color", &self.color),
+            ("color_linear", &self.color_linear),
+            ("edges", &self.edges),
+            ("depth", &self.depth),
+            ("normals", &self.normals),
+            ("motion", &self.motion),
+        ]
+    }
+
+    /// Error unless every plane has the model size and its channel count.
+    pub fn check_shape(&self, cfg: &PreprocessConfig) -> Result<()> {
+        for (name, img) in self.planes() {
+            let c = if matches!(name, "edges" | "depth") {
+                1
+            } else {
+                4
+            };
+            if !img.same_shape(cfg.model_width, cfg.model_height, c) {
+                return Err(Error::config(
+                    format!(
+                        "model-resolution image '{name}' is {}x{}x{} but the model needs {}x{}x{c}",
+                        img.width, img.height, img.channels, cfg.model_width, cfg.model_height
+                    ),
+                    "allocate the window's images with ModelResImages::new and the same PreprocessConfig",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Engine frame → [`FrameImages`] → [`ModelResImages`].
+///
+/// All buffers and bind groups are made at construction or when the engine resolution changes;
+/// per frame only uniform values and the raw bytes are written.
+pub struct Preprocessor {
+    cfg: PreprocessConfig,
+    decode: decode::DecodeStage,
+    resample: resample::ResampleStage,
+    edges: edges::EdgeStage,
+    frame: Option<FrameImages>,
+    /// Aux images of the current resolution kept while the engine stops sending that plane.
+    spare: [Option<GpuImage>; 3],
+    /// Internal model-resolution targets; `record` copies them into the caller's images so that no
+    /// bind group depends on which window slot is being filled.
+    work: ModelResImages,
+    /// Model-resolution view depth (not encoded) for the depth edge cue.
+    depth_z: GpuImage,
+}
+
+impl Preprocessor {
+    /// Compile the passes and allocate the model-resolution buffers.
+    pub fn new(ctx: &GpuContext, cfg: PreprocessConfig) -> Result<Self> {
+        cfg.validate()?;
+        let device = &ctx.device;
+        util::check_storage_size(
+            device,
+            "a model-resolution image",
+            cfg.model_width as u64 * cfg.model_height as u64 * 16,
+        )?;
+        let work = ModelResImages::new(device, &cfg);
+        let depth_z = GpuImage::new(
+            device,
+            "model depth z",
+            cfg.model_width,
+            cfg.model_height,
+            1,
+        );
+        let edges = edges::EdgeStage::new(ctx, &cfg, &work, &depth_z);
+        Ok(Preprocessor {
+            decode: decode::DecodeStage::new(device),
+            resample: resample::ResampleStage::new(device),
+            edges,
+            frame: None,
+            spare: [None, None, None],
+            work,
+            depth_z,
+            cfg,
+        })
+    }
+
+    /// The configuration this preprocessor was built with.
+    pub fn config(&self) -> &PreprocessConfig {
+        &self.cfg
+    }
+
+    /// Upload and decode one engine frame into [`Self::frame`] (submitted to the queue before
+    /// returning). Images are reallocated only when the engine resolution changes.
+    pub fn upload(&mut self, ctx: &GpuContext, frame: &FrameRef<'_>) -> Result<()> {
+        // O(1) and guards the slicing below; the caller's full validation already ran.
+        frame.validate_layout()?;
+        self.ensure_frame_images(ctx, frame)?;
+        let Some(images) = self.frame.as_ref() else {
+            return Err(Error::Internal(
+                "frame images missing after allocation".into(),
+            ));
+        };
+        self.decode.upload(ctx, frame, images)?;
+        self.resample
+            .prepare(ctx, &self.cfg, images, &self.work, &self.depth_z);
+        self.edges.set_frame_cues(
+            ctx,
+            &self.cfg,
+            images.depth.is_some(),
+            images.normals.is_some(),
+        );
+        Ok(())
+    }
+
+    /// The last uploaded frame at full resolution.
+    pub fn frame(&self) -> Option<&FrameImages> {
+        self.frame.as_ref()
+    }
+
+    /// Record resample + edges of the last uploaded frame into `dst`. The commands read the frame
+    /// images when the encoder is submitted, so submit before the next `upload`.
+    pub fn record(
+        &self,
+        _ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        dst: &ModelResImages,
+    ) -> Result<()> {
+        let Some(frame) = self.frame.as_ref() else {
+            return Err(Error::config(
+                "no frame has been uploaded yet",
+                "call Preprocessor::upload before record",
+            ));
+        };
+        dst.check_shape(&self.cfg)?;
+        self.resample.record(
+            enc,
+            frame,
+            &self.work,
+            &self.depth_z,
+            (self.cfg.model_width, self.cfg.model_height),
+        );
+        self.edges.record(enc);
+        for ((_, src), (_, dst)) in self.work.planes().iter().zip(dst.planes().iter()) {
+            enc.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, src.size_bytes());
+        }
+        Ok(())
+    }
+
+    fn ensure_frame_images(&mut self, ctx: &GpuContext, frame: &FrameRef<'_>) -> Result<()> {
+        let device = &ctx.device;
+        let (w, h) = (frame.width, frame.height);
+        if self
+            .frame
+            .as_ref()
+            .is_none_or(|f| f.width != w || f.height != h)
+        {
+            // Colour is the largest plane (16 B/px), so this bounds the aux planes too.
+            util::check_storage_size(
+                device,
+                "the full-resolution colour image",
+                w as u64 * h as u64 * 16,
+            )?;
+            self.spare = [None, None, None];
+            self.frame = None; // free the old resolution before allocating the new one
+            self.frame = Some(FrameImages {
+                width: w,
+                height: h,
+                color: GpuImage::new(device, "frame color", w, h, 4),
+                depth: None,
+                normals: None,
+                motion: None,
+            });
+        }
+        let Some(images) = self.frame.as_mut() else {
+            return Err(Error::Internal(
+                "frame images missing after allocation".into(),
+            ));
+        };
+        let [spare_depth, spare_normals, spare_motion] = &mut self.spare;
+        swap_aux(
+            &mut images.depth,
+            spare_depth,
+            frame.depth.is_some(),
+            || GpuImage::new(device, "frame depth", w, h, 1),
+        );
+        swap_aux(
+            &mut images.normals,
+            spare_normals,
+            frame.normals.is_some(),
+            || GpuImage::new(device, "frame normals", w, h, 4),
+        );
+        swap_aux(
+            &mut images.motion,
+            spare_motion,
+            frame.motion.is_some(),
+            || GpuImage::new(device, "frame motion", w, h, 4),
+        );
+        Ok(())
+    }
+}
+
+/// Keep an aux image in `slot` exactly when the plane is present, parking it in `spare` otherwise.
+fn swap_aux(
+    slot: &mut Option<GpuImage>,
+    spare: &mut Option<GpuImage>,
+    present: bool,
+    make: impl FnOnce() -> GpuImage,
+) {
+    if present {
+        if slot.is_none() {
+            *slot = Some(spare.take().unwrap_or_else(make));
+        }
+    } else if let Some(img) = slot.take() {
+        *spare = Some(img);
+    }
+}

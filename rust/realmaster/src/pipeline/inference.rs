@@ -1,0 +1,127 @@
+//! Loading a model package for a session, and running it on packed tensors.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::gpu::preprocess::{self as pre, ModelColorSpace, TensorLayout};
+use crate::model::{self, InputRole, ModelInput, ModelPackage, ModelSession};
+
+use super::config::SessionConfig;
+use super::engine::ModelSpec;
+use super::worker::Infer;
+
+/// Turns prompt text into embeddings (presets and, when the model has one, the text encoder).
+pub type PromptSource = model::PromptEncoder;
+
+pub struct LoadedModel {
+    pub infer: Box<dyn Infer>,
+    pub spec: ModelSpec,
+    pub prompts: Arc<Mutex<PromptSource>>,
+    pub ep: String,
+}
+
+struct StudentInfer {
+    session: ModelSession,
+    /// Tensor roles in layout order (the prompt embedding is added last when the model takes one).
+    roles: Vec<(InputRole, pre::InputRole)>,
+    takes_prompt: bool,
+    shapes: Vec<Vec<usize>>,
+    out: Vec<f32>,
+}
+
+impl Infer for StudentInfer {
+    fn run(&mut self, arena: &[f32], layout: &TensorLayout, prompt: &[f32]) -> Result<Vec<f32>> {
+        let prompt_shape = [1, prompt.len()];
+        let mut feeds: Vec<ModelInput<'_>> = Vec::with_capacity(self.roles.len() + 1);
+        for (k, (role, packed)) in self.roles.iter().enumerate() {
+            let data = layout.view(arena, *packed).ok_or_else(|| Error::Internal(format!("tensor layout has no {packed:?}")))?;
+            feeds.push(ModelInput::new(*role, data, &self.shapes[k]));
+        }
+        if self.takes_prompt {
+            feeds.push(ModelInput::new(InputRole::PromptEmbedding, prompt, &prompt_shape));
+        }
+        self.session.run_into(&feeds, &mut self.out)?;
+        Ok(self.out.clone())
+    }
+}
+
+/// The GPU packer's name for a tensor role; None for the prompt (CPU side).
+fn packed_role(r: InputRole) -> Option<pre::InputRole> {
+    Some(match r {
+        InputRole::Frames => pre::InputRole::Frames,
+        InputRole::Edges => pre::InputRole::Edges,
+        InputRole::Depth => pre::InputRole::Depth,
+        InputRole::Normals => pre::InputRole::Normals,
+        InputRole::PreviousOutput => pre::InputRole::PreviousOutput,
+        InputRole::PromptEmbedding => return None,
+    })
+}
+
+/// Open, verify and load a model package for a session.
+pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
+    let package = ModelPackage::open(dir)?;
+    let m = package.manifest();
+    let (width, height) = match config.model_size {
+        Some((w, h)) if m.resolution.accepts(w, h) => (w, h),
+        Some((w, h)) => {
+            return Err(Error::config(
+                format!("model input size {w}x{h} is not accepted by {} ({})", m.name, m.resolution.describe()),
+                "pick a size the manifest allows, or leave the size unset to use its default",
+            ))
+        }
+        None => m.resolution.default_size(),
+    };
+    let color_space = match m.color.space {
+        model::ColorSpace::Srgb => ModelColorSpace::Srgb,
+        model::ColorSpace::Linear => ModelColorSpace::Linear,
+    };
+    let mut roles = Vec::new();
+    let mut takes_prompt = false;
+    for i in &m.inputs {
+        match packed_role(i.role) {
+            Some(p) => roles.push((i.role, p)),
+            None => takes_prompt = true,
+        }
+    }
+    let opts = model::SessionOptions {
+        ort_library: config.ort_library.clone(),
+        ep: config.execution_provider.parse()?,
+        ep_options: model::EpOptions {
+            fallback: config.allow_ep_fallback,
+            trt_fp16: true,
+            trt_engine_cache: config.tensorrt_cache_dir.clone(),
+            trt_timing_cache: config.tensorrt_cache_dir.clone(),
+            ..Default::default()
+        },
+        // Cinematic renders must be bit-identical; the cost in realtime is small for a student.
+        deterministic: true,
+        ..Default::default()
+    };
+    let session = ModelSession::load(&package, &opts)?;
+    let ep = session.ep_in_use().as_str().to_string();
+    log::info!("model {} {} on {ep} at {width}x{height}", m.name, m.model_version);
+    let prompts = PromptSource::load(&package, &opts)?;
+    let t = m.window;
+    let (w, h) = (width as usize, height as usize);
+    let shapes = roles
+        .iter()
+        .map(|(r, _)| vec![1, r.channels(t).unwrap_or(1), h, w])
+        .collect();
+    let spec = ModelSpec {
+        width,
+        height,
+        window: t as u32,
+        color_space,
+        depth_scale: m.depth_scale,
+        roles: roles.iter().map(|(_, p)| *p).collect(),
+    };
+    Ok(LoadedModel {
+        infer: Box::new(StudentInfer { session, roles, takes_prompt, shapes, out: Vec::new() }),
+        spec,
+        prompts: Arc::new(Mutex::new(prompts)),
+        ep,
+    })
+}

@@ -1,0 +1,384 @@
+//! The public session: what an engine (or the CLI, or the C++ bridge) drives.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, Result};
+use crate::frame::{FrameRef, OwnedFrame};
+use crate::gpu::{AdapterPreference, GpuContext};
+
+use super::config::{Health, Mode, SessionConfig, Stats};
+use super::engine::{Engine, FrameSettings};
+use super::inference::{load_model, PromptSource};
+use super::output::{FrameTimings, OutputFrame};
+use super::worker::{spawn_inference, ThreadLink};
+
+/// Settings that may change from any thread; read once per frame.
+#[derive(Debug, Clone)]
+struct Live {
+    strength: f32,
+    mode: Mode,
+    temporal_alpha: f32,
+    cut_threshold: f32,
+    reset_requested: bool,
+    prompt_target: Option<Vec<f32>>,
+    prompt_text: String,
+    profile: bool,
+}
+
+#[derive(Default)]
+struct Mailbox {
+    pending: Option<(OwnedFrame, u64)>,
+    free: Vec<OwnedFrame>,
+    next_index: u64,
+    /// Index of the last frame the frame thread finished.
+    done: Option<u64>,
+}
+
+struct Shared {
+    mailbox: Mutex<Mailbox>,
+    wake: Condvar,
+    done: Condvar,
+    live: Mutex<Live>,
+    output: Mutex<Option<OutputFrame>>,
+    stats: Mutex<Stats>,
+    health: Mutex<Health>,
+    timings: Mutex<FrameTimings>,
+    shutdown: AtomicBool,
+}
+
+impl Shared {
+    /// Record a failure: the frame passes through; the message is logged once, not every frame.
+    fn report(&self, err: &Error) {
+        let msg = err.to_string();
+        let mut h = self.health.lock();
+        let new = !matches!(&*h, Health::PassThrough { message, .. } if *message == msg);
+        if new {
+            log::error!("RealMaster: showing the untouched frame: {msg}");
+            *h = Health::PassThrough { code: err.code() as u32, message: msg };
+        }
+    }
+}
+
+/// A running RealMaster session. `Send + Sync`: share it between the engine's threads.
+pub struct Session {
+    shared: Arc<Shared>,
+    frame_thread: Option<JoinHandle<()>>,
+    prompts: Option<Arc<Mutex<PromptSource>>>,
+    ep: String,
+    model_size: Option<(u32, u32)>,
+    gpu: Option<String>,
+}
+
+impl Session {
+    /// Create a session: loads and checks the model, opens the GPU, starts the worker threads.
+    /// Without a model (`model_dir: None`) frames pass through untouched and `health()` says why.
+    pub fn new(config: SessionConfig) -> Result<Session> {
+        if !(0.0..=1.0).contains(&config.strength) {
+            return Err(Error::config(format!("strength {} is outside 0..1", config.strength), "pass a strength between 0 and 1"));
+        }
+        let live = Live {
+            strength: config.strength,
+            mode: config.mode,
+            temporal_alpha: config.temporal_alpha.clamp(0.01, 1.0),
+            cut_threshold: config.cut_threshold,
+            reset_requested: false,
+            prompt_target: None,
+            prompt_text: config.prompt.clone(),
+            profile: false,
+        };
+        let shared = Arc::new(Shared {
+            mailbox: Mutex::new(Mailbox::default()),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+            live: Mutex::new(live),
+            output: Mutex::new(None),
+            stats: Mutex::new(Stats::default()),
+            health: Mutex::new(Health::Ok),
+            timings: Mutex::new(FrameTimings::default()),
+            shutdown: AtomicBool::new(false),
+        });
+
+        let (engine, link, prompts, ep, model_size, gpu, inference_thread) = match &config.model_dir {
+            None => {
+                *shared.health.lock() = Health::PassThrough {
+                    code: crate::ErrorCode::Config as u32,
+                    message: "no model loaded: frames pass through untouched (fix: set a model package folder)".into(),
+                };
+                (None, None, None, "none".to_string(), None, None, None)
+            }
+            Some(dir) => {
+                let loaded = load_model(dir, &config)?;
+                let initial = loaded.prompts.lock().encode(&config.prompt)?;
+                let ctx = GpuContext::new(AdapterPreference::HighPerformance)?;
+                let gpu = format!("{} ({})", ctx.summary.name, ctx.summary.backend);
+                let size = (loaded.spec.width, loaded.spec.height);
+                let engine = Engine::new(ctx, loaded.spec)?;
+                let blend = super::prompt_blend::PromptBlend::new(initial, config.prompt_blend_frames);
+                let (link, handle) = spawn_inference(loaded.infer, engine.layout().clone(), blend)
+                    .map_err(|e| Error::Internal(format!("cannot start the inference thread: {e}")))?;
+                (Some(engine), Some(link), Some(loaded.prompts), loaded.ep, Some(size), Some(gpu), Some(handle))
+            }
+        };
+        shared.stats.lock().execution_provider = ep.clone();
+
+        let s2 = shared.clone();
+        let frame_thread = std::thread::Builder::new()
+            .name("realmaster-frames".into())
+            .spawn(move || frame_loop(s2, engine, link, inference_thread))
+            .map_err(|e| Error::Internal(format!("cannot start the frame thread: {e}")))?;
+        Ok(Session { shared, frame_thread: Some(frame_thread), prompts, ep, model_size, gpu })
+    }
+
+    /// Hand over a frame. Realtime: checks the layout, copies, returns at once (a frame not yet
+    /// processed is replaced and counted as dropped). Cinematic: returns when the frame's output is ready.
+    pub fn submit(&self, frame: &FrameRef<'_>) -> Result<()> {
+        frame.validate_layout()?;
+        if self.shared.shutdown.load(Ordering::Acquire) {
+            return Err(Error::Shutdown);
+        }
+        let mode = self.shared.live.lock().mode;
+        let mut mb = self.shared.mailbox.lock();
+        if mode == Mode::Cinematic {
+            // Every frame is processed: wait for a free mailbox rather than replacing.
+            while mb.pending.is_some() {
+                self.shared.done.wait(&mut mb);
+            }
+        }
+        let mut buf = mb.free.pop().unwrap_or_default();
+        frame.copy_into(&mut buf);
+        let index = mb.next_index;
+        mb.next_index += 1;
+        if let Some((old, _)) = mb.pending.replace((buf, index)) {
+            mb.free.push(old);
+            self.shared.stats.lock().frames_dropped += 1;
+        }
+        self.shared.stats.lock().frames_submitted += 1;
+        self.shared.wake.notify_one();
+        if mode == Mode::Cinematic {
+            while mb.done.is_none_or(|d| d < index) {
+                if self.shared.shutdown.load(Ordering::Acquire) {
+                    return Err(Error::Shutdown);
+                }
+                self.shared.done.wait(&mut mb);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy the newest finished frame into `dst`; false until there is one.
+    pub fn latest_output(&self, dst: &mut OutputFrame) -> bool {
+        match &*self.shared.output.lock() {
+            Some(o) => {
+                o.copy_to(dst);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Wait until every submitted frame is processed (realtime: the pending one, if any).
+    pub fn flush(&self) {
+        let mut mb = self.shared.mailbox.lock();
+        while mb.pending.is_some() && !self.shared.shutdown.load(Ordering::Acquire) {
+            self.shared.done.wait(&mut mb);
+        }
+    }
+
+    /// A preset name or free text; effective from the next inference, blended over the configured frames.
+    pub fn set_prompt(&self, text: &str) -> Result<()> {
+        let Some(p) = &self.prompts else {
+            self.shared.live.lock().prompt_text = text.to_string();
+            return Ok(());
+        };
+        let emb = p.lock().encode(text)?;
+        let mut live = self.shared.live.lock();
+        live.prompt_target = Some(emb);
+        live.prompt_text = text.to_string();
+        Ok(())
+    }
+
+    pub fn prompt(&self) -> String {
+        self.shared.live.lock().prompt_text.clone()
+    }
+
+    /// Preset names the model offers.
+    pub fn presets(&self) -> Vec<String> {
+        self.prompts.as_ref().map(|p| p.lock().preset_names().into_iter().map(String::from).collect()).unwrap_or_default()
+    }
+
+    pub fn set_strength(&self, strength: f32) -> Result<()> {
+        if !strength.is_finite() || !(0.0..=1.0).contains(&strength) {
+            return Err(Error::config(format!("strength {strength} is outside 0..1"), "pass a strength between 0 and 1"));
+        }
+        self.shared.live.lock().strength = strength;
+        Ok(())
+    }
+
+    pub fn strength(&self) -> f32 {
+        self.shared.live.lock().strength
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.shared.live.lock().mode = mode;
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.shared.live.lock().mode
+    }
+
+    /// The caller signals a camera cut: the window and history restart with the next frame.
+    pub fn reset_history(&self) {
+        self.shared.live.lock().reset_requested = true;
+    }
+
+    /// Wait for the GPU after every stage so `last_timings` are per stage (benchmarks only).
+    pub fn set_profiling(&self, on: bool) {
+        self.shared.live.lock().profile = on;
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.stats.lock().clone()
+    }
+
+    pub fn last_timings(&self) -> FrameTimings {
+        *self.shared.timings.lock()
+    }
+
+    pub fn health(&self) -> Health {
+        self.shared.health.lock().clone()
+    }
+
+    pub fn execution_provider(&self) -> String {
+        self.ep.clone()
+    }
+
+    /// The model's input size, if a model is loaded.
+    pub fn model_size(&self) -> Option<(u32, u32)> {
+        self.model_size
+    }
+
+    /// The GPU adapter in use, if any.
+    pub fn gpu(&self) -> Option<&str> {
+        self.gpu.as_deref()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        {
+            let _mb = self.shared.mailbox.lock();
+            self.shared.wake.notify_all();
+            self.shared.done.notify_all();
+        }
+        if let Some(t) = self.frame_thread.take() {
+            if t.join().is_err() {
+                log::error!("RealMaster frame thread ended with a panic");
+            }
+        }
+    }
+}
+
+fn frame_loop(shared: Arc<Shared>, mut engine: Option<Engine>, mut link: Option<ThreadLink>, inference: Option<JoinHandle<()>>) {
+    let mut out = OutputFrame::default();
+    loop {
+        let (frame, index) = {
+            let mut mb = shared.mailbox.lock();
+            loop {
+                if shared.shutdown.load(Ordering::Acquire) {
+                    drop(mb);
+                    // Dropping the link ends the inference thread once its current run finishes.
+                    drop(link);
+                    if let Some(h) = inference {
+                        let _ = h.join();
+                    }
+                    return;
+                }
+                if let Some(p) = mb.pending.take() {
+                    break p;
+                }
+                shared.wake.wait(&mut mb);
+            }
+        };
+
+        let (settings, prompt_target) = {
+            let mut live = shared.live.lock();
+            let s = FrameSettings {
+                strength: live.strength,
+                temporal_alpha: live.temporal_alpha,
+                cut_threshold: live.cut_threshold,
+                synchronous: live.mode == Mode::Cinematic,
+                profile: live.profile,
+                caller_reset: std::mem::take(&mut live.reset_requested),
+            };
+            (s, live.prompt_target.take())
+        };
+        if let (Some(l), Some(p)) = (link.as_mut(), prompt_target) {
+            l.prompt.set_target(p);
+        }
+
+        let fref = frame.as_frame_ref();
+        let mut t = FrameTimings::default();
+        let v = std::time::Instant::now();
+        let result = fref.validate().and_then(|_| {
+            t.validate_ms = v.elapsed().as_secs_f64() * 1e3;
+            match (engine.as_mut(), link.as_mut()) {
+                (Some(e), Some(l)) => {
+                    // No panic may escape into the engine's thread: treat one as an error.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.process(&fref, index, &settings, l, &mut out, &mut t)))
+                        .unwrap_or_else(|_| Err(Error::Internal("the frame pipeline panicked".into())))
+                }
+                _ => {
+                    out.set_passthrough(&fref, index);
+                    Ok(())
+                }
+            }
+        });
+        match result {
+            Ok(()) => {
+                if out.enhanced {
+                    let mut h = shared.health.lock();
+                    if matches!(*h, Health::PassThrough { .. }) && engine.is_some() {
+                        log::info!("RealMaster: enhancement restored");
+                        *h = Health::Ok;
+                    }
+                }
+            }
+            Err(e) => {
+                shared.report(&e);
+                out.set_passthrough(&fref, index);
+            }
+        }
+
+        {
+            let mut st = shared.stats.lock();
+            st.frames_output += 1;
+            if t.inferred || t.inference_ms > 0.0 {
+                st.inferences += u64::from(t.inference_ms > 0.0);
+            }
+            if t.inference_ms > 0.0 {
+                st.last_inference_ms = t.inference_ms;
+            }
+            st.last_preprocess_ms = t.upload_ms + t.preprocess_ms;
+            st.last_composite_ms = t.composite_ms + t.readback_ms;
+            if let Some(e) = &engine {
+                st.window_resets = e.resets;
+                st.output_latency_frames = e.shown_frame.map(|f| index.saturating_sub(f)).unwrap_or(0);
+            }
+        }
+        *shared.timings.lock() = t;
+        {
+            let mut o = shared.output.lock();
+            let slot = o.get_or_insert_with(OutputFrame::default);
+            std::mem::swap(slot, &mut out);
+        }
+        let mut mb = shared.mailbox.lock();
+        mb.free.push(frame);
+        mb.done = Some(index);
+        shared.done.notify_all();
+    }
+}

@@ -1,0 +1,85 @@
+//! Threads of a session: the frame thread (owns the GPU engine) and the inference thread (owns the
+//! ONNX Runtime session). The engine talks to inference through `ThreadLink`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::error::{Error, Result};
+use crate::gpu::preprocess::TensorLayout;
+
+use super::engine::{InferenceJob, InferenceLink, InferenceResult};
+use super::prompt_blend::PromptBlend;
+
+/// A model that turns packed tensors (+ prompt embedding) into `[1,3,H,W]` RGB.
+pub trait Infer: Send {
+    fn run(&mut self, arena: &[f32], layout: &TensorLayout, prompt: &[f32]) -> Result<Vec<f32>>;
+}
+
+pub struct Job {
+    job: InferenceJob,
+    prompt: Vec<f32>,
+}
+
+/// The frame thread's end of the link to the inference thread.
+pub struct ThreadLink {
+    jobs: Sender<Job>,
+    results: Receiver<InferenceResult>,
+    busy: Arc<AtomicBool>,
+    pub prompt: PromptBlend,
+}
+
+impl InferenceLink for ThreadLink {
+    fn idle(&self) -> bool {
+        !self.busy.load(Ordering::Acquire)
+    }
+
+    fn send(&mut self, job: InferenceJob) -> Result<()> {
+        self.busy.store(true, Ordering::Release);
+        let prompt = self.prompt.next().to_vec();
+        self.jobs.send(Job { job, prompt }).map_err(|_| Error::Inference("the inference thread has stopped".into()))
+    }
+
+    fn receive(&mut self, wait: bool) -> Option<InferenceResult> {
+        if wait && !self.idle() {
+            self.results.recv().ok()
+        } else {
+            // Several may be queued only if the frame thread was slow; keep the newest.
+            let mut last = None;
+            while let Ok(r) = self.results.try_recv() {
+                last = Some(r);
+            }
+            last
+        }
+    }
+}
+
+/// Start the inference thread; it exits when the link is dropped.
+pub fn spawn_inference(
+    mut model: Box<dyn Infer>,
+    layout: TensorLayout,
+    prompt: PromptBlend,
+) -> std::io::Result<(ThreadLink, std::thread::JoinHandle<()>)> {
+    let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(1);
+    let (res_tx, res_rx) = crossbeam_channel::unbounded::<InferenceResult>();
+    let busy = Arc::new(AtomicBool::new(false));
+    let busy2 = busy.clone();
+    let handle = std::thread::Builder::new().name("realmaster-inference".into()).spawn(move || {
+        while let Ok(Job { job, prompt }) = job_rx.recv() {
+            let t = Instant::now();
+            // A panic inside ONNX Runtime bindings must not take the engine down: report it as an error.
+            let rgb = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.run(&job.arena, &layout, &prompt)))
+                .unwrap_or_else(|_| Err(Error::Inference("the model panicked during inference".into())));
+            let result = InferenceResult { frame_index: job.frame_index, rgb, ms: t.elapsed().as_secs_f64() * 1e3 };
+            // Send before clearing busy so a waiting receiver always finds it.
+            let gone = res_tx.send(result).is_err();
+            busy2.store(false, Ordering::Release);
+            if gone {
+                break;
+            }
+        }
+    })?;
+    Ok((ThreadLink { jobs: job_tx, results: res_rx, busy, prompt }, handle))
+}

@@ -1,0 +1,859 @@
+//! Compositing passes on the GPU (lavapipe in CI) against their CPU references, plus behaviour:
+//! shifts, sharp edges, noise convergence, no ghosting, blend end points and output encodings.
+//! A missing GPU adapter fails these tests: the test setup installs a software Vulkan driver.
+
+use realmaster::frame::{ColorFormat, ImageF32};
+use realmaster::gpu::composite::{CompositeParams, Compositor};
+use realmaster::gpu::kernel::{read_buffer, read_image};
+use realmaster::gpu::{AdapterPreference, FrameImages, GpuContext, GpuImage};
+use realmaster::reference::blend::{blend, blend_encode};
+use realmaster::reference::guided_upsample::guided_upsample;
+use realmaster::reference::reproject::reproject;
+use realmaster::reference::temporal::{temporal, TemporalInputs};
+
+/// Float tolerance of GPU vs CPU reference (absolute, values of order 1).
+const TOL: f32 = 1e-4;
+
+fn gpu() -> GpuContext {
+    GpuContext::new(AdapterPreference::default())
+        .expect("creating the GPU context failed: install a Vulkan driver (lavapipe)")
+}
+
+/// Deterministic xorshift generator.
+struct Rng(u64);
+impl Rng {
+    fn f(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32
+    }
+    fn range(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * self.f()
+    }
+    /// Roughly Gaussian (sum of uniforms), unit variance.
+    fn gauss(&mut self) -> f32 {
+        (0..12).map(|_| self.f()).sum::<f32>() - 6.0
+    }
+}
+
+fn image(w: u32, h: u32, c: u32, data: Vec<f32>) -> ImageF32 {
+    assert_eq!(data.len(), (w * h * c) as usize);
+    ImageF32 {
+        width: w,
+        height: h,
+        channels: c,
+        data,
+    }
+}
+
+fn upload(ctx: &GpuContext, img: &ImageF32) -> GpuImage {
+    GpuImage::from_data(
+        &ctx.device,
+        "test",
+        img.width,
+        img.height,
+        img.channels,
+        &img.data,
+    )
+}
+
+fn download(ctx: &GpuContext, img: &GpuImage) -> ImageF32 {
+    image(
+        img.width,
+        img.height,
+        img.channels,
+        read_image(&ctx.device, &ctx.queue, img).unwrap(),
+    )
+}
+
+fn frame(
+    ctx: &GpuContext,
+    color: &ImageF32,
+    depth: Option<&ImageF32>,
+    motion: Option<&ImageF32>,
+) -> FrameImages {
+    FrameImages {
+        width: color.width,
+        height: color.height,
+        color: upload(ctx, color),
+        depth: depth.map(|d| upload(ctx, d)),
+        normals: None,
+        motion: motion.map(|m| upload(ctx, m)),
+    }
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn submit(ctx: &GpuContext, enc: wgpu::CommandEncoder) {
+    ctx.queue.submit([enc.finish()]);
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .unwrap();
+}
+
+fn encoder(ctx: &GpuContext) -> wgpu::CommandEncoder {
+    ctx.device.create_command_encoder(&Default::default())
+}
+
+fn random_rgba(rng: &mut Rng, w: u32, h: u32, hi: f32) -> ImageF32 {
+    let data = (0..w * h)
+        .flat_map(|_| {
+            [
+                rng.range(0.0, hi),
+                rng.range(0.0, hi),
+                rng.range(0.0, hi),
+                1.0,
+            ]
+        })
+        .collect::<Vec<_>>();
+    image(w, h, 4, data)
+}
+
+fn constant_motion(w: u32, h: u32, mx: f32, my: f32) -> ImageF32 {
+    image(
+        w,
+        h,
+        4,
+        (0..w * h).flat_map(|_| [mx, my, 0.0, 0.0]).collect(),
+    )
+}
+
+/// Run one composite (no encode) and read the linear result back.
+fn composite(
+    ctx: &GpuContext,
+    comp: &mut Compositor,
+    f: &FrameImages,
+    out_lr: &GpuImage,
+    in_lr: &GpuImage,
+    p: &CompositeParams,
+    reset: bool,
+) -> ImageF32 {
+    let mut enc = encoder(ctx);
+    comp.record_composite(ctx, &mut enc, f, out_lr, in_lr, p, reset);
+    submit(ctx, enc);
+    download(ctx, comp.result())
+}
+
+fn run_reproject(ctx: &GpuContext, src: &ImageF32, motion: &ImageF32) -> ImageF32 {
+    let mut comp = Compositor::new(ctx);
+    let (s, m) = (upload(ctx, src), upload(ctx, motion));
+    let dst = GpuImage::new(&ctx.device, "dst", motion.width, motion.height, 4);
+    let mut enc = encoder(ctx);
+    comp.record_reproject(ctx, &mut enc, &s, &m, &dst);
+    submit(ctx, enc);
+    download(ctx, &dst)
+}
+
+#[test]
+fn reproject_matches_reference() {
+    let ctx = gpu();
+    let mut rng = Rng(0x1234_5678_9abc);
+    for (sw, sh, w, h) in [(37, 23, 37, 23), (20, 12, 37, 23)] {
+        let src = random_rgba(&mut rng, sw, sh, 2.0);
+        let motion = image(
+            w,
+            h,
+            4,
+            (0..w * h)
+                .flat_map(|_| [rng.range(-6.0, 6.0), rng.range(-6.0, 6.0), 0.0, 0.0])
+                .collect(),
+        );
+        let gpu_out = run_reproject(&ctx, &src, &motion);
+        let cpu_out = reproject(&src, &motion);
+        let d = max_diff(&gpu_out.data, &cpu_out.data);
+        assert!(d <= TOL, "{sw}x{sh} -> {w}x{h}: max |gpu - cpu| = {d}");
+        let invalid = cpu_out.data.chunks_exact(4).filter(|p| p[3] == 0.0).count();
+        assert!(
+            invalid > 0,
+            "the random motion should push some samples off-screen"
+        );
+    }
+}
+
+#[test]
+fn reproject_constant_motion_shifts_and_flags_offscreen() {
+    let ctx = gpu();
+    let mut rng = Rng(99);
+    let (w, h) = (32u32, 24u32);
+    let src = random_rgba(&mut rng, w, h, 1.0);
+    let out = run_reproject(&ctx, &src, &constant_motion(w, h, 3.0, -2.0));
+    for y in 0..h as i32 {
+        for x in 0..w as i32 {
+            let (sx, sy) = (x + 3, y - 2);
+            let i = (y as u32 * w + x as u32) as usize * 4;
+            if (0..w as i32).contains(&sx) && (0..h as i32).contains(&sy) {
+                let j = (sy as u32 * w + sx as u32) as usize * 4;
+                assert_eq!(&out.data[i..i + 4], &src.data[j..j + 4], "pixel ({x}, {y})");
+            } else {
+                assert_eq!(
+                    out.data[i + 3],
+                    0.0,
+                    "pixel ({x}, {y}) samples off-screen and must be flagged"
+                );
+            }
+        }
+    }
+}
+
+/// A guide with smooth shading and some hard edges; model images derived from its box downsample.
+fn guided_inputs(
+    rng: &mut Rng,
+    w: u32,
+    h: u32,
+    lw: u32,
+    lh: u32,
+) -> (ImageF32, ImageF32, ImageF32) {
+    let mut guide = ImageF32::new(w, h, 4);
+    for y in 0..h {
+        for x in 0..w {
+            let base = if (x * 3 + y) % 29 < 14 { 0.15 } else { 1.6 };
+            for c in 0..3 {
+                guide.set(x, y, c, base + 0.1 * rng.f());
+            }
+            guide.set(x, y, 3, 0.5 + 0.5 * rng.f());
+        }
+    }
+    let in_lr = random_rgba(rng, lw, lh, 1.5);
+    let mut out_lr = random_rgba(rng, lw, lh, 1.5);
+    // A few invalid model pixels (alpha 0), as unpack_output writes for NaN.
+    for k in [3usize, 17, 40] {
+        out_lr.data[k * 4 + 3] = 0.0;
+    }
+    (guide, out_lr, in_lr)
+}
+
+#[test]
+fn guided_upsample_matches_reference() {
+    let ctx = gpu();
+    let mut rng = Rng(7);
+    let (w, h, lw, lh) = (61u32, 47u32, 16u32, 12u32);
+    let (guide, out_lr, in_lr) = guided_inputs(&mut rng, w, h, lw, lh);
+    let f = frame(&ctx, &guide, None, None);
+    let (o, i) = (upload(&ctx, &out_lr), upload(&ctx, &in_lr));
+    for (ss, sr) in [(1.0, 0.1), (0.6, 0.03), (2.0, 1.0)] {
+        let p = CompositeParams {
+            sigma_spatial: ss,
+            sigma_range: sr,
+            ..Default::default()
+        };
+        let mut comp = Compositor::new(&ctx);
+        // Reset = no history, so the result is the upsample alone.
+        let g = composite(&ctx, &mut comp, &f, &o, &i, &p, true);
+        let c = guided_upsample(&guide, &out_lr, &in_lr, ss, sr);
+        let d = max_diff(&g.data, &c.data);
+        assert!(
+            d <= TOL,
+            "sigma_spatial {ss}, sigma_range {sr}: max |gpu - cpu| = {d}"
+        );
+    }
+}
+
+/// Plain bilinear upsample of a 1-channel low-res row profile to full res (the baseline).
+fn bilinear_residual(res_lr: &[f32], lw: u32, lh: u32, w: u32, h: u32, x: u32, y: u32) -> f32 {
+    let ux = ((x as f32 + 0.5) * lw as f32 / w as f32 - 0.5).clamp(0.0, lw as f32 - 1.0);
+    let uy = ((y as f32 + 0.5) * lh as f32 / h as f32 - 0.5).clamp(0.0, lh as f32 - 1.0);
+    let (x0, y0) = (ux.floor() as u32, uy.floor() as u32);
+    let (x1, y1) = ((x0 + 1).min(lw - 1), (y0 + 1).min(lh - 1));
+    let (fx, fy) = (ux - x0 as f32, uy - y0 as f32);
+    let at = |x: u32, y: u32| res_lr[(y * lw + x) as usize];
+    (at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx) * (1.0 - fy)
+        + (at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx) * fy
+}
+
+/// Pixels strictly between the 10% and 90% levels of a monotone step from `lo` to `hi`.
+fn transition_width(profile: &[f32], lo: f32, hi: f32) -> usize {
+    let (a, b) = (lo + 0.1 * (hi - lo), lo + 0.9 * (hi - lo));
+    let (mn, mx) = (a.min(b), a.max(b));
+    profile.iter().filter(|&&v| v > mn && v < mx).count()
+}
+
+#[test]
+fn guided_upsample_keeps_a_step_edge_sharp() {
+    let ctx = gpu();
+    // 128x32 full res, 16x4 model res (8x): vertical edge at x = 37, inside low-res column 4.
+    let (w, h, lw, lh, edge) = (128u32, 32u32, 16u32, 4u32, 37u32);
+    let (left, right) = (0.2f32, 0.8f32);
+    let (res_left, res_right) = (0.25f32, -0.15f32);
+    let mut guide = ImageF32::new(w, h, 4);
+    for y in 0..h {
+        for x in 0..w {
+            let v = if x < edge { left } else { right };
+            for c in 0..3 {
+                guide.set(x, y, c, v);
+            }
+            guide.set(x, y, 3, 1.0);
+        }
+    }
+    // Model input = exact box downsample of the guide; the model's change differs on the two sides
+    // (mixed by coverage in the straddling column), so the residual itself has the edge.
+    let mut in_lr = ImageF32::new(lw, lh, 4);
+    let mut out_lr = ImageF32::new(lw, lh, 4);
+    let mut res_lr = vec![0.0f32; (lw * lh) as usize];
+    for y in 0..lh {
+        for x in 0..lw {
+            let cover_left = ((edge as f32 - x as f32 * 8.0) / 8.0).clamp(0.0, 1.0);
+            let v = left * cover_left + right * (1.0 - cover_left);
+            let r = res_left * cover_left + res_right * (1.0 - cover_left);
+            res_lr[(y * lw + x) as usize] = r;
+            for c in 0..3 {
+                in_lr.set(x, y, c, v);
+                out_lr.set(x, y, c, v + r);
+            }
+            in_lr.set(x, y, 3, 1.0);
+            out_lr.set(x, y, 3, 1.0);
+        }
+    }
+    let f = frame(&ctx, &guide, None, None);
+    let mut comp = Compositor::new(&ctx);
+    let p = CompositeParams::default();
+    let g = composite(
+        &ctx,
+        &mut comp,
+        &f,
+        &upload(&ctx, &out_lr),
+        &upload(&ctx, &in_lr),
+        &p,
+        true,
+    );
+    let c = guided_upsample(&guide, &out_lr, &in_lr, p.sigma_spatial, p.sigma_range);
+    assert!(max_diff(&g.data, &c.data) <= TOL);
+
+    let y = h / 2;
+    let guided: Vec<f32> = (0..w).map(|x| g.at(x, y, 0) - guide.at(x, y, 0)).collect();
+    let bilinear: Vec<f32> = (0..w)
+        .map(|x| bilinear_residual(&res_lr, lw, lh, w, h, x, y))
+        .collect();
+    let (wg, wb) = (
+        transition_width(&guided, res_left, res_right),
+        transition_width(&bilinear, res_left, res_right),
+    );
+    eprintln!("10-90% residual transition width: guided {wg} px, bilinear {wb} px");
+    assert!(
+        wg < wb,
+        "guided upsample ({wg} px) must be sharper than bilinear ({wb} px)"
+    );
+    assert!(
+        wg <= 2,
+        "guided transition {wg} px: the residual edge should follow the 1-px guide edge"
+    );
+    // The residual levels themselves are reproduced away from the edge.
+    assert!(
+        (guided[5] - res_left).abs() < 0.02 && (guided[120] - res_right).abs() < 0.02,
+        "{} {}",
+        guided[5],
+        guided[120]
+    );
+}
+
+#[test]
+fn guided_upsample_is_seam_free_on_a_ramp() {
+    // Flat guide, residual rising linearly along x at model size: the full-res residual must rise
+    // smoothly, with no jump where the 4x4 tap window slides by one model pixel.
+    let ctx = gpu();
+    let (w, h, lw, lh) = (120u32, 8u32, 16u32, 2u32);
+    let mut guide = ImageF32::new(w, h, 4);
+    guide
+        .data
+        .chunks_exact_mut(4)
+        .for_each(|p| p.copy_from_slice(&[0.5, 0.5, 0.5, 1.0]));
+    let in_lr = image(
+        lw,
+        lh,
+        4,
+        (0..lw * lh).flat_map(|_| [0.5, 0.5, 0.5, 1.0]).collect(),
+    );
+    let out_lr = image(
+        lw,
+        lh,
+        4,
+        (0..lw * lh)
+            .flat_map(|i| {
+                let v = 0.5 + 0.02 * (i % lw) as f32;
+                [v, v, v, 1.0]
+            })
+            .collect(),
+    );
+    let f = frame(&ctx, &guide, None, None);
+    let g = composite(
+        &ctx,
+        &mut Compositor::new(&ctx),
+        &f,
+        &upload(&ctx, &out_lr),
+        &upload(&ctx, &in_lr),
+        &CompositeParams::default(),
+        true,
+    );
+    let row: Vec<f32> = (0..w).map(|x| g.at(x, h / 2, 0)).collect();
+    // Away from the image borders (where the clamped taps flatten the ramp).
+    let steps: Vec<f32> = row[20..100].windows(2).map(|p| p[1] - p[0]).collect();
+    let mean = steps.iter().sum::<f32>() / steps.len() as f32;
+    let worst = steps.iter().cloned().fold(0.0, f32::max);
+    eprintln!("ramp: mean step {mean:.5}, largest step {worst:.5}");
+    assert!(
+        steps.iter().all(|&s| s >= -1e-6),
+        "the upsampled ramp must not go backwards"
+    );
+    assert!(
+        worst < 1.5 * mean,
+        "a step of {worst} vs a mean of {mean}: seam in the upsample"
+    );
+}
+
+#[test]
+fn temporal_matches_reference() {
+    let ctx = gpu();
+    let mut rng = Rng(4242);
+    let (w, h, lw, lh) = (45u32, 33u32, 12u32, 9u32);
+    let p = CompositeParams {
+        temporal_alpha: 0.2,
+        ..Default::default()
+    };
+    let mut comp = Compositor::new(&ctx);
+    let mut history: Option<ImageF32> = None;
+    let mut prev_depth: Option<ImageF32> = None;
+    for frame_no in 0..3 {
+        let color = random_rgba(&mut rng, w, h, 1.2);
+        // Depth: two layers, with a few pixels changing layer from frame to frame.
+        let depth = image(
+            w,
+            h,
+            1,
+            (0..w * h)
+                .map(|i| {
+                    if (i + frame_no * 7) % 11 < 4 {
+                        2.0
+                    } else {
+                        10.0 + rng.f() * 0.5
+                    }
+                })
+                .collect(),
+        );
+        let motion = image(
+            w,
+            h,
+            4,
+            (0..w * h)
+                .flat_map(|_| [rng.range(-3.0, 3.0), rng.range(-3.0, 3.0), 0.0, 0.0])
+                .collect(),
+        );
+        let (out_lr, in_lr) = (
+            random_rgba(&mut rng, lw, lh, 1.0),
+            random_rgba(&mut rng, lw, lh, 1.0),
+        );
+        let f = frame(&ctx, &color, Some(&depth), Some(&motion));
+        let g = composite(
+            &ctx,
+            &mut comp,
+            &f,
+            &upload(&ctx, &out_lr),
+            &upload(&ctx, &in_lr),
+            &p,
+            frame_no == 0,
+        );
+
+        let up = guided_upsample(&color, &out_lr, &in_lr, p.sigma_spatial, p.sigma_range);
+        let inputs = TemporalInputs {
+            current: &up,
+            history: history.as_ref(),
+            motion: Some(&motion),
+            depth: prev_depth.as_ref().map(|pd| (&depth, pd)),
+        };
+        let c = temporal(&inputs, &p);
+        let d = max_diff(&g.data, &c.data);
+        assert!(d <= TOL, "frame {frame_no}: max |gpu - cpu| = {d}");
+        if frame_no > 0 {
+            let accumulated = c
+                .data
+                .iter()
+                .zip(&up.data)
+                .filter(|(a, b)| (*a - *b).abs() > 1e-3)
+                .count();
+            assert!(
+                accumulated > 100,
+                "frame {frame_no}: history should be used somewhere ({accumulated} px)"
+            );
+        }
+        history = Some(c);
+        prev_depth = Some(depth);
+    }
+}
+
+#[test]
+fn temporal_static_noise_converges() {
+    let ctx = gpu();
+    let mut rng = Rng(31337);
+    let (w, h, lw, lh) = (64u32, 48u32, 16u32, 12u32);
+    let truth = |x: u32, y: u32| 0.3 + 0.4 * x as f32 / w as f32 + 0.1 * y as f32 / h as f32;
+    let sigma = 0.05f32;
+    let depth = image(w, h, 1, vec![5.0; (w * h) as usize]);
+    let motion = constant_motion(w, h, 0.0, 0.0);
+    // Zero residual: the composite of each frame is the noisy input itself.
+    let lr = upload(&ctx, &random_rgba(&mut rng, lw, lh, 1.0));
+    let p = CompositeParams {
+        temporal_alpha: 0.15,
+        ..Default::default()
+    };
+    let mut comp = Compositor::new(&ctx);
+    let (mut err_in, mut err_out) = (0.0f64, 0.0f64);
+    let frames = 30;
+    for n in 0..frames {
+        let mut color = ImageF32::new(w, h, 4);
+        for y in 0..h {
+            for x in 0..w {
+                for c in 0..3 {
+                    color.set(x, y, c, truth(x, y) + sigma * rng.gauss());
+                }
+                color.set(x, y, 3, 1.0);
+            }
+        }
+        let f = frame(&ctx, &color, Some(&depth), Some(&motion));
+        let out = composite(&ctx, &mut comp, &f, &lr, &lr, &p, n == 0);
+        if n == frames - 1 {
+            for y in 0..h {
+                for x in 0..w {
+                    for c in 0..3 {
+                        err_in += ((color.at(x, y, c) - truth(x, y)) as f64).powi(2);
+                        err_out += ((out.at(x, y, c) - truth(x, y)) as f64).powi(2);
+                    }
+                }
+            }
+        }
+    }
+    let ratio = err_out / err_in;
+    eprintln!("static noise: error variance with accumulation / without = {ratio:.3}");
+    assert!(
+        ratio < 0.35,
+        "accumulation should cut the noise variance (ratio {ratio:.3})"
+    );
+}
+
+/// 64x32 checkerboard background at depth 10 and an 8x8 grey box at depth 2 at x = `ox`, moving
+/// right by `speed` px per frame. Returns (colour, depth, motion).
+fn moving_box_scene(ox: u32, speed: u32) -> (ImageF32, ImageF32, ImageF32) {
+    let (w, h) = (64u32, 32u32);
+    let mut color = ImageF32::new(w, h, 4);
+    let mut depth = ImageF32::new(w, h, 1);
+    let mut motion = ImageF32::new(w, h, 4);
+    for y in 0..h {
+        for x in 0..w {
+            let in_box = (ox..ox + 8).contains(&x) && (12..20).contains(&y);
+            let v = if in_box {
+                0.5
+            } else if (x + y) % 2 == 0 {
+                0.9
+            } else {
+                0.05
+            };
+            for c in 0..3 {
+                color.set(x, y, c, v);
+            }
+            color.set(x, y, 3, 1.0);
+            depth.set(x, y, 0, if in_box { 2.0 } else { 10.0 });
+            if in_box {
+                motion.set(x, y, 0, -(speed as f32));
+            }
+        }
+    }
+    (color, depth, motion)
+}
+
+/// Largest |output - current input| over pixels the box covered in earlier frames but not now.
+fn trail_error(ctx: &GpuContext, use_depth: bool) -> f32 {
+    let (speed, frames) = (3u32, 6u32);
+    let lr = upload(ctx, &random_rgba(&mut Rng(5), 16, 8, 1.0));
+    let mut comp = Compositor::new(ctx);
+    let p = CompositeParams::default();
+    let mut worst = 0.0f32;
+    for n in 0..frames {
+        let ox = 4 + n * speed;
+        let (color, depth, motion) = moving_box_scene(ox, speed);
+        let f = frame(ctx, &color, use_depth.then_some(&depth), Some(&motion));
+        let out = composite(ctx, &mut comp, &f, &lr, &lr, &p, n == 0);
+        if n == frames - 1 {
+            for y in 12..20 {
+                for x in 4..ox {
+                    for c in 0..3 {
+                        worst = worst.max((out.at(x, y, c) - color.at(x, y, c)).abs());
+                    }
+                }
+            }
+        }
+    }
+    worst
+}
+
+#[test]
+fn temporal_moving_object_leaves_no_ghost_trail() {
+    let ctx = gpu();
+    let with_depth = trail_error(&ctx, true);
+    let without_depth = trail_error(&ctx, false);
+    eprintln!(
+        "ghost trail error: with depth rejection {with_depth:.4}, without {without_depth:.4}"
+    );
+    assert!(
+        with_depth < 1e-5,
+        "disoccluded pixels must show the current frame (error {with_depth})"
+    );
+    // The checkerboard's wide clamp box lets the box colour through without depth: the scene is a real test.
+    assert!(
+        without_depth > 0.1,
+        "expected a ghost without depth rejection (error {without_depth})"
+    );
+}
+
+/// A frame with HDR values and a composited result that differs from it.
+fn blend_setup(ctx: &GpuContext) -> (ImageF32, FrameImages, Compositor) {
+    let mut rng = Rng(8080);
+    let (w, h) = (19u32, 13u32);
+    let mut color = random_rgba(&mut rng, w, h, 1.0);
+    color.data[0] = 3.5; // HDR
+    color.data[4] = 70000.0; // beyond f16
+    color.data[7] = 0.25; // alpha
+    let f = frame(ctx, &color, None, None);
+    let mut comp = Compositor::new(ctx);
+    let (o, i) = (
+        upload(ctx, &random_rgba(&mut rng, 6, 5, 1.0)),
+        upload(ctx, &random_rgba(&mut rng, 6, 5, 1.0)),
+    );
+    let mut enc = encoder(ctx);
+    comp.record_composite(ctx, &mut enc, &f, &o, &i, &CompositeParams::default(), true);
+    submit(ctx, enc);
+    (color, f, comp)
+}
+
+fn encode_gpu(
+    ctx: &GpuContext,
+    comp: &mut Compositor,
+    f: &FrameImages,
+    format: ColorFormat,
+    strength: f32,
+) -> Vec<u8> {
+    let mut enc = encoder(ctx);
+    comp.record_encode(ctx, &mut enc, f, format, strength);
+    submit(ctx, enc);
+    let len = comp.output_len_bytes();
+    assert_eq!(
+        len,
+        (f.width * f.height) as u64 * format.bytes_per_pixel() as u64
+    );
+    read_buffer(&ctx.device, &ctx.queue, comp.output_buffer(), 0, len).unwrap()
+}
+
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+#[test]
+fn blend_strength_end_points_are_exact() {
+    let ctx = gpu();
+    let (color, f, mut comp) = blend_setup(&ctx);
+    let result = download(&ctx, comp.result());
+    assert!(
+        max_diff(&result.data, &color.data) > 0.01,
+        "the test needs a result that differs from the input"
+    );
+
+    let zero = encode_gpu(&ctx, &mut comp, &f, ColorFormat::Rgba32Float, 0.0);
+    let input_bytes: Vec<u8> = color.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(
+        zero, input_bytes,
+        "strength 0 must reproduce the input bit for bit"
+    );
+
+    let one = f32s(&encode_gpu(
+        &ctx,
+        &mut comp,
+        &f,
+        ColorFormat::Rgba32Float,
+        1.0,
+    ));
+    for (k, (o, (r, c))) in one
+        .iter()
+        .zip(result.data.iter().zip(&color.data))
+        .enumerate()
+    {
+        let expect = if k % 4 == 3 { c } else { r };
+        assert_eq!(
+            o.to_bits(),
+            expect.to_bits(),
+            "strength 1, float {k}: result rgb, input alpha"
+        );
+    }
+
+    for s in [0.3f32, 0.75] {
+        let half = f32s(&encode_gpu(
+            &ctx,
+            &mut comp,
+            &f,
+            ColorFormat::Rgba32Float,
+            s,
+        ));
+        let cpu = blend(&color, &result, s);
+        let d = half
+            .iter()
+            .zip(&cpu.data)
+            .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+            .fold(0.0, f32::max);
+        assert!(d <= 1e-6, "strength {s}: max relative |gpu - cpu| = {d}");
+    }
+}
+
+#[test]
+fn encode_rgba8_bgra8_f16_match_reference() {
+    let ctx = gpu();
+    let (color, f, mut comp) = blend_setup(&ctx);
+    let result = download(&ctx, comp.result());
+    let s = 0.6;
+    let rgba = encode_gpu(&ctx, &mut comp, &f, ColorFormat::Rgba8Srgb, s);
+    let bgra = encode_gpu(&ctx, &mut comp, &f, ColorFormat::Bgra8Srgb, s);
+    let cpu_rgba = blend_encode(&color, &result, s, ColorFormat::Rgba8Srgb);
+    let cpu_bgra = blend_encode(&color, &result, s, ColorFormat::Bgra8Srgb);
+    // +-1 code: GPU pow() may round a value sitting on a .5 boundary the other way.
+    let d8 = |a: &[u8], b: &[u8]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (*x as i32 - *y as i32).abs())
+            .max()
+            .unwrap()
+    };
+    assert!(d8(&rgba, &cpu_rgba) <= 1 && d8(&bgra, &cpu_bgra) <= 1);
+    for (p, q) in rgba.chunks_exact(4).zip(bgra.chunks_exact(4)) {
+        assert_eq!(
+            [p[2], p[1], p[0], p[3]],
+            [q[0], q[1], q[2], q[3]],
+            "BGRA must be RGBA with r and b swapped"
+        );
+    }
+    // Pixel 0 is HDR red 3.5 -> 255; pixel 1 alpha 0.25 -> 64 (alpha stays linear).
+    assert_eq!(rgba[0], 255);
+    assert_eq!(bgra[2], 255);
+    assert_eq!(rgba[7], 64);
+
+    let h16 = encode_gpu(&ctx, &mut comp, &f, ColorFormat::Rgba16Float, s);
+    let cpu16 = blend_encode(&color, &result, s, ColorFormat::Rgba16Float);
+    let halves = |b: &[u8]| {
+        b.chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect::<Vec<f32>>()
+    };
+    let (g16, c16) = (halves(&h16), halves(&cpu16));
+    assert!(
+        g16.iter().all(|v| v.is_finite()),
+        "f16 output must stay finite (70000 clamps to 65504)"
+    );
+    let d = g16
+        .iter()
+        .zip(&c16)
+        .map(|(a, b)| (a - b).abs() / b.abs().max(1e-3))
+        .fold(0.0, f32::max);
+    assert!(d <= 1e-3, "f16: max relative |gpu - cpu| = {d}");
+    assert!(
+        g16[4] > 30000.0,
+        "the 70000 input is clamped, not wrapped: {}",
+        g16[4]
+    );
+}
+
+#[test]
+fn bad_shapes_fall_back_to_the_input() {
+    let ctx = gpu();
+    let mut rng = Rng(3);
+    let color = random_rgba(&mut rng, 20, 10, 1.0);
+    let f = frame(&ctx, &color, None, None);
+    let mut comp = Compositor::new(&ctx);
+    // Encode before any composite: the input, unchanged.
+    let before = encode_gpu(&ctx, &mut comp, &f, ColorFormat::Rgba32Float, 1.0);
+    assert_eq!(f32s(&before), color.data);
+    // Model output and input of different sizes: residual dropped, result = input.
+    let (o, i) = (
+        upload(&ctx, &random_rgba(&mut rng, 8, 4, 1.0)),
+        upload(&ctx, &random_rgba(&mut rng, 4, 8, 1.0)),
+    );
+    let out = composite(
+        &ctx,
+        &mut comp,
+        &f,
+        &o,
+        &i,
+        &CompositeParams::default(),
+        true,
+    );
+    assert_eq!(out.data, color.data);
+    // Reproject with a motion field of the wrong size records nothing.
+    let dst = upload(&ctx, &ImageF32::new(20, 10, 4));
+    let mut enc = encoder(&ctx);
+    comp.record_reproject(
+        &ctx,
+        &mut enc,
+        &f.color,
+        &upload(&ctx, &constant_motion(5, 5, 1.0, 1.0)),
+        &dst,
+    );
+    submit(&ctx, enc);
+    assert!(download(&ctx, &dst).data.iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn composite_1080p_from_256_timing() {
+    let ctx = gpu();
+    let mut rng = Rng(1080);
+    let (w, h) = (1920u32, 1080u32);
+    let color = random_rgba(&mut rng, w, h, 1.0);
+    let depth = image(w, h, 1, (0..w * h).map(|_| rng.range(1.0, 50.0)).collect());
+    let motion = image(
+        w,
+        h,
+        4,
+        (0..w * h)
+            .flat_map(|_| [rng.range(-4.0, 4.0), rng.range(-4.0, 4.0), 0.0, 0.0])
+            .collect(),
+    );
+    let f = frame(&ctx, &color, Some(&depth), Some(&motion));
+    let (o, i) = (
+        upload(&ctx, &random_rgba(&mut rng, 256, 256, 1.0)),
+        upload(&ctx, &random_rgba(&mut rng, 256, 256, 1.0)),
+    );
+    let mut comp = Compositor::new(&ctx);
+    let p = CompositeParams::default();
+    let mut times = Vec::new();
+    for n in 0..4 {
+        let t = std::time::Instant::now();
+        let mut enc = encoder(&ctx);
+        comp.record_composite(&ctx, &mut enc, &f, &o, &i, &p, n == 0);
+        comp.record_encode(&ctx, &mut enc, &f, ColorFormat::Rgba8Srgb, 0.8);
+        submit(&ctx, enc);
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    assert_eq!(comp.output_len_bytes(), (w * h * 4) as u64);
+    // Breakdown: reset composite = upsample + a copying temporal pass; encode alone.
+    let time = |comp: &mut Compositor, what: u32| {
+        let t = std::time::Instant::now();
+        let mut enc = encoder(&ctx);
+        match what {
+            0 => comp.record_composite(&ctx, &mut enc, &f, &o, &i, &p, true),
+            1 => comp.record_composite(&ctx, &mut enc, &f, &o, &i, &p, false),
+            _ => comp.record_encode(&ctx, &mut enc, &f, ColorFormat::Rgba8Srgb, 0.8),
+        }
+        submit(&ctx, enc);
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    // First run includes allocation of the full-res buffers; report the steady state.
+    let steady = &times[1..];
+    let best = steady.iter().cloned().fold(f64::MAX, f64::min);
+    eprintln!(
+        "composite 1920x1080 from 256x256 (upsample + temporal + blend + encode RGBA8) on {}: first {:.1} ms, steady best {:.1} ms, all {:?}",
+        ctx.summary.name, times[0], best, times.iter().map(|t| format!("{t:.1}")).collect::<Vec<_>>()
+    );
+    let (reset, full, encode) = (time(&mut comp, 0), time(&mut comp, 1), time(&mut comp, 2));
+    eprintln!("  breakdown: upsample (+ copy) {reset:.1} ms, upsample + temporal {full:.1} ms, blend + encode {encode:.1} ms");
+}
