@@ -1,5 +1,7 @@
 //! Compositing passes on the GPU (lavapipe in CI) against their CPU references, plus behaviour:
-//! shifts, sharp edges, noise convergence, no ghosting, blend end points and output encodings.
+//! shifts, sharp edges, residual noise convergence, no ghosting, an identity model giving back the
+//! input exactly, blend end points and output encodings. The compositor accumulates the model's
+//! residual (`upsampled result - input`), so `Compositor::residual()` is compared with residuals.
 //! A missing GPU adapter fails these tests: the test setup installs a software Vulkan driver.
 
 use realmaster::frame::{ColorFormat, ImageF32};
@@ -9,7 +11,7 @@ use realmaster::gpu::{AdapterPreference, FrameImages, GpuContext, GpuImage};
 use realmaster::reference::blend::{blend, blend_encode};
 use realmaster::reference::guided_upsample::guided_upsample;
 use realmaster::reference::reproject::reproject;
-use realmaster::reference::temporal::{temporal, TemporalInputs};
+use realmaster::reference::temporal::{residual, temporal, TemporalInputs};
 
 /// Float tolerance of GPU vs CPU reference (absolute, values of order 1).
 const TOL: f32 = 1e-4;
@@ -125,7 +127,7 @@ fn constant_motion(w: u32, h: u32, mx: f32, my: f32) -> ImageF32 {
     )
 }
 
-/// Run one composite (no encode) and read the linear result back.
+/// Run one composite (no encode) and read the accumulated residual back.
 fn composite(
     ctx: &GpuContext,
     comp: &mut Compositor,
@@ -138,7 +140,7 @@ fn composite(
     let mut enc = encoder(ctx);
     comp.record_composite(ctx, &mut enc, f, out_lr, in_lr, p, reset);
     submit(ctx, enc);
-    download(ctx, comp.result())
+    download(ctx, comp.residual())
 }
 
 fn run_reproject(ctx: &GpuContext, src: &ImageF32, motion: &ImageF32) -> ImageF32 {
@@ -244,9 +246,9 @@ fn guided_upsample_matches_reference() {
             ..Default::default()
         };
         let mut comp = Compositor::new(&ctx);
-        // Reset = no history, so the result is the upsample alone.
+        // Reset = no history, so the residual is the upsample's alone.
         let g = composite(&ctx, &mut comp, &f, &o, &i, &p, true);
-        let c = guided_upsample(&guide, &out_lr, &in_lr, ss, sr);
+        let c = residual(&guided_upsample(&guide, &out_lr, &in_lr, ss, sr), &guide);
         let d = max_diff(&g.data, &c.data);
         assert!(
             d <= TOL,
@@ -322,11 +324,11 @@ fn guided_upsample_keeps_a_step_edge_sharp() {
         &p,
         true,
     );
-    let c = guided_upsample(&guide, &out_lr, &in_lr, p.sigma_spatial, p.sigma_range);
-    assert!(max_diff(&g.data, &c.data) <= TOL);
+    let up = guided_upsample(&guide, &out_lr, &in_lr, p.sigma_spatial, p.sigma_range);
+    assert!(max_diff(&g.data, &residual(&up, &guide).data) <= TOL);
 
     let y = h / 2;
-    let guided: Vec<f32> = (0..w).map(|x| g.at(x, y, 0) - guide.at(x, y, 0)).collect();
+    let guided: Vec<f32> = (0..w).map(|x| g.at(x, y, 0)).collect();
     let bilinear: Vec<f32> = (0..w)
         .map(|x| bilinear_residual(&res_lr, lw, lh, w, h, x, y))
         .collect();
@@ -390,6 +392,7 @@ fn guided_upsample_is_seam_free_on_a_ramp() {
         &CompositeParams::default(),
         true,
     );
+    // The residual (flat guide: the picture is 0.5 + this).
     let row: Vec<f32> = (0..w).map(|x| g.at(x, h / 2, 0)).collect();
     // Away from the image borders (where the clamped taps flatten the ramp).
     let steps: Vec<f32> = row[20..100].windows(2).map(|p| p[1] - p[0]).collect();
@@ -461,6 +464,7 @@ fn temporal_matches_reference() {
         let up = guided_upsample(&color, &out_lr, &in_lr, p.sigma_spatial, p.sigma_range);
         let inputs = TemporalInputs {
             current: &up,
+            input: &color,
             history: history.as_ref(),
             motion: Some(&motion),
             depth: prev_depth.as_ref().map(|pd| (&depth, pd)),
@@ -472,7 +476,7 @@ fn temporal_matches_reference() {
             let accumulated = c
                 .data
                 .iter()
-                .zip(&up.data)
+                .zip(&residual(&up, &color).data)
                 .filter(|(a, b)| (*a - *b).abs() > 1e-3)
                 .count();
             assert!(
@@ -485,102 +489,140 @@ fn temporal_matches_reference() {
     }
 }
 
+/// Model images at full resolution whose residual is `res(x, y)`: (out_lr, in_lr = `color`). With
+/// `sharp_params` the guided upsample is then (almost) the identity, so the residual stays per pixel.
+fn full_res_model(color: &ImageF32, res: impl Fn(u32, u32) -> f32) -> (ImageF32, ImageF32) {
+    let mut out = color.clone();
+    for y in 0..color.height {
+        for x in 0..color.width {
+            let r = res(x, y);
+            for c in 0..3 {
+                out.set(x, y, c, color.at(x, y, c) + r);
+            }
+        }
+    }
+    (out, color.clone())
+}
+
+/// Smallest spatial sigma: at 1:1 model size a neighbour's weight is ~3e-4 of the centre's.
+fn sharp_params() -> CompositeParams {
+    CompositeParams {
+        sigma_spatial: 0.25,
+        ..Default::default()
+    }
+}
+
 #[test]
-fn temporal_static_noise_converges() {
+fn temporal_static_noise_in_the_residual_converges() {
+    // A static picture and a model whose look (a smooth residual) flickers with per-pixel noise from
+    // frame to frame: accumulation must cut the residual's noise.
     let ctx = gpu();
     let mut rng = Rng(31337);
-    let (w, h, lw, lh) = (64u32, 48u32, 16u32, 12u32);
-    let truth = |x: u32, y: u32| 0.3 + 0.4 * x as f32 / w as f32 + 0.1 * y as f32 / h as f32;
+    let (w, h) = (64u32, 48u32);
+    let look = |x: u32, y: u32| 0.1 - 0.15 * x as f32 / w as f32 + 0.05 * y as f32 / h as f32;
     let sigma = 0.05f32;
+    let mut color = ImageF32::new(w, h, 4);
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                color.set(
+                    x,
+                    y,
+                    c,
+                    0.3 + 0.4 * x as f32 / w as f32 + 0.1 * y as f32 / h as f32,
+                );
+            }
+            color.set(x, y, 3, 1.0);
+        }
+    }
     let depth = image(w, h, 1, vec![5.0; (w * h) as usize]);
     let motion = constant_motion(w, h, 0.0, 0.0);
-    // Zero residual: the composite of each frame is the noisy input itself.
-    let lr = upload(&ctx, &random_rgba(&mut rng, lw, lh, 1.0));
+    let f = frame(&ctx, &color, Some(&depth), Some(&motion));
     let p = CompositeParams {
         temporal_alpha: 0.15,
-        ..Default::default()
+        ..sharp_params()
     };
     let mut comp = Compositor::new(&ctx);
     let (mut err_in, mut err_out) = (0.0f64, 0.0f64);
     let frames = 30;
     for n in 0..frames {
-        let mut color = ImageF32::new(w, h, 4);
-        for y in 0..h {
-            for x in 0..w {
-                for c in 0..3 {
-                    color.set(x, y, c, truth(x, y) + sigma * rng.gauss());
-                }
-                color.set(x, y, 3, 1.0);
-            }
-        }
-        let f = frame(&ctx, &color, Some(&depth), Some(&motion));
-        let out = composite(&ctx, &mut comp, &f, &lr, &lr, &p, n == 0);
+        let noise: Vec<f32> = (0..w * h).map(|_| sigma * rng.gauss()).collect();
+        let (out_lr, in_lr) =
+            full_res_model(&color, |x, y| look(x, y) + noise[(y * w + x) as usize]);
+        let (o, i) = (upload(&ctx, &out_lr), upload(&ctx, &in_lr));
+        let out = composite(&ctx, &mut comp, &f, &o, &i, &p, n == 0);
         if n == frames - 1 {
             for y in 0..h {
                 for x in 0..w {
+                    err_in += (noise[(y * w + x) as usize] as f64).powi(2) * 3.0;
                     for c in 0..3 {
-                        err_in += ((color.at(x, y, c) - truth(x, y)) as f64).powi(2);
-                        err_out += ((out.at(x, y, c) - truth(x, y)) as f64).powi(2);
+                        err_out += ((out.at(x, y, c) - look(x, y)) as f64).powi(2);
                     }
                 }
             }
         }
     }
     let ratio = err_out / err_in;
-    eprintln!("static noise: error variance with accumulation / without = {ratio:.3}");
+    eprintln!("static residual noise: error variance with accumulation / without = {ratio:.3}");
     assert!(
         ratio < 0.35,
-        "accumulation should cut the noise variance (ratio {ratio:.3})"
+        "accumulation should cut the residual's noise variance (ratio {ratio:.3})"
     );
 }
 
-/// 64x32 checkerboard background at depth 10 and an 8x8 grey box at depth 2 at x = `ox`, moving
-/// right by `speed` px per frame. Returns (colour, depth, motion).
-fn moving_box_scene(ox: u32, speed: u32) -> (ImageF32, ImageF32, ImageF32) {
+/// 64x32 grey background (0.5, depth 10) whose model look is a per-pixel checkerboard residual of
+/// +-0.2, and an 8x8 box (0.45, depth 2, residual +0.05) at x = `ox` moving right by `speed` px per
+/// frame. Returns (colour, depth, motion, model output at full res); the model input is the colour.
+fn moving_box_scene(ox: u32, speed: u32) -> (ImageF32, ImageF32, ImageF32, ImageF32) {
     let (w, h) = (64u32, 32u32);
     let mut color = ImageF32::new(w, h, 4);
     let mut depth = ImageF32::new(w, h, 1);
     let mut motion = ImageF32::new(w, h, 4);
+    let in_box = |x: u32, y: u32| (ox..ox + 8).contains(&x) && (12..20).contains(&y);
     for y in 0..h {
         for x in 0..w {
-            let in_box = (ox..ox + 8).contains(&x) && (12..20).contains(&y);
-            let v = if in_box {
-                0.5
-            } else if (x + y) % 2 == 0 {
-                0.9
-            } else {
-                0.05
-            };
+            let v = if in_box(x, y) { 0.45 } else { 0.5 };
             for c in 0..3 {
                 color.set(x, y, c, v);
             }
             color.set(x, y, 3, 1.0);
-            depth.set(x, y, 0, if in_box { 2.0 } else { 10.0 });
-            if in_box {
+            depth.set(x, y, 0, if in_box(x, y) { 2.0 } else { 10.0 });
+            if in_box(x, y) {
                 motion.set(x, y, 0, -(speed as f32));
             }
         }
     }
-    (color, depth, motion)
+    let (out_lr, _) = full_res_model(&color, |x, y| {
+        if in_box(x, y) {
+            0.05
+        } else if (x + y) % 2 == 0 {
+            0.2
+        } else {
+            -0.2
+        }
+    });
+    (color, depth, motion, out_lr)
 }
 
-/// Largest |output - current input| over pixels the box covered in earlier frames but not now.
+/// Largest |residual - this frame's own residual| over pixels the box covered in earlier frames but
+/// not now (this frame's own residual: the same frame composited without history).
 fn trail_error(ctx: &GpuContext, use_depth: bool) -> f32 {
     let (speed, frames) = (3u32, 6u32);
-    let lr = upload(ctx, &random_rgba(&mut Rng(5), 16, 8, 1.0));
     let mut comp = Compositor::new(ctx);
-    let p = CompositeParams::default();
+    let p = sharp_params();
     let mut worst = 0.0f32;
     for n in 0..frames {
         let ox = 4 + n * speed;
-        let (color, depth, motion) = moving_box_scene(ox, speed);
+        let (color, depth, motion, out_lr) = moving_box_scene(ox, speed);
         let f = frame(ctx, &color, use_depth.then_some(&depth), Some(&motion));
-        let out = composite(ctx, &mut comp, &f, &lr, &lr, &p, n == 0);
+        let (o, i) = (upload(ctx, &out_lr), upload(ctx, &color));
+        let out = composite(ctx, &mut comp, &f, &o, &i, &p, n == 0);
         if n == frames - 1 {
+            let own = composite(ctx, &mut Compositor::new(ctx), &f, &o, &i, &p, true);
             for y in 12..20 {
                 for x in 4..ox {
                     for c in 0..3 {
-                        worst = worst.max((out.at(x, y, c) - color.at(x, y, c)).abs());
+                        worst = worst.max((out.at(x, y, c) - own.at(x, y, c)).abs());
                     }
                 }
             }
@@ -599,16 +641,72 @@ fn temporal_moving_object_leaves_no_ghost_trail() {
     );
     assert!(
         with_depth < 1e-5,
-        "disoccluded pixels must show the current frame (error {with_depth})"
+        "disoccluded pixels must show the current frame's residual (error {with_depth})"
     );
-    // The checkerboard's wide clamp box lets the box colour through without depth: the scene is a real test.
+    // The textured look's wide clamp boxes let the box's residual through without depth: the scene
+    // is a real test.
     assert!(
         without_depth > 0.1,
         "expected a ghost without depth rejection (error {without_depth})"
     );
 }
 
-/// A frame with HDR values and a composited result that differs from it.
+/// Largest |encoded RGBA32F output - `color`| after compositing `color` as a frame that follows
+/// `first` (no motion vectors, no depth), with the identity model on the second frame.
+fn second_frame_error(
+    ctx: &GpuContext,
+    first: (&ImageF32, &ImageF32, &ImageF32),
+    color: &ImageF32,
+) -> f32 {
+    let mut comp = Compositor::new(ctx);
+    let p = CompositeParams::default();
+    let (c0, o0, i0) = first;
+    let mut enc = encoder(ctx);
+    let f0 = frame(ctx, c0, None, None);
+    comp.record_composite(
+        ctx,
+        &mut enc,
+        &f0,
+        &upload(ctx, o0),
+        &upload(ctx, i0),
+        &p,
+        true,
+    );
+    comp.record_encode(ctx, &mut enc, &f0, ColorFormat::Rgba32Float, 1.0);
+    submit(ctx, enc);
+    // Identity model: out_lr == in_lr.
+    let lr = upload(ctx, &random_rgba(&mut Rng(17), 12, 9, 1.0));
+    let f1 = frame(ctx, color, None, None);
+    let mut enc = encoder(ctx);
+    comp.record_composite(ctx, &mut enc, &f1, &lr, &lr, &p, false);
+    comp.record_encode(ctx, &mut enc, &f1, ColorFormat::Rgba32Float, 1.0);
+    submit(ctx, enc);
+    let len = comp.output_len_bytes();
+    let out = f32s(&read_buffer(&ctx.device, &ctx.queue, comp.output_buffer(), 0, len).unwrap());
+    max_diff(&out, &color.data)
+}
+
+#[test]
+fn identity_model_gives_exactly_the_input_when_the_picture_changes() {
+    let ctx = gpu();
+    let mut rng = Rng(2024);
+    let (w, h) = (40u32, 30u32);
+    let a = random_rgba(&mut rng, w, h, 1.5);
+    let b = random_rgba(&mut rng, w, h, 1.5);
+    let lr = random_rgba(&mut rng, 12, 9, 1.0);
+    // Identity on both frames: the first frame's content must not linger in the second.
+    let d = second_frame_error(&ctx, (&a, &lr, &lr), &b);
+    assert!(
+        d <= 1e-6,
+        "identity model, changed picture: max |output - input| = {d}"
+    );
+    // A look on the first frame, identity on the second: the old look must not linger either.
+    let look = random_rgba(&mut rng, 12, 9, 1.0);
+    let d = second_frame_error(&ctx, (&a, &look, &lr), &b);
+    assert!(d <= 1e-6, "look then identity: max |output - input| = {d}");
+}
+
+/// A frame with HDR values and a composited residual that is not zero.
 fn blend_setup(ctx: &GpuContext) -> (ImageF32, FrameImages, Compositor) {
     let mut rng = Rng(8080);
     let (w, h) = (19u32, 13u32);
@@ -657,10 +755,12 @@ fn f32s(bytes: &[u8]) -> Vec<f32> {
 fn blend_strength_end_points_are_exact() {
     let ctx = gpu();
     let (color, f, mut comp) = blend_setup(&ctx);
-    let result = download(&ctx, comp.result());
+    let res = download(&ctx, comp.residual());
     assert!(
-        max_diff(&result.data, &color.data) > 0.01,
-        "the test needs a result that differs from the input"
+        res.data
+            .chunks_exact(4)
+            .any(|p| p[..3].iter().any(|v| v.abs() > 0.01)),
+        "the test needs a residual that is not zero"
     );
 
     let zero = encode_gpu(&ctx, &mut comp, &f, ColorFormat::Rgba32Float, 0.0);
@@ -677,16 +777,12 @@ fn blend_strength_end_points_are_exact() {
         ColorFormat::Rgba32Float,
         1.0,
     ));
-    for (k, (o, (r, c))) in one
-        .iter()
-        .zip(result.data.iter().zip(&color.data))
-        .enumerate()
-    {
-        let expect = if k % 4 == 3 { c } else { r };
+    for (k, (o, (r, c))) in one.iter().zip(res.data.iter().zip(&color.data)).enumerate() {
+        let expect = if k % 4 == 3 { *c } else { c + r };
         assert_eq!(
             o.to_bits(),
             expect.to_bits(),
-            "strength 1, float {k}: result rgb, input alpha"
+            "strength 1, float {k}: input + residual rgb, input alpha"
         );
     }
 
@@ -698,7 +794,7 @@ fn blend_strength_end_points_are_exact() {
             ColorFormat::Rgba32Float,
             s,
         ));
-        let cpu = blend(&color, &result, s);
+        let cpu = blend(&color, &res, s);
         let d = half
             .iter()
             .zip(&cpu.data)
@@ -712,12 +808,12 @@ fn blend_strength_end_points_are_exact() {
 fn encode_rgba8_bgra8_f16_match_reference() {
     let ctx = gpu();
     let (color, f, mut comp) = blend_setup(&ctx);
-    let result = download(&ctx, comp.result());
+    let res = download(&ctx, comp.residual());
     let s = 0.6;
     let rgba = encode_gpu(&ctx, &mut comp, &f, ColorFormat::Rgba8Srgb, s);
     let bgra = encode_gpu(&ctx, &mut comp, &f, ColorFormat::Bgra8Srgb, s);
-    let cpu_rgba = blend_encode(&color, &result, s, ColorFormat::Rgba8Srgb);
-    let cpu_bgra = blend_encode(&color, &result, s, ColorFormat::Bgra8Srgb);
+    let cpu_rgba = blend_encode(&color, &res, s, ColorFormat::Rgba8Srgb);
+    let cpu_bgra = blend_encode(&color, &res, s, ColorFormat::Bgra8Srgb);
     // +-1 code: GPU pow() may round a value sitting on a .5 boundary the other way.
     let d8 = |a: &[u8], b: &[u8]| {
         a.iter()
@@ -740,7 +836,7 @@ fn encode_rgba8_bgra8_f16_match_reference() {
     assert_eq!(rgba[7], 64);
 
     let h16 = encode_gpu(&ctx, &mut comp, &f, ColorFormat::Rgba16Float, s);
-    let cpu16 = blend_encode(&color, &result, s, ColorFormat::Rgba16Float);
+    let cpu16 = blend_encode(&color, &res, s, ColorFormat::Rgba16Float);
     let halves = |b: &[u8]| {
         b.chunks_exact(2)
             .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
@@ -774,7 +870,7 @@ fn bad_shapes_fall_back_to_the_input() {
     // Encode before any composite: the input, unchanged.
     let before = encode_gpu(&ctx, &mut comp, &f, ColorFormat::Rgba32Float, 1.0);
     assert_eq!(f32s(&before), color.data);
-    // Model output and input of different sizes: residual dropped, result = input.
+    // Model output and input of different sizes: residual dropped (0), so the picture is the input.
     let (o, i) = (
         upload(&ctx, &random_rgba(&mut rng, 8, 4, 1.0)),
         upload(&ctx, &random_rgba(&mut rng, 4, 8, 1.0)),
@@ -788,7 +884,9 @@ fn bad_shapes_fall_back_to_the_input() {
         &CompositeParams::default(),
         true,
     );
-    assert_eq!(out.data, color.data);
+    assert!(out.data.chunks_exact(4).all(|p| p == [0.0, 0.0, 0.0, 1.0]));
+    let after = encode_gpu(&ctx, &mut comp, &f, ColorFormat::Rgba32Float, 1.0);
+    assert_eq!(f32s(&after), color.data);
     // Reproject with a motion field of the wrong size records nothing.
     let dst = upload(&ctx, &ImageF32::new(20, 10, 4));
     let mut enc = encoder(&ctx);

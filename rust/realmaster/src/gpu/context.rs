@@ -29,20 +29,39 @@ pub struct GpuContext {
 impl GpuContext {
     /// Create a headless device. Tries Vulkan/Metal/DX12 first, then GL (llvmpipe).
     pub fn new(pref: AdapterPreference) -> Result<Self> {
-        // WGPU_BACKEND etc. from the environment let users pin a backend (e.g. `gl`).
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: match pref {
-                AdapterPreference::HighPerformance => wgpu::PowerPreference::HighPerformance,
-                AdapterPreference::LowPower => wgpu::PowerPreference::LowPower,
-            },
-            force_fallback_adapter: false,
-            compatible_surface: None,
-            apply_limit_buckets: false,
-        }))
-        .map_err(|e| {
+        // WGPU_BACKEND etc. from the environment pin a backend (e.g. `gl`). Otherwise try the native
+        // APIs first and probe GL only when none answers: probing GL on a headless machine prints
+        // driver noise, and llvmpipe GL is slower than lavapipe Vulkan.
+        let from_env = wgpu::Backends::from_env();
+        let attempts = match from_env {
+            Some(b) => vec![b],
+            None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::GL],
+        };
+        let mut last_err = String::from("no backend tried");
+        let mut found = None;
+        for backends in attempts {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            desc.backends = backends;
+            let instance = wgpu::Instance::new(desc);
+            match pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: match pref {
+                    AdapterPreference::HighPerformance => wgpu::PowerPreference::HighPerformance,
+                    AdapterPreference::LowPower => wgpu::PowerPreference::LowPower,
+                },
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            })) {
+                Ok(a) => {
+                    found = Some(a);
+                    break;
+                }
+                Err(e) => last_err = e.to_string(),
+            }
+        }
+        let adapter = found.ok_or_else(|| {
             Error::gpu(
-                format!("no GPU adapter found ({e})"),
+                format!("no GPU adapter found ({last_err})"),
                 "install a Vulkan driver; on a machine without a GPU install Debian's mesa-vulkan-drivers (software Vulkan)",
             )
         })?;

@@ -250,10 +250,14 @@ pub(crate) fn commit_session(
                     },
                 ))
             }
-            Err(Attempt::Unavailable(why)) | Err(Attempt::Commit(why)) => {
-                if requested == ExecutionProvider::Auto {
-                    log::warn!("execution provider {ep} not used: {why}");
-                }
+            // `auto` skipping an EP this build lacks is expected (info); one that is present but fails
+            // to start is worth a warning.
+            Err(Attempt::Unavailable(why)) => {
+                log::info!("execution provider {ep} not used: {why}");
+                failures.push((ep, why));
+            }
+            Err(Attempt::Commit(why)) => {
+                log::warn!("execution provider {ep} failed to start, trying the next: {why}");
                 failures.push((ep, why));
             }
         }

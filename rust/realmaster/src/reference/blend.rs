@@ -1,10 +1,11 @@
-//! CPU reference of shaders/blend.wgsl: strength blend and encoding to the engine's colour format.
+//! CPU reference of shaders/blend.wgsl: residual blend (`input + strength * residual`) and encoding
+//! to the engine's colour format.
 
 use crate::frame::{linear_to_srgb, ColorFormat, ImageF32};
 
-/// `input (1 - s) + result s` on rgb with the end points selected exactly; alpha from `input`.
-/// `strength` is clamped to 0..=1; a non-finite one counts as 0 (like the compositor).
-pub fn blend(input: &ImageF32, result: &ImageF32, strength: f32) -> ImageF32 {
+/// `input + s residual` on rgb (s = 0 selects the input exactly, s = 1 is `input + residual`); alpha
+/// from `input`. `strength` is clamped to 0..=1; a non-finite one counts as 0 (like the compositor).
+pub fn blend(input: &ImageF32, residual: &ImageF32, strength: f32) -> ImageF32 {
     let s = if strength.is_finite() {
         strength.clamp(0.0, 1.0)
     } else {
@@ -14,13 +15,13 @@ pub fn blend(input: &ImageF32, result: &ImageF32, strength: f32) -> ImageF32 {
     for (o, r) in out
         .data
         .chunks_exact_mut(4)
-        .zip(result.data.chunks_exact(4))
+        .zip(residual.data.chunks_exact(4))
     {
         for c in 0..3 {
             if s >= 1.0 {
-                o[c] = r[c];
+                o[c] += r[c];
             } else if s > 0.0 {
-                o[c] = o[c] * (1.0 - s) + r[c] * s;
+                o[c] += r[c] * s;
             }
         }
     }
@@ -69,9 +70,9 @@ pub fn encode(img: &ImageF32, format: ColorFormat) -> Vec<u8> {
 /// Blend then encode.
 pub fn blend_encode(
     input: &ImageF32,
-    result: &ImageF32,
+    residual: &ImageF32,
     strength: f32,
     format: ColorFormat,
 ) -> Vec<u8> {
-    encode(&blend(input, result, strength), format)
+    encode(&blend(input, residual, strength), format)
 }

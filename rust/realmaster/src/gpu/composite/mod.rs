@@ -32,8 +32,8 @@ use passes::{
 pub struct CompositeParams {
     /// Blend of the result over the input, 0 (input) ..= 1 (result). Default 1.
     pub strength: f32,
-    /// Weight of the current frame in the temporal accumulation where history is valid, 0..=1
-    /// (1 = no accumulation). Default 0.15: noise variance drops ~12x at rest, ~7 frames to adapt.
+    /// Weight of the current frame's residual in the temporal accumulation where history is valid,
+    /// 0..=1 (1 = no accumulation). Default 0.15: noise variance drops ~12x at rest, ~7 frames to adapt.
     pub temporal_alpha: f32,
     /// History is rejected where the previous depth differs from the current one by more than this
     /// fraction of the current depth. Default 0.1.
@@ -46,7 +46,9 @@ pub struct CompositeParams {
     /// Where no tap passes the range test (a detail lost at model size) the spatial weights are used.
     pub sigma_range: f32,
     /// Neighbourhood clamp half-width in standard deviations (YCoCg, 3x3), also bounded by the
-    /// neighbourhood min/max. Larger = less flicker, more ghosting risk. Default 1.25.
+    /// neighbourhood min/max; the history residual is further bounded by the current residual's 3x3
+    /// min/max widened by this many of its own standard deviations. Larger = less flicker, more
+    /// ghosting risk. Default 1.25.
     pub clamp_k: f32,
 }
 
@@ -91,7 +93,7 @@ impl CompositeParams {
 struct FullRes {
     width: u32,
     height: u32,
-    /// This frame's upsampled result (before temporal accumulation).
+    /// This frame's upsampled result, input + residual (before temporal accumulation).
     current: GpuImage,
     /// Ping-pong accumulated residuals (linear rgb, alpha 1); `history[latest]` is the newest.
     history: [GpuImage; 2],

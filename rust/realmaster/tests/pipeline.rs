@@ -1,0 +1,289 @@
+//! End-to-end sessions on tiny, exactly-known ONNX graphs (tests/python/make_test_models.py):
+//! cinematic and realtime modes, determinism, prompts, strength, cuts, resolution changes, and
+//! failures that must show the untouched frame.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use realmaster::frame::{srgb_to_linear, ColorFormat, FrameRef, PlaneRef};
+use realmaster::{Error, Health, Mode, OutputFrame, Session, SessionConfig};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Generate the test packages once per test binary.
+fn models() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = std::env::temp_dir().join(format!("realmaster-pipeline-models-{}", std::process::id()));
+        let py = repo().join(".venv/bin/python");
+        assert!(py.exists(), "{} missing: run `make setup` (the test command does)", py.display());
+        let st = std::process::Command::new(py)
+            .arg(repo().join("tests/python/make_test_models.py"))
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(st.success(), "make_test_models.py failed");
+        out
+    })
+}
+
+fn config(model: &str, mode: Mode) -> SessionConfig {
+    SessionConfig {
+        model_dir: Some(models().join(model)),
+        execution_provider: "cpu".into(),
+        mode,
+        prompt_blend_frames: 0,
+        ..Default::default()
+    }
+}
+
+/// A deterministic RGBA8 test picture: gradients, a disc and some texture.
+fn picture(w: u32, h: u32, shift: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let xs = x + shift;
+            let dx = xs as f32 - w as f32 / 2.0;
+            let dy = y as f32 - h as f32 / 2.0;
+            let disc = (dx * dx + dy * dy).sqrt() < h as f32 / 4.0;
+            let r = ((xs * 255) / w.max(1)) as u8;
+            let g = ((y * 255) / h.max(1)) as u8;
+            let b = if disc { 220 } else { ((xs * 7 + y * 13) % 64) as u8 };
+            v.extend_from_slice(&[r, g, b, 255]);
+        }
+    }
+    v
+}
+
+fn run_one(s: &Session, f: &FrameRef<'_>) -> OutputFrame {
+    s.submit(f).unwrap();
+    s.flush();
+    let mut o = OutputFrame::default();
+    assert!(s.latest_output(&mut o));
+    o
+}
+
+fn max_diff_u8(a: &[u8], b: &[u8]) -> u8 {
+    a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
+}
+
+#[test]
+fn identity_model_returns_the_input() {
+    let s = Session::new(config("identity", Mode::Cinematic)).unwrap();
+    assert_eq!(s.execution_provider(), "cpu");
+    let (w, h) = (64, 40);
+    for i in 0..4 {
+        let px = picture(w, h, i);
+        let o = run_one(&s, &FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &px));
+        assert!(o.enhanced, "frame {i} enhanced");
+        assert_eq!(o.data.len(), px.len());
+        // Identity model: residual 0 everywhere, so only decode/encode rounding remains.
+        assert!(max_diff_u8(&o.data, &px) <= 1, "frame {i}: identity differs by {}", max_diff_u8(&o.data, &px));
+    }
+    assert_eq!(s.health(), Health::Ok);
+}
+
+#[test]
+fn colormap_model_grades_the_full_resolution_frame() {
+    let s = Session::new(config("colormap", Mode::Cinematic)).unwrap();
+    let (w, h) = (96, 64);
+    let px = picture(w, h, 0);
+    let o = run_one(&s, &FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &px));
+    // The graded look is applied as a low-res residual, guided-upsampled: compare with the exact grade
+    // of the full-res input (sRGB space, as the model works in sRGB).
+    let m = [[1.10, 0.05, 0.00], [0.02, 1.00, 0.00], [0.00, 0.05, 0.85]];
+    let bias = [0.03, 0.01, -0.02];
+    let mut err = 0.0f64;
+    for p in 0..(w * h) as usize {
+        let c: Vec<f32> = (0..3).map(|k| px[p * 4 + k] as f32 / 255.0).collect();
+        for k in 0..3 {
+            let want = (m[k][0] * c[0] + m[k][1] * c[1] + m[k][2] * c[2] + bias[k]).clamp(0.0, 1.0);
+            err += ((o.data[p * 4 + k] as f32 / 255.0) - want).abs() as f64;
+        }
+    }
+    let mean = err / (w * h * 3) as f64;
+    let untouched: f64 = px.iter().zip(&o.data).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>() / px.len() as f64 / 255.0;
+    assert!(mean < 0.02, "mean abs error vs the exact grade {mean}");
+    assert!(untouched > 0.01, "output must differ from the input ({untouched})");
+}
+
+#[test]
+fn cinematic_is_bit_identical_across_sessions() {
+    let (w, h) = (50, 30);
+    let frames: Vec<Vec<u8>> = (0..5).map(|i| picture(w, h, i * 2)).collect();
+    let render = || -> Vec<Vec<u8>> {
+        let s = Session::new(config("blur", Mode::Cinematic)).unwrap();
+        frames.iter().map(|f| run_one(&s, &FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, f)).data).collect()
+    };
+    let a = render();
+    let b = render();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn strength_zero_is_the_untouched_input() {
+    let mut c = config("colormap", Mode::Cinematic);
+    c.strength = 0.0;
+    let s = Session::new(c).unwrap();
+    let (w, h) = (40, 24);
+    let px = picture(w, h, 3);
+    let o = run_one(&s, &FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &px));
+    assert!(o.enhanced);
+    assert_eq!(o.data, px);
+    assert!(s.set_strength(1.5).is_err());
+    assert!(s.set_strength(f32::NAN).is_err());
+}
+
+#[test]
+fn prompt_changes_take_effect_and_blend() {
+    let mut c = config("prompt_tint", Mode::Cinematic);
+    c.prompt = "clear".into();
+    c.prompt_blend_frames = 4;
+    // No temporal smoothing: this test looks at the prompt blend alone.
+    c.temporal_alpha = 1.0;
+    let s = Session::new(c).unwrap();
+    let (w, h) = (32, 32);
+    let px = picture(w, h, 0);
+    let f = FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &px);
+    let mean = |o: &OutputFrame| o.data.chunks_exact(4).map(|p| p[0] as f64).sum::<f64>() / (w * h) as f64;
+    let clear = mean(&run_one(&s, &f));
+    s.set_prompt("night").unwrap();
+    let steps: Vec<f64> = (0..5).map(|_| mean(&run_one(&s, &f))).collect();
+    // night's first component is negative, clear's positive: red falls over the blend, then settles.
+    assert!(steps[0] < clear && steps[1] < steps[0] && steps[3] <= steps[2], "blend {clear} -> {steps:?}");
+    assert!((steps[4] - steps[3]).abs() < 1.0, "settled after 4 frames: {steps:?}");
+    // Free text goes through this package's text encoder.
+    s.set_prompt("rain at night in the city").unwrap();
+    // A package without a text encoder: unknown free text → a clear error listing presets.
+    let s = Session::new(config("colormap", Mode::Cinematic)).unwrap();
+    match s.set_prompt("a completely unknown phrase") {
+        Err(Error::Prompt { problem, .. }) => assert!(problem.contains("clear") || problem.contains("preset"), "{problem}"),
+        other => panic!("expected a prompt error, got {other:?}"),
+    }
+}
+
+#[test]
+fn realtime_submit_never_waits_and_counts_drops() {
+    let s = Session::new(config("blur", Mode::Realtime)).unwrap();
+    let (w, h) = (320, 180);
+    let frames: Vec<Vec<u8>> = (0..30).map(|i| picture(w, h, i)).collect();
+    let mut worst = Duration::ZERO;
+    for f in &frames {
+        let t = Instant::now();
+        s.submit(&FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, f)).unwrap();
+        worst = worst.max(t.elapsed());
+    }
+    s.flush();
+    let st = s.stats();
+    assert_eq!(st.frames_submitted, 30);
+    assert_eq!(st.frames_output + st.frames_dropped, 30, "{st:?}");
+    assert!(st.frames_dropped > 0, "submitting back to back must replace unprocessed frames: {st:?}");
+    // Generous bound: a copy of 230 KB; the point is that it does not wait for a ~ms-scale pipeline.
+    assert!(worst < Duration::from_millis(50), "submit blocked for {worst:?}");
+    let mut o = OutputFrame::default();
+    assert!(s.latest_output(&mut o));
+    assert_eq!(o.frame_index, 29, "the newest frame wins");
+}
+
+#[test]
+fn camera_cuts_and_resolution_changes_reset_the_window() {
+    let s = Session::new(config("identity", Mode::Cinematic)).unwrap();
+    let a = picture(48, 32, 0);
+    run_one(&s, &FrameRef::color_only(48, 32, ColorFormat::Rgba8Srgb, &a));
+    run_one(&s, &FrameRef::color_only(48, 32, ColorFormat::Rgba8Srgb, &a));
+    assert_eq!(s.stats().window_resets, 1, "only the start");
+    let mut f = FrameRef::color_only(48, 32, ColorFormat::Rgba8Srgb, &a);
+    f.camera_cut = true;
+    run_one(&s, &f);
+    assert_eq!(s.stats().window_resets, 2, "caller cut");
+    let inverted: Vec<u8> = a.iter().enumerate().map(|(i, v)| if i % 4 == 3 { *v } else { 255 - v }).collect();
+    run_one(&s, &FrameRef::color_only(48, 32, ColorFormat::Rgba8Srgb, &inverted));
+    assert_eq!(s.stats().window_resets, 3, "automatic cut");
+    let b = picture(80, 60, 0);
+    let o = run_one(&s, &FrameRef::color_only(80, 60, ColorFormat::Rgba8Srgb, &b));
+    assert_eq!((o.width, o.height), (80, 60));
+    assert!(o.enhanced);
+    assert_eq!(s.stats().window_resets, 4, "resolution change");
+    assert!(max_diff_u8(&o.data, &b) <= 1);
+}
+
+#[test]
+fn bgra_pitch_and_hdr_inputs_come_back_in_their_own_format() {
+    let s = Session::new(config("identity", Mode::Cinematic)).unwrap();
+    let (w, h) = (30, 20);
+    let rgba = picture(w, h, 1);
+    // BGRA with 16 bytes of row padding.
+    let pitch = w as usize * 4 + 16;
+    let mut bgra = vec![0u8; pitch * h as usize];
+    for y in 0..h as usize {
+        for x in 0..w as usize {
+            let s = &rgba[(y * w as usize + x) * 4..][..4];
+            bgra[y * pitch + x * 4..][..4].copy_from_slice(&[s[2], s[1], s[0], s[3]]);
+        }
+    }
+    let mut f = FrameRef::color_only(w, h, ColorFormat::Bgra8Srgb, &bgra);
+    f.color = PlaneRef { data: &bgra, row_pitch: pitch };
+    let o = run_one(&s, &f);
+    assert_eq!(o.format, ColorFormat::Bgra8Srgb);
+    assert_eq!(o.data.len(), (w * h * 4) as usize, "output is tightly packed");
+    let tight: Vec<u8> = (0..h as usize).flat_map(|y| bgra[y * pitch..y * pitch + w as usize * 4].to_vec()).collect();
+    assert!(max_diff_u8(&o.data, &tight) <= 1);
+
+    // Linear HDR f32 input with values above 1: the identity model must keep the highlights.
+    let hdr: Vec<f32> = rgba
+        .chunks_exact(4)
+        .flat_map(|p| [srgb_to_linear(p[0] as f32 / 255.0) * 4.0, srgb_to_linear(p[1] as f32 / 255.0), srgb_to_linear(p[2] as f32 / 255.0), 1.0])
+        .collect();
+    let bytes: Vec<u8> = hdr.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let o = run_one(&s, &FrameRef::color_only(w, h, ColorFormat::Rgba32Float, &bytes));
+    assert_eq!(o.format, ColorFormat::Rgba32Float);
+    let out: Vec<f32> = o.data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let max_rel = out.iter().zip(&hdr).map(|(a, b)| (a - b).abs() / b.abs().max(0.05)).fold(0.0f32, f32::max);
+    assert!(max_rel < 0.02, "HDR identity relative error {max_rel}");
+    assert!(out.iter().any(|v| *v > 1.5), "highlights above 1 survive");
+}
+
+#[test]
+fn no_model_and_bad_frames_pass_the_input_through() {
+    let s = Session::new(SessionConfig::default()).unwrap();
+    assert!(matches!(s.health(), Health::PassThrough { .. }));
+    let px = picture(16, 8, 0);
+    let o = run_one(&s, &FrameRef::color_only(16, 8, ColorFormat::Rgba8Srgb, &px));
+    assert!(!o.enhanced);
+    assert_eq!(o.data, px);
+
+    // Realtime: a NaN HDR frame is caught on the worker, shown untouched, reported once.
+    let s = Session::new(config("identity", Mode::Realtime)).unwrap();
+    let mut hdr = vec![0.5f32; 16 * 8 * 4];
+    hdr[10] = f32::NAN;
+    let bytes: Vec<u8> = hdr.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let o = run_one(&s, &FrameRef::color_only(16, 8, ColorFormat::Rgba32Float, &bytes));
+    assert!(!o.enhanced);
+    assert_eq!(o.data, bytes, "untouched, never black");
+    match s.health() {
+        Health::PassThrough { message, .. } => assert!(message.contains("NaN"), "{message}"),
+        h => panic!("expected pass-through, got {h:?}"),
+    }
+    // A wrong buffer size is refused at submit with a clear error.
+    let short = vec![0u8; 10];
+    let e = s.submit(&FrameRef::color_only(16, 8, ColorFormat::Rgba8Srgb, &short)).unwrap_err();
+    assert!(e.to_string().contains("needs"), "{e}");
+}
+
+#[test]
+fn unavailable_execution_provider_is_an_error_unless_fallback_is_allowed() {
+    let mut c = config("identity", Mode::Cinematic);
+    c.execution_provider = "tensorrt".into();
+    match Session::new(c.clone()) {
+        Err(Error::ExecutionProvider { .. }) => {}
+        Err(e) => panic!("expected an execution provider error, got {e}"),
+        Ok(_) => panic!("tensorrt cannot run here; the session must not silently use the CPU"),
+    }
+    c.allow_ep_fallback = true;
+    let s = Session::new(c).unwrap();
+    assert_eq!(s.execution_provider(), "cpu");
+}
