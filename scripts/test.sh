@@ -4,7 +4,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export REALMASTER_ORT_LIB="${REALMASTER_ORT_LIB:-$(ls "$PWD"/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n1)}"
 echo "== cargo test"
-cargo test --workspace --release 2>&1
+cargo test --workspace 2>&1
+# ---- C++: bridge, host, GoogleTest suite, plugin helpers (CMake + ctest), then clang-format ----
+# Debug = cargo's dev profile, so CMake reuses what `cargo test` just built in target/debug.
+echo "== cmake + ctest (build/)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build -j"$(nproc)"
+ctest --test-dir build --output-on-failure -j"$(nproc)"
+echo "== clang-format"
+# Skips what unreal-plugin/build_thirdparty.sh stages into the plugin (generated, not ours).
+find cpp-bridge unreal-plugin \( -name '*.cpp' -o -name '*.h' -o -name '*.hpp' \) -not -path '*/Generated/*' \
+  -not -path 'unreal-plugin/RealMaster/Source/ThirdParty/RealMasterLibrary/Include/*' \
+  -not -path 'unreal-plugin/RealMaster/Source/ThirdParty/RealMasterLibrary/Source/*' -print0 |
+  xargs -0 clang-format --dry-run --Werror
+# ---- end C++ ----
 if [ -d tests/python ]; then
   echo "== pytest"
   .venv/bin/python -m pytest -q tests/python

@@ -106,13 +106,16 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         }
         frames.push(f);
     }
-    let config = match session_config(&a.model, Mode::Cinematic, &a.prompt, 1.0) {
+    let mut config = match session_config(&a.model, Mode::Cinematic, &a.prompt, 1.0) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
             return Ok(ExitCode::from(2));
         }
     };
+    if let Some(f) = frames.first() {
+        crate::render::fit_model_size(&mut config, (f.width, f.height));
+    }
     let session = Session::new(config)?;
     session.set_profiling(true);
     let frame = |i: usize| &frames[i % frames.len()];

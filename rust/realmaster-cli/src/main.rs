@@ -2,6 +2,7 @@
 
 mod bench;
 mod doctor;
+mod eval;
 mod locate;
 mod media;
 mod render;
@@ -66,6 +67,8 @@ enum Command {
     },
     /// Per-stage timings and fps over N frames (median and p95).
     Bench(bench::BenchArgs),
+    /// Score the model against a sequence's target frames (PSNR, SSIM, warping error, edge F-score).
+    Eval(eval::EvalArgs),
     /// Check ONNX Runtime, the GPU adapter and the model files, and say how to fix each problem.
     Doctor {
         #[command(flatten)]
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
         Command::Render(a) => render::run(a),
         Command::Info { model, json } => doctor::info(&model, json),
         Command::Bench(a) => bench::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Doctor { model } => doctor::doctor(&model),
     };
     match result {

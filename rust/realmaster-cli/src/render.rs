@@ -97,6 +97,19 @@ impl Source {
     }
 }
 
+/// With no --model-size, a dynamic model runs at the input's aspect ratio within its default pixel
+/// budget (see `Resolution::size_for_frame`). A manifest that cannot be read is left for
+/// `Session::new` to report properly.
+pub fn fit_model_size(config: &mut realmaster::SessionConfig, frame: (u32, u32)) {
+    if config.model_size.is_some() {
+        return;
+    }
+    let Some(dir) = &config.model_dir else { return };
+    if let Ok(m) = realmaster::model::Manifest::load(&dir.join("manifest.json")) {
+        config.model_size = Some(m.resolution.size_for_frame(frame));
+    }
+}
+
 pub fn session_config(model: &ModelArgs, mode: Mode, prompt: &str, strength: f32) -> Result<realmaster::SessionConfig> {
     let dir = crate::locate::model_dir(model.model.as_deref()).map_err(anyhow::Error::msg)?;
     Ok(realmaster::SessionConfig {
@@ -118,7 +131,7 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
     if !(0.0..=1.0).contains(&a.strength) {
         bail!("--strength {} is outside 0..1 (fix: pass a value between 0 and 1)", a.strength);
     }
-    let config = match session_config(&a.model, mode, &a.prompt, a.strength) {
+    let mut config = match session_config(&a.model, mode, &a.prompt, a.strength) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -130,6 +143,9 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
     if n == 0 {
         bail!("{} has no frames to render", a.sequence.display());
     }
+    let mut first = OwnedFrame::default();
+    source.load(0, &mut first)?;
+    fit_model_size(&mut config, (first.width, first.height));
     let session = Session::new(config)?;
     eprintln!(
         "realmaster: {} frames, model input {:?}, execution provider {}, GPU {}, mode {mode}, prompt '{}'",

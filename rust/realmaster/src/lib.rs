@@ -7,6 +7,7 @@
 pub mod error;
 pub mod frame;
 pub mod gpu;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod reference;

@@ -46,6 +46,24 @@ impl Resolution {
         }
     }
 
+    /// The input size for frames of `frame = (w, h)`: fixed models give their size; dynamic ones the
+    /// frame's aspect ratio with at most the default's pixel count and never more than the frame
+    /// itself (no upsampling into the model), rounded to `multiple_of`. Keeping the aspect matters:
+    /// the student was trained on undistorted crops.
+    pub fn size_for_frame(&self, frame: (u32, u32)) -> (u32, u32) {
+        match self {
+            Resolution::Fixed { size } => (size[0], size[1]),
+            Resolution::Dynamic { multiple_of, default } => {
+                let m = (*multiple_of).max(1) as f64;
+                let (fw, fh) = (frame.0.max(1) as f64, frame.1.max(1) as f64);
+                let budget = default[0] as f64 * default[1] as f64;
+                let scale = (budget / (fw * fh)).sqrt().min(1.0);
+                let side = |v: f64| (((v * scale) / m).round().max(1.0) * m) as u32;
+                (side(fw), side(fh))
+            }
+        }
+    }
+
     /// Whether the model accepts an input of `w × h`.
     // `%` rather than is_multiple_of: the workspace declares rust-version 1.85.
     #[allow(clippy::manual_is_multiple_of)]
@@ -652,4 +670,27 @@ fn unsafe_relative_path(name: &str) -> Option<&'static str> {
         return Some("leaves the package folder or is not a plain relative path");
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Resolution;
+
+    #[test]
+    fn size_for_frame_keeps_aspect_within_the_default_budget() {
+        let r = Resolution::Dynamic { multiple_of: 16, default: [512, 288] };
+        // 16:9 at 1080p shrinks to the default's budget with the same aspect.
+        assert_eq!(r.size_for_frame((1920, 1080)), (512, 288));
+        // A frame smaller than the budget is used as is (rounded), never upsampled.
+        assert_eq!(r.size_for_frame((256, 144)), (256, 144));
+        // 4:3 and portrait keep their shape.
+        let (w, h) = r.size_for_frame((1024, 768));
+        assert!(w % 16 == 0 && h % 16 == 0 && w > h && (w as f64 / h as f64 - 4.0 / 3.0).abs() < 0.1, "{w}x{h}");
+        let (w, h) = r.size_for_frame((720, 1280));
+        assert!(h > w && w * h <= 512 * 288 + 16 * 512, "{w}x{h}");
+        // Tiny frames still give at least one multiple per side.
+        assert_eq!(r.size_for_frame((3, 2)), (16, 16));
+        let f = Resolution::Fixed { size: [256, 256] };
+        assert_eq!(f.size_for_frame((1920, 1080)), (256, 256));
+    }
 }

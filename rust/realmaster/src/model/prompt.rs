@@ -145,6 +145,18 @@ impl PromptEncoder {
             .map(|(_, v)| v.as_slice())
     }
 
+    /// The preset whose embedding is closest (cosine) to `text`'s, with the similarity: tells an
+    /// artist what a free-text prompt will look most like.
+    pub fn nearest_preset(&mut self, text: &str) -> Result<(String, f32)> {
+        let e = self.encode(text)?;
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        self.presets
+            .iter()
+            .map(|(k, v)| (k.clone(), e.iter().zip(v).map(|(a, b)| a * b).sum::<f32>() / (norm(&e) * norm(v))))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .ok_or_else(|| Error::Prompt { problem: format!("model '{}' has no presets", self.model), fix: "use a model package with presets.json".into() })
+    }
+
     /// The embedding for `text`: empty → the default preset; a preset name → that preset;
     /// otherwise the text encoder.
     pub fn encode(&mut self, text: &str) -> Result<Vec<f32>> {

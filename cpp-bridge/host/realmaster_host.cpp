@@ -1,0 +1,190 @@
+// realmaster_host: a minimal C++ host, written the way an engine integration would be. It reads a
+// sequence folder (docs/formats.md) through the bridge, submits every frame with its G-buffers,
+// and writes the composited output frames as PNG.
+//
+//   realmaster_host --sequence DIR --out DIR [--model DIR] [--prompt P] [--strength S]
+//                   [--mode cinematic|realtime] [--ep cpu|cuda|...] [--ort LIB] [--expect-frames N]
+//
+// Cinematic mode (default) writes one output per input frame. Realtime mode submits at the
+// sequence's fps without waiting and writes whatever output is newest after each frame, so it
+// shows what a game would display (outputs lag behind and frames get dropped when inference is
+// slow).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "realmaster/realmaster.hpp"
+
+namespace {
+
+struct Args {
+  std::string sequence, out, model, prompt, ep, ort;
+  float strength = 1.0f;
+  bool realtime = false;
+  long expectFrames = -1;
+};
+
+void usage() {
+  std::fprintf(stderr, "usage: realmaster_host --sequence DIR --out DIR [--model DIR] "
+                       "[--prompt P] [--strength S] [--mode cinematic|realtime] [--ep EP] "
+                       "[--ort LIB] [--expect-frames N]\n");
+}
+
+bool parse(int argc, char **argv, Args &a) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "missing value after %s\n", k.c_str());
+      return false;
+    }
+    const std::string v = argv[++i];
+    if (k == "--sequence") {
+      a.sequence = v;
+    } else if (k == "--out") {
+      a.out = v;
+    } else if (k == "--model") {
+      a.model = v;
+    } else if (k == "--prompt") {
+      a.prompt = v;
+    } else if (k == "--strength") {
+      a.strength = std::strtof(v.c_str(), nullptr);
+    } else if (k == "--mode") {
+      if (v != "cinematic" && v != "realtime") {
+        std::fprintf(stderr, "--mode must be cinematic or realtime\n");
+        return false;
+      }
+      a.realtime = v == "realtime";
+    } else if (k == "--ep") {
+      a.ep = v;
+    } else if (k == "--ort") {
+      a.ort = v;
+    } else if (k == "--expect-frames") {
+      a.expectFrames = std::strtol(v.c_str(), nullptr, 10);
+    } else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      return false;
+    }
+  }
+  return !a.sequence.empty() && !a.out.empty();
+}
+
+std::string framePath(const std::string &dir, std::uint64_t index) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%04llu.png", static_cast<unsigned long long>(index));
+  return (std::filesystem::path(dir) / name).string();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Args args;
+  if (!parse(argc, argv, args)) {
+    usage();
+    return 2;
+  }
+
+  realmaster::io::SequenceInfo info{};
+  realmaster::Status st = realmaster::io::sequenceInfo(args.sequence, info);
+  if (!st) {
+    std::fprintf(stderr, "error: %s\n", st.message.c_str());
+    return 1;
+  }
+
+  realmaster::Config config;
+  config.modelDir = args.model;
+  config.prompt = args.prompt;
+  config.strength = args.strength;
+  config.mode = args.realtime ? realmaster::Mode::Realtime : realmaster::Mode::Cinematic;
+  if (!args.ep.empty()) {
+    config.executionProvider = args.ep;
+  }
+  config.ortLibrary = args.ort;
+  auto session = realmaster::Session::create(config, st);
+  if (!session) {
+    std::fprintf(stderr, "error: cannot create the session: %s\n", st.message.c_str());
+    return 1;
+  }
+  const realmaster::Status health = session->health();
+  std::printf(
+      "realmaster %s: %ux%u, %u frames, EP %s%s%s\n", realmaster::version().c_str(), info.width,
+      info.height, info.frame_count, session->executionProvider().c_str(),
+      health.ok() ? "" : " (pass-through: ", health.ok() ? "" : (health.message + ")").c_str());
+
+  std::error_code ec;
+  std::filesystem::create_directories(args.out, ec);
+  if (ec) {
+    std::fprintf(stderr, "error: cannot create %s: %s\n", args.out.c_str(), ec.message().c_str());
+    return 1;
+  }
+
+  realmaster::io::SequenceFrame frame;
+  realmaster::Output output;
+  long written = 0;
+  std::uint64_t lastWritten = ~0ull;
+  const auto framePeriod = std::chrono::duration<double>(info.fps > 0 ? 1.0 / info.fps : 0.0);
+  const auto t0 = std::chrono::steady_clock::now();
+
+  auto writeNewest = [&]() -> bool {
+    if (!session->latestOutput(output) || output.frameIndex() == lastWritten) {
+      return true;
+    }
+    const realmaster::Status w =
+        realmaster::io::writePng(framePath(args.out, output.frameIndex()), output);
+    if (!w) {
+      std::fprintf(stderr, "error: %s\n", w.message.c_str());
+      return false;
+    }
+    lastWritten = output.frameIndex();
+    ++written;
+    return true;
+  };
+
+  for (std::uint32_t i = 0; i < info.frame_count; ++i) {
+    st = realmaster::io::loadSequenceFrame(args.sequence, i, frame);
+    if (!st) {
+      std::fprintf(stderr, "error: frame %u: %s\n", i, st.message.c_str());
+      return 1;
+    }
+    st = session->submit(frame.view());
+    if (!st) {
+      std::fprintf(stderr, "error: submit frame %u: %s\n", i, st.message.c_str());
+      return 1;
+    }
+    if (!writeNewest()) {
+      return 1;
+    }
+    if (args.realtime) {
+      std::this_thread::sleep_until(t0 + (i + 1) * framePeriod);
+    }
+  }
+  if (args.realtime) {
+    // Let the last frame finish so the final image is on disk.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (lastWritten + 1 != info.frame_count && std::chrono::steady_clock::now() < deadline) {
+      if (!writeNewest()) {
+        return 1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+  const realmaster::Stats stats = session->stats();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("wrote %ld frames to %s in %.2f s; submitted %llu, output %llu, dropped %llu, "
+              "inferences %llu, last inference %.2f ms\n",
+              written, args.out.c_str(), seconds,
+              static_cast<unsigned long long>(stats.framesSubmitted),
+              static_cast<unsigned long long>(stats.framesOutput),
+              static_cast<unsigned long long>(stats.framesDropped),
+              static_cast<unsigned long long>(stats.inferences), stats.lastInferenceMs);
+  if (args.expectFrames >= 0 && written != args.expectFrames) {
+    std::fprintf(stderr, "error: expected %ld output frames, wrote %ld\n", args.expectFrames,
+                 written);
+    return 1;
+  }
+  return 0;
+}

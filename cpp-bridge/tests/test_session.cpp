@@ -1,0 +1,106 @@
+// Session lifecycle, settings and status reporting: what an engine sees before any frame.
+#include <type_traits>
+
+#include "test_util.hpp"
+
+using realmaster::Config;
+using realmaster::Mode;
+using realmaster::Session;
+using realmaster::Status;
+using realmaster::StatusCode;
+
+static_assert(!std::is_copy_constructible_v<Session>, "a session owns worker threads: no copies");
+static_assert(!std::is_copy_assignable_v<Session>);
+
+TEST(Session, CreatesWithoutModelAndSaysItPassesThrough) {
+  auto s = rmtest::mustCreate(rmtest::passthroughConfig());
+  ASSERT_NE(s, nullptr);
+  const Status h = s->health();
+  EXPECT_FALSE(h.ok());
+  EXPECT_FALSE(h.message.empty());
+  EXPECT_NE(h.message.find("fix"), std::string::npos) << h.message;
+  EXPECT_EQ(s->executionProvider(), "none");
+  EXPECT_FALSE(realmaster::version().empty());
+}
+
+TEST(Session, DefaultConfigComesFromTheRuntime) {
+  const Config c;
+  EXPECT_EQ(c.executionProvider, "auto");
+  EXPECT_TRUE(c.modelDir.empty());
+  EXPECT_EQ(c.mode, Mode::Realtime);
+  EXPECT_GE(c.strength, 0.0f);
+  EXPECT_LE(c.strength, 1.0f);
+  EXPECT_GT(c.promptBlendFrames, 0u);
+  EXPECT_GT(c.temporalAlpha, 0.0f);
+}
+
+TEST(Session, RefusesOutOfRangeStrengthAtCreation) {
+  Config c = rmtest::passthroughConfig();
+  c.strength = 2.0f;
+  Status st;
+  auto s = Session::create(c, st);
+  EXPECT_EQ(s, nullptr);
+  EXPECT_TRUE(st.is(StatusCode::Config)) << st.code << " " << st.message;
+  EXPECT_NE(st.message.find("strength"), std::string::npos) << st.message;
+}
+
+TEST(Session, RefusesHalfSpecifiedModelSize) {
+  Config c = rmtest::passthroughConfig();
+  c.modelWidth = 64;
+  Status st;
+  EXPECT_EQ(Session::create(c, st), nullptr);
+  EXPECT_TRUE(st.is(StatusCode::Config)) << st.message;
+}
+
+TEST(Session, MissingModelFolderIsAnErrorNamingThePath) {
+  Config c = rmtest::passthroughConfig();
+  c.modelDir = "/nonexistent/realmaster-model-for-test";
+  Status st;
+  EXPECT_EQ(Session::create(c, st), nullptr);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message.find("realmaster-model-for-test"), std::string::npos) << st.message;
+}
+
+TEST(Session, StrengthMustBeFiniteAndInRange) {
+  auto s = rmtest::mustCreate(rmtest::passthroughConfig());
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->setStrength(0.5f).ok());
+  EXPECT_TRUE(s->setStrength(0.0f).ok());
+  EXPECT_TRUE(s->setStrength(1.0f).ok());
+  for (float bad : {-0.1f, 1.5f, std::nanf(""), INFINITY}) {
+    const Status st = s->setStrength(bad);
+    EXPECT_TRUE(st.is(StatusCode::Config)) << bad << ": " << st.message;
+  }
+}
+
+TEST(Session, PromptMustBeUtf8) {
+  auto s = rmtest::mustCreate(rmtest::passthroughConfig());
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->setPrompt("rain").ok());
+  const Status st = s->setPrompt(std::string("\xff\xfe rain", 7));
+  EXPECT_TRUE(st.is(StatusCode::Prompt)) << st.code << " " << st.message;
+  EXPECT_NE(st.message.find("UTF-8"), std::string::npos) << st.message;
+}
+
+TEST(Session, ModeAndHistoryCalls) {
+  auto s = rmtest::mustCreate(rmtest::passthroughConfig());
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->setMode(Mode::Realtime).ok());
+  EXPECT_TRUE(s->setMode(Mode::Cinematic).ok());
+  EXPECT_TRUE(s->resetHistory().ok());
+  // A value C++ can produce but the enum does not name must be refused, not crash.
+  const Status st = s->setMode(static_cast<Mode>(9));
+  EXPECT_TRUE(st.is(StatusCode::Config)) << st.message;
+}
+
+TEST(Session, StatsStartAtZero) {
+  auto s = rmtest::mustCreate(rmtest::passthroughConfig());
+  ASSERT_NE(s, nullptr);
+  const auto st = s->stats();
+  EXPECT_EQ(st.framesSubmitted, 0u);
+  EXPECT_EQ(st.framesOutput, 0u);
+  EXPECT_EQ(st.framesDropped, 0u);
+  EXPECT_EQ(st.executionProvider, "none");
+  realmaster::Output out;
+  EXPECT_FALSE(s->latestOutput(out)) << "no output before the first frame";
+}

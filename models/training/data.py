@@ -1,0 +1,224 @@
+"""Training batches: random crops from sequence folders, built exactly like the runtime's inputs.
+
+For a frame t of a clip and a weather w, one sample holds (tensor roles of docs/formats.md):
+  frames   the last T=window sim frames, oldest first; slots before the shot start repeat its first frame
+  edges    imgops.edge_map of each of those frames (color + that frame's depth and normals; the
+           runtime's edge recipe, see imgops.py)
+  depth    1 / (1 + z / 10) of frame t, 0 where absent
+  normals  view-space normals of frame t, 0 where absent
+  prev     stand-in for the runtime's reprojected previous output (teacher forcing): the previous
+           TARGET frame warped onto frame t with frame t's motion vectors; with probability
+           p_prev_sim the previous SIM frame warped instead (what the runtime shows when the model
+           has not produced an output yet), and at a shot start the current frame itself
+  prompt   the weather's preset embedding, or one of its paraphrases' (p_paraphrase)
+  target   targets/<w>/t
+A batch holds B pairs (t-1, t) over the same crop, stacked as [previous frames..., current frames...],
+so the temporal loss can warp the prediction for t-1 onto t. Pairs whose t starts a shot get a
+temporal weight of 0 (the "previous" half then repeats frame t). Each batch depends only on
+(seed, step), so a resumed run sees the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import imgops
+from prompts import PromptTable
+from seqio import DataError, Sequence, encode_depth
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    crop: int
+    batch: int
+    window: int = 2
+    p_prev_sim: float = 0.15
+    p_paraphrase: float = 0.3
+    hflip: bool = True
+
+
+@dataclass
+class FrameData:
+    color: np.ndarray  # uint8 [H, W, 3] sRGB
+    depth: np.ndarray | None  # float16 [H, W] encoded depth
+    normals: np.ndarray | None  # float16 [H, W, 3]
+    motion: np.ndarray  # float32 [H, W, 2] (zeros when the sequence has none)
+    edges: np.ndarray  # uint8 [H, W] 0/1
+
+
+class FrameStore:
+    """Loads frames lazily and keeps them (uint8 colors, float16 depth/normals, float32 motion) for the run."""
+
+    def __init__(self, seqs: list[Sequence]) -> None:
+        self.seqs = seqs
+        self._frames: dict[tuple[int, int], FrameData] = {}
+        self._targets: dict[tuple[int, str, int], np.ndarray] = {}
+
+    def frame(self, si: int, i: int) -> FrameData:
+        key = (si, i)
+        fd = self._frames.get(key)
+        if fd is None:
+            s = self.seqs[si]
+            color = s.load_color_u8(i)
+            z = s.load_depth_z(i)
+            depth = encode_depth(z) if z is not None else None
+            normals = s.load_normals(i)
+            motion = s.load_motion(i)
+            if motion is None:
+                motion = np.zeros((s.height, s.width, 2), np.float32)
+            edges = imgops.edge_map(color.astype(np.float32) / 255.0, z, normals).astype(np.uint8)
+            # float16 keeps depth/normals at ~1e-3 precision and the cache at ~1.3 MB per 256x144 frame.
+            fd = FrameData(
+                color,
+                depth.astype(np.float16) if depth is not None else None,
+                normals.astype(np.float16) if normals is not None else None,
+                motion,
+                edges,
+            )
+            self._frames[key] = fd
+        return fd
+
+    def target(self, si: int, weather: str, i: int) -> np.ndarray:
+        key = (si, weather, i)
+        t = self._targets.get(key)
+        if t is None:
+            t = self.seqs[si].load_target_u8(weather, i)
+            self._targets[key] = t
+        return t
+
+
+def shot_start_of(seq: Sequence, t: int) -> int:
+    return max([0] + [c for c in seq.cuts if c <= t])
+
+
+def window_frames(seq: Sequence, t: int, window: int) -> list[int]:
+    """Frame indices of the window ending at t, oldest first, clamped to the shot start."""
+    s0 = shot_start_of(seq, t)
+    return [max(s0, t - (window - 1 - k)) for k in range(window)]
+
+
+def validate_training_set(seqs: list[Sequence], weathers: list[str] | None, crop: int) -> list[str]:
+    """Check the sequences can feed training; returns the weathers to train on."""
+    if not seqs:
+        raise DataError("no training sequences (none has meta.split 'train')", "render some: realmaster-samples training --out data/train --clips N")
+    if crop <= 0 or crop % 16:
+        raise DataError(f"crop {crop} is not a positive multiple of 16", "pass --crop 64, 96, 128, ...")
+    available: set[str] = set()
+    for s in seqs:
+        if not s.targets:
+            raise DataError(f"sequence {s.root} has no targets", "render training data with targets (realmaster-samples training)")
+        if min(s.width, s.height) < crop:
+            raise DataError(
+                f"sequence {s.root} is {s.width}x{s.height}, smaller than the {crop}px crop",
+                "pass a smaller --crop (multiple of 16) or render larger frames",
+            )
+        available |= set(s.targets)
+    chosen = sorted(available) if not weathers else list(weathers)
+    missing = [w for w in chosen if w not in available]
+    if missing:
+        raise DataError(
+            f"no training sequence has targets for {', '.join(missing)} (available: {', '.join(sorted(available))})",
+            "pass --weathers with names from the targets of sequence.json",
+        )
+    for s in seqs:
+        s.check_files()
+    return chosen
+
+
+class TrainingData:
+    def __init__(self, seqs: list[Sequence], weathers: list[str], prompts: PromptTable, cfg: DataConfig) -> None:
+        self.seqs = seqs
+        self.cfg = cfg
+        self.prompts = prompts
+        self.store = FrameStore(seqs)
+        self.items = [(si, w) for si, s in enumerate(seqs) for w in weathers if w in s.targets]
+        if not self.items:
+            raise DataError("no (sequence, weather) pair to train on", "check --weathers against the sequences' targets")
+
+    def _prev(self, si: int, t: int, weather: str, rng: np.random.Generator) -> np.ndarray:
+        seq = self.seqs[si]
+        cur = self.store.frame(si, t)
+        if seq.shot_start(t):
+            return cur.color.astype(np.float32) / 255.0
+        src = self.store.frame(si, t - 1).color if rng.random() < self.cfg.p_prev_sim else self.store.target(si, weather, t - 1)
+        warped, _ = imgops.warp_backward(src.astype(np.float32) / 255.0, cur.motion)
+        return warped
+
+    def _sample(self, si: int, t: int, weather: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Full-frame HWC arrays of one sample."""
+        seq = self.seqs[si]
+        idx = window_frames(seq, t, self.cfg.window)
+        fr = [self.store.frame(si, i) for i in idx]
+        cur = fr[-1]
+        h, w = seq.height, seq.width
+        return {
+            "frames": np.concatenate([f.color.astype(np.float32) / 255.0 for f in fr], axis=2),
+            "edges": np.stack([f.edges.astype(np.float32) for f in fr], axis=2),
+            "depth": (cur.depth.astype(np.float32) if cur.depth is not None else np.zeros((h, w), np.float32))[..., None],
+            "normals": cur.normals.astype(np.float32) if cur.normals is not None else np.zeros((h, w, 3), np.float32),
+            "prev": self._prev(si, t, weather, rng),
+            "target": self.store.target(si, weather, t).astype(np.float32) / 255.0,
+        }
+
+    def batch(self, seed: int, step: int) -> dict[str, np.ndarray]:
+        """NCHW float32 arrays; the first B rows are frame t-1 of each pair, the last B frame t."""
+        rng = np.random.default_rng([seed, step])
+        c = self.cfg.crop
+        prev_rows: list[dict[str, np.ndarray]] = []
+        cur_rows: list[dict[str, np.ndarray]] = []
+        motion, valid, tw, prompt = [], [], [], []
+        for _ in range(self.cfg.batch):
+            si, weather = self.items[int(rng.integers(len(self.items)))]
+            seq = self.seqs[si]
+            t = int(rng.integers(seq.frame_count))
+            y0 = int(rng.integers(seq.height - c + 1))
+            x0 = int(rng.integers(seq.width - c + 1))
+            flip = self.cfg.hflip and bool(rng.random() < 0.5)
+            start = seq.shot_start(t)
+            # Without motion vectors the pair cannot be aligned: no temporal term for it.
+            no_temporal = start or seq.motion_pattern is None
+            tp = t if start else t - 1
+            a = self._sample(si, tp, weather, rng)
+            b = self._sample(si, t, weather, rng)
+            cur = self.store.frame(si, t)
+            if no_temporal:
+                vm = np.zeros((seq.height, seq.width), np.float32)
+            else:
+                pd = self.store.frame(si, t - 1).depth
+                vm = imgops.valid_history_mask(
+                    cur.motion,
+                    cur.depth.astype(np.float32) if cur.depth is not None else None,
+                    pd.astype(np.float32) if pd is not None else None,
+                )
+            # The loss warps the t-1 prediction of this crop only: the source must land inside it.
+            ys, xs = np.mgrid[0 : seq.height, 0 : seq.width].astype(np.float32)
+            sx, sy = xs + cur.motion[..., 0], ys + cur.motion[..., 1]
+            vm = vm * ((sx >= x0) & (sx <= x0 + c - 1) & (sy >= y0) & (sy <= y0 + c - 1))
+            extra = {"motion": cur.motion, "valid": vm[..., None]}
+            rows = []
+            for d in (a, b, extra):
+                rows.append({k: _crop_flip(k, v, y0, x0, c, flip) for k, v in d.items()})
+            prev_rows.append(rows[0])
+            cur_rows.append(rows[1])
+            motion.append(rows[2]["motion"])
+            valid.append(rows[2]["valid"])
+            tw.append(0.0 if no_temporal else 1.0)
+            prompt.append(self.prompts.sample(weather, rng, self.cfg.p_paraphrase))
+        out = {k: np.stack([r[k] for r in prev_rows + cur_rows]) for k in cur_rows[0]}
+        out["prompt"] = np.concatenate([np.stack(prompt), np.stack(prompt)]).astype(np.float32)
+        out["motion"] = np.stack(motion)
+        out["valid"] = np.stack(valid)
+        out["temporal_weight"] = np.asarray(tw, np.float32)
+        return out
+
+
+def _crop_flip(key: str, a: np.ndarray, y0: int, x0: int, c: int, flip: bool) -> np.ndarray:
+    """Crop an HWC array and return it CHW; a horizontal flip mirrors x-vector components too."""
+    a = a[y0 : y0 + c, x0 : x0 + c]
+    if flip:
+        a = a[:, ::-1].copy()
+        if key in ("normals", "motion"):
+            a[..., 0] = -a[..., 0]
+    return np.ascontiguousarray(a.transpose(2, 0, 1), dtype=np.float32)

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Export a trained student to a model package (docs/formats.md) and check it.
+
+  python models/training/export.py --workdir out/train-full --out models/realmaster-student-s \
+      [--metrics out/eval/metrics.json]
+
+Writes model.onnx (torch.onnx.export, dynamo, opset 18, dynamic H/W in multiples of 16),
+presets.json (the weathers' preset prompt embeddings), manifest.json and MODEL_CARD.md; then
+runs ONNX Runtime against PyTorch at several sizes and fails if the max abs difference exceeds
+--tolerance. The text encoder files (text_encoder.onnx, vocab.txt) are produced separately by
+make_text_encoder.py --package-dir OUT and listed under "generated" in the manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from seqio import DataError
+
+CHECK_SIZES = [(64, 96), (144, 256), (256, 256)]  # (H, W)
+
+
+def load_student(workdir: Path | None, checkpoint: Path | None):
+    import torch
+
+    from model import Student, StudentConfig
+    from train import load_latest_checkpoint
+
+    if checkpoint is not None:
+        if not checkpoint.is_file():
+            raise DataError(f"checkpoint {checkpoint} does not exist", "pass a step_*.pt from WORKDIR/checkpoints")
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state["path"] = str(checkpoint)
+    else:
+        assert workdir is not None
+        state = load_latest_checkpoint(workdir)
+        if state is None:
+            raise DataError(f"{workdir} holds no checkpoint", "train first (train.py --workdir ...) or pass --checkpoint")
+    run = state["run"]
+    model = Student(StudentConfig.from_dict(run["model"]))
+    model.load_state_dict(state["model"])
+    model = model.to(memory_format=torch.contiguous_format).eval()
+    return model, state
+
+
+def export_onnx(model, path: Path) -> None:
+    import torch
+
+    # torchvision is not needed; silence the exporter's note that its ops are not registered.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+
+    from model import INPUT_NAMES, OUTPUT_NAMES, example_inputs
+
+    hb = torch.export.Dim("h16", min=1, max=256)
+    wb = torch.export.Dim("w16", min=1, max=256)
+    hw = {2: 16 * hb, 3: 16 * wb}
+    dyn = {"frames": hw, "edges": hw, "depth": hw, "normals": hw, "prev": hw, "prompt": None}
+    tmp = path.with_name(f".{path.name}.tmp")
+    with torch.no_grad(), warnings.catch_warnings():
+        # The exporter warns that the derived axis names 16*h16/16*w16 are shared by all inputs: intended.
+        warnings.filterwarnings("ignore", message=".*axis name.*")
+        torch.onnx.export(
+            model,
+            example_inputs(model.cfg, 64, 96),
+            str(tmp),
+            dynamo=True,
+            opset_version=18,
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
+            dynamic_shapes=dyn,
+            external_data=False,
+            verbose=False,
+        )
+    os.replace(tmp, path)
+
+
+def compare_with_torch(model, onnx_path: Path, sizes=CHECK_SIZES) -> dict:
+    import onnxruntime as ort
+    import torch
+
+    from model import INPUT_NAMES, example_inputs
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    per = {}
+    for i, (h, w) in enumerate(sizes):
+        inp = example_inputs(model.cfg, h, w, seed=100 + i)
+        with torch.no_grad():
+            ref = model(*inp).numpy()
+        got = sess.run(None, {n: t.numpy() for n, t in zip(INPUT_NAMES, inp)})[0]
+        if got.shape != ref.shape:
+            raise RuntimeError(f"ONNX output shape {got.shape} != PyTorch {ref.shape} at {h}x{w}")
+        d = float(np.abs(got - ref).max())
+        per[f"{w}x{h}"] = d
+        worst = max(worst, d)
+    return {"max_abs_diff": worst, "per_size": per}
+
+
+def write_presets(out: Path, weathers: list[str]) -> tuple[dict, str]:
+    from make_text_encoder import atomic_write_text
+    from prompts import load_bank, load_prompts
+
+    ws, default, _ = load_prompts()
+    bank = load_bank()
+    presets = {w: [round(float(x), 7) for x in bank[ws[w].prompt]] for w in weathers}
+    atomic_write_text(out / "presets.json", json.dumps({"dim": 384, "presets": presets}) + "\n")
+    return presets, default if default in weathers else weathers[0]
+
+
+def nearest_rows(presets: dict) -> list[dict]:
+    from make_text_encoder import nearest_table
+    from prompts import load_bank, load_prompts
+
+    _, _, checks = load_prompts()
+    bank = load_bank()
+    checks = {t: w for t, w in checks.items() if t in bank and w in presets}
+    if not checks:
+        return []
+    q = np.stack([bank[t] for t in checks])
+    return nearest_table(checks, {k: np.asarray(v, np.float32) for k, v in presets.items()}, q)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--workdir", type=Path, help="training workdir (newest checkpoint is exported)")
+    src.add_argument("--checkpoint", type=Path, help="a specific checkpoint file")
+    ap.add_argument("--out", type=Path, required=True, help="model package folder to write")
+    ap.add_argument("--name", default="realmaster-student")
+    ap.add_argument("--model-version", default="0.1.0")
+    ap.add_argument("--metrics", type=Path, help="metrics.json from evaluate.py, for the model card")
+    ap.add_argument("--tolerance", type=float, default=1e-4, help="max abs ONNX-vs-PyTorch difference allowed")
+    args = ap.parse_args(argv)
+    try:
+        return export(args)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def export(args: argparse.Namespace) -> int:
+    import torch
+
+    from model import count_parameters
+    from model_card import write_model_card
+    from package import build_manifest, validate_package
+
+    torch.manual_seed(0)
+    model, state = load_student(args.workdir, args.checkpoint)
+    run = state["run"]
+    metrics = None
+    if args.metrics is not None:
+        if not args.metrics.is_file():
+            raise DataError(f"metrics file {args.metrics} does not exist", "run evaluate.py first or leave out --metrics")
+        metrics = json.loads(args.metrics.read_text())
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, out / "model.onnx")
+    check = compare_with_torch(model, out / "model.onnx")
+    print(f"ONNX Runtime vs PyTorch: max abs diff {check['max_abs_diff']:.2e} ({check['per_size']})")
+    if not check["max_abs_diff"] <= args.tolerance:
+        print(f"error: ONNX output differs from PyTorch by more than {args.tolerance}", file=sys.stderr)
+        return 1
+    presets, default = write_presets(out, run["weathers"])
+    manifest = build_manifest(
+        out,
+        name=args.name,
+        model_version=args.model_version,
+        description=(
+            "Real-time student (pixel-unshuffle U-Net with FiLM prompt conditioning) that turns game frames "
+            "into photoreal frames for a weather prompt; residual over the current frame."
+        ),
+        window=model.cfg.window,
+        default_size=(512, 288),
+        prompt_dim=model.cfg.prompt_dim,
+        default_preset=default,
+        max_tokens=32,
+    )
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_model_card(
+        out / "MODEL_CARD.md",
+        name=args.name,
+        version=args.model_version,
+        run=run,
+        step=int(state["step"]),
+        params=count_parameters(model),
+        onnx_check=check,
+        nearest=nearest_rows(presets),
+        metrics=metrics,
+        workdir=args.workdir,
+    )
+    probs = validate_package(out)
+    if probs:
+        print("error: the written package does not validate:\n  " + "\n  ".join(probs), file=sys.stderr)
+        return 1
+    print(f"wrote model package {out} (step {state['step']}, {count_parameters(model)} parameters)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

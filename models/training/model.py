@@ -1,0 +1,182 @@
+"""The student network: a small pixel-unshuffle U-Net with FiLM prompt conditioning.
+
+Inputs are exactly the tensor roles of docs/formats.md (model package, tensor layouts):
+
+    frames  [N, 3T, H, W]  last T frames, oldest first, sRGB 0..1
+    edges   [N, T, H, W]   0/1 edge maps of those frames
+    depth   [N, 1, H, W]   1 / (1 + z / depth_scale), 0 where absent
+    normals [N, 3, H, W]   view-space unit normals, 0 where absent
+    prev    [N, 3, H, W]   previous output reprojected onto the current frame
+    prompt  [N, 384]       L2-normalised prompt embedding
+
+Output ``rgb`` [N, 3, H, W] in sRGB 0..1, predicted as a residual over the current (newest) frame.
+H and W must be multiples of 16 (one pixel-unshuffle by 2, then three stride-2 stages).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MULTIPLE_OF = 16
+PROMPT_DIM = 384
+INPUT_NAMES = ("frames", "edges", "depth", "normals", "prev", "prompt")
+OUTPUT_NAMES = ("rgb",)
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    window: int = 2
+    widths: tuple[int, int, int, int] = (32, 48, 80, 112)
+    blocks: tuple[int, int, int, int] = (1, 1, 1, 1)
+    film_hidden: int = 128
+    prompt_dim: int = PROMPT_DIM
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        d["blocks"] = list(self.blocks)
+        return d
+
+    @staticmethod
+    def from_dict(d: dict) -> "StudentConfig":
+        return StudentConfig(
+            window=int(d["window"]),
+            widths=tuple(int(x) for x in d["widths"]),  # type: ignore[arg-type]
+            blocks=tuple(int(x) for x in d["blocks"]),  # type: ignore[arg-type]
+            film_hidden=int(d["film_hidden"]),
+            prompt_dim=int(d["prompt_dim"]),
+        )
+
+    @property
+    def in_channels(self) -> int:
+        # frames 3T + edges T + depth 1 + normals 3 + prev 3
+        return 4 * self.window + 7
+
+
+class ResBlock(nn.Module):
+    """conv-act-conv with identity skip; the second conv starts at zero so a fresh block is identity."""
+
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(ch, ch, 3, padding=1)
+        self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.silu(self.conv1(x)))
+
+
+class Stage(nn.Module):
+    """A few residual blocks followed by FiLM (per-channel scale and shift from the prompt)."""
+
+    def __init__(self, ch: int, n_blocks: int) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*[ResBlock(ch) for _ in range(n_blocks)])
+        self.ch = ch
+
+    def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(x)
+        return x * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
+
+
+class Student(nn.Module):
+    def __init__(self, cfg: StudentConfig = StudentConfig()) -> None:
+        super().__init__()
+        self.cfg = cfg
+        w0, w1, w2, w3 = cfg.widths
+        b0, b1, b2, b3 = cfg.blocks
+        self.stem = nn.Conv2d(cfg.in_channels * 4, w0, 3, padding=1)
+        self.enc0 = Stage(w0, b0)
+        self.down1 = nn.Conv2d(w0, w1, 3, stride=2, padding=1)
+        self.enc1 = Stage(w1, b1)
+        self.down2 = nn.Conv2d(w1, w2, 3, stride=2, padding=1)
+        self.enc2 = Stage(w2, b2)
+        self.down3 = nn.Conv2d(w2, w3, 3, stride=2, padding=1)
+        self.mid = Stage(w3, b3)
+        self.up2 = nn.Conv2d(w3, w2, 3, padding=1)
+        self.dec2 = Stage(w2, 1)
+        self.up1 = nn.Conv2d(w2, w1, 3, padding=1)
+        self.dec1 = Stage(w1, 1)
+        self.up0 = nn.Conv2d(w1, w0, 3, padding=1)
+        self.dec0 = Stage(w0, 1)
+        # 3 channels x 4 sub-pixels, shuffled back to full resolution.
+        self.head = nn.Conv2d(w0, 12, 3, padding=1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        self.film_stages: list[Stage] = [self.enc0, self.enc1, self.enc2, self.mid, self.dec2, self.dec1, self.dec0]
+        film_out = sum(2 * s.ch for s in self.film_stages)
+        self.film = nn.Sequential(
+            nn.Linear(cfg.prompt_dim, cfg.film_hidden), nn.SiLU(), nn.Linear(cfg.film_hidden, film_out)
+        )
+        # Start with no modulation: training decides how much each prompt changes each stage.
+        nn.init.zeros_(self.film[2].weight)
+        nn.init.zeros_(self.film[2].bias)
+
+    def _film_params(self, prompt: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        p = self.film(prompt)
+        out = []
+        i = 0
+        for s in self.film_stages:
+            out.append((p[:, i : i + s.ch], p[:, i + s.ch : i + 2 * s.ch]))
+            i += 2 * s.ch
+        return out
+
+    def forward_raw(
+        self,
+        frames: torch.Tensor,
+        edges: torch.Tensor,
+        depth: torch.Tensor,
+        normals: torch.Tensor,
+        prev: torch.Tensor,
+        prompt: torch.Tensor,
+    ) -> torch.Tensor:
+        """Unclamped prediction (the losses use it so a saturated pixel still gets a gradient)."""
+        t = self.cfg.window
+        current = frames[:, 3 * (t - 1) : 3 * t]
+        x = torch.cat([frames, edges, depth, normals, prev], dim=1)
+        # Centre the 0..1 inputs; normals are already in -1..1.
+        x = torch.cat([x[:, : 4 * t + 1] * 2.0 - 1.0, x[:, 4 * t + 1 : 4 * t + 4], x[:, 4 * t + 4 :] * 2.0 - 1.0], 1)
+        film = self._film_params(prompt)
+        x = F.pixel_unshuffle(x, 2)
+        s0 = self.enc0(F.silu(self.stem(x)), *film[0])
+        s1 = self.enc1(F.silu(self.down1(s0)), *film[1])
+        s2 = self.enc2(F.silu(self.down2(s1)), *film[2])
+        m = self.mid(F.silu(self.down3(s2)), *film[3])
+        d2 = self.dec2(F.silu(self.up2(F.interpolate(m, scale_factor=2.0, mode="nearest"))) + s2, *film[4])
+        d1 = self.dec1(F.silu(self.up1(F.interpolate(d2, scale_factor=2.0, mode="nearest"))) + s1, *film[5])
+        d0 = self.dec0(F.silu(self.up0(F.interpolate(d1, scale_factor=2.0, mode="nearest"))) + s0, *film[6])
+        residual = F.pixel_shuffle(self.head(d0), 2)
+        return current + residual.to(current.dtype)
+
+    def forward(
+        self,
+        frames: torch.Tensor,
+        edges: torch.Tensor,
+        depth: torch.Tensor,
+        normals: torch.Tensor,
+        prev: torch.Tensor,
+        prompt: torch.Tensor,
+    ) -> torch.Tensor:
+        return torch.clamp(self.forward_raw(frames, edges, depth, normals, prev, prompt), 0.0, 1.0)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def example_inputs(cfg: StudentConfig, h: int, w: int, n: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Plausible random inputs of the right shapes and ranges (export tracing and checks)."""
+    g = torch.Generator().manual_seed(seed)
+    t = cfg.window
+    frames = torch.rand(n, 3 * t, h, w, generator=g)
+    edges = (torch.rand(n, t, h, w, generator=g) > 0.9).float()
+    depth = torch.rand(n, 1, h, w, generator=g)
+    normals = F.normalize(torch.randn(n, 3, h, w, generator=g), dim=1)
+    prev = torch.rand(n, 3, h, w, generator=g)
+    prompt = F.normalize(torch.randn(n, cfg.prompt_dim, generator=g), dim=1)
+    return frames, edges, depth, normals, prev, prompt

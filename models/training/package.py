@@ -1,0 +1,179 @@
+"""Model package manifest (docs/formats.md, version 1): writing and validating.
+
+validate_package() checks what the runtime checks at load: format/version, sha256 of every file
+in "files", the generated text encoder against generated.lock.json (when present), presets
+dimension, and the ONNX graph's real inputs/outputs against the manifest (names, ranks, channels).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+MANIFEST_FORMAT = "realmaster-model"
+MANIFEST_VERSION = 1
+TEXT_ENCODER_FILES = ("text_encoder.onnx", "vocab.txt")
+GENERATED_BY = "make text-encoder"
+
+INPUT_ROLES = [
+    ("frames", "frames"),
+    ("edges", "edges"),
+    ("depth", "depth"),
+    ("normals", "normals"),
+    ("prev", "previous_output"),
+    ("prompt", "prompt_embedding"),
+]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_manifest(
+    package_dir: Path,
+    *,
+    name: str,
+    model_version: str,
+    description: str,
+    window: int,
+    default_size: tuple[int, int],
+    prompt_dim: int,
+    default_preset: str,
+    max_tokens: int,
+) -> dict[str, Any]:
+    return {
+        "format": MANIFEST_FORMAT,
+        "version": MANIFEST_VERSION,
+        "name": name,
+        "model_version": model_version,
+        "license": "MIT OR Apache-2.0",
+        "description": description,
+        "kind": "student",
+        "files": {f: sha256_file(package_dir / f) for f in ("model.onnx", "presets.json")},
+        "generated": {f: GENERATED_BY for f in TEXT_ENCODER_FILES},
+        "graph": "model.onnx",
+        "resolution": {"mode": "dynamic", "multiple_of": 16, "default": list(default_size)},
+        "window": window,
+        "color": {"space": "srgb", "range": [0.0, 1.0]},
+        "depth_scale": 10.0,
+        "precision": "fp32",
+        "inputs": [{"name": n, "role": r} for n, r in INPUT_ROLES],
+        "outputs": [{"name": "rgb", "role": "rgb"}],
+        "prompt": {
+            "dim": prompt_dim,
+            "presets": "presets.json",
+            "default": default_preset,
+            "text_encoder": {
+                "graph": "text_encoder.onnx",
+                "vocab": "vocab.txt",
+                "max_tokens": max_tokens,
+                "generated_by": GENERATED_BY,
+            },
+        },
+    }
+
+
+def _channels(role: str, window: int) -> int | None:
+    return {"frames": 3 * window, "edges": window, "depth": 1, "normals": 3, "previous_output": 3, "rgb": 3}.get(role)
+
+
+def validate_package(package_dir: Path | str, require_generated: bool = False) -> list[str]:
+    """Problems found (empty when the package is valid)."""
+    import onnx
+
+    d = Path(package_dir)
+    probs: list[str] = []
+    try:
+        m = json.loads((d / "manifest.json").read_text())
+    except (OSError, ValueError) as e:
+        return [f"cannot read manifest.json: {e}"]
+    if m.get("format") != MANIFEST_FORMAT or m.get("version") != MANIFEST_VERSION:
+        probs.append(f"format/version is {m.get('format')!r}/{m.get('version')!r}")
+    for key in ("name", "model_version", "license", "description", "kind", "files", "graph", "resolution", "window", "color", "inputs", "outputs"):
+        if key not in m:
+            probs.append(f"missing field {key}")
+    if probs:
+        return probs
+    for f, sha in m["files"].items():
+        p = d / f
+        if not p.is_file():
+            probs.append(f"listed file {f} is missing")
+        elif sha256_file(p) != sha:
+            probs.append(f"sha256 of {f} does not match the manifest")
+    if m["graph"] not in m["files"]:
+        probs.append("graph is not listed in files")
+    gen = m.get("generated", {})
+    lock_path = d / "generated.lock.json"
+    if lock_path.is_file():
+        lock = json.loads(lock_path.read_text()).get("files", {})
+        for f in gen:
+            if f not in lock:
+                probs.append(f"generated file {f} is not in generated.lock.json")
+            elif not (d / f).is_file():
+                probs.append(f"generated file {f} is missing (run make text-encoder)")
+            elif sha256_file(d / f) != lock[f]:
+                probs.append(f"generated file {f} does not match generated.lock.json")
+    elif require_generated and gen:
+        probs.append("generated.lock.json is missing (run make text-encoder)")
+    res = m["resolution"]
+    if res.get("mode") == "dynamic":
+        mult = int(res.get("multiple_of", 0))
+        dw, dh = res.get("default", [0, 0])
+        if mult <= 0 or dw % mult or dh % mult:
+            probs.append(f"resolution default {res.get('default')} is not a multiple of {mult}")
+    elif res.get("mode") != "fixed":
+        probs.append(f"resolution mode {res.get('mode')!r} is unknown")
+    window = int(m["window"])
+    if m["kind"] == "student":
+        roles = [i["role"] for i in m["inputs"]]
+        for r in ("frames", "previous_output"):
+            if r not in roles:
+                probs.append(f"student input role {r} is missing")
+    prompt = m.get("prompt")
+    if prompt:
+        try:
+            pj = json.loads((d / prompt["presets"]).read_text())
+            dim = int(prompt["dim"])
+            if int(pj["dim"]) != dim:
+                probs.append(f"presets.json dim {pj['dim']} differs from prompt.dim {dim}")
+            for k, v in pj["presets"].items():
+                if len(v) != dim:
+                    probs.append(f"preset {k} has {len(v)} values, expected {dim}")
+            if prompt.get("default") not in pj["presets"]:
+                probs.append(f"default preset {prompt.get('default')!r} is not in presets.json")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            probs.append(f"cannot read presets: {e}")
+    if probs:
+        return probs
+    g = onnx.load(str(d / m["graph"]), load_external_data=False)
+    ins = {i.name: i for i in g.graph.input}
+    outs = {o.name: o for o in g.graph.output}
+    for spec, table, kind in [(m["inputs"], ins, "input"), (m["outputs"], outs, "output")]:
+        if len(spec) != len(table):
+            probs.append(f"manifest lists {len(spec)} {kind}s, the graph has {len(table)}")
+        for s in spec:
+            vi = table.get(s["name"])
+            if vi is None:
+                probs.append(f"graph has no {kind} named {s['name']}")
+                continue
+            if vi.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+                probs.append(f"{kind} {s['name']} is not float32")
+            dims = vi.type.tensor_type.shape.dim
+            want_c = _channels(s["role"], window)
+            if s["role"] == "prompt_embedding":
+                if len(dims) != 2 or (dims[1].HasField("dim_value") and dims[1].dim_value != int(prompt["dim"])):
+                    probs.append(f"{kind} {s['name']} should be [1, {prompt['dim']}]")
+            elif want_c is not None:
+                if len(dims) != 4:
+                    probs.append(f"{kind} {s['name']} should be rank 4 (NCHW)")
+                elif dims[1].HasField("dim_value") and dims[1].dim_value != want_c:
+                    probs.append(f"{kind} {s['name']} has {dims[1].dim_value} channels, expected {want_c}")
+                elif res.get("mode") == "dynamic" and (dims[2].HasField("dim_value") or dims[3].HasField("dim_value")):
+                    probs.append(f"{kind} {s['name']} has a fixed H/W but the manifest says dynamic")
+    return probs

@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""Train the student on rendered sequence folders (CPU, channels_last, random crops; fp32 or bf16 autocast).
+
+  python models/training/train.py --config smoke --data data/train --workdir out/train-smoke
+  python models/training/train.py --config full  --data data/train --workdir out/train-full
+
+Checkpoints go to WORKDIR/checkpoints/step_NNNNNNN.pt every --checkpoint-every steps (written to a
+temporary file, fsynced, then renamed, so a crash never leaves a half checkpoint). Running the same
+command again resumes from the newest checkpoint (weights, optimizer, step, RNG states); batches
+depend only on (seed, step), so the resumed run trains exactly as an uninterrupted one would.
+SIGINT/SIGTERM finish the current step, write a checkpoint and exit with status 130.
+Errors in arguments or data print what is wrong and how to fix it and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqio import DataError, find_sequences
+
+EXIT_DATA = 2
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str
+    steps: int
+    batch: int  # pairs per step (2x as many images)
+    crop: int
+    lr: float
+    warmup: int
+    checkpoint_every: int
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    seed: int = 1234
+    # bf16 autocast by default: measured 2.9 vs 5.1 s/step (fp32) for the full config on the 2-core
+    # AVX512-BF16 build machine. fp32 stays selectable for CPUs without bf16 support.
+    precision: str = "bf16"
+
+
+CONFIGS: dict[str, TrainConfig] = {
+    "smoke": TrainConfig("smoke", steps=6, batch=2, crop=32, lr=2e-3, warmup=2, checkpoint_every=2),
+    # 1.5-3 s/step on 2 cores (bf16, depending on what else runs): 2000 steps of 96 px crops take 40-90 minutes.
+    "full": TrainConfig("full", steps=2000, batch=8, crop=96, lr=2e-3, warmup=100, checkpoint_every=100),
+}
+
+# Settings that may change between a run and its resumption without changing the result.
+RESUME_FREE = {"checkpoint_every"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", choices=sorted(CONFIGS), default="full", help="preset (default: full)")
+    ap.add_argument("--data", type=Path, action="append", help="sequence folder or folder of them (repeatable; default data/train)")
+    ap.add_argument("--workdir", type=Path, required=True, help="checkpoints, run.json and log.jsonl go here")
+    ap.add_argument("--steps", type=int, help="override the preset's total steps")
+    ap.add_argument("--batch", type=int, help="override pairs per step")
+    ap.add_argument("--crop", type=int, help="override crop size (multiple of 16)")
+    ap.add_argument("--lr", type=float, help="override peak learning rate")
+    ap.add_argument("--seed", type=int, help="override seed")
+    ap.add_argument("--precision", choices=["bf16", "fp32"], help="bf16 autocast (default) or fp32")
+    ap.add_argument("--checkpoint-every", type=int, help="override checkpoint interval in steps")
+    ap.add_argument("--weathers", help="comma-separated subset of target weathers (default: all in the data)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    ap.add_argument("--keep", type=int, default=3, help="checkpoints to keep (default 3)")
+    ap.add_argument("--stop-after", type=int, default=0, help="stop (with a checkpoint) after this many steps in this invocation")
+    ap.add_argument("--fresh", action="store_true", help="start over even if WORKDIR has checkpoints (they are deleted)")
+    ap.add_argument("--log-every", type=int, default=10)
+    args = ap.parse_args(argv)
+    for name in ("steps", "batch", "crop", "checkpoint_every", "keep", "log_every"):
+        v = getattr(args, name)
+        if v is not None and v <= 0:
+            ap.error(f"--{name.replace('_', '-')} must be positive (got {v})")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        ap.error(f"--lr must be a positive number (got {args.lr})")
+    if args.crop is not None and args.crop % 16:
+        ap.error(f"--crop must be a multiple of 16 (got {args.crop}); the model needs H and W divisible by 16")
+    if args.stop_after < 0 or args.threads < 0:
+        ap.error("--stop-after and --threads must not be negative")
+    return args
+
+
+def resolve_config(args: argparse.Namespace) -> TrainConfig:
+    cfg = CONFIGS[args.config]
+    over: dict[str, Any] = {}
+    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every"):
+        v = getattr(args, k)
+        if v is not None:
+            over[k] = v
+    cfg = replace(cfg, **over)
+    if cfg.warmup >= cfg.steps:
+        cfg = replace(cfg, warmup=max(1, cfg.steps // 10))
+    return cfg
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to 5% of the peak."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, p))))
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def ckpt_dir(workdir: Path) -> Path:
+    return workdir / "checkpoints"
+
+
+def list_checkpoints(workdir: Path) -> list[Path]:
+    d = ckpt_dir(workdir)
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.glob("step_*.pt") if p.name[5:-3].isdigit())
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    import torch
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def save_checkpoint(workdir: Path, step: int, model, opt, run: dict, keep: int) -> Path:
+    import torch
+
+    state = {
+        "step": step,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "run": run,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+        },
+    }
+    d = ckpt_dir(workdir)
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"step_{step:07d}.pt"
+    atomic_save(state, path)
+    for old in list_checkpoints(workdir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load_latest_checkpoint(workdir: Path) -> dict | None:
+    """Newest checkpoint that loads; an unreadable one (disk trouble) falls back to the one before."""
+    import torch
+
+    for p in reversed(list_checkpoints(workdir)):
+        try:
+            state = torch.load(p, map_location="cpu", weights_only=False)
+            state["path"] = str(p)
+            return state
+        except Exception as e:  # noqa: BLE001 - any load failure means: try the older one
+            print(f"warning: checkpoint {p} is unreadable ({e}); trying an older one", file=sys.stderr)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def run_record(cfg: TrainConfig, model_cfg: dict, weathers: list[str], seqs: list) -> dict:
+    return {
+        "train": asdict(cfg),
+        "model": model_cfg,
+        "weathers": weathers,
+        "sequences": sorted(s.name for s in seqs),
+    }
+
+
+def check_resumable(old: dict, new: dict, workdir: Path) -> None:
+    diffs = []
+    for section in ("train", "model"):
+        for k in sorted(set(old.get(section, {})) | set(new[section])):
+            if k in RESUME_FREE:
+                continue
+            if old.get(section, {}).get(k) != new[section].get(k):
+                diffs.append(f"{section}.{k}: {old.get(section, {}).get(k)!r} -> {new[section].get(k)!r}")
+    for k in ("weathers", "sequences"):
+        if old.get(k) != new[k]:
+            diffs.append(f"{k} changed")
+    if diffs:
+        raise DataError(
+            f"{workdir} holds a run with different settings ({'; '.join(diffs)})",
+            "resume with the same arguments and data, use a new --workdir, or pass --fresh to start over",
+        )
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Drop log lines of steps after the checkpoint being resumed (they are trained again)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if int(json.loads(line)["step"]) <= step:
+                keep.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a crash
+    path.write_text("".join(k + "\n" for k in keep))
+
+
+def to_torch(batch: dict[str, np.ndarray]):
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in batch.items()}
+
+
+MODEL_INPUTS = ("frames", "edges", "depth", "normals", "prev", "prompt")
+
+
+def model_inputs(batch: dict) -> list:
+    """The network runs channels_last (faster CPU convolutions); the losses stay contiguous NCHW."""
+    import torch
+
+    return [batch[k].contiguous(memory_format=torch.channels_last) if batch[k].dim() == 4 else batch[k] for k in MODEL_INPUTS]
+
+
+def train(args: argparse.Namespace) -> int:
+    import torch
+
+    from data import DataConfig, TrainingData, validate_training_set
+    from losses import LossWeights, total_loss
+    from model import Student, StudentConfig, count_parameters
+    from prompts import prompt_table
+
+    cfg = resolve_config(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    all_seqs = find_sequences(args.data or [Path("data/train")])
+    seqs = [s for s in all_seqs if s.split == "train"]
+    weathers = validate_training_set(seqs, args.weathers.split(",") if args.weathers else None, cfg.crop)
+    prompts = prompt_table(weathers)
+    model_cfg = StudentConfig()
+    run = run_record(cfg, model_cfg.to_dict(), weathers, seqs)
+
+    workdir: Path = args.workdir
+    if args.fresh:
+        for p in list_checkpoints(workdir):
+            p.unlink()
+    state = load_latest_checkpoint(workdir)
+    if state is not None:
+        check_resumable(state["run"], run, workdir)
+
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    model = Student(model_cfg).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        step = int(state["step"])
+        print(f"resuming from {state['path']} at step {step}/{cfg.steps}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    trim_log(workdir / "log.jsonl", step)
+
+    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window))
+    lw = LossWeights()
+    print(
+        f"training {count_parameters(model)} parameters on {len(seqs)} sequences x {len(weathers)} weathers "
+        f"({', '.join(weathers)}); config {cfg.name}: {cfg.steps} steps, batch {cfg.batch} pairs of {cfg.crop}px "
+        f"crops, {cfg.precision}, {torch.get_num_threads()} threads"
+    )
+    stop = {"signal": None}
+
+    def on_signal(signum, _frame):  # finish the step, then checkpoint and leave
+        stop["signal"] = signum
+
+    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    log = open(workdir / "log.jsonl", "a")
+    t_start = time.perf_counter()
+    timed_steps = 0
+    timed_since = None
+    cpu_since = 0.0
+    done_here = 0
+    last_saved = step
+    try:
+        while step < cfg.steps:
+            t0 = time.perf_counter()
+            batch = to_torch(data.batch(cfg.seed, step))
+            for g in opt.param_groups:
+                g["lr"] = lr_at(cfg, step)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                raw = model.forward_raw(*model_inputs(batch))
+            loss, parts = total_loss(raw.float().contiguous(), batch, model_cfg.window, lw)
+            if not math.isfinite(parts["total"]):
+                raise RuntimeError(f"loss became {parts['total']} at step {step}; lower --lr or use --precision fp32")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            done_here += 1
+            dt = time.perf_counter() - t0
+            if done_here == 1:
+                timed_since = time.perf_counter()  # the first step pays for lazy loading and warm-up
+                cpu_since = time.process_time()
+            else:
+                timed_steps += 1
+            rate = timed_steps / (time.perf_counter() - timed_since) if timed_steps and timed_since else 1.0 / dt
+            rec = {"step": step, "lr": lr_at(cfg, step - 1), "it_s": round(rate, 4), "sec": round(dt, 3), **{k: round(v, 5) for k, v in parts.items()}}
+            log.write(json.dumps(rec) + "\n")
+            if step % args.log_every == 0 or step == cfg.steps or done_here == 1:
+                log.flush()
+                print(
+                    f"step {step}/{cfg.steps}  loss {parts['total']:.4f} (l1 {parts['l1']:.4f} ssim {parts['ssim']:.3f} "
+                    f"temporal {parts['temporal']:.4f} edge {parts['edge']:.4f})  {rate:.3f} it/s",
+                    flush=True,
+                )
+            interrupted = stop["signal"] is not None or (args.stop_after and done_here >= args.stop_after)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps or interrupted:
+                save_checkpoint(workdir, step, model, opt, run, args.keep)
+                last_saved = step
+            if interrupted:
+                why = "signal" if stop["signal"] is not None else f"--stop-after {args.stop_after}"
+                print(f"stopped at step {step}/{cfg.steps} ({why}); checkpoint saved; run the same command to resume")
+                return EXIT_INTERRUPTED if stop["signal"] is not None else 0
+    finally:
+        log.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+    if done_here == 0:
+        print(f"nothing to do: {workdir} already holds step {step}/{cfg.steps}")
+        return 0
+    elapsed = time.perf_counter() - t_start
+    summary = {"steps": step, "last_checkpoint_step": last_saved, "seconds_this_run": round(elapsed, 1)}
+    if timed_steps:
+        summary["it_s"] = round(timed_steps / (time.perf_counter() - timed_since), 4)
+        # CPU seconds per step: with other jobs on the machine, threads / this bounds the idle-machine rate.
+        summary["cpu_s_per_step"] = round((time.process_time() - cpu_since) / timed_steps, 3)
+        summary["threads"] = torch.get_num_threads()
+    (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"done: {step} steps; {json.dumps(summary)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return train(args)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_DATA
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+//! The C++ interface (cxx). Everything here is generated into `realmaster-ffi/src/bridge.rs.h`
+//! (namespace `realmaster::ffi`); the C++ RAII wrapper is cpp-bridge/include/realmaster/realmaster.hpp.
+//!
+//! Rules kept by every function below:
+//! - no C++ exceptions: nothing returns `Result`; fallible calls return a `Status` (code 0 = ok);
+//! - no Rust panic crosses the boundary: each entry point runs under `catch_unwind` and reports a
+//!   panic as `StatusCode::Internal`;
+//! - frame memory crosses as `&[u8]` slices plus width/height/format/row pitch; an empty slice means
+//!   "this plane is absent".
+
+// The bridge resolves every extern "Rust" item through `super::`, i.e. this module.
+use crate::{
+    create_session, default_settings, load_sequence_frame, sequence_info, version,
+    write_output_png, Session,
+};
+
+#[cxx::bridge(namespace = "realmaster::ffi")]
+pub mod ffi {
+    /// `Status::code` values: 0 = ok, the rest mirror `realmaster::ErrorCode`.
+    #[repr(u32)]
+    #[derive(Debug)]
+    enum StatusCode {
+        Ok = 0,
+        InvalidFrame = 1,
+        Io = 2,
+        Sequence = 3,
+        Manifest = 4,
+        Integrity = 5,
+        ModelMismatch = 6,
+        OrtLibrary = 7,
+        ExecutionProvider = 8,
+        Inference = 9,
+        Gpu = 10,
+        Prompt = 11,
+        Config = 12,
+        Shutdown = 13,
+        Internal = 14,
+    }
+
+    /// Outcome of a call. `message` names the problem and the fix; empty when `code` is 0.
+    #[derive(Debug, Clone)]
+    struct Status {
+        code: u32,
+        message: String,
+    }
+
+    /// Pixel format of a color buffer (8-bit formats are sRGB-encoded, float formats linear).
+    #[repr(u32)]
+    #[derive(Debug)]
+    enum PixelFormat {
+        Rgba8Srgb = 0,
+        Bgra8Srgb = 1,
+        Rgba16Float = 2,
+        Rgba32Float = 3,
+    }
+
+    #[repr(u32)]
+    #[derive(Debug)]
+    enum Mode {
+        /// `submit` copies the frame and returns; the newest frame wins.
+        Realtime = 0,
+        /// `submit` returns once the frame's output is ready; every frame is processed.
+        Cinematic = 1,
+    }
+
+    /// Describes the slices passed to `Session::submit`. Row pitches are in bytes and may exceed
+    /// width x bytes per pixel (padded rows); 0 means tightly packed. Planes: depth f32 x1 (view-space z, metres),
+    /// normals f32 x3 (view space, z towards the camera), motion f32 x2 (pixels, current -> previous).
+    #[derive(Debug, Clone)]
+    struct FrameDesc {
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+        color_row_pitch: usize,
+        depth_row_pitch: usize,
+        normals_row_pitch: usize,
+        motion_row_pitch: usize,
+        /// This frame starts a new shot: history and window reset.
+        camera_cut: bool,
+    }
+
+    /// Session settings; start from `default_settings()`. Empty strings mean "not set".
+    #[derive(Debug, Clone)]
+    struct Settings {
+        /// Model package folder; empty = no model (frames pass through, `health` says why).
+        model_dir: String,
+        /// Path to libonnxruntime / onnxruntime.dll; empty = search (REALMASTER_ORT_LIB, ORT_DYLIB_PATH, ...).
+        ort_library: String,
+        /// auto, tensorrt, cuda, directml, coreml, cpu.
+        execution_provider: String,
+        allow_ep_fallback: bool,
+        tensorrt_cache_dir: String,
+        mode: Mode,
+        strength: f32,
+        prompt: String,
+        prompt_blend_frames: u32,
+        temporal_alpha: f32,
+        cut_threshold: f32,
+        /// Model input size for dynamic-resolution models; 0 x 0 = the manifest's default.
+        model_width: u32,
+        model_height: u32,
+    }
+
+    /// Live counters (see `realmaster::Stats`).
+    #[derive(Debug, Clone, Default)]
+    struct Stats {
+        frames_submitted: u64,
+        frames_output: u64,
+        frames_dropped: u64,
+        inferences: u64,
+        last_inference_ms: f64,
+        last_preprocess_ms: f64,
+        last_composite_ms: f64,
+        output_latency_frames: u64,
+        execution_provider: String,
+        window_resets: u64,
+    }
+
+    /// A finished frame, tightly packed, in the format of the submitted frame. Reuse one instance
+    /// across calls: `data` keeps its allocation.
+    #[derive(Debug, Clone)]
+    struct OutputFrame {
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+        data: Vec<u8>,
+        /// 0-based submit counter of the frame this output belongs to.
+        frame_index: u64,
+        /// False when the frame is the untouched input (no model, an error).
+        enhanced: bool,
+    }
+
+    /// What `sequence_info` reports about a sequence folder (docs/formats.md).
+    #[derive(Debug, Clone, Default)]
+    struct SequenceInfo {
+        width: u32,
+        height: u32,
+        frame_count: u32,
+        fps: f64,
+        has_depth: bool,
+        has_normals: bool,
+        has_motion: bool,
+    }
+
+    /// One frame of a sequence folder, tightly packed (pitch = width x bytes per pixel); an absent
+    /// plane is an empty vector.
+    #[derive(Debug, Clone)]
+    struct SequenceFrame {
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+        color: Vec<u8>,
+        depth: Vec<u8>,
+        normals: Vec<u8>,
+        motion: Vec<u8>,
+        camera_cut: bool,
+    }
+
+    extern "Rust" {
+        /// A running session; share one between threads (all methods are thread-safe).
+        type Session;
+
+        /// The runtime's defaults (the single source of truth for C++ callers).
+        fn default_settings() -> Settings;
+        /// Always returns a box; check `status.code` (0 = ok). A failed session refuses every call.
+        fn create_session(settings: &Settings, status: &mut Status) -> Box<Session>;
+
+        /// Realtime: validates the layout, copies, returns at once. Cinematic: returns when done.
+        fn submit(
+            self: &Session,
+            desc: &FrameDesc,
+            color: &[u8],
+            depth: &[u8],
+            normals: &[u8],
+            motion: &[u8],
+        ) -> Status;
+        /// Copies the newest finished frame into `out`; false until there is one.
+        fn latest_output(self: &Session, out: &mut OutputFrame) -> bool;
+        /// A preset name or free text, UTF-8 (bytes, so invalid text is a Status, not an abort in cxx).
+        fn set_prompt(self: &Session, text: &[u8]) -> Status;
+        fn set_strength(self: &Session, strength: f32) -> Status;
+        fn set_mode(self: &Session, mode: Mode) -> Status;
+        fn reset_history(self: &Session) -> Status;
+        fn stats(self: &Session) -> Stats;
+        /// code 0: frames are enhanced; otherwise frames pass through and `message` says why.
+        fn health(self: &Session) -> Status;
+        fn execution_provider(self: &Session) -> String;
+
+        /// Reads `dir/sequence.json` (paths are UTF-8 bytes).
+        fn sequence_info(dir: &[u8], info: &mut SequenceInfo) -> Status;
+        /// Loads frame `index` of a sequence folder (reusing `out`'s vectors).
+        fn load_sequence_frame(dir: &[u8], index: u32, out: &mut SequenceFrame) -> Status;
+        /// Writes an output frame as PNG (8-bit formats as is; float formats clamped and sRGB-encoded).
+        fn write_output_png(path: &[u8], frame: &OutputFrame) -> Status;
+
+        /// Version of this library (the Cargo package version).
+        fn version() -> String;
+    }
+}

@@ -1,0 +1,412 @@
+//! Image-quality metrics for evaluating a model package through the runtime against a sequence's
+//! paired target frames: PSNR, SSIM, temporal warping error and edge preservation. The CLI's
+//! `realmaster eval` and the shipped model's regression test use the same code, so the numbers in
+//! a model card can be re-measured exactly.
+
+use crate::error::{Error, Result};
+use crate::frame::{linear_to_srgb, srgb_to_linear, ColorFormat, ImageF32, OwnedFrame};
+use crate::gpu::preprocess::EdgeParams;
+use crate::pipeline::{Mode, OutputFrame, Session, SessionConfig};
+use crate::reference;
+use crate::sequence::Sequence;
+use serde::Serialize;
+
+/// Relative view-distance difference above which a reprojected pixel counts as disoccluded
+/// (the same tolerance the training tooling's `valid_history_mask` uses).
+pub const DISOCCLUSION_REL_TOL: f32 = 0.1;
+
+fn check_same(a: &ImageF32, b: &ImageF32) -> Result<()> {
+    if (a.width, a.height, a.channels) != (b.width, b.height, b.channels) {
+        return Err(Error::config(
+            format!("cannot compare a {}x{}x{} image with a {}x{}x{} one", a.width, a.height, a.channels, b.width, b.height, b.channels),
+            "compare images of the same size and channel count",
+        ));
+    }
+    Ok(())
+}
+
+/// Peak signal-to-noise ratio in dB for values in [0, 1]; 99 dB for identical images.
+pub fn psnr(a: &ImageF32, b: &ImageF32) -> Result<f64> {
+    check_same(a, b)?;
+    let n = a.data.len().max(1) as f64;
+    let mse = a.data.iter().zip(&b.data).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>() / n;
+    Ok(if mse <= 1e-10 { 99.0 } else { -10.0 * mse.log10() })
+}
+
+/// Mean structural similarity over all channels, with a 7x7 uniform window (valid positions only)
+/// and the usual constants for a [0, 1] range.
+pub fn ssim(a: &ImageF32, b: &ImageF32) -> Result<f64> {
+    check_same(a, b)?;
+    const R: i64 = 3;
+    let (w, h, ch) = (a.width as i64, a.height as i64, a.channels as i64);
+    if w < 2 * R + 1 || h < 2 * R + 1 {
+        return Err(Error::config(format!("SSIM needs at least 7x7 pixels, got {w}x{h}"), "evaluate larger frames"));
+    }
+    let (c1, c2) = (0.01f64.powi(2), 0.03f64.powi(2));
+    // Summed-area tables of x, y, x², y², xy per channel make every window O(1).
+    let sw = (w + 1) as usize;
+    let mut total = 0.0;
+    let mut count = 0usize;
+    for c in 0..ch {
+        let mut tabs = vec![vec![0.0f64; sw * (h + 1) as usize]; 5];
+        for y in 0..h {
+            for x in 0..w {
+                let i = ((y * w + x) * ch + c) as usize;
+                let (p, q) = (a.data[i] as f64, b.data[i] as f64);
+                let vals = [p, q, p * p, q * q, p * q];
+                let o = (y as usize + 1) * sw + x as usize + 1;
+                for (t, v) in tabs.iter_mut().zip(vals) {
+                    t[o] = v + t[o - 1] + t[o - sw] - t[o - sw - 1];
+                }
+            }
+        }
+        let n = ((2 * R + 1) * (2 * R + 1)) as f64;
+        for y in R..h - R {
+            for x in R..w - R {
+                let (x0, y0, x1, y1) = ((x - R) as usize, (y - R) as usize, (x + R + 1) as usize, (y + R + 1) as usize);
+                let s = |t: &Vec<f64>| (t[y1 * sw + x1] - t[y0 * sw + x1] - t[y1 * sw + x0] + t[y0 * sw + x0]) / n;
+                let (mx, my) = (s(&tabs[0]), s(&tabs[1]));
+                let vx = (s(&tabs[2]) - mx * mx).max(0.0);
+                let vy = (s(&tabs[3]) - my * my).max(0.0);
+                let cxy = s(&tabs[4]) - mx * my;
+                total += ((2.0 * mx * my + c1) * (2.0 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2));
+                count += 1;
+            }
+        }
+    }
+    Ok(total / count.max(1) as f64)
+}
+
+/// Bilinear sample of `img` (clamped to the border).
+fn sample(img: &ImageF32, x: f32, y: f32, c: u32) -> f32 {
+    let (w, h) = (img.width as f32, img.height as f32);
+    let x = x.clamp(0.0, w - 1.0);
+    let y = y.clamp(0.0, h - 1.0);
+    let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+    let (x1, y1) = ((x0 + 1).min(img.width - 1), (y0 + 1).min(img.height - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let top = img.at(x0, y0, c) * (1.0 - fx) + img.at(x1, y0, c) * fx;
+    let bottom = img.at(x0, y1, c) * (1.0 - fx) + img.at(x1, y1, c) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// Per-pixel validity of reprojecting frame t-1 onto frame t: the motion vector's source lies in
+/// the frame and, with depth, the previous view distance there agrees with the current one within
+/// [`DISOCCLUSION_REL_TOL`] (both being sky also agrees). `motion` is 2 channels, pixels to previous.
+pub fn history_mask(motion: &ImageF32, depth_cur: Option<&ImageF32>, depth_prev: Option<&ImageF32>, sky_depth: f32) -> ImageF32 {
+    let (w, h) = (motion.width, motion.height);
+    let mut m = ImageF32::new(w, h, 1);
+    for y in 0..h {
+        for x in 0..w {
+            let sx = x as f32 + motion.at(x, y, 0);
+            let sy = y as f32 + motion.at(x, y, 1);
+            let inside = sx >= 0.0 && sy >= 0.0 && sx <= (w - 1) as f32 && sy <= (h - 1) as f32;
+            let ok = inside
+                && match (depth_cur, depth_prev) {
+                    (Some(dc), Some(dp)) => {
+                        let zc = dc.at(x, y, 0);
+                        let zp = sample(dp, sx, sy, 0);
+                        let sky = |z: f32| z >= sky_depth * 0.5;
+                        (sky(zc) && sky(zp)) || (zc - zp).abs() <= DISOCCLUSION_REL_TOL * zc.max(1e-3)
+                    }
+                    _ => true,
+                };
+            m.data[(y * w + x) as usize] = if ok { 1.0 } else { 0.0 };
+        }
+    }
+    m
+}
+
+/// Mean absolute difference between `cur` and `prev` warped onto it with `motion`, over the pixels
+/// `mask` marks valid; also returns how many pixels counted.
+pub fn warp_error(cur: &ImageF32, prev: &ImageF32, motion: &ImageF32, mask: &ImageF32) -> Result<(f64, usize)> {
+    check_same(cur, prev)?;
+    let mut sum = 0.0;
+    let mut n = 0usize;
+    for y in 0..cur.height {
+        for x in 0..cur.width {
+            if mask.at(x, y, 0) < 0.5 {
+                continue;
+            }
+            let sx = x as f32 + motion.at(x, y, 0);
+            let sy = y as f32 + motion.at(x, y, 1);
+            for c in 0..cur.channels {
+                sum += (cur.at(x, y, c) - sample(prev, sx, sy, c)).abs() as f64;
+            }
+            n += 1;
+        }
+    }
+    Ok((if n > 0 { sum / (n as f64 * cur.channels as f64) } else { 0.0 }, n))
+}
+
+/// Binary edge map of a 3-channel sRGB image: the runtime's own Canny reference, colour cue only.
+pub fn edge_map(img: &ImageF32) -> ImageF32 {
+    let mut lin = ImageF32::new(img.width, img.height, 4);
+    for (d, s) in lin.data.chunks_exact_mut(4).zip(img.data.chunks_exact(3)) {
+        for c in 0..3 {
+            d[c] = srgb_to_linear(s[c]);
+        }
+        d[3] = 1.0;
+    }
+    reference::edges::edges(&lin, None, None, &EdgeParams::default())
+}
+
+/// F-score of `pred` edges against `reference` edges with a 1-pixel matching tolerance:
+/// returns (matched pred, pred, matched ref, ref) so scores can be pooled over frames.
+pub fn edge_counts(pred: &ImageF32, reference: &ImageF32) -> [u64; 4] {
+    let (w, h) = (pred.width as i64, pred.height as i64);
+    let on = |img: &ImageF32, x: i64, y: i64| x >= 0 && y >= 0 && x < w && y < h && img.at(x as u32, y as u32, 0) > 0.5;
+    let near = |img: &ImageF32, x: i64, y: i64| (-1..=1).any(|dy| (-1..=1).any(|dx| on(img, x + dx, y + dy)));
+    let mut c = [0u64; 4];
+    for y in 0..h {
+        for x in 0..w {
+            if on(pred, x, y) {
+                c[1] += 1;
+                c[0] += near(reference, x, y) as u64;
+            }
+            if on(reference, x, y) {
+                c[3] += 1;
+                c[2] += near(pred, x, y) as u64;
+            }
+        }
+    }
+    c
+}
+
+/// F-score from pooled [`edge_counts`].
+pub fn f_score(c: [u64; 4]) -> f64 {
+    let p = if c[1] > 0 { c[0] as f64 / c[1] as f64 } else { 0.0 };
+    let r = if c[3] > 0 { c[2] as f64 / c[3] as f64 } else { 0.0 };
+    if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    }
+}
+
+/// An 8-bit output frame as a 3-channel sRGB [0, 1] image; float outputs are encoded to sRGB.
+pub fn output_image(out: &OutputFrame) -> Result<ImageF32> {
+    let mut img = ImageF32::new(out.width, out.height, 3);
+    let bpp = out.format.bytes_per_pixel();
+    for (i, px) in out.data.chunks_exact(bpp).enumerate() {
+        let rgb: [f32; 3] = match out.format {
+            ColorFormat::Rgba8Srgb => [px[0] as f32 / 255.0, px[1] as f32 / 255.0, px[2] as f32 / 255.0],
+            ColorFormat::Bgra8Srgb => [px[2] as f32 / 255.0, px[1] as f32 / 255.0, px[0] as f32 / 255.0],
+            ColorFormat::Rgba16Float => {
+                let f = |k: usize| half::f16::from_le_bytes([px[2 * k], px[2 * k + 1]]).to_f32();
+                [f(0), f(1), f(2)].map(|v| linear_to_srgb(v.clamp(0.0, 1.0)))
+            }
+            ColorFormat::Rgba32Float => {
+                let f = |k: usize| f32::from_le_bytes([px[4 * k], px[4 * k + 1], px[4 * k + 2], px[4 * k + 3]]);
+                [f(0), f(1), f(2)].map(|v| linear_to_srgb(v.clamp(0.0, 1.0)))
+            }
+        };
+        img.data[i * 3..i * 3 + 3].copy_from_slice(&rgb);
+    }
+    Ok(img)
+}
+
+/// One weather's scores on one sequence.
+#[derive(Debug, Clone, Serialize)]
+pub struct WeatherScores {
+    pub weather: String,
+    pub frames: u32,
+    /// Mean over frames.
+    pub psnr: f64,
+    pub ssim: f64,
+    /// The pass-through baseline: the input frame itself against the target.
+    pub psnr_passthrough: f64,
+    pub ssim_passthrough: f64,
+    /// Mean absolute warping error (0..1 per channel) over non-disoccluded pixels, for the
+    /// output, the target render and the input.
+    pub warp_error: f64,
+    pub warp_error_target: f64,
+    pub warp_error_input: f64,
+    /// Edge F-score of the output's edges against the input's edges.
+    pub edge_f: f64,
+    pub edge_f_target: f64,
+}
+
+/// Run `seq` through a cinematic session per weather (the preset of that name, strength 1) and
+/// score every frame against the sequence's target for that weather. `config` supplies the model
+/// and EP; its mode, prompt and strength are overridden.
+pub fn evaluate_sequence(config: &SessionConfig, seq: &Sequence, weathers: &[String]) -> Result<Vec<WeatherScores>> {
+    let available: Vec<&str> = seq.target_prompts();
+    let sky_depth = seq.desc().meta.get("sky_depth").and_then(|v| v.as_f64()).unwrap_or(f64::INFINITY) as f32;
+    let mut results = Vec::new();
+    for weather in weathers {
+        if !available.contains(&weather.as_str()) {
+            return Err(Error::config(
+                format!("{} has no '{weather}' targets (it has: {})", seq.dir().display(), available.join(", ")),
+                "pick a weather the sequence has targets for",
+            ));
+        }
+        let mut cfg = config.clone();
+        cfg.mode = Mode::Cinematic;
+        cfg.prompt = weather.clone();
+        cfg.strength = 1.0;
+        let session = Session::new(cfg)?;
+        let mut frame = OwnedFrame::default();
+        let mut out = OutputFrame::default();
+        let (mut psnr_sum, mut ssim_sum, mut bpsnr, mut bssim) = (0.0, 0.0, 0.0, 0.0);
+        let (mut we, mut we_t, mut we_i, mut we_n) = (0.0, 0.0, 0.0, 0usize);
+        let (mut e_out, mut e_tgt) = ([0u64; 4], [0u64; 4]);
+        let mut prev: Option<(ImageF32, ImageF32, ImageF32, Option<ImageF32>)> = None;
+        let n = seq.frame_count();
+        for i in 0..n {
+            // load_frame_into sets camera_cut, which resets the session's history at cuts.
+            seq.load_frame_into(i, &mut frame)?;
+            session.submit(&frame.as_frame_ref())?;
+            session.latest_output(&mut out);
+            if !out.enhanced {
+                let why = match session.health() {
+                    crate::pipeline::Health::PassThrough { message, .. } => message,
+                    crate::pipeline::Health::Ok => "no output".into(),
+                };
+                return Err(Error::config(format!("frame {i} was not enhanced: {why}"), "run `realmaster doctor` and fix what it reports"));
+            }
+            let o = output_image(&out)?;
+            let t = seq.load_target(weather, i)?;
+            let input = input_image(&frame)?;
+            psnr_sum += psnr(&o, &t)?;
+            ssim_sum += ssim(&o, &t)?;
+            bpsnr += psnr(&input, &t)?;
+            bssim += ssim(&input, &t)?;
+            let in_edges = edge_map(&input);
+            add(&mut e_out, edge_counts(&edge_map(&o), &in_edges));
+            add(&mut e_tgt, edge_counts(&edge_map(&t), &in_edges));
+            let motion = frame.has_motion.then(|| plane_image(&frame.motion, frame.width, frame.height, 2));
+            let depth = frame.has_depth.then(|| plane_image(&frame.depth, frame.width, frame.height, 1));
+            if let (Some((po, pt, pi, pd)), Some(m), false) = (&prev, &motion, seq.is_cut(i)) {
+                let mask = history_mask(m, depth.as_ref(), pd.as_ref(), sky_depth);
+                let (a, k) = warp_error(&o, po, m, &mask)?;
+                we += a * k as f64;
+                we_t += warp_error(&t, pt, m, &mask)?.0 * k as f64;
+                we_i += warp_error(&input, pi, m, &mask)?.0 * k as f64;
+                we_n += k;
+            }
+            prev = Some((o, t, input, depth));
+        }
+        let nf = n.max(1) as f64;
+        let wn = we_n.max(1) as f64;
+        results.push(WeatherScores {
+            weather: weather.clone(),
+            frames: n,
+            psnr: psnr_sum / nf,
+            ssim: ssim_sum / nf,
+            psnr_passthrough: bpsnr / nf,
+            ssim_passthrough: bssim / nf,
+            warp_error: we / wn,
+            warp_error_target: we_t / wn,
+            warp_error_input: we_i / wn,
+            edge_f: f_score(e_out),
+            edge_f_target: f_score(e_tgt),
+        });
+    }
+    Ok(results)
+}
+
+fn add(a: &mut [u64; 4], b: [u64; 4]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+/// The submitted color as a 3-channel sRGB [0, 1] image.
+fn input_image(f: &OwnedFrame) -> Result<ImageF32> {
+    let out = OutputFrame { width: f.width, height: f.height, format: f.format, data: f.color.clone(), frame_index: 0, enhanced: false };
+    output_image(&out)
+}
+
+/// A tightly packed little-endian f32 plane as an image.
+fn plane_image(bytes: &[u8], w: u32, h: u32, channels: u32) -> ImageF32 {
+    let mut img = ImageF32::new(w, h, channels);
+    for (d, s) in img.data.iter_mut().zip(bytes.chunks_exact(4)) {
+        *d = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+    }
+    img
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 3-channel image with a vertical step at `edge_x` and a slight gradient.
+    fn step(w: u32, h: u32, edge_x: u32) -> ImageF32 {
+        let mut img = ImageF32::new(w, h, 3);
+        for y in 0..h {
+            for x in 0..w {
+                let v = if x < edge_x { 0.2 } else { 0.8 } + 0.001 * y as f32;
+                for c in 0..3 {
+                    img.data[((y * w + x) * 3 + c) as usize] = v;
+                }
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn psnr_and_ssim_of_known_cases() {
+        let a = step(32, 24, 16);
+        assert_eq!(psnr(&a, &a).unwrap(), 99.0);
+        assert!((ssim(&a, &a).unwrap() - 1.0).abs() < 1e-9);
+        let mut b = a.clone();
+        b.data.iter_mut().for_each(|v| *v += 0.1);
+        // MSE 0.01 -> 20 dB exactly.
+        assert!((psnr(&a, &b).unwrap() - 20.0).abs() < 1e-3);
+        let mut noisy = a.clone();
+        for (i, v) in noisy.data.iter_mut().enumerate() {
+            *v += if i % 2 == 0 { 0.05 } else { -0.05 };
+        }
+        let s = ssim(&a, &noisy).unwrap();
+        assert!(s < 0.99 && s > 0.0, "{s}");
+        assert!(psnr(&a, &ImageF32::new(8, 8, 3)).is_err());
+    }
+
+    #[test]
+    fn edge_f_score_is_one_for_the_same_image_and_low_for_a_blank_one() {
+        let a = step(64, 48, 30);
+        let e = edge_map(&a);
+        let n = e.data.iter().filter(|v| **v > 0.5).count();
+        assert!(n >= 40, "expected a vertical edge line, got {n} edge pixels");
+        assert!((f_score(edge_counts(&e, &e)) - 1.0).abs() < 1e-12);
+        // An edge one pixel off still matches (1-pixel tolerance); a blank output scores 0.
+        let shifted = edge_map(&step(64, 48, 31));
+        assert!(f_score(edge_counts(&shifted, &e)) > 0.95);
+        let blank = edge_map(&ImageF32::new(64, 48, 3));
+        assert_eq!(f_score(edge_counts(&blank, &e)), 0.0);
+    }
+
+    #[test]
+    fn warp_error_follows_motion_and_skips_disocclusions() {
+        let (w, h) = (40u32, 20u32);
+        let prev = step(w, h, 20);
+        // The content moved 3 px right: the current pixel x came from x - 3 in the previous frame.
+        let cur = step(w, h, 23);
+        let mut motion = ImageF32::new(w, h, 2);
+        for p in motion.data.chunks_exact_mut(2) {
+            p[0] = -3.0;
+        }
+        let all = history_mask(&motion, None, None, f32::INFINITY);
+        // The first 3 columns come from outside the previous frame.
+        assert_eq!(all.at(2, 5, 0), 0.0);
+        assert_eq!(all.at(3, 5, 0), 1.0);
+        let (e, n) = warp_error(&cur, &prev, &motion, &all).unwrap();
+        assert!(e < 1e-6, "{e}");
+        assert_eq!(n, ((w - 3) * h) as usize);
+        // Without motion compensation the step is misplaced.
+        let still = ImageF32::new(w, h, 2);
+        let (e0, _) = warp_error(&cur, &prev, &still, &history_mask(&still, None, None, f32::INFINITY)).unwrap();
+        assert!(e0 > 0.03, "{e0}");
+        // A depth jump marks pixels as disoccluded.
+        let mut dc = ImageF32::new(w, h, 1);
+        dc.data.iter_mut().for_each(|v| *v = 5.0);
+        let mut dp = dc.clone();
+        for y in 0..h {
+            dp.data[(y * w + 10) as usize] = 20.0;
+        }
+        let m = history_mask(&motion, Some(&dc), Some(&dp), 1e4);
+        assert_eq!(m.at(13, 4, 0), 0.0);
+        assert_eq!(m.at(20, 4, 0), 1.0);
+    }
+}

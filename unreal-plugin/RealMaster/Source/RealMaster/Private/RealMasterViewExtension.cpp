@@ -1,0 +1,460 @@
+#include "RealMasterViewExtension.h"
+
+#include "HAL/PlatformProcess.h"
+#include "PostProcess/PostProcessMaterialInputs.h"
+#include "RealMasterCVars.h"
+#include "RealMasterLog.h"
+#include "RealMasterRuntime.h"
+#include "RealMasterShaders.h"
+#include "RenderGraphBuilder.h"
+#include "RenderGraphUtils.h"
+#include "SceneView.h"
+
+/** Pixels for one upload into the enhanced texture, produced at graph setup (realtime) or by the
+ *  cinematic inference pass during graph execution. */
+struct FRealMasterViewExtension::FPendingUpload
+{
+	TSharedPtr<realmaster::Output, ESPMode::ThreadSafe> Output;
+	/** Cinematic fallback when the runtime refused the frame: the captured pixels themselves. */
+	TArray<uint8> Fallback;
+	FIntPoint Size = FIntPoint::ZeroValue;
+	bool bHasData = false;
+	bool bUseFallback = false;
+};
+
+namespace
+{
+BEGIN_SHADER_PARAMETER_STRUCT(FRealMasterUploadParameters, )
+RDG_TEXTURE_ACCESS(Target, ERHIAccess::CopyDest)
+END_SHADER_PARAMETER_STRUCT()
+
+/** Frames are captured as 8-bit BGRA after the tonemapper: display-referred sRGB values. */
+constexpr EPixelFormat CapturePixelFormat = PF_B8G8R8A8;
+constexpr RealMasterCore::CaptureFormat CaptureFormat = RealMasterCore::CaptureFormat::B8G8R8A8;
+constexpr uint32 CaptureBytesPerPixel = 4;
+/** Unreal units are centimetres; the runtime's depth is in metres. */
+constexpr float WorldUnitsToMetres = 0.01f;
+constexpr float MaxDepthMetres = 100000.0f;
+
+/** Map the two readbacks of a capture and hand the frame to the session (a copy; never waits in realtime). */
+realmaster::Status SubmitMapped(realmaster::Session& Session, FRHIGPUTextureReadback& Color, FRHIGPUBufferReadback& Aux,
+                                uint32 Width, uint32 Height, bool bCameraCut)
+{
+	int32 RowPitchPixels = 0;
+	int32 BufferHeight = 0;
+	const void* ColorData = Color.Lock(RowPitchPixels, &BufferHeight);
+	const RealMasterCore::AuxLayout Layout{Width, Height};
+	const void* AuxData = Aux.Lock(static_cast<uint32>(Layout.TotalBytes()));
+	realmaster::Status Result;
+	if (ColorData && RowPitchPixels >= static_cast<int32>(Width))
+	{
+		const SIZE_T Rows = BufferHeight > 0 ? static_cast<SIZE_T>(BufferHeight) : Height;
+		const SIZE_T ColorBytes = static_cast<SIZE_T>(RowPitchPixels) * CaptureBytesPerPixel * Rows;
+		const std::optional<realmaster::FrameView> Frame =
+		    RealMasterCore::MakeFrameView(ColorData, static_cast<SIZE_T>(RowPitchPixels), ColorBytes, CaptureFormat,
+		                                  Width, Height, AuxData, AuxData ? Layout.TotalBytes() : 0, bCameraCut);
+		if (Frame)
+		{
+			Result = Session.submit(*Frame);
+		}
+	}
+	else
+	{
+		Result.code = static_cast<uint32>(realmaster::StatusCode::InvalidFrame);
+		Result.message = "the color readback could not be mapped (fix: report this with the RHI in use)";
+	}
+	Aux.Unlock();
+	Color.Unlock();
+	return Result;
+}
+} // namespace
+
+FRealMasterViewExtension::FRealMasterViewExtension(const FAutoRegister& AutoRegister,
+                                                   TSharedRef<FRealMasterRuntime, ESPMode::ThreadSafe> InRuntime)
+    : FSceneViewExtensionBase(AutoRegister), Runtime(MoveTemp(InRuntime)),
+      State(MakeShared<FRenderState, ESPMode::ThreadSafe>())
+{
+}
+
+FRealMasterViewExtension::~FRealMasterViewExtension() = default;
+
+bool FRealMasterViewExtension::IsActiveThisFrame_Internal(const FSceneViewExtensionContext& Context) const
+{
+	// Stay active for one more frame after disabling, so the render thread can release the session.
+	return RealMasterCVars::IsEnabled_GameThread() || Runtime->GetStatus().bSessionActive;
+}
+
+void FRealMasterViewExtension::PreRenderViewFamily_RenderThread(FRDGBuilder& GraphBuilder,
+                                                                FSceneViewFamily& InViewFamily)
+{
+	// Settings are applied once per view family; the session pointer is valid for this family's graph.
+	realmaster::Session* const Previous = State->Session;
+	State->Session = Runtime->Update_RenderThread();
+	if (State->Session != Previous)
+	{
+		// A new (or no) session: its counters start at zero and it has no history of any view.
+		State->Ring.Reset();
+		State->Views.Reset();
+		State->LastFramesOutput = ~0ull;
+		State->MinOutputFrameIndex = 0;
+	}
+	if (!State->Session)
+	{
+		State->Ring.Reset();
+		State->Views.Reset();
+		State->bOutputValid = false;
+		Runtime->PublishStats_RenderThread(State->Ring.SkippedBecauseFull());
+	}
+}
+
+#if ENGINE_MAJOR_VERSION == 5 && ENGINE_MINOR_VERSION < 5
+void FRealMasterViewExtension::SubscribeToPostProcessingPass(EPostProcessingPass Pass,
+                                                             FAfterPassCallbackDelegateArray& InOutPassCallbacks,
+                                                             bool bIsPassEnabled)
+#else
+void FRealMasterViewExtension::SubscribeToPostProcessingPass(EPostProcessingPass Pass, const FSceneView& InView,
+                                                             FAfterPassCallbackDelegateArray& InOutPassCallbacks,
+                                                             bool bIsPassEnabled)
+#endif
+{
+	if (Pass == EPostProcessingPass::Tonemap && bIsPassEnabled && State->Session)
+	{
+		InOutPassCallbacks.Add(
+		    FAfterPassCallbackDelegate::CreateRaw(this, &FRealMasterViewExtension::PostTonemap_RenderThread));
+	}
+}
+
+TSharedPtr<realmaster::Output, ESPMode::ThreadSafe> FRealMasterViewExtension::AcquireOutput()
+{
+	FScopeLock Lock(&State->FreeOutputsLock);
+	if (State->FreeOutputs.Num() > 0)
+	{
+		// Default shrinking: the argument's type changed (bool -> EAllowShrinking) across 5.x.
+		return State->FreeOutputs.Pop();
+	}
+	return MakeShared<realmaster::Output, ESPMode::ThreadSafe>();
+}
+
+FScreenPassTexture FRealMasterViewExtension::PassThrough(FRDGBuilder& GraphBuilder, const FSceneView& View,
+                                                         const FPostProcessMaterialInputs& Inputs,
+                                                         const FScreenPassTexture& SceneColor)
+{
+	// What FPostProcessMaterialInputs::ReturnUntouchedSceneColorForPostProcessing does, written out so
+	// the plugin does not depend on when that member appeared: the last pass before the back buffer
+	// receives an OverrideOutput and must write into it (ignoring it gives a black screen).
+	if (!SceneColor.IsValid())
+	{
+		return Inputs.OverrideOutput.IsValid() ? FScreenPassTexture(Inputs.OverrideOutput) : SceneColor;
+	}
+	if (Inputs.OverrideOutput.IsValid())
+	{
+		AddDrawTexturePass(GraphBuilder, View, SceneColor, Inputs.OverrideOutput);
+		return FScreenPassTexture(Inputs.OverrideOutput);
+	}
+	return SceneColor;
+}
+
+FScreenPassTexture FRealMasterViewExtension::PostTonemap_RenderThread(FRDGBuilder& GraphBuilder, const FSceneView& View,
+                                                                      const FPostProcessMaterialInputs& Inputs)
+{
+	// Post-process inputs are texture slices (5.4+); 5.5 added an optional override-output argument.
+#if ENGINE_MAJOR_VERSION == 5 && ENGINE_MINOR_VERSION < 5
+	const FScreenPassTexture SceneColor =
+	    FScreenPassTexture::CopyFromSlice(GraphBuilder, Inputs.GetInput(EPostProcessMaterialInput::SceneColor));
+#else
+	const FScreenPassTexture SceneColor = FScreenPassTexture::CopyFromSlice(
+	    GraphBuilder, Inputs.GetInput(EPostProcessMaterialInput::SceneColor), FScreenPassTexture());
+#endif
+	FRenderState& S = *State;
+	if (!SceneColor.IsValid() || SceneColor.ViewRect.Area() <= 0)
+	{
+		return PassThrough(GraphBuilder, View, Inputs, SceneColor);
+	}
+	if (!S.Session || View.bIsSceneCapture)
+	{
+		return PassThrough(GraphBuilder, View, Inputs, SceneColor);
+	}
+
+	// One camera per session: other views (a second editor viewport, split screen) pass through.
+	const uint64 FrameNumber = View.Family ? View.Family->FrameNumber : S.FrameCounter;
+	const RealMasterCore::ViewSelector::Decision Decision =
+	    S.Views.Select(reinterpret_cast<std::uintptr_t>(View.State), FrameNumber);
+	if (Decision == RealMasterCore::ViewSelector::Decision::Skip)
+	{
+		return PassThrough(GraphBuilder, View, Inputs, SceneColor);
+	}
+	const bool bSwitchedView = Decision == RealMasterCore::ViewSelector::Decision::ProcessAfterSwitch;
+	if (bSwitchedView)
+	{
+		// Readbacks in flight belong to the previous view; its enhanced frames must not be shown here.
+		S.Ring.Reset();
+		S.bOutputValid = false;
+		S.MinOutputFrameIndex = S.Session->stats().framesSubmitted;
+	}
+
+	RDG_EVENT_SCOPE(GraphBuilder, "RealMaster");
+	const FIntPoint Size = SceneColor.ViewRect.Size();
+	FCapture Capture = AddCapturePasses(GraphBuilder, View, Inputs, SceneColor);
+	Capture.bCameraCut = Capture.bCameraCut || bSwitchedView;
+
+	TSharedRef<FPendingUpload, ESPMode::ThreadSafe> Pending = MakeShared<FPendingUpload, ESPMode::ThreadSafe>();
+	Pending->Size = Size;
+	bool bUploadThisFrame = false;
+	if (Runtime->IsCinematic_RenderThread())
+	{
+		AddCinematicInference(GraphBuilder, Capture, Pending);
+		bUploadThisFrame = true;
+	}
+	else
+	{
+		AddRealtimeReadback(GraphBuilder, Capture);
+		// Fetch the newest result only when there is a new one (a copy of the frame, no waiting).
+		const realmaster::Stats Stats = S.Session->stats();
+		if (Stats.framesOutput != S.LastFramesOutput)
+		{
+			S.LastFramesOutput = Stats.framesOutput;
+			Pending->Output = AcquireOutput();
+			if (S.Session->latestOutput(*Pending->Output) && Pending->Output->enhanced() &&
+			    Pending->Output->frameIndex() >= S.MinOutputFrameIndex &&
+			    Pending->Output->width() == static_cast<uint32>(Size.X) &&
+			    Pending->Output->height() == static_cast<uint32>(Size.Y))
+			{
+				Pending->bHasData = true;
+				bUploadThisFrame = true;
+			}
+		}
+	}
+
+	FRDGTextureRef Enhanced = AddUploadPass(GraphBuilder, Size, Pending, bUploadThisFrame);
+	Runtime->PublishStats_RenderThread(S.Ring.SkippedBecauseFull());
+	if (!Enhanced)
+	{
+		return PassThrough(GraphBuilder, View, Inputs, SceneColor);
+	}
+
+	FScreenPassRenderTarget Output = Inputs.OverrideOutput;
+	if (!Output.IsValid())
+	{
+		Output = FScreenPassRenderTarget::CreateFromInput(GraphBuilder, SceneColor, ERenderTargetLoadAction::ENoAction,
+		                                                  TEXT("RealMaster.Composite"));
+	}
+	AddDrawTexturePass(GraphBuilder, View, FScreenPassTexture(Enhanced, FIntRect(FIntPoint::ZeroValue, Size)), Output);
+	return FScreenPassTexture(Output);
+}
+
+FRealMasterViewExtension::FCapture FRealMasterViewExtension::AddCapturePasses(FRDGBuilder& GraphBuilder,
+                                                                              const FSceneView& View,
+                                                                              const FPostProcessMaterialInputs& Inputs,
+                                                                              const FScreenPassTexture& SceneColor)
+{
+	FCapture Capture;
+	const FIntPoint Size = SceneColor.ViewRect.Size();
+	Capture.Layout = RealMasterCore::AuxLayout{static_cast<uint32>(Size.X), static_cast<uint32>(Size.Y)};
+
+	// Color: the tonemapped view rectangle, converted to 8-bit BGRA by the draw.
+	Capture.Color =
+	    GraphBuilder.CreateTexture(FRDGTextureDesc::Create2D(Size, CapturePixelFormat, FClearValueBinding::Black,
+	                                                         TexCreate_RenderTargetable | TexCreate_ShaderResource),
+	                               TEXT("RealMaster.CaptureColor"));
+	AddDrawTexturePass(GraphBuilder, View, SceneColor,
+	                   FScreenPassRenderTarget(Capture.Color, FIntRect(FIntPoint::ZeroValue, Size),
+	                                           ERenderTargetLoadAction::ENoAction));
+
+	// Depth, normals and motion resampled to the output size in one packed buffer.
+	Capture.Aux =
+	    GraphBuilder.CreateBuffer(FRDGBufferDesc::CreateStructuredDesc(sizeof(float), Capture.Layout.TotalFloats()),
+	                              TEXT("RealMaster.GBufferPack"));
+	FRealMasterGBufferPackCS::FParameters* Params =
+	    GraphBuilder.AllocParameters<FRealMasterGBufferPackCS::FParameters>();
+	Params->View = View.ViewUniformBuffer;
+	Params->SceneTextures = Inputs.SceneTextures;
+	Params->RenderRectMin = View.ViewRect.Min;
+	Params->RenderRectSize = View.ViewRect.Size();
+	Params->OutputSize = Size;
+	Params->WorldUnitsToMetres = WorldUnitsToMetres;
+	Params->MaxDepthMetres = MaxDepthMetres;
+	Params->PackedOutput = GraphBuilder.CreateUAV(Capture.Aux);
+	TShaderMapRef<FRealMasterGBufferPackCS> Shader(GetGlobalShaderMap(View.GetFeatureLevel()));
+	FComputeShaderUtils::AddPass(GraphBuilder, RDG_EVENT_NAME("RealMaster.GBufferPack %dx%d", Size.X, Size.Y), Shader,
+	                             Params,
+	                             FComputeShaderUtils::GetGroupCount(Size, FRealMasterGBufferPackCS::ThreadGroupSize));
+	Capture.bCameraCut = View.bCameraCut;
+	return Capture;
+}
+
+void FRealMasterViewExtension::AddRealtimeReadback(FRDGBuilder& GraphBuilder, const FCapture& Capture)
+{
+	FRenderState& S = *State;
+	realmaster::Session* Session = S.Session;
+
+	// 1. Hand the newest finished readback to the runtime. Runs during graph execution, before this
+	//    frame's copies; checks readiness and never waits.
+	GraphBuilder.AddPass(
+	    RDG_EVENT_NAME("RealMaster.Submit"), ERDGPassFlags::NeverCull,
+	    [StatePtr = State, Session](FRHICommandListImmediate&)
+	    {
+		    StatePtr->Ring.ConsumeNewestReady(
+		        [](FReadbackPair& P)
+		        {
+			        return P.Color->IsReady() && P.Aux->IsReady();
+		        },
+		        [Session](FRing::Slot& Slot)
+		        {
+			        const realmaster::Status St = SubmitMapped(*Session, *Slot.payload.Color, *Slot.payload.Aux,
+			                                                   Slot.width, Slot.height, Slot.cameraCut);
+			        if (!St.ok())
+			        {
+				        UE_LOG(LogRealMaster, Verbose, TEXT("submit refused: %s"), UTF8_TO_TCHAR(St.message.c_str()));
+			        }
+		        });
+	    });
+
+	// 2. Copy this frame into a free slot; when all are still in flight the capture is skipped.
+	FRing::Slot* Slot = S.Ring.Acquire(++S.FrameCounter);
+	if (!Slot)
+	{
+		return;
+	}
+	if (!Slot->payload.Color)
+	{
+		Slot->payload.Color = MakeUnique<FRHIGPUTextureReadback>(TEXT("RealMaster.ColorReadback"));
+		Slot->payload.Aux = MakeUnique<FRHIGPUBufferReadback>(TEXT("RealMaster.GBufferReadback"));
+	}
+	Slot->width = Capture.Layout.width;
+	Slot->height = Capture.Layout.height;
+	Slot->cameraCut = Capture.bCameraCut;
+	AddEnqueueCopyPass(GraphBuilder, Slot->payload.Color.Get(), Capture.Color);
+	AddEnqueueCopyPass(GraphBuilder, Slot->payload.Aux.Get(), Capture.Aux,
+	                   static_cast<uint32>(Capture.Layout.TotalBytes()));
+	GraphBuilder.AddPass(RDG_EVENT_NAME("RealMaster.MarkEnqueued"), ERDGPassFlags::NeverCull,
+	                     [StatePtr = State, Slot](FRHICommandListImmediate&)
+	                     {
+		                     StatePtr->Ring.MarkEnqueued(Slot);
+	                     });
+}
+
+void FRealMasterViewExtension::AddCinematicInference(FRDGBuilder& GraphBuilder, const FCapture& Capture,
+                                                     TSharedRef<FPendingUpload, ESPMode::ThreadSafe> Pending)
+{
+	FRenderState& S = *State;
+	if (!S.Cinematic.Color)
+	{
+		S.Cinematic.Color = MakeUnique<FRHIGPUTextureReadback>(TEXT("RealMaster.CinematicColor"));
+		S.Cinematic.Aux = MakeUnique<FRHIGPUBufferReadback>(TEXT("RealMaster.CinematicGBuffer"));
+	}
+	AddEnqueueCopyPass(GraphBuilder, S.Cinematic.Color.Get(), Capture.Color);
+	AddEnqueueCopyPass(GraphBuilder, S.Cinematic.Aux.Get(), Capture.Aux,
+	                   static_cast<uint32>(Capture.Layout.TotalBytes()));
+
+	// Movie Render Queue cannot be told to wait for a plugin, so the frame is finished inside the
+	// graph: wait for the copies, run inference (cinematic submit returns when the output is ready),
+	// and leave the pixels for the upload pass that follows. Stalls the GPU by design; cinematic only.
+	Pending->Output = AcquireOutput();
+	GraphBuilder.AddPass(
+	    RDG_EVENT_NAME("RealMaster.CinematicInference"), ERDGPassFlags::NeverCull,
+	    [StatePtr = State, Session = S.Session, Pending, Width = Capture.Layout.width, Height = Capture.Layout.height,
+	     bCut = Capture.bCameraCut](FRHICommandListImmediate& RHICmdList)
+	    {
+		    FReadbackPair& C = StatePtr->Cinematic;
+		    // Flushes the recorded work to the GPU and waits for it (FRHICommandListImmediate, 5.4+).
+		    RHICmdList.BlockUntilGPUIdle();
+		    const double Deadline = FPlatformTime::Seconds() + 10.0;
+		    while (!(C.Color->IsReady() && C.Aux->IsReady()) && FPlatformTime::Seconds() < Deadline)
+		    {
+			    FPlatformProcess::SleepNoStats(0.0005f);
+		    }
+		    const realmaster::Status St = SubmitMapped(*Session, *C.Color, *C.Aux, Width, Height, bCut);
+		    if (St.ok() && Session->latestOutput(*Pending->Output) && Pending->Output->width() == Width &&
+		        Pending->Output->height() == Height)
+		    {
+			    Pending->bHasData = true;
+			    return;
+		    }
+		    // Never black: show the captured frame itself, and say why once.
+		    UE_LOG(LogRealMaster, Warning, TEXT("Cinematic frame passes through: %s"),
+		           UTF8_TO_TCHAR(St.message.c_str()));
+		    int32 RowPitchPixels = 0;
+		    if (const uint8* Pixels = static_cast<const uint8*>(C.Color->Lock(RowPitchPixels, nullptr)))
+		    {
+			    const SIZE_T Row = static_cast<SIZE_T>(Width) * CaptureBytesPerPixel;
+			    Pending->Fallback.SetNumUninitialized(static_cast<int32>(Row * Height));
+			    for (uint32 Y = 0; Y < Height; ++Y)
+			    {
+				    FMemory::Memcpy(Pending->Fallback.GetData() + Y * Row,
+				                    Pixels + static_cast<SIZE_T>(Y) * RowPitchPixels * CaptureBytesPerPixel, Row);
+			    }
+			    Pending->bUseFallback = true;
+			    Pending->bHasData = true;
+		    }
+		    C.Color->Unlock();
+	    });
+}
+
+FRDGTextureRef FRealMasterViewExtension::AddUploadPass(FRDGBuilder& GraphBuilder, FIntPoint Size,
+                                                       TSharedRef<FPendingUpload, ESPMode::ThreadSafe> Pending,
+                                                       bool bUploadThisFrame)
+{
+	FRenderState& S = *State;
+	if (S.OutputTexture.IsValid() && S.OutputSize != Size)
+	{
+		// The viewport was resized: the old frame is the wrong size and is never shown again.
+		S.OutputTexture.SafeRelease();
+		S.bOutputValid = false;
+	}
+	if (!bUploadThisFrame)
+	{
+		if (Pending->Output.IsValid())
+		{
+			FScopeLock Lock(&S.FreeOutputsLock);
+			S.FreeOutputs.Add(Pending->Output);
+		}
+		// Keep showing the last enhanced frame of this size until a newer one arrives.
+		return S.bOutputValid && S.OutputTexture.IsValid() ? GraphBuilder.RegisterExternalTexture(S.OutputTexture)
+		                                                   : nullptr;
+	}
+
+	FRDGTextureRef Target = nullptr;
+	if (S.OutputTexture.IsValid())
+	{
+		Target = GraphBuilder.RegisterExternalTexture(S.OutputTexture);
+	}
+	else
+	{
+		Target = GraphBuilder.CreateTexture(
+		    FRDGTextureDesc::Create2D(Size, CapturePixelFormat, FClearValueBinding::Black, TexCreate_ShaderResource),
+		    TEXT("RealMaster.Enhanced"));
+		GraphBuilder.QueueTextureExtraction(Target, &S.OutputTexture);
+		S.OutputSize = Size;
+	}
+
+	FRealMasterUploadParameters* Params = GraphBuilder.AllocParameters<FRealMasterUploadParameters>();
+	Params->Target = Target;
+	GraphBuilder.AddPass(RDG_EVENT_NAME("RealMaster.Upload"), Params, ERDGPassFlags::Copy | ERDGPassFlags::NeverCull,
+	                     [StatePtr = State, Pending, Target](FRHICommandListImmediate& RHICmdList)
+	                     {
+		                     if (Pending->bHasData)
+		                     {
+			                     const FUpdateTextureRegion2D Region(0, 0, 0, 0, Pending->Size.X, Pending->Size.Y);
+			                     const uint32 Pitch = static_cast<uint32>(Pending->Size.X) * CaptureBytesPerPixel;
+			                     const uint8* Data =
+			                         Pending->bUseFallback ? Pending->Fallback.GetData() : Pending->Output->data();
+			                     RHICmdList.UpdateTexture2D(Target->GetRHI(), 0, Region, Pitch, Data);
+		                     }
+		                     if (Pending->Output.IsValid())
+		                     {
+			                     FScopeLock Lock(&StatePtr->FreeOutputsLock);
+			                     StatePtr->FreeOutputs.Add(Pending->Output);
+		                     }
+	                     });
+	S.bOutputValid = true;
+	return Target;
+}
+
+void FRealMasterViewExtension::Shutdown_RenderThread()
+{
+	State->Ring.Reset();
+	State->Views.Reset();
+	State->Session = nullptr;
+	State->OutputTexture.SafeRelease();
+	State->bOutputValid = false;
+}

@@ -1,0 +1,53 @@
+// Movie Render Queue setting: renders the job with RealMaster in cinematic mode (every frame is
+// inferred, in order, before MRQ reads it back) and restores the previous settings afterwards.
+#pragma once
+
+#include "CoreMinimal.h"
+#include "MoviePipelineViewFamilySetting.h"
+
+#include "MoviePipelineRealMasterSetting.generated.h"
+
+UCLASS(BlueprintType, meta = (DisplayName = "RealMaster (cinematic)"))
+class REALMASTERMOVIERENDERQUEUE_API UMoviePipelineRealMasterSetting : public UMoviePipelineViewFamilySetting
+{
+	GENERATED_BODY()
+
+public:
+	/** Look prompt for this render: a preset (clear, rain, fog, snow, night, golden_hour) or free text. */
+	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "RealMaster")
+	FString Prompt = TEXT("clear");
+
+	/** 0 = untouched frames, 1 = full effect. */
+	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "RealMaster",
+	          meta = (ClampMin = "0.0", ClampMax = "1.0", UIMin = "0.0", UIMax = "1.0"))
+	float Strength = 1.0f;
+
+	/** Model package folder for this render; empty keeps r.RealMaster.Model. */
+	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "RealMaster")
+	FString ModelDirectory;
+
+#if WITH_EDITOR
+	virtual FText GetDisplayText() const override;
+	virtual FText GetFooterText(UMoviePipelineExecutorJob* InJob) const override;
+#endif
+	// Applied once for the whole job: shot overrides would have to restore per shot.
+	virtual bool IsValidOnShots() const override
+	{
+		return false;
+	}
+	virtual bool IsValidOnPrimary() const override
+	{
+		return true;
+	}
+
+	virtual void SetupViewFamily(FSceneViewFamily& ViewFamily) override;
+
+protected:
+	virtual void SetupForPipelineImpl(UMoviePipeline* InPipeline) override;
+	virtual void TeardownForPipelineImpl(UMoviePipeline* InPipeline) override;
+
+private:
+	/** Console variable values before the render, restored by TeardownForPipelineImpl. */
+	TMap<FString, FString> Saved;
+	bool bApplied = false;
+};
