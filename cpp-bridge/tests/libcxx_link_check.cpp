@@ -1,6 +1,7 @@
 // Built by cmake/check_libcxx_link.cmake with clang++ -stdlib=libc++ -fno-exceptions, the way
 // Unreal builds its Linux modules: the cxx runtime and the generated bridge compiled with libc++,
-// linked against the Rust static library without libstdc++. Runs one frame through a session.
+// linked against the Rust static library without libstdc++. Built twice, as C++17 and as C++20
+// without RTTI (Unreal 5.3+), so it must stay valid in both. Runs one frame through a session.
 #include <cstdio>
 #include <vector>
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Evaluate the student on held-out sequences, run frame by frame the way the runtime runs it.
 
-  python models/training/evaluate.py --package models/realmaster-student-s --data data/train --out out/eval
+  python models/training/evaluate.py --package models/realmaster-student --data data/train --out out/eval
   python models/training/evaluate.py --workdir out/train-full --data data/train --out out/eval
 
 For every sequence with meta.split = heldout (see --split) and every weather it has targets for,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Export a trained student to a model package (docs/formats.md) and check it.
 
-  python models/training/export.py --workdir out/train-full --out models/realmaster-student-s \
+  python models/training/export.py --workdir out/train-full --out models/realmaster-student \
       [--metrics out/eval/metrics.json]
 
 Writes model.onnx (torch.onnx.export, dynamo, opset 18, dynamic H/W in multiples of 16),

@@ -53,8 +53,8 @@ class TrainConfig:
 
 CONFIGS: dict[str, TrainConfig] = {
     "smoke": TrainConfig("smoke", steps=6, batch=2, crop=32, lr=2e-3, warmup=2, checkpoint_every=2),
-    # 1.5-3 s/step on 2 cores (bf16, depending on what else runs): 2000 steps of 96 px crops take 40-90 minutes.
-    "full": TrainConfig("full", steps=2000, batch=8, crop=96, lr=2e-3, warmup=100, checkpoint_every=100),
+    # 1.5-3 s/step on 2 cores (bf16, depending on what else runs): 1600 steps of 96 px crops take 30-70 minutes.
+    "full": TrainConfig("full", steps=1600, batch=8, crop=96, lr=2e-3, warmup=100, checkpoint_every=100),
 }
 
 # Settings that may change between a run and its resumption without changing the result.

@@ -110,14 +110,20 @@ fn is_empty_dir(p: &Path) -> bool {
     std::fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(true)
 }
 
+/// Refuse a path that exists but is not a folder (is_empty_dir cannot tell it from an empty one).
+fn ensure_not_file(out: &Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!("--out {} exists and is not a folder; pass a folder path", out.display());
+    }
+    Ok(())
+}
+
 /// Make `out` ready for a new sequence: absent, empty, or (with `force`, or when `replace_own` and it
 /// holds a sequence.json) cleared of the parts a sequence folder consists of.
 fn prepare_sequence_dir(out: &Path, force: bool, replace_own: bool) -> Result<()> {
+    ensure_not_file(out)?;
     if !out.exists() || is_empty_dir(out) {
         return Ok(());
-    }
-    if !out.is_dir() {
-        bail!("--out {} exists and is not a folder; pass a folder path", out.display());
     }
     let own = out.join("sequence.json").is_file();
     if !(force || (replace_own && own)) {
@@ -180,6 +186,7 @@ const BUNDLED: [Bundled; 4] = [
 const BUNDLED_QUANT: PlaneQuant = PlaneQuant { depth_bits: 10, normal_step: 1.0 / 1024.0, motion_step: 1.0 / 32.0 };
 
 fn bundled(out: &Path, force: bool) -> Result<()> {
+    ensure_not_file(out)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (name, ..) in BUNDLED {
         prepare_sequence_dir(&out.join(name), force, true)?;
@@ -229,6 +236,7 @@ fn training(out: &Path, clips: u32, heldout: u32, frames: u32, width: u32, heigh
     if clips == 0 {
         bail!("--clips 0 makes an empty training set; pass --clips 1 or more");
     }
+    ensure_not_file(out)?;
     if out.exists() && !is_empty_dir(out) {
         if !force {
             bail!("--out {} exists and is not empty; pass --force to replace the clips in it, or choose another folder", out.display());

@@ -147,7 +147,8 @@ pub fn lighting(w: Weather) -> Lighting {
             cloudiness: 1.0,
             streaks: 1.0,
             sun_disk: 0.0,
-            exposure: 0.72,
+            // Below clear's exposure: a rainy day reads darker than a sunny one.
+            exposure: 0.5,
             bloom: 0.05,
             ..base
         },
@@ -200,7 +201,8 @@ pub fn lighting(w: Weather) -> Lighting {
             night: true,
             cloudiness: 0.3,
             sun_disk: 0.0,
-            exposure: 1.9,
+            // Lights stay bright, the rest much darker than day (tests/weather.rs).
+            exposure: 0.8,
             bloom: 0.18,
             grain: 2.0,
             ..base
