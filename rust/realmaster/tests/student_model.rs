@@ -1,0 +1,110 @@
+//! The shipped student (models/realmaster-student) through the whole runtime on the committed
+//! held-out clip: its scores must match the model card's (runtime_metrics.json, written by
+//! models/training/runtime_card.py) within the margins stated there, and beat pass-through for
+//! every weather. Also checks free-text prompts land on the right preset when the text encoder is
+//! installed (`make text-encoder`).
+
+use std::path::{Path, PathBuf};
+
+use realmaster::metrics::evaluate_sequence;
+use realmaster::model::{ModelPackage, PromptEncoder};
+use realmaster::sequence::Sequence;
+use realmaster::{Mode, OwnedFrame, Session, SessionConfig};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+fn package() -> PathBuf {
+    let p = root().join("models/realmaster-student");
+    assert!(p.join("manifest.json").is_file(), "{} is missing: the shipped model is part of the repository", p.display());
+    p
+}
+
+fn card() -> serde_json::Value {
+    let p = package().join("runtime_metrics.json");
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e} (run models/training/runtime_card.py)", p.display()));
+    serde_json::from_str(&text).expect("runtime_metrics.json parses")
+}
+
+fn config() -> SessionConfig {
+    SessionConfig { model_dir: Some(package()), execution_provider: "cpu".into(), mode: Mode::Cinematic, ..Default::default() }
+}
+
+#[test]
+fn heldout_scores_match_the_model_card() {
+    let card = card();
+    let seq = Sequence::open(root().join(card["sequence"].as_str().expect("sequence"))).expect("held-out sequence");
+    let margins = &card["margins"];
+    let m = |k: &str| margins[k].as_f64().expect("margin");
+    let expected = card["eval"]["weathers"].as_array().expect("weathers");
+    assert_eq!(expected.len(), 6, "the card covers every weather");
+    let weathers: Vec<String> = expected.iter().map(|w| w["weather"].as_str().expect("name").to_string()).collect();
+
+    let mut cfg = config();
+    let size = card["eval"]["model_size"].as_array().expect("model_size");
+    cfg.model_size = Some((size[0].as_u64().expect("w") as u32, size[1].as_u64().expect("h") as u32));
+    let got = evaluate_sequence(&cfg, &seq, &weathers).expect("evaluation runs");
+
+    let mut report = String::new();
+    let mut bad = Vec::new();
+    for (g, e) in got.iter().zip(expected) {
+        let f = |k: &str| e[k].as_f64().expect("card value");
+        report += &format!(
+            "{}: PSNR {:.2} (card {:.2}, input {:.2}), SSIM {:.4} (card {:.4}), warp {:.4} (card {:.4}), edge F {:.3} (card {:.3})\n",
+            g.weather, g.psnr, f("psnr"), g.psnr_passthrough, g.ssim, f("ssim"), g.warp_error, f("warp_error"), g.edge_f, f("edge_f")
+        );
+        if (g.psnr - f("psnr")).abs() > m("psnr_db") {
+            bad.push(format!("{} PSNR", g.weather));
+        }
+        if (g.ssim - f("ssim")).abs() > m("ssim") {
+            bad.push(format!("{} SSIM", g.weather));
+        }
+        if (g.warp_error - f("warp_error")).abs() > m("warp_error_rel") * f("warp_error").max(1e-4) {
+            bad.push(format!("{} warping error", g.weather));
+        }
+        if (g.edge_f - f("edge_f")).abs() > m("edge_f") {
+            bad.push(format!("{} edge F", g.weather));
+        }
+        if g.psnr <= g.psnr_passthrough {
+            bad.push(format!("{} does not beat pass-through", g.weather));
+        }
+    }
+    eprint!("{report}");
+    assert!(bad.is_empty(), "outside the model card's margins: {bad:?}\n{report}");
+}
+
+#[test]
+fn prompts_change_the_output_and_every_weather_has_a_preset() {
+    let seq = Sequence::open(root().join("samples/city_pan")).expect("sample");
+    let mut f = OwnedFrame::default();
+    seq.load_frame_into(0, &mut f).expect("frame");
+    let mut outs = Vec::new();
+    for prompt in ["clear", "night"] {
+        let s = Session::new(SessionConfig { prompt: prompt.into(), model_size: Some((256, 144)), ..config() }).expect("session");
+        s.submit(&f.as_frame_ref()).expect("submit");
+        let mut o = realmaster::OutputFrame::default();
+        s.latest_output(&mut o);
+        assert!(o.enhanced, "{prompt}: {:?}", s.health());
+        outs.push(o.data);
+    }
+    let mean = |d: &[u8]| d.iter().map(|v| *v as f64).sum::<f64>() / d.len() as f64;
+    // Night is much darker than a clear day.
+    assert!(mean(&outs[1]) < mean(&outs[0]) - 10.0, "night {} vs clear {}", mean(&outs[1]), mean(&outs[0]));
+    let presets = Session::new(config()).expect("session").presets();
+    for w in ["clear", "rain", "fog", "snow", "night", "golden_hour"] {
+        assert!(presets.iter().any(|p| p == w), "preset {w} missing from {presets:?}");
+    }
+}
+
+#[test]
+fn free_text_lands_on_the_matching_preset() {
+    let pkg = package();
+    let package = ModelPackage::open(&pkg).expect("package");
+    let mut encoder = PromptEncoder::load(&package, &realmaster::model::SessionOptions::default()).expect("prompt encoder");
+    assert!(encoder.has_text_encoder(), "the text encoder is not generated; run `make text-encoder` (scripts/setup.sh does)");
+    for (text, want) in [("foggy morning", "fog"), ("a snowy winter street", "snow"), ("rainy evening with puddles", "rain"), ("dark night", "night")] {
+        let nearest = encoder.nearest_preset(text).expect("encode");
+        assert_eq!(nearest.0, want, "'{text}' is nearest to '{}' (cos {:.3})", nearest.0, nearest.1);
+    }
+}
