@@ -121,6 +121,8 @@ def write_model_card(
         "",
         "## Limits",
         "",
+        "- Outputs are softer than the targets: the student reproduces tone, weather colour, haze and wetness but",
+        "  not the targets' fine material detail or film grain, so surfaces look slightly blurred (docs/prompts.png).",
         "- Trained for a short time on CPU on synthetic renders only; expect stylised rather than truly photoreal",
         "  output on real game content, and weak results far from the training scenes.",
         "- Weather effects that need new geometry (splashes, snow cover on arbitrary surfaces) are approximated by",
