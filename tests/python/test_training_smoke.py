@@ -77,7 +77,7 @@ def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
     assert validate_package(pkg) == []
     manifest = json.loads((pkg / "manifest.json").read_text())
     assert manifest["kind"] == "student" and manifest["window"] == 2
-    assert manifest["resolution"] == {"mode": "dynamic", "multiple_of": 16, "default": [256, 256]}
+    assert manifest["resolution"] == {"mode": "dynamic", "multiple_of": 16, "default": [512, 288]}
     assert [i["role"] for i in manifest["inputs"]] == [
         "frames", "edges", "depth", "normals", "previous_output", "prompt_embedding"]
     presets = json.loads((pkg / "presets.json").read_text())
