@@ -167,6 +167,30 @@ fn prompt_changes_take_effect_and_blend() {
 }
 
 #[test]
+fn submit_owned_swaps_buffers_and_matches_submit() {
+    let (w, h) = (50, 30);
+    let frames: Vec<Vec<u8>> = (0..4).map(|i| picture(w, h, i * 3)).collect();
+    let copied = Session::new(config("blur", Mode::Cinematic)).unwrap();
+    let owned = Session::new(config("blur", Mode::Cinematic)).unwrap();
+    let mut mine = realmaster::OwnedFrame::default();
+    for f in &frames {
+        let a = run_one(&copied, &FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, f));
+        FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, f).copy_into(&mut mine);
+        let ptr = mine.color.as_ptr();
+        owned.submit_owned(&mut mine).unwrap();
+        // The session kept our buffer and gave us another one back: nothing was copied.
+        assert_ne!(mine.color.as_ptr(), ptr);
+        let mut b = OutputFrame::default();
+        assert!(owned.latest_output(&mut b));
+        assert_eq!(a.data, b.data, "same frames give the same output either way");
+    }
+    // A bad layout is refused before anything is swapped.
+    let mut bad = realmaster::OwnedFrame { width: w, height: h, color: vec![0; 10], ..Default::default() };
+    assert!(owned.submit_owned(&mut bad).is_err());
+    assert_eq!(bad.color.len(), 10);
+}
+
+#[test]
 fn realtime_submit_never_waits_and_counts_drops() {
     let s = Session::new(config("blur", Mode::Realtime)).unwrap();
     let (w, h) = (320, 180);
