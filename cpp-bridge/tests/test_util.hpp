@@ -58,13 +58,13 @@ inline std::string modelDir(const std::string &name) {
   return isDir(dir) ? dir : std::string();
 }
 
-/// Tests that need a model skip (loudly) only when tests/python/make_test_models.py is absent, so
-/// the C++ suite still runs in a checkout without the Python tooling; CMake's fixture generates
-/// them.
+/// Tests that need a model fail when it is missing: ctest's fixture_test_models generates them
+/// with tests/python/make_test_models.py.
 #define RM_REQUIRE_MODEL(var, name)                                                                \
   const std::string var = rmtest::modelDir(name);                                                  \
   if (var.empty()) {                                                                               \
-    GTEST_SKIP() << "test model '" << name << "' not generated";                                   \
+    GTEST_FAIL() << "test model '" << name                                                         \
+                 << "' not generated: run ctest (fixture_test_models) or make_test_models.py";     \
   }
 
 inline realmaster::Config passthroughConfig(realmaster::Mode mode = realmaster::Mode::Cinematic) {
