@@ -8,6 +8,7 @@ use super::{ModelResImages, PreprocessConfig};
 use crate::error::{Error, Result};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{GpuImage, Kernel};
+use crate::model::InputRole as ModelRole;
 
 const SHADER: &str = include_str!("../../../../../shaders/pack.wgsl");
 
@@ -27,38 +28,43 @@ pub enum InputRole {
 }
 
 impl InputRole {
-    /// The role's name in manifest.json.
-    pub const fn name(self) -> &'static str {
+    /// The packed role for a manifest role; `None` for the prompt embedding (CPU side).
+    pub fn from_model(role: ModelRole) -> Option<Self> {
+        Some(match role {
+            ModelRole::Frames => InputRole::Frames,
+            ModelRole::Edges => InputRole::Edges,
+            ModelRole::Depth => InputRole::Depth,
+            ModelRole::Normals => InputRole::Normals,
+            ModelRole::PreviousOutput => InputRole::PreviousOutput,
+            ModelRole::PromptEmbedding => return None,
+        })
+    }
+
+    /// The same role in the manifest's terms (names and channel counts live there).
+    pub fn model_role(self) -> ModelRole {
         match self {
-            InputRole::Frames => "frames",
-            InputRole::Edges => "edges",
-            InputRole::Depth => "depth",
-            InputRole::Normals => "normals",
-            InputRole::PreviousOutput => "previous_output",
+            InputRole::Frames => ModelRole::Frames,
+            InputRole::Edges => ModelRole::Edges,
+            InputRole::Depth => ModelRole::Depth,
+            InputRole::Normals => ModelRole::Normals,
+            InputRole::PreviousOutput => ModelRole::PreviousOutput,
         }
     }
 
-    /// Parse a manifest role name; `None` for roles that are not packed (e.g. `prompt_embedding`).
+    /// The role's name in manifest.json.
+    pub fn name(self) -> &'static str {
+        self.model_role().as_str()
+    }
+
+    /// Parse a manifest role name; `None` for unknown roles and roles that are not packed.
     pub fn from_name(name: &str) -> Option<Self> {
-        [
-            InputRole::Frames,
-            InputRole::Edges,
-            InputRole::Depth,
-            InputRole::Normals,
-            InputRole::PreviousOutput,
-        ]
-        .into_iter()
-        .find(|r| r.name() == name)
+        ModelRole::try_from(name.to_string()).ok().and_then(Self::from_model)
     }
 
     /// Channel count (the C of NCHW) for a window of `window` frames.
-    pub const fn channels(self, window: u32) -> u32 {
-        match self {
-            InputRole::Frames => 3 * window,
-            InputRole::Edges => window,
-            InputRole::Depth => 1,
-            InputRole::Normals | InputRole::PreviousOutput => 3,
-        }
+    pub fn channels(self, window: u32) -> u32 {
+        // Every packed role has a channel count in the manifest's table.
+        self.model_role().channels(window as usize).unwrap_or(0) as u32
     }
 }
 
