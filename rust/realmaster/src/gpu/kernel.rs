@@ -127,6 +127,33 @@ pub fn read_buffer(device: &wgpu::Device, queue: &wgpu::Queue, src: &wgpu::Buffe
 
 /// Map an already-filled MAP_READ buffer and copy its bytes out.
 pub fn map_and_read(device: &wgpu::Device, staging: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    map_and_read_into(device, staging, size, &mut out)?;
+    Ok(out)
+}
+
+/// Like [`map_and_read`], into a reused vector (replacing its contents).
+pub fn map_and_read_into(device: &wgpu::Device, staging: &wgpu::Buffer, size: u64, dst: &mut Vec<u8>) -> Result<()> {
+    map_then(device, staging, size, |bytes| {
+        dst.clear();
+        dst.extend_from_slice(bytes);
+    })
+}
+
+/// Like [`map_and_read`] for f32 data, into a reused vector (no allocation once it is large enough).
+pub fn map_and_read_f32_into(device: &wgpu::Device, staging: &wgpu::Buffer, size: u64, dst: &mut Vec<f32>) -> Result<()> {
+    map_then(device, staging, size, |bytes| {
+        dst.clear();
+        match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+            Ok(f) => dst.extend_from_slice(f),
+            // Mapped ranges are aligned in practice; fall back rather than assume it.
+            Err(_) => dst.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+        }
+    })
+}
+
+/// Map `staging[..size]` for reading, wait for the GPU, hand the bytes to `read`, unmap.
+fn map_then(device: &wgpu::Device, staging: &wgpu::Buffer, size: u64, read: impl FnOnce(&[u8])) -> Result<()> {
     let slice = staging.slice(..size);
     let (tx, rx) = std::sync::mpsc::channel();
     slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -138,12 +165,14 @@ pub fn map_and_read(device: &wgpu::Device, staging: &wgpu::Buffer, size: u64) ->
     rx.recv()
         .map_err(|_| Error::gpu("readback callback never ran", "the device was lost; restart the session"))?
         .map_err(|e| Error::gpu(format!("mapping the readback buffer failed ({e})"), "the device was lost; restart the session"))?;
-    let out = slice
-        .get_mapped_range()
-        .map_err(|e| Error::gpu(format!("reading the mapped buffer failed ({e})"), "the device was lost; restart the session"))?
-        .to_vec();
+    {
+        let range = slice
+            .get_mapped_range()
+            .map_err(|e| Error::gpu(format!("reading the mapped buffer failed ({e})"), "the device was lost; restart the session"))?;
+        read(&range);
+    }
     staging.unmap();
-    Ok(out)
+    Ok(())
 }
 
 /// Read a whole image back as f32.

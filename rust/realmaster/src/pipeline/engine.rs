@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::frame::FrameRef;
 use crate::gpu::composite::{CompositeParams, Compositor};
-use crate::gpu::kernel::{map_and_read, GpuImage};
+use crate::gpu::kernel::{map_and_read_f32_into, map_and_read_into, GpuImage};
 use crate::gpu::model_io::ModelIo;
 use crate::gpu::preprocess::{InputRole, ModelColorSpace, ModelResImages, Packer, PreprocessConfig, Preprocessor, TensorLayout};
 use crate::gpu::GpuContext;
@@ -30,16 +30,21 @@ pub struct ModelSpec {
     pub roles: Vec<InputRole>,
 }
 
-/// Packed input tensors for one frame, in `TensorLayout` order.
+/// Packed input tensors for one frame, in `TensorLayout` order, and a buffer for the output. Both
+/// vectors travel back in the result and are reused for the next job: no per-frame allocation.
 pub struct InferenceJob {
     pub frame_index: u64,
     pub arena: Vec<f32>,
+    pub rgb: Vec<f32>,
 }
 
-/// Model output for one frame: `[1,3,H,W]` in the model's colour space.
+/// Model output for one frame: `[1,3,H,W]` in the model's colour space (in `rgb` when `status` is
+/// Ok), with the job's arena handed back.
 pub struct InferenceResult {
     pub frame_index: u64,
-    pub rgb: Result<Vec<f32>>,
+    pub status: Result<()>,
+    pub rgb: Vec<f32>,
+    pub arena: Vec<f32>,
     pub ms: f64,
 }
 
@@ -97,6 +102,9 @@ pub struct Engine {
     in_lin: GpuImage,
     result_buf: wgpu::Buffer,
     arena_staging: wgpu::Buffer,
+    /// Host buffers lent to the inference thread with each job and returned with its result.
+    spare_arena: Vec<f32>,
+    spare_rgb: Vec<f32>,
     output_staging: Option<(wgpu::Buffer, u64)>,
     last_thumb: Option<[f32; THUMB_W * THUMB_H]>,
     last_size: Option<(u32, u32)>,
@@ -163,6 +171,8 @@ impl Engine {
             look_frame: 0,
             result_buf,
             arena_staging,
+            spare_arena: Vec::new(),
+            spare_rgb: Vec::new(),
             output_staging: None,
             last_thumb: None,
             last_size: None,
@@ -272,9 +282,10 @@ impl Engine {
             enc.copy_buffer_to_buffer(self.packer.arena(), 0, &self.arena_staging, 0, arena_bytes);
             enc.copy_buffer_to_buffer(&self.slots[slot].color.buffer, 0, &self.inflight_in.buffer, 0, self.inflight_in.size_bytes());
             self.ctx.queue.submit([enc.finish()]);
-            let bytes = map_and_read(&self.ctx.device, &self.arena_staging, arena_bytes)?;
+            let mut arena = std::mem::take(&mut self.spare_arena);
+            map_and_read_f32_into(&self.ctx.device, &self.arena_staging, arena_bytes, &mut arena)?;
             enc = self.ctx.device.create_command_encoder(&Default::default());
-            link.send(InferenceJob { frame_index, arena: bytemuck::cast_slice(&bytes).to_vec() })?;
+            link.send(InferenceJob { frame_index, arena, rgb: std::mem::take(&mut self.spare_rgb) })?;
             t.inferred = true;
             lap.stage(&mut t.pack_ms);
         }
@@ -282,9 +293,12 @@ impl Engine {
         // Fold in a finished inference, carried forward to this frame.
         if let Some(result) = link.receive(settings.synchronous) {
             t.inference_ms = result.ms;
-            let rgb = result.rgb?;
+            self.spare_arena = result.arena;
+            // write_buffer copies at once, so the vector goes straight back to the pool.
+            self.spare_rgb = result.rgb;
+            result.status?;
             if result.frame_index >= self.shot_start {
-                self.ctx.queue.write_buffer(&self.result_buf, 0, bytemuck::cast_slice(&rgb));
+                self.ctx.queue.write_buffer(&self.result_buf, 0, bytemuck::cast_slice(&self.spare_rgb));
                 self.io.record_unpack(&self.ctx, &mut enc, &self.result_buf, 0, &self.look_out);
                 enc.copy_buffer_to_buffer(&self.inflight_in.buffer, 0, &self.look_in.buffer, 0, self.look_in.size_bytes());
                 for f in result.frame_index + 1..=frame_index {
@@ -333,14 +347,13 @@ impl Engine {
         }
         enc.copy_buffer_to_buffer(self.comp.output_buffer(), 0, staging, 0, len);
         self.ctx.queue.submit([enc.finish()]);
-        let bytes = map_and_read(&self.ctx.device, staging, len)?;
+        // Straight into the caller's reused output buffer.
+        map_and_read_into(&self.ctx.device, staging, len, &mut out.data)?;
         out.width = frame.width;
         out.height = frame.height;
         out.format = frame.format;
         out.frame_index = frame_index;
         out.enhanced = true;
-        out.data.clear();
-        out.data.extend_from_slice(&bytes);
         if settings.profile {
             lap.stage(&mut t.readback_ms);
         } else {

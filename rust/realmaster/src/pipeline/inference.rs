@@ -29,11 +29,10 @@ struct StudentInfer {
     roles: Vec<(InputRole, pre::InputRole)>,
     takes_prompt: bool,
     shapes: Vec<Vec<usize>>,
-    out: Vec<f32>,
 }
 
 impl Infer for StudentInfer {
-    fn run(&mut self, arena: &[f32], layout: &TensorLayout, prompt: &[f32]) -> Result<Vec<f32>> {
+    fn run(&mut self, arena: &[f32], layout: &TensorLayout, prompt: &[f32], out: &mut Vec<f32>) -> Result<()> {
         let prompt_shape = [1, prompt.len()];
         let mut feeds: Vec<ModelInput<'_>> = Vec::with_capacity(self.roles.len() + 1);
         for (k, (role, packed)) in self.roles.iter().enumerate() {
@@ -43,22 +42,11 @@ impl Infer for StudentInfer {
         if self.takes_prompt {
             feeds.push(ModelInput::new(InputRole::PromptEmbedding, prompt, &prompt_shape));
         }
-        self.session.run_into(&feeds, &mut self.out)?;
-        Ok(self.out.clone())
+        self.session.run_into(&feeds, out)?;
+        Ok(())
     }
 }
 
-/// The GPU packer's name for a tensor role; None for the prompt (CPU side).
-fn packed_role(r: InputRole) -> Option<pre::InputRole> {
-    Some(match r {
-        InputRole::Frames => pre::InputRole::Frames,
-        InputRole::Edges => pre::InputRole::Edges,
-        InputRole::Depth => pre::InputRole::Depth,
-        InputRole::Normals => pre::InputRole::Normals,
-        InputRole::PreviousOutput => pre::InputRole::PreviousOutput,
-        InputRole::PromptEmbedding => return None,
-    })
-}
 
 /// Open, verify and load a model package for a session.
 pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
@@ -81,7 +69,7 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
     let mut roles = Vec::new();
     let mut takes_prompt = false;
     for i in &m.inputs {
-        match packed_role(i.role) {
+        match pre::InputRole::from_model(i.role) {
             Some(p) => roles.push((i.role, p)),
             None => takes_prompt = true,
         }
@@ -119,7 +107,7 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
         roles: roles.iter().map(|(_, p)| *p).collect(),
     };
     Ok(LoadedModel {
-        infer: Box::new(StudentInfer { session, roles, takes_prompt, shapes, out: Vec::new() }),
+        infer: Box::new(StudentInfer { session, roles, takes_prompt, shapes }),
         spec,
         prompts: Arc::new(Mutex::new(prompts)),
         ep,

@@ -15,7 +15,8 @@ use super::prompt_blend::PromptBlend;
 
 /// A model that turns packed tensors (+ prompt embedding) into `[1,3,H,W]` RGB.
 pub trait Infer: Send {
-    fn run(&mut self, arena: &[f32], layout: &TensorLayout, prompt: &[f32]) -> Result<Vec<f32>>;
+    /// Run on the packed `arena`; the output goes into `out` (reused between calls).
+    fn run(&mut self, arena: &[f32], layout: &TensorLayout, prompt: &[f32], out: &mut Vec<f32>) -> Result<()>;
 }
 
 pub struct Job {
@@ -69,10 +70,11 @@ pub fn spawn_inference(
     let handle = std::thread::Builder::new().name("realmaster-inference".into()).spawn(move || {
         while let Ok(Job { job, prompt }) = job_rx.recv() {
             let t = Instant::now();
+            let InferenceJob { frame_index, arena, mut rgb } = job;
             // A panic inside ONNX Runtime bindings must not take the engine down: report it as an error.
-            let rgb = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.run(&job.arena, &layout, &prompt)))
+            let status = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.run(&arena, &layout, &prompt, &mut rgb)))
                 .unwrap_or_else(|_| Err(Error::Inference("the model panicked during inference".into())));
-            let result = InferenceResult { frame_index: job.frame_index, rgb, ms: t.elapsed().as_secs_f64() * 1e3 };
+            let result = InferenceResult { frame_index, status, rgb, arena, ms: t.elapsed().as_secs_f64() * 1e3 };
             // Send before clearing busy so a waiting receiver always finds it.
             let gone = res_tx.send(result).is_err();
             busy2.store(false, Ordering::Release);
