@@ -25,12 +25,14 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
-reqs="$(cat requirements.txt requirements-train.txt)"
+reqs="$(cat requirements.txt requirements-train.txt requirements-nodeps.txt)"
 if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, pytest, torch, onnxscript, PIL, OpenEXR" 2>/dev/null || \
    [ "$reqs" != "$(cat .venv/.requirements.installed 2>/dev/null)" ]; then
-  echo "setup: installing Python packages (requirements.txt, requirements-train.txt; PyTorch is ~2.8 GB)"
-  .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -r requirements.txt -r requirements-train.txt
+  echo "setup: installing Python packages (requirements*.txt; PyTorch and its CUDA libraries are ~2.5 GB)"
+  # --no-cache-dir: a pip cache would hold a second copy of every wheel (~2.5 GB) on disk.
+  .venv/bin/pip install -q --no-cache-dir --upgrade pip >/dev/null
+  .venv/bin/pip install -q --no-cache-dir -r requirements.txt -r requirements-train.txt
+  .venv/bin/pip install -q --no-cache-dir --no-deps -r requirements-nodeps.txt
   printf '%s' "$reqs" > .venv/.requirements.installed
 fi
 

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export REALMASTER_ORT_LIB="${REALMASTER_ORT_LIB:-$(ls "$PWD"/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n1)}"
+# A one-shot build gains nothing from incremental caches (~2 GB under target/debug/incremental).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 echo "== cargo test"
 cargo test --workspace 2>&1
 # ---- C++: bridge, host, GoogleTest suite, plugin helpers (CMake + ctest), then clang-format ----

