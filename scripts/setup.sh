@@ -29,10 +29,21 @@ reqs="$(cat requirements.txt requirements-train.txt requirements-nodeps.txt)"
 if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, pytest, torch, onnxscript, PIL, OpenEXR" 2>/dev/null || \
    [ "$reqs" != "$(cat .venv/.requirements.installed 2>/dev/null)" ]; then
   echo "setup: installing Python packages (requirements*.txt; PyTorch and its CUDA libraries are ~2.5 GB)"
+  # The venv takes ~4.9 GB and the Rust/C++ builds ~1.5 GB more: say so up front rather than let pip
+  # die half way with ENOSPC.
+  free_mb=$(df -Pm . | awk 'NR == 2 {print $4}')
+  if [ -n "$free_mb" ] && [ "$free_mb" -lt 7000 ]; then
+    echo "setup: warning: only ${free_mb} MB free here; make test needs ~7000 MB (venv 4.9 GB, builds 1.5 GB)." >&2
+    echo "setup: free disk space (e.g. cargo clean in other checkouts, pip cache purge) if this fails." >&2
+  fi
   # --no-cache-dir: a pip cache would hold a second copy of every wheel (~2.5 GB) on disk.
   .venv/bin/pip install -q --no-cache-dir --upgrade pip >/dev/null
-  .venv/bin/pip install -q --no-cache-dir -r requirements.txt -r requirements-train.txt
-  .venv/bin/pip install -q --no-cache-dir --no-deps -r requirements-nodeps.txt
+  if ! .venv/bin/pip install -q --no-cache-dir -r requirements.txt -r requirements-train.txt ||
+     ! .venv/bin/pip install -q --no-cache-dir --no-deps -r requirements-nodeps.txt; then
+    echo "setup: pip could not install requirements*.txt (see its message above; 'No space left on device'" >&2
+    echo "setup: means the disk is full: ~7 GB free are needed). Fix that and run make setup again." >&2
+    exit 1
+  fi
   printf '%s' "$reqs" > .venv/.requirements.installed
 fi
 
