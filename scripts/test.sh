@@ -7,6 +7,8 @@ export REALMASTER_ORT_LIB="${REALMASTER_ORT_LIB:-$(ls "$PWD"/.venv/lib/python3*/
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 echo "== cargo test"
 cargo test --workspace 2>&1
+# The criterion benches run once each in test mode, so they cannot rot (timings: cargo bench).
+cargo test -p realmaster --benches 2>&1
 # ---- C++: bridge, host, GoogleTest suite, plugin helpers (CMake + ctest), then clang-format ----
 # Debug = cargo's dev profile, so CMake reuses what `cargo test` just built in target/debug.
 echo "== cmake + ctest (build/)"

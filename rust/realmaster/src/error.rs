@@ -37,15 +37,27 @@ pub enum Error {
 
     /// A sequence folder is missing frames, has a bad sequence.json, or inconsistent files.
     #[error("sequence {path}: {problem} (fix: {fix})")]
-    Sequence { path: PathBuf, problem: String, fix: String },
+    Sequence {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
 
     /// A model manifest is unreadable or inconsistent with itself.
     #[error("model manifest {path}: {problem} (fix: {fix})")]
-    Manifest { path: PathBuf, problem: String, fix: String },
+    Manifest {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
 
     /// A file's sha256 does not match the manifest.
     #[error("model file {path} fails its integrity check: expected sha256 {expected}, found {actual} (fix: re-install the model package; do not edit its files by hand)")]
-    Integrity { path: PathBuf, expected: String, actual: String },
+    Integrity {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
 
     /// The ONNX graph's real inputs/outputs differ from what the manifest declares.
     #[error("model {path} does not match its manifest: {problem} (fix: re-export the model or correct manifest.json)")]
@@ -57,7 +69,11 @@ pub enum Error {
 
     /// A requested execution provider is not available or failed to register.
     #[error("execution provider {ep}: {problem} (fix: {fix})")]
-    ExecutionProvider { ep: String, problem: String, fix: String },
+    ExecutionProvider {
+        ep: String,
+        problem: String,
+        fix: String,
+    },
 
     #[error("inference failed: {0}")]
     Inference(String),
@@ -99,16 +115,28 @@ impl Error {
     }
 
     pub fn invalid_frame(problem: impl Into<String>, fix: impl Into<String>) -> Self {
-        Error::InvalidFrame { problem: problem.into(), fix: fix.into() }
+        Error::InvalidFrame {
+            problem: problem.into(),
+            fix: fix.into(),
+        }
     }
     pub fn gpu(problem: impl Into<String>, fix: impl Into<String>) -> Self {
-        Error::Gpu { problem: problem.into(), fix: fix.into() }
+        Error::Gpu {
+            problem: problem.into(),
+            fix: fix.into(),
+        }
     }
     pub fn config(problem: impl Into<String>, fix: impl Into<String>) -> Self {
-        Error::Config { problem: problem.into(), fix: fix.into() }
+        Error::Config {
+            problem: problem.into(),
+            fix: fix.into(),
+        }
     }
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

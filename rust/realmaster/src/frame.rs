@@ -83,7 +83,10 @@ pub struct PlaneRef<'a> {
 impl<'a> PlaneRef<'a> {
     /// A tightly packed plane (`row_pitch = width * bytes_per_pixel`).
     pub fn tight(data: &'a [u8], width: u32, bytes_per_pixel: usize) -> Self {
-        PlaneRef { data, row_pitch: width as usize * bytes_per_pixel }
+        PlaneRef {
+            data,
+            row_pitch: width as usize * bytes_per_pixel,
+        }
     }
 }
 
@@ -101,7 +104,13 @@ pub struct FrameRef<'a> {
     pub camera_cut: bool,
 }
 
-fn check_plane(name: &str, plane: &PlaneRef<'_>, width: u32, height: u32, bpp: usize) -> Result<()> {
+fn check_plane(
+    name: &str,
+    plane: &PlaneRef<'_>,
+    width: u32,
+    height: u32,
+    bpp: usize,
+) -> Result<()> {
     let row = width as usize * bpp;
     if plane.row_pitch < row {
         return Err(Error::invalid_frame(
@@ -148,17 +157,36 @@ impl<'a> FrameRef<'a> {
         }
         if self.width > MAX_DIMENSION || self.height > MAX_DIMENSION {
             return Err(Error::invalid_frame(
-                format!("resolution {}x{} exceeds the {MAX_DIMENSION} px limit", self.width, self.height),
+                format!(
+                    "resolution {}x{} exceeds the {MAX_DIMENSION} px limit",
+                    self.width, self.height
+                ),
                 "downscale the frame before submitting it",
             ));
         }
-        check_plane("color", &self.color, self.width, self.height, self.format.bytes_per_pixel())?;
+        check_plane(
+            "color",
+            &self.color,
+            self.width,
+            self.height,
+            self.format.bytes_per_pixel(),
+        )?;
         for (kind, plane) in self.aux_planes() {
             if let Some(p) = plane {
-                check_plane(kind.name(), &p, self.width, self.height, kind.bytes_per_pixel())?;
+                check_plane(
+                    kind.name(),
+                    &p,
+                    self.width,
+                    self.height,
+                    kind.bytes_per_pixel(),
+                )?;
                 if p.row_pitch % 4 != 0 {
                     return Err(Error::invalid_frame(
-                        format!("{} row pitch {} is not a multiple of 4 bytes", kind.name(), p.row_pitch),
+                        format!(
+                            "{} row pitch {} is not a multiple of 4 bytes",
+                            kind.name(),
+                            p.row_pitch
+                        ),
                         "float planes must keep 4-byte alignment per row",
                     ));
                 }
@@ -168,7 +196,11 @@ impl<'a> FrameRef<'a> {
     }
 
     pub fn aux_planes(&self) -> [(AuxKind, Option<PlaneRef<'a>>); 3] {
-        [(AuxKind::Depth, self.depth), (AuxKind::Normals, self.normals), (AuxKind::Motion, self.motion)]
+        [
+            (AuxKind::Depth, self.depth),
+            (AuxKind::Normals, self.normals),
+            (AuxKind::Motion, self.motion),
+        ]
     }
 
     /// Full validation: layout plus a scan for NaN/Inf in every float plane (O(pixels)).
@@ -191,7 +223,10 @@ impl<'a> FrameRef<'a> {
             let bpp = kind.bytes_per_pixel();
             for y in 0..self.height as usize {
                 let row = &p.data[y * p.row_pitch..][..self.width as usize * bpp];
-                if let Some(i) = row.chunks_exact(4).position(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite()) {
+                if let Some(i) = row
+                    .chunks_exact(4)
+                    .position(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite())
+                {
                     return Err(Error::invalid_frame(
                         format!("{} pixel ({}, {y}) is NaN or infinite", kind.name(), i / kind.channels()),
                         format!("write finite values into the {} buffer (use a large depth for sky, zero motion where unknown)", kind.name()),
@@ -208,10 +243,34 @@ impl<'a> FrameRef<'a> {
         dst.height = self.height;
         dst.format = self.format;
         dst.camera_cut = self.camera_cut;
-        copy_plane(&mut dst.color, Some(self.color), self.width, self.height, self.format.bytes_per_pixel());
-        copy_plane(&mut dst.depth, self.depth, self.width, self.height, AuxKind::Depth.bytes_per_pixel());
-        copy_plane(&mut dst.normals, self.normals, self.width, self.height, AuxKind::Normals.bytes_per_pixel());
-        copy_plane(&mut dst.motion, self.motion, self.width, self.height, AuxKind::Motion.bytes_per_pixel());
+        copy_plane(
+            &mut dst.color,
+            Some(self.color),
+            self.width,
+            self.height,
+            self.format.bytes_per_pixel(),
+        );
+        copy_plane(
+            &mut dst.depth,
+            self.depth,
+            self.width,
+            self.height,
+            AuxKind::Depth.bytes_per_pixel(),
+        );
+        copy_plane(
+            &mut dst.normals,
+            self.normals,
+            self.width,
+            self.height,
+            AuxKind::Normals.bytes_per_pixel(),
+        );
+        copy_plane(
+            &mut dst.motion,
+            self.motion,
+            self.width,
+            self.height,
+            AuxKind::Motion.bytes_per_pixel(),
+        );
         dst.has_depth = self.depth.is_some();
         dst.has_normals = self.normals.is_some();
         dst.has_motion = self.motion.is_some();
@@ -295,9 +354,15 @@ impl OwnedFrame {
             height: self.height,
             format: self.format,
             color: PlaneRef::tight(&self.color, w, self.format.bytes_per_pixel()),
-            depth: self.has_depth.then(|| PlaneRef::tight(&self.depth, w, AuxKind::Depth.bytes_per_pixel())),
-            normals: self.has_normals.then(|| PlaneRef::tight(&self.normals, w, AuxKind::Normals.bytes_per_pixel())),
-            motion: self.has_motion.then(|| PlaneRef::tight(&self.motion, w, AuxKind::Motion.bytes_per_pixel())),
+            depth: self
+                .has_depth
+                .then(|| PlaneRef::tight(&self.depth, w, AuxKind::Depth.bytes_per_pixel())),
+            normals: self
+                .has_normals
+                .then(|| PlaneRef::tight(&self.normals, w, AuxKind::Normals.bytes_per_pixel())),
+            motion: self
+                .has_motion
+                .then(|| PlaneRef::tight(&self.motion, w, AuxKind::Motion.bytes_per_pixel())),
             camera_cut: self.camera_cut,
         }
     }
@@ -315,7 +380,12 @@ pub struct ImageF32 {
 
 impl ImageF32 {
     pub fn new(width: u32, height: u32, channels: u32) -> Self {
-        ImageF32 { width, height, channels, data: vec![0.0; (width * height * channels) as usize] }
+        ImageF32 {
+            width,
+            height,
+            channels,
+            data: vec![0.0; (width * height * channels) as usize],
+        }
     }
     #[inline]
     pub fn at(&self, x: u32, y: u32, c: u32) -> f32 {
@@ -353,7 +423,10 @@ mod tests {
     fn rejects_zero_and_short_buffers() {
         let data = vec![0u8; 16];
         let f = FrameRef::color_only(0, 4, ColorFormat::Rgba8Srgb, &data);
-        assert!(matches!(f.validate_layout(), Err(Error::InvalidFrame { .. })));
+        assert!(matches!(
+            f.validate_layout(),
+            Err(Error::InvalidFrame { .. })
+        ));
         let f = FrameRef::color_only(4, 4, ColorFormat::Rgba8Srgb, &data);
         let e = f.validate_layout().unwrap_err().to_string();
         assert!(e.contains("needs 64"), "{e}");
@@ -367,7 +440,10 @@ mod tests {
         f.color.row_pitch = 12;
         f.validate().unwrap();
         let o = f.to_owned_frame();
-        assert_eq!(o.color, [0, 1, 2, 3, 4, 5, 6, 7, 12, 13, 14, 15, 16, 17, 18, 19]);
+        assert_eq!(
+            o.color,
+            [0, 1, 2, 3, 4, 5, 6, 7, 12, 13, 14, 15, 16, 17, 18, 19]
+        );
     }
 
     #[test]
@@ -380,7 +456,10 @@ mod tests {
         assert!(e.contains("(1, 0)") && e.contains("NaN"), "{e}");
 
         let color = vec![0u8; 16];
-        let depth: Vec<u8> = [1.0f32, f32::INFINITY, 1.0, 1.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let depth: Vec<u8> = [1.0f32, f32::INFINITY, 1.0, 1.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         let mut f = FrameRef::color_only(2, 2, ColorFormat::Rgba8Srgb, &color);
         f.depth = Some(PlaneRef::tight(&depth, 2, 4));
         let e = f.validate().unwrap_err().to_string();

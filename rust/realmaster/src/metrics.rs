@@ -18,7 +18,10 @@ pub const DISOCCLUSION_REL_TOL: f32 = 0.1;
 fn check_same(a: &ImageF32, b: &ImageF32) -> Result<()> {
     if (a.width, a.height, a.channels) != (b.width, b.height, b.channels) {
         return Err(Error::config(
-            format!("cannot compare a {}x{}x{} image with a {}x{}x{} one", a.width, a.height, a.channels, b.width, b.height, b.channels),
+            format!(
+                "cannot compare a {}x{}x{} image with a {}x{}x{} one",
+                a.width, a.height, a.channels, b.width, b.height, b.channels
+            ),
             "compare images of the same size and channel count",
         ));
     }
@@ -29,8 +32,18 @@ fn check_same(a: &ImageF32, b: &ImageF32) -> Result<()> {
 pub fn psnr(a: &ImageF32, b: &ImageF32) -> Result<f64> {
     check_same(a, b)?;
     let n = a.data.len().max(1) as f64;
-    let mse = a.data.iter().zip(&b.data).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>() / n;
-    Ok(if mse <= 1e-10 { 99.0 } else { -10.0 * mse.log10() })
+    let mse = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>()
+        / n;
+    Ok(if mse <= 1e-10 {
+        99.0
+    } else {
+        -10.0 * mse.log10()
+    })
 }
 
 /// Mean structural similarity over all channels, with a 7x7 uniform window (valid positions only)
@@ -40,7 +53,10 @@ pub fn ssim(a: &ImageF32, b: &ImageF32) -> Result<f64> {
     const R: i64 = 3;
     let (w, h, ch) = (a.width as i64, a.height as i64, a.channels as i64);
     if w < 2 * R + 1 || h < 2 * R + 1 {
-        return Err(Error::config(format!("SSIM needs at least 7x7 pixels, got {w}x{h}"), "evaluate larger frames"));
+        return Err(Error::config(
+            format!("SSIM needs at least 7x7 pixels, got {w}x{h}"),
+            "evaluate larger frames",
+        ));
     }
     let (c1, c2) = (0.01f64.powi(2), 0.03f64.powi(2));
     // Summed-area tables of x, y, x², y², xy per channel make every window O(1).
@@ -63,13 +79,21 @@ pub fn ssim(a: &ImageF32, b: &ImageF32) -> Result<f64> {
         let n = ((2 * R + 1) * (2 * R + 1)) as f64;
         for y in R..h - R {
             for x in R..w - R {
-                let (x0, y0, x1, y1) = ((x - R) as usize, (y - R) as usize, (x + R + 1) as usize, (y + R + 1) as usize);
-                let s = |t: &Vec<f64>| (t[y1 * sw + x1] - t[y0 * sw + x1] - t[y1 * sw + x0] + t[y0 * sw + x0]) / n;
+                let (x0, y0, x1, y1) = (
+                    (x - R) as usize,
+                    (y - R) as usize,
+                    (x + R + 1) as usize,
+                    (y + R + 1) as usize,
+                );
+                let s = |t: &Vec<f64>| {
+                    (t[y1 * sw + x1] - t[y0 * sw + x1] - t[y1 * sw + x0] + t[y0 * sw + x0]) / n
+                };
                 let (mx, my) = (s(&tabs[0]), s(&tabs[1]));
                 let vx = (s(&tabs[2]) - mx * mx).max(0.0);
                 let vy = (s(&tabs[3]) - my * my).max(0.0);
                 let cxy = s(&tabs[4]) - mx * my;
-                total += ((2.0 * mx * my + c1) * (2.0 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2));
+                total += ((2.0 * mx * my + c1) * (2.0 * cxy + c2))
+                    / ((mx * mx + my * my + c1) * (vx + vy + c2));
                 count += 1;
             }
         }
@@ -93,7 +117,12 @@ fn sample(img: &ImageF32, x: f32, y: f32, c: u32) -> f32 {
 /// Per-pixel validity of reprojecting frame t-1 onto frame t: the motion vector's source lies in
 /// the frame and, with depth, the previous view distance there agrees with the current one within
 /// [`DISOCCLUSION_REL_TOL`] (both being sky also agrees). `motion` is 2 channels, pixels to previous.
-pub fn history_mask(motion: &ImageF32, depth_cur: Option<&ImageF32>, depth_prev: Option<&ImageF32>, sky_depth: f32) -> ImageF32 {
+pub fn history_mask(
+    motion: &ImageF32,
+    depth_cur: Option<&ImageF32>,
+    depth_prev: Option<&ImageF32>,
+    sky_depth: f32,
+) -> ImageF32 {
     let (w, h) = (motion.width, motion.height);
     let mut m = ImageF32::new(w, h, 1);
     for y in 0..h {
@@ -107,7 +136,8 @@ pub fn history_mask(motion: &ImageF32, depth_cur: Option<&ImageF32>, depth_prev:
                         let zc = dc.at(x, y, 0);
                         let zp = sample(dp, sx, sy, 0);
                         let sky = |z: f32| z >= sky_depth * 0.5;
-                        (sky(zc) && sky(zp)) || (zc - zp).abs() <= DISOCCLUSION_REL_TOL * zc.max(1e-3)
+                        (sky(zc) && sky(zp))
+                            || (zc - zp).abs() <= DISOCCLUSION_REL_TOL * zc.max(1e-3)
                     }
                     _ => true,
                 };
@@ -119,7 +149,12 @@ pub fn history_mask(motion: &ImageF32, depth_cur: Option<&ImageF32>, depth_prev:
 
 /// Mean absolute difference between `cur` and `prev` warped onto it with `motion`, over the pixels
 /// `mask` marks valid; also returns how many pixels counted.
-pub fn warp_error(cur: &ImageF32, prev: &ImageF32, motion: &ImageF32, mask: &ImageF32) -> Result<(f64, usize)> {
+pub fn warp_error(
+    cur: &ImageF32,
+    prev: &ImageF32,
+    motion: &ImageF32,
+    mask: &ImageF32,
+) -> Result<(f64, usize)> {
     check_same(cur, prev)?;
     let mut sum = 0.0;
     let mut n = 0usize;
@@ -136,7 +171,14 @@ pub fn warp_error(cur: &ImageF32, prev: &ImageF32, motion: &ImageF32, mask: &Ima
             n += 1;
         }
     }
-    Ok((if n > 0 { sum / (n as f64 * cur.channels as f64) } else { 0.0 }, n))
+    Ok((
+        if n > 0 {
+            sum / (n as f64 * cur.channels as f64)
+        } else {
+            0.0
+        },
+        n,
+    ))
 }
 
 /// Binary edge map of a 3-channel sRGB image: the runtime's own Canny reference, colour cue only.
@@ -155,8 +197,12 @@ pub fn edge_map(img: &ImageF32) -> ImageF32 {
 /// returns (matched pred, pred, matched ref, ref) so scores can be pooled over frames.
 pub fn edge_counts(pred: &ImageF32, reference: &ImageF32) -> [u64; 4] {
     let (w, h) = (pred.width as i64, pred.height as i64);
-    let on = |img: &ImageF32, x: i64, y: i64| x >= 0 && y >= 0 && x < w && y < h && img.at(x as u32, y as u32, 0) > 0.5;
-    let near = |img: &ImageF32, x: i64, y: i64| (-1..=1).any(|dy| (-1..=1).any(|dx| on(img, x + dx, y + dy)));
+    let on = |img: &ImageF32, x: i64, y: i64| {
+        x >= 0 && y >= 0 && x < w && y < h && img.at(x as u32, y as u32, 0) > 0.5
+    };
+    let near = |img: &ImageF32, x: i64, y: i64| {
+        (-1..=1).any(|dy| (-1..=1).any(|dx| on(img, x + dx, y + dy)))
+    };
     let mut c = [0u64; 4];
     for y in 0..h {
         for x in 0..w {
@@ -175,8 +221,16 @@ pub fn edge_counts(pred: &ImageF32, reference: &ImageF32) -> [u64; 4] {
 
 /// F-score from pooled [`edge_counts`].
 pub fn f_score(c: [u64; 4]) -> f64 {
-    let p = if c[1] > 0 { c[0] as f64 / c[1] as f64 } else { 0.0 };
-    let r = if c[3] > 0 { c[2] as f64 / c[3] as f64 } else { 0.0 };
+    let p = if c[1] > 0 {
+        c[0] as f64 / c[1] as f64
+    } else {
+        0.0
+    };
+    let r = if c[3] > 0 {
+        c[2] as f64 / c[3] as f64
+    } else {
+        0.0
+    };
     if p + r > 0.0 {
         2.0 * p * r / (p + r)
     } else {
@@ -190,14 +244,24 @@ pub fn output_image(out: &OutputFrame) -> Result<ImageF32> {
     let bpp = out.format.bytes_per_pixel();
     for (i, px) in out.data.chunks_exact(bpp).enumerate() {
         let rgb: [f32; 3] = match out.format {
-            ColorFormat::Rgba8Srgb => [px[0] as f32 / 255.0, px[1] as f32 / 255.0, px[2] as f32 / 255.0],
-            ColorFormat::Bgra8Srgb => [px[2] as f32 / 255.0, px[1] as f32 / 255.0, px[0] as f32 / 255.0],
+            ColorFormat::Rgba8Srgb => [
+                px[0] as f32 / 255.0,
+                px[1] as f32 / 255.0,
+                px[2] as f32 / 255.0,
+            ],
+            ColorFormat::Bgra8Srgb => [
+                px[2] as f32 / 255.0,
+                px[1] as f32 / 255.0,
+                px[0] as f32 / 255.0,
+            ],
             ColorFormat::Rgba16Float => {
                 let f = |k: usize| half::f16::from_le_bytes([px[2 * k], px[2 * k + 1]]).to_f32();
                 [f(0), f(1), f(2)].map(|v| linear_to_srgb(v.clamp(0.0, 1.0)))
             }
             ColorFormat::Rgba32Float => {
-                let f = |k: usize| f32::from_le_bytes([px[4 * k], px[4 * k + 1], px[4 * k + 2], px[4 * k + 3]]);
+                let f = |k: usize| {
+                    f32::from_le_bytes([px[4 * k], px[4 * k + 1], px[4 * k + 2], px[4 * k + 3]])
+                };
                 [f(0), f(1), f(2)].map(|v| linear_to_srgb(v.clamp(0.0, 1.0)))
             }
         };
@@ -230,14 +294,27 @@ pub struct WeatherScores {
 /// Run `seq` through a cinematic session per weather (the preset of that name, strength 1) and
 /// score every frame against the sequence's target for that weather. `config` supplies the model
 /// and EP; its mode, prompt and strength are overridden.
-pub fn evaluate_sequence(config: &SessionConfig, seq: &Sequence, weathers: &[String]) -> Result<Vec<WeatherScores>> {
+pub fn evaluate_sequence(
+    config: &SessionConfig,
+    seq: &Sequence,
+    weathers: &[String],
+) -> Result<Vec<WeatherScores>> {
     let available: Vec<&str> = seq.target_prompts();
-    let sky_depth = seq.desc().meta.get("sky_depth").and_then(|v| v.as_f64()).unwrap_or(f64::INFINITY) as f32;
+    let sky_depth = seq
+        .desc()
+        .meta
+        .get("sky_depth")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(f64::INFINITY) as f32;
     let mut results = Vec::new();
     for weather in weathers {
         if !available.contains(&weather.as_str()) {
             return Err(Error::config(
-                format!("{} has no '{weather}' targets (it has: {})", seq.dir().display(), available.join(", ")),
+                format!(
+                    "{} has no '{weather}' targets (it has: {})",
+                    seq.dir().display(),
+                    available.join(", ")
+                ),
                 "pick a weather the sequence has targets for",
             ));
         }
@@ -263,7 +340,10 @@ pub fn evaluate_sequence(config: &SessionConfig, seq: &Sequence, weathers: &[Str
                     crate::pipeline::Health::PassThrough { message, .. } => message,
                     crate::pipeline::Health::Ok => "no output".into(),
                 };
-                return Err(Error::config(format!("frame {i} was not enhanced: {why}"), "run `realmaster doctor` and fix what it reports"));
+                return Err(Error::config(
+                    format!("frame {i} was not enhanced: {why}"),
+                    "run `realmaster doctor` and fix what it reports",
+                ));
             }
             let o = output_image(&out)?;
             let t = seq.load_target(weather, i)?;
@@ -275,8 +355,12 @@ pub fn evaluate_sequence(config: &SessionConfig, seq: &Sequence, weathers: &[Str
             let in_edges = edge_map(&input);
             add(&mut e_out, edge_counts(&edge_map(&o), &in_edges));
             add(&mut e_tgt, edge_counts(&edge_map(&t), &in_edges));
-            let motion = frame.has_motion.then(|| plane_image(&frame.motion, frame.width, frame.height, 2));
-            let depth = frame.has_depth.then(|| plane_image(&frame.depth, frame.width, frame.height, 1));
+            let motion = frame
+                .has_motion
+                .then(|| plane_image(&frame.motion, frame.width, frame.height, 2));
+            let depth = frame
+                .has_depth
+                .then(|| plane_image(&frame.depth, frame.width, frame.height, 1));
             if let (Some((po, pt, pi, pd)), Some(m), false) = (&prev, &motion, seq.is_cut(i)) {
                 let mask = history_mask(m, depth.as_ref(), pd.as_ref(), sky_depth);
                 let (a, k) = warp_error(&o, po, m, &mask)?;
@@ -314,7 +398,14 @@ fn add(a: &mut [u64; 4], b: [u64; 4]) {
 
 /// The submitted color as a 3-channel sRGB [0, 1] image.
 fn input_image(f: &OwnedFrame) -> Result<ImageF32> {
-    let out = OutputFrame { width: f.width, height: f.height, format: f.format, data: f.color.clone(), frame_index: 0, enhanced: false };
+    let out = OutputFrame {
+        width: f.width,
+        height: f.height,
+        format: f.format,
+        data: f.color.clone(),
+        frame_index: 0,
+        enhanced: false,
+    };
     output_image(&out)
 }
 
@@ -368,7 +459,10 @@ mod tests {
         let a = step(64, 48, 30);
         let e = edge_map(&a);
         let n = e.data.iter().filter(|v| **v > 0.5).count();
-        assert!(n >= 40, "expected a vertical edge line, got {n} edge pixels");
+        assert!(
+            n >= 40,
+            "expected a vertical edge line, got {n} edge pixels"
+        );
         assert!((f_score(edge_counts(&e, &e)) - 1.0).abs() < 1e-12);
         // An edge one pixel off still matches (1-pixel tolerance); a blank output scores 0.
         let shifted = edge_map(&step(64, 48, 31));
@@ -396,7 +490,13 @@ mod tests {
         assert_eq!(n, ((w - 3) * h) as usize);
         // Without motion compensation the step is misplaced.
         let still = ImageF32::new(w, h, 2);
-        let (e0, _) = warp_error(&cur, &prev, &still, &history_mask(&still, None, None, f32::INFINITY)).unwrap();
+        let (e0, _) = warp_error(
+            &cur,
+            &prev,
+            &still,
+            &history_mask(&still, None, None, f32::INFINITY),
+        )
+        .unwrap();
         assert!(e0 > 0.03, "{e0}");
         // A depth jump marks pixels as disoccluded.
         let mut dc = ImageF32::new(w, h, 1);

@@ -6,7 +6,10 @@
 //! layout `OwnedFrame` uses. PNG color loads as `Rgba8Srgb`, EXR color as `Rgba32Float` (linear).
 
 use crate::error::{Error, Result};
-use crate::frame::{linear_to_srgb, srgb_to_linear, AuxKind, ColorFormat, FrameRef, ImageF32, OwnedFrame, MAX_DIMENSION};
+use crate::frame::{
+    linear_to_srgb, srgb_to_linear, AuxKind, ColorFormat, FrameRef, ImageF32, OwnedFrame,
+    MAX_DIMENSION,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -141,7 +144,11 @@ pub fn expand_pattern(pattern: &str, frame: u32) -> Option<String> {
     let number = if spec.is_empty() {
         frame.to_string()
     } else {
-        let width: usize = spec.strip_prefix(":0")?.parse().ok().filter(|w| (1..=9).contains(w))?;
+        let width: usize = spec
+            .strip_prefix(":0")?
+            .parse()
+            .ok()
+            .filter(|w| (1..=9).contains(w))?;
         format!("{frame:0width$}")
     };
     let rest = &pattern[end + 1..];
@@ -152,25 +159,45 @@ pub fn expand_pattern(pattern: &str, frame: u32) -> Option<String> {
 }
 
 fn seq_err(path: impl Into<PathBuf>, problem: impl Into<String>, fix: impl Into<String>) -> Error {
-    Error::Sequence { path: path.into(), problem: problem.into(), fix: fix.into() }
+    Error::Sequence {
+        path: path.into(),
+        problem: problem.into(),
+        fix: fix.into(),
+    }
 }
 
 /// Patterns must stay inside the folder: relative, no `..`, with a frame placeholder.
 fn check_pattern(json: &Path, what: &str, pattern: &str) -> Result<()> {
     let fix = "use a relative pattern inside the folder with one {frame:04} placeholder, e.g. \"color/{frame:04}.png\"";
     if expand_pattern(pattern, 0).is_none() {
-        return Err(seq_err(json, format!("{what} pattern \"{pattern}\" has no valid {{frame}} or {{frame:0N}} placeholder"), fix));
+        return Err(seq_err(
+            json,
+            format!(
+                "{what} pattern \"{pattern}\" has no valid {{frame}} or {{frame:0N}} placeholder"
+            ),
+            fix,
+        ));
     }
     let p = Path::new(pattern);
-    if p.is_absolute() || p.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-        return Err(seq_err(json, format!("{what} pattern \"{pattern}\" points outside the sequence folder"), fix));
+    if p.is_absolute()
+        || p.components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(seq_err(
+            json,
+            format!("{what} pattern \"{pattern}\" points outside the sequence folder"),
+            fix,
+        ));
     }
     Ok(())
 }
 
 /// Target prompt names become folder names: keep them to a safe alphabet.
 pub fn is_valid_prompt_name(p: &str) -> bool {
-    !p.is_empty() && p.len() <= 64 && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    !p.is_empty()
+        && p.len() <= 64
+        && p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 impl SequenceDesc {
@@ -179,33 +206,53 @@ impl SequenceDesc {
         if self.format != SEQUENCE_FORMAT {
             return Err(seq_err(
                 json,
-                format!("\"format\" is \"{}\", expected \"{SEQUENCE_FORMAT}\"", self.format),
+                format!(
+                    "\"format\" is \"{}\", expected \"{SEQUENCE_FORMAT}\"",
+                    self.format
+                ),
                 "point at a sequence folder (docs/formats.md), not another kind of folder",
             ));
         }
         if self.version != SEQUENCE_VERSION {
             return Err(seq_err(
                 json,
-                format!("version {} is not supported (this build reads version {SEQUENCE_VERSION})", self.version),
+                format!(
+                    "version {} is not supported (this build reads version {SEQUENCE_VERSION})",
+                    self.version
+                ),
                 "re-export the sequence as version 1, or update realmaster",
             ));
         }
-        if self.width == 0 || self.height == 0 || self.width > MAX_DIMENSION || self.height > MAX_DIMENSION {
+        if self.width == 0
+            || self.height == 0
+            || self.width > MAX_DIMENSION
+            || self.height > MAX_DIMENSION
+        {
             return Err(seq_err(
                 json,
-                format!("size {}x{} is outside 1..={MAX_DIMENSION} px per side", self.width, self.height),
+                format!(
+                    "size {}x{} is outside 1..={MAX_DIMENSION} px per side",
+                    self.width, self.height
+                ),
                 "set width and height to the real pixel size of the frames",
             ));
         }
         if self.frame_count == 0 || self.frame_count > MAX_FRAME_COUNT {
             return Err(seq_err(
                 json,
-                format!("frame_count {} is outside 1..={MAX_FRAME_COUNT}", self.frame_count),
+                format!(
+                    "frame_count {} is outside 1..={MAX_FRAME_COUNT}",
+                    self.frame_count
+                ),
                 "set frame_count to the number of frames in the folder",
             ));
         }
         if !(self.fps.is_finite() && self.fps > 0.0) {
-            return Err(seq_err(json, format!("fps {} is not a positive number", self.fps), "set fps, e.g. 24.0"));
+            return Err(seq_err(
+                json,
+                format!("fps {} is not a positive number", self.fps),
+                "set fps, e.g. 24.0",
+            ));
         }
         let Some(enc) = ColorEncoding::parse(&self.color.encoding) else {
             return Err(seq_err(
@@ -215,20 +262,47 @@ impl SequenceDesc {
             ));
         };
         check_pattern(json, "color", &self.color.pattern)?;
-        if !self.color.pattern.to_ascii_lowercase().ends_with(enc.extension()) {
+        if !self
+            .color
+            .pattern
+            .to_ascii_lowercase()
+            .ends_with(enc.extension())
+        {
             return Err(seq_err(
                 json,
-                format!("color pattern \"{}\" does not end in .{} but encoding is {}", self.color.pattern, enc.extension(), enc.as_str()),
+                format!(
+                    "color pattern \"{}\" does not end in .{} but encoding is {}",
+                    self.color.pattern,
+                    enc.extension(),
+                    enc.as_str()
+                ),
                 "make the pattern's extension match the encoding",
             ));
         }
         let conventions = [
-            ("depth", self.depth.as_ref().map(|c| (&c.pattern, &c.convention)), "convention", DEPTH_CONVENTION),
-            ("normals", self.normals.as_ref().map(|c| (&c.pattern, &c.space)), "space", NORMALS_SPACE),
-            ("motion", self.motion.as_ref().map(|c| (&c.pattern, &c.convention)), "convention", MOTION_CONVENTION),
+            (
+                "depth",
+                self.depth.as_ref().map(|c| (&c.pattern, &c.convention)),
+                "convention",
+                DEPTH_CONVENTION,
+            ),
+            (
+                "normals",
+                self.normals.as_ref().map(|c| (&c.pattern, &c.space)),
+                "space",
+                NORMALS_SPACE,
+            ),
+            (
+                "motion",
+                self.motion.as_ref().map(|c| (&c.pattern, &c.convention)),
+                "convention",
+                MOTION_CONVENTION,
+            ),
         ];
         for (name, chan, field, expected) in conventions {
-            let Some((pattern, value)) = chan else { continue };
+            let Some((pattern, value)) = chan else {
+                continue;
+            };
             check_pattern(json, name, pattern)?;
             if value != expected {
                 return Err(seq_err(
@@ -251,7 +325,10 @@ impl SequenceDesc {
         if let Some(c) = self.cuts.iter().find(|&&c| c >= self.frame_count) {
             return Err(seq_err(
                 json,
-                format!("cut at frame {c} is beyond the last frame {}", self.frame_count - 1),
+                format!(
+                    "cut at frame {c} is beyond the last frame {}",
+                    self.frame_count - 1
+                ),
                 "list only frame indices below frame_count in \"cuts\"",
             ));
         }
@@ -318,7 +395,11 @@ impl Sequence {
         }
         let text = std::fs::read_to_string(&json).map_err(|e| Error::io(&json, e))?;
         let desc: SequenceDesc = serde_json::from_str(&text).map_err(|e| {
-            seq_err(&json, format!("is not valid sequence JSON: {e}"), "fix the file so it matches the schema in docs/formats.md")
+            seq_err(
+                &json,
+                format!("is not valid sequence JSON: {e}"),
+                "fix the file so it matches the schema in docs/formats.md",
+            )
         })?;
         desc.validate(&json)?;
         let seq = Sequence { dir, desc };
@@ -399,8 +480,13 @@ impl Sequence {
                 &self.dir,
                 format!("has no {} channel", channel.describe()),
                 match channel {
-                    Channel::Target(_) => format!("use one of the prompts it has: {}", self.target_prompts().join(", ")),
-                    _ => "render or export the sequence with that channel, or run without it".into(),
+                    Channel::Target(_) => format!(
+                        "use one of the prompts it has: {}",
+                        self.target_prompts().join(", ")
+                    ),
+                    _ => {
+                        "render or export the sequence with that channel, or run without it".into()
+                    }
                 },
             )
         })?;
@@ -413,7 +499,10 @@ impl Sequence {
         if i >= self.desc.frame_count {
             return Err(seq_err(
                 &self.dir,
-                format!("frame {i} requested but the sequence has {} frames", self.desc.frame_count),
+                format!(
+                    "frame {i} requested but the sequence has {} frames",
+                    self.desc.frame_count
+                ),
                 format!("ask for frames 0..{}", self.desc.frame_count - 1),
             ));
         }
@@ -447,7 +536,11 @@ impl Sequence {
                 dst.color.extend(px.iter().flat_map(|v| v.to_le_bytes()));
             }
         }
-        let planes = [(Channel::Depth, AuxKind::Depth), (Channel::Normals, AuxKind::Normals), (Channel::Motion, AuxKind::Motion)];
+        let planes = [
+            (Channel::Depth, AuxKind::Depth),
+            (Channel::Normals, AuxKind::Normals),
+            (Channel::Motion, AuxKind::Motion),
+        ];
         for (ch, kind) in planes {
             let present = self.desc.pattern(ch).is_some();
             let (buf, flag) = match kind {
@@ -493,7 +586,8 @@ impl Sequence {
 }
 
 fn is_exr(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("exr"))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("exr"))
 }
 
 fn aux_channel_names(kind: AuxKind) -> &'static [&'static str] {
@@ -507,7 +601,10 @@ fn aux_channel_names(kind: AuxKind) -> &'static [&'static str] {
 fn size_mismatch(path: &Path, got: (usize, usize), w: u32, h: u32) -> Error {
     seq_err(
         path,
-        format!("image is {}x{} but sequence.json says {w}x{h}", got.0, got.1),
+        format!(
+            "image is {}x{} but sequence.json says {w}x{h}",
+            got.0, got.1
+        ),
         "re-export every frame at the size in sequence.json, or correct width/height there",
     )
 }
@@ -519,14 +616,27 @@ fn read_png_rgba8(path: &Path, w: u32, h: u32) -> Result<Vec<u8>> {
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?
         .decode()
-        .map_err(|e| seq_err(path, format!("cannot decode the image: {e}"), "re-export the frame as an 8-bit PNG"))?;
+        .map_err(|e| {
+            seq_err(
+                path,
+                format!("cannot decode the image: {e}"),
+                "re-export the frame as an 8-bit PNG",
+            )
+        })?;
     if img.width() != w || img.height() != h {
-        return Err(size_mismatch(path, (img.width() as usize, img.height() as usize), w, h));
+        return Err(size_mismatch(
+            path,
+            (img.width() as usize, img.height() as usize),
+            w,
+            h,
+        ));
     }
     Ok(img.to_rgba8().into_raw())
 }
 
-fn read_exr_layer(path: &Path) -> Result<exr::prelude::Layer<exr::prelude::AnyChannels<exr::prelude::FlatSamples>>> {
+fn read_exr_layer(
+    path: &Path,
+) -> Result<exr::prelude::Layer<exr::prelude::AnyChannels<exr::prelude::FlatSamples>>> {
     use exr::prelude::{read, ReadChannels, ReadLayers};
     let image = read()
         .no_deep_data()
@@ -538,7 +648,11 @@ fn read_exr_layer(path: &Path) -> Result<exr::prelude::Layer<exr::prelude::AnyCh
         .from_file(path)
         .map_err(|e| match e {
             exr::error::Error::Io(io) => Error::io(path, io),
-            other => seq_err(path, format!("cannot decode the OpenEXR file: {other}"), "re-export the frame as a scan-line OpenEXR file"),
+            other => seq_err(
+                path,
+                format!("cannot decode the OpenEXR file: {other}"),
+                "re-export the frame as a scan-line OpenEXR file",
+            ),
         })?;
     Ok(image.layer_data)
 }
@@ -552,16 +666,33 @@ fn read_exr_channels(path: &Path, w: u32, h: u32, names: &[&str]) -> Result<Vec<
     let n = (w * h) as usize;
     let mut out = vec![0f32; n * names.len()];
     for (ci, name) in names.iter().enumerate() {
-        let chan = layer.channel_data.list.iter().find(|c| c.name.eq(name)).ok_or_else(|| {
-            let found: Vec<String> = layer.channel_data.list.iter().map(|c| c.name.to_string()).collect();
-            seq_err(
-                path,
-                format!("has no channel \"{name}\" (it has: {})", found.join(", ")),
-                format!("write the channels {} as docs/formats.md says", names.join(",")),
-            )
-        })?;
+        let chan = layer
+            .channel_data
+            .list
+            .iter()
+            .find(|c| c.name.eq(name))
+            .ok_or_else(|| {
+                let found: Vec<String> = layer
+                    .channel_data
+                    .list
+                    .iter()
+                    .map(|c| c.name.to_string())
+                    .collect();
+                seq_err(
+                    path,
+                    format!("has no channel \"{name}\" (it has: {})", found.join(", ")),
+                    format!(
+                        "write the channels {} as docs/formats.md says",
+                        names.join(",")
+                    ),
+                )
+            })?;
         if chan.sample_data.len() != n {
-            return Err(seq_err(path, format!("channel \"{name}\" is subsampled"), "write full-resolution channels"));
+            return Err(seq_err(
+                path,
+                format!("channel \"{name}\" is subsampled"),
+                "write full-resolution channels",
+            ));
         }
         for (i, v) in chan.sample_data.values_as_f32().enumerate() {
             out[i * names.len() + ci] = v;
@@ -575,16 +706,27 @@ fn read_exr_color(path: &Path, w: u32, h: u32) -> Result<Vec<f32>> {
     let layer = read_exr_layer(path)?;
     let has_alpha = layer.channel_data.list.iter().any(|c| c.name.eq("A"));
     drop(layer);
-    let names: &[&str] = if has_alpha { &["R", "G", "B", "A"] } else { &["R", "G", "B"] };
+    let names: &[&str] = if has_alpha {
+        &["R", "G", "B", "A"]
+    } else {
+        &["R", "G", "B"]
+    };
     let px = read_exr_channels(path, w, h, names)?;
     if has_alpha {
         return Ok(px);
     }
-    Ok(px.chunks_exact(3).flat_map(|c| [c[0], c[1], c[2], 1.0]).collect())
+    Ok(px
+        .chunks_exact(3)
+        .flat_map(|c| [c[0], c[1], c[2], 1.0])
+        .collect())
 }
 
 fn write_err(path: &Path, what: impl std::fmt::Display) -> Error {
-    seq_err(path, format!("cannot write the file: {what}"), "check free disk space and that the folder is writable")
+    seq_err(
+        path,
+        format!("cannot write the file: {what}"),
+        "check free disk space and that the folder is writable",
+    )
 }
 
 /// Write tight RGBA8 as a PNG: RGB when every alpha is 255 (smaller files), RGBA otherwise.
@@ -593,30 +735,57 @@ pub fn write_png_rgba8(path: &Path, w: u32, h: u32, rgba: &[u8]) -> Result<()> {
     let n = (w * h) as usize;
     if rgba.len() != n * 4 {
         return Err(Error::invalid_frame(
-            format!("RGBA8 buffer has {} bytes, {w}x{h} needs {}", rgba.len(), n * 4),
+            format!(
+                "RGBA8 buffer has {} bytes, {w}x{h} needs {}",
+                rgba.len(),
+                n * 4
+            ),
             "pass a tightly packed RGBA8 buffer of the sequence's size",
         ));
     }
     let opaque = rgba.chunks_exact(4).all(|p| p[3] == 255);
     let (data, color): (std::borrow::Cow<'_, [u8]>, image::ExtendedColorType) = if opaque {
-        (rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect::<Vec<u8>>().into(), image::ExtendedColorType::Rgb8)
+        (
+            rgba.chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect::<Vec<u8>>()
+                .into(),
+            image::ExtendedColorType::Rgb8,
+        )
     } else {
         (rgba.into(), image::ExtendedColorType::Rgba8)
     };
     let mut bytes = Vec::new();
-    image::codecs::png::PngEncoder::new_with_quality(&mut bytes, image::codecs::png::CompressionType::Best, image::codecs::png::FilterType::Adaptive)
-        .write_image(&data, w, h, color)
-        .map_err(|e| write_err(path, e))?;
+    image::codecs::png::PngEncoder::new_with_quality(
+        &mut bytes,
+        image::codecs::png::CompressionType::Best,
+        image::codecs::png::FilterType::Adaptive,
+    )
+    .write_image(&data, w, h, color)
+    .map_err(|e| write_err(path, e))?;
     std::fs::write(path, bytes).map_err(|e| write_err(path, e))
 }
 
 /// Write interleaved f32 channels as a ZIP-compressed (lossless) scan-line EXR.
-pub fn write_exr_channels(path: &Path, w: u32, h: u32, names: &[&str], values: &[f32]) -> Result<()> {
-    use exr::prelude::{AnyChannel, AnyChannels, Blocks, Compression, Encoding, FlatSamples, Image, Layer, LayerAttributes, LineOrder, SmallVec, WritableImage};
+pub fn write_exr_channels(
+    path: &Path,
+    w: u32,
+    h: u32,
+    names: &[&str],
+    values: &[f32],
+) -> Result<()> {
+    use exr::prelude::{
+        AnyChannel, AnyChannels, Blocks, Compression, Encoding, FlatSamples, Image, Layer,
+        LayerAttributes, LineOrder, SmallVec, WritableImage,
+    };
     let n = (w * h) as usize;
     if values.len() != n * names.len() {
         return Err(Error::invalid_frame(
-            format!("{} floats given for {} channels of {w}x{h}", values.len(), names.len()),
+            format!(
+                "{} floats given for {} channels of {w}x{h}",
+                values.len(),
+                names.len()
+            ),
             format!("pass {} floats per pixel, tightly packed", names.len()),
         ));
     }
@@ -624,13 +793,31 @@ pub fn write_exr_channels(path: &Path, w: u32, h: u32, names: &[&str], values: &
         .iter()
         .enumerate()
         .map(|(ci, name)| {
-            let plane: Vec<f32> = values.iter().skip(ci).step_by(names.len()).copied().collect();
+            let plane: Vec<f32> = values
+                .iter()
+                .skip(ci)
+                .step_by(names.len())
+                .copied()
+                .collect();
             AnyChannel::new(*name, FlatSamples::F32(plane))
         })
         .collect();
-    let encoding = Encoding { compression: Compression::ZIP16, blocks: Blocks::ScanLines, line_order: LineOrder::Increasing };
-    let layer = Layer::new((w as usize, h as usize), LayerAttributes::default(), encoding, AnyChannels::sort(SmallVec::from_vec(channels)));
-    Image::from_layer(layer).write().non_parallel().to_file(path).map_err(|e| write_err(path, e))
+    let encoding = Encoding {
+        compression: Compression::ZIP16,
+        blocks: Blocks::ScanLines,
+        line_order: LineOrder::Increasing,
+    };
+    let layer = Layer::new(
+        (w as usize, h as usize),
+        LayerAttributes::default(),
+        encoding,
+        AnyChannels::sort(SmallVec::from_vec(channels)),
+    );
+    Image::from_layer(layer)
+        .write()
+        .non_parallel()
+        .to_file(path)
+        .map_err(|e| write_err(path, e))
 }
 
 /// What a new sequence folder will hold.
@@ -704,11 +891,27 @@ impl SequenceWriter {
             height: spec.height,
             fps: spec.fps,
             frame_count: spec.frame_count,
-            color: ColorChannel { pattern: pat("color", spec.color.extension()), encoding: spec.color.as_str().into() },
-            depth: spec.depth.then(|| DepthChannel { pattern: pat("depth", "exr"), convention: DEPTH_CONVENTION.into() }),
-            normals: spec.normals.then(|| NormalsChannel { pattern: pat("normals", "exr"), space: NORMALS_SPACE.into() }),
-            motion: spec.motion.then(|| MotionChannel { pattern: pat("motion", "exr"), convention: MOTION_CONVENTION.into() }),
-            targets: spec.targets.iter().map(|t| (t.clone(), pat(&format!("targets/{t}"), "png"))).collect(),
+            color: ColorChannel {
+                pattern: pat("color", spec.color.extension()),
+                encoding: spec.color.as_str().into(),
+            },
+            depth: spec.depth.then(|| DepthChannel {
+                pattern: pat("depth", "exr"),
+                convention: DEPTH_CONVENTION.into(),
+            }),
+            normals: spec.normals.then(|| NormalsChannel {
+                pattern: pat("normals", "exr"),
+                space: NORMALS_SPACE.into(),
+            }),
+            motion: spec.motion.then(|| MotionChannel {
+                pattern: pat("motion", "exr"),
+                convention: MOTION_CONVENTION.into(),
+            }),
+            targets: spec
+                .targets
+                .iter()
+                .map(|t| (t.clone(), pat(&format!("targets/{t}"), "png")))
+                .collect(),
             cuts,
             meta: spec.meta.clone(),
         };
@@ -734,17 +937,28 @@ impl SequenceWriter {
         if i >= self.desc.frame_count {
             return Err(seq_err(
                 &self.dir,
-                format!("frame {i} is beyond the declared frame_count {}", self.desc.frame_count),
+                format!(
+                    "frame {i} is beyond the declared frame_count {}",
+                    self.desc.frame_count
+                ),
                 "declare the full frame count in SequenceSpec",
             ));
         }
-        let idx = self.desc.channels().iter().position(|c| *c == channel).ok_or_else(|| {
-            seq_err(
-                &self.dir,
-                format!("the sequence was created without a {} channel", channel.describe()),
-                "list the channel in SequenceSpec before writing it",
-            )
-        })?;
+        let idx = self
+            .desc
+            .channels()
+            .iter()
+            .position(|c| *c == channel)
+            .ok_or_else(|| {
+                seq_err(
+                    &self.dir,
+                    format!(
+                        "the sequence was created without a {} channel",
+                        channel.describe()
+                    ),
+                    "list the channel in SequenceSpec before writing it",
+                )
+            })?;
         let pattern = self.desc.pattern(channel).unwrap_or_default();
         let rel = expand_pattern(pattern, i).unwrap_or_else(|| pattern.to_string());
         Ok((idx, self.dir.join(rel)))
@@ -754,7 +968,10 @@ impl SequenceWriter {
         let need = (self.desc.width * self.desc.height) as usize * per_pixel;
         if len != need {
             return Err(Error::invalid_frame(
-                format!("{what} has {len} values, {}x{} needs {need}", self.desc.width, self.desc.height),
+                format!(
+                    "{what} has {len} values, {}x{} needs {need}",
+                    self.desc.width, self.desc.height
+                ),
                 format!("pass {per_pixel} values per pixel at the sequence's size, tightly packed"),
             ));
         }
@@ -766,13 +983,28 @@ impl SequenceWriter {
         self.check_len("color", rgba.len(), 4)?;
         let (idx, path) = self.slot(Channel::Color, i)?;
         match self.desc.color_encoding() {
-            ColorEncoding::PngSrgb => write_png_rgba8(&path, self.desc.width, self.desc.height, rgba)?,
+            ColorEncoding::PngSrgb => {
+                write_png_rgba8(&path, self.desc.width, self.desc.height, rgba)?
+            }
             ColorEncoding::ExrLinear => {
                 let lin: Vec<f32> = rgba
                     .chunks_exact(4)
-                    .flat_map(|p| [srgb_to_linear(p[0] as f32 / 255.0), srgb_to_linear(p[1] as f32 / 255.0), srgb_to_linear(p[2] as f32 / 255.0), p[3] as f32 / 255.0])
+                    .flat_map(|p| {
+                        [
+                            srgb_to_linear(p[0] as f32 / 255.0),
+                            srgb_to_linear(p[1] as f32 / 255.0),
+                            srgb_to_linear(p[2] as f32 / 255.0),
+                            p[3] as f32 / 255.0,
+                        ]
+                    })
                     .collect();
-                write_exr_channels(&path, self.desc.width, self.desc.height, &["R", "G", "B", "A"], &lin)?;
+                write_exr_channels(
+                    &path,
+                    self.desc.width,
+                    self.desc.height,
+                    &["R", "G", "B", "A"],
+                    &lin,
+                )?;
             }
         }
         self.written[idx][i as usize] = true;
@@ -787,20 +1019,45 @@ impl SequenceWriter {
             ColorEncoding::PngSrgb => {
                 let bytes: Vec<u8> = rgba
                     .chunks_exact(4)
-                    .flat_map(|p| [to_u8(linear_to_srgb(p[0])), to_u8(linear_to_srgb(p[1])), to_u8(linear_to_srgb(p[2])), to_u8(p[3])])
+                    .flat_map(|p| {
+                        [
+                            to_u8(linear_to_srgb(p[0])),
+                            to_u8(linear_to_srgb(p[1])),
+                            to_u8(linear_to_srgb(p[2])),
+                            to_u8(p[3]),
+                        ]
+                    })
                     .collect();
                 write_png_rgba8(&path, self.desc.width, self.desc.height, &bytes)?;
             }
-            ColorEncoding::ExrLinear => write_exr_channels(&path, self.desc.width, self.desc.height, &["R", "G", "B", "A"], rgba)?,
+            ColorEncoding::ExrLinear => write_exr_channels(
+                &path,
+                self.desc.width,
+                self.desc.height,
+                &["R", "G", "B", "A"],
+                rgba,
+            )?,
         }
         self.written[idx][i as usize] = true;
         Ok(())
     }
 
-    fn write_plane(&mut self, channel: Channel<'_>, kind: AuxKind, i: u32, values: &[f32]) -> Result<()> {
+    fn write_plane(
+        &mut self,
+        channel: Channel<'_>,
+        kind: AuxKind,
+        i: u32,
+        values: &[f32],
+    ) -> Result<()> {
         self.check_len(kind.name(), values.len(), kind.channels())?;
         let (idx, path) = self.slot(channel, i)?;
-        write_exr_channels(&path, self.desc.width, self.desc.height, aux_channel_names(kind), values)?;
+        write_exr_channels(
+            &path,
+            self.desc.width,
+            self.desc.height,
+            aux_channel_names(kind),
+            values,
+        )?;
         self.written[idx][i as usize] = true;
         Ok(())
     }
@@ -833,7 +1090,10 @@ impl SequenceWriter {
         frame.validate_layout()?;
         if frame.width != self.desc.width || frame.height != self.desc.height {
             return Err(Error::invalid_frame(
-                format!("frame is {}x{} but the sequence is {}x{}", frame.width, frame.height, self.desc.width, self.desc.height),
+                format!(
+                    "frame is {}x{} but the sequence is {}x{}",
+                    frame.width, frame.height, self.desc.width, self.desc.height
+                ),
                 "write frames at the size given in SequenceSpec",
             ));
         }
@@ -841,19 +1101,42 @@ impl SequenceWriter {
         match owned.format {
             ColorFormat::Rgba8Srgb => self.write_color_rgba8(i, &owned.color)?,
             ColorFormat::Bgra8Srgb => {
-                let rgba: Vec<u8> = owned.color.chunks_exact(4).flat_map(|p| [p[2], p[1], p[0], p[3]]).collect();
+                let rgba: Vec<u8> = owned
+                    .color
+                    .chunks_exact(4)
+                    .flat_map(|p| [p[2], p[1], p[0], p[3]])
+                    .collect();
                 self.write_color_rgba8(i, &rgba)?
             }
             ColorFormat::Rgba16Float => {
-                let lin: Vec<f32> = owned.color.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect();
+                let lin: Vec<f32> = owned
+                    .color
+                    .chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect();
                 self.write_color_linear(i, &lin)?
             }
             ColorFormat::Rgba32Float => self.write_color_linear(i, &f32_plane(&owned.color))?,
         }
         let planes = [
-            (Channel::Depth, AuxKind::Depth, owned.has_depth, &owned.depth),
-            (Channel::Normals, AuxKind::Normals, owned.has_normals, &owned.normals),
-            (Channel::Motion, AuxKind::Motion, owned.has_motion, &owned.motion),
+            (
+                Channel::Depth,
+                AuxKind::Depth,
+                owned.has_depth,
+                &owned.depth,
+            ),
+            (
+                Channel::Normals,
+                AuxKind::Normals,
+                owned.has_normals,
+                &owned.normals,
+            ),
+            (
+                Channel::Motion,
+                AuxKind::Motion,
+                owned.has_motion,
+                &owned.motion,
+            ),
         ];
         for (ch, kind, has, bytes) in planes {
             if self.desc.pattern(ch).is_none() {
@@ -861,8 +1144,14 @@ impl SequenceWriter {
             }
             if !has {
                 return Err(Error::invalid_frame(
-                    format!("the sequence declares {} but the frame has none", kind.name()),
-                    format!("pass the {} plane, or create the sequence without it", kind.name()),
+                    format!(
+                        "the sequence declares {} but the frame has none",
+                        kind.name()
+                    ),
+                    format!(
+                        "pass the {} plane, or create the sequence without it",
+                        kind.name()
+                    ),
                 ));
             }
             self.write_plane(ch, kind, i, &f32_plane(bytes))?;
@@ -875,7 +1164,11 @@ impl SequenceWriter {
         let channels = self.desc.channels();
         for (ci, ch) in channels.iter().enumerate() {
             if let Some(i) = self.written[ci].iter().position(|w| !w) {
-                let missing: usize = self.written.iter().map(|c| c.iter().filter(|w| !**w).count()).sum();
+                let missing: usize = self
+                    .written
+                    .iter()
+                    .map(|c| c.iter().filter(|w| !**w).count())
+                    .sum();
                 return Err(seq_err(
                     &self.dir,
                     format!("{missing} declared frame files were never written; the first is {} frame {i}", ch.describe()),
@@ -884,7 +1177,8 @@ impl SequenceWriter {
             }
         }
         let json = self.dir.join(SEQUENCE_JSON);
-        let text = serde_json::to_string_pretty(&self.desc).map_err(|e| Error::Internal(format!("serialising sequence.json: {e}")))?;
+        let text = serde_json::to_string_pretty(&self.desc)
+            .map_err(|e| Error::Internal(format!("serialising sequence.json: {e}")))?;
         std::fs::write(&json, text + "\n").map_err(|e| write_err(&json, e))?;
         Sequence::open(&self.dir)
     }
@@ -895,7 +1189,10 @@ fn to_u8(v: f32) -> u8 {
 }
 
 fn f32_plane(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 #[cfg(test)]
@@ -904,9 +1201,18 @@ mod tests {
 
     #[test]
     fn patterns_expand() {
-        assert_eq!(expand_pattern("color/{frame:04}.png", 7).as_deref(), Some("color/0007.png"));
-        assert_eq!(expand_pattern("c/{frame}.png", 12).as_deref(), Some("c/12.png"));
-        assert_eq!(expand_pattern("c/{frame:06}_x.exr", 12345).as_deref(), Some("c/012345_x.exr"));
+        assert_eq!(
+            expand_pattern("color/{frame:04}.png", 7).as_deref(),
+            Some("color/0007.png")
+        );
+        assert_eq!(
+            expand_pattern("c/{frame}.png", 12).as_deref(),
+            Some("c/12.png")
+        );
+        assert_eq!(
+            expand_pattern("c/{frame:06}_x.exr", 12345).as_deref(),
+            Some("c/012345_x.exr")
+        );
         assert_eq!(expand_pattern("c/frame.png", 1), None);
         assert_eq!(expand_pattern("c/{frame:4}.png", 1), None);
         assert_eq!(expand_pattern("{frame:04}/{frame:04}.png", 1), None);

@@ -6,7 +6,8 @@ use realmaster::gpu::{AdapterPreference, GpuContext};
 use wgpu::util::DeviceExt;
 
 fn ctx() -> GpuContext {
-    GpuContext::new(AdapterPreference::HighPerformance).expect("a GPU adapter (lavapipe is installed by `make setup`)")
+    GpuContext::new(AdapterPreference::HighPerformance)
+        .expect("a GPU adapter (lavapipe is installed by `make setup`)")
 }
 
 #[test]
@@ -15,13 +16,17 @@ fn unpack_and_to_linear_match_reference() {
     let (w, h) = (13u32, 7u32);
     let plane = (w * h) as usize;
     // 5 leading floats exercise the offset; one NaN pixel must be rejected (alpha 0).
-    let mut tensor: Vec<f32> = (0..5 + 3 * plane).map(|i| ((i * 37) % 101) as f32 / 100.0).collect();
+    let mut tensor: Vec<f32> = (0..5 + 3 * plane)
+        .map(|i| ((i * 37) % 101) as f32 / 100.0)
+        .collect();
     tensor[5 + plane + 3] = f32::NAN;
-    let buf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: None,
-        contents: bytemuck::cast_slice(&tensor),
-        usage: wgpu::BufferUsages::STORAGE,
-    });
+    let buf = ctx
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(&tensor),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
     let io = ModelIo::new(&ctx);
     let img = GpuImage::new(&ctx.device, "unpacked", w, h, 4);
     let lin = GpuImage::new(&ctx.device, "linear", w, h, 4);
@@ -37,7 +42,11 @@ fn unpack_and_to_linear_match_reference() {
 
     let want_lin = reference::to_linear(&want, true);
     let got_lin = read_image(&ctx.device, &ctx.queue, &lin).unwrap();
-    let max = got_lin.iter().zip(&want_lin).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let max = got_lin
+        .iter()
+        .zip(&want_lin)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     // pow() on the GPU vs powf on the CPU: a few ulps.
     assert!(max <= 1e-5, "to_linear max abs diff {max}");
 }

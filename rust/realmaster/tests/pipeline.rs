@@ -10,16 +10,24 @@ use realmaster::frame::{srgb_to_linear, ColorFormat, FrameRef, PlaneRef};
 use realmaster::{Error, Health, Mode, OutputFrame, Session, SessionConfig};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Generate the test packages once per test binary.
 fn models() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let out = std::env::temp_dir().join(format!("realmaster-pipeline-models-{}", std::process::id()));
+        let out =
+            std::env::temp_dir().join(format!("realmaster-pipeline-models-{}", std::process::id()));
         let py = repo().join(".venv/bin/python");
-        assert!(py.exists(), "{} missing: run `make setup` (the test command does)", py.display());
+        assert!(
+            py.exists(),
+            "{} missing: run `make setup` (the test command does)",
+            py.display()
+        );
         let st = std::process::Command::new(py)
             .arg(repo().join("tests/python/make_test_models.py"))
             .arg("--out")
@@ -52,7 +60,11 @@ fn picture(w: u32, h: u32, shift: u32) -> Vec<u8> {
             let disc = (dx * dx + dy * dy).sqrt() < h as f32 / 4.0;
             let r = ((xs * 255) / w.max(1)) as u8;
             let g = ((y * 255) / h.max(1)) as u8;
-            let b = if disc { 220 } else { ((xs * 7 + y * 13) % 64) as u8 };
+            let b = if disc {
+                220
+            } else {
+                ((xs * 7 + y * 13) % 64) as u8
+            };
             v.extend_from_slice(&[r, g, b, 255]);
         }
     }
@@ -68,7 +80,11 @@ fn run_one(s: &Session, f: &FrameRef<'_>) -> OutputFrame {
 }
 
 fn max_diff_u8(a: &[u8], b: &[u8]) -> u8 {
-    a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -82,7 +98,11 @@ fn identity_model_returns_the_input() {
         assert!(o.enhanced, "frame {i} enhanced");
         assert_eq!(o.data.len(), px.len());
         // Identity model: residual 0 everywhere, so only decode/encode rounding remains.
-        assert!(max_diff_u8(&o.data, &px) <= 1, "frame {i}: identity differs by {}", max_diff_u8(&o.data, &px));
+        assert!(
+            max_diff_u8(&o.data, &px) <= 1,
+            "frame {i}: identity differs by {}",
+            max_diff_u8(&o.data, &px)
+        );
     }
     assert_eq!(s.health(), Health::Ok);
 }
@@ -106,9 +126,18 @@ fn colormap_model_grades_the_full_resolution_frame() {
         }
     }
     let mean = err / (w * h * 3) as f64;
-    let untouched: f64 = px.iter().zip(&o.data).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>() / px.len() as f64 / 255.0;
+    let untouched: f64 = px
+        .iter()
+        .zip(&o.data)
+        .map(|(a, b)| a.abs_diff(*b) as f64)
+        .sum::<f64>()
+        / px.len() as f64
+        / 255.0;
     assert!(mean < 0.02, "mean abs error vs the exact grade {mean}");
-    assert!(untouched > 0.01, "output must differ from the input ({untouched})");
+    assert!(
+        untouched > 0.01,
+        "output must differ from the input ({untouched})"
+    );
 }
 
 #[test]
@@ -117,7 +146,10 @@ fn cinematic_is_bit_identical_across_sessions() {
     let frames: Vec<Vec<u8>> = (0..5).map(|i| picture(w, h, i * 2)).collect();
     let render = || -> Vec<Vec<u8>> {
         let s = Session::new(config("blur", Mode::Cinematic)).unwrap();
-        frames.iter().map(|f| run_one(&s, &FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, f)).data).collect()
+        frames
+            .iter()
+            .map(|f| run_one(&s, &FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, f)).data)
+            .collect()
     };
     let a = render();
     let b = render();
@@ -149,19 +181,29 @@ fn prompt_changes_take_effect_and_blend() {
     let (w, h) = (32, 32);
     let px = picture(w, h, 0);
     let f = FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &px);
-    let mean = |o: &OutputFrame| o.data.chunks_exact(4).map(|p| p[0] as f64).sum::<f64>() / (w * h) as f64;
+    let mean =
+        |o: &OutputFrame| o.data.chunks_exact(4).map(|p| p[0] as f64).sum::<f64>() / (w * h) as f64;
     let clear = mean(&run_one(&s, &f));
     s.set_prompt("night").unwrap();
     let steps: Vec<f64> = (0..5).map(|_| mean(&run_one(&s, &f))).collect();
     // night's first component is negative, clear's positive: red falls over the blend, then settles.
-    assert!(steps[0] < clear && steps[1] < steps[0] && steps[3] <= steps[2], "blend {clear} -> {steps:?}");
-    assert!((steps[4] - steps[3]).abs() < 1.0, "settled after 4 frames: {steps:?}");
+    assert!(
+        steps[0] < clear && steps[1] < steps[0] && steps[3] <= steps[2],
+        "blend {clear} -> {steps:?}"
+    );
+    assert!(
+        (steps[4] - steps[3]).abs() < 1.0,
+        "settled after 4 frames: {steps:?}"
+    );
     // Free text goes through this package's text encoder.
     s.set_prompt("rain at night in the city").unwrap();
     // A package without a text encoder: unknown free text → a clear error listing presets.
     let s = Session::new(config("colormap", Mode::Cinematic)).unwrap();
     match s.set_prompt("a completely unknown phrase") {
-        Err(Error::Prompt { problem, .. }) => assert!(problem.contains("clear") || problem.contains("preset"), "{problem}"),
+        Err(Error::Prompt { problem, .. }) => assert!(
+            problem.contains("clear") || problem.contains("preset"),
+            "{problem}"
+        ),
         other => panic!("expected a prompt error, got {other:?}"),
     }
 }
@@ -174,7 +216,10 @@ fn submit_owned_swaps_buffers_and_matches_submit() {
     let owned = Session::new(config("blur", Mode::Cinematic)).unwrap();
     let mut mine = realmaster::OwnedFrame::default();
     for f in &frames {
-        let a = run_one(&copied, &FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, f));
+        let a = run_one(
+            &copied,
+            &FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, f),
+        );
         FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, f).copy_into(&mut mine);
         let ptr = mine.color.as_ptr();
         owned.submit_owned(&mut mine).unwrap();
@@ -182,10 +227,18 @@ fn submit_owned_swaps_buffers_and_matches_submit() {
         assert_ne!(mine.color.as_ptr(), ptr);
         let mut b = OutputFrame::default();
         assert!(owned.latest_output(&mut b));
-        assert_eq!(a.data, b.data, "same frames give the same output either way");
+        assert_eq!(
+            a.data, b.data,
+            "same frames give the same output either way"
+        );
     }
     // A bad layout is refused before anything is swapped.
-    let mut bad = realmaster::OwnedFrame { width: w, height: h, color: vec![0; 10], ..Default::default() };
+    let mut bad = realmaster::OwnedFrame {
+        width: w,
+        height: h,
+        color: vec![0; 10],
+        ..Default::default()
+    };
     assert!(owned.submit_owned(&mut bad).is_err());
     assert_eq!(bad.color.len(), 10);
 }
@@ -198,16 +251,23 @@ fn realtime_submit_never_waits_and_counts_drops() {
     let mut worst = Duration::ZERO;
     for f in &frames {
         let t = Instant::now();
-        s.submit(&FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, f)).unwrap();
+        s.submit(&FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, f))
+            .unwrap();
         worst = worst.max(t.elapsed());
     }
     s.flush();
     let st = s.stats();
     assert_eq!(st.frames_submitted, 30);
     assert_eq!(st.frames_output + st.frames_dropped, 30, "{st:?}");
-    assert!(st.frames_dropped > 0, "submitting back to back must replace unprocessed frames: {st:?}");
+    assert!(
+        st.frames_dropped > 0,
+        "submitting back to back must replace unprocessed frames: {st:?}"
+    );
     // Generous bound: a copy of 230 KB; the point is that it does not wait for a ~ms-scale pipeline.
-    assert!(worst < Duration::from_millis(50), "submit blocked for {worst:?}");
+    assert!(
+        worst < Duration::from_millis(50),
+        "submit blocked for {worst:?}"
+    );
     let mut o = OutputFrame::default();
     assert!(s.latest_output(&mut o));
     assert_eq!(o.frame_index, 29, "the newest frame wins");
@@ -217,18 +277,34 @@ fn realtime_submit_never_waits_and_counts_drops() {
 fn camera_cuts_and_resolution_changes_reset_the_window() {
     let s = Session::new(config("identity", Mode::Cinematic)).unwrap();
     let a = picture(48, 32, 0);
-    run_one(&s, &FrameRef::color_only(48, 32, ColorFormat::Rgba8Srgb, &a));
-    run_one(&s, &FrameRef::color_only(48, 32, ColorFormat::Rgba8Srgb, &a));
+    run_one(
+        &s,
+        &FrameRef::color_only(48, 32, ColorFormat::Rgba8Srgb, &a),
+    );
+    run_one(
+        &s,
+        &FrameRef::color_only(48, 32, ColorFormat::Rgba8Srgb, &a),
+    );
     assert_eq!(s.stats().window_resets, 1, "only the start");
     let mut f = FrameRef::color_only(48, 32, ColorFormat::Rgba8Srgb, &a);
     f.camera_cut = true;
     run_one(&s, &f);
     assert_eq!(s.stats().window_resets, 2, "caller cut");
-    let inverted: Vec<u8> = a.iter().enumerate().map(|(i, v)| if i % 4 == 3 { *v } else { 255 - v }).collect();
-    run_one(&s, &FrameRef::color_only(48, 32, ColorFormat::Rgba8Srgb, &inverted));
+    let inverted: Vec<u8> = a
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if i % 4 == 3 { *v } else { 255 - v })
+        .collect();
+    run_one(
+        &s,
+        &FrameRef::color_only(48, 32, ColorFormat::Rgba8Srgb, &inverted),
+    );
     assert_eq!(s.stats().window_resets, 3, "automatic cut");
     let b = picture(80, 60, 0);
-    let o = run_one(&s, &FrameRef::color_only(80, 60, ColorFormat::Rgba8Srgb, &b));
+    let o = run_one(
+        &s,
+        &FrameRef::color_only(80, 60, ColorFormat::Rgba8Srgb, &b),
+    );
     assert_eq!((o.width, o.height), (80, 60));
     assert!(o.enhanced);
     assert_eq!(s.stats().window_resets, 4, "resolution change");
@@ -250,23 +326,50 @@ fn bgra_pitch_and_hdr_inputs_come_back_in_their_own_format() {
         }
     }
     let mut f = FrameRef::color_only(w, h, ColorFormat::Bgra8Srgb, &bgra);
-    f.color = PlaneRef { data: &bgra, row_pitch: pitch };
+    f.color = PlaneRef {
+        data: &bgra,
+        row_pitch: pitch,
+    };
     let o = run_one(&s, &f);
     assert_eq!(o.format, ColorFormat::Bgra8Srgb);
-    assert_eq!(o.data.len(), (w * h * 4) as usize, "output is tightly packed");
-    let tight: Vec<u8> = (0..h as usize).flat_map(|y| bgra[y * pitch..y * pitch + w as usize * 4].to_vec()).collect();
+    assert_eq!(
+        o.data.len(),
+        (w * h * 4) as usize,
+        "output is tightly packed"
+    );
+    let tight: Vec<u8> = (0..h as usize)
+        .flat_map(|y| bgra[y * pitch..y * pitch + w as usize * 4].to_vec())
+        .collect();
     assert!(max_diff_u8(&o.data, &tight) <= 1);
 
     // Linear HDR f32 input with values above 1: the identity model must keep the highlights.
     let hdr: Vec<f32> = rgba
         .chunks_exact(4)
-        .flat_map(|p| [srgb_to_linear(p[0] as f32 / 255.0) * 4.0, srgb_to_linear(p[1] as f32 / 255.0), srgb_to_linear(p[2] as f32 / 255.0), 1.0])
+        .flat_map(|p| {
+            [
+                srgb_to_linear(p[0] as f32 / 255.0) * 4.0,
+                srgb_to_linear(p[1] as f32 / 255.0),
+                srgb_to_linear(p[2] as f32 / 255.0),
+                1.0,
+            ]
+        })
         .collect();
     let bytes: Vec<u8> = hdr.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let o = run_one(&s, &FrameRef::color_only(w, h, ColorFormat::Rgba32Float, &bytes));
+    let o = run_one(
+        &s,
+        &FrameRef::color_only(w, h, ColorFormat::Rgba32Float, &bytes),
+    );
     assert_eq!(o.format, ColorFormat::Rgba32Float);
-    let out: Vec<f32> = o.data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    let max_rel = out.iter().zip(&hdr).map(|(a, b)| (a - b).abs() / b.abs().max(0.05)).fold(0.0f32, f32::max);
+    let out: Vec<f32> = o
+        .data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let max_rel = out
+        .iter()
+        .zip(&hdr)
+        .map(|(a, b)| (a - b).abs() / b.abs().max(0.05))
+        .fold(0.0f32, f32::max);
     assert!(max_rel < 0.02, "HDR identity relative error {max_rel}");
     assert!(out.iter().any(|v| *v > 1.5), "highlights above 1 survive");
 }
@@ -276,7 +379,10 @@ fn no_model_and_bad_frames_pass_the_input_through() {
     let s = Session::new(SessionConfig::default()).unwrap();
     assert!(matches!(s.health(), Health::PassThrough { .. }));
     let px = picture(16, 8, 0);
-    let o = run_one(&s, &FrameRef::color_only(16, 8, ColorFormat::Rgba8Srgb, &px));
+    let o = run_one(
+        &s,
+        &FrameRef::color_only(16, 8, ColorFormat::Rgba8Srgb, &px),
+    );
     assert!(!o.enhanced);
     assert_eq!(o.data, px);
 
@@ -285,7 +391,10 @@ fn no_model_and_bad_frames_pass_the_input_through() {
     let mut hdr = vec![0.5f32; 16 * 8 * 4];
     hdr[10] = f32::NAN;
     let bytes: Vec<u8> = hdr.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let o = run_one(&s, &FrameRef::color_only(16, 8, ColorFormat::Rgba32Float, &bytes));
+    let o = run_one(
+        &s,
+        &FrameRef::color_only(16, 8, ColorFormat::Rgba32Float, &bytes),
+    );
     assert!(!o.enhanced);
     assert_eq!(o.data, bytes, "untouched, never black");
     match s.health() {
@@ -294,7 +403,9 @@ fn no_model_and_bad_frames_pass_the_input_through() {
     }
     // A wrong buffer size is refused at submit with a clear error.
     let short = vec![0u8; 10];
-    let e = s.submit(&FrameRef::color_only(16, 8, ColorFormat::Rgba8Srgb, &short)).unwrap_err();
+    let e = s
+        .submit(&FrameRef::color_only(16, 8, ColorFormat::Rgba8Srgb, &short))
+        .unwrap_err();
     assert!(e.to_string().contains("needs"), "{e}");
 }
 

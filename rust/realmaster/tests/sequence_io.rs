@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 struct Scratch(PathBuf);
 impl Scratch {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("realmaster-seq-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("realmaster-seq-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
@@ -29,10 +30,21 @@ const H: u32 = 3;
 const N: u32 = 3;
 
 fn color(i: u32) -> Vec<u8> {
-    (0..W * H).flat_map(|p| [(p * 13 + i * 40) as u8, (p * 7) as u8, (255 - p * 3) as u8, 255]).collect()
+    (0..W * H)
+        .flat_map(|p| {
+            [
+                (p * 13 + i * 40) as u8,
+                (p * 7) as u8,
+                (255 - p * 3) as u8,
+                255,
+            ]
+        })
+        .collect()
 }
 fn depth(i: u32) -> Vec<f32> {
-    (0..W * H).map(|p| 0.5 + p as f32 * 1.25 + i as f32 * 0.1).collect()
+    (0..W * H)
+        .map(|p| 0.5 + p as f32 * 1.25 + i as f32 * 0.1)
+        .collect()
 }
 fn normals(i: u32) -> Vec<f32> {
     (0..W * H)
@@ -43,7 +55,9 @@ fn normals(i: u32) -> Vec<f32> {
         .collect()
 }
 fn motion(i: u32) -> Vec<f32> {
-    (0..W * H).flat_map(|p| [p as f32 * -0.25 + i as f32, 1.0 / 3.0]).collect()
+    (0..W * H)
+        .flat_map(|p| [p as f32 * -0.25 + i as f32, 1.0 / 3.0])
+        .collect()
 }
 fn bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -72,7 +86,12 @@ fn spec_all() -> SequenceSpec {
 fn write_all(dir: &Path) -> Sequence {
     let mut w = SequenceWriter::create(dir, spec_all()).unwrap();
     for i in 0..N {
-        let (c, d, n, m) = (color(i), bytes(&depth(i)), bytes(&normals(i)), bytes(&motion(i)));
+        let (c, d, n, m) = (
+            color(i),
+            bytes(&depth(i)),
+            bytes(&normals(i)),
+            bytes(&motion(i)),
+        );
         let mut f = FrameRef::color_only(W, H, ColorFormat::Rgba8Srgb, &c);
         f.depth = Some(PlaneRef::tight(&d, W, 4));
         f.normals = Some(PlaneRef::tight(&n, W, 12));
@@ -88,14 +107,18 @@ fn write_all(dir: &Path) -> Sequence {
 
 fn rewrite_json(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let p = dir.join("sequence.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     edit(&mut v);
     std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
 }
 
 fn open_err(dir: &Path) -> String {
     let e = Sequence::open(dir).unwrap_err();
-    assert!(matches!(e, Error::Sequence { .. }), "expected a sequence error, got {e:?}");
+    assert!(
+        matches!(e, Error::Sequence { .. }),
+        "expected a sequence error, got {e:?}"
+    );
     e.to_string()
 }
 
@@ -108,13 +131,19 @@ fn round_trip_all_channels() {
     assert!(seq.has_depth() && seq.has_normals() && seq.has_motion());
     assert_eq!(seq.target_prompts(), ["clear", "golden_hour"]);
     assert_eq!(seq.split(), Some("train"));
-    assert!(s.path().join("color/0000.png").is_file() && s.path().join("targets/golden_hour/0002.png").is_file());
+    assert!(
+        s.path().join("color/0000.png").is_file()
+            && s.path().join("targets/golden_hour/0002.png").is_file()
+    );
 
     for i in 0..N {
         let f = seq.load_frame(i).unwrap();
         assert_eq!(f.index, i);
         let o = &f.frame;
-        assert_eq!((o.width, o.height, o.format), (W, H, ColorFormat::Rgba8Srgb));
+        assert_eq!(
+            (o.width, o.height, o.format),
+            (W, H, ColorFormat::Rgba8Srgb)
+        );
         assert_eq!(o.color, color(i), "color frame {i}");
         assert!(o.has_depth && o.has_normals && o.has_motion);
         // f32 EXR planes are lossless: bit-exact.
@@ -136,7 +165,12 @@ fn round_trip_all_channels() {
         assert_eq!(t.data[0], c[0].wrapping_add(1) as f32 / 255.0);
     }
     let json = std::fs::read_to_string(s.path().join("sequence.json")).unwrap();
-    assert!(json.contains("\"pixels_to_previous\"") && json.contains("\"view_z\"") && json.contains("\"cuts\""), "{json}");
+    assert!(
+        json.contains("\"pixels_to_previous\"")
+            && json.contains("\"view_z\"")
+            && json.contains("\"cuts\""),
+        "{json}"
+    );
 }
 
 #[test]
@@ -145,7 +179,9 @@ fn alpha_and_exr_color_round_trip() {
     let mut spec = SequenceSpec::color_only(W, H, 30.0, 1);
     spec.color = ColorEncoding::ExrLinear;
     let mut w = SequenceWriter::create(s.path(), spec).unwrap();
-    let lin: Vec<f32> = (0..W * H).flat_map(|p| [p as f32 * 0.5, 2.0, 0.001, 0.25]).collect();
+    let lin: Vec<f32> = (0..W * H)
+        .flat_map(|p| [p as f32 * 0.5, 2.0, 0.001, 0.25])
+        .collect();
     w.write_color_linear(0, &lin).unwrap();
     let seq = w.finish().unwrap();
     let f = seq.load_frame(0).unwrap().frame;
@@ -179,10 +215,18 @@ fn missing_sequence_json_and_bad_json() {
     let s = Scratch::new("badjson");
     let e = open_err(s.path());
     assert!(e.contains("no sequence.json"), "{e}");
-    std::fs::write(s.path().join("sequence.json"), "{ \"format\": \"realmaster-sequence\", ").unwrap();
+    std::fs::write(
+        s.path().join("sequence.json"),
+        "{ \"format\": \"realmaster-sequence\", ",
+    )
+    .unwrap();
     let e = open_err(s.path());
     assert!(e.contains("not valid sequence JSON"), "{e}");
-    std::fs::write(s.path().join("sequence.json"), r#"{"format": "realmaster-sequence", "version": 1}"#).unwrap();
+    std::fs::write(
+        s.path().join("sequence.json"),
+        r#"{"format": "realmaster-sequence", "version": 1}"#,
+    )
+    .unwrap();
     let e = open_err(s.path());
     assert!(e.contains("missing field"), "{e}");
 }
@@ -236,7 +280,10 @@ fn zero_sizes_and_frame_count() {
     });
     assert!(open_err(s.path()).contains("size 0x3"));
     // The writer refuses the same mistakes up front.
-    let e = SequenceWriter::create(s.path().join("w"), SequenceSpec::color_only(4, 4, 24.0, 0)).err().unwrap().to_string();
+    let e = SequenceWriter::create(s.path().join("w"), SequenceSpec::color_only(4, 4, 24.0, 0))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("frame_count 0"), "{e}");
 }
 
@@ -246,15 +293,37 @@ fn image_size_mismatch_is_an_error() {
     write_all(s.path());
     // Swap in a 4x3 color frame and a 5x2 depth frame.
     let other = Scratch::new("size-other");
-    let mut w = SequenceWriter::create(other.path(), SequenceSpec { width: 4, height: 3, ..spec_all() }).unwrap();
+    let mut w = SequenceWriter::create(
+        other.path(),
+        SequenceSpec {
+            width: 4,
+            height: 3,
+            ..spec_all()
+        },
+    )
+    .unwrap();
     w.write_color_rgba8(0, &vec![9u8; 4 * 3 * 4]).unwrap();
-    std::fs::copy(other.path().join("color/0000.png"), s.path().join("color/0001.png")).unwrap();
-    realmaster::sequence::write_exr_channels(&s.path().join("depth/0002.exr"), 5, 2, &["Z"], &[1.0; 10]).unwrap();
+    std::fs::copy(
+        other.path().join("color/0000.png"),
+        s.path().join("color/0001.png"),
+    )
+    .unwrap();
+    realmaster::sequence::write_exr_channels(
+        &s.path().join("depth/0002.exr"),
+        5,
+        2,
+        &["Z"],
+        &[1.0; 10],
+    )
+    .unwrap();
 
     let seq = Sequence::open(s.path()).unwrap(); // files exist; sizes are checked on load
     seq.load_frame(0).unwrap();
     let e = seq.load_frame(1).unwrap_err().to_string();
-    assert!(e.contains("color/0001.png") && e.contains("image is 4x3 but sequence.json says 5x3"), "{e}");
+    assert!(
+        e.contains("color/0001.png") && e.contains("image is 4x3 but sequence.json says 5x3"),
+        "{e}"
+    );
     let e = seq.load_frame(2).unwrap_err().to_string();
     assert!(e.contains("depth/0002.exr") && e.contains("5x2"), "{e}");
 }
@@ -263,15 +332,34 @@ fn image_size_mismatch_is_an_error() {
 fn wrong_exr_channels_and_bad_requests() {
     let s = Scratch::new("channels");
     write_all(s.path());
-    realmaster::sequence::write_exr_channels(&s.path().join("depth/0000.exr"), W, H, &["Y"], &[1.0; (W * H) as usize]).unwrap();
+    realmaster::sequence::write_exr_channels(
+        &s.path().join("depth/0000.exr"),
+        W,
+        H,
+        &["Y"],
+        &[1.0; (W * H) as usize],
+    )
+    .unwrap();
     let seq = Sequence::open(s.path()).unwrap();
     let e = seq.load_frame(0).unwrap_err().to_string();
-    assert!(e.contains("no channel \"Z\"") && e.contains("it has: Y"), "{e}");
+    assert!(
+        e.contains("no channel \"Z\"") && e.contains("it has: Y"),
+        "{e}"
+    );
     let e = seq.load_frame(3).unwrap_err().to_string();
-    assert!(e.contains("frame 3 requested but the sequence has 3 frames"), "{e}");
+    assert!(
+        e.contains("frame 3 requested but the sequence has 3 frames"),
+        "{e}"
+    );
     let e = seq.load_target("snow", 0).unwrap_err().to_string();
-    assert!(e.contains("no target 'snow' channel") && e.contains("clear, golden_hour"), "{e}");
-    assert!(seq.frame_path(Channel::Motion, 1).unwrap().ends_with("motion/0001.exr"));
+    assert!(
+        e.contains("no target 'snow' channel") && e.contains("clear, golden_hour"),
+        "{e}"
+    );
+    assert!(seq
+        .frame_path(Channel::Motion, 1)
+        .unwrap()
+        .ends_with("motion/0001.exr"));
 }
 
 #[test]
@@ -280,14 +368,23 @@ fn writer_refuses_unwritten_frames_and_bad_input() {
     let mut w = SequenceWriter::create(s.path(), spec_all()).unwrap();
     let e = w.write_depth(0, &[1.0; 3]).unwrap_err().to_string();
     assert!(e.contains("depth has 3 values"), "{e}");
-    let e = w.write_target_rgba8("fog", 0, &color(0)).unwrap_err().to_string();
+    let e = w
+        .write_target_rgba8("fog", 0, &color(0))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("without a target 'fog' channel"), "{e}");
     let e = w.write_color_rgba8(5, &color(0)).unwrap_err().to_string();
     assert!(e.contains("frame 5 is beyond"), "{e}");
     w.write_color_rgba8(0, &color(0)).unwrap();
     let e = w.finish().unwrap_err().to_string();
-    assert!(e.contains("never written") && e.contains("color frame 1"), "{e}");
+    assert!(
+        e.contains("never written") && e.contains("color frame 1"),
+        "{e}"
+    );
     assert!(!s.path().join("sequence.json").exists());
-    let bad = SequenceSpec { targets: vec!["../up".into()], ..spec_all() };
+    let bad = SequenceSpec {
+        targets: vec!["../up".into()],
+        ..spec_all()
+    };
     assert!(SequenceWriter::create(s.path(), bad).is_err());
 }

@@ -12,38 +12,58 @@ use realmaster::sequence::Sequence;
 use realmaster::{Mode, OwnedFrame, Session, SessionConfig};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 fn package() -> PathBuf {
     let p = root().join("models/realmaster-student");
-    assert!(p.join("manifest.json").is_file(), "{} is missing: the shipped model is part of the repository", p.display());
+    assert!(
+        p.join("manifest.json").is_file(),
+        "{} is missing: the shipped model is part of the repository",
+        p.display()
+    );
     p
 }
 
 fn card() -> serde_json::Value {
     let p = package().join("runtime_metrics.json");
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e} (run models/training/runtime_card.py)", p.display()));
+    let text = std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e} (run models/training/runtime_card.py)", p.display()));
     serde_json::from_str(&text).expect("runtime_metrics.json parses")
 }
 
 fn config() -> SessionConfig {
-    SessionConfig { model_dir: Some(package()), execution_provider: "cpu".into(), mode: Mode::Cinematic, ..Default::default() }
+    SessionConfig {
+        model_dir: Some(package()),
+        execution_provider: "cpu".into(),
+        mode: Mode::Cinematic,
+        ..Default::default()
+    }
 }
 
 #[test]
 fn heldout_scores_match_the_model_card() {
     let card = card();
-    let seq = Sequence::open(root().join(card["sequence"].as_str().expect("sequence"))).expect("held-out sequence");
+    let seq = Sequence::open(root().join(card["sequence"].as_str().expect("sequence")))
+        .expect("held-out sequence");
     let margins = &card["margins"];
     let m = |k: &str| margins[k].as_f64().expect("margin");
     let expected = card["eval"]["weathers"].as_array().expect("weathers");
     assert_eq!(expected.len(), 6, "the card covers every weather");
-    let weathers: Vec<String> = expected.iter().map(|w| w["weather"].as_str().expect("name").to_string()).collect();
+    let weathers: Vec<String> = expected
+        .iter()
+        .map(|w| w["weather"].as_str().expect("name").to_string())
+        .collect();
 
     let mut cfg = config();
     let size = card["eval"]["model_size"].as_array().expect("model_size");
-    cfg.model_size = Some((size[0].as_u64().expect("w") as u32, size[1].as_u64().expect("h") as u32));
+    cfg.model_size = Some((
+        size[0].as_u64().expect("w") as u32,
+        size[1].as_u64().expect("h") as u32,
+    ));
     let got = evaluate_sequence(&cfg, &seq, &weathers).expect("evaluation runs");
 
     let mut report = String::new();
@@ -60,7 +80,8 @@ fn heldout_scores_match_the_model_card() {
         if (g.ssim - f("ssim")).abs() > m("ssim") {
             bad.push(format!("{} SSIM", g.weather));
         }
-        if (g.warp_error - f("warp_error")).abs() > m("warp_error_rel") * f("warp_error").max(1e-4) {
+        if (g.warp_error - f("warp_error")).abs() > m("warp_error_rel") * f("warp_error").max(1e-4)
+        {
             bad.push(format!("{} warping error", g.weather));
         }
         if (g.edge_f - f("edge_f")).abs() > m("edge_f") {
@@ -71,7 +92,10 @@ fn heldout_scores_match_the_model_card() {
         }
     }
     eprint!("{report}");
-    assert!(bad.is_empty(), "outside the model card's margins: {bad:?}\n{report}");
+    assert!(
+        bad.is_empty(),
+        "outside the model card's margins: {bad:?}\n{report}"
+    );
 }
 
 #[test]
@@ -81,7 +105,12 @@ fn prompts_change_the_output_and_every_weather_has_a_preset() {
     seq.load_frame_into(0, &mut f).expect("frame");
     let mut outs = Vec::new();
     for prompt in ["clear", "night"] {
-        let s = Session::new(SessionConfig { prompt: prompt.into(), model_size: Some((256, 144)), ..config() }).expect("session");
+        let s = Session::new(SessionConfig {
+            prompt: prompt.into(),
+            model_size: Some((256, 144)),
+            ..config()
+        })
+        .expect("session");
         s.submit(&f.as_frame_ref()).expect("submit");
         let mut o = realmaster::OutputFrame::default();
         s.latest_output(&mut o);
@@ -90,10 +119,18 @@ fn prompts_change_the_output_and_every_weather_has_a_preset() {
     }
     let mean = |d: &[u8]| d.iter().map(|v| *v as f64).sum::<f64>() / d.len() as f64;
     // Night is much darker than a clear day.
-    assert!(mean(&outs[1]) < mean(&outs[0]) - 10.0, "night {} vs clear {}", mean(&outs[1]), mean(&outs[0]));
+    assert!(
+        mean(&outs[1]) < mean(&outs[0]) - 10.0,
+        "night {} vs clear {}",
+        mean(&outs[1]),
+        mean(&outs[0])
+    );
     let presets = Session::new(config()).expect("session").presets();
     for w in ["clear", "rain", "fog", "snow", "night", "golden_hour"] {
-        assert!(presets.iter().any(|p| p == w), "preset {w} missing from {presets:?}");
+        assert!(
+            presets.iter().any(|p| p == w),
+            "preset {w} missing from {presets:?}"
+        );
     }
 }
 
@@ -101,10 +138,23 @@ fn prompts_change_the_output_and_every_weather_has_a_preset() {
 fn free_text_lands_on_the_matching_preset() {
     let pkg = package();
     let package = ModelPackage::open(&pkg).expect("package");
-    let mut encoder = PromptEncoder::load(&package, &realmaster::model::SessionOptions::default()).expect("prompt encoder");
-    assert!(encoder.has_text_encoder(), "the text encoder is not generated; run `make text-encoder` (scripts/setup.sh does)");
-    for (text, want) in [("foggy morning", "fog"), ("a snowy winter street", "snow"), ("rainy evening with puddles", "rain"), ("dark night", "night")] {
+    let mut encoder = PromptEncoder::load(&package, &realmaster::model::SessionOptions::default())
+        .expect("prompt encoder");
+    assert!(
+        encoder.has_text_encoder(),
+        "the text encoder is not generated; run `make text-encoder` (scripts/setup.sh does)"
+    );
+    for (text, want) in [
+        ("foggy morning", "fog"),
+        ("a snowy winter street", "snow"),
+        ("rainy evening with puddles", "rain"),
+        ("dark night", "night"),
+    ] {
         let nearest = encoder.nearest_preset(text).expect("encode");
-        assert_eq!(nearest.0, want, "'{text}' is nearest to '{}' (cos {:.3})", nearest.0, nearest.1);
+        assert_eq!(
+            nearest.0, want,
+            "'{text}' is nearest to '{}' (cos {:.3})",
+            nearest.0, nearest.1
+        );
     }
 }

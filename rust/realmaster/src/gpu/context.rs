@@ -75,15 +75,33 @@ impl GpuContext {
         let mut limits = wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits());
         limits.max_storage_buffer_binding_size = adapter.limits().max_storage_buffer_binding_size;
         limits.max_buffer_size = adapter.limits().max_buffer_size;
-        limits.max_storage_buffers_per_shader_stage = adapter.limits().max_storage_buffers_per_shader_stage.min(16);
+        limits.max_storage_buffers_per_shader_stage = adapter
+            .limits()
+            .max_storage_buffers_per_shader_stage
+            .min(16);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("realmaster"),
             required_features: wgpu::Features::empty(),
             required_limits: limits,
             ..Default::default()
         }))
-        .map_err(|e| Error::gpu(format!("cannot open the GPU device {} ({e})", summary.name), "update the GPU driver"))?;
-        log::info!("GPU: {} ({}, {})", summary.name, summary.backend, summary.device_type);
-        Ok(GpuContext { device, queue, adapter, summary })
+        .map_err(|e| {
+            Error::gpu(
+                format!("cannot open the GPU device {} ({e})", summary.name),
+                "update the GPU driver",
+            )
+        })?;
+        log::info!(
+            "GPU: {} ({}, {})",
+            summary.name,
+            summary.backend,
+            summary.device_type
+        );
+        Ok(GpuContext {
+            device,
+            queue,
+            adapter,
+            summary,
+        })
     }
 }

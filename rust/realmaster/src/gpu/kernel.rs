@@ -24,20 +24,41 @@ impl GpuImage {
         let buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        GpuImage { buffer, width, height, channels }
+        GpuImage {
+            buffer,
+            width,
+            height,
+            channels,
+        }
     }
 
-    pub fn from_data(device: &wgpu::Device, label: &str, width: u32, height: u32, channels: u32, data: &[f32]) -> Self {
+    pub fn from_data(
+        device: &wgpu::Device,
+        label: &str,
+        width: u32,
+        height: u32,
+        channels: u32,
+        data: &[f32],
+    ) -> Self {
         assert_eq!(data.len(), (width * height * channels) as usize);
         let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents: bytemuck::cast_slice(data),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
         });
-        GpuImage { buffer, width, height, channels }
+        GpuImage {
+            buffer,
+            width,
+            height,
+            channels,
+        }
     }
 
     pub fn len_floats(&self) -> usize {
@@ -79,22 +100,46 @@ impl Kernel {
             cache: None,
         });
         let layout = pipeline.get_bind_group_layout(0);
-        Kernel { pipeline, layout, label }
+        Kernel {
+            pipeline,
+            layout,
+            label,
+        }
     }
 
     /// Bind `resources` at bindings 0..n of group 0.
-    pub fn bind(&self, device: &wgpu::Device, resources: &[wgpu::BindingResource<'_>]) -> wgpu::BindGroup {
+    pub fn bind(
+        &self,
+        device: &wgpu::Device,
+        resources: &[wgpu::BindingResource<'_>],
+    ) -> wgpu::BindGroup {
         let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
             .iter()
             .enumerate()
-            .map(|(i, r)| wgpu::BindGroupEntry { binding: i as u32, resource: r.clone() })
+            .map(|(i, r)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: r.clone(),
+            })
             .collect();
-        device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(self.label), layout: &self.layout, entries: &entries })
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(self.label),
+            layout: &self.layout,
+            entries: &entries,
+        })
     }
 
     /// Record a 2D dispatch covering `width` x `height` threads.
-    pub fn dispatch_2d(&self, encoder: &mut wgpu::CommandEncoder, bind_group: &wgpu::BindGroup, width: u32, height: u32) {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(self.label), timestamp_writes: None });
+    pub fn dispatch_2d(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        bind_group: &wgpu::BindGroup,
+        width: u32,
+        height: u32,
+    ) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(self.label),
+            timestamp_writes: None,
+        });
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, bind_group, &[]);
         pass.dispatch_workgroups(width.div_ceil(WG), height.div_ceil(WG), 1);
@@ -112,14 +157,22 @@ pub fn uniform<T: bytemuck::Pod>(device: &wgpu::Device, label: &str, value: &T) 
 
 /// Copy a buffer region back to the CPU, blocking until the GPU is done. For tests, the CLI and
 /// cinematic mode; the realtime path uses its own staging ring.
-pub fn read_buffer(device: &wgpu::Device, queue: &wgpu::Queue, src: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+pub fn read_buffer(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    src: &wgpu::Buffer,
+    offset: u64,
+    size: u64,
+) -> Result<Vec<u8>> {
     let staging = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("readback"),
         size,
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+    let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("readback"),
+    });
     enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
     queue.submit([enc.finish()]);
     map_and_read(device, &staging, size)
@@ -133,7 +186,12 @@ pub fn map_and_read(device: &wgpu::Device, staging: &wgpu::Buffer, size: u64) ->
 }
 
 /// Like [`map_and_read`], into a reused vector (replacing its contents).
-pub fn map_and_read_into(device: &wgpu::Device, staging: &wgpu::Buffer, size: u64, dst: &mut Vec<u8>) -> Result<()> {
+pub fn map_and_read_into(
+    device: &wgpu::Device,
+    staging: &wgpu::Buffer,
+    size: u64,
+    dst: &mut Vec<u8>,
+) -> Result<()> {
     map_then(device, staging, size, |bytes| {
         dst.clear();
         dst.extend_from_slice(bytes);
@@ -141,19 +199,33 @@ pub fn map_and_read_into(device: &wgpu::Device, staging: &wgpu::Buffer, size: u6
 }
 
 /// Like [`map_and_read`] for f32 data, into a reused vector (no allocation once it is large enough).
-pub fn map_and_read_f32_into(device: &wgpu::Device, staging: &wgpu::Buffer, size: u64, dst: &mut Vec<f32>) -> Result<()> {
+pub fn map_and_read_f32_into(
+    device: &wgpu::Device,
+    staging: &wgpu::Buffer,
+    size: u64,
+    dst: &mut Vec<f32>,
+) -> Result<()> {
     map_then(device, staging, size, |bytes| {
         dst.clear();
         match bytemuck::try_cast_slice::<u8, f32>(bytes) {
             Ok(f) => dst.extend_from_slice(f),
             // Mapped ranges are aligned in practice; fall back rather than assume it.
-            Err(_) => dst.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+            Err(_) => dst.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            ),
         }
     })
 }
 
 /// Map `staging[..size]` for reading, wait for the GPU, hand the bytes to `read`, unmap.
-fn map_then(device: &wgpu::Device, staging: &wgpu::Buffer, size: u64, read: impl FnOnce(&[u8])) -> Result<()> {
+fn map_then(
+    device: &wgpu::Device,
+    staging: &wgpu::Buffer,
+    size: u64,
+    read: impl FnOnce(&[u8]),
+) -> Result<()> {
     let slice = staging.slice(..size);
     let (tx, rx) = std::sync::mpsc::channel();
     slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -161,14 +233,32 @@ fn map_then(device: &wgpu::Device, staging: &wgpu::Buffer, size: u64, read: impl
     });
     device
         .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::gpu(format!("waiting for the GPU failed ({e})"), "the device was lost; restart the session"))?;
+        .map_err(|e| {
+            Error::gpu(
+                format!("waiting for the GPU failed ({e})"),
+                "the device was lost; restart the session",
+            )
+        })?;
     rx.recv()
-        .map_err(|_| Error::gpu("readback callback never ran", "the device was lost; restart the session"))?
-        .map_err(|e| Error::gpu(format!("mapping the readback buffer failed ({e})"), "the device was lost; restart the session"))?;
+        .map_err(|_| {
+            Error::gpu(
+                "readback callback never ran",
+                "the device was lost; restart the session",
+            )
+        })?
+        .map_err(|e| {
+            Error::gpu(
+                format!("mapping the readback buffer failed ({e})"),
+                "the device was lost; restart the session",
+            )
+        })?;
     {
-        let range = slice
-            .get_mapped_range()
-            .map_err(|e| Error::gpu(format!("reading the mapped buffer failed ({e})"), "the device was lost; restart the session"))?;
+        let range = slice.get_mapped_range().map_err(|e| {
+            Error::gpu(
+                format!("reading the mapped buffer failed ({e})"),
+                "the device was lost; restart the session",
+            )
+        })?;
         read(&range);
     }
     staging.unmap();

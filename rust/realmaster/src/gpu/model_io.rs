@@ -23,33 +23,82 @@ pub struct ModelIo {
 
 impl ModelIo {
     pub fn new(ctx: &GpuContext) -> Self {
-        let z = Params { width: 0, height: 0, extra: 0, _pad: 0 };
+        let z = Params {
+            width: 0,
+            height: 0,
+            extra: 0,
+            _pad: 0,
+        };
         ModelIo {
-            unpack: Kernel::new(&ctx.device, "unpack_output", include_str!("../../../../shaders/unpack_output.wgsl"), "main"),
-            to_linear: Kernel::new(&ctx.device, "to_linear", include_str!("../../../../shaders/to_linear.wgsl"), "main"),
+            unpack: Kernel::new(
+                &ctx.device,
+                "unpack_output",
+                include_str!("../../../../shaders/unpack_output.wgsl"),
+                "main",
+            ),
+            to_linear: Kernel::new(
+                &ctx.device,
+                "to_linear",
+                include_str!("../../../../shaders/to_linear.wgsl"),
+                "main",
+            ),
             params_unpack: uniform(&ctx.device, "unpack_output params", &z),
             params_linear: uniform(&ctx.device, "to_linear params", &z),
         }
     }
 
     /// Unpack `[1,3,H,W]` floats starting at float `offset` of `tensor` into `dst` (4ch, H x W).
-    pub fn record_unpack(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, tensor: &wgpu::Buffer, offset: u32, dst: &GpuImage) {
-        let p = Params { width: dst.width, height: dst.height, extra: offset, _pad: 0 };
-        ctx.queue.write_buffer(&self.params_unpack, 0, bytemuck::bytes_of(&p));
+    pub fn record_unpack(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        tensor: &wgpu::Buffer,
+        offset: u32,
+        dst: &GpuImage,
+    ) {
+        let p = Params {
+            width: dst.width,
+            height: dst.height,
+            extra: offset,
+            _pad: 0,
+        };
+        ctx.queue
+            .write_buffer(&self.params_unpack, 0, bytemuck::bytes_of(&p));
         let bg = self.unpack.bind(
             &ctx.device,
-            &[self.params_unpack.as_entire_binding(), tensor.as_entire_binding(), dst.buffer.as_entire_binding()],
+            &[
+                self.params_unpack.as_entire_binding(),
+                tensor.as_entire_binding(),
+                dst.buffer.as_entire_binding(),
+            ],
         );
         self.unpack.dispatch_2d(enc, &bg, dst.width, dst.height);
     }
 
     /// Convert `src` (model colour space) to linear into `dst`. `srgb`: whether the model space is sRGB.
-    pub fn record_to_linear(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, src: &GpuImage, dst: &GpuImage, srgb: bool) {
-        let p = Params { width: dst.width, height: dst.height, extra: if srgb { 0 } else { 1 }, _pad: 0 };
-        ctx.queue.write_buffer(&self.params_linear, 0, bytemuck::bytes_of(&p));
+    pub fn record_to_linear(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        src: &GpuImage,
+        dst: &GpuImage,
+        srgb: bool,
+    ) {
+        let p = Params {
+            width: dst.width,
+            height: dst.height,
+            extra: if srgb { 0 } else { 1 },
+            _pad: 0,
+        };
+        ctx.queue
+            .write_buffer(&self.params_linear, 0, bytemuck::bytes_of(&p));
         let bg = self.to_linear.bind(
             &ctx.device,
-            &[self.params_linear.as_entire_binding(), src.buffer.as_entire_binding(), dst.buffer.as_entire_binding()],
+            &[
+                self.params_linear.as_entire_binding(),
+                src.buffer.as_entire_binding(),
+                dst.buffer.as_entire_binding(),
+            ],
         );
         self.to_linear.dispatch_2d(enc, &bg, dst.width, dst.height);
     }
@@ -76,7 +125,14 @@ pub mod reference {
             return src.to_vec();
         }
         src.chunks_exact(4)
-            .flat_map(|p| [srgb_to_linear(p[0].clamp(0.0, 1.0)), srgb_to_linear(p[1].clamp(0.0, 1.0)), srgb_to_linear(p[2].clamp(0.0, 1.0)), p[3]])
+            .flat_map(|p| {
+                [
+                    srgb_to_linear(p[0].clamp(0.0, 1.0)),
+                    srgb_to_linear(p[1].clamp(0.0, 1.0)),
+                    srgb_to_linear(p[2].clamp(0.0, 1.0)),
+                    p[3],
+                ]
+            })
             .collect()
     }
 }

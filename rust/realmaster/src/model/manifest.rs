@@ -53,7 +53,10 @@ impl Resolution {
     pub fn size_for_frame(&self, frame: (u32, u32)) -> (u32, u32) {
         match self {
             Resolution::Fixed { size } => (size[0], size[1]),
-            Resolution::Dynamic { multiple_of, default } => {
+            Resolution::Dynamic {
+                multiple_of,
+                default,
+            } => {
                 let m = (*multiple_of).max(1) as f64;
                 let (fw, fh) = (frame.0.max(1) as f64, frame.1.max(1) as f64);
                 let budget = default[0] as f64 * default[1] as f64;
@@ -678,14 +681,20 @@ mod tests {
 
     #[test]
     fn size_for_frame_keeps_aspect_within_the_default_budget() {
-        let r = Resolution::Dynamic { multiple_of: 16, default: [512, 288] };
+        let r = Resolution::Dynamic {
+            multiple_of: 16,
+            default: [512, 288],
+        };
         // 16:9 at 1080p shrinks to the default's budget with the same aspect.
         assert_eq!(r.size_for_frame((1920, 1080)), (512, 288));
         // A frame smaller than the budget is used as is (rounded), never upsampled.
         assert_eq!(r.size_for_frame((256, 144)), (256, 144));
         // 4:3 and portrait keep their shape.
         let (w, h) = r.size_for_frame((1024, 768));
-        assert!(w % 16 == 0 && h % 16 == 0 && w > h && (w as f64 / h as f64 - 4.0 / 3.0).abs() < 0.1, "{w}x{h}");
+        assert!(
+            w % 16 == 0 && h % 16 == 0 && w > h && (w as f64 / h as f64 - 4.0 / 3.0).abs() < 0.1,
+            "{w}x{h}"
+        );
         let (w, h) = r.size_for_frame((720, 1280));
         assert!(h > w && w * h <= 512 * 288 + 16 * 512, "{w}x{h}");
         // Tiny frames still give at least one multiple per side.

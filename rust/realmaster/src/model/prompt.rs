@@ -152,9 +152,17 @@ impl PromptEncoder {
         let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
         self.presets
             .iter()
-            .map(|(k, v)| (k.clone(), e.iter().zip(v).map(|(a, b)| a * b).sum::<f32>() / (norm(&e) * norm(v))))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    e.iter().zip(v).map(|(a, b)| a * b).sum::<f32>() / (norm(&e) * norm(v)),
+                )
+            })
             .max_by(|a, b| a.1.total_cmp(&b.1))
-            .ok_or_else(|| Error::Prompt { problem: format!("model '{}' has no presets", self.model), fix: "use a model package with presets.json".into() })
+            .ok_or_else(|| Error::Prompt {
+                problem: format!("model '{}' has no presets", self.model),
+                fix: "use a model package with presets.json".into(),
+            })
     }
 
     /// The embedding for `text`: empty → the default preset; a preset name → that preset;

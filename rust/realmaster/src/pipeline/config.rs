@@ -20,7 +20,10 @@ impl std::str::FromStr for Mode {
         match s.trim().to_ascii_lowercase().as_str() {
             "realtime" | "real-time" => Ok(Mode::Realtime),
             "cinematic" => Ok(Mode::Cinematic),
-            other => Err(crate::Error::config(format!("unknown mode '{other}'"), "use 'realtime' or 'cinematic'")),
+            other => Err(crate::Error::config(
+                format!("unknown mode '{other}'"),
+                "use 'realtime' or 'cinematic'",
+            )),
         }
     }
 }

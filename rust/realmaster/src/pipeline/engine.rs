@@ -9,7 +9,10 @@ use crate::frame::FrameRef;
 use crate::gpu::composite::{CompositeParams, Compositor};
 use crate::gpu::kernel::{map_and_read_f32_into, map_and_read_into, GpuImage};
 use crate::gpu::model_io::ModelIo;
-use crate::gpu::preprocess::{InputRole, ModelColorSpace, ModelResImages, Packer, PreprocessConfig, Preprocessor, TensorLayout};
+use crate::gpu::preprocess::{
+    InputRole, ModelColorSpace, ModelResImages, Packer, PreprocessConfig, Preprocessor,
+    TensorLayout,
+};
 use crate::gpu::GpuContext;
 
 use super::output::{FrameTimings, OutputFrame};
@@ -123,7 +126,10 @@ fn image4(ctx: &GpuContext, label: &str, spec: &ModelSpec) -> GpuImage {
 impl Engine {
     pub fn new(ctx: GpuContext, spec: ModelSpec) -> Result<Self> {
         if spec.width == 0 || spec.height == 0 || spec.window == 0 {
-            return Err(Error::Internal(format!("model spec {}x{} window {}", spec.width, spec.height, spec.window)));
+            return Err(Error::Internal(format!(
+                "model spec {}x{} window {}",
+                spec.width, spec.height, spec.window
+            )));
         }
         let cfg = PreprocessConfig {
             model_width: spec.width,
@@ -136,8 +142,12 @@ impl Engine {
         let packer = Packer::new(&ctx, &cfg, spec.window, &spec.roles)?;
         let comp = Compositor::new(&ctx);
         let io = ModelIo::new(&ctx);
-        let slots = (0..spec.window).map(|_| ModelResImages::new(&ctx.device, &cfg)).collect();
-        let motion_ring = (0..MOTION_HISTORY).map(|_| (None, image4(&ctx, "motion history", &spec))).collect();
+        let slots = (0..spec.window)
+            .map(|_| ModelResImages::new(&ctx.device, &cfg))
+            .collect();
+        let motion_ring = (0..MOTION_HISTORY)
+            .map(|_| (None, image4(&ctx, "motion history", &spec)))
+            .collect();
         let plane = (spec.width * spec.height) as u64;
         let result_buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("model output"),
@@ -209,7 +219,12 @@ impl Engine {
             self.ctx
                 .device
                 .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| Error::gpu(format!("GPU wait failed ({e})"), "the device was lost; restart the session"))?;
+                .map_err(|e| {
+                    Error::gpu(
+                        format!("GPU wait failed ({e})"),
+                        "the device was lost; restart the session",
+                    )
+                })?;
         }
         Ok(self.ctx.device.create_command_encoder(&Default::default()))
     }
@@ -217,9 +232,11 @@ impl Engine {
     /// Warp both look images one frame forward with `motion`.
     fn warp_look(&mut self, enc: &mut wgpu::CommandEncoder, motion_slot: usize) {
         let motion = &self.motion_ring[motion_slot].1;
-        self.comp.record_reproject(&self.ctx, enc, &self.look_out, motion, &self.scratch);
+        self.comp
+            .record_reproject(&self.ctx, enc, &self.look_out, motion, &self.scratch);
         std::mem::swap(&mut self.look_out, &mut self.scratch);
-        self.comp.record_reproject(&self.ctx, enc, &self.look_in, motion, &self.scratch);
+        self.comp
+            .record_reproject(&self.ctx, enc, &self.look_in, motion, &self.scratch);
         std::mem::swap(&mut self.look_in, &mut self.scratch);
     }
 
@@ -245,7 +262,11 @@ impl Engine {
             Some(ResetReason::CallerCut)
         } else if self.last_size != Some(size) {
             Some(ResetReason::Resolution)
-        } else if self.last_thumb.as_ref().is_some_and(|p| thumbnail_distance(p, &thumb) > settings.cut_threshold) {
+        } else if self
+            .last_thumb
+            .as_ref()
+            .is_some_and(|p| thumbnail_distance(p, &thumb) > settings.cut_threshold)
+        {
             Some(ResetReason::AutoCut)
         } else {
             None
@@ -263,7 +284,13 @@ impl Engine {
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         self.pre.record(&self.ctx, &mut enc, &self.slots[slot])?;
         let ring = (frame_index % MOTION_HISTORY as u64) as usize;
-        enc.copy_buffer_to_buffer(&self.slots[slot].motion.buffer, 0, &self.motion_ring[ring].1.buffer, 0, self.slots[slot].motion.size_bytes());
+        enc.copy_buffer_to_buffer(
+            &self.slots[slot].motion.buffer,
+            0,
+            &self.motion_ring[ring].1.buffer,
+            0,
+            self.slots[slot].motion.size_bytes(),
+        );
         self.motion_ring[ring].0 = Some(frame_index);
         if self.look_valid && self.look_frame < frame_index {
             self.warp_look(&mut enc, ring);
@@ -276,16 +303,36 @@ impl Engine {
         if settings.synchronous || link.idle() {
             let order = self.window.ordered();
             let window: Vec<&ModelResImages> = order.iter().map(|&i| &self.slots[i]).collect();
-            let prev = if self.look_valid { &self.look_out } else { &self.slots[slot].color };
-            self.packer.record(&self.ctx, &mut enc, &window, &self.slots[slot], prev)?;
+            let prev = if self.look_valid {
+                &self.look_out
+            } else {
+                &self.slots[slot].color
+            };
+            self.packer
+                .record(&self.ctx, &mut enc, &window, &self.slots[slot], prev)?;
             let arena_bytes = self.packer.layout().total_bytes;
             enc.copy_buffer_to_buffer(self.packer.arena(), 0, &self.arena_staging, 0, arena_bytes);
-            enc.copy_buffer_to_buffer(&self.slots[slot].color.buffer, 0, &self.inflight_in.buffer, 0, self.inflight_in.size_bytes());
+            enc.copy_buffer_to_buffer(
+                &self.slots[slot].color.buffer,
+                0,
+                &self.inflight_in.buffer,
+                0,
+                self.inflight_in.size_bytes(),
+            );
             self.ctx.queue.submit([enc.finish()]);
             let mut arena = std::mem::take(&mut self.spare_arena);
-            map_and_read_f32_into(&self.ctx.device, &self.arena_staging, arena_bytes, &mut arena)?;
+            map_and_read_f32_into(
+                &self.ctx.device,
+                &self.arena_staging,
+                arena_bytes,
+                &mut arena,
+            )?;
             enc = self.ctx.device.create_command_encoder(&Default::default());
-            link.send(InferenceJob { frame_index, arena, rgb: std::mem::take(&mut self.spare_rgb) })?;
+            link.send(InferenceJob {
+                frame_index,
+                arena,
+                rgb: std::mem::take(&mut self.spare_rgb),
+            })?;
             t.inferred = true;
             lap.stage(&mut t.pack_ms);
         }
@@ -298,9 +345,20 @@ impl Engine {
             self.spare_rgb = result.rgb;
             result.status?;
             if result.frame_index >= self.shot_start {
-                self.ctx.queue.write_buffer(&self.result_buf, 0, bytemuck::cast_slice(&self.spare_rgb));
-                self.io.record_unpack(&self.ctx, &mut enc, &self.result_buf, 0, &self.look_out);
-                enc.copy_buffer_to_buffer(&self.inflight_in.buffer, 0, &self.look_in.buffer, 0, self.look_in.size_bytes());
+                self.ctx.queue.write_buffer(
+                    &self.result_buf,
+                    0,
+                    bytemuck::cast_slice(&self.spare_rgb),
+                );
+                self.io
+                    .record_unpack(&self.ctx, &mut enc, &self.result_buf, 0, &self.look_out);
+                enc.copy_buffer_to_buffer(
+                    &self.inflight_in.buffer,
+                    0,
+                    &self.look_in.buffer,
+                    0,
+                    self.look_in.size_bytes(),
+                );
                 for f in result.frame_index + 1..=frame_index {
                     let r = (f % MOTION_HISTORY as u64) as usize;
                     if self.motion_ring[r].0 == Some(f) {
@@ -323,13 +381,36 @@ impl Engine {
         }
 
         let srgb = matches!(self.spec.color_space, ModelColorSpace::Srgb);
-        self.io.record_to_linear(&self.ctx, &mut enc, &self.look_out, &self.out_lin, srgb);
-        self.io.record_to_linear(&self.ctx, &mut enc, &self.look_in, &self.in_lin, srgb);
-        let frame_images = self.pre.frame().ok_or_else(|| Error::Internal("frame images missing after upload".into()))?;
-        let params = CompositeParams { strength: settings.strength, temporal_alpha: settings.temporal_alpha, ..Default::default() };
+        self.io
+            .record_to_linear(&self.ctx, &mut enc, &self.look_out, &self.out_lin, srgb);
+        self.io
+            .record_to_linear(&self.ctx, &mut enc, &self.look_in, &self.in_lin, srgb);
+        let frame_images = self
+            .pre
+            .frame()
+            .ok_or_else(|| Error::Internal("frame images missing after upload".into()))?;
+        let params = CompositeParams {
+            strength: settings.strength,
+            temporal_alpha: settings.temporal_alpha,
+            ..Default::default()
+        };
         let reset_history = reason.is_some();
-        self.comp.record_composite(&self.ctx, &mut enc, frame_images, &self.out_lin, &self.in_lin, &params, reset_history);
-        self.comp.record_encode(&self.ctx, &mut enc, frame_images, frame.format, settings.strength);
+        self.comp.record_composite(
+            &self.ctx,
+            &mut enc,
+            frame_images,
+            &self.out_lin,
+            &self.in_lin,
+            &params,
+            reset_history,
+        );
+        self.comp.record_encode(
+            &self.ctx,
+            &mut enc,
+            frame_images,
+            frame.format,
+            settings.strength,
+        );
         let len = self.comp.output_len_bytes();
         if self.output_staging.as_ref().is_none_or(|(_, l)| *l != len) {
             let b = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -340,7 +421,9 @@ impl Engine {
             });
             self.output_staging = Some((b, len));
         }
-        let Some((staging, _)) = self.output_staging.as_ref() else { unreachable!() };
+        let Some((staging, _)) = self.output_staging.as_ref() else {
+            unreachable!()
+        };
         if settings.profile {
             enc = self.sync(enc, true)?;
             lap.stage(&mut t.composite_ms);

@@ -32,21 +32,32 @@ struct StudentInfer {
 }
 
 impl Infer for StudentInfer {
-    fn run(&mut self, arena: &[f32], layout: &TensorLayout, prompt: &[f32], out: &mut Vec<f32>) -> Result<()> {
+    fn run(
+        &mut self,
+        arena: &[f32],
+        layout: &TensorLayout,
+        prompt: &[f32],
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
         let prompt_shape = [1, prompt.len()];
         let mut feeds: Vec<ModelInput<'_>> = Vec::with_capacity(self.roles.len() + 1);
         for (k, (role, packed)) in self.roles.iter().enumerate() {
-            let data = layout.view(arena, *packed).ok_or_else(|| Error::Internal(format!("tensor layout has no {packed:?}")))?;
+            let data = layout
+                .view(arena, *packed)
+                .ok_or_else(|| Error::Internal(format!("tensor layout has no {packed:?}")))?;
             feeds.push(ModelInput::new(*role, data, &self.shapes[k]));
         }
         if self.takes_prompt {
-            feeds.push(ModelInput::new(InputRole::PromptEmbedding, prompt, &prompt_shape));
+            feeds.push(ModelInput::new(
+                InputRole::PromptEmbedding,
+                prompt,
+                &prompt_shape,
+            ));
         }
         self.session.run_into(&feeds, out)?;
         Ok(())
     }
 }
-
 
 /// Open, verify and load a model package for a session.
 pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
@@ -56,7 +67,11 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
         Some((w, h)) if m.resolution.accepts(w, h) => (w, h),
         Some((w, h)) => {
             return Err(Error::config(
-                format!("model input size {w}x{h} is not accepted by {} ({})", m.name, m.resolution.describe()),
+                format!(
+                    "model input size {w}x{h} is not accepted by {} ({})",
+                    m.name,
+                    m.resolution.describe()
+                ),
                 "pick a size the manifest allows, or leave the size unset to use its default",
             ))
         }
@@ -90,7 +105,11 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
     };
     let session = ModelSession::load(&package, &opts)?;
     let ep = session.ep_in_use().as_str().to_string();
-    log::info!("model {} {} on {ep} at {width}x{height}", m.name, m.model_version);
+    log::info!(
+        "model {} {} on {ep} at {width}x{height}",
+        m.name,
+        m.model_version
+    );
     let prompts = PromptSource::load(&package, &opts)?;
     let t = m.window;
     let (w, h) = (width as usize, height as usize);
@@ -107,7 +126,12 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
         roles: roles.iter().map(|(_, p)| *p).collect(),
     };
     Ok(LoadedModel {
-        infer: Box::new(StudentInfer { session, roles, takes_prompt, shapes }),
+        infer: Box::new(StudentInfer {
+            session,
+            roles,
+            takes_prompt,
+            shapes,
+        }),
         spec,
         prompts: Arc::new(Mutex::new(prompts)),
         ep,

@@ -17,7 +17,14 @@ pub struct OutputFrame {
 
 impl Default for OutputFrame {
     fn default() -> Self {
-        OutputFrame { width: 0, height: 0, format: ColorFormat::Rgba8Srgb, data: Vec::new(), frame_index: 0, enhanced: false }
+        OutputFrame {
+            width: 0,
+            height: 0,
+            format: ColorFormat::Rgba8Srgb,
+            data: Vec::new(),
+            frame_index: 0,
+            enhanced: false,
+        }
     }
 }
 
@@ -33,10 +40,12 @@ impl OutputFrame {
         self.enhanced = false;
         self.data.clear();
         if frame.color.row_pitch == row {
-            self.data.extend_from_slice(&frame.color.data[..row * frame.height as usize]);
+            self.data
+                .extend_from_slice(&frame.color.data[..row * frame.height as usize]);
         } else {
             for y in 0..frame.height as usize {
-                self.data.extend_from_slice(&frame.color.data[y * frame.color.row_pitch..][..row]);
+                self.data
+                    .extend_from_slice(&frame.color.data[y * frame.color.row_pitch..][..row]);
             }
         }
     }

@@ -25,7 +25,13 @@ fn normalised(v: Vec<f32>) -> Vec<f32> {
 impl PromptBlend {
     pub fn new(initial: Vec<f32>, frames: u32) -> Self {
         let initial = normalised(initial);
-        PromptBlend { from: initial.clone(), to: initial.clone(), step: frames, frames, current: initial }
+        PromptBlend {
+            from: initial.clone(),
+            to: initial.clone(),
+            step: frames,
+            frames,
+            current: initial,
+        }
     }
 
     /// Start blending from what is shown now towards `target`.
@@ -51,7 +57,13 @@ impl PromptBlend {
             let t = self.step as f32 / self.frames as f32;
             // Smoothstep eases in and out; lerp then renormalise (a cheap slerp for close vectors).
             let t = t * t * (3.0 - 2.0 * t);
-            self.current = normalised(self.from.iter().zip(&self.to).map(|(a, b)| a + (b - a) * t).collect());
+            self.current = normalised(
+                self.from
+                    .iter()
+                    .zip(&self.to)
+                    .map(|(a, b)| a + (b - a) * t)
+                    .collect(),
+            );
         }
         &self.current
     }
@@ -77,8 +89,14 @@ mod tests {
         for _ in 0..4 {
             xs.push(p.next().to_vec());
         }
-        assert!(xs[0][0] > xs[1][0] && xs[1][0] > xs[2][0], "moves monotonically: {xs:?}");
-        assert!((xs[3][0]).abs() < 1e-6 && (xs[3][1] - 1.0).abs() < 1e-6, "ends on the normalised target");
+        assert!(
+            xs[0][0] > xs[1][0] && xs[1][0] > xs[2][0],
+            "moves monotonically: {xs:?}"
+        );
+        assert!(
+            (xs[3][0]).abs() < 1e-6 && (xs[3][1] - 1.0).abs() < 1e-6,
+            "ends on the normalised target"
+        );
         assert!(p.is_settled());
         for x in &xs {
             let n: f32 = x.iter().map(|v| v * v).sum();
@@ -97,6 +115,9 @@ mod tests {
         let mid = p.current().to_vec();
         p.set_target(vec![1.0, 0.0]);
         p.next();
-        assert!(p.current()[0] > mid[0], "retarget continues from the shown embedding");
+        assert!(
+            p.current()[0] > mid[0],
+            "retarget continues from the shown embedding"
+        );
     }
 }

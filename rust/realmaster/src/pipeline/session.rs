@@ -58,7 +58,10 @@ impl Shared {
         let new = !matches!(&*h, Health::PassThrough { message, .. } if *message == msg);
         if new {
             log::error!("RealMaster: showing the untouched frame: {msg}");
-            *h = Health::PassThrough { code: err.code() as u32, message: msg };
+            *h = Health::PassThrough {
+                code: err.code() as u32,
+                message: msg,
+            };
         }
     }
 }
@@ -78,7 +81,10 @@ impl Session {
     /// Without a model (`model_dir: None`) frames pass through untouched and `health()` says why.
     pub fn new(config: SessionConfig) -> Result<Session> {
         if !(0.0..=1.0).contains(&config.strength) {
-            return Err(Error::config(format!("strength {} is outside 0..1", config.strength), "pass a strength between 0 and 1"));
+            return Err(Error::config(
+                format!("strength {} is outside 0..1", config.strength),
+                "pass a strength between 0 and 1",
+            ));
         }
         let live = Live {
             strength: config.strength,
@@ -102,7 +108,8 @@ impl Session {
             shutdown: AtomicBool::new(false),
         });
 
-        let (engine, link, prompts, ep, model_size, gpu, inference_thread) = match &config.model_dir {
+        let (engine, link, prompts, ep, model_size, gpu, inference_thread) = match &config.model_dir
+        {
             None => {
                 *shared.health.lock() = Health::PassThrough {
                     code: crate::ErrorCode::Config as u32,
@@ -117,10 +124,21 @@ impl Session {
                 let gpu = format!("{} ({})", ctx.summary.name, ctx.summary.backend);
                 let size = (loaded.spec.width, loaded.spec.height);
                 let engine = Engine::new(ctx, loaded.spec)?;
-                let blend = super::prompt_blend::PromptBlend::new(initial, config.prompt_blend_frames);
+                let blend =
+                    super::prompt_blend::PromptBlend::new(initial, config.prompt_blend_frames);
                 let (link, handle) = spawn_inference(loaded.infer, engine.layout().clone(), blend)
-                    .map_err(|e| Error::Internal(format!("cannot start the inference thread: {e}")))?;
-                (Some(engine), Some(link), Some(loaded.prompts), loaded.ep, Some(size), Some(gpu), Some(handle))
+                    .map_err(|e| {
+                        Error::Internal(format!("cannot start the inference thread: {e}"))
+                    })?;
+                (
+                    Some(engine),
+                    Some(link),
+                    Some(loaded.prompts),
+                    loaded.ep,
+                    Some(size),
+                    Some(gpu),
+                    Some(handle),
+                )
             }
         };
         shared.stats.lock().execution_provider = ep.clone();
@@ -130,7 +148,14 @@ impl Session {
             .name("realmaster-frames".into())
             .spawn(move || frame_loop(s2, engine, link, inference_thread))
             .map_err(|e| Error::Internal(format!("cannot start the frame thread: {e}")))?;
-        Ok(Session { shared, frame_thread: Some(frame_thread), prompts, ep, model_size, gpu })
+        Ok(Session {
+            shared,
+            frame_thread: Some(frame_thread),
+            prompts,
+            ep,
+            model_size,
+            gpu,
+        })
     }
 
     /// Hand over a frame. Realtime: checks the layout, copies, returns at once (a frame not yet
@@ -220,12 +245,24 @@ impl Session {
 
     /// Preset names the model offers.
     pub fn presets(&self) -> Vec<String> {
-        self.prompts.as_ref().map(|p| p.lock().preset_names().into_iter().map(String::from).collect()).unwrap_or_default()
+        self.prompts
+            .as_ref()
+            .map(|p| {
+                p.lock()
+                    .preset_names()
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn set_strength(&self, strength: f32) -> Result<()> {
         if !strength.is_finite() || !(0.0..=1.0).contains(&strength) {
-            return Err(Error::config(format!("strength {strength} is outside 0..1"), "pass a strength between 0 and 1"));
+            return Err(Error::config(
+                format!("strength {strength} is outside 0..1"),
+                "pass a strength between 0 and 1",
+            ));
         }
         self.shared.live.lock().strength = strength;
         Ok(())
@@ -296,7 +333,12 @@ impl Drop for Session {
     }
 }
 
-fn frame_loop(shared: Arc<Shared>, mut engine: Option<Engine>, mut link: Option<ThreadLink>, inference: Option<JoinHandle<()>>) {
+fn frame_loop(
+    shared: Arc<Shared>,
+    mut engine: Option<Engine>,
+    mut link: Option<ThreadLink>,
+    inference: Option<JoinHandle<()>>,
+) {
     let mut out = OutputFrame::default();
     loop {
         let (frame, index) = {
@@ -342,8 +384,10 @@ fn frame_loop(shared: Arc<Shared>, mut engine: Option<Engine>, mut link: Option<
             match (engine.as_mut(), link.as_mut()) {
                 (Some(e), Some(l)) => {
                     // No panic may escape into the engine's thread: treat one as an error.
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.process(&fref, index, &settings, l, &mut out, &mut t)))
-                        .unwrap_or_else(|_| Err(Error::Internal("the frame pipeline panicked".into())))
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        e.process(&fref, index, &settings, l, &mut out, &mut t)
+                    }))
+                    .unwrap_or_else(|_| Err(Error::Internal("the frame pipeline panicked".into())))
                 }
                 _ => {
                     out.set_passthrough(&fref, index);
@@ -380,7 +424,8 @@ fn frame_loop(shared: Arc<Shared>, mut engine: Option<Engine>, mut link: Option<
             st.last_composite_ms = t.composite_ms + t.readback_ms;
             if let Some(e) = &engine {
                 st.window_resets = e.resets;
-                st.output_latency_frames = e.shown_frame.map(|f| index.saturating_sub(f)).unwrap_or(0);
+                st.output_latency_frames =
+                    e.shown_frame.map(|f| index.saturating_sub(f)).unwrap_or(0);
             }
         }
         *shared.timings.lock() = t;

@@ -28,7 +28,11 @@ pub struct Window {
 impl Window {
     /// A window of `t` frames (`t` >= 1, from the model manifest).
     pub fn new(t: usize) -> Self {
-        Window { slots: t.max(1), next: 0, filled: 0 }
+        Window {
+            slots: t.max(1),
+            next: 0,
+            filled: 0,
+        }
     }
 
     pub fn capacity(&self) -> usize {
@@ -86,14 +90,28 @@ pub fn thumbnail(frame: &crate::frame::FrameRef<'_>) -> [f32; THUMB_W * THUMB_H]
             let x = ((tx as u64 * 2 + 1) * frame.width as u64 / (THUMB_W as u64 * 2)) as usize;
             let p = &frame.color.data[y * frame.color.row_pitch + x * bpp..][..bpp];
             let (r, g, b) = match frame.format {
-                ColorFormat::Rgba8Srgb => (p[0] as f32 / 255.0, p[1] as f32 / 255.0, p[2] as f32 / 255.0),
-                ColorFormat::Bgra8Srgb => (p[2] as f32 / 255.0, p[1] as f32 / 255.0, p[0] as f32 / 255.0),
+                ColorFormat::Rgba8Srgb => (
+                    p[0] as f32 / 255.0,
+                    p[1] as f32 / 255.0,
+                    p[2] as f32 / 255.0,
+                ),
+                ColorFormat::Bgra8Srgb => (
+                    p[2] as f32 / 255.0,
+                    p[1] as f32 / 255.0,
+                    p[0] as f32 / 255.0,
+                ),
                 ColorFormat::Rgba16Float => {
-                    let c = |i: usize| linear_to_srgb(half::f16::from_le_bytes([p[i], p[i + 1]]).to_f32().min(1.0));
+                    let c = |i: usize| {
+                        linear_to_srgb(half::f16::from_le_bytes([p[i], p[i + 1]]).to_f32().min(1.0))
+                    };
                     (c(0), c(2), c(4))
                 }
                 ColorFormat::Rgba32Float => {
-                    let c = |i: usize| linear_to_srgb(f32::from_le_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]).min(1.0));
+                    let c = |i: usize| {
+                        linear_to_srgb(
+                            f32::from_le_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]).min(1.0),
+                        )
+                    };
                     (c(0), c(4), c(8))
                 }
             };
@@ -153,7 +171,9 @@ mod tests {
         use crate::frame::{ColorFormat, FrameRef};
         let (w, h) = (64u32, 36u32);
         let img = |f: &dyn Fn(u32, u32) -> u8| -> Vec<u8> {
-            (0..h).flat_map(|y| (0..w).flat_map(move |x| [f(x, y), f(x, y), f(x, y), 255])).collect::<Vec<u8>>()
+            (0..h)
+                .flat_map(|y| (0..w).flat_map(move |x| [f(x, y), f(x, y), f(x, y), 255]))
+                .collect::<Vec<u8>>()
         };
         let a = img(&|x, _| (x * 4) as u8);
         let a2 = img(&|x, _| (x * 4 + 3) as u8);

@@ -16,7 +16,13 @@ use super::prompt_blend::PromptBlend;
 /// A model that turns packed tensors (+ prompt embedding) into `[1,3,H,W]` RGB.
 pub trait Infer: Send {
     /// Run on the packed `arena`; the output goes into `out` (reused between calls).
-    fn run(&mut self, arena: &[f32], layout: &TensorLayout, prompt: &[f32], out: &mut Vec<f32>) -> Result<()>;
+    fn run(
+        &mut self,
+        arena: &[f32],
+        layout: &TensorLayout,
+        prompt: &[f32],
+        out: &mut Vec<f32>,
+    ) -> Result<()>;
 }
 
 pub struct Job {
@@ -40,7 +46,9 @@ impl InferenceLink for ThreadLink {
     fn send(&mut self, job: InferenceJob) -> Result<()> {
         self.busy.store(true, Ordering::Release);
         let prompt = self.prompt.next().to_vec();
-        self.jobs.send(Job { job, prompt }).map_err(|_| Error::Inference("the inference thread has stopped".into()))
+        self.jobs
+            .send(Job { job, prompt })
+            .map_err(|_| Error::Inference("the inference thread has stopped".into()))
     }
 
     fn receive(&mut self, wait: bool) -> Option<InferenceResult> {
@@ -67,21 +75,47 @@ pub fn spawn_inference(
     let (res_tx, res_rx) = crossbeam_channel::unbounded::<InferenceResult>();
     let busy = Arc::new(AtomicBool::new(false));
     let busy2 = busy.clone();
-    let handle = std::thread::Builder::new().name("realmaster-inference".into()).spawn(move || {
-        while let Ok(Job { job, prompt }) = job_rx.recv() {
-            let t = Instant::now();
-            let InferenceJob { frame_index, arena, mut rgb } = job;
-            // A panic inside ONNX Runtime bindings must not take the engine down: report it as an error.
-            let status = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.run(&arena, &layout, &prompt, &mut rgb)))
-                .unwrap_or_else(|_| Err(Error::Inference("the model panicked during inference".into())));
-            let result = InferenceResult { frame_index, status, rgb, arena, ms: t.elapsed().as_secs_f64() * 1e3 };
-            // Send before clearing busy so a waiting receiver always finds it.
-            let gone = res_tx.send(result).is_err();
-            busy2.store(false, Ordering::Release);
-            if gone {
-                break;
+    let handle = std::thread::Builder::new()
+        .name("realmaster-inference".into())
+        .spawn(move || {
+            while let Ok(Job { job, prompt }) = job_rx.recv() {
+                let t = Instant::now();
+                let InferenceJob {
+                    frame_index,
+                    arena,
+                    mut rgb,
+                } = job;
+                // A panic inside ONNX Runtime bindings must not take the engine down: report it as an error.
+                let status = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    model.run(&arena, &layout, &prompt, &mut rgb)
+                }))
+                .unwrap_or_else(|_| {
+                    Err(Error::Inference(
+                        "the model panicked during inference".into(),
+                    ))
+                });
+                let result = InferenceResult {
+                    frame_index,
+                    status,
+                    rgb,
+                    arena,
+                    ms: t.elapsed().as_secs_f64() * 1e3,
+                };
+                // Send before clearing busy so a waiting receiver always finds it.
+                let gone = res_tx.send(result).is_err();
+                busy2.store(false, Ordering::Release);
+                if gone {
+                    break;
+                }
             }
-        }
-    })?;
-    Ok((ThreadLink { jobs: job_tx, results: res_rx, busy, prompt }, handle))
+        })?;
+    Ok((
+        ThreadLink {
+            jobs: job_tx,
+            results: res_rx,
+            busy,
+            prompt,
+        },
+        handle,
+    ))
 }

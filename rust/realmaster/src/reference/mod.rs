@@ -1,10 +1,10 @@
 //! CPU reference implementations of the GPU passes; tests compare each shader against these.
 
 pub mod blend;
-pub mod guided_upsample;
-pub mod reproject;
-pub mod temporal;
 pub mod decode;
 pub mod edges;
+pub mod guided_upsample;
 pub mod pack;
+pub mod reproject;
 pub mod resample;
+pub mod temporal;

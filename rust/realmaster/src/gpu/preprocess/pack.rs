@@ -58,7 +58,9 @@ impl InputRole {
 
     /// Parse a manifest role name; `None` for unknown roles and roles that are not packed.
     pub fn from_name(name: &str) -> Option<Self> {
-        ModelRole::try_from(name.to_string()).ok().and_then(Self::from_model)
+        ModelRole::try_from(name.to_string())
+            .ok()
+            .and_then(Self::from_model)
     }
 
     /// Channel count (the C of NCHW) for a window of `window` frames.
