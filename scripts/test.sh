@@ -5,6 +5,12 @@ cd "$(dirname "$0")/.."
 export REALMASTER_ORT_LIB="${REALMASTER_ORT_LIB:-$(ls "$PWD"/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n1)}"
 # A one-shot build gains nothing from incremental caches (~2 GB under target/debug/incremental).
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+if cargo fmt --version >/dev/null 2>&1; then
+  echo "== cargo fmt --check"
+  cargo fmt --all -- --check
+else
+  echo "== cargo fmt: rustfmt is not installed with this toolchain; Rust formatting not checked"
+fi
 echo "== cargo test"
 cargo test --workspace 2>&1
 # The criterion benches run once each in test mode, so they cannot rot (timings: cargo bench).

@@ -128,9 +128,17 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         session.submit(&frame(i).as_frame_ref())?;
         let t = session.last_timings();
         if i >= a.warmup {
-            for (k, v) in [t.upload_ms, t.preprocess_ms, t.pack_ms, t.inference_ms, t.composite_ms, t.readback_ms, t.total_ms]
-                .into_iter()
-                .enumerate()
+            for (k, v) in [
+                t.upload_ms,
+                t.preprocess_ms,
+                t.pack_ms,
+                t.inference_ms,
+                t.composite_ms,
+                t.readback_ms,
+                t.total_ms,
+            ]
+            .into_iter()
+            .enumerate()
             {
                 per_stage[k].push(v);
             }
@@ -139,11 +147,27 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     if let realmaster::Health::PassThrough { message, .. } = session.health() {
         bail!("the benchmark frames were not enhanced: {message}");
     }
-    let names = ["upload", "preprocess", "pack+tensor readback", "inference", "composite", "readback", "total"];
-    let stages: Vec<(String, Summary)> = names.iter().zip(&per_stage).map(|(n, v)| (n.to_string(), summarize(v))).collect();
+    let names = [
+        "upload",
+        "preprocess",
+        "pack+tensor readback",
+        "inference",
+        "composite",
+        "readback",
+        "total",
+    ];
+    let stages: Vec<(String, Summary)> = names
+        .iter()
+        .zip(&per_stage)
+        .map(|(n, v)| (n.to_string(), summarize(v)))
+        .collect();
     let total = stages[6].1.median;
     let inference = stages[3].1.median;
-    let overhead: Vec<f64> = per_stage[6].iter().zip(&per_stage[3]).map(|(t, i)| t - i).collect();
+    let overhead: Vec<f64> = per_stage[6]
+        .iter()
+        .zip(&per_stage[3])
+        .map(|(t, i)| t - i)
+        .collect();
     let overhead_ratio = summarize(&overhead).median / inference.max(1e-9);
 
     // Realtime: submit as an engine would, one frame per tick, never waiting for inference.
@@ -202,14 +226,29 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     } else {
         println!(
             "input {}x{}  model {}x{}  EP {}  GPU {}  frames {}",
-            w, h, report.model_input.0, report.model_input.1, report.execution_provider, report.gpu, report.frames
+            w,
+            h,
+            report.model_input.0,
+            report.model_input.1,
+            report.execution_provider,
+            report.gpu,
+            report.frames
         );
-        println!("{:<24} {:>10} {:>10}", "stage (cinematic, ms)", "median", "p95");
+        println!(
+            "{:<24} {:>10} {:>10}",
+            "stage (cinematic, ms)", "median", "p95"
+        );
         for (n, s) in &report.stages {
             println!("{n:<24} {:>10.2} {:>10.2}", s.median, s.p95);
         }
-        println!("fps (cinematic, every frame inferred): {:.1}", report.fps_cinematic);
-        println!("runtime overhead / forward pass (median): {:.1}%", 100.0 * report.runtime_overhead_ratio);
+        println!(
+            "fps (cinematic, every frame inferred): {:.1}",
+            report.fps_cinematic
+        );
+        println!(
+            "runtime overhead / forward pass (median): {:.1}%",
+            100.0 * report.runtime_overhead_ratio
+        );
         println!(
             "realtime submit: median {:.3} ms, p95 {:.3} ms; {} frames shown, {} dropped, {:.1} output fps at a 16 ms tick",
             report.realtime_submit.median, report.realtime_submit.p95, report.realtime_frames_output, report.realtime_frames_dropped, report.realtime_output_fps

@@ -38,7 +38,9 @@ fn gather(m: &ModelArgs) -> Info {
     match model::ort_lib::init(m.ort_lib.as_deref()) {
         Ok(lib) => {
             info.onnxruntime = Some(format!("{} ({})", lib.path.display(), lib.version));
-            info.execution_providers_available = model::available_eps().map(|v| v.iter().map(|e| e.as_str().to_string()).collect()).unwrap_or_default();
+            info.execution_providers_available = model::available_eps()
+                .map(|v| v.iter().map(|e| e.as_str().to_string()).collect())
+                .unwrap_or_default();
         }
         Err(e) => info.onnxruntime_error = Some(e.to_string()),
     }
@@ -51,16 +53,24 @@ fn gather(m: &ModelArgs) -> Info {
             info.model_dir = Some(dir.display().to_string());
             match ModelPackage::open(&dir) {
                 Ok(p) => {
-                    info.manifest = std::fs::read_to_string(dir.join("manifest.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+                    info.manifest = std::fs::read_to_string(dir.join("manifest.json"))
+                        .ok()
+                        .and_then(|t| serde_json::from_str(&t).ok());
                     if info.onnxruntime.is_some() {
                         let opts = model::SessionOptions {
                             ort_library: m.ort_lib.clone(),
                             ep: m.ep.parse().unwrap_or_default(),
-                            ep_options: model::EpOptions { fallback: m.allow_fallback, ..Default::default() },
+                            ep_options: model::EpOptions {
+                                fallback: m.allow_fallback,
+                                ..Default::default()
+                            },
                             ..Default::default()
                         };
                         match model::ModelSession::load(&p, &opts) {
-                            Ok(s) => info.execution_provider_selected = Some(s.ep_in_use().as_str().to_string()),
+                            Ok(s) => {
+                                info.execution_provider_selected =
+                                    Some(s.ep_in_use().as_str().to_string())
+                            }
                             Err(e) => info.execution_provider_error = Some(e.to_string()),
                         }
                     }
@@ -79,19 +89,34 @@ pub fn info(m: &ModelArgs, json: bool) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&i)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("ONNX Runtime:        {}", i.onnxruntime.as_deref().or(i.onnxruntime_error.as_deref()).unwrap_or("?"));
-    println!("EPs in this build:   {}", i.execution_providers_available.join(", "));
+    println!(
+        "ONNX Runtime:        {}",
+        i.onnxruntime
+            .as_deref()
+            .or(i.onnxruntime_error.as_deref())
+            .unwrap_or("?")
+    );
+    println!(
+        "EPs in this build:   {}",
+        i.execution_providers_available.join(", ")
+    );
     match (&i.execution_provider_selected, &i.execution_provider_error) {
         (Some(ep), _) => println!("EP that would run:   {ep} (requested: {})", m.ep),
         (None, Some(e)) => println!("EP that would run:   none: {e}"),
         _ => println!("EP that would run:   unknown (no model loaded)"),
     }
     match (&i.gpu, &i.gpu_error) {
-        (Some(g), _) => println!("GPU:                 {} ({}, {})", g.name, g.backend, g.device_type),
+        (Some(g), _) => println!(
+            "GPU:                 {} ({}, {})",
+            g.name, g.backend, g.device_type
+        ),
         (_, Some(e)) => println!("GPU:                 none: {e}"),
         _ => {}
     }
-    println!("Model:               {}", i.model_dir.as_deref().unwrap_or("none"));
+    println!(
+        "Model:               {}",
+        i.model_dir.as_deref().unwrap_or("none")
+    );
     if let Some(man) = &i.manifest {
         println!("{}", serde_json::to_string_pretty(man)?);
     }
@@ -110,12 +135,29 @@ pub fn doctor(m: &ModelArgs) -> Result<ExitCode> {
     };
     match (&i.onnxruntime, &i.onnxruntime_error) {
         (Some(p), _) => check(true, "ONNX Runtime library", p),
-        (_, e) => check(false, "ONNX Runtime library", e.as_deref().unwrap_or("not found")),
+        (_, e) => check(
+            false,
+            "ONNX Runtime library",
+            e.as_deref().unwrap_or("not found"),
+        ),
     }
     match (&i.gpu, &i.gpu_error) {
         (Some(g), _) => {
             let soft = g.device_type.contains("Cpu");
-            check(true, "GPU adapter", &format!("{} ({}){}", g.name, g.backend, if soft { " — software rendering: expect low fps; install the GPU's Vulkan driver for speed" } else { "" }))
+            check(
+                true,
+                "GPU adapter",
+                &format!(
+                    "{} ({}){}",
+                    g.name,
+                    g.backend,
+                    if soft {
+                        " — software rendering: expect low fps; install the GPU's Vulkan driver for speed"
+                    } else {
+                        ""
+                    }
+                ),
+            )
         }
         (_, e) => check(false, "GPU adapter", e.as_deref().unwrap_or("none")),
     }
@@ -125,7 +167,11 @@ pub fn doctor(m: &ModelArgs) -> Result<ExitCode> {
         _ => {}
     }
     match (&i.execution_provider_selected, &i.execution_provider_error) {
-        (Some(ep), _) => check(true, "execution provider", &format!("{ep} (requested {})", m.ep)),
+        (Some(ep), _) => check(
+            true,
+            "execution provider",
+            &format!("{ep} (requested {})", m.ep),
+        ),
         (_, Some(e)) => check(false, "execution provider", e),
         _ => {}
     }

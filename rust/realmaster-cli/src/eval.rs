@@ -27,7 +27,11 @@ pub struct EvalArgs {
 pub fn run(a: EvalArgs) -> Result<ExitCode> {
     let seq = Sequence::open(&a.sequence)?;
     let weathers: Vec<String> = match &a.weathers {
-        Some(w) => w.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        Some(w) => w
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
         None => seq.target_prompts().iter().map(|s| s.to_string()).collect(),
     };
     if weathers.is_empty() {
@@ -70,6 +74,9 @@ fn print_table(scores: &[WeatherScores]) {
     }
     println!("temporal warping error (mean |I_t - warp(I_t-1)|, non-disoccluded pixels):");
     for s in scores {
-        println!("  {:<12} output {:.4}  target {:.4}  input {:.4}", s.weather, s.warp_error, s.warp_error_target, s.warp_error_input);
+        println!(
+            "  {:<12} output {:.4}  target {:.4}  input {:.4}",
+            s.weather, s.warp_error, s.warp_error_target, s.warp_error_input
+        );
     }
 }

@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "realmaster", version, about = "RealMaster Live: photoreal frames from game renders, in real time")]
+#[command(
+    name = "realmaster",
+    version,
+    about = "RealMaster Live: photoreal frames from game renders, in real time"
+)]
 struct Cli {
     /// More log output (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -44,9 +48,17 @@ pub struct ModelArgs {
 }
 
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("'{s}' is not WIDTHxHEIGHT (e.g. 1920x1080)"))?;
-    let w: u32 = w.trim().parse().map_err(|_| format!("bad width in '{s}'"))?;
-    let h: u32 = h.trim().parse().map_err(|_| format!("bad height in '{s}'"))?;
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("'{s}' is not WIDTHxHEIGHT (e.g. 1920x1080)"))?;
+    let w: u32 = w
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad width in '{s}'"))?;
+    let h: u32 = h
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad height in '{s}'"))?;
     if w == 0 || h == 0 {
         return Err(format!("'{s}' has a zero side"));
     }
@@ -83,9 +95,11 @@ fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(format!("realmaster={level},realmaster_cli={level},wgpu=error,naga=error")))
-        .format_timestamp(None)
-        .init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(format!(
+        "realmaster={level},realmaster_cli={level},wgpu=error,naga=error"
+    )))
+    .format_timestamp(None)
+    .init();
     let result = match cli.command {
         Command::Render(a) => render::run(a),
         Command::Info { model, json } => doctor::info(&model, json),

@@ -24,18 +24,35 @@ pub fn to_rgb8(width: u32, height: u32, format: ColorFormat, data: &[u8]) -> Rgb
     for i in 0..n {
         match format {
             ColorFormat::Rgba8Srgb => out.extend_from_slice(&data[i * 4..i * 4 + 3]),
-            ColorFormat::Bgra8Srgb => out.extend_from_slice(&[data[i * 4 + 2], data[i * 4 + 1], data[i * 4]]),
+            ColorFormat::Bgra8Srgb => {
+                out.extend_from_slice(&[data[i * 4 + 2], data[i * 4 + 1], data[i * 4]])
+            }
             ColorFormat::Rgba16Float => {
-                let c = |k: usize| half_to_f32(u16::from_le_bytes([data[i * 8 + k * 2], data[i * 8 + k * 2 + 1]]));
+                let c = |k: usize| {
+                    half_to_f32(u16::from_le_bytes([
+                        data[i * 8 + k * 2],
+                        data[i * 8 + k * 2 + 1],
+                    ]))
+                };
                 out.extend_from_slice(&[enc(c(0)), enc(c(1)), enc(c(2))]);
             }
             ColorFormat::Rgba32Float => {
-                let c = |k: usize| f32::from_le_bytes(data[i * 16 + k * 4..i * 16 + k * 4 + 4].try_into().unwrap_or([0; 4]));
+                let c = |k: usize| {
+                    f32::from_le_bytes(
+                        data[i * 16 + k * 4..i * 16 + k * 4 + 4]
+                            .try_into()
+                            .unwrap_or([0; 4]),
+                    )
+                };
                 out.extend_from_slice(&[enc(c(0)), enc(c(1)), enc(c(2))]);
             }
         }
     }
-    Rgb8 { width, height, data: out }
+    Rgb8 {
+        width,
+        height,
+        data: out,
+    }
 }
 
 fn half_to_f32(h: u16) -> f32 {
@@ -55,8 +72,14 @@ pub fn output_rgb8(o: &OutputFrame) -> Rgb8 {
 }
 
 pub fn write_png(path: &Path, img: &Rgb8) -> Result<()> {
-    image::save_buffer(path, &img.data, img.width, img.height, image::ExtendedColorType::Rgb8)
-        .with_context(|| format!("writing {}", path.display()))
+    image::save_buffer(
+        path,
+        &img.data,
+        img.width,
+        img.height,
+        image::ExtendedColorType::Rgb8,
+    )
+    .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Nearest-neighbour downscale to fit `max_w`, for the contact sheet.
@@ -75,12 +98,19 @@ fn fit(img: &Rgb8, max_w: u32) -> Rgb8 {
             data.extend_from_slice(&img.data[i..i + 3]);
         }
     }
-    Rgb8 { width: w, height: h, data }
+    Rgb8 {
+        width: w,
+        height: h,
+        data,
+    }
 }
 
 /// Two rows (before on top, after below) of up to `pairs.len()` frames, 4 px gutters.
 pub fn contact_sheet(pairs: &[(Rgb8, Rgb8)], max_tile_w: u32) -> Option<Rgb8> {
-    let tiles: Vec<(Rgb8, Rgb8)> = pairs.iter().map(|(a, b)| (fit(a, max_tile_w), fit(b, max_tile_w))).collect();
+    let tiles: Vec<(Rgb8, Rgb8)> = pairs
+        .iter()
+        .map(|(a, b)| (fit(a, max_tile_w), fit(b, max_tile_w)))
+        .collect();
     let first = tiles.first()?;
     let (tw, th) = (first.0.width, first.0.height);
     let gap = 4;
@@ -92,17 +122,26 @@ pub fn contact_sheet(pairs: &[(Rgb8, Rgb8)], max_tile_w: u32) -> Option<Rgb8> {
             let ox = gap + i as u32 * (tw + gap);
             let oy = gap + row as u32 * (th + gap);
             for y in 0..img.height.min(th) {
-                let src = &img.data[(y * img.width * 3) as usize..][..(img.width.min(tw) * 3) as usize];
+                let src =
+                    &img.data[(y * img.width * 3) as usize..][..(img.width.min(tw) * 3) as usize];
                 let dst = (((oy + y) * w + ox) * 3) as usize;
                 data[dst..dst + src.len()].copy_from_slice(src);
             }
         }
     }
-    Some(Rgb8 { width: w, height: h, data })
+    Some(Rgb8 {
+        width: w,
+        height: h,
+        data,
+    })
 }
 
 pub fn ffmpeg_available() -> bool {
-    Command::new("ffmpeg").arg("-version").output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// Encode `dir/%04d.png` at `fps` into an H.264 mp4.
@@ -112,7 +151,14 @@ pub fn encode_mp4(frames_dir: &Path, fps: f64, out: &Path) -> Result<()> {
         .arg(format!("{fps}"))
         .arg("-i")
         .arg(frames_dir.join("%04d.png"))
-        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-vf",
+            "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+        ])
         .arg(out)
         .status()
         .context("running ffmpeg")?;
@@ -123,7 +169,11 @@ pub fn encode_mp4(frames_dir: &Path, fps: f64, out: &Path) -> Result<()> {
 }
 
 /// Decode a video into PNG frames under `dir` and return (fps, frame paths).
-pub fn decode_video(video: &Path, dir: &Path, max_frames: Option<usize>) -> Result<(f64, Vec<PathBuf>)> {
+pub fn decode_video(
+    video: &Path,
+    dir: &Path,
+    max_frames: Option<usize>,
+) -> Result<(f64, Vec<PathBuf>)> {
     if !ffmpeg_available() {
         bail!(
             "{} is a video file, and reading video needs ffmpeg (fix: install it, e.g. `apt-get install ffmpeg`, or pass a sequence folder)",
@@ -132,13 +182,24 @@ pub fn decode_video(video: &Path, dir: &Path, max_frames: Option<usize>) -> Resu
     }
     std::fs::create_dir_all(dir)?;
     let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=r_frame_rate", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=r_frame_rate",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(video)
         .output()
         .context("running ffprobe")?;
     let rate = String::from_utf8_lossy(&probe.stdout).trim().to_string();
     let fps = match rate.split_once('/') {
-        Some((n, d)) => n.parse::<f64>().unwrap_or(24.0) / d.parse::<f64>().unwrap_or(1.0).max(1e-9),
+        Some((n, d)) => {
+            n.parse::<f64>().unwrap_or(24.0) / d.parse::<f64>().unwrap_or(1.0).max(1e-9)
+        }
         None => rate.parse().unwrap_or(24.0),
     };
     let mut cmd = Command::new("ffmpeg");
@@ -146,9 +207,15 @@ pub fn decode_video(video: &Path, dir: &Path, max_frames: Option<usize>) -> Resu
     if let Some(n) = max_frames {
         cmd.args(["-frames:v", &n.to_string()]);
     }
-    let status = cmd.arg(dir.join("%04d.png")).status().context("running ffmpeg")?;
+    let status = cmd
+        .arg(dir.join("%04d.png"))
+        .status()
+        .context("running ffmpeg")?;
     if !status.success() {
-        bail!("ffmpeg could not decode {} ({status}); is it a video file?", video.display());
+        bail!(
+            "ffmpeg could not decode {} ({status}); is it a video file?",
+            video.display()
+        );
     }
     let mut frames: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))

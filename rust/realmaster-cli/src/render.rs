@@ -42,8 +42,12 @@ pub struct RenderArgs {
 
 /// Frames from a sequence folder or a decoded video.
 pub enum Source {
-    Sequence(Sequence),
-    Video { fps: f64, frames: Vec<PathBuf>, _tmp: TempDir },
+    Sequence(Box<Sequence>),
+    Video {
+        fps: f64,
+        frames: Vec<PathBuf>,
+        _tmp: TempDir,
+    },
 }
 
 /// A temporary folder removed on drop.
@@ -57,14 +61,19 @@ impl Drop for TempDir {
 impl Source {
     pub fn open(path: &Path, max_frames: Option<usize>) -> Result<Source> {
         if path.is_dir() {
-            return Ok(Source::Sequence(Sequence::open(path)?));
+            return Ok(Source::Sequence(Box::new(Sequence::open(path)?)));
         }
         if !path.exists() {
             bail!("{} does not exist (fix: pass a sequence folder containing sequence.json, or a video file)", path.display());
         }
-        let tmp = TempDir(std::env::temp_dir().join(format!("realmaster-video-{}", std::process::id())));
+        let tmp =
+            TempDir(std::env::temp_dir().join(format!("realmaster-video-{}", std::process::id())));
         let (fps, frames) = media::decode_video(path, &tmp.0, max_frames)?;
-        Ok(Source::Video { fps, frames, _tmp: tmp })
+        Ok(Source::Video {
+            fps,
+            frames,
+            _tmp: tmp,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -85,7 +94,9 @@ impl Source {
         match self {
             Source::Sequence(s) => Ok(s.load_frame_into(i as u32, dst)?),
             Source::Video { frames, .. } => {
-                let img = image::open(&frames[i]).with_context(|| format!("reading {}", frames[i].display()))?.to_rgba8();
+                let img = image::open(&frames[i])
+                    .with_context(|| format!("reading {}", frames[i].display()))?
+                    .to_rgba8();
                 *dst = OwnedFrame::default();
                 dst.width = img.width();
                 dst.height = img.height();
@@ -110,7 +121,12 @@ pub fn fit_model_size(config: &mut realmaster::SessionConfig, frame: (u32, u32))
     }
 }
 
-pub fn session_config(model: &ModelArgs, mode: Mode, prompt: &str, strength: f32) -> Result<realmaster::SessionConfig> {
+pub fn session_config(
+    model: &ModelArgs,
+    mode: Mode,
+    prompt: &str,
+    strength: f32,
+) -> Result<realmaster::SessionConfig> {
     let dir = crate::locate::model_dir(model.model.as_deref()).map_err(anyhow::Error::msg)?;
     Ok(realmaster::SessionConfig {
         model_dir: Some(dir),
@@ -129,7 +145,10 @@ pub fn session_config(model: &ModelArgs, mode: Mode, prompt: &str, strength: f32
 pub fn run(a: RenderArgs) -> Result<ExitCode> {
     let mode: Mode = a.mode.parse()?;
     if !(0.0..=1.0).contains(&a.strength) {
-        bail!("--strength {} is outside 0..1 (fix: pass a value between 0 and 1)", a.strength);
+        bail!(
+            "--strength {} is outside 0..1 (fix: pass a value between 0 and 1)",
+            a.strength
+        );
     }
     let mut config = match session_config(&a.model, mode, &a.prompt, a.strength) {
         Ok(c) => c,
@@ -157,12 +176,20 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
     );
 
     let frames_dir = a.out.join("frames");
-    std::fs::create_dir_all(&frames_dir).with_context(|| format!("creating {}", frames_dir.display()))?;
+    std::fs::create_dir_all(&frames_dir)
+        .with_context(|| format!("creating {}", frames_dir.display()))?;
     let bar = ProgressBar::new(n as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} frames  {per_sec}  eta {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} frames  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
 
     // First, two middle and last frame for the contact sheet.
-    let sheet_picks: Vec<usize> = if n <= 4 { (0..n).collect() } else { vec![0, n / 3, 2 * n / 3, n - 1] };
+    let sheet_picks: Vec<usize> = if n <= 4 {
+        (0..n).collect()
+    } else {
+        vec![0, n / 3, 2 * n / 3, n - 1]
+    };
     let mut pairs = Vec::new();
     let mut input = OwnedFrame::default();
     let mut output = OutputFrame::default();
@@ -178,7 +205,10 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
         let rgb = media::output_rgb8(&output);
         media::write_png(&frames_dir.join(format!("{i:04}.png")), &rgb)?;
         if sheet_picks.contains(&i) {
-            pairs.push((media::to_rgb8(input.width, input.height, input.format, &input.color), rgb));
+            pairs.push((
+                media::to_rgb8(input.width, input.height, input.format, &input.color),
+                rgb,
+            ));
         }
         bar.inc(1);
     }

@@ -11,13 +11,25 @@ pub struct Summary {
 
 pub fn summarize(samples: &[f64]) -> Summary {
     if samples.is_empty() {
-        return Summary { median: 0.0, p95: 0.0, mean: 0.0, min: 0.0, max: 0.0 };
+        return Summary {
+            median: 0.0,
+            p95: 0.0,
+            mean: 0.0,
+            min: 0.0,
+            max: 0.0,
+        };
     }
     let mut v = samples.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     // Nearest-rank percentiles.
     let pct = |p: f64| v[(((p / 100.0) * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-    Summary { median: pct(50.0), p95: pct(95.0), mean: v.iter().sum::<f64>() / v.len() as f64, min: v[0], max: v[v.len() - 1] }
+    Summary {
+        median: pct(50.0),
+        p95: pct(95.0),
+        mean: v.iter().sum::<f64>() / v.len() as f64,
+        min: v[0],
+        max: v[v.len() - 1],
+    }
 }
 
 #[cfg(test)]

@@ -448,7 +448,7 @@ mod tests {
 
     #[test]
     fn nan_in_hdr_and_depth_is_named() {
-        let mut px = vec![0f32; 4 * 4];
+        let mut px = [0f32; 4 * 4];
         px[5] = f32::NAN; // pixel 1, channel 1
         let bytes: Vec<u8> = px.iter().flat_map(|v| v.to_le_bytes()).collect();
         let f = FrameRef::color_only(2, 2, ColorFormat::Rgba32Float, &bytes);

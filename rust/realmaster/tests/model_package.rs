@@ -118,9 +118,12 @@ fn unknown_role_is_named() {
     );
 }
 
+/// A change to a valid manifest and the words the resulting error must contain.
+type ManifestCase = (Box<dyn FnOnce(&mut serde_json::Value)>, &'static str);
+
 #[test]
 fn self_consistency_problems_are_specific() {
-    let cases: Vec<(Box<dyn FnOnce(&mut serde_json::Value)>, &str)> = vec![
+    let cases: Vec<ManifestCase> = vec![
         (Box::new(|m| m["window"] = json!(0)), "window is 0"),
         (
             Box::new(|m| {

@@ -302,7 +302,7 @@ fn image_size_mismatch_is_an_error() {
         },
     )
     .unwrap();
-    w.write_color_rgba8(0, &vec![9u8; 4 * 3 * 4]).unwrap();
+    w.write_color_rgba8(0, &[9u8; 4 * 3 * 4]).unwrap();
     std::fs::copy(
         other.path().join("color/0000.png"),
         s.path().join("color/0001.png"),

@@ -61,7 +61,11 @@ pub struct Pose {
 
 impl Pose {
     pub fn forward(&self) -> Vec3 {
-        v3(self.pitch.cos() * self.yaw.cos(), self.pitch.sin(), self.pitch.cos() * self.yaw.sin())
+        v3(
+            self.pitch.cos() * self.yaw.cos(),
+            self.pitch.sin(),
+            self.pitch.cos() * self.yaw.sin(),
+        )
     }
     pub fn view(&self) -> Mat4 {
         Mat4::look_at(self.eye, self.eye + self.forward(), Vec3::Y)
@@ -94,25 +98,42 @@ pub fn pose(path: CameraPath, scene: &Scene, i: u32, frames: u32, fps: f32) -> P
     let dur = shot_len.max(1) as f32 / fps;
     let ground = |p: Vec3| scene.ground_height(p.x, p.z);
     let landscape = scene.kind == SceneKind::Landscape;
-    let stand = |p: Vec3| v3(p.x, ground(p) + rig.eye_height + if landscape { 0.0 } else { p.y }, p.z);
+    let stand = |p: Vec3| {
+        v3(
+            p.x,
+            ground(p) + rig.eye_height + if landscape { 0.0 } else { p.y },
+            p.z,
+        )
+    };
 
     let pan = |t: f32| {
         // 35 degrees per second across the view, centred on the rig heading.
         let sweep = 0.61 * dur;
         let yaw = rig.stand_yaw + 0.35 - sweep * (t / dur);
-        Pose { eye: stand(rig.stand), yaw, pitch: -0.03 }
+        Pose {
+            eye: stand(rig.stand),
+            yaw,
+            pitch: -0.03,
+        }
     };
     let dolly = |t: f32, start: Vec3, yaw: f32| {
         let dir = v3(yaw.cos(), 0.0, yaw.sin());
         let p = start + dir * (rig.dolly_speed * t);
         let height = if landscape {
             // Fly a few metres above the ground, smoothed over the path ahead.
-            let ahead = [0.0f32, 5.0, 10.0, 20.0].iter().map(|d| ground(p + dir * *d)).fold(f32::MIN, f32::max);
+            let ahead = [0.0f32, 5.0, 10.0, 20.0]
+                .iter()
+                .map(|d| ground(p + dir * *d))
+                .fold(f32::MIN, f32::max);
             ahead + 5.0
         } else {
             2.3 + 0.03 * (t * 9.0).sin()
         };
-        Pose { eye: v3(p.x, height, p.z), yaw, pitch: if landscape { -0.06 } else { -0.02 } }
+        Pose {
+            eye: v3(p.x, height, p.z),
+            yaw,
+            pitch: if landscape { -0.06 } else { -0.02 },
+        }
     };
     let turn = |t: f32, start: Vec3, yaw0: f32| {
         // A whip pan of ~100 degrees (towards +z: across the street in the city) in the middle half
@@ -122,7 +143,11 @@ pub fn pose(path: CameraPath, scene: &Scene, i: u32, frames: u32, fps: f32) -> P
         let walk = v3(yaw0.cos(), 0.0, yaw0.sin()) * (1.2 * t);
         let mut eye = stand(start + walk);
         eye.y += 0.02 * (t * 11.0).sin();
-        Pose { eye, yaw, pitch: -0.04 }
+        Pose {
+            eye,
+            yaw,
+            pitch: -0.04,
+        }
     };
     match path {
         CameraPath::Pan => pan(t),
@@ -133,9 +158,17 @@ pub fn pose(path: CameraPath, scene: &Scene, i: u32, frames: u32, fps: f32) -> P
         CameraPath::Orbit => {
             let a = -1.2 + 0.42 * t;
             let c = rig.orbit_center;
-            let eye = v3(c.x + rig.orbit_radius * a.cos(), c.y + rig.orbit_height, c.z + rig.orbit_radius * a.sin());
+            let eye = v3(
+                c.x + rig.orbit_radius * a.cos(),
+                c.y + rig.orbit_height,
+                c.z + rig.orbit_radius * a.sin(),
+            );
             let d = c - eye;
-            Pose { eye, yaw: d.z.atan2(d.x), pitch: (d.y / v3(d.x, 0.0, d.z).length()).atan() }
+            Pose {
+                eye,
+                yaw: d.z.atan2(d.x),
+                pitch: (d.y / v3(d.x, 0.0, d.z).length()).atan(),
+            }
         }
     }
 }

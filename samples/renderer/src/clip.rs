@@ -38,7 +38,14 @@ pub struct ClipSpec {
 }
 
 impl ClipSpec {
-    pub fn new(scene: SceneKind, camera: CameraPath, frames: u32, width: u32, height: u32, seed: u64) -> ClipSpec {
+    pub fn new(
+        scene: SceneKind,
+        camera: CameraPath,
+        frames: u32,
+        width: u32,
+        height: u32,
+        seed: u64,
+    ) -> ClipSpec {
         ClipSpec {
             scene,
             variant: scene.default_variant().into(),
@@ -58,29 +65,48 @@ impl ClipSpec {
     /// Check the spec; the message says what is wrong and what to pass instead.
     pub fn validate(&self) -> std::result::Result<(), String> {
         for (name, v) in [("width", self.width), ("height", self.height)] {
-            if v < MIN_SIDE || v > MAX_SIDE {
-                return Err(format!("{name} {v} is out of range; pass a {name} between {MIN_SIDE} and {MAX_SIDE}"));
+            if !(MIN_SIDE..=MAX_SIDE).contains(&v) {
+                return Err(format!(
+                    "{name} {v} is out of range; pass a {name} between {MIN_SIDE} and {MAX_SIDE}"
+                ));
             }
             if v % 2 != 0 {
                 return Err(format!("{name} {v} is odd; pass an even {name} (the targets are resolved from a 2x2 supersample)"));
             }
         }
         if self.frames == 0 || self.frames > MAX_FRAMES {
-            return Err(format!("--frames {} is out of range; pass 1 to {MAX_FRAMES}", self.frames));
+            return Err(format!(
+                "--frames {} is out of range; pass 1 to {MAX_FRAMES}",
+                self.frames
+            ));
         }
         if self.camera == CameraPath::Cut && self.frames < 2 {
-            return Err("the cut camera needs at least 2 frames (one per shot); pass --frames 2 or more".into());
+            return Err(
+                "the cut camera needs at least 2 frames (one per shot); pass --frames 2 or more"
+                    .into(),
+            );
         }
         if !(self.fps.is_finite() && self.fps > 0.0 && self.fps <= 240.0) {
-            return Err(format!("--fps {} is out of range; pass a value in (0, 240]", self.fps));
+            return Err(format!(
+                "--fps {} is out of range; pass a value in (0, 240]",
+                self.fps
+            ));
         }
         if !self.scene.variants().contains(&self.variant.as_str()) {
-            return Err(format!("unknown {} variant '{}'; choose one of: {}", self.scene.name(), self.variant, self.scene.variants().join(", ")));
+            return Err(format!(
+                "unknown {} variant '{}'; choose one of: {}",
+                self.scene.name(),
+                self.variant,
+                self.scene.variants().join(", ")
+            ));
         }
         let mut seen = Vec::new();
         for w in &self.weathers {
             if seen.contains(w) {
-                return Err(format!("weather '{}' is listed twice; list each weather once", w.name()));
+                return Err(format!(
+                    "weather '{}' is listed twice; list each weather once",
+                    w.name()
+                ));
             }
             seen.push(*w);
         }
@@ -151,7 +177,13 @@ impl<'g> ClipRenderer<'g> {
             }
             _ => Renderer::new(gpu, &scene, spec.width, spec.height)?,
         };
-        Ok(ClipRenderer { gpu, spec, scene, renderer, dynamic: Vec::new() })
+        Ok(ClipRenderer {
+            gpu,
+            spec,
+            scene,
+            renderer,
+            dynamic: Vec::new(),
+        })
     }
 
     /// Give the renderer back for the next clip.
@@ -161,7 +193,13 @@ impl<'g> ClipRenderer<'g> {
 
     /// Camera pose for frame `i` (for tests and tools).
     pub fn pose(&self, i: u32) -> camera::Pose {
-        camera::pose(self.spec.camera, &self.scene, i, self.spec.frames, self.spec.fps)
+        camera::pose(
+            self.spec.camera,
+            &self.scene,
+            i,
+            self.spec.frames,
+            self.spec.fps,
+        )
     }
 
     pub fn is_shot_start(&self, i: u32) -> bool {
@@ -182,7 +220,11 @@ impl<'g> ClipRenderer<'g> {
         let p0 = self.pose(shot_first);
         let fwd = p0.forward();
         let ahead = v3(fwd.x, 0.0, fwd.z).normalize() * 35.0;
-        let half = if self.scene.kind == SceneKind::City { 80.0 } else { 150.0 };
+        let half = if self.scene.kind == SceneKind::City {
+            80.0
+        } else {
+            150.0
+        };
         self.dynamic.clear();
         self.scene.dynamic_vertices(t, t_prev, &mut self.dynamic);
         let setup = FrameSetup {
@@ -191,7 +233,11 @@ impl<'g> ClipRenderer<'g> {
             cam_pos: cur.eye,
             time: t,
             shot_start: start,
-            shadow_center: Vec3 { x: p0.eye.x + ahead.x, y: 0.0, z: p0.eye.z + ahead.z },
+            shadow_center: Vec3 {
+                x: p0.eye.x + ahead.x,
+                y: 0.0,
+                z: p0.eye.z + ahead.z,
+            },
             shadow_half: half,
             dynamic: &self.dynamic,
             weathers: &self.spec.weathers,
@@ -209,19 +255,36 @@ impl<'g> ClipRenderer<'g> {
             .zip(&out.targets)
             .map(|(wth, hdr)| {
                 // Grain differs per clip seed, frame and weather, and is the same on every run.
-                let grain_seed = self.spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((i as u64) << 16) ^ ((*wth as u64) << 48);
+                let grain_seed = self.spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    ^ ((i as u64) << 16)
+                    ^ ((*wth as u64) << 48);
                 post::finish_target(hdr, w, h, SS as usize, &weather::lighting(*wth), grain_seed)
             })
             .collect();
         let (depth, normals, motion) = match self.spec.plane_quant {
             Some(q) => (
-                out.depth.iter().map(|v| keep_mantissa(*v, q.depth_bits)).collect(),
-                out.normals.iter().map(|v| round_to(*v, q.normal_step)).collect(),
-                out.motion.iter().map(|v| round_to(*v, q.motion_step)).collect(),
+                out.depth
+                    .iter()
+                    .map(|v| keep_mantissa(*v, q.depth_bits))
+                    .collect(),
+                out.normals
+                    .iter()
+                    .map(|v| round_to(*v, q.normal_step))
+                    .collect(),
+                out.motion
+                    .iter()
+                    .map(|v| round_to(*v, q.motion_step))
+                    .collect(),
             ),
             None => (out.depth.clone(), out.normals.clone(), out.motion.clone()),
         };
-        EncodedFrame { sim_rgba8: post::finish_sim(&out.sim), targets_rgba8, depth, normals, motion }
+        EncodedFrame {
+            sim_rgba8: post::finish_sim(&out.sim),
+            targets_rgba8,
+            depth,
+            normals,
+            motion,
+        }
     }
 }
 
@@ -234,7 +297,9 @@ pub struct ClipStats {
 }
 
 fn dir_size(p: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return 0;
+    };
     rd.flatten()
         .map(|e| {
             let path = e.path();
@@ -249,7 +314,13 @@ fn dir_size(p: &Path) -> u64 {
 
 /// Render `spec` into the sequence folder `out`. `cache` carries a renderer from clip to clip (pass
 /// `&mut None` for a one-off); `on_frame` is called after every frame (progress, preview capture).
-pub fn write_clip(gpu: &Gpu, spec: &ClipSpec, out: &Path, cache: &mut Option<Renderer>, mut on_frame: impl FnMut(u32, &EncodedFrame)) -> Result<ClipStats> {
+pub fn write_clip(
+    gpu: &Gpu,
+    spec: &ClipSpec,
+    out: &Path,
+    cache: &mut Option<Renderer>,
+    mut on_frame: impl FnMut(u32, &EncodedFrame),
+) -> Result<ClipStats> {
     let t0 = std::time::Instant::now();
     let mut clip = ClipRenderer::with_renderer(gpu, spec.clone(), cache.take())?;
     let mut meta = serde_json::Map::new();
@@ -260,7 +331,10 @@ pub fn write_clip(gpu: &Gpu, spec: &ClipSpec, out: &Path, cache: &mut Option<Ren
     if let Some(s) = &spec.split {
         meta.insert("split".into(), s.clone().into());
     }
-    meta.insert("generator".into(), format!("realmaster-samples {}", env!("CARGO_PKG_VERSION")).into());
+    meta.insert(
+        "generator".into(),
+        format!("realmaster-samples {}", env!("CARGO_PKG_VERSION")).into(),
+    );
     meta.insert("sky_depth".into(), SKY_DEPTH.into());
     let written = |w: &Weather| spec.write_targets.as_ref().is_none_or(|k| k.contains(w));
     let seq_spec = SequenceSpec {
@@ -272,7 +346,12 @@ pub fn write_clip(gpu: &Gpu, spec: &ClipSpec, out: &Path, cache: &mut Option<Ren
         depth: true,
         normals: true,
         motion: true,
-        targets: spec.weathers.iter().filter(|w| written(w)).map(|w| w.name().to_string()).collect(),
+        targets: spec
+            .weathers
+            .iter()
+            .filter(|w| written(w))
+            .map(|w| w.name().to_string())
+            .collect(),
         cuts: spec.cuts(),
         meta,
     };
@@ -282,45 +361,90 @@ pub fn write_clip(gpu: &Gpu, spec: &ClipSpec, out: &Path, cache: &mut Option<Ren
         let f = clip.frame(i)?;
         let t_render = t.elapsed().as_secs_f64();
         let e = clip.encode(&f, i);
-        log::debug!("frame {i}: render {t_render:.2} s, post {:.2} s", t.elapsed().as_secs_f64() - t_render);
+        log::debug!(
+            "frame {i}: render {t_render:.2} s, post {:.2} s",
+            t.elapsed().as_secs_f64() - t_render
+        );
         writer.write_color_rgba8(i, &e.sim_rgba8)?;
         writer.write_depth(i, &e.depth)?;
         writer.write_normals(i, &e.normals)?;
         writer.write_motion(i, &e.motion)?;
-        for (wth, t) in spec.weathers.iter().zip(&e.targets_rgba8).filter(|(w, _)| written(w)) {
+        for (wth, t) in spec
+            .weathers
+            .iter()
+            .zip(&e.targets_rgba8)
+            .filter(|(w, _)| written(w))
+        {
             writer.write_target_rgba8(wth.name(), i, t)?;
         }
         on_frame(i, &e);
     }
     writer.finish()?;
     *cache = Some(clip.into_renderer());
-    Ok(ClipStats { frames: spec.frames, seconds: t0.elapsed().as_secs_f64(), bytes: dir_size(out) })
+    Ok(ClipStats {
+        frames: spec.frames,
+        seconds: t0.elapsed().as_secs_f64(),
+        bytes: dir_size(out),
+    })
 }
 
 /// Training variants and cameras; the held-out split uses the remaining variant of each scene and
 /// the orbit camera, which training never sees.
-pub const TRAIN_VARIANTS: [(SceneKind, &str); 4] =
-    [(SceneKind::City, "street"), (SceneKind::Landscape, "hills"), (SceneKind::City, "avenue"), (SceneKind::Landscape, "lakeside")];
-pub const TRAIN_CAMERAS: [CameraPath; 4] = [CameraPath::Pan, CameraPath::Dolly, CameraPath::Turn, CameraPath::Cut];
-pub const HELDOUT_VARIANTS: [(SceneKind, &str); 2] = [(SceneKind::City, "downtown"), (SceneKind::Landscape, "alpine")];
+pub const TRAIN_VARIANTS: [(SceneKind, &str); 4] = [
+    (SceneKind::City, "street"),
+    (SceneKind::Landscape, "hills"),
+    (SceneKind::City, "avenue"),
+    (SceneKind::Landscape, "lakeside"),
+];
+pub const TRAIN_CAMERAS: [CameraPath; 4] = [
+    CameraPath::Pan,
+    CameraPath::Dolly,
+    CameraPath::Turn,
+    CameraPath::Cut,
+];
+pub const HELDOUT_VARIANTS: [(SceneKind, &str); 2] = [
+    (SceneKind::City, "downtown"),
+    (SceneKind::Landscape, "alpine"),
+];
 pub const HELDOUT_CAMERA: CameraPath = CameraPath::Orbit;
 
 /// The clips of a training set: `train_NNNN` (cycling variants, cameras and seeds) and
 /// `heldout_NNNN`, each with meta.split set.
-pub fn training_plan(clips: u32, heldout: u32, frames: u32, width: u32, height: u32, seed: u64) -> Vec<(String, ClipSpec)> {
+pub fn training_plan(
+    clips: u32,
+    heldout: u32,
+    frames: u32,
+    width: u32,
+    height: u32,
+    seed: u64,
+) -> Vec<(String, ClipSpec)> {
     let mut specs = Vec::new();
     for k in 0..clips as usize {
         let (scene, variant) = TRAIN_VARIANTS[k % TRAIN_VARIANTS.len()];
         // Offset the camera by the variant round so every variant meets every camera.
         let camera = TRAIN_CAMERAS[(k / TRAIN_VARIANTS.len() + k) % TRAIN_CAMERAS.len()];
-        let mut s = ClipSpec::new(scene, camera, frames, width, height, seed.wrapping_add(k as u64 * 7919));
+        let mut s = ClipSpec::new(
+            scene,
+            camera,
+            frames,
+            width,
+            height,
+            seed.wrapping_add(k as u64 * 7919),
+        );
         s.variant = variant.into();
         s.split = Some("train".into());
         specs.push((format!("train_{k:04}"), s));
     }
     for k in 0..heldout as usize {
         let (scene, variant) = HELDOUT_VARIANTS[k % HELDOUT_VARIANTS.len()];
-        let mut s = ClipSpec::new(scene, HELDOUT_CAMERA, frames, width, height, seed.wrapping_add(1_000_000 + k as u64 * 104_729));
+        let mut s = ClipSpec::new(
+            scene,
+            HELDOUT_CAMERA,
+            frames,
+            width,
+            height,
+            seed.wrapping_add(1_000_000 + k as u64 * 104_729),
+        );
         s.variant = variant.into();
         s.split = Some("heldout".into());
         specs.push((format!("heldout_{k:04}"), s));
@@ -350,16 +474,34 @@ mod tests {
     #[test]
     fn heldout_split_is_unseen_in_training() {
         let plan = training_plan(24, 4, 8, 64, 36, 5);
-        let train: Vec<&ClipSpec> = plan.iter().filter(|(_, s)| s.split.as_deref() == Some("train")).map(|(_, s)| s).collect();
-        let held: Vec<&ClipSpec> = plan.iter().filter(|(_, s)| s.split.as_deref() == Some("heldout")).map(|(_, s)| s).collect();
+        let train: Vec<&ClipSpec> = plan
+            .iter()
+            .filter(|(_, s)| s.split.as_deref() == Some("train"))
+            .map(|(_, s)| s)
+            .collect();
+        let held: Vec<&ClipSpec> = plan
+            .iter()
+            .filter(|(_, s)| s.split.as_deref() == Some("heldout"))
+            .map(|(_, s)| s)
+            .collect();
         assert_eq!((train.len(), held.len()), (24, 4));
         for h in &held {
-            assert!(train.iter().all(|t| t.variant != h.variant && t.camera != h.camera), "{h:?}");
+            assert!(
+                train
+                    .iter()
+                    .all(|t| t.variant != h.variant && t.camera != h.camera),
+                "{h:?}"
+            );
         }
         // Training covers every training variant with every training camera.
         for (scene, variant) in TRAIN_VARIANTS {
             for cam in TRAIN_CAMERAS {
-                assert!(train.iter().any(|t| t.scene == scene && t.variant == variant && t.camera == cam), "{variant} {cam:?}");
+                assert!(
+                    train
+                        .iter()
+                        .any(|t| t.scene == scene && t.variant == variant && t.camera == cam),
+                    "{variant} {cam:?}"
+                );
             }
         }
         assert!(plan.iter().all(|(_, s)| s.validate().is_ok()));
@@ -369,19 +511,55 @@ mod tests {
     fn spec_validation() {
         let ok = ClipSpec::new(SceneKind::City, CameraPath::Pan, 4, 64, 36, 1);
         assert!(ok.validate().is_ok());
-        let e = ClipSpec { width: 63, ..ok.clone() }.validate().unwrap_err();
+        let e = ClipSpec {
+            width: 63,
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.contains("odd"), "{e}");
-        let e = ClipSpec { height: 0, ..ok.clone() }.validate().unwrap_err();
+        let e = ClipSpec {
+            height: 0,
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.contains("out of range"), "{e}");
-        let e = ClipSpec { width: 4096, ..ok.clone() }.validate().unwrap_err();
+        let e = ClipSpec {
+            width: 4096,
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.contains("between 16 and 2048"), "{e}");
-        let e = ClipSpec { frames: 0, ..ok.clone() }.validate().unwrap_err();
+        let e = ClipSpec {
+            frames: 0,
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.contains("--frames 0"), "{e}");
-        let e = ClipSpec { camera: CameraPath::Cut, frames: 1, ..ok.clone() }.validate().unwrap_err();
+        let e = ClipSpec {
+            camera: CameraPath::Cut,
+            frames: 1,
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.contains("at least 2 frames"), "{e}");
-        let e = ClipSpec { variant: "alpine".into(), ..ok.clone() }.validate().unwrap_err();
+        let e = ClipSpec {
+            variant: "alpine".into(),
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.contains("street, avenue, downtown"), "{e}");
-        let e = ClipSpec { weathers: vec![Weather::Fog, Weather::Fog], ..ok }.validate().unwrap_err();
+        let e = ClipSpec {
+            weathers: vec![Weather::Fog, Weather::Fog],
+            ..ok
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.contains("twice"), "{e}");
     }
 }

@@ -13,7 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "realmaster-samples", version, about = "Render procedural sample scenes as RealMaster sequence folders (sim frames, G-buffers, paired photoreal targets)")]
+#[command(
+    name = "realmaster-samples",
+    version,
+    about = "Render procedural sample scenes as RealMaster sequence folders (sim frames, G-buffers, paired photoreal targets)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -91,7 +95,15 @@ fn parse_weathers(s: &str) -> Result<Vec<Weather>> {
         _ => {}
     }
     s.split(',')
-        .map(|w| Weather::parse(w.trim()).ok_or_else(|| anyhow!("unknown weather '{}'; choose from: {} (or all / none)", w.trim(), WEATHERS.join(", "))))
+        .map(|w| {
+            Weather::parse(w.trim()).ok_or_else(|| {
+                anyhow!(
+                    "unknown weather '{}'; choose from: {} (or all / none)",
+                    w.trim(),
+                    WEATHERS.join(", ")
+                )
+            })
+        })
         .collect()
 }
 
@@ -100,20 +112,37 @@ fn parse_scene(s: &str) -> Result<SceneKind> {
 }
 
 fn parse_camera(s: &str) -> Result<CameraPath> {
-    CameraPath::parse(s).ok_or_else(|| anyhow!("unknown camera '{s}'; choose one of: {}", CAMERAS.join(", ")))
+    CameraPath::parse(s).ok_or_else(|| {
+        anyhow!(
+            "unknown camera '{s}'; choose one of: {}",
+            CAMERAS.join(", ")
+        )
+    })
 }
 
 /// Sub-paths a sequence folder written by this tool consists of.
-const SEQUENCE_PARTS: [&str; 6] = ["sequence.json", "color", "depth", "normals", "motion", "targets"];
+const SEQUENCE_PARTS: [&str; 6] = [
+    "sequence.json",
+    "color",
+    "depth",
+    "normals",
+    "motion",
+    "targets",
+];
 
 fn is_empty_dir(p: &Path) -> bool {
-    std::fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(true)
+    std::fs::read_dir(p)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true)
 }
 
 /// Refuse a path that exists but is not a folder (is_empty_dir cannot tell it from an empty one).
 fn ensure_not_file(out: &Path) -> Result<()> {
     if out.exists() && !out.is_dir() {
-        bail!("--out {} exists and is not a folder; pass a folder path", out.display());
+        bail!(
+            "--out {} exists and is not a folder; pass a folder path",
+            out.display()
+        );
     }
     Ok(())
 }
@@ -141,14 +170,31 @@ fn prepare_sequence_dir(out: &Path, force: bool, replace_own: bool) -> Result<()
 }
 
 fn report(name: &str, frames: u32, secs: f64, bytes: u64) {
-    eprintln!("{name}: {frames} frames in {secs:.1} s ({:.2} s/frame), {:.2} MB", secs / frames.max(1) as f64, bytes as f64 / 1e6);
+    eprintln!(
+        "{name}: {frames} frames in {secs:.1} s ({:.2} s/frame), {:.2} MB",
+        secs / frames.max(1) as f64,
+        bytes as f64 / 1e6
+    );
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Render { scene, variant, camera, frames, width, height, fps, seed, weathers, out, force } => {
+        Cmd::Render {
+            scene,
+            variant,
+            camera,
+            frames,
+            width,
+            height,
+            fps,
+            seed,
+            weathers,
+            out,
+            force,
+        } => {
             let scene = parse_scene(&scene)?;
-            let mut spec = ClipSpec::new(scene, parse_camera(&camera)?, frames, width, height, seed);
+            let mut spec =
+                ClipSpec::new(scene, parse_camera(&camera)?, frames, width, height, seed);
             if let Some(v) = variant {
                 spec.variant = v;
             }
@@ -158,14 +204,39 @@ fn run(cli: Cli) -> Result<()> {
             prepare_sequence_dir(&out, force, false)?;
             let gpu = Gpu::new()?;
             eprintln!("GPU: {}", gpu.adapter);
-            let stats = write_clip(&gpu, &spec, &out, &mut None, |i, _| eprint!("\rframe {}/{}", i + 1, frames))?;
+            let stats = write_clip(&gpu, &spec, &out, &mut None, |i, _| {
+                eprint!("\rframe {}/{}", i + 1, frames)
+            })?;
             eprintln!();
-            report(&out.display().to_string(), stats.frames, stats.seconds, stats.bytes);
+            report(
+                &out.display().to_string(),
+                stats.frames,
+                stats.seconds,
+                stats.bytes,
+            );
         }
         Cmd::Bundled { out, force } => bundled(&out, force)?,
-        Cmd::Training { out, clips, heldout, frames, width, height, seed, weathers, force } => {
-            training(&out, clips, heldout.unwrap_or((clips / 8).max(1)), frames, width, height, seed, &parse_weathers(&weathers)?, force)?
-        }
+        Cmd::Training {
+            out,
+            clips,
+            heldout,
+            frames,
+            width,
+            height,
+            seed,
+            weathers,
+            force,
+        } => training(
+            &out,
+            clips,
+            heldout.unwrap_or((clips / 8).max(1)),
+            frames,
+            width,
+            height,
+            seed,
+            &parse_weathers(&weathers)?,
+            force,
+        )?,
     }
     Ok(())
 }
@@ -174,16 +245,60 @@ fn run(cli: Cli) -> Result<()> {
 /// Targets carry film grain and compress poorly, so each clip keeps only the targets it is used
 /// for; `heldout_downtown_orbit` (a variant and camera path training never sees) keeps all of them
 /// for the model-card check in tests.
-type Bundled = (&'static str, SceneKind, &'static str, CameraPath, u32, u64, &'static str);
+type Bundled = (
+    &'static str,
+    SceneKind,
+    &'static str,
+    CameraPath,
+    u32,
+    u64,
+    &'static str,
+);
 const BUNDLED: [Bundled; 4] = [
-    ("city_pan", SceneKind::City, "street", CameraPath::Pan, 24, 7, "clear,rain"),
-    ("landscape_dolly", SceneKind::Landscape, "hills", CameraPath::Dolly, 16, 11, "fog,snow"),
-    ("city_turn_cut", SceneKind::City, "street", CameraPath::Cut, 24, 3, "none"),
-    ("heldout_downtown_orbit", SceneKind::City, "downtown", CameraPath::Orbit, 8, 5, "all"),
+    (
+        "city_pan",
+        SceneKind::City,
+        "street",
+        CameraPath::Pan,
+        24,
+        7,
+        "clear,rain",
+    ),
+    (
+        "landscape_dolly",
+        SceneKind::Landscape,
+        "hills",
+        CameraPath::Dolly,
+        16,
+        11,
+        "fog,snow",
+    ),
+    (
+        "city_turn_cut",
+        SceneKind::City,
+        "street",
+        CameraPath::Cut,
+        24,
+        3,
+        "none",
+    ),
+    (
+        "heldout_downtown_orbit",
+        SceneKind::City,
+        "downtown",
+        CameraPath::Orbit,
+        8,
+        5,
+        "all",
+    ),
 ];
 /// Rounding of the committed G-buffer planes: depth to 2^-10 relative (1 cm at 10 m), normals to
 /// 1/1024, motion to 1/32 px. Keeps samples/ small; the files stay f32 as docs/formats.md says.
-const BUNDLED_QUANT: PlaneQuant = PlaneQuant { depth_bits: 10, normal_step: 1.0 / 1024.0, motion_step: 1.0 / 32.0 };
+const BUNDLED_QUANT: PlaneQuant = PlaneQuant {
+    depth_bits: 10,
+    normal_step: 1.0 / 1024.0,
+    motion_step: 1.0 / 32.0,
+};
 
 fn bundled(out: &Path, force: bool) -> Result<()> {
     ensure_not_file(out)?;
@@ -199,9 +314,13 @@ fn bundled(out: &Path, force: bool) -> Result<()> {
     let (tw, th) = (128usize, 72usize);
     let cols = 1 + WEATHERS.len();
     let gap = 2usize;
-    let (sheet_w, sheet_h) = (cols * tw + (cols - 1) * gap, BUNDLED.len() * th + (BUNDLED.len() - 1) * gap);
+    let (sheet_w, sheet_h) = (
+        cols * tw + (cols - 1) * gap,
+        BUNDLED.len() * th + (BUNDLED.len() - 1) * gap,
+    );
     let mut sheet = vec![255u8; sheet_w * sheet_h * 4];
-    for (row, (name, scene, variant, camera, frames, seed, weathers)) in BUNDLED.iter().enumerate() {
+    for (row, (name, scene, variant, camera, frames, seed, weathers)) in BUNDLED.iter().enumerate()
+    {
         let mut spec = ClipSpec::new(*scene, *camera, *frames, 256, 144, *seed);
         spec.variant = variant.to_string();
         // The contact sheet shows every weather, so render all and keep only the listed ones.
@@ -223,16 +342,44 @@ fn bundled(out: &Path, force: bool) -> Result<()> {
                 }
             }
         })?;
-        report(&dir.display().to_string(), stats.frames, stats.seconds, stats.bytes);
+        report(
+            &dir.display().to_string(),
+            stats.frames,
+            stats.seconds,
+            stats.bytes,
+        );
     }
-    realmaster::sequence::write_png_rgba8(&out.join("preview.png"), sheet_w as u32, sheet_h as u32, &sheet)?;
-    let total: u64 = BUNDLED.iter().map(|b| folder_bytes(&out.join(b.0))).sum::<u64>() + folder_bytes(&out.join("preview.png"));
-    eprintln!("bundled samples: {:.1} s in total, {:.2} MB (sequences + preview.png)", t0.elapsed().as_secs_f64(), total as f64 / 1e6);
+    realmaster::sequence::write_png_rgba8(
+        &out.join("preview.png"),
+        sheet_w as u32,
+        sheet_h as u32,
+        &sheet,
+    )?;
+    let total: u64 = BUNDLED
+        .iter()
+        .map(|b| folder_bytes(&out.join(b.0)))
+        .sum::<u64>()
+        + folder_bytes(&out.join("preview.png"));
+    eprintln!(
+        "bundled samples: {:.1} s in total, {:.2} MB (sequences + preview.png)",
+        t0.elapsed().as_secs_f64(),
+        total as f64 / 1e6
+    );
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn training(out: &Path, clips: u32, heldout: u32, frames: u32, width: u32, height: u32, seed: u64, weathers: &[Weather], force: bool) -> Result<()> {
+fn training(
+    out: &Path,
+    clips: u32,
+    heldout: u32,
+    frames: u32,
+    width: u32,
+    height: u32,
+    seed: u64,
+    weathers: &[Weather],
+    force: bool,
+) -> Result<()> {
     if clips == 0 {
         bail!("--clips 0 makes an empty training set; pass --clips 1 or more");
     }
@@ -244,7 +391,9 @@ fn training(out: &Path, clips: u32, heldout: u32, frames: u32, width: u32, heigh
         // Remove only what this command writes.
         for e in std::fs::read_dir(out)?.flatten() {
             let n = e.file_name().to_string_lossy().to_string();
-            if (n.starts_with("train_") || n.starts_with("heldout_")) && e.path().join("sequence.json").is_file() {
+            if (n.starts_with("train_") || n.starts_with("heldout_"))
+                && e.path().join("sequence.json").is_file()
+            {
                 std::fs::remove_dir_all(e.path())?;
             } else if n == "index.json" {
                 std::fs::remove_file(e.path())?;
@@ -271,9 +420,17 @@ fn training(out: &Path, clips: u32, heldout: u32, frames: u32, width: u32, heigh
             "camera": s.camera.name(), "seed": s.seed, "frames": s.frames
         }));
     }
-    let index = serde_json::json!({"format": "realmaster-training-index", "version": 1, "clips": index});
-    std::fs::write(out.join("index.json"), serde_json::to_string_pretty(&index)? + "\n")?;
-    eprintln!("training set: {} clips in {:.1} s", specs.len(), t0.elapsed().as_secs_f64());
+    let index =
+        serde_json::json!({"format": "realmaster-training-index", "version": 1, "clips": index});
+    std::fs::write(
+        out.join("index.json"),
+        serde_json::to_string_pretty(&index)? + "\n",
+    )?;
+    eprintln!(
+        "training set: {} clips in {:.1} s",
+        specs.len(),
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

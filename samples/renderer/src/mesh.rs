@@ -64,7 +64,8 @@ impl Mesh {
     }
     /// Triangle with per-vertex normals (smooth terrain).
     pub fn tri_smooth(&mut self, a: (Vec3, Vec3), b: (Vec3, Vec3), c: (Vec3, Vec3), s: Surface) {
-        self.verts.extend([(a.0, a.1, s), (b.0, b.1, s), (c.0, c.1, s)]);
+        self.verts
+            .extend([(a.0, a.1, s), (b.0, b.1, s), (c.0, c.1, s)]);
     }
     /// Quad a-b-c-d, counter-clockwise seen from the front.
     pub fn quad(&mut self, a: Vec3, b: Vec3, c: Vec3, d: Vec3, s: Surface) {
@@ -76,12 +77,48 @@ impl Mesh {
     pub fn boxed(&mut self, min: Vec3, max: Vec3, side: Surface, top: Surface) {
         let (x0, y0, z0, x1, y1, z1) = (min.x, min.y, min.z, max.x, max.y, max.z);
         let p = |x, y, z| v3(x, y, z);
-        self.quad(p(x0, y0, z1), p(x1, y0, z1), p(x1, y1, z1), p(x0, y1, z1), side); // +z
-        self.quad(p(x1, y0, z0), p(x0, y0, z0), p(x0, y1, z0), p(x1, y1, z0), side); // -z
-        self.quad(p(x1, y0, z1), p(x1, y0, z0), p(x1, y1, z0), p(x1, y1, z1), side); // +x
-        self.quad(p(x0, y0, z0), p(x0, y0, z1), p(x0, y1, z1), p(x0, y1, z0), side); // -x
-        self.quad(p(x0, y1, z1), p(x1, y1, z1), p(x1, y1, z0), p(x0, y1, z0), top); // +y
-        self.quad(p(x0, y0, z0), p(x1, y0, z0), p(x1, y0, z1), p(x0, y0, z1), side); // -y
+        self.quad(
+            p(x0, y0, z1),
+            p(x1, y0, z1),
+            p(x1, y1, z1),
+            p(x0, y1, z1),
+            side,
+        ); // +z
+        self.quad(
+            p(x1, y0, z0),
+            p(x0, y0, z0),
+            p(x0, y1, z0),
+            p(x1, y1, z0),
+            side,
+        ); // -z
+        self.quad(
+            p(x1, y0, z1),
+            p(x1, y0, z0),
+            p(x1, y1, z0),
+            p(x1, y1, z1),
+            side,
+        ); // +x
+        self.quad(
+            p(x0, y0, z0),
+            p(x0, y0, z1),
+            p(x0, y1, z1),
+            p(x0, y1, z0),
+            side,
+        ); // -x
+        self.quad(
+            p(x0, y1, z1),
+            p(x1, y1, z1),
+            p(x1, y1, z0),
+            p(x0, y1, z0),
+            top,
+        ); // +y
+        self.quad(
+            p(x0, y0, z0),
+            p(x1, y0, z0),
+            p(x1, y0, z1),
+            p(x0, y0, z1),
+            side,
+        ); // -y
     }
 
     /// Box centred on `c` with half extents `h`, one surface.
@@ -94,7 +131,11 @@ impl Mesh {
         let pt = |i: u32, j: u32| {
             let th = std::f32::consts::PI * i as f32 / rings as f32;
             let ph = std::f32::consts::TAU * j as f32 / segments as f32;
-            c + v3(th.sin() * ph.cos() * r.x, th.cos() * r.y, th.sin() * ph.sin() * r.z)
+            c + v3(
+                th.sin() * ph.cos() * r.x,
+                th.cos() * r.y,
+                th.sin() * ph.sin() * r.z,
+            )
         };
         for i in 0..rings {
             for j in 0..segments {
@@ -111,7 +152,15 @@ impl Mesh {
     }
 
     /// Cone (or frustum when `r_top` > 0) standing on `base`.
-    pub fn cone(&mut self, base: Vec3, r_base: f32, r_top: f32, height: f32, segments: u32, s: Surface) {
+    pub fn cone(
+        &mut self,
+        base: Vec3,
+        r_base: f32,
+        r_top: f32,
+        height: f32,
+        segments: u32,
+        s: Surface,
+    ) {
         for j in 0..segments {
             let a0 = std::f32::consts::TAU * j as f32 / segments as f32;
             let a1 = std::f32::consts::TAU * (j + 1) as f32 / segments as f32;

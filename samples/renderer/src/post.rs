@@ -14,7 +14,14 @@ fn to_u8(v: f32) -> u8 {
 pub fn finish_sim(linear: &[f32]) -> Vec<u8> {
     linear
         .chunks_exact(4)
-        .flat_map(|p| [to_u8(linear_to_srgb(p[0])), to_u8(linear_to_srgb(p[1])), to_u8(linear_to_srgb(p[2])), 255])
+        .flat_map(|p| {
+            [
+                to_u8(linear_to_srgb(p[0])),
+                to_u8(linear_to_srgb(p[1])),
+                to_u8(linear_to_srgb(p[2])),
+                255,
+            ]
+        })
         .collect()
 }
 
@@ -35,10 +42,16 @@ impl Img {
         let (x0, y0) = ((x - 0.5).floor(), (y - 0.5).floor());
         let (fx, fy) = (x - 0.5 - x0, y - 0.5 - y0);
         let (xi, yi) = (x0 as isize, y0 as isize);
-        let (a, b, c, d) = (self.at(xi, yi), self.at(xi + 1, yi), self.at(xi, yi + 1), self.at(xi + 1, yi + 1));
+        let (a, b, c, d) = (
+            self.at(xi, yi),
+            self.at(xi + 1, yi),
+            self.at(xi, yi + 1),
+            self.at(xi + 1, yi + 1),
+        );
         let mut o = [0.0; 3];
         for k in 0..3 {
-            o[k] = (a[k] * (1.0 - fx) + b[k] * fx) * (1.0 - fy) + (c[k] * (1.0 - fx) + d[k] * fx) * fy;
+            o[k] =
+                (a[k] * (1.0 - fx) + b[k] * fx) * (1.0 - fy) + (c[k] * (1.0 - fx) + d[k] * fx) * fy;
         }
         o
     }
@@ -62,7 +75,9 @@ impl Img {
     /// Separable Gaussian blur.
     fn blur(&self, sigma: f32) -> Img {
         let r = (sigma * 3.0).ceil() as isize;
-        let kernel: Vec<f32> = (-r..=r).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
+        let kernel: Vec<f32> = (-r..=r)
+            .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+            .collect();
         let norm: f32 = kernel.iter().sum();
         let pass = |src: &Img, horizontal: bool| {
             let mut px = vec![[0.0; 3]; src.w * src.h];
@@ -71,7 +86,11 @@ impl Img {
                     let mut s = [0.0; 3];
                     for (i, k) in kernel.iter().enumerate() {
                         let o = i as isize - r;
-                        let p = if horizontal { src.at(x as isize + o, y as isize) } else { src.at(x as isize, y as isize + o) };
+                        let p = if horizontal {
+                            src.at(x as isize + o, y as isize)
+                        } else {
+                            src.at(x as isize, y as isize + o)
+                        };
                         for c in 0..3 {
                             s[c] += p[c] * k / norm;
                         }
@@ -79,7 +98,11 @@ impl Img {
                     px[y * src.w + x] = s;
                 }
             }
-            Img { w: src.w, h: src.h, px }
+            Img {
+                w: src.w,
+                h: src.h,
+                px,
+            }
         };
         pass(&pass(self, true), false)
     }
@@ -92,7 +115,14 @@ fn aces(x: f32) -> f32 {
 }
 
 /// Target: `hdr` is RGBA linear at `ss` times (`w`, `h`). Returns RGBA8 sRGB at (`w`, `h`).
-pub fn finish_target(hdr: &[f32], w: usize, h: usize, ss: usize, l: &Lighting, grain_seed: u64) -> Vec<u8> {
+pub fn finish_target(
+    hdr: &[f32],
+    w: usize,
+    h: usize,
+    ss: usize,
+    l: &Lighting,
+    grain_seed: u64,
+) -> Vec<u8> {
     // Supersample resolve (box filter): the targets are antialiased, the sim is not.
     let sw = w * ss;
     let mut px = Vec::with_capacity(w * h);
@@ -176,7 +206,10 @@ pub fn downsample_rgba8(src: &[u8], w: usize, h: usize) -> Vec<u8> {
     for y in 0..dh {
         for x in 0..dw {
             for k in 0..4 {
-                let s: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)].iter().map(|(a, b)| src[((y * 2 + b) * w + x * 2 + a) * 4 + k] as u32).sum();
+                let s: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                    .iter()
+                    .map(|(a, b)| src[((y * 2 + b) * w + x * 2 + a) * 4 + k] as u32)
+                    .sum();
                 out.push(((s + 2) / 4) as u8);
             }
         }

@@ -38,7 +38,10 @@ fn shader(name: &str) -> String {
 
 /// WGSL sources of every pass (for validation tests and tools).
 pub fn shader_sources() -> Vec<(&'static str, String)> {
-    ["shadow", "gbuffer", "ao", "sim", "target"].iter().map(|n| (*n, shader(n))).collect()
+    ["shadow", "gbuffer", "ao", "sim", "target"]
+        .iter()
+        .map(|n| (*n, shader(n)))
+        .collect()
 }
 
 #[repr(C)]
@@ -112,8 +115,17 @@ impl Gpu {
             required_limits: limits,
             ..Default::default()
         }))
-        .map_err(|e| anyhow!("cannot open the GPU device {} ({e}); update the GPU driver", info.name))?;
-        Ok(Gpu { device, queue, adapter: format!("{} ({:?})", info.name, info.backend) })
+        .map_err(|e| {
+            anyhow!(
+                "cannot open the GPU device {} ({e}); update the GPU driver",
+                info.name
+            )
+        })?;
+        Ok(Gpu {
+            device,
+            queue,
+            adapter: format!("{} ({:?})", info.name, info.backend),
+        })
     }
 }
 
@@ -156,36 +168,76 @@ struct Target {
     depth: wgpu::TextureView,
 }
 
-fn texture(device: &wgpu::Device, label: &str, w: u32, h: u32, format: wgpu::TextureFormat) -> wgpu::Texture {
+fn texture(
+    device: &wgpu::Device,
+    label: &str,
+    w: u32,
+    h: u32,
+    format: wgpu::TextureFormat,
+) -> wgpu::Texture {
     device.create_texture(&wgpu::TextureDescriptor {
         label: Some(label),
-        size: wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
+        size: wgpu::Extent3d {
+            width: w,
+            height: h,
+            depth_or_array_layers: 1,
+        },
         mip_level_count: 1,
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
         format,
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_SRC,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+            | wgpu::TextureUsages::TEXTURE_BINDING
+            | wgpu::TextureUsages::COPY_SRC,
         view_formats: &[],
     })
 }
 
 fn gbuffer(device: &wgpu::Device, w: u32, h: u32) -> Target {
-    let textures: Vec<wgpu::Texture> = (0..4).map(|i| texture(device, &format!("gbuffer{i}"), w, h, GBUF_FORMAT)).collect();
-    let color = textures.iter().map(|t| t.create_view(&Default::default())).collect();
-    let depth = texture(device, "gbuffer depth", w, h, DEPTH_FORMAT).create_view(&Default::default());
-    Target { color, textures, depth }
+    let textures: Vec<wgpu::Texture> = (0..4)
+        .map(|i| texture(device, &format!("gbuffer{i}"), w, h, GBUF_FORMAT))
+        .collect();
+    let color = textures
+        .iter()
+        .map(|t| t.create_view(&Default::default()))
+        .collect();
+    let depth =
+        texture(device, "gbuffer depth", w, h, DEPTH_FORMAT).create_view(&Default::default());
+    Target {
+        color,
+        textures,
+        depth,
+    }
 }
 
-fn fullscreen_pipeline(device: &wgpu::Device, name: &str, entry: &str, format: wgpu::TextureFormat) -> wgpu::RenderPipeline {
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(shader(name).into()) });
+fn fullscreen_pipeline(
+    device: &wgpu::Device,
+    name: &str,
+    entry: &str,
+    format: wgpu::TextureFormat,
+) -> wgpu::RenderPipeline {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(name),
+        source: wgpu::ShaderSource::Wgsl(shader(name).into()),
+    });
     device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
         label: Some(name),
         layout: None,
-        vertex: wgpu::VertexState { module: &module, entry_point: Some("vs_fullscreen"), compilation_options: Default::default(), buffers: &[] },
+        vertex: wgpu::VertexState {
+            module: &module,
+            entry_point: Some("vs_fullscreen"),
+            compilation_options: Default::default(),
+            buffers: &[],
+        },
         primitive: wgpu::PrimitiveState::default(),
         depth_stencil: None,
         multisample: wgpu::MultisampleState::default(),
-        fragment: Some(wgpu::FragmentState { module: &module, entry_point: Some(entry), compilation_options: Default::default(), targets: &[Some(format.into())] }),
+        fragment: Some(wgpu::FragmentState {
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            targets: &[Some(format.into())],
+        }),
         multiview_mask: None,
         cache: None,
     })
@@ -195,13 +247,33 @@ const VERTEX_ATTRS: [wgpu::VertexAttribute; 5] = wgpu::vertex_attr_array![0 => F
 const POSITION_ATTR: [wgpu::VertexAttribute; 1] = wgpu::vertex_attr_array![0 => Float32x3];
 
 fn uniform_buffer(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false })
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
 }
 
-fn bind(device: &wgpu::Device, pipeline: &wgpu::RenderPipeline, resources: &[wgpu::BindingResource<'_>]) -> wgpu::BindGroup {
+fn bind(
+    device: &wgpu::Device,
+    pipeline: &wgpu::RenderPipeline,
+    resources: &[wgpu::BindingResource<'_>],
+) -> wgpu::BindGroup {
     let layout = pipeline.get_bind_group_layout(0);
-    let entries: Vec<wgpu::BindGroupEntry<'_>> = resources.iter().enumerate().map(|(i, r)| wgpu::BindGroupEntry { binding: i as u32, resource: r.clone() }).collect();
-    device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries })
+    let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: r.clone(),
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &layout,
+        entries: &entries,
+    })
 }
 
 /// Which shadow map a lighting setup uses: 0 day sun, 1 moon, 2 low golden-hour sun.
@@ -266,11 +338,19 @@ impl Renderer {
             step_mode: wgpu::VertexStepMode::Vertex,
             attributes: attrs,
         };
-        let shadow_module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("shadow"), source: wgpu::ShaderSource::Wgsl(shader("shadow").into()) });
+        let shadow_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("shadow"),
+            source: wgpu::ShaderSource::Wgsl(shader("shadow").into()),
+        });
         let shadow_pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("shadow"),
             layout: None,
-            vertex: wgpu::VertexState { module: &shadow_module, entry_point: Some("vs_shadow"), compilation_options: Default::default(), buffers: &[Some(layout(&POSITION_ATTR))] },
+            vertex: wgpu::VertexState {
+                module: &shadow_module,
+                entry_point: Some("vs_shadow"),
+                compilation_options: Default::default(),
+                buffers: &[Some(layout(&POSITION_ATTR))],
+            },
             primitive: wgpu::PrimitiveState::default(),
             depth_stencil: Some(wgpu::DepthStencilState {
                 format: DEPTH_FORMAT,
@@ -284,12 +364,21 @@ impl Renderer {
             multiview_mask: None,
             cache: None,
         });
-        let gb_module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("gbuffer"), source: wgpu::ShaderSource::Wgsl(shader("gbuffer").into()) });
-        let gb_targets: Vec<Option<wgpu::ColorTargetState>> = (0..4).map(|_| Some(GBUF_FORMAT.into())).collect();
+        let gb_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("gbuffer"),
+            source: wgpu::ShaderSource::Wgsl(shader("gbuffer").into()),
+        });
+        let gb_targets: Vec<Option<wgpu::ColorTargetState>> =
+            (0..4).map(|_| Some(GBUF_FORMAT.into())).collect();
         let gbuffer_pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("gbuffer"),
             layout: None,
-            vertex: wgpu::VertexState { module: &gb_module, entry_point: Some("vs_gbuffer"), compilation_options: Default::default(), buffers: &[Some(layout(&VERTEX_ATTRS))] },
+            vertex: wgpu::VertexState {
+                module: &gb_module,
+                entry_point: Some("vs_gbuffer"),
+                compilation_options: Default::default(),
+                buffers: &[Some(layout(&VERTEX_ATTRS))],
+            },
             primitive: wgpu::PrimitiveState::default(),
             depth_stencil: Some(wgpu::DepthStencilState {
                 format: DEPTH_FORMAT,
@@ -299,7 +388,12 @@ impl Renderer {
                 bias: Default::default(),
             }),
             multisample: Default::default(),
-            fragment: Some(wgpu::FragmentState { module: &gb_module, entry_point: Some("fs_gbuffer"), compilation_options: Default::default(), targets: &gb_targets }),
+            fragment: Some(wgpu::FragmentState {
+                module: &gb_module,
+                entry_point: Some("fs_gbuffer"),
+                compilation_options: Default::default(),
+                targets: &gb_targets,
+            }),
             multiview_mask: None,
             cache: None,
         });
@@ -310,27 +404,63 @@ impl Renderer {
         fn tv(v: &wgpu::TextureView) -> wgpu::BindingResource<'_> {
             wgpu::BindingResource::TextureView(v)
         }
-        let shadow_views: Vec<wgpu::TextureView> =
-            (0..3).map(|i| texture(device, &format!("shadow{i}"), SHADOW_SIZE, SHADOW_SIZE, DEPTH_FORMAT).create_view(&Default::default())).collect();
+        let shadow_views: Vec<wgpu::TextureView> = (0..3)
+            .map(|i| {
+                texture(
+                    device,
+                    &format!("shadow{i}"),
+                    SHADOW_SIZE,
+                    SHADOW_SIZE,
+                    DEPTH_FORMAT,
+                )
+                .create_view(&Default::default())
+            })
+            .collect();
         let gb1 = gbuffer(device, width, height);
         let gbs = gbuffer(device, width * SS, height * SS);
-        let ao_view = texture(device, "ao", width * SS, height * SS, AO_FORMAT).create_view(&Default::default());
+        let ao_view = texture(device, "ao", width * SS, height * SS, AO_FORMAT)
+            .create_view(&Default::default());
         let sim_tex = texture(device, "sim", width, height, COLOR_FORMAT);
         let sim_view = sim_tex.create_view(&Default::default());
         let target_tex = texture(device, "target", width * SS, height * SS, COLOR_FORMAT);
         let target_view = target_tex.create_view(&Default::default());
         let lights_buf = uniform_buffer(device, "lights", (MAX_LIGHTS * 32) as u64);
 
-        let u_shadow: Vec<wgpu::Buffer> = (0..3).map(|_| uniform_buffer(device, "u_shadow", globals_size)).collect();
+        let u_shadow: Vec<wgpu::Buffer> = (0..3)
+            .map(|_| uniform_buffer(device, "u_shadow", globals_size))
+            .collect();
         let u_1x = uniform_buffer(device, "u_1x", globals_size);
         let u_ss = uniform_buffer(device, "u_ss", globals_size);
-        let u_target: Vec<wgpu::Buffer> = (0..weather::WEATHERS.len()).map(|_| uniform_buffer(device, "u_target", globals_size)).collect();
+        let u_target: Vec<wgpu::Buffer> = (0..weather::WEATHERS.len())
+            .map(|_| uniform_buffer(device, "u_target", globals_size))
+            .collect();
 
-        let bg_shadow = u_shadow.iter().map(|u| bind(device, &shadow_pipeline, &[u.as_entire_binding()])).collect();
+        let bg_shadow = u_shadow
+            .iter()
+            .map(|u| bind(device, &shadow_pipeline, &[u.as_entire_binding()]))
+            .collect();
         let bg_gb1 = bind(device, &gbuffer_pipeline, &[u_1x.as_entire_binding()]);
         let bg_gbs = bind(device, &gbuffer_pipeline, &[u_ss.as_entire_binding()]);
-        let bg_ao = bind(device, &ao_pipeline, &[u_ss.as_entire_binding(), tv(&gbs.color[0]), tv(&gbs.color[1])]);
-        let bg_sim = bind(device, &sim_pipeline, &[u_1x.as_entire_binding(), tv(&gb1.color[0]), tv(&gb1.color[1]), tv(&gb1.color[2]), tv(&shadow_views[0])]);
+        let bg_ao = bind(
+            device,
+            &ao_pipeline,
+            &[
+                u_ss.as_entire_binding(),
+                tv(&gbs.color[0]),
+                tv(&gbs.color[1]),
+            ],
+        );
+        let bg_sim = bind(
+            device,
+            &sim_pipeline,
+            &[
+                u_1x.as_entire_binding(),
+                tv(&gb1.color[0]),
+                tv(&gb1.color[1]),
+                tv(&gb1.color[2]),
+                tv(&shadow_views[0]),
+            ],
+        );
         let bg_target = u_target
             .iter()
             .enumerate()
@@ -358,7 +488,9 @@ impl Renderer {
             usage: wgpu::BufferUsages::VERTEX,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(anyhow!("creating the sample renderer's GPU pipelines failed: {e}"));
+            return Err(anyhow!(
+                "creating the sample renderer's GPU pipelines failed: {e}"
+            ));
         }
         Ok(Renderer {
             width,
@@ -397,11 +529,13 @@ impl Renderer {
 
     /// Swap in another scene (same output size, pipelines kept).
     pub fn set_scene(&mut self, gpu: &Gpu, scene: &Scene) {
-        self.static_vb = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("static vertices"),
-            contents: bytemuck::cast_slice(&scene.static_verts),
-            usage: wgpu::BufferUsages::VERTEX,
-        });
+        self.static_vb = gpu
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("static vertices"),
+                contents: bytemuck::cast_slice(&scene.static_verts),
+                usage: wgpu::BufferUsages::VERTEX,
+            });
         self.static_count = scene.static_verts.len() as u32;
         self.scene_kind = scene.kind;
         self.scene_lights = scene.lights.clone();
@@ -409,16 +543,36 @@ impl Renderer {
 
     fn light_view_proj(dir: Vec3, center: Vec3, half: f32) -> Mat4 {
         let eye = center + dir * (SHADOW_DEPTH_RANGE * 0.5);
-        let up = if dir.y.abs() > 0.95 { Vec3 { x: 1.0, y: 0.0, z: 0.0 } } else { Vec3::Y };
-        Mat4::orthographic(half, half, 1.0, 1.0 + SHADOW_DEPTH_RANGE) * Mat4::look_at(eye, center, up)
+        let up = if dir.y.abs() > 0.95 {
+            Vec3 {
+                x: 1.0,
+                y: 0.0,
+                z: 0.0,
+            }
+        } else {
+            Vec3::Y
+        };
+        Mat4::orthographic(half, half, 1.0, 1.0 + SHADOW_DEPTH_RANGE)
+            * Mat4::look_at(eye, center, up)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn globals(&self, f: &FrameSetup<'_>, l: &Lighting, w: u32, h: u32, light_vp: &Mat4, light_count: usize, frame_seed: f32) -> Result<Globals> {
+    fn globals(
+        &self,
+        f: &FrameSetup<'_>,
+        l: &Lighting,
+        w: u32,
+        h: u32,
+        light_vp: &Mat4,
+        light_count: usize,
+        frame_seed: f32,
+    ) -> Result<Globals> {
         let proj = camera::projection(self.width, self.height);
         let vp = proj * f.view;
         let prev_vp = if f.shot_start { vp } else { proj * f.prev_view };
-        let inv = vp.inverse().ok_or_else(|| anyhow!("camera matrix is singular"))?;
+        let inv = vp
+            .inverse()
+            .ok_or_else(|| anyhow!("camera matrix is singular"))?;
         Ok(Globals {
             view_proj: vp.c,
             prev_view_proj: prev_vp.c,
@@ -433,9 +587,28 @@ impl Renderer {
             sky_horizon: v4(l.sky_horizon, l.fog_density),
             fog_color: v4(l.fog_color, l.wetness),
             ambient: v4(l.ambient, l.snow),
-            params: [if l.night { 1.0 } else { 0.0 }, frame_seed, light_count as f32, l.cloudiness],
-            params2: [if self.scene_kind == SceneKind::City { 0.0 } else { 1.0 }, f.shadow_half, l.streaks, l.snowfall],
-            params3: [2.0 * (camera::FOVY * 0.5).tan() / h as f32, l.sun_disk, l.haze, 0.0],
+            params: [
+                if l.night { 1.0 } else { 0.0 },
+                frame_seed,
+                light_count as f32,
+                l.cloudiness,
+            ],
+            params2: [
+                if self.scene_kind == SceneKind::City {
+                    0.0
+                } else {
+                    1.0
+                },
+                f.shadow_half,
+                l.streaks,
+                l.snowfall,
+            ],
+            params3: [
+                2.0 * (camera::FOVY * 0.5).tan() / h as f32,
+                l.sun_disk,
+                l.haze,
+                0.0,
+            ],
         })
     }
 
@@ -461,7 +634,11 @@ impl Renderer {
         for wth in f.weathers {
             needed[shadow_slot(Some(*wth))] = true;
         }
-        let slot_dirs = [weather::day_sun(), weather::lighting(Weather::Night).sun_dir, weather::lighting(Weather::GoldenHour).sun_dir];
+        let slot_dirs = [
+            weather::day_sun(),
+            weather::lighting(Weather::Night).sun_dir,
+            weather::lighting(Weather::GoldenHour).sun_dir,
+        ];
         for s in 0..3 {
             light_vps[s] = Self::light_view_proj(slot_dirs[s], f.shadow_center, f.shadow_half);
             let g = self.globals(f, &sim_l, SHADOW_SIZE, SHADOW_SIZE, &light_vps[s], 0, 0.0)?;
@@ -469,11 +646,17 @@ impl Renderer {
         }
         // Nearest street lights first (the shader takes up to MAX_LIGHTS).
         let mut lights = self.scene_lights.clone();
-        lights.sort_by(|a, b| (a.pos - f.cam_pos).length().total_cmp(&(b.pos - f.cam_pos).length()));
+        lights.sort_by(|a, b| {
+            (a.pos - f.cam_pos)
+                .length()
+                .total_cmp(&(b.pos - f.cam_pos).length())
+        });
         lights.truncate(MAX_LIGHTS);
         let mut light_data = vec![0f32; MAX_LIGHTS * 8];
         for (i, l) in lights.iter().enumerate() {
-            light_data[i * 8..i * 8 + 8].copy_from_slice(&[l.pos.x, l.pos.y, l.pos.z, l.radius, l.color.x, l.color.y, l.color.z, 0.0]);
+            light_data[i * 8..i * 8 + 8].copy_from_slice(&[
+                l.pos.x, l.pos.y, l.pos.z, l.radius, l.color.x, l.color.y, l.color.z, 0.0,
+            ]);
         }
         queue.write_buffer(&self.lights_buf, 0, bytemuck::cast_slice(&light_data));
         let g1 = self.globals(f, &sim_l, w, h, &light_vps[0], 0, 0.0)?;
@@ -482,10 +665,21 @@ impl Renderer {
         queue.write_buffer(&self.u_ss, 0, bytemuck::bytes_of(&gs));
         let mut target_slots = Vec::new();
         for wth in f.weathers {
-            let k = weather::WEATHERS.iter().position(|n| *n == wth.name()).ok_or_else(|| anyhow!("unknown weather"))?;
+            let k = weather::WEATHERS
+                .iter()
+                .position(|n| *n == wth.name())
+                .ok_or_else(|| anyhow!("unknown weather"))?;
             let l = weather::lighting(*wth);
             let seed = (f.time * 1000.0).fract() + k as f32;
-            let g = self.globals(f, &l, ws, hs, &light_vps[shadow_slot(Some(*wth))], if l.night { lights.len() } else { 0 }, seed)?;
+            let g = self.globals(
+                f,
+                &l,
+                ws,
+                hs,
+                &light_vps[shadow_slot(Some(*wth))],
+                if l.night { lights.len() } else { 0 },
+                seed,
+            )?;
             queue.write_buffer(&self.u_target[k], 0, bytemuck::bytes_of(&g));
             target_slots.push(k);
         }
@@ -521,15 +715,33 @@ impl Renderer {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let copy = |enc: &mut wgpu::CommandEncoder, tex: &wgpu::Texture, offset: u64, row: u64, tw: u32, th: u32| {
+        let copy = |enc: &mut wgpu::CommandEncoder,
+                    tex: &wgpu::Texture,
+                    offset: u64,
+                    row: u64,
+                    tw: u32,
+                    th: u32| {
             enc.copy_texture_to_buffer(
                 tex.as_image_copy(),
-                wgpu::TexelCopyBufferInfo { buffer: &staging, layout: wgpu::TexelCopyBufferLayout { offset, bytes_per_row: Some(row as u32), rows_per_image: Some(th) } },
-                wgpu::Extent3d { width: tw, height: th, depth_or_array_layers: 1 },
+                wgpu::TexelCopyBufferInfo {
+                    buffer: &staging,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset,
+                        bytes_per_row: Some(row as u32),
+                        rows_per_image: Some(th),
+                    },
+                },
+                wgpu::Extent3d {
+                    width: tw,
+                    height: th,
+                    depth_or_array_layers: 1,
+                },
             );
         };
 
-        let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
+        let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("frame"),
+        });
         let draw_scene = |pass: &mut wgpu::RenderPass<'_>| {
             pass.set_vertex_buffer(0, self.static_vb.slice(..));
             pass.draw(0..self.static_count, 0..1);
@@ -540,16 +752,16 @@ impl Renderer {
                 }
             }
         };
-        for s in 0..3 {
-            if !needed[s] {
-                continue;
-            }
+        for (s, _) in needed.iter().enumerate().filter(|(_, &n)| n) {
             let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("shadow"),
                 color_attachments: &[],
                 depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
                     view: &self.shadow_views[s],
-                    depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Store }),
+                    depth_ops: Some(wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(1.0),
+                        store: wgpu::StoreOp::Store,
+                    }),
                     stencil_ops: None,
                 }),
                 timestamp_writes: None,
@@ -569,7 +781,10 @@ impl Renderer {
                         view: v,
                         depth_slice: None,
                         resolve_target: None,
-                        ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT), store: wgpu::StoreOp::Store },
+                        ops: wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
+                            store: wgpu::StoreOp::Store,
+                        },
                     })
                 })
                 .collect();
@@ -578,7 +793,10 @@ impl Renderer {
                 color_attachments: &attachments,
                 depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
                     view: &target.depth,
-                    depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(0.0), store: wgpu::StoreOp::Store }),
+                    depth_ops: Some(wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(0.0),
+                        store: wgpu::StoreOp::Store,
+                    }),
                     stencil_ops: None,
                 }),
                 timestamp_writes: None,
@@ -589,14 +807,20 @@ impl Renderer {
             pass.set_bind_group(0, bg, &[]);
             draw_scene(&mut pass);
         }
-        let fullscreen = |enc: &mut wgpu::CommandEncoder, view: &wgpu::TextureView, pipeline: &wgpu::RenderPipeline, bg: &wgpu::BindGroup| {
+        let fullscreen = |enc: &mut wgpu::CommandEncoder,
+                          view: &wgpu::TextureView,
+                          pipeline: &wgpu::RenderPipeline,
+                          bg: &wgpu::BindGroup| {
             let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("fullscreen"),
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
                     view,
                     depth_slice: None,
                     resolve_target: None,
-                    ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::BLACK), store: wgpu::StoreOp::Store },
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        store: wgpu::StoreOp::Store,
+                    },
                 })],
                 depth_stencil_attachment: None,
                 timestamp_writes: None,
@@ -611,11 +835,30 @@ impl Renderer {
         fullscreen(&mut enc, &self.sim_view, &self.sim_pipeline, &self.bg_sim);
         copy(&mut enc, &self.sim_tex, 0, row1, w, h);
         for (i, plane) in [0usize, 1, 3].iter().enumerate() {
-            copy(&mut enc, &self.gb1.textures[*plane], size1 * (i as u64 + 1), row1, w, h);
+            copy(
+                &mut enc,
+                &self.gb1.textures[*plane],
+                size1 * (i as u64 + 1),
+                row1,
+                w,
+                h,
+            );
         }
         for (i, k) in target_slots.iter().enumerate() {
-            fullscreen(&mut enc, &self.target_view, &self.target_pipeline, &self.bg_target[*k]);
-            copy(&mut enc, &self.target_tex, size1 * 4 + sizes * i as u64, rows, ws, hs);
+            fullscreen(
+                &mut enc,
+                &self.target_view,
+                &self.target_pipeline,
+                &self.bg_target[*k],
+            );
+            copy(
+                &mut enc,
+                &self.target_tex,
+                size1 * 4 + sizes * i as u64,
+                rows,
+                ws,
+                hs,
+            );
         }
         queue.submit([enc.finish()]);
 
@@ -624,7 +867,9 @@ impl Renderer {
             let mut out = Vec::with_capacity((tw * th * 4) as usize);
             for y in 0..th as u64 {
                 let start = (offset + y * row) as usize;
-                out.extend_from_slice(bytemuck::cast_slice(&bytes[start..start + tw as usize * 16]));
+                out.extend_from_slice(bytemuck::cast_slice(
+                    &bytes[start..start + tw as usize * 16],
+                ));
             }
             out
         };
@@ -632,7 +877,9 @@ impl Renderer {
         let g0 = plane(size1, row1, w, h);
         let g1 = plane(size1 * 2, row1, w, h);
         let g3 = plane(size1 * 3, row1, w, h);
-        let targets = (0..f.weathers.len()).map(|i| plane(size1 * 4 + sizes * i as u64, rows, ws, hs)).collect();
+        let targets = (0..f.weathers.len())
+            .map(|i| plane(size1 * 4 + sizes * i as u64, rows, ws, hs))
+            .collect();
 
         let n = (w * h) as usize;
         let mut depth = vec![0f32; n];
@@ -641,13 +888,19 @@ impl Renderer {
         let mut material = vec![-1f32; n];
         let proj = camera::projection(w, h);
         let vp = proj * f.view;
-        let inv_vp = vp.inverse().ok_or_else(|| anyhow!("camera matrix is singular"))?;
+        let inv_vp = vp
+            .inverse()
+            .ok_or_else(|| anyhow!("camera matrix is singular"))?;
         let prev_vp = proj * f.prev_view;
         for i in 0..n {
             let geometry = g3[i * 4 + 3] > 0.5;
             if geometry {
                 depth[i] = g0[i * 4 + 3];
-                let nw = Vec3 { x: g1[i * 4], y: g1[i * 4 + 1], z: g1[i * 4 + 2] };
+                let nw = Vec3 {
+                    x: g1[i * 4],
+                    y: g1[i * 4 + 1],
+                    z: g1[i * 4 + 2],
+                };
                 let nv = f.view.transform_dir(nw).normalize();
                 normals[i * 3..i * 3 + 3].copy_from_slice(&nv.to_array());
                 material[i] = g1[i * 4 + 3];
@@ -663,7 +916,11 @@ impl Renderer {
                     let (x, y) = ((i as u32 % w) as f32 + 0.5, (i as u32 / w) as f32 + 0.5);
                     let ndc = [x / w as f32 * 2.0 - 1.0, 1.0 - y / h as f32 * 2.0];
                     let p = inv_vp.mul_vec4([ndc[0], ndc[1], 1.0, 1.0]);
-                    let d = Vec3 { x: p[0] / p[3], y: p[1] / p[3], z: p[2] / p[3] } - f.cam_pos;
+                    let d = Vec3 {
+                        x: p[0] / p[3],
+                        y: p[1] / p[3],
+                        z: p[2] / p[3],
+                    } - f.cam_pos;
                     let c = prev_vp.mul_vec4([d.x, d.y, d.z, 0.0]);
                     if c[3] > 1e-6 {
                         let px = (c[0] / c[3] * 0.5 + 0.5) * w as f32;
@@ -674,7 +931,16 @@ impl Renderer {
                 }
             }
         }
-        Ok(FrameOutput { width: w, height: h, sim, depth, normals, motion, targets, material })
+        Ok(FrameOutput {
+            width: w,
+            height: h,
+            sim,
+            depth,
+            normals,
+            motion,
+            targets,
+            material,
+        })
     }
 }
 
@@ -684,9 +950,16 @@ fn map_read(device: &wgpu::Device, staging: &wgpu::Buffer, size: u64) -> Result<
     slice.map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);
     });
-    device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| anyhow!("waiting for the GPU failed ({e})"))?;
-    rx.recv().context("GPU readback callback never ran")?.map_err(|e| anyhow!("mapping the readback buffer failed ({e})"))?;
-    let out = slice.get_mapped_range().map_err(|e| anyhow!("reading the mapped buffer failed ({e})"))?.to_vec();
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| anyhow!("waiting for the GPU failed ({e})"))?;
+    rx.recv()
+        .context("GPU readback callback never ran")?
+        .map_err(|e| anyhow!("mapping the readback buffer failed ({e})"))?;
+    let out = slice
+        .get_mapped_range()
+        .map_err(|e| anyhow!("reading the mapped buffer failed ({e})"))?
+        .to_vec();
     staging.unmap();
     Ok(out)
 }

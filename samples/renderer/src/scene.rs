@@ -109,7 +109,11 @@ pub struct Scene {
 impl Scene {
     pub fn build(kind: SceneKind, variant: &str, seed: u64) -> Result<Scene, String> {
         if !kind.variants().contains(&variant) {
-            return Err(format!("unknown {} variant '{variant}' (choose one of: {})", kind.name(), kind.variants().join(", ")));
+            return Err(format!(
+                "unknown {} variant '{variant}' (choose one of: {})",
+                kind.name(),
+                kind.variants().join(", ")
+            ));
         }
         Ok(match kind {
             SceneKind::City => build_city(variant, seed),
@@ -142,10 +146,28 @@ impl Scene {
 
 // ---------------------------------------------------------------- city
 
-const BRICKS: [Vec3; 4] = [v3(0.42, 0.17, 0.11), v3(0.5, 0.28, 0.18), v3(0.33, 0.16, 0.11), v3(0.56, 0.4, 0.3)];
-const PLASTER: [Vec3; 5] = [v3(0.74, 0.7, 0.62), v3(0.58, 0.6, 0.62), v3(0.78, 0.72, 0.55), v3(0.52, 0.48, 0.44), v3(0.66, 0.62, 0.6)];
-const CAR_COLORS: [Vec3; 7] =
-    [v3(0.6, 0.05, 0.04), v3(0.05, 0.12, 0.35), v3(0.75, 0.75, 0.75), v3(0.03, 0.03, 0.03), v3(0.85, 0.85, 0.82), v3(0.2, 0.3, 0.22), v3(0.7, 0.55, 0.1)];
+const BRICKS: [Vec3; 4] = [
+    v3(0.42, 0.17, 0.11),
+    v3(0.5, 0.28, 0.18),
+    v3(0.33, 0.16, 0.11),
+    v3(0.56, 0.4, 0.3),
+];
+const PLASTER: [Vec3; 5] = [
+    v3(0.74, 0.7, 0.62),
+    v3(0.58, 0.6, 0.62),
+    v3(0.78, 0.72, 0.55),
+    v3(0.52, 0.48, 0.44),
+    v3(0.66, 0.62, 0.6),
+];
+const CAR_COLORS: [Vec3; 7] = [
+    v3(0.6, 0.05, 0.04),
+    v3(0.05, 0.12, 0.35),
+    v3(0.75, 0.75, 0.75),
+    v3(0.03, 0.03, 0.03),
+    v3(0.85, 0.85, 0.82),
+    v3(0.2, 0.3, 0.22),
+    v3(0.7, 0.55, 0.1),
+];
 const CLOTHES: [Vec3; 8] = [
     v3(0.1, 0.12, 0.25),
     v3(0.5, 0.08, 0.08),
@@ -156,7 +178,12 @@ const CLOTHES: [Vec3; 8] = [
     v3(0.35, 0.2, 0.1),
     v3(0.15, 0.3, 0.5),
 ];
-const SKINS: [Vec3; 4] = [v3(0.62, 0.45, 0.36), v3(0.45, 0.3, 0.22), v3(0.27, 0.17, 0.12), v3(0.7, 0.55, 0.45)];
+const SKINS: [Vec3; 4] = [
+    v3(0.62, 0.45, 0.36),
+    v3(0.45, 0.3, 0.22),
+    v3(0.27, 0.17, 0.12),
+    v3(0.7, 0.55, 0.45),
+];
 
 struct CityParams {
     road_half: f32,
@@ -236,34 +263,72 @@ fn build_city(variant: &str, seed: u64) -> Scene {
 
     let mut m = Mesh::default();
     let ground = surf(v3(0.22, 0.25, 0.14), mat::GROUND, 0.3);
-    m.quad(v3(-700.0, -0.02, 700.0), v3(700.0, -0.02, 700.0), v3(700.0, -0.02, -700.0), v3(-700.0, -0.02, -700.0), ground);
+    m.quad(
+        v3(-700.0, -0.02, 700.0),
+        v3(700.0, -0.02, 700.0),
+        v3(700.0, -0.02, -700.0),
+        v3(-700.0, -0.02, -700.0),
+        ground,
+    );
     let road = surf(v3(0.11, 0.11, 0.12), mat::ROAD, 0.0);
-    m.quad(v3(-400.0, 0.0, rh), v3(400.0, 0.0, rh), v3(400.0, 0.0, -rh), v3(-400.0, 0.0, -rh), road);
+    m.quad(
+        v3(-400.0, 0.0, rh),
+        v3(400.0, 0.0, rh),
+        v3(400.0, 0.0, -rh),
+        v3(-400.0, 0.0, -rh),
+        road,
+    );
     let walk = surf(v3(0.5, 0.49, 0.46), mat::SIDEWALK, 0.0);
     for side in [-1.0f32, 1.0] {
-        let (z0, z1) = if side > 0.0 { (rh, front) } else { (-front, -rh) };
+        let (z0, z1) = if side > 0.0 {
+            (rh, front)
+        } else {
+            (-front, -rh)
+        };
         m.boxed(v3(-400.0, -0.02, z0), v3(400.0, 0.15, z1), walk, walk);
     }
     // Lane markings: dashed centre lines between opposite directions, solid edge lines.
     let paint = surf(v3(0.85, 0.85, 0.8), mat::MARKING, 0.0);
-    let centre_zs: Vec<f32> = if p.lanes.len() == 2 { vec![0.0] } else { vec![0.0, -2.5 * rh / 6.0, 2.5 * rh / 6.0] };
+    let centre_zs: Vec<f32> = if p.lanes.len() == 2 {
+        vec![0.0]
+    } else {
+        vec![0.0, -2.5 * rh / 6.0, 2.5 * rh / 6.0]
+    };
     for (k, cz) in centre_zs.iter().enumerate() {
         let mut x = -400.0;
         while x < 400.0 {
             let len = if k == 0 { 3.0 } else { 2.0 };
-            m.quad(v3(x, 0.006, cz + 0.08), v3(x + len, 0.006, cz + 0.08), v3(x + len, 0.006, cz - 0.08), v3(x, 0.006, cz - 0.08), paint);
+            m.quad(
+                v3(x, 0.006, cz + 0.08),
+                v3(x + len, 0.006, cz + 0.08),
+                v3(x + len, 0.006, cz - 0.08),
+                v3(x, 0.006, cz - 0.08),
+                paint,
+            );
             x += if k == 0 { 9.0 } else { 6.0 };
         }
     }
     for side in [-1.0f32, 1.0] {
         let z = side * (rh - 0.35);
-        m.quad(v3(-400.0, 0.006, z + 0.07), v3(400.0, 0.006, z + 0.07), v3(400.0, 0.006, z - 0.07), v3(-400.0, 0.006, z - 0.07), paint);
+        m.quad(
+            v3(-400.0, 0.006, z + 0.07),
+            v3(400.0, 0.006, z + 0.07),
+            v3(400.0, 0.006, z - 0.07),
+            v3(-400.0, 0.006, z - 0.07),
+            paint,
+        );
     }
     // Crosswalk stripes.
     let cx = base_x + 30.0;
     let mut z = -rh + 0.6;
     while z < rh - 0.5 {
-        m.quad(v3(cx, 0.007, z + 0.5), v3(cx + 3.0, 0.007, z + 0.5), v3(cx + 3.0, 0.007, z), v3(cx, 0.007, z), paint);
+        m.quad(
+            v3(cx, 0.007, z + 0.5),
+            v3(cx + 3.0, 0.007, z + 0.5),
+            v3(cx + 3.0, 0.007, z),
+            v3(cx, 0.007, z),
+            paint,
+        );
         z += 1.0;
     }
 
@@ -276,22 +341,50 @@ fn build_city(variant: &str, seed: u64) -> Scene {
             let floors = rng.int(p.floors.0, p.floors.1);
             let height = floors as f32 * 3.2 + 0.6;
             let param = (rng.f32() * 0.95 + p.glass_bias).min(0.999);
-            let albedo = if param < 0.55 { rng.pick(&BRICKS) } else { rng.pick(&PLASTER) };
+            let albedo = if param < 0.55 {
+                rng.pick(&BRICKS)
+            } else {
+                rng.pick(&PLASTER)
+            };
             let albedo = albedo * rng.range(0.85, 1.1);
-            let (z0, z1) = if side > 0.0 { (front, front + depth) } else { (-front - depth, -front) };
-            m.boxed(v3(x, 0.0, z0), v3(x + width, height, z1), surf(albedo, mat::FACADE, param), surf(v3(0.3, 0.3, 0.31), mat::ROOF, param));
+            let (z0, z1) = if side > 0.0 {
+                (front, front + depth)
+            } else {
+                (-front - depth, -front)
+            };
+            m.boxed(
+                v3(x, 0.0, z0),
+                v3(x + width, height, z1),
+                surf(albedo, mat::FACADE, param),
+                surf(v3(0.3, 0.3, 0.31), mat::ROOF, param),
+            );
             // Roof details: a small box (stairwell / AC unit).
             if rng.chance(0.6) {
                 let rx = x + rng.range(2.0, width - 4.0);
                 let rz = (z0 + z1) * 0.5 + rng.range(-2.0, 2.0);
-                m.boxed(v3(rx, height, rz - 1.0), v3(rx + 2.5, height + 2.0, rz + 1.0), surf(v3(0.45, 0.45, 0.45), mat::ROOF, param), surf(v3(0.3, 0.3, 0.3), mat::ROOF, param));
+                m.boxed(
+                    v3(rx, height, rz - 1.0),
+                    v3(rx + 2.5, height + 2.0, rz + 1.0),
+                    surf(v3(0.45, 0.45, 0.45), mat::ROOF, param),
+                    surf(v3(0.3, 0.3, 0.3), mat::ROOF, param),
+                );
             }
-            x += width + if rng.chance(0.25) { 3.0 * rng.int(1, 2) as f32 } else { 0.0 };
+            x += width
+                + if rng.chance(0.25) {
+                    3.0 * rng.int(1, 2) as f32
+                } else {
+                    0.0
+                };
         }
         // A far backdrop row closes the view behind the street ends.
         for end in [-1.0f32, 1.0] {
             let bx = end * 270.0;
-            m.boxed(v3(bx - 15.0, 0.0, -80.0), v3(bx + 15.0, 60.0, 80.0), surf(v3(0.55, 0.55, 0.56), mat::FACADE, 0.8), surf(v3(0.3, 0.3, 0.3), mat::ROOF, 0.8));
+            m.boxed(
+                v3(bx - 15.0, 0.0, -80.0),
+                v3(bx + 15.0, 60.0, 80.0),
+                surf(v3(0.55, 0.55, 0.56), mat::FACADE, 0.8),
+                surf(v3(0.3, 0.3, 0.3), mat::ROOF, 0.8),
+            );
         }
     }
 
@@ -308,7 +401,11 @@ fn build_city(variant: &str, seed: u64) -> Scene {
                 m.cube(v3(x, 2.85, zp), v3(0.07, 2.7, 0.07), metal);
                 m.cube(v3(x, 5.55, side * (rh - 0.15)), v3(0.05, 0.05, 0.65), metal);
                 m.cube(v3(x, 5.45, side * (rh - 0.7)), v3(0.25, 0.07, 0.16), lamp);
-                lights.push(PointLight { pos: v3(x, 5.2, side * (rh - 0.7)), radius: 20.0, color: v3(1.0, 0.72, 0.42) * 30.0 });
+                lights.push(PointLight {
+                    pos: v3(x, 5.2, side * (rh - 0.7)),
+                    radius: 20.0,
+                    color: v3(1.0, 0.72, 0.42) * 30.0,
+                });
             }
             x += 18.0;
         }
@@ -320,8 +417,18 @@ fn build_city(variant: &str, seed: u64) -> Scene {
                 let hgt = rng.range(2.2, 3.2);
                 m.cube(v3(x, 0.15 + hgt * 0.5, zt), v3(0.13, hgt * 0.5, 0.13), wood);
                 let r = rng.range(1.4, 2.1);
-                let green = v3(rng.range(0.08, 0.16), rng.range(0.2, 0.3), rng.range(0.05, 0.09));
-                m.sphere(v3(x, 0.15 + hgt + r * 0.8, zt), v3(r, r * 1.15, r), 4, 7, surf(green, mat::FOLIAGE, rng.f32()));
+                let green = v3(
+                    rng.range(0.08, 0.16),
+                    rng.range(0.2, 0.3),
+                    rng.range(0.05, 0.09),
+                );
+                m.sphere(
+                    v3(x, 0.15 + hgt + r * 0.8, zt),
+                    v3(r, r * 1.15, r),
+                    4,
+                    7,
+                    surf(green, mat::FOLIAGE, rng.f32()),
+                );
             }
             x += rng.range(11.0, 17.0);
         }
@@ -335,7 +442,11 @@ fn build_city(variant: &str, seed: u64) -> Scene {
                 for dx in [-0.7f32, 0.7] {
                     m.cube(v3(x + dx, 0.37, zb), v3(0.04, 0.22, 0.2), metal);
                 }
-                m.cube(v3(x + 2.0, 0.6, zb), v3(0.25, 0.45, 0.25), surf(v3(0.15, 0.25, 0.15), mat::METAL, 0.0));
+                m.cube(
+                    v3(x + 2.0, 0.6, zb),
+                    v3(0.25, 0.45, 0.25),
+                    surf(v3(0.15, 0.25, 0.15), mat::METAL, 0.0),
+                );
             }
             x += rng.range(22.0, 34.0);
         }
@@ -349,7 +460,13 @@ fn build_city(variant: &str, seed: u64) -> Scene {
         for k in 0..p.cars_per_lane {
             let x0 = -200.0 + k as f32 * spacing + rng.range(0.0, spacing - 8.0);
             let color = rng.pick(&CAR_COLORS);
-            cars.push(Car { x0, lane_z, dir, speed, mesh: car_mesh(color, rng.f32(), rng.chance(0.3)) });
+            cars.push(Car {
+                x0,
+                lane_z,
+                dir,
+                speed,
+                mesh: car_mesh(color, rng.f32(), rng.chance(0.3)),
+            });
         }
     }
 
@@ -365,7 +482,17 @@ fn build_city(variant: &str, seed: u64) -> Scene {
 
     let mut static_verts = Vec::new();
     m.emit_static(&mut static_verts);
-    Scene { kind: SceneKind::City, variant: variant.into(), seed, static_verts, lights, rig, cars, people, terrain: None }
+    Scene {
+        kind: SceneKind::City,
+        variant: variant.into(),
+        seed,
+        static_verts,
+        lights,
+        rig,
+        cars,
+        people,
+        terrain: None,
+    }
 }
 
 fn car_mesh(color: Vec3, param: f32, van: bool) -> Mesh {
@@ -377,8 +504,18 @@ fn car_mesh(color: Vec3, param: f32, van: bool) -> Mesh {
     let tail = surf(v3(0.5, 0.02, 0.02), mat::CAR_PAINT, 0.0);
     let (len, roof) = if van { (2.4, 2.1) } else { (2.15, 1.45) };
     m.boxed(v3(-len, 0.32, -0.9), v3(len, 1.0, 0.9), paint, paint);
-    m.boxed(v3(-len * 0.55, 1.0, -0.82), v3(len * 0.42, roof, 0.82), glass, paint);
-    for (x, z) in [(-1.35f32, -0.85f32), (-1.35, 0.85), (1.35, -0.85), (1.35, 0.85)] {
+    m.boxed(
+        v3(-len * 0.55, 1.0, -0.82),
+        v3(len * 0.42, roof, 0.82),
+        glass,
+        paint,
+    );
+    for (x, z) in [
+        (-1.35f32, -0.85f32),
+        (-1.35, 0.85),
+        (1.35, -0.85),
+        (1.35, 0.85),
+    ] {
         m.cube(v3(x, 0.32, z), v3(0.32, 0.32, 0.11), tire);
     }
     for z in [-0.6f32, 0.6] {
@@ -409,7 +546,11 @@ fn person(rng: &mut Rng, x0: f32, z: f32, dir: f32) -> Person {
     let leg = |zs: f32| {
         let mut l = Mesh::default();
         l.cube(v3(0.0, HIP * 0.5, zs), v3(0.08, HIP * 0.5, 0.08), pants);
-        l.cube(v3(0.05, 0.04, zs), v3(0.13, 0.04, 0.07), surf(v3(0.05, 0.05, 0.05), mat::CLOTH, 0.0));
+        l.cube(
+            v3(0.05, 0.04, zs),
+            v3(0.13, 0.04, 0.07),
+            surf(v3(0.05, 0.05, 0.05), mat::CLOTH, 0.0),
+        );
         l
     };
     let arm = |zs: f32| {
@@ -438,7 +579,9 @@ impl Person {
         let phase = self.phase0 + PI * self.speed * t / 0.7;
         let bob = 0.03 * (2.0 * phase).cos().abs();
         let heading = if self.dir > 0.0 { 0.0 } else { PI };
-        let m = Mat4::translation(v3(x, 0.15 + bob, self.z)) * Mat4::rotation_y(heading) * Mat4::scale(v3(self.scale, self.scale, self.scale));
+        let m = Mat4::translation(v3(x, 0.15 + bob, self.z))
+            * Mat4::rotation_y(heading)
+            * Mat4::scale(v3(self.scale, self.scale, self.scale));
         (m, phase)
     }
 
@@ -451,8 +594,16 @@ impl Person {
             Mat4::translation(pivot) * Mat4::rotation_z(angle) * Mat4::translation(-pivot)
         };
         for (k, sign) in [(0usize, 1.0f32), (1, -1.0)] {
-            self.legs[k].emit(&(b * limb(HIP, sign * 0.45 * ph.sin())), &(bp * limb(HIP, sign * 0.45 * php.sin())), out);
-            self.arms[k].emit(&(b * limb(SHOULDER, -sign * 0.4 * ph.sin())), &(bp * limb(SHOULDER, -sign * 0.4 * php.sin())), out);
+            self.legs[k].emit(
+                &(b * limb(HIP, sign * 0.45 * ph.sin())),
+                &(bp * limb(HIP, sign * 0.45 * php.sin())),
+                out,
+            );
+            self.arms[k].emit(
+                &(b * limb(SHOULDER, -sign * 0.4 * ph.sin())),
+                &(bp * limb(SHOULDER, -sign * 0.4 * php.sin())),
+                out,
+            );
         }
     }
 }
@@ -463,7 +614,8 @@ pub const WATER_LEVEL: f32 = 0.0;
 
 /// 2D value noise on the CPU for the height field.
 fn hash2(seed: u64, x: i32, z: i32) -> f32 {
-    let mut r = Rng::new(seed ^ ((x as u32 as u64) << 32) ^ (z as u32 as u64).wrapping_mul(0x9E37_79B9));
+    let mut r =
+        Rng::new(seed ^ ((x as u32 as u64) << 32) ^ (z as u32 as u64).wrapping_mul(0x9E37_79B9));
     r.f32()
 }
 
@@ -525,7 +677,12 @@ fn build_landscape(variant: &str, seed: u64) -> Scene {
         _ => (20.0, 10.0, 60.0, 300, 50),
     };
     let lake = (rng.range(20.0, 60.0), rng.range(-70.0, -30.0), lake_r);
-    let terrain = Terrain { seed: seed.wrapping_add(17), amp, lake, ridge };
+    let terrain = Terrain {
+        seed: seed.wrapping_add(17),
+        amp,
+        lake,
+        ridge,
+    };
 
     // Rig: stand on the shore looking across the lake; dolly towards it; orbit a point on land.
     let (lx, lz, lr) = lake;
@@ -542,16 +699,28 @@ fn build_landscape(variant: &str, seed: u64) -> Scene {
         dolly_speed: 11.0,
         alt_start: v3(alt_xz.0, g(alt_xz.0, alt_xz.1), alt_xz.1),
         alt_yaw: to_lake(alt_xz.0, alt_xz.1) + 0.5,
-        orbit_center: v3(lx - lr * 1.2, g(lx - lr * 1.2, lz - lr * 0.9) + 2.0, lz - lr * 0.9),
+        orbit_center: v3(
+            lx - lr * 1.2,
+            g(lx - lr * 1.2, lz - lr * 0.9) + 2.0,
+            lz - lr * 0.9,
+        ),
         orbit_radius: 35.0,
         orbit_height: 14.0,
         eye_height: 2.2,
     };
     let dolly_end = rig.dolly_start + v3(rig.dolly_yaw.cos(), 0.0, rig.dolly_yaw.sin()) * 60.0;
     let zones = [
-        (rig.stand, rig.stand + v3(rig.stand_yaw.cos(), 0.0, rig.stand_yaw.sin()) * 25.0, 6.0),
+        (
+            rig.stand,
+            rig.stand + v3(rig.stand_yaw.cos(), 0.0, rig.stand_yaw.sin()) * 25.0,
+            6.0,
+        ),
         (rig.dolly_start, dolly_end, 7.0),
-        (rig.alt_start, rig.alt_start + v3(rig.alt_yaw.cos(), 0.0, rig.alt_yaw.sin()) * 25.0, 6.0),
+        (
+            rig.alt_start,
+            rig.alt_start + v3(rig.alt_yaw.cos(), 0.0, rig.alt_yaw.sin()) * 25.0,
+            6.0,
+        ),
     ];
 
     let mut m = Mesh::default();
@@ -559,7 +728,11 @@ fn build_landscape(variant: &str, seed: u64) -> Scene {
     let half = 320.0;
     let cells = 150;
     let step = 2.0 * half / cells as f32;
-    let grass = if variant == "alpine" { v3(0.16, 0.24, 0.09) } else { v3(0.17, 0.28, 0.07) };
+    let grass = if variant == "alpine" {
+        v3(0.16, 0.24, 0.09)
+    } else {
+        v3(0.17, 0.28, 0.07)
+    };
     let vert = |i: i32, j: i32| {
         let (x, z) = (-half + i as f32 * step, -half + j as f32 * step);
         let h = terrain.height(x, z);
@@ -572,7 +745,12 @@ fn build_landscape(variant: &str, seed: u64) -> Scene {
     };
     for i in 0..cells {
         for j in 0..cells {
-            let (a, b, c, d) = (vert(i, j), vert(i + 1, j), vert(i + 1, j + 1), vert(i, j + 1));
+            let (a, b, c, d) = (
+                vert(i, j),
+                vert(i + 1, j),
+                vert(i + 1, j + 1),
+                vert(i, j + 1),
+            );
             let avg = (a.2 + b.2 + c.2 + d.2) * 0.25;
             let s = surf(avg, mat::TERRAIN, 0.0);
             // Counter-clockwise seen from above (+y).
@@ -582,10 +760,22 @@ fn build_landscape(variant: &str, seed: u64) -> Scene {
     }
     // Far ground skirt under the height field's edge, out to the mountains.
     let far = surf(grass * 0.9, mat::TERRAIN, 0.0);
-    m.quad(v3(-4000.0, -3.0, 4000.0), v3(4000.0, -3.0, 4000.0), v3(4000.0, -3.0, -4000.0), v3(-4000.0, -3.0, -4000.0), far);
+    m.quad(
+        v3(-4000.0, -3.0, 4000.0),
+        v3(4000.0, -3.0, 4000.0),
+        v3(4000.0, -3.0, -4000.0),
+        v3(-4000.0, -3.0, -4000.0),
+        far,
+    );
     // Lake surface.
     let water = surf(v3(0.06, 0.13, 0.16), mat::WATER, 0.0);
-    m.quad(v3(lx - lr * 1.4, WATER_LEVEL, lz + lr * 1.4), v3(lx + lr * 1.4, WATER_LEVEL, lz + lr * 1.4), v3(lx + lr * 1.4, WATER_LEVEL, lz - lr * 1.4), v3(lx - lr * 1.4, WATER_LEVEL, lz - lr * 1.4), water);
+    m.quad(
+        v3(lx - lr * 1.4, WATER_LEVEL, lz + lr * 1.4),
+        v3(lx + lr * 1.4, WATER_LEVEL, lz + lr * 1.4),
+        v3(lx + lr * 1.4, WATER_LEVEL, lz - lr * 1.4),
+        v3(lx - lr * 1.4, WATER_LEVEL, lz - lr * 1.4),
+        water,
+    );
     // Distant mountains: a ring of low-poly cones.
     let count = 16;
     for k in 0..count {
@@ -594,7 +784,14 @@ fn build_landscape(variant: &str, seed: u64) -> Scene {
         let height = rng.range(160.0, 380.0) * if variant == "alpine" { 1.6 } else { 1.0 };
         let radius = rng.range(380.0, 560.0);
         let col = v3(0.33, 0.35, 0.4) * rng.range(0.85, 1.1);
-        m.cone(v3(a.cos() * dist, -3.0, a.sin() * dist), radius, 0.0, height, rng.int(6, 9) as u32, surf(col, mat::MOUNTAIN, rng.f32()));
+        m.cone(
+            v3(a.cos() * dist, -3.0, a.sin() * dist),
+            radius,
+            0.0,
+            height,
+            rng.int(6, 9) as u32,
+            surf(col, mat::MOUNTAIN, rng.f32()),
+        );
     }
     // Trees (pines mostly, some broadleaf) on gentle dry slopes.
     let wood = surf(v3(0.3, 0.2, 0.12), mat::WOOD, 0.0);
@@ -602,7 +799,10 @@ fn build_landscape(variant: &str, seed: u64) -> Scene {
     let mut tries = 0;
     while placed < trees && tries < trees * 20 {
         tries += 1;
-        let (x, z) = (rng.range(-half + 5.0, half - 5.0), rng.range(-half + 5.0, half - 5.0));
+        let (x, z) = (
+            rng.range(-half + 5.0, half - 5.0),
+            rng.range(-half + 5.0, half - 5.0),
+        );
         let h = terrain.height(x, z);
         if h < 1.5 || terrain.normal(x, z).y < 0.85 || !clear_of(&zones, v3(x, 0.0, z)) {
             continue;
@@ -613,29 +813,66 @@ fn build_landscape(variant: &str, seed: u64) -> Scene {
         }
         placed += 1;
         let s = rng.range(0.75, 1.35);
-        let green = v3(rng.range(0.05, 0.09), rng.range(0.14, 0.22), rng.range(0.05, 0.08));
+        let green = v3(
+            rng.range(0.05, 0.09),
+            rng.range(0.14, 0.22),
+            rng.range(0.05, 0.08),
+        );
         let leaf = surf(green, mat::FOLIAGE, rng.f32());
         if rng.chance(0.78) {
             m.cone(v3(x, h - 0.2, z), 0.25 * s, 0.18 * s, 2.2 * s, 5, wood);
-            for (k, (r, hh)) in [(2.4f32, 4.0f32), (1.8, 3.4), (1.2, 2.8)].iter().enumerate() {
-                m.cone(v3(x, h + (1.6 + k as f32 * 1.8) * s, z), r * s, 0.0, hh * s, 7, leaf);
+            for (k, (r, hh)) in [(2.4f32, 4.0f32), (1.8, 3.4), (1.2, 2.8)]
+                .iter()
+                .enumerate()
+            {
+                m.cone(
+                    v3(x, h + (1.6 + k as f32 * 1.8) * s, z),
+                    r * s,
+                    0.0,
+                    hh * s,
+                    7,
+                    leaf,
+                );
             }
         } else {
             m.cone(v3(x, h - 0.2, z), 0.3 * s, 0.2 * s, 3.0 * s, 5, wood);
-            let green = v3(rng.range(0.1, 0.18), rng.range(0.2, 0.3), rng.range(0.05, 0.08));
-            m.sphere(v3(x, h + 4.2 * s, z), v3(2.6 * s, 2.2 * s, 2.6 * s), 4, 7, surf(green, mat::FOLIAGE, rng.f32()));
+            let green = v3(
+                rng.range(0.1, 0.18),
+                rng.range(0.2, 0.3),
+                rng.range(0.05, 0.08),
+            );
+            m.sphere(
+                v3(x, h + 4.2 * s, z),
+                v3(2.6 * s, 2.2 * s, 2.6 * s),
+                4,
+                7,
+                surf(green, mat::FOLIAGE, rng.f32()),
+            );
         }
     }
     // Rocks: squashed low-poly spheres, half buried.
     for _ in 0..rocks {
-        let (x, z) = (rng.range(-half + 5.0, half - 5.0), rng.range(-half + 5.0, half - 5.0));
+        let (x, z) = (
+            rng.range(-half + 5.0, half - 5.0),
+            rng.range(-half + 5.0, half - 5.0),
+        );
         let h = terrain.height(x, z);
         if h < WATER_LEVEL - 1.0 || !clear_of(&zones, v3(x, 0.0, z)) {
             continue;
         }
         let r = rng.range(0.6, 2.8);
         let col = v3(0.4, 0.39, 0.37) * rng.range(0.7, 1.1);
-        m.sphere(v3(x, h + r * 0.2, z), v3(r * rng.range(0.8, 1.4), r * rng.range(0.5, 0.9), r * rng.range(0.8, 1.4)), 3, 5, surf(col, mat::ROCK, rng.f32()));
+        m.sphere(
+            v3(x, h + r * 0.2, z),
+            v3(
+                r * rng.range(0.8, 1.4),
+                r * rng.range(0.5, 0.9),
+                r * rng.range(0.8, 1.4),
+            ),
+            3,
+            5,
+            surf(col, mat::ROCK, rng.f32()),
+        );
     }
 
     let mut static_verts = Vec::new();

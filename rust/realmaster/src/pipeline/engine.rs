@@ -138,7 +138,7 @@ impl Engine {
             depth_scale: spec.depth_scale,
             edges: Default::default(),
         };
-        let pre = Preprocessor::new(&ctx, cfg.clone())?;
+        let pre = Preprocessor::new(&ctx, cfg)?;
         let packer = Packer::new(&ctx, &cfg, spec.window, &spec.roles)?;
         let comp = Compositor::new(&ctx);
         let io = ModelIo::new(&ctx);

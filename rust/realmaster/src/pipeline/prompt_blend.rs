@@ -51,7 +51,7 @@ impl PromptBlend {
     }
 
     /// The embedding for the next inference; advances the blend by one step.
-    pub fn next(&mut self) -> &[f32] {
+    pub fn advance(&mut self) -> &[f32] {
         if self.step < self.frames {
             self.step += 1;
             let t = self.step as f32 / self.frames as f32;
@@ -87,7 +87,7 @@ mod tests {
         p.set_target(vec![0.0, 2.0]);
         let mut xs = vec![];
         for _ in 0..4 {
-            xs.push(p.next().to_vec());
+            xs.push(p.advance().to_vec());
         }
         assert!(
             xs[0][0] > xs[1][0] && xs[1][0] > xs[2][0],
@@ -108,13 +108,13 @@ mod tests {
     fn zero_frames_is_immediate_and_retarget_starts_from_current() {
         let mut p = PromptBlend::new(vec![1.0, 0.0, 0.0], 0);
         p.set_target(vec![0.0, 1.0, 0.0]);
-        assert_eq!(p.next(), &[0.0, 1.0, 0.0]);
+        assert_eq!(p.advance(), &[0.0, 1.0, 0.0]);
         let mut p = PromptBlend::new(vec![1.0, 0.0], 10);
         p.set_target(vec![0.0, 1.0]);
-        p.next();
+        p.advance();
         let mid = p.current().to_vec();
         p.set_target(vec![1.0, 0.0]);
-        p.next();
+        p.advance();
         assert!(
             p.current()[0] > mid[0],
             "retarget continues from the shown embedding"

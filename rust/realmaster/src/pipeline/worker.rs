@@ -45,7 +45,7 @@ impl InferenceLink for ThreadLink {
 
     fn send(&mut self, job: InferenceJob) -> Result<()> {
         self.busy.store(true, Ordering::Release);
-        let prompt = self.prompt.next().to_vec();
+        let prompt = self.prompt.advance().to_vec();
         self.jobs
             .send(Job { job, prompt })
             .map_err(|_| Error::Inference("the inference thread has stopped".into()))
