@@ -14,7 +14,8 @@ fi
 echo "== cargo test"
 cargo test --workspace 2>&1
 # The criterion benches run once each in test mode, so they cannot rot (timings: cargo bench).
-cargo test -p realmaster --benches 2>&1
+# --workspace keeps the feature set of the run above, so no dependency is rebuilt.
+cargo test --workspace --benches 2>&1
 # ---- C++: bridge, host, GoogleTest suite, plugin helpers (CMake + ctest), then clang-format ----
 # Debug = cargo's dev profile, so CMake reuses what `cargo test` just built in target/debug.
 echo "== cmake + ctest (build/)"
