@@ -8,6 +8,9 @@ use crate::mesh::Vertex;
 use crate::scene::{PointLight, Scene, SceneKind};
 use crate::weather::{self, Lighting, Weather};
 use anyhow::{anyhow, Context, Result};
+use realmaster::gpu::context::request_adapter;
+use realmaster::gpu::kernel::{bind_group, in_order, map_and_read};
+use realmaster::gpu::AdapterPreference;
 use wgpu::util::DeviceExt;
 
 /// Supersampling factor of the target passes (the CPU box-filters them down).
@@ -78,31 +81,8 @@ pub struct Gpu {
 
 impl Gpu {
     pub fn new() -> Result<Gpu> {
-        // Native APIs first, GL only if none answers (probing EGL headless prints driver noise);
-        // WGPU_BACKEND pins one.
-        let attempts = match wgpu::Backends::from_env() {
-            Some(b) => vec![b],
-            None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::GL],
-        };
-        let mut found = Err(anyhow!("no backend tried"));
-        for backends in attempts {
-            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-            desc.backends = backends;
-            let instance = wgpu::Instance::new(desc);
-            found = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                force_fallback_adapter: false,
-                compatible_surface: None,
-                apply_limit_buckets: false,
-            }))
-            .map_err(|e| anyhow!("{e}"));
-            if found.is_ok() {
-                break;
-            }
-        }
-        let adapter = found.map_err(|e| {
-            anyhow!("no GPU adapter found ({e}); install a Vulkan driver (without a GPU: Debian's mesa-vulkan-drivers provides lavapipe)")
-        })?;
+        // The core's adapter search (native APIs first, then GL; WGPU_BACKEND pins one).
+        let adapter = request_adapter(AdapterPreference::HighPerformance)?;
         let info = adapter.get_info();
         let limits = adapter.limits();
         // Four Rgba32Float G-buffer targets need 64 bytes per sample.
@@ -260,20 +240,12 @@ fn bind(
     pipeline: &wgpu::RenderPipeline,
     resources: &[wgpu::BindingResource<'_>],
 ) -> wgpu::BindGroup {
-    let layout = pipeline.get_bind_group_layout(0);
-    let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
-        .iter()
-        .enumerate()
-        .map(|(i, r)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: r.clone(),
-        })
-        .collect();
-    device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &layout,
-        entries: &entries,
-    })
+    bind_group(
+        device,
+        &pipeline.get_bind_group_layout(0),
+        None,
+        in_order(resources),
+    )
 }
 
 /// Which shadow map a lighting setup uses: 0 day sun, 1 moon, 2 low golden-hour sun.
@@ -862,7 +834,8 @@ impl Renderer {
         }
         queue.submit([enc.finish()]);
 
-        let bytes = map_read(device, &staging, total)?;
+        let bytes =
+            map_and_read(device, &staging, total).context("reading the rendered planes back")?;
         let plane = |offset: u64, row: u64, tw: u32, th: u32| -> Vec<f32> {
             let mut out = Vec::with_capacity((tw * th * 4) as usize);
             for y in 0..th as u64 {
@@ -942,24 +915,4 @@ impl Renderer {
             material,
         })
     }
-}
-
-fn map_read(device: &wgpu::Device, staging: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
-    let slice = staging.slice(..size);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| anyhow!("waiting for the GPU failed ({e})"))?;
-    rx.recv()
-        .context("GPU readback callback never ran")?
-        .map_err(|e| anyhow!("mapping the readback buffer failed ({e})"))?;
-    let out = slice
-        .get_mapped_range()
-        .map_err(|e| anyhow!("reading the mapped buffer failed ({e})"))?
-        .to_vec();
-    staging.unmap();
-    Ok(out)
 }

@@ -7,7 +7,9 @@
 mod common;
 
 use common::{f32s, gpu, mean, spec, Scratch};
+use realmaster::reference::reproject::reproject;
 use realmaster::sequence::Sequence;
+use realmaster::ImageF32;
 use realmaster_samples::camera::{CameraPath, FOVY};
 use realmaster_samples::clip::{write_clip, ClipRenderer};
 use realmaster_samples::math::{v3, Mat4, Vec3};
@@ -72,30 +74,6 @@ impl Reproject {
     }
 }
 
-/// Bilinear sample of an RGBA f32 image at pixel coordinates (pixel centres at +0.5).
-fn bilinear(img: &[f32], w: usize, h: usize, x: f32, y: f32) -> [f32; 3] {
-    let (fx, fy) = (x - 0.5, y - 0.5);
-    let (x0, y0) = (fx.floor(), fy.floor());
-    let (ax, ay) = (fx - x0, fy - y0);
-    let at = |xi: f32, yi: f32| {
-        let xi = (xi as isize).clamp(0, w as isize - 1) as usize;
-        let yi = (yi as isize).clamp(0, h as isize - 1) as usize;
-        let i = (yi * w + xi) * 4;
-        [img[i], img[i + 1], img[i + 2]]
-    };
-    let (a, b, c, d) = (
-        at(x0, y0),
-        at(x0 + 1.0, y0),
-        at(x0, y0 + 1.0),
-        at(x0 + 1.0, y0 + 1.0),
-    );
-    let mut o = [0.0; 3];
-    for k in 0..3 {
-        o[k] = (a[k] * (1.0 - ax) + b[k] * ax) * (1.0 - ay) + (c[k] * (1.0 - ax) + d[k] * ax) * ay;
-    }
-    o
-}
-
 /// True where the 3x3 neighbourhood has no depth edge (relative jump below 3%) and no sky.
 fn smooth_depth(f: &FrameOutput, x: usize, y: usize) -> bool {
     let (w, h) = (f.width as usize, f.height as usize);
@@ -119,7 +97,8 @@ fn smooth_depth(f: &FrameOutput, x: usize, y: usize) -> bool {
 }
 
 /// Mean absolute sim-color error of warping `prev` onto `cur` with `motion` (per pixel, pixels to
-/// the previous frame) over the pixels in `mask`.
+/// the previous frame) over the pixels in `mask`. The warp is the runtime's own CPU reprojection
+/// (bilinear, clamp to edge).
 fn warp_error(
     cur: &FrameOutput,
     prev: &FrameOutput,
@@ -127,18 +106,31 @@ fn warp_error(
     mask: &[bool],
 ) -> f32 {
     let (w, h) = (cur.width as usize, cur.height as usize);
-    let mut errs = Vec::new();
+    let mut field = ImageF32::new(cur.width, cur.height, 4);
     for y in 0..h {
         for x in 0..w {
-            if !mask[y * w + x] {
-                continue;
-            }
             let (mx, my) = motion(x, y);
-            let p = bilinear(&prev.sim, w, h, x as f32 + 0.5 + mx, y as f32 + 0.5 + my);
-            let i = (y * w + x) * 4;
-            errs.push((0..3).map(|k| (cur.sim[i + k] - p[k]).abs()).sum::<f32>() / 3.0);
+            field.set(x as u32, y as u32, 0, mx);
+            field.set(x as u32, y as u32, 1, my);
         }
     }
+    let src = ImageF32 {
+        width: prev.width,
+        height: prev.height,
+        channels: 4,
+        data: prev.sim.clone(),
+    };
+    let warped = reproject(&src, &field);
+    let errs: Vec<f32> = (0..w * h)
+        .filter(|&p| mask[p])
+        .map(|p| {
+            let i = p * 4;
+            (0..3)
+                .map(|k| (cur.sim[i + k] - warped.data[i + k]).abs())
+                .sum::<f32>()
+                / 3.0
+        })
+        .collect();
     mean(&errs)
 }
 

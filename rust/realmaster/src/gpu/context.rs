@@ -27,44 +27,9 @@ pub struct GpuContext {
 }
 
 impl GpuContext {
-    /// Create a headless device. Tries Vulkan/Metal/DX12 first, then GL (llvmpipe).
+    /// Create a headless device on [`request_adapter`]'s adapter.
     pub fn new(pref: AdapterPreference) -> Result<Self> {
-        // WGPU_BACKEND etc. from the environment pin a backend (e.g. `gl`). Otherwise try the native
-        // APIs first and probe GL only when none answers: probing GL on a headless machine prints
-        // driver noise, and llvmpipe GL is slower than lavapipe Vulkan.
-        let from_env = wgpu::Backends::from_env();
-        let attempts = match from_env {
-            Some(b) => vec![b],
-            None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::GL],
-        };
-        let mut last_err = String::from("no backend tried");
-        let mut found = None;
-        for backends in attempts {
-            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-            desc.backends = backends;
-            let instance = wgpu::Instance::new(desc);
-            match pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: match pref {
-                    AdapterPreference::HighPerformance => wgpu::PowerPreference::HighPerformance,
-                    AdapterPreference::LowPower => wgpu::PowerPreference::LowPower,
-                },
-                force_fallback_adapter: false,
-                compatible_surface: None,
-                apply_limit_buckets: false,
-            })) {
-                Ok(a) => {
-                    found = Some(a);
-                    break;
-                }
-                Err(e) => last_err = e.to_string(),
-            }
-        }
-        let adapter = found.ok_or_else(|| {
-            Error::gpu(
-                format!("no GPU adapter found ({last_err})"),
-                "install a Vulkan driver; on a machine without a GPU install Debian's mesa-vulkan-drivers (software Vulkan)",
-            )
-        })?;
+        let adapter = request_adapter(pref)?;
         let info = adapter.get_info();
         let summary = AdapterSummary {
             name: info.name.clone(),
@@ -104,4 +69,45 @@ impl GpuContext {
             summary,
         })
     }
+}
+
+/// Find a headless adapter: Vulkan/Metal/DX12 first, then GL (llvmpipe). Shared with the sample
+/// renderer, which opens its own device on it.
+pub fn request_adapter(pref: AdapterPreference) -> Result<wgpu::Adapter> {
+    // WGPU_BACKEND etc. from the environment pin a backend (e.g. `gl`). Otherwise try the native
+    // APIs first and probe GL only when none answers: probing GL on a headless machine prints
+    // driver noise, and llvmpipe GL is slower than lavapipe Vulkan.
+    let from_env = wgpu::Backends::from_env();
+    let attempts = match from_env {
+        Some(b) => vec![b],
+        None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::GL],
+    };
+    let mut last_err = String::from("no backend tried");
+    let mut found = None;
+    for backends in attempts {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        match pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: match pref {
+                AdapterPreference::HighPerformance => wgpu::PowerPreference::HighPerformance,
+                AdapterPreference::LowPower => wgpu::PowerPreference::LowPower,
+            },
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            apply_limit_buckets: false,
+        })) {
+            Ok(a) => {
+                found = Some(a);
+                break;
+            }
+            Err(e) => last_err = e.to_string(),
+        }
+    }
+    found.ok_or_else(|| {
+        Error::gpu(
+            format!("no GPU adapter found ({last_err})"),
+            "install a Vulkan driver; on a machine without a GPU install Debian's mesa-vulkan-drivers (software Vulkan)",
+        )
+    })
 }

@@ -113,19 +113,7 @@ impl Kernel {
         device: &wgpu::Device,
         resources: &[wgpu::BindingResource<'_>],
     ) -> wgpu::BindGroup {
-        let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
-            .iter()
-            .enumerate()
-            .map(|(i, r)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: r.clone(),
-            })
-            .collect();
-        device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(self.label),
-            layout: &self.layout,
-            entries: &entries,
-        })
+        bind_group(device, &self.layout, Some(self.label), in_order(resources))
     }
 
     /// Record a 2D dispatch covering `width` x `height` threads.
@@ -144,6 +132,31 @@ impl Kernel {
         pass.set_bind_group(0, bind_group, &[]);
         pass.dispatch_workgroups(width.div_ceil(WG), height.div_ceil(WG), 1);
     }
+}
+
+/// A bind group on `layout` from (binding number, resource) pairs.
+pub fn bind_group<'a>(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    label: Option<&str>,
+    entries: impl IntoIterator<Item = (u32, wgpu::BindingResource<'a>)>,
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry<'a>> = entries
+        .into_iter()
+        .map(|(binding, resource)| wgpu::BindGroupEntry { binding, resource })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label,
+        layout,
+        entries: &entries,
+    })
+}
+
+/// `resources` numbered 0..n, for [`bind_group`].
+pub fn in_order<'r, 'a: 'r>(
+    resources: &'r [wgpu::BindingResource<'a>],
+) -> impl Iterator<Item = (u32, wgpu::BindingResource<'a>)> + 'r {
+    (0u32..).zip(resources.iter().cloned())
 }
 
 /// A uniform buffer holding one `T` (must match the WGSL struct, 16-byte aligned).

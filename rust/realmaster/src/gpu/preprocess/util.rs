@@ -3,7 +3,7 @@
 //! errors instead of wgpu validation panics, and multi-dispatch compute passes.
 
 use crate::error::{Error, Result};
-use crate::gpu::kernel::{Kernel, WG};
+use crate::gpu::kernel::{bind_group, Kernel, WG};
 
 /// Bind `entries` (binding number, resource) in group 0 of `kernel`.
 pub(crate) fn bind_at(
@@ -11,18 +11,12 @@ pub(crate) fn bind_at(
     kernel: &Kernel,
     entries: &[(u32, wgpu::BindingResource<'_>)],
 ) -> wgpu::BindGroup {
-    let entries: Vec<wgpu::BindGroupEntry<'_>> = entries
-        .iter()
-        .map(|(binding, resource)| wgpu::BindGroupEntry {
-            binding: *binding,
-            resource: resource.clone(),
-        })
-        .collect();
-    device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some(kernel.label),
-        layout: &kernel.layout,
-        entries: &entries,
-    })
+    bind_group(
+        device,
+        &kernel.layout,
+        Some(kernel.label),
+        entries.iter().cloned(),
+    )
 }
 
 /// Fail with a clear message when a storage buffer of `bytes` would exceed the device's limits.
