@@ -20,7 +20,6 @@ inside the graph. Everything loads offline (HF_HUB_OFFLINE=1) from the installed
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 
+from package import sha256_file
 from prompts import BANK_PATH, DIM, all_texts, load_prompts
 from seqio import DataError
 
@@ -66,14 +66,6 @@ WORDPIECE_TEXTS = [
     "a very long prompt that keeps going with many words so that it has to be truncated to the "
     "maximum number of tokens the runtime feeds to the text encoder, which is thirty-two",
 ]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def package_info() -> tuple[Path, str]:

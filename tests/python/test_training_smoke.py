@@ -389,7 +389,8 @@ def test_prompt_bank_matches_prompts_json() -> None:
 
 def test_wordpiece_fixture_is_consistent_with_vocab() -> None:
     fx = json.loads((ROOT / "tests" / "fixtures" / "wordpiece_cases.json").read_text())
-    from make_text_encoder import package_info, sha256_file
+    from make_text_encoder import package_info
+    from package import sha256_file
 
     vocab_path = package_info()[0] / "vocab.txt"
     assert sha256_file(vocab_path) == fx["vocab_sha256"]

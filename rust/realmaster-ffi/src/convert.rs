@@ -76,25 +76,6 @@ pub fn settings_from_config(c: &rm::SessionConfig) -> Settings {
     }
 }
 
-/// Used only if building the defaults panicked: a no-model pass-through configuration.
-pub fn fallback_settings() -> Settings {
-    Settings {
-        model_dir: String::new(),
-        ort_library: String::new(),
-        execution_provider: "auto".into(),
-        allow_ep_fallback: false,
-        tensorrt_cache_dir: String::new(),
-        mode: Mode::Realtime,
-        strength: 1.0,
-        prompt: String::new(),
-        prompt_blend_frames: 8,
-        temporal_alpha: 0.2,
-        cut_threshold: 0.25,
-        model_width: 0,
-        model_height: 0,
-    }
-}
-
 pub fn config_from_settings(s: &Settings) -> Result<rm::SessionConfig, Status> {
     let model_size = match (s.model_width, s.model_height) {
         (0, 0) => None,

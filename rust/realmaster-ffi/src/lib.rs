@@ -30,9 +30,10 @@ pub struct Session {
     scratch: Mutex<rm::OutputFrame>,
 }
 
+// Not wrapped in `guarded`: building the default config and converting it only moves and clones
+// strings (nothing that can panic), so the core's defaults are the only copy of these values.
 fn default_settings() -> Settings {
-    guarded(|| Ok(convert::settings_from_config(&rm::SessionConfig::default())))
-        .unwrap_or_else(|_| convert::fallback_settings())
+    convert::settings_from_config(&rm::SessionConfig::default())
 }
 
 fn create_session(settings: &Settings, status: &mut Status) -> Box<Session> {

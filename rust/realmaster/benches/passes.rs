@@ -144,23 +144,14 @@ fn passes(c: &mut Criterion) {
             wait(&ctx);
         })
     });
-    g.bench_function("resample+edges", |b| {
-        b.iter(|| {
-            submit(&ctx, |enc| {
-                if let Err(e) = pre.record(&ctx, enc, &model_res) {
-                    eprintln!("record: {e}");
-                }
-            })
-        })
-    });
-    let Some(images) = pre.frame() else {
-        eprintln!("passes bench: no frame after upload");
-        return;
-    };
-    submit(&ctx, |enc| {
+    let preprocess = |enc: &mut wgpu::CommandEncoder| {
         if let Err(e) = pre.record(&ctx, enc, &model_res) {
             eprintln!("record: {e}");
         }
+    };
+    g.bench_function("resample+edges", |b| b.iter(|| submit(&ctx, preprocess)));
+    submit(&ctx, |enc| {
+        preprocess(enc);
         enc.copy_buffer_to_buffer(
             &model_res.color_linear.buffer,
             0,
@@ -169,38 +160,25 @@ fn passes(c: &mut Criterion) {
             out_lr.size_bytes(),
         );
     });
-    g.bench_function("guided upsample+temporal", |b| {
-        b.iter(|| {
-            submit(&ctx, |enc| {
-                comp.record_composite(
-                    &ctx,
-                    enc,
-                    images,
-                    &out_lr,
-                    &model_res.color_linear,
-                    &params,
-                    false,
-                )
-            })
-        })
-    });
+    let Some(images) = pre.frame() else {
+        eprintln!("passes bench: no frame after upload");
+        return;
+    };
     // A model image of the wrong shape makes the compositor copy the input instead of upsampling
     // (it logs that once): what is left is the temporal pass.
-    g.bench_function("temporal only", |b| {
-        b.iter(|| {
-            submit(&ctx, |enc| {
-                comp.record_composite(
-                    &ctx,
-                    enc,
-                    images,
-                    &no_model,
-                    &model_res.color_linear,
-                    &params,
-                    false,
-                )
+    for (name, model_out) in [
+        ("guided upsample+temporal", &out_lr),
+        ("temporal only", &no_model),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                submit(&ctx, |enc| {
+                    let lr_in = &model_res.color_linear;
+                    comp.record_composite(&ctx, enc, images, model_out, lr_in, &params, false)
+                })
             })
-        })
-    });
+        });
+    }
     g.bench_function("blend+encode rgba8", |b| {
         b.iter(|| {
             submit(&ctx, |enc| {

@@ -153,6 +153,11 @@ fn verify_file(dir: &Path, name: &str, expected: &str) -> Result<()> {
             fix: FIX_REINSTALL.into(),
         });
     }
+    check_sha256(path, expected)
+}
+
+/// `path`'s content hashes to `expected` (hex, any case), else an integrity error naming both.
+fn check_sha256(path: PathBuf, expected: &str) -> Result<()> {
     let actual = sha256_file(&path)?;
     if !actual.eq_ignore_ascii_case(expected) {
         return Err(Error::Integrity {
@@ -230,15 +235,7 @@ fn check_generated(dir: &Path, manifest: &Manifest) -> Result<Vec<String>> {
                 fix: regenerate(name),
             });
         };
-        let path = dir.join(name);
-        let actual = sha256_file(&path)?;
-        if !actual.eq_ignore_ascii_case(expected) {
-            return Err(Error::Integrity {
-                path,
-                expected: expected.to_ascii_lowercase(),
-                actual,
-            });
-        }
+        check_sha256(dir.join(name), expected)?;
     }
     Ok(missing)
 }
