@@ -11,6 +11,8 @@ pub struct PromptBlend {
     /// Inferences a change takes (0 = immediate).
     frames: u32,
     current: Vec<f32>,
+    /// Bumped whenever `current` changes, so a consumer can skip copying an unchanged embedding.
+    revision: u64,
 }
 
 fn normalised(v: Vec<f32>) -> Vec<f32> {
@@ -31,6 +33,7 @@ impl PromptBlend {
             step: frames,
             frames,
             current: initial,
+            revision: 0,
         }
     }
 
@@ -39,6 +42,7 @@ impl PromptBlend {
         self.from = self.current.clone();
         self.to = normalised(target);
         self.step = 0;
+        self.revision += 1;
         if self.frames == 0 {
             self.current = self.to.clone();
             self.step = self.frames;
@@ -54,6 +58,7 @@ impl PromptBlend {
     pub fn advance(&mut self) -> &[f32] {
         if self.step < self.frames {
             self.step += 1;
+            self.revision += 1;
             let t = self.step as f32 / self.frames as f32;
             // Smoothstep eases in and out; lerp then renormalise (a cheap slerp for close vectors).
             let t = t * t * (3.0 - 2.0 * t);
@@ -70,6 +75,11 @@ impl PromptBlend {
 
     pub fn current(&self) -> &[f32] {
         &self.current
+    }
+
+    /// Changes whenever the embedding `current()` / `advance()` return may have changed.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     pub fn is_settled(&self) -> bool {
@@ -119,5 +129,26 @@ mod tests {
             p.current()[0] > mid[0],
             "retarget continues from the shown embedding"
         );
+    }
+
+    #[test]
+    fn revision_moves_exactly_when_the_embedding_can_change() {
+        let mut p = PromptBlend::new(vec![1.0, 0.0], 2);
+        let r0 = p.revision();
+        p.advance();
+        assert_eq!(p.revision(), r0, "settled: advancing changes nothing");
+        p.set_target(vec![0.0, 1.0]);
+        let r1 = p.revision();
+        assert_ne!(r1, r0);
+        p.advance();
+        assert_ne!(p.revision(), r1, "blending step");
+        p.advance();
+        let r2 = p.revision();
+        p.advance();
+        assert_eq!(p.revision(), r2, "settled again");
+        let mut immediate = PromptBlend::new(vec![1.0, 0.0], 0);
+        let r = immediate.revision();
+        immediate.set_target(vec![0.0, 1.0]);
+        assert_ne!(immediate.revision(), r, "a zero-frame change still counts");
     }
 }

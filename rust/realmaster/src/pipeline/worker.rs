@@ -27,7 +27,8 @@ pub trait Infer: Send {
 
 pub struct Job {
     job: InferenceJob,
-    prompt: Vec<f32>,
+    /// The embedding, only when it changed since the last job (the thread keeps the last one).
+    prompt: Option<Vec<f32>>,
 }
 
 /// The frame thread's end of the link to the inference thread.
@@ -36,6 +37,8 @@ pub struct ThreadLink {
     results: Receiver<InferenceResult>,
     busy: Arc<AtomicBool>,
     pub prompt: PromptBlend,
+    /// `prompt.revision()` of the embedding the inference thread holds; None before the first job.
+    sent_revision: Option<u64>,
 }
 
 impl InferenceLink for ThreadLink {
@@ -45,7 +48,10 @@ impl InferenceLink for ThreadLink {
 
     fn send(&mut self, job: InferenceJob) -> Result<()> {
         self.busy.store(true, Ordering::Release);
-        let prompt = self.prompt.advance().to_vec();
+        self.prompt.advance();
+        let revision = self.prompt.revision();
+        let prompt = (self.sent_revision != Some(revision)).then(|| self.prompt.current().to_vec());
+        self.sent_revision = Some(revision);
         self.jobs
             .send(Job { job, prompt })
             .map_err(|_| Error::Inference("the inference thread has stopped".into()))
@@ -78,7 +84,15 @@ pub fn spawn_inference(
     let handle = std::thread::Builder::new()
         .name("realmaster-inference".into())
         .spawn(move || {
-            while let Ok(Job { job, prompt }) = job_rx.recv() {
+            let mut prompt = Vec::new();
+            while let Ok(Job {
+                job,
+                prompt: changed,
+            }) = job_rx.recv()
+            {
+                if let Some(p) = changed {
+                    prompt = p;
+                }
                 let t = Instant::now();
                 let InferenceJob {
                     frame_index,
@@ -115,6 +129,7 @@ pub fn spawn_inference(
             results: res_rx,
             busy,
             prompt,
+            sent_revision: None,
         },
         handle,
     ))
