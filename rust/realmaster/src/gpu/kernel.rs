@@ -159,13 +159,70 @@ pub fn in_order<'r, 'a: 'r>(
     (0u32..).zip(resources.iter().cloned())
 }
 
-/// A uniform buffer holding one `T` (must match the WGSL struct, 16-byte aligned).
-pub fn uniform<T: bytemuck::Pod>(device: &wgpu::Device, label: &str, value: &T) -> wgpu::Buffer {
-    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents: bytemuck::bytes_of(value),
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-    })
+/// Bind groups of one kernel, each with its own uniform buffer, remembered by what they bind
+/// (uniform contents + the buffers at bindings 1..n). A steady frame loop creates none: ping-pong
+/// buffers only alternate between a couple of sets. Every entry's uniform is immutable, so several
+/// dispatches recorded into one encoder each see their own values. Entries keep their buffers
+/// alive: `clear` when the images they bind are reallocated.
+#[derive(Default)]
+pub struct BindCache {
+    /// Most recently used last.
+    entries: Vec<CachedBind>,
+}
+
+struct CachedBind {
+    uniform: Vec<u8>,
+    buffers: Vec<wgpu::Buffer>,
+    bind_group: wgpu::BindGroup,
+}
+
+impl BindCache {
+    /// Enough for the ping-pong sets of one pass plus a resolution or model-size change.
+    const CAPACITY: usize = 4;
+
+    /// The bind group for `kernel` with a uniform holding `uniform` at binding 0 and `buffers`
+    /// (whole) at bindings 1..=n; made and remembered on a miss.
+    pub fn get(
+        &mut self,
+        device: &wgpu::Device,
+        kernel: &Kernel,
+        uniform: &[u8],
+        buffers: &[&wgpu::Buffer],
+    ) -> wgpu::BindGroup {
+        let hit = self.entries.iter().position(|e| {
+            e.uniform == uniform
+                && e.buffers.len() == buffers.len()
+                && e.buffers.iter().zip(buffers).all(|(a, b)| a == *b)
+        });
+        let entry = match hit {
+            Some(i) => self.entries.remove(i),
+            None => {
+                if self.entries.len() >= Self::CAPACITY {
+                    self.entries.remove(0);
+                }
+                let ub = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(kernel.label),
+                    contents: uniform,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+                let mut resources = vec![ub.as_entire_binding()];
+                resources.extend(buffers.iter().map(|b| b.as_entire_binding()));
+                CachedBind {
+                    uniform: uniform.to_vec(),
+                    buffers: buffers.iter().map(|b| (*b).clone()).collect(),
+                    bind_group: kernel.bind(device, &resources),
+                }
+            }
+        };
+        let bind_group = entry.bind_group.clone();
+        self.entries.push(entry);
+        bind_group
+    }
+
+    /// Forget every bind group (and release the buffers they hold).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
 }
 
 /// Copy a buffer region back to the CPU, blocking until the GPU is done. For tests, the CLI and

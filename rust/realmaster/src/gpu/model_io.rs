@@ -2,7 +2,7 @@
 //! tensor into an image, and convert model-space colour to linear.
 
 use super::context::GpuContext;
-use super::kernel::{uniform, GpuImage, Kernel};
+use super::kernel::{BindCache, GpuImage, Kernel};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -17,18 +17,14 @@ struct Params {
 pub struct ModelIo {
     unpack: Kernel,
     to_linear: Kernel,
-    params_unpack: wgpu::Buffer,
-    params_linear: wgpu::Buffer,
+    /// Bind groups with their uniforms, so a steady frame loop allocates nothing and the two
+    /// to_linear calls recorded into one encoder each keep their own parameters.
+    unpack_binds: BindCache,
+    linear_binds: BindCache,
 }
 
 impl ModelIo {
     pub fn new(ctx: &GpuContext) -> Self {
-        let z = Params {
-            width: 0,
-            height: 0,
-            extra: 0,
-            _pad: 0,
-        };
         ModelIo {
             unpack: Kernel::new(
                 &ctx.device,
@@ -42,14 +38,14 @@ impl ModelIo {
                 include_str!("../../../../shaders/to_linear.wgsl"),
                 "main",
             ),
-            params_unpack: uniform(&ctx.device, "unpack_output params", &z),
-            params_linear: uniform(&ctx.device, "to_linear params", &z),
+            unpack_binds: BindCache::default(),
+            linear_binds: BindCache::default(),
         }
     }
 
     /// Unpack `[1,3,H,W]` floats starting at float `offset` of `tensor` into `dst` (4ch, H x W).
     pub fn record_unpack(
-        &self,
+        &mut self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
         tensor: &wgpu::Buffer,
@@ -62,22 +58,18 @@ impl ModelIo {
             extra: offset,
             _pad: 0,
         };
-        ctx.queue
-            .write_buffer(&self.params_unpack, 0, bytemuck::bytes_of(&p));
-        let bg = self.unpack.bind(
+        let bg = self.unpack_binds.get(
             &ctx.device,
-            &[
-                self.params_unpack.as_entire_binding(),
-                tensor.as_entire_binding(),
-                dst.buffer.as_entire_binding(),
-            ],
+            &self.unpack,
+            bytemuck::bytes_of(&p),
+            &[tensor, &dst.buffer],
         );
         self.unpack.dispatch_2d(enc, &bg, dst.width, dst.height);
     }
 
     /// Convert `src` (model colour space) to linear into `dst`. `srgb`: whether the model space is sRGB.
     pub fn record_to_linear(
-        &self,
+        &mut self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
         src: &GpuImage,
@@ -90,15 +82,11 @@ impl ModelIo {
             extra: if srgb { 0 } else { 1 },
             _pad: 0,
         };
-        ctx.queue
-            .write_buffer(&self.params_linear, 0, bytemuck::bytes_of(&p));
-        let bg = self.to_linear.bind(
+        let bg = self.linear_binds.get(
             &ctx.device,
-            &[
-                self.params_linear.as_entire_binding(),
-                src.buffer.as_entire_binding(),
-                dst.buffer.as_entire_binding(),
-            ],
+            &self.to_linear,
+            bytemuck::bytes_of(&p),
+            &[&src.buffer, &dst.buffer],
         );
         self.to_linear.dispatch_2d(enc, &bg, dst.width, dst.height);
     }

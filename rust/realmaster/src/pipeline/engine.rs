@@ -412,26 +412,27 @@ impl Engine {
             settings.strength,
         );
         let len = self.comp.output_len_bytes();
-        if self.output_staging.as_ref().is_none_or(|(_, l)| *l != len) {
-            let b = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("output staging"),
-                size: len,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            self.output_staging = Some((b, len));
-        }
-        let Some((staging, _)) = self.output_staging.as_ref() else {
-            unreachable!()
+        let staging = match &self.output_staging {
+            Some((b, l)) if *l == len => b.clone(),
+            _ => {
+                let b = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("output staging"),
+                    size: len,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                self.output_staging = Some((b.clone(), len));
+                b
+            }
         };
         if settings.profile {
             enc = self.sync(enc, true)?;
             lap.stage(&mut t.composite_ms);
         }
-        enc.copy_buffer_to_buffer(self.comp.output_buffer(), 0, staging, 0, len);
+        enc.copy_buffer_to_buffer(self.comp.output_buffer(), 0, &staging, 0, len);
         self.ctx.queue.submit([enc.finish()]);
         // Straight into the caller's reused output buffer.
-        map_and_read_into(&self.ctx.device, staging, len, &mut out.data)?;
+        map_and_read_into(&self.ctx.device, &staging, len, &mut out.data)?;
         out.width = frame.width;
         out.height = frame.height;
         out.format = frame.format;

@@ -271,6 +271,8 @@ impl Compositor {
         let params = params.sanitized();
         let (w, h) = (frame.width, frame.height);
         if self.full.width != w || self.full.height != h {
+            // The cached bind groups hold the old images (and the frame's, which change with them).
+            self.passes.forget_bindings();
             self.full = FullRes::new(&ctx.device, w, h);
         }
 
@@ -384,6 +386,7 @@ impl Compositor {
             ));
         }
         if len > self.output_capacity {
+            self.passes.forget_bindings();
             self.output = output_buffer(&ctx.device, len);
             self.output_capacity = len;
         }

@@ -1,13 +1,11 @@
 //! The four compositing kernels and their uniform blocks. Each `record_*` binds buffers and records one
 //! dispatch; shape checks live in the caller (mod.rs).
 //!
-//! Every call gets its own small uniform buffer: several calls may be recorded into one encoder before
-//! a submit, and `queue.write_buffer` into a shared uniform would give all of them the last values.
-
-use wgpu::util::DeviceExt;
+//! Each pass's bind groups, with their uniforms, come from a [`BindCache`]: a steady frame loop
+//! allocates nothing, and several calls recorded into one encoder still see their own values.
 
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::Kernel;
+use crate::gpu::kernel::{BindCache, Kernel};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -60,122 +58,126 @@ pub(super) struct BlendUniform {
     pub _pad1: [u32; 3],
 }
 
+/// A kernel and the bind groups it has been recorded with.
+struct Pass {
+    kernel: Kernel,
+    binds: BindCache,
+}
+
+impl Pass {
+    fn new(ctx: &GpuContext, label: &'static str, source: &str) -> Self {
+        Pass {
+            kernel: Kernel::new(&ctx.device, label, source, "main"),
+            binds: BindCache::default(),
+        }
+    }
+
+    /// Bind `u` at 0 and `bufs` at 1.. and record a `w` x `h` dispatch.
+    fn dispatch<U: bytemuck::Pod>(
+        &mut self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        u: &U,
+        bufs: &[&wgpu::Buffer],
+        w: u32,
+        h: u32,
+    ) {
+        let bg = self
+            .binds
+            .get(&ctx.device, &self.kernel, bytemuck::bytes_of(u), bufs);
+        self.kernel.dispatch_2d(enc, &bg, w, h);
+    }
+}
+
 pub(super) struct Passes {
-    reproject: Kernel,
-    upsample: Kernel,
-    temporal: Kernel,
-    blend: Kernel,
-}
-
-fn uniform_once<T: bytemuck::Pod>(ctx: &GpuContext, label: &str, value: &T) -> wgpu::Buffer {
-    ctx.device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytemuck::bytes_of(value),
-            usage: wgpu::BufferUsages::UNIFORM,
-        })
-}
-
-/// Bind the uniform at 0 and `bufs` at 1.. and record a `w` x `h` dispatch.
-fn dispatch(
-    ctx: &GpuContext,
-    enc: &mut wgpu::CommandEncoder,
-    k: &Kernel,
-    u: &wgpu::Buffer,
-    bufs: &[&wgpu::Buffer],
-    w: u32,
-    h: u32,
-) {
-    let mut res = vec![u.as_entire_binding()];
-    res.extend(bufs.iter().map(|b| b.as_entire_binding()));
-    let bg = k.bind(&ctx.device, &res);
-    k.dispatch_2d(enc, &bg, w, h);
+    reproject: Pass,
+    upsample: Pass,
+    temporal: Pass,
+    blend: Pass,
 }
 
 impl Passes {
     pub fn new(ctx: &GpuContext) -> Self {
-        let d = &ctx.device;
         Passes {
-            reproject: Kernel::new(
-                d,
+            reproject: Pass::new(
+                ctx,
                 "reproject",
                 include_str!("../../../../../shaders/reproject.wgsl"),
-                "main",
             ),
-            upsample: Kernel::new(
-                d,
+            upsample: Pass::new(
+                ctx,
                 "guided_upsample",
                 include_str!("../../../../../shaders/guided_upsample.wgsl"),
-                "main",
             ),
-            temporal: Kernel::new(
-                d,
+            temporal: Pass::new(
+                ctx,
                 "temporal",
                 include_str!("../../../../../shaders/temporal.wgsl"),
-                "main",
             ),
-            blend: Kernel::new(
-                d,
+            blend: Pass::new(
+                ctx,
                 "blend",
                 include_str!("../../../../../shaders/blend.wgsl"),
-                "main",
             ),
+        }
+    }
+
+    /// Forget the cached bind groups (call when the full-resolution images are reallocated).
+    pub fn forget_bindings(&mut self) {
+        for p in [
+            &mut self.reproject,
+            &mut self.upsample,
+            &mut self.temporal,
+            &mut self.blend,
+        ] {
+            p.binds.clear();
         }
     }
 
     /// `bufs`: src, motion, dst.
     pub fn reproject(
-        &self,
+        &mut self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
         u: ReprojectUniform,
         bufs: [&wgpu::Buffer; 3],
     ) {
-        let ub = uniform_once(ctx, "reproject params", &u);
-        dispatch(
-            ctx,
-            enc,
-            &self.reproject,
-            &ub,
-            &bufs,
-            u.dst_width,
-            u.dst_height,
-        );
+        self.reproject
+            .dispatch(ctx, enc, &u, &bufs, u.dst_width, u.dst_height);
     }
 
     /// `bufs`: guide, out_lr, in_lr, dst.
     pub fn upsample(
-        &self,
+        &mut self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
         u: UpsampleUniform,
         bufs: [&wgpu::Buffer; 4],
     ) {
-        let ub = uniform_once(ctx, "guided_upsample params", &u);
-        dispatch(ctx, enc, &self.upsample, &ub, &bufs, u.width, u.height);
+        self.upsample
+            .dispatch(ctx, enc, &u, &bufs, u.width, u.height);
     }
 
     /// `bufs`: current, input, history (residual), motion, depth_cur, depth_prev, dst (residual).
     pub fn temporal(
-        &self,
+        &mut self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
         u: TemporalUniform,
         bufs: [&wgpu::Buffer; 7],
     ) {
-        let ub = uniform_once(ctx, "temporal params", &u);
-        dispatch(ctx, enc, &self.temporal, &ub, &bufs, u.width, u.height);
+        self.temporal
+            .dispatch(ctx, enc, &u, &bufs, u.width, u.height);
     }
 
     /// `bufs`: input, residual, out words.
     pub fn blend(
-        &self,
+        &mut self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
         u: BlendUniform,
         bufs: [&wgpu::Buffer; 3],
     ) {
-        let ub = uniform_once(ctx, "blend params", &u);
-        dispatch(ctx, enc, &self.blend, &ub, &bufs, u.width, u.height);
+        self.blend.dispatch(ctx, enc, &u, &bufs, u.width, u.height);
     }
 }
