@@ -77,6 +77,7 @@ class TorchRunner:
         from model import INPUT_NAMES
 
         with torch.no_grad():
+            # Students without prev ignore that argument.
             return self.model(*[torch.from_numpy(inputs[n]) for n in INPUT_NAMES]).numpy()
 
 
@@ -91,7 +92,8 @@ class OrtRunner:
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         role = {"frames": "frames", "edges": "edges", "depth": "depth", "normals": "normals", "prev": "previous_output", "prompt": "prompt_embedding"}
-        return self.sess.run(None, {self.names[role[k]]: v for k, v in inputs.items()})[0]
+        # Only the inputs the graph has (a student without previous_output has no prev).
+        return self.sess.run(None, {self.names[role[k]]: v for k, v in inputs.items() if role[k] in self.names})[0]
 
 
 def _pad16(a: np.ndarray) -> np.ndarray:

@@ -57,23 +57,24 @@ def export_onnx(model, path: Path) -> None:
     # torchvision is not needed; silence the exporter's note that its ops are not registered.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
 
-    from model import INPUT_NAMES, OUTPUT_NAMES, example_inputs
+    from model import OUTPUT_NAMES, graph_inputs, graph_module
 
     hb = torch.export.Dim("h16", min=1, max=256)
     wb = torch.export.Dim("w16", min=1, max=256)
     hw = {2: 16 * hb, 3: 16 * wb}
-    dyn = {"frames": hw, "edges": hw, "depth": hw, "normals": hw, "prev": hw, "prompt": None}
+    names = model.cfg.input_names
+    dyn = {n: (None if n == "prompt" else hw) for n in names}
     tmp = path.with_name(f".{path.name}.tmp")
     with torch.no_grad(), warnings.catch_warnings():
         # The exporter warns that the derived axis names 16*h16/16*w16 are shared by all inputs: intended.
         warnings.filterwarnings("ignore", message=".*axis name.*")
         torch.onnx.export(
-            model,
-            example_inputs(model.cfg, 64, 96),
+            graph_module(model).eval(),
+            graph_inputs(model.cfg, 64, 96),
             str(tmp),
             dynamo=True,
             opset_version=18,
-            input_names=list(INPUT_NAMES),
+            input_names=list(names),
             output_names=list(OUTPUT_NAMES),
             dynamic_shapes=dyn,
             external_data=False,
@@ -95,13 +96,27 @@ def compare_with_torch(model, onnx_path: Path, sizes=CHECK_SIZES) -> dict:
         inp = example_inputs(model.cfg, h, w, seed=100 + i)
         with torch.no_grad():
             ref = model(*inp).numpy()
-        got = sess.run(None, {n: t.numpy() for n, t in zip(INPUT_NAMES, inp)})[0]
+        feed = {n: t.numpy() for n, t in zip(INPUT_NAMES, inp) if n in model.cfg.input_names}
+        got = sess.run(None, feed)[0]
         if got.shape != ref.shape:
             raise RuntimeError(f"ONNX output shape {got.shape} != PyTorch {ref.shape} at {h}x{w}")
         d = float(np.abs(got - ref).max())
         per[f"{w}x{h}"] = d
         worst = max(worst, d)
     return {"max_abs_diff": worst, "per_size": per}
+
+
+def describe(cfg) -> str:
+    if cfg.head == "affine":
+        look = "a per-pixel affine colour transform of the current frame plus a full-resolution detail residual"
+    else:
+        look = "a residual over the current frame"
+    feedback = "its own reprojected previous output" if cfg.use_prev else "no feedback of its own output"
+    return (
+        "Real-time student (pixel-unshuffle U-Net with FiLM prompt conditioning) that turns game frames into "
+        f"photoreal frames for a weather prompt; predicts {look}; inputs: frames, edges, depth, normals, "
+        f"prompt, {feedback}."
+    )
 
 
 def write_presets(out: Path, weathers: list[str]) -> tuple[dict, str]:
@@ -174,15 +189,13 @@ def export(args: argparse.Namespace) -> int:
         out,
         name=args.name,
         model_version=args.model_version,
-        description=(
-            "Real-time student (pixel-unshuffle U-Net with FiLM prompt conditioning) that turns game frames "
-            "into photoreal frames for a weather prompt; residual over the current frame."
-        ),
+        description=describe(model.cfg),
         window=model.cfg.window,
         default_size=(512, 288),
         prompt_dim=model.cfg.prompt_dim,
         default_preset=default,
         max_tokens=32,
+        input_names=model.cfg.input_names,
     )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     write_model_card(

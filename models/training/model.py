@@ -6,11 +6,28 @@ Inputs are exactly the tensor roles of docs/formats.md (model package, tensor la
     edges   [N, T, H, W]   0/1 edge maps of those frames
     depth   [N, 1, H, W]   1 / (1 + z / depth_scale), 0 where absent
     normals [N, 3, H, W]   view-space unit normals, 0 where absent
-    prev    [N, 3, H, W]   previous output reprojected onto the current frame
+    prev    [N, 3, H, W]   previous output reprojected onto the current frame (only when
+                           ``use_prev``; see below)
     prompt  [N, 384]       L2-normalised prompt embedding
 
-Output ``rgb`` [N, 3, H, W] in sRGB 0..1, predicted as a residual over the current (newest) frame.
-H and W must be multiples of 16 (one pixel-unshuffle by 2, then three stride-2 stages).
+Output ``rgb`` [N, 3, H, W] in sRGB 0..1. H and W must be multiples of 16 (one pixel-unshuffle by 2,
+then three stride-2 stages). Two heads:
+
+``residual`` (the first shipped student): a residual over the current frame from a pixel-shuffle
+    head at half resolution. It can change every pixel freely, so under an L1/SSIM objective it
+    regresses towards a soft mean and shows 2x2 blocks.
+``affine``: the look as a per-pixel affine colour transform of the current frame (3x3 matrix +
+    offset, predicted at quarter resolution and bilinearly upsampled, HDRNet-style), plus a detail
+    residual from a full-resolution guide path. The transform is smooth, so every edge and texture of
+    the frame passes through at full resolution: the base cannot blur; only the small detail branch
+    can add (rain streaks, snow) or remove structure.
+
+``use_prev`` feeds the reprojected previous OUTPUT back in. Trained with the previous target
+(teacher forcing), that loop drifts at run time: the network partly copies its input ``prev``, so
+any bias of its own output (brighter, hazier) is fed back and compounds frame after frame, and each
+frame's bilinear reprojection of ``prev`` blurs it further and smears copies along the motion.
+Students without it are a function of the engine's frames alone (window T) and cannot drift;
+temporal steadiness comes from the window and the runtime's clamped temporal accumulation.
 """
 
 from __future__ import annotations
@@ -25,6 +42,7 @@ MULTIPLE_OF = 16
 PROMPT_DIM = 384
 INPUT_NAMES = ("frames", "edges", "depth", "normals", "prev", "prompt")
 OUTPUT_NAMES = ("rgb",)
+HEADS = ("residual", "affine")
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,14 @@ class StudentConfig:
     blocks: tuple[int, int, int, int] = (1, 1, 1, 1)
     film_hidden: int = 128
     prompt_dim: int = PROMPT_DIM
+    # Defaults describe the first shipped student, so older checkpoints load unchanged.
+    use_prev: bool = True
+    head: str = "residual"
+    guide_width: int = 16
+
+    def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"head {self.head!r} is not one of {HEADS}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -49,12 +75,20 @@ class StudentConfig:
             blocks=tuple(int(x) for x in d["blocks"]),  # type: ignore[arg-type]
             film_hidden=int(d["film_hidden"]),
             prompt_dim=int(d["prompt_dim"]),
+            use_prev=bool(d.get("use_prev", True)),
+            head=str(d.get("head", "residual")),
+            guide_width=int(d.get("guide_width", 16)),
         )
 
     @property
     def in_channels(self) -> int:
-        # frames 3T + edges T + depth 1 + normals 3 + prev 3
-        return 4 * self.window + 7
+        # frames 3T + edges T + depth 1 + normals 3 (+ prev 3)
+        return 4 * self.window + 4 + (3 if self.use_prev else 0)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The graph's inputs, in order (``prev`` only for students that feed their output back)."""
+        return tuple(n for n in INPUT_NAMES if n != "prev" or self.use_prev)
 
 
 class ResBlock(nn.Module):
@@ -104,10 +138,24 @@ class Student(nn.Module):
         self.dec1 = Stage(w1, 1)
         self.up0 = nn.Conv2d(w1, w0, 3, padding=1)
         self.dec0 = Stage(w0, 1)
-        # 3 channels x 4 sub-pixels, shuffled back to full resolution.
-        self.head = nn.Conv2d(w0, 12, 3, padding=1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        if cfg.head == "residual":
+            # 3 channels x 4 sub-pixels, shuffled back to full resolution.
+            self.head = nn.Conv2d(w0, 12, 3, padding=1)
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+        else:
+            g = cfg.guide_width
+            # 3x3 colour matrix (as a change from identity) + offset per quarter-resolution pixel.
+            self.coeffs = nn.Conv2d(w1, 12, 3, padding=1)
+            nn.init.zeros_(self.coeffs.weight)
+            nn.init.zeros_(self.coeffs.bias)
+            # Full-resolution guide: sees the frame's own pixels, so detail lands on its edges.
+            self.guide1 = nn.Conv2d(cfg.in_channels, g, 3, padding=1)
+            self.guide2 = nn.Conv2d(g, g, 3, padding=1)
+            self.detail1 = nn.Conv2d(g + w0, g, 3, padding=1)
+            self.detail2 = nn.Conv2d(g, 3, 3, padding=1)
+            nn.init.zeros_(self.detail2.weight)
+            nn.init.zeros_(self.detail2.bias)
         self.film_stages: list[Stage] = [self.enc0, self.enc1, self.enc2, self.mid, self.dec2, self.dec1, self.dec0]
         film_out = sum(2 * s.ch for s in self.film_stages)
         self.film = nn.Sequential(
@@ -138,10 +186,15 @@ class Student(nn.Module):
         """Unclamped prediction (the losses use it so a saturated pixel still gets a gradient)."""
         t = self.cfg.window
         current = frames[:, 3 * (t - 1) : 3 * t]
-        x = torch.cat([frames, edges, depth, normals, prev], dim=1)
+        parts = [frames, edges, depth, normals] + ([prev] if self.cfg.use_prev else [])
+        x = torch.cat(parts, dim=1)
         # Centre the 0..1 inputs; normals are already in -1..1.
-        x = torch.cat([x[:, : 4 * t + 1] * 2.0 - 1.0, x[:, 4 * t + 1 : 4 * t + 4], x[:, 4 * t + 4 :] * 2.0 - 1.0], 1)
+        centred = [x[:, : 4 * t + 1] * 2.0 - 1.0, x[:, 4 * t + 1 : 4 * t + 4]]
+        if self.cfg.use_prev:
+            centred.append(x[:, 4 * t + 4 :] * 2.0 - 1.0)
+        x = torch.cat(centred, 1)
         film = self._film_params(prompt)
+        full = x
         x = F.pixel_unshuffle(x, 2)
         s0 = self.enc0(F.silu(self.stem(x)), *film[0])
         s1 = self.enc1(F.silu(self.down1(s0)), *film[1])
@@ -150,8 +203,18 @@ class Student(nn.Module):
         d2 = self.dec2(F.silu(self.up2(F.interpolate(m, scale_factor=2.0, mode="nearest"))) + s2, *film[4])
         d1 = self.dec1(F.silu(self.up1(F.interpolate(d2, scale_factor=2.0, mode="nearest"))) + s1, *film[5])
         d0 = self.dec0(F.silu(self.up0(F.interpolate(d1, scale_factor=2.0, mode="nearest"))) + s0, *film[6])
-        residual = F.pixel_shuffle(self.head(d0), 2)
-        return current + residual.to(current.dtype)
+        if self.cfg.head == "residual":
+            residual = F.pixel_shuffle(self.head(d0), 2)
+            return current + residual.to(current.dtype)
+        h, w = current.shape[-2:]
+        c = F.interpolate(self.coeffs(d1), size=(h, w), mode="bilinear", align_corners=False).to(current.dtype)
+        # out_i = sum_j (delta_ij + a_ij) cur_j + b_i
+        a = c[:, :9].unflatten(1, (3, 3))
+        base = current + (a * current.unsqueeze(1)).sum(2) + c[:, 9:12]
+        g = F.silu(self.guide2(F.silu(self.guide1(full))))
+        up = F.interpolate(d0, size=(h, w), mode="bilinear", align_corners=False)
+        detail = self.detail2(F.silu(self.detail1(torch.cat([g, up.to(g.dtype)], 1))))
+        return base + detail.to(current.dtype)
 
     def forward(
         self,
@@ -163,6 +226,28 @@ class Student(nn.Module):
         prompt: torch.Tensor,
     ) -> torch.Tensor:
         return torch.clamp(self.forward_raw(frames, edges, depth, normals, prev, prompt), 0.0, 1.0)
+
+
+class GraphNoPrev(nn.Module):
+    """A student without ``prev`` with exactly its graph inputs (``cfg.input_names``), for export."""
+
+    def __init__(self, student: Student) -> None:
+        super().__init__()
+        if student.cfg.use_prev:
+            raise ValueError("GraphNoPrev wraps students without the prev input")
+        self.student = student
+        self.cfg = student.cfg
+
+    def forward(
+        self, frames: torch.Tensor, edges: torch.Tensor, depth: torch.Tensor, normals: torch.Tensor, prompt: torch.Tensor
+    ) -> torch.Tensor:
+        # The student ignores prev when its config has none; the current frame fills the argument.
+        return self.student(frames, edges, depth, normals, frames[:, :3], prompt)
+
+
+def graph_module(student: Student) -> nn.Module:
+    """What export traces: the student itself, or its wrapper without the prev input."""
+    return student if student.cfg.use_prev else GraphNoPrev(student)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -180,3 +265,9 @@ def example_inputs(cfg: StudentConfig, h: int, w: int, n: int = 1, seed: int = 0
     prev = torch.rand(n, 3, h, w, generator=g)
     prompt = F.normalize(torch.randn(n, cfg.prompt_dim, generator=g), dim=1)
     return frames, edges, depth, normals, prev, prompt
+
+
+def graph_inputs(cfg: StudentConfig, h: int, w: int, n: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """``example_inputs`` restricted to the graph's inputs (``cfg.input_names``)."""
+    full = dict(zip(INPUT_NAMES, example_inputs(cfg, h, w, n, seed)))
+    return tuple(full[k] for k in cfg.input_names)

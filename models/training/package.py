@@ -46,7 +46,9 @@ def build_manifest(
     prompt_dim: int,
     default_preset: str,
     max_tokens: int,
+    input_names: tuple[str, ...] = tuple(n for n, _ in INPUT_ROLES),
 ) -> dict[str, Any]:
+    roles = dict(INPUT_ROLES)
     return {
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
@@ -63,7 +65,7 @@ def build_manifest(
         "color": {"space": "srgb", "range": [0.0, 1.0]},
         "depth_scale": 10.0,
         "precision": "fp32",
-        "inputs": [{"name": n, "role": r} for n, r in INPUT_ROLES],
+        "inputs": [{"name": n, "role": roles[n]} for n in input_names],
         "outputs": [{"name": "rgb", "role": "rgb"}],
         "prompt": {
             "dim": prompt_dim,
@@ -132,7 +134,8 @@ def validate_package(package_dir: Path | str, require_generated: bool = False) -
     window = int(m["window"])
     if m["kind"] == "student":
         roles = [i["role"] for i in m["inputs"]]
-        for r in ("frames", "previous_output"):
+        # previous_output is optional: students without the feedback input are a function of the frames.
+        for r in ("frames",):
             if r not in roles:
                 probs.append(f"student input role {r} is missing")
     prompt = m.get("prompt")

@@ -57,6 +57,14 @@ CONFIGS: dict[str, TrainConfig] = {
     "full": TrainConfig("full", steps=1600, batch=8, crop=96, lr=2e-3, warmup=100, checkpoint_every=100),
 }
 
+# Student architectures (model.StudentConfig); the ablation table in the model card compares them.
+ARCHS: dict[str, dict[str, Any]] = {
+    "unet-prev": {"use_prev": True, "head": "residual"},  # the first shipped student
+    "unet": {"use_prev": False, "head": "residual"},
+    "affine": {"use_prev": False, "head": "affine"},
+}
+DEFAULT_ARCH = "affine"
+
 # Settings that may change between a run and its resumption without changing the result.
 RESUME_FREE = {"checkpoint_every"}
 
@@ -66,6 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--config", choices=sorted(CONFIGS), default="full", help="preset (default: full)")
     ap.add_argument("--data", type=Path, action="append", help="sequence folder or folder of them (repeatable; default data/train)")
     ap.add_argument("--workdir", type=Path, required=True, help="checkpoints, run.json and log.jsonl go here")
+    ap.add_argument("--arch", choices=sorted(ARCHS), default=DEFAULT_ARCH, help=f"student architecture (default {DEFAULT_ARCH})")
     ap.add_argument("--steps", type=int, help="override the preset's total steps")
     ap.add_argument("--batch", type=int, help="override pairs per step")
     ap.add_argument("--crop", type=int, help="override crop size (multiple of 16)")
@@ -257,7 +266,7 @@ def train(args: argparse.Namespace) -> int:
     seqs = [s for s in all_seqs if s.split == "train"]
     weathers = validate_training_set(seqs, args.weathers.split(",") if args.weathers else None, cfg.crop)
     prompts = prompt_table(weathers)
-    model_cfg = StudentConfig()
+    model_cfg = StudentConfig(**ARCHS[args.arch])
     run = run_record(cfg, model_cfg.to_dict(), weathers, seqs)
 
     workdir: Path = args.workdir
