@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 need_apt=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # Software Vulkan (lavapipe) for machines without a GPU, the C++ toolchain pieces (clang + libc++ for
-# the ctest that builds the bridge the way Unreal does on Linux), ffmpeg for video I/O.
-for p in mesa-vulkan-drivers libvulkan1 cmake libgtest-dev clang-format clang libc++-dev libc++abi-dev ffmpeg; do
+# the ctest that builds the bridge the way Unreal does on Linux), ffmpeg for video I/O; Blender with
+# its CC0 HDR panoramas (blender-data) and Xvfb (EEVEE draws the engine look on a virtual display)
+# for the path-traced teacher data (models/pathtrace).
+for p in mesa-vulkan-drivers libvulkan1 cmake libgtest-dev clang-format clang libc++-dev libc++abi-dev ffmpeg \
+         blender blender-data xvfb xauth; do
   have_pkg "$p" || need_apt+=("$p")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -38,7 +41,7 @@ if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, pytest, torch, onnxsc
   fi
   # --no-cache-dir: a pip cache would hold a second copy of every wheel (~2.5 GB) on disk.
   .venv/bin/pip install -q --no-cache-dir --upgrade pip >/dev/null
-  if ! .venv/bin/pip install -q --no-cache-dir -r requirements.txt -r requirements-train.txt ||
+  if ! .venv/bin/pip install -q --no-cache-dir -r requirements.txt -r requirements-train.txt -r requirements-pathtrace.txt ||
      ! .venv/bin/pip install -q --no-cache-dir --no-deps -r requirements-nodeps.txt; then
     echo "setup: pip could not install requirements*.txt (see its message above; 'No space left on device'" >&2
     echo "setup: means the disk is full: ~7 GB free are needed). Fix that and run make setup again." >&2

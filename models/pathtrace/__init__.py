@@ -1,0 +1,1 @@
+"""Path-traced teacher data: Blender scenes rendered into the project's sequence folders."""

@@ -1,0 +1,222 @@
+"""Lighting and render settings per pass, inside Blender: engine look, G-buffer, path-traced weathers."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from typing import Any
+
+import bpy
+
+import bpy_nodes as nodes
+
+HDRI_DIR = "/usr/share/blender/datafiles/studiolights/world"
+
+# weather -> (HDRI choices, HDRI strength, sun elevation deg range, sun strength, sun colour,
+#             sun angle deg, fog density, wet, snow, night)
+WEATHERS: dict[str, dict[str, Any]] = {
+    "clear": dict(cap=1000000.0, sat=1.0, hdri=("city",), env=1.0, elev=(35, 60), sun=0.0, sun_color=(1.0, 0.96, 0.9), angle=1.0, fog=0.0, wet=0, snow=0, night=0),
+    "golden_hour": dict(cap=1000000.0, sat=1.15, hdri=("sunset", "sunrise"), env=0.7, elev=(3, 9), sun=2.5, sun_color=(1.0, 0.5, 0.22), angle=1.5, fog=0.002, wet=0, snow=0, night=0),
+    "night": dict(cap=1000000.0, sat=1.0, hdri=("night",), env=0.2, elev=(30, 50), sun=0.03, sun_color=(0.6, 0.7, 1.0), angle=0.5, fog=0.0, wet=0, snow=0, night=1),
+    "fog": dict(cap=2.0, sat=0.4, hdri=("city", "sunrise"), env=1.0, elev=(25, 45), sun=0.6, sun_color=(1.0, 0.97, 0.92), angle=3.0, fog=0.05, wet=0.2, snow=0, night=0),
+    "rain": dict(cap=1.0, sat=0.25, hdri=("city", "sunset"), env=0.6, elev=(40, 70), sun=0.0, sun_color=(0.8, 0.85, 0.9), angle=20.0, fog=0.012, wet=1.0, snow=0, night=0.3),
+    "snow": dict(cap=2.5, sat=0.45, hdri=("city", "sunrise"), env=1.0, elev=(20, 40), sun=0.8, sun_color=(0.95, 0.97, 1.0), angle=5.0, fog=0.006, wet=0, snow=1.0, night=0),
+}
+ALL_WEATHERS = tuple(sorted(WEATHERS))
+
+
+class Lighting:
+    """Sun, world and fog volume of one clip; switches between the engine look and the weathers."""
+
+    def __init__(self, scene: Any, rng: random.Random, focus: tuple[float, float, float], hdri_dir: str | None) -> None:
+        self.scene = scene
+        self.hdri_dir = hdri_dir if hdri_dir and os.path.isdir(hdri_dir) else None
+        self.azimuth = rng.uniform(0, 2 * math.pi)
+        self.env_rot = rng.uniform(0, 2 * math.pi)
+        self.choice = {w: rng.choice(p["hdri"]) for w, p in WEATHERS.items()}
+        self.elev = {w: rng.uniform(*p["elev"]) for w, p in WEATHERS.items()}
+        sd = bpy.data.lights.new("sun", "SUN")
+        self.sun = bpy.data.objects.new("sun", sd)
+        scene.collection.objects.link(self.sun)
+        self.world = bpy.data.worlds.new("world")
+        scene.world = self.world
+        self.world.use_nodes = True
+        nt = self.world.node_tree
+        for n in list(nt.nodes):
+            nt.nodes.remove(n)
+        self.bg = nt.nodes.new("ShaderNodeBackground")
+        out = nt.nodes.new("ShaderNodeOutputWorld")
+        nt.links.new(self.bg.outputs[0], out.inputs["Surface"])
+        self.env = nt.nodes.new("ShaderNodeTexEnvironment")
+        tc = nt.nodes.new("ShaderNodeTexCoord")
+        self.mapping = nt.nodes.new("ShaderNodeMapping")
+        nt.links.new(tc.outputs["Generated"], self.mapping.inputs["Vector"])
+        nt.links.new(self.mapping.outputs[0], self.env.inputs["Vector"])
+        self.mapping.inputs["Rotation"].default_value = (0, 0, self.env_rot)
+        # overcast weathers desaturate the panorama and cap its sun (no hard sun shadows)
+        self.sat = nt.nodes.new("ShaderNodeHueSaturation")
+        nt.links.new(self.env.outputs["Color"], self.sat.inputs["Color"])
+        self.cap = nt.nodes.new("ShaderNodeVectorMath")
+        self.cap.operation = "MINIMUM"
+        nt.links.new(self.sat.outputs["Color"], self.cap.inputs[0])
+        self.images: dict[str, Any] = {}
+        # fog: a homogeneous volume box around the scene (rendered only in the weathers that use it)
+        import bmesh
+        from mathutils import Matrix
+
+        bm = bmesh.new()
+        bmesh.ops.create_cube(bm, size=1.0, matrix=Matrix.Translation((focus[0], focus[1], 30.0)) @ Matrix.Diagonal((500, 500, 70, 1)))
+        me = bpy.data.meshes.new("fog")
+        bm.to_mesh(me)
+        bm.free()
+        self.fog = bpy.data.objects.new("fog", me)
+        scene.collection.objects.link(self.fog)
+        fm = bpy.data.materials.new("fog")
+        fm.use_nodes = True
+        fnt = fm.node_tree
+        for n in list(fnt.nodes):
+            fnt.nodes.remove(n)
+        vol = fnt.nodes.new("ShaderNodeVolumePrincipled")
+        fo = fnt.nodes.new("ShaderNodeOutputMaterial")
+        fnt.links.new(vol.outputs[0], fo.inputs["Volume"])
+        vol.inputs["Color"].default_value = (0.85, 0.88, 0.92, 1.0)
+        vol.inputs["Anisotropy"].default_value = 0.3
+        self.fog_volume = vol
+        me.materials.append(fm)
+        self.fog.visible_camera = True
+        self.fog.hide_render = True
+        self.used_hdris: set[str] = set()
+
+    def _sun(self, elev_deg: float, strength: float, color: tuple, angle_deg: float) -> None:
+        e = math.radians(elev_deg)
+        # sun light shines along its local -Z
+        self.sun.rotation_euler = (math.pi / 2 - e, 0.0, self.azimuth)
+        self.sun.data.energy = strength
+        self.sun.data.color = color
+        self.sun.data.angle = math.radians(angle_deg)
+
+    def engine(self, eevee: bool) -> None:
+        """The rasterized look: a hard sun, a flat ambient sky colour, dry materials, lights off."""
+        self._sun(48.0, 3.2, (1.0, 0.97, 0.92), 0.2)
+        self.bg.inputs["Strength"].default_value = 1.0
+        self.bg.inputs["Color"].default_value = (0.42, 0.55, 0.75, 1.0)
+        for link in list(self.world.node_tree.links):
+            if link.to_node == self.bg:
+                self.world.node_tree.links.remove(link)
+        self.fog.hide_render = True
+        nodes.set_weather_values()
+        for ob in bpy.data.objects:
+            if ob.type == "LIGHT" and ob != self.sun:
+                ob.data.energy = 0.0
+                ob.hide_render = True  # EEVEE would still render their shadow maps
+
+    def weather(self, name: str, lamps: list, headlights: list) -> None:
+        p = WEATHERS[name]
+        self._sun(self.elev[name], p["sun"], p["sun_color"], p["angle"])
+        hd = self.choice[name]
+        path = os.path.join(self.hdri_dir, hd + ".exr") if self.hdri_dir else None
+        nt = self.world.node_tree
+        if path and os.path.isfile(path):
+            if hd not in self.images:
+                self.images[hd] = bpy.data.images.load(path, check_existing=True)
+            self.env.image = self.images[hd]
+            if not any(l.to_node == self.bg for l in nt.links):
+                nt.links.new(self.cap.outputs[0], self.bg.inputs["Color"])
+            self.sat.inputs["Saturation"].default_value = p["sat"]
+            self.cap.inputs[1].default_value = (p["cap"],) * 3
+            self.bg.inputs["Strength"].default_value = p["env"]
+            self.used_hdris.add(hd)
+        else:
+            for link in list(nt.links):
+                if link.to_node == self.bg:
+                    nt.links.remove(link)
+            sky = {"night": (0.005, 0.007, 0.015), "golden_hour": (0.8, 0.5, 0.3), "fog": (0.6, 0.62, 0.65), "rain": (0.3, 0.32, 0.35), "snow": (0.6, 0.63, 0.68)}
+            self.bg.inputs["Color"].default_value = (*sky.get(name, (0.35, 0.5, 0.8)), 1.0)
+            self.bg.inputs["Strength"].default_value = 1.0
+        self.fog.hide_render = p["fog"] <= 0
+        self.fog_volume.inputs["Density"].default_value = p["fog"]
+        nodes.set_weather_values(wet=p["wet"], snow=p["snow"], night=p["night"])
+        night = p["night"]
+        for ob in bpy.data.objects:
+            if ob.type == "LIGHT":
+                ob.hide_render = False
+        for lo in lamps:
+            lo.data.energy = 900.0 * night
+        for so in headlights:
+            so.data.energy = 350.0 * max(night, 0.5 if name == "fog" else 0.0)
+
+
+def setup_cycles(scene: Any, samples: int, bounces: int, threads: int, gbuffer: bool = False) -> None:
+    scene.render.engine = "CYCLES"
+    c = scene.cycles
+    c.device = "CPU"
+    c.samples = samples
+    c.use_adaptive_sampling = not gbuffer
+    c.adaptive_threshold = 0.03
+    c.use_denoising = False
+    c.max_bounces = bounces
+    c.diffuse_bounces = min(bounces, 3)
+    c.glossy_bounces = min(bounces, 3)
+    c.transmission_bounces = min(bounces, 4)
+    c.volume_bounces = 1 if bounces else 0
+    c.transparent_max_bounces = 8
+    c.caustics_reflective = False
+    c.caustics_refractive = False
+    c.sample_clamp_indirect = 8.0
+    c.filter_width = 0.01 if gbuffer else 1.5
+    c.seed = 0
+    c.use_animated_seed = not gbuffer
+    scene.render.threads_mode = "FIXED"
+    scene.render.threads = max(1, threads)
+    scene.render.use_motion_blur = False
+    scene.render.film_transparent = False
+    scene.render.use_persistent_data = True
+    vl = scene.view_layers[0]
+    vl.use_pass_z = gbuffer
+    vl.use_pass_normal = gbuffer
+    vl.use_pass_vector = gbuffer
+    vl.cycles.denoising_store_passes = not gbuffer
+    s = scene.render.image_settings
+    s.file_format = "OPEN_EXR_MULTILAYER"
+    s.color_depth = "32"
+    s.exr_codec = "ZIP"
+    scene.view_settings.view_transform = "Standard"
+    scene.view_settings.look = "None"
+
+
+def setup_eevee(scene: Any, threads: int) -> None:
+    scene.render.engine = "BLENDER_EEVEE"
+    e = scene.eevee
+    e.taa_render_samples = 4
+    e.use_soft_shadows = False
+    e.shadow_cube_size = "512"
+    e.shadow_cascade_size = "1024"
+    e.use_gtao = False
+    e.use_ssr = False
+    e.use_bloom = False
+    e.use_volumetric_lights = False
+    scene.render.threads_mode = "FIXED"
+    scene.render.threads = max(1, threads)
+    scene.render.film_transparent = False
+    scene.view_settings.view_transform = "Standard"
+    scene.view_settings.look = "None"
+    vl = scene.view_layers[0]
+    vl.use_pass_z = False
+    vl.use_pass_normal = False
+    vl.use_pass_vector = False
+    s = scene.render.image_settings
+    s.file_format = "PNG"
+    s.color_mode = "RGB"
+    s.color_depth = "8"
+
+
+def setup_engine_cycles(scene: Any, threads: int) -> None:
+    """Fallback engine look without a display: Cycles with direct light only, hard shadows."""
+    setup_cycles(scene, 8, 0, threads)
+    scene.view_layers[0].cycles.denoising_store_passes = False
+    scene.cycles.use_animated_seed = False
+    s = scene.render.image_settings
+    s.file_format = "PNG"
+    s.color_mode = "RGB"
+    s.color_depth = "8"

@@ -1,0 +1,255 @@
+"""Teacher-data generator: Blender scenes -> sequence folders with path-traced targets per weather.
+
+    .venv/bin/python -m models.pathtrace --out DIR --clips N --frames F --size 256x144 \
+        --samples S --workers N [--ray-address ADDR|local] [--split train|heldout] --seed K
+
+One Blender process per clip (`blender -b --factory-startup -P bpy_render.py -- --spec ...`, under
+xvfb-run when EEVEE draws the engine look). A clip renders into DIR/.tmp-<name>/ and is renamed to
+DIR/<name>/ when complete, so an interrupted run resumes where it stopped: finished clips (with a
+sequence.json) are skipped. Bad arguments print `error: ...` / `fix: ...` and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import assets  # type: ignore[no-redef]
+    import plan as planmod  # type: ignore[no-redef]
+    import postprocess  # type: ignore[no-redef]
+else:
+    from . import assets, postprocess
+    from . import plan as planmod
+
+log = logging.getLogger("pathtrace")
+HERE = Path(__file__).resolve().parent
+BPY_SCRIPT = HERE / "bpy_render.py"
+
+
+class ArgError(Exception):
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+
+
+def blender_exe() -> str | None:
+    return os.environ.get("REALMASTER_BLENDER") or shutil.which("blender")
+
+
+def pick_engine(requested: str) -> str:
+    """'eevee' when a virtual display (xvfb-run) is available, else Cycles direct light."""
+    if requested == "cycles":
+        return "cycles_direct"
+    if shutil.which("xvfb-run"):
+        return "eevee"
+    if requested == "eevee":
+        raise ArgError("--engine eevee needs xvfb-run (EEVEE cannot draw without a display)", "install xvfb or pass --engine auto")
+    log.warning("xvfb-run not found: the engine look falls back to Cycles with direct light only")
+    return "cycles_direct"
+
+
+def blender_command(spec_path: Path, engine: str, threads: int) -> list[str]:
+    exe = blender_exe()
+    assert exe is not None
+    cmd = [exe, "-b", "--factory-startup", "-t", str(threads), "-P", str(BPY_SCRIPT), "--", "--spec", str(spec_path)]
+    if engine == "eevee":
+        cmd = ["xvfb-run", "-a", "-s", "-screen 0 640x480x24"] + cmd
+    return cmd
+
+
+def render_clip(clip: dict, opts: dict) -> dict:
+    """Render one clip into opts['out']/<name>; skip it when it is already complete."""
+    out = Path(opts["out"])
+    name = clip["name"]
+    final = out / name
+    if (final / "sequence.json").is_file():
+        return {"name": name, "status": "skipped"}
+    tmp = out / f".tmp-{name}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    raw = tmp / "raw"
+    seq = tmp / "seq"
+    for d in (raw, seq):
+        d.mkdir(parents=True)
+    spec = {
+        "scene": clip["scene"], "variant": clip["variant"], "camera": clip["camera"], "seed": clip["seed"],
+        "split": clip["split"], "frames": opts["frames"], "width": opts["width"], "height": opts["height"],
+        "fps": 24.0, "samples": opts["samples"], "weathers": opts["weathers"], "engine": opts["engine"],
+        "raw": str(raw), "hdri_dir": assets.hdri_dir(), "car_dirs": assets.car_dirs(clip["split"]),
+        "threads": opts["threads"], "loop": opts.get("loop", False), "probe": opts.get("probe"),
+        "denoise": opts.get("denoise", True), "lens_mm": 24.0,
+    }
+    spec_path = tmp / "spec.json"
+    spec_path.write_text(json.dumps(spec, indent=1))
+    t0 = time.time()
+    cmd = blender_command(spec_path, opts["engine"], opts["threads"])
+    if opts.get("nice"):
+        cmd = ["nice", "-n", str(opts["nice"])] + cmd
+    with open(tmp / "blender.log", "w") as logf:
+        rc = subprocess.call(cmd, stdout=logf, stderr=subprocess.STDOUT)
+    if rc != 0 or not (raw / "camera.json").is_file():
+        tail = (tmp / "blender.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"blender failed on {name} (exit {rc}); log {tmp / 'blender.log'}:\n{tail}")
+    t_blender = time.time() - t0
+    postprocess.write_sequence(raw, seq, spec, half=opts.get("half", False))
+    shutil.copyfile(tmp / "blender.log", seq / "blender.log") if opts.get("keep_log") else None
+    if final.exists():  # an incomplete folder from elsewhere (no sequence.json): replace it
+        shutil.rmtree(final)
+    os.replace(seq, final)
+    shutil.rmtree(tmp, ignore_errors=True)
+    dt = time.time() - t0
+    return {"name": name, "status": "rendered", "seconds": round(dt, 1), "blender_seconds": round(t_blender, 1),
+            "s_per_frame": round(dt / opts["frames"], 2)}
+
+
+def parse_size(s: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in s.lower().split("x"))
+    except ValueError:
+        raise ArgError(f"--size {s!r} is not WIDTHxHEIGHT", "pass e.g. --size 256x144")
+    if not (16 <= w <= 4096 and 16 <= h <= 4096):
+        raise ArgError(f"--size {s} is out of range", "pass a width and height between 16 and 4096")
+    return w, h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m models.pathtrace", description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True, help="output folder (one sequence folder per clip)")
+    p.add_argument("--clips", type=int, default=1)
+    p.add_argument("--start", type=int, default=0, help="first clip index (clip names and seeds follow it)")
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--size", default="256x144")
+    p.add_argument("--samples", type=int, default=8, help="Cycles samples per pixel for the targets")
+    p.add_argument("--workers", type=int, default=1, help="local Blender processes at once")
+    p.add_argument("--threads", type=int, default=1, help="Blender threads per worker")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address ('auto', 'ray://...'), or 'local' for a local Ray")
+    p.add_argument("--split", choices=("train", "heldout"), default="train")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scene", choices=planmod.SCENES, default=None, help="only this scene kind")
+    p.add_argument("--camera", default=None, help="force one camera path (pan, dolly, turn, cut, orbit, crane)")
+    p.add_argument("--weathers", default=",".join(planmod.WEATHERS), help="comma-separated target prompts")
+    p.add_argument("--engine", choices=("auto", "eevee", "cycles"), default="auto", help="engine look renderer")
+    p.add_argument("--loop", action="store_true", help="orbit closes a full circle over the clip")
+    p.add_argument("--half", action="store_true", help="write depth/normals/motion as half-float EXR")
+    p.add_argument("--no-denoise", action="store_true")
+    p.add_argument("--nice", type=int, default=0, help="run Blender under nice -n N")
+    p.add_argument("--probe", type=float, default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def validate(a: argparse.Namespace) -> dict:
+    if a.clips < 1 or a.clips > 100000:
+        raise ArgError(f"--clips {a.clips} is out of range", "pass at least 1")
+    if a.frames < 1 or a.frames > 2000:
+        raise ArgError(f"--frames {a.frames} is out of range", "pass 1 to 2000")
+    if a.samples < 1 or a.samples > 4096:
+        raise ArgError(f"--samples {a.samples} is out of range", "pass 1 to 4096")
+    if a.workers < 1 or a.threads < 1:
+        raise ArgError("--workers and --threads must be at least 1", "pass e.g. --workers 2 --threads 1")
+    w, h = parse_size(a.size)
+    weathers = [x.strip() for x in a.weathers.split(",") if x.strip()]
+    bad = [x for x in weathers if x not in planmod.WEATHERS]
+    if bad or not weathers:
+        raise ArgError(f"unknown weather(s) {', '.join(bad) or '(none)'}", f"use some of {', '.join(planmod.WEATHERS)}")
+    cams = planmod.HELDOUT_CAMERAS if a.split == "heldout" else planmod.TRAIN_CAMERAS
+    if a.camera is not None and a.camera not in cams:
+        raise ArgError(
+            f"--camera {a.camera} is not a {a.split} camera path",
+            f"use one of {', '.join(cams)} (orbit and crane are reserved for the held-out split)",
+        )
+    if blender_exe() is None:
+        raise ArgError("blender is not installed", "run make setup (Debian package 'blender') or set REALMASTER_BLENDER")
+    out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        raise ArgError(f"--out {out} exists and is not a folder", "pass a folder path")
+    return {
+        "out": str(out.resolve()), "frames": a.frames, "width": w, "height": h, "samples": a.samples,
+        "weathers": weathers, "engine": pick_engine(a.engine), "threads": a.threads, "loop": a.loop,
+        "half": a.half, "denoise": not a.no_denoise, "nice": a.nice, "probe": a.probe,
+    }
+
+
+def run_local(clips: list[dict], opts: dict, workers: int) -> list[dict]:
+    results: list[dict] = []
+    if workers == 1:
+        for c in clips:
+            r = render_clip(c, opts)
+            log.info("%s", json.dumps(r))
+            results.append(r)
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        futs = {ex.submit(render_clip, c, opts): c["name"] for c in clips}
+        for fu in as_completed(futs):
+            r = fu.result()
+            log.info("%s", json.dumps(r))
+            results.append(r)
+    return results
+
+
+def run_ray(clips: list[dict], opts: dict, address: str, workers: int) -> list[dict]:
+    import ray
+
+    # The task's code travels by value, so Ray workers need not import this package; every node
+    # needs Blender and this folder (bpy_render.py) at the same path.
+    import ray.cloudpickle as cp
+
+    for mod in (sys.modules[render_clip.__module__], assets, postprocess, planmod):
+        cp.register_pickle_by_value(mod)
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    task = ray.remote(num_cpus=opts["threads"])(render_clip)
+    refs = [task.remote(c, opts) for c in clips]
+    results = []
+    for r in ray.get(refs):
+        log.info("%s", json.dumps(r))
+        results.append(r)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="pathtrace: %(message)s", stream=sys.stderr)
+    a = build_parser().parse_args(argv)
+    try:
+        opts = validate(a)
+    except ArgError as e:
+        print(f"error: {e.problem}\n  fix: {e.fix}", file=sys.stderr)
+        return 2
+    Path(opts["out"]).mkdir(parents=True, exist_ok=True)
+    plans = planmod.plan(a.clips, a.split, a.seed, a.start, a.scene, a.camera)
+    clips = [dict(p.to_dict(), name=p.name) for p in plans]
+    todo = [c for c in clips if not (Path(opts["out"]) / c["name"] / "sequence.json").is_file()]
+    log.info("%d clips, %d already done, engine %s, %s", len(clips), len(clips) - len(todo), opts["engine"],
+             f"ray {a.ray_address}" if a.ray_address else f"{a.workers} local worker(s)")
+    if not todo:
+        return 0
+    t0 = time.time()
+    try:
+        if a.ray_address:
+            res = run_ray(todo, opts, a.ray_address, a.workers)
+        else:
+            res = run_local(todo, opts, a.workers)
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    n = sum(1 for r in res if r["status"] == "rendered")
+    log.info("rendered %d clips in %.0f s", n, time.time() - t0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

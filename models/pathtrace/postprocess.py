@@ -1,0 +1,203 @@
+"""Raw Blender output -> a sequence folder in the project's conventions (docs/formats.md).
+
+- depth: Cycles' Depth pass is already the distance along the camera axis; the background
+  (1e10) becomes SKY_DEPTH, as the sample renderer writes it (meta.sky_depth).
+- normals: Cycles' Normal pass is world space; rotated into view space (x right, y up, z towards the
+  camera) with the frame's camera matrix and flipped where a back face was hit, so every normal
+  faces the camera. 0 on the sky.
+- motion: Cycles' Vector pass holds previous-minus-current raster position (x right, y UP) in its
+  first two channels; ours points from the current pixel to where it was in the previous frame
+  with y DOWN, so motion = (X, -Y). The background has no vector: sky motion comes from the two
+  cameras' rotations (points at infinity). 0 at frame 0 and at cuts.
+- targets: Cycles HDR radiance, denoised with Open Image Denoise (pyoidn; albedo + normal guides)
+  when it imports, then one exposure per clip and weather (so frames stay temporally consistent),
+  a filmic curve (ACES fit) and the sRGB transfer function.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("pathtrace")
+
+SKY_DEPTH = 10000.0
+LAYER = "ViewLayer."
+# Exposure keys (mid-grey the clip's median luminance maps to) per weather.
+KEYS = {"clear": 0.2, "golden_hour": 0.2, "night": 0.035, "fog": 0.26, "rain": 0.15, "snow": 0.24}
+
+
+def read_layers(path: Path) -> dict[str, np.ndarray]:
+    import OpenEXR
+
+    with OpenEXR.File(str(path), separate_channels=True) as f:
+        return {k: np.asarray(v.pixels, dtype=np.float32) for k, v in f.channels().items()}
+
+
+def _stack(ch: dict[str, np.ndarray], layer: str, comps: str) -> np.ndarray:
+    return np.stack([ch[f"{LAYER}{layer}.{c}"] for c in comps], axis=-1)
+
+
+def write_exr(path: Path, channels: dict[str, np.ndarray], half: bool) -> None:
+    import OpenEXR
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    comp = OpenEXR.PIZ_COMPRESSION if half else OpenEXR.ZIP_COMPRESSION
+    header = {"compression": comp, "type": OpenEXR.scanlineimage}
+    dt = np.float16 if half else np.float32
+    data = {k: np.ascontiguousarray(v, dtype=dt) for k, v in channels.items()}
+    with OpenEXR.File(header, data) as f:
+        f.write(str(path))
+
+
+def write_png(path: Path, rgb01: np.ndarray) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    a = np.clip(np.round(np.clip(rgb01, 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8)
+    Image.fromarray(a, "RGB").save(path, optimize=True)
+
+
+def linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    c = np.maximum(c, 0.0)
+    return np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
+
+
+def aces_fit(x: np.ndarray) -> np.ndarray:
+    """Narkowicz's ACES filmic fit, linear -> display-linear 0..1."""
+    return np.clip((x * (2.51 * x + 0.03)) / (x * (2.43 * x + 0.59) + 0.14), 0.0, 1.0)
+
+
+def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    return xs, ys
+
+
+def view_dirs(cam: dict, h: int, w: int) -> np.ndarray:
+    """Unnormalised view-space ray directions [H, W, 3] through pixel centres (z = -1)."""
+    xs, ys = pixel_grid(h, w)
+    dx = (xs + 0.5 - cam["cx"]) / cam["fx"]
+    dy = -(ys + 0.5 - cam["cy"]) / cam["fy"]
+    return np.stack([dx, dy, -np.ones_like(dx)], axis=-1)
+
+
+def sky_motion(cam: dict, f: int, h: int, w: int) -> np.ndarray:
+    """Motion [H, W, 2] of points at infinity between frame f-1 and f (rotation only)."""
+    r_cur = np.asarray(cam["matrices"][f], np.float64)[:3, :3]
+    r_prev = np.asarray(cam["matrices"][f - 1], np.float64)[:3, :3]
+    r_cur = r_cur / np.linalg.norm(r_cur, axis=0, keepdims=True)
+    r_prev = r_prev / np.linalg.norm(r_prev, axis=0, keepdims=True)
+    d = view_dirs(cam, h, w) @ (r_prev.T @ r_cur).T
+    z = np.where(d[..., 2] < -1e-6, -d[..., 2], np.nan)
+    px = cam["cx"] + cam["fx"] * d[..., 0] / z - 0.5
+    py = cam["cy"] - cam["fy"] * d[..., 1] / z - 0.5
+    xs, ys = pixel_grid(h, w)
+    m = np.stack([px - xs, py - ys], axis=-1)
+    return np.nan_to_num(m, nan=0.0).astype(np.float32)
+
+
+def gbuffer(raw: Path, cam: dict, f: int, cuts: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(depth [H, W], view normals [H, W, 3], motion [H, W, 2]) of frame f."""
+    ch = read_layers(raw / "gbuf" / f"{f:04d}.exr")
+    z = ch[f"{LAYER}Depth.Z"].astype(np.float32)
+    h, w = z.shape
+    sky = ~np.isfinite(z) | (z > 1e8)
+    depth = np.where(sky, SKY_DEPTH, z).astype(np.float32)
+    r = np.asarray(cam["matrices"][f], np.float64)[:3, :3]
+    r = r / np.linalg.norm(r, axis=0, keepdims=True)
+    n = _stack(ch, "Normal", "XYZ").astype(np.float64) @ r  # = (R^T n) per pixel
+    n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-8)
+    facing = (n * view_dirs(cam, h, w)).sum(-1)  # > 0: normal points away from the camera
+    n = np.where(facing[..., None] > 0, -n, n)
+    n = np.where(sky[..., None], 0.0, n).astype(np.float32)
+    if f == 0 or f in cuts:
+        motion = np.zeros((h, w, 2), np.float32)
+    else:
+        v = _stack(ch, "Vector", "XY")
+        motion = np.stack([v[..., 0], -v[..., 1]], axis=-1).astype(np.float32)
+        motion = np.where(sky[..., None], sky_motion(cam, f, h, w), motion)
+    return depth, n, motion
+
+
+def _denoiser() -> Any:
+    try:
+        import pyoidn
+
+        return pyoidn
+    except Exception as e:  # the wheel or its shared library is missing
+        log.warning("pyoidn unavailable (%s): targets are written without denoising", e)
+        return None
+
+
+def target_linear(raw: Path, weather: str, f: int, oidn: Any) -> np.ndarray:
+    ch = read_layers(raw / weather / f"{f:04d}.exr")
+    rgb = np.nan_to_num(_stack(ch, "Combined", "RGB"), nan=0.0, posinf=0.0).clip(0.0, 1e4)
+    if oidn is None:
+        return rgb
+    alb = _stack(ch, "Denoising Albedo", "RGB").clip(0.0, 1.0)
+    nrm = np.nan_to_num(_stack(ch, "Denoising Normal", "XYZ")).clip(-1.0, 1.0)
+    out = oidn.denoise(
+        np.ascontiguousarray(rgb, np.float32), np.ascontiguousarray(alb, np.float32),
+        np.ascontiguousarray(nrm, np.float32), hdr=True,
+    )
+    return np.asarray(out, np.float32)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., 0] * 0.2126 + rgb[..., 1] * 0.7152 + rgb[..., 2] * 0.0722
+
+
+def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
+    """Convert the raw render in `raw` into the sequence folder `seq`; returns sequence.json."""
+    import shutil
+
+    cam = json.loads((raw / "camera.json").read_text())
+    n, w, h = spec["frames"], spec["width"], spec["height"]
+    cuts = [int(c) for c in cam["cuts"]]
+    (seq / "color").mkdir(parents=True, exist_ok=True)
+    for f in range(n):
+        shutil.copyfile(raw / "engine" / f"{f:04d}.png", seq / "color" / f"{f:04d}.png")
+        depth, normals, motion = gbuffer(raw, cam, f, cuts)
+        write_exr(seq / "depth" / f"{f:04d}.exr", {"Z": depth}, half)
+        write_exr(seq / "normals" / f"{f:04d}.exr", {"R": normals[..., 0], "G": normals[..., 1], "B": normals[..., 2]}, half)
+        write_exr(seq / "motion" / f"{f:04d}.exr", {"R": motion[..., 0], "G": motion[..., 1]}, half)
+    oidn = _denoiser() if spec.get("denoise", True) else None
+    for wname in spec["weathers"]:
+        frames = [target_linear(raw, wname, f, oidn) for f in range(n)]
+        lum = np.concatenate([luminance(x).ravel() for x in frames])
+        med = float(np.exp(np.mean(np.log(np.clip(lum, 1e-4, None)))))  # log-average luminance
+        exposure = KEYS.get(wname, 0.2) / max(med, 1e-4)
+        exposure = float(np.clip(exposure, 0.05, 50.0))
+        for f, x in enumerate(frames):
+            write_png(seq / "targets" / wname / f"{f:04d}.png", linear_to_srgb(aces_fit(x * exposure)))
+    meta = {
+        "scene": spec["scene"], "variant": spec["variant"], "camera": spec["camera"], "seed": spec["seed"],
+        "split": spec["split"], "generator": "realmaster-pathtrace 0.1.0", "sky_depth": SKY_DEPTH,
+        "engine": spec["engine"], "samples": spec["samples"], "denoiser": "oidn" if oidn is not None else "none",
+        "assets": cam["assets"], "hdris": cam.get("hdris", []), "fallbacks": cam["fallbacks"],
+        "fov_deg": round(math.degrees(2 * math.atan(w / 2 / cam["fx"])), 3),
+    }
+    if spec.get("loop"):
+        meta["loop"] = True
+    d = {
+        "format": "realmaster-sequence", "version": 1, "width": w, "height": h, "fps": float(spec["fps"]),
+        "frame_count": n,
+        "color": {"pattern": "color/{frame:04}.png", "encoding": "png_srgb"},
+        "depth": {"pattern": "depth/{frame:04}.exr", "convention": "view_z"},
+        "normals": {"pattern": "normals/{frame:04}.exr", "space": "view"},
+        "motion": {"pattern": "motion/{frame:04}.exr", "convention": "pixels_to_previous"},
+        "targets": {wn: f"targets/{wn}/{{frame:04}}.png" for wn in spec["weathers"]},
+        "meta": meta,
+    }
+    if cuts:
+        d["cuts"] = cuts
+    (seq / "sequence.json").write_text(json.dumps(d, indent=2))
+    (seq / "render_info.json").write_text(json.dumps({"timing_s": cam["timing"], "probe": cam["probe"],
+                                                       "fx": cam["fx"], "fy": cam["fy"], "cx": cam["cx"], "cy": cam["cy"],
+                                                       "matrices": cam["matrices"]}, indent=1))
+    return d
