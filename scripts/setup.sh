@@ -28,8 +28,8 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
-reqs="$(cat requirements.txt requirements-train.txt requirements-nodeps.txt)"
-if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, pytest, torch, onnxscript, PIL, OpenEXR, h5py, efficientnet_lite_pytorch" 2>/dev/null || \
+reqs="$(cat requirements.txt requirements-train.txt requirements-pathtrace.txt requirements-nodeps.txt)"
+if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, pytest, torch, onnxscript, PIL, OpenEXR, h5py, efficientnet_lite_pytorch, ray, pyoidn" 2>/dev/null || \
    [ "$reqs" != "$(cat .venv/.requirements.installed 2>/dev/null)" ]; then
   echo "setup: installing Python packages (requirements*.txt; PyTorch and its CUDA libraries are ~2.5 GB)"
   # The venv takes ~4.9 GB and the Rust/C++ builds ~1.5 GB more: say so up front rather than let pip
