@@ -55,7 +55,7 @@ class StudentConfig:
     # Defaults describe the first shipped student, so older checkpoints load unchanged.
     use_prev: bool = True
     head: str = "residual"
-    guide_width: int = 16
+    guide_width: int = 8
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -77,7 +77,7 @@ class StudentConfig:
             prompt_dim=int(d["prompt_dim"]),
             use_prev=bool(d.get("use_prev", True)),
             head=str(d.get("head", "residual")),
-            guide_width=int(d.get("guide_width", 16)),
+            guide_width=int(d.get("guide_width", 8)),
         )
 
     @property
@@ -150,9 +150,11 @@ class Student(nn.Module):
             nn.init.zeros_(self.coeffs.weight)
             nn.init.zeros_(self.coeffs.bias)
             # Full-resolution guide: sees the frame's own pixels, so detail lands on its edges.
+            # Few channels at full resolution: this path is most of the cost per output pixel.
             self.guide1 = nn.Conv2d(cfg.in_channels, g, 3, padding=1)
             self.guide2 = nn.Conv2d(g, g, 3, padding=1)
-            self.detail1 = nn.Conv2d(g + w0, g, 3, padding=1)
+            self.detail_proj = nn.Conv2d(w0, g, 1)
+            self.detail1 = nn.Conv2d(2 * g, g, 3, padding=1)
             self.detail2 = nn.Conv2d(g, 3, 3, padding=1)
             nn.init.zeros_(self.detail2.weight)
             nn.init.zeros_(self.detail2.bias)
@@ -212,7 +214,7 @@ class Student(nn.Module):
         a = c[:, :9].unflatten(1, (3, 3))
         base = current + (a * current.unsqueeze(1)).sum(2) + c[:, 9:12]
         g = F.silu(self.guide2(F.silu(self.guide1(full))))
-        up = F.interpolate(d0, size=(h, w), mode="bilinear", align_corners=False)
+        up = F.interpolate(self.detail_proj(d0), size=(h, w), mode="bilinear", align_corners=False)
         detail = self.detail2(F.silu(self.detail1(torch.cat([g, up.to(g.dtype)], 1))))
         return base + detail.to(current.dtype)
 

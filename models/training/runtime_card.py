@@ -3,11 +3,14 @@
 
   python models/training/runtime_card.py --package models/realmaster-student
 
-Runs `realmaster eval` on a held-out sequence (every weather it has targets for) and
+Runs `realmaster eval` on held-out sequences (every weather each has targets for) and
 `realmaster bench` at several model sizes on the CPU EP, writes PACKAGE/runtime_metrics.json and
-replaces the "Through the Rust runtime" section of PACKAGE/MODEL_CARD.md. The shipped model's test
-(rust/realmaster/tests/student_model.rs) re-runs the same evaluation and compares it with
-runtime_metrics.json, so the card's numbers are checked on every test run.
+replaces the "Through the Rust runtime" section of PACKAGE/MODEL_CARD.md. The first --sequence is
+the regression sequence: the shipped model's test (rust/realmaster/tests/student_model.rs) re-runs
+its evaluation and compares it with runtime_metrics.json, so the card's numbers are checked on
+every test run. With --look, every sequence is also rendered through `realmaster render` per
+weather and the frames are scored in Python: VGG16 perceptual distance to the target (output and
+pass-through) and KID of output, engine and target patches against real photographs (--real).
 """
 
 from __future__ import annotations
@@ -52,6 +55,84 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+LOOK_COLS = (
+    "| sequence | weather | PSNR out / pass | SSIM out / pass | VGG dist out / pass | sharpness out / target |"
+    " edge F out / target | warp err out / target | ghost edges | PSNR slope dB/frame |"
+)
+
+
+def look_rows(tables: list[dict]) -> list[str]:
+    rows = [LOOK_COLS, "|---|---|---|---|---|---|---|---|---|---|"]
+    for t in tables:
+        look = t.get("look", {})
+        for w in t["eval"]["weathers"]:
+            lw = look.get("per_weather", {}).get(w["weather"], {})
+            vgg = f"{lw['vgg_output']:.3f} / {lw['vgg_passthrough']:.3f}" if lw else "n/a"
+            ratio = w["sharpness"] / max(w["sharpness_target"], 1e-12)
+            rows.append(
+                f"| {t['name']} | {w['weather']} | {w['psnr']:.2f} / {w['psnr_passthrough']:.2f} | {w['ssim']:.3f} / {w['ssim_passthrough']:.3f}"
+                f" | {vgg} | {w['sharpness']:.4f} / {w['sharpness_target']:.4f} ({ratio:.2f}x) | {w['edge_f']:.3f} / {w['edge_f_target']:.3f}"
+                f" | {w['warp_error']:.4f} / {w['warp_error_target']:.4f} | {w['ghost_edges']:.3f} | {w['psnr_slope']:+.3f} |"
+            )
+    return rows
+
+
+def kid_rows(tables: list[dict]) -> list[str]:
+    rows = ["| sequence | weather | KID x1000 output | engine frames | target |", "|---|---|---|---|---|"]
+    for t in tables:
+        look = t.get("look")
+        if not look:
+            continue
+        for w, lw in look["per_weather"].items():
+            rows.append(f"| {t['name']} | {w} | {lw['kid_output_x1000']:.1f} | {look['kid_engine_x1000']:.1f} | {lw['kid_target_x1000']:.1f} |")
+    return rows
+
+
+def score_look(exe: str, pkg: Path, seq: Path, weathers: list[str], real: Path, work: Path) -> dict:
+    """Render `seq` per weather through the runtime and score the frames in Python (VGG16, KID)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    import kid as kidmod
+    from realism import VGGPerceptual
+    from seqio import load_sequence
+
+    s = load_sequence(seq)
+    perc = VGGPerceptual().eval()
+    feats = kidmod.KIDFeatures()
+
+    def load(p: Path) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(Image.open(p).convert("RGB"), np.float32) / 255.0).permute(2, 0, 1)[None]
+
+    engine = kidmod.score([seq], real, features=feats)
+    out: dict = {"kid_engine_x1000": engine["kid_x1000"], "per_weather": {}}
+    for w in weathers:
+        d = work / f"{seq.name}-{w}"
+        subprocess.run([exe, "render", str(seq), "--out", str(d), "--prompt", w, "--model", str(pkg), "--ep", "cpu",
+                        "--no-video"], check=True, capture_output=True, env={**os.environ, "RUST_LOG": "error"})
+        vo, vp = [], []
+        tdir = work / f"{seq.name}-{w}-targets"
+        tdir.mkdir(parents=True, exist_ok=True)
+        for i in range(s.frame_count):
+            o = load(d / "frames" / f"{i:04d}.png")
+            tgt = torch.from_numpy(s.load_target_u8(w, i).astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+            inp = torch.from_numpy(s.load_color_u8(i).astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+            with torch.no_grad():
+                vo.append(float(perc(o, tgt)))
+                vp.append(float(perc(inp, tgt)))
+            Image.fromarray(s.load_target_u8(w, i)).save(tdir / f"{i:04d}.png")
+        ko = kidmod.score([d / "frames"], real, features=feats)
+        kt = kidmod.score([tdir], real, features=feats)
+        out["per_weather"][w] = {
+            "vgg_output": float(np.mean(vo)),
+            "vgg_passthrough": float(np.mean(vp)),
+            "kid_output_x1000": ko["kid_x1000"],
+            "kid_target_x1000": kt["kid_x1000"],
+        }
+    return out
+
+
 def section(m: dict) -> str:
     ev = m["eval"]
     rows = [
@@ -73,6 +154,28 @@ def section(m: dict) -> str:
             f"| {b['model_input'][0]}x{b['model_input'][1]} | {b['inference']['median']:.1f} | {b['inference']['p95']:.1f}"
             f" | {b['total']['median']:.1f} | {b['execution_provider']} |"
         )
+    look = []
+    if len(m.get("tables", [])) > 0:
+        look = [
+            "",
+            "### Held-out look, per prompt",
+            "",
+            "Every sequence below was never trained on (see the data card for the splits). Output = the whole",
+            "runtime (`realmaster eval`/`render`, cinematic, strength 1, the weather's preset); pass = the engine",
+            "frame itself. VGG dist: VGG16 perceptual distance to the target (relu1_2..relu4_3, unit-normalised",
+            "features; lower is closer). Sharpness: mean |Laplacian| of luma. Ghost edges: fraction of the output's",
+            "edges near neither an input nor a target edge. PSNR slope: least-squares trend over the clip.",
+            "",
+            *look_rows(m["tables"]),
+        ]
+        if any(t.get("look") for t in m["tables"]):
+            look += [
+                "",
+                f"Realism: KID (x1000; EfficientNet-Lite0 features, models/training/kid.py) of 128 px patches against real"
+                f" photographs ({m.get('real', '?')}); lower is closer to real photos.",
+                "",
+                *kid_rows(m["tables"]),
+            ]
     return "\n".join(
         [
             BEGIN,
@@ -95,6 +198,7 @@ def section(m: dict) -> str:
             f" frames after warm-up; {m['cpu']}, {m['cores']} cores):",
             "",
             *bench,
+            *look,
             END,
         ]
     )
@@ -104,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--package", type=Path, required=True, help="model package folder (with MODEL_CARD.md)")
     ap.add_argument("--realmaster", type=Path, default=ROOT / "target" / "release" / "realmaster", help="realmaster binary")
-    ap.add_argument("--sequence", type=Path, default=Path("samples/heldout_downtown_orbit"), help="held-out sequence with targets (relative to the repo root)")
+    ap.add_argument("--sequence", type=Path, action="append", help="held-out sequence with targets, relative to the repo root (repeatable; the first is the regression test's; default samples/heldout_downtown_orbit)")
+    ap.add_argument("--look", action="store_true", help="also render every sequence per weather and score VGG distance and KID")
+    ap.add_argument("--real", type=Path, default=Path("data/realphotos"), help="real-photo cache for KID (realphotos.py extract)")
     ap.add_argument("--bench-sequence", type=Path, default=Path("samples/city_pan"))
     ap.add_argument("--sizes", default="256x256,512x288,1280x720", help="model input sizes to time")
     ap.add_argument("--frames", type=int, default=20, help="benchmark frames per size")
@@ -125,9 +231,23 @@ def main(argv: list[str] | None = None) -> int:
             return fail(f"bad size '{s}'", "pass sizes as WxH, comma-separated, e.g. 256x256,512x288")
         sizes.append((w, h))
     exe = str(args.realmaster)
-    seq = (ROOT / args.sequence) if not args.sequence.is_absolute() else args.sequence
+    seqs = [(ROOT / q) if not q.is_absolute() else q for q in (args.sequence or [Path("samples/heldout_downtown_orbit")])]
+    seq = seqs[0]
     bseq = (ROOT / args.bench_sequence) if not args.bench_sequence.is_absolute() else args.bench_sequence
-    ev = run_json([exe, "eval", str(seq), "--model", str(pkg), "--ep", "cpu", "--json"])
+    tables = []
+    for q in seqs:
+        e = run_json([exe, "eval", str(q), "--model", str(pkg), "--ep", "cpu", "--json"])
+        for w in e["weathers"]:
+            w.pop("per_frame", None)  # kept out of the card; `realmaster eval --json` prints it
+        t = {"name": q.name, "sequence": str(q.relative_to(ROOT)) if q.is_relative_to(ROOT) else str(q), "eval": e}
+        if args.look:
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="realmaster-look-") as tmp:
+                t["look"] = score_look(exe, pkg, q, [w["weather"] for w in e["weathers"]], args.real, Path(tmp))
+        tables.append(t)
+        print(f"scored {q.name}", flush=True)
+    ev = json.loads(json.dumps(tables[0]["eval"]))
     bench = []
     gpu = "?"
     for w, h in sizes:
@@ -151,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         "gpu": gpu,
         "cpu": cpu_name(),
         "cores": os.cpu_count(),
+        "tables": tables,
+        "real": str(args.real),
     }
     m["eval"]["sequence"] = rel(seq)
     (pkg / "runtime_metrics.json").write_text(json.dumps(m, indent=2) + "\n")

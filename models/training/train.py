@@ -49,12 +49,29 @@ class TrainConfig:
     # bf16 autocast by default: measured 2.9 vs 5.1 s/step (fp32) for the full config on the 2-core
     # AVX512-BF16 build machine. fp32 stays selectable for CPUs without bf16 support.
     precision: str = "bf16"
+    # Realism (models/training/realism.py): VGG16 perceptual distance to the paired target on the
+    # current frames, and a Projected-GAN discriminator (frozen EfficientNet-Lite0) that compares
+    # output crops with real-photo crops (--real-photos), switched on after gan_start steps.
+    perceptual: float = 0.0
+    gan: float = 0.0
+    gan_start: int = 0
+    d_lr: float = 2e-4
+    # On 2 CPU cores the frozen VGG16/EfficientNet passes cost more than the student: the realism terms
+    # see `realism_batch` of the current frames every `realism_every` steps, weighted up by that factor
+    # so the expected gradient is the same.
+    realism_batch: int = 4
+    realism_every: int = 2
 
 
 CONFIGS: dict[str, TrainConfig] = {
     "smoke": TrainConfig("smoke", steps=6, batch=2, crop=32, lr=2e-3, warmup=2, checkpoint_every=2),
     # 1.5-3 s/step on 2 cores (bf16, depending on what else runs): 1600 steps of 96 px crops take 30-70 minutes.
     "full": TrainConfig("full", steps=1600, batch=8, crop=96, lr=2e-3, warmup=100, checkpoint_every=100),
+    # Path-traced pairs (models/pathtrace) plus the realism losses.
+    "photoreal": TrainConfig(
+        "photoreal", steps=2400, batch=8, crop=96, lr=2e-3, warmup=100, checkpoint_every=100,
+        perceptual=0.05, gan=0.01, gan_start=600, realism_batch=4, realism_every=2,
+    ),
 }
 
 # Student architectures (model.StudentConfig); the ablation table in the model card compares them.
@@ -82,6 +99,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, help="override seed")
     ap.add_argument("--precision", choices=["bf16", "fp32"], help="bf16 autocast (default) or fp32")
     ap.add_argument("--checkpoint-every", type=int, help="override checkpoint interval in steps")
+    ap.add_argument("--perceptual", type=float, help="override the VGG16 perceptual loss weight (0 = off)")
+    ap.add_argument("--gan", type=float, help="override the adversarial loss weight (0 = off; needs --real-photos)")
+    ap.add_argument("--gan-start", type=int, help="override the step the adversarial loss starts at")
+    ap.add_argument("--real-photos", type=Path, help="real-photo cache (realphotos.py extract) for the discriminator")
     ap.add_argument("--weathers", help="comma-separated subset of target weathers (default: all in the data)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     ap.add_argument("--keep", type=int, default=3, help="checkpoints to keep (default 3)")
@@ -99,13 +120,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--crop must be a multiple of 16 (got {args.crop}); the model needs H and W divisible by 16")
     if args.stop_after < 0 or args.threads < 0:
         ap.error("--stop-after and --threads must not be negative")
+    for name in ("perceptual", "gan"):
+        v = getattr(args, name)
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            ap.error(f"--{name} must be a non-negative number (got {v})")
+    if args.gan_start is not None and args.gan_start < 0:
+        ap.error(f"--gan-start must not be negative (got {args.gan_start})")
     return args
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     cfg = CONFIGS[args.config]
     over: dict[str, Any] = {}
-    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every"):
+    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start"):
+        # (realism_batch / realism_every stay the preset's)
         v = getattr(args, k)
         if v is not None:
             over[k] = v
@@ -154,13 +182,15 @@ def atomic_save(obj: Any, path: Path) -> None:
         os.close(dfd)
 
 
-def save_checkpoint(workdir: Path, step: int, model, opt, run: dict, keep: int) -> Path:
+def save_checkpoint(workdir: Path, step: int, model, opt, run: dict, keep: int, disc=None, opt_d=None) -> Path:
     import torch
 
     state = {
         "step": step,
         "model": model.state_dict(),
         "optimizer": opt.state_dict(),
+        "disc": disc.state_dict() if disc is not None else None,
+        "opt_d": opt_d.state_dict() if opt_d is not None else None,
         "run": run,
         "rng": {
             "torch": torch.get_rng_state(),
@@ -251,6 +281,86 @@ def model_inputs(batch: dict) -> list:
     return [batch[k].contiguous(memory_format=torch.channels_last) if batch[k].dim() == 4 else batch[k] for k in MODEL_INPUTS]
 
 
+class Realism:
+    """The realism terms of the objective (perceptual and adversarial), off when their weights are 0.
+
+    Perceptual: VGG16 distance between the current frames' outputs and their targets (relu1_2..relu3_3;
+    the deeper layers cost most and matter least at 96 px). Adversarial: the generator term pushes the
+    current frames' outputs towards real-photo statistics; the discriminator then takes one step on
+    real-photo crops vs the (detached) outputs. Real crops depend only on (seed, step), so resuming is exact.
+    """
+
+    def __init__(self, cfg: TrainConfig, real_photos: Path | None) -> None:
+        import torch
+
+        self.cfg = cfg
+        self.perc = self.disc = self.opt_d = self.real = None
+        if cfg.perceptual > 0:
+            from realism import VGGPerceptual
+
+            self.perc = VGGPerceptual(layers=("relu1_2", "relu2_2", "relu3_3"))
+        if cfg.gan > 0:
+            from realism import ProjectedDiscriminator
+            from realphotos import RealPatches
+
+            if real_photos is None or not Path(real_photos).is_dir():
+                raise DataError(
+                    f"the adversarial loss needs real photographs (--real-photos {real_photos})",
+                    "extract them: python models/training/realphotos.py extract --out CACHE, then pass --real-photos CACHE (or --gan 0)",
+                )
+            self.real = RealPatches(Path(real_photos))
+            if not self.real.images:
+                raise DataError(f"{real_photos} holds no images", "run realphotos.py extract into it")
+            self.disc = ProjectedDiscriminator(seed=cfg.seed)
+            self.opt_d = torch.optim.Adam(self.disc.trainable_parameters(), lr=cfg.d_lr, betas=(0.0, 0.99))
+
+    def load(self, state: dict) -> None:
+        if self.disc is not None and state.get("disc") is not None:
+            self.disc.load_state_dict(state["disc"])
+            self.opt_d.load_state_dict(state["opt_d"])
+
+    def _on(self, step: int) -> bool:
+        return step % max(1, self.cfg.realism_every) == 0
+
+    def _adv_on(self, step: int) -> bool:
+        return self.disc is not None and step >= self.cfg.gan_start and self._on(step)
+
+    def _current(self, raw):
+        b = raw.shape[0] // 2
+        return raw[b : b + min(b, self.cfg.realism_batch)]
+
+    def generator_terms(self, raw, batch: dict, step: int, parts: dict):
+        import torch
+
+        total = torch.zeros((), dtype=torch.float32)
+        if not self._on(step):
+            return total
+        b = raw.shape[0] // 2
+        cur = self._current(raw).clamp(0.0, 1.0)
+        k = float(max(1, self.cfg.realism_every))
+        if self.perc is not None:
+            p = self.perc(cur, batch["target"][b : b + cur.shape[0]])
+            total = total + k * self.cfg.perceptual * p
+            parts["perceptual"] = float(p.detach())
+        if self._adv_on(step):
+            g = self.disc.g_loss(cur)
+            total = total + k * self.cfg.gan * g
+            parts["g_adv"] = float(g.detach())
+        parts["total"] += float(total.detach())
+        return total
+
+    def discriminator_step(self, raw, step: int, parts: dict) -> None:
+        if not self._adv_on(step):
+            return
+        fake = self._current(raw).detach().float().clamp(0.0, 1.0)
+        real = self.real.sample(fake.shape[0], fake.shape[-1], seed=self.cfg.seed, step=step)
+        d = self.disc.d_loss(real, fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        d.backward()
+        self.opt_d.step()
+        parts["d_adv"] = float(d.detach())
+
+
 def train(args: argparse.Namespace) -> int:
     import torch
 
@@ -282,10 +392,12 @@ def train(args: argparse.Namespace) -> int:
     np.random.seed(cfg.seed)
     model = Student(model_cfg).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    realism = Realism(cfg, args.real_photos)
     step = 0
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        realism.load(state)
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
@@ -324,12 +436,14 @@ def train(args: argparse.Namespace) -> int:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 raw = model.forward_raw(*model_inputs(batch))
             loss, parts = total_loss(raw.float().contiguous(), batch, model_cfg.window, lw)
+            loss = loss + realism.generator_terms(raw, batch, step, parts)
             if not math.isfinite(parts["total"]):
                 raise RuntimeError(f"loss became {parts['total']} at step {step}; lower --lr or use --precision fp32")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
+            realism.discriminator_step(raw, step, parts)
             step += 1
             done_here += 1
             dt = time.perf_counter() - t0
@@ -343,14 +457,15 @@ def train(args: argparse.Namespace) -> int:
             log.write(json.dumps(rec) + "\n")
             if step % args.log_every == 0 or step == cfg.steps or done_here == 1:
                 log.flush()
+                extra = "".join(f" {k} {parts[k]:.4f}" for k in ("perceptual", "g_adv", "d_adv") if k in parts)
                 print(
                     f"step {step}/{cfg.steps}  loss {parts['total']:.4f} (l1 {parts['l1']:.4f} ssim {parts['ssim']:.3f} "
-                    f"temporal {parts['temporal']:.4f} edge {parts['edge']:.4f})  {rate:.3f} it/s",
+                    f"temporal {parts['temporal']:.4f} edge {parts['edge']:.4f}{extra})  {rate:.3f} it/s",
                     flush=True,
                 )
             interrupted = stop["signal"] is not None or (args.stop_after and done_here >= args.stop_after)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps or interrupted:
-                save_checkpoint(workdir, step, model, opt, run, args.keep)
+                save_checkpoint(workdir, step, model, opt, run, args.keep, realism.disc, realism.opt_d)
                 last_saved = step
             if interrupted:
                 why = "signal" if stop["signal"] is not None else f"--stop-after {args.stop_after}"

@@ -79,4 +79,25 @@ fn print_table(scores: &[WeatherScores]) {
             s.weather, s.warp_error, s.warp_error_target, s.warp_error_input
         );
     }
+    println!("sharpness (mean |Laplacian| of luma; output / target ratio) and edges:");
+    for s in scores {
+        println!(
+            "  {:<12} output {:.4}  target {:.4}  input {:.4}  ratio {:.2}   ghost edges {:.3}  new edges {:.3} (target {:.3})",
+            s.weather,
+            s.sharpness,
+            s.sharpness_target,
+            s.sharpness_input,
+            s.sharpness / s.sharpness_target.max(1e-12),
+            s.ghost_edges,
+            s.new_edges,
+            s.new_edges_target
+        );
+    }
+    println!("drift over the clip (least-squares slope per frame):");
+    for s in scores {
+        println!(
+            "  {:<12} PSNR {:+.3} dB/frame  output-minus-input brightness {:+.5}/frame",
+            s.weather, s.psnr_slope, s.brightness_drift_slope
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Image-quality metrics for evaluating a model package through the runtime against a sequence's
-//! paired target frames: PSNR, SSIM, temporal warping error and edge preservation. The CLI's
+//! paired target frames: PSNR, SSIM, temporal warping error, edge preservation, sharpness (mean
+//! Laplacian magnitude), ghost edges and drift over the clip. The CLI's
 //! `realmaster eval` and the shipped model's regression test use the same code, so the numbers in
 //! a model card can be re-measured exactly.
 
@@ -238,6 +239,74 @@ pub fn f_score(c: [u64; 4]) -> f64 {
     }
 }
 
+/// Sharpness: mean |Laplacian| (4-neighbour, clamp-to-edge) of the luma of a 3-channel sRGB image.
+/// A blurred image scores lower; compare an output with its target (ratio ≥ 0.9 = not softer).
+pub fn sharpness(img: &ImageF32) -> f64 {
+    let (w, h) = (img.width as i64, img.height as i64);
+    if w == 0 || h == 0 || img.channels < 3 {
+        return 0.0;
+    }
+    let c = img.channels as usize;
+    let luma = |x: i64, y: i64| {
+        let i = (y.clamp(0, h - 1) * w + x.clamp(0, w - 1)) as usize * c;
+        0.2126 * img.data[i] + 0.7152 * img.data[i + 1] + 0.0722 * img.data[i + 2]
+    };
+    let mut sum = 0.0f64;
+    for y in 0..h {
+        for x in 0..w {
+            let l = luma(x - 1, y) + luma(x + 1, y) + luma(x, y - 1) + luma(x, y + 1)
+                - 4.0 * luma(x, y);
+            sum += l.abs() as f64;
+        }
+    }
+    sum / (w * h) as f64
+}
+
+/// Edges of `img` that lie within 1 px of none of `keep`'s edge maps: (such edges, all edges of `img`).
+/// With `keep` = [input, target] this counts ghosts (doubled or smeared copies, invented structure).
+pub fn stray_edges(img_edges: &ImageF32, keep: &[&ImageF32]) -> (u64, u64) {
+    let (w, h) = (img_edges.width as i64, img_edges.height as i64);
+    let on = |e: &ImageF32, x: i64, y: i64| {
+        x >= 0 && y >= 0 && x < w && y < h && e.at(x as u32, y as u32, 0) > 0.5
+    };
+    let (mut stray, mut all) = (0u64, 0u64);
+    for y in 0..h {
+        for x in 0..w {
+            if !on(img_edges, x, y) {
+                continue;
+            }
+            all += 1;
+            let near = keep
+                .iter()
+                .any(|k| (-1..=1).any(|dy| (-1..=1).any(|dx| on(k, x + dx, y + dy))));
+            stray += (!near) as u64;
+        }
+    }
+    (stray, all)
+}
+
+/// Mean of all channels (0..1): the frame's brightness, for drift checks.
+pub fn mean_value(img: &ImageF32) -> f64 {
+    img.data.iter().map(|v| *v as f64).sum::<f64>() / img.data.len().max(1) as f64
+}
+
+/// Least-squares slope of `ys` against their index (units per frame); 0 for fewer than 2 values.
+pub fn slope(ys: &[f64]) -> f64 {
+    let n = ys.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let mx = (n - 1) as f64 / 2.0;
+    let my = ys.iter().sum::<f64>() / n as f64;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (i, y) in ys.iter().enumerate() {
+        let dx = i as f64 - mx;
+        sxy += dx * (y - my);
+        sxx += dx * dx;
+    }
+    sxy / sxx
+}
+
 /// An 8-bit output frame as a 3-channel sRGB [0, 1] image; float outputs are encoded to sRGB.
 pub fn output_image(out: &OutputFrame) -> Result<ImageF32> {
     let mut img = ImageF32::new(out.width, out.height, 3);
@@ -289,6 +358,31 @@ pub struct WeatherScores {
     /// Edge F-score of the output's edges against the input's edges.
     pub edge_f: f64,
     pub edge_f_target: f64,
+    /// Mean |Laplacian| of the luma ([`sharpness`]) of the output, the target and the input.
+    pub sharpness: f64,
+    pub sharpness_target: f64,
+    pub sharpness_input: f64,
+    /// Fraction of the output's edges near neither an input edge nor a target edge (ghosts).
+    pub ghost_edges: f64,
+    /// Fraction of edges not near an input edge, for the output and for the target (the target's
+    /// own level of new structure: rain streaks, snow, fog boundaries).
+    pub new_edges: f64,
+    pub new_edges_target: f64,
+    /// Drift: least-squares slopes over the clip's frames of the PSNR to the target (dB/frame) and
+    /// of the output's mean minus the input's mean (per frame).
+    pub psnr_slope: f64,
+    pub brightness_drift_slope: f64,
+    pub per_frame: Vec<FrameScore>,
+}
+
+/// One frame's figures (drift plots, per-frame regression checks).
+#[derive(Debug, Clone, Serialize)]
+pub struct FrameScore {
+    pub psnr: f64,
+    pub psnr_passthrough: f64,
+    pub mean_output: f64,
+    pub mean_input: f64,
+    pub mean_target: f64,
 }
 
 /// Run `seq` through a cinematic session per weather (the preset of that name, strength 1) and
@@ -318,6 +412,7 @@ pub fn evaluate_sequence(
                 "pick a weather the sequence has targets for",
             ));
         }
+        let n = seq.frame_count();
         let mut cfg = config.clone();
         cfg.mode = Mode::Cinematic;
         cfg.prompt = weather.clone();
@@ -328,8 +423,10 @@ pub fn evaluate_sequence(
         let (mut psnr_sum, mut ssim_sum, mut bpsnr, mut bssim) = (0.0, 0.0, 0.0, 0.0);
         let (mut we, mut we_t, mut we_i, mut we_n) = (0.0, 0.0, 0.0, 0usize);
         let (mut e_out, mut e_tgt) = ([0u64; 4], [0u64; 4]);
+        let (mut sharp, mut sharp_t, mut sharp_i) = (0.0, 0.0, 0.0);
+        let (mut ghost, mut new_o, mut new_t) = ([0u64; 2], [0u64; 2], [0u64; 2]);
+        let mut per_frame = Vec::with_capacity(n as usize);
         let mut prev: Option<(ImageF32, ImageF32, ImageF32, Option<ImageF32>)> = None;
-        let n = seq.frame_count();
         for i in 0..n {
             // load_frame_into sets camera_cut, which resets the session's history at cuts.
             seq.load_frame_into(i, &mut frame)?;
@@ -348,13 +445,32 @@ pub fn evaluate_sequence(
             let o = output_image(&out)?;
             let t = seq.load_target(weather, i)?;
             let input = input_image(&frame)?;
-            psnr_sum += psnr(&o, &t)?;
+            let (p, bp) = (psnr(&o, &t)?, psnr(&input, &t)?);
+            psnr_sum += p;
             ssim_sum += ssim(&o, &t)?;
-            bpsnr += psnr(&input, &t)?;
+            bpsnr += bp;
             bssim += ssim(&input, &t)?;
+            per_frame.push(FrameScore {
+                psnr: p,
+                psnr_passthrough: bp,
+                mean_output: mean_value(&o),
+                mean_input: mean_value(&input),
+                mean_target: mean_value(&t),
+            });
+            sharp += sharpness(&o);
+            sharp_t += sharpness(&t);
+            sharp_i += sharpness(&input);
             let in_edges = edge_map(&input);
-            add(&mut e_out, edge_counts(&edge_map(&o), &in_edges));
-            add(&mut e_tgt, edge_counts(&edge_map(&t), &in_edges));
+            let (o_edges, t_edges) = (edge_map(&o), edge_map(&t));
+            add(&mut e_out, edge_counts(&o_edges, &in_edges));
+            add(&mut e_tgt, edge_counts(&t_edges, &in_edges));
+            let g = stray_edges(&o_edges, &[&in_edges, &t_edges]);
+            let no = stray_edges(&o_edges, &[&in_edges]);
+            let nt = stray_edges(&t_edges, &[&in_edges]);
+            for (acc, v) in [(&mut ghost, g), (&mut new_o, no), (&mut new_t, nt)] {
+                acc[0] += v.0;
+                acc[1] += v.1;
+            }
             let motion = frame
                 .has_motion
                 .then(|| plane_image(&frame.motion, frame.width, frame.height, 2));
@@ -385,9 +501,31 @@ pub fn evaluate_sequence(
             warp_error_input: we_i / wn,
             edge_f: f_score(e_out),
             edge_f_target: f_score(e_tgt),
+            sharpness: sharp / nf,
+            sharpness_target: sharp_t / nf,
+            sharpness_input: sharp_i / nf,
+            ghost_edges: ratio(ghost),
+            new_edges: ratio(new_o),
+            new_edges_target: ratio(new_t),
+            psnr_slope: slope(&per_frame.iter().map(|f| f.psnr).collect::<Vec<_>>()),
+            brightness_drift_slope: slope(
+                &per_frame
+                    .iter()
+                    .map(|f| f.mean_output - f.mean_input)
+                    .collect::<Vec<_>>(),
+            ),
+            per_frame,
         });
     }
     Ok(results)
+}
+
+fn ratio(c: [u64; 2]) -> f64 {
+    if c[1] == 0 {
+        0.0
+    } else {
+        c[0] as f64 / c[1] as f64
+    }
 }
 
 fn add(a: &mut [u64; 4], b: [u64; 4]) {
@@ -469,6 +607,38 @@ mod tests {
         assert!(f_score(edge_counts(&shifted, &e)) > 0.95);
         let blank = edge_map(&ImageF32::new(64, 48, 3));
         assert_eq!(f_score(edge_counts(&blank, &e)), 0.0);
+    }
+
+    #[test]
+    fn sharpness_drops_with_blur_and_slope_fits_a_line() {
+        let a = step(32, 24, 16);
+        let mut blurred = a.clone();
+        for y in 0..24u32 {
+            for x in 1..31u32 {
+                for c in 0..3u32 {
+                    let v = (a.at(x - 1, y, c) + a.at(x, y, c) + a.at(x + 1, y, c)) / 3.0;
+                    blurred.data[((y * 32 + x) * 3 + c) as usize] = v;
+                }
+            }
+        }
+        let (sa, sb) = (sharpness(&a), sharpness(&blurred));
+        assert!(sa > 0.0 && sb < 0.75 * sa, "{sa} {sb}");
+        assert_eq!(sharpness(&ImageF32::new(8, 8, 3)), 0.0);
+        assert!((slope(&[1.0, 3.0, 5.0, 7.0]) - 2.0).abs() < 1e-12);
+        assert_eq!(slope(&[4.0]), 0.0);
+        assert!((mean_value(&a) - 0.5).abs() < 0.02);
+    }
+
+    #[test]
+    fn stray_edges_count_edges_near_no_reference() {
+        let a = edge_map(&step(64, 48, 20));
+        let b = edge_map(&step(64, 48, 40));
+        let (s, n) = stray_edges(&a, &[&a]);
+        assert!(n > 0 && s == 0);
+        // b's edge is 20 px away from a's: all of it is stray against a, none against [a, b].
+        let (s, n) = stray_edges(&b, &[&a]);
+        assert!(n > 0 && s == n, "{s} {n}");
+        assert_eq!(stray_edges(&b, &[&a, &b]).0, 0);
     }
 
     #[test]
