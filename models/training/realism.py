@@ -63,7 +63,8 @@ INSTALL_FIX = (
 
 
 def check_images(x: torch.Tensor, name: str = "images", min_size: int = 16) -> None:
-    """Raises RealismError unless x is a float [N, 3, H, W] tensor in sRGB 0..1 (a small tolerance allowed)."""
+    """Raises RealismError unless x is a float [N, 3, H, W] tensor in sRGB 0..1. Unclamped predictions a
+    little outside 0..1 pass (-0.5 .. 2); what is clearly another range (0..255, -1..1) or NaN does not."""
     if not isinstance(x, torch.Tensor):
         raise RealismError(f"{name} must be a torch.Tensor, got {type(x).__name__}", "pass a float tensor [N, 3, H, W] in 0..1")
     if x.dim() != 4 or x.shape[1] != 3:
@@ -77,8 +78,8 @@ def check_images(x: torch.Tensor, name: str = "images", min_size: int = 16) -> N
         raise RealismError(f"{name} are {x.shape[2]}x{x.shape[3]} px; at least {min_size}x{min_size} is needed", "use larger patches")
     with torch.no_grad():
         lo, hi = float(x.min()), float(x.max())
-    if not (lo >= -0.05 and hi <= 1.05) or lo != lo or hi != hi:
-        hint = "divide 8-bit images by 255" if hi > 1.5 else "clamp the prediction to 0..1 (or map -1..1 with (x + 1) / 2)"
+    if not (lo >= -0.5 and hi <= 2.0):  # also false for NaN
+        hint = "divide 8-bit images by 255" if hi > 2.0 else "map -1..1 images with (x + 1) / 2; check the prediction for NaN"
         raise RealismError(f"{name} must be sRGB in 0..1, got values in [{lo:.3g}, {hi:.3g}]", hint)
 
 
@@ -181,6 +182,7 @@ class VGG16Features(nn.Module):
         self.register_buffer("mean", torch.tensor(CAFFE_BGR_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("in_mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("in_std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+        self.to(memory_format=torch.channels_last)
         freeze(self)
 
     def train(self, mode: bool = True) -> VGG16Features:  # always frozen
@@ -188,8 +190,10 @@ class VGG16Features(nn.Module):
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_mode == "caffe_bgr":
-            return x.flip(1) * 255.0 - self.mean.to(x.dtype)
-        return (x - self.in_mean.to(x.dtype)) / self.in_std.to(x.dtype)
+            h = x.flip(1) * 255.0 - self.mean.to(x.dtype)
+        else:
+            h = (x - self.in_mean.to(x.dtype)) / self.in_std.to(x.dtype)
+        return h.contiguous(memory_format=torch.channels_last)  # ~10 % faster convolutions on the CPU
 
     def forward(self, x: torch.Tensor, layers: Iterable[str] = ("relu5_3",)) -> dict[str, torch.Tensor]:
         want = set(layers)
@@ -286,13 +290,18 @@ class VGGPerceptual(nn.Module):
         check_images(y, "y")
         if x.shape != y.shape:
             raise RealismError(f"x and y differ in shape: {list(x.shape)} vs {list(y.shape)}", "compare images of the same size")
-        n = x.shape[0]
-        feats = self.vgg(torch.cat([x, y], 0), self.layers)
-        d = torch.zeros(n, dtype=torch.float32, device=x.device)
+        fx = self.vgg(x, self.layers)
+        if y.requires_grad:
+            fy = self.vgg(y, self.layers)
+        else:  # the usual case (y is the target): no graph, so the backward pass costs half
+            with torch.no_grad():
+                fy = self.vgg(y, self.layers)
+        d = torch.zeros(x.shape[0], dtype=torch.float32, device=x.device)
         for name, w in zip(self.layers, self.layer_weights):
-            f = feats[name].float()
-            f = f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
-            d = d + w * (f[:n] - f[n:]).pow(2).sum(1).mean((1, 2))
+            a, b = fx[name].float(), fy[name].float()
+            a = a / (a.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+            b = b / (b.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+            d = d + w * (a - b).pow(2).sum(1).mean((1, 2))
         return d
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -316,6 +316,11 @@ def test_bad_images_raise_clear_errors(vgg):
     x = torch.rand(1, 3, 32, 32)
     with pytest.raises(R.RealismError, match="divide 8-bit images by 255"):
         vgg(x * 255, x)
+    with pytest.raises(R.RealismError, match=r"map -1..1"):
+        vgg(x * 2 - 1, x)
+    with pytest.raises(R.RealismError, match="NaN"):
+        vgg(x * float("nan"), x)
+    assert float(vgg(x * 1.2 - 0.1, x)) > 0  # unclamped predictions slightly outside 0..1 are fine
     with pytest.raises(R.RealismError, match=r"\[N, 3, H, W\]"):
         vgg(x[0], x[0])
     with pytest.raises(R.RealismError, match="same size"):
