@@ -175,6 +175,39 @@ def test_sigterm_saves_checkpoint_and_resumes(dataset: Path, tmp_path: Path) -> 
     assert final_weights(work)["step"] == stopped + 1
 
 
+REAL_SUBSET = TRAINING / "realphotos"  # the committed real-photo test subset (real_photos.json)
+
+
+def test_realism_terms_train_and_resume_exactly(dataset: Path, tmp_path: Path) -> None:
+    """Perceptual + adversarial terms run, the discriminator's state is checkpointed, and a resumed
+    run equals an uninterrupted one (the real-photo crops depend only on seed and step)."""
+    extra = ("--steps", "3", "--perceptual", "0.1", "--gan", "0.1", "--gan-start", "0", "--real-photos", str(REAL_SUBSET))
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert ttrain.main(smoke_args(dataset, a, *extra)) == 0
+    assert ttrain.main(smoke_args(dataset, b, *extra, "--stop-after", "1")) == 0
+    assert ttrain.main(smoke_args(dataset, b, *extra)) == 0
+    sa, sb = final_weights(a), final_weights(b)
+    assert sa["disc"] is not None and sa["opt_d"] is not None
+    for k, v in sa["model"].items():
+        assert torch.equal(v, sb["model"][k]), k
+    for k, v in sa["disc"].items():
+        assert torch.equal(v, sb["disc"][k]), k
+    log = [json.loads(line) for line in (a / "log.jsonl").read_text().splitlines()]
+    # realism_every = 2: steps 0 and 2 (log steps 1 and 3) carry the realism terms.
+    assert "perceptual" in log[0] and "g_adv" in log[0] and "d_adv" in log[0]
+    assert "perceptual" not in log[1]
+    # The discriminator trained: its heads moved away from their initial values.
+    import realism
+
+    fresh = realism.ProjectedDiscriminator(seed=sa["run"]["train"]["seed"]).state_dict()
+    assert any(not torch.equal(fresh[k], v) for k, v in sa["disc"].items() if k.startswith("heads."))
+
+
+def test_gan_without_real_photos_is_a_clear_error(dataset: Path, tmp_path: Path, capsys) -> None:
+    assert ttrain.main(smoke_args(dataset, tmp_path / "w", "--gan", "0.1", "--real-photos", str(tmp_path / "none"))) == 2
+    assert "real photographs" in capsys.readouterr().err
+
+
 def test_unreadable_newest_checkpoint_falls_back(dataset: Path, tmp_path: Path, capsys) -> None:
     work = tmp_path / "w"
     assert ttrain.main(smoke_args(dataset, work, "--steps", "4")) == 0
