@@ -4,7 +4,7 @@
   # review what the packages hold (needs them installed) and rewrite models/training/real_photos.json:
   python models/training/realphotos.py --write-manifest
   # extract the kept images (short side 256 px, PNG) into an untracked cache:
-  python models/training/realphotos.py --out data/realphotos
+  python models/training/realphotos.py --out data/realphotos        # same as: realphotos.py extract --out DIR
 
 Sources (Debian 12; `apt-get install` them, nothing else is downloaded):
   opencv-doc                 /usr/share/doc/opencv-doc/examples/data/*.{jpg,png,avi}  (OpenCV's sample data)
@@ -591,6 +591,7 @@ def write_test_subset(cache: Path, out: Path = TEST_SUBSET, per_image: int = 1, 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", nargs="?", choices=("extract", "manifest"), help="optional: `extract --out DIR` = --out DIR; `manifest` = --write-manifest")
     ap.add_argument("--write-manifest", action="store_true", help=f"review the installed packages and rewrite {MANIFEST.name}")
     ap.add_argument("--allow-copyleft", action="store_true", help="with --write-manifest: keep GPL/LGPL/CC-BY-SA photos too (experiments only)")
     ap.add_argument("--out", type=Path, help=f"extract the kept images here (e.g. {DEFAULT_CACHE.relative_to(ROOT)})")
@@ -598,6 +599,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-missing", action="store_true", help="extract what the installed packages have; skip the rest")
     ap.add_argument("--write-test-subset", action="store_true", help=f"with --out: rewrite the committed test patches in {TEST_SUBSET.relative_to(ROOT)}")
     args = ap.parse_args(argv)
+    if args.command == "manifest":
+        args.write_manifest = True
+    if args.command == "extract" and not args.out:
+        ap.error("extract needs --out DIR")
     if not (args.write_manifest or args.out):
         ap.error("nothing to do: pass --write-manifest and/or --out DIR")
     if args.short_side < 32:
