@@ -95,14 +95,19 @@ def make_path(
         b = _pan(rng, n - k, lane, side, y0 + rng.uniform(15.0, 30.0), rng.uniform(1.5, 4.0))
         return PathResult(a + b, [k] if n - k > 0 else [])
     if kind == "orbit":
-        r = rng.uniform(7.0, 12.0)
+        # an ellipse that stays over the road and pavement across (rx) and runs along it (ry), so the
+        # camera never enters a building or a hillside; `loop` closes the circle over the clip
+        off = focus[0] - lane(focus[1])
+        rx = max(2.0, road_half + 2.0 - abs(off))
+        ry = rng.uniform(7.0, 12.0)
         a0 = rng.uniform(0, 2 * math.pi)
         w = (2 * math.pi / n) if loop else math.radians(rng.uniform(2.0, 3.5)) * rng.choice((-1, 1))
         hh = rng.uniform(2.0, 4.5)
         out = []
         for i in range(n):
             a = a0 + w * i
-            p = (focus[0] + r * math.cos(a), focus[1] + r * math.sin(a), hh)
+            y = focus[1] + ry * math.sin(a)
+            p = (lane(y) + off + rx * math.cos(a), y, hh)
             yaw, pitch = _look(p, focus)
             out.append((p[0], p[1], p[2], yaw, pitch))
         return PathResult(out, [], focus)

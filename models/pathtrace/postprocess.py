@@ -47,12 +47,22 @@ def write_exr(path: Path, channels: dict[str, np.ndarray], half: bool) -> None:
     import OpenEXR
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    comp = OpenEXR.PIZ_COMPRESSION if half else OpenEXR.ZIP_COMPRESSION
+    comp = OpenEXR.ZIP_COMPRESSION  # smaller than PIZ for these planes, also in half float
     header = {"compression": comp, "type": OpenEXR.scanlineimage}
     dt = np.float16 if half else np.float32
     data = {k: np.ascontiguousarray(v, dtype=dt) for k, v in channels.items()}
     with OpenEXR.File(header, data) as f:
         f.write(str(path))
+
+
+def quantize(depth: np.ndarray, normals: np.ndarray, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Round the planes so that half-float EXRs of committed samples compress well: depth to 1/1000
+    relative, normals to 1/512, motion to 1/32 pixel (all far below what the runtime resolves)."""
+    step = np.exp2(np.floor(np.log2(np.maximum(depth, 1e-3))) - 10)
+    d = np.round(depth / step) * step
+    n = np.round(normals * 512.0) / 512.0
+    m = np.round(motion * 32.0) / 32.0
+    return d.astype(np.float32), n.astype(np.float32), m.astype(np.float32)
 
 
 def write_png(path: Path, rgb01: np.ndarray) -> None:
@@ -163,6 +173,8 @@ def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
     for f in range(n):
         shutil.copyfile(raw / "engine" / f"{f:04d}.png", seq / "color" / f"{f:04d}.png")
         depth, normals, motion = gbuffer(raw, cam, f, cuts)
+        if half:
+            depth, normals, motion = quantize(depth, normals, motion)
         write_exr(seq / "depth" / f"{f:04d}.exr", {"Z": depth}, half)
         write_exr(seq / "normals" / f"{f:04d}.exr", {"R": normals[..., 0], "G": normals[..., 1], "B": normals[..., 2]}, half)
         write_exr(seq / "motion" / f"{f:04d}.exr", {"R": motion[..., 0], "G": motion[..., 1]}, half)
@@ -201,3 +213,18 @@ def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
                                                        "fx": cam["fx"], "fy": cam["fy"], "cx": cam["cx"], "cy": cam["cy"],
                                                        "matrices": cam["matrices"]}, indent=1))
     return d
+
+
+def requantize_folder(seq: Path) -> None:
+    """Apply `quantize` + half-float to the planes of an existing sequence folder (in place)."""
+    n = json.loads((seq / "sequence.json").read_text())["frame_count"]
+    for f in range(n):
+        d = read_layers(seq / "depth" / f"{f:04d}.exr")["Z"]
+        nc = read_layers(seq / "normals" / f"{f:04d}.exr")
+        mc = read_layers(seq / "motion" / f"{f:04d}.exr")
+        depth, normals, motion = quantize(
+            d, np.stack([nc["R"], nc["G"], nc["B"]], -1), np.stack([mc["R"], mc["G"]], -1)
+        )
+        write_exr(seq / "depth" / f"{f:04d}.exr", {"Z": depth}, True)
+        write_exr(seq / "normals" / f"{f:04d}.exr", {"R": normals[..., 0], "G": normals[..., 1], "B": normals[..., 2]}, True)
+        write_exr(seq / "motion" / f"{f:04d}.exr", {"R": motion[..., 0], "G": motion[..., 1]}, True)

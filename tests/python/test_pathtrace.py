@@ -8,6 +8,7 @@ Needs Debian's blender (make setup installs it) and ray + pyoidn from requiremen
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -197,3 +198,21 @@ def test_missing_asset_package_falls_back_with_a_warning(tmp_path: Path, caplog:
         tr = {Path(d).name.split("_")[0] for d in assets.car_dirs("train")}
         ho = {Path(d).name.split("_")[0] for d in assets.car_dirs("heldout")}
         assert tr and ho and tr.isdisjoint(ho)
+
+
+@pytest.mark.parametrize("kind", ["pan", "dolly", "turn", "cut", "orbit", "crane"])
+def test_camera_paths_stay_over_the_street(kind: str) -> None:
+    import random
+
+    from models.pathtrace import camera_paths
+
+    for seed in range(20):
+        lane = lambda y: 0.0  # noqa: E731
+        r = camera_paths.make_path(kind, random.Random(seed), 12, lane, 5.0, (2.4, 20.0, 1.0))
+        assert len(r.poses) == 12
+        for x, y, z, heading, pitch in r.poses:
+            assert abs(x) < 5.0 + 4.0 and 1.0 < z < 6.0, (kind, seed, x, z)  # pavement ends at 9 m
+        assert r.cuts == ([6] if kind == "cut" else [])
+    loop = camera_paths.make_path("orbit", random.Random(0), 16, lambda y: 0.0, 5.0, (2.4, 20.0, 1.0), loop=True)
+    a, b = loop.poses[0], loop.poses[-1]
+    assert math.hypot(a[0] - b[0], a[1] - b[1]) < 3.0  # one step short of closing the loop
