@@ -19,7 +19,7 @@ struct Params {
     _pad3: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> residual: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> out_words: array<u32>;

@@ -19,7 +19,7 @@ struct Params {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> color: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> depth_z: array<f32>;
 @group(0) @binding(3) var<storage, read> normals: array<vec4<f32>>;

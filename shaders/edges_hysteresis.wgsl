@@ -14,7 +14,7 @@ struct Params {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> state_in: array<u32>;
 @group(0) @binding(2) var<storage, read_write> state_out: array<u32>;
 // Indirect dispatch arguments (x, y, z workgroups) for the next step, at index 3 * params.slot;

@@ -11,7 +11,7 @@ struct Params {
     high: f32,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> grad: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read_write> state: array<u32>;
 

@@ -27,7 +27,7 @@ struct Params {
     _pad0: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> guide: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> out_lr: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> in_lr: array<vec4<f32>>;

@@ -27,7 +27,7 @@ struct Params {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> src4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> dst4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> dst4b: array<vec4<f32>>;

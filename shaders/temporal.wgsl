@@ -30,7 +30,7 @@ struct Params {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> current: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> input: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> history: array<vec4<f32>>;

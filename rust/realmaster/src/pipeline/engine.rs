@@ -98,6 +98,12 @@ pub struct Engine {
     look_out: GpuImage,
     look_in: GpuImage,
     scratch: GpuImage,
+    /// The motion a warp step uses, copied from the motion history first: the reprojection then binds
+    /// the same three buffers every time (look, this, scratch), so its bind groups are made once.
+    /// Binding the history slots and ping-ponged look buffers directly made ~4 new bind groups and
+    /// uniform buffers per frame (more combinations than the cache holds), which leaked driver memory
+    /// on lavapipe (~1 MB per frame at a 128x64 model size).
+    warp_motion: GpuImage,
     look_valid: bool,
     look_frame: u64,
     inflight_in: GpuImage,
@@ -165,6 +171,7 @@ impl Engine {
             look_out: image4(&ctx, "look out", &spec),
             look_in: image4(&ctx, "look in", &spec),
             scratch: image4(&ctx, "look scratch", &spec),
+            warp_motion: image4(&ctx, "warp motion", &spec),
             inflight_in: image4(&ctx, "inflight input", &spec),
             out_lin: image4(&ctx, "out linear", &spec),
             in_lin: image4(&ctx, "in linear", &spec),
@@ -230,14 +237,21 @@ impl Engine {
     }
 
     /// Warp both look images one frame forward with `motion`.
+    /// Fixed buffers only (no swaps): see `warp_motion`.
     fn warp_look(&mut self, enc: &mut wgpu::CommandEncoder, motion_slot: usize) {
-        let motion = &self.motion_ring[motion_slot].1;
-        self.comp
-            .record_reproject(&self.ctx, enc, &self.look_out, motion, &self.scratch);
-        std::mem::swap(&mut self.look_out, &mut self.scratch);
-        self.comp
-            .record_reproject(&self.ctx, enc, &self.look_in, motion, &self.scratch);
-        std::mem::swap(&mut self.look_in, &mut self.scratch);
+        let bytes = self.warp_motion.size_bytes();
+        enc.copy_buffer_to_buffer(
+            &self.motion_ring[motion_slot].1.buffer,
+            0,
+            &self.warp_motion.buffer,
+            0,
+            bytes,
+        );
+        for look in [&self.look_out, &self.look_in] {
+            self.comp
+                .record_reproject(&self.ctx, enc, look, &self.warp_motion, &self.scratch);
+            enc.copy_buffer_to_buffer(&self.scratch.buffer, 0, &look.buffer, 0, bytes);
+        }
     }
 
     /// Process one validated frame into `out`. Errors leave `out` untouched; the caller shows the input.

@@ -49,12 +49,13 @@ pub(crate) fn storage_buffer(
     })
 }
 
-/// An uninitialised uniform buffer of `bytes`, written later with `queue.write_buffer`.
+/// An uninitialised parameter block of `bytes` (read-only storage, see
+/// [`PARAMS_USAGE`](crate::gpu::kernel::PARAMS_USAGE)), written later with `queue.write_buffer`.
 pub(crate) fn uniform_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
     device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: bytes,
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        usage: crate::gpu::kernel::PARAMS_USAGE | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     })
 }
