@@ -247,7 +247,7 @@ class CarLibrary:
     def __init__(self, car_dirs: list[str], mats: dict, layout: Layout) -> None:
         self.mats = mats
         self.layout = layout
-        self.models: list[tuple[str, Any, Any, list, float]] = []
+        self.models: list[tuple[str, Any, Any, list, float, tuple]] = []
         for d in car_dirs:
             try:
                 self.models.append(self._load(d))
@@ -257,7 +257,7 @@ class CarLibrary:
         if not self.models:
             layout.fallbacks.append("cars: procedural box cars (trigger-rally-data not available)")
 
-    def _load(self, d: str) -> tuple[str, Any, Any, list, float]:
+    def _load(self, d: str) -> tuple[str, Any, Any, list, float, tuple]:
         import os
         import re
 
@@ -281,7 +281,13 @@ class CarLibrary:
             for p in me.polygons:
                 p.use_smooth = True
         lift = -min(w[2] for w in wheels) + radius if wheels else 0.4
-        return name, body_me, wheel_me, wheels, lift
+        ys = [v.co.y for v in body_me.vertices]
+        xs = [abs(v.co.x) for v in body_me.vertices]
+        zs = [v.co.z for v in body_me.vertices]
+        # lamps sit on the body's own bounds (front/back, 55% of the half width, 22% up), as boxes deep
+        # enough to reach into a rounded nose or tail
+        bounds = (max(ys), min(ys), 0.55 * max(xs), min(zs) + 0.22 * (max(zs) - min(zs)))
+        return name, body_me, wheel_me, wheels, lift, bounds
 
     def place(self, name: str, x: float, y: float, z0: float, heading: float, rng: random.Random) -> Any:
         root = bpy.data.objects.new(name, None)
@@ -289,7 +295,7 @@ class CarLibrary:
         root.location = (x, y, z0)
         root.rotation_euler = (0.0, 0.0, heading)
         if self.models:
-            mname, body_me, wheel_me, wheels, lift = rng.choice(self.models)
+            mname, body_me, wheel_me, wheels, lift, bounds = rng.choice(self.models)
             b = bpy.data.objects.new(name + "_body", body_me)
             bpy.context.scene.collection.objects.link(b)
             b.parent = root
@@ -301,8 +307,7 @@ class CarLibrary:
                 wo.location = (w[0], w[1], w[2] + lift)
                 if w[0] < 0:
                     wo.rotation_euler = (0, 0, math.pi)
-            front, back, half = max(w[1] for w in wheels) + 0.75, min(w[1] for w in wheels) - 0.7, 0.62
-            lamp_z = lift + 0.05
+            front, back, half, lamp_z = bounds[0] - 0.04, bounds[1] + 0.04, bounds[2], bounds[3] + lift
         else:
             color = rng.choice([(0.6, 0.05, 0.05), (0.05, 0.1, 0.35), (0.8, 0.8, 0.8), (0.05, 0.05, 0.05), (0.3, 0.32, 0.3)])
             b = box(name + "_body", (-0.85, -2.1, 0.35), (0.85, 2.1, 1.05), self.mats["carpaint"], color)
@@ -317,8 +322,8 @@ class CarLibrary:
                 w.parent = root
             front, back, half, lamp_z = 2.1, -2.1, 0.65, 0.75
         for sx in (-1, 1):
-            hl = box(f"{name}_hl{sx}", (sx * half - 0.14, front - 0.05, lamp_z), (sx * half + 0.14, front + 0.02, lamp_z + 0.1), self.mats["headlamp"])
-            tl = box(f"{name}_tl{sx}", (sx * half - 0.14, back - 0.02, lamp_z + 0.1), (sx * half + 0.14, back + 0.05, lamp_z + 0.2), self.mats["taillamp"])
+            hl = box(f"{name}_hl{sx}", (sx * half - 0.13, front - 0.3, lamp_z), (sx * half + 0.13, front - 0.02, lamp_z + 0.09), self.mats["headlamp"])
+            tl = box(f"{name}_tl{sx}", (sx * half - 0.13, back + 0.02, lamp_z + 0.1), (sx * half + 0.13, back + 0.3, lamp_z + 0.19), self.mats["taillamp"])
             hl.parent = root
             tl.parent = root
             sd = bpy.data.lights.new(f"{name}_spot{sx}", "SPOT")
