@@ -80,6 +80,24 @@ def test_motion_warps_previous_frame_onto_current(tiny: Path) -> None:
             assert e_warp < np.abs(flipped - cur)[valid].mean()
 
 
+def test_motion_equals_static_reprojection_through_depth(tiny: Path) -> None:
+    # unproject each pixel with its depth and the current camera, project into the previous camera:
+    # for static geometry (most pixels) that is exactly the stored motion
+    s = seqio.load_sequence(tiny)
+    info = json.loads((tiny / "render_info.json").read_text())
+    for f in (1, 2):
+        z = s.load_depth_z(f).astype(np.float64)
+        m = s.load_motion(f)
+        p = postprocess.view_dirs(info, s.height, s.width) * z[..., None]
+        mc, mp = np.asarray(info["matrices"][f]), np.asarray(info["matrices"][f - 1])
+        q = (p @ mc[:3, :3].T + mc[:3, 3] - mp[:3, 3]) @ mp[:3, :3]
+        px = info["cx"] + info["fx"] * q[..., 0] / -q[..., 2] - 0.5
+        py = info["cy"] - info["fy"] * q[..., 1] / -q[..., 2] - 0.5
+        ys, xs = np.mgrid[0 : s.height, 0 : s.width]
+        err = np.hypot(px - xs - m[..., 0], py - ys - m[..., 1])[z < postprocess.SKY_DEPTH]
+        assert np.median(err) < 1e-3 and np.mean(err < 0.01) > 0.8, (f, np.median(err))
+
+
 def test_normals_unit_and_facing_camera(tiny: Path) -> None:
     s = seqio.load_sequence(tiny)
     info = json.loads((tiny / "render_info.json").read_text())
