@@ -4,17 +4,24 @@
 //
 //   realmaster_host --sequence DIR --out DIR [--model DIR] [--prompt P] [--strength S]
 //                   [--mode cinematic|realtime] [--ep cpu|cuda|...] [--ort LIB] [--expect-frames N]
+//                   [--soak-seconds S]
 //
 // Cinematic mode (default) writes one output per input frame. Realtime mode submits at the
 // sequence's fps without waiting and writes whatever output is newest after each frame, so it
 // shows what a game would display (outputs lag behind and frames get dropped when inference is
 // slow).
+//
+// --soak-seconds S: realtime soak. The sequence is loaded once and replayed at its fps for S
+// seconds (no PNGs); every 5 s a line gives the resident memory (VmRSS), the number of memory
+// mappings and the frame counters, so a long run shows whether memory grows (scripts/soak_host.sh).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "realmaster/realmaster.hpp"
 
@@ -25,12 +32,13 @@ struct Args {
   float strength = 1.0f;
   bool realtime = false;
   long expectFrames = -1;
+  double soakSeconds = 0.0;
 };
 
 void usage() {
   std::fprintf(stderr, "usage: realmaster_host --sequence DIR --out DIR [--model DIR] "
                        "[--prompt P] [--strength S] [--mode cinematic|realtime] [--ep EP] "
-                       "[--ort LIB] [--expect-frames N]\n");
+                       "[--ort LIB] [--expect-frames N] [--soak-seconds S]\n");
 }
 
 bool parse(int argc, char **argv, Args &a) {
@@ -61,6 +69,12 @@ bool parse(int argc, char **argv, Args &a) {
       a.ep = v;
     } else if (k == "--ort") {
       a.ort = v;
+    } else if (k == "--soak-seconds") {
+      a.soakSeconds = std::strtod(v.c_str(), nullptr);
+      if (!(a.soakSeconds > 0.0)) {
+        std::fprintf(stderr, "--soak-seconds must be a positive number\n");
+        return false;
+      }
     } else if (k == "--expect-frames") {
       a.expectFrames = std::strtol(v.c_str(), nullptr, 10);
     } else {
@@ -75,6 +89,71 @@ std::string framePath(const std::string &dir, std::uint64_t index) {
   char name[32];
   std::snprintf(name, sizeof name, "%04llu.png", static_cast<unsigned long long>(index));
   return (std::filesystem::path(dir) / name).string();
+}
+
+/// Resident memory in kB (VmRSS) and the number of mappings of this process; -1 where unknown.
+std::pair<long, long> memoryNow() {
+  long rss = -1;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      rss = std::strtol(line.c_str() + 6, nullptr, 10);
+    }
+  }
+  long maps = 0;
+  std::ifstream m("/proc/self/maps");
+  for (std::string line; std::getline(m, line);) {
+    ++maps;
+  }
+  return {rss, m.eof() ? maps : -1};
+}
+
+/// Replays `frames` at `fps` in realtime mode for `seconds`, printing a memory sample every 5 s.
+int soak(realmaster::Session &session, const std::vector<realmaster::io::SequenceFrame> &frames,
+         double fps, double seconds) {
+  using clock = std::chrono::steady_clock;
+  const auto period = std::chrono::duration<double>(fps > 0 ? 1.0 / fps : 1.0 / 24.0);
+  const auto t0 = clock::now();
+  const auto end = t0 + std::chrono::duration<double>(seconds);
+  auto nextSample = t0;
+  realmaster::Output output;
+  std::uint64_t enhanced = 0, outputs = 0, lastIndex = ~0ull;
+  std::printf("soak: seconds rss_kb maps submitted output dropped inferences enhanced_seen\n");
+  for (std::uint64_t i = 0;; ++i) {
+    const auto now = clock::now();
+    if (now >= nextSample || now >= end) {
+      const auto [rss, maps] = memoryNow();
+      const realmaster::Stats st = session.stats();
+      std::printf("soak: %.1f %ld %ld %llu %llu %llu %llu %llu\n",
+                  std::chrono::duration<double>(now - t0).count(), rss, maps,
+                  static_cast<unsigned long long>(st.framesSubmitted),
+                  static_cast<unsigned long long>(st.framesOutput),
+                  static_cast<unsigned long long>(st.framesDropped),
+                  static_cast<unsigned long long>(st.inferences),
+                  static_cast<unsigned long long>(enhanced));
+      std::fflush(stdout);
+      nextSample += std::chrono::seconds(5);
+      if (now >= end) {
+        break;
+      }
+    }
+    const realmaster::Status st = session.submit(frames[i % frames.size()].view());
+    if (!st) {
+      std::fprintf(stderr, "error: submit frame %llu: %s\n", static_cast<unsigned long long>(i),
+                   st.message.c_str());
+      return 1;
+    }
+    if (session.latestOutput(output) && output.frameIndex() != lastIndex) {
+      lastIndex = output.frameIndex();
+      ++outputs;
+      enhanced += output.enhanced() ? 1 : 0;
+    }
+    std::this_thread::sleep_until(t0 + static_cast<double>(i + 1) * period);
+  }
+  const realmaster::Status h = session.health();
+  std::printf("soak: done, %llu distinct outputs seen, health %s\n",
+              static_cast<unsigned long long>(outputs), h.ok() ? "ok" : h.message.c_str());
+  return 0;
 }
 
 } // namespace
@@ -118,6 +197,22 @@ int main(int argc, char **argv) {
   if (ec) {
     std::fprintf(stderr, "error: cannot create %s: %s\n", args.out.c_str(), ec.message().c_str());
     return 1;
+  }
+
+  if (args.soakSeconds > 0.0) {
+    if (!args.realtime) {
+      std::fprintf(stderr, "error: --soak-seconds needs --mode realtime\n");
+      return 2;
+    }
+    std::vector<realmaster::io::SequenceFrame> frames(info.frame_count);
+    for (std::uint32_t i = 0; i < info.frame_count; ++i) {
+      st = realmaster::io::loadSequenceFrame(args.sequence, i, frames[i]);
+      if (!st) {
+        std::fprintf(stderr, "error: frame %u: %s\n", i, st.message.c_str());
+        return 1;
+      }
+    }
+    return soak(*session, frames, info.fps, args.soakSeconds);
   }
 
   realmaster::io::SequenceFrame frame;
