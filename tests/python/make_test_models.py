@@ -161,6 +161,14 @@ def colormap_graph(window: int) -> onnx.GraphProto:
     return helper.make_graph(nodes, "colormap", student_inputs(window), [rgb_output()], initializer=inits)
 
 
+def scaled_graph(window: int, factor: float) -> onnx.GraphProto:
+    """rgb = factor x the current frame: x1e6 or NaN make the absurd outputs of a broken model."""
+    nodes, inits = current_frame_nodes(window, "cur")
+    inits += [const("factor", factor, np.float32)]
+    nodes += [helper.make_node("Mul", ["cur", "factor"], ["rgb"])]
+    return helper.make_graph(nodes, "scaled", student_inputs(window), [rgb_output()], initializer=inits)
+
+
 def prompt_tint_graph(window: int) -> onnx.GraphProto:
     nodes, inits = current_frame_nodes(window, "cur")
     inits += [
@@ -409,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     make_diffusion(out, "diffusion_ideal", True, {"sigmas": SIGMAS_IDEAL, "shift": SHIFT_IDEAL})
     make_diffusion(out, "diffusion_drift", False, {"timesteps": TIMESTEPS_DRIFT, "shift": SHIFT_DRIFT})
     make_bad(out, out)
+    # Valid packages whose outputs are absurd (model faults the runtime must refuse at run time).
+    make_student(out / "faulty", "scaled_1e6", scaled_graph(WINDOW, 1.0e6), "rgb = 1e6 x current frame")
+    make_student(out / "faulty", "nan_output", scaled_graph(WINDOW, float("nan")), "rgb = NaN everywhere")
     # Marker the Rust tests check so a half-written folder from an interrupted run is never reused.
     (out / "COMPLETE").write_text("ok\n")
     return 0

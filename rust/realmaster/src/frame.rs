@@ -368,6 +368,133 @@ impl OwnedFrame {
     }
 }
 
+/// What [`OwnedFrame::sanitize_gbuffers`] replaced, in pixels per plane.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sanitized {
+    pub depth: usize,
+    pub normals: usize,
+    pub motion: usize,
+}
+
+impl Sanitized {
+    pub fn any(&self) -> bool {
+        self.depth + self.normals + self.motion > 0
+    }
+}
+
+impl std::fmt::Display for Sanitized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} depth, {} normal and {} motion pixels",
+            self.depth, self.normals, self.motion
+        )
+    }
+}
+
+/// Largest depth magnitude kept as is; beyond it (and for +inf) depth is clamped here.
+pub const MAX_DEPTH: f32 = 1.0e6;
+
+fn get_f32(b: &[u8], i: usize) -> f32 {
+    f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+}
+
+fn set_f32(b: &mut [u8], i: usize, v: f32) {
+    b[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+impl OwnedFrame {
+    /// Contain bad G-buffer values per pixel, so one bad pixel or frame neither blows out the
+    /// picture nor disturbs the history of the frames after it:
+    /// - depth: NaN, infinite or beyond +-[`MAX_DEPTH`] becomes the frame's farthest finite depth
+    ///   (clamped to `MAX_DEPTH`; `MAX_DEPTH` when none is finite);
+    /// - normals: a non-finite component zeroes the normal (unknown); a longer-than-unit normal is
+    ///   renormalised;
+    /// - motion: non-finite, or pointing more than one frame width/height outside the frame
+    ///   (FLT_MAX, garbage), becomes zero motion (the documented "unknown").
+    ///
+    /// The colour plane is not touched (NaN colour is refused by `FrameRef::validate`).
+    pub fn sanitize_gbuffers(&mut self) -> Sanitized {
+        let mut s = Sanitized::default();
+        let n = self.width as usize * self.height as usize;
+        if self.has_depth && self.depth.len() >= n * 4 {
+            let mut far = f32::NEG_INFINITY;
+            for i in 0..n {
+                let d = get_f32(&self.depth, i);
+                if d.is_finite() && d.abs() <= MAX_DEPTH {
+                    far = far.max(d);
+                }
+            }
+            let far = if far.is_finite() { far } else { MAX_DEPTH };
+            for i in 0..n {
+                let d = get_f32(&self.depth, i);
+                if !d.is_finite() || d.abs() > MAX_DEPTH {
+                    let v = if d == f32::NEG_INFINITY || d < -MAX_DEPTH {
+                        -MAX_DEPTH
+                    } else if d.is_nan() {
+                        far
+                    } else {
+                        MAX_DEPTH.max(far)
+                    };
+                    set_f32(&mut self.depth, i, v);
+                    s.depth += 1;
+                }
+            }
+        }
+        if self.has_normals && self.normals.len() >= n * 12 {
+            for i in 0..n {
+                let v = [
+                    get_f32(&self.normals, 3 * i),
+                    get_f32(&self.normals, 3 * i + 1),
+                    get_f32(&self.normals, 3 * i + 2),
+                ];
+                let len2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+                let fixed = if !len2.is_finite() {
+                    // Also catches finite components whose square overflows (e.g. FLT_MAX).
+                    if v.iter().all(|c| c.is_finite()) {
+                        let m = v.iter().fold(0.0f32, |a, c| a.max(c.abs()));
+                        let u = [v[0] / m, v[1] / m, v[2] / m];
+                        let l = (u[0] * u[0] + u[1] * u[1] + u[2] * u[2]).sqrt();
+                        Some([u[0] / l, u[1] / l, u[2] / l])
+                    } else {
+                        Some([0.0; 3])
+                    }
+                } else if len2 > 1.5 * 1.5 {
+                    let l = len2.sqrt();
+                    Some([v[0] / l, v[1] / l, v[2] / l])
+                } else {
+                    None
+                };
+                if let Some(f) = fixed {
+                    for (k, c) in f.iter().enumerate() {
+                        set_f32(&mut self.normals, 3 * i + k, *c);
+                    }
+                    s.normals += 1;
+                }
+            }
+        }
+        if self.has_motion && self.motion.len() >= n * 8 {
+            let (w, h) = (self.width as f32, self.height as f32);
+            for i in 0..n {
+                let (mx, my) = (
+                    get_f32(&self.motion, 2 * i),
+                    get_f32(&self.motion, 2 * i + 1),
+                );
+                let x = (i % self.width as usize) as f32 + 0.5 + mx;
+                let y = (i / self.width as usize) as f32 + 0.5 + my;
+                // Also false for NaN.
+                let sane = (-w..=2.0 * w).contains(&x) && (-h..=2.0 * h).contains(&y);
+                if !sane {
+                    set_f32(&mut self.motion, 2 * i, 0.0);
+                    set_f32(&mut self.motion, 2 * i + 1, 0.0);
+                    s.motion += 1;
+                }
+            }
+        }
+        s
+    }
+}
+
 /// An RGBA f32 image (linear or sRGB-encoded as the context says), tightly packed. Used for
 /// CPU references, sequence I/O and outputs.
 #[derive(Debug, Clone, PartialEq)]

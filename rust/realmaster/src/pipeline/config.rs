@@ -103,6 +103,18 @@ pub struct Stats {
     /// The execution provider actually in use ("cpu", "cuda", ...), or "none" without a model.
     pub execution_provider: String,
     pub window_resets: u64,
+    /// Frames shown with the model's look (a fresh output or a reprojected earlier one).
+    pub frames_enhanced: u64,
+    /// Of those, frames that showed an earlier frame's model output reprojected onto them
+    /// (realtime: inference had not caught up).
+    pub frames_reprojected: u64,
+    /// Frames shown untouched because of an error (a refused frame, a model fault, a GPU error).
+    /// Frames shown untouched only because no model output existed yet are not counted.
+    pub frames_failed: u64,
+    /// Model outputs refused as absurd (mostly NaN/inf or far out of range): shown untouched.
+    pub model_faults: u64,
+    /// Frames whose depth, normals or motion had values replaced (NaN, infinite, far out of range).
+    pub frames_sanitized: u64,
 }
 
 /// Health of a session.

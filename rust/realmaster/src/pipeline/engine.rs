@@ -29,6 +29,8 @@ pub struct ModelSpec {
     pub window: u32,
     pub color_space: ModelColorSpace,
     pub depth_scale: f32,
+    /// The output colour range the manifest declares (`color.range`).
+    pub range: [f32; 2],
     /// Tensor roles the graph takes (the prompt embedding is added by inference).
     pub roles: Vec<InputRole>,
 }
@@ -123,6 +125,50 @@ pub struct Engine {
     pub last_reset: Option<ResetReason>,
     /// Frame index of the model output currently shown (for latency stats).
     pub shown_frame: Option<u64>,
+    /// Inferences whose output was refused as absurd (see [`output_fault`]).
+    pub model_faults: u64,
+    /// The colour range the model's output must stay near (manifest `color.range`).
+    range: [f32; 2],
+}
+
+/// Why a model output is unusable, if it is: more than 1% of its values non-finite, or more than
+/// 1% of them outside the model's colour range widened by its own width on both sides (a model
+/// whose output was scaled x1e6, or that returns garbage). A few stray values are handled per pixel
+/// downstream (a NaN pixel shows the input); a frame-wide fault must not be shown or called enhanced.
+pub fn output_fault(rgb: &[f32], range: [f32; 2]) -> Option<String> {
+    if rgb.is_empty() {
+        return Some("the model returned no values".into());
+    }
+    let [lo, hi] = range;
+    let margin = (hi - lo).abs().max(f32::EPSILON);
+    let (min_ok, max_ok) = (lo - margin, hi + margin);
+    let (mut non_finite, mut outside) = (0usize, 0usize);
+    let mut worst = 0.0f32;
+    for &v in rgb {
+        if !v.is_finite() {
+            non_finite += 1;
+        } else if v < min_ok || v > max_ok {
+            outside += 1;
+            if v.abs() > worst.abs() {
+                worst = v;
+            }
+        }
+    }
+    let n = rgb.len();
+    let pct = |k: usize| 100.0 * k as f64 / n as f64;
+    if non_finite * 100 > n {
+        Some(format!(
+            "{:.1}% of the model's output values are NaN or infinite",
+            pct(non_finite)
+        ))
+    } else if outside * 100 > n {
+        Some(format!(
+            "{:.1}% of the model's output values are far outside its colour range [{lo}, {hi}] (e.g. {worst:e})",
+            pct(outside)
+        ))
+    } else {
+        None
+    }
 }
 
 fn image4(ctx: &GpuContext, label: &str, spec: &ModelSpec) -> GpuImage {
@@ -144,6 +190,7 @@ impl Engine {
             depth_scale: spec.depth_scale,
             edges: Default::default(),
         };
+        let range = spec.range;
         let pre = Preprocessor::new(&ctx, cfg)?;
         let packer = Packer::new(&ctx, &cfg, spec.window, &spec.roles)?;
         let comp = Compositor::new(&ctx);
@@ -197,6 +244,8 @@ impl Engine {
             resets: 0,
             last_reset: None,
             shown_frame: None,
+            model_faults: 0,
+            range,
         })
     }
 
@@ -358,6 +407,13 @@ impl Engine {
             // write_buffer copies at once, so the vector goes straight back to the pool.
             self.spare_rgb = result.rgb;
             result.status?;
+            if let Some(problem) = output_fault(&self.spare_rgb, self.range) {
+                self.model_faults += 1;
+                return Err(Error::Inference(format!(
+                    "model fault on frame {}: {problem}; the frame is shown untouched (fix: check the model package: re-export it, or compare its output with `realmaster eval`)",
+                    result.frame_index
+                )));
+            }
             if result.frame_index >= self.shot_start {
                 self.ctx.queue.write_buffer(
                     &self.result_buf,

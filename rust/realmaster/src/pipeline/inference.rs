@@ -123,6 +123,7 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
         window: t as u32,
         color_space,
         depth_scale: m.depth_scale,
+        range: m.color.range,
         roles: roles.iter().map(|(_, p)| *p).collect(),
     };
     Ok(LoadedModel {

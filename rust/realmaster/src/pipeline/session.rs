@@ -218,10 +218,14 @@ impl Session {
         }
     }
 
-    /// Wait until every submitted frame is processed (realtime: the pending one, if any).
+    /// Wait until every submitted frame is processed (realtime: the newest one; frames it replaced
+    /// were dropped). Returns when the frame's output is ready, not when it is picked up.
     pub fn flush(&self) {
         let mut mb = self.shared.mailbox.lock();
-        while mb.pending.is_some() && !self.shared.shutdown.load(Ordering::Acquire) {
+        while (mb.pending.is_some()
+            || mb.next_index > 0 && mb.done.is_none_or(|d| d + 1 < mb.next_index))
+            && !self.shared.shutdown.load(Ordering::Acquire)
+        {
             self.shared.done.wait(&mut mb);
         }
     }
@@ -340,8 +344,9 @@ fn frame_loop(
     inference: Option<JoinHandle<()>>,
 ) {
     let mut out = OutputFrame::default();
+    let mut warned_sanitized = false;
     loop {
-        let (frame, index) = {
+        let (mut frame, index) = {
             let mut mb = shared.mailbox.lock();
             loop {
                 if shared.shutdown.load(Ordering::Acquire) {
@@ -376,6 +381,18 @@ fn frame_loop(
             l.prompt.set_target(p);
         }
 
+        // Bad G-buffer values are contained per pixel, so the frame is still enhanced and the
+        // history of the frames after it is not disturbed.
+        let sanitized = frame.sanitize_gbuffers();
+        if sanitized.any() {
+            shared.stats.lock().frames_sanitized += 1;
+            if !warned_sanitized {
+                log::warn!(
+                    "RealMaster: frame {index}: replaced {sanitized} (NaN, infinite or far out of range) with neutral values; further frames with bad G-buffer values are counted in Stats::frames_sanitized (fix: write finite depth, unit normals and in-frame motion; zero motion where unknown)"
+                );
+                warned_sanitized = true;
+            }
+        }
         let fref = frame.as_frame_ref();
         let mut t = FrameTimings::default();
         let v = std::time::Instant::now();
@@ -395,6 +412,7 @@ fn frame_loop(
                 }
             }
         });
+        let failed = result.is_err();
         match result {
             Ok(()) => {
                 if out.enhanced {
@@ -414,6 +432,17 @@ fn frame_loop(
         {
             let mut st = shared.stats.lock();
             st.frames_output += 1;
+            if failed {
+                st.frames_failed += 1;
+            } else if out.enhanced {
+                st.frames_enhanced += 1;
+                if engine
+                    .as_ref()
+                    .is_some_and(|e| e.shown_frame != Some(index))
+                {
+                    st.frames_reprojected += 1;
+                }
+            }
             if t.inferred || t.inference_ms > 0.0 {
                 st.inferences += u64::from(t.inference_ms > 0.0);
             }
@@ -424,6 +453,7 @@ fn frame_loop(
             st.last_composite_ms = t.composite_ms + t.readback_ms;
             if let Some(e) = &engine {
                 st.window_resets = e.resets;
+                st.model_faults = e.model_faults;
                 st.output_latency_frames =
                     e.shown_frame.map(|f| index.saturating_sub(f)).unwrap_or(0);
             }
