@@ -98,7 +98,9 @@ def make_path(
         # an ellipse that stays over the road and pavement across (rx) and runs along it (ry), so the
         # camera never enters a building or a hillside; `loop` closes the circle over the clip
         off = focus[0] - lane(focus[1])
-        rx = max(2.0, road_half + 2.0 - abs(off))
+        # a full loop sweeps every side of the ellipse: keep it over the carriageway, clear of the
+        # lamp posts and trees that stand on the pavement
+        rx = max(2.0, (road_half - 0.8 if loop else road_half + 2.0) - abs(off))
         ry = rng.uniform(7.0, 12.0)
         a0 = rng.uniform(0, 2 * math.pi)
         w = (2 * math.pi / n) if loop else math.radians(rng.uniform(2.0, 3.5)) * rng.choice((-1, 1))

@@ -61,7 +61,8 @@ def quantize(depth: np.ndarray, normals: np.ndarray, motion: np.ndarray) -> tupl
     step = np.exp2(np.floor(np.log2(np.maximum(depth, 1e-3))) - 10)
     d = np.round(depth / step) * step
     n = np.round(normals * 512.0) / 512.0
-    m = np.round(motion * 32.0) / 32.0
+    lim = 4.0 * max(motion.shape[:2])
+    m = np.round(np.clip(np.nan_to_num(motion, nan=0.0, posinf=lim, neginf=-lim), -lim, lim) * 32.0) / 32.0
     return d.astype(np.float32), n.astype(np.float32), m.astype(np.float32)
 
 
@@ -71,6 +72,15 @@ def write_png(path: Path, rgb01: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     a = np.clip(np.round(np.clip(rgb01, 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8)
     Image.fromarray(a, "RGB").save(path, optimize=True)
+
+
+def recompress_png(src: Path, dst: Path) -> None:
+    """Lossless copy of Blender's PNG (written at low zlib effort) as a smaller RGB PNG."""
+    from PIL import Image
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(src) as im:
+        im.convert("RGB").save(dst, optimize=True)
 
 
 def linear_to_srgb(c: np.ndarray) -> np.ndarray:
@@ -131,6 +141,9 @@ def gbuffer(raw: Path, cam: dict, f: int, cuts: list[int]) -> tuple[np.ndarray, 
         v = _stack(ch, "Vector", "XY")
         motion = np.stack([v[..., 0], -v[..., 1]], axis=-1).astype(np.float32)
         motion = np.where(sky[..., None], sky_motion(cam, f, h, w), motion)
+        # a point that was far outside the previous frame (or behind it) stays far outside, finitely
+        lim = 4.0 * max(h, w)
+        motion = np.clip(np.nan_to_num(motion, nan=0.0, posinf=lim, neginf=-lim), -lim, lim)
     return depth, n, motion
 
 
@@ -164,14 +177,12 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 
 def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
     """Convert the raw render in `raw` into the sequence folder `seq`; returns sequence.json."""
-    import shutil
-
     cam = json.loads((raw / "camera.json").read_text())
     n, w, h = spec["frames"], spec["width"], spec["height"]
     cuts = [int(c) for c in cam["cuts"]]
     (seq / "color").mkdir(parents=True, exist_ok=True)
     for f in range(n):
-        shutil.copyfile(raw / "engine" / f"{f:04d}.png", seq / "color" / f"{f:04d}.png")
+        recompress_png(raw / "engine" / f"{f:04d}.png", seq / "color" / f"{f:04d}.png")
         depth, normals, motion = gbuffer(raw, cam, f, cuts)
         if half:
             depth, normals, motion = quantize(depth, normals, motion)
