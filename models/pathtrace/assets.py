@@ -31,8 +31,9 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def car_dirs(split: str, zip_path: Path = TRIGGER_ZIP) -> list[str]:
+def car_dirs(split: str, zip_path: Path | None = None) -> list[str]:
     """Unpacked car folders for `split` ([] and a warning when trigger-rally-data is missing)."""
+    zip_path = TRIGGER_ZIP if zip_path is None else zip_path
     if not zip_path.is_file():
         log.warning("trigger-rally-data not installed (%s missing): cars are procedural boxes", zip_path)
         return []

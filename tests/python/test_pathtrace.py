@@ -141,9 +141,14 @@ def test_resume_skips_finished_clip(tiny: Path, capsys: pytest.CaptureFixture[st
     assert r["status"] == "skipped"
 
 
-def test_ray_local_renders_two_clips(tmp_path: Path) -> None:
+def test_ray_local_renders_two_clips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("ray")
     import ray
+
+    from models.pathtrace import assets
+
+    # also the fallback path: without trigger-rally-data the cars are procedural, and meta says so
+    monkeypatch.setattr(assets, "TRIGGER_ZIP", tmp_path / "absent" / "data.zip")
 
     args = ["--out", str(tmp_path), "--clips", "2", "--frames", "2", "--size", "32x18", "--samples", "1",
             "--weathers", "clear", "--engine", "cycles", "--ray-address", "local", "--workers", "2", "--seed", "5"]
@@ -154,6 +159,7 @@ def test_ray_local_renders_two_clips(tmp_path: Path) -> None:
     seqs = seqio.find_sequences([tmp_path])
     assert len(seqs) == 2
     assert {s.meta["engine"] for s in seqs} == {"cycles_direct"}
+    assert all(any("procedural" in f for f in s.meta["fallbacks"]) and not s.meta["assets"] for s in seqs)
     for s in seqs:
         s.check_files()
 
