@@ -71,13 +71,15 @@ pub fn output_rgb8(o: &OutputFrame) -> Rgb8 {
     to_rgb8(o.width, o.height, o.format, &o.data)
 }
 
-pub fn write_png(path: &Path, img: &Rgb8) -> Result<()> {
-    image::save_buffer(
+/// Write `img` as a PNG, whatever the file name says (render writes to temporary names).
+pub fn write_png_as(path: &Path, img: &Rgb8) -> Result<()> {
+    image::save_buffer_with_format(
         path,
         &img.data,
         img.width,
         img.height,
         image::ExtendedColorType::Rgb8,
+        image::ImageFormat::Png,
     )
     .with_context(|| format!("writing {}", path.display()))
 }
@@ -152,6 +154,8 @@ pub fn encode_mp4(frames_dir: &Path, fps: f64, out: &Path) -> Result<()> {
         .arg("-i")
         .arg(frames_dir.join("%04d.png"))
         .args([
+            "-f",
+            "mp4",
             "-c:v",
             "libx264",
             "-pix_fmt",
@@ -207,8 +211,9 @@ pub fn decode_video(
     if let Some(n) = max_frames {
         cmd.args(["-frames:v", &n.to_string()]);
     }
+    // Eight digits, and a numeric sort below: past 9,999 frames %04d names sort out of order.
     let status = cmd
-        .arg(dir.join("%04d.png"))
+        .arg(dir.join("%08d.png"))
         .status()
         .context("running ffmpeg")?;
     if !status.success() {
@@ -221,9 +226,41 @@ pub fn decode_video(
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "png"))
         .collect();
-    frames.sort();
+    sort_numerically(&mut frames);
     if frames.is_empty() {
         bail!("ffmpeg decoded no frames from {}", video.display());
     }
     Ok((fps, frames))
+}
+
+/// Sort frame files by the number in their name (10000.png after 9999.png), then by name.
+pub fn sort_numerically(frames: &mut [PathBuf]) {
+    frames.sort_by_key(|p| {
+        let stem = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (stem.parse::<u64>().unwrap_or(u64::MAX), stem)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_past_9999_stay_in_order() {
+        let mut v: Vec<PathBuf> = ["10000.png", "9999.png", "0001.png", "10001.png", "1000.png"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        sort_numerically(&mut v);
+        let names: Vec<_> = v.iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(
+            names,
+            ["0001.png", "1000.png", "9999.png", "10000.png", "10001.png"]
+        );
+        assert_eq!(crate::render::frame_name(12345), "12345.png");
+        assert_eq!(crate::render::frame_name(7), "0007.png");
+    }
 }

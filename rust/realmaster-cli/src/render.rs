@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -36,6 +38,14 @@ pub struct RenderArgs {
     /// Skip the mp4 even when ffmpeg is available.
     #[arg(long)]
     pub no_video: bool,
+    /// Continue an interrupted cinematic render in --out from its first missing frame (the
+    /// temporal history is rebuilt by re-running the frames before it, without writing them).
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
+    /// Start over in an --out folder that holds another render (its frames, mp4, contact sheet
+    /// and run record are deleted first).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -46,16 +56,11 @@ pub enum Source {
     Video {
         fps: f64,
         frames: Vec<PathBuf>,
-        _tmp: TempDir,
+        /// A fresh, uniquely named folder (never reused, whatever the PID), removed when the
+        /// source is dropped: on success, on errors and after Ctrl-C/SIGTERM (handled, see
+        /// `interrupt`). Only kill -9 can leave it behind, in the system's temp folder.
+        _tmp: tempfile::TempDir,
     },
-}
-
-/// A temporary folder removed on drop.
-pub struct TempDir(pub PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 impl Source {
@@ -66,9 +71,11 @@ impl Source {
         if !path.exists() {
             bail!("{} does not exist (fix: pass a sequence folder containing sequence.json, or a video file)", path.display());
         }
-        let tmp =
-            TempDir(std::env::temp_dir().join(format!("realmaster-video-{}", std::process::id())));
-        let (fps, frames) = media::decode_video(path, &tmp.0, max_frames)?;
+        let tmp = tempfile::Builder::new()
+            .prefix("realmaster-video-")
+            .tempdir()
+            .context("creating a temporary folder for the decoded video")?;
+        let (fps, frames) = media::decode_video(path, tmp.path(), max_frames)?;
         Ok(Source::Video {
             fps,
             frames,
@@ -142,13 +149,149 @@ pub fn session_config(
     })
 }
 
+/// What a render in an output folder was made from (`run.json`): a resume must match it, and a
+/// different render may not mix its frames with it.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub input: String,
+    pub model: String,
+    /// sha256 of the model's manifest.json (which holds the sha256 of every model file).
+    pub model_sha256: String,
+    pub model_size: Option<(u32, u32)>,
+    pub prompt: String,
+    pub strength: f32,
+    pub mode: String,
+    pub frames: usize,
+    /// Frames written so far (all of them once `complete`).
+    pub frames_done: usize,
+    pub complete: bool,
+}
+
+impl RunRecord {
+    /// Differences that make `other` a different render.
+    fn differences(&self, other: &RunRecord) -> Vec<String> {
+        let mut d = Vec::new();
+        let mut cmp = |name: &str, a: String, b: String| {
+            if a != b {
+                d.push(format!("{name} '{a}' (this run) vs '{b}' (in the folder)"));
+            }
+        };
+        cmp("input", self.input.clone(), other.input.clone());
+        cmp(
+            "model",
+            self.model_sha256.clone(),
+            other.model_sha256.clone(),
+        );
+        cmp(
+            "model size",
+            format!("{:?}", self.model_size),
+            format!("{:?}", other.model_size),
+        );
+        cmp("prompt", self.prompt.clone(), other.prompt.clone());
+        cmp(
+            "strength",
+            self.strength.to_string(),
+            other.strength.to_string(),
+        );
+        cmp("mode", self.mode.clone(), other.mode.clone());
+        cmp(
+            "frame count",
+            self.frames.to_string(),
+            other.frames.to_string(),
+        );
+        d
+    }
+}
+
+const RUN_RECORD: &str = "run.json";
+
+/// Names this command writes into an output folder (frames are `frames/NNNN.png`).
+fn is_our_output(name: &str) -> bool {
+    matches!(name, RUN_RECORD | "out.mp4" | "contact_sheet.png")
+}
+
+/// Frame file name: at least 4 digits, more past 9,999 (ffmpeg's %04d reads them the same way).
+pub fn frame_name(i: usize) -> String {
+    format!("{i:04}.png")
+}
+
+/// Write `bytes` to `path` atomically: a temporary file beside it, synced, then renamed over it.
+/// A crash or a full disk leaves either the old file or the new one, never a torn one.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let result = write(&tmp).and_then(|()| {
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("syncing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_png_atomic(path: &Path, img: &media::Rgb8) -> Result<()> {
+    write_atomic(path, |tmp| media::write_png_as(tmp, img))
+}
+
+fn write_record(out: &Path, rec: &RunRecord) -> Result<()> {
+    let json = serde_json::to_string_pretty(rec)?;
+    write_atomic(&out.join(RUN_RECORD), |tmp| {
+        std::fs::write(tmp, json.as_bytes()).with_context(|| format!("writing {}", tmp.display()))
+    })
+}
+
+/// PNG frames in `frames_dir` and leftovers of interrupted atomic writes.
+fn scan_frames(frames_dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let mut pngs = Vec::new();
+    let mut temps = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(frames_dir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                temps.push(e.path());
+            } else if name.ends_with(".png") {
+                pngs.push(e.path());
+            }
+        }
+    }
+    (pngs, temps)
+}
+
+/// Set by SIGINT/SIGTERM: the render finishes the frame in hand, says where it stopped and how
+/// to resume, and exits cleanly (temporary folders removed). A second signal ends it at once.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Order matters: the conditional shutdown sees the flag the first signal set.
+        if let Err(e) = signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())
+            .and_then(|_| signal_hook::flag::register(sig, flag.clone()))
+        {
+            log::warn!("cannot install the Ctrl-C handler ({e}); an interrupt stops at once");
+        }
+    }
+    flag
+}
+
 pub fn run(a: RenderArgs) -> Result<ExitCode> {
+    let interrupted = interrupt_flag();
     let mode: Mode = a.mode.parse()?;
     if !(0.0..=1.0).contains(&a.strength) {
         bail!(
             "--strength {} is outside 0..1 (fix: pass a value between 0 and 1)",
             a.strength
         );
+    }
+    if a.resume && mode != Mode::Cinematic {
+        eprintln!("error: --resume needs --mode cinematic (realtime output depends on timing, so a resumed run could not match; fix: re-render with --force)");
+        return Ok(ExitCode::from(2));
     }
     let mut config = match session_config(&a.model, mode, &a.prompt, a.strength) {
         Ok(c) => c,
@@ -165,6 +308,86 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
     let mut first = OwnedFrame::default();
     source.load(0, &mut first)?;
     fit_model_size(&mut config, (first.width, first.height));
+    if let Source::Video { .. } = source {
+        eprintln!("warning: {} is colour only (no depth, normals or motion): expect a softer, washed-out look with some ghosting (about 12-15 dB PSNR to the input vs 19-24 dB with G-buffers); render the engine's sequence folder with its G-buffers for the real result", a.sequence.display());
+    }
+
+    let model_dir = config.model_dir.clone().unwrap_or_default();
+    let record = RunRecord {
+        input: std::fs::canonicalize(&a.sequence)
+            .unwrap_or_else(|_| a.sequence.clone())
+            .display()
+            .to_string(),
+        model: model_dir.display().to_string(),
+        model_sha256: realmaster::model::sha256_file(&model_dir.join("manifest.json"))
+            .unwrap_or_else(|_| "unknown".into()),
+        model_size: config.model_size,
+        prompt: a.prompt.clone(),
+        strength: a.strength,
+        mode: mode.to_string(),
+        frames: n,
+        frames_done: 0,
+        complete: false,
+    };
+
+    // One render per output folder: refuse to mix, unless asked to resume it or start over.
+    let frames_dir = a.out.join("frames");
+    let (pngs, temps) = scan_frames(&frames_dir);
+    let existing_record: Option<RunRecord> = std::fs::read_to_string(a.out.join(RUN_RECORD))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok());
+    let has_outputs = !pngs.is_empty()
+        || std::fs::read_dir(&a.out)
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| is_our_output(&e.file_name().to_string_lossy()))
+            })
+            .unwrap_or(false);
+    let mut start = 0usize;
+    if a.force {
+        for p in pngs.iter().chain(&temps) {
+            std::fs::remove_file(p).with_context(|| format!("removing {}", p.display()))?;
+        }
+        for name in [RUN_RECORD, "out.mp4", "contact_sheet.png"] {
+            let _ = std::fs::remove_file(a.out.join(name));
+        }
+    } else if a.resume {
+        match &existing_record {
+            None if has_outputs => {
+                eprintln!("error: {} holds frames but no run record ({RUN_RECORD}), so they cannot be matched to this render (fix: --force to start over, or another --out)", a.out.display());
+                return Ok(ExitCode::from(2));
+            }
+            None => {}
+            Some(old) => {
+                let diff = record.differences(old);
+                if !diff.is_empty() {
+                    eprintln!("error: {} holds a different render: {} (fix: resume with the same options, --force to start over, or another --out)", a.out.display(), diff.join("; "));
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        for t in &temps {
+            let _ = std::fs::remove_file(t);
+        }
+        while start < n && frames_dir.join(frame_name(start)).is_file() {
+            start += 1;
+        }
+    } else if has_outputs {
+        let what = match &existing_record {
+            Some(r) => format!(
+                "a render of {} with prompt '{}' ({} of {} frames{})",
+                r.input,
+                r.prompt,
+                r.frames_done,
+                r.frames,
+                if r.complete { "" } else { ", interrupted" }
+            ),
+            None => format!("{} frames of another render", pngs.len()),
+        };
+        eprintln!("error: {} already holds {what} (fix: --resume to continue it, --force to start over, or another --out)", a.out.display());
+        return Ok(ExitCode::from(2));
+    }
+
     let session = Session::new(config)?;
     eprintln!(
         "realmaster: {} frames, model input {:?}, execution provider {}, GPU {}, mode {mode}, prompt '{}'",
@@ -174,10 +397,17 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
         session.gpu().unwrap_or("none"),
         if a.prompt.is_empty() { "(default)" } else { &a.prompt }
     );
+    if start > 0 {
+        eprintln!(
+            "realmaster: resuming at frame {start} of {n}; re-running frames 0..{start} first to rebuild the temporal history (not written)"
+        );
+    }
 
-    let frames_dir = a.out.join("frames");
     std::fs::create_dir_all(&frames_dir)
         .with_context(|| format!("creating {}", frames_dir.display()))?;
+    let mut rec = record.clone();
+    rec.frames_done = start;
+    write_record(&a.out, &rec)?;
     let bar = ProgressBar::new(n as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} frames  {per_sec}  eta {eta}")
@@ -193,17 +423,39 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
     let mut pairs = Vec::new();
     let mut input = OwnedFrame::default();
     let mut output = OutputFrame::default();
-    let mut enhanced = 0usize;
+    let mut first_failure: Option<(usize, String)> = None;
+    let mut failed_before = 0u64;
+    let mut stopped_at = None;
     for i in 0..n {
+        if interrupted.load(Ordering::Relaxed) {
+            stopped_at = Some(i);
+            break;
+        }
         source.load(i, &mut input)?;
         session.submit(&input.as_frame_ref())?;
         session.flush();
-        if !session.latest_output(&mut output) {
-            bail!("the session produced no output for frame {i}");
+        if !session.latest_output(&mut output) || output.frame_index != i as u64 {
+            bail!(
+                "internal error: the session returned no output for frame {i} (please report this)"
+            );
         }
-        enhanced += usize::from(output.enhanced);
+        let failed_now = session.stats().frames_failed;
+        if failed_now > failed_before && first_failure.is_none() {
+            let msg = match session.health() {
+                Health::PassThrough { message, .. } => message,
+                Health::Ok => "unknown error".into(),
+            };
+            first_failure = Some((i, msg));
+        }
+        failed_before = failed_now;
         let rgb = media::output_rgb8(&output);
-        media::write_png(&frames_dir.join(format!("{i:04}.png")), &rgb)?;
+        if i >= start {
+            write_png_atomic(&frames_dir.join(frame_name(i)), &rgb)?;
+            rec.frames_done = i + 1;
+            if (i + 1) % 16 == 0 {
+                write_record(&a.out, &rec)?;
+            }
+        }
         if sheet_picks.contains(&i) {
             pairs.push((
                 media::to_rgb8(input.width, input.height, input.format, &input.color),
@@ -213,22 +465,54 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    write_record(&a.out, &rec)?;
+    if let Some(i) = stopped_at {
+        eprintln!(
+            "realmaster: interrupted; frames 0..{} are complete in {} (frame {i} was not started). {}",
+            i,
+            frames_dir.display(),
+            if mode == Mode::Cinematic {
+                "Resume with the same command plus --resume."
+            } else {
+                "Realtime renders cannot be resumed; render again with --force."
+            }
+        );
+        return Ok(ExitCode::from(130));
+    }
+    rec.complete = true;
 
     if let Some(sheet) = media::contact_sheet(&pairs, 480) {
-        media::write_png(&a.out.join("contact_sheet.png"), &sheet)?;
+        write_png_atomic(&a.out.join("contact_sheet.png"), &sheet)?;
     }
     if !a.no_video && media::ffmpeg_available() {
-        media::encode_mp4(&frames_dir, source.fps(), &a.out.join("out.mp4"))?;
+        write_atomic(&a.out.join("out.mp4"), |tmp| {
+            media::encode_mp4(&frames_dir, source.fps(), tmp)
+        })?;
     }
+    write_record(&a.out, &rec)?;
     let stats = session.stats();
+    let untouched = n as u64 - stats.frames_enhanced.min(n as u64) - stats.frames_failed;
     eprintln!(
-        "realmaster: wrote {} frames ({} enhanced) to {}; last inference {:.1} ms on {}",
-        n,
-        enhanced,
+        "realmaster: wrote {} frames to {}: {} enhanced ({} of them the reprojected output of an earlier frame: inference had not caught up), {} untouched while the first inference ran, {} failed; {} with G-buffer values replaced; last inference {:.1} ms on {}",
+        n - start,
         a.out.display(),
+        stats.frames_enhanced,
+        stats.frames_reprojected,
+        untouched,
+        stats.frames_failed,
+        stats.frames_sanitized,
         stats.last_inference_ms,
         stats.execution_provider
     );
+    // One rule, wherever the frame is in the sequence: any frame shown untouched because of an
+    // error (refused frame, model fault, GPU error) makes the render fail.
+    if let Some((i, message)) = first_failure {
+        eprintln!(
+            "error: {} frame(s) were passed through untouched because of errors ({} model fault(s)); first at frame {i}: {message}",
+            stats.frames_failed, stats.model_faults
+        );
+        return Ok(ExitCode::from(1));
+    }
     if let Health::PassThrough { message, .. } = session.health() {
         eprintln!("error: frames were passed through untouched: {message}");
         return Ok(ExitCode::from(1));
