@@ -51,6 +51,14 @@ def f_score(c: list[int]) -> float:
     return 2 * prec * rec / (prec + rec) if prec + rec > 0 else 0.0
 
 
+def sharpness(img: np.ndarray) -> float:
+    """Mean |Laplacian| (4-neighbour, clamp-to-edge) of the luma; the runtime's metrics::sharpness."""
+    y = img[..., 0] * 0.2126 + img[..., 1] * 0.7152 + img[..., 2] * 0.0722
+    p = np.pad(y, 1, mode="edge")
+    lap = p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4.0 * y
+    return float(np.abs(lap).mean())
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b) ** 2))
     return 99.0 if mse <= 1e-10 else 10.0 * math.log10(1.0 / mse)
@@ -124,7 +132,7 @@ def evaluate_sequence(seq: Sequence, weather: str, runner, prompt: np.ndarray, m
             edges[i] = imgops.edge_map(colors[i], z, normals[i])
         return colors[i]
 
-    acc = {"psnr": [], "ssim": [], "psnr_base": [], "ssim_base": []}
+    acc = {"psnr": [], "ssim": [], "psnr_base": [], "ssim_base": [], "sharpness": [], "sharpness_target": []}
     warp_sum = {"output": 0.0, "target": 0.0, "input": 0.0}
     warp_px = 0.0
     e_out = [0, 0, 0, 0]
@@ -151,6 +159,8 @@ def evaluate_sequence(seq: Sequence, weather: str, runner, prompt: np.ndarray, m
         acc["ssim"].append(ssim_np(out, tgt))
         acc["psnr_base"].append(psnr(cur, tgt))
         acc["ssim_base"].append(ssim_np(cur, tgt))
+        acc["sharpness"].append(sharpness(out))
+        acc["sharpness_target"].append(sharpness(tgt))
         if not seq.shot_start(t) and t > 0:
             mask = imgops.valid_history_mask(motions[t], depths[t], depths[t - 1])[..., None]
             for key, now, before in (("output", out, prev_out), ("target", tgt, prev_tgt), ("input", cur, colors[t - 1])):
@@ -189,15 +199,16 @@ def summarize(parts: list[dict]) -> dict:
 
 def table_md(per: dict[str, dict]) -> str:
     rows = [
-        "| weather | frames | PSNR out | PSNR pass-through | SSIM out | SSIM pass-through | warp err out | warp err target | warp err input | edge F out | edge F target |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| weather | frames | PSNR out | PSNR pass-through | SSIM out | SSIM pass-through | warp err out | warp err target | warp err input | edge F out | edge F target | sharpness out / target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     fmt = lambda v, d: "n/a" if v is None else f"{v:.{d}f}"  # noqa: E731
     for w, r in per.items():
         rows.append(
             f"| {w} | {r['frames']} | {fmt(r['psnr'], 2)} | {fmt(r['psnr_base'], 2)} | {fmt(r['ssim'], 3)} | "
             f"{fmt(r['ssim_base'], 3)} | {fmt(r['warp_err_output'], 4)} | {fmt(r['warp_err_target'], 4)} | "
-            f"{fmt(r['warp_err_input'], 4)} | {fmt(r['edge_f_output'], 3)} | {fmt(r['edge_f_target'], 3)} |"
+            f"{fmt(r['warp_err_input'], 4)} | {fmt(r['edge_f_output'], 3)} | {fmt(r['edge_f_target'], 3)} | "
+            f"{r['sharpness'] / max(r['sharpness_target'], 1e-12):.2f} |"
         )
     return "\n".join(rows)
 

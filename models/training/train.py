@@ -103,6 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--gan", type=float, help="override the adversarial loss weight (0 = off; needs --real-photos)")
     ap.add_argument("--gan-start", type=int, help="override the step the adversarial loss starts at")
     ap.add_argument("--real-photos", type=Path, help="real-photo cache (realphotos.py extract) for the discriminator")
+    ap.add_argument("--init-from", type=Path, help="start from this checkpoint's weights (same --arch; a fine-tune: new optimizer, step 0)")
     ap.add_argument("--weathers", help="comma-separated subset of target weathers (default: all in the data)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     ap.add_argument("--keep", type=int, default=3, help="checkpoints to keep (default 3)")
@@ -378,6 +379,8 @@ def train(args: argparse.Namespace) -> int:
     prompts = prompt_table(weathers)
     model_cfg = StudentConfig(**ARCHS[args.arch])
     run = run_record(cfg, model_cfg.to_dict(), weathers, seqs)
+    if args.init_from is not None:
+        run["init_from"] = str(args.init_from)
 
     workdir: Path = args.workdir
     if args.fresh:
@@ -393,6 +396,17 @@ def train(args: argparse.Namespace) -> int:
     model = Student(model_cfg).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     realism = Realism(cfg, args.real_photos)
+    if args.init_from is not None and state is None:
+        if not args.init_from.is_file():
+            raise DataError(f"--init-from {args.init_from} does not exist", "pass a step_*.pt from another run's checkpoints/")
+        init = torch.load(args.init_from, map_location="cpu", weights_only=False)
+        if init["run"]["model"] != model_cfg.to_dict():
+            raise DataError(
+                f"--init-from {args.init_from} holds a {init['run']['model'].get('head')} student with other settings",
+                "pass the --arch that checkpoint was trained with",
+            )
+        model.load_state_dict(init["model"])
+        print(f"initialised from {args.init_from} (step {init['step']})")
     step = 0
     if state is not None:
         model.load_state_dict(state["model"])
