@@ -95,12 +95,12 @@ def make_path(
         b = _pan(rng, n - k, lane, side, y0 + rng.uniform(15.0, 30.0), rng.uniform(1.5, 4.0))
         return PathResult(a + b, [k] if n - k > 0 else [])
     if kind == "orbit":
-        # an ellipse that stays over the road and pavement across (rx) and runs along it (ry), so the
-        # camera never enters a building or a hillside; `loop` closes the circle over the clip
-        off = focus[0] - lane(focus[1])
-        # a full loop sweeps every side of the ellipse: keep it over the carriageway, clear of the
-        # lamp posts and trees that stand on the pavement
-        rx = max(2.0, (road_half - 0.8 if loop else road_half + 2.0) - abs(off))
+        # an ellipse centred on the carriageway near the focus: narrow across the road (rx), long
+        # along it (ry), so the camera never enters a building, a tree, a lamp post or a hillside;
+        # `loop` closes the circle over the clip
+        off = max(-1.0, min(1.0, focus[0] - lane(focus[1])))
+        centre = (lane(focus[1]) + off, focus[1], 1.0)
+        rx = max(1.5, road_half - 0.8 - abs(off))
         ry = rng.uniform(7.0, 12.0)
         a0 = rng.uniform(0, 2 * math.pi)
         w = (2 * math.pi / n) if loop else math.radians(rng.uniform(2.0, 3.5)) * rng.choice((-1, 1))
@@ -108,11 +108,11 @@ def make_path(
         out = []
         for i in range(n):
             a = a0 + w * i
-            y = focus[1] + ry * math.sin(a)
+            y = centre[1] + ry * math.sin(a)
             p = (lane(y) + off + rx * math.cos(a), y, hh)
-            yaw, pitch = _look(p, focus)
+            yaw, pitch = _look(p, centre)
             out.append((p[0], p[1], p[2], yaw, pitch))
-        return PathResult(out, [], focus)
+        return PathResult(out, [], centre)
     if kind == "crane":
         out = []
         x = lane(y0) + rng.choice((-1, 1)) * road_half * 0.5
