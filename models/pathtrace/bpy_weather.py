@@ -51,7 +51,36 @@ class Lighting:
         self.env = nt.nodes.new("ShaderNodeTexEnvironment")
         tc = nt.nodes.new("ShaderNodeTexCoord")
         self.mapping = nt.nodes.new("ShaderNodeMapping")
-        nt.links.new(tc.outputs["Generated"], self.mapping.inputs["Vector"])
+        # Camera rays see the panorama's sky only: their direction is lifted above the horizon band
+        # (z -> 1 + max(z, 0): the horizon maps to 45 deg), so the photographed skyline, trees and ground never
+        # show up where the engine frame has open sky; every other ray (the lighting) sees it as is.
+        sep = nt.nodes.new("ShaderNodeSeparateXYZ")
+        nt.links.new(tc.outputs["Generated"], sep.inputs[0])
+        up = nt.nodes.new("ShaderNodeMath")
+        up.operation = "MULTIPLY_ADD"
+        nt.links.new(sep.outputs["Z"], up.inputs[0])
+        up.inputs[1].default_value = 1.0
+        up.inputs[2].default_value = 1.0
+        up.use_clamp = False
+        zpos = nt.nodes.new("ShaderNodeMath")
+        zpos.operation = "MAXIMUM"
+        nt.links.new(sep.outputs["Z"], zpos.inputs[0])
+        zpos.inputs[1].default_value = 0.0
+        nt.links.new(zpos.outputs[0], up.inputs[0])
+        comb = nt.nodes.new("ShaderNodeCombineXYZ")
+        nt.links.new(sep.outputs["X"], comb.inputs["X"])
+        nt.links.new(sep.outputs["Y"], comb.inputs["Y"])
+        nt.links.new(up.outputs[0], comb.inputs["Z"])
+        norm = nt.nodes.new("ShaderNodeVectorMath")
+        norm.operation = "NORMALIZE"
+        nt.links.new(comb.outputs[0], norm.inputs[0])
+        path = nt.nodes.new("ShaderNodeLightPath")
+        pick = nt.nodes.new("ShaderNodeMixRGB")
+        pick.use_clamp = False
+        nt.links.new(path.outputs["Is Camera Ray"], pick.inputs["Fac"])
+        nt.links.new(tc.outputs["Generated"], pick.inputs["Color1"])
+        nt.links.new(norm.outputs[0], pick.inputs["Color2"])
+        nt.links.new(pick.outputs["Color"], self.mapping.inputs["Vector"])
         nt.links.new(self.mapping.outputs[0], self.env.inputs["Vector"])
         self.mapping.inputs["Rotation"].default_value = (0, 0, self.env_rot)
         # overcast weathers desaturate the panorama and cap its sun (no hard sun shadows)
