@@ -99,6 +99,21 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         bail!("--frames must be at least 1");
     }
     let source = Source::open(&a.sequence, None)?;
+    let mut first = OwnedFrame::default();
+    source.load(0, &mut first)?;
+    let size = a.input_size.unwrap_or((first.width, first.height));
+    let mut config = match session_config(&a.model, Mode::Cinematic, &a.prompt, 1.0) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    crate::render::fit_model_size(&mut config, size);
+    let session = Session::new(config)?;
+    // Before any frame is resized: an input size the GPU cannot hold is refused without
+    // allocating it (a 16384x16384 frame with G-buffers is ~10 GB in memory).
+    session.check_frame_size(size.0, size.1)?;
     let mut frames = Vec::new();
     for i in 0..source.len().min(a.frames + a.warmup) {
         let mut f = OwnedFrame::default();
@@ -108,17 +123,6 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         }
         frames.push(f);
     }
-    let mut config = match session_config(&a.model, Mode::Cinematic, &a.prompt, 1.0) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    if let Some(f) = frames.first() {
-        crate::render::fit_model_size(&mut config, (f.width, f.height));
-    }
-    let session = Session::new(config)?;
     session.set_profiling(true);
     let frame = |i: usize| &frames[i % frames.len()];
 

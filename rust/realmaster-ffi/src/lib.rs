@@ -98,10 +98,16 @@ impl Session {
         normals: &[u8],
         motion: &[u8],
     ) -> Status {
-        self.status_of(|s| {
+        let st = self.status_of(|s| {
             let frame = convert::frame_ref(desc, color, depth, normals, motion)?;
             s.submit(&frame).map_err(Into::into)
-        })
+        });
+        // health() describes the latest frame: a fault caught on an earlier call no longer
+        // applies once a frame goes through.
+        if st.code == StatusCode::Ok.repr && self.inner.is_some() {
+            *self.fault.lock() = None;
+        }
+        st
     }
 
     fn latest_output(&self, out: &mut OutputFrame) -> bool {

@@ -118,7 +118,20 @@ fn check_plane(
             "pass the buffer's real row pitch in bytes (at least width x bytes per pixel)",
         ));
     }
-    let needed = plane.row_pitch * (height as usize - 1) + row;
+    // Checked: a pitch such as 2^63 from a caller must be refused, not overflow.
+    let Some(needed) = plane
+        .row_pitch
+        .checked_mul(height as usize - 1)
+        .and_then(|n| n.checked_add(row))
+    else {
+        return Err(Error::invalid_frame(
+            format!(
+                "{name} row pitch {} bytes is implausibly large: {height} rows of it exceed the address space",
+                plane.row_pitch
+            ),
+            "pass the buffer's real row pitch in bytes (width x bytes per pixel plus any row padding)",
+        ));
+    };
     if plane.data.len() < needed {
         return Err(Error::invalid_frame(
             format!(

@@ -74,6 +74,9 @@ pub struct Session {
     ep: String,
     model_size: Option<(u32, u32)>,
     gpu: Option<String>,
+    /// The largest buffer the GPU allows (storage binding and buffer size), checked per frame
+    /// before anything is copied or allocated.
+    gpu_max_buffer: Option<u64>,
 }
 
 impl Session {
@@ -108,39 +111,44 @@ impl Session {
             shutdown: AtomicBool::new(false),
         });
 
-        let (engine, link, prompts, ep, model_size, gpu, inference_thread) = match &config.model_dir
-        {
-            None => {
-                *shared.health.lock() = Health::PassThrough {
+        let (engine, link, prompts, ep, model_size, gpu, inference_thread, gpu_max_buffer) =
+            match &config.model_dir {
+                None => {
+                    *shared.health.lock() = Health::PassThrough {
                     code: crate::ErrorCode::Config as u32,
                     message: "no model loaded: frames pass through untouched (fix: set a model package folder)".into(),
                 };
-                (None, None, None, "none".to_string(), None, None, None)
-            }
-            Some(dir) => {
-                let loaded = load_model(dir, &config)?;
-                let initial = loaded.prompts.lock().encode(&config.prompt)?;
-                let ctx = GpuContext::new(AdapterPreference::HighPerformance)?;
-                let gpu = format!("{} ({})", ctx.summary.name, ctx.summary.backend);
-                let size = (loaded.spec.width, loaded.spec.height);
-                let engine = Engine::new(ctx, loaded.spec)?;
-                let blend =
-                    super::prompt_blend::PromptBlend::new(initial, config.prompt_blend_frames);
-                let (link, handle) = spawn_inference(loaded.infer, engine.layout().clone(), blend)
-                    .map_err(|e| {
-                        Error::Internal(format!("cannot start the inference thread: {e}"))
-                    })?;
-                (
-                    Some(engine),
-                    Some(link),
-                    Some(loaded.prompts),
-                    loaded.ep,
-                    Some(size),
-                    Some(gpu),
-                    Some(handle),
-                )
-            }
-        };
+                    (None, None, None, "none".to_string(), None, None, None, None)
+                }
+                Some(dir) => {
+                    let loaded = load_model(dir, &config)?;
+                    let initial = loaded.prompts.lock().encode(&config.prompt)?;
+                    let ctx = GpuContext::new(AdapterPreference::HighPerformance)?;
+                    let gpu = format!("{} ({})", ctx.summary.name, ctx.summary.backend);
+                    let size = (loaded.spec.width, loaded.spec.height);
+                    let limits = ctx.device.limits();
+                    let max_buffer = limits
+                        .max_storage_buffer_binding_size
+                        .min(limits.max_buffer_size);
+                    let engine = Engine::new(ctx, loaded.spec)?;
+                    let blend =
+                        super::prompt_blend::PromptBlend::new(initial, config.prompt_blend_frames);
+                    let (link, handle) =
+                        spawn_inference(loaded.infer, engine.layout().clone(), blend).map_err(
+                            |e| Error::Internal(format!("cannot start the inference thread: {e}")),
+                        )?;
+                    (
+                        Some(engine),
+                        Some(link),
+                        Some(loaded.prompts),
+                        loaded.ep,
+                        Some(size),
+                        Some(gpu),
+                        Some(handle),
+                        Some(max_buffer),
+                    )
+                }
+            };
         shared.stats.lock().execution_provider = ep.clone();
 
         let s2 = shared.clone();
@@ -155,13 +163,36 @@ impl Session {
             ep,
             model_size,
             gpu,
+            gpu_max_buffer,
         })
+    }
+
+    /// Whether a `width` x `height` frame fits this session's GPU (the full-resolution colour image
+    /// is 16 bytes per pixel on the GPU). `submit` checks this before copying anything, so an
+    /// oversized frame costs no memory; callers may check before allocating their own frames.
+    pub fn check_frame_size(&self, width: u32, height: u32) -> Result<()> {
+        let Some(max) = self.gpu_max_buffer else {
+            return Ok(());
+        };
+        let need = width as u64 * height as u64 * 16;
+        if need > max {
+            return Err(Error::gpu(
+                format!(
+                    "a {width}x{height} frame needs {} MB per full-resolution GPU image, but this GPU allows at most {} MB per buffer",
+                    need >> 20,
+                    max >> 20
+                ),
+                "downscale the frame before submitting it (or use a GPU with larger buffer limits)",
+            ));
+        }
+        Ok(())
     }
 
     /// Hand over a frame. Realtime: checks the layout, copies, returns at once (a frame not yet
     /// processed is replaced and counted as dropped). Cinematic: returns when the frame's output is ready.
     pub fn submit(&self, frame: &FrameRef<'_>) -> Result<()> {
         frame.validate_layout()?;
+        self.check_frame_size(frame.width, frame.height)?;
         self.enqueue(|buf| frame.copy_into(buf))
     }
 
@@ -171,6 +202,7 @@ impl Session {
     /// with depth, normals and motion a copy moves 56 MB, the swap moves none.
     pub fn submit_owned(&self, frame: &mut OwnedFrame) -> Result<()> {
         frame.as_frame_ref().validate_layout()?;
+        self.check_frame_size(frame.width, frame.height)?;
         self.enqueue(|buf| std::mem::swap(buf, frame))
     }
 
