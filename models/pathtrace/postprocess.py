@@ -204,6 +204,7 @@ def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
         "engine": spec["engine"], "samples": spec["samples"], "denoiser": "oidn" if oidn is not None else "none",
         "assets": cam["assets"], "hdris": cam.get("hdris", []), "fallbacks": cam["fallbacks"],
         "fov_deg": round(math.degrees(2 * math.atan(w / 2 / cam["fx"])), 3),
+        "camera_sky": "sky_only",  # camera rays see the panorama's sky, not its photographed horizon
     }
     if spec.get("loop"):
         meta["loop"] = True
