@@ -21,7 +21,6 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -104,7 +103,8 @@ def render_clip(clip: dict, opts: dict) -> dict:
         raise RuntimeError(f"blender failed on {name} (exit {rc}); log {tmp / 'blender.log'}:\n{tail}")
     t_blender = time.time() - t0
     postprocess.write_sequence(raw, seq, spec, half=opts.get("half", False))
-    shutil.copyfile(tmp / "blender.log", seq / "blender.log") if opts.get("keep_log") else None
+    if opts.get("keep_log"):
+        shutil.copyfile(tmp / "blender.log", seq / "blender.log")
     if final.exists():  # an incomplete folder from elsewhere (no sequence.json): replace it
         shutil.rmtree(final)
     os.replace(seq, final)
