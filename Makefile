@@ -5,7 +5,7 @@ MODEL := models/realmaster-student
 export REALMASTER_ORT_LIB ?= $(firstword $(wildcard $(CURDIR)/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*))
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test build text-encoder samples training-data train model
+.PHONY: setup demo test build text-encoder samples training-data real-photos train model card
 
 setup:
 	@bash scripts/setup.sh
@@ -13,9 +13,15 @@ setup:
 build: setup
 	cargo build --release --bin realmaster
 
-# The main job: the bundled city sample through the shipped model with its default prompt.
+HELDOUT := samples/heldout_pathtrace_harbor_orbit
+
+# The main job: the bundled city sample through the shipped model with its default prompt, then a
+# held-out path-traced clip (never trained on) beside its path-traced target.
 demo: build
-	./target/release/realmaster render samples/city_pan --out out/demo
+	./target/release/realmaster render samples/city_pan --out out/demo --force
+	./target/release/realmaster render $(HELDOUT) --out out/demo/heldout --prompt clear --no-video --force
+	$(PY) scripts/side_by_side.py --sequence $(HELDOUT) --output out/demo/heldout/frames --weather clear \
+		--out out/demo/heldout_side_by_side.png
 
 test: setup
 	@bash scripts/test.sh
@@ -28,13 +34,24 @@ text-encoder:
 samples:
 	cargo run --release -p realmaster-samples -- bundled --out samples
 
+# Path-traced teacher pairs (Blender; hours on a CPU: resumable, --workers N, --ray-address for a cluster).
 training-data:
-	cargo run --release -p realmaster-samples -- training --out data/train --clips 24 --heldout 2 --frames 12
+	$(PY) -m models.pathtrace --out data/pathtrace/train --split train --clips 36 --frames 8 --size 256x144 --samples 8 --workers 2
+
+# Real photographs from Debian packages for the realism losses (licenses: models/training/real_photos.json).
+real-photos:
+	$(PY) models/training/realphotos.py extract --out data/realphotos
 
 train:
-	$(PY) models/training/train.py --config full --data data/train --workdir out/train-full
+	$(PY) models/training/train.py --config photoreal --arch affine --data data/pathtrace/train \
+		--real-photos data/realphotos --workdir out/train-photoreal
 
 model:
-	$(PY) models/training/evaluate.py --workdir out/train-full --data data/train --out out/eval
-	$(PY) models/training/export.py --workdir out/train-full --out $(MODEL) --metrics out/eval/metrics.json
+	$(PY) models/training/evaluate.py --workdir out/train-photoreal --data samples --out out/eval
+	$(PY) models/training/export.py --workdir out/train-photoreal --out $(MODEL) --metrics out/eval/metrics.json
 	$(PY) models/training/make_text_encoder.py --package-dir $(MODEL) --if-missing
+
+card: build
+	$(PY) models/training/runtime_card.py --package $(MODEL) --look --real data/realphotos \
+		--sequence samples/heldout_pathtrace_harbor_orbit --sequence samples/heldout_pathtrace_coast_orbit \
+		--sequence samples/heldout_pathtrace_cedar_crane --sequence samples/heldout_downtown_orbit
