@@ -37,8 +37,10 @@ fn mean(xs: impl Iterator<Item = f64>) -> f64 {
 fn check(s: &WeatherScores) -> Vec<String> {
     let n = s.per_frame.len();
     let k = n / 6;
+    // Output mean against the target's: the scene's own brightness changes along the path (and with
+    // it how much a look darkens or brightens) cancel out; a feedback drift does not.
     let gap = |r: std::ops::Range<usize>| {
-        mean(s.per_frame[r].iter().map(|f| f.mean_output - f.mean_input))
+        mean(s.per_frame[r].iter().map(|f| f.mean_output - f.mean_target))
     };
     let (early, late) = (gap(0..k), gap(n - k..n));
     let psnr_early = mean(s.per_frame[..k].iter().map(|f| f.psnr));
@@ -46,7 +48,7 @@ fn check(s: &WeatherScores) -> Vec<String> {
     let base_early = mean(s.per_frame[..k].iter().map(|f| f.psnr_passthrough));
     let base_late = mean(s.per_frame[n - k..].iter().map(|f| f.psnr_passthrough));
     eprintln!(
-        "{}: output-minus-input mean {early:+.4} (first {k} frames) -> {late:+.4} (last {k}); \
+        "{}: output-minus-target mean {early:+.4} (first {k} frames) -> {late:+.4} (last {k}); \
          PSNR {psnr_early:.2} -> {psnr_late:.2} dB (pass-through {base_early:.2} -> {base_late:.2}), \
          slope {:+.4} dB/frame; brightness slope {:+.6}/frame; ghost edges {:.3}, new edges {:.3} \
          (target {:.3})",
@@ -58,10 +60,10 @@ fn check(s: &WeatherScores) -> Vec<String> {
         s.new_edges_target
     );
     let mut bad = Vec::new();
-    // The look may shift brightness (night, fog); what it may not do is keep shifting it.
+    // The look may sit above or below the target; what it may not do is keep moving away from it.
     if (late - early).abs() > 0.02 {
         bad.push(format!(
-            "{}: mean colour drifts away from the input's: {early:+.4} -> {late:+.4}",
+            "{}: mean colour drifts away from the target's: {early:+.4} -> {late:+.4}",
             s.weather
         ));
     }
