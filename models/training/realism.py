@@ -34,7 +34,6 @@ Training loop usage (see models/training/README.md, "Realism from real photograp
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -42,6 +41,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from package import sha256_file
 
 # ---------------------------------------------------------------------------------------------
 # Errors
@@ -108,14 +109,6 @@ def package_file(package: str, rel: str) -> Path:
         if p.is_file():
             return p
     raise RealismError(f"{package} is installed but has no {rel}", f"reinstall it: {INSTALL_FIX}")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # (block, convs) of VGG16; torch names conv{b}_{i}.

@@ -2,37 +2,12 @@
 //! may not grow resident memory or the number of memory mappings beyond a small bound. Counts, not
 //! timings (/proc/self/statm and /proc/self/maps; Linux only).
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
 use realmaster::frame::{ColorFormat, FrameRef, PlaneRef};
 use realmaster::gpu::kernel::bind_groups_made;
 use realmaster::{Mode, OutputFrame, Session, SessionConfig};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn models() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out =
-            std::env::temp_dir().join(format!("realmaster-leak-models-{}", std::process::id()));
-        let py = repo().join(".venv/bin/python");
-        assert!(py.exists(), "{} missing: run `make setup`", py.display());
-        let st = std::process::Command::new(py)
-            .arg(repo().join("tests/python/make_test_models.py"))
-            .arg("--out")
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(st.success(), "make_test_models.py failed");
-        out
-    })
-}
+mod model_support;
+use model_support::models;
 
 /// (resident bytes, mapping count) of this process.
 fn memory() -> (u64, usize) {

@@ -2,42 +2,13 @@
 //! cinematic and realtime modes, determinism, prompts, strength, cuts, resolution changes, and
 //! failures that must show the untouched frame.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use realmaster::frame::{srgb_to_linear, ColorFormat, FrameRef, PlaneRef};
 use realmaster::{Error, Health, Mode, OutputFrame, Session, SessionConfig};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// Generate the test packages once per test binary.
-fn models() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out =
-            std::env::temp_dir().join(format!("realmaster-pipeline-models-{}", std::process::id()));
-        let py = repo().join(".venv/bin/python");
-        assert!(
-            py.exists(),
-            "{} missing: run `make setup` (the test command does)",
-            py.display()
-        );
-        let st = std::process::Command::new(py)
-            .arg(repo().join("tests/python/make_test_models.py"))
-            .arg("--out")
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(st.success(), "make_test_models.py failed");
-        out
-    })
-}
+mod model_support;
+use model_support::models;
 
 fn config(model: &str, mode: Mode) -> SessionConfig {
     SessionConfig {

@@ -1,39 +1,12 @@
 //! Faults a long run meets: realtime flush and counts, bad G-buffer values (far and FLT_MAX motion,
 //! NaN/inf depth and normals, a refused NaN frame mid-sequence), and absurd model outputs.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
 use realmaster::frame::{ColorFormat, FrameRef, PlaneRef};
 use realmaster::pipeline::engine::output_fault;
 use realmaster::{Health, Mode, OutputFrame, Session, SessionConfig};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn models() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = std::env::temp_dir().join(format!(
-            "realmaster-robustness-models-{}",
-            std::process::id()
-        ));
-        let py = repo().join(".venv/bin/python");
-        assert!(py.exists(), "{} missing: run `make setup`", py.display());
-        let st = std::process::Command::new(py)
-            .arg(repo().join("tests/python/make_test_models.py"))
-            .arg("--out")
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(st.success(), "make_test_models.py failed");
-        out
-    })
-}
+mod model_support;
+use model_support::models;
 
 fn session(model: &str, mode: Mode) -> Session {
     Session::new(SessionConfig {
