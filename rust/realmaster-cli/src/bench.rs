@@ -98,9 +98,12 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     if a.frames == 0 {
         bail!("--frames must be at least 1");
     }
-    let source = Source::open(&a.sequence, None)?;
+    // Only the frames the bench uses are decoded from a video.
+    let mut source = Source::open(&a.sequence, Some(a.frames.saturating_add(a.warmup)))?;
     let mut first = OwnedFrame::default();
-    source.load(0, &mut first)?;
+    if !source.load(0, &mut first)? {
+        bail!("{} has no frames", a.sequence.display());
+    }
     let size = a.input_size.unwrap_or((first.width, first.height));
     let mut config = match session_config(&a.model, Mode::Cinematic, &a.prompt, 1.0) {
         Ok(c) => c,
@@ -117,7 +120,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let mut frames = Vec::new();
     for i in 0..source.len().min(a.frames + a.warmup) {
         let mut f = OwnedFrame::default();
-        source.load(i, &mut f)?;
+        if !source.load(i, &mut f)? {
+            break;
+        }
         if let Some((w, h)) = a.input_size {
             f = resize(&f, w, h);
         }

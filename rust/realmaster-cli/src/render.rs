@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use realmaster::frame::{ColorFormat, OwnedFrame};
+use realmaster::frame::OwnedFrame;
 use realmaster::sequence::Sequence;
 use realmaster::{Health, Mode, OutputFrame, Session};
 
@@ -50,17 +50,56 @@ pub struct RenderArgs {
     pub model: ModelArgs,
 }
 
-/// Frames from a sequence folder or a decoded video.
+/// Frames from a sequence folder or a video.
 pub enum Source {
     Sequence(Box<Sequence>),
-    Video {
-        fps: f64,
-        frames: Vec<PathBuf>,
-        /// A fresh, uniquely named folder (never reused, whatever the PID), removed when the
-        /// source is dropped: on success, on errors and after Ctrl-C/SIGTERM (handled, see
-        /// `interrupt`). Only kill -9 can leave it behind, in the system's temp folder.
-        _tmp: tempfile::TempDir,
-    },
+    Video(Box<VideoSource>),
+}
+
+/// A video decoded as it is rendered (`media::VideoStream`): no decoded frames on disk and one
+/// frame in memory, whatever its length.
+pub struct VideoSource {
+    path: PathBuf,
+    info: media::VideoInfo,
+    /// Frames to decode: the video's, or fewer with --frames.
+    limit: usize,
+    stream: media::VideoStream,
+    /// The frame decoded last, and its index: the render reads frame 0 once more after sizing
+    /// the model with it.
+    current: OwnedFrame,
+    current_index: Option<usize>,
+}
+
+impl VideoSource {
+    fn load(&mut self, i: usize, dst: &mut OwnedFrame) -> Result<bool> {
+        if self.current_index != Some(i) {
+            if self.stream.frames_read() > i {
+                // Going back (not done by render or bench today): decode again from the start.
+                self.stream = media::VideoStream::open(&self.path, self.limit)?;
+            }
+            self.current_index = None;
+            while self.stream.frames_read() <= i {
+                if !self.stream.next_frame(&mut self.current)? {
+                    return Ok(false);
+                }
+            }
+            self.current_index = Some(i);
+        }
+        let c = &self.current;
+        dst.width = c.width;
+        dst.height = c.height;
+        dst.format = c.format;
+        dst.color.clear();
+        dst.color.extend_from_slice(&c.color);
+        for plane in [&mut dst.depth, &mut dst.normals, &mut dst.motion] {
+            plane.clear();
+        }
+        dst.has_depth = false;
+        dst.has_normals = false;
+        dst.has_motion = false;
+        dst.camera_cut = false;
+        Ok(true)
+    }
 }
 
 impl Source {
@@ -71,46 +110,44 @@ impl Source {
         if !path.exists() {
             bail!("{} does not exist (fix: pass a sequence folder containing sequence.json, or a video file)", path.display());
         }
-        let tmp = tempfile::Builder::new()
-            .prefix("realmaster-video-")
-            .tempdir()
-            .context("creating a temporary folder for the decoded video")?;
-        let (fps, frames) = media::decode_video(path, tmp.path(), max_frames)?;
-        Ok(Source::Video {
-            fps,
-            frames,
-            _tmp: tmp,
-        })
+        let info = media::probe_video(path)?;
+        let limit = max_frames.map_or(info.frames, |m| m.min(info.frames));
+        let stream = media::VideoStream::open(path, limit)?;
+        Ok(Source::Video(Box::new(VideoSource {
+            path: path.to_path_buf(),
+            info,
+            limit,
+            stream,
+            current: OwnedFrame::default(),
+            current_index: None,
+        })))
     }
 
+    /// Frames in the source. For a video, the frames ffprobe counted: decoding can end earlier
+    /// on a damaged file (`load` says so).
     pub fn len(&self) -> usize {
         match self {
             Source::Sequence(s) => s.frame_count() as usize,
-            Source::Video { frames, .. } => frames.len(),
+            Source::Video(v) => v.limit,
         }
     }
 
     pub fn fps(&self) -> f64 {
         match self {
             Source::Sequence(s) => s.fps(),
-            Source::Video { fps, .. } => *fps,
+            Source::Video(v) => v.info.fps,
         }
     }
 
-    pub fn load(&self, i: usize, dst: &mut OwnedFrame) -> Result<()> {
+    /// Load frame `i` into `dst`; false when a video ended before frame `i`. A video is read
+    /// forwards: loading frames in order (or the same frame again) decodes each frame once.
+    pub fn load(&mut self, i: usize, dst: &mut OwnedFrame) -> Result<bool> {
         match self {
-            Source::Sequence(s) => Ok(s.load_frame_into(i as u32, dst)?),
-            Source::Video { frames, .. } => {
-                let img = image::open(&frames[i])
-                    .with_context(|| format!("reading {}", frames[i].display()))?
-                    .to_rgba8();
-                *dst = OwnedFrame::default();
-                dst.width = img.width();
-                dst.height = img.height();
-                dst.format = ColorFormat::Rgba8Srgb;
-                dst.color = img.into_raw();
-                Ok(())
+            Source::Sequence(s) => {
+                s.load_frame_into(i as u32, dst)?;
+                Ok(true)
             }
+            Source::Video(v) => v.load(i, dst),
         }
     }
 }
@@ -300,15 +337,14 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let source = Source::open(&a.sequence, a.frames)?;
+    let mut source = Source::open(&a.sequence, a.frames)?;
     let n = a.frames.map_or(source.len(), |f| f.min(source.len()));
-    if n == 0 {
+    let mut first = OwnedFrame::default();
+    if n == 0 || !source.load(0, &mut first)? {
         bail!("{} has no frames to render", a.sequence.display());
     }
-    let mut first = OwnedFrame::default();
-    source.load(0, &mut first)?;
     fit_model_size(&mut config, (first.width, first.height));
-    if let Source::Video { .. } = source {
+    if let Source::Video(_) = source {
         eprintln!("warning: {} is colour only (no depth, normals or motion): expect a softer, washed-out look with some ghosting (about 12-15 dB PSNR to the input vs 19-24 dB with G-buffers); render the engine's sequence folder with its G-buffers for the real result", a.sequence.display());
     }
 
@@ -426,12 +462,18 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
     let mut first_failure: Option<(usize, String)> = None;
     let mut failed_before = 0u64;
     let mut stopped_at = None;
+    let mut rendered = n;
     for i in 0..n {
         if interrupted.load(Ordering::Relaxed) {
             stopped_at = Some(i);
             break;
         }
-        source.load(i, &mut input)?;
+        if !source.load(i, &mut input)? {
+            // Packets counted by ffprobe but not decoded: a truncated or damaged video.
+            eprintln!("warning: ffprobe counted {n} frames in {} but ffmpeg decoded only {i}; rendered those (is the file truncated or damaged?)", a.sequence.display());
+            rendered = i;
+            break;
+        }
         session.submit(&input.as_frame_ref())?;
         session.flush();
         if !session.latest_output(&mut output) || output.frame_index != i as u64 {
@@ -491,10 +533,12 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
     }
     write_record(&a.out, &rec)?;
     let stats = session.stats();
-    let untouched = n as u64 - stats.frames_enhanced.min(n as u64) - stats.frames_failed;
+    let untouched = (rendered as u64)
+        .saturating_sub(stats.frames_enhanced)
+        .saturating_sub(stats.frames_failed);
     eprintln!(
         "realmaster: wrote {} frames to {}: {} enhanced ({} of them the reprojected output of an earlier frame: inference had not caught up), {} untouched while the first inference ran, {} failed; {} with G-buffer values replaced; last inference {:.1} ms on {}",
-        n - start,
+        rendered.saturating_sub(start),
         a.out.display(),
         stats.frames_enhanced,
         stats.frames_reprojected,
