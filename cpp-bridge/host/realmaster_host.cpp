@@ -270,12 +270,18 @@ int main(int argc, char **argv) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("wrote %ld frames to %s in %.2f s; submitted %llu, output %llu, dropped %llu, "
-              "inferences %llu, last inference %.2f ms\n",
+              "inferences %llu, last inference %.2f ms; enhanced %llu (reprojected %llu), "
+              "failed %llu (model faults %llu), G-buffer values replaced in %llu\n",
               written, args.out.c_str(), seconds,
               static_cast<unsigned long long>(stats.framesSubmitted),
               static_cast<unsigned long long>(stats.framesOutput),
               static_cast<unsigned long long>(stats.framesDropped),
-              static_cast<unsigned long long>(stats.inferences), stats.lastInferenceMs);
+              static_cast<unsigned long long>(stats.inferences), stats.lastInferenceMs,
+              static_cast<unsigned long long>(stats.framesEnhanced),
+              static_cast<unsigned long long>(stats.framesReprojected),
+              static_cast<unsigned long long>(stats.framesFailed),
+              static_cast<unsigned long long>(stats.modelFaults),
+              static_cast<unsigned long long>(stats.framesSanitized));
   if (args.expectFrames >= 0 && written != args.expectFrames) {
     std::fprintf(stderr, "error: expected %ld output frames, wrote %ld\n", args.expectFrames,
                  written);

@@ -2,6 +2,8 @@
 // on, the engine's formats survive the round trip through the model, strength and prompts apply.
 #include "test_util.hpp"
 
+#include <limits>
+
 using realmaster::Mode;
 using realmaster::Output;
 using realmaster::PixelFormat;
@@ -111,4 +113,98 @@ TEST(Model, PresetPromptsAreAcceptedAndUnknownOnesExplained) {
   const auto img = rmtest::makeImage(32, 32, PixelFormat::Rgba8Srgb);
   const Output out = runOne(*s, img);
   EXPECT_TRUE(out.enhanced()) << s->health().message;
+}
+
+// The counters the runtime keeps about what was shown reach C++: a NaN-depth frame is repaired
+// per pixel and still enhanced (framesSanitized), a NaN HDR colour frame is refused and shown
+// untouched (framesFailed), and the frames around them are enhanced.
+TEST(Model, StatsCountSanitizedAndFailedFrames) {
+  RM_REQUIRE_MODEL(dir, "colormap");
+  auto s = rmtest::mustCreate(rmtest::modelConfig(dir));
+  ASSERT_NE(s, nullptr);
+  constexpr std::uint32_t w = 48, h = 32;
+  const auto img = rmtest::makeImage(w, h, PixelFormat::Rgba8Srgb);
+  const auto depth = rmtest::makePlane(w, h, 1, 0, 5.0f);
+  auto nanDepth = depth;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (std::size_t i = 0; i < nanDepth.size(); i += 3 * sizeof(float)) {
+    std::memcpy(nanDepth.data() + i, &nan, sizeof(float));
+  }
+  auto withDepth = [&](const std::vector<std::uint8_t> &d) {
+    realmaster::FrameView f = img.view();
+    f.depth = realmaster::Plane{d.data(), d.size(), 0};
+    return f;
+  };
+  auto nanColour = rmtest::makeImage(w, h, PixelFormat::Rgba32Float);
+  std::memcpy(nanColour.bytes.data() + 7 * sizeof(float), &nan, sizeof(float));
+
+  Output out;
+  ASSERT_TRUE(s->submit(withDepth(depth)).ok());
+  ASSERT_TRUE(rmtest::waitForOutput(*s, out, 0));
+  EXPECT_TRUE(out.enhanced()) << s->health().message;
+  ASSERT_TRUE(s->submit(withDepth(nanDepth)).ok());
+  ASSERT_TRUE(rmtest::waitForOutput(*s, out, 1));
+  EXPECT_TRUE(out.enhanced()) << "NaN depth is repaired per pixel: " << s->health().message;
+  // Accepted by submit (the layout is fine); the values are refused when the frame is processed.
+  ASSERT_TRUE(s->submit(nanColour.view()).ok());
+  ASSERT_TRUE(rmtest::waitForOutput(*s, out, 2));
+  EXPECT_FALSE(out.enhanced()) << "a NaN colour frame is shown untouched";
+  ASSERT_TRUE(s->submit(withDepth(depth)).ok());
+  ASSERT_TRUE(rmtest::waitForOutput(*s, out, 3));
+  EXPECT_TRUE(out.enhanced());
+  EXPECT_TRUE(s->health().ok()) << "health follows the latest frame: " << s->health().message;
+
+  const auto st = s->stats();
+  EXPECT_EQ(st.framesSubmitted, 4u);
+  EXPECT_EQ(st.framesOutput, 4u);
+  EXPECT_EQ(st.framesEnhanced, 3u);
+  EXPECT_EQ(st.framesReprojected, 0u) << "cinematic: every frame has its own inference";
+  EXPECT_EQ(st.framesFailed, 1u);
+  EXPECT_EQ(st.framesSanitized, 1u);
+  EXPECT_EQ(st.modelFaults, 0u);
+}
+
+// An absurd model output (x1e6) is a model fault: shown untouched, counted as failed, never as
+// enhanced.
+TEST(Model, StatsCountModelFaultsNeverEnhanced) {
+  RM_REQUIRE_MODEL(dir, "faulty/scaled_1e6");
+  auto s = rmtest::mustCreate(rmtest::modelConfig(dir));
+  ASSERT_NE(s, nullptr);
+  const auto img = rmtest::makeImage(48, 32, PixelFormat::Rgba8Srgb);
+  Output out;
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(s->submit(img.view()).ok());
+    ASSERT_TRUE(rmtest::waitForOutput(*s, out, i));
+    EXPECT_FALSE(out.enhanced()) << "frame " << i;
+    EXPECT_EQ(rmtest::outputBytes(out), img.tight()) << "frame " << i << " not untouched";
+  }
+  const auto st = s->stats();
+  EXPECT_EQ(st.framesEnhanced, 0u);
+  EXPECT_EQ(st.modelFaults, 3u);
+  EXPECT_EQ(st.framesFailed, 3u);
+  EXPECT_EQ(st.framesSanitized, 0u);
+  const auto health = s->health();
+  EXPECT_FALSE(health.ok());
+  EXPECT_NE(health.message.find("model fault"), std::string::npos) << health.message;
+}
+
+// Realtime: outputs that reuse an earlier inference are counted as reprojected, within enhanced.
+TEST(Model, StatsRealtimeReprojectedIsPartOfEnhanced) {
+  RM_REQUIRE_MODEL(dir, "colormap");
+  auto s = rmtest::mustCreate(rmtest::modelConfig(dir, Mode::Realtime));
+  ASSERT_NE(s, nullptr);
+  const std::uint64_t n = 24;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const auto img = rmtest::makeImage(48, 32, PixelFormat::Rgba8Srgb, 0, int(i));
+    ASSERT_TRUE(s->submit(img.view()).ok()); // realtime submit copies the frame
+  }
+  Output out;
+  ASSERT_TRUE(rmtest::waitForOutput(*s, out, n - 1));
+  const auto st = s->stats();
+  EXPECT_EQ(st.framesOutput + st.framesDropped, n);
+  EXPECT_LE(st.framesReprojected, st.framesEnhanced);
+  EXPECT_LE(st.framesEnhanced + st.framesFailed, st.framesOutput);
+  EXPECT_EQ(st.framesFailed, 0u);
+  EXPECT_EQ(st.modelFaults, 0u);
+  EXPECT_EQ(st.framesSanitized, 0u);
 }

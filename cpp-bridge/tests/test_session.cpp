@@ -100,6 +100,11 @@ TEST(Session, StatsStartAtZero) {
   EXPECT_EQ(st.framesSubmitted, 0u);
   EXPECT_EQ(st.framesOutput, 0u);
   EXPECT_EQ(st.framesDropped, 0u);
+  EXPECT_EQ(st.framesEnhanced, 0u);
+  EXPECT_EQ(st.framesReprojected, 0u);
+  EXPECT_EQ(st.framesFailed, 0u);
+  EXPECT_EQ(st.modelFaults, 0u);
+  EXPECT_EQ(st.framesSanitized, 0u);
   EXPECT_EQ(st.executionProvider, "none");
   realmaster::Output out;
   EXPECT_FALSE(s->latestOutput(out)) << "no output before the first frame";

@@ -183,6 +183,11 @@ struct Stats {
   std::uint64_t outputLatencyFrames = 0;
   std::string executionProvider; // "cpu", "cuda", ... or "none"
   std::uint64_t windowResets = 0;
+  std::uint64_t framesEnhanced = 0;    // shown with the model's look (fresh or reprojected)
+  std::uint64_t framesReprojected = 0; // of those, an earlier output reprojected (realtime)
+  std::uint64_t framesFailed = 0;      // shown untouched because of an error
+  std::uint64_t modelFaults = 0;       // absurd model outputs refused (shown untouched)
+  std::uint64_t framesSanitized = 0;   // depth/normals/motion values replaced (NaN, inf, range)
 
   static Stats fromFfi(const ffi::Stats &s) {
     Stats r;
@@ -196,6 +201,11 @@ struct Stats {
     r.outputLatencyFrames = s.output_latency_frames;
     r.executionProvider = std::string(s.execution_provider);
     r.windowResets = s.window_resets;
+    r.framesEnhanced = s.frames_enhanced;
+    r.framesReprojected = s.frames_reprojected;
+    r.framesFailed = s.frames_failed;
+    r.modelFaults = s.model_faults;
+    r.framesSanitized = s.frames_sanitized;
     return r;
   }
 };

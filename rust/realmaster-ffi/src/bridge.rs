@@ -114,6 +114,16 @@ pub mod ffi {
         output_latency_frames: u64,
         execution_provider: String,
         window_resets: u64,
+        /// Frames shown with the model's look (fresh or reprojected model output).
+        frames_enhanced: u64,
+        /// Of those, frames showing an earlier frame's output reprojected (realtime catch-up).
+        frames_reprojected: u64,
+        /// Frames shown untouched because of an error (refused frame, model fault, GPU error).
+        frames_failed: u64,
+        /// Model outputs refused as absurd (NaN/inf or far out of range): shown untouched.
+        model_faults: u64,
+        /// Frames whose depth, normals or motion had values replaced (NaN, inf, out of range).
+        frames_sanitized: u64,
     }
 
     /// A finished frame, tightly packed, in the format of the submitted frame. Reuse one instance

@@ -179,6 +179,11 @@ pub fn stats_to_ffi(s: &rm::Stats) -> Stats {
         output_latency_frames: s.output_latency_frames,
         execution_provider: s.execution_provider.clone(),
         window_resets: s.window_resets,
+        frames_enhanced: s.frames_enhanced,
+        frames_reprojected: s.frames_reprojected,
+        frames_failed: s.frames_failed,
+        model_faults: s.model_faults,
+        frames_sanitized: s.frames_sanitized,
     }
 }
 
