@@ -563,3 +563,36 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write that fails part-way (a full disk) leaves the previous file as it was and no
+    /// temporary file; a write that succeeds replaces it whole.
+    #[test]
+    fn atomic_write_failing_midway_keeps_the_old_file_and_leaves_no_temp() {
+        let dir = std::env::temp_dir().join(format!("realmaster-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("0000.png");
+        std::fs::write(&path, b"previous complete frame").unwrap();
+        let e = write_atomic(&path, |tmp| {
+            std::fs::write(tmp, b"half a fr")?;
+            bail!("No space left on device (os error 28)")
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("No space left"), "{e:#}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"previous complete frame");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["0000.png"], "a temporary file was left");
+
+        write_atomic(&path, |tmp| Ok(std::fs::write(tmp, b"new frame")?)).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new frame");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
