@@ -28,8 +28,8 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
-reqs="$(cat requirements.txt requirements-train.txt requirements-pathtrace.txt requirements-nodeps.txt)"
-if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, pytest, torch, onnxscript, PIL, OpenEXR, h5py, efficientnet_lite_pytorch, ray, pyoidn" 2>/dev/null || \
+reqs="$(cat requirements.txt requirements-train.txt requirements-pathtrace.txt requirements-method.txt requirements-nodeps.txt)"
+if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, pytest, torch, onnxscript, PIL, OpenEXR, h5py, efficientnet_lite_pytorch, ray, pyoidn, diffusers, peft, accelerate" 2>/dev/null || \
    [ "$reqs" != "$(cat .venv/.requirements.installed 2>/dev/null)" ]; then
   echo "setup: installing Python packages (requirements*.txt; PyTorch and its CUDA libraries are ~2.5 GB)"
   # The venv takes ~4.9 GB and the Rust/C++ builds ~1.5 GB more: say so up front rather than let pip
@@ -41,7 +41,7 @@ if ! .venv/bin/python -c "import onnxruntime, onnx, numpy, pytest, torch, onnxsc
   fi
   # --no-cache-dir: a pip cache would hold a second copy of every wheel (~2.5 GB) on disk.
   .venv/bin/pip install -q --no-cache-dir --upgrade pip >/dev/null
-  if ! .venv/bin/pip install -q --no-cache-dir -r requirements.txt -r requirements-train.txt -r requirements-pathtrace.txt ||
+  if ! .venv/bin/pip install -q --no-cache-dir -r requirements.txt -r requirements-train.txt -r requirements-pathtrace.txt -r requirements-method.txt ||
      ! .venv/bin/pip install -q --no-cache-dir --no-deps -r requirements-nodeps.txt; then
     echo "setup: pip could not install requirements*.txt (see its message above; 'No space left on device'" >&2
     echo "setup: means the disk is full: ~7 GB free are needed). Fix that and run make setup again." >&2
