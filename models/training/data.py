@@ -12,6 +12,7 @@ For a frame t of a clip and a weather w, one sample holds (tensor roles of docs/
            has not produced an output yet), and at a shot start the current frame itself
   prompt   the weather's preset embedding, or one of its paraphrases' (p_paraphrase)
   target   targets/<w>/t
+  target_weight  1 where the target is trusted, 0 on the sky of clips whose target sky is flawed
 A batch holds B pairs (t-1, t) over the same crop, stacked as [previous frames..., current frames...],
 so the temporal loss can warp the prediction for t-1 onto t. Pairs whose t starts a shot get a
 temporal weight of 0 (the "previous" half then repeats frame t). Each batch depends only on
@@ -160,7 +161,19 @@ class TrainingData:
             "normals": cur.normals.astype(np.float32) if cur.normals is not None else np.zeros((h, w, 3), np.float32),
             "prev": self._prev(si, t, weather, rng),
             "target": self.store.target(si, weather, t).astype(np.float32) / 255.0,
+            "target_weight": self._target_weight(si, cur),
         }
+
+    def _target_weight(self, si: int, cur: FrameData) -> np.ndarray:
+        """1 where the target is trusted. Clips whose target sky shows the HDRI's own photographed
+        skyline (meta camera_sky = full_panorama, an early generator fault) have sky pixels at 0: the
+        engine frame has no such buildings, so learning them would teach the student to paint them."""
+        seq = self.seqs[si]
+        h, w = seq.height, seq.width
+        if seq.meta.get("camera_sky") != "full_panorama" or cur.depth is None:
+            return np.ones((h, w, 1), np.float32)
+        sky_z = float(seq.meta.get("sky_depth", 10000.0))
+        return (cur.depth.astype(np.float32) > encode_depth(np.float32(sky_z * 0.5)))[..., None].astype(np.float32)
 
     def batch(self, seed: int, step: int) -> dict[str, np.ndarray]:
         """NCHW float32 arrays; the first B rows are frame t-1 of each pair, the last B frame t."""

@@ -88,6 +88,12 @@ def edge_loss(out: torch.Tensor, target: torch.Tensor, input_edges: torch.Tensor
     return (((ox - tx).abs() + (oy - ty).abs()) * w).sum() / w.sum()
 
 
+def trust_target(target: torch.Tensor, weight: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+    """The target where weight is 1, the (detached, clamped) prediction where it is 0: every paired
+    term then sees no error and gives no gradient on untrusted pixels, without masking each term."""
+    return weight * target + (1.0 - weight) * raw.detach().float().clamp(0.0, 1.0)
+
+
 def total_loss(
     raw: torch.Tensor, batch: dict[str, torch.Tensor], window: int, lw: LossWeights
 ) -> tuple[torch.Tensor, dict[str, float]]:

@@ -366,7 +366,7 @@ def train(args: argparse.Namespace) -> int:
     import torch
 
     from data import DataConfig, TrainingData, validate_training_set
-    from losses import LossWeights, total_loss
+    from losses import LossWeights, total_loss, trust_target
     from model import Student, StudentConfig, count_parameters
     from prompts import prompt_table
 
@@ -449,6 +449,7 @@ def train(args: argparse.Namespace) -> int:
                 g["lr"] = lr_at(cfg, step)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 raw = model.forward_raw(*model_inputs(batch))
+            batch["target"] = trust_target(batch["target"], batch["target_weight"], raw)
             loss, parts = total_loss(raw.float().contiguous(), batch, model_cfg.window, lw)
             loss = loss + realism.generator_terms(raw, batch, step, parts)
             if not math.isfinite(parts["total"]):

