@@ -228,8 +228,12 @@ void submitVersusMemcpy(const realmaster::Config &config, const char *label) {
   ::testing::Test::RecordProperty("median_memcpy_ms", std::to_string(mCopy));
   ::testing::Test::RecordProperty("median_submit_ms", std::to_string(mSubmit));
   // Submit = layout check + one copy into a recycled buffer; the slack covers the worker thread
-  // competing for the same cores. Waiting for the frame's processing would cost far more.
-  EXPECT_LT(mSubmit, 2.0 * mCopy + 0.25) << "realtime submit must cost about one frame copy";
+  // competing for the same cores. What must never happen is submit waiting for the frame's
+  // processing: on a loaded machine the copy alone can take several memcpy times, so either bound
+  // passes (a blocking submit fails both).
+  EXPECT_TRUE(mSubmit < 2.0 * mCopy + 0.25 || mSubmit < 0.1 * processMs)
+      << "realtime submit must cost about one frame copy, never the frame's processing: submit "
+      << mSubmit << " ms, memcpy " << mCopy << " ms, processing " << processMs << " ms";
 }
 
 } // namespace

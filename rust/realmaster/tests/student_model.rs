@@ -77,6 +77,9 @@ fn heldout_scores_match_the_model_card() {
         if (g.psnr - f("psnr")).abs() > m("psnr_db") {
             bad.push(format!("{} PSNR", g.weather));
         }
+        if (g.psnr_passthrough - f("psnr_passthrough")).abs() > m("psnr_db") {
+            bad.push(format!("{} pass-through PSNR", g.weather));
+        }
         if (g.ssim - f("ssim")).abs() > m("ssim") {
             bad.push(format!("{} SSIM", g.weather));
         }
@@ -87,8 +90,10 @@ fn heldout_scores_match_the_model_card() {
         if (g.edge_f - f("edge_f")).abs() > m("edge_f") {
             bad.push(format!("{} edge F", g.weather));
         }
-        if g.psnr <= g.psnr_passthrough {
-            bad.push(format!("{} does not beat pass-through", g.weather));
+        // Where the card says the model beats pass-through, it must still do so; where the card
+        // records a loss (MODEL_CARD.md lists them), the margins above keep it from getting worse.
+        if f("psnr") > f("psnr_passthrough") + m("psnr_db") && g.psnr <= g.psnr_passthrough {
+            bad.push(format!("{} no longer beats pass-through", g.weather));
         }
     }
     eprint!("{report}");
