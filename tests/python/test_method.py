@@ -221,6 +221,31 @@ def test_runtime_renders_package_deterministically(chain: dict[str, Path], tmp_p
     assert outs[0] == outs[1]
 
 
+def test_bench_reports_denoiser_steps_and_vae_timings(chain: dict[str, Path]) -> None:
+    exe = _binary()
+    if exe is None:
+        pytest.skip("realmaster is not built (cargo build -p realmaster-cli)")
+    env = dict(os.environ)
+    libs = sorted((ROOT / ".venv").glob("lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*"))
+    if libs:
+        env.setdefault("REALMASTER_ORT_LIB", str(libs[0]))
+    args = [str(exe), "bench", str(CLIP), "--model", str(chain["pkg"]), "--frames", "3", "--warmup", "1", "--ep", "cpu"]
+    r = subprocess.run([*args, "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    d = rep["diffusion"]
+    assert d["steps"] == K
+    for key in ("denoiser_step", "denoiser_total", "vae_encoder", "vae_decoder"):
+        assert set(d[key]) >= {"median", "p95"} and 0 < d[key]["median"] <= d[key]["p95"], (key, d)
+    # the graphs run inside the inference stage; one step is a K-th of the denoiser's time
+    inference = dict(rep["stages"])["inference"]["median"]
+    assert d["vae_encoder"]["median"] + d["vae_decoder"]["median"] < inference * 1.5
+    assert d["denoiser_step"]["median"] <= d["denoiser_total"]["median"]
+    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"K = {K}" in r.stdout and "denoiser, per step" in r.stdout and "vae decoder" in r.stdout
+
+
 def test_distill_student_writes_a_training_sequence(chain: dict[str, Path]) -> None:
     import seqio
 

@@ -53,6 +53,50 @@ struct Report {
     realtime_frames_output: u64,
     realtime_frames_dropped: u64,
     realtime_output_fps: f64,
+    /// Diffusion packages only (null for a student): the graphs inside `inference`, milliseconds.
+    diffusion: Option<DiffusionReport>,
+}
+
+#[derive(serde::Serialize)]
+struct DiffusionReport {
+    /// Denoiser steps per frame (K).
+    steps: u32,
+    /// One denoiser step (the frame's denoiser time / K).
+    denoiser_step: Summary,
+    /// All K steps of a frame.
+    denoiser_total: Summary,
+    vae_encoder: Summary,
+    vae_decoder: Summary,
+}
+
+/// Per-frame diffusion timings gathered over the measured frames.
+#[derive(Default)]
+struct DiffusionSamples {
+    steps: u32,
+    step: Vec<f64>,
+    total: Vec<f64>,
+    encoder: Vec<f64>,
+    decoder: Vec<f64>,
+}
+
+impl DiffusionSamples {
+    fn push(&mut self, t: &realmaster::model::DiffusionTimings) {
+        self.steps = self.steps.max(t.denoiser_steps);
+        self.step.push(t.denoiser_step_ms());
+        self.total.push(t.denoiser_ms);
+        self.encoder.push(t.vae_encoder_ms);
+        self.decoder.push(t.vae_decoder_ms);
+    }
+
+    fn report(&self) -> Option<DiffusionReport> {
+        (!self.total.is_empty()).then(|| DiffusionReport {
+            steps: self.steps,
+            denoiser_step: summarize(&self.step),
+            denoiser_total: summarize(&self.total),
+            vae_encoder: summarize(&self.encoder),
+            vae_decoder: summarize(&self.decoder),
+        })
+    }
 }
 
 /// Nearest-neighbour resize of every plane; motion vectors are rescaled with the image.
@@ -133,6 +177,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
 
     // Cinematic, profiled: every stage timed.
     let mut per_stage: Vec<Vec<f64>> = vec![Vec::new(); 7];
+    let mut diffusion = DiffusionSamples::default();
     for i in 0..a.warmup + a.frames {
         session.submit(&frame(i).as_frame_ref())?;
         let t = session.last_timings();
@@ -150,6 +195,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             .enumerate()
             {
                 per_stage[k].push(v);
+            }
+            if let Some(d) = &t.diffusion {
+                diffusion.push(d);
             }
         }
     }
@@ -229,6 +277,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         realtime_frames_output: after.frames_output - before.frames_output,
         realtime_frames_dropped: after.frames_dropped - before.frames_dropped,
         realtime_output_fps: (after.frames_output - before.frames_output) as f64 / rt_secs,
+        diffusion: diffusion.report(),
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -249,6 +298,17 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         );
         for (n, s) in &report.stages {
             println!("{n:<24} {:>10.2} {:>10.2}", s.median, s.p95);
+        }
+        if let Some(d) = &report.diffusion {
+            println!("diffusion graphs (inside inference, ms, K = {}):", d.steps);
+            for (n, s) in [
+                ("  vae encoder", &d.vae_encoder),
+                ("  denoiser, per step", &d.denoiser_step),
+                ("  denoiser, all steps", &d.denoiser_total),
+                ("  vae decoder", &d.vae_decoder),
+            ] {
+                println!("{n:<24} {:>10.2} {:>10.2}", s.median, s.p95);
+            }
         }
         println!(
             "fps (cinematic, every frame inferred): {:.1}",

@@ -122,3 +122,25 @@ fn diffusion_graph_mismatch_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn last_frame_timings_cover_the_three_graphs() {
+    let mut s = load("diffusion_ideal", 3);
+    // Before any frame: a diffusion model reports zeros, not nothing.
+    let t0 = s.last_diffusion_timings().expect("diffusion model");
+    assert_eq!(t0, realmaster::model::DiffusionTimings::default());
+    let inp = Inputs::new(8, 8, 11);
+    s.run(&inp.all()).unwrap();
+    let t = s.last_diffusion_timings().unwrap();
+    // diffusion_ideal has 4 base sigmas: 4 denoiser steps per frame.
+    assert_eq!(t.denoiser_steps, 4);
+    assert!(
+        t.vae_encoder_ms > 0.0 && t.denoiser_ms > 0.0 && t.vae_decoder_ms > 0.0,
+        "{t:?}"
+    );
+    assert!((t.denoiser_step_ms() * 4.0 - t.denoiser_ms).abs() < 1e-9);
+    // A student has no diffusion timings.
+    let student =
+        ModelSession::load(&ModelPackage::open(pkg("identity")).unwrap(), &cpu()).unwrap();
+    assert!(student.last_diffusion_timings().is_none());
+}

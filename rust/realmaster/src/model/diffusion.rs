@@ -12,6 +12,7 @@
 //! and a final σ = 0.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use ort::session::Session;
 
@@ -67,6 +68,32 @@ pub fn gaussian_noise(seed: u64, n: usize) -> Vec<f32> {
     out
 }
 
+/// Wall-clock milliseconds of the three graphs on the last frame a diffusion model ran
+/// (what `realmaster bench` reports per step and per VAE half).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct DiffusionTimings {
+    pub vae_encoder_ms: f64,
+    /// All denoiser steps of the frame together.
+    pub denoiser_ms: f64,
+    pub denoiser_steps: u32,
+    pub vae_decoder_ms: f64,
+}
+
+impl DiffusionTimings {
+    /// Mean milliseconds of one denoiser step on this frame (0 with no steps).
+    pub fn denoiser_step_ms(&self) -> f64 {
+        if self.denoiser_steps == 0 {
+            0.0
+        } else {
+            self.denoiser_ms / f64::from(self.denoiser_steps)
+        }
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
 pub(crate) struct DiffusionRunner {
     encoder: Session,
     denoiser: Session,
@@ -85,6 +112,7 @@ pub(crate) struct DiffusionRunner {
     x: Vec<f32>,
     v: Vec<f32>,
     noise: Vec<f32>,
+    last: DiffusionTimings,
 }
 
 const X: &str = "x";
@@ -175,13 +203,21 @@ impl DiffusionRunner {
             x: Vec::new(),
             v: Vec::new(),
             noise: Vec::new(),
+            last: DiffusionTimings::default(),
         };
         Ok((runner, selection))
     }
 
+    /// The graphs' timings on the last frame that ran to the end.
+    pub(crate) fn last_timings(&self) -> DiffusionTimings {
+        self.last
+    }
+
     /// One frame: encode, sample, decode into `out`; returns the rgb shape.
     pub(crate) fn run(&mut self, feeds: &[Feed<'_>], out: &mut Vec<f32>) -> Result<Vec<usize>> {
+        let mut timings = DiffusionTimings::default();
         let enc_feeds: Vec<Feed<'_>> = pick(feeds, &self.encoder_inputs);
+        let t = Instant::now();
         let cond_shape = graph::run_f32(
             &mut self.encoder,
             &self.paths[0],
@@ -189,6 +225,7 @@ impl DiffusionRunner {
             &self.encoder_output,
             &mut self.cond,
         )?;
+        timings.vae_encoder_ms = ms_since(t);
         let n = self.cond.len();
         if self.noise.len() != n {
             self.noise = gaussian_noise(self.seed, n);
@@ -198,6 +235,7 @@ impl DiffusionRunner {
         self.x.extend(self.noise.iter().map(|z| z * sigma0));
 
         let extra: Vec<Feed<'_>> = pick(feeds, &self.denoiser_inputs);
+        let t = Instant::now();
         for k in 0..self.sigmas.len().saturating_sub(1) {
             let sigma = [self.sigmas[k]];
             let mut den_feeds = vec![
@@ -239,19 +277,25 @@ impl DiffusionRunner {
             for (x, v) in self.x.iter_mut().zip(&self.v) {
                 *x += dt * v;
             }
+            timings.denoiser_steps += 1;
         }
+        timings.denoiser_ms = ms_since(t);
         let dec = [Feed {
             name: &self.decoder_input,
             data: &self.x,
             shape: &cond_shape,
         }];
-        graph::run_f32(
+        let t = Instant::now();
+        let shape = graph::run_f32(
             &mut self.decoder,
             &self.paths[2],
             &dec,
             &self.rgb_output,
             out,
-        )
+        )?;
+        timings.vae_decoder_ms = ms_since(t);
+        self.last = timings;
+        Ok(shape)
     }
 }
 

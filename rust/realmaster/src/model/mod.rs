@@ -25,7 +25,7 @@ pub mod prompt;
 pub mod session;
 pub mod tokenizer;
 
-pub use diffusion::{flow_sigmas, gaussian_noise, shift_sigma};
+pub use diffusion::{flow_sigmas, gaussian_noise, shift_sigma, DiffusionTimings};
 pub use ep::{available_eps, EpOptions, EpSelection, ExecutionProvider};
 pub use manifest::{ColorSpace, InputRole, Manifest, ModelKind, Precision, Resolution};
 pub use ort_lib::OrtLibInfo;

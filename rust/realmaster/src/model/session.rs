@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ort::session::builder::SessionBuilder;
 use ort::session::Session;
 
-use super::diffusion::DiffusionRunner;
+use super::diffusion::{DiffusionRunner, DiffusionTimings};
 use super::ep::{self, EpOptions, EpSelection, ExecutionProvider};
 use super::graph::{self, Dim, Expect, Feed};
 use super::manifest::{InputRole, Manifest, ModelKind, Resolution};
@@ -176,6 +176,15 @@ impl ModelSession {
     /// The roles `run` needs, in manifest order.
     pub fn input_roles(&self) -> Vec<InputRole> {
         self.inputs.iter().map(|(r, _)| *r).collect()
+    }
+
+    /// For a diffusion model, the encoder / per-step denoiser / decoder timings of the last frame
+    /// that ran to the end; `None` for a student.
+    pub fn last_diffusion_timings(&self) -> Option<DiffusionTimings> {
+        match &self.runner {
+            Runner::Student { .. } => None,
+            Runner::Diffusion(runner) => Some(runner.last_timings()),
+        }
     }
 
     /// Runs one frame and returns the rgb output `[1, 3, H, W]`.

@@ -51,6 +51,8 @@ pub struct InferenceResult {
     pub rgb: Vec<f32>,
     pub arena: Vec<f32>,
     pub ms: f64,
+    /// Per-graph timings when the model is a diffusion model.
+    pub diffusion: Option<crate::model::DiffusionTimings>,
 }
 
 /// Where the frame thread sends jobs and gets results; the session wires this to the inference thread.
@@ -403,6 +405,7 @@ impl Engine {
         // Fold in a finished inference, carried forward to this frame.
         if let Some(result) = link.receive(settings.synchronous) {
             t.inference_ms = result.ms;
+            t.diffusion = result.diffusion;
             self.spare_arena = result.arena;
             // write_buffer copies at once, so the vector goes straight back to the pool.
             self.spare_rgb = result.rgb;

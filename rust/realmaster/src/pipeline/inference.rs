@@ -57,6 +57,10 @@ impl Infer for StudentInfer {
         self.session.run_into(&feeds, out)?;
         Ok(())
     }
+
+    fn diffusion_timings(&self) -> Option<model::DiffusionTimings> {
+        self.session.last_diffusion_timings()
+    }
 }
 
 /// Open, verify and load a model package for a session.

@@ -78,4 +78,7 @@ pub struct FrameTimings {
     pub total_ms: f64,
     /// Whether this frame launched an inference (realtime mode skips it while one is in flight).
     pub inferred: bool,
+    /// For a diffusion model: the VAE encoder, denoiser (all steps) and VAE decoder times inside
+    /// `inference_ms`, from the inference folded into this frame.
+    pub diffusion: Option<crate::model::DiffusionTimings>,
 }

@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::{Error, Result};
 use crate::gpu::preprocess::TensorLayout;
+use crate::model::DiffusionTimings;
 
 use super::engine::{InferenceJob, InferenceLink, InferenceResult};
 use super::prompt_blend::PromptBlend;
@@ -23,6 +24,11 @@ pub trait Infer: Send {
         prompt: &[f32],
         out: &mut Vec<f32>,
     ) -> Result<()>;
+
+    /// Per-graph timings of the last run, for diffusion models (`None`: not a diffusion model).
+    fn diffusion_timings(&self) -> Option<DiffusionTimings> {
+        None
+    }
 }
 
 pub struct Job {
@@ -108,8 +114,14 @@ pub fn spawn_inference(
                         "the model panicked during inference".into(),
                     ))
                 });
+                let diffusion = if status.is_ok() {
+                    model.diffusion_timings()
+                } else {
+                    None
+                };
                 let result = InferenceResult {
                     frame_index,
+                    diffusion,
                     status,
                     rgb,
                     arena,
