@@ -255,7 +255,7 @@ class CarLibrary:
             except Exception as e:  # a broken asset folder must not stop the clip
                 print(f"pathtrace: car {d} not loaded ({e}); using a procedural car", flush=True)
         if not self.models:
-            layout.fallbacks.append("cars: procedural box cars (trigger-rally-data not available)")
+            layout.fallbacks.append("cars: procedural box cars (no car meshes: --gpl-assets not given or trigger-rally-data missing)")
 
     def _load(self, d: str) -> tuple[str, Any, Any, list, float, tuple]:
         import os

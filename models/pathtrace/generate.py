@@ -86,7 +86,9 @@ def render_clip(clip: dict, opts: dict) -> dict:
         "scene": clip["scene"], "variant": clip["variant"], "camera": clip["camera"], "seed": clip["seed"],
         "split": clip["split"], "frames": opts["frames"], "width": opts["width"], "height": opts["height"],
         "fps": 24.0, "samples": opts["samples"], "weathers": opts["weathers"], "engine": opts["engine"],
-        "raw": str(raw), "hdri_dir": assets.hdri_dir(), "car_dirs": assets.car_dirs(clip["split"]),
+        "raw": str(raw), "hdri_dir": assets.hdri_dir(),
+        "car_dirs": assets.car_dirs(clip["split"]) if opts.get("gpl_assets") else [],
+        "asset_policy": "gpl" if opts.get("gpl_assets") else "permissive",
         "threads": opts["threads"], "loop": opts.get("loop", False), "probe": opts.get("probe"),
         "denoise": opts.get("denoise", True), "lens_mm": 24.0,
     }
@@ -144,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", action="store_true", help="orbit closes a full circle over the clip")
     p.add_argument("--half", action="store_true", help="write depth/normals/motion as half-float EXR")
     p.add_argument("--no-denoise", action="store_true")
+    p.add_argument(
+        "--gpl-assets", action="store_true",
+        help="also use GPL-2+ assets (trigger-rally-data's cars); off by default: weights trained on the data "
+        "ship under MIT OR Apache-2.0, and copyleft training images are kept out of them (procedural cars instead)",
+    )
     p.add_argument("--nice", type=int, default=0, help="run Blender under nice -n N")
     p.add_argument("--probe", type=float, default=None, help=argparse.SUPPRESS)
     return p
@@ -177,7 +184,7 @@ def validate(a: argparse.Namespace) -> dict:
     return {
         "out": str(out.resolve()), "frames": a.frames, "width": w, "height": h, "samples": a.samples,
         "weathers": weathers, "engine": pick_engine(a.engine), "threads": a.threads, "loop": a.loop,
-        "half": a.half, "denoise": not a.no_denoise, "nice": a.nice, "probe": a.probe,
+        "half": a.half, "denoise": not a.no_denoise, "nice": a.nice, "probe": a.probe, "gpl_assets": a.gpl_assets,
     }
 
 

@@ -205,6 +205,8 @@ def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
         "assets": cam["assets"], "hdris": cam.get("hdris", []), "fallbacks": cam["fallbacks"],
         "fov_deg": round(math.degrees(2 * math.atan(w / 2 / cam["fx"])), 3),
         "camera_sky": "sky_only",  # camera rays see the panorama's sky, not its photographed horizon
+        # "permissive": only assets whose licenses allow MIT/Apache weights; "gpl": GPL-2+ cars too.
+        "asset_policy": spec.get("asset_policy", "gpl"),
     }
     if spec.get("loop"):
         meta["loop"] = True

@@ -377,6 +377,13 @@ def train(args: argparse.Namespace) -> int:
     seqs = [s for s in all_seqs if s.split == "train"]
     weathers = validate_training_set(seqs, args.weathers.split(",") if args.weathers else None, cfg.crop)
     prompts = prompt_table(weathers)
+    copyleft = sorted({a for s in seqs for a in s.meta.get("assets", []) if a.startswith("trigger-rally-data")})
+    if copyleft:  # the model card's license section must say so; models/pathtrace renders without them by default
+        print(
+            f"warning: {sum(1 for s in seqs if s.meta.get('asset_policy') != 'permissive' and s.meta.get('assets'))} "
+            f"training sequences show GPL-2+ assets ({', '.join(copyleft[:3])}...): weights trained on them may not "
+            "ship under MIT/Apache; render with models/pathtrace's default (permissive) assets for a shipped model"
+        )
     model_cfg = StudentConfig(**ARCHS[args.arch])
     run = run_record(cfg, model_cfg.to_dict(), weathers, seqs)
     if args.init_from is not None:

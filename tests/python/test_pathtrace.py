@@ -58,6 +58,14 @@ def test_tiny_clip_loads_with_seqio(tiny: Path) -> None:
     assert np.abs(means["snow"] - means["night"]).max() > 5
 
 
+def test_default_assets_are_license_compatible(tiny: Path) -> None:
+    """Without --gpl-assets no GPL-2+ car is rendered (weights trained on the data are MIT/Apache)."""
+    meta = json.loads((tiny / "sequence.json").read_text())["meta"]
+    assert meta["asset_policy"] == "permissive"
+    assert not [a for a in meta["assets"] if a.startswith("trigger-rally-data")]
+    assert any("procedural" in f for f in meta["fallbacks"])
+
+
 def test_motion_warps_previous_frame_onto_current(tiny: Path) -> None:
     s = seqio.load_sequence(tiny)
     assert np.all(s.load_motion(0) == 0)
