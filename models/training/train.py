@@ -231,6 +231,9 @@ def run_record(cfg: TrainConfig, model_cfg: dict, weathers: list[str], seqs: lis
         "model": model_cfg,
         "weathers": weathers,
         "sequences": sorted(s.name for s in seqs),
+        # For the model card (not compared on resume): where the data came from and what it shows.
+        "generators": sorted({str(s.meta.get("generator", "unknown")) for s in seqs}),
+        "assets": sorted({a for s in seqs for a in s.meta.get("assets", [])}),
     }
 
 
