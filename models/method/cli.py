@@ -37,6 +37,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
 
+    p = sub.add_parser("make-small", help="a small Wan base: random-init transformer, VAE fitted on the clips")
+    _common(p)
+    p.add_argument("--data", nargs="+", type=Path, required=True, help="sequence folders (colour and targets)")
+    p.add_argument("--window", type=int, default=5)
+    p.add_argument("--z-dim", type=int, default=16)
+    p.add_argument("--vae-dim", type=int, default=16, help="the VAE's base channel count")
+    p.add_argument("--vae-spatial", type=int, default=8, choices=[4, 8],
+                   help="VAE compression: 8 (8x8 spatial, 4x temporal, as Wan2.1) or 4 (4x4, 2x temporal)")
+    p.add_argument("--size", help="resize the clips to WxH first (the package's size; default: as stored)")
+    p.add_argument("--vae-steps", type=int, default=2000)
+    p.add_argument("--vae-minutes", type=float, default=0.0, help="stop fitting the VAE after this long (0: no limit)")
+    p.add_argument("--vae-lr", type=float, default=1e-3)
+    p.add_argument("--crop", default="128x64", help="VAE training crop WxH (multiples of 8)")
+
     p = sub.add_parser("anchors", help="edit each clip's first and last frame per weather (image-edit pipeline)")
     _common(p, ray=True)
     p.add_argument("clips", nargs="+", type=Path, help="sequence folders")
@@ -140,10 +154,10 @@ def main(argv: list[str] | None = None) -> int:
 
             tiny.save_all(args.out, args.seed)
             return 0
-        from . import anchors, distill, export, iclora, propagate, student
+        from . import anchors, distill, export, iclora, propagate, small, student
 
         stage = {"anchors": anchors, "propagate": propagate, "train-iclora": iclora, "distill-steps": distill,
-                 "export": export, "distill-student": student}[args.stage]
+                 "export": export, "distill-student": student, "make-small": small}[args.stage]
         return stage.run(args)
     except common.StageError as e:
         print(f"method {args.stage}: {e}", file=sys.stderr)

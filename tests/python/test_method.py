@@ -196,6 +196,8 @@ def test_runtime_noise_is_the_runtimes() -> None:
 
 
 def _binary() -> Path | None:
+    if os.environ.get("REALMASTER_BIN"):  # a realmaster built elsewhere (e.g. another CARGO_TARGET_DIR)
+        return Path(os.environ["REALMASTER_BIN"])
     cands = [ROOT / "target" / d / "realmaster" for d in ("debug", "release")]
     cands = [c for c in cands if c.exists()]
     return max(cands, key=lambda c: c.stat().st_mtime) if cands else None
@@ -244,6 +246,22 @@ def test_bench_reports_denoiser_steps_and_vae_timings(chain: dict[str, Path]) ->
     r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert f"K = {K}" in r.stdout and "denoiser, per step" in r.stdout and "vae decoder" in r.stdout
+
+
+def test_make_small_builds_a_base_the_stages_load(tmp_path: Path) -> None:
+    out = tmp_path / "small"
+    method("make-small", "--data", CLIP, "--out", out, "--size", "64x32", "--crop", "32x16", "--vae-spatial", 4,
+           "--vae-dim", 4, "--z-dim", 4, "--vae-steps", 2, "--threads", 1, "--device", "cpu")
+    rec = json.loads((out / "small.json").read_text())
+    assert rec["vae"]["steps"] == 2 and rec["vae"]["spatial"] == 4 and np.isfinite(rec["vae"]["recon_psnr_db"])
+    codec = wan.VaeCodec(wan.load_vae(out), 5)
+    z = codec.encode_video(torch.rand(1, 3, 5, 32, 64))
+    assert z.shape == (1, 4, 3, 8, 16)  # 4x4 spatial, 5 frames -> 3 latent frames
+    # the latent statistics were measured and stored in the VAE config
+    assert codec.std.flatten().tolist() != [1.0] * 4
+    tr = wan.load_transformer(out, "transformer")
+    assert tr.config.in_channels == 4 and tr.config.num_layers == 4
+    assert wan.encode_text(out, ["a photo of the city"], 8).shape == (1, 8, tiny.TEXT_DIM)
 
 
 def test_distill_student_writes_a_training_sequence(chain: dict[str, Path]) -> None:
