@@ -51,26 +51,20 @@ class Lighting:
         self.env = nt.nodes.new("ShaderNodeTexEnvironment")
         tc = nt.nodes.new("ShaderNodeTexCoord")
         self.mapping = nt.nodes.new("ShaderNodeMapping")
-        # Camera rays see the panorama's sky only: their direction is lifted above the horizon band
-        # (z -> 1 + max(z, 0): the horizon maps to 45 deg), so the photographed skyline, trees and ground never
-        # show up where the engine frame has open sky; every other ray (the lighting) sees it as is.
+        # Camera rays see only a small cap around the panorama's zenith: their direction is squeezed
+        # towards straight up ((0.05 x, 0.05 y, 1), ~3 deg), so no photographed skyline, crane or tree
+        # (some reach 45 deg and more) shows where the engine frame has open sky, while the sky keeps the
+        # panorama's colour; every other ray (the lighting) sees the panorama as is.
         sep = nt.nodes.new("ShaderNodeSeparateXYZ")
         nt.links.new(tc.outputs["Generated"], sep.inputs[0])
-        up = nt.nodes.new("ShaderNodeMath")
-        up.operation = "MULTIPLY_ADD"
-        nt.links.new(sep.outputs["Z"], up.inputs[0])
-        up.inputs[1].default_value = 1.0
-        up.inputs[2].default_value = 1.0
-        up.use_clamp = False
-        zpos = nt.nodes.new("ShaderNodeMath")
-        zpos.operation = "MAXIMUM"
-        nt.links.new(sep.outputs["Z"], zpos.inputs[0])
-        zpos.inputs[1].default_value = 0.0
-        nt.links.new(zpos.outputs[0], up.inputs[0])
         comb = nt.nodes.new("ShaderNodeCombineXYZ")
-        nt.links.new(sep.outputs["X"], comb.inputs["X"])
-        nt.links.new(sep.outputs["Y"], comb.inputs["Y"])
-        nt.links.new(up.outputs[0], comb.inputs["Z"])
+        for axis in ("X", "Y"):
+            squeeze = nt.nodes.new("ShaderNodeMath")
+            squeeze.operation = "MULTIPLY"
+            nt.links.new(sep.outputs[axis], squeeze.inputs[0])
+            squeeze.inputs[1].default_value = 0.05
+            nt.links.new(squeeze.outputs[0], comb.inputs[axis])
+        comb.inputs["Z"].default_value = 1.0
         norm = nt.nodes.new("ShaderNodeVectorMath")
         norm.operation = "NORMALIZE"
         nt.links.new(comb.outputs[0], norm.inputs[0])

@@ -204,7 +204,7 @@ def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
         "engine": spec["engine"], "samples": spec["samples"], "denoiser": "oidn" if oidn is not None else "none",
         "assets": cam["assets"], "hdris": cam.get("hdris", []), "fallbacks": cam["fallbacks"],
         "fov_deg": round(math.degrees(2 * math.atan(w / 2 / cam["fx"])), 3),
-        "camera_sky": "sky_only",  # camera rays see the panorama's sky, not its photographed horizon
+        "camera_sky": "zenith_cap",  # camera rays see a ~3 deg cap around the panorama's zenith
         # "permissive": only assets whose licenses allow MIT/Apache weights; "gpl": GPL-2+ cars too.
         "asset_policy": spec.get("asset_policy", "gpl"),
     }

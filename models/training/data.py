@@ -166,11 +166,13 @@ class TrainingData:
 
     def _target_weight(self, si: int, cur: FrameData) -> np.ndarray:
         """1 where the target is trusted. Clips whose target sky shows the HDRI's own photographed
-        skyline (meta camera_sky = full_panorama, an early generator fault) have sky pixels at 0: the
-        engine frame has no such buildings, so learning them would teach the student to paint them."""
+        skyline (meta camera_sky full_panorama or sky_only, early generator faults) have sky pixels at 0:
+        the engine frame has no such buildings, so learning them would teach the student to paint them."""
         seq = self.seqs[si]
         h, w = seq.height, seq.width
-        if seq.meta.get("camera_sky") != "full_panorama" or cur.depth is None:
+        # full_panorama: the whole photographed skyline; sky_only: its upper part (cranes, tall trees
+        # still reach into it); zenith_cap (current generator): a flat sky, trusted.
+        if seq.meta.get("camera_sky") not in ("full_panorama", "sky_only") or cur.depth is None:
             return np.ones((h, w, 1), np.float32)
         sky_z = float(seq.meta.get("sky_depth", 10000.0))
         return (cur.depth.astype(np.float32) > encode_depth(np.float32(sky_z * 0.5)))[..., None].astype(np.float32)
