@@ -33,6 +33,8 @@ TEST(Model, IdentityModelEnhancesAndKeepsTheImage) {
   EXPECT_EQ(out.height(), 48u);
   EXPECT_EQ(s->executionProvider(), "cpu");
   EXPECT_EQ(s->stats().executionProvider, "cpu");
+  const std::string backend = s->stats().backend;
+  EXPECT_TRUE(backend == "cpu" || backend == "gpu") << backend;
   // Identity through resample -> model -> guided upsample: close to the input, not equal.
   EXPECT_LT(rmtest::meanAbsDiff8(rmtest::outputBytes(out), img.tight()), 8.0);
 }
@@ -207,4 +209,29 @@ TEST(Model, StatsRealtimeReprojectedIsPartOfEnhanced) {
   EXPECT_EQ(st.framesFailed, 0u);
   EXPECT_EQ(st.modelFaults, 0u);
   EXPECT_EQ(st.framesSanitized, 0u);
+}
+
+TEST(Model, BackendIsChosenByConfigAndReported) {
+  RM_REQUIRE_MODEL(dir, "identity");
+  const auto img = rmtest::makeImage(64, 48, PixelFormat::Rgba8Srgb, 64);
+  auto c = rmtest::modelConfig(dir);
+  c.backend = "cpu";
+  c.mode = Mode::Cinematic;
+  auto cpu = rmtest::mustCreate(c);
+  ASSERT_NE(cpu, nullptr);
+  const Output a = runOne(*cpu, img);
+  EXPECT_TRUE(a.enhanced());
+  EXPECT_EQ(cpu->stats().backend, "cpu");
+  c.backend = "gpu";
+  auto gpu = rmtest::mustCreate(c);
+  ASSERT_NE(gpu, nullptr);
+  const Output b = runOne(*gpu, img);
+  EXPECT_TRUE(b.enhanced());
+  EXPECT_EQ(gpu->stats().backend, "gpu");
+  // The two backends run the same passes: the same picture within a few 8-bit steps.
+  EXPECT_LT(rmtest::meanAbsDiff8(rmtest::outputBytes(a), rmtest::outputBytes(b)), 1.0);
+  c.backend = "tpu";
+  realmaster::Status st;
+  EXPECT_EQ(realmaster::Session::create(c, st), nullptr);
+  EXPECT_FALSE(st.ok());
 }

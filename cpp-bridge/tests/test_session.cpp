@@ -26,6 +26,7 @@ TEST(Session, CreatesWithoutModelAndSaysItPassesThrough) {
 TEST(Session, DefaultConfigComesFromTheRuntime) {
   const Config c;
   EXPECT_EQ(c.executionProvider, "auto");
+  EXPECT_EQ(c.backend, "auto");
   EXPECT_TRUE(c.modelDir.empty());
   EXPECT_EQ(c.mode, Mode::Realtime);
   EXPECT_GE(c.strength, 0.0f);
@@ -106,6 +107,7 @@ TEST(Session, StatsStartAtZero) {
   EXPECT_EQ(st.modelFaults, 0u);
   EXPECT_EQ(st.framesSanitized, 0u);
   EXPECT_EQ(st.executionProvider, "none");
+  EXPECT_EQ(st.backend, "none");
   realmaster::Output out;
   EXPECT_FALSE(s->latestOutput(out)) << "no output before the first frame";
 }

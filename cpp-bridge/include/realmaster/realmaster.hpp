@@ -128,6 +128,7 @@ struct Config {
   float cutThreshold = 0.0f;
   std::uint32_t modelWidth = 0; // 0 x 0 = the manifest's default
   std::uint32_t modelHeight = 0;
+  std::string backend; // full-resolution passes: auto, gpu, cpu (auto: CPU on a software adapter)
 
   Config() { *this = fromFfi(ffi::default_settings()); }
 
@@ -146,6 +147,7 @@ struct Config {
     c.cutThreshold = s.cut_threshold;
     c.modelWidth = s.model_width;
     c.modelHeight = s.model_height;
+    c.backend = std::string(s.backend);
     return c;
   }
 
@@ -163,7 +165,8 @@ struct Config {
                          temporalAlpha,
                          cutThreshold,
                          modelWidth,
-                         modelHeight};
+                         modelHeight,
+                         rust::String::lossy(backend)};
   }
 
 private:
@@ -188,6 +191,7 @@ struct Stats {
   std::uint64_t framesFailed = 0;      // shown untouched because of an error
   std::uint64_t modelFaults = 0;       // absurd model outputs refused (shown untouched)
   std::uint64_t framesSanitized = 0;   // depth/normals/motion values replaced (NaN, inf, range)
+  std::string backend;                 // where the full-resolution passes run: "gpu", "cpu", "none"
 
   static Stats fromFfi(const ffi::Stats &s) {
     Stats r;
@@ -206,6 +210,7 @@ struct Stats {
     r.framesFailed = s.frames_failed;
     r.modelFaults = s.model_faults;
     r.framesSanitized = s.frames_sanitized;
+    r.backend = std::string(s.backend);
     return r;
   }
 };

@@ -39,6 +39,8 @@ struct Report {
     input: (u32, u32),
     model_input: (u32, u32),
     execution_provider: String,
+    /// Where the full-resolution passes ran: "gpu" or "cpu".
+    backend: String,
     gpu: String,
     frames: usize,
     /// Cinematic mode, GPU waited on after each stage: per-stage milliseconds.
@@ -267,6 +269,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         input: (w, h),
         model_input: session.model_size().unwrap_or((0, 0)),
         execution_provider: session.execution_provider(),
+        backend: session.stats().backend,
         gpu: session.gpu().unwrap_or("none").to_string(),
         frames: a.frames,
         fps_cinematic: 1000.0 / total.max(1e-9),
@@ -283,12 +286,13 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "input {}x{}  model {}x{}  EP {}  GPU {}  frames {}",
+            "input {}x{}  model {}x{}  EP {}  backend {}  GPU {}  frames {}",
             w,
             h,
             report.model_input.0,
             report.model_input.1,
             report.execution_provider,
+            report.backend,
             report.gpu,
             report.frames
         );

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use realmaster::gpu::{AdapterPreference, GpuContext};
 use realmaster::model::{self, ModelPackage};
+use realmaster::pipeline::backend::select_backend;
 
 use crate::ModelArgs;
 
@@ -17,6 +18,9 @@ struct Info {
     execution_provider_error: Option<String>,
     gpu: Option<realmaster::gpu::AdapterSummary>,
     gpu_error: Option<String>,
+    /// Where the full-resolution passes would run ("gpu", "cpu") and why.
+    backend: Option<String>,
+    backend_reason: Option<String>,
     model_dir: Option<String>,
     manifest: Option<serde_json::Value>,
     model_error: Option<String>,
@@ -31,6 +35,8 @@ fn gather(m: &ModelArgs) -> Info {
         execution_provider_error: None,
         gpu: None,
         gpu_error: None,
+        backend: None,
+        backend_reason: None,
         model_dir: None,
         manifest: None,
         model_error: None,
@@ -47,6 +53,13 @@ fn gather(m: &ModelArgs) -> Info {
     match GpuContext::new(AdapterPreference::HighPerformance) {
         Ok(ctx) => info.gpu = Some(ctx.summary.clone()),
         Err(e) => info.gpu_error = Some(e.to_string()),
+    }
+    match select_backend(m.backend, info.gpu.as_ref()) {
+        Ok((b, why)) => {
+            info.backend = Some(b.to_string());
+            info.backend_reason = Some(why);
+        }
+        Err(e) => info.backend_reason = Some(e.to_string()),
     }
     match crate::locate::model_dir(m.model.as_deref()) {
         Ok(dir) => {
@@ -114,6 +127,12 @@ pub fn info(m: &ModelArgs, json: bool) -> Result<ExitCode> {
         _ => {}
     }
     println!(
+        "Passes backend:      {} ({}; requested: {})",
+        i.backend.as_deref().unwrap_or("none"),
+        i.backend_reason.as_deref().unwrap_or("?"),
+        m.backend
+    );
+    println!(
         "Model:               {}",
         i.model_dir.as_deref().unwrap_or("none")
     );
@@ -143,7 +162,7 @@ pub fn doctor(m: &ModelArgs) -> Result<ExitCode> {
     }
     match (&i.gpu, &i.gpu_error) {
         (Some(g), _) => {
-            let soft = g.device_type.contains("Cpu");
+            let soft = g.is_software();
             check(
                 true,
                 "GPU adapter",
@@ -152,14 +171,35 @@ pub fn doctor(m: &ModelArgs) -> Result<ExitCode> {
                     g.name,
                     g.backend,
                     if soft {
-                        " — software rendering: expect low fps; install the GPU's Vulkan driver for speed"
+                        " — a software rasteriser: the CPU backend runs the passes (auto); install the GPU's Vulkan driver for speed"
                     } else {
                         ""
                     }
                 ),
             )
         }
+        // No adapter is not a failure: the CPU backend runs the passes.
+        (_, e) if m.backend != realmaster::Backend::Gpu => check(
+            true,
+            "GPU adapter",
+            &format!(
+                "none ({}); the CPU backend runs the passes",
+                e.as_deref().unwrap_or("not found")
+            ),
+        ),
         (_, e) => check(false, "GPU adapter", e.as_deref().unwrap_or("none")),
+    }
+    match (&i.backend, &i.backend_reason) {
+        (Some(b), why) => check(
+            true,
+            "full-resolution passes",
+            &format!("{b} backend ({})", why.as_deref().unwrap_or("")),
+        ),
+        (None, why) => check(
+            false,
+            "full-resolution passes",
+            why.as_deref().unwrap_or("no backend"),
+        ),
     }
     match (&i.model_dir, &i.model_error) {
         (Some(d), None) => check(true, "model files (sha256 verified)", d),

@@ -45,6 +45,14 @@ pub struct ModelArgs {
     /// Model input size WxH for dynamic-resolution models (default: the manifest's).
     #[arg(long, value_parser = parse_size)]
     pub model_size: Option<(u32, u32)>,
+    /// Where the full-resolution passes run: auto (the GPU when the adapter is a hardware one,
+    /// the CPU when the only adapter is a software rasteriser such as lavapipe, or none), gpu, cpu.
+    #[arg(long, default_value = "auto", value_parser = parse_backend)]
+    pub backend: realmaster::Backend,
+}
+
+pub fn parse_backend(s: &str) -> Result<realmaster::Backend, String> {
+    s.parse().map_err(|e: realmaster::Error| e.to_string())
 }
 
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {

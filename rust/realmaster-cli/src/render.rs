@@ -182,6 +182,7 @@ pub fn session_config(
         strength,
         prompt: prompt.to_string(),
         model_size: model.model_size,
+        backend: model.backend,
         ..Default::default()
     })
 }
@@ -426,10 +427,11 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
 
     let session = Session::new(config)?;
     eprintln!(
-        "realmaster: {} frames, model input {:?}, execution provider {}, GPU {}, mode {mode}, prompt '{}'",
+        "realmaster: {} frames, model input {:?}, execution provider {}, passes on {} (GPU {}), mode {mode}, prompt '{}'",
         n,
         session.model_size().unwrap_or((0, 0)),
         session.execution_provider(),
+        session.backend().map_or_else(|| "none".to_string(), |b| b.to_string()),
         session.gpu().unwrap_or("none"),
         if a.prompt.is_empty() { "(default)" } else { &a.prompt }
     );

@@ -99,6 +99,9 @@ pub mod ffi {
         /// Model input size for dynamic-resolution models; 0 x 0 = the manifest's default.
         model_width: u32,
         model_height: u32,
+        /// Where the full-resolution passes run: auto (GPU on a hardware adapter, CPU when the
+        /// only adapter is a software rasteriser or none), gpu, cpu; empty = auto.
+        backend: String,
     }
 
     /// Live counters (see `realmaster::Stats`).
@@ -124,6 +127,8 @@ pub mod ffi {
         model_faults: u64,
         /// Frames whose depth, normals or motion had values replaced (NaN, inf, out of range).
         frames_sanitized: u64,
+        /// Where the full-resolution passes run: "gpu", "cpu", or "none" without a model.
+        backend: String,
     }
 
     /// A finished frame, tightly packed, in the format of the submitted frame. Reuse one instance

@@ -73,6 +73,7 @@ pub fn settings_from_config(c: &rm::SessionConfig) -> Settings {
         cut_threshold: c.cut_threshold,
         model_width,
         model_height,
+        backend: c.backend.to_string(),
     }
 }
 
@@ -113,6 +114,10 @@ pub fn config_from_settings(s: &Settings) -> Result<rm::SessionConfig, Status> {
         temporal_alpha: s.temporal_alpha,
         cut_threshold: s.cut_threshold,
         model_size,
+        backend: s
+            .backend
+            .parse()
+            .map_err(|e: rm::Error| status(StatusCode::Config, format!("configuration: {e}")))?,
     })
 }
 
@@ -184,6 +189,7 @@ pub fn stats_to_ffi(s: &rm::Stats) -> Stats {
         frames_failed: s.frames_failed,
         model_faults: s.model_faults,
         frames_sanitized: s.frames_sanitized,
+        backend: s.backend.clone(),
     }
 }
 
@@ -244,6 +250,19 @@ mod tests {
         let c = config_from_settings(&s).unwrap();
         assert_eq!(c.model_size, None);
         assert_eq!(c.execution_provider, "auto");
+        assert_eq!(s.backend, "auto");
+        assert_eq!(c.backend, rm::Backend::Auto);
+        let mut cpu = s.clone();
+        cpu.backend = "cpu".into();
+        assert_eq!(
+            config_from_settings(&cpu).unwrap().backend,
+            rm::Backend::Cpu
+        );
+        cpu.backend = "tpu".into();
+        assert_eq!(
+            config_from_settings(&cpu).unwrap_err().code,
+            StatusCode::Config.repr
+        );
         let mut bad = s.clone();
         bad.model_width = 64;
         assert_eq!(

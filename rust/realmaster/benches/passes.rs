@@ -1,6 +1,9 @@
-//! GPU pass timings at an engine's resolution: a 1920x1080 RGBA8 frame with depth, normals and motion,
-//! preprocessed for a 256x256 model and composited back. Each measurement submits the pass and waits for
-//! the device, so it is the pass's wall time on this adapter (lavapipe on machines without a GPU).
+//! Pass timings at an engine's resolution: an RGBA8 frame with depth, normals and motion (1920x1080
+//! and 3840x2160), preprocessed for a 256x256 model and composited back, on both backends:
+//! - GPU: each measurement submits the pass and waits for the device, so it is the pass's wall time
+//!   on this adapter (lavapipe on machines without a GPU);
+//! - CPU: the same passes natively, on a rayon pool of 1 and of 2 threads, next to a memcpy of the
+//!   frame's planes on the same pool: the memory-bandwidth floor the passes are compared with.
 //!
 //!     cargo bench -p realmaster --bench passes
 //!
@@ -9,20 +12,29 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use rayon::prelude::*;
 use realmaster::gpu::composite::{CompositeParams, Compositor};
 use realmaster::gpu::preprocess::{
     EdgeParams, ModelColorSpace, ModelResImages, PreprocessConfig, Preprocessor,
 };
 use realmaster::gpu::{AdapterPreference, GpuContext, GpuImage};
-use realmaster::{ColorFormat, FrameRef, PlaneRef};
+use realmaster::reference::blend::blend_encode_row;
+use realmaster::reference::decode::DecodedFrame;
+use realmaster::reference::edges::{model_inputs_into, PreprocessScratch};
+use realmaster::reference::guided_upsample::{guided_upsample_into, UpsampleScratch};
+use realmaster::reference::resample::ModelResRef;
+use realmaster::reference::temporal::{temporal_into_with, TemporalInputs};
+use realmaster::{ColorFormat, FrameRef, ImageF32, PlaneRef};
 
-const W: u32 = 1920;
-const H: u32 = 1080;
+const SIZES: [(u32, u32); 2] = [(1920, 1080), (3840, 2160)];
 const MODEL: u32 = 256;
+const THREADS: [usize; 2] = [1, 2];
 
 /// Engine-like planes: a lit checkerboard of "buildings" over a sky gradient, depth per block,
 /// normals facing three ways, a steady pan (motion 3 px left, 1 px up).
 struct Planes {
+    w: u32,
+    h: u32,
     color: Vec<u8>,
     depth: Vec<u8>,
     normals: Vec<u8>,
@@ -30,23 +42,27 @@ struct Planes {
 }
 
 impl Planes {
-    fn new() -> Self {
-        let n = (W * H) as usize;
+    fn new(w: u32, h: u32) -> Self {
+        // The 1080p pattern scaled with the frame.
+        let (bw, bh) = (96 * w / 1920, 72 * h / 1080);
+        let n = (w * h) as usize;
         let mut p = Planes {
+            w,
+            h,
             color: Vec::with_capacity(n * 4),
             depth: Vec::with_capacity(n * 4),
             normals: Vec::with_capacity(n * 12),
             motion: Vec::with_capacity(n * 8),
         };
-        for y in 0..H {
-            for x in 0..W {
-                let (bx, by) = (x / 96, y / 72);
-                let building = y > H / 3 && (bx + by) % 3 != 0;
+        for y in 0..h {
+            for x in 0..w {
+                let (bx, by) = (x / bw, y / bh);
+                let building = y > h / 3 && (bx + by) % 3 != 0;
                 let rgb = if building {
                     let v = 60 + ((bx * 37 + by * 11) % 120) as u8;
                     [v, v.saturating_sub(10), v.saturating_sub(25)]
                 } else {
-                    [110 + (y * 80 / H) as u8, 150 + (y * 60 / H) as u8, 230]
+                    [110 + (y * 80 / h) as u8, 150 + (y * 60 / h) as u8, 230]
                 };
                 p.color.extend_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
                 let z: f32 = if building {
@@ -70,11 +86,16 @@ impl Planes {
     }
 
     fn frame(&self) -> FrameRef<'_> {
-        let mut f = FrameRef::color_only(W, H, ColorFormat::Rgba8Srgb, &self.color);
-        f.depth = Some(PlaneRef::tight(&self.depth, W, 4));
-        f.normals = Some(PlaneRef::tight(&self.normals, W, 12));
-        f.motion = Some(PlaneRef::tight(&self.motion, W, 8));
+        let w = self.w;
+        let mut f = FrameRef::color_only(w, self.h, ColorFormat::Rgba8Srgb, &self.color);
+        f.depth = Some(PlaneRef::tight(&self.depth, w, 4));
+        f.normals = Some(PlaneRef::tight(&self.normals, w, 12));
+        f.motion = Some(PlaneRef::tight(&self.motion, w, 8));
         f
+    }
+
+    fn bytes(&self) -> usize {
+        self.color.len() + self.depth.len() + self.normals.len() + self.motion.len()
     }
 }
 
@@ -94,7 +115,17 @@ fn submit(ctx: &GpuContext, record: impl FnOnce(&mut wgpu::CommandEncoder)) {
     wait(ctx);
 }
 
-fn passes(c: &mut Criterion) {
+fn config() -> PreprocessConfig {
+    PreprocessConfig {
+        model_width: MODEL,
+        model_height: MODEL,
+        color_space: ModelColorSpace::Srgb,
+        depth_scale: 10.0,
+        edges: EdgeParams::default(),
+    }
+}
+
+fn gpu_passes(c: &mut Criterion) {
     let ctx = match GpuContext::new(AdapterPreference::HighPerformance) {
         Ok(ctx) => ctx,
         Err(e) => {
@@ -104,16 +135,15 @@ fn passes(c: &mut Criterion) {
             return;
         }
     };
-    let planes = Planes::new();
+    for (w, h) in SIZES {
+        gpu_passes_at(c, &ctx, &Planes::new(w, h));
+    }
+}
+
+fn gpu_passes_at(c: &mut Criterion, ctx: &GpuContext, planes: &Planes) {
     let frame = planes.frame();
-    let cfg = PreprocessConfig {
-        model_width: MODEL,
-        model_height: MODEL,
-        color_space: ModelColorSpace::Srgb,
-        depth_scale: 10.0,
-        edges: EdgeParams::default(),
-    };
-    let mut pre = match Preprocessor::new(&ctx, cfg) {
+    let cfg = config();
+    let mut pre = match Preprocessor::new(ctx, cfg) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("passes bench: preprocessor: {e}");
@@ -124,33 +154,36 @@ fn passes(c: &mut Criterion) {
     // A stand-in model output: the input at model size, so the residual is 0 but every pass runs.
     let out_lr = GpuImage::new(&ctx.device, "bench model output", MODEL, MODEL, 4);
     let no_model = GpuImage::new(&ctx.device, "bench no model", 1, 1, 4);
-    let mut comp = Compositor::new(&ctx);
+    let mut comp = Compositor::new(ctx);
     let params = CompositeParams::default();
 
     let mut g = c.benchmark_group(format!(
-        "{}x{} gbuffers -> {}x{} [{}]",
-        W, H, MODEL, MODEL, ctx.summary.name
+        "gpu {}x{} gbuffers -> {}x{} [{}]",
+        planes.w, planes.h, MODEL, MODEL, ctx.summary.name
     ));
     g.sampling_mode(SamplingMode::Flat)
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(4));
 
-    g.bench_function("upload+decode (56 MB)", |b| {
-        b.iter(|| {
-            if let Err(e) = pre.upload(&ctx, &frame) {
-                eprintln!("upload: {e}");
-            }
-            wait(&ctx);
-        })
-    });
+    g.bench_function(
+        format!("upload+decode ({} MB)", planes.bytes() >> 20),
+        |b| {
+            b.iter(|| {
+                if let Err(e) = pre.upload(ctx, &frame) {
+                    eprintln!("upload: {e}");
+                }
+                wait(ctx);
+            })
+        },
+    );
     let preprocess = |enc: &mut wgpu::CommandEncoder| {
-        if let Err(e) = pre.record(&ctx, enc, &model_res) {
+        if let Err(e) = pre.record(ctx, enc, &model_res) {
             eprintln!("record: {e}");
         }
     };
-    g.bench_function("resample+edges", |b| b.iter(|| submit(&ctx, preprocess)));
-    submit(&ctx, |enc| {
+    g.bench_function("resample+edges", |b| b.iter(|| submit(ctx, preprocess)));
+    submit(ctx, |enc| {
         preprocess(enc);
         enc.copy_buffer_to_buffer(
             &model_res.color_linear.buffer,
@@ -172,22 +205,174 @@ fn passes(c: &mut Criterion) {
     ] {
         g.bench_function(name, |b| {
             b.iter(|| {
-                submit(&ctx, |enc| {
+                submit(ctx, |enc| {
                     let lr_in = &model_res.color_linear;
-                    comp.record_composite(&ctx, enc, images, model_out, lr_in, &params, false)
+                    comp.record_composite(ctx, enc, images, model_out, lr_in, &params, false)
                 })
             })
         });
     }
     g.bench_function("blend+encode rgba8", |b| {
         b.iter(|| {
-            submit(&ctx, |enc| {
-                comp.record_encode(&ctx, enc, images, ColorFormat::Rgba8Srgb, 1.0)
+            submit(ctx, |enc| {
+                comp.record_encode(ctx, enc, images, ColorFormat::Rgba8Srgb, 1.0)
             })
         })
     });
     g.finish();
 }
 
-criterion_group!(benches, passes);
+fn cpu_passes(c: &mut Criterion) {
+    for (w, h) in SIZES {
+        let planes = Planes::new(w, h);
+        for threads in THREADS {
+            match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+                Ok(pool) => cpu_passes_at(c, &planes, &pool),
+                Err(e) => eprintln!("passes bench: no {threads}-thread pool ({e})"),
+            }
+        }
+    }
+}
+
+/// The CPU passes as the CPU backend chains them, each timed on its own, then all together, and the
+/// floor: the frame's planes copied once (read once, written once) on the same threads.
+fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
+    let threads = pool.current_num_threads();
+    let frame = planes.frame();
+    let cfg = config();
+    let mut g = c.benchmark_group(format!(
+        "cpu {}x{} gbuffers -> {}x{} [{threads} thread{}]",
+        planes.w,
+        planes.h,
+        MODEL,
+        MODEL,
+        if threads == 1 { "" } else { "s" }
+    ));
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+
+    let srcs = [
+        &planes.color,
+        &planes.depth,
+        &planes.normals,
+        &planes.motion,
+    ];
+    let mut dsts: Vec<Vec<u8>> = srcs.iter().map(|s| vec![0u8; s.len()]).collect();
+    g.bench_function(
+        format!("memcpy of the planes ({} MB)", planes.bytes() >> 20),
+        |b| {
+            b.iter(|| {
+                for (d, s) in dsts.iter_mut().zip(srcs) {
+                    d.par_chunks_mut(1 << 16)
+                        .zip(s.par_chunks(1 << 16))
+                        .for_each(|(d, s)| d.copy_from_slice(s));
+                }
+                std::hint::black_box(&dsts);
+            })
+        },
+    );
+
+    let mut decoded = DecodedFrame::empty();
+    let mut spare = [None, None, None];
+    g.bench_function("decode", |b| {
+        b.iter(|| pool.install(|| decoded.decode_from(&frame, &mut spare)))
+    });
+    let mut scratch = PreprocessScratch::default();
+    let mut model_res = ModelResRef::new(MODEL, MODEL);
+    g.bench_function("resample+edges", |b| {
+        b.iter(|| pool.install(|| model_inputs_into(&decoded, &cfg, &mut scratch, &mut model_res)))
+    });
+    // The stand-in model output: the input at model size (residual 0, every pass runs).
+    let out_lr = model_res.color_linear.clone();
+    let in_lr = model_res.color_linear.clone();
+    let params = CompositeParams::default();
+    let mut up = UpsampleScratch::default();
+    let mut current = ImageF32::new(0, 0, 4);
+    g.bench_function("guided upsample", |b| {
+        b.iter(|| {
+            pool.install(|| {
+                guided_upsample_into(
+                    &decoded.color,
+                    &out_lr,
+                    &in_lr,
+                    params.sigma_spatial,
+                    params.sigma_range,
+                    &mut up,
+                    &mut current,
+                )
+            })
+        })
+    });
+    let history = ImageF32::new(planes.w, planes.h, 4);
+    let mut next = ImageF32::new(0, 0, 4);
+    let mut near: Vec<[f32; 6]> = Vec::new();
+    let mut encoded = vec![0u8; (planes.w * planes.h * 4) as usize];
+    let row_bytes = planes.w as usize * 4;
+    let Some(depth) = decoded.depth.clone() else {
+        eprintln!("passes bench: no depth decoded");
+        return;
+    };
+    g.bench_function("temporal+blend+encode rgba8", |b| {
+        b.iter(|| {
+            pool.install(|| {
+                let inputs = TemporalInputs {
+                    current: &current,
+                    input: &decoded.color,
+                    history: Some(&history),
+                    motion: decoded.motion.as_ref(),
+                    depth: Some((&depth, &depth)),
+                };
+                temporal_into_with(
+                    &inputs,
+                    &params,
+                    &mut next,
+                    &mut near,
+                    (&mut encoded, row_bytes),
+                    |input, residual, bytes| {
+                        blend_encode_row(input, Some(residual), 1.0, ColorFormat::Rgba8Srgb, bytes)
+                    },
+                )
+            })
+        })
+    });
+    g.bench_function("all full-resolution passes", |b| {
+        b.iter(|| {
+            pool.install(|| {
+                decoded.decode_from(&frame, &mut spare);
+                model_inputs_into(&decoded, &cfg, &mut scratch, &mut model_res);
+                guided_upsample_into(
+                    &decoded.color,
+                    &out_lr,
+                    &in_lr,
+                    params.sigma_spatial,
+                    params.sigma_range,
+                    &mut up,
+                    &mut current,
+                );
+                let inputs = TemporalInputs {
+                    current: &current,
+                    input: &decoded.color,
+                    history: Some(&history),
+                    motion: decoded.motion.as_ref(),
+                    depth: Some((&depth, &depth)),
+                };
+                temporal_into_with(
+                    &inputs,
+                    &params,
+                    &mut next,
+                    &mut near,
+                    (&mut encoded, row_bytes),
+                    |input, residual, bytes| {
+                        blend_encode_row(input, Some(residual), 1.0, ColorFormat::Rgba8Srgb, bytes)
+                    },
+                )
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, cpu_passes, gpu_passes);
 criterion_main!(benches);

@@ -4,6 +4,7 @@
 //! model size → edges → temporal window → pack tensor → ONNX Runtime → guided upsample → temporal
 //! accumulate → blend → output. On any failure the output is the untouched input frame.
 
+pub mod cpu;
 pub mod error;
 pub mod frame;
 pub mod gpu;
@@ -16,4 +17,6 @@ pub mod sequence;
 pub use error::{Error, ErrorCode, Result};
 pub use frame::{AuxKind, ColorFormat, FrameRef, ImageF32, OwnedFrame, PlaneRef};
 
-pub use pipeline::{FrameTimings, Health, Mode, OutputFrame, Session, SessionConfig, Stats};
+pub use pipeline::{
+    Backend, FrameTimings, Health, Mode, OutputFrame, Session, SessionConfig, Stats,
+};

@@ -4,7 +4,7 @@
 
 use realmaster::frame::{ColorFormat, FrameRef, PlaneRef};
 use realmaster::gpu::kernel::bind_groups_made;
-use realmaster::{Mode, OutputFrame, Session, SessionConfig};
+use realmaster::{Backend, Mode, OutputFrame, Session, SessionConfig};
 
 mod model_support;
 use model_support::models;
@@ -35,6 +35,8 @@ fn run(mode: Mode, frames: usize) -> (Vec<(usize, u64, usize)>, u64) {
         mode,
         prompt_blend_frames: 0,
         model_size: Some((128, 64)),
+        // The GPU path is what leaked driver memory on lavapipe; `auto` would pick the CPU there.
+        backend: Backend::Gpu,
         ..Default::default()
     })
     .unwrap();

@@ -5,17 +5,26 @@
 use std::time::{Duration, Instant};
 
 use realmaster::frame::{srgb_to_linear, ColorFormat, FrameRef, PlaneRef};
-use realmaster::{Error, Health, Mode, OutputFrame, Session, SessionConfig};
+use realmaster::{Backend, Error, Health, Mode, OutputFrame, Session, SessionConfig};
 
 mod model_support;
 use model_support::models;
 
 fn config(model: &str, mode: Mode) -> SessionConfig {
+    config_on(Backend::Auto, model, mode)
+}
+
+/// Both backends of the full-resolution passes, named explicitly: `auto` picks the CPU on a
+/// machine whose only adapter is a software rasteriser, and the GPU path must stay tested there.
+const BACKENDS: [Backend; 2] = [Backend::Gpu, Backend::Cpu];
+
+fn config_on(backend: Backend, model: &str, mode: Mode) -> SessionConfig {
     SessionConfig {
         model_dir: Some(models().join(model)),
         execution_provider: "cpu".into(),
         mode,
         prompt_blend_frames: 0,
+        backend,
         ..Default::default()
     }
 }
@@ -60,7 +69,13 @@ fn max_diff_u8(a: &[u8], b: &[u8]) -> u8 {
 
 #[test]
 fn identity_model_returns_the_input() {
-    let s = Session::new(config("identity", Mode::Cinematic)).unwrap();
+    for backend in BACKENDS {
+        identity_model_returns_the_input_on(backend);
+    }
+}
+
+fn identity_model_returns_the_input_on(backend: Backend) {
+    let s = Session::new(config_on(backend, "identity", Mode::Cinematic)).unwrap();
     assert_eq!(s.execution_provider(), "cpu");
     let (w, h) = (64, 40);
     for i in 0..4 {
@@ -80,7 +95,13 @@ fn identity_model_returns_the_input() {
 
 #[test]
 fn colormap_model_grades_the_full_resolution_frame() {
-    let s = Session::new(config("colormap", Mode::Cinematic)).unwrap();
+    for backend in BACKENDS {
+        colormap_model_grades_the_full_resolution_frame_on(backend);
+    }
+}
+
+fn colormap_model_grades_the_full_resolution_frame_on(backend: Backend) {
+    let s = Session::new(config_on(backend, "colormap", Mode::Cinematic)).unwrap();
     let (w, h) = (96, 64);
     let px = picture(w, h, 0);
     let o = run_one(&s, &FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &px));
@@ -113,10 +134,16 @@ fn colormap_model_grades_the_full_resolution_frame() {
 
 #[test]
 fn cinematic_is_bit_identical_across_sessions() {
+    for backend in BACKENDS {
+        cinematic_is_bit_identical_across_sessions_on(backend);
+    }
+}
+
+fn cinematic_is_bit_identical_across_sessions_on(backend: Backend) {
     let (w, h) = (50, 30);
     let frames: Vec<Vec<u8>> = (0..5).map(|i| picture(w, h, i * 2)).collect();
     let render = || -> Vec<Vec<u8>> {
-        let s = Session::new(config("blur", Mode::Cinematic)).unwrap();
+        let s = Session::new(config_on(backend, "blur", Mode::Cinematic)).unwrap();
         frames
             .iter()
             .map(|f| run_one(&s, &FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, f)).data)
@@ -129,7 +156,13 @@ fn cinematic_is_bit_identical_across_sessions() {
 
 #[test]
 fn strength_zero_is_the_untouched_input() {
-    let mut c = config("colormap", Mode::Cinematic);
+    for backend in BACKENDS {
+        strength_zero_is_the_untouched_input_on(backend);
+    }
+}
+
+fn strength_zero_is_the_untouched_input_on(backend: Backend) {
+    let mut c = config_on(backend, "colormap", Mode::Cinematic);
     c.strength = 0.0;
     let s = Session::new(c).unwrap();
     let (w, h) = (40, 24);
@@ -246,7 +279,13 @@ fn realtime_submit_never_waits_and_counts_drops() {
 
 #[test]
 fn camera_cuts_and_resolution_changes_reset_the_window() {
-    let s = Session::new(config("identity", Mode::Cinematic)).unwrap();
+    for backend in BACKENDS {
+        camera_cuts_and_resolution_changes_reset_the_window_on(backend);
+    }
+}
+
+fn camera_cuts_and_resolution_changes_reset_the_window_on(backend: Backend) {
+    let s = Session::new(config_on(backend, "identity", Mode::Cinematic)).unwrap();
     let a = picture(48, 32, 0);
     run_one(
         &s,
@@ -284,7 +323,13 @@ fn camera_cuts_and_resolution_changes_reset_the_window() {
 
 #[test]
 fn bgra_pitch_and_hdr_inputs_come_back_in_their_own_format() {
-    let s = Session::new(config("identity", Mode::Cinematic)).unwrap();
+    for backend in BACKENDS {
+        bgra_pitch_and_hdr_inputs_come_back_in_their_own_format_on(backend);
+    }
+}
+
+fn bgra_pitch_and_hdr_inputs_come_back_in_their_own_format_on(backend: Backend) {
+    let s = Session::new(config_on(backend, "identity", Mode::Cinematic)).unwrap();
     let (w, h) = (30, 20);
     let rgba = picture(w, h, 1);
     // BGRA with 16 bytes of row padding.

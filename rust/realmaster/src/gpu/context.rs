@@ -26,17 +26,33 @@ pub struct GpuContext {
     pub summary: AdapterSummary,
 }
 
-impl GpuContext {
-    /// Create a headless device on [`request_adapter`]'s adapter.
-    pub fn new(pref: AdapterPreference) -> Result<Self> {
-        let adapter = request_adapter(pref)?;
+impl AdapterSummary {
+    /// What `adapter` is.
+    pub fn of(adapter: &wgpu::Adapter) -> Self {
         let info = adapter.get_info();
-        let summary = AdapterSummary {
+        AdapterSummary {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
             driver: format!("{} {}", info.driver, info.driver_info),
-        };
+        }
+    }
+
+    /// A software rasteriser (lavapipe, llvmpipe, ...): see `pipeline::backend`.
+    pub fn is_software(&self) -> bool {
+        crate::pipeline::backend::is_software_adapter(&self.device_type, &self.name)
+    }
+}
+
+impl GpuContext {
+    /// Create a headless device on [`request_adapter`]'s adapter.
+    pub fn new(pref: AdapterPreference) -> Result<Self> {
+        Self::from_adapter(request_adapter(pref)?)
+    }
+
+    /// Create a headless device on `adapter`.
+    pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
+        let summary = AdapterSummary::of(&adapter);
         let mut limits = wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits());
         limits.max_storage_buffer_binding_size = adapter.limits().max_storage_buffer_binding_size;
         limits.max_buffer_size = adapter.limits().max_buffer_size;

@@ -92,35 +92,51 @@ impl ModelIo {
     }
 }
 
-/// CPU references of both passes.
+/// The CPU implementations of both passes (the CPU backend runs these; tests compare the GPU
+/// passes with them).
 pub mod reference {
     use crate::frame::srgb_to_linear;
 
-    pub fn unpack(tensor: &[f32], width: u32, height: u32) -> Vec<f32> {
+    /// `[1,3,H,W]` model output → RGBA (alpha 1; a pixel with a non-finite value is all zero,
+    /// alpha 0 = invalid) into `out` (resized).
+    pub fn unpack_into(tensor: &[f32], width: u32, height: u32, out: &mut Vec<f32>) {
         let plane = (width * height) as usize;
-        let mut out = vec![0.0; plane * 4];
+        out.clear();
+        out.resize(plane * 4, 0.0);
         for i in 0..plane {
             let (r, g, b) = (tensor[i], tensor[plane + i], tensor[2 * plane + i]);
             if r.is_finite() && g.is_finite() && b.is_finite() {
                 out[i * 4..i * 4 + 4].copy_from_slice(&[r, g, b, 1.0]);
             }
         }
+    }
+
+    pub fn unpack(tensor: &[f32], width: u32, height: u32) -> Vec<f32> {
+        let mut out = Vec::new();
+        unpack_into(tensor, width, height, &mut out);
         out
     }
 
-    pub fn to_linear(src: &[f32], srgb: bool) -> Vec<f32> {
+    /// The model's colour space → linear RGBA into `out` (resized).
+    pub fn to_linear_into(src: &[f32], srgb: bool, out: &mut Vec<f32>) {
+        out.clear();
         if !srgb {
-            return src.to_vec();
+            out.extend_from_slice(src);
+            return;
         }
-        src.chunks_exact(4)
-            .flat_map(|p| {
-                [
-                    srgb_to_linear(p[0].clamp(0.0, 1.0)),
-                    srgb_to_linear(p[1].clamp(0.0, 1.0)),
-                    srgb_to_linear(p[2].clamp(0.0, 1.0)),
-                    p[3],
-                ]
-            })
-            .collect()
+        out.extend(src.chunks_exact(4).flat_map(|p| {
+            [
+                srgb_to_linear(p[0].clamp(0.0, 1.0)),
+                srgb_to_linear(p[1].clamp(0.0, 1.0)),
+                srgb_to_linear(p[2].clamp(0.0, 1.0)),
+                p[3],
+            ]
+        }));
+    }
+
+    pub fn to_linear(src: &[f32], srgb: bool) -> Vec<f32> {
+        let mut out = Vec::new();
+        to_linear_into(src, srgb, &mut out);
+        out
     }
 }

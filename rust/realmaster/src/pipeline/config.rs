@@ -65,6 +65,9 @@ pub struct SessionConfig {
     pub cut_threshold: f32,
     /// Model input size override for dynamic-resolution models (else the manifest's default).
     pub model_size: Option<(u32, u32)>,
+    /// Where the full-resolution passes run: `Auto` (the GPU when the adapter is a hardware one,
+    /// the CPU when the only adapter is a software rasteriser or there is none), `Gpu`, `Cpu`.
+    pub backend: super::backend::Backend,
 }
 
 impl Default for SessionConfig {
@@ -82,6 +85,7 @@ impl Default for SessionConfig {
             temporal_alpha: 0.2,
             cut_threshold: 0.25,
             model_size: None,
+            backend: super::backend::Backend::Auto,
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct Stats {
     pub output_latency_frames: u64,
     /// The execution provider actually in use ("cpu", "cuda", ...), or "none" without a model.
     pub execution_provider: String,
+    /// Where the full-resolution passes run ("gpu" or "cpu"), or "none" without a model.
+    pub backend: String,
     pub window_resets: u64,
     /// Frames shown with the model's look (a fresh output or a reprojected earlier one).
     pub frames_enhanced: u64,

@@ -8,10 +8,10 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::frame::{FrameRef, OwnedFrame};
-use crate::gpu::{AdapterPreference, GpuContext};
 
+use super::backend::{open_backend, Backend};
 use super::config::{Health, Mode, SessionConfig, Stats};
-use super::engine::{Engine, FrameSettings};
+use super::engine::{Engine, FrameSettings, PassDevice};
 use super::inference::{load_model, PromptSource};
 use super::output::{FrameTimings, OutputFrame};
 use super::worker::{spawn_inference, ThreadLink};
@@ -66,6 +66,10 @@ impl Shared {
     }
 }
 
+/// The largest full-resolution image (16 bytes per pixel) the CPU backend accepts: 1 GiB, i.e.
+/// about 67 Mpx (8K is 33 Mpx). The CPU backend holds about eight such images per frame.
+const CPU_MAX_IMAGE_BYTES: u64 = 1 << 30;
+
 /// A running RealMaster session. `Send + Sync`: share it between the engine's threads.
 pub struct Session {
     shared: Arc<Shared>,
@@ -74,8 +78,9 @@ pub struct Session {
     ep: String,
     model_size: Option<(u32, u32)>,
     gpu: Option<String>,
-    /// The largest buffer the GPU allows (storage binding and buffer size), checked per frame
-    /// before anything is copied or allocated.
+    backend: Option<Backend>,
+    /// The largest full-resolution image the backend allows (GPU: storage binding and buffer
+    /// size; CPU: a memory bound), checked per frame before anything is copied or allocated.
     gpu_max_buffer: Option<u64>,
 }
 
@@ -123,14 +128,30 @@ impl Session {
                 Some(dir) => {
                     let loaded = load_model(dir, &config)?;
                     let initial = loaded.prompts.lock().encode(&config.prompt)?;
-                    let ctx = GpuContext::new(AdapterPreference::HighPerformance)?;
-                    let gpu = format!("{} ({})", ctx.summary.name, ctx.summary.backend);
+                    let opened = open_backend(config.backend)?;
                     let size = (loaded.spec.width, loaded.spec.height);
-                    let limits = ctx.device.limits();
-                    let max_buffer = limits
-                        .max_storage_buffer_binding_size
-                        .min(limits.max_buffer_size);
-                    let engine = Engine::new(ctx, loaded.spec)?;
+                    let (device, gpu, max_buffer) = match opened.gpu {
+                        Some(ctx) => {
+                            let gpu = format!("{} ({})", ctx.summary.name, ctx.summary.backend);
+                            let limits = ctx.device.limits();
+                            let max_buffer = limits
+                                .max_storage_buffer_binding_size
+                                .min(limits.max_buffer_size);
+                            (PassDevice::Gpu(ctx), Some(gpu), Some(max_buffer))
+                        }
+                        None => (PassDevice::Cpu, None, Some(CPU_MAX_IMAGE_BYTES)),
+                    };
+                    log::info!(
+                        "RealMaster: full-resolution passes on the {} backend ({}{})",
+                        opened.backend,
+                        opened.reason,
+                        if opened.backend == Backend::Cpu {
+                            format!(", {} threads", rayon::current_num_threads())
+                        } else {
+                            String::new()
+                        }
+                    );
+                    let engine = Engine::new(device, loaded.spec)?;
                     let blend =
                         super::prompt_blend::PromptBlend::new(initial, config.prompt_blend_frames);
                     let (link, handle) =
@@ -143,13 +164,18 @@ impl Session {
                         Some(loaded.prompts),
                         loaded.ep,
                         Some(size),
-                        Some(gpu),
+                        gpu,
                         Some(handle),
-                        Some(max_buffer),
+                        max_buffer,
                     )
                 }
             };
-        shared.stats.lock().execution_provider = ep.clone();
+        let backend = engine.as_ref().map(Engine::backend);
+        {
+            let mut st = shared.stats.lock();
+            st.execution_provider = ep.clone();
+            st.backend = backend.map_or_else(|| "none".to_string(), |b| b.to_string());
+        }
 
         let s2 = shared.clone();
         let frame_thread = std::thread::Builder::new()
@@ -163,26 +189,39 @@ impl Session {
             ep,
             model_size,
             gpu,
+            backend,
             gpu_max_buffer,
         })
     }
 
-    /// Whether a `width` x `height` frame fits this session's GPU (the full-resolution colour image
-    /// is 16 bytes per pixel on the GPU). `submit` checks this before copying anything, so an
-    /// oversized frame costs no memory; callers may check before allocating their own frames.
+    /// Whether a `width` x `height` frame fits this session's backend (the full-resolution colour
+    /// image is 16 bytes per pixel; the GPU's buffer limits, or the CPU backend's memory bound).
+    /// `submit` checks this before copying anything, so an oversized frame costs no memory;
+    /// callers may check before allocating their own frames.
     pub fn check_frame_size(&self, width: u32, height: u32) -> Result<()> {
         let Some(max) = self.gpu_max_buffer else {
             return Ok(());
         };
         let need = width as u64 * height as u64 * 16;
         if need > max {
+            let (what, fix) = if self.backend == Some(Backend::Cpu) {
+                (
+                    "the CPU backend allows at most",
+                    "downscale the frame before submitting it",
+                )
+            } else {
+                (
+                    "this GPU allows at most",
+                    "downscale the frame before submitting it (or use a GPU with larger buffer limits)",
+                )
+            };
             return Err(Error::gpu(
                 format!(
-                    "a {width}x{height} frame needs {} MB per full-resolution GPU image, but this GPU allows at most {} MB per buffer",
+                    "a {width}x{height} frame needs {} MB per full-resolution image, but {what} {} MB per buffer",
                     need >> 20,
                     max >> 20
                 ),
-                "downscale the frame before submitting it (or use a GPU with larger buffer limits)",
+                fix,
             ));
         }
         Ok(())
@@ -347,9 +386,14 @@ impl Session {
         self.model_size
     }
 
-    /// The GPU adapter in use, if any.
+    /// The GPU adapter in use, if any (None on the CPU backend).
     pub fn gpu(&self) -> Option<&str> {
         self.gpu.as_deref()
+    }
+
+    /// Where the full-resolution passes run (`Gpu` or `Cpu`), if a model is loaded.
+    pub fn backend(&self) -> Option<Backend> {
+        self.backend
     }
 }
 

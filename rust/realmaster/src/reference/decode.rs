@@ -1,4 +1,12 @@
-//! CPU reference of shaders/decode.wgsl: engine planes → linear f32 images.
+//! Decode (the CPU implementation of shaders/decode.wgsl): engine planes → linear f32 images.
+//!
+//! Rows are decoded in parallel into caller-owned images (`*_into`, no allocation once sized);
+//! sRGB bytes go through a 256-entry table of [`srgb_to_linear`], so the values are those of the
+//! per-pixel formula.
+
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
 
 use crate::frame::{srgb_to_linear, AuxKind, ColorFormat, FrameRef, ImageF32, PlaneRef};
 
@@ -19,68 +27,173 @@ fn f32_at(bytes: &[u8], i: usize) -> f32 {
     f32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]])
 }
 
+/// `srgb_to_linear(b / 255)` and `b / 255` for every byte.
+struct ByteTables {
+    srgb: [f32; 256],
+    unorm: [f32; 256],
+}
+
+fn tables() -> &'static ByteTables {
+    static T: OnceLock<ByteTables> = OnceLock::new();
+    T.get_or_init(|| ByteTables {
+        srgb: std::array::from_fn(|b| srgb_to_linear(b as f32 / 255.0)),
+        unorm: std::array::from_fn(|b| b as f32 / 255.0),
+    })
+}
+
+/// Resize `img` to `w` x `h` x `c` (keeps the allocation when the size is unchanged).
+pub fn ensure_shape(img: &mut ImageF32, w: u32, h: u32, c: u32) {
+    img.width = w;
+    img.height = h;
+    img.channels = c;
+    img.data.resize(w as usize * h as usize * c as usize, 0.0);
+}
+
+/// Decode the colour plane into `out` (resized to the frame): linear RGBA, sRGB formats
+/// linearised, alpha as stored. The frame must have passed `validate_layout`.
+pub fn decode_color_into(frame: &FrameRef<'_>, out: &mut ImageF32) {
+    let (w, h) = (frame.width, frame.height);
+    ensure_shape(out, w, h, 4);
+    if w == 0 || h == 0 {
+        return;
+    }
+    let bpp = frame.format.bytes_per_pixel();
+    let (pitch, src, format) = (frame.color.row_pitch, frame.color.data, frame.format);
+    let t = tables();
+    out.data
+        .par_chunks_mut(w as usize * 4)
+        .enumerate()
+        .for_each(|(y, row)| {
+            let line = &src[y * pitch..y * pitch + w as usize * bpp];
+            match format {
+                ColorFormat::Rgba8Srgb => {
+                    for (o, p) in row.chunks_exact_mut(4).zip(line.chunks_exact(4)) {
+                        o[0] = t.srgb[p[0] as usize];
+                        o[1] = t.srgb[p[1] as usize];
+                        o[2] = t.srgb[p[2] as usize];
+                        o[3] = t.unorm[p[3] as usize];
+                    }
+                }
+                ColorFormat::Bgra8Srgb => {
+                    for (o, p) in row.chunks_exact_mut(4).zip(line.chunks_exact(4)) {
+                        o[0] = t.srgb[p[2] as usize];
+                        o[1] = t.srgb[p[1] as usize];
+                        o[2] = t.srgb[p[0] as usize];
+                        o[3] = t.unorm[p[3] as usize];
+                    }
+                }
+                ColorFormat::Rgba16Float => {
+                    for (o, p) in row.iter_mut().zip(line.chunks_exact(2)) {
+                        *o = half::f16::from_bits(u16::from_le_bytes([p[0], p[1]])).to_f32();
+                    }
+                }
+                ColorFormat::Rgba32Float => {
+                    for (o, p) in row.iter_mut().zip(line.chunks_exact(4)) {
+                        *o = f32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+                    }
+                }
+            }
+        });
+}
+
 /// Decode the colour plane to linear RGBA (sRGB formats are linearised; alpha stays as stored).
 /// The frame must have passed `validate_layout`.
 pub fn decode_color(frame: &FrameRef<'_>) -> ImageF32 {
-    let (w, h) = (frame.width, frame.height);
-    let bpp = frame.format.bytes_per_pixel();
-    let mut out = ImageF32::new(w, h, 4);
-    for y in 0..h {
-        for x in 0..w {
-            let p =
-                &frame.color.data[y as usize * frame.color.row_pitch + x as usize * bpp..][..bpp];
-            let unorm = |b: u8| b as f32 / 255.0;
-            let c: [f32; 4] = match frame.format {
-                ColorFormat::Rgba8Srgb => [
-                    srgb_to_linear(unorm(p[0])),
-                    srgb_to_linear(unorm(p[1])),
-                    srgb_to_linear(unorm(p[2])),
-                    unorm(p[3]),
-                ],
-                ColorFormat::Bgra8Srgb => [
-                    srgb_to_linear(unorm(p[2])),
-                    srgb_to_linear(unorm(p[1])),
-                    srgb_to_linear(unorm(p[0])),
-                    unorm(p[3]),
-                ],
-                ColorFormat::Rgba16Float => std::array::from_fn(|c| {
-                    half::f16::from_bits(u16::from_le_bytes([p[2 * c], p[2 * c + 1]])).to_f32()
-                }),
-                ColorFormat::Rgba32Float => std::array::from_fn(|c| f32_at(p, 4 * c)),
-            };
-            for (ch, v) in c.into_iter().enumerate() {
-                out.set(x, y, ch as u32, v);
-            }
-        }
-    }
+    let mut out = ImageF32::new(0, 0, 4);
+    decode_color_into(frame, &mut out);
     out
+}
+
+/// Decode an aux plane into `out` (resized): depth → 1 channel; normals and motion → 4 channels
+/// with the rest 0.
+pub fn decode_aux_into(
+    plane: &PlaneRef<'_>,
+    width: u32,
+    height: u32,
+    kind: AuxKind,
+    out: &mut ImageF32,
+) {
+    let n = kind.channels();
+    let oc = if kind == AuxKind::Depth { 1 } else { 4 };
+    ensure_shape(out, width, height, oc as u32);
+    if width == 0 || height == 0 {
+        return;
+    }
+    let (pitch, src) = (plane.row_pitch, plane.data);
+    out.data
+        .par_chunks_mut(width as usize * oc)
+        .enumerate()
+        .for_each(|(y, row)| {
+            let line = &src[y * pitch..y * pitch + width as usize * n * 4];
+            if oc == 1 {
+                for (o, p) in row.iter_mut().zip(line.chunks_exact(4)) {
+                    *o = f32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+                }
+            } else {
+                for (o, p) in row.chunks_exact_mut(4).zip(line.chunks_exact(n * 4)) {
+                    for (c, v) in o.iter_mut().enumerate() {
+                        *v = if c < n { f32_at(p, 4 * c) } else { 0.0 };
+                    }
+                }
+            }
+        });
 }
 
 /// Decode an aux plane: depth → 1 channel; normals and motion → 4 channels with the rest 0.
 pub fn decode_aux(plane: &PlaneRef<'_>, width: u32, height: u32, kind: AuxKind) -> ImageF32 {
-    let n = kind.channels();
-    let out_channels = if kind == AuxKind::Depth { 1 } else { 4 };
-    let mut out = ImageF32::new(width, height, out_channels);
-    for y in 0..height {
-        for x in 0..width {
-            let base = y as usize * plane.row_pitch + x as usize * n * 4;
-            for c in 0..n {
-                out.set(x, y, c as u32, f32_at(plane.data, base + 4 * c));
+    let mut out = ImageF32::new(0, 0, 1);
+    decode_aux_into(plane, width, height, kind, &mut out);
+    out
+}
+
+/// Decode one optional aux plane into `slot`, parking the image in `spare` while the plane is
+/// absent so that its allocation is reused when it comes back.
+fn decode_optional(
+    plane: Option<PlaneRef<'_>>,
+    (w, h): (u32, u32),
+    kind: AuxKind,
+    slot: &mut Option<ImageF32>,
+    spare: &mut Option<ImageF32>,
+) {
+    match plane {
+        Some(p) => {
+            let img = slot.get_or_insert_with(|| spare.take().unwrap_or(ImageF32::new(0, 0, 1)));
+            decode_aux_into(&p, w, h, kind, img);
+        }
+        None => {
+            if let Some(img) = slot.take() {
+                *spare = Some(img);
             }
         }
     }
-    out
+}
+
+impl DecodedFrame {
+    /// An empty frame to decode into.
+    pub fn empty() -> Self {
+        DecodedFrame {
+            color: ImageF32::new(0, 0, 4),
+            depth: None,
+            normals: None,
+            motion: None,
+        }
+    }
+
+    /// Decode every plane `frame` has into this frame's images; `spare` keeps the aux images
+    /// of planes the frame lacks (allocation happens only when a size or a plane first appears).
+    pub fn decode_from(&mut self, frame: &FrameRef<'_>, spare: &mut [Option<ImageF32>; 3]) {
+        let size = (frame.width, frame.height);
+        decode_color_into(frame, &mut self.color);
+        let [sd, sn, sm] = spare;
+        decode_optional(frame.depth, size, AuxKind::Depth, &mut self.depth, sd);
+        decode_optional(frame.normals, size, AuxKind::Normals, &mut self.normals, sn);
+        decode_optional(frame.motion, size, AuxKind::Motion, &mut self.motion, sm);
+    }
 }
 
 /// Decode every plane the frame has.
 pub fn decode_frame(frame: &FrameRef<'_>) -> DecodedFrame {
-    let (w, h) = (frame.width, frame.height);
-    DecodedFrame {
-        color: decode_color(frame),
-        depth: frame.depth.map(|p| decode_aux(&p, w, h, AuxKind::Depth)),
-        normals: frame
-            .normals
-            .map(|p| decode_aux(&p, w, h, AuxKind::Normals)),
-        motion: frame.motion.map(|p| decode_aux(&p, w, h, AuxKind::Motion)),
-    }
+    let mut out = DecodedFrame::empty();
+    out.decode_from(frame, &mut [None, None, None]);
+    out
 }

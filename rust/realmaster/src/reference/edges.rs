@@ -1,9 +1,12 @@
-//! CPU reference of the edge passes (shaders/edges_gradient.wgsl, edges_nms.wgsl,
+//! Edges (the CPU implementation of shaders/edges_gradient.wgsl, edges_nms.wgsl,
 //! edges_hysteresis.wgsl), step for step: same cue formulas, same direction bins, same
-//! tie-breaking, same bounded Jacobi hysteresis.
+//! tie-breaking, same bounded Jacobi hysteresis. Rows run in parallel; [`EdgeScratch`] holds the
+//! intermediate planes so a stage that keeps one allocates nothing per frame.
 
-use super::decode::DecodedFrame;
-use super::resample::{resample_frame, ModelResRef};
+use rayon::prelude::*;
+
+use super::decode::{ensure_shape, DecodedFrame};
+use super::resample::{resample_frame_into, ModelResRef, ResamplePlans};
 use crate::frame::{linear_to_srgb, ImageF32};
 use crate::gpu::preprocess::{EdgeParams, PreprocessConfig};
 
@@ -46,6 +49,97 @@ pub fn luma(rgb: &[f32]) -> f32 {
     linear_to_srgb((0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]).clamp(0.0, 1.0))
 }
 
+/// Intermediate planes of the edge detector, kept between frames.
+#[derive(Debug, Clone, Default)]
+pub struct EdgeScratch {
+    luma: Vec<f32>,
+    log_depth: Vec<f32>,
+    grad: Vec<(f32, u32)>,
+    state: Vec<u8>,
+    next: Vec<u8>,
+}
+
+/// Per pixel (strength, direction bin) into `out`: the strongest of the colour, depth and
+/// normal cues. `luma` and `log_depth` are per-pixel scratch planes.
+fn gradient_into(
+    color_linear: &ImageF32,
+    depth_z: Option<&ImageF32>,
+    normals: Option<&ImageF32>,
+    p: &EdgeParams,
+    s: &mut EdgeScratch,
+) {
+    let (w, h) = (color_linear.width, color_linear.height);
+    let n = w as usize * h as usize;
+    s.luma.resize(n, 0.0);
+    s.luma
+        .par_iter_mut()
+        .zip(color_linear.data.par_chunks_exact(4))
+        .for_each(|(l, c)| *l = luma(&c[..3]));
+    if let Some(z) = depth_z {
+        s.log_depth.resize(n, 0.0);
+        s.log_depth
+            .par_iter_mut()
+            .zip(z.data.par_iter())
+            .for_each(|(d, &z)| *d = z.max(1e-6).ln());
+    }
+    s.grad.resize(n, (0.0, 0));
+    let (lum, logd) = (&s.luma, &s.log_depth);
+    s.grad
+        .par_chunks_mut(w as usize)
+        .enumerate()
+        .for_each(|(y, row)| {
+            let y = y as i32;
+            for (x, g_out) in row.iter_mut().enumerate() {
+                let x = x as i32;
+                let mut l = [0f32; 9];
+                let mut d = [0f32; 9];
+                let mut nv = [[0f32; 9]; 3];
+                for k in 0..9i32 {
+                    let j = idx(w, h, x + k % 3 - 1, y + k / 3 - 1);
+                    l[k as usize] = lum[j];
+                    if depth_z.is_some() {
+                        d[k as usize] = logd[j];
+                    }
+                    if let Some(nm) = normals {
+                        for (c, plane) in nv.iter_mut().enumerate() {
+                            plane[k as usize] = nm.data[j * 4 + c];
+                        }
+                    }
+                }
+                let mut g = sobel(&l);
+                let mut m = (g.0 * g.0 + g.1 * g.1).sqrt();
+                if depth_z.is_some() {
+                    let gd = sobel(&d);
+                    let md = (gd.0 * gd.0 + gd.1 * gd.1).sqrt() / p.depth_relative;
+                    if md > m {
+                        m = md;
+                        g = gd;
+                    }
+                }
+                if normals.is_some() {
+                    let (a, b, c) = (sobel(&nv[0]), sobel(&nv[1]), sobel(&nv[2]));
+                    let jxx = a.0 * a.0 + b.0 * b.0 + c.0 * c.0;
+                    let jyy = a.1 * a.1 + b.1 * b.1 + c.1 * c.1;
+                    let jxy = a.0 * a.1 + b.0 * b.1 + c.0 * c.1;
+                    let half_diff = 0.5 * (jxx - jyy);
+                    let lambda = 0.5 * (jxx + jyy) + (half_diff * half_diff + jxy * jxy).sqrt();
+                    let mn = 0.5 * lambda / p.normal_crease;
+                    if mn > m {
+                        m = mn;
+                        let v1 = (jxy, lambda - jxx);
+                        let v2 = (lambda - jyy, jxy);
+                        g = if v1.0 * v1.0 + v1.1 * v1.1 > v2.0 * v2.0 + v2.1 * v2.1 {
+                            v1
+                        } else {
+                            v2
+                        };
+                    }
+                }
+                *g_out = (m, dir_bin(g.0, g.1));
+            }
+        });
+}
+
 /// Per pixel (strength, direction bin): the strongest of the colour, depth and normal cues.
 pub fn gradient(
     color_linear: &ImageF32,
@@ -53,62 +147,13 @@ pub fn gradient(
     normals: Option<&ImageF32>,
     p: &EdgeParams,
 ) -> Vec<(f32, u32)> {
-    let (w, h) = (color_linear.width, color_linear.height);
-    let mut out = Vec::with_capacity((w * h) as usize);
-    for y in 0..h as i32 {
-        for x in 0..w as i32 {
-            let mut l = [0f32; 9];
-            let mut d = [0f32; 9];
-            let mut n = [[0f32; 9]; 3];
-            for k in 0..9i32 {
-                let j = idx(w, h, x + k % 3 - 1, y + k / 3 - 1);
-                l[k as usize] = luma(&color_linear.data[j * 4..j * 4 + 3]);
-                if let Some(z) = depth_z {
-                    d[k as usize] = z.data[j].max(1e-6).ln();
-                }
-                if let Some(nm) = normals {
-                    for (c, plane) in n.iter_mut().enumerate() {
-                        plane[k as usize] = nm.data[j * 4 + c];
-                    }
-                }
-            }
-            let mut g = sobel(&l);
-            let mut m = (g.0 * g.0 + g.1 * g.1).sqrt();
-            if depth_z.is_some() {
-                let gd = sobel(&d);
-                let md = (gd.0 * gd.0 + gd.1 * gd.1).sqrt() / p.depth_relative;
-                if md > m {
-                    m = md;
-                    g = gd;
-                }
-            }
-            if normals.is_some() {
-                let (a, b, c) = (sobel(&n[0]), sobel(&n[1]), sobel(&n[2]));
-                let jxx = a.0 * a.0 + b.0 * b.0 + c.0 * c.0;
-                let jyy = a.1 * a.1 + b.1 * b.1 + c.1 * c.1;
-                let jxy = a.0 * a.1 + b.0 * b.1 + c.0 * c.1;
-                let half_diff = 0.5 * (jxx - jyy);
-                let lambda = 0.5 * (jxx + jyy) + (half_diff * half_diff + jxy * jxy).sqrt();
-                let mn = 0.5 * lambda / p.normal_crease;
-                if mn > m {
-                    m = mn;
-                    let v1 = (jxy, lambda - jxx);
-                    let v2 = (lambda - jyy, jxy);
-                    g = if v1.0 * v1.0 + v1.1 * v1.1 > v2.0 * v2.0 + v2.1 * v2.1 {
-                        v1
-                    } else {
-                        v2
-                    };
-                }
-            }
-            out.push((m, dir_bin(g.0, g.1)));
-        }
-    }
-    out
+    let mut s = EdgeScratch::default();
+    gradient_into(color_linear, depth_z, normals, p, &mut s);
+    s.grad
 }
 
-/// Non-maximum suppression along the binned direction, then the double threshold.
-pub fn nms(grad: &[(f32, u32)], w: u32, h: u32, p: &EdgeParams) -> Vec<u8> {
+fn nms_into(grad: &[(f32, u32)], w: u32, h: u32, p: &EdgeParams, out: &mut Vec<u8>) {
+    out.resize(grad.len(), NONE);
     let at = |x: i32, y: i32| {
         if x < 0 || y < 0 || x >= w as i32 || y >= h as i32 {
             0.0
@@ -116,41 +161,51 @@ pub fn nms(grad: &[(f32, u32)], w: u32, h: u32, p: &EdgeParams) -> Vec<u8> {
             grad[y as usize * w as usize + x as usize].0
         }
     };
-    let mut out = Vec::with_capacity(grad.len());
-    for y in 0..h as i32 {
-        for x in 0..w as i32 {
-            let (m, bin) = grad[y as usize * w as usize + x as usize];
-            let (dx, dy) = match bin {
-                1 => (0, 1),
-                2 => (1, 1),
-                3 => (1, -1),
-                _ => (1, 0),
-            };
-            let keep = m > at(x + dx, y + dy) && m >= at(x - dx, y - dy);
-            out.push(if !keep {
-                NONE
-            } else if m >= p.high {
-                STRONG
-            } else if m >= p.low {
-                WEAK
-            } else {
-                NONE
-            });
-        }
-    }
+    out.par_chunks_mut(w as usize)
+        .enumerate()
+        .for_each(|(y, row)| {
+            let y = y as i32;
+            for (x, o) in row.iter_mut().enumerate() {
+                let x = x as i32;
+                let (m, bin) = grad[y as usize * w as usize + x as usize];
+                let (dx, dy) = match bin {
+                    1 => (0, 1),
+                    2 => (1, 1),
+                    3 => (1, -1),
+                    _ => (1, 0),
+                };
+                let keep = m > at(x + dx, y + dy) && m >= at(x - dx, y - dy);
+                *o = if !keep {
+                    NONE
+                } else if m >= p.high {
+                    STRONG
+                } else if m >= p.low {
+                    WEAK
+                } else {
+                    NONE
+                };
+            }
+        });
+}
+
+/// Non-maximum suppression along the binned direction, then the double threshold.
+pub fn nms(grad: &[(f32, u32)], w: u32, h: u32, p: &EdgeParams) -> Vec<u8> {
+    let mut out = Vec::new();
+    nms_into(grad, w, h, p, &mut out);
     out
 }
 
-/// At most `max_iterations` Jacobi steps of "weak next to strong becomes strong" (8-neighbours),
-/// stopping early at the fixed point, exactly as the GPU steps do.
-pub fn hysteresis(state: &[u8], w: u32, h: u32, max_iterations: u32) -> Vec<u8> {
-    let mut cur = state.to_vec();
-    for _ in 0..max_iterations {
-        let mut next = cur.clone();
-        let mut changed = false;
-        for y in 0..h as i32 {
-            for x in 0..w as i32 {
+/// One Jacobi step from `cur` into `next`; true when any pixel changed.
+fn grow_step(cur: &[u8], next: &mut [u8], w: u32, h: u32) -> bool {
+    next.par_chunks_mut(w as usize)
+        .enumerate()
+        .map(|(y, row)| {
+            let y = y as i32;
+            let mut changed = false;
+            for (x, o) in row.iter_mut().enumerate() {
+                let x = x as i32;
                 let i = y as usize * w as usize + x as usize;
+                *o = cur[i];
                 if cur[i] != WEAK {
                     continue;
                 }
@@ -165,17 +220,60 @@ pub fn hysteresis(state: &[u8], w: u32, h: u32, max_iterations: u32) -> Vec<u8> 
                     })
                 });
                 if strong_near {
-                    next[i] = STRONG;
+                    *o = STRONG;
                     changed = true;
                 }
             }
-        }
-        cur = next;
+            changed
+        })
+        .reduce(|| false, |a, b| a || b)
+}
+
+/// `max_iterations` bounded hysteresis on `state` in place (`next` is scratch of the same size).
+fn hysteresis_in_place(state: &mut Vec<u8>, next: &mut Vec<u8>, w: u32, h: u32, max: u32) {
+    next.resize(state.len(), NONE);
+    for _ in 0..max {
+        let changed = grow_step(state, next, w, h);
+        std::mem::swap(state, next);
         if !changed {
             break;
         }
     }
+}
+
+/// At most `max_iterations` Jacobi steps of "weak next to strong becomes strong" (8-neighbours),
+/// stopping early at the fixed point, exactly as the GPU steps do.
+pub fn hysteresis(state: &[u8], w: u32, h: u32, max_iterations: u32) -> Vec<u8> {
+    let mut cur = state.to_vec();
+    if w == 0 || h == 0 {
+        return cur;
+    }
+    hysteresis_in_place(&mut cur, &mut Vec::new(), w, h, max_iterations);
     cur
+}
+
+/// The full edge map (1 channel, 0/1) of a model-resolution frame into `out`.
+pub fn edges_into(
+    color_linear: &ImageF32,
+    depth_z: Option<&ImageF32>,
+    normals: Option<&ImageF32>,
+    p: &EdgeParams,
+    s: &mut EdgeScratch,
+    out: &mut ImageF32,
+) {
+    let (w, h) = (color_linear.width, color_linear.height);
+    ensure_shape(out, w, h, 1);
+    if w == 0 || h == 0 {
+        return;
+    }
+    gradient_into(color_linear, depth_z, normals, p, s);
+    let mut state = std::mem::take(&mut s.state);
+    nms_into(&s.grad, w, h, p, &mut state);
+    hysteresis_in_place(&mut state, &mut s.next, w, h, p.max_iterations);
+    for (o, &v) in out.data.iter_mut().zip(&state) {
+        *o = if v == STRONG { 1.0 } else { 0.0 };
+    }
+    s.state = state;
 }
 
 /// The full edge map (1 channel, 0/1) of a model-resolution frame.
@@ -185,28 +283,48 @@ pub fn edges(
     normals: Option<&ImageF32>,
     p: &EdgeParams,
 ) -> ImageF32 {
-    let (w, h) = (color_linear.width, color_linear.height);
-    let g = gradient(color_linear, depth_z, normals, p);
-    let s = hysteresis(&nms(&g, w, h, p), w, h, p.max_iterations);
-    ImageF32 {
-        width: w,
-        height: h,
-        channels: 1,
-        data: s
-            .iter()
-            .map(|&v| if v == STRONG { 1.0 } else { 0.0 })
-            .collect(),
-    }
+    let mut out = ImageF32::new(color_linear.width, color_linear.height, 1);
+    edges_into(
+        color_linear,
+        depth_z,
+        normals,
+        p,
+        &mut EdgeScratch::default(),
+        &mut out,
+    );
+    out
+}
+
+/// What a preprocessing stage keeps between frames: resample plans and edge scratch planes.
+#[derive(Debug, Clone, Default)]
+pub struct PreprocessScratch {
+    pub plans: ResamplePlans,
+    pub edges: EdgeScratch,
+}
+
+/// The whole preprocessing chain on the CPU into `out`: resample + encode + edges.
+pub fn model_inputs_into(
+    frame: &DecodedFrame,
+    cfg: &PreprocessConfig,
+    scratch: &mut PreprocessScratch,
+    out: &mut ModelResRef,
+) {
+    resample_frame_into(frame, cfg, &mut scratch.plans, out);
+    let mut edges = std::mem::replace(&mut out.edges, ImageF32::new(0, 0, 1));
+    edges_into(
+        &out.color_linear,
+        out.has_depth.then_some(&out.depth_z),
+        out.has_normals.then_some(&out.normals),
+        &cfg.edges,
+        &mut scratch.edges,
+        &mut edges,
+    );
+    out.edges = edges;
 }
 
 /// The whole preprocessing chain on the CPU: resample + encode + edges.
 pub fn model_inputs(frame: &DecodedFrame, cfg: &PreprocessConfig) -> ModelResRef {
-    let mut r = resample_frame(frame, cfg);
-    r.edges = edges(
-        &r.color_linear,
-        r.has_depth.then_some(&r.depth_z),
-        r.has_normals.then_some(&r.normals),
-        &cfg.edges,
-    );
-    r
+    let mut out = ModelResRef::new(cfg.model_width, cfg.model_height);
+    model_inputs_into(frame, cfg, &mut PreprocessScratch::default(), &mut out);
+    out
 }

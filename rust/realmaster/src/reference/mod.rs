@@ -1,4 +1,6 @@
-//! CPU reference implementations of the GPU passes; tests compare each shader against these.
+//! The CPU implementation of every pass: what the CPU backend (`crate::cpu`) runs and what the
+//! tests compare each GPU shader against. Multithreaded (rayon, row-parallel), writing into
+//! caller-owned buffers (`*_into`); the allocating functions wrap those for tests.
 
 pub mod blend;
 pub mod decode;

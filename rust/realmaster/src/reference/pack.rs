@@ -1,4 +1,4 @@
-//! CPU reference of shaders/pack.wgsl: the tensor arena as f32 (padding between tensors is 0).
+//! Packing (the CPU implementation of shaders/pack.wgsl): the tensor arena as f32 (padding between tensors is 0).
 
 use super::resample::ModelResRef;
 use crate::frame::ImageF32;
@@ -22,8 +22,22 @@ pub fn pack(
     current: &ModelResRef,
     prev_output: &ImageF32,
 ) -> Vec<f32> {
+    let mut arena = Vec::new();
+    pack_into(layout, slots, current, prev_output, &mut arena);
+    arena
+}
+
+/// [`pack`] into `arena` (resized to the layout; its allocation is reused).
+pub fn pack_into(
+    layout: &TensorLayout,
+    slots: &[&ModelResRef],
+    current: &ModelResRef,
+    prev_output: &ImageF32,
+    arena: &mut Vec<f32>,
+) {
     let hw = (layout.width * layout.height) as usize;
-    let mut arena = vec![0f32; (layout.total_bytes / 4) as usize];
+    arena.clear();
+    arena.resize((layout.total_bytes / 4) as usize, 0.0);
     for e in &layout.entries {
         let dst = &mut arena[e.offset_elements()..e.offset_elements() + e.len];
         match e.role {
@@ -42,5 +56,4 @@ pub fn pack(
             InputRole::PreviousOutput => planes(prev_output, 3, dst),
         }
     }
-    arena
 }

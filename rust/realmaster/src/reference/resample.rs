@@ -1,7 +1,10 @@
-//! CPU reference of shaders/resample.wgsl: exact area resampling to model resolution and each
-//! plane's model encoding. Same loop order and f32 arithmetic as the shader.
+//! Area resampling (the CPU implementation of shaders/resample.wgsl): exact area resampling to
+//! model resolution and each plane's model encoding. Same loop order and f32 arithmetic as the
+//! shader; output rows run in parallel into caller-owned images.
 
-use super::decode::DecodedFrame;
+use rayon::prelude::*;
+
+use super::decode::{ensure_shape, DecodedFrame};
 use crate::frame::{linear_to_srgb, ImageF32};
 use crate::gpu::preprocess::{ModelColorSpace, PreprocessConfig};
 
@@ -26,6 +29,23 @@ pub struct ModelResRef {
     pub has_normals: bool,
 }
 
+impl ModelResRef {
+    /// All planes at `w` x `h`, zero.
+    pub fn new(w: u32, h: u32) -> Self {
+        ModelResRef {
+            color: ImageF32::new(w, h, 4),
+            color_linear: ImageF32::new(w, h, 4),
+            edges: ImageF32::new(w, h, 1),
+            depth: ImageF32::new(w, h, 1),
+            depth_z: ImageF32::new(w, h, 1),
+            normals: ImageF32::new(w, h, 4),
+            motion: ImageF32::new(w, h, 4),
+            has_depth: false,
+            has_normals: false,
+        }
+    }
+}
+
 /// Footprint of output index `o` on an axis of `n` source pixels: ([first, end), lo, hi).
 fn span(o: u32, scale: f32, n: u32) -> (u32, u32, f32, f32) {
     let lo = o as f32 * scale;
@@ -39,69 +59,153 @@ fn overlap(lo: f32, hi: f32, i: u32) -> f32 {
     (hi.min((i + 1) as f32) - lo.max(i as f32)).max(0.0)
 }
 
-/// Area-resample any-channel `src` to `dw` x `dh`: each output pixel is the overlap-weighted mean
-/// of the source pixels its footprint covers (exact for non-integer ratios and for upsampling).
-pub fn area_resample(src: &ImageF32, dw: u32, dh: u32) -> ImageF32 {
-    let (sw, sh, ch) = (src.width, src.height, src.channels as usize);
-    let scale_x = sw as f32 / dw as f32;
-    let scale_y = sh as f32 / dh as f32;
-    let mut out = ImageF32::new(dw, dh, src.channels);
-    let mut acc = vec![0f32; ch];
-    for oy in 0..dh {
-        let (y0, y1, ylo, yhi) = span(oy, scale_y, sh);
-        for ox in 0..dw {
-            let (x0, x1, xlo, xhi) = span(ox, scale_x, sw);
-            acc.iter_mut().for_each(|a| *a = 0.0);
-            let mut wsum = 0f32;
-            for y in y0..y1 {
-                let wy = overlap(ylo, yhi, y);
-                for x in x0..x1 {
-                    let w = overlap(xlo, xhi, x) * wy;
-                    let i = (y * sw + x) as usize * ch;
-                    for (c, a) in acc.iter_mut().enumerate() {
-                        *a += src.data[i + c] * w;
-                    }
-                    wsum += w;
-                }
-            }
-            let o = (oy * dw + ox) as usize * ch;
-            for (c, a) in acc.iter().enumerate() {
-                out.data[o + c] = a / wsum;
-            }
+/// The source pixels and overlap weights of every output index on one axis.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AxisPlan {
+    src: u32,
+    dst: u32,
+    /// Per output index: first source index, and the range of its weights in `weights`.
+    spans: Vec<(u32, usize, usize)>,
+    weights: Vec<f32>,
+}
+
+impl AxisPlan {
+    /// The plan for `src` source pixels onto `dst` outputs (both > 0).
+    pub fn new(src: u32, dst: u32) -> Self {
+        let mut p = AxisPlan::default();
+        p.rebuild(src, dst);
+        p
+    }
+
+    /// Recompute for a new size (a no-op when it is unchanged).
+    pub fn rebuild(&mut self, src: u32, dst: u32) {
+        if self.src == src && self.dst == dst && !self.spans.is_empty() {
+            return;
+        }
+        self.src = src;
+        self.dst = dst;
+        self.spans.clear();
+        self.weights.clear();
+        let scale = src as f32 / dst as f32;
+        for o in 0..dst {
+            let (first, end, lo, hi) = span(o, scale, src);
+            let start = self.weights.len();
+            self.weights
+                .extend((first..end).map(|i| overlap(lo, hi, i)));
+            self.spans.push((first, start, self.weights.len()));
         }
     }
+
+    fn taps(&self, o: usize) -> (usize, &[f32]) {
+        let (first, a, b) = self.spans[o];
+        (first as usize, &self.weights[a..b])
+    }
+}
+
+fn resample_rows<const C: usize>(src: &ImageF32, px: &AxisPlan, py: &AxisPlan, out: &mut [f32]) {
+    let sw = src.width as usize;
+    let dw = px.dst as usize;
+    out.par_chunks_mut(dw * C)
+        .enumerate()
+        .for_each(|(oy, row)| {
+            let (y0, wys) = py.taps(oy);
+            for (ox, o) in row.chunks_exact_mut(C).enumerate() {
+                let (x0, wxs) = px.taps(ox);
+                let mut acc = [0f32; C];
+                let mut wsum = 0f32;
+                for (dy, &wy) in wys.iter().enumerate() {
+                    let line = &src.data[((y0 + dy) * sw + x0) * C..];
+                    for (dx, &wx) in wxs.iter().enumerate() {
+                        let w = wx * wy;
+                        let p = &line[dx * C..dx * C + C];
+                        for c in 0..C {
+                            acc[c] += p[c] * w;
+                        }
+                        wsum += w;
+                    }
+                }
+                for c in 0..C {
+                    o[c] = acc[c] / wsum;
+                }
+            }
+        });
+}
+
+/// Area-resample `src` (1 or 4 channels) into `out` using the axis plans (made for `src`'s size
+/// and the output size): each output pixel is the overlap-weighted mean of the source pixels
+/// its footprint covers (exact for non-integer ratios and for upsampling).
+pub fn area_resample_planned(src: &ImageF32, px: &AxisPlan, py: &AxisPlan, out: &mut ImageF32) {
+    let (dw, dh) = (px.dst, py.dst);
+    ensure_shape(out, dw, dh, src.channels);
+    if dw == 0 || dh == 0 || src.width == 0 || src.height == 0 {
+        return;
+    }
+    match src.channels {
+        1 => resample_rows::<1>(src, px, py, &mut out.data),
+        2 => resample_rows::<2>(src, px, py, &mut out.data),
+        3 => resample_rows::<3>(src, px, py, &mut out.data),
+        _ => resample_rows::<4>(src, px, py, &mut out.data),
+    }
+}
+
+/// Area-resample `src` (1 to 4 channels) to `dw` x `dh`: each output pixel is the overlap-weighted
+/// mean of the source pixels its footprint covers (exact for non-integer ratios and for upsampling).
+pub fn area_resample(src: &ImageF32, dw: u32, dh: u32) -> ImageF32 {
+    let px = AxisPlan::new(src.width, dw);
+    let py = AxisPlan::new(src.height, dh);
+    let mut out = ImageF32::new(dw, dh, src.channels);
+    area_resample_planned(src, &px, &py, &mut out);
     out
 }
 
-/// Resample and encode every plane of `frame` for the model (edges left at 0; see
-/// `reference::edges::model_inputs` for the whole preprocessing chain).
-pub fn resample_frame(frame: &DecodedFrame, cfg: &PreprocessConfig) -> ModelResRef {
+/// Resample plans reused from frame to frame (rebuilt when the engine resolution changes).
+#[derive(Debug, Clone, Default)]
+pub struct ResamplePlans {
+    x: AxisPlan,
+    y: AxisPlan,
+}
+
+/// Resample and encode every plane of `frame` into `out` (edges left as they are; see
+/// `reference::edges::model_inputs_into` for the whole preprocessing chain).
+pub fn resample_frame_into(
+    frame: &DecodedFrame,
+    cfg: &PreprocessConfig,
+    plans: &mut ResamplePlans,
+    out: &mut ModelResRef,
+) {
     let (mw, mh) = (cfg.model_width, cfg.model_height);
     let (sw, sh) = (frame.color.width, frame.color.height);
-    let color_linear = area_resample(&frame.color, mw, mh);
-    let mut color = color_linear.clone();
+    plans.x.rebuild(sw, mw);
+    plans.y.rebuild(sh, mh);
+    let (px, py) = (&plans.x, &plans.y);
+    area_resample_planned(&frame.color, px, py, &mut out.color_linear);
+    ensure_shape(&mut out.color, mw, mh, 4);
+    out.color.data.copy_from_slice(&out.color_linear.data);
     if cfg.color_space == ModelColorSpace::Srgb {
-        for p in color.data.chunks_exact_mut(4) {
+        for p in out.color.data.chunks_exact_mut(4) {
             for v in &mut p[..3] {
                 *v = linear_to_srgb(v.clamp(0.0, 1.0));
             }
         }
     }
-    let (depth, depth_z) = match &frame.depth {
+    ensure_shape(&mut out.depth, mw, mh, 1);
+    match &frame.depth {
         Some(d) => {
-            let z = area_resample(d, mw, mh);
-            let mut enc = z.clone();
-            enc.data
-                .iter_mut()
-                .for_each(|v| *v = 1.0 / (1.0 + v.max(0.0) / cfg.depth_scale));
-            (enc, z)
+            area_resample_planned(d, px, py, &mut out.depth_z);
+            for (e, z) in out.depth.data.iter_mut().zip(&out.depth_z.data) {
+                *e = 1.0 / (1.0 + z.max(0.0) / cfg.depth_scale);
+            }
         }
-        None => (ImageF32::new(mw, mh, 1), ImageF32::new(mw, mh, 1)),
-    };
-    let normals = match &frame.normals {
+        None => {
+            ensure_shape(&mut out.depth_z, mw, mh, 1);
+            out.depth.data.fill(0.0);
+            out.depth_z.data.fill(0.0);
+        }
+    }
+    match &frame.normals {
         Some(n) => {
-            let mut r = area_resample(n, mw, mh);
-            for p in r.data.chunks_exact_mut(4) {
+            area_resample_planned(n, px, py, &mut out.normals);
+            for p in out.normals.data.chunks_exact_mut(4) {
                 let len = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
                 // A (near) zero average has no direction: report "no normal".
                 if len > 1e-6 {
@@ -111,33 +215,37 @@ pub fn resample_frame(frame: &DecodedFrame, cfg: &PreprocessConfig) -> ModelResR
                 }
                 p[3] = 0.0;
             }
-            r
         }
-        None => ImageF32::new(mw, mh, 4),
-    };
-    let motion = match &frame.motion {
+        None => {
+            ensure_shape(&mut out.normals, mw, mh, 4);
+            out.normals.data.fill(0.0);
+        }
+    }
+    match &frame.motion {
         Some(m) => {
-            let mut r = area_resample(m, mw, mh);
+            area_resample_planned(m, px, py, &mut out.motion);
             let (kx, ky) = (mw as f32 / sw as f32, mh as f32 / sh as f32);
-            for p in r.data.chunks_exact_mut(4) {
+            for p in out.motion.data.chunks_exact_mut(4) {
                 p[0] *= kx;
                 p[1] *= ky;
                 p[2] = 0.0;
                 p[3] = 0.0;
             }
-            r
         }
-        None => ImageF32::new(mw, mh, 4),
-    };
-    ModelResRef {
-        color,
-        color_linear,
-        edges: ImageF32::new(mw, mh, 1),
-        depth,
-        depth_z,
-        normals,
-        motion,
-        has_depth: frame.depth.is_some(),
-        has_normals: frame.normals.is_some(),
+        None => {
+            ensure_shape(&mut out.motion, mw, mh, 4);
+            out.motion.data.fill(0.0);
+        }
     }
+    ensure_shape(&mut out.edges, mw, mh, 1);
+    out.has_depth = frame.depth.is_some();
+    out.has_normals = frame.normals.is_some();
+}
+
+/// Resample and encode every plane of `frame` for the model (edges left at 0; see
+/// `reference::edges::model_inputs` for the whole preprocessing chain).
+pub fn resample_frame(frame: &DecodedFrame, cfg: &PreprocessConfig) -> ModelResRef {
+    let mut out = ModelResRef::new(cfg.model_width, cfg.model_height);
+    resample_frame_into(frame, cfg, &mut ResamplePlans::default(), &mut out);
+    out
 }

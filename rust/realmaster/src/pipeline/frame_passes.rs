@@ -1,0 +1,62 @@
+//! The full-resolution work of one frame as the engine sees it, independent of where it runs:
+//! [`GpuPasses`](super::gpu_passes::GpuPasses) records wgpu compute passes,
+//! [`CpuPasses`](super::cpu_passes::CpuPasses) runs the same passes natively. The engine keeps the
+//! logic (shot cuts, the window order, which model output is shown); a backend keeps the images:
+//! the window's model-resolution slots, the motion history, the look (the last model output and
+//! the input it was made from, carried forward) and the full-resolution compositing state.
+
+use crate::error::Result;
+use crate::frame::{ColorFormat, FrameRef};
+use crate::gpu::composite::CompositeParams;
+use crate::gpu::preprocess::TensorLayout;
+
+use super::backend::Backend;
+
+pub trait FramePasses: Send {
+    /// Which backend this is (`Gpu` or `Cpu`).
+    fn backend(&self) -> Backend;
+
+    /// The model's input tensors in the arena `pack` fills.
+    fn layout(&self) -> &TensorLayout;
+
+    /// Upload and decode the frame's planes at full resolution.
+    fn upload(&mut self, frame: &FrameRef<'_>) -> Result<()>;
+
+    /// Resample + encode + edges of the uploaded frame into window slot `slot`; keep its
+    /// model-resolution motion in history slot `ring`.
+    fn preprocess(&mut self, slot: usize, ring: usize) -> Result<()>;
+
+    /// Carry both look images one frame forward with the motion in history slot `ring`.
+    fn warp_look(&mut self, ring: usize) -> Result<()>;
+
+    /// Pack the window (`order`: slots oldest first; `slot` is the current frame) into `arena`,
+    /// with the look as the previous output (`use_look`) or else the current frame's colour, and
+    /// keep `slot`'s colour as the input of the inference in flight.
+    fn pack(
+        &mut self,
+        order: &[usize],
+        slot: usize,
+        use_look: bool,
+        arena: &mut Vec<f32>,
+    ) -> Result<()>;
+
+    /// A model output (`[1,3,H,W]`, model colour space) becomes the look, with the in-flight
+    /// input as the look's input.
+    fn set_look(&mut self, rgb: &[f32]) -> Result<()>;
+
+    /// Composite the uploaded frame with the look and encode it to `format`. The encoded bytes
+    /// are in `out` after `read_output` (a backend may write them here already).
+    fn composite(
+        &mut self,
+        format: ColorFormat,
+        params: &CompositeParams,
+        reset_history: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<()>;
+
+    /// Copy the encoded frame of the last `composite` into `out`.
+    fn read_output(&mut self, out: &mut Vec<u8>) -> Result<()>;
+
+    /// Finish the work recorded so far (GPU: submit; wait for it when `wait`).
+    fn flush(&mut self, wait: bool) -> Result<()>;
+}
