@@ -4,7 +4,10 @@
 //! counted, so a frame with NaN depth is enhanced: exit 0 in the middle and as the last frame. A
 //! frame with NaN colour is refused (shown untouched): exit 1 in the middle and as the last frame.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::repo;
+use std::path::Path;
 use std::process::{Command, Output};
 
 use realmaster::sequence::{ColorEncoding, SequenceSpec, SequenceWriter};
@@ -12,13 +15,6 @@ use realmaster::sequence::{ColorEncoding, SequenceSpec, SequenceWriter};
 const W: u32 = 128;
 const H: u32 = 72;
 const FRAMES: u32 = 4;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Bad {

@@ -2,23 +2,17 @@
 //! one render per output folder (--force, --resume), kill -9 and SIGTERM at random points followed
 //! by --resume (0 torn and 0 differing frames vs an uninterrupted render).
 
+mod common;
+
+use common::repo;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const FRAMES: usize = 8;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("render-cli-{name}"));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    common::scratch("render-cli", name)
 }
 
 fn render_cmd(out: &Path, extra: &[&str]) -> Command {

@@ -5,20 +5,15 @@
 //! The videos are generated with ffmpeg (installed by setup). Without ffmpeg these tests print why
 //! and pass: there is nothing to decode with.
 
+mod common;
+
+use common::repo;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("video-cli-{name}"));
-    let _ = std::fs::remove_dir_all(&d);
+    let d = common::scratch("video-cli", name);
     std::fs::create_dir_all(&d).unwrap();
     d
 }
