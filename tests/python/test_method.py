@@ -203,7 +203,8 @@ def _binary() -> Path | None:
     return max(cands, key=lambda c: c.stat().st_mtime) if cands else None
 
 
-def test_runtime_renders_package_deterministically(chain: dict[str, Path], tmp_path: Path) -> None:
+def _runtime() -> tuple[Path, dict[str, str]]:
+    """The realmaster binary and an environment that points it at the venv's ONNX Runtime."""
     exe = _binary()
     if exe is None:
         pytest.skip("realmaster is not built (cargo build -p realmaster-cli)")
@@ -211,6 +212,11 @@ def test_runtime_renders_package_deterministically(chain: dict[str, Path], tmp_p
     libs = sorted((ROOT / ".venv").glob("lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*"))
     if libs:
         env.setdefault("REALMASTER_ORT_LIB", str(libs[0]))
+    return exe, env
+
+
+def test_runtime_renders_package_deterministically(chain: dict[str, Path], tmp_path: Path) -> None:
+    exe, env = _runtime()
     outs = []
     for i in range(2):
         out = tmp_path / f"r{i}"
@@ -224,13 +230,7 @@ def test_runtime_renders_package_deterministically(chain: dict[str, Path], tmp_p
 
 
 def test_bench_reports_denoiser_steps_and_vae_timings(chain: dict[str, Path]) -> None:
-    exe = _binary()
-    if exe is None:
-        pytest.skip("realmaster is not built (cargo build -p realmaster-cli)")
-    env = dict(os.environ)
-    libs = sorted((ROOT / ".venv").glob("lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*"))
-    if libs:
-        env.setdefault("REALMASTER_ORT_LIB", str(libs[0]))
+    exe, env = _runtime()
     args = [str(exe), "bench", str(CLIP), "--model", str(chain["pkg"]), "--frames", "3", "--warmup", "1", "--ep", "cpu"]
     r = subprocess.run([*args, "--json"], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
