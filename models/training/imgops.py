@@ -1,6 +1,6 @@
 """Image operations shared by data preparation and evaluation (numpy, full frames).
 
-Edge map: the runtime's Canny-style edge passes (shaders/edges_gradient.wgsl, edges_nms.wgsl,
+Edge map: the runtime's Canny-style edge passes (rust/realmaster/src/gpu/preprocess/edges_gradient.wgsl, edges_nms.wgsl,
 edges_hysteresis.wgsl; CPU reference rust/realmaster/src/reference/edges.rs) re-implemented with
 its default EdgeParams. Exact agreement is not required: the runtime computes edges on the GPU
 after resampling to the model resolution, training computes them on the rendered frames.

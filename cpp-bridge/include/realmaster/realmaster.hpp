@@ -3,7 +3,7 @@
 // Integration in four lines:
 //
 //   realmaster::Config config;                        // the runtime's defaults
-//   config.modelDir = "models/realmaster-student-s";
+//   config.modelDir = "models/realmaster-student";
 //   realmaster::Status status;
 //   auto session = realmaster::Session::create(config, status);   // nullptr + status on failure
 //

@@ -160,6 +160,22 @@ impl<'a> FrameRef<'a> {
         }
     }
 
+    /// Bytes of pixel data in the frame's planes (tight rows): what an upload moves.
+    pub fn plane_bytes(&self) -> u64 {
+        let px = self.width as u64 * self.height as u64;
+        let aux = [
+            (self.depth.is_some(), AuxKind::Depth),
+            (self.normals.is_some(), AuxKind::Normals),
+            (self.motion.is_some(), AuxKind::Motion),
+        ];
+        px * self.format.bytes_per_pixel() as u64
+            + aux
+                .iter()
+                .filter(|a| a.0)
+                .map(|a| px * a.1.bytes_per_pixel() as u64)
+                .sum::<u64>()
+    }
+
     /// Cheap structural checks (sizes, pitches): O(1), safe on the engine's render thread.
     pub fn validate_layout(&self) -> Result<()> {
         if self.width == 0 || self.height == 0 {

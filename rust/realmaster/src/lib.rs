@@ -1,8 +1,9 @@
 //! RealMaster Live core: engine frames in, photoreal frames out.
 //!
-//! Data flow (see docs/formats.md and ARCHITECTURE.md): validate → GPU upload/decode → resample to the
-//! model size → edges → temporal window → pack tensor → ONNX Runtime → guided upsample → temporal
-//! accumulate → blend → output. On any failure the output is the untouched input frame.
+//! Data flow (see docs/architecture.md and docs/formats.md): validate → upload/decode → resample to
+//! the model size → edges → temporal window → pack tensor → ONNX Runtime → guided upsample →
+//! temporal accumulate → blend → output, the full-resolution passes on the GPU (wgpu) or the CPU.
+//! On any failure the output is the untouched input frame.
 
 pub mod cpu;
 pub mod error;
@@ -17,6 +18,8 @@ pub mod sequence;
 pub use error::{Error, ErrorCode, Result};
 pub use frame::{AuxKind, ColorFormat, FrameRef, ImageF32, OwnedFrame, PlaneRef};
 
+pub use gpu::host::{DepthEncoding, DeviceFrame, MotionEncoding, NormalEncoding};
 pub use pipeline::{
-    Backend, FrameTimings, Health, Mode, OutputFrame, Session, SessionConfig, Stats,
+    Backend, DeviceFrameReport, DeviceSession, FrameTimings, Health, Mode, OutputFrame, Session,
+    SessionConfig, Stats,
 };

@@ -31,8 +31,9 @@ fn unpack_and_to_linear_match_reference() {
     let img = GpuImage::new(&ctx.device, "unpacked", w, h, 4);
     let lin = GpuImage::new(&ctx.device, "linear", w, h, 4);
     let mut enc = ctx.device.create_command_encoder(&Default::default());
-    io.record_unpack(&ctx, &mut enc, &buf, 5, &img);
-    io.record_to_linear(&ctx, &mut enc, &img, &lin, true);
+    io.record_unpack(&ctx, &mut enc, &buf, 5, &img).unwrap();
+    io.record_to_linear(&ctx, &mut enc, &img, &lin, true)
+        .unwrap();
     ctx.queue.submit([enc.finish()]);
 
     let want = reference::unpack(&tensor[5..], w, h);
@@ -73,8 +74,10 @@ fn calls_in_one_encoder_keep_their_own_parameters() {
     let linear_out = GpuImage::new(&ctx.device, "linear out", small_w, small_h, 4);
     for _ in 0..3 {
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        io.record_to_linear(&ctx, &mut enc, &src, &srgb_out, true);
-        io.record_to_linear(&ctx, &mut enc, &small, &linear_out, false);
+        io.record_to_linear(&ctx, &mut enc, &src, &srgb_out, true)
+            .unwrap();
+        io.record_to_linear(&ctx, &mut enc, &small, &linear_out, false)
+            .unwrap();
         ctx.queue.submit([enc.finish()]);
     }
     let got = read_image(&ctx.device, &ctx.queue, &srgb_out).unwrap();
@@ -100,7 +103,7 @@ fn bind_cache_reuses_and_evicts() {
     let k = Kernel::new(
         &ctx.device,
         "to_linear",
-        include_str!("../../../shaders/to_linear.wgsl"),
+        include_str!("../src/gpu/to_linear.wgsl"),
         "main",
     );
     let img = |n| GpuImage::new(&ctx.device, "img", 4, 4, n);

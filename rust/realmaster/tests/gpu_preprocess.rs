@@ -6,7 +6,6 @@
 //! A GPU context that cannot be created FAILS these tests (the test command installs lavapipe).
 
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use realmaster::frame::{
     linear_to_srgb, srgb_to_linear, ColorFormat, FrameRef, ImageF32, PlaneRef,
@@ -909,64 +908,4 @@ fn api_errors_instead_of_panics() {
         .unwrap();
     let wrong = ModelResImages::new(&c.device, &cfg(9, 8));
     assert!(pre.record(c, &mut enc, &wrong).is_err());
-}
-
-// ---------- timing (prints, never asserts) ----------
-
-/// Timing of upload + resample + edges for a 1920x1080 RGBA8 frame to a 256x256 model on whatever
-/// adapter the test runs on (lavapipe in CI): with every plane, colour only, and with a single
-/// hysteresis step (to show what the bounded grow loop costs). Printed with `--nocapture`; never
-/// asserts on time.
-#[test]
-fn timing_1080p_to_256() {
-    let c = ctx();
-    let full = full_frame(1920, 1080, ColorFormat::Rgba8Srgb, 0);
-    let mut bare = full_frame(1920, 1080, ColorFormat::Rgba8Srgb, 0);
-    bare.depth = None;
-    bare.normals = None;
-    bare.motion = None;
-    let time = |f: &TestFrame, iterations: u32| {
-        let config = PreprocessConfig {
-            edges: EdgeParams {
-                max_iterations: iterations,
-                ..EdgeParams::default()
-            },
-            ..cfg(256, 256)
-        };
-        let mut pre = Preprocessor::new(c, config).unwrap();
-        let dst = ModelResImages::new(&c.device, &config);
-        let mut one = || {
-            let t0 = Instant::now();
-            pre.upload(c, &f.frame()).unwrap();
-            c.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
-            let t1 = Instant::now();
-            let mut enc = c.device.create_command_encoder(&Default::default());
-            pre.record(c, &mut enc, &dst).unwrap();
-            c.queue.submit([enc.finish()]);
-            c.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
-            ((t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64())
-        };
-        one(); // warm-up: first allocations and uploads
-        let n = 5;
-        let (mut up, mut rec) = (0.0, 0.0);
-        for _ in 0..n {
-            let (a, b) = one();
-            up += a / n as f64;
-            rec += b / n as f64;
-        }
-        (up * 1e3, rec * 1e3)
-    };
-    for (name, f, iterations) in [
-        ("all planes", &full, 64),
-        ("colour only", &bare, 64),
-        ("all planes, 1 hysteresis step", &full, 1),
-    ] {
-        let (up, rec) = time(f, iterations);
-        eprintln!(
-            "preprocess 1920x1080 -> 256x256 ({name}) on {} ({}): upload+decode {up:.2} ms, resample+edges {rec:.2} ms, total {:.2} ms",
-            c.summary.name,
-            c.summary.backend,
-            up + rec
-        );
-    }
 }

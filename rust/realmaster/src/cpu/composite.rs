@@ -1,10 +1,11 @@
 //! CPU compositing stage: guided upsample of the model residual, then temporal accumulation fused
 //! with blend + encode (each accumulated row is blended and encoded while it is in cache).
 
+use crate::error::{Error, Result};
 use crate::frame::{ColorFormat, ImageF32};
 use crate::gpu::composite::CompositeParams;
 use crate::reference::blend::{blend_encode_row, blend_strength};
-use crate::reference::decode::{ensure_shape, DecodedFrame};
+use crate::reference::decode::DecodedFrame;
 use crate::reference::guided_upsample::{guided_upsample_into, UpsampleScratch};
 use crate::reference::temporal::{temporal_into_with, TemporalInputs};
 
@@ -51,6 +52,8 @@ impl CpuCompositor {
     /// `out_lr` alpha is a validity weight) and encode `input + strength * residual` to `format`
     /// into `out` (tight rows). `reset_history`: camera cut or first frame. The frame's depth
     /// plane is swapped into the compositor's previous-depth image (the next decode refills it).
+    /// Model images of different shapes are an error: nothing is written, the history is dropped
+    /// and the caller shows the untouched frame.
     #[allow(clippy::too_many_arguments)]
     pub fn composite_encode(
         &mut self,
@@ -61,7 +64,7 @@ impl CpuCompositor {
         reset_history: bool,
         format: ColorFormat,
         out: &mut Vec<u8>,
-    ) {
+    ) -> Result<()> {
         let params = params.sanitized();
         let (w, h) = (frame.color.width, frame.color.height);
         if self.width != w || self.height != h {
@@ -70,28 +73,29 @@ impl CpuCompositor {
             self.history_valid = false;
             self.depth_prev_valid = false;
         }
-        // 1. Guided upsample into `current` (the plain input when the model images are unusable).
+        // 1. Guided upsample into `current`.
         let lr_ok = out_lr.channels == 4
             && out_lr.width > 0
             && out_lr.height > 0
             && in_lr.channels == 4
             && in_lr.width == out_lr.width
             && in_lr.height == out_lr.height;
-        if lr_ok {
-            guided_upsample_into(
-                &frame.color,
-                out_lr,
-                in_lr,
-                params.sigma_spatial,
-                params.sigma_range,
-                &mut self.upsample,
-                &mut self.current,
-            );
-        } else {
-            log::debug!("CPU compositor: model images of different shapes; showing the input");
-            ensure_shape(&mut self.current, w, h, 4);
-            self.current.data.copy_from_slice(&frame.color.data);
+        if !lr_ok {
+            self.history_valid = false;
+            return Err(Error::Internal(format!(
+                "CPU compositor: model images must both be 4-channel and the same size (output {}x{}x{}, input {}x{}x{})",
+                out_lr.width, out_lr.height, out_lr.channels, in_lr.width, in_lr.height, in_lr.channels
+            )));
         }
+        guided_upsample_into(
+            &frame.color,
+            out_lr,
+            in_lr,
+            params.sigma_spatial,
+            params.sigma_range,
+            &mut self.upsample,
+            &mut self.current,
+        );
 
         // 2. Temporal accumulation into the other history image, blended and encoded per row.
         let history_valid = self.history_valid && !reset_history;
@@ -133,6 +137,7 @@ impl CpuCompositor {
             }
             None => self.depth_prev_valid = false,
         }
+        Ok(())
     }
 
     /// The accumulated residual of the last composite (linear rgb, alpha 1).

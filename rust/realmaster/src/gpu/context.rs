@@ -22,14 +22,22 @@ pub struct AdapterSummary {
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
-    pub adapter: wgpu::Adapter,
+    /// The adapter, when this context opened the device itself (a host's device comes without).
+    pub adapter: Option<wgpu::Adapter>,
     pub summary: AdapterSummary,
 }
+
+/// Storage buffers the largest pass binds (temporal.wgsl: parameters + 7 images).
+const STORAGE_BUFFERS_NEEDED: u32 = 8;
 
 impl AdapterSummary {
     /// What `adapter` is.
     pub fn of(adapter: &wgpu::Adapter) -> Self {
-        let info = adapter.get_info();
+        Self::from_info(&adapter.get_info())
+    }
+
+    /// What the adapter described by `info` is.
+    pub fn from_info(info: &wgpu::AdapterInfo) -> Self {
         AdapterSummary {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
@@ -48,6 +56,32 @@ impl GpuContext {
     /// Create a headless device on [`request_adapter`]'s adapter.
     pub fn new(pref: AdapterPreference) -> Result<Self> {
         Self::from_adapter(request_adapter(pref)?)
+    }
+
+    /// Run on a host's device and queue (a wgpu engine such as Bevy): no device of our own, the
+    /// host's textures are read and written in place. `info` describes the host's adapter
+    /// (`wgpu::Adapter::get_info`). Errors when the device's limits are below what the passes bind.
+    pub fn from_host(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: &wgpu::AdapterInfo,
+    ) -> Result<Self> {
+        let limits = device.limits();
+        if limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS_NEEDED {
+            return Err(Error::gpu(
+                format!(
+                    "the host's device allows {} storage buffers per shader stage; the passes need {STORAGE_BUFFERS_NEEDED}",
+                    limits.max_storage_buffers_per_shader_stage
+                ),
+                "request the device with wgpu::Limits::default() or the adapter's limits (not downlevel limits)",
+            ));
+        }
+        Ok(GpuContext {
+            device,
+            queue,
+            adapter: None,
+            summary: AdapterSummary::from_info(info),
+        })
     }
 
     /// Create a headless device on `adapter`.
@@ -81,7 +115,7 @@ impl GpuContext {
         Ok(GpuContext {
             device,
             queue,
-            adapter,
+            adapter: Some(adapter),
             summary,
         })
     }

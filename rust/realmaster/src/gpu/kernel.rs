@@ -104,7 +104,7 @@ pub struct Kernel {
 pub const WG: u32 = 8;
 
 impl Kernel {
-    /// Compile `source` (a WGSL file from shaders/, usually via `include_str!`) at `entry`.
+    /// Compile `source` (the pass's WGSL file beside its module, via `include_str!`) at `entry`.
     pub fn new(device: &wgpu::Device, label: &'static str, source: &str, entry: &str) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(label),
@@ -119,6 +119,44 @@ impl Kernel {
             cache: None,
         });
         let layout = pipeline.get_bind_group_layout(0);
+        Kernel {
+            pipeline,
+            layout,
+            label,
+        }
+    }
+
+    /// Compile `source` at `entry` with an explicit bind group layout. Needed where the derived
+    /// layout would be wrong for what the host binds, e.g. a `texture_2d<f32>` read only with
+    /// `textureLoad` must accept unfilterable formats (R32Float), which a derived layout refuses.
+    pub fn with_layout(
+        device: &wgpu::Device,
+        label: &'static str,
+        source: &str,
+        entry: &str,
+        entries: &[wgpu::BindGroupLayoutEntry],
+    ) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(label),
+            entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(label),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(label),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
         Kernel {
             pipeline,
             layout,
@@ -246,8 +284,8 @@ impl BindCache {
     }
 }
 
-/// Copy a buffer region back to the CPU, blocking until the GPU is done. For tests, the CLI and
-/// cinematic mode; the realtime path uses its own staging ring.
+/// Copy a buffer region back to the CPU through a new staging buffer, blocking until the GPU is
+/// done. For tests and tools; the session's passes keep their staging buffers (gpu_passes.rs).
 pub fn read_buffer(
     device: &wgpu::Device,
     queue: &wgpu::Queue,

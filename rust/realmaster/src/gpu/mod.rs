@@ -1,8 +1,9 @@
-//! GPU side: the wgpu device and the compute passes (one WGSL file per pass in shaders/).
+//! GPU side: the wgpu device and the compute passes (one WGSL file per pass, beside the module that runs it).
 
 pub mod composite;
 pub mod context;
 pub mod frame_images;
+pub mod host;
 pub mod kernel;
 pub mod model_io;
 pub mod preprocess;

@@ -3,6 +3,7 @@
 
 use super::context::GpuContext;
 use super::kernel::{BindCache, GpuImage, Kernel};
+use crate::error::{Error, Result};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -29,13 +30,13 @@ impl ModelIo {
             unpack: Kernel::new(
                 &ctx.device,
                 "unpack_output",
-                include_str!("../../../../shaders/unpack_output.wgsl"),
+                include_str!("unpack_output.wgsl"),
                 "main",
             ),
             to_linear: Kernel::new(
                 &ctx.device,
                 "to_linear",
-                include_str!("../../../../shaders/to_linear.wgsl"),
+                include_str!("to_linear.wgsl"),
                 "main",
             ),
             unpack_binds: BindCache::default(),
@@ -44,6 +45,7 @@ impl ModelIo {
     }
 
     /// Unpack `[1,3,H,W]` floats starting at float `offset` of `tensor` into `dst` (4ch, H x W).
+    /// A tensor too short for `dst`, or a `dst` that is not 4-channel, records nothing.
     pub fn record_unpack(
         &mut self,
         ctx: &GpuContext,
@@ -51,7 +53,14 @@ impl ModelIo {
         tensor: &wgpu::Buffer,
         offset: u32,
         dst: &GpuImage,
-    ) {
+    ) -> Result<()> {
+        let need = (offset as u64 + 3 * dst.width as u64 * dst.height as u64) * 4;
+        if dst.channels != 4 || tensor.size() < need {
+            return Err(io_error(format!(
+                "unpack of a {}x{}x3 output at float {offset} needs {need} bytes and a 4-channel image (tensor {} bytes, image {} channels)",
+                dst.width, dst.height, tensor.size(), dst.channels
+            )));
+        }
         let p = Params {
             width: dst.width,
             height: dst.height,
@@ -65,6 +74,7 @@ impl ModelIo {
             &[tensor, &dst.buffer],
         );
         self.unpack.dispatch_2d(enc, &bg, dst.width, dst.height);
+        Ok(())
     }
 
     /// Convert `src` (model colour space) to linear into `dst`. `srgb`: whether the model space is sRGB.
@@ -75,7 +85,13 @@ impl ModelIo {
         src: &GpuImage,
         dst: &GpuImage,
         srgb: bool,
-    ) {
+    ) -> Result<()> {
+        if !src.same_shape(dst.width, dst.height, 4) || dst.channels != 4 {
+            return Err(io_error(format!(
+                "to_linear needs two 4-channel images of one size (src {}x{}x{}, dst {}x{}x{})",
+                src.width, src.height, src.channels, dst.width, dst.height, dst.channels
+            )));
+        }
         let p = Params {
             width: dst.width,
             height: dst.height,
@@ -89,7 +105,15 @@ impl ModelIo {
             &[&src.buffer, &dst.buffer],
         );
         self.to_linear.dispatch_2d(enc, &bg, dst.width, dst.height);
+        Ok(())
     }
+}
+
+fn io_error(problem: String) -> Error {
+    Error::gpu(
+        format!("model output: {problem}"),
+        "pass images of the model's size (the session builds them that way)",
+    )
 }
 
 /// The CPU implementations of both passes (the CPU backend runs these; tests compare the GPU

@@ -4,7 +4,7 @@
 //! ([`FrameImages`], shared with compositing); `Preprocessor::record` resamples them to the model's
 //! size (exact area filter), encodes each plane the way the model expects and computes the edge map
 //! into a [`ModelResImages`]; [`Packer`] writes a window of those into the model's NCHW tensors.
-//! Every pass is a WGSL file in shaders/ with a CPU twin in `crate::reference`.
+//! Every pass is a WGSL file beside its module (preprocess/) with a CPU twin in `crate::reference`.
 
 mod decode;
 mod edges;
@@ -254,13 +254,53 @@ impl Preprocessor {
     pub fn upload(&mut self, ctx: &GpuContext, frame: &FrameRef<'_>) -> Result<()> {
         // O(1) and guards the slicing below; the caller's full validation already ran.
         frame.validate_layout()?;
-        self.ensure_frame_images(ctx, frame)?;
+        let planes = [
+            frame.depth.is_some(),
+            frame.normals.is_some(),
+            frame.motion.is_some(),
+        ];
+        self.ensure_frame_images(ctx, (frame.width, frame.height), planes)?;
         let Some(images) = self.frame.as_ref() else {
             return Err(Error::Internal(
                 "frame images missing after allocation".into(),
             ));
         };
         self.decode.upload(ctx, frame, images)?;
+        self.frame_changed(ctx);
+        Ok(())
+    }
+
+    /// The device path's `upload`: record the import of the host's textures into
+    /// [`Self::frame`] (`import`: the pass, owned by the caller). Nothing crosses to the CPU.
+    pub fn import(
+        &mut self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        import: &mut crate::gpu::host::Import,
+        frame: &crate::gpu::host::DeviceFrame<'_>,
+    ) -> Result<()> {
+        frame.validate()?;
+        let planes = [
+            frame.depth.is_some(),
+            frame.normals.is_some(),
+            frame.motion.is_some(),
+        ];
+        self.ensure_frame_images(ctx, (frame.width(), frame.height()), planes)?;
+        let Some(images) = self.frame.as_ref() else {
+            return Err(Error::Internal(
+                "frame images missing after allocation".into(),
+            ));
+        };
+        import.record(ctx, enc, frame, images)?;
+        self.frame_changed(ctx);
+        Ok(())
+    }
+
+    /// Point the resample and edge stages at the current frame images.
+    fn frame_changed(&mut self, ctx: &GpuContext) {
+        let Some(images) = self.frame.as_ref() else {
+            return;
+        };
         self.resample
             .prepare(ctx, &self.cfg, images, &self.work, &self.depth_z);
         self.edges.set_frame_cues(
@@ -269,7 +309,6 @@ impl Preprocessor {
             images.depth.is_some(),
             images.normals.is_some(),
         );
-        Ok(())
     }
 
     /// The last uploaded frame at full resolution.
@@ -306,9 +345,15 @@ impl Preprocessor {
         Ok(())
     }
 
-    fn ensure_frame_images(&mut self, ctx: &GpuContext, frame: &FrameRef<'_>) -> Result<()> {
+    /// Allocate the frame images for a `w` x `h` frame with the aux planes `present`
+    /// (depth, normals, motion).
+    fn ensure_frame_images(
+        &mut self,
+        ctx: &GpuContext,
+        (w, h): (u32, u32),
+        present: [bool; 3],
+    ) -> Result<()> {
         let device = &ctx.device;
-        let (w, h) = (frame.width, frame.height);
         if self
             .frame
             .as_ref()
@@ -337,24 +382,15 @@ impl Preprocessor {
             ));
         };
         let [spare_depth, spare_normals, spare_motion] = &mut self.spare;
-        swap_aux(
-            &mut images.depth,
-            spare_depth,
-            frame.depth.is_some(),
-            || GpuImage::new(device, "frame depth", w, h, 1),
-        );
-        swap_aux(
-            &mut images.normals,
-            spare_normals,
-            frame.normals.is_some(),
-            || GpuImage::new(device, "frame normals", w, h, 4),
-        );
-        swap_aux(
-            &mut images.motion,
-            spare_motion,
-            frame.motion.is_some(),
-            || GpuImage::new(device, "frame motion", w, h, 4),
-        );
+        swap_aux(&mut images.depth, spare_depth, present[0], || {
+            GpuImage::new(device, "frame depth", w, h, 1)
+        });
+        swap_aux(&mut images.normals, spare_normals, present[1], || {
+            GpuImage::new(device, "frame normals", w, h, 4)
+        });
+        swap_aux(&mut images.motion, spare_motion, present[2], || {
+            GpuImage::new(device, "frame motion", w, h, 4)
+        });
         Ok(())
     }
 }

@@ -153,8 +153,7 @@ impl FramePasses for CpuPasses {
             reset_history,
             format,
             out,
-        );
-        Ok(())
+        )
     }
 
     fn read_output(&mut self, _out: &mut Vec<u8>) -> Result<()> {

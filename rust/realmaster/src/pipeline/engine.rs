@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::frame::FrameRef;
 use crate::gpu::composite::CompositeParams;
+use crate::gpu::host::DeviceFrame;
 use crate::gpu::preprocess::{InputRole, ModelColorSpace, PreprocessConfig, TensorLayout};
 use crate::gpu::GpuContext;
 
@@ -179,7 +180,12 @@ impl Engine {
             PassDevice::Gpu(ctx) => Box::new(GpuPasses::new(ctx, &spec, cfg, MOTION_HISTORY)?),
             PassDevice::Cpu => Box::new(CpuPasses::new(&spec, cfg, MOTION_HISTORY)?),
         };
-        Ok(Engine {
+        Ok(Self::with_passes(passes, spec))
+    }
+
+    /// An engine over an already built backend.
+    fn with_passes(passes: Box<dyn FramePasses>, spec: ModelSpec) -> Self {
+        Engine {
             passes,
             window: Window::new(spec.window as usize),
             range: spec.range,
@@ -196,7 +202,7 @@ impl Engine {
             last_reset: None,
             shown_frame: None,
             model_faults: 0,
-        })
+        }
     }
 
     pub fn layout(&self) -> &TensorLayout {
@@ -233,34 +239,105 @@ impl Engine {
         out: &mut OutputFrame,
         t: &mut FrameTimings,
     ) -> Result<()> {
+        let enhanced = self.run(
+            FrameIn::Cpu(frame),
+            frame_index,
+            settings,
+            link,
+            FrameOut::Cpu(&mut *out),
+            t,
+        )?;
+        if enhanced {
+            out.width = frame.width;
+            out.height = frame.height;
+            out.format = frame.format;
+            out.frame_index = frame_index;
+            out.enhanced = true;
+        } else {
+            out.set_passthrough(frame, frame_index);
+        }
+        Ok(())
+    }
+
+    /// The device path: process a frame of the host's textures into its `output` texture on the
+    /// host's device (GPU backend only). Ok(true): enhanced; Ok(false): the input was written
+    /// unchanged (no model output for this shot yet). On an error nothing is written to `output`.
+    pub fn process_device(
+        &mut self,
+        frame: &DeviceFrame<'_>,
+        output: &wgpu::Texture,
+        frame_index: u64,
+        settings: &FrameSettings,
+        link: &mut dyn InferenceLink,
+        t: &mut FrameTimings,
+    ) -> Result<bool> {
+        self.run(
+            FrameIn::Device(frame),
+            frame_index,
+            settings,
+            link,
+            FrameOut::Texture(output),
+            t,
+        )
+    }
+
+    /// Write the host's colour unchanged into `output` (the device path's pass-through frame).
+    pub fn passthrough_device(
+        &mut self,
+        color: &wgpu::Texture,
+        output: &wgpu::Texture,
+    ) -> Result<()> {
+        self.passes.passthrough_to_texture(color, output)?;
+        self.passes.flush(false)
+    }
+
+    /// Bytes moved between CPU memory and the GPU so far.
+    pub fn cpu_transfer_bytes(&self) -> u64 {
+        self.passes.cpu_transfer_bytes()
+    }
+
+    /// The stages of one frame, whatever holds it: shot boundary, upload (or import), preprocess
+    /// into the window, carry the look forward, launch an inference, fold in a finished one,
+    /// composite. Ok(true) when the frame is enhanced, Ok(false) when it shows the input.
+    fn run(
+        &mut self,
+        input: FrameIn<'_, '_>,
+        frame_index: u64,
+        settings: &FrameSettings,
+        link: &mut dyn InferenceLink,
+        out: FrameOut<'_>,
+        t: &mut FrameTimings,
+    ) -> Result<bool> {
         let start = Instant::now();
         let mut lap = Lap(Instant::now());
 
-        // Shot boundaries: first frame, caller cut, resolution change, automatic cut.
-        let thumb = thumbnail(frame);
-        let size = (frame.width, frame.height);
+        // Shot boundaries: first frame, caller cut, resolution change, automatic cut (CPU frames
+        // only: the device path does not read frames back, so the host flags its cuts).
+        let (size, camera_cut, thumb) = match input {
+            FrameIn::Cpu(f) => ((f.width, f.height), f.camera_cut, Some(thumbnail(f))),
+            FrameIn::Device(f) => ((f.width(), f.height()), f.camera_cut, None),
+        };
         let reason = if self.last_size.is_none() {
             Some(ResetReason::Start)
-        } else if settings.caller_reset || frame.camera_cut {
+        } else if settings.caller_reset || camera_cut {
             Some(ResetReason::CallerCut)
         } else if self.last_size != Some(size) {
             Some(ResetReason::Resolution)
-        } else if self
-            .last_thumb
-            .as_ref()
-            .is_some_and(|p| thumbnail_distance(p, &thumb) > settings.cut_threshold)
-        {
-            Some(ResetReason::AutoCut)
+        } else if let (Some(prev), Some(now)) = (self.last_thumb.as_ref(), thumb.as_ref()) {
+            (thumbnail_distance(prev, now) > settings.cut_threshold).then_some(ResetReason::AutoCut)
         } else {
             None
         };
-        self.last_thumb = Some(thumb);
+        self.last_thumb = thumb;
         self.last_size = Some(size);
         if let Some(r) = reason {
             self.reset(r, frame_index);
         }
 
-        self.passes.upload(frame)?;
+        match input {
+            FrameIn::Cpu(f) => self.passes.upload(f)?,
+            FrameIn::Device(f) => self.passes.import(f)?,
+        }
         lap.stage(&mut t.upload_ms);
 
         let slot = self.window.push();
@@ -321,10 +398,12 @@ impl Engine {
 
         if !self.look_valid {
             // Nothing to show yet for this shot (realtime, first inference still running).
-            out.set_passthrough(frame, frame_index);
-            t.total_ms = start.elapsed().as_secs_f64() * 1e3;
+            if let (FrameIn::Device(f), FrameOut::Texture(o)) = (input, &out) {
+                self.passes.passthrough_to_texture(f.color, o)?;
+            }
             self.passes.flush(false)?;
-            return Ok(());
+            t.total_ms = start.elapsed().as_secs_f64() * 1e3;
+            return Ok(false);
         }
 
         let params = CompositeParams {
@@ -333,24 +412,206 @@ impl Engine {
             ..Default::default()
         };
         let reset_history = reason.is_some();
-        self.passes
-            .composite(frame.format, &params, reset_history, &mut out.data)?;
-        if settings.profile {
-            self.passes.flush(true)?;
-            lap.stage(&mut t.composite_ms);
+        match (input, out) {
+            (FrameIn::Cpu(f), FrameOut::Cpu(o)) => {
+                self.passes
+                    .composite(f.format, &params, reset_history, &mut o.data)?;
+                if settings.profile {
+                    self.passes.flush(true)?;
+                    lap.stage(&mut t.composite_ms);
+                }
+                self.passes.read_output(&mut o.data)?;
+            }
+            (FrameIn::Device(_), FrameOut::Texture(o)) => {
+                self.passes
+                    .composite_to_texture(&params, reset_history, o)?;
+                self.passes.flush(settings.profile)?;
+            }
+            _ => {
+                return Err(Error::Internal(
+                    "a CPU frame with a texture output, or the reverse".into(),
+                ))
+            }
         }
-        self.passes.read_output(&mut out.data)?;
-        out.width = frame.width;
-        out.height = frame.height;
-        out.format = frame.format;
-        out.frame_index = frame_index;
-        out.enhanced = true;
         if settings.profile {
             lap.stage(&mut t.readback_ms);
         } else {
             lap.stage(&mut t.composite_ms);
         }
         t.total_ms = start.elapsed().as_secs_f64() * 1e3;
-        Ok(())
+        Ok(true)
+    }
+}
+
+/// Where a frame comes from: CPU planes, or the host's textures (device path).
+#[derive(Clone, Copy)]
+enum FrameIn<'f, 'a> {
+    Cpu(&'f FrameRef<'a>),
+    Device(&'f DeviceFrame<'a>),
+}
+
+/// Where the frame goes: a CPU output frame, or the host's texture.
+enum FrameOut<'o> {
+    Cpu(&'o mut OutputFrame),
+    Texture(&'o wgpu::Texture),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{ColorFormat, OwnedFrame};
+    use crate::gpu::preprocess::{EdgeParams, InputRole};
+
+    /// The CPU backend, with `composite` failing on the frames listed.
+    struct Failing {
+        inner: CpuPasses,
+        fail_on: Vec<u64>,
+        frame: u64,
+    }
+
+    impl FramePasses for Failing {
+        fn backend(&self) -> Backend {
+            self.inner.backend()
+        }
+        fn layout(&self) -> &TensorLayout {
+            self.inner.layout()
+        }
+        fn upload(&mut self, frame: &FrameRef<'_>) -> Result<()> {
+            self.frame += 1;
+            self.inner.upload(frame)
+        }
+        fn preprocess(&mut self, slot: usize, ring: usize) -> Result<()> {
+            self.inner.preprocess(slot, ring)
+        }
+        fn warp_look(&mut self, ring: usize) -> Result<()> {
+            self.inner.warp_look(ring)
+        }
+        fn pack(&mut self, o: &[usize], s: usize, l: bool, a: &mut Vec<f32>) -> Result<()> {
+            self.inner.pack(o, s, l, a)
+        }
+        fn set_look(&mut self, rgb: &[f32]) -> Result<()> {
+            self.inner.set_look(rgb)
+        }
+        fn composite(
+            &mut self,
+            format: ColorFormat,
+            params: &CompositeParams,
+            reset: bool,
+            out: &mut Vec<u8>,
+        ) -> Result<()> {
+            if self.fail_on.contains(&(self.frame - 1)) {
+                return Err(Error::gpu("test: the composite pass failed", "none"));
+            }
+            self.inner.composite(format, params, reset, out)
+        }
+        fn read_output(&mut self, out: &mut Vec<u8>) -> Result<()> {
+            self.inner.read_output(out)
+        }
+        fn flush(&mut self, wait: bool) -> Result<()> {
+            self.inner.flush(wait)
+        }
+    }
+
+    /// A synchronous model that brightens its input frame's colour a little.
+    struct Brighten {
+        result: Option<InferenceResult>,
+        plane: usize,
+    }
+
+    impl InferenceLink for Brighten {
+        fn idle(&self) -> bool {
+            self.result.is_none()
+        }
+        fn send(&mut self, job: InferenceJob) -> Result<()> {
+            let mut rgb = job.rgb;
+            rgb.clear();
+            rgb.extend(
+                job.arena[..3 * self.plane]
+                    .iter()
+                    .map(|v| (v + 0.1).min(1.0)),
+            );
+            self.result = Some(InferenceResult {
+                frame_index: job.frame_index,
+                status: Ok(()),
+                rgb,
+                arena: job.arena,
+                ms: 0.0,
+                diffusion: None,
+            });
+            Ok(())
+        }
+        fn receive(&mut self, _wait: bool) -> Option<InferenceResult> {
+            self.result.take()
+        }
+    }
+
+    #[test]
+    fn a_failing_pass_is_an_error_and_the_frame_is_not_enhanced() {
+        let spec = ModelSpec {
+            width: 16,
+            height: 8,
+            window: 1,
+            color_space: ModelColorSpace::Srgb,
+            depth_scale: 100.0,
+            range: [0.0, 1.0],
+            roles: vec![InputRole::Frames, InputRole::Edges],
+        };
+        let cfg = PreprocessConfig {
+            model_width: 16,
+            model_height: 8,
+            color_space: spec.color_space,
+            depth_scale: spec.depth_scale,
+            edges: EdgeParams::default(),
+        };
+        let passes = Failing {
+            inner: CpuPasses::new(&spec, cfg, MOTION_HISTORY).unwrap(),
+            fail_on: vec![1],
+            frame: 0,
+        };
+        let mut engine = Engine::with_passes(Box::new(passes), spec);
+        let (w, h) = (32u32, 16u32);
+        let frame = OwnedFrame {
+            width: w,
+            height: h,
+            format: ColorFormat::Rgba8Srgb,
+            color: (0..w * h * 4).map(|i| (i % 200) as u8).collect(),
+            ..Default::default()
+        };
+        let mut link = Brighten {
+            result: None,
+            plane: 16 * 8,
+        };
+        let settings = FrameSettings {
+            strength: 1.0,
+            temporal_alpha: 1.0,
+            cut_threshold: 1.0,
+            synchronous: true,
+            profile: false,
+            caller_reset: false,
+        };
+        for i in 0..3u64 {
+            let mut out = OutputFrame::default();
+            let mut t = FrameTimings::default();
+            let r = engine.process(
+                &frame.as_frame_ref(),
+                i,
+                &settings,
+                &mut link,
+                &mut out,
+                &mut t,
+            );
+            if i == 1 {
+                let e = r.expect_err("the failing composite must fail the frame");
+                assert!(e.to_string().contains("composite pass failed"), "{e}");
+                assert!(!out.enhanced, "a failed frame is never marked enhanced");
+            } else {
+                r.unwrap();
+                assert!(out.enhanced, "frame {i}");
+                assert_ne!(
+                    out.data, frame.color,
+                    "frame {i}: the model's look is shown"
+                );
+            }
+        }
     }
 }

@@ -5,9 +5,11 @@
 //! the window's model-resolution slots, the motion history, the look (the last model output and
 //! the input it was made from, carried forward) and the full-resolution compositing state.
 
+use crate::error::Error;
 use crate::error::Result;
 use crate::frame::{ColorFormat, FrameRef};
 use crate::gpu::composite::CompositeParams;
+use crate::gpu::host::DeviceFrame;
 use crate::gpu::preprocess::TensorLayout;
 
 use super::backend::Backend;
@@ -59,4 +61,41 @@ pub trait FramePasses: Send {
 
     /// Finish the work recorded so far (GPU: submit; wait for it when `wait`).
     fn flush(&mut self, wait: bool) -> Result<()>;
+
+    /// Bytes moved between CPU memory and the GPU so far (uploads and readbacks; 0 on the CPU
+    /// backend, whose images never leave CPU memory).
+    fn cpu_transfer_bytes(&self) -> u64 {
+        0
+    }
+
+    /// Device path: record the import of a host's textures in place of `upload` (GPU only).
+    fn import(&mut self, _frame: &DeviceFrame<'_>) -> Result<()> {
+        Err(no_device_path())
+    }
+
+    /// Device path: composite into the host's texture in place of `composite` + `read_output`.
+    fn composite_to_texture(
+        &mut self,
+        _params: &CompositeParams,
+        _reset_history: bool,
+        _output: &wgpu::Texture,
+    ) -> Result<()> {
+        Err(no_device_path())
+    }
+
+    /// Device path: the host's colour, unchanged, into its output texture (a pass-through frame).
+    fn passthrough_to_texture(
+        &mut self,
+        _color: &wgpu::Texture,
+        _output: &wgpu::Texture,
+    ) -> Result<()> {
+        Err(no_device_path())
+    }
+}
+
+fn no_device_path() -> Error {
+    Error::config(
+        "the CPU backend has no device path",
+        "run the device path on a GPU backend (GpuContext::from_host)",
+    )
 }

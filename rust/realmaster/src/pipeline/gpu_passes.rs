@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::frame::{ColorFormat, FrameRef};
 use crate::gpu::composite::{CompositeParams, Compositor};
+use crate::gpu::host::{DeviceFrame, Export, Import};
 use crate::gpu::kernel::{map_and_read_f32_into, map_and_read_into, GpuImage};
 use crate::gpu::model_io::ModelIo;
 use crate::gpu::preprocess::{
@@ -42,6 +43,10 @@ pub struct GpuPasses {
     output_staging: Option<(wgpu::Buffer, u64)>,
     /// Commands recorded since the last submit.
     enc: Option<wgpu::CommandEncoder>,
+    /// The device path's import and export passes, made on its first frame.
+    host: Option<(Import, Export)>,
+    /// Bytes uploaded to and read back from the GPU so far.
+    transfer_bytes: u64,
 }
 
 fn image4(ctx: &GpuContext, label: &str, spec: &ModelSpec) -> GpuImage {
@@ -97,6 +102,8 @@ impl GpuPasses {
             arena_staging,
             output_staging: None,
             enc: None,
+            host: None,
+            transfer_bytes: 0,
             ctx,
         })
     }
@@ -110,6 +117,25 @@ impl GpuPasses {
         self.enc
             .take()
             .unwrap_or_else(|| self.ctx.device.create_command_encoder(&Default::default()))
+    }
+
+    /// Record into the pending encoder with `f`. The encoder goes back even when `f` fails, so
+    /// the work recorded before (this frame's preprocess, say) is still submitted: a failing pass
+    /// records nothing itself and leaves the other images consistent.
+    fn host_passes(&mut self) -> &mut (Import, Export) {
+        let device = &self.ctx.device;
+        self.host
+            .get_or_insert_with(|| (Import::new(device), Export::new()))
+    }
+
+    fn recording<R>(
+        &mut self,
+        f: impl FnOnce(&mut Self, &mut wgpu::CommandEncoder) -> Result<R>,
+    ) -> Result<R> {
+        let mut enc = self.encoder();
+        let r = f(self, &mut enc);
+        self.enc = Some(enc);
+        r
     }
 
     fn wait(&self) -> Result<()> {
@@ -139,47 +165,47 @@ impl FramePasses for GpuPasses {
         // Work recorded before (a warp) reads images the upload does not touch; submit it first
         // so the order stays that of the calls.
         self.flush(false)?;
-        self.pre.upload(&self.ctx, frame)
+        self.pre.upload(&self.ctx, frame)?;
+        self.transfer_bytes += frame.plane_bytes();
+        Ok(())
     }
 
     fn preprocess(&mut self, slot: usize, ring: usize) -> Result<()> {
-        let mut enc = self.encoder();
-        let dst = self
-            .slots
-            .get(slot)
-            .ok_or_else(|| Error::Internal(format!("window slot {slot} out of range")))?;
-        self.pre.record(&self.ctx, &mut enc, dst)?;
-        let motion = self
-            .motion_ring
-            .get(ring)
-            .ok_or_else(|| Error::Internal(format!("motion history slot {ring} out of range")))?;
-        enc.copy_buffer_to_buffer(
-            &dst.motion.buffer,
-            0,
-            &motion.buffer,
-            0,
-            dst.motion.size_bytes(),
-        );
-        self.enc = Some(enc);
-        Ok(())
+        self.recording(|s, enc| {
+            let dst = s
+                .slots
+                .get(slot)
+                .ok_or_else(|| Error::Internal(format!("window slot {slot} out of range")))?;
+            let motion = s.motion_ring.get(ring).ok_or_else(|| {
+                Error::Internal(format!("motion history slot {ring} out of range"))
+            })?;
+            s.pre.record(&s.ctx, enc, dst)?;
+            enc.copy_buffer_to_buffer(
+                &dst.motion.buffer,
+                0,
+                &motion.buffer,
+                0,
+                dst.motion.size_bytes(),
+            );
+            Ok(())
+        })
     }
 
     /// Fixed buffers only (no swaps): see `warp_motion`.
     fn warp_look(&mut self, ring: usize) -> Result<()> {
-        let mut enc = self.encoder();
-        let bytes = self.warp_motion.size_bytes();
-        let motion = self
-            .motion_ring
-            .get(ring)
-            .ok_or_else(|| Error::Internal(format!("motion history slot {ring} out of range")))?;
-        enc.copy_buffer_to_buffer(&motion.buffer, 0, &self.warp_motion.buffer, 0, bytes);
-        for look in [&self.look_out, &self.look_in] {
-            self.comp
-                .record_reproject(&self.ctx, &mut enc, look, &self.warp_motion, &self.scratch);
-            enc.copy_buffer_to_buffer(&self.scratch.buffer, 0, &look.buffer, 0, bytes);
-        }
-        self.enc = Some(enc);
-        Ok(())
+        self.recording(|s, enc| {
+            let bytes = s.warp_motion.size_bytes();
+            let motion = s.motion_ring.get(ring).ok_or_else(|| {
+                Error::Internal(format!("motion history slot {ring} out of range"))
+            })?;
+            enc.copy_buffer_to_buffer(&motion.buffer, 0, &s.warp_motion.buffer, 0, bytes);
+            for look in [&s.look_out, &s.look_in] {
+                s.comp
+                    .record_reproject(&s.ctx, enc, look, &s.warp_motion, &s.scratch)?;
+                enc.copy_buffer_to_buffer(&s.scratch.buffer, 0, &look.buffer, 0, bytes);
+            }
+            Ok(())
+        })
     }
 
     fn pack(
@@ -189,36 +215,40 @@ impl FramePasses for GpuPasses {
         use_look: bool,
         arena: &mut Vec<f32>,
     ) -> Result<()> {
-        let mut enc = self.encoder();
-        let window = order
-            .iter()
-            .map(|&i| {
-                self.slots
-                    .get(i)
-                    .ok_or_else(|| Error::Internal(format!("window slot {i} out of range")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let current = self
-            .slots
-            .get(slot)
-            .ok_or_else(|| Error::Internal(format!("window slot {slot} out of range")))?;
-        let prev = if use_look {
-            &self.look_out
-        } else {
-            &current.color
-        };
-        self.packer
-            .record(&self.ctx, &mut enc, &window, current, prev)?;
         let arena_bytes = self.packer.layout().total_bytes;
-        enc.copy_buffer_to_buffer(self.packer.arena(), 0, &self.arena_staging, 0, arena_bytes);
-        enc.copy_buffer_to_buffer(
-            &current.color.buffer,
-            0,
-            &self.inflight_in.buffer,
-            0,
-            self.inflight_in.size_bytes(),
-        );
-        self.ctx.queue.submit([enc.finish()]);
+        let recorded = self.recording(|s, enc| {
+            let window = order
+                .iter()
+                .map(|&i| {
+                    s.slots
+                        .get(i)
+                        .ok_or_else(|| Error::Internal(format!("window slot {i} out of range")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let current = s
+                .slots
+                .get(slot)
+                .ok_or_else(|| Error::Internal(format!("window slot {slot} out of range")))?;
+            let prev = if use_look {
+                &s.look_out
+            } else {
+                &current.color
+            };
+            s.packer.record(&s.ctx, enc, &window, current, prev)?;
+            enc.copy_buffer_to_buffer(s.packer.arena(), 0, &s.arena_staging, 0, arena_bytes);
+            enc.copy_buffer_to_buffer(
+                &current.color.buffer,
+                0,
+                &s.inflight_in.buffer,
+                0,
+                s.inflight_in.size_bytes(),
+            );
+            Ok(())
+        });
+        // Submit what was recorded either way (earlier stages of this frame included).
+        self.flush(false)?;
+        recorded?;
+        self.transfer_bytes += arena_bytes;
         map_and_read_f32_into(&self.ctx.device, &self.arena_staging, arena_bytes, arena)
     }
 
@@ -232,22 +262,22 @@ impl FramePasses for GpuPasses {
                 self.spec.height
             )));
         }
-        let mut enc = self.encoder();
         // write_buffer copies at once, so the caller's vector can go straight back to its pool.
         self.ctx
             .queue
             .write_buffer(&self.result_buf, 0, bytemuck::cast_slice(&rgb[..need]));
-        self.io
-            .record_unpack(&self.ctx, &mut enc, &self.result_buf, 0, &self.look_out);
-        enc.copy_buffer_to_buffer(
-            &self.inflight_in.buffer,
-            0,
-            &self.look_in.buffer,
-            0,
-            self.look_in.size_bytes(),
-        );
-        self.enc = Some(enc);
-        Ok(())
+        self.transfer_bytes += need as u64 * 4;
+        self.recording(|s, enc| {
+            s.io.record_unpack(&s.ctx, enc, &s.result_buf, 0, &s.look_out)?;
+            enc.copy_buffer_to_buffer(
+                &s.inflight_in.buffer,
+                0,
+                &s.look_in.buffer,
+                0,
+                s.look_in.size_bytes(),
+            );
+            Ok(())
+        })
     }
 
     fn composite(
@@ -257,29 +287,26 @@ impl FramePasses for GpuPasses {
         reset_history: bool,
         _out: &mut Vec<u8>,
     ) -> Result<()> {
-        let mut enc = self.encoder();
         let srgb = matches!(self.spec.color_space, ModelColorSpace::Srgb);
-        self.io
-            .record_to_linear(&self.ctx, &mut enc, &self.look_out, &self.out_lin, srgb);
-        self.io
-            .record_to_linear(&self.ctx, &mut enc, &self.look_in, &self.in_lin, srgb);
-        let frame_images = self
-            .pre
-            .frame()
-            .ok_or_else(|| Error::Internal("frame images missing after upload".into()))?;
-        self.comp.record_composite(
-            &self.ctx,
-            &mut enc,
-            frame_images,
-            &self.out_lin,
-            &self.in_lin,
-            params,
-            reset_history,
-        );
-        self.comp
-            .record_encode(&self.ctx, &mut enc, frame_images, format, params.strength);
-        self.enc = Some(enc);
-        Ok(())
+        self.recording(|s, enc| {
+            s.io.record_to_linear(&s.ctx, enc, &s.look_out, &s.out_lin, srgb)?;
+            s.io.record_to_linear(&s.ctx, enc, &s.look_in, &s.in_lin, srgb)?;
+            let frame_images = s
+                .pre
+                .frame()
+                .ok_or_else(|| Error::Internal("frame images missing after upload".into()))?;
+            s.comp.record_composite(
+                &s.ctx,
+                enc,
+                frame_images,
+                &s.out_lin,
+                &s.in_lin,
+                params,
+                reset_history,
+            )?;
+            s.comp
+                .record_encode(&s.ctx, enc, frame_images, format, params.strength)
+        })
     }
 
     fn read_output(&mut self, out: &mut Vec<u8>) -> Result<()> {
@@ -300,6 +327,7 @@ impl FramePasses for GpuPasses {
         let mut enc = self.encoder();
         enc.copy_buffer_to_buffer(self.comp.output_buffer(), 0, &staging, 0, len);
         self.ctx.queue.submit([enc.finish()]);
+        self.transfer_bytes += len;
         // Straight into the caller's reused output buffer.
         map_and_read_into(&self.ctx.device, &staging, len, out)
     }
@@ -312,5 +340,74 @@ impl FramePasses for GpuPasses {
             self.wait()?;
         }
         Ok(())
+    }
+
+    fn cpu_transfer_bytes(&self) -> u64 {
+        self.transfer_bytes
+    }
+
+    fn import(&mut self, frame: &DeviceFrame<'_>) -> Result<()> {
+        self.host_passes();
+        self.recording(|s, enc| {
+            let (import, _) = s
+                .host
+                .as_mut()
+                .ok_or_else(|| Error::Internal("device passes missing".into()))?;
+            s.pre.import(&s.ctx, enc, import, frame)
+        })
+    }
+
+    fn composite_to_texture(
+        &mut self,
+        params: &CompositeParams,
+        reset_history: bool,
+        output: &wgpu::Texture,
+    ) -> Result<()> {
+        self.host_passes();
+        let srgb = matches!(self.spec.color_space, ModelColorSpace::Srgb);
+        self.recording(|s, enc| {
+            s.io.record_to_linear(&s.ctx, enc, &s.look_out, &s.out_lin, srgb)?;
+            s.io.record_to_linear(&s.ctx, enc, &s.look_in, &s.in_lin, srgb)?;
+            let frame_images = s
+                .pre
+                .frame()
+                .ok_or_else(|| Error::Internal("frame images missing after import".into()))?;
+            s.comp.record_composite(
+                &s.ctx,
+                enc,
+                frame_images,
+                &s.out_lin,
+                &s.in_lin,
+                params,
+                reset_history,
+            )?;
+            let (_, export) = s
+                .host
+                .as_mut()
+                .ok_or_else(|| Error::Internal("device passes missing".into()))?;
+            export.record_blend(
+                &s.ctx,
+                enc,
+                &frame_images.color,
+                s.comp.residual(),
+                params.strength,
+                output,
+            )
+        })
+    }
+
+    fn passthrough_to_texture(
+        &mut self,
+        color: &wgpu::Texture,
+        output: &wgpu::Texture,
+    ) -> Result<()> {
+        self.host_passes();
+        self.recording(|s, enc| {
+            let (_, export) = s
+                .host
+                .as_mut()
+                .ok_or_else(|| Error::Internal("device passes missing".into()))?;
+            export.record_passthrough(&s.ctx, enc, color, output)
+        })
     }
 }

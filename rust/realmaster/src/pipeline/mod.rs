@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod config;
 pub mod cpu_passes;
+pub mod device_session;
 pub mod engine;
 pub mod frame_passes;
 pub mod gpu_passes;
@@ -16,5 +17,6 @@ pub mod worker;
 
 pub use backend::Backend;
 pub use config::{Health, Mode, SessionConfig, Stats};
+pub use device_session::{DeviceFrameReport, DeviceSession};
 pub use output::{FrameTimings, OutputFrame};
 pub use session::Session;

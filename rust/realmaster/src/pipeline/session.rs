@@ -471,6 +471,7 @@ fn frame_loop(
         }
         let fref = frame.as_frame_ref();
         let mut t = FrameTimings::default();
+        let transfer_before = engine.as_ref().map_or(0, Engine::cpu_transfer_bytes);
         let v = std::time::Instant::now();
         let result = fref.validate().and_then(|_| {
             t.validate_ms = v.elapsed().as_secs_f64() * 1e3;
@@ -528,6 +529,7 @@ fn frame_loop(
             st.last_preprocess_ms = t.upload_ms + t.preprocess_ms;
             st.last_composite_ms = t.composite_ms + t.readback_ms;
             if let Some(e) = &engine {
+                st.last_frame_transfer_bytes = e.cpu_transfer_bytes() - transfer_before;
                 st.window_resets = e.resets;
                 st.model_faults = e.model_faults;
                 st.output_latency_frames =

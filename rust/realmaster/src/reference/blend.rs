@@ -1,4 +1,4 @@
-//! Blend and encode (the CPU implementation of shaders/blend.wgsl): residual blend
+//! Blend and encode (the CPU implementation of gpu/composite/blend.wgsl): residual blend
 //! (`input + strength * residual`) and encoding to the engine's colour format, one row at a time
 //! ([`blend_encode_row`]) so the compositor can run it on each temporal row while it is in cache.
 //! 8-bit sRGB encoding uses the 255 linear thresholds of `floor(0.5 + 255 linear_to_srgb(v))`

@@ -1,4 +1,4 @@
-//! Decode (the CPU implementation of shaders/decode.wgsl): engine planes → linear f32 images.
+//! Decode (the CPU implementation of gpu/preprocess/decode.wgsl): engine planes → linear f32 images.
 //!
 //! Rows are decoded in parallel into caller-owned images (`*_into`, no allocation once sized);
 //! sRGB bytes go through a 256-entry table of [`srgb_to_linear`], so the values are those of the

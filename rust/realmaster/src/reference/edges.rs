@@ -1,4 +1,4 @@
-//! Edges (the CPU implementation of shaders/edges_gradient.wgsl, edges_nms.wgsl,
+//! Edges (the CPU implementation of gpu/preprocess/edges_gradient.wgsl, edges_nms.wgsl,
 //! edges_hysteresis.wgsl), step for step: same cue formulas, same direction bins, same
 //! tie-breaking, same bounded Jacobi hysteresis. Rows run in parallel; [`EdgeScratch`] holds the
 //! intermediate planes so a stage that keeps one allocates nothing per frame.

@@ -1,4 +1,4 @@
-//! Guided upsample (the CPU implementation of shaders/guided_upsample.wgsl): joint bilateral
+//! Guided upsample (the CPU implementation of gpu/composite/guided_upsample.wgsl): joint bilateral
 //! upsampling of the model residual. The per-column and per-row tap weights and the per-tap
 //! model-size terms are computed once per frame (the values the per-pixel formula gives), then
 //! full-resolution rows run in parallel.

@@ -1,4 +1,4 @@
-//! Packing (the CPU implementation of shaders/pack.wgsl): the tensor arena as f32 (padding between tensors is 0).
+//! Packing (the CPU implementation of gpu/preprocess/pack.wgsl): the tensor arena as f32 (padding between tensors is 0).
 
 use super::resample::ModelResRef;
 use crate::frame::ImageF32;

@@ -1,4 +1,4 @@
-//! Reprojection (the CPU implementation of shaders/reproject.wgsl): warp an image with a motion field, flag off-screen samples.
+//! Reprojection (the CPU implementation of gpu/composite/reproject.wgsl): warp an image with a motion field, flag off-screen samples.
 
 use rayon::prelude::*;
 

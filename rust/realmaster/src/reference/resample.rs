@@ -1,4 +1,4 @@
-//! Area resampling (the CPU implementation of shaders/resample.wgsl): exact area resampling to
+//! Area resampling (the CPU implementation of gpu/preprocess/resample.wgsl): exact area resampling to
 //! model resolution and each plane's model encoding. Same loop order and f32 arithmetic as the
 //! shader; output rows run in parallel into caller-owned images.
 

@@ -1,4 +1,4 @@
-//! Temporal accumulation (the CPU implementation of shaders/temporal.wgsl): accumulation of the model RESIDUAL (`current - input`)
+//! Temporal accumulation (the CPU implementation of gpu/composite/temporal.wgsl): accumulation of the model RESIDUAL (`current - input`)
 //! with history reprojection, depth-based disocclusion rejection, a YCoCg neighbourhood clamp in full
 //! colour and a clamp to the current residual's local range (see the shader header for the rule).
 

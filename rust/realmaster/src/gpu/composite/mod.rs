@@ -11,11 +11,13 @@
 //!
 //! `reproject.wgsl` is also exposed on its own to carry a model output forward to a later frame.
 //!
-//! Shape problems never panic: they are logged (once as an error, then at debug level) and the pass
-//! falls back to the input (a residual of zero, no history) so the viewport never goes black.
+//! Every `record_*` returns a `Result`: a shape problem records nothing and is returned, never
+//! panics, and the caller shows the untouched frame (the session reports it once and counts the frame
+//! as failed, not enhanced).
 
 mod passes;
 
+use crate::error::{Error, Result};
 use crate::frame::ColorFormat;
 use crate::gpu::context::GpuContext;
 use crate::gpu::frame_images::FrameImages;
@@ -131,7 +133,14 @@ pub struct Compositor {
     output: wgpu::Buffer,
     output_capacity: u64,
     output_len: u64,
-    reported: bool,
+}
+
+/// A compositing input of the wrong shape or size.
+fn shape_error(problem: String) -> Error {
+    Error::gpu(
+        format!("compositor: {problem}"),
+        "pass the compositor images of the sizes its record_* functions document (the session builds them that way)",
+    )
 }
 
 fn output_buffer(device: &wgpu::Device, size: u64) -> wgpu::Buffer {
@@ -154,19 +163,6 @@ impl Compositor {
             output: output_buffer(d, 16),
             output_capacity: 16,
             output_len: 0,
-            reported: false,
-        }
-    }
-
-    /// Log a shape problem: an error the first time, then at debug level (it repeats every frame).
-    fn report(&mut self, problem: String) {
-        if self.reported {
-            log::debug!("compositor: {problem}");
-        } else {
-            log::error!(
-                "compositor: {problem} (falling back to the input; fix the caller's image sizes)"
-            );
-            self.reported = true;
         }
     }
 
@@ -177,7 +173,7 @@ impl Compositor {
     /// Reproject `src` into `dst` with `motion` (same size as `dst`, xy in `dst` pixels, current →
     /// previous): `dst(p) = bilinear(src, p + motion(p))`, `src` scaled to `dst`'s size if it differs.
     /// Off-screen samples get alpha 0 and the clamp-to-edge colour. All images 4-channel.
-    /// On a shape mismatch nothing is recorded (dst keeps its contents) and the problem is logged.
+    /// On a shape mismatch nothing is recorded (dst keeps its contents) and the problem is returned.
     pub fn record_reproject(
         &mut self,
         ctx: &GpuContext,
@@ -185,29 +181,29 @@ impl Compositor {
         src: &GpuImage,
         motion: &GpuImage,
         dst: &GpuImage,
-    ) {
+    ) -> Result<()> {
         if src.channels != 4
             || motion.channels != 4
             || dst.channels != 4
             || src.width == 0
             || src.height == 0
         {
-            return self.report(format!(
+            return Err(shape_error(format!(
                 "reproject needs non-empty 4-channel images (src {}ch, motion {}ch, dst {}ch)",
                 src.channels, motion.channels, dst.channels
-            ));
+            )));
         }
         if !motion.same_shape(dst.width, dst.height, 4) {
-            return self.report(format!(
+            return Err(shape_error(format!(
                 "reproject motion is {}x{} but dst is {}x{}",
                 motion.width, motion.height, dst.width, dst.height
-            ));
+            )));
         }
         if !Self::fits(ctx, src) || !Self::fits(ctx, dst) {
-            return self.report(format!(
+            return Err(shape_error(format!(
                 "reproject images {}x{} exceed the GPU's storage binding limit",
                 dst.width, dst.height
-            ));
+            )));
         }
         let u = ReprojectUniform {
             src_width: src.width,
@@ -217,10 +213,11 @@ impl Compositor {
         };
         self.passes
             .reproject(ctx, enc, u, [&src.buffer, &motion.buffer, &dst.buffer]);
+        Ok(())
     }
 
     /// Whether `frame`'s images agree with its size (the preprocessor builds them that way).
-    fn frame_ok(frame: &FrameImages) -> Result<(), String> {
+    fn frame_ok(frame: &FrameImages) -> std::result::Result<(), String> {
         let (w, h) = (frame.width, frame.height);
         if w == 0 || h == 0 || !frame.color.same_shape(w, h, 4) {
             return Err(format!(
@@ -241,11 +238,10 @@ impl Compositor {
         Ok(())
     }
 
-    /// Full composite of one frame up to the linear result (before blending): guided upsample of
-    /// `out_lr_linear - in_lr_linear` (model size, 4-channel linear; `out_lr_linear` alpha is a validity
-    /// weight) onto `frame.color`, then temporal accumulation of the residual with the history.
-    /// `reset_history`: camera cut, first frame; a resolution change resets by itself. The accumulated
-    /// residual is `residual()`; call `record_encode` next for the engine's format.
+    /// Full composite of one frame up to the linear result (before blending): `record_upsample`
+    /// then `record_temporal`. `reset_history`: camera cut, first frame; a resolution change resets
+    /// by itself. The accumulated residual is `residual()`; call `record_encode` next for the
+    /// engine's format. On an error nothing is recorded and the history is dropped.
     #[allow(clippy::too_many_arguments)]
     pub fn record_composite(
         &mut self,
@@ -256,66 +252,103 @@ impl Compositor {
         in_lr_linear: &GpuImage,
         params: &CompositeParams,
         reset_history: bool,
-    ) {
-        if let Err(problem) = Self::frame_ok(frame) {
+    ) -> Result<()> {
+        self.record_upsample(ctx, enc, frame, out_lr_linear, in_lr_linear, params)?;
+        self.record_temporal(ctx, enc, frame, params, reset_history)
+    }
+
+    /// Check `frame` and (re)allocate the full-resolution images for its size.
+    fn prepare(&mut self, ctx: &GpuContext, frame: &FrameImages) -> Result<()> {
+        let checked = Self::frame_ok(frame).and_then(|()| {
+            if Self::fits(ctx, &frame.color) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "frame {}x{} exceeds the GPU's storage binding limit",
+                    frame.width, frame.height
+                ))
+            }
+        });
+        if let Err(problem) = checked {
             self.full.history_valid = false;
-            return self.report(problem);
+            return Err(shape_error(problem));
         }
-        if !Self::fits(ctx, &frame.color) {
-            self.full.history_valid = false;
-            return self.report(format!(
-                "frame {}x{} exceeds the GPU's storage binding limit",
-                frame.width, frame.height
-            ));
-        }
-        let params = params.sanitized();
         let (w, h) = (frame.width, frame.height);
         if self.full.width != w || self.full.height != h {
             // The cached bind groups hold the old images (and the frame's, which change with them).
             self.passes.forget_bindings();
             self.full = FullRes::new(&ctx.device, w, h);
         }
+        Ok(())
+    }
 
-        // 1. Guided upsample into `current` (or the plain input when the model images are unusable).
+    /// Guided upsample of `out_lr_linear - in_lr_linear` (model size, 4-channel linear;
+    /// `out_lr_linear` alpha is a validity weight) onto `frame.color`: this frame's result before
+    /// temporal accumulation, `input + residual`.
+    pub fn record_upsample(
+        &mut self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        frame: &FrameImages,
+        out_lr_linear: &GpuImage,
+        in_lr_linear: &GpuImage,
+        params: &CompositeParams,
+    ) -> Result<()> {
         let lr_ok = out_lr_linear.channels == 4
             && out_lr_linear.width > 0
             && out_lr_linear.height > 0
             && in_lr_linear.same_shape(out_lr_linear.width, out_lr_linear.height, 4);
-        if lr_ok {
-            let k = UpsampleKernel::new(params.sigma_spatial, params.sigma_range);
-            let u = UpsampleUniform {
-                lr_width: out_lr_linear.width,
-                lr_height: out_lr_linear.height,
-                width: w,
-                height: h,
-                inv_2ss: k.inv_2ss,
-                inv_2sr: k.inv_2sr,
-                edge: k.edge,
-                _pad: 0,
-            };
-            let bufs = [
-                &frame.color.buffer,
-                &out_lr_linear.buffer,
-                &in_lr_linear.buffer,
-                &self.full.current.buffer,
-            ];
-            self.passes.upsample(ctx, enc, u, bufs);
-        } else {
-            enc.copy_buffer_to_buffer(
-                &frame.color.buffer,
-                0,
-                &self.full.current.buffer,
-                0,
-                frame.color.size_bytes(),
-            );
-            let problem = format!(
+        if !lr_ok {
+            self.full.history_valid = false;
+            return Err(shape_error(format!(
                 "model images must both be 4-channel and the same size (output {}x{}x{}, input {}x{}x{})",
                 out_lr_linear.width, out_lr_linear.height, out_lr_linear.channels, in_lr_linear.width, in_lr_linear.height, in_lr_linear.channels
-            );
-            self.report(problem);
+            )));
         }
+        self.prepare(ctx, frame)?;
+        let params = params.sanitized();
+        let k = UpsampleKernel::new(params.sigma_spatial, params.sigma_range);
+        let u = UpsampleUniform {
+            lr_width: out_lr_linear.width,
+            lr_height: out_lr_linear.height,
+            width: frame.width,
+            height: frame.height,
+            inv_2ss: k.inv_2ss,
+            inv_2sr: k.inv_2sr,
+            edge: k.edge,
+            _pad: 0,
+        };
+        let bufs = [
+            &frame.color.buffer,
+            &out_lr_linear.buffer,
+            &in_lr_linear.buffer,
+            &self.full.current.buffer,
+        ];
+        self.passes.upsample(ctx, enc, u, bufs);
+        Ok(())
+    }
 
-        // 2. Temporal accumulation into the other history buffer, then swap.
+    /// Temporal accumulation of this frame's residual (`record_upsample`'s result minus the input)
+    /// with the reprojected history into the other history image, then swap; keeps the frame's
+    /// depth for the next frame's disocclusion test.
+    pub fn record_temporal(
+        &mut self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        frame: &FrameImages,
+        params: &CompositeParams,
+        reset_history: bool,
+    ) -> Result<()> {
+        let resized = self.full.width != frame.width || self.full.height != frame.height;
+        self.prepare(ctx, frame)?;
+        if resized {
+            return Err(shape_error(format!(
+                "record_temporal for {}x{} without an upsample of that size",
+                frame.width, frame.height
+            )));
+        }
+        let params = params.sanitized();
+        let (w, h) = (frame.width, frame.height);
         let full = &mut self.full;
         let history_valid = full.history_valid && !reset_history;
         let mut flags = if history_valid { HISTORY_VALID } else { 0 };
@@ -351,7 +384,6 @@ impl Compositor {
         full.latest = next;
         full.history_valid = true;
 
-        // 3. Keep this frame's depth for the next frame's disocclusion test.
         match &frame.depth {
             Some(d) => {
                 enc.copy_buffer_to_buffer(&d.buffer, 0, &full.depth_prev.buffer, 0, d.size_bytes());
@@ -359,12 +391,13 @@ impl Compositor {
             }
             None => full.depth_prev_valid = false,
         }
+        Ok(())
     }
 
     /// Add the accumulated residual to `frame.color` (`input + strength * residual`; `strength` 0 =
     /// input exactly, 1 = input + residual) and encode to `format` into `output_buffer()` (tight rows,
-    /// `output_len_bytes()` long; alpha from the input). If no residual of this frame's size exists,
-    /// the input is encoded unchanged.
+    /// `output_len_bytes()` long; alpha from the input). Needs a composite of this frame's size
+    /// first; without one nothing is recorded and `output_len_bytes()` is 0.
     pub fn record_encode(
         &mut self,
         ctx: &GpuContext,
@@ -372,18 +405,20 @@ impl Compositor {
         frame: &FrameImages,
         format: ColorFormat,
         strength: f32,
-    ) {
-        if let Err(problem) = Self::frame_ok(frame) {
-            self.output_len = 0;
-            return self.report(problem);
-        }
+    ) -> Result<()> {
+        self.output_len = 0;
+        Self::frame_ok(frame).map_err(shape_error)?;
         let (w, h) = (frame.width, frame.height);
         let len = w as u64 * h as u64 * format.bytes_per_pixel() as u64;
         if len > ctx.device.limits().max_storage_buffer_binding_size {
-            self.output_len = 0;
-            return self.report(format!(
+            return Err(shape_error(format!(
                 "encoded output of {w}x{h} exceeds the GPU's storage binding limit"
-            ));
+            )));
+        }
+        if !(self.full.history_valid && self.full.width == w && self.full.height == h) {
+            return Err(shape_error(format!(
+                "record_encode called for {w}x{h} without a composite of that size"
+            )));
         }
         if len > self.output_capacity {
             self.passes.forget_bindings();
@@ -391,16 +426,8 @@ impl Compositor {
             self.output_capacity = len;
         }
         self.output_len = len;
-        let has_result = self.full.history_valid && self.full.width == w && self.full.height == h;
-        // Without a residual the input buffer stands in for it: strength 0 never reads it.
-        let (residual, strength) = if has_result {
-            (
-                &self.full.history[self.full.latest].buffer,
-                finite_or(strength, 0.0).clamp(0.0, 1.0),
-            )
-        } else {
-            (&frame.color.buffer, 0.0)
-        };
+        let residual = &self.full.history[self.full.latest].buffer;
+        let strength = finite_or(strength, 0.0).clamp(0.0, 1.0);
         let u = BlendUniform {
             width: w,
             height: h,
@@ -411,11 +438,7 @@ impl Compositor {
         };
         self.passes
             .blend(ctx, enc, u, [&frame.color.buffer, residual, &self.output]);
-        if !has_result {
-            self.report(format!(
-                "record_encode called for {w}x{h} without a composite of that size"
-            ));
-        }
+        Ok(())
     }
 
     /// Encoded frame from the last `record_encode` (STORAGE | COPY_SRC; may be larger than the frame).

@@ -99,26 +99,10 @@ pub(super) struct Passes {
 impl Passes {
     pub fn new(ctx: &GpuContext) -> Self {
         Passes {
-            reproject: Pass::new(
-                ctx,
-                "reproject",
-                include_str!("../../../../../shaders/reproject.wgsl"),
-            ),
-            upsample: Pass::new(
-                ctx,
-                "guided_upsample",
-                include_str!("../../../../../shaders/guided_upsample.wgsl"),
-            ),
-            temporal: Pass::new(
-                ctx,
-                "temporal",
-                include_str!("../../../../../shaders/temporal.wgsl"),
-            ),
-            blend: Pass::new(
-                ctx,
-                "blend",
-                include_str!("../../../../../shaders/blend.wgsl"),
-            ),
+            reproject: Pass::new(ctx, "reproject", include_str!("reproject.wgsl")),
+            upsample: Pass::new(ctx, "guided_upsample", include_str!("guided_upsample.wgsl")),
+            temporal: Pass::new(ctx, "temporal", include_str!("temporal.wgsl")),
+            blend: Pass::new(ctx, "blend", include_str!("blend.wgsl")),
         }
     }
 

@@ -1,4 +1,4 @@
-//! Decode stage: raw plane bytes → full-resolution linear images (shaders/decode.wgsl).
+//! Decode stage: raw plane bytes → full-resolution linear images (decode.wgsl).
 
 use super::util::{bind_at, check_storage_size, storage_buffer, uniform_buffer};
 use crate::error::{Error, Result};
@@ -7,7 +7,7 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::frame_images::FrameImages;
 use crate::gpu::kernel::Kernel;
 
-const SHADER: &str = include_str!("../../../../../shaders/decode.wgsl");
+const SHADER: &str = include_str!("decode.wgsl");
 
 /// Mirrors `Params` in decode.wgsl.
 #[repr(C)]

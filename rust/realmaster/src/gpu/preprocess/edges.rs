@@ -1,5 +1,5 @@
 //! Edge stage: gradient → non-maximum suppression → bounded hysteresis → 0/1 map
-//! (shaders/edges_gradient.wgsl, edges_nms.wgsl, edges_hysteresis.wgsl). All buffers and bind
+//! (edges_gradient.wgsl, edges_nms.wgsl, edges_hysteresis.wgsl). All buffers and bind
 //! groups are fixed at construction; one frame is one compute pass of `max_iterations + 3` dispatches,
 //! where the hysteresis steps after the fixed point is reached dispatch zero workgroups (indirect).
 
@@ -8,9 +8,9 @@ use super::{ModelResImages, PreprocessConfig};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{GpuImage, Kernel, WG};
 
-const GRADIENT: &str = include_str!("../../../../../shaders/edges_gradient.wgsl");
-const NMS: &str = include_str!("../../../../../shaders/edges_nms.wgsl");
-const HYSTERESIS: &str = include_str!("../../../../../shaders/edges_hysteresis.wgsl");
+const GRADIENT: &str = include_str!("edges_gradient.wgsl");
+const NMS: &str = include_str!("edges_nms.wgsl");
+const HYSTERESIS: &str = include_str!("edges_hysteresis.wgsl");
 
 /// Mirrors `Params` in edges_gradient.wgsl.
 #[repr(C)]

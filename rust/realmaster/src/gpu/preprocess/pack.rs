@@ -1,5 +1,5 @@
 //! Pack stage: model-resolution images → the model's NCHW f32 tensors, all in one storage buffer
-//! (the tensor arena) so the caller reads every input back with one copy (shaders/pack.wgsl).
+//! (the tensor arena) so the caller reads every input back with one copy (pack.wgsl).
 
 use std::collections::HashMap;
 
@@ -10,7 +10,7 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{GpuImage, Kernel};
 use crate::model::InputRole as ModelRole;
 
-const SHADER: &str = include_str!("../../../../../shaders/pack.wgsl");
+const SHADER: &str = include_str!("pack.wgsl");
 
 /// A model input that the packer fills (the prompt embedding is CPU-side and not packed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,5 +1,5 @@
 //! Resample stage: full-resolution frame → model resolution with an exact area filter, plus each
-//! plane's model encoding (shaders/resample.wgsl).
+//! plane's model encoding (resample.wgsl).
 
 use super::util::{bind_at, dispatch_many, uniform_buffer};
 use super::{ModelColorSpace, ModelResImages, PreprocessConfig};
@@ -7,7 +7,7 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::frame_images::FrameImages;
 use crate::gpu::kernel::{GpuImage, Kernel};
 
-const SHADER: &str = include_str!("../../../../../shaders/resample.wgsl");
+const SHADER: &str = include_str!("resample.wgsl");
 
 /// Mirrors `Params` in resample.wgsl.
 #[repr(C)]

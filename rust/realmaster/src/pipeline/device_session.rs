@@ -1,0 +1,245 @@
+//! The device path: RealMaster on a host engine's own wgpu device, reading the host's textures and
+//! writing its output texture in place. Only the model-size tensors cross to the CPU (ONNX Runtime
+//! runs there or on its own device); no full-resolution frame does.
+//!
+//! Contract with the host (one queue, the host's):
+//! - call [`DeviceSession::process`] after the host has submitted the commands that render the
+//!   frame's textures, and before it submits commands that read `output`: the session records its
+//!   passes into its own command buffers and submits them on the host's queue in between;
+//! - the textures need `TEXTURE_BINDING` (inputs) and `STORAGE_BINDING` (output) usage; formats
+//!   and conventions are in [`DeviceFrame`] (the host's own conventions can be named there);
+//! - realtime mode never waits for inference; cinematic mode waits for the frame's own inference
+//!   (the model-size tensors are read back, so the queue is waited on once per frame).
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::gpu::host::{check_output, DeviceFrame};
+use crate::gpu::GpuContext;
+
+use super::config::{Health, Mode, SessionConfig, Stats};
+use super::engine::{Engine, FrameSettings, PassDevice};
+use super::inference::{load_model, PromptSource};
+use super::output::FrameTimings;
+use super::prompt_blend::PromptBlend;
+use super::worker::{spawn_inference, ThreadLink};
+
+/// What one [`DeviceSession::process`] call did.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceFrameReport {
+    pub frame_index: u64,
+    /// The output shows the model's look; false: the host's colour unchanged (no model output
+    /// for this shot yet, or an error: see `error`).
+    pub enhanced: bool,
+    /// The error that made this frame show the input, if any (also in `health()`, logged once).
+    pub error: Option<String>,
+    pub timings: FrameTimings,
+    /// Bytes this frame moved between CPU memory and the GPU: the model's tensors only.
+    pub transfer_bytes: u64,
+}
+
+/// A session on the host's device. Not `Sync`: the host calls it from its render thread.
+pub struct DeviceSession {
+    engine: Engine,
+    link: Option<ThreadLink>,
+    inference: Option<JoinHandle<()>>,
+    prompts: Arc<Mutex<PromptSource>>,
+    prompt_text: String,
+    mode: Mode,
+    strength: f32,
+    temporal_alpha: f32,
+    cut_threshold: f32,
+    reset_requested: bool,
+    next_index: u64,
+    stats: Stats,
+    health: Health,
+}
+
+impl DeviceSession {
+    /// Load the model and run on `ctx`, the host's device (`GpuContext::from_host`).
+    pub fn new(ctx: GpuContext, config: SessionConfig) -> Result<Self> {
+        if !(0.0..=1.0).contains(&config.strength) {
+            return Err(Error::config(
+                format!("strength {} is outside 0..1", config.strength),
+                "pass a strength between 0 and 1",
+            ));
+        }
+        let Some(dir) = &config.model_dir else {
+            return Err(Error::config(
+                "the device path needs a model",
+                "set SessionConfig::model_dir to a model package folder",
+            ));
+        };
+        let loaded = load_model(dir, &config)?;
+        let initial = loaded.prompts.lock().encode(&config.prompt)?;
+        let gpu = format!("{} ({})", ctx.summary.name, ctx.summary.backend);
+        let engine = Engine::new(PassDevice::Gpu(ctx), loaded.spec)?;
+        let blend = PromptBlend::new(initial, config.prompt_blend_frames);
+        let (link, handle) = spawn_inference(loaded.infer, engine.layout().clone(), blend)
+            .map_err(|e| Error::Internal(format!("cannot start the inference thread: {e}")))?;
+        log::info!("RealMaster: device path on the host's GPU {gpu}");
+        let stats = Stats {
+            execution_provider: loaded.ep,
+            backend: engine.backend().to_string(),
+            ..Default::default()
+        };
+        Ok(DeviceSession {
+            engine,
+            link: Some(link),
+            inference: Some(handle),
+            prompts: loaded.prompts,
+            prompt_text: config.prompt.clone(),
+            mode: config.mode,
+            strength: config.strength,
+            temporal_alpha: config.temporal_alpha.clamp(0.01, 1.0),
+            cut_threshold: config.cut_threshold,
+            reset_requested: false,
+            next_index: 0,
+            stats,
+            health: Health::Ok,
+        })
+    }
+
+    /// Enhance `frame` into `output` (same size; see the module's contract). Never fails: on an
+    /// error the host's colour is written to `output` unchanged where the textures allow it,
+    /// the error is reported once (log, `health()`) and counted in `Stats::frames_failed`.
+    pub fn process(
+        &mut self,
+        frame: &DeviceFrame<'_>,
+        output: &wgpu::Texture,
+    ) -> DeviceFrameReport {
+        let index = self.next_index;
+        self.next_index += 1;
+        let settings = FrameSettings {
+            strength: self.strength,
+            temporal_alpha: self.temporal_alpha,
+            cut_threshold: self.cut_threshold,
+            synchronous: self.mode == Mode::Cinematic,
+            profile: false,
+            caller_reset: std::mem::take(&mut self.reset_requested),
+        };
+        let before = self.engine.cpu_transfer_bytes();
+        let mut t = FrameTimings::default();
+        let (engine, link) = (&mut self.engine, &mut self.link);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            frame.validate()?;
+            check_output(output, (frame.width(), frame.height()))?;
+            let link = link
+                .as_mut()
+                .ok_or_else(|| Error::Internal("the inference link is gone".into()))?;
+            engine.process_device(frame, output, index, &settings, link, &mut t)
+        }))
+        .unwrap_or_else(|_| Err(Error::Internal("the device pipeline panicked".into())));
+        let mut report = DeviceFrameReport {
+            frame_index: index,
+            timings: t,
+            ..Default::default()
+        };
+        match result {
+            Ok(enhanced) => {
+                report.enhanced = enhanced;
+                if enhanced && matches!(self.health, Health::PassThrough { .. }) {
+                    log::info!("RealMaster: enhancement restored");
+                    self.health = Health::Ok;
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if !matches!(&self.health, Health::PassThrough { message: m, .. } if *m == message)
+                {
+                    log::error!("RealMaster: showing the untouched frame: {message}");
+                    self.health = Health::PassThrough {
+                        code: e.code() as u32,
+                        message: message.clone(),
+                    };
+                }
+                if let Err(e2) = self.engine.passthrough_device(frame.color, output) {
+                    log::debug!("RealMaster: pass-through copy not possible either: {e2}");
+                }
+                report.error = Some(message);
+            }
+        }
+        report.transfer_bytes = self.engine.cpu_transfer_bytes() - before;
+        let st = &mut self.stats;
+        st.frames_submitted += 1;
+        st.frames_output += 1;
+        if report.error.is_some() {
+            st.frames_failed += 1;
+        } else if report.enhanced {
+            st.frames_enhanced += 1;
+            if self.engine.shown_frame != Some(index) {
+                st.frames_reprojected += 1;
+            }
+        }
+        if report.timings.inference_ms > 0.0 {
+            st.inferences += 1;
+            st.last_inference_ms = report.timings.inference_ms;
+        }
+        st.last_preprocess_ms = report.timings.upload_ms + report.timings.preprocess_ms;
+        st.last_composite_ms = report.timings.composite_ms + report.timings.readback_ms;
+        st.window_resets = self.engine.resets;
+        st.model_faults = self.engine.model_faults;
+        st.output_latency_frames = self
+            .engine
+            .shown_frame
+            .map_or(0, |f| index.saturating_sub(f));
+        st.last_frame_transfer_bytes = report.transfer_bytes;
+        report
+    }
+
+    /// A preset name or free text, encoded here (call it off the render thread for free text);
+    /// bound to the model once, blended over the configured frames.
+    pub fn set_prompt(&mut self, text: &str) -> Result<()> {
+        let emb = self.prompts.lock().encode(text)?;
+        if let Some(l) = self.link.as_mut() {
+            l.prompt.set_target(emb);
+        }
+        self.prompt_text = text.to_string();
+        Ok(())
+    }
+
+    pub fn prompt(&self) -> &str {
+        &self.prompt_text
+    }
+
+    pub fn set_strength(&mut self, strength: f32) -> Result<()> {
+        if !(0.0..=1.0).contains(&strength) {
+            return Err(Error::config(
+                format!("strength {strength} is outside 0..1"),
+                "pass a strength between 0 and 1",
+            ));
+        }
+        self.strength = strength;
+        Ok(())
+    }
+
+    pub fn set_mode(&mut self, mode: Mode) {
+        self.mode = mode;
+    }
+
+    /// The next frame starts a new shot (history and window dropped).
+    pub fn reset(&mut self) {
+        self.reset_requested = true;
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats.clone()
+    }
+
+    pub fn health(&self) -> Health {
+        self.health.clone()
+    }
+}
+
+impl Drop for DeviceSession {
+    fn drop(&mut self) {
+        // Dropping the link ends the inference thread once its current run finishes.
+        self.link = None;
+        if let Some(h) = self.inference.take() {
+            let _ = h.join();
+        }
+    }
+}

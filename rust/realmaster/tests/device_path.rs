@@ -1,0 +1,414 @@
+//! The device path: a host that owns its wgpu device hands RealMaster its textures and an output
+//! texture. Checked here on whatever adapter the machine has (lavapipe in CI):
+//! - the import pass converts the host's conventions exactly as its CPU reference does;
+//! - a DeviceSession on the bundled city_pan (cinematic) gives the CPU-frame API's output (the
+//!   same passes after the import) within one 8-bit step, bit-identically run to run;
+//! - per frame only the model's tensors cross to the CPU, counted, against the CPU-frame path's
+//!   full-resolution planes;
+//! - bad textures are refused with the texture named, counted, and show the input where possible.
+
+use std::path::{Path, PathBuf};
+
+use realmaster::gpu::host::{reference, Import};
+use realmaster::gpu::kernel::read_image;
+use realmaster::gpu::preprocess::{PreprocessConfig, Preprocessor};
+use realmaster::gpu::{AdapterPreference, GpuContext};
+use realmaster::sequence::Sequence;
+use realmaster::{
+    Backend, DepthEncoding, DeviceFrame, DeviceSession, Health, Mode, MotionEncoding,
+    NormalEncoding, OutputFrame, Session, SessionConfig,
+};
+
+const FRAMES: u32 = 4;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+/// A "host": a device of its own, as an engine has.
+fn host() -> GpuContext {
+    let own = GpuContext::new(AdapterPreference::HighPerformance).expect("a GPU adapter");
+    let info = own.adapter.as_ref().expect("adapter").get_info();
+    GpuContext::from_host(own.device, own.queue, &info).expect("host device")
+}
+
+fn texture(
+    ctx: &GpuContext,
+    (w, h): (u32, u32),
+    format: wgpu::TextureFormat,
+    data: &[u8],
+    usage: wgpu::TextureUsages,
+) -> wgpu::Texture {
+    let t = ctx.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("host texture"),
+        size: wgpu::Extent3d {
+            width: w,
+            height: h,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage: usage | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    if !data.is_empty() {
+        let bpp = data.len() as u32 / (w * h);
+        ctx.queue.write_texture(
+            t.as_image_copy(),
+            data,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(w * bpp),
+                rows_per_image: Some(h),
+            },
+            t.size(),
+        );
+    }
+    t
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+const SAMPLED: wgpu::TextureUsages = wgpu::TextureUsages::TEXTURE_BINDING;
+
+/// Read an Rgba8Unorm texture back (width x 4 must be a multiple of 256).
+fn read_rgba8(ctx: &GpuContext, t: &wgpu::Texture) -> Vec<u8> {
+    let (w, h) = (t.width(), t.height());
+    assert_eq!((w * 4) % 256, 0);
+    let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("output readback"),
+        size: (w * h * 4) as u64,
+        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    enc.copy_texture_to_buffer(
+        t.as_image_copy(),
+        wgpu::TexelCopyBufferInfo {
+            buffer: &buf,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(w * 4),
+                rows_per_image: Some(h),
+            },
+        },
+        t.size(),
+    );
+    ctx.queue.submit([enc.finish()]);
+    realmaster::gpu::kernel::read_buffer(&ctx.device, &ctx.queue, &buf, 0, (w * h * 4) as u64)
+        .expect("readback")
+}
+
+#[test]
+fn import_converts_host_conventions_like_its_cpu_reference() {
+    let ctx = host();
+    let (w, h) = (8u32, 4u32);
+    let n = (w * h) as usize;
+    let depth: Vec<f32> = (0..n)
+        .map(|i| match i {
+            0 => 0.0,      // background
+            1 => f32::NAN, // bad value
+            _ => 0.01 + i as f32 * 0.02,
+        })
+        .collect();
+    let normals: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            let a = i as f32 * 0.3;
+            [0.5 + 0.4 * a.cos(), 0.5 + 0.4 * a.sin(), 0.8, 1.0]
+        })
+        .collect();
+    let motion: Vec<f32> = (0..n)
+        .flat_map(|i| [0.01 * (i % 5) as f32 - 0.02, -0.005 * (i % 3) as f32])
+        .collect();
+    let color: Vec<u8> = (0..n * 4).map(|i| (i * 37 % 256) as u8).collect();
+    let rot = [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]];
+    let (de, ne, me) = (
+        DepthEncoding::ReverseZ { near: 0.1 },
+        NormalEncoding::UnormWorld { world_to_view: rot },
+        MotionEncoding::UvCurrentMinusPrevious,
+    );
+    let ct = texture(
+        &ctx,
+        (w, h),
+        wgpu::TextureFormat::Rgba8Unorm,
+        &color,
+        SAMPLED,
+    );
+    let dt = texture(
+        &ctx,
+        (w, h),
+        wgpu::TextureFormat::R32Float,
+        &f32_bytes(&depth),
+        SAMPLED,
+    );
+    let nt = texture(
+        &ctx,
+        (w, h),
+        wgpu::TextureFormat::Rgba32Float,
+        &f32_bytes(&normals),
+        SAMPLED,
+    );
+    let mt = texture(
+        &ctx,
+        (w, h),
+        wgpu::TextureFormat::Rg32Float,
+        &f32_bytes(&motion),
+        SAMPLED,
+    );
+    let frame = DeviceFrame {
+        color: &ct,
+        depth: Some((&dt, de)),
+        normals: Some((&nt, ne)),
+        motion: Some((&mt, me)),
+        camera_cut: false,
+    };
+    let cfg = PreprocessConfig {
+        model_width: 4,
+        model_height: 2,
+        color_space: Default::default(),
+        depth_scale: 10.0,
+        edges: Default::default(),
+    };
+    let mut pre = Preprocessor::new(&ctx, cfg).unwrap();
+    let mut import = Import::new(&ctx.device);
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    pre.import(&ctx, &mut enc, &mut import, &frame).unwrap();
+    ctx.queue.submit([enc.finish()]);
+    let images = pre.frame().unwrap();
+    let read = |img| read_image(&ctx.device, &ctx.queue, img).unwrap();
+    let (gd, gn, gm, gc) = (
+        read(images.depth.as_ref().unwrap()),
+        read(images.normals.as_ref().unwrap()),
+        read(images.motion.as_ref().unwrap()),
+        read(&images.color),
+    );
+    for i in 0..n {
+        let want = reference::depth(depth[i], de);
+        assert!(
+            (gd[i] - want).abs() <= 1e-5 * want.abs().max(1.0),
+            "depth {i}: {} vs {want}",
+            gd[i]
+        );
+        let nw = reference::normal([normals[i * 4], normals[i * 4 + 1], normals[i * 4 + 2]], ne);
+        let mw = reference::motion([motion[i * 2], motion[i * 2 + 1]], me, (w, h));
+        for c in 0..4 {
+            assert!((gn[i * 4 + c] - nw[c]).abs() < 1e-5, "normal {i}.{c}");
+            assert!((gm[i * 4 + c] - mw[c]).abs() < 1e-4, "motion {i}.{c}");
+        }
+        // Colour: plain unorm texels are sRGB-encoded, decoded like the CPU API's RGBA8 sRGB.
+        for c in 0..3 {
+            let v = color[i * 4 + c] as f32 / 255.0;
+            let want = realmaster::frame::srgb_to_linear(v);
+            assert!((gc[i * 4 + c] - want).abs() < 1e-5, "colour {i}.{c}");
+        }
+    }
+    assert_eq!(gd[0], realmaster::frame::MAX_DEPTH, "background depth");
+    assert_eq!(gd[1], realmaster::frame::MAX_DEPTH, "NaN depth");
+    // Sanity of the conventions themselves: UV current-previous (+y down) becomes pixels to the
+    // previous frame; unorm world normals become unit view normals.
+    assert_eq!(
+        reference::motion([0.5, -0.25], me, (w, h)),
+        [-4.0, 1.0, 0.0, 0.0]
+    );
+    let nv = reference::normal([1.0, 0.5, 0.5], ne);
+    assert_eq!(nv, [0.0, 0.0, -1.0, 0.0]);
+}
+
+/// city_pan's frames as host textures; the output texture.
+struct HostFrames {
+    color: wgpu::Texture,
+    depth: wgpu::Texture,
+    normals: wgpu::Texture,
+    motion: wgpu::Texture,
+}
+
+fn host_frames(ctx: &GpuContext, f: &realmaster::OwnedFrame) -> HostFrames {
+    let size = (f.width, f.height);
+    let normals: Vec<u8> = f
+        .normals
+        .chunks_exact(12)
+        .flat_map(|n| n.iter().copied().chain(0f32.to_le_bytes()))
+        .collect();
+    HostFrames {
+        color: texture(
+            ctx,
+            size,
+            wgpu::TextureFormat::Rgba8Unorm,
+            &f.color,
+            SAMPLED,
+        ),
+        depth: texture(ctx, size, wgpu::TextureFormat::R32Float, &f.depth, SAMPLED),
+        normals: texture(
+            ctx,
+            size,
+            wgpu::TextureFormat::Rgba32Float,
+            &normals,
+            SAMPLED,
+        ),
+        motion: texture(
+            ctx,
+            size,
+            wgpu::TextureFormat::Rg32Float,
+            &f.motion,
+            SAMPLED,
+        ),
+    }
+}
+
+fn config() -> SessionConfig {
+    SessionConfig {
+        model_dir: Some(root().join("models/realmaster-student")),
+        execution_provider: "cpu".into(),
+        mode: Mode::Cinematic,
+        model_size: Some((128, 64)),
+        backend: Backend::Gpu,
+        ..Default::default()
+    }
+}
+
+fn output_texture(ctx: &GpuContext, w: u32, h: u32) -> wgpu::Texture {
+    texture(
+        ctx,
+        (w, h),
+        wgpu::TextureFormat::Rgba8Unorm,
+        &[],
+        wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_SRC,
+    )
+}
+
+/// Every frame's output bytes and transfer bytes through the device path.
+fn run_device(seq: &Sequence) -> (Vec<Vec<u8>>, Vec<u64>) {
+    let ctx = host();
+    let mut outs = Vec::new();
+    let mut bytes = Vec::new();
+    let first = seq.load_frame(0).unwrap().frame;
+    let out = output_texture(&ctx, first.width, first.height);
+    let frames: Vec<HostFrames> = (0..FRAMES)
+        .map(|i| host_frames(&ctx, &seq.load_frame(i).unwrap().frame))
+        .collect();
+    // The session shares the host's device and queue.
+    let shared = GpuContext {
+        device: ctx.device.clone(),
+        queue: ctx.queue.clone(),
+        adapter: None,
+        summary: ctx.summary.clone(),
+    };
+    let mut s = DeviceSession::new(shared, config()).expect("device session");
+    for (i, hf) in frames.iter().enumerate() {
+        let frame = DeviceFrame {
+            color: &hf.color,
+            depth: Some((&hf.depth, DepthEncoding::ViewDistance)),
+            normals: Some((&hf.normals, NormalEncoding::View)),
+            motion: Some((&hf.motion, MotionEncoding::PixelsToPrevious)),
+            camera_cut: false,
+        };
+        let r = s.process(&frame, &out);
+        assert!(r.enhanced, "frame {i}: {:?} {:?}", r.error, s.health());
+        outs.push(read_rgba8(&ctx, &out));
+        bytes.push(r.transfer_bytes);
+    }
+    assert_eq!(s.stats().frames_failed, 0);
+    assert_eq!(s.stats().backend, "gpu");
+    (outs, bytes)
+}
+
+#[test]
+fn device_path_matches_the_cpu_frame_api_and_moves_only_model_tensors() {
+    let seq = Sequence::open(root().join("samples/city_pan")).expect("samples/city_pan");
+    let (dev, dev_bytes) = run_device(&seq);
+    let (dev2, _) = run_device(&seq);
+    assert_eq!(
+        dev, dev2,
+        "cinematic device path is deterministic run to run"
+    );
+
+    let s = Session::new(config()).expect("session");
+    let mut o = OutputFrame::default();
+    for (i, want) in dev.iter().enumerate() {
+        let f = seq.load_frame(i as u32).unwrap();
+        s.submit(&f.frame.as_frame_ref()).unwrap();
+        assert!(s.latest_output(&mut o) && o.enhanced);
+        let max = o
+            .data
+            .iter()
+            .zip(want)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        let cpu_bytes = s.stats().last_frame_transfer_bytes;
+        println!(
+            "frame {i}: max |device - cpu-frame API| = {max} steps; bytes through the CPU: device path {}, CPU-frame path {cpu_bytes}",
+            dev_bytes[i]
+        );
+        assert!(max <= 1, "frame {i}: device path differs by {max} steps");
+        // Model tensors only: the packed inputs (128x64, window + aux planes) and the 3-channel output.
+        let (w, h) = (o.width as u64, o.height as u64);
+        assert!(
+            dev_bytes[i] > 0 && dev_bytes[i] < 128 * 64 * 4 * 40,
+            "frame {i}: {}",
+            dev_bytes[i]
+        );
+        // The CPU-frame path also moves every full-resolution plane up and the frame back.
+        let planes = w * h * (4 + 4 + 12 + 8) + w * h * 4;
+        assert_eq!(cpu_bytes, dev_bytes[i] + planes, "frame {i}");
+    }
+}
+
+#[test]
+fn bad_textures_are_refused_named_and_show_the_input() {
+    let ctx = host();
+    let (w, h) = (64u32, 32u32);
+    let color: Vec<u8> = (0..w * h * 4).map(|i| (i % 251) as u8).collect();
+    let ct = texture(
+        &ctx,
+        (w, h),
+        wgpu::TextureFormat::Rgba8Unorm,
+        &color,
+        SAMPLED,
+    );
+    let small_depth = texture(
+        &ctx,
+        (w / 2, h),
+        wgpu::TextureFormat::R32Float,
+        &[],
+        SAMPLED,
+    );
+    let out = output_texture(&ctx, w, h);
+    let shared = GpuContext {
+        device: ctx.device.clone(),
+        queue: ctx.queue.clone(),
+        adapter: None,
+        summary: ctx.summary.clone(),
+    };
+    let mut s = DeviceSession::new(shared, config()).expect("device session");
+    let frame = DeviceFrame {
+        depth: Some((&small_depth, DepthEncoding::ViewDistance)),
+        ..DeviceFrame::new(&ct)
+    };
+    let r = s.process(&frame, &out);
+    let e = r.error.expect("a depth texture of another size is refused");
+    assert!(e.contains("depth texture is 32x32"), "{e}");
+    assert!(!r.enhanced);
+    assert!(matches!(s.health(), Health::PassThrough { .. }));
+    // The input is shown: the colour, unchanged.
+    assert_eq!(read_rgba8(&ctx, &out), color);
+    // An output without storage usage: refused (nothing can be written), named.
+    let no_storage = texture(&ctx, (w, h), wgpu::TextureFormat::Rgba8Unorm, &[], SAMPLED);
+    let e = s
+        .process(&DeviceFrame::new(&ct), &no_storage)
+        .error
+        .unwrap();
+    assert!(e.contains("STORAGE_BINDING"), "{e}");
+    assert_eq!(s.stats().frames_failed, 2);
+    // A good frame afterwards is enhanced again.
+    let r = s.process(&DeviceFrame::new(&ct), &out);
+    assert!(r.enhanced && r.error.is_none(), "{:?}", r.error);
+    assert_eq!(s.health(), Health::Ok);
+}
