@@ -208,3 +208,38 @@ TEST(Frames, MisalignedFloatPlanePitchIsRefused) {
   const Status st = s->submit(f);
   EXPECT_TRUE(st.is(StatusCode::InvalidFrame)) << st.message;
 }
+
+// submitOwned moves the planes into the session (no copy) and hands recycled buffers back; the
+// output is the frame exactly (no model), and a second frame reuses the recycled capacity.
+TEST(Frames, SubmitOwnedMovesThePlanesAndRecyclesBuffers) {
+  auto s = rmtest::mustCreate(rmtest::passthroughConfig());
+  ASSERT_NE(s, nullptr);
+  const std::uint32_t w = 24, h = 12;
+  realmaster::OwnedFrame frame(w, h, PixelFormat::Rgba8Srgb);
+  for (int i = 0; i < 2; ++i) {
+    const auto img = rmtest::makeImage(w, h, PixelFormat::Rgba8Srgb, 0, std::uint8_t(i * 40));
+    const auto pixels = img.tight();
+    frame.color().clear();
+    for (auto b : pixels) {
+      frame.color().push_back(b);
+    }
+    const auto depth = rmtest::makePlane(w, h, 1, 0, 2.0f);
+    frame.depth().clear();
+    for (auto b : depth) {
+      frame.depth().push_back(b);
+    }
+    const std::uint8_t *before = frame.color().data();
+    const Status st = s->submitOwned(frame);
+    ASSERT_TRUE(st.ok()) << st.message;
+    // The session kept our buffer: what we hold now is another one.
+    EXPECT_NE(frame.color().data(), before);
+    Output out;
+    ASSERT_TRUE(rmtest::waitForOutput(*s, out, std::uint64_t(i)));
+    EXPECT_EQ(rmtest::outputBytes(out), pixels);
+  }
+  // A bad frame is refused with a reason and nothing is lost.
+  realmaster::OwnedFrame empty(w, h, PixelFormat::Rgba8Srgb);
+  const Status st = s->submitOwned(empty);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message.find("fix"), std::string::npos) << st.message;
+}

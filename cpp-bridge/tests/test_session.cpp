@@ -111,3 +111,17 @@ TEST(Session, StatsStartAtZero) {
   realmaster::Output out;
   EXPECT_FALSE(s->latestOutput(out)) << "no output before the first frame";
 }
+
+// The Vulkan device path refuses null handles with a status naming them (no exception, no
+// abort); the real path runs in rust/realmaster-ffi/tests/vulkan_bridge.rs on a host's device.
+TEST(VulkanSession, NullHandlesAreRefusedWithAReason) {
+  realmaster::VulkanSession::Handles handles{};
+  realmaster::Status st;
+  const auto missing = realmaster::VulkanSession::missingDeviceExtensions(handles, st);
+  EXPECT_FALSE(st.ok());
+  EXPECT_TRUE(missing.empty());
+  EXPECT_NE(st.message.find("handle is 0"), std::string::npos) << st.message;
+  auto s = realmaster::VulkanSession::create(handles, realmaster::Config{}, st);
+  EXPECT_EQ(s, nullptr);
+  EXPECT_TRUE(st.is(StatusCode::Config)) << st.message;
+}

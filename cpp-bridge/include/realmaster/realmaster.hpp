@@ -36,6 +36,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "realmaster-ffi/src/bridge.rs.h"
 #include "rust/cxx.h"
@@ -241,6 +242,27 @@ private:
   ffi::OutputFrame raw_;
 };
 
+/// A frame whose planes the session takes instead of copying (Session::submitOwned): the
+/// buffers are rust::Vec so they can move between C++ and the runtime. Fill the planes (tightly
+/// packed; leave a plane empty when absent), submit, refill: after submitOwned the vectors hold
+/// recycled buffers of the same capacity with unspecified contents. A readback ring of these
+/// costs no copy per frame (a copy moves 56 MB at 1080p with all G-buffers).
+class OwnedFrame {
+public:
+  OwnedFrame(std::uint32_t width, std::uint32_t height, PixelFormat format)
+      : raw_{width, height, format, {}, {}, {}, {}, false} {}
+
+  rust::Vec<std::uint8_t> &color() noexcept { return raw_.color; }
+  rust::Vec<std::uint8_t> &depth() noexcept { return raw_.depth; }
+  rust::Vec<std::uint8_t> &normals() noexcept { return raw_.normals; }
+  rust::Vec<std::uint8_t> &motion() noexcept { return raw_.motion; }
+  void setCameraCut(bool cut) noexcept { raw_.camera_cut = cut; }
+  ffi::OwnedFrame &raw() noexcept { return raw_; }
+
+private:
+  ffi::OwnedFrame raw_;
+};
+
 /// A running session. Create with Session::create; all methods are thread-safe.
 class Session {
 public:
@@ -267,6 +289,12 @@ public:
                               frame.motion.rowPitch, frame.cameraCut};
     return Status::fromFfi(inner_->submit(desc, bytes(frame.color), bytes(frame.depth),
                                           bytes(frame.normals), bytes(frame.motion)));
+  }
+
+  /// Like submit, without the copy: the session takes `frame`'s planes and leaves recycled
+  /// buffers in their place (see OwnedFrame).
+  Status submitOwned(OwnedFrame &frame) const {
+    return Status::fromFfi(inner_->submit_owned(frame.raw()));
   }
 
   /// Copy the newest finished frame into `out`; false until the first frame is done.
@@ -304,6 +332,68 @@ private:
   }
 
   rust::Box<ffi::Session> inner_;
+};
+
+/// The device path on a native Vulkan host: RealMaster runs on the host's VkDevice and queue and
+/// reads and writes the host's VkImages; only the model's tensors cross to the CPU. The contract
+/// (extensions, queue, image layouts) is in cpp-bridge/README.md. Not thread-safe: call it from
+/// the thread that submits to the queue, between the host's own submissions.
+class VulkanSession {
+public:
+  using Handles = ffi::VulkanHandles;
+  using Image = ffi::VulkanImage;
+  using Frame = ffi::VulkanFrame;
+  using FrameResult = ffi::VulkanFrameResult;
+
+  /// Device extensions RealMaster needs that `handles.device_extensions` lacks (before
+  /// vkCreateDevice, `handles.device` may be 0).
+  static std::vector<std::string> missingDeviceExtensions(const Handles &handles, Status &status) {
+    ffi::Status s{0, {}};
+    const rust::Vec<rust::String> names = ffi::vulkan_required_device_extensions(handles, s);
+    status = Status::fromFfi(s);
+    std::vector<std::string> out;
+    for (const auto &n : names) {
+      out.emplace_back(std::string(n));
+    }
+    return out;
+  }
+
+  /// Loads the model and wraps the host's device; nullptr and a non-ok status on failure.
+  static std::unique_ptr<VulkanSession> create(const Handles &handles, const Config &config,
+                                               Status &status) {
+    ffi::Status s{0, {}};
+    rust::Box<ffi::VulkanSession> inner = ffi::create_vulkan_session(handles, config.toFfi(), s);
+    status = Status::fromFfi(s);
+    if (!status.ok()) {
+      return nullptr;
+    }
+    return std::unique_ptr<VulkanSession>(new VulkanSession(std::move(inner)));
+  }
+
+  VulkanSession(const VulkanSession &) = delete;
+  VulkanSession &operator=(const VulkanSession &) = delete;
+  ~VulkanSession() = default;
+
+  /// Register one of the host's images once; returns its id (> 0), or 0 with `status` set.
+  std::uint32_t registerImage(const Image &image, Status &status) {
+    ffi::Status s{0, {}};
+    const std::uint32_t id = inner_->register_image(image, s);
+    status = Status::fromFfi(s);
+    return id;
+  }
+  Status releaseImage(std::uint32_t id) { return Status::fromFfi(inner_->release_image(id)); }
+  /// Enhance one frame into its output image (never throws; see FrameResult::status).
+  FrameResult process(const Frame &frame) { return inner_->process(frame); }
+  Status setPrompt(std::string_view text) {
+    return Status::fromFfi(inner_->set_prompt(rust::Slice<const std::uint8_t>(
+        reinterpret_cast<const std::uint8_t *>(text.data()), text.size())));
+  }
+  Stats stats() const { return Stats::fromFfi(inner_->stats()); }
+  Status health() const { return Status::fromFfi(inner_->health()); }
+
+private:
+  explicit VulkanSession(rust::Box<ffi::VulkanSession> inner) : inner_(std::move(inner)) {}
+  rust::Box<ffi::VulkanSession> inner_;
 };
 
 /// Library version (the Rust package version).

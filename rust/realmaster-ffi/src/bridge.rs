@@ -9,6 +9,7 @@
 //!   "this plane is absent".
 
 // The bridge resolves every extern "Rust" item through `super::`, i.e. this module.
+use crate::vulkan::{create_vulkan_session, vulkan_required_device_extensions, VulkanSession};
 use crate::{
     create_session, default_settings, load_sequence_frame, sequence_info, version,
     write_output_png, Session,
@@ -171,6 +172,101 @@ pub mod ffi {
         camera_cut: bool,
     }
 
+    /// A frame the session takes without copying (`Session::submit_owned`): tightly packed planes
+    /// as in `FrameDesc`; an absent plane is an empty vector. After the call the vectors hold
+    /// recycled buffers of unspecified contents: refill them (their capacity is kept) for the next
+    /// frame. The planes move, nothing is copied (at 1080p with all G-buffers a copy moves 56 MB).
+    #[derive(Debug, Clone)]
+    struct OwnedFrame {
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+        color: Vec<u8>,
+        depth: Vec<u8>,
+        normals: Vec<u8>,
+        motion: Vec<u8>,
+        camera_cut: bool,
+    }
+
+    /// A native Vulkan host's objects, raw handles as integers (VkInstance, VkPhysicalDevice,
+    /// VkDevice). The contract (extensions, queue, image layouts) is in
+    /// rust/realmaster/src/gpu/vulkan_host/mod.rs and cpp-bridge/README.md.
+    #[derive(Debug, Clone)]
+    struct VulkanHandles {
+        instance: u64,
+        /// VK_MAKE_API_VERSION of the instance.
+        api_version: u32,
+        instance_extensions: Vec<String>,
+        physical_device: u64,
+        device: u64,
+        device_extensions: Vec<String>,
+        queue_family: u32,
+        queue_index: u32,
+    }
+
+    /// Formats of the host's images (VK_FORMAT_ names: R8G8B8A8_UNORM, ...).
+    #[repr(u32)]
+    #[derive(Debug)]
+    enum ImageFormat {
+        Rgba8Unorm = 0,
+        Rgba8UnormSrgb = 1,
+        Bgra8Unorm = 2,
+        Bgra8UnormSrgb = 3,
+        Rgba16Float = 4,
+        Rgba32Float = 5,
+        R32Float = 6,
+        Depth32Float = 7,
+        Rgb10a2Unorm = 8,
+        Rg16Float = 9,
+        Rg32Float = 10,
+    }
+
+    /// One of the host's images, registered once (`VulkanSession::register_image`).
+    #[derive(Debug, Clone)]
+    struct VulkanImage {
+        /// VkImage.
+        image: u64,
+        width: u32,
+        height: u32,
+        format: ImageFormat,
+        /// true: the output (created with STORAGE; kept in GENERAL); false: an input (SAMPLED;
+        /// kept in SHADER_READ_ONLY_OPTIMAL).
+        output: bool,
+        /// Whether the image was created with TRANSFER_SRC / TRANSFER_DST.
+        transfer_src: bool,
+        transfer_dst: bool,
+    }
+
+    /// One frame of registered images (ids from `register_image`; 0 = absent plane).
+    #[derive(Debug, Clone)]
+    struct VulkanFrame {
+        color: u32,
+        depth: u32,
+        /// > 0: the depth image is reverse Z with an infinite far plane at this near plane
+        /// (Unreal, Bevy); 0: it holds the view-axis distance.
+        depth_reverse_z_near: f32,
+        normals: u32,
+        /// true: world-space normals stored as n * 0.5 + 0.5, rotated by `world_to_view` (rows);
+        /// false: view-space normals in [-1, 1].
+        normals_unorm_world: bool,
+        world_to_view: [f32; 9],
+        motion: u32,
+        /// true: motion is current UV minus previous UV (+y down); false: pixels to the previous frame.
+        motion_uv: bool,
+        output: u32,
+        camera_cut: bool,
+    }
+
+    /// What `VulkanSession::process` did.
+    #[derive(Debug, Clone)]
+    struct VulkanFrameResult {
+        /// 0: processed (see `enhanced`); otherwise why the input was shown.
+        status: Status,
+        enhanced: bool,
+        /// Bytes moved between CPU memory and the GPU for this frame (the model's tensors only).
+        transfer_bytes: u64,
+    }
+
     extern "Rust" {
         /// A running session; share one between threads (all methods are thread-safe).
         type Session;
@@ -189,6 +285,9 @@ pub mod ffi {
             normals: &[u8],
             motion: &[u8],
         ) -> Status;
+        /// Like `submit`, without the copy: the session takes `frame`'s vectors and leaves
+        /// recycled ones in their place (see `OwnedFrame`).
+        fn submit_owned(self: &Session, frame: &mut OwnedFrame) -> Status;
         /// Copies the newest finished frame into `out`; false until there is one.
         fn latest_output(self: &Session, out: &mut OutputFrame) -> bool;
         /// A preset name or free text, UTF-8 (bytes, so invalid text is a Status, not an abort in cxx).
@@ -210,5 +309,36 @@ pub mod ffi {
 
         /// Version of this library (the Cargo package version).
         fn version() -> String;
+
+        /// The device path on a native Vulkan host: the host's device, queue and images, no
+        /// full-resolution copy through the CPU. Call from the thread that submits to the queue.
+        type VulkanSession;
+        /// Device extensions the host's device must enable for RealMaster that `handles` lacks
+        /// (empty: none missing); `handles.device` may be 0 here (before vkCreateDevice).
+        fn vulkan_required_device_extensions(
+            handles: &VulkanHandles,
+            status: &mut Status,
+        ) -> Vec<String>;
+        /// Always returns a box; check `status.code`. Loads the system's Vulkan loader.
+        fn create_vulkan_session(
+            handles: &VulkanHandles,
+            settings: &Settings,
+            status: &mut Status,
+        ) -> Box<VulkanSession>;
+        /// Wrap one of the host's images once; returns its id (> 0), or 0 with `status` set.
+        fn register_image(
+            self: &mut VulkanSession,
+            image: &VulkanImage,
+            status: &mut Status,
+        ) -> u32;
+        /// Forget an image (before the host destroys it).
+        fn release_image(self: &mut VulkanSession, id: u32) -> Status;
+        /// Enhance one frame into its output image. Never throws; on an error the input is
+        /// copied to the output where possible and `status` says why.
+        fn process(self: &mut VulkanSession, frame: &VulkanFrame) -> VulkanFrameResult;
+        /// A preset name or free text (UTF-8): encode it off the render thread.
+        fn set_prompt(self: &mut VulkanSession, text: &[u8]) -> Status;
+        fn stats(self: &VulkanSession) -> Stats;
+        fn health(self: &VulkanSession) -> Status;
     }
 }

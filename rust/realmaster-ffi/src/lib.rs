@@ -7,18 +7,20 @@ mod bridge;
 mod convert;
 mod guard;
 mod sequence_io;
+mod vulkan;
 
 use std::path::PathBuf;
 
 use parking_lot::Mutex;
 
 pub use bridge::ffi;
-use bridge::ffi::{FrameDesc, Mode, OutputFrame, Settings, Stats, Status, StatusCode};
+use bridge::ffi::{FrameDesc, Mode, OutputFrame, OwnedFrame, Settings, Stats, Status, StatusCode};
 // The core session and its types (a short alias keeps the conversions readable).
 use realmaster as rm;
 
 use guard::{guarded, ok_status};
 pub use sequence_io::{load_sequence_frame, sequence_info, write_output_png};
+pub use vulkan::{create_vulkan_session, vulkan_required_device_extensions, VulkanSession};
 
 /// The opaque session C++ holds in a `rust::Box`.
 pub struct Session {
@@ -32,7 +34,7 @@ pub struct Session {
 
 // Not wrapped in `guarded`: building the default config and converting it only moves and clones
 // strings (nothing that can panic), so the core's defaults are the only copy of these values.
-fn default_settings() -> Settings {
+pub fn default_settings() -> Settings {
     convert::settings_from_config(&rm::SessionConfig::default())
 }
 
@@ -104,6 +106,20 @@ impl Session {
         });
         // health() describes the latest frame: a fault caught on an earlier call no longer
         // applies once a frame goes through.
+        if st.code == StatusCode::Ok.repr && self.inner.is_some() {
+            *self.fault.lock() = None;
+        }
+        st
+    }
+
+    fn submit_owned(&self, frame: &mut OwnedFrame) -> Status {
+        let st = self.status_of(|s| {
+            let mut owned = convert::take_owned(frame)?;
+            let r = s.submit_owned(&mut owned);
+            // The recycled buffers go back to C++ whatever happened (on an error: its own).
+            convert::give_back(owned, frame);
+            r.map_err(Into::into)
+        });
         if st.code == StatusCode::Ok.repr && self.inner.is_some() {
             *self.fault.lock() = None;
         }

@@ -36,6 +36,8 @@ pub struct DeviceFrameReport {
     pub enhanced: bool,
     /// The error that made this frame show the input, if any (also in `health()`, logged once).
     pub error: Option<String>,
+    /// `ErrorCode` of `error` as a number (0 without an error).
+    pub error_code: u32,
     pub timings: FrameTimings,
     /// Bytes this frame moved between CPU memory and the GPU: the model's tensors only.
     pub transfer_bytes: u64,
@@ -160,6 +162,7 @@ impl DeviceSession {
                     log::debug!("RealMaster: pass-through copy not possible either: {e2}");
                 }
                 report.error = Some(message);
+                report.error_code = e.code() as u32;
             }
         }
         report.transfer_bytes = self.engine.cpu_transfer_bytes() - before;

@@ -18,6 +18,8 @@
 //!   from compute-shader writes.
 //! - **Usage**: inputs need `SAMPLED`, the output `STORAGE` (plus `TRANSFER_SRC` to read it back).
 
+pub mod sample_host;
+
 use std::ffi::CStr;
 
 use ash::vk;
