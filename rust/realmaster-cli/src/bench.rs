@@ -57,6 +57,29 @@ struct Report {
     realtime_output_fps: f64,
     /// Diffusion packages only (null for a student): the graphs inside `inference`, milliseconds.
     diffusion: Option<DiffusionReport>,
+    /// Bytes per frame the CPU-frame API moves: the copy `submit` makes (0 with `submit_owned`)
+    /// and the transfers between CPU memory and the GPU (planes up, tensors, frame back).
+    cpu_frame_path: TransferReport,
+    /// The device path on a GPU (the frames as textures on the device, written to a texture);
+    /// null without a GPU adapter.
+    device_path: Option<DevicePathReport>,
+}
+
+#[derive(serde::Serialize)]
+struct TransferReport {
+    submit_copy_bytes: u64,
+    transfer_bytes: u64,
+}
+
+#[derive(serde::Serialize)]
+struct DevicePathReport {
+    gpu: String,
+    /// Wall time of `DeviceSession::process` plus the wait for the GPU, milliseconds.
+    frame_ms: Summary,
+    /// The same without the forward pass: the runtime's own cost per frame.
+    runtime_ms: Summary,
+    /// Bytes between CPU memory and the GPU per frame: the model's tensors only.
+    transfer_bytes: u64,
 }
 
 #[derive(serde::Serialize)]
@@ -264,6 +287,18 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     }
     session.flush();
 
+    let cpu_frame_path = TransferReport {
+        submit_copy_bytes: frames[0].as_frame_ref().plane_bytes(),
+        transfer_bytes: before.last_frame_transfer_bytes,
+    };
+    let device_path = match device_path(&a, &frames) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("bench: device path not measured: {e:#}");
+            None
+        }
+    };
+
     let (w, h) = (frames[0].width, frames[0].height);
     let report = Report {
         input: (w, h),
@@ -281,6 +316,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         realtime_frames_dropped: after.frames_dropped - before.frames_dropped,
         realtime_output_fps: (after.frames_output - before.frames_output) as f64 / rt_secs,
         diffusion: diffusion.report(),
+        cpu_frame_path,
+        device_path,
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -330,6 +367,137 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             "realtime submit_owned (buffer swap, no copy): median {:.3} ms, p95 {:.3} ms",
             report.realtime_submit_owned.median, report.realtime_submit_owned.p95
         );
+        println!(
+            "CPU-frame path per frame: submit copies {:.1} MB; {:.1} MB between CPU and GPU",
+            report.cpu_frame_path.submit_copy_bytes as f64 / 1e6,
+            report.cpu_frame_path.transfer_bytes as f64 / 1e6
+        );
+        if let Some(d) = &report.device_path {
+            println!(
+                "device path on {}: {:.2} ms per frame (median, GPU waited on), runtime without the forward pass {:.2} ms; {:.2} MB between CPU and GPU (model tensors only)",
+                d.gpu,
+                d.frame_ms.median,
+                d.runtime_ms.median,
+                d.transfer_bytes as f64 / 1e6
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The frames as textures on a GPU device (the host's), through a `DeviceSession`, cinematic.
+fn device_path(a: &BenchArgs, frames: &[OwnedFrame]) -> Result<DevicePathReport> {
+    use realmaster::gpu::{AdapterPreference, GpuContext};
+    use realmaster::{DepthEncoding, DeviceFrame, DeviceSession, MotionEncoding, NormalEncoding};
+
+    let own = GpuContext::new(AdapterPreference::HighPerformance)?;
+    let info = own
+        .adapter
+        .as_ref()
+        .map(|a| a.get_info())
+        .ok_or_else(|| anyhow::anyhow!("no adapter"))?;
+    let host = GpuContext::from_host(own.device, own.queue, &info)?;
+    let (device, queue) = (host.device.clone(), host.queue.clone());
+    let f0 = &frames[0];
+    let (w, h) = (f0.width, f0.height);
+    let texture = |format: wgpu::TextureFormat, usage: wgpu::TextureUsages| {
+        device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("bench host texture"),
+            size: wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage: usage | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        })
+    };
+    let sampled = wgpu::TextureUsages::TEXTURE_BINDING;
+    let color_format = match f0.format {
+        realmaster::ColorFormat::Rgba8Srgb => wgpu::TextureFormat::Rgba8Unorm,
+        realmaster::ColorFormat::Bgra8Srgb => wgpu::TextureFormat::Bgra8Unorm,
+        realmaster::ColorFormat::Rgba16Float => wgpu::TextureFormat::Rgba16Float,
+        realmaster::ColorFormat::Rgba32Float => wgpu::TextureFormat::Rgba32Float,
+    };
+    let write = |t: &wgpu::Texture, data: &[u8], bpp: u32| {
+        queue.write_texture(
+            t.as_image_copy(),
+            data,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(w * bpp),
+                rows_per_image: Some(h),
+            },
+            t.size(),
+        );
+    };
+    // The "engine's" textures, written once: the engine renders them on the GPU, so their upload
+    // is not the runtime's cost.
+    let color = texture(color_format, sampled);
+    write(&color, &f0.color, f0.format.bytes_per_pixel() as u32);
+    let depth = f0.has_depth.then(|| {
+        let t = texture(wgpu::TextureFormat::R32Float, sampled);
+        write(&t, &f0.depth, 4);
+        t
+    });
+    let normals = f0.has_normals.then(|| {
+        let t = texture(wgpu::TextureFormat::Rgba32Float, sampled);
+        let padded: Vec<u8> = f0
+            .normals
+            .chunks_exact(12)
+            .flat_map(|n| n.iter().copied().chain(0f32.to_le_bytes()))
+            .collect();
+        write(&t, &padded, 16);
+        t
+    });
+    let motion = f0.has_motion.then(|| {
+        let t = texture(wgpu::TextureFormat::Rg32Float, sampled);
+        write(&t, &f0.motion, 8);
+        t
+    });
+    let output = texture(
+        wgpu::TextureFormat::Rgba8Unorm,
+        wgpu::TextureUsages::STORAGE_BINDING,
+    );
+    let mut config = session_config(&a.model, Mode::Cinematic, &a.prompt, 1.0)?;
+    crate::render::fit_model_size(&mut config, (w, h));
+    let gpu = format!("{} ({})", host.summary.name, host.summary.backend);
+    let mut session = DeviceSession::new(host, config)?;
+    let frame = DeviceFrame {
+        color: &color,
+        depth: depth.as_ref().map(|t| (t, DepthEncoding::ViewDistance)),
+        normals: normals.as_ref().map(|t| (t, NormalEncoding::View)),
+        motion: motion
+            .as_ref()
+            .map(|t| (t, MotionEncoding::PixelsToPrevious)),
+        camera_cut: false,
+    };
+    let (mut frame_ms, mut runtime_ms) = (Vec::new(), Vec::new());
+    let mut transfer = 0;
+    for i in 0..a.warmup + a.frames {
+        let t = Instant::now();
+        let r = session.process(&frame, &output);
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| anyhow::anyhow!("GPU wait: {e}"))?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        if let Some(e) = r.error {
+            bail!("device path frame {i}: {e}");
+        }
+        if i >= a.warmup {
+            frame_ms.push(ms);
+            runtime_ms.push(ms - r.timings.inference_ms);
+            transfer = r.transfer_bytes;
+        }
+    }
+    Ok(DevicePathReport {
+        gpu,
+        frame_ms: summarize(&frame_ms),
+        runtime_ms: summarize(&runtime_ms),
+        transfer_bytes: transfer,
+    })
 }
