@@ -283,8 +283,13 @@ fn output_texture(ctx: &GpuContext, w: u32, h: u32) -> wgpu::Texture {
     )
 }
 
-/// Every frame's output bytes and transfer bytes through the device path.
+/// Every frame's output bytes and transfer bytes through the device path (`deferred`: the host
+/// submits the session's command buffers itself, as a render graph does).
 fn run_device(seq: &Sequence) -> (Vec<Vec<u8>>, Vec<u64>) {
+    run_device_mode(seq, false)
+}
+
+fn run_device_mode(seq: &Sequence, deferred: bool) -> (Vec<Vec<u8>>, Vec<u64>) {
     let ctx = host();
     let mut outs = Vec::new();
     let mut bytes = Vec::new();
@@ -309,8 +314,25 @@ fn run_device(seq: &Sequence) -> (Vec<Vec<u8>>, Vec<u64>) {
             motion: Some((&hf.motion, MotionEncoding::PixelsToPrevious)),
             camera_cut: false,
         };
-        let r = s.process(&frame, &out);
-        assert!(r.enhanced, "frame {i}: {:?} {:?}", r.error, s.health());
+        let r = if deferred {
+            let (r, buffers) = s.process_deferred(&frame, &out);
+            assert!(
+                !buffers.is_empty(),
+                "frame {i}: the work comes back to the host"
+            );
+            ctx.queue.submit(buffers);
+            r
+        } else {
+            s.process(&frame, &out)
+        };
+        assert!(r.error.is_none(), "frame {i}: {:?}", r.error);
+        // Deferred: the first frame has no model output yet and shows the input.
+        assert_eq!(
+            r.enhanced,
+            !deferred || i > 0,
+            "frame {i}: {:?}",
+            s.health()
+        );
         outs.push(read_rgba8(&ctx, &out));
         bytes.push(r.transfer_bytes);
     }
@@ -358,6 +380,43 @@ fn device_path_matches_the_cpu_frame_api_and_moves_only_model_tensors() {
         // The CPU-frame path also moves every full-resolution plane up and the frame back.
         let planes = w * h * (4 + 4 + 12 + 8) + w * h * 4;
         assert_eq!(cpu_bytes, dev_bytes[i] + planes, "frame {i}");
+    }
+}
+
+#[test]
+fn deferred_submission_shows_the_look_one_frame_late_deterministically() {
+    let seq = Sequence::open(root().join("samples/city_pan")).expect("samples/city_pan");
+    let (deferred, bytes) = run_device_mode(&seq, true);
+    let (again, _) = run_device_mode(&seq, true);
+    assert_eq!(
+        deferred, again,
+        "cinematic deferred path is deterministic run to run"
+    );
+    let (immediate, _) = run_device(&seq);
+    // Frame 0 is the input itself (sRGB bytes, as the host's texture holds them).
+    let f0 = seq.load_frame(0).unwrap().frame;
+    assert_eq!(deferred[0], f0.color, "frame 0 shows the untouched input");
+    for i in 1..deferred.len() {
+        let mean = |a: &[u8], b: &[u8]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| x.abs_diff(*y) as f64)
+                .sum::<f64>()
+                / a.len() as f64
+        };
+        let fi = seq.load_frame(i as u32).unwrap().frame;
+        let (to_immediate, to_input) = (
+            mean(&deferred[i], &immediate[i]),
+            mean(&deferred[i], &fi.color),
+        );
+        println!(
+            "frame {i}: deferred vs immediate {to_immediate:.2} steps, vs input {to_input:.2}; {} bytes through the CPU",
+            bytes[i]
+        );
+        // The look of frame i-1 carried to frame i: near the immediate output, and a real change
+        // of the input.
+        assert!(to_immediate < to_input, "frame {i}");
+        assert!(to_input > 1.0, "frame {i}: the look is applied");
     }
 }
 

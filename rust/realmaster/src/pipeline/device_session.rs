@@ -9,7 +9,9 @@
 //! - the textures need `TEXTURE_BINDING` (inputs) and `STORAGE_BINDING` (output) usage; formats
 //!   and conventions are in [`DeviceFrame`] (the host's own conventions can be named there);
 //! - realtime mode never waits for inference; cinematic mode waits for the frame's own inference
-//!   (the model-size tensors are read back, so the queue is waited on once per frame).
+//!   (the model-size tensors are read back, so the queue is waited on once per frame);
+//! - hosts whose render graph submits once per frame use `process_deferred`: the session returns
+//!   its command buffers for the host to submit in order, and the look arrives one frame late.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -113,6 +115,31 @@ impl DeviceSession {
         frame: &DeviceFrame<'_>,
         output: &wgpu::Texture,
     ) -> DeviceFrameReport {
+        let (report, buffers) = self.run(frame, output, false);
+        debug_assert!(buffers.is_empty());
+        report
+    }
+
+    /// For hosts whose render graph submits its command buffers itself (Bevy, Unreal's RDG):
+    /// records this frame and returns the command buffers instead of submitting them. Submit them
+    /// in order after the commands that render `frame` and before those that read `output`.
+    /// The model's look arrives one frame late, carried forward with the motion vectors (the
+    /// tensors packed now are read back on the next call, after the host has submitted them).
+    /// Errors are handled as in [`process`](Self::process); the buffers must be submitted anyway.
+    pub fn process_deferred(
+        &mut self,
+        frame: &DeviceFrame<'_>,
+        output: &wgpu::Texture,
+    ) -> (DeviceFrameReport, Vec<wgpu::CommandBuffer>) {
+        self.run(frame, output, true)
+    }
+
+    fn run(
+        &mut self,
+        frame: &DeviceFrame<'_>,
+        output: &wgpu::Texture,
+        deferred: bool,
+    ) -> (DeviceFrameReport, Vec<wgpu::CommandBuffer>) {
         let index = self.next_index;
         self.next_index += 1;
         let settings = FrameSettings {
@@ -125,6 +152,7 @@ impl DeviceSession {
         };
         let before = self.engine.cpu_transfer_bytes();
         let mut t = FrameTimings::default();
+        let mut buffers = Vec::new();
         let (engine, link) = (&mut self.engine, &mut self.link);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             frame.validate()?;
@@ -132,7 +160,14 @@ impl DeviceSession {
             let link = link
                 .as_mut()
                 .ok_or_else(|| Error::Internal("the inference link is gone".into()))?;
-            engine.process_device(frame, output, index, &settings, link, &mut t)
+            if deferred {
+                let (r, b) =
+                    engine.process_device_deferred(frame, output, index, &settings, link, &mut t);
+                buffers = b;
+                r
+            } else {
+                engine.process_device(frame, output, index, &settings, link, &mut t)
+            }
         }))
         .unwrap_or_else(|_| Err(Error::Internal("the device pipeline panicked".into())));
         let mut report = DeviceFrameReport {
@@ -158,7 +193,14 @@ impl DeviceSession {
                         message: message.clone(),
                     };
                 }
-                if let Err(e2) = self.engine.passthrough_device(frame.color, output) {
+                let shown = if deferred {
+                    let (r, b) = self.engine.passthrough_device_deferred(frame.color, output);
+                    buffers.extend(b);
+                    r
+                } else {
+                    self.engine.passthrough_device(frame.color, output)
+                };
+                if let Err(e2) = shown {
                     log::debug!("RealMaster: pass-through copy not possible either: {e2}");
                 }
                 report.error = Some(message);
@@ -190,7 +232,7 @@ impl DeviceSession {
             .shown_frame
             .map_or(0, |f| index.saturating_sub(f));
         st.last_frame_transfer_bytes = report.transfer_bytes;
-        report
+        (report, buffers)
     }
 
     /// A preset name or free text, encoded here (call it off the render thread for free text);

@@ -113,6 +113,8 @@ pub struct Engine {
     pub model_faults: u64,
     /// The colour range the model's output must stay near (manifest `color.range`).
     range: [f32; 2],
+    /// Deferred submission: the frame whose tensors were packed last frame, to read and send now.
+    pending_pack: Option<u64>,
 }
 
 /// Where the engine's full-resolution passes run: on this GPU device, or on the CPU.
@@ -202,6 +204,7 @@ impl Engine {
             last_reset: None,
             shown_frame: None,
             model_faults: 0,
+            pending_pack: None,
         }
     }
 
@@ -217,6 +220,178 @@ impl Engine {
     /// The model this engine was built for.
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+
+    /// Decide whether `frame_index` starts a new shot (first frame, caller cut, resolution
+    /// change, automatic cut from the thumbnails) and reset the window and look if so.
+    fn shot_boundary(
+        &mut self,
+        size: (u32, u32),
+        camera_cut: bool,
+        thumb: Option<[f32; THUMB_W * THUMB_H]>,
+        settings: &FrameSettings,
+        frame_index: u64,
+    ) -> Option<ResetReason> {
+        let reason = if self.last_size.is_none() {
+            Some(ResetReason::Start)
+        } else if settings.caller_reset || camera_cut {
+            Some(ResetReason::CallerCut)
+        } else if self.last_size != Some(size) {
+            Some(ResetReason::Resolution)
+        } else if let (Some(prev), Some(now)) = (self.last_thumb.as_ref(), thumb.as_ref()) {
+            (thumbnail_distance(prev, now) > settings.cut_threshold).then_some(ResetReason::AutoCut)
+        } else {
+            None
+        };
+        self.last_thumb = thumb;
+        self.last_size = Some(size);
+        if let Some(r) = reason {
+            self.reset(r, frame_index);
+        }
+        reason
+    }
+
+    /// Fold a finished inference into the look, carried forward to `frame_index`. Errors on a
+    /// failed inference or a model fault (the frame is then shown untouched).
+    fn fold_in(
+        &mut self,
+        result: InferenceResult,
+        frame_index: u64,
+        t: &mut FrameTimings,
+    ) -> Result<()> {
+        t.inference_ms = result.ms;
+        t.diffusion = result.diffusion;
+        self.spare_arena = result.arena;
+        // set_look copies at once, so the vector goes straight back to the pool.
+        self.spare_rgb = result.rgb;
+        result.status?;
+        if let Some(problem) = output_fault(&self.spare_rgb, self.range) {
+            self.model_faults += 1;
+            return Err(Error::Inference(format!(
+                "model fault on frame {}: {problem}; the frame is shown untouched (fix: check the model package: re-export it, or compare its output with `realmaster eval`)",
+                result.frame_index
+            )));
+        }
+        if result.frame_index >= self.shot_start {
+            self.passes.set_look(&self.spare_rgb)?;
+            for f in result.frame_index + 1..=frame_index {
+                let r = (f % MOTION_HISTORY as u64) as usize;
+                if self.motion_ring[r] == Some(f) {
+                    self.passes.warp_look(r)?;
+                }
+            }
+            self.look_valid = true;
+            self.look_frame = frame_index;
+            self.shown_frame = Some(result.frame_index);
+        }
+        Ok(())
+    }
+
+    /// The device path inside a host's render graph: like [`process_device`](Self::process_device),
+    /// but nothing is submitted here. The work is returned as command buffers for the host to
+    /// submit in its own order (after the commands that render `frame`, before those that read
+    /// `output`). The tensors packed for this frame are read back on the next call, so the output
+    /// shows the model's look one frame late, carried forward with the motion vectors
+    /// (deterministic in cinematic mode: frame N shows the output for frame N-1 warped to N).
+    /// Ok((enhanced, command buffers)); on an error the recorded work is still returned.
+    #[allow(clippy::too_many_arguments)]
+    pub fn process_device_deferred(
+        &mut self,
+        frame: &DeviceFrame<'_>,
+        output: &wgpu::Texture,
+        frame_index: u64,
+        settings: &FrameSettings,
+        link: &mut dyn InferenceLink,
+        t: &mut FrameTimings,
+    ) -> (Result<bool>, Vec<wgpu::CommandBuffer>) {
+        let r = self.run_deferred(frame, output, frame_index, settings, link, t);
+        let flushed = self.passes.flush(false);
+        let buffers = self.passes.take_command_buffers();
+        (r.and_then(|e| flushed.map(|_| e)), buffers)
+    }
+
+    /// Write the host's colour unchanged into `output`, deferred: the command buffers to submit.
+    pub fn passthrough_device_deferred(
+        &mut self,
+        color: &wgpu::Texture,
+        output: &wgpu::Texture,
+    ) -> (Result<()>, Vec<wgpu::CommandBuffer>) {
+        let r = self
+            .passes
+            .set_deferred(true)
+            .and_then(|_| self.passes.passthrough_to_texture(color, output))
+            .and_then(|_| self.passes.flush(false));
+        (r, self.passes.take_command_buffers())
+    }
+
+    fn run_deferred(
+        &mut self,
+        frame: &DeviceFrame<'_>,
+        output: &wgpu::Texture,
+        frame_index: u64,
+        settings: &FrameSettings,
+        link: &mut dyn InferenceLink,
+        t: &mut FrameTimings,
+    ) -> Result<bool> {
+        let start = Instant::now();
+        self.passes.set_deferred(true)?;
+        let reason = self.shot_boundary(
+            (frame.width(), frame.height()),
+            frame.camera_cut,
+            None,
+            settings,
+            frame_index,
+        );
+        // 1. The tensors packed on the previous call went out with the host's submission: read
+        //    them (waits for that GPU work) and start their inference.
+        if let Some(packed) = self.pending_pack.take() {
+            if packed >= self.shot_start {
+                let mut arena = std::mem::take(&mut self.spare_arena);
+                self.passes.read_packed(&mut arena)?;
+                link.send(InferenceJob {
+                    frame_index: packed,
+                    arena,
+                    rgb: std::mem::take(&mut self.spare_rgb),
+                })?;
+                t.inferred = true;
+            }
+        }
+        // 2. This frame into the window; the look carried to it.
+        self.passes.import(frame)?;
+        let slot = self.window.push();
+        let ring = (frame_index % MOTION_HISTORY as u64) as usize;
+        self.passes.preprocess(slot, ring)?;
+        self.motion_ring[ring] = Some(frame_index);
+        if self.look_valid && self.look_frame < frame_index {
+            self.passes.warp_look(ring)?;
+            self.look_frame = frame_index;
+        }
+        // 3. Fold in a finished inference (cinematic: the one just started).
+        if let Some(result) = link.receive(settings.synchronous) {
+            self.fold_in(result, frame_index, t)?;
+        }
+        // 4. Pack this frame for the next call when the model is free.
+        if settings.synchronous || link.idle() {
+            let order = self.window.ordered();
+            self.passes.record_pack(&order, slot, self.look_valid)?;
+            self.pending_pack = Some(frame_index);
+        }
+        // 5. Composite with the look (or show the input until the shot has one).
+        let enhanced = if self.look_valid {
+            let params = CompositeParams {
+                strength: settings.strength,
+                temporal_alpha: settings.temporal_alpha,
+                ..Default::default()
+            };
+            self.passes
+                .composite_to_texture(&params, reason.is_some(), output)?;
+            true
+        } else {
+            self.passes.passthrough_to_texture(frame.color, output)?;
+            false
+        };
+        t.total_ms = start.elapsed().as_secs_f64() * 1e3;
+        Ok(enhanced)
     }
 
     fn reset(&mut self, reason: ResetReason, frame_index: u64) {
@@ -317,22 +492,10 @@ impl Engine {
             FrameIn::Cpu(f) => ((f.width, f.height), f.camera_cut, Some(thumbnail(f))),
             FrameIn::Device(f) => ((f.width(), f.height()), f.camera_cut, None),
         };
-        let reason = if self.last_size.is_none() {
-            Some(ResetReason::Start)
-        } else if settings.caller_reset || camera_cut {
-            Some(ResetReason::CallerCut)
-        } else if self.last_size != Some(size) {
-            Some(ResetReason::Resolution)
-        } else if let (Some(prev), Some(now)) = (self.last_thumb.as_ref(), thumb.as_ref()) {
-            (thumbnail_distance(prev, now) > settings.cut_threshold).then_some(ResetReason::AutoCut)
-        } else {
-            None
-        };
-        self.last_thumb = thumb;
-        self.last_size = Some(size);
-        if let Some(r) = reason {
-            self.reset(r, frame_index);
-        }
+        let reason = self.shot_boundary(size, camera_cut, thumb, settings, frame_index);
+        // A pack recorded for deferred submission belongs to the other mode's flow.
+        self.pending_pack = None;
+        self.passes.set_deferred(false).ok();
 
         match input {
             FrameIn::Cpu(f) => self.passes.upload(f)?,
@@ -368,31 +531,7 @@ impl Engine {
 
         // Fold in a finished inference, carried forward to this frame.
         if let Some(result) = link.receive(settings.synchronous) {
-            t.inference_ms = result.ms;
-            t.diffusion = result.diffusion;
-            self.spare_arena = result.arena;
-            // set_look copies at once, so the vector goes straight back to the pool.
-            self.spare_rgb = result.rgb;
-            result.status?;
-            if let Some(problem) = output_fault(&self.spare_rgb, self.range) {
-                self.model_faults += 1;
-                return Err(Error::Inference(format!(
-                    "model fault on frame {}: {problem}; the frame is shown untouched (fix: check the model package: re-export it, or compare its output with `realmaster eval`)",
-                    result.frame_index
-                )));
-            }
-            if result.frame_index >= self.shot_start {
-                self.passes.set_look(&self.spare_rgb)?;
-                for f in result.frame_index + 1..=frame_index {
-                    let r = (f % MOTION_HISTORY as u64) as usize;
-                    if self.motion_ring[r] == Some(f) {
-                        self.passes.warp_look(r)?;
-                    }
-                }
-                self.look_valid = true;
-                self.look_frame = frame_index;
-                self.shown_frame = Some(result.frame_index);
-            }
+            self.fold_in(result, frame_index, t)?;
         }
         lap.restart();
 

@@ -83,6 +83,28 @@ pub trait FramePasses: Send {
         Err(no_device_path())
     }
 
+    /// Deferred submission (device path in a host's render graph): `flush` finishes the recorded
+    /// work into command buffers for the host to submit instead of submitting it.
+    fn set_deferred(&mut self, _on: bool) -> Result<()> {
+        Err(no_device_path())
+    }
+
+    /// The command buffers finished since the last call (deferred submission).
+    fn take_command_buffers(&mut self) -> Vec<wgpu::CommandBuffer> {
+        Vec::new()
+    }
+
+    /// Deferred `pack`, first half: record packing the window into the tensor staging buffer.
+    fn record_pack(&mut self, _order: &[usize], _slot: usize, _use_look: bool) -> Result<()> {
+        Err(no_device_path())
+    }
+
+    /// Deferred `pack`, second half, once the host has submitted the recorded pack: read the
+    /// tensors into `arena` (waits for the GPU to finish that work).
+    fn read_packed(&mut self, _arena: &mut Vec<f32>) -> Result<()> {
+        Err(no_device_path())
+    }
+
     /// Device path: the host's colour, unchanged, into its output texture (a pass-through frame).
     fn passthrough_to_texture(
         &mut self,

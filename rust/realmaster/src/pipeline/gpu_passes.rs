@@ -47,6 +47,9 @@ pub struct GpuPasses {
     host: Option<(Import, Export)>,
     /// Bytes uploaded to and read back from the GPU so far.
     transfer_bytes: u64,
+    /// Deferred submission: `flush` hands finished command buffers to `outgoing` for the host.
+    deferred: bool,
+    outgoing: Vec<wgpu::CommandBuffer>,
 }
 
 fn image4(ctx: &GpuContext, label: &str, spec: &ModelSpec) -> GpuImage {
@@ -104,6 +107,8 @@ impl GpuPasses {
             enc: None,
             host: None,
             transfer_bytes: 0,
+            deferred: false,
+            outgoing: Vec::new(),
             ctx,
         })
     }
@@ -215,8 +220,16 @@ impl FramePasses for GpuPasses {
         use_look: bool,
         arena: &mut Vec<f32>,
     ) -> Result<()> {
+        let recorded = self.record_pack(order, slot, use_look);
+        // Submit what was recorded either way (earlier stages of this frame included).
+        self.flush(false)?;
+        recorded?;
+        self.read_packed(arena)
+    }
+
+    fn record_pack(&mut self, order: &[usize], slot: usize, use_look: bool) -> Result<()> {
         let arena_bytes = self.packer.layout().total_bytes;
-        let recorded = self.recording(|s, enc| {
+        self.recording(|s, enc| {
             let window = order
                 .iter()
                 .map(|&i| {
@@ -244,10 +257,11 @@ impl FramePasses for GpuPasses {
                 s.inflight_in.size_bytes(),
             );
             Ok(())
-        });
-        // Submit what was recorded either way (earlier stages of this frame included).
-        self.flush(false)?;
-        recorded?;
+        })
+    }
+
+    fn read_packed(&mut self, arena: &mut Vec<f32>) -> Result<()> {
+        let arena_bytes = self.packer.layout().total_bytes;
         self.transfer_bytes += arena_bytes;
         map_and_read_f32_into(&self.ctx.device, &self.arena_staging, arena_bytes, arena)
     }
@@ -334,12 +348,34 @@ impl FramePasses for GpuPasses {
 
     fn flush(&mut self, wait: bool) -> Result<()> {
         if let Some(enc) = self.enc.take() {
-            self.ctx.queue.submit([enc.finish()]);
+            if self.deferred {
+                self.outgoing.push(enc.finish());
+            } else {
+                self.ctx.queue.submit([enc.finish()]);
+            }
         }
         if wait {
+            if self.deferred {
+                return Err(Error::Internal(
+                    "cannot wait for work the host has not submitted (deferred submission)".into(),
+                ));
+            }
             self.wait()?;
         }
         Ok(())
+    }
+
+    fn set_deferred(&mut self, on: bool) -> Result<()> {
+        if on != self.deferred {
+            // Work recorded under the other mode goes out under that mode.
+            self.flush(false)?;
+            self.deferred = on;
+        }
+        Ok(())
+    }
+
+    fn take_command_buffers(&mut self) -> Vec<wgpu::CommandBuffer> {
+        std::mem::take(&mut self.outgoing)
     }
 
     fn cpu_transfer_bytes(&self) -> u64 {
