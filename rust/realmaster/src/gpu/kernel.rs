@@ -170,8 +170,22 @@ impl Kernel {
         device: &wgpu::Device,
         resources: &[wgpu::BindingResource<'_>],
     ) -> wgpu::BindGroup {
+        self.bind_at(device, &in_order(resources).collect::<Vec<_>>())
+    }
+
+    /// Bind (binding number, resource) pairs in group 0 (entry points that use some bindings).
+    pub fn bind_at(
+        &self,
+        device: &wgpu::Device,
+        entries: &[(u32, wgpu::BindingResource<'_>)],
+    ) -> wgpu::BindGroup {
         BIND_GROUPS_MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        bind_group(device, &self.layout, Some(self.label), in_order(resources))
+        bind_group(
+            device,
+            &self.layout,
+            Some(self.label),
+            entries.iter().cloned(),
+        )
     }
 
     /// Record a 2D dispatch covering `width` x `height` threads.
@@ -229,8 +243,9 @@ pub struct BindCache {
 }
 
 struct CachedBind {
-    uniform: Vec<u8>,
+    params: Vec<u8>,
     buffers: Vec<wgpu::Buffer>,
+    textures: Vec<wgpu::Texture>,
     bind_group: wgpu::BindGroup,
 }
 
@@ -247,10 +262,29 @@ impl BindCache {
         uniform: &[u8],
         buffers: &[&wgpu::Buffer],
     ) -> wgpu::BindGroup {
+        self.get_with(uniform, buffers, &[], || {
+            let ub = params_buffer(device, kernel.label, uniform);
+            let mut resources = vec![ub.as_entire_binding()];
+            resources.extend(buffers.iter().map(|b| b.as_entire_binding()));
+            kernel.bind(device, &resources)
+        })
+    }
+
+    /// The bind group remembered for (`params`, `buffers`, `textures`), or `make`'s on a miss.
+    /// For passes whose bindings are not "uniform + buffers", e.g. a host's textures.
+    pub fn get_with(
+        &mut self,
+        params: &[u8],
+        buffers: &[&wgpu::Buffer],
+        textures: &[&wgpu::Texture],
+        make: impl FnOnce() -> wgpu::BindGroup,
+    ) -> wgpu::BindGroup {
         let hit = self.entries.iter().position(|e| {
-            e.uniform == uniform
+            e.params == params
                 && e.buffers.len() == buffers.len()
                 && e.buffers.iter().zip(buffers).all(|(a, b)| a == *b)
+                && e.textures.len() == textures.len()
+                && e.textures.iter().zip(textures).all(|(a, t)| a == *t)
         });
         let entry = match hit {
             Some(i) => self.entries.remove(i),
@@ -258,18 +292,11 @@ impl BindCache {
                 if self.entries.len() >= Self::CAPACITY {
                     self.entries.remove(0);
                 }
-                let ub = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(kernel.label),
-                    contents: uniform,
-                    // Read-only storage, not UNIFORM: see `PARAMS_USAGE`.
-                    usage: PARAMS_USAGE,
-                });
-                let mut resources = vec![ub.as_entire_binding()];
-                resources.extend(buffers.iter().map(|b| b.as_entire_binding()));
                 CachedBind {
-                    uniform: uniform.to_vec(),
+                    params: params.to_vec(),
                     buffers: buffers.iter().map(|b| (*b).clone()).collect(),
-                    bind_group: kernel.bind(device, &resources),
+                    textures: textures.iter().map(|t| (*t).clone()).collect(),
+                    bind_group: make(),
                 }
             }
         };
@@ -282,6 +309,15 @@ impl BindCache {
     pub fn clear(&mut self) {
         self.entries.clear();
     }
+}
+
+/// An immutable parameter block holding `bytes` (read-only storage: see [`PARAMS_USAGE`]).
+pub fn params_buffer(device: &wgpu::Device, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytes,
+        usage: PARAMS_USAGE,
+    })
 }
 
 /// Copy a buffer region back to the CPU through a new staging buffer, blocking until the GPU is

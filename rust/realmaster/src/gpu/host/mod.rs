@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::frame::{MAX_DEPTH, MAX_DIMENSION};
 use crate::gpu::context::GpuContext;
 use crate::gpu::frame_images::FrameImages;
-use crate::gpu::kernel::{GpuImage, Kernel};
+use crate::gpu::kernel::{params_buffer, BindCache, GpuImage, Kernel};
 
 const IMPORT: &str = include_str!("import.wgsl");
 const EXPORT: &str = include_str!("export.wgsl");
@@ -315,62 +315,15 @@ fn texture_entry(binding: u32, sample_type: wgpu::TextureSampleType) -> wgpu::Bi
 
 const FLOAT: wgpu::TextureSampleType = wgpu::TextureSampleType::Float { filterable: false };
 
-/// A bind group remembered with what it binds: hosts alternate between a few textures
-/// (ping-pong post-process targets), so a steady loop makes none.
-struct Bound {
-    textures: Vec<wgpu::Texture>,
-    buffers: Vec<wgpu::Buffer>,
-    params: Vec<u8>,
-    group: wgpu::BindGroup,
-}
-
-/// Up to 4 bind groups per pass are remembered.
-#[derive(Default)]
-struct BindMemo(Vec<Bound>);
-
-impl BindMemo {
-    fn get(
-        &mut self,
-        textures: &[&wgpu::Texture],
-        buffers: &[&wgpu::Buffer],
-        params: &[u8],
-        make: impl FnOnce() -> wgpu::BindGroup,
-    ) -> wgpu::BindGroup {
-        let same = |b: &Bound| {
-            b.params == params
-                && b.textures.len() == textures.len()
-                && b.textures.iter().zip(textures).all(|(a, t)| a == *t)
-                && b.buffers.len() == buffers.len()
-                && b.buffers.iter().zip(buffers).all(|(a, t)| a == *t)
-        };
-        if let Some(i) = self.0.iter().position(same) {
-            let b = self.0.remove(i);
-            let g = b.group.clone();
-            self.0.push(b);
-            return g;
-        }
-        if self.0.len() >= 4 {
-            self.0.remove(0);
-        }
-        let group = make();
-        self.0.push(Bound {
-            textures: textures.iter().map(|t| (*t).clone()).collect(),
-            buffers: buffers.iter().map(|b| (*b).clone()).collect(),
-            params: params.to_vec(),
-            group: group.clone(),
-        });
-        group
-    }
-}
-
 /// The import pass: host textures → [`FrameImages`].
 pub struct Import {
     color: Kernel,
     vec: Kernel,
     depth: Kernel,
     depth_attachment: Kernel,
-    /// Colour, depth, normals, motion.
-    memo: [BindMemo; 4],
+    /// Bind groups per plane (colour, depth, normals, motion), remembered with the host's
+    /// textures: hosts alternate between a few (ping-pong targets), so a steady loop makes none.
+    memo: [BindCache; 4],
 }
 
 impl Import {
@@ -488,15 +441,8 @@ impl Import {
         }
         for (plane, kernel, texture, dst, p) in jobs {
             let bytes = bytemuck::bytes_of(&p);
-            let group = self.memo[plane].get(&[texture], &[&dst.buffer], bytes, || {
-                use wgpu::util::DeviceExt;
-                let params = ctx
-                    .device
-                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some("import params"),
-                        contents: bytes,
-                        usage: crate::gpu::kernel::PARAMS_USAGE,
-                    });
+            let group = self.memo[plane].get_with(bytes, &[&dst.buffer], &[texture], || {
+                let params = params_buffer(&ctx.device, "import params", bytes);
                 let view = texture.create_view(&wgpu::TextureViewDescriptor {
                     // Depth32Float has one aspect to read; the others have all.
                     aspect: wgpu::TextureAspect::All,
@@ -514,11 +460,9 @@ impl Import {
                 } else {
                     2
                 };
-                crate::gpu::kernel::bind_group(
+                kernel.bind_at(
                     &ctx.device,
-                    &kernel.layout,
-                    Some(kernel.label),
-                    [
+                    &[
                         (0, params.as_entire_binding()),
                         (tex_binding, wgpu::BindingResource::TextureView(&view)),
                         (out_binding, dst.buffer.as_entire_binding()),
@@ -536,8 +480,8 @@ impl Import {
 pub struct Export {
     /// (format, blend kernel, passthrough kernel), made on first use of a format.
     kernels: Vec<(wgpu::TextureFormat, Kernel, Kernel)>,
-    blend_memo: BindMemo,
-    pass_memo: BindMemo,
+    blend_memo: BindCache,
+    pass_memo: BindCache,
 }
 
 fn wgsl_format(f: wgpu::TextureFormat) -> &'static str {
@@ -558,8 +502,8 @@ impl Export {
     pub fn new() -> Self {
         Export {
             kernels: Vec::new(),
-            blend_memo: BindMemo::default(),
-            pass_memo: BindMemo::default(),
+            blend_memo: BindCache::default(),
+            pass_memo: BindCache::default(),
         }
     }
 
@@ -634,21 +578,12 @@ impl Export {
         let kernel = &self.kernels[i].1;
         let bytes = bytemuck::bytes_of(&p);
         let buffers = [&input.buffer, &residual.buffer];
-        let group = self.blend_memo.get(&[output], &buffers, bytes, || {
-            use wgpu::util::DeviceExt;
-            let params = ctx
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("export params"),
-                    contents: bytes,
-                    usage: crate::gpu::kernel::PARAMS_USAGE,
-                });
+        let group = self.blend_memo.get_with(bytes, &buffers, &[output], || {
+            let params = params_buffer(&ctx.device, "export params", bytes);
             let view = output.create_view(&Default::default());
-            crate::gpu::kernel::bind_group(
+            kernel.bind_at(
                 &ctx.device,
-                &kernel.layout,
-                Some(kernel.label),
-                [
+                &[
                     (0, params.as_entire_binding()),
                     (1, input.buffer.as_entire_binding()),
                     (2, residual.buffer.as_entire_binding()),
@@ -686,22 +621,13 @@ impl Export {
         };
         let kernel = &self.kernels[i].2;
         let bytes = bytemuck::bytes_of(&p);
-        let group = self.pass_memo.get(&[output, color], &[], bytes, || {
-            use wgpu::util::DeviceExt;
-            let params = ctx
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("passthrough params"),
-                    contents: bytes,
-                    usage: crate::gpu::kernel::PARAMS_USAGE,
-                });
+        let group = self.pass_memo.get_with(bytes, &[], &[output, color], || {
+            let params = params_buffer(&ctx.device, "passthrough params", bytes);
             let out_view = output.create_view(&Default::default());
             let in_view = color.create_view(&Default::default());
-            crate::gpu::kernel::bind_group(
+            kernel.bind_at(
                 &ctx.device,
-                &kernel.layout,
-                Some(kernel.label),
-                [
+                &[
                     (0, params.as_entire_binding()),
                     (3, wgpu::BindingResource::TextureView(&out_view)),
                     (4, wgpu::BindingResource::TextureView(&in_view)),
