@@ -2,12 +2,19 @@
 // the bridge headers and driven against a real bridge session.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <string>
+#include <thread>
 #include <vector>
 
+#include "RealMasterDevicePath.h"
 #include "RealMasterFrameLayout.h"
+#include "RealMasterPromptGate.h"
 #include "RealMasterReadbackRing.h"
 #include "RealMasterSettingsModel.h"
 #include "RealMasterViewSelector.h"
@@ -74,9 +81,14 @@ TEST(PluginSettings, ApplierCallsTheRealSessionOnlyOnChange)
 	d.strength = 0.5f;
 	d.prompt = "rain";
 	r = applier.Apply(d, *session);
-	EXPECT_EQ(r.calls, 2);
+	EXPECT_EQ(r.calls, 1) << "strength only: the prompt is handed back, not applied on the calling (render) thread";
 	EXPECT_TRUE(r.status.ok()) << r.status.message;
-	EXPECT_EQ(applier.Apply(d, *session).calls, 0);
+	ASSERT_TRUE(r.prompt.has_value());
+	EXPECT_EQ(*r.prompt, "rain");
+	EXPECT_TRUE(session->setPrompt(*r.prompt).ok()) << "what a prompt worker does with it";
+	r = applier.Apply(d, *session);
+	EXPECT_EQ(r.calls, 0);
+	EXPECT_FALSE(r.prompt.has_value()) << "a prompt is handed back once";
 
 	// A bad value reaches the session once, its error is reported once, and it is not retried.
 	d.strength = std::nanf("");
@@ -368,4 +380,435 @@ TEST(PluginSettings, ReportedExecutionProviders)
 			EXPECT_GE(ReportedExecutionProviderIndex(ep), 0) << ep;
 		}
 	}
+}
+
+TEST(PluginSettings, DevicePathSessionsChangeOnlyThePromptLive)
+{
+	DesiredSettings d;
+	d.enable = true;
+	SettingsApplier applier;
+	EXPECT_TRUE(applier.ApplyWithoutSession(d).recreate) << "no session yet";
+	applier.MarkCreated(d, LiveSettings{false, false});
+
+	d.prompt = "a foggy harbour at dawn";
+	auto r = applier.ApplyWithoutSession(d);
+	EXPECT_FALSE(r.recreate);
+	EXPECT_EQ(r.calls, 0);
+	ASSERT_TRUE(r.prompt.has_value());
+	EXPECT_EQ(*r.prompt, "a foggy harbour at dawn");
+
+	d.strength = 0.25f;
+	r = applier.ApplyWithoutSession(d);
+	EXPECT_TRUE(r.recreate) << "VulkanSession takes strength at creation only";
+	EXPECT_FALSE(r.prompt.has_value());
+	applier.MarkCreated(d, LiveSettings{false, false});
+	EXPECT_FALSE(applier.ApplyWithoutSession(d).recreate);
+
+	d.mode = Mode::Cinematic;
+	EXPECT_TRUE(applier.ApplyWithoutSession(d).recreate) << "and mode";
+
+	// A readback session created with the same settings changes strength live instead.
+	struct LiveSession
+	{
+		mutable int strengthCalls = 0;
+		realmaster::Status setStrength(float) const
+		{
+			++strengthCalls;
+			return {};
+		}
+		realmaster::Status setMode(Mode) const { return {}; }
+	} live;
+	applier.MarkCreated(d);
+	d.strength = 0.75f;
+	r = applier.Apply(d, live);
+	EXPECT_FALSE(r.recreate);
+	EXPECT_EQ(live.strengthCalls, 1);
+}
+
+TEST(PluginDevicePath, VkFormatsMapToTheRuntimesFormats)
+{
+	ImageFormat f = ImageFormat::Rgba32Float;
+	ASSERT_TRUE(ImageFormatFromVkFormat(VkFormatValue::B8G8R8A8_UNORM, f));
+	EXPECT_EQ(f, ImageFormat::Bgra8Unorm);
+	ASSERT_TRUE(ImageFormatFromVkFormat(VkFormatValue::R8G8B8A8_UNORM, f));
+	EXPECT_EQ(f, ImageFormat::Rgba8Unorm);
+	ASSERT_TRUE(ImageFormatFromVkFormat(VkFormatValue::R16G16B16A16_SFLOAT, f));
+	EXPECT_EQ(f, ImageFormat::Rgba16Float);
+	ASSERT_TRUE(ImageFormatFromVkFormat(VkFormatValue::R32_SFLOAT, f));
+	EXPECT_EQ(f, ImageFormat::R32Float);
+	ASSERT_TRUE(ImageFormatFromVkFormat(VkFormatValue::A2B10G10R10_UNORM_PACK32, f));
+	EXPECT_EQ(f, ImageFormat::Rgb10a2Unorm);
+	ASSERT_TRUE(ImageFormatFromVkFormat(VkFormatValue::D32_SFLOAT, f));
+	EXPECT_EQ(f, ImageFormat::Depth32Float);
+	EXPECT_FALSE(ImageFormatFromVkFormat(0, f)) << "VK_FORMAT_UNDEFINED";
+	EXPECT_FALSE(ImageFormatFromVkFormat(130, f)) << "VK_FORMAT_D32_SFLOAT_S8_UINT (Unreal's scene depth) is not taken";
+
+	// What the plugin allocates (PF_B8G8R8A8, PF_R32_FLOAT, PF_FloatRGBA, PF_R8G8B8A8) fits each slot.
+	EXPECT_TRUE(FormatFitsSlot(DeviceImageSlot::Color, ImageFormat::Bgra8Unorm));
+	EXPECT_TRUE(FormatFitsSlot(DeviceImageSlot::Depth, ImageFormat::R32Float));
+	EXPECT_TRUE(FormatFitsSlot(DeviceImageSlot::Normals, ImageFormat::Rgba16Float));
+	EXPECT_TRUE(FormatFitsSlot(DeviceImageSlot::Motion, ImageFormat::Rgba16Float));
+	EXPECT_TRUE(FormatFitsSlot(DeviceImageSlot::Output, ImageFormat::Rgba8Unorm));
+	EXPECT_FALSE(FormatFitsSlot(DeviceImageSlot::Output, ImageFormat::Bgra8Unorm)) << "not storage-writable";
+	EXPECT_FALSE(FormatFitsSlot(DeviceImageSlot::Depth, ImageFormat::Rgba16Float));
+	EXPECT_FALSE(FormatFitsSlot(DeviceImageSlot::Motion, ImageFormat::R32Float));
+	EXPECT_EQ(VulkanApiVersion(1, 3), (1u << 22) | (3u << 12));
+}
+
+namespace
+{
+DeviceFrameImages PackedFrameImages(std::uint64_t firstHandle, std::uint32_t w, std::uint32_t h)
+{
+	DeviceFrameImages images;
+	const std::uint32_t formats[kDeviceImageSlots] = {
+	    VkFormatValue::B8G8R8A8_UNORM, VkFormatValue::R32_SFLOAT, VkFormatValue::R16G16B16A16_SFLOAT,
+	    VkFormatValue::R16G16B16A16_SFLOAT, VkFormatValue::R8G8B8A8_UNORM};
+	for (std::size_t i = 0; i < kDeviceImageSlots; ++i)
+	{
+		images[i].image = firstHandle + i;
+		images[i].width = w;
+		images[i].height = h;
+		images[i].vkFormat = formats[i];
+	}
+	return images;
+}
+
+// Records what VulkanSession::registerImage / releaseImage would receive.
+struct FakeVulkanSession
+{
+	std::vector<realmaster::VulkanSession::Image> registered;
+	std::vector<std::uint32_t> released;
+	std::uint32_t nextId = 1;
+	bool refuse = false;
+
+	std::uint32_t registerImage(const realmaster::VulkanSession::Image& image, realmaster::Status& status)
+	{
+		if (refuse)
+		{
+			status.code = static_cast<std::uint32_t>(realmaster::StatusCode::Config);
+			status.message = "refused";
+			return 0;
+		}
+		status = {};
+		registered.push_back(image);
+		return nextId++;
+	}
+	realmaster::Status releaseImage(std::uint32_t id)
+	{
+		released.push_back(id);
+		return {};
+	}
+};
+} // namespace
+
+TEST(PluginDevicePath, ImagesAreCheckedBeforeAFrameIsScheduled)
+{
+	DeviceFrameImages images = PackedFrameImages(0x1000, 1280, 720);
+	EXPECT_TRUE(CheckDeviceImages(images).ok()) << CheckDeviceImages(images).message;
+
+	DeviceFrameImages colorOnly = images;
+	colorOnly[static_cast<std::size_t>(DeviceImageSlot::Depth)] = DeviceImageDesc{};
+	colorOnly[static_cast<std::size_t>(DeviceImageSlot::Normals)] = DeviceImageDesc{};
+	colorOnly[static_cast<std::size_t>(DeviceImageSlot::Motion)] = DeviceImageDesc{};
+	EXPECT_TRUE(CheckDeviceImages(colorOnly).ok()) << "G-buffers are optional";
+
+	DeviceFrameImages noOutput = images;
+	noOutput[static_cast<std::size_t>(DeviceImageSlot::Output)] = DeviceImageDesc{};
+	EXPECT_TRUE(CheckDeviceImages(noOutput).is(realmaster::StatusCode::Config));
+
+	DeviceFrameImages wrongSize = images;
+	wrongSize[static_cast<std::size_t>(DeviceImageSlot::Motion)].width = 640;
+	const realmaster::Status s = CheckDeviceImages(wrongSize);
+	EXPECT_FALSE(s.ok());
+	EXPECT_NE(s.message.find("motion"), std::string::npos) << s.message;
+
+	DeviceFrameImages wrongFormat = images;
+	wrongFormat[static_cast<std::size_t>(DeviceImageSlot::Output)].vkFormat = VkFormatValue::B8G8R8A8_UNORM;
+	EXPECT_FALSE(CheckDeviceImages(wrongFormat).ok()) << "the output must be storage-writable";
+}
+
+TEST(PluginDevicePath, ImagesAreRegisteredOnceAndAgainAfterAResize)
+{
+	FakeVulkanSession session;
+	DeviceImageRegistry registry;
+	realmaster::Status st;
+	const DeviceFrameImages first = PackedFrameImages(0x1000, 1280, 720);
+	ASSERT_TRUE(registry.Sync(session, first, st)) << st.message;
+	ASSERT_EQ(session.registered.size(), kDeviceImageSlots);
+	EXPECT_TRUE(session.registered[static_cast<std::size_t>(DeviceImageSlot::Output)].output);
+	EXPECT_FALSE(session.registered[static_cast<std::size_t>(DeviceImageSlot::Color)].output);
+	EXPECT_EQ(session.registered[static_cast<std::size_t>(DeviceImageSlot::Color)].format, ImageFormat::Bgra8Unorm);
+	EXPECT_EQ(session.registered[static_cast<std::size_t>(DeviceImageSlot::Depth)].image, 0x1001u);
+
+	for (int frame = 0; frame < 100; ++frame)
+	{
+		ASSERT_TRUE(registry.Sync(session, first, st));
+	}
+	EXPECT_EQ(session.registered.size(), kDeviceImageSlots) << "the same images are never registered again";
+	EXPECT_TRUE(session.released.empty());
+
+	// A resize reallocates every image: each old id is released and the new images registered.
+	const std::uint32_t oldColor = registry.Id(DeviceImageSlot::Color);
+	const DeviceFrameImages resized = PackedFrameImages(0x2000, 1920, 1080);
+	ASSERT_TRUE(registry.Sync(session, resized, st));
+	EXPECT_EQ(session.registered.size(), 2 * kDeviceImageSlots);
+	EXPECT_EQ(session.released.size(), kDeviceImageSlots);
+	EXPECT_NE(registry.Id(DeviceImageSlot::Color), oldColor);
+	EXPECT_EQ(session.registered.back().width, 1920u);
+
+	// A plane that goes away is released; the frame then names it 0 (absent).
+	DeviceFrameImages noMotion = resized;
+	noMotion[static_cast<std::size_t>(DeviceImageSlot::Motion)] = DeviceImageDesc{};
+	ASSERT_TRUE(registry.Sync(session, noMotion, st));
+	EXPECT_EQ(registry.Id(DeviceImageSlot::Motion), 0u);
+	EXPECT_EQ(session.released.size(), kDeviceImageSlots + 1);
+
+	registry.ReleaseAll(session);
+	EXPECT_EQ(session.released.size(), 2 * kDeviceImageSlots);
+	EXPECT_EQ(registry.Id(DeviceImageSlot::Output), 0u);
+	EXPECT_EQ(registry.Registrations(), registry.Releases()) << "every registration is released";
+}
+
+TEST(PluginDevicePath, ARefusedImageFailsTheSync)
+{
+	FakeVulkanSession session;
+	session.refuse = true;
+	DeviceImageRegistry registry;
+	realmaster::Status st;
+	EXPECT_FALSE(registry.Sync(session, PackedFrameImages(0x1000, 64, 32), st));
+	EXPECT_EQ(st.message, "refused");
+	EXPECT_EQ(registry.Id(DeviceImageSlot::Color), 0u);
+	registry.Forget();
+	EXPECT_EQ(registry.Registrations(), 0u);
+}
+
+TEST(PluginDevicePath, FrameUsesThePackShadersConventions)
+{
+	FakeVulkanSession session;
+	DeviceImageRegistry registry;
+	realmaster::Status st;
+	ASSERT_TRUE(registry.Sync(session, PackedFrameImages(0x1000, 8, 8), st));
+	const realmaster::VulkanSession::Frame f = MakePackedDeviceFrame(registry, true);
+	EXPECT_EQ(f.color, registry.Id(DeviceImageSlot::Color));
+	EXPECT_EQ(f.depth, registry.Id(DeviceImageSlot::Depth));
+	EXPECT_EQ(f.normals, registry.Id(DeviceImageSlot::Normals));
+	EXPECT_EQ(f.motion, registry.Id(DeviceImageSlot::Motion));
+	EXPECT_EQ(f.output, registry.Id(DeviceImageSlot::Output));
+	EXPECT_EQ(f.depth_reverse_z_near, 0.0f) << "view-axis distance in metres, not Unreal's reverse-Z device depth";
+	EXPECT_FALSE(f.normals_unorm_world) << "view-space normals in [-1, 1]";
+	EXPECT_FALSE(f.motion_uv) << "pixels to the previous frame";
+	EXPECT_TRUE(f.camera_cut);
+	EXPECT_EQ(f.world_to_view[0], 1.0f);
+	EXPECT_EQ(f.world_to_view[4], 1.0f);
+	EXPECT_EQ(f.world_to_view[8], 1.0f);
+}
+
+TEST(PluginDevicePath, HandlesCarryUnrealsObjectsToTheBridge)
+{
+	VulkanHostDesc host;
+	EXPECT_TRUE(CheckVulkanHost(host).is(realmaster::StatusCode::Config)) << "null handles";
+	host.instance = 0x10;
+	host.physicalDevice = 0x20;
+	host.device = 0x30;
+	host.apiVersion = VulkanApiVersion(1, 0);
+	EXPECT_FALSE(CheckVulkanHost(host).ok()) << "Vulkan 1.0";
+	host.apiVersion = VulkanApiVersion(1, 3);
+	host.deviceExtensions = {"VK_KHR_swapchain", "VK_EXT_memory_budget"};
+	host.queueFamily = 2;
+	host.queueIndex = 1;
+	EXPECT_TRUE(CheckVulkanHost(host).ok());
+
+	const realmaster::VulkanSession::Handles h = MakeVulkanHandles(host);
+	EXPECT_EQ(h.instance, 0x10u);
+	EXPECT_EQ(h.physical_device, 0x20u);
+	EXPECT_EQ(h.device, 0x30u);
+	EXPECT_EQ(h.api_version, VulkanApiVersion(1, 3));
+	EXPECT_EQ(h.queue_family, 2u);
+	EXPECT_EQ(h.queue_index, 1u);
+	EXPECT_TRUE(h.instance_extensions.empty());
+	ASSERT_EQ(h.device_extensions.size(), 2u);
+	EXPECT_EQ(std::string(h.device_extensions[1]), "VK_EXT_memory_budget");
+}
+
+TEST(PluginDevicePath, ExtensionRequestsAndMissingExtensions)
+{
+	std::vector<std::string> names(kVulkanDeviceExtensionsToRequest.begin(), kVulkanDeviceExtensionsToRequest.end());
+	std::sort(names.begin(), names.end());
+	EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end()) << "no duplicates";
+	EXPECT_TRUE(std::binary_search(names.begin(), names.end(), "VK_KHR_swapchain"));
+
+	const std::vector<std::string> available = {"VK_KHR_swapchain", "VK_NV_something", "VK_EXT_robustness2"};
+	const std::vector<std::string> claimed = RequestedAndAvailable(available);
+	EXPECT_EQ(claimed, (std::vector<std::string>{"VK_KHR_swapchain", "VK_EXT_robustness2"}))
+	    << "only requested extensions the driver offers (and in the request order)";
+
+	EXPECT_TRUE(MissingDeviceExtensionsStatus({}).ok());
+	const realmaster::Status requested = MissingDeviceExtensionsStatus({"VK_EXT_robustness2"});
+	EXPECT_TRUE(requested.is(realmaster::StatusCode::Config));
+	EXPECT_NE(requested.message.find("VK_EXT_robustness2"), std::string::npos);
+	EXPECT_NE(requested.message.find("read back"), std::string::npos) << requested.message;
+	const realmaster::Status unknown = MissingDeviceExtensionsStatus({"VK_KHR_new_thing", "VK_KHR_other"});
+	EXPECT_NE(unknown.message.find("VK_KHR_new_thing, VK_KHR_other"), std::string::npos) << unknown.message;
+	EXPECT_NE(unknown.message.find("kVulkanDeviceExtensionsToRequest"), std::string::npos) << unknown.message;
+}
+
+TEST(PluginDevicePath, ChooserFallsBackToReadbackAndReportsOnce)
+{
+	FramePathChooser chooser;
+	FramePathInputs in;
+	in.rhiIsVulkan = true;
+	in.engineSupportsDevicePath = true;
+	EXPECT_EQ(chooser.Choose(in, "model|auto").path, FramePath::Device);
+
+	FramePathInputs d3d12 = in;
+	d3d12.rhiIsVulkan = false;
+	const FramePathChoice c = chooser.Choose(d3d12, "model|auto");
+	EXPECT_EQ(c.path, FramePath::Readback);
+	EXPECT_NE(c.reason.find("not Vulkan"), std::string::npos);
+
+	FramePathInputs off = in;
+	off.enabledByUser = false;
+	EXPECT_EQ(chooser.Choose(off, "model|auto").path, FramePath::Readback);
+	FramePathInputs old = in;
+	old.engineSupportsDevicePath = false;
+	EXPECT_EQ(chooser.Choose(old, "model|auto").path, FramePath::Readback);
+
+	EXPECT_TRUE(chooser.MarkDeviceFailed("model|auto", "missing extensions")) << "news: log it";
+	EXPECT_FALSE(chooser.MarkDeviceFailed("model|auto", "missing extensions")) << "the same failure is logged once";
+	EXPECT_EQ(chooser.Choose(in, "model|auto").path, FramePath::Readback);
+	EXPECT_NE(chooser.Choose(in, "model|auto").reason.find("missing extensions"), std::string::npos);
+	EXPECT_EQ(chooser.Choose(in, "other|auto").path, FramePath::Device) << "another model tries the device path";
+	chooser.Clear();
+	EXPECT_EQ(chooser.Choose(in, "model|auto").path, FramePath::Device);
+	EXPECT_STREQ(FramePathName(FramePath::Readback), "readback");
+}
+
+TEST(PluginDevicePath, TheRealBridgeRefusesNullHandlesWithAStatus)
+{
+	// The registry compiles against the real session type (instantiated here, called below by the plugin).
+	[[maybe_unused]] const auto sync = &DeviceImageRegistry::Sync<realmaster::VulkanSession>;
+	[[maybe_unused]] const auto release = &DeviceImageRegistry::ReleaseAll<realmaster::VulkanSession>;
+
+	// No Vulkan device here: the bridge answers with a status (never a crash) and the plugin falls back.
+	const realmaster::VulkanSession::Handles handles = MakeVulkanHandles(VulkanHostDesc{});
+	realmaster::Status st;
+	const std::vector<std::string> missing = realmaster::VulkanSession::missingDeviceExtensions(handles, st);
+	EXPECT_FALSE(st.ok());
+	EXPECT_TRUE(missing.empty());
+	auto session = realmaster::VulkanSession::create(handles, realmaster::Config(), st);
+	EXPECT_EQ(session, nullptr);
+	EXPECT_FALSE(st.ok());
+	EXPECT_FALSE(st.message.empty());
+}
+
+TEST(PluginPrompts, TheNewestPromptWinsAndOneWorkerRuns)
+{
+	LatestWinsMailbox<std::string> mailbox;
+	EXPECT_TRUE(mailbox.Idle());
+	EXPECT_TRUE(mailbox.Post("rain")) << "no worker yet: start one";
+	EXPECT_FALSE(mailbox.Post("snow")) << "a worker is already due";
+	EXPECT_FALSE(mailbox.Post("a foggy harbour")) << "replaces snow, which was never taken";
+	auto next = mailbox.Take();
+	ASSERT_TRUE(next.has_value());
+	EXPECT_EQ(*next, "a foggy harbour");
+	EXPECT_FALSE(mailbox.Take().has_value()) << "the worker ends";
+	EXPECT_TRUE(mailbox.Idle());
+	EXPECT_TRUE(mailbox.Post("night")) << "the next change starts a new worker";
+	EXPECT_EQ(*mailbox.Take(), "night");
+	EXPECT_FALSE(mailbox.Take().has_value());
+}
+
+TEST(PluginPrompts, WorkersAcrossThreadsApplyTheLastPrompt)
+{
+	LatestWinsMailbox<int> mailbox;
+	std::atomic<int> applying{0};
+	std::atomic<int> maxApplying{0};
+	std::atomic<int> last{-1};
+	std::vector<std::thread> threads;
+	auto worker = [&]()
+	{
+		while (auto v = mailbox.Take())
+		{
+			const int now = ++applying;
+			int seen = maxApplying.load();
+			while (now > seen && !maxApplying.compare_exchange_weak(seen, now))
+			{
+			}
+			last = *v;
+			std::this_thread::sleep_for(std::chrono::microseconds(50)); // an encode
+			--applying;
+		}
+	};
+	for (int i = 0; i <= 200; ++i)
+	{
+		if (mailbox.Post(i))
+		{
+			threads.emplace_back(worker);
+		}
+		if (i % 20 == 0)
+		{
+			std::this_thread::sleep_for(std::chrono::microseconds(200));
+		}
+	}
+	for (std::thread& t : threads)
+	{
+		t.join();
+	}
+	EXPECT_EQ(last.load(), 200) << "the last prompt set is the one applied last";
+	EXPECT_EQ(maxApplying.load(), 1) << "never two setPrompt calls at once";
+	EXPECT_TRUE(mailbox.Idle());
+}
+
+TEST(PluginPrompts, GateKeepsFramesAndPromptsApart)
+{
+	FrameGate gate;
+	auto a = gate.TrySchedule();
+	auto b = gate.TrySchedule();
+	ASSERT_TRUE(a && b);
+	EXPECT_EQ(gate.InFlight(), 2u);
+
+	// A prompt waits for the frames already scheduled; frames asked for meanwhile pass through.
+	std::atomic<bool> exclusive{false};
+	std::atomic<bool> done{false};
+	std::thread promptWorker(
+	    [&]()
+	    {
+		    FrameGateExclusive hold(gate, std::chrono::milliseconds(5000));
+		    exclusive = hold.Held();
+		    while (!done)
+		    {
+			    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+		    }
+	    });
+	while (gate.TrySchedule() != nullptr)
+	{
+		// Until the worker has asked, tickets are still handed out (and returned at once here).
+		std::this_thread::yield();
+	}
+	EXPECT_FALSE(exclusive) << "frames in flight: the prompt has not started";
+	const std::uint64_t refused = gate.Refused();
+	EXPECT_GE(refused, 1u);
+	a.reset();
+	EXPECT_FALSE(exclusive);
+	b.reset(); // the last scheduled frame was processed
+	while (!exclusive)
+	{
+		std::this_thread::yield();
+	}
+	EXPECT_EQ(gate.TrySchedule(), nullptr) << "no frame while the prompt is applied";
+	done = true;
+	promptWorker.join();
+	EXPECT_NE(gate.TrySchedule(), nullptr) << "frames again once the prompt is applied";
+	EXPECT_EQ(gate.InFlight(), 0u);
+}
+
+TEST(PluginPrompts, APromptGivesUpWhenFramesNeverFinish)
+{
+	FrameGate gate;
+	auto stuck = gate.TrySchedule();
+	{
+		FrameGateExclusive hold(gate, std::chrono::milliseconds(20));
+		EXPECT_FALSE(hold.Held());
+	}
+	EXPECT_NE(gate.TrySchedule(), nullptr) << "after the timeout frames are scheduled again";
 }

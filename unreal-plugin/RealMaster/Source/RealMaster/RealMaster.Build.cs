@@ -1,5 +1,5 @@
-// Runtime module: console variables, the scene view extension (capture, readback, composite), the
-// G-buffer pack compute shader, and the compiled cxx bridge sources. Logic lives in the Rust runtime
+// Runtime module: console variables, the scene view extension (capture, Vulkan device path or readback,
+// composite), the G-buffer pack compute shaders, and the compiled cxx bridge sources. Logic lives in the Rust runtime
 // and in Private/Core (engine-independent, tested outside Unreal); this module stays thin.
 using System.IO;
 using UnrealBuildTool;
@@ -17,6 +17,19 @@ public class RealMaster : ModuleRules
 		PrivateDependencyModuleNames.AddRange(new string[] {
 			"RenderCore", "Renderer", "RHI", "Projects", "RealMasterLibrary"
 		});
+
+		// The Vulkan device path (Private/RealMasterVulkanDevicePath.*): Unreal's VkInstance, VkDevice, queue and
+		// images through IVulkanDynamicRHI (VulkanRHI module, Vulkan headers). Win64 and Linux only, like the plugin.
+		if (Target.Platform == UnrealTargetPlatform.Win64 || Target.Platform == UnrealTargetPlatform.Linux)
+		{
+			PrivateDependencyModuleNames.Add("VulkanRHI");
+			AddEngineThirdPartyPrivateStaticDependencies(Target, "Vulkan");
+			PrivateDefinitions.Add("REALMASTER_WITH_VULKAN=1");
+		}
+		else
+		{
+			PrivateDefinitions.Add("REALMASTER_WITH_VULKAN=0");
+		}
 
 		PrivateIncludePaths.Add(Path.Combine(ModuleDirectory, "Private"));
 		PrivateIncludePaths.Add(Path.Combine(ModuleDirectory, "Private", "Core"));

@@ -5,9 +5,12 @@
 //! - **Ownership**: the host keeps ownership of every handle; RealMaster never destroys the
 //!   instance, device or images (its wrappers have no-op drop callbacks). Drop the session and
 //!   the wrapped textures before destroying them.
-//! - **Extensions**: the instance and device must be created with the extensions RealMaster
-//!   needs, and the device with the features wgpu relies on ([`device_requirements`] lists both
-//!   and adds the features to a `VkDeviceCreateInfo`). Pass the host's enabled extension lists.
+//! - **Extensions**: [`device_requirements`] lists the extensions and features wgpu would enable
+//!   on a device of its own and adds the features to a `VkDeviceCreateInfo`; a host that can,
+//!   enables them. A host that cannot (an engine's RHI made the device) passes its enabled lists:
+//!   wgpu then uses only those (the absent ones are logged).
+//! - **Destruction**: dropping the session waits for the queue to go idle, so drop it on the
+//!   thread that submits to the queue, like `process`.
 //! - **Queue**: RealMaster submits to the `(queue_family, queue_index)` queue the host names.
 //!   `VkQueue` is externally synchronised: call `DeviceSession::process` on the thread that
 //!   submits to that queue, between the host's own submissions.
@@ -185,18 +188,20 @@ impl GpuContext {
                 physical_device: dev.physical_device,
             })?
         };
-        let required = exposed.adapter.required_device_extensions(FEATURES);
-        let enabled = enabled_of(&required, &dev.device_extensions);
-        if enabled.len() != required.len() {
-            let missing: Vec<_> = required
+        // wgpu-hal lists the extensions it would enable on a device of its own, optional ones
+        // included; a host's device (an engine's RHI) may lack some. wgpu-hal decides what to use
+        // from the list it is given, so it gets the ones the host enabled, and the rest are named.
+        let wanted = exposed.adapter.required_device_extensions(FEATURES);
+        let enabled = enabled_of(&wanted, &dev.device_extensions);
+        if enabled.len() != wanted.len() {
+            let absent: Vec<_> = wanted
                 .iter()
                 .filter(|r| !enabled.contains(r))
                 .map(|r| r.to_string_lossy().into_owned())
                 .collect();
-            return Err(vk_error(
-                format!("the host's device lacks the extensions {missing:?}"),
-                "enable them when creating the device (device_requirements lists them)",
-            ));
+            log::warn!(
+                "RealMaster: the host's Vulkan device lacks {absent:?}, which wgpu would enable on its own device; continuing without them"
+            );
         }
         let adapter_limits = exposed.capabilities.limits.clone();
         let mut limits =

@@ -38,6 +38,13 @@ static TAutoConsoleVariable<FString> CVarRealMasterExecutionProvider(
          "session."),
     ECVF_RenderThreadSafe);
 
+static TAutoConsoleVariable<int32> CVarRealMasterDevicePath(
+    TEXT("r.RealMaster.DevicePath"), 1,
+    TEXT("1: on the Vulkan RHI, hand the engine's textures to RealMaster on the GPU (no readback; falls back to the "
+         "readback path, once reported, when it cannot be used). 0: always read frames back to the CPU. Changing it "
+         "recreates the session."),
+    ECVF_RenderThreadSafe);
+
 namespace RealMasterCVars
 {
 static std::string ToUtf8(const FString& S)
@@ -55,6 +62,7 @@ RealMasterCore::DesiredSettings Read_RenderThread(const FString& DefaultModelDir
 	static RealMasterCore::ErrorLatch Warnings;
 	RealMasterCore::DesiredSettings D;
 	D.enable = CVarRealMasterEnable.GetValueOnRenderThread() != 0;
+	D.devicePath = CVarRealMasterDevicePath.GetValueOnRenderThread() != 0;
 
 	if (const std::optional<float> Strength =
 	        RealMasterCore::ParseStrength(CVarRealMasterStrength.GetValueOnRenderThread()))

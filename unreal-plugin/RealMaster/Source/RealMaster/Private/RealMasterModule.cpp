@@ -10,6 +10,7 @@
 #include "RealMasterRuntime.h"
 #include "RealMasterSettingsModel.h"
 #include "RealMasterViewExtension.h"
+#include "RealMasterVulkanDevicePath.h"
 #include "RenderingThread.h"
 #include "SceneViewExtension.h"
 #include "ShaderCore.h"
@@ -65,6 +66,10 @@ void FRealMasterModule::StartupModule()
 
 	// Shaders must be mapped before the engine compiles global shaders (PostConfigInit loading phase).
 	AddShaderSourceDirectoryMapping(TEXT("/Plugin/RealMaster"), FPaths::Combine(PluginDir, TEXT("Shaders")));
+
+	// The Vulkan device path needs its device extensions enabled when the RHI creates the VkDevice, which
+	// happens after this loading phase (ignored by other RHIs).
+	FRealMasterVulkanDevicePath::RequestDeviceExtensions();
 
 	const FString OrtLibrary = FPaths::ConvertRelativePathToFull(
 	    FPaths::Combine(PluginDir, TEXT("Binaries/ThirdParty/RealMasterLibrary"), PlatformFolder, OrtLibraryName));

@@ -2,9 +2,13 @@
 
 #include "Async/Async.h"
 #include "HAL/PlatformProcess.h"
+#include "RHICommandList.h"
 #include "RealMasterCVars.h"
 #include "RealMasterLog.h"
+#include "RenderGraphBuilder.h"
 #include "Stats/Stats.h"
+
+#include <optional>
 
 // `stat RealMaster`. The stats system shows numbers only, so the execution provider in use is one
 // 0/1 line per provider. Totals are accumulators (kept between frames), timings are per frame.
@@ -14,10 +18,12 @@ DECLARE_FLOAT_COUNTER_STAT(TEXT("Preprocess (ms)"), STAT_RealMaster_PreprocessMs
 DECLARE_FLOAT_COUNTER_STAT(TEXT("Composite (ms)"), STAT_RealMaster_CompositeMs, STATGROUP_RealMaster);
 DECLARE_DWORD_ACCUMULATOR_STAT(TEXT("Frames dropped (total)"), STAT_RealMaster_Dropped, STATGROUP_RealMaster);
 DECLARE_DWORD_ACCUMULATOR_STAT(TEXT("Frames enhanced (total)"), STAT_RealMaster_Output, STATGROUP_RealMaster);
-DECLARE_DWORD_ACCUMULATOR_STAT(TEXT("Captures skipped, readbacks busy (total)"), STAT_RealMaster_Skipped,
-                               STATGROUP_RealMaster);
+DECLARE_DWORD_ACCUMULATOR_STAT(TEXT("Captures skipped: readbacks busy, or a prompt being applied (total)"),
+                               STAT_RealMaster_Skipped, STATGROUP_RealMaster);
 DECLARE_DWORD_COUNTER_STAT(TEXT("Output latency (frames)"), STAT_RealMaster_Latency, STATGROUP_RealMaster);
 DECLARE_DWORD_COUNTER_STAT(TEXT("Enhancing (1) or passing through (0)"), STAT_RealMaster_Enhancing,
+                           STATGROUP_RealMaster);
+DECLARE_DWORD_COUNTER_STAT(TEXT("Vulkan device path (1) or readback (0)"), STAT_RealMaster_DevicePath,
                            STATGROUP_RealMaster);
 DECLARE_DWORD_COUNTER_STAT(TEXT("EP in use: TensorRT"), STAT_RealMaster_EP_TensorRT, STATGROUP_RealMaster);
 DECLARE_DWORD_COUNTER_STAT(TEXT("EP in use: CUDA"), STAT_RealMaster_EP_Cuda, STATGROUP_RealMaster);
@@ -46,6 +52,7 @@ FRealMasterRuntime::FRealMasterRuntime(FString InOrtLibrary, FString InDefaultMo
 FRealMasterRuntime::~FRealMasterRuntime()
 {
 	// The module shuts the runtime down on the render thread first; this only covers early exits.
+	WaitForPromptWorkers();
 	Session.reset();
 }
 
@@ -61,11 +68,41 @@ void FRealMasterRuntime::StartCreate(const RealMasterCore::DesiredSettings& Desi
 	Creation->Settings = Desired;
 	const realmaster::Config Config =
 	    RealMasterCore::SettingsApplier::NewConfig(Desired, std::string(TCHAR_TO_UTF8(*OrtLibrary)));
-	UE_LOG(LogRealMaster, Log, TEXT("Creating a session: model '%s', execution provider %s"),
-	       *FromUtf8(Desired.modelDir), *FromUtf8(Desired.executionProvider));
+
+	// The Vulkan device path where the RHI allows it and it has not failed for this model; else readback.
+	const RealMasterCore::FramePathChoice Choice =
+	    Paths.Choose(FRealMasterVulkanDevicePath::Probe(Desired.devicePath), CreationKey(Desired));
+	RealMasterCore::VulkanHostDesc Host;
+	FString HostProblem;
+	bool bDevice = false;
+	if (Choice.path == RealMasterCore::FramePath::Device)
+	{
+		bDevice = FRealMasterVulkanDevicePath::DescribeHost(Host, HostProblem);
+		if (!bDevice && Paths.MarkDeviceFailed(CreationKey(Desired), std::string(TCHAR_TO_UTF8(*HostProblem))))
+		{
+			UE_LOG(LogRealMaster, Warning, TEXT("The Vulkan device path cannot be used (%s); frames are read back."),
+			       *HostProblem);
+		}
+	}
+	Creation->bTriedDevice = bDevice;
+	UE_LOG(LogRealMaster, Log, TEXT("Creating a session: model '%s', execution provider %s, %s path%s%s"),
+	       *FromUtf8(Desired.modelDir), *FromUtf8(Desired.executionProvider),
+	       UTF8_TO_TCHAR(RealMasterCore::FramePathName(bDevice ? RealMasterCore::FramePath::Device
+	                                                           : RealMasterCore::FramePath::Readback)),
+	       Choice.reason.empty() ? TEXT("") : TEXT(": "), *FromUtf8(Choice.reason));
 	AsyncTask(ENamedThreads::AnyBackgroundThreadNormalTask,
-	          [C = Creation, Config]()
+	          [C = Creation, Config, Host, bDevice]()
 	          {
+		          if (bDevice)
+		          {
+			          C->Device = FRealMasterVulkanDevicePath::Create(Host, Config, C->DeviceStatus);
+			          if (C->Device.IsValid())
+			          {
+				          C->bDone.store(true, std::memory_order_release);
+				          return;
+			          }
+		          }
+		          // The readback path: on other RHIs, and whenever the device path could not be created.
 		          C->Session = realmaster::Session::create(Config, C->Status);
 		          C->bDone.store(true, std::memory_order_release);
 	          });
@@ -73,25 +110,91 @@ void FRealMasterRuntime::StartCreate(const RealMasterCore::DesiredSettings& Desi
 	Status.bCreatingSession = true;
 }
 
-void FRealMasterRuntime::RetireSession()
+void FRealMasterRuntime::RetireSession(FRDGBuilder* GraphBuilder)
 {
 	Applier.MarkDestroyed();
-	if (!Session)
+	if (Session)
 	{
-		return;
+		// Dropping a session joins its worker threads (an inference in flight finishes first): not on the
+		// render thread. A prompt worker may still hold it; then that worker's thread drops it last.
+		Retiring->fetch_add(1);
+		AsyncTask(ENamedThreads::AnyBackgroundThreadNormalTask,
+		          [Old = std::move(Session), Counter = Retiring]() mutable
+		          {
+			          Old.reset();
+			          Counter->fetch_sub(1);
+		          });
+		Session.reset();
 	}
-	// Dropping a session joins its worker threads (an inference in flight finishes first): not on the
-	// render thread.
-	Retiring->fetch_add(1);
+	if (Device.IsValid())
+	{
+		// Destroyed where Unreal submits to the graphics queue, after the frames already queued.
+		FRealMasterVulkanDevicePath::FRef Old = MoveTemp(Device);
+		if (GraphBuilder != nullptr)
+		{
+			GraphBuilder->AddPass(RDG_EVENT_NAME("RealMaster.RetireDevicePath"), ERDGPassFlags::NeverCull,
+			                      [Old](FRHICommandListImmediate& RHICmdList)
+			                      {
+				                      FRealMasterVulkanDevicePath::Destroy(RHICmdList, Old, false);
+			                      });
+		}
+		else
+		{
+			FRealMasterVulkanDevicePath::Destroy(FRHICommandListExecutor::GetImmediateCommandList(), Old, true);
+		}
+	}
+}
+
+void FRealMasterRuntime::PostPrompt(std::string Text)
+{
+	FPromptJob Job;
+	Job.Readback = Session;
+	Job.Device = Device;
+	Job.Text = std::move(Text);
+	if (!Prompts->Post(std::move(Job)))
+	{
+		return; // the running worker takes it (an older change still waiting is replaced)
+	}
+	PromptWorkers->fetch_add(1);
 	AsyncTask(ENamedThreads::AnyBackgroundThreadNormalTask,
-	          [Old = std::move(Session), Counter = Retiring]() mutable
+	          [Mailbox = Prompts, Workers = PromptWorkers, ErrorBox = PromptErrors]()
 	          {
-		          Old.reset();
-		          Counter->fetch_sub(1);
+		          while (std::optional<FPromptJob> Next = Mailbox->Take())
+		          {
+			          realmaster::Status St;
+			          if (Next->Device.IsValid())
+			          {
+				          St = Next->Device->ApplyPrompt(Next->Text);
+			          }
+			          else if (Next->Readback)
+			          {
+				          St = Next->Readback->setPrompt(Next->Text);
+			          }
+			          if (St.is(realmaster::StatusCode::Shutdown))
+			          {
+				          continue; // the session was replaced meanwhile; the new one has the prompt
+			          }
+			          if (!St.ok())
+			          {
+				          const FString Why = FromUtf8(St.message);
+				          UE_LOG(LogRealMaster, Warning, TEXT("%s"), *Why);
+				          FScopeLock Lock(&ErrorBox->Lock);
+				          ErrorBox->Message = Why;
+			          }
+		          }
+		          Workers->fetch_sub(1);
 	          });
 }
 
-realmaster::Session* FRealMasterRuntime::Update_RenderThread()
+void FRealMasterRuntime::WaitForPromptWorkers() const
+{
+	while (PromptWorkers->load() > 0 || !Prompts->Idle())
+	{
+		FPlatformProcess::Sleep(0.01f);
+	}
+}
+
+FRealMasterFrameSession FRealMasterRuntime::Update_RenderThread(FRDGBuilder& GraphBuilder)
 {
 	check(IsInRenderingThread());
 	const RealMasterCore::DesiredSettings Desired = RealMasterCVars::Read_RenderThread(DefaultModelDir);
@@ -103,8 +206,8 @@ realmaster::Session* FRealMasterRuntime::Update_RenderThread()
 	}
 	if (!Desired.enable)
 	{
-		RetireSession();
-		return nullptr;
+		RetireSession(&GraphBuilder);
+		return FRealMasterFrameSession();
 	}
 
 	// Cinematic renders (Movie Render Queue) must not show pass-through frames while a model loads.
@@ -123,15 +226,27 @@ realmaster::Session* FRealMasterRuntime::Update_RenderThread()
 			FScopeLock Lock(&StatusLock);
 			Status.bCreatingSession = false;
 		}
-		if (Done->Session)
+		if (Done->bTriedDevice && !Done->Device.IsValid() &&
+		    Paths.MarkDeviceFailed(CreationKey(Done->Settings), Done->DeviceStatus.message))
 		{
-			RetireSession();
+			UE_LOG(LogRealMaster, Warning, TEXT("The Vulkan device path is not available; frames are read back: %s"),
+			       *FromUtf8(Done->DeviceStatus.message));
+		}
+		if (Done->Device.IsValid() || Done->Session)
+		{
+			RetireSession(&GraphBuilder);
 			Session = std::move(Done->Session);
-			Applier.MarkCreated(Done->Settings);
+			Device = MoveTemp(Done->Device);
+			// The device path's session takes strength and mode at creation only.
+			Applier.MarkCreated(Done->Settings, Device.IsValid() ? RealMasterCore::LiveSettings{false, false}
+			                                                     : RealMasterCore::LiveSettings{});
 			FailedKey.clear();
 			Errors.Clear();
-			UE_LOG(LogRealMaster, Log, TEXT("Session ready (execution provider %s)"),
-			       *FromUtf8(Session->executionProvider()));
+			UE_LOG(LogRealMaster, Log, TEXT("Session ready (%s path, execution provider %s)"),
+			       UTF8_TO_TCHAR(RealMasterCore::FramePathName(Device.IsValid() ? RealMasterCore::FramePath::Device
+			                                                                    : RealMasterCore::FramePath::Readback)),
+			       *FromUtf8(Device.IsValid() ? Device->GetSnapshot().Stats.executionProvider
+			                                  : Session->executionProvider()));
 			SetMessage(FString());
 		}
 		else
@@ -143,17 +258,34 @@ realmaster::Session* FRealMasterRuntime::Update_RenderThread()
 		}
 	}
 
-	if (!Session)
+	// A device path that could not go on (an image the runtime refused): the readback path takes over.
+	if (Device.IsValid() && Device->HasFailed())
+	{
+		const FString Why = Device->GetFailure();
+		if (Paths.MarkDeviceFailed(CreationKey(Desired), std::string(TCHAR_TO_UTF8(*Why))))
+		{
+			UE_LOG(LogRealMaster, Warning, TEXT("The Vulkan device path stopped; frames are read back: %s"), *Why);
+		}
+		RetireSession(&GraphBuilder);
+	}
+
+	if (!Session && !Device.IsValid())
 	{
 		if (!Creation.IsValid() && CreationKey(Desired) != FailedKey)
 		{
 			StartCreate(Desired);
 		}
-		return nullptr;
+		return FRealMasterFrameSession();
 	}
 
-	const RealMasterCore::SettingsApplier::Result R = Applier.Apply(Desired, *Session);
-	if (R.recreate)
+	// Another path (r.RealMaster.DevicePath changed) needs another session, like another model does.
+	const RealMasterCore::FramePath Wanted =
+	    Paths.Choose(FRealMasterVulkanDevicePath::Probe(Desired.devicePath), CreationKey(Desired)).path;
+	const RealMasterCore::FramePath Have =
+	    Device.IsValid() ? RealMasterCore::FramePath::Device : RealMasterCore::FramePath::Readback;
+	const RealMasterCore::SettingsApplier::Result R =
+	    Device.IsValid() ? Applier.ApplyWithoutSession(Desired) : Applier.Apply(Desired, *Session);
+	if (R.recreate || Wanted != Have)
 	{
 		if (!Creation.IsValid() && CreationKey(Desired) != FailedKey)
 		{
@@ -165,21 +297,41 @@ realmaster::Session* FRealMasterRuntime::Update_RenderThread()
 		UE_LOG(LogRealMaster, Warning, TEXT("%s"), *FromUtf8(R.status.message));
 		SetMessage(FromUtf8(R.status.message));
 	}
-	return Session.get();
+	if (R.prompt)
+	{
+		PostPrompt(*R.prompt); // encoded on a background thread, never here
+	}
+
+	FRealMasterFrameSession Out;
+	Out.Readback = Session.get();
+	Out.Device = Device;
+	return Out;
 }
 
 void FRealMasterRuntime::PublishStats_RenderThread(uint64 CapturesSkipped)
 {
-	if (!Session)
+	if (!Session && !Device.IsValid())
 	{
 		FScopeLock Lock(&StatusLock);
 		Status.bSessionActive = false;
 		Status.bEnhancing = false;
+		Status.FramePath = TEXT("none");
 		Status.CapturesSkipped = CapturesSkipped;
 		return;
 	}
-	const realmaster::Stats S = Session->stats();
-	const realmaster::Status Health = Session->health();
+	realmaster::Stats S;
+	realmaster::Status Health;
+	if (Device.IsValid())
+	{
+		const FRealMasterVulkanDevicePath::FSnapshot Snapshot = Device->GetSnapshot();
+		S = Snapshot.Stats;
+		Health = Snapshot.Health;
+	}
+	else
+	{
+		S = Session->stats();
+		Health = Session->health();
+	}
 
 #if STATS
 	SET_FLOAT_STAT(STAT_RealMaster_InferenceMs, S.lastInferenceMs);
@@ -190,6 +342,7 @@ void FRealMasterRuntime::PublishStats_RenderThread(uint64 CapturesSkipped)
 	SET_DWORD_STAT(STAT_RealMaster_Skipped, static_cast<uint32>(CapturesSkipped));
 	SET_DWORD_STAT(STAT_RealMaster_Latency, static_cast<uint32>(S.outputLatencyFrames));
 	SET_DWORD_STAT(STAT_RealMaster_Enhancing, Health.ok() ? 1u : 0u);
+	SET_DWORD_STAT(STAT_RealMaster_DevicePath, Device.IsValid() ? 1u : 0u);
 	// Same order as RealMasterCore::kReportedExecutionProviders.
 	const int Ep = RealMasterCore::ReportedExecutionProviderIndex(S.executionProvider);
 	SET_DWORD_STAT(STAT_RealMaster_EP_TensorRT, Ep == 0 ? 1u : 0u);
@@ -203,14 +356,26 @@ void FRealMasterRuntime::PublishStats_RenderThread(uint64 CapturesSkipped)
 	{
 		UE_LOG(LogRealMaster, Warning, TEXT("Frames pass through: %s"), *FromUtf8(Health.message));
 	}
+	FString PromptError;
+	{
+		FScopeLock Lock(&PromptErrors->Lock);
+		PromptError = MoveTemp(PromptErrors->Message);
+		PromptErrors->Message.Reset();
+	}
 
 	FScopeLock Lock(&StatusLock);
 	Status.bSessionActive = true;
 	Status.bEnhancing = Health.ok();
 	Status.ExecutionProvider = FromUtf8(S.executionProvider);
+	Status.FramePath = UTF8_TO_TCHAR(RealMasterCore::FramePathName(
+	    Device.IsValid() ? RealMasterCore::FramePath::Device : RealMasterCore::FramePath::Readback));
 	if (!Health.ok())
 	{
 		Status.Message = FromUtf8(Health.message);
+	}
+	else if (!PromptError.IsEmpty())
+	{
+		Status.Message = PromptError;
 	}
 	Status.InferenceMs = S.lastInferenceMs;
 	Status.PreprocessMs = S.lastPreprocessMs;
@@ -231,16 +396,20 @@ FRealMasterStatus FRealMasterRuntime::GetStatus() const
 void FRealMasterRuntime::Shutdown_RenderThread()
 {
 	// Module code (the Rust library included) is about to be unloaded: nothing may outlive this call.
-	Session.reset();
 	if (Creation.IsValid())
 	{
 		while (!Creation->bDone.load(std::memory_order_acquire))
 		{
 			FPlatformProcess::Sleep(0.01f);
 		}
+		FRHICommandListImmediate& RHICmdList = FRHICommandListExecutor::GetImmediateCommandList();
+		FRealMasterVulkanDevicePath::Destroy(RHICmdList, MoveTemp(Creation->Device), true);
 		Creation->Session.reset();
 		Creation.Reset();
 	}
+	// The device path's session goes on the queue's thread (waited for); the readback one on a task.
+	RetireSession(nullptr);
+	WaitForPromptWorkers();
 	while (Retiring->load() > 0)
 	{
 		FPlatformProcess::Sleep(0.01f);

@@ -28,6 +28,24 @@ BEGIN_SHADER_PARAMETER_STRUCT(FRealMasterUploadParameters, )
 RDG_TEXTURE_ACCESS(Target, ERHIAccess::CopyDest)
 END_SHADER_PARAMETER_STRUCT()
 
+/** The device path's frame: the states RDG moves the images into before the runtime runs (the Vulkan
+ *  RHI's layouts for them: SHADER_READ_ONLY_OPTIMAL for the sampled inputs, GENERAL for the output). */
+BEGIN_SHADER_PARAMETER_STRUCT(FRealMasterDeviceFrameParameters, )
+RDG_TEXTURE_ACCESS(Color, ERHIAccess::SRVCompute)
+RDG_TEXTURE_ACCESS(Depth, ERHIAccess::SRVCompute)
+RDG_TEXTURE_ACCESS(Normals, ERHIAccess::SRVCompute)
+RDG_TEXTURE_ACCESS(Motion, ERHIAccess::SRVCompute)
+RDG_TEXTURE_ACCESS(Output, ERHIAccess::UAVCompute)
+END_SHADER_PARAMETER_STRUCT()
+
+/** Device path formats (Core/RealMasterDevicePath.h lists what the runtime takes): the capture as
+ *  8-bit BGRA holding sRGB-encoded values (as for the readback path), depth in metres, view-space
+ *  normals and pixel motion in half floats, and an RGBA8 storage output holding sRGB-encoded values. */
+constexpr EPixelFormat DeviceDepthFormat = PF_R32_FLOAT;
+constexpr EPixelFormat DeviceNormalsFormat = PF_FloatRGBA;
+constexpr EPixelFormat DeviceMotionFormat = PF_FloatRGBA;
+constexpr EPixelFormat DeviceOutputFormat = PF_R8G8B8A8;
+
 /** Frames are captured as 8-bit BGRA after the tonemapper: display-referred sRGB values. */
 constexpr EPixelFormat CapturePixelFormat = PF_B8G8R8A8;
 constexpr RealMasterCore::CaptureFormat CaptureFormat = RealMasterCore::CaptureFormat::B8G8R8A8;
@@ -87,10 +105,12 @@ bool FRealMasterViewExtension::IsActiveThisFrame_Internal(const FSceneViewExtens
 void FRealMasterViewExtension::PreRenderViewFamily_RenderThread(FRDGBuilder& GraphBuilder,
                                                                 FSceneViewFamily& InViewFamily)
 {
-	// Settings are applied once per view family; the session pointer is valid for this family's graph.
-	realmaster::Session* const Previous = State->Session;
-	State->Session = Runtime->Update_RenderThread();
-	if (State->Session != Previous)
+	// Settings are applied once per view family; the session is valid for this family's graph.
+	const FRealMasterFrameSession Frame = Runtime->Update_RenderThread(GraphBuilder);
+	const bool bChanged = Frame.Readback != State->Session || Frame.Device != State->Device;
+	State->Session = Frame.Readback;
+	State->Device = Frame.Device;
+	if (bChanged)
 	{
 		// A new (or no) session: its counters start at zero and it has no history of any view.
 		State->Ring.Reset();
@@ -98,7 +118,12 @@ void FRealMasterViewExtension::PreRenderViewFamily_RenderThread(FRDGBuilder& Gra
 		State->LastFramesOutput = ~0ull;
 		State->MinOutputFrameIndex = 0;
 	}
-	if (!State->Session)
+	if (!State->Device.IsValid())
+	{
+		// The old session released its images; the textures themselves go back to the pool.
+		State->DeviceTextures.Reset();
+	}
+	if (!Frame.IsValid())
 	{
 		State->Ring.Reset();
 		State->Views.Reset();
@@ -117,7 +142,7 @@ void FRealMasterViewExtension::SubscribeToPostProcessingPass(EPostProcessingPass
                                                              bool bIsPassEnabled)
 #endif
 {
-	if (Pass == EPostProcessingPass::Tonemap && bIsPassEnabled && State->Session)
+	if (Pass == EPostProcessingPass::Tonemap && bIsPassEnabled && (State->Session || State->Device.IsValid()))
 	{
 		InOutPassCallbacks.Add(
 		    FAfterPassCallbackDelegate::CreateRaw(this, &FRealMasterViewExtension::PostTonemap_RenderThread));
@@ -170,7 +195,7 @@ FScreenPassTexture FRealMasterViewExtension::PostTonemap_RenderThread(FRDGBuilde
 	{
 		return PassThrough(GraphBuilder, View, Inputs, SceneColor);
 	}
-	if (!S.Session || View.bIsSceneCapture)
+	if ((!S.Session && !S.Device.IsValid()) || View.bIsSceneCapture)
 	{
 		return PassThrough(GraphBuilder, View, Inputs, SceneColor);
 	}
@@ -189,11 +214,31 @@ FScreenPassTexture FRealMasterViewExtension::PostTonemap_RenderThread(FRDGBuilde
 		// Readbacks in flight belong to the previous view; its enhanced frames must not be shown here.
 		S.Ring.Reset();
 		S.bOutputValid = false;
-		S.MinOutputFrameIndex = S.Session->stats().framesSubmitted;
+		S.MinOutputFrameIndex = S.Session ? S.Session->stats().framesSubmitted : 0;
 	}
 
 	RDG_EVENT_SCOPE(GraphBuilder, "RealMaster");
 	const FIntPoint Size = SceneColor.ViewRect.Size();
+	if (S.Device.IsValid())
+	{
+		FRDGTextureRef DeviceOutput =
+		    AddDevicePasses(GraphBuilder, View, Inputs, SceneColor, View.bCameraCut || bSwitchedView);
+		Runtime->PublishStats_RenderThread(S.Device->GetFramesRefused());
+		if (!DeviceOutput)
+		{
+			return PassThrough(GraphBuilder, View, Inputs, SceneColor);
+		}
+		FScreenPassRenderTarget DeviceComposite = Inputs.OverrideOutput;
+		if (!DeviceComposite.IsValid())
+		{
+			DeviceComposite = FScreenPassRenderTarget::CreateFromInput(
+			    GraphBuilder, SceneColor, ERenderTargetLoadAction::ENoAction, TEXT("RealMaster.Composite"));
+		}
+		AddDrawTexturePass(GraphBuilder, View, FScreenPassTexture(DeviceOutput, FIntRect(FIntPoint::ZeroValue, Size)),
+		                   DeviceComposite);
+		return FScreenPassTexture(DeviceComposite);
+	}
+
 	FCapture Capture = AddCapturePasses(GraphBuilder, View, Inputs, SceneColor);
 	Capture.bCameraCut = Capture.bCameraCut || bSwitchedView;
 
@@ -280,6 +325,112 @@ FRealMasterViewExtension::FCapture FRealMasterViewExtension::AddCapturePasses(FR
 	                             FComputeShaderUtils::GetGroupCount(Size, FRealMasterGBufferPackCS::ThreadGroupSize));
 	Capture.bCameraCut = View.bCameraCut;
 	return Capture;
+}
+
+FRDGTextureRef FRealMasterViewExtension::AddDevicePasses(FRDGBuilder& GraphBuilder, const FSceneView& View,
+                                                         const FPostProcessMaterialInputs& Inputs,
+                                                         const FScreenPassTexture& SceneColor, bool bCameraCut)
+{
+	FRenderState& S = *State;
+	const FIntPoint Size = SceneColor.ViewRect.Size();
+	FDeviceTextures& T = S.DeviceTextures;
+	if (T.Size != Size || !T.Output.IsValid())
+	{
+		// First frame or a resize: new images, which the session registers (and the old ones it releases)
+		// when it processes the next frame. Converted to external so they live across frames.
+		auto Allocate = [&GraphBuilder, Size](EPixelFormat Format, ETextureCreateFlags Flags, const TCHAR* Name)
+		{
+			const FRDGTextureRef Texture = GraphBuilder.CreateTexture(
+			    FRDGTextureDesc::Create2D(Size, Format, FClearValueBinding::Black, Flags), Name);
+			return GraphBuilder.ConvertToExternalTexture(Texture);
+		};
+		T.Color = Allocate(CapturePixelFormat, TexCreate_RenderTargetable | TexCreate_ShaderResource,
+		                   TEXT("RealMaster.DeviceColor"));
+		T.Depth = Allocate(DeviceDepthFormat, TexCreate_UAV | TexCreate_ShaderResource, TEXT("RealMaster.DeviceDepth"));
+		T.Normals =
+		    Allocate(DeviceNormalsFormat, TexCreate_UAV | TexCreate_ShaderResource, TEXT("RealMaster.DeviceNormals"));
+		T.Motion =
+		    Allocate(DeviceMotionFormat, TexCreate_UAV | TexCreate_ShaderResource, TEXT("RealMaster.DeviceMotion"));
+		T.Output =
+		    Allocate(DeviceOutputFormat, TexCreate_UAV | TexCreate_ShaderResource, TEXT("RealMaster.DeviceOutput"));
+		T.Size = Size;
+	}
+	// While a prompt is being applied the session is busy: this frame passes through untouched.
+	RealMasterCore::FrameGate::TicketRef Ticket = S.Device->TryScheduleFrame();
+	if (!Ticket)
+	{
+		return nullptr;
+	}
+	RealMasterCore::DeviceFrameImages Images;
+	Images[static_cast<SIZE_T>(RealMasterCore::DeviceImageSlot::Color)] =
+	    FRealMasterVulkanDevicePath::DescribeImage(T.Color->GetRHI());
+	Images[static_cast<SIZE_T>(RealMasterCore::DeviceImageSlot::Depth)] =
+	    FRealMasterVulkanDevicePath::DescribeImage(T.Depth->GetRHI());
+	Images[static_cast<SIZE_T>(RealMasterCore::DeviceImageSlot::Normals)] =
+	    FRealMasterVulkanDevicePath::DescribeImage(T.Normals->GetRHI());
+	Images[static_cast<SIZE_T>(RealMasterCore::DeviceImageSlot::Motion)] =
+	    FRealMasterVulkanDevicePath::DescribeImage(T.Motion->GetRHI());
+	Images[static_cast<SIZE_T>(RealMasterCore::DeviceImageSlot::Output)] =
+	    FRealMasterVulkanDevicePath::DescribeImage(T.Output->GetRHI());
+	const realmaster::Status Check = RealMasterCore::CheckDeviceImages(Images);
+	if (!Check.ok())
+	{
+		// The runtime would refuse these images: the readback path takes over from the next frame.
+		S.Device->MarkFailed(UTF8_TO_TCHAR(Check.message.c_str()));
+		return nullptr;
+	}
+
+	const FRDGTextureRef Color = GraphBuilder.RegisterExternalTexture(T.Color);
+	const FRDGTextureRef Depth = GraphBuilder.RegisterExternalTexture(T.Depth);
+	const FRDGTextureRef Normals = GraphBuilder.RegisterExternalTexture(T.Normals);
+	const FRDGTextureRef Motion = GraphBuilder.RegisterExternalTexture(T.Motion);
+	const FRDGTextureRef Output = GraphBuilder.RegisterExternalTexture(T.Output);
+
+	// Colour: the tonemapped view rectangle as 8-bit BGRA, exactly as the readback path captures it.
+	AddDrawTexturePass(
+	    GraphBuilder, View, SceneColor,
+	    FScreenPassRenderTarget(Color, FIntRect(FIntPoint::ZeroValue, Size), ERenderTargetLoadAction::ENoAction));
+
+	// Depth, normals and motion at the output size, already in the runtime's conventions.
+	FRealMasterGBufferTexturesCS::FParameters* Pack =
+	    GraphBuilder.AllocParameters<FRealMasterGBufferTexturesCS::FParameters>();
+	Pack->View = View.ViewUniformBuffer;
+	Pack->SceneTextures = Inputs.SceneTextures;
+	Pack->RenderRectMin = View.ViewRect.Min;
+	Pack->RenderRectSize = View.ViewRect.Size();
+	Pack->OutputSize = Size;
+	Pack->WorldUnitsToMetres = WorldUnitsToMetres;
+	Pack->MaxDepthMetres = MaxDepthMetres;
+	Pack->DepthTexture = GraphBuilder.CreateUAV(Depth);
+	Pack->NormalTexture = GraphBuilder.CreateUAV(Normals);
+	Pack->MotionTexture = GraphBuilder.CreateUAV(Motion);
+	TShaderMapRef<FRealMasterGBufferTexturesCS> PackShader(GetGlobalShaderMap(View.GetFeatureLevel()));
+	FComputeShaderUtils::AddPass(
+	    GraphBuilder, RDG_EVENT_NAME("RealMaster.GBufferTextures %dx%d", Size.X, Size.Y), PackShader, Pack,
+	    FComputeShaderUtils::GetGroupCount(Size, FRealMasterGBufferTexturesCS::ThreadGroupSize));
+
+	FRealMasterDeviceFrameParameters* Frame = GraphBuilder.AllocParameters<FRealMasterDeviceFrameParameters>();
+	Frame->Color = Color;
+	Frame->Depth = Depth;
+	Frame->Normals = Normals;
+	Frame->Motion = Motion;
+	Frame->Output = Output;
+	TArray<FTextureRHIRef> KeepAlive;
+	KeepAlive.Add(T.Color->GetRHI());
+	KeepAlive.Add(T.Depth->GetRHI());
+	KeepAlive.Add(T.Normals->GetRHI());
+	KeepAlive.Add(T.Motion->GetRHI());
+	KeepAlive.Add(T.Output->GetRHI());
+	GraphBuilder.AddPass(RDG_EVENT_NAME("RealMaster.DeviceProcess"), Frame,
+	                     ERDGPassFlags::Compute | ERDGPassFlags::NeverCull,
+	                     [Device = S.Device, Images, bCameraCut, Ticket = MoveTemp(Ticket),
+	                      KeepAlive = MoveTemp(KeepAlive)](FRHICommandListImmediate& RHICmdList)
+	                     {
+		                     // RDG has moved the images into the frame's states; the runtime runs where
+		                     // Unreal submits to the graphics queue, after this frame's work so far.
+		                     Device->EnqueueProcess(RHICmdList, Images, bCameraCut, Ticket, KeepAlive);
+	                     });
+	return Output;
 }
 
 void FRealMasterViewExtension::AddRealtimeReadback(FRDGBuilder& GraphBuilder, const FCapture& Capture)
@@ -455,6 +606,8 @@ void FRealMasterViewExtension::Shutdown_RenderThread()
 	State->Ring.Reset();
 	State->Views.Reset();
 	State->Session = nullptr;
+	State->Device.Reset();
+	State->DeviceTextures.Reset();
 	State->OutputTexture.SafeRelease();
 	State->bOutputValid = false;
 }

@@ -1,6 +1,11 @@
-// The scene view extension: captures one view after the tonemapper, reads it back without stalling
-// (realtime) or synchronously inside the render graph (cinematic), hands it to the runtime, and
-// composites the newest result into the viewport.
+// The scene view extension: captures one view after the tonemapper and hands it to the runtime, then
+// composites the result into the viewport. Two paths:
+// - Vulkan device path (Vulkan RHI): the captured colour and the pack shader's G-buffer textures stay on
+//   the GPU; the runtime enhances them into an output texture on Unreal's own device and queue, within
+//   the same frame (RealMasterVulkanDevicePath.h).
+// - Readback path (D3D12, or whenever the device path cannot be used): the frame is read back without
+//   stalling (realtime) or synchronously inside the render graph (cinematic), and the newest result is
+//   uploaded.
 //
 // Which pass, and why (EPostProcessingPass::Tonemap, i.e. the "after tonemapping" blend location):
 // - the temporal upscaler (TAA/TSR) runs before it, so the composited result never enters the
@@ -16,6 +21,7 @@
 #include "RealMasterFrameLayout.h"
 #include "RealMasterReadbackRing.h"
 #include "RealMasterViewSelector.h"
+#include "RealMasterVulkanDevicePath.h"
 #include "RenderGraphResources.h"
 #include "Runtime/Launch/Resources/Version.h"
 #include "SceneViewExtension.h"
@@ -47,7 +53,7 @@ public:
 	                                           bool bIsPassEnabled) override;
 #endif
 
-	/** Render thread, at module shutdown: drops the readbacks and the output texture. */
+	/** Render thread, at module shutdown: drops the readbacks and the output textures. */
 	void Shutdown_RenderThread();
 
 protected:
@@ -63,6 +69,28 @@ private:
 	static constexpr SIZE_T NumReadbacks = 3;
 	using FRing = RealMasterCore::ReadbackRing<FReadbackPair, NumReadbacks>;
 
+	/** The device path's textures, kept across frames: the session registers their images once and again
+	 *  only after a resize (a new allocation). */
+	struct FDeviceTextures
+	{
+		TRefCountPtr<IPooledRenderTarget> Color;
+		TRefCountPtr<IPooledRenderTarget> Depth;
+		TRefCountPtr<IPooledRenderTarget> Normals;
+		TRefCountPtr<IPooledRenderTarget> Motion;
+		TRefCountPtr<IPooledRenderTarget> Output;
+		FIntPoint Size = FIntPoint::ZeroValue;
+
+		void Reset()
+		{
+			Color.SafeRelease();
+			Depth.SafeRelease();
+			Normals.SafeRelease();
+			Motion.SafeRelease();
+			Output.SafeRelease();
+			Size = FIntPoint::ZeroValue;
+		}
+	};
+
 	/** Everything the render-graph pass lambdas touch; they run later in the frame on the render thread. */
 	struct FRenderState
 	{
@@ -77,7 +105,9 @@ private:
 		uint64 FrameCounter = 0;
 		/** The one view whose frames reach the runtime (its temporal history is per camera). */
 		RealMasterCore::ViewSelector Views;
-		realmaster::Session* Session = nullptr; // owned by the runtime; valid for this frame
+		realmaster::Session* Session = nullptr;   // readback path; owned by the runtime; valid for this frame
+		FRealMasterVulkanDevicePath::FRef Device; // Vulkan device path (Session is then null)
+		FDeviceTextures DeviceTextures;
 		/** Pixels waiting to be uploaded, recycled between frames. */
 		TArray<TSharedPtr<realmaster::Output, ESPMode::ThreadSafe>> FreeOutputs;
 		FCriticalSection FreeOutputsLock;
@@ -103,6 +133,11 @@ private:
 	void AddRealtimeReadback(FRDGBuilder& GraphBuilder, const FCapture& Capture);
 	void AddCinematicInference(FRDGBuilder& GraphBuilder, const FCapture& Capture,
 	                           TSharedRef<FPendingUpload, ESPMode::ThreadSafe> Pending);
+	/** Vulkan device path: capture, pack, and enhance on the GPU. Returns the output texture, or null (pass through).
+	 */
+	FRDGTextureRef AddDevicePasses(FRDGBuilder& GraphBuilder, const FSceneView& View,
+	                               const FPostProcessMaterialInputs& Inputs, const FScreenPassTexture& SceneColor,
+	                               bool bCameraCut);
 	/** Returns the texture holding the newest enhanced frame of this size, or null (pass through). */
 	FRDGTextureRef AddUploadPass(FRDGBuilder& GraphBuilder, FIntPoint Size,
 	                             TSharedRef<FPendingUpload, ESPMode::ThreadSafe> Pending, bool bUploadThisFrame);

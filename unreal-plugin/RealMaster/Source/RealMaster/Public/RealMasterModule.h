@@ -13,6 +13,7 @@ inline const TCHAR* Prompt = TEXT("r.RealMaster.Prompt");
 inline const TCHAR* Mode = TEXT("r.RealMaster.Mode");
 inline const TCHAR* Model = TEXT("r.RealMaster.Model");
 inline const TCHAR* ExecutionProvider = TEXT("r.RealMaster.ExecutionProvider");
+inline const TCHAR* DevicePath = TEXT("r.RealMaster.DevicePath");
 } // namespace RealMasterCVarNames
 
 /** A snapshot for UI (editor panel) and tools; published by the render thread once per frame. */
@@ -23,6 +24,8 @@ struct FRealMasterStatus
 	bool bEnhancing = false;
 	bool bCreatingSession = false;
 	FString ExecutionProvider = TEXT("none");
+	/** How frames reach the runtime: "device (Vulkan)", "readback", or "none" without a session. */
+	FString FramePath = TEXT("none");
 	FString Mode = TEXT("realtime");
 	FString Prompt;
 	/** Health or the last error, with its fix. Empty when all is well. */
@@ -33,6 +36,8 @@ struct FRealMasterStatus
 	uint64 FramesSubmitted = 0;
 	uint64 FramesOutput = 0;
 	uint64 FramesDropped = 0;
+	/** Readback path: captures skipped because every readback was in flight. Device path: frames shown
+	 *  untouched while a prompt was being applied. */
 	uint64 CapturesSkipped = 0;
 	uint64 OutputLatencyFrames = 0;
 };

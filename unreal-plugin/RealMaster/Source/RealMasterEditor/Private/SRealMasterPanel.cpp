@@ -164,13 +164,13 @@ FText SRealMasterPanel::GetStatsText() const
 		                          : LOCTEXT("Idle", "No session (disabled or failed).");
 	}
 	const FString Text =
-	    FString::Printf(TEXT("State            %s\nExecution provider %s\nMode             %s\nPrompt           "
-	                         "%s\nInference        %.2f ms\n"
+	    FString::Printf(TEXT("State            %s\nFrame path       %s\nExecution provider %s\nMode             "
+	                         "%s\nPrompt           %s\nInference        %.2f ms\n"
 	                         "Pre / composite  %.2f / %.2f ms\nFrames in / out  %llu / %llu\nDropped          %llu\n"
 	                         "Captures skipped %llu\nOutput latency   %llu frames"),
-	                    S.bEnhancing ? TEXT("enhancing") : TEXT("passing through"), *S.ExecutionProvider, *S.Mode,
-	                    *S.Prompt, S.InferenceMs, S.PreprocessMs, S.CompositeMs, S.FramesSubmitted, S.FramesOutput,
-	                    S.FramesDropped, S.CapturesSkipped, S.OutputLatencyFrames);
+	                    S.bEnhancing ? TEXT("enhancing") : TEXT("passing through"), *S.FramePath, *S.ExecutionProvider,
+	                    *S.Mode, *S.Prompt, S.InferenceMs, S.PreprocessMs, S.CompositeMs, S.FramesSubmitted,
+	                    S.FramesOutput, S.FramesDropped, S.CapturesSkipped, S.OutputLatencyFrames);
 	return FText::FromString(Text);
 }
 

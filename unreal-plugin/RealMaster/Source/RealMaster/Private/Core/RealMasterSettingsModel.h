@@ -1,6 +1,7 @@
 // Engine-independent settings logic of the RealMaster plugin: console-variable parsing, the
-// weather presets, and applying changed settings to a session exactly once. Compiled by the
-// plugin and, outside Unreal, by unreal-plugin/tests (CMake target realmaster_plugin_helpers_tests).
+// weather presets, and applying changed settings to a session exactly once (prompts are handed back
+// to be applied off the render thread: setPrompt encodes free text). Compiled by the plugin and,
+// outside Unreal, by unreal-plugin/tests (CMake target realmaster_plugin_helpers_tests).
 #pragma once
 
 #include <array>
@@ -139,6 +140,8 @@ struct DesiredSettings
 	realmaster::Mode mode = realmaster::Mode::Realtime;
 	std::string modelDir;
 	std::string executionProvider = "auto";
+	/// r.RealMaster.DevicePath: use the Vulkan device path where the RHI allows it.
+	bool devicePath = true;
 };
 
 /// Reports an error the first time it is seen, not every frame (the engine log stays readable).
@@ -161,17 +164,29 @@ private:
 	std::string last_;
 };
 
+/// What a session can change while it runs. The readback path's realmaster::Session changes strength
+/// and mode live; the device path's realmaster::VulkanSession takes them at creation only.
+struct LiveSettings
+{
+	bool strength = true;
+	bool mode = true;
+};
+
 /// Tracks what was applied to the current session so each change costs one call.
 class SettingsApplier
 {
 public:
 	struct Result
 	{
-		/// The model or execution provider changed: the session must be recreated with NewConfig().
+		/// A setting the session cannot change live changed (model, execution provider, or strength /
+		/// mode on the device path): the session must be recreated with NewConfig().
 		bool recreate = false;
-		/// The first failure of this update (prompt/strength/mode), if any.
+		/// The first failure of this update (strength/mode), if any.
 		realmaster::Status status;
 		int calls = 0; // bridge calls made (for tests and stats)
+		/// The prompt changed: apply it with setPrompt off the render thread (free text is encoded
+		/// there, which can take far longer than a frame). Recorded as applied.
+		std::optional<std::string> prompt;
 	};
 
 	/// Session configuration for the desired settings (used when (re)creating the session).
@@ -188,20 +203,21 @@ public:
 	}
 
 	/// Call after (re)creating the session from NewConfig(d): everything in `d` is applied.
-	void MarkCreated(const DesiredSettings& d)
+	void MarkCreated(const DesiredSettings& d, LiveSettings live = LiveSettings{})
 	{
 		applied_ = d;
+		live_ = live;
 		hasSession_ = true;
 	}
 	void MarkDestroyed() { hasSession_ = false; }
 
-	/// `SessionT` is realmaster::Session (or a test double with the same methods).
+	/// `SessionT` is realmaster::Session (or a test double with setStrength/setMode). Settings the
+	/// session was marked as not changing live ask for a recreation instead of a call.
 	template <typename SessionT> Result Apply(const DesiredSettings& d, const SessionT& session)
 	{
-		Result r;
-		if (!hasSession_ || d.modelDir != applied_.modelDir || d.executionProvider != applied_.executionProvider)
+		Result r = Compare(d, live_);
+		if (r.recreate)
 		{
-			r.recreate = true;
 			return r;
 		}
 		auto note = [&r](const realmaster::Status& s)
@@ -213,11 +229,6 @@ public:
 			}
 		};
 		// A refused value is still recorded as applied: it is reported once, not retried every frame.
-		if (d.prompt != applied_.prompt)
-		{
-			note(session.setPrompt(d.prompt));
-			applied_.prompt = d.prompt;
-		}
 		if (d.strength != applied_.strength)
 		{
 			note(session.setStrength(d.strength));
@@ -231,8 +242,31 @@ public:
 		return r;
 	}
 
+	/// For a session that changes only its prompt live (the device path): a strength or mode change asks
+	/// for a recreation, and no bridge call is made here.
+	Result ApplyWithoutSession(const DesiredSettings& d) { return Compare(d, LiveSettings{false, false}); }
+
 private:
+	/// Recreation and the prompt hand-back, shared by both Apply variants.
+	Result Compare(const DesiredSettings& d, LiveSettings live)
+	{
+		Result r;
+		if (!hasSession_ || d.modelDir != applied_.modelDir || d.executionProvider != applied_.executionProvider ||
+		    (!live.strength && d.strength != applied_.strength) || (!live.mode && d.mode != applied_.mode))
+		{
+			r.recreate = true;
+			return r;
+		}
+		if (d.prompt != applied_.prompt)
+		{
+			r.prompt = d.prompt;
+			applied_.prompt = d.prompt;
+		}
+		return r;
+	}
+
 	DesiredSettings applied_;
+	LiveSettings live_;
 	bool hasSession_ = false;
 };
 
