@@ -45,6 +45,8 @@ struct Report {
     frames: usize,
     /// Cinematic mode, GPU waited on after each stage: per-stage milliseconds.
     stages: Vec<(String, Summary)>,
+    /// GPU time per stage from timestamp queries (GPU backend on a device that has them).
+    gpu_stages: Option<Vec<(String, Summary)>>,
     fps_cinematic: f64,
     /// (total - inference) / inference, at the median.
     runtime_overhead_ratio: f64,
@@ -203,6 +205,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     // Cinematic, profiled: every stage timed.
     let mut per_stage: Vec<Vec<f64>> = vec![Vec::new(); 7];
     let mut diffusion = DiffusionSamples::default();
+    let mut gpu_samples: Vec<realmaster::gpu::timestamps::GpuStageTimes> = Vec::new();
     for i in 0..a.warmup + a.frames {
         session.submit(&frame(i).as_frame_ref())?;
         let t = session.last_timings();
@@ -224,6 +227,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             if let Some(d) = &t.diffusion {
                 diffusion.push(d);
             }
+            if let Some(g) = t.gpu {
+                gpu_samples.push(g);
+            }
         }
     }
     if let realmaster::Health::PassThrough { message, .. } = session.health() {
@@ -243,6 +249,15 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         .zip(&per_stage)
         .map(|(n, v)| (n.to_string(), summarize(v)))
         .collect();
+    let gpu_stages = (!gpu_samples.is_empty()).then(|| {
+        (0..6)
+            .map(|k| {
+                let name = gpu_samples[0].named()[k].0.to_string();
+                let v: Vec<f64> = gpu_samples.iter().map(|g| g.named()[k].1).collect();
+                (name, summarize(&v))
+            })
+            .collect::<Vec<_>>()
+    });
     let total = stages[6].1.median;
     let inference = stages[3].1.median;
     let overhead: Vec<f64> = per_stage[6]
@@ -310,6 +325,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         fps_cinematic: 1000.0 / total.max(1e-9),
         runtime_overhead_ratio: overhead_ratio,
         stages,
+        gpu_stages,
         realtime_submit: summarize(&submit_ms),
         realtime_submit_owned: summarize(&owned_ms),
         realtime_frames_output: after.frames_output - before.frames_output,
@@ -339,6 +355,12 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         );
         for (n, s) in &report.stages {
             println!("{n:<24} {:>10.2} {:>10.2}", s.median, s.p95);
+        }
+        if let Some(g) = &report.gpu_stages {
+            println!("GPU time per stage (timestamp queries, ms):");
+            for (n, s) in g {
+                println!("  {n:<22} {:>10.2} {:>10.2}", s.median, s.p95);
+            }
         }
         if let Some(d) = &report.diffusion {
             println!("diffusion graphs (inside inference, ms, K = {}):", d.steps);

@@ -115,3 +115,30 @@ fn the_cpu_backend_refuses_frames_beyond_its_memory_bound_before_copying() {
         .expect_err("a 16384x16384 frame needs 4 GiB per image");
     assert!(e.to_string().contains("allows at most"), "{e}");
 }
+
+/// With profiling on, the GPU backend times its stages with timestamp queries where the device
+/// has them (lavapipe does); the CPU backend reports none.
+#[test]
+fn gpu_stage_times_come_from_timestamp_queries() {
+    let seq = Sequence::open(root().join("samples/city_pan")).expect("samples/city_pan");
+    for backend in [Backend::Gpu, Backend::Cpu] {
+        let s = Session::new(config(backend)).expect("session");
+        s.set_profiling(true);
+        for i in 0..2 {
+            let f = seq.load_frame(i).expect("frame");
+            s.submit(&f.frame.as_frame_ref()).expect("submit");
+        }
+        let t = s.last_timings();
+        match (backend, t.gpu) {
+            (Backend::Cpu, g) => assert!(g.is_none(), "CPU backend: {g:?}"),
+            (_, None) => println!("this GPU has no timestamp queries: not timed"),
+            (_, Some(g)) => {
+                println!("GPU stage times: {g:?}");
+                assert!(g.preprocess_ms > 0.0 && g.composite_ms > 0.0, "{g:?}");
+                // Each stage's GPU time fits in the frame's wall time (all stages waited on).
+                let sum: f64 = g.named().iter().map(|(_, ms)| ms).sum();
+                assert!(sum <= t.total_ms * 1.05 + 1.0, "{sum} > {}", t.total_ms);
+            }
+        }
+    }
+}

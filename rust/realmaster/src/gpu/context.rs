@@ -96,7 +96,10 @@ impl GpuContext {
             .min(16);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("realmaster"),
-            required_features: wgpu::Features::empty(),
+            // Per-stage GPU times for `realmaster bench` where the adapter can (optional).
+            required_features: adapter.features()
+                & (wgpu::Features::TIMESTAMP_QUERY
+                    | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS),
             required_limits: limits,
             ..Default::default()
         }))

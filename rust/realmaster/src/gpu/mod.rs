@@ -7,6 +7,7 @@ pub mod host;
 pub mod kernel;
 pub mod model_io;
 pub mod preprocess;
+pub mod timestamps;
 pub mod vulkan_host;
 
 pub use context::{AdapterPreference, AdapterSummary, GpuContext};

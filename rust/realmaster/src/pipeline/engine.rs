@@ -496,6 +496,7 @@ impl Engine {
         // A pack recorded for deferred submission belongs to the other mode's flow.
         self.pending_pack = None;
         self.passes.set_deferred(false).ok();
+        self.passes.set_gpu_timing(settings.profile);
 
         match input {
             FrameIn::Cpu(f) => self.passes.upload(f)?,
@@ -574,6 +575,7 @@ impl Engine {
         }
         if settings.profile {
             lap.stage(&mut t.readback_ms);
+            t.gpu = self.passes.gpu_stage_times();
         } else {
             lap.stage(&mut t.composite_ms);
         }

@@ -62,6 +62,15 @@ pub trait FramePasses: Send {
     /// Finish the work recorded so far (GPU: submit; wait for it when `wait`).
     fn flush(&mut self, wait: bool) -> Result<()>;
 
+    /// Time each stage's GPU work with timestamp queries from now on (where the device can).
+    fn set_gpu_timing(&mut self, _on: bool) {}
+
+    /// The GPU times of the stages recorded since the last call (waits for the GPU); None where
+    /// not timed.
+    fn gpu_stage_times(&mut self) -> Option<crate::gpu::timestamps::GpuStageTimes> {
+        None
+    }
+
     /// Bytes moved between CPU memory and the GPU so far (uploads and readbacks; 0 on the CPU
     /// backend, whose images never leave CPU memory).
     fn cpu_transfer_bytes(&self) -> u64 {

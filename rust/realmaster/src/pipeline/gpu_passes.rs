@@ -11,6 +11,7 @@ use crate::gpu::model_io::ModelIo;
 use crate::gpu::preprocess::{
     ModelColorSpace, ModelResImages, Packer, PreprocessConfig, Preprocessor, TensorLayout,
 };
+use crate::gpu::timestamps::{GpuStage, GpuStageTimes, StageTimer};
 use crate::gpu::GpuContext;
 
 use super::backend::Backend;
@@ -50,6 +51,9 @@ pub struct GpuPasses {
     /// Deferred submission: `flush` hands finished command buffers to `outgoing` for the host.
     deferred: bool,
     outgoing: Vec<wgpu::CommandBuffer>,
+    /// Per-stage GPU timestamps while profiling (None where the device has no timestamp queries).
+    timer: Option<StageTimer>,
+    gpu_timing: bool,
 }
 
 fn image4(ctx: &GpuContext, label: &str, spec: &ModelSpec) -> GpuImage {
@@ -109,6 +113,8 @@ impl GpuPasses {
             transfer_bytes: 0,
             deferred: false,
             outgoing: Vec::new(),
+            timer: StageTimer::new(&ctx.device, &ctx.queue),
+            gpu_timing: false,
             ctx,
         })
     }
@@ -135,10 +141,18 @@ impl GpuPasses {
 
     fn recording<R>(
         &mut self,
+        stage: GpuStage,
         f: impl FnOnce(&mut Self, &mut wgpu::CommandEncoder) -> Result<R>,
     ) -> Result<R> {
         let mut enc = self.encoder();
+        let pair = match (&mut self.timer, self.gpu_timing) {
+            (Some(t), true) => t.begin(&mut enc, stage),
+            _ => None,
+        };
         let r = f(self, &mut enc);
+        if let Some(t) = &mut self.timer {
+            t.end(&mut enc, pair);
+        }
         self.enc = Some(enc);
         r
     }
@@ -176,7 +190,7 @@ impl FramePasses for GpuPasses {
     }
 
     fn preprocess(&mut self, slot: usize, ring: usize) -> Result<()> {
-        self.recording(|s, enc| {
+        self.recording(GpuStage::Preprocess, |s, enc| {
             let dst = s
                 .slots
                 .get(slot)
@@ -198,7 +212,7 @@ impl FramePasses for GpuPasses {
 
     /// Fixed buffers only (no swaps): see `warp_motion`.
     fn warp_look(&mut self, ring: usize) -> Result<()> {
-        self.recording(|s, enc| {
+        self.recording(GpuStage::CarryForward, |s, enc| {
             let bytes = s.warp_motion.size_bytes();
             let motion = s.motion_ring.get(ring).ok_or_else(|| {
                 Error::Internal(format!("motion history slot {ring} out of range"))
@@ -229,7 +243,7 @@ impl FramePasses for GpuPasses {
 
     fn record_pack(&mut self, order: &[usize], slot: usize, use_look: bool) -> Result<()> {
         let arena_bytes = self.packer.layout().total_bytes;
-        self.recording(|s, enc| {
+        self.recording(GpuStage::Pack, |s, enc| {
             let window = order
                 .iter()
                 .map(|&i| {
@@ -281,7 +295,7 @@ impl FramePasses for GpuPasses {
             .queue
             .write_buffer(&self.result_buf, 0, bytemuck::cast_slice(&rgb[..need]));
         self.transfer_bytes += need as u64 * 4;
-        self.recording(|s, enc| {
+        self.recording(GpuStage::Look, |s, enc| {
             s.io.record_unpack(&s.ctx, enc, &s.result_buf, 0, &s.look_out)?;
             enc.copy_buffer_to_buffer(
                 &s.inflight_in.buffer,
@@ -302,7 +316,7 @@ impl FramePasses for GpuPasses {
         _out: &mut Vec<u8>,
     ) -> Result<()> {
         let srgb = matches!(self.spec.color_space, ModelColorSpace::Srgb);
-        self.recording(|s, enc| {
+        self.recording(GpuStage::Composite, |s, enc| {
             s.io.record_to_linear(&s.ctx, enc, &s.look_out, &s.out_lin, srgb)?;
             s.io.record_to_linear(&s.ctx, enc, &s.look_in, &s.in_lin, srgb)?;
             let frame_images = s
@@ -382,9 +396,33 @@ impl FramePasses for GpuPasses {
         self.transfer_bytes
     }
 
+    fn set_gpu_timing(&mut self, on: bool) {
+        if !on {
+            if let Some(t) = &mut self.timer {
+                t.clear();
+            }
+        }
+        self.gpu_timing = on && self.timer.is_some();
+    }
+
+    fn gpu_stage_times(&mut self) -> Option<GpuStageTimes> {
+        if !self.gpu_timing || self.deferred {
+            return None;
+        }
+        self.flush(false).ok()?;
+        let (device, queue) = (&self.ctx.device, &self.ctx.queue);
+        match self.timer.as_mut()?.read(device, queue) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                log::debug!("GPU stage times unavailable: {e}");
+                None
+            }
+        }
+    }
+
     fn import(&mut self, frame: &DeviceFrame<'_>) -> Result<()> {
         self.host_passes();
-        self.recording(|s, enc| {
+        self.recording(GpuStage::Import, |s, enc| {
             let (import, _) = s
                 .host
                 .as_mut()
@@ -401,7 +439,7 @@ impl FramePasses for GpuPasses {
     ) -> Result<()> {
         self.host_passes();
         let srgb = matches!(self.spec.color_space, ModelColorSpace::Srgb);
-        self.recording(|s, enc| {
+        self.recording(GpuStage::Composite, |s, enc| {
             s.io.record_to_linear(&s.ctx, enc, &s.look_out, &s.out_lin, srgb)?;
             s.io.record_to_linear(&s.ctx, enc, &s.look_in, &s.in_lin, srgb)?;
             let frame_images = s
@@ -438,7 +476,7 @@ impl FramePasses for GpuPasses {
         output: &wgpu::Texture,
     ) -> Result<()> {
         self.host_passes();
-        self.recording(|s, enc| {
+        self.recording(GpuStage::Composite, |s, enc| {
             let (_, export) = s
                 .host
                 .as_mut()

@@ -81,4 +81,7 @@ pub struct FrameTimings {
     /// For a diffusion model: the VAE encoder, denoiser (all steps) and VAE decoder times inside
     /// `inference_ms`, from the inference folded into this frame.
     pub diffusion: Option<crate::model::DiffusionTimings>,
+    /// GPU time per stage from timestamp queries (profiling on a GPU backend whose device has
+    /// them; None otherwise).
+    pub gpu: Option<crate::gpu::timestamps::GpuStageTimes>,
 }
