@@ -22,6 +22,26 @@ def _speed(workdir: Path | None) -> str:
     return "not recorded"
 
 
+def lineage(run: dict) -> tuple[list[dict], list[str]]:
+    """The runs `run` was fine-tuned from (its --init-from chain), oldest first, each read from the
+    run.json beside the checkpoints/ folder of the checkpoint it started from; and the checkpoints
+    whose run.json could not be found (the chain is then incomplete)."""
+    chain: list[dict] = []
+    missing: list[str] = []
+    seen: set[Path] = set()
+    cur = run
+    while cur.get("init_from"):
+        ckpt = Path(cur["init_from"])
+        rj = (ckpt.parent.parent / "run.json").resolve()
+        if rj in seen or not rj.is_file():
+            missing.append(str(ckpt))
+            break
+        seen.add(rj)
+        cur = json.loads(rj.read_text())
+        chain.append(cur)
+    return list(reversed(chain)), missing
+
+
 def write_model_card(
     path: Path,
     *,
@@ -41,9 +61,13 @@ def write_model_card(
     affine = m.get("head") == "affine"
     use_prev = m.get("use_prev", True)
     gens = run.get("generators")
-    assets = run.get("assets", [])
-    pathtraced = bool(gens) and any("pathtrace" in g for g in gens)
+    # Weights carry whatever every stage they were fine-tuned from saw.
+    ancestors, missing = lineage(run)
+    stages = ancestors + [run]
+    assets = sorted({a for r in stages for a in r.get("assets", [])})
+    pathtraced = any(any("pathtrace" in g for g in (r.get("generators") or [])) for r in stages)
     copyleft = [a for a in assets if a.startswith("trigger-rally-data")]
+    unknown_origin = bool(missing)
     inputs = "the game's current and previous frame, their edge maps, depth, normals"
     inputs += ", its own previous output reprojected with motion vectors" if use_prev else " (no feedback of its own output)"
     head = (
@@ -184,12 +208,39 @@ def write_model_card(
         "  land on an unexpected preset (see the table above).",
         "- The runtime computes edges on the GPU; its edge maps may differ slightly from the training ones.",
         "",
+        "## Training stages",
+        "",
+        "| stage | config | steps | sequences | data | assets shown |",
+        "|---|---|---|---|---|---|",
+    ]
+    for i, r in enumerate(stages):
+        g = r.get("generators") or ["not recorded"]
+        a = r.get("assets")
+        lines.append(
+            f"| {i + 1}{' (this export)' if r is run else ''} | {r['train']['name']} | {r['train']['steps']} |"
+            f" {len(r['sequences'])} | {', '.join(g)} |"
+            f" {', '.join(a) if a else ('procedural only' if a is not None else 'not recorded')} |"
+        )
+    if ancestors or missing:
+        lines += ["", "Each stage starts from the previous stage's last checkpoint (`--init-from`; a new optimizer)."]
+    if missing:
+        lines += [
+            "",
+            f"**Lineage incomplete**: the run that made {missing[0]} was not found, so the data (and licences)"
+            " behind the earliest weights are unknown: NOT for release until it is.",
+        ]
+    lines += [
+        "",
         "## Licenses",
         "",
         "| component | license |",
         "|---|---|",
         "| this model's weights, presets, code | MIT OR Apache-2.0 (the project's license)"
-        + (" — NOT for release: see the GPL-2+ row |" if copyleft else " |"),
+        + (
+            " — NOT for release: see the GPL-2+ row |"
+            if copyleft
+            else (" — NOT for release: lineage incomplete (Training stages) |" if unknown_origin else " |")
+        ),
     ]
     if pathtraced:
         lines += [

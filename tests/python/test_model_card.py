@@ -1,0 +1,74 @@
+"""The model card follows a fine-tuned student's --init-from chain: weights carry what every earlier
+stage saw, so a GPL-2+ asset in any stage (or a stage whose record is missing) marks the weights
+NOT for release, and a clean chain is listed stage by stage."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+TRAINING = Path(__file__).resolve().parents[2] / "models" / "training"
+sys.path.insert(0, str(TRAINING))
+
+from model_card import lineage, write_model_card  # noqa: E402
+
+
+def run_record(name: str, steps: int, assets: list[str], init_from: Path | None) -> dict:
+    r = {
+        "train": {"name": name, "steps": steps, "batch": 8, "crop": 96, "lr": 0.002, "warmup": 100,
+                  "weight_decay": 1e-4, "grad_clip": 1.0, "seed": 1, "precision": "bf16",
+                  "perceptual": 0.05, "gan": 0.01, "gan_start": 0},
+        "model": {"window": 2, "widths": [8, 8, 8, 8], "blocks": [1, 1, 1, 1], "film_hidden": 8,
+                  "prompt_dim": 384, "use_prev": False, "head": "affine", "guide_width": 8},
+        "weathers": ["clear"],
+        "sequences": ["train_0000"],
+        "generators": ["realmaster-pathtrace 0.1.0"],
+        "assets": assets,
+    }
+    if init_from is not None:
+        r["init_from"] = str(init_from)
+    return r
+
+
+def make_chain(root: Path, first_assets: list[str]) -> dict:
+    """Three workdirs: s1 (from scratch), s2 from s1, and the exported run from s2."""
+    prev = None
+    for i, assets in enumerate([first_assets, []]):
+        wd = root / f"s{i + 1}"
+        (wd / "checkpoints").mkdir(parents=True)
+        (wd / "run.json").write_text(json.dumps(run_record("full" if i == 0 else "photoreal", 600, assets, prev)))
+        prev = wd / "checkpoints" / "step_0000600.pt"
+    return run_record("photoreal", 1500, [], prev)
+
+
+def card(tmp: Path, run: dict) -> str:
+    path = tmp / "MODEL_CARD.md"
+    write_model_card(path, name="m", version="0.0.1", run=run, step=1500, params=1000,
+                     onnx_check={"max_abs_diff": 1e-7, "per_size": {"96x64": 1e-7}}, nearest=[],
+                     metrics=None, workdir=None)
+    return path.read_text()
+
+
+def test_clean_chain_is_listed_and_releasable(tmp_path: Path) -> None:
+    run = make_chain(tmp_path, [])
+    ancestors, missing = lineage(run)
+    assert [a["train"]["name"] for a in ancestors] == ["full", "photoreal"] and not missing
+    text = card(tmp_path, run)
+    assert "| 3 (this export) | photoreal | 1500 |" in text
+    assert "| 1 | full | 600 |" in text
+    assert "NOT for release" not in text
+
+
+def test_gpl_asset_in_an_earlier_stage_blocks_release(tmp_path: Path) -> None:
+    run = make_chain(tmp_path, ["trigger-rally-data:vehicles/fox_wrc"])
+    text = card(tmp_path, run)
+    assert "NOT for release" in text
+    assert "trigger-rally-data" in text
+
+
+def test_missing_ancestor_record_blocks_release(tmp_path: Path) -> None:
+    run = run_record("photoreal", 100, [], tmp_path / "gone" / "checkpoints" / "step_1.pt")
+    ancestors, missing = lineage(run)
+    assert not ancestors and missing
+    assert "Lineage incomplete" in card(tmp_path, run)
