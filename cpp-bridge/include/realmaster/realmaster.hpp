@@ -388,6 +388,9 @@ public:
     return Status::fromFfi(inner_->set_prompt(rust::Slice<const std::uint8_t>(
         reinterpret_cast<const std::uint8_t *>(text.data()), text.size())));
   }
+  /// 0 = untouched input, 1 = full effect; anything else (or NaN) is refused.
+  Status setStrength(float strength) { return Status::fromFfi(inner_->set_strength(strength)); }
+  Status setMode(Mode mode) { return Status::fromFfi(inner_->set_mode(mode)); }
   Stats stats() const { return Stats::fromFfi(inner_->stats()); }
   Status health() const { return Status::fromFfi(inner_->health()); }
 

@@ -338,6 +338,9 @@ pub mod ffi {
         fn process(self: &mut VulkanSession, frame: &VulkanFrame) -> VulkanFrameResult;
         /// A preset name or free text (UTF-8): encode it off the render thread.
         fn set_prompt(self: &mut VulkanSession, text: &[u8]) -> Status;
+        /// 0 = untouched input, 1 = full effect; anything else (or NaN) is refused.
+        fn set_strength(self: &mut VulkanSession, strength: f32) -> Status;
+        fn set_mode(self: &mut VulkanSession, mode: Mode) -> Status;
         fn stats(self: &VulkanSession) -> Stats;
         fn health(self: &VulkanSession) -> Status;
     }

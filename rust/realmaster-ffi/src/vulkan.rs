@@ -11,7 +11,7 @@ use rm::gpu::GpuContext;
 
 use crate::convert;
 use crate::ffi::{
-    ImageFormat, Settings, Stats, Status, StatusCode, VulkanFrame, VulkanFrameResult,
+    ImageFormat, Mode, Settings, Stats, Status, StatusCode, VulkanFrame, VulkanFrameResult,
     VulkanHandles, VulkanImage,
 };
 use crate::guard::{guarded, ok_status, status};
@@ -312,6 +312,21 @@ impl VulkanSession {
                 )
             })?;
             inner.session.set_prompt(text).map_err(Into::into)
+        })
+        .err()
+        .unwrap_or_else(ok_status)
+    }
+
+    pub fn set_strength(&mut self, strength: f32) -> Status {
+        self.with(|inner| inner.session.set_strength(strength).map_err(Into::into))
+            .err()
+            .unwrap_or_else(ok_status)
+    }
+
+    pub fn set_mode(&mut self, mode: Mode) -> Status {
+        self.with(|inner| {
+            inner.session.set_mode(convert::mode_from_ffi(mode)?);
+            Ok(())
         })
         .err()
         .unwrap_or_else(ok_status)
