@@ -105,13 +105,7 @@ pub fn create_vulkan_session(
             ));
         }
         let ctx = unsafe { GpuContext::from_vulkan(&dev) }?;
-        let shared = GpuContext {
-            device: ctx.device.clone(),
-            queue: ctx.queue.clone(),
-            adapter: None,
-            summary: ctx.summary.clone(),
-        };
-        let session = rm::DeviceSession::new(shared, config)?;
+        let session = rm::DeviceSession::new(ctx.clone(), config)?;
         Ok(Inner {
             session,
             ctx,

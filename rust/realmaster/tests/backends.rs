@@ -6,10 +6,11 @@
 //! input locally); each backend is bit-identical run to run. Both backends are always tested here:
 //! on a machine whose only adapter is lavapipe, `auto` picks the CPU and `gpu` still runs lavapipe.
 
-use std::path::{Path, PathBuf};
+mod shipped;
+use shipped::{root, student_config};
 
 use realmaster::sequence::Sequence;
-use realmaster::{Backend, Mode, OutputFrame, Session, SessionConfig};
+use realmaster::{Backend, OutputFrame, Session};
 
 /// Frames of city_pan rendered per run.
 const FRAMES: u32 = 8;
@@ -18,28 +19,10 @@ const MAX_MEAN_DIFF: f64 = 0.1;
 /// Share of bytes allowed to differ by more than 4 steps.
 const MAX_FAR_SHARE: f64 = 0.002;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
-}
-
-fn config(backend: Backend) -> SessionConfig {
-    SessionConfig {
-        model_dir: Some(root().join("models/realmaster-student")),
-        execution_provider: "cpu".into(),
-        mode: Mode::Cinematic,
-        model_size: Some((128, 64)),
-        backend,
-        ..Default::default()
-    }
-}
-
 /// Every frame's encoded output and the backend the session reported.
 fn render(backend: Backend) -> (Vec<Vec<u8>>, String) {
     let seq = Sequence::open(root().join("samples/city_pan")).expect("samples/city_pan");
-    let s = Session::new(config(backend)).expect("session");
+    let s = Session::new(student_config(backend)).expect("session");
     let mut out = OutputFrame::default();
     let mut frames = Vec::new();
     for i in 0..FRAMES.min(seq.frame_count()) {
@@ -90,7 +73,7 @@ fn cinematic_is_bit_identical_run_to_run_on_each_backend() {
 
 #[test]
 fn auto_picks_the_cpu_on_a_software_adapter_and_the_gpu_otherwise() {
-    let s = Session::new(config(Backend::Auto)).expect("session");
+    let s = Session::new(student_config(Backend::Auto)).expect("session");
     let chosen = s.backend().expect("a model is loaded");
     let adapter = realmaster::gpu::context::request_adapter(Default::default())
         .ok()
@@ -108,7 +91,7 @@ fn auto_picks_the_cpu_on_a_software_adapter_and_the_gpu_otherwise() {
 
 #[test]
 fn the_cpu_backend_refuses_frames_beyond_its_memory_bound_before_copying() {
-    let s = Session::new(config(Backend::Cpu)).expect("session");
+    let s = Session::new(student_config(Backend::Cpu)).expect("session");
     assert!(s.check_frame_size(3840, 2160).is_ok());
     let e = s
         .check_frame_size(16384, 16384)
@@ -122,7 +105,7 @@ fn the_cpu_backend_refuses_frames_beyond_its_memory_bound_before_copying() {
 fn gpu_stage_times_come_from_timestamp_queries() {
     let seq = Sequence::open(root().join("samples/city_pan")).expect("samples/city_pan");
     for backend in [Backend::Gpu, Backend::Cpu] {
-        let s = Session::new(config(backend)).expect("session");
+        let s = Session::new(student_config(backend)).expect("session");
         s.set_profiling(true);
         for i in 0..2 {
             let f = seq.load_frame(i).expect("frame");

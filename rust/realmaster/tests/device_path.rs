@@ -7,7 +7,8 @@
 //!   full-resolution planes;
 //! - bad textures are refused with the texture named, counted, and show the input where possible.
 
-use std::path::{Path, PathBuf};
+mod shipped;
+use shipped::{read_rgba8, root, student_config};
 
 use realmaster::gpu::host::{reference, Import};
 use realmaster::gpu::kernel::read_image;
@@ -15,18 +16,11 @@ use realmaster::gpu::preprocess::{PreprocessConfig, Preprocessor};
 use realmaster::gpu::{AdapterPreference, GpuContext};
 use realmaster::sequence::Sequence;
 use realmaster::{
-    Backend, DepthEncoding, DeviceFrame, DeviceSession, Health, Mode, MotionEncoding,
-    NormalEncoding, OutputFrame, Session, SessionConfig,
+    Backend, DepthEncoding, DeviceFrame, DeviceSession, Health, MotionEncoding, NormalEncoding,
+    OutputFrame, Session,
 };
 
 const FRAMES: u32 = 4;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
-}
 
 /// A "host": a device of its own, as an engine has.
 fn host() -> GpuContext {
@@ -77,34 +71,6 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 const SAMPLED: wgpu::TextureUsages = wgpu::TextureUsages::TEXTURE_BINDING;
-
-/// Read an Rgba8Unorm texture back (width x 4 must be a multiple of 256).
-fn read_rgba8(ctx: &GpuContext, t: &wgpu::Texture) -> Vec<u8> {
-    let (w, h) = (t.width(), t.height());
-    assert_eq!((w * 4) % 256, 0);
-    let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("output readback"),
-        size: (w * h * 4) as u64,
-        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
-    enc.copy_texture_to_buffer(
-        t.as_image_copy(),
-        wgpu::TexelCopyBufferInfo {
-            buffer: &buf,
-            layout: wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(w * 4),
-                rows_per_image: Some(h),
-            },
-        },
-        t.size(),
-    );
-    ctx.queue.submit([enc.finish()]);
-    realmaster::gpu::kernel::read_buffer(&ctx.device, &ctx.queue, &buf, 0, (w * h * 4) as u64)
-        .expect("readback")
-}
 
 #[test]
 fn import_converts_host_conventions_like_its_cpu_reference() {
@@ -262,17 +228,6 @@ fn host_frames(ctx: &GpuContext, f: &realmaster::OwnedFrame) -> HostFrames {
     }
 }
 
-fn config() -> SessionConfig {
-    SessionConfig {
-        model_dir: Some(root().join("models/realmaster-student")),
-        execution_provider: "cpu".into(),
-        mode: Mode::Cinematic,
-        model_size: Some((128, 64)),
-        backend: Backend::Gpu,
-        ..Default::default()
-    }
-}
-
 fn output_texture(ctx: &GpuContext, w: u32, h: u32) -> wgpu::Texture {
     texture(
         ctx,
@@ -299,13 +254,8 @@ fn run_device_mode(seq: &Sequence, deferred: bool) -> (Vec<Vec<u8>>, Vec<u64>) {
         .map(|i| host_frames(&ctx, &seq.load_frame(i).unwrap().frame))
         .collect();
     // The session shares the host's device and queue.
-    let shared = GpuContext {
-        device: ctx.device.clone(),
-        queue: ctx.queue.clone(),
-        adapter: None,
-        summary: ctx.summary.clone(),
-    };
-    let mut s = DeviceSession::new(shared, config()).expect("device session");
+    let mut s =
+        DeviceSession::new(ctx.clone(), student_config(Backend::Gpu)).expect("device session");
     for (i, hf) in frames.iter().enumerate() {
         let frame = DeviceFrame {
             color: &hf.color,
@@ -351,7 +301,7 @@ fn device_path_matches_the_cpu_frame_api_and_moves_only_model_tensors() {
         "cinematic device path is deterministic run to run"
     );
 
-    let s = Session::new(config()).expect("session");
+    let s = Session::new(student_config(Backend::Gpu)).expect("session");
     let mut o = OutputFrame::default();
     for (i, want) in dev.iter().enumerate() {
         let f = seq.load_frame(i as u32).unwrap();
@@ -440,13 +390,8 @@ fn bad_textures_are_refused_named_and_show_the_input() {
         SAMPLED,
     );
     let out = output_texture(&ctx, w, h);
-    let shared = GpuContext {
-        device: ctx.device.clone(),
-        queue: ctx.queue.clone(),
-        adapter: None,
-        summary: ctx.summary.clone(),
-    };
-    let mut s = DeviceSession::new(shared, config()).expect("device session");
+    let mut s =
+        DeviceSession::new(ctx.clone(), student_config(Backend::Gpu)).expect("device session");
     let frame = DeviceFrame {
         depth: Some((&small_depth, DepthEncoding::ViewDistance)),
         ..DeviceFrame::new(&ct)

@@ -4,58 +4,15 @@
 //! match the CPU-frame API on the same frames within two 8-bit steps, and only model tensors may
 //! cross to the CPU. Runs on whatever Vulkan driver the machine has (lavapipe in CI).
 
-use std::path::{Path, PathBuf};
+mod shipped;
+use shipped::{read_rgba8, root, student_config};
 
 use ash::vk;
 use realmaster::gpu::vulkan_host::sample_host::SampleHost;
 use realmaster::gpu::vulkan_host::VulkanImage;
 use realmaster::gpu::GpuContext;
 use realmaster::sequence::Sequence;
-use realmaster::{Backend, DeviceFrame, DeviceSession, Mode, OutputFrame, Session, SessionConfig};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
-}
-
-fn config() -> SessionConfig {
-    SessionConfig {
-        model_dir: Some(root().join("models/realmaster-student")),
-        execution_provider: "cpu".into(),
-        mode: Mode::Cinematic,
-        model_size: Some((128, 64)),
-        backend: Backend::Gpu,
-        ..Default::default()
-    }
-}
-
-fn read_rgba8(ctx: &GpuContext, t: &wgpu::Texture) -> Vec<u8> {
-    let (w, h) = (t.width(), t.height());
-    let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("readback"),
-        size: (w * h * 4) as u64,
-        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
-    let mut enc = ctx.device.create_command_encoder(&Default::default());
-    enc.copy_texture_to_buffer(
-        t.as_image_copy(),
-        wgpu::TexelCopyBufferInfo {
-            buffer: &buf,
-            layout: wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(w * 4),
-                rows_per_image: Some(h),
-            },
-        },
-        t.size(),
-    );
-    ctx.queue.submit([enc.finish()]);
-    realmaster::gpu::kernel::read_buffer(&ctx.device, &ctx.queue, &buf, 0, (w * h * 4) as u64)
-        .expect("readback")
-}
+use realmaster::{Backend, DeviceFrame, DeviceSession, OutputFrame, Session};
 
 #[test]
 fn a_vulkan_host_runs_the_device_path_on_its_own_device_and_images() {
@@ -101,14 +58,9 @@ fn a_vulkan_host_runs_the_device_path_on_its_own_device_and_images() {
         out_img,
         wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_SRC,
     );
-    let shared = GpuContext {
-        device: ctx.device.clone(),
-        queue: ctx.queue.clone(),
-        adapter: None,
-        summary: ctx.summary.clone(),
-    };
-    let mut session = DeviceSession::new(shared, config()).expect("device session");
-    let reference = Session::new(config()).expect("CPU-frame session");
+    let mut session =
+        DeviceSession::new(ctx.clone(), student_config(Backend::Gpu)).expect("device session");
+    let reference = Session::new(student_config(Backend::Gpu)).expect("CPU-frame session");
     let mut o = OutputFrame::default();
     for i in 0..3 {
         let f = seq.load_frame(i).unwrap().frame;

@@ -19,6 +19,8 @@ pub struct AdapterSummary {
     pub driver: String,
 }
 
+/// Handles to one device: cloning shares the device (a host and a session on the same GPU).
+#[derive(Clone)]
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
