@@ -78,6 +78,17 @@ pub struct FrameSettings {
     pub caller_reset: bool,
 }
 
+impl FrameSettings {
+    /// The compositing parameters these settings choose (the rest at their defaults).
+    fn composite_params(&self) -> CompositeParams {
+        CompositeParams {
+            strength: self.strength,
+            temporal_alpha: self.temporal_alpha,
+            ..Default::default()
+        }
+    }
+}
+
 /// Wall-clock stage timer.
 struct Lap(Instant);
 impl Lap {
@@ -358,14 +369,7 @@ impl Engine {
         }
         // 2. This frame into the window; the look carried to it.
         self.passes.import(frame)?;
-        let slot = self.window.push();
-        let ring = (frame_index % MOTION_HISTORY as u64) as usize;
-        self.passes.preprocess(slot, ring)?;
-        self.motion_ring[ring] = Some(frame_index);
-        if self.look_valid && self.look_frame < frame_index {
-            self.passes.warp_look(ring)?;
-            self.look_frame = frame_index;
-        }
+        let slot = self.into_window(frame_index)?;
         // 3. Fold in a finished inference (cinematic: the one just started).
         if let Some(result) = link.receive(settings.synchronous) {
             self.fold_in(result, frame_index, t)?;
@@ -378,11 +382,7 @@ impl Engine {
         }
         // 5. Composite with the look (or show the input until the shot has one).
         let enhanced = if self.look_valid {
-            let params = CompositeParams {
-                strength: settings.strength,
-                temporal_alpha: settings.temporal_alpha,
-                ..Default::default()
-            };
+            let params = settings.composite_params();
             self.passes
                 .composite_to_texture(&params, reason.is_some(), output)?;
             true
@@ -392,6 +392,20 @@ impl Engine {
         };
         t.total_ms = start.elapsed().as_secs_f64() * 1e3;
         Ok(enhanced)
+    }
+
+    /// The uploaded frame into a new window slot (preprocessed, its motion kept in the history),
+    /// and the look carried forward to it. Returns the slot.
+    fn into_window(&mut self, frame_index: u64) -> Result<usize> {
+        let slot = self.window.push();
+        let ring = (frame_index % MOTION_HISTORY as u64) as usize;
+        self.passes.preprocess(slot, ring)?;
+        self.motion_ring[ring] = Some(frame_index);
+        if self.look_valid && self.look_frame < frame_index {
+            self.passes.warp_look(ring)?;
+            self.look_frame = frame_index;
+        }
+        Ok(slot)
     }
 
     fn reset(&mut self, reason: ResetReason, frame_index: u64) {
@@ -495,7 +509,7 @@ impl Engine {
         let reason = self.shot_boundary(size, camera_cut, thumb, settings, frame_index);
         // A pack recorded for deferred submission belongs to the other mode's flow.
         self.pending_pack = None;
-        self.passes.set_deferred(false).ok();
+        self.passes.set_deferred(false)?;
         self.passes.set_gpu_timing(settings.profile);
 
         match input {
@@ -504,14 +518,7 @@ impl Engine {
         }
         lap.stage(&mut t.upload_ms);
 
-        let slot = self.window.push();
-        let ring = (frame_index % MOTION_HISTORY as u64) as usize;
-        self.passes.preprocess(slot, ring)?;
-        self.motion_ring[ring] = Some(frame_index);
-        if self.look_valid && self.look_frame < frame_index {
-            self.passes.warp_look(ring)?;
-            self.look_frame = frame_index;
-        }
+        let slot = self.into_window(frame_index)?;
         self.passes.flush(settings.profile)?;
         lap.stage(&mut t.preprocess_ms);
 
@@ -546,11 +553,7 @@ impl Engine {
             return Ok(false);
         }
 
-        let params = CompositeParams {
-            strength: settings.strength,
-            temporal_alpha: settings.temporal_alpha,
-            ..Default::default()
-        };
+        let params = settings.composite_params();
         let reset_history = reason.is_some();
         match (input, out) {
             (FrameIn::Cpu(f), FrameOut::Cpu(o)) => {

@@ -94,8 +94,13 @@ pub trait FramePasses: Send {
 
     /// Deferred submission (device path in a host's render graph): `flush` finishes the recorded
     /// work into command buffers for the host to submit instead of submitting it.
-    fn set_deferred(&mut self, _on: bool) -> Result<()> {
-        Err(no_device_path())
+    fn set_deferred(&mut self, on: bool) -> Result<()> {
+        // Submitting right away is what every backend does; only a GPU can defer.
+        if on {
+            Err(no_device_path())
+        } else {
+            Ok(())
+        }
     }
 
     /// The command buffers finished since the last call (deferred submission).

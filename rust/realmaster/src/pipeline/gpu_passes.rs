@@ -139,6 +139,34 @@ impl GpuPasses {
             .get_or_insert_with(|| (Import::new(device), Export::new()))
     }
 
+    /// The look (model output and its input) to linear, then guided upsample + temporal
+    /// accumulation onto the frame: what both outputs (CPU-frame encode, host texture) start from.
+    fn record_look_composite(
+        &mut self,
+        enc: &mut wgpu::CommandEncoder,
+        params: &CompositeParams,
+        reset_history: bool,
+    ) -> Result<()> {
+        let srgb = matches!(self.spec.color_space, ModelColorSpace::Srgb);
+        self.io
+            .record_to_linear(&self.ctx, enc, &self.look_out, &self.out_lin, srgb)?;
+        self.io
+            .record_to_linear(&self.ctx, enc, &self.look_in, &self.in_lin, srgb)?;
+        let frame_images = self
+            .pre
+            .frame()
+            .ok_or_else(|| Error::Internal("frame images missing after upload".into()))?;
+        self.comp.record_composite(
+            &self.ctx,
+            enc,
+            frame_images,
+            &self.out_lin,
+            &self.in_lin,
+            params,
+            reset_history,
+        )
+    }
+
     fn recording<R>(
         &mut self,
         stage: GpuStage,
@@ -315,23 +343,12 @@ impl FramePasses for GpuPasses {
         reset_history: bool,
         _out: &mut Vec<u8>,
     ) -> Result<()> {
-        let srgb = matches!(self.spec.color_space, ModelColorSpace::Srgb);
         self.recording(GpuStage::Composite, |s, enc| {
-            s.io.record_to_linear(&s.ctx, enc, &s.look_out, &s.out_lin, srgb)?;
-            s.io.record_to_linear(&s.ctx, enc, &s.look_in, &s.in_lin, srgb)?;
+            s.record_look_composite(enc, params, reset_history)?;
             let frame_images = s
                 .pre
                 .frame()
-                .ok_or_else(|| Error::Internal("frame images missing after upload".into()))?;
-            s.comp.record_composite(
-                &s.ctx,
-                enc,
-                frame_images,
-                &s.out_lin,
-                &s.in_lin,
-                params,
-                reset_history,
-            )?;
+                .ok_or_else(|| Error::Internal("frame images missing".into()))?;
             s.comp
                 .record_encode(&s.ctx, enc, frame_images, format, params.strength)
         })
@@ -438,23 +455,12 @@ impl FramePasses for GpuPasses {
         output: &wgpu::Texture,
     ) -> Result<()> {
         self.host_passes();
-        let srgb = matches!(self.spec.color_space, ModelColorSpace::Srgb);
         self.recording(GpuStage::Composite, |s, enc| {
-            s.io.record_to_linear(&s.ctx, enc, &s.look_out, &s.out_lin, srgb)?;
-            s.io.record_to_linear(&s.ctx, enc, &s.look_in, &s.in_lin, srgb)?;
+            s.record_look_composite(enc, params, reset_history)?;
             let frame_images = s
                 .pre
                 .frame()
-                .ok_or_else(|| Error::Internal("frame images missing after import".into()))?;
-            s.comp.record_composite(
-                &s.ctx,
-                enc,
-                frame_images,
-                &s.out_lin,
-                &s.in_lin,
-                params,
-                reset_history,
-            )?;
+                .ok_or_else(|| Error::Internal("frame images missing".into()))?;
             let (_, export) = s
                 .host
                 .as_mut()

@@ -315,12 +315,69 @@ fn texture_entry(binding: u32, sample_type: wgpu::TextureSampleType) -> wgpu::Bi
 
 const FLOAT: wgpu::TextureSampleType = wgpu::TextureSampleType::Float { filterable: false };
 
+/// One entry point of import.wgsl with the bindings it reads the texture from and writes to.
+struct ImportKernel {
+    kernel: Kernel,
+    texture_binding: u32,
+    output_binding: u32,
+}
+
+impl ImportKernel {
+    fn new(
+        device: &wgpu::Device,
+        entry: &'static str,
+        sample_type: wgpu::TextureSampleType,
+        texture_binding: u32,
+        output_binding: u32,
+    ) -> Self {
+        let layout = [
+            params_entry(),
+            texture_entry(texture_binding, sample_type),
+            storage_entry(output_binding, false),
+        ];
+        ImportKernel {
+            kernel: Kernel::with_layout(device, entry, IMPORT, entry, &layout),
+            texture_binding,
+            output_binding,
+        }
+    }
+
+    /// Convert `texture` into `dst` with `p`; the bind group is remembered in `memo`.
+    fn dispatch(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        memo: &mut BindCache,
+        texture: &wgpu::Texture,
+        dst: &GpuImage,
+        p: &ImportParams,
+    ) {
+        let bytes = bytemuck::bytes_of(p);
+        let group = memo.get_with(bytes, &[&dst.buffer], &[texture], || {
+            let params = params_buffer(&ctx.device, "import params", bytes);
+            let view = texture.create_view(&Default::default());
+            self.kernel.bind_at(
+                &ctx.device,
+                &[
+                    (0, params.as_entire_binding()),
+                    (
+                        self.texture_binding,
+                        wgpu::BindingResource::TextureView(&view),
+                    ),
+                    (self.output_binding, dst.buffer.as_entire_binding()),
+                ],
+            )
+        });
+        self.kernel.dispatch_2d(enc, &group, p.width, p.height);
+    }
+}
+
 /// The import pass: host textures → [`FrameImages`].
 pub struct Import {
-    color: Kernel,
-    vec: Kernel,
-    depth: Kernel,
-    depth_attachment: Kernel,
+    color: ImportKernel,
+    vec: ImportKernel,
+    depth: ImportKernel,
+    depth_attachment: ImportKernel,
     /// Bind groups per plane (colour, depth, normals, motion), remembered with the host's
     /// textures: hosts alternate between a few (ping-pong targets), so a steady loop makes none.
     memo: [BindCache; 4],
@@ -328,34 +385,12 @@ pub struct Import {
 
 impl Import {
     pub fn new(device: &wgpu::Device) -> Self {
-        let tex_in = |label, entry, out| {
-            Kernel::with_layout(
-                device,
-                label,
-                IMPORT,
-                entry,
-                &[
-                    params_entry(),
-                    texture_entry(1, FLOAT),
-                    storage_entry(out, false),
-                ],
-            )
-        };
+        let depth = wgpu::TextureSampleType::Depth;
         Import {
-            color: tex_in("import_color", "import_color", 2),
-            vec: tex_in("import_vec", "import_vec", 2),
-            depth: tex_in("import_depth", "import_depth", 3),
-            depth_attachment: Kernel::with_layout(
-                device,
-                "import_depth_attachment",
-                IMPORT,
-                "import_depth_attachment",
-                &[
-                    params_entry(),
-                    texture_entry(4, wgpu::TextureSampleType::Depth),
-                    storage_entry(3, false),
-                ],
-            ),
+            color: ImportKernel::new(device, "import_color", FLOAT, 1, 2),
+            vec: ImportKernel::new(device, "import_vec", FLOAT, 1, 2),
+            depth: ImportKernel::new(device, "import_depth", FLOAT, 1, 3),
+            depth_attachment: ImportKernel::new(device, "import_depth_attachment", depth, 4, 3),
             memo: Default::default(),
         }
     }
@@ -385,12 +420,13 @@ impl Import {
         let missing = |what: &str| {
             Error::Internal(format!("frame images have no {what} plane for the import"))
         };
-        let mut jobs: Vec<(usize, &Kernel, &wgpu::Texture, &GpuImage, ImportParams)> = Vec::new();
+        let [color_memo, depth_memo, normals_memo, motion_memo] = &mut self.memo;
         let color = ImportParams {
             mode: u32::from(srgb_encoded_texels(frame.color.format())),
             ..base
         };
-        jobs.push((0, &self.color, frame.color, &images.color, color));
+        self.color
+            .dispatch(ctx, enc, color_memo, frame.color, &images.color, &color);
         if let Some((t, e)) = frame.depth {
             let dst = images.depth.as_ref().ok_or_else(|| missing("depth"))?;
             let p = match e {
@@ -406,7 +442,7 @@ impl Import {
             } else {
                 &self.depth
             };
-            jobs.push((1, k, t, dst, p));
+            k.dispatch(ctx, enc, depth_memo, t, dst, &p);
         }
         if let Some((t, e)) = frame.normals {
             let dst = images.normals.as_ref().ok_or_else(|| missing("normals"))?;
@@ -422,7 +458,7 @@ impl Import {
                     ..base
                 },
             };
-            jobs.push((2, &self.vec, t, dst, p));
+            self.vec.dispatch(ctx, enc, normals_memo, t, dst, &p);
         }
         if let Some((t, e)) = frame.motion {
             let dst = images.motion.as_ref().ok_or_else(|| missing("motion"))?;
@@ -437,39 +473,7 @@ impl Import {
                 m2: [0.0; 4],
                 ..base
             };
-            jobs.push((3, &self.vec, t, dst, p));
-        }
-        for (plane, kernel, texture, dst, p) in jobs {
-            let bytes = bytemuck::bytes_of(&p);
-            let group = self.memo[plane].get_with(bytes, &[&dst.buffer], &[texture], || {
-                let params = params_buffer(&ctx.device, "import params", bytes);
-                let view = texture.create_view(&wgpu::TextureViewDescriptor {
-                    // Depth32Float has one aspect to read; the others have all.
-                    aspect: wgpu::TextureAspect::All,
-                    ..Default::default()
-                });
-                let tex_binding = if std::ptr::eq(kernel, &self.depth_attachment) {
-                    4
-                } else {
-                    1
-                };
-                let out_binding = if std::ptr::eq(kernel, &self.depth)
-                    || std::ptr::eq(kernel, &self.depth_attachment)
-                {
-                    3
-                } else {
-                    2
-                };
-                kernel.bind_at(
-                    &ctx.device,
-                    &[
-                        (0, params.as_entire_binding()),
-                        (tex_binding, wgpu::BindingResource::TextureView(&view)),
-                        (out_binding, dst.buffer.as_entire_binding()),
-                    ],
-                )
-            });
-            kernel.dispatch_2d(enc, &group, w, h);
+            self.vec.dispatch(ctx, enc, motion_memo, t, dst, &p);
         }
         Ok(())
     }
