@@ -16,6 +16,18 @@ cargo test --workspace 2>&1
 # The criterion benches run once each in test mode, so they cannot rot (timings: cargo bench).
 # --workspace keeps the feature set of the run above, so no dependency is rebuilt.
 cargo test --workspace --benches 2>&1
+# ---- Bevy: the plugin on Bevy's own device, headless (lavapipe without a GPU) ----
+# A workspace of its own: Bevy 0.20.1 declares rust-version 1.97.1, built with --ignore-rust-version.
+echo "== Bevy plugin (rust/realmaster-bevy)"
+(
+  cd rust/realmaster-bevy
+  if cargo fmt --version >/dev/null 2>&1; then cargo fmt -- --check; fi
+  cargo test --ignore-rust-version --locked 2>&1
+  # The example app: a street scene with and without the plugin, its cost per frame as a ratio to
+  # Bevy's own frame (a debug build on this machine's adapter; see the README's figures).
+  cargo run --ignore-rust-version --locked --example street -- --frames 20 --mode cinematic --out ../../out/bevy 2>&1 |
+    grep -v '^\[INFO\]'
+)
 # ---- C++: bridge, host, GoogleTest suite, plugin helpers (CMake + ctest), then clang-format ----
 # Debug = cargo's dev profile, so CMake reuses what `cargo test` just built in target/debug.
 echo "== cmake + ctest (build/)"
