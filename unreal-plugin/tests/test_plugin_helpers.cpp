@@ -382,7 +382,7 @@ TEST(PluginSettings, ReportedExecutionProviders)
 	}
 }
 
-TEST(PluginSettings, DevicePathSessionsChangeOnlyThePromptLive)
+TEST(PluginSettings, SessionsMarkedNotLiveChangeOnlyThePromptLive)
 {
 	DesiredSettings d;
 	d.enable = true;
@@ -399,7 +399,7 @@ TEST(PluginSettings, DevicePathSessionsChangeOnlyThePromptLive)
 
 	d.strength = 0.25f;
 	r = applier.ApplyWithoutSession(d);
-	EXPECT_TRUE(r.recreate) << "VulkanSession takes strength at creation only";
+	EXPECT_TRUE(r.recreate) << "marked as taking strength at creation only";
 	EXPECT_FALSE(r.prompt.has_value());
 	applier.MarkCreated(d, LiveSettings{false, false});
 	EXPECT_FALSE(applier.ApplyWithoutSession(d).recreate);
@@ -423,6 +423,38 @@ TEST(PluginSettings, DevicePathSessionsChangeOnlyThePromptLive)
 	r = applier.Apply(d, live);
 	EXPECT_FALSE(r.recreate);
 	EXPECT_EQ(live.strengthCalls, 1);
+}
+
+TEST(PluginSettings, TheDevicePathChangesStrengthAndModeLiveThroughNonConstSetters)
+{
+	// Like FRealMasterVulkanDevicePath: setters that hand the value to the queue thread (non-const).
+	struct DevicePathLike
+	{
+		float strength = -1.0f;
+		int modes = 0;
+		realmaster::Status setStrength(float s)
+		{
+			strength = s;
+			return {};
+		}
+		realmaster::Status setMode(Mode)
+		{
+			++modes;
+			return {};
+		}
+	} path;
+	DesiredSettings d;
+	d.enable = true;
+	SettingsApplier applier;
+	applier.MarkCreated(d);
+	d.strength = 0.4f;
+	d.mode = Mode::Cinematic;
+	const auto r = applier.Apply(d, path);
+	EXPECT_FALSE(r.recreate) << "no new session for a strength or mode change";
+	EXPECT_EQ(r.calls, 2);
+	EXPECT_FLOAT_EQ(path.strength, 0.4f);
+	EXPECT_EQ(path.modes, 1);
+	EXPECT_EQ(applier.Apply(d, path).calls, 0) << "applied once";
 }
 
 TEST(PluginDevicePath, VkFormatsMapToTheRuntimesFormats)

@@ -237,9 +237,8 @@ FRealMasterFrameSession FRealMasterRuntime::Update_RenderThread(FRDGBuilder& Gra
 			RetireSession(&GraphBuilder);
 			Session = std::move(Done->Session);
 			Device = MoveTemp(Done->Device);
-			// The device path's session takes strength and mode at creation only.
-			Applier.MarkCreated(Done->Settings, Device.IsValid() ? RealMasterCore::LiveSettings{false, false}
-			                                                     : RealMasterCore::LiveSettings{});
+			// Both paths change strength and mode live; model and execution provider need a new session.
+			Applier.MarkCreated(Done->Settings);
 			FailedKey.clear();
 			Errors.Clear();
 			UE_LOG(LogRealMaster, Log, TEXT("Session ready (%s path, execution provider %s)"),
@@ -284,7 +283,7 @@ FRealMasterFrameSession FRealMasterRuntime::Update_RenderThread(FRDGBuilder& Gra
 	const RealMasterCore::FramePath Have =
 	    Device.IsValid() ? RealMasterCore::FramePath::Device : RealMasterCore::FramePath::Readback;
 	const RealMasterCore::SettingsApplier::Result R =
-	    Device.IsValid() ? Applier.ApplyWithoutSession(Desired) : Applier.Apply(Desired, *Session);
+	    Device.IsValid() ? Applier.Apply(Desired, *Device) : Applier.Apply(Desired, *Session);
 	if (R.recreate || Wanted != Have)
 	{
 		if (!Creation.IsValid() && CreationKey(Desired) != FailedKey)

@@ -307,6 +307,21 @@ void FRealMasterVulkanDevicePath::Process_QueueThread(const RealMasterCore::Devi
 	{
 		return;
 	}
+	// Strength and mode set since the last frame (the render thread never waits for this lock).
+	const float Strength = PendingStrength.exchange(-1.0f, std::memory_order_acq_rel);
+	if (Strength >= 0.0f)
+	{
+		const realmaster::Status S = Session->setStrength(Strength);
+		if (!S.ok())
+		{
+			UE_LOG(LogRealMaster, Warning, TEXT("%s"), *FromUtf8(S.message));
+		}
+	}
+	const int ModeValue = PendingMode.exchange(-1, std::memory_order_acq_rel);
+	if (ModeValue >= 0)
+	{
+		Session->setMode(static_cast<realmaster::Mode>(ModeValue));
+	}
 	realmaster::Status St;
 	if (!Registry.Sync(*Session, Images, St))
 	{
@@ -317,6 +332,25 @@ void FRealMasterVulkanDevicePath::Process_QueueThread(const RealMasterCore::Devi
 	    Session->process(RealMasterCore::MakePackedDeviceFrame(Registry, bCameraCut));
 	// A failed frame still shows the input (the runtime copies it to the output); health() says why.
 	UpdateSnapshot_Locked(Result.transfer_bytes, true);
+}
+
+realmaster::Status FRealMasterVulkanDevicePath::setStrength(float Strength)
+{
+	if (!(Strength >= 0.0f && Strength <= 1.0f))
+	{
+		realmaster::Status S;
+		S.code = static_cast<uint32>(realmaster::StatusCode::Config);
+		S.message = "strength " + std::to_string(Strength) + " is outside 0..1 (fix: pass a strength between 0 and 1)";
+		return S;
+	}
+	PendingStrength.store(Strength, std::memory_order_release);
+	return {};
+}
+
+realmaster::Status FRealMasterVulkanDevicePath::setMode(realmaster::Mode Mode)
+{
+	PendingMode.store(static_cast<int>(Mode), std::memory_order_release);
+	return {};
 }
 
 void FRealMasterVulkanDevicePath::DestroySession_QueueThread()

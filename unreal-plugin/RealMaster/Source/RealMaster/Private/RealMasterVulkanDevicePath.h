@@ -77,6 +77,15 @@ public:
 	 *  scheduled; frames scheduled meanwhile pass through. */
 	realmaster::Status ApplyPrompt(const std::string& Prompt);
 
+	/**
+	 * Render thread: strength and mode change live. The values are handed to the queue thread and applied
+	 * before the next frame is processed (no wait on a frame in flight); a refused value is reported
+	 * through the snapshot's health. Named like realmaster::Session's setters so the settings applier
+	 * drives both paths alike.
+	 */
+	realmaster::Status setStrength(float Strength);
+	realmaster::Status setMode(realmaster::Mode Mode);
+
 	/** Any thread: this path cannot go on (an image the runtime refused); the readback path takes over. */
 	void MarkFailed(const FString& Why);
 	bool HasFailed() const { return bFailed.load(std::memory_order_acquire); }
@@ -109,4 +118,8 @@ private:
 	FSnapshot Snapshot;
 	FString Failure;
 	std::atomic<bool> bFailed{false};
+
+	/** Settings waiting for the queue thread (applied under SessionMutex before the next frame). */
+	std::atomic<float> PendingStrength{-1.0f};
+	std::atomic<int> PendingMode{-1};
 };

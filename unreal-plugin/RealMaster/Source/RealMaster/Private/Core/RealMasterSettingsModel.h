@@ -178,8 +178,8 @@ class SettingsApplier
 public:
 	struct Result
 	{
-		/// A setting the session cannot change live changed (model, execution provider, or strength /
-		/// mode on the device path): the session must be recreated with NewConfig().
+		/// A setting the session cannot change live changed (model, execution provider, or a setting
+		/// marked as not live in MarkCreated): the session must be recreated with NewConfig().
 		bool recreate = false;
 		/// The first failure of this update (strength/mode), if any.
 		realmaster::Status status;
@@ -211,9 +211,10 @@ public:
 	}
 	void MarkDestroyed() { hasSession_ = false; }
 
-	/// `SessionT` is realmaster::Session (or a test double with setStrength/setMode). Settings the
-	/// session was marked as not changing live ask for a recreation instead of a call.
-	template <typename SessionT> Result Apply(const DesiredSettings& d, const SessionT& session)
+	/// `SessionT` has setStrength/setMode returning realmaster::Status: realmaster::Session, the
+	/// Vulkan device path, or a test double. Settings the session was marked as not changing live ask
+	/// for a recreation instead of a call.
+	template <typename SessionT> Result Apply(const DesiredSettings& d, SessionT& session)
 	{
 		Result r = Compare(d, live_);
 		if (r.recreate)
@@ -242,8 +243,8 @@ public:
 		return r;
 	}
 
-	/// For a session that changes only its prompt live (the device path): a strength or mode change asks
-	/// for a recreation, and no bridge call is made here.
+	/// For a session that changes only its prompt live: a strength or mode change asks for a
+	/// recreation, and no bridge call is made here.
 	Result ApplyWithoutSession(const DesiredSettings& d) { return Compare(d, LiveSettings{false, false}); }
 
 private:
