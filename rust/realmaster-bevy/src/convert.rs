@@ -23,7 +23,7 @@ pub fn view_conventions(clip_from_view: &Mat4, world_from_view: &Mat4) -> Option
     // Perspective: clip w = -z_view (the z-axis's w is -1, the w-axis's w is 0).
     let perspective = clip_from_view.z_axis.w == -1.0 && clip_from_view.w_axis.w == 0.0;
     let near = clip_from_view.w_axis.z;
-    if !perspective || !(near.is_finite() && near > 0.0) {
+    if !(perspective && near.is_finite() && near > 0.0) {
         return None;
     }
     // Rotation part, scale removed: view_from_world's rotation is its transpose, whose rows are

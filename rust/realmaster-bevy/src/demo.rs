@@ -424,7 +424,7 @@ impl CapturedView {
         };
         let mut import = Import::new(&ctx.device);
         let mut read_frame = |frame: &realmaster::DeviceFrame<'_>| {
-            let mut pre = Preprocessor::new(ctx, cfg.clone())?;
+            let mut pre = Preprocessor::new(ctx, cfg)?;
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             pre.import(ctx, &mut enc, &mut import, frame)?;
             ctx.queue.submit([enc.finish()]);

@@ -45,8 +45,8 @@ use parking_lot::Mutex;
 pub use convert::{view_conventions, ViewConventions};
 pub use realmaster::{Health, Mode};
 
-/// Enhance this camera's frames. Changing a field takes effect on the next frame; the prompt is
-/// encoded once per change, the strength and mode are applied without re-creating anything.
+/// Enhance this camera's frames. Changing a field takes effect on the next frame (a realtime
+/// prompt change once it is encoded, off the render thread); nothing is re-created.
 #[derive(Component, Clone, Debug, PartialEq)]
 #[require(Hdr, DepthPrepass, NormalPrepass, MotionVectorPrepass)]
 pub struct RealMaster {
@@ -141,6 +141,8 @@ pub struct ViewStats {
     pub total_cpu_ms: f64,
     /// The ONNX Runtime execution provider in use.
     pub execution_provider: String,
+    /// The prompt the look is blending towards (a realtime prompt change shows here once encoded).
+    pub prompt: String,
     /// Ok, or why frames show Bevy's frame untouched and how to fix it.
     pub health: Health,
 }

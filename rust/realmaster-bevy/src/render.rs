@@ -12,19 +12,28 @@ use bevy::render::renderer::{
 use bevy::render::sync_world::{MainEntity, RenderEntity};
 use bevy::render::view::{ExtractedView, ViewTarget};
 use bevy::render::Extract;
+use bevy::tasks::{block_on, poll_once, AsyncComputeTaskPool, Task};
 use parking_lot::Mutex;
 use realmaster::gpu::GpuContext;
-use realmaster::{DeviceFrame, DeviceSession, Health};
+use realmaster::{DeviceFrame, DeviceSession, EncodedPrompt, Health, Mode};
 
 use crate::convert::view_conventions;
 use crate::{RealMaster, RealMasterPlugin, RealMasterStats};
 
 enum ViewState {
+    /// The model is loading off the render thread (realtime mode); Bevy's frames show meanwhile.
+    Starting {
+        task: Task<Result<DeviceSession, String>>,
+        /// The settings the session is being made with (later changes apply once it runs).
+        settings: RealMaster,
+    },
     Running {
         session: Box<DeviceSession>,
         settings: RealMaster,
         /// Why the view was last refused (logged once per reason).
         refused: Option<String>,
+        /// A prompt being encoded off the render thread (realtime mode).
+        encoding: Option<Task<realmaster::Result<EncodedPrompt>>>,
     },
     /// The session could not be made (no model, no ONNX Runtime, ...): Bevy's frame is shown.
     Failed(String),
@@ -46,10 +55,12 @@ impl Sessions {
     }
 }
 
+type CameraSettings = (RenderEntity, Option<&'static RealMaster>);
+
 /// Copy each camera's settings to its render entity (and remove them where the camera lost them).
 pub(crate) fn extract_settings(
     mut commands: Commands,
-    cameras: Extract<Query<(RenderEntity, Option<&RealMaster>), With<Camera>>>,
+    cameras: Extract<Query<CameraSettings, With<Camera>>>,
 ) {
     for (e, settings) in &cameras {
         let Ok(mut entity) = commands.get_entity(e) else {
@@ -90,25 +101,41 @@ pub(crate) fn realmaster_pass(
     }
     let mut views = sessions.views.lock();
     let state = views.entry(camera).or_insert_with(|| {
-        match start_session(&sessions.plugin, settings, &device, &queue, &adapter) {
-            Ok(session) => ViewState::Running {
-                session: Box::new(session),
+        let (plugin, config) = (sessions.plugin.clone(), settings.clone());
+        let host = GpuContext::from_host(device.wgpu_device().clone(), (**queue).clone(), &adapter);
+        let make = move || -> Result<DeviceSession, String> {
+            let host = host.map_err(|e| e.to_string())?;
+            DeviceSession::new(host, plugin.session_config(&config)).map_err(|e| e.to_string())
+        };
+        if settings.mode == Mode::Cinematic {
+            // Every frame of a cinematic render is enhanced, so the first waits for the model.
+            finish_start(camera, make(), settings)
+        } else {
+            // Loading the model takes longer than a frame: Bevy's frames show until it is ready.
+            ViewState::Starting {
+                task: AsyncComputeTaskPool::get().spawn(async move { make() }),
                 settings: settings.clone(),
-                refused: None,
-            },
-            Err(message) => {
-                log::error!("RealMaster: camera {camera}: showing Bevy's frame: {message}");
-                ViewState::Failed(message)
             }
         }
     });
+    if let ViewState::Starting {
+        task,
+        settings: made_with,
+    } = state
+    {
+        match block_on(poll_once(task)) {
+            Some(result) => *state = finish_start(camera, result, &made_with.clone()),
+            None => return,
+        }
+    }
     let (session, refused) = match state {
         ViewState::Running {
             session,
             settings: applied,
             refused,
+            encoding,
         } => {
-            apply_settings(session, applied, settings);
+            apply_settings(session, applied, settings, encoding);
             (session, refused)
         }
         ViewState::Failed(message) => {
@@ -119,6 +146,7 @@ pub(crate) fn realmaster_pass(
             stats.update(camera, |s| s.health = health);
             return;
         }
+        ViewState::Starting { .. } => return,
     };
     // Views this pass cannot read are refused before anything is written: no swap, Bevy's frame.
     if let Err(message) = servable(target, prepass, extracted) {
@@ -166,7 +194,11 @@ pub(crate) fn realmaster_pass(
         ctx.add_command_buffer(b);
     }
     let ms = start.elapsed().as_secs_f64() * 1e3;
-    let (health, ep) = (session.health(), session.stats().execution_provider);
+    let (health, ep, prompt) = (
+        session.health(),
+        session.stats().execution_provider,
+        session.prompt().to_string(),
+    );
     stats.update(camera, |s| {
         s.frames += 1;
         s.enhanced += u64::from(report.enhanced);
@@ -176,34 +208,65 @@ pub(crate) fn realmaster_pass(
         s.last_cpu_ms = ms;
         s.total_cpu_ms += ms;
         s.execution_provider = ep;
+        s.prompt = prompt;
         s.health = health;
     });
 }
 
-fn start_session(
-    plugin: &RealMasterPlugin,
+/// A made (or failed) session becomes the view's state; a failure is logged once, here.
+fn finish_start(
+    camera: Entity,
+    result: Result<DeviceSession, String>,
     settings: &RealMaster,
-    device: &RenderDevice,
-    queue: &RenderQueue,
-    adapter: &RenderAdapterInfo,
-) -> Result<DeviceSession, String> {
-    let host = GpuContext::from_host(device.wgpu_device().clone(), (**queue).clone(), adapter)
-        .map_err(|e| e.to_string())?;
-    DeviceSession::new(host, plugin.session_config(settings)).map_err(|e| e.to_string())
+) -> ViewState {
+    match result {
+        Ok(session) => ViewState::Running {
+            session: Box::new(session),
+            settings: settings.clone(),
+            refused: None,
+            encoding: None,
+        },
+        Err(message) => {
+            log::error!("RealMaster: camera {camera}: showing Bevy's frame: {message}");
+            ViewState::Failed(message)
+        }
+    }
 }
 
-/// Apply what changed since the last frame: the prompt (encoded once per change), strength, mode
-/// and a new shot.
-fn apply_settings(session: &mut DeviceSession, applied: &mut RealMaster, want: &RealMaster) {
+/// Apply what changed since the last frame: strength, mode and a new shot at once; the prompt
+/// encoded once per change: in realtime mode on Bevy's async compute pool (free text runs the text
+/// encoder, longer than a frame; the previous look stays until it is ready), in cinematic mode here
+/// (the new look starts on the very frame that asked for it, every run).
+fn apply_settings(
+    session: &mut DeviceSession,
+    applied: &mut RealMaster,
+    want: &RealMaster,
+    encoding: &mut Option<Task<realmaster::Result<EncodedPrompt>>>,
+) {
+    if let Some(task) = encoding.as_mut() {
+        if let Some(result) = block_on(poll_once(task)) {
+            *encoding = None;
+            match result {
+                Ok(p) => session.set_encoded_prompt(p),
+                Err(e) => log::error!("RealMaster: the prompt kept the previous look: {e}"),
+            }
+        }
+    }
     if applied == want {
         return;
     }
     if applied.prompt != want.prompt {
-        if let Err(e) = session.set_prompt(&want.prompt) {
-            log::error!(
-                "RealMaster: prompt {:?} kept the previous look: {e}",
-                want.prompt
-            );
+        let text = want.prompt.clone();
+        if want.mode == Mode::Cinematic {
+            *encoding = None;
+            if let Err(e) = session.set_prompt(&text) {
+                log::error!("RealMaster: prompt {text:?} kept the previous look: {e}");
+            }
+        } else {
+            // A newer prompt replaces one still being encoded (the old task is dropped).
+            let encoder = session.prompt_encoder();
+            *encoding =
+                Some(AsyncComputeTaskPool::get().spawn(async move { encoder.encode(&text) }));
         }
     }
     if applied.strength != want.strength {

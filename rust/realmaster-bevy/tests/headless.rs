@@ -191,6 +191,7 @@ fn plugin_enhances_bevy_frames_on_the_gpu_like_the_cpu_frame_api() {
     let cpu = cpu_frame_api(&run);
     let colour_plane = u64::from(SIZE.x * SIZE.y) * 8;
     let mut edges = [0u64; 4];
+    #[allow(clippy::needless_range_loop)] // four vectors indexed by frame
     for i in CHECKED_FROM as usize..FRAMES as usize {
         let (now, cpu_now) = (last(&run, i), cpu[i].as_ref().expect("CPU-frame output"));
         let input = srgb(&now.color);
@@ -278,4 +279,81 @@ fn a_missing_model_shows_bevys_frame_and_says_why() {
         );
         assert!(d < 0.01, "frame {i}: {d} steps from Bevy's frame");
     }
+}
+
+/// Realtime mode: the model loads and a free-text prompt is encoded off the render thread (Bevy's
+/// frames show meanwhile), then the new look replaces the old one.
+#[test]
+fn realtime_prompt_changes_apply_off_the_render_thread() {
+    let settings = RealMaster {
+        prompt: "clear".into(),
+        mode: Mode::Realtime,
+        ..Default::default()
+    };
+    let mut app = headless_app(
+        SIZE,
+        Some((plugin(root().join("models/realmaster-student")), settings)),
+    );
+    finish(&mut app);
+    step(&mut app); // the scene and camera are spawned on the first update
+    let camera = app
+        .world_mut()
+        .query_filtered::<Entity, With<StreetCamera>>()
+        .single(app.world())
+        .expect("camera");
+    let stats = |app: &App| {
+        app.world()
+            .resource::<RealMasterStats>()
+            .get(camera)
+            .unwrap_or_default()
+    };
+    // Step until `done` holds (bounded in wall time: the loads run on other threads).
+    let run_until = |app: &mut App, what: &str, done: &dyn Fn(&ViewStats) -> bool| {
+        let start = std::time::Instant::now();
+        let mut frames = 0;
+        while !done(&stats(app)) {
+            assert!(
+                start.elapsed().as_secs() < 120,
+                "{what}: not within 120 s ({frames} frames): {:?}",
+                stats(app)
+            );
+            step(app);
+            frames += 1;
+        }
+        frames
+    };
+    let output = |app: &mut App| {
+        step(app);
+        let v = app.world().resource::<Capture>().take().expect("captured");
+        let f = v.read().expect("readback");
+        (srgb(&f.color), srgb(f.output.as_ref().expect("output")))
+    };
+    let waited = run_until(&mut app, "the model loads", &|s| s.enhanced >= 8);
+    println!("enhanced after {waited} frames (Bevy's frames shown while the model loaded)");
+    let (_, clear) = output(&mut app);
+
+    app.world_mut()
+        .query_filtered::<&mut RealMaster, With<StreetCamera>>()
+        .single_mut(app.world_mut())
+        .expect("camera")
+        .prompt = "a foggy morning".into();
+    let waited = run_until(&mut app, "the prompt is encoded", &|s| {
+        s.prompt == "a foggy morning"
+    });
+    println!("free-text prompt applied after {waited} frames");
+    // The look blends to the new prompt over the configured frames.
+    for _ in 0..realmaster::SessionConfig::default().prompt_blend_frames + 4 {
+        step(&mut app);
+    }
+    let (input, foggy) = output(&mut app);
+    let s = stats(&app);
+    assert_eq!(s.health, Health::Ok, "{s:?}");
+    let (to_clear, _) = steps(&foggy, &clear);
+    let (to_input, _) = steps(&foggy, &input);
+    println!("foggy vs clear look: {to_clear:.2} steps; foggy vs input {to_input:.2}");
+    assert!(
+        to_clear > 3.0,
+        "the new prompt changes the look ({to_clear:.2} steps)"
+    );
+    assert!(to_input > 3.0, "the look is applied ({to_input:.2} steps)");
 }

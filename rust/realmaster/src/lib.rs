@@ -20,6 +20,6 @@ pub use frame::{AuxKind, ColorFormat, FrameRef, ImageF32, OwnedFrame, PlaneRef};
 
 pub use gpu::host::{DepthEncoding, DeviceFrame, MotionEncoding, NormalEncoding};
 pub use pipeline::{
-    Backend, DeviceFrameReport, DeviceSession, FrameTimings, Health, Mode, OutputFrame, Session,
-    SessionConfig, Stats,
+    Backend, DeviceFrameReport, DeviceSession, EncodedPrompt, FrameTimings, Health, Mode,
+    OutputFrame, PromptEncoderHandle, Session, SessionConfig, Stats,
 };

@@ -29,6 +29,34 @@ use super::output::FrameTimings;
 use super::prompt_blend::PromptBlend;
 use super::worker::{spawn_inference, ThreadLink};
 
+/// Encodes prompt text for a [`DeviceSession`] on any thread (cloning shares the encoder).
+#[derive(Clone)]
+pub struct PromptEncoderHandle(Arc<Mutex<PromptSource>>);
+
+impl PromptEncoderHandle {
+    /// A preset name or free text ("" = the model's default preset) → its embedding.
+    pub fn encode(&self, text: &str) -> Result<EncodedPrompt> {
+        let embedding = self.0.lock().encode(text)?;
+        Ok(EncodedPrompt {
+            text: text.to_string(),
+            embedding,
+        })
+    }
+}
+
+/// A prompt and its embedding, made by [`PromptEncoderHandle::encode`] for the session it came from.
+#[derive(Debug, Clone)]
+pub struct EncodedPrompt {
+    text: String,
+    embedding: Vec<f32>,
+}
+
+impl EncodedPrompt {
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
 /// What one [`DeviceSession::process`] call did.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceFrameReport {
@@ -235,15 +263,27 @@ impl DeviceSession {
         (report, buffers)
     }
 
-    /// A preset name or free text, encoded here (call it off the render thread for free text);
-    /// bound to the model once, blended over the configured frames.
+    /// A preset name or free text, encoded here, then bound to the model once and blended over
+    /// the configured frames. Free text runs the text encoder, which can take longer than a frame:
+    /// on a render thread, encode with [`prompt_encoder`](Self::prompt_encoder) elsewhere and
+    /// hand the result to [`set_encoded_prompt`](Self::set_encoded_prompt).
     pub fn set_prompt(&mut self, text: &str) -> Result<()> {
-        let emb = self.prompts.lock().encode(text)?;
-        if let Some(l) = self.link.as_mut() {
-            l.prompt.set_target(emb);
-        }
-        self.prompt_text = text.to_string();
+        let encoded = self.prompt_encoder().encode(text)?;
+        self.set_encoded_prompt(encoded);
         Ok(())
+    }
+
+    /// A handle that encodes prompts on any thread (it shares this session's encoder).
+    pub fn prompt_encoder(&self) -> PromptEncoderHandle {
+        PromptEncoderHandle(self.prompts.clone())
+    }
+
+    /// Apply a prompt encoded by [`prompt_encoder`](Self::prompt_encoder): cheap, no model runs.
+    pub fn set_encoded_prompt(&mut self, prompt: EncodedPrompt) {
+        if let Some(l) = self.link.as_mut() {
+            l.prompt.set_target(prompt.embedding);
+        }
+        self.prompt_text = prompt.text;
     }
 
     pub fn prompt(&self) -> &str {

@@ -369,7 +369,7 @@ impl Engine {
         }
         // 2. This frame into the window; the look carried to it.
         self.passes.import(frame)?;
-        let slot = self.into_window(frame_index)?;
+        let slot = self.enter_window(frame_index)?;
         // 3. Fold in a finished inference (cinematic: the one just started).
         if let Some(result) = link.receive(settings.synchronous) {
             self.fold_in(result, frame_index, t)?;
@@ -396,7 +396,7 @@ impl Engine {
 
     /// The uploaded frame into a new window slot (preprocessed, its motion kept in the history),
     /// and the look carried forward to it. Returns the slot.
-    fn into_window(&mut self, frame_index: u64) -> Result<usize> {
+    fn enter_window(&mut self, frame_index: u64) -> Result<usize> {
         let slot = self.window.push();
         let ring = (frame_index % MOTION_HISTORY as u64) as usize;
         self.passes.preprocess(slot, ring)?;
@@ -518,7 +518,7 @@ impl Engine {
         }
         lap.stage(&mut t.upload_ms);
 
-        let slot = self.into_window(frame_index)?;
+        let slot = self.enter_window(frame_index)?;
         self.passes.flush(settings.profile)?;
         lap.stage(&mut t.preprocess_ms);
 

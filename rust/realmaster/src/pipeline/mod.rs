@@ -17,6 +17,6 @@ pub mod worker;
 
 pub use backend::Backend;
 pub use config::{Health, Mode, SessionConfig, Stats};
-pub use device_session::{DeviceFrameReport, DeviceSession};
+pub use device_session::{DeviceFrameReport, DeviceSession, EncodedPrompt, PromptEncoderHandle};
 pub use output::{FrameTimings, OutputFrame};
 pub use session::Session;
