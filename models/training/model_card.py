@@ -6,9 +6,22 @@ import json
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 from make_text_encoder import nearest_markdown
 from prompts import load_prompts
+
+
+def _realism_terms(tr: dict[str, Any]) -> str:
+    """The realism loss terms of a run, naming only those with a weight."""
+    terms = []
+    if tr.get("perceptual"):
+        terms.append(f"{tr['perceptual']} VGG16 perceptual")
+    if tr.get("gan"):
+        terms.append(f"{tr['gan']} Projected-GAN on real photos (from step {tr['gan_start']})")
+    if not terms:
+        return ""
+    return "\n  + " + " + ".join(terms) + " (models/training/realism.py)"
 
 
 def _speed(workdir: Path | None) -> str:
@@ -131,12 +144,7 @@ def write_model_card(
         f"  {tr['weight_decay']}, grad clip {tr['grad_clip']}, seed {tr['seed']}, {tr['precision']} autocast, channels_last, CPU",
         f"- loss: L1 + 0.2 (1 - SSIM) + 0.5 temporal (warped previous prediction vs current, outside disocclusions,",
         "  relative to the target's own change) + 0.5 edge (Sobel gradients of output vs target, x5 on input edges)"
-        + (
-            f"\n  + {tr['perceptual']} VGG16 perceptual + {tr['gan']} Projected-GAN on real photos (from step {tr['gan_start']};"
-            " models/training/realism.py)"
-            if tr.get("perceptual") or tr.get("gan")
-            else ""
-        ),
+        + _realism_terms(tr),
         f"- speed: {_speed(workdir)}; machine: {os.cpu_count()} CPU cores, {platform.machine()}",
         "",
         "## Metrics (held-out sequences)",
