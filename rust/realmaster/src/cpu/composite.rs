@@ -7,7 +7,7 @@ use crate::gpu::composite::CompositeParams;
 use crate::reference::blend::{blend_encode_row, blend_strength};
 use crate::reference::decode::DecodedFrame;
 use crate::reference::guided_upsample::{guided_upsample_into, UpsampleScratch};
-use crate::reference::temporal::{temporal_into_with, TemporalInputs};
+use crate::reference::temporal::{temporal_into_with, TemporalInputs, TemporalScratch};
 
 /// The compositor's full-resolution state: this frame's upsampled result, the ping-pong
 /// accumulated residuals and the previous frame's depth.
@@ -21,8 +21,8 @@ pub struct CpuCompositor {
     depth_prev: ImageF32,
     depth_prev_valid: bool,
     upsample: UpsampleScratch,
-    /// Per-pixel neighbourhood terms of the temporal pass.
-    near: Vec<[f32; 6]>,
+    /// The temporal pass's band buffers.
+    temporal: TemporalScratch,
 }
 
 impl Default for CpuCompositor {
@@ -44,7 +44,7 @@ impl CpuCompositor {
             depth_prev: empty(1),
             depth_prev_valid: false,
             upsample: UpsampleScratch::default(),
-            near: Vec::new(),
+            temporal: TemporalScratch::default(),
         }
     }
 
@@ -120,7 +120,7 @@ impl CpuCompositor {
             &inputs,
             &params,
             hist_next,
-            &mut self.near,
+            &mut self.temporal,
             (out, w as usize * bpp),
             |input, residual, bytes| {
                 blend_encode_row(input, Some(residual), strength, format, bytes)

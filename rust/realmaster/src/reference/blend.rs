@@ -47,8 +47,10 @@ pub fn blend(input: &ImageF32, residual: &ImageF32, strength: f32) -> ImageF32 {
     out
 }
 
+#[inline(always)]
 fn unorm8(v: f32) -> u8 {
-    (0.5 + 255.0 * v.clamp(0.0, 1.0)).floor() as u8
+    // floor(0.5 + 255 v): the sum is positive, so truncation is the floor (and no libm call).
+    (0.5 + 255.0 * v.clamp(0.0, 1.0)) as u8
 }
 
 /// The per-value formula the table reproduces.
@@ -56,13 +58,14 @@ pub fn srgb8_formula(v: f32) -> u8 {
     unorm8(linear_to_srgb(v))
 }
 
-/// `t[k]` (k = 1..=255): the smallest positive f32 whose sRGB byte is at least k.
-fn srgb8_thresholds() -> &'static [f32; 256] {
-    static T: OnceLock<[f32; 256]> = OnceLock::new();
+/// `t[k]` (k = 1..=255): the smallest positive f32 whose sRGB byte is at least k; `t[256]` is
+/// infinite (no byte above 255).
+fn srgb8_thresholds() -> &'static [f32; 257] {
+    static T: OnceLock<[f32; 257]> = OnceLock::new();
     T.get_or_init(|| {
-        let mut t = [0f32; 256];
+        let mut t = [0f32; 257];
         let one = 1.0f32.to_bits();
-        for (k, slot) in t.iter_mut().enumerate().skip(1) {
+        for (k, slot) in t.iter_mut().enumerate().take(256).skip(1) {
             let (mut lo, mut hi) = (0u32, one);
             while hi - lo > 1 {
                 let mid = lo + (hi - lo) / 2;
@@ -74,42 +77,115 @@ fn srgb8_thresholds() -> &'static [f32; 256] {
             }
             *slot = f32::from_bits(hi);
         }
+        t[256] = f32::INFINITY;
         t
     })
 }
 
-/// Buckets of [0, 1] for the first guess of [`srgb8`]: a bucket spans less than one byte step.
+/// Buckets of [0, 1] for the first guess of [`srgb8`]: bucket `j` (0..=4096) holds the values
+/// nearest to `j / 4096`. A bucket spans less than one byte step (the smallest step,
+/// `1 / (255 * 12.92)` at the dark end, is wider than `1 / 4096`), so the byte of a value is its
+/// bucket's guess or the next.
 const GUESS_BUCKETS: usize = 4096;
 
 /// Per bucket: the byte of its lower end.
-fn srgb8_guesses() -> &'static [u8; GUESS_BUCKETS] {
-    static G: OnceLock<[u8; GUESS_BUCKETS]> = OnceLock::new();
+fn srgb8_guesses() -> &'static [u8; GUESS_BUCKETS + 1] {
+    static G: OnceLock<[u8; GUESS_BUCKETS + 1]> = OnceLock::new();
     G.get_or_init(|| {
         let t = srgb8_thresholds();
-        std::array::from_fn(|b| {
-            let v = b as f32 / GUESS_BUCKETS as f32;
-            t[1..].partition_point(|&th| th <= v) as u8
+        std::array::from_fn(|j| {
+            let v = ((j as f32 - 0.5) / GUESS_BUCKETS as f32).max(0.0);
+            t[1..256].partition_point(|&th| th <= v) as u8
         })
     })
 }
 
+/// The encoder's tables, fetched once per row.
+#[derive(Clone, Copy)]
+struct Srgb8Tables {
+    thresholds: &'static [f32; 257],
+    guesses: &'static [u8; GUESS_BUCKETS + 1],
+}
+
+impl Srgb8Tables {
+    fn get() -> Self {
+        Srgb8Tables {
+            thresholds: srgb8_thresholds(),
+            guesses: srgb8_guesses(),
+        }
+    }
+
+    /// [`srgb8`] without branches: the bucket's guess, plus one where `v` reaches the next
+    /// threshold.
+    #[inline(always)]
+    fn encode(self, v: f32) -> u8 {
+        // Negative, zero and NaN encode to 0, 1 and above to 255.
+        let v = if v > 0.0 { v } else { 0.0 };
+        let v = if v < 1.0 { v } else { 1.0 };
+        // The nearest integer to 4096 v (exact product): adding 1.5 * 2^23 rounds, and the bits of
+        // the sum hold it (no float-to-int conversion).
+        const ROUND: f32 = 12_582_912.0;
+        let j = (v * GUESS_BUCKETS as f32 + ROUND)
+            .to_bits()
+            .wrapping_sub(ROUND.to_bits()) as usize;
+        let bucket = j.min(GUESS_BUCKETS);
+        let k = self.guesses[bucket];
+        k + (self.thresholds[k as usize + 1] <= v) as u8
+    }
+}
+
 /// `floor(0.5 + 255 * linear_to_srgb(v))` clamped to a byte, by table: a guess from the value's
-/// bucket, then a step up past every threshold at or below `v` (at most one or two).
+/// bucket, then a step up if `v` reaches the next threshold.
 #[inline]
 pub fn srgb8(v: f32) -> u8 {
-    if v.is_nan() || v <= 0.0 {
-        return 0; // negative, zero and NaN encode to 0
+    Srgb8Tables::get().encode(v)
+}
+
+/// Pixels per group in the 8-bit encoder (lane-wise blend and bucket arithmetic).
+const LANES: usize = 8;
+
+/// Blend and encode one row to 8-bit sRGB: `order` picks the source channel of each output byte
+/// (rgb or bgr, alpha last).
+#[inline(always)]
+fn blend_encode_srgb8(
+    input: &[f32],
+    residual: Option<&[f32]>,
+    s: f32,
+    order: [usize; 3],
+    out: &mut [u8],
+) {
+    let tables = Srgb8Tables::get();
+    for (g, (p, o)) in input
+        .chunks(4 * LANES)
+        .zip(out.chunks_mut(4 * LANES))
+        .enumerate()
+    {
+        let n = p.len() / 4;
+        let mut v = [[0.0f32; LANES]; 4];
+        for l in 0..n {
+            for c in 0..4 {
+                v[c][l] = p[l * 4 + c];
+            }
+        }
+        if let Some(r) = residual {
+            let r = &r[g * 4 * LANES..][..n * 4];
+            for l in 0..n {
+                let mut px = [v[0][l], v[1][l], v[2][l], v[3][l]];
+                blend_px(&mut px, &r[l * 4..l * 4 + 4], s);
+                for c in 0..3 {
+                    v[c][l] = px[c];
+                }
+            }
+        }
+        for (l, o) in o.chunks_exact_mut(4).enumerate().take(n) {
+            o.copy_from_slice(&[
+                tables.encode(v[order[0]][l]),
+                tables.encode(v[order[1]][l]),
+                tables.encode(v[order[2]][l]),
+                unorm8(v[3][l]),
+            ]);
+        }
     }
-    if v >= 1.0 {
-        return 255;
-    }
-    let t = srgb8_thresholds();
-    let bucket = ((v * GUESS_BUCKETS as f32) as usize).min(GUESS_BUCKETS - 1);
-    let mut k = srgb8_guesses()[bucket] as usize;
-    while k < 255 && t[k + 1] <= v {
-        k += 1;
-    }
-    k as u8
 }
 
 /// Blend one row (`input`, `residual`: 4 floats per pixel; `residual` None = input only) and
@@ -123,6 +199,11 @@ pub fn blend_encode_row(
 ) {
     let s = blend_strength(strength);
     let bpp = format.bytes_per_pixel();
+    match format {
+        ColorFormat::Rgba8Srgb => return blend_encode_srgb8(input, residual, s, [0, 1, 2], out),
+        ColorFormat::Bgra8Srgb => return blend_encode_srgb8(input, residual, s, [2, 1, 0], out),
+        ColorFormat::Rgba16Float | ColorFormat::Rgba32Float => {}
+    }
     for (i, (p, o)) in input
         .chunks_exact(4)
         .zip(out.chunks_exact_mut(bpp))
@@ -133,12 +214,7 @@ pub fn blend_encode_row(
             blend_px(&mut v, &r[i * 4..i * 4 + 4], s);
         }
         match format {
-            ColorFormat::Rgba8Srgb => {
-                o.copy_from_slice(&[srgb8(v[0]), srgb8(v[1]), srgb8(v[2]), unorm8(v[3])]);
-            }
-            ColorFormat::Bgra8Srgb => {
-                o.copy_from_slice(&[srgb8(v[2]), srgb8(v[1]), srgb8(v[0]), unorm8(v[3])]);
-            }
+            ColorFormat::Rgba8Srgb | ColorFormat::Bgra8Srgb => {}
             ColorFormat::Rgba16Float => {
                 for (c, &x) in v.iter().enumerate() {
                     o[2 * c..2 * c + 2].copy_from_slice(
@@ -191,7 +267,7 @@ mod tests {
     fn srgb8_table_matches_the_formula() {
         // Every value near each threshold, and a dense sweep of [0, 1].
         let t = srgb8_thresholds();
-        for &th in &t[1..] {
+        for &th in &t[1..256] {
             let b = th.to_bits();
             for v in b.saturating_sub(2000)..b + 2000 {
                 let v = f32::from_bits(v);

@@ -1,6 +1,15 @@
 //! Temporal accumulation (the CPU implementation of gpu/composite/temporal.wgsl): accumulation of the model RESIDUAL (`current - input`)
 //! with history reprojection, depth-based disocclusion rejection, a YCoCg neighbourhood clamp in full
 //! colour and a clamp to the current residual's local range (see the shader header for the rule).
+//!
+//! Rows run in parallel bands of [`BAND_ROWS`]. A band keeps the per-pixel neighbourhood terms (the
+//! current colour in YCoCg and the current residual, 6 planes) of three consecutive rows in a
+//! rolling scratch; each output row combines them vertically (min, max, sum, sum of squares of the
+//! 3 rows), then horizontally, into the clamp bounds of its pixels: separable 3x3 statistics, in
+//! lane-wise loops over planar rows that compile to SIMD. The reprojection is then per pixel.
+//! A pixel's result does not depend on the band split (bit-identical whatever the threads).
+
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -10,6 +19,12 @@ use crate::gpu::composite::CompositeParams;
 
 /// Minimum bilinear weight of history taps on the same surface for the history to be used.
 pub const MIN_KEPT_WEIGHT: f32 = 0.05;
+
+/// Rows per parallel band (each band recomputes the neighbourhood terms of 2 rows around it).
+const BAND_ROWS: usize = 16;
+
+/// Planes of neighbourhood terms: the current colour in YCoCg (3), the current residual (3).
+const TERMS: usize = 6;
 
 /// One frame's inputs to the temporal pass (all full resolution).
 pub struct TemporalInputs<'a> {
@@ -25,6 +40,15 @@ pub struct TemporalInputs<'a> {
     pub depth: Option<(&'a ImageF32, &'a ImageF32)>,
 }
 
+/// Scratch of the temporal pass, kept by the caller between frames: one buffer per band in flight
+/// (taken and returned by the bands; allocated only while there are fewer than the bands running
+/// at once, so not per frame).
+#[derive(Debug, Default)]
+pub struct TemporalScratch {
+    bands: Mutex<Vec<Vec<f32>>>,
+}
+
+#[inline(always)]
 fn to_ycocg(c: [f32; 3]) -> [f32; 3] {
     [
         0.25 * c[0] + 0.5 * c[1] + 0.25 * c[2],
@@ -33,12 +57,9 @@ fn to_ycocg(c: [f32; 3]) -> [f32; 3] {
     ]
 }
 
+#[inline(always)]
 fn from_ycocg(v: [f32; 3]) -> [f32; 3] {
     [v[0] + v[1] - v[2], v[0] + v[2], v[0] - v[1] - v[2]]
-}
-
-fn rgb(img: &ImageF32, i: usize) -> [f32; 3] {
-    [img.data[i * 4], img.data[i * 4 + 1], img.data[i * 4 + 2]]
 }
 
 /// This frame's residual without history: `current - input` on rgb, alpha 1 (what the pass writes
@@ -54,155 +75,341 @@ pub fn residual(current: &ImageF32, input: &ImageF32) -> ImageF32 {
     out
 }
 
-/// Running min, max, sum and sum of squares of a 3x3 neighbourhood, per channel.
-struct Stats {
-    mn: [f32; 3],
-    mx: [f32; 3],
-    s1: [f32; 3],
-    s2: [f32; 3],
+/// A band's scratch, carved from one buffer: 3 rows of [`TERMS`] planes of `w` terms, the vertical
+/// statistics of one row (min, max, sum, sum of squares per term plane, each padded by one pixel
+/// at both ends), the clamp bounds of one row (per term plane: low, high) and the reprojected
+/// history of one row (rgb planes and a keep plane: 1 where the history is used).
+struct BandBuffers<'a> {
+    terms: [&'a mut [f32]; 3],
+    vertical: &'a mut [f32],
+    bounds: &'a mut [f32],
+    history: &'a mut [f32],
 }
 
-impl Stats {
-    fn new() -> Self {
-        Stats {
-            mn: [f32::MAX; 3],
-            mx: [f32::MIN; 3],
-            s1: [0.0; 3],
-            s2: [0.0; 3],
-        }
-    }
+fn band_len(w: usize) -> usize {
+    3 * TERMS * w + 4 * TERMS * (w + 2) + 2 * TERMS * w + 4 * w
+}
 
-    fn add(&mut self, v: [f32; 3]) {
-        for (c, &x) in v.iter().enumerate() {
-            self.mn[c] = self.mn[c].min(x);
-            self.mx[c] = self.mx[c].max(x);
-            self.s1[c] += x;
-            self.s2[c] += x * x;
+impl<'a> BandBuffers<'a> {
+    fn new(buf: &'a mut [f32], w: usize) -> Self {
+        let (t0, rest) = buf.split_at_mut(TERMS * w);
+        let (t1, rest) = rest.split_at_mut(TERMS * w);
+        let (t2, rest) = rest.split_at_mut(TERMS * w);
+        let (vertical, rest) = rest.split_at_mut(4 * TERMS * (w + 2));
+        let (bounds, rest) = rest.split_at_mut(2 * TERMS * w);
+        BandBuffers {
+            terms: [t0, t1, t2],
+            vertical,
+            bounds,
+            history: &mut rest[..4 * w],
         }
-    }
-
-    fn mean_sd(&self, c: usize) -> (f32, f32) {
-        let mean = self.s1[c] / 9.0;
-        (mean, (self.s2[c] / 9.0 - mean * mean).max(0.0).sqrt())
     }
 }
 
-/// One output row of [`temporal`]: this frame's residual, accumulated with the history where
-/// it is valid (`params` already sanitized).
-fn temporal_row(
+/// The neighbourhood terms of one image row into `out` ([`TERMS`] planes of `w`).
+#[inline(always)]
+fn row_terms(cur: &[f32], input: &[f32], out: &mut [f32]) {
+    let w = cur.len() / 4;
+    let (ty, rest) = out.split_at_mut(w);
+    let (tco, rest) = rest.split_at_mut(w);
+    let (tcg, rest) = rest.split_at_mut(w);
+    let (tr, rest) = rest.split_at_mut(w);
+    let (tg, tb) = rest.split_at_mut(w);
+    for x in 0..w {
+        let c = [cur[x * 4], cur[x * 4 + 1], cur[x * 4 + 2]];
+        let n = [input[x * 4], input[x * 4 + 1], input[x * 4 + 2]];
+        let v = to_ycocg(c);
+        ty[x] = v[0];
+        tco[x] = v[1];
+        tcg[x] = v[2];
+        tr[x] = c[0] - n[0];
+        tg[x] = c[1] - n[1];
+        tb[x] = c[2] - n[2];
+    }
+}
+
+/// Clamp bounds of one row from the terms of the rows above, at and below it: per term plane, the
+/// 3x3 minimum, maximum, mean and standard deviation give (colour planes) `[max(min, mean - k sd),
+/// min(max, mean + k sd)]` and (residual planes) `[min - k sd, max + k sd]`.
+#[inline(always)]
+fn row_bounds(rows: [&[f32]; 3], k: f32, w: usize, vertical: &mut [f32], bounds: &mut [f32]) {
+    let wp = w + 2;
+    for p in 0..TERMS {
+        let (a, b, c) = (
+            &rows[0][p * w..][..w],
+            &rows[1][p * w..][..w],
+            &rows[2][p * w..][..w],
+        );
+        let v = &mut vertical[p * 4 * wp..][..4 * wp];
+        let (vmn, rest) = v.split_at_mut(wp);
+        let (vmx, rest) = rest.split_at_mut(wp);
+        let (vs1, vs2) = rest.split_at_mut(wp);
+        // Vertical: into positions 1..=w, then the edge pixels repeated into the pads.
+        for x in 0..w {
+            let (a, b, c) = (a[x], b[x], c[x]);
+            vmn[x + 1] = min(min(a, b), c);
+            vmx[x + 1] = max(max(a, b), c);
+            vs1[x + 1] = a + b + c;
+            vs2[x + 1] = a * a + b * b + c * c;
+        }
+        for s in [&mut *vmn, &mut *vmx, &mut *vs1, &mut *vs2] {
+            s[0] = s[1];
+            s[w + 1] = s[w];
+        }
+        // Horizontal, then the bounds.
+        let (lo, hi) = bounds[p * 2 * w..][..2 * w].split_at_mut(w);
+        let colour = p < 3;
+        for x in 0..w {
+            let mn = min(min(vmn[x], vmn[x + 1]), vmn[x + 2]);
+            let mx = max(max(vmx[x], vmx[x + 1]), vmx[x + 2]);
+            let s1 = vs1[x] + vs1[x + 1] + vs1[x + 2];
+            let s2 = vs2[x] + vs2[x + 1] + vs2[x + 2];
+            let mean = s1 / 9.0;
+            let ksd = k * max(s2 / 9.0 - mean * mean, 0.0).sqrt();
+            if colour {
+                lo[x] = max(mn, mean - ksd);
+                hi[x] = min(mx, mean + ksd);
+            } else {
+                lo[x] = mn - ksd;
+                hi[x] = mx + ksd;
+            }
+        }
+    }
+}
+
+/// Pixels per group of lanes in [`history_row`].
+const LANES: usize = 8;
+
+/// `min` as one SIMD instruction (`b` when the two are unordered); equal to `f32::min` for numbers,
+/// which is all the pass sees from finite inputs.
+#[inline(always)]
+fn min(a: f32, b: f32) -> f32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `max` as one SIMD instruction, see [`min`].
+#[inline(always)]
+fn max(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `floor(v)` as a float and an integer, for `|v| < 2^22` (the callers check the range first):
+/// adding and removing 1.5 * 2^23 rounds to the nearest integer (whose bits the sum holds), then
+/// one step down where that rounded up. No libm call on targets without SSE4.1, and no saturating
+/// float-to-int conversion.
+#[inline(always)]
+fn floor(v: f32) -> (f32, i32) {
+    const ROUND: f32 = 12_582_912.0;
+    let k = v + ROUND;
+    let r = k - ROUND;
+    let i = k.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
+    if r > v {
+        (r - 1.0, i - 1)
+    } else {
+        (r, i)
+    }
+}
+
+/// The reprojected history of row `y` into `out` (4 planes of `w`: rgb, then 1 where it is used
+/// and 0 where this frame's residual stands alone: off-screen, or too little kept weight). Per
+/// pixel: the 4 bilinear taps, the depth test, the history taps as 4-wide loads.
+#[inline(always)]
+fn reproject_row(
     inp: &TemporalInputs<'_>,
+    history: &ImageF32,
     params: &CompositeParams,
-    near: &[[f32; 6]],
-    y: i32,
-    row: &mut [f32],
+    y: usize,
+    out: &mut [f32],
 ) {
-    let (cur, input) = (inp.current, inp.input);
-    let (w, h) = (cur.width, cur.height);
-    let index = |x: i32, y: i32| -> usize {
-        (y.clamp(0, h as i32 - 1) as u32 * w + x.clamp(0, w as i32 - 1) as u32) as usize
-    };
-    let (alpha, k) = (params.temporal_alpha, params.clamp_k);
-    for (x, o) in row.chunks_exact_mut(4).enumerate() {
-        let x = x as i32;
-        let i = index(x, y);
-        let (c0, n0) = (rgb(cur, i), rgb(input, i));
-        let r = [c0[0] - n0[0], c0[1] - n0[1], c0[2] - n0[2]];
-        o[..3].copy_from_slice(&r);
-        o[3] = 1.0;
-        let Some(history) = inp.history else {
-            continue;
-        };
-        let (mx, my) = inp
-            .motion
-            .map_or((0.0, 0.0), |m| (m.data[i * 4], m.data[i * 4 + 1]));
-        let (qx, qy) = (x as f32 + 0.5 + mx, y as f32 + 0.5 + my);
-        if !(qx >= 0.0 && qx <= w as f32 && qy >= 0.0 && qy <= h as f32) {
+    let (w, h) = (inp.current.width as usize, inp.current.height as usize);
+    let (wf, hf) = (w as f32, h as f32);
+    let (wi, hi) = (w as i32 - 1, h as i32 - 1);
+    let reject = params.depth_reject;
+    let motion_row = inp.motion.map(|m| &m.data[y * w * 4..][..w * 4]);
+    let depth = inp
+        .depth
+        .map(|(dc, dp)| (&dc.data[y * w..][..w], &dp.data[..]));
+    let hist = &history.data[..];
+    let (hr, rest) = out.split_at_mut(w);
+    let (hg, rest) = rest.split_at_mut(w);
+    let (hb, keep) = rest.split_at_mut(w);
+    let qy0 = y as f32 + 0.5;
+    for x in 0..w {
+        let (mx, my) = motion_row.map_or((0.0, 0.0), |m| (m[x * 4], m[x * 4 + 1]));
+        let (qx, qy) = (x as f32 + 0.5 + mx, qy0 + my);
+        keep[x] = 0.0;
+        if !(qx >= 0.0 && qx <= wf && qy >= 0.0 && qy <= hf) {
             continue;
         }
         let (tx, ty) = (qx - 0.5, qy - 0.5);
-        let (bx, by) = (tx.floor(), ty.floor());
+        // In range: -1 <= floor(tx) < w, -1 <= floor(ty) < h.
+        let ((bx, xa), (by, ya)) = (floor(tx), floor(ty));
         let (fx, fy) = (tx - bx, ty - by);
-        let (x0, y0) = (bx as i32, by as i32);
-        let taps = [
-            index(x0, y0),
-            index(x0 + 1, y0),
-            index(x0, y0 + 1),
-            index(x0 + 1, y0 + 1),
-        ];
-        let weights = [
+        let (xa, xb) = (xa.clamp(0, wi) as usize, (xa + 1).clamp(0, wi) as usize);
+        let (ya, yb) = (
+            ya.clamp(0, hi) as usize * w,
+            (ya + 1).clamp(0, hi) as usize * w,
+        );
+        let taps = [ya + xa, ya + xb, yb + xa, yb + xb];
+        let mut wt = [
             (1.0 - fx) * (1.0 - fy),
             fx * (1.0 - fy),
             (1.0 - fx) * fy,
             fx * fy,
         ];
-        let mut hist = [0.0f32; 3];
-        let mut wsum = 0.0f32;
-        for (&t, &wt) in taps.iter().zip(&weights) {
-            let mut wk = wt;
-            if let Some((dc, dp)) = inp.depth {
-                let zc = dc.data[i];
-                if (dp.data[t] - zc).abs() > params.depth_reject * zc.abs() {
-                    wk = 0.0;
+        if let Some((dc, dp)) = depth {
+            let zc = dc[x];
+            let limit = reject * zc.abs();
+            for (wk, &t) in wt.iter_mut().zip(&taps) {
+                if (dp[t] - zc).abs() > limit {
+                    *wk = 0.0;
                 }
             }
-            let hv = rgb(history, t);
-            for c in 0..3 {
-                hist[c] += wk * hv[c];
+        }
+        let mut sum = [0.0f32; 4];
+        let mut wsum = 0.0f32;
+        for (&wk, &t) in wt.iter().zip(&taps) {
+            let hv = &hist[t * 4..t * 4 + 4];
+            for c in 0..4 {
+                sum[c] += wk * hv[c];
             }
             wsum += wk;
         }
         if wsum < MIN_KEPT_WEIGHT {
             continue;
         }
-        let hist = hist.map(|v| v / wsum);
-
-        // 3x3 neighbourhoods: the current colour in YCoCg, the current residual in rgb.
-        let (mut colour, mut res) = (Stats::new(), Stats::new());
-        for dy in -1..=1 {
-            for dx in -1..=1 {
-                let v = &near[index(x + dx, y + dy)];
-                colour.add([v[0], v[1], v[2]]);
-                res.add([v[3], v[4], v[5]]);
-            }
-        }
-        let n = n0;
-        let hy = to_ycocg([n[0] + hist[0], n[1] + hist[1], n[2] + hist[2]]);
-        let mut clamped = [0.0f32; 3];
-        for c in 0..3 {
-            let (mean, sd) = colour.mean_sd(c);
-            let lo = colour.mn[c].max(mean - k * sd);
-            let hi = colour.mx[c].min(mean + k * sd);
-            clamped[c] = hy[c].max(lo).min(hi);
-        }
-        let h_full = from_ycocg(clamped);
-        for c in 0..3 {
-            let (_, sd) = res.mean_sd(c);
-            let hres = (h_full[c] - n[c])
-                .max(res.mn[c] - k * sd)
-                .min(res.mx[c] + k * sd);
-            o[c] = hres * (1.0 - alpha) + r[c] * alpha;
-        }
+        hr[x] = sum[0] / wsum;
+        hg[x] = sum[1] / wsum;
+        hb[x] = sum[2] / wsum;
+        keep[x] = 1.0;
     }
 }
 
-/// Per pixel: the current colour in YCoCg and the current residual `current - input`, which the
-/// 3x3 neighbourhood statistics read nine times each (computed once here, in parallel).
-fn neighbour_terms(inp: &TemporalInputs<'_>, near: &mut Vec<[f32; 6]>) {
-    let n = inp.current.data.len() / 4;
-    near.resize(n, [0.0; 6]);
-    near.par_chunks_mut(4096)
-        .enumerate()
-        .for_each(|(chunk, terms)| {
-            for (k, t) in terms.iter_mut().enumerate() {
-                let i = chunk * 4096 + k;
-                let (c, n) = (rgb(inp.current, i), rgb(inp.input, i));
-                let y = to_ycocg(c);
-                *t = [y[0], y[1], y[2], c[0] - n[0], c[1] - n[1], c[2] - n[2]];
+/// One output row with history: this frame's residual, accumulated with the reprojected history
+/// (from [`reproject_row`]) where it is used, clamped to `bounds` (from [`row_bounds`]). Groups of
+/// [`LANES`] pixels, one per lane, the shader's per-pixel branch as a select.
+#[inline(always)]
+fn history_row(
+    inp: &TemporalInputs<'_>,
+    params: &CompositeParams,
+    bounds: &[f32],
+    hist: &[f32],
+    y: usize,
+    row: &mut [f32],
+) {
+    let w = inp.current.width as usize;
+    let alpha = params.temporal_alpha;
+    let row_len = w * 4;
+    let cur_row = &inp.current.data[y * row_len..][..row_len];
+    let in_row = &inp.input.data[y * row_len..][..row_len];
+    let plane = |p: usize| &bounds[p * w..][..w];
+    let lo: [&[f32]; 6] = std::array::from_fn(|p| plane(2 * p));
+    let hi: [&[f32]; 6] = std::array::from_fn(|p| plane(2 * p + 1));
+    let hp: [&[f32]; 4] = std::array::from_fn(|p| &hist[p * w..][..w]);
+    let mut x0 = 0;
+    while x0 < w {
+        let n = (w - x0).min(LANES);
+        let mut c = [[0.0f32; LANES]; 3];
+        let mut i = [[0.0f32; LANES]; 3];
+        for l in 0..n {
+            let p = (x0 + l) * 4;
+            for k in 0..3 {
+                c[k][l] = cur_row[p + k];
+                i[k][l] = in_row[p + k];
             }
-        });
+        }
+        let mut out = [[0.0f32; LANES]; 3];
+        let xs = |l: usize| (x0 + l).min(w - 1);
+        for l in 0..LANES {
+            let x = xs(l);
+            let r = [c[0][l] - i[0][l], c[1][l] - i[1][l], c[2][l] - i[2][l]];
+            let nn = [i[0][l], i[1][l], i[2][l]];
+            let hy = to_ycocg([nn[0] + hp[0][x], nn[1] + hp[1][x], nn[2] + hp[2][x]]);
+            let mut clamped = [0.0f32; 3];
+            for ch in 0..3 {
+                clamped[ch] = min(max(hy[ch], lo[ch][x]), hi[ch][x]);
+            }
+            let h_full = from_ycocg(clamped);
+            for ch in 0..3 {
+                let hres = min(max(h_full[ch] - nn[ch], lo[3 + ch][x]), hi[3 + ch][x]);
+                let blended = hres * (1.0 - alpha) + r[ch] * alpha;
+                out[ch][l] = if hp[3][x] != 0.0 { blended } else { r[ch] };
+            }
+        }
+        for (l, o) in row[x0 * 4..(x0 + n) * 4].chunks_exact_mut(4).enumerate() {
+            o.copy_from_slice(&[out[0][l], out[1][l], out[2][l], 1.0]);
+        }
+        x0 += n;
+    }
 }
 
-/// [`temporal`] into `out` (resized to the current image); rows in parallel. `near` is scratch
+/// Rows `y0..y0 + rows.len() / row_len` (a band) with history.
+#[inline(always)]
+fn history_band(
+    inp: &TemporalInputs<'_>,
+    history: &ImageF32,
+    params: &CompositeParams,
+    buf: &mut [f32],
+    y0: usize,
+    out: &mut [f32],
+    each_row: &mut dyn FnMut(usize, &[f32]),
+) {
+    let (cur, input) = (inp.current, inp.input);
+    let (w, h) = (cur.width as usize, cur.height as usize);
+    let row_len = w * 4;
+    let bb = BandBuffers::new(buf, w);
+    let (mut terms, vertical, bounds, hist) = (bb.terms, bb.vertical, bb.bounds, bb.history);
+    let fill = |y: usize, dst: &mut [f32]| {
+        row_terms(
+            &cur.data[y * row_len..][..row_len],
+            &input.data[y * row_len..][..row_len],
+            dst,
+        )
+    };
+    // Slot of image row y (-1..=h): (y + 1) % 3; rows beyond the image repeat the edge row.
+    let clamp = |y: isize| y.clamp(0, h as isize - 1) as usize;
+    let slot = |y: isize| ((y + 1) % 3) as usize;
+    fill(clamp(y0 as isize - 1), terms[slot(y0 as isize - 1)]);
+    fill(y0, terms[slot(y0 as isize)]);
+    for (k, row) in out.chunks_exact_mut(row_len).enumerate() {
+        let y = (y0 + k) as isize;
+        fill(clamp(y + 1), terms[slot(y + 1)]);
+        {
+            let [t0, t1, t2] = &mut terms;
+            let all: [&[f32]; 3] = [t0, t1, t2];
+            let rows = [all[slot(y - 1)], all[slot(y)], all[slot(y + 1)]];
+            row_bounds(rows, params.clamp_k, w, vertical, bounds);
+        }
+        reproject_row(inp, history, params, y as usize, hist);
+        history_row(inp, params, bounds, hist, y as usize, row);
+        each_row(y as usize, row);
+    }
+}
+
+/// [`history_band`] compiled for AVX2 (the same source and operations: identical results).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn history_band_avx2(
+    inp: &TemporalInputs<'_>,
+    history: &ImageF32,
+    params: &CompositeParams,
+    buf: &mut [f32],
+    y0: usize,
+    out: &mut [f32],
+    each_row: &mut dyn FnMut(usize, &[f32]),
+) {
+    history_band(inp, history, params, buf, y0, out, each_row)
+}
+
+/// [`temporal`] into `out` (resized to the current image); bands of rows in parallel. `scratch` is
 /// kept by the caller. With a `side` buffer of `side_row` bytes per row,
 /// `each_row(input_row, residual_row, side_row)` runs on every finished row while it is still in
 /// cache (the compositor blends and encodes there).
@@ -210,9 +417,26 @@ pub fn temporal_into_with(
     inp: &TemporalInputs<'_>,
     params: &CompositeParams,
     out: &mut ImageF32,
-    near: &mut Vec<[f32; 6]>,
+    scratch: &mut TemporalScratch,
     side: (&mut [u8], usize),
     each_row: impl Fn(&[f32], &[f32], &mut [u8]) + Sync,
+) {
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx2 = false;
+    temporal_with(inp, params, out, scratch, side, each_row, avx2);
+}
+
+/// [`temporal_into_with`] with the band loop's build chosen (`avx2` only where the CPU has it).
+fn temporal_with(
+    inp: &TemporalInputs<'_>,
+    params: &CompositeParams,
+    out: &mut ImageF32,
+    scratch: &mut TemporalScratch,
+    side: (&mut [u8], usize),
+    each_row: impl Fn(&[f32], &[f32], &mut [u8]) + Sync,
+    avx2: bool,
 ) {
     let params = params.sanitized();
     let (w, h) = (inp.current.width, inp.current.height);
@@ -220,27 +444,84 @@ pub fn temporal_into_with(
     if w == 0 || h == 0 {
         return;
     }
-    if inp.history.is_some() {
-        neighbour_terms(inp, near);
-    }
-    let near = &near[..];
     let row_len = w as usize * 4;
     let (side, side_row) = side;
-    if side_row == 0 || side.len() < side_row * h as usize {
+    let side_row = if side_row == 0 || side.len() < side_row * h as usize {
+        0
+    } else {
+        side_row
+    };
+    let input = &inp.input.data;
+    let pool = &scratch.bands;
+    let band = |(b, (rows, side)): (usize, (&mut [f32], &mut [u8]))| {
+        let y0 = b * BAND_ROWS;
+        let mut finish = |y: usize, row: &[f32]| {
+            if side_row > 0 {
+                let k = y - y0;
+                each_row(
+                    &input[y * row_len..][..row_len],
+                    row,
+                    &mut side[k * side_row..][..side_row],
+                );
+            }
+        };
+        let Some(history) = inp.history else {
+            // No history: this frame's residual.
+            let n = rows.len() / 4;
+            let (cur, inp_rows) = (
+                &inp.current.data[y0 * row_len..][..n * 4],
+                &input[y0 * row_len..][..n * 4],
+            );
+            for (k, row) in rows.chunks_exact_mut(row_len).enumerate() {
+                let (c, i) = (
+                    &cur[k * row_len..][..row_len],
+                    &inp_rows[k * row_len..][..row_len],
+                );
+                for ((o, c), i) in row
+                    .chunks_exact_mut(4)
+                    .zip(c.chunks_exact(4))
+                    .zip(i.chunks_exact(4))
+                {
+                    o.copy_from_slice(&[c[0] - i[0], c[1] - i[1], c[2] - i[2], 1.0]);
+                }
+                finish(y0 + k, row);
+            }
+            return;
+        };
+        let mut buf = pool
+            .lock()
+            .map(|mut p| p.pop())
+            .unwrap_or_default()
+            .unwrap_or_default();
+        buf.resize(band_len(w as usize), 0.0);
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: `temporal_into_with` found AVX2 on this CPU.
+            unsafe { history_band_avx2(inp, history, &params, &mut buf, y0, rows, &mut finish) };
+            if let Ok(mut p) = pool.lock() {
+                p.push(buf);
+            }
+            return;
+        }
+        let _ = avx2;
+        history_band(inp, history, &params, &mut buf, y0, rows, &mut finish);
+        if let Ok(mut p) = pool.lock() {
+            p.push(buf);
+        }
+    };
+    if side_row > 0 {
         out.data
-            .par_chunks_mut(row_len)
+            .par_chunks_mut(row_len * BAND_ROWS)
+            .zip(side.par_chunks_mut(side_row * BAND_ROWS))
             .enumerate()
-            .for_each(|(y, row)| temporal_row(inp, &params, near, y as i32, row));
-        return;
+            .for_each(band);
+    } else {
+        out.data
+            .par_chunks_mut(row_len * BAND_ROWS)
+            .map(|rows| (rows, &mut [][..]))
+            .enumerate()
+            .for_each(band);
     }
-    out.data
-        .par_chunks_mut(row_len)
-        .zip(side.par_chunks_mut(side_row))
-        .enumerate()
-        .for_each(|(y, (row, side))| {
-            temporal_row(inp, &params, near, y as i32, row);
-            each_row(&inp.input.data[y * row_len..(y + 1) * row_len], row, side);
-        });
 }
 
 /// Accumulate this frame's residual `inp.current - inp.input` with the reprojected, validated and
@@ -251,9 +532,96 @@ pub fn temporal(inp: &TemporalInputs<'_>, params: &CompositeParams) -> ImageF32 
         inp,
         params,
         &mut out,
-        &mut Vec::new(),
+        &mut TemporalScratch::default(),
         (&mut [], 0),
         |_, _, _| {},
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(seed: &mut u32) -> f32 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 17;
+        *seed ^= *seed << 5;
+        (*seed >> 8) as f32 / (1 << 24) as f32
+    }
+
+    fn image(w: u32, h: u32, c: u32, seed: &mut u32, f: impl Fn(f32) -> f32) -> ImageF32 {
+        let mut img = ImageF32::new(w, h, c);
+        for v in img.data.iter_mut() {
+            *v = f(noise(seed));
+        }
+        img
+    }
+
+    /// Both builds give the same bits, whatever the threads (bands in any order).
+    #[test]
+    fn builds_and_thread_counts_agree_bit_for_bit() {
+        let mut seed = 0x9e37_79b9u32;
+        // Not a multiple of the lanes nor of the band height.
+        let (w, h) = (45u32, 37u32);
+        let current = image(w, h, 4, &mut seed, |v| 1.2 * v);
+        let input = image(w, h, 4, &mut seed, |v| 1.2 * v);
+        let history = image(w, h, 4, &mut seed, |v| v - 0.5);
+        let motion = image(w, h, 4, &mut seed, |v| 6.0 * v - 3.0);
+        let depth = image(w, h, 1, &mut seed, |v| if v < 0.3 { 2.0 } else { 10.0 + v });
+        let prev = image(w, h, 1, &mut seed, |v| if v < 0.4 { 2.0 } else { 10.0 + v });
+        let inputs = TemporalInputs {
+            current: &current,
+            input: &input,
+            history: Some(&history),
+            motion: Some(&motion),
+            depth: Some((&depth, &prev)),
+        };
+        let params = CompositeParams {
+            temporal_alpha: 0.2,
+            ..Default::default()
+        };
+        let mut outs = Vec::new();
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for avx2 in [
+                false,
+                cfg!(target_arch = "x86_64") && std::is_x86_feature_detected!("avx2"),
+            ] {
+                let mut out = ImageF32::new(0, 0, 4);
+                let mut scratch = TemporalScratch::default();
+                pool.install(|| {
+                    temporal_with(
+                        &inputs,
+                        &params,
+                        &mut out,
+                        &mut scratch,
+                        (&mut [], 0),
+                        |_, _, _| {},
+                        avx2,
+                    )
+                });
+                outs.push(out);
+            }
+        }
+        for o in &outs[1..] {
+            assert!(o
+                .data
+                .iter()
+                .zip(&outs[0].data)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+        // Some pixels keep history, some do not.
+        let fresh = residual(&current, &input);
+        let kept = outs[0]
+            .data
+            .iter()
+            .zip(&fresh.data)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert!(kept > 100 && kept < (w * h * 3) as usize, "{kept}");
+    }
 }
