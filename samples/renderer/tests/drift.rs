@@ -4,9 +4,8 @@
 //! does not trend upward, and it invents no ghost edges (doubled or smeared copies along the motion)
 //! beyond the target's own new structure.
 //!
-//! On frames of the path tracer (models/pathtrace), which the shipped student never saw, its feedback
-//! of its own reprojected output drifts (see models/training/model.py); students trained without that
-//! input cannot. On this renderer's frames the shipped student holds.
+//! The shipped student has no feedback of its own output (the first one did, and drifted on frames of
+//! a renderer it never saw); this holds whatever student is shipped to the same bar.
 
 mod common;
 
