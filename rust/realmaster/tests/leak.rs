@@ -70,7 +70,7 @@ fn run(mode: Mode, frames: usize) -> (Vec<(usize, u64, usize)>, u64) {
         if i == WARMUP {
             binds_at_warmup = bind_groups_made();
         }
-        if i >= WARMUP && (i - WARMUP) % 250 == 0 || i == WARMUP + frames - 1 {
+        if i >= WARMUP && (i - WARMUP).is_multiple_of(250) || i == WARMUP + frames - 1 {
             let (rss, maps) = memory();
             samples.push((i, rss, maps));
         }

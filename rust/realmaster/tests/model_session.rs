@@ -104,6 +104,52 @@ fn prompt_embedding_reaches_the_graph() {
     }
 }
 
+/// I/O binding: the prompt is bound once per change, not per frame; the bound output is reused and
+/// every frame's inputs still reach the graph (a new frame, a new size, a new prompt).
+#[test]
+fn the_prompt_is_bound_once_per_change_and_frames_still_flow() {
+    let mut s = load("prompt_tint", &cpu()).unwrap();
+    let check = |out: &[f32], inp: &Inputs, hw: usize| {
+        let cur = inp.current();
+        for c in 0..3 {
+            for i in 0..hw {
+                let want = cur[c * hw + i] + 0.5 * inp.prompt[c];
+                assert!(
+                    (out[c * hw + i] - want).abs() < 1e-6,
+                    "channel {c} pixel {i}"
+                );
+            }
+        }
+    };
+    let mut inp = Inputs::new(4, 4, 5);
+    inp.prompt = vec![0.2, -0.4, 0.6, 0.0, 0.0, 0.0, 0.0, 0.0];
+    for frame in 0..4u32 {
+        let mut next = Inputs::new(4, 4, 5 + frame);
+        next.prompt = inp.prompt.clone();
+        let out = s.run(&next.all()).unwrap();
+        check(&out, &next, 16);
+    }
+    assert_eq!(
+        s.prompt_bindings(),
+        Some(1),
+        "one prompt, bound once over 4 frames"
+    );
+    inp.prompt[0] = -0.3;
+    let out = s.run(&inp.all()).unwrap();
+    check(&out, &inp, 16);
+    assert_eq!(
+        s.prompt_bindings(),
+        Some(2),
+        "a new prompt is bound once more"
+    );
+    // Another size: the output tensor is re-allocated once, the values still right.
+    let mut big = Inputs::new(8, 16, 9);
+    big.prompt = inp.prompt.clone();
+    let out = s.run(&big.all()).unwrap();
+    assert_eq!(out.len(), 3 * 8 * 16);
+    check(&out, &big, 8 * 16);
+}
+
 #[test]
 fn deterministic_mode_is_bit_identical_across_sessions() {
     let opts = SessionOptions {

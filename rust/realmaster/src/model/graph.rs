@@ -222,3 +222,127 @@ pub(crate) fn run_f32(
     out.extend_from_slice(data);
     Ok(shape.iter().map(|&d| d.max(0) as usize).collect())
 }
+
+/// A graph run through ONNX Runtime's I/O binding, for the per-frame student. The output tensor is
+/// allocated once per shape and bound once (ONNX Runtime writes into it every run, with no
+/// per-run allocation); an input named in `bound_once` (the prompt embedding) is bound once per
+/// change of its values, so an EP on another device receives it once, not every frame; the other
+/// inputs (this frame's tensors) are copied into tensors kept from frame to frame and re-bound.
+pub(crate) struct BoundGraph {
+    binding: ort::session::IoBinding,
+    output: String,
+    /// Shape of the output tensor bound now (empty before the first run).
+    output_shape: Vec<usize>,
+    inputs: Vec<BoundInput>,
+    bound_once: Vec<String>,
+    /// Times an input marked `bound_once` was (re)bound: tests read it.
+    pub once_bindings: u64,
+}
+
+struct BoundInput {
+    name: String,
+    tensor: ort::value::Tensor<f32>,
+    shape: Vec<usize>,
+}
+
+impl BoundGraph {
+    pub fn new(session: &Session, graph: &Path, output: &str, bound_once: &[&str]) -> Result<Self> {
+        Ok(BoundGraph {
+            binding: session
+                .create_binding()
+                .map_err(|e| inference_err(graph, e))?,
+            output: output.to_string(),
+            output_shape: Vec::new(),
+            inputs: Vec::new(),
+            bound_once: bound_once.iter().map(|s| s.to_string()).collect(),
+            once_bindings: 0,
+        })
+    }
+
+    /// Run on `feeds`; the output (of `output_shape`, known from the inputs) is copied into `out`.
+    pub fn run(
+        &mut self,
+        session: &mut Session,
+        graph: &Path,
+        feeds: &[Feed<'_>],
+        output_shape: &[usize],
+        out: &mut Vec<f32>,
+    ) -> Result<Vec<usize>> {
+        let err = |e: ort::Error| inference_err(graph, e);
+        for feed in feeds {
+            let once = self.bound_once.iter().any(|n| n == feed.name);
+            let slot = match self.inputs.iter().position(|i| i.name == feed.name) {
+                Some(k) if self.inputs[k].shape == feed.shape => {
+                    if once && self.inputs[k].tensor.extract_tensor().1 == feed.data {
+                        continue; // unchanged since it was bound
+                    }
+                    k
+                }
+                found => {
+                    let tensor = ort::value::Tensor::<f32>::new(
+                        &ort::memory::Allocator::default(),
+                        feed.shape.to_vec(),
+                    )
+                    .map_err(err)?;
+                    let input = BoundInput {
+                        name: feed.name.to_string(),
+                        tensor,
+                        shape: feed.shape.to_vec(),
+                    };
+                    match found {
+                        Some(k) => {
+                            self.inputs[k] = input;
+                            k
+                        }
+                        None => {
+                            self.inputs.push(input);
+                            self.inputs.len() - 1
+                        }
+                    }
+                }
+            };
+            let input = &mut self.inputs[slot];
+            let data = input.tensor.extract_tensor_mut().1;
+            if data.len() != feed.data.len() {
+                return Err(inference_err(
+                    graph,
+                    format!(
+                        "input '{}' has {} values for shape {:?}",
+                        feed.name,
+                        feed.data.len(),
+                        feed.shape
+                    ),
+                ));
+            }
+            data.copy_from_slice(feed.data);
+            self.binding
+                .bind_input(feed.name, &input.tensor)
+                .map_err(err)?;
+            if once {
+                self.once_bindings += 1;
+            }
+        }
+        if self.output_shape != output_shape {
+            let t = ort::value::Tensor::<f32>::new(
+                &ort::memory::Allocator::default(),
+                output_shape.to_vec(),
+            )
+            .map_err(err)?;
+            self.binding
+                .bind_output(self.output.as_str(), t)
+                .map_err(err)?;
+            self.output_shape = output_shape.to_vec();
+        }
+        let outputs = session.run_binding(&self.binding).map_err(err)?;
+        let value = outputs.get(self.output.as_str()).ok_or_else(|| {
+            inference_err(
+                graph,
+                format!("the graph produced no output named '{}'", self.output),
+            )
+        })?;
+        let (shape, data) = value.try_extract_tensor::<f32>().map_err(err)?;
+        out.clear();
+        out.extend_from_slice(data);
+        Ok(shape.iter().map(|&d| d.max(0) as usize).collect())
+    }
+}

@@ -45,7 +45,12 @@ impl<'a> ModelInput<'a> {
 }
 
 enum Runner {
-    Student { session: Session, graph: PathBuf },
+    Student {
+        session: Session,
+        graph: PathBuf,
+        /// I/O binding: output allocated once per size, the prompt bound once per change.
+        bound: Box<graph::BoundGraph>,
+    },
     Diffusion(Box<DiffusionRunner>),
 }
 
@@ -126,10 +131,23 @@ impl ModelSession {
                 let path = package.file(name);
                 let (session, selection) = open_graph(&path, opts)?;
                 check_student(&session, &manifest, &path)?;
+                let once: Vec<&str> = manifest
+                    .inputs
+                    .iter()
+                    .filter(|i| i.role == InputRole::PromptEmbedding)
+                    .map(|i| i.name.as_str())
+                    .collect();
+                let bound = Box::new(graph::BoundGraph::new(
+                    &session,
+                    &path,
+                    manifest.rgb_output(),
+                    &once,
+                )?);
                 (
                     Runner::Student {
                         session,
                         graph: path,
+                        bound,
                     },
                     selection,
                 )
@@ -178,6 +196,15 @@ impl ModelSession {
         self.inputs.iter().map(|(r, _)| *r).collect()
     }
 
+    /// How many times the prompt embedding was bound to the student's graph (once per change, not
+    /// per frame); None for a diffusion model.
+    pub fn prompt_bindings(&self) -> Option<u64> {
+        match &self.runner {
+            Runner::Student { bound, .. } => Some(bound.once_bindings),
+            Runner::Diffusion(_) => None,
+        }
+    }
+
     /// For a diffusion model, the encoder / per-step denoiser / decoder timings of the last frame
     /// that ran to the end; `None` for a student.
     pub fn last_diffusion_timings(&self) -> Option<DiffusionTimings> {
@@ -213,9 +240,11 @@ impl ModelSession {
             }
         }
         let shape = match &mut self.runner {
-            Runner::Student { session, graph } => {
-                graph::run_f32(session, graph, &feeds, self.manifest.rgb_output(), out)?
-            }
+            Runner::Student {
+                session,
+                graph,
+                bound,
+            } => bound.run(session, graph, &feeds, &[1, 3, h, w], out)?,
             Runner::Diffusion(runner) => runner.run(&feeds, out)?,
         };
         if shape != [1, 3, h, w] {
