@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use bevy::prelude::*;
-use realmaster_bevy::demo::{finish, headless_app, save_frame, step, StreetCamera};
-use realmaster_bevy::{Mode, RealMaster, RealMasterPlugin, RealMasterStats};
+use realmaster_bevy::demo::{camera_stats, finish, headless_app, save_frame, step};
+use realmaster_bevy::{Mode, RealMaster, RealMasterPlugin};
 
 struct Args {
     frames: u32,
@@ -146,16 +146,7 @@ fn main() {
     };
     let mut app = headless_app(a.size, Some((plugin, settings)));
     let with_ms = run(&mut app, a.frames, rm_png.clone());
-    let camera = app
-        .world_mut()
-        .query_filtered::<Entity, With<StreetCamera>>()
-        .single(app.world())
-        .expect("the street camera");
-    let stats = app
-        .world()
-        .resource::<RealMasterStats>()
-        .get(camera)
-        .unwrap_or_default();
+    let stats = camera_stats(&mut app);
     let pass_ms = stats.total_cpu_ms / stats.frames.max(1) as f64;
     println!(
         "{}x{} {:?} prompt {:?}: {} frames, {} enhanced, {} failed, EP {}, health {:?}",

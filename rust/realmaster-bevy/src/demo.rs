@@ -68,15 +68,13 @@ pub fn headless_app(size: UVec2, realmaster: Option<(RealMasterPlugin, RealMaste
     })
     .add_systems(Startup, street_scene)
     .add_systems(Update, move_camera);
-    let capture = Capture::default();
-    app.insert_resource(capture.clone());
     let settings = realmaster.as_ref().map(|(_, s)| s.clone());
     app.insert_resource(Settings(settings));
     if let Some((plugin, _)) = realmaster {
         app.add_plugins(plugin);
     }
     if let Some(render_app) = app.get_sub_app_mut(RenderApp) {
-        render_app.insert_resource(capture).add_systems(
+        render_app.add_systems(
             Core3d,
             capture_view
                 .in_set(Core3dSystems::PostProcess)
@@ -85,6 +83,16 @@ pub fn headless_app(size: UVec2, realmaster: Option<(RealMasterPlugin, RealMaste
         );
     }
     app
+}
+
+/// Keep the textures of every rendered frame for [`CapturedView::read`] (off unless asked for:
+/// the example measures the plugin's cost without it).
+pub fn enable_capture(app: &mut App) -> Capture {
+    let capture = Capture::default();
+    if let Some(render_app) = app.get_sub_app_mut(RenderApp) {
+        render_app.insert_resource(capture.clone());
+    }
+    capture
 }
 
 /// Wait for the renderer to initialise and finish the plugins (what `App::run` does first).
@@ -299,6 +307,21 @@ fn move_camera(frame: Res<FrameNumber>, mut q: Query<&mut Transform, With<Street
     }
 }
 
+/// The street camera's RealMaster statistics (default before it is rendered or without the plugin).
+pub fn camera_stats(app: &mut App) -> crate::ViewStats {
+    let Ok(camera) = app
+        .world_mut()
+        .query_filtered::<Entity, With<StreetCamera>>()
+        .single(app.world())
+    else {
+        return Default::default();
+    };
+    app.world()
+        .get_resource::<crate::RealMasterStats>()
+        .and_then(|s| s.get(camera))
+        .unwrap_or_default()
+}
+
 /// Save the rendered image of the next frame to `path` (PNG); written once the frame is read back.
 pub fn save_frame(app: &mut App, path: impl Into<std::path::PathBuf>) {
     let handle = app.world().resource::<RenderImage>().0.clone();
@@ -352,8 +375,12 @@ fn capture_view(
     device: Res<RenderDevice>,
     queue: Res<RenderQueue>,
     adapter: Res<RenderAdapterInfo>,
-    capture: Res<Capture>,
+    capture: Option<Res<Capture>>,
+    mut host: Local<Option<GpuContext>>,
 ) {
+    let Some(capture) = capture else {
+        return;
+    };
     let (target, prepass, extracted, settings) = view.into_inner();
     let (Some(depth), Some(normals), Some(motion)) =
         (&prepass.depth, &prepass.normal, &prepass.motion_vectors)
@@ -366,8 +393,11 @@ fn capture_view(
     ) else {
         return;
     };
-    let Ok(host) = GpuContext::from_host(device.wgpu_device().clone(), (**queue).clone(), &adapter)
-    else {
+    if host.is_none() {
+        *host =
+            GpuContext::from_host(device.wgpu_device().clone(), (**queue).clone(), &adapter).ok();
+    }
+    let Some(host) = host.clone() else {
         return;
     };
     // After the plugin's pass the main texture is its output and the other one its input.

@@ -17,8 +17,9 @@ use parking_lot::Mutex;
 use realmaster::gpu::GpuContext;
 use realmaster::{DeviceFrame, DeviceSession, EncodedPrompt, Health, Mode};
 
-use crate::convert::view_conventions;
+use crate::convert::{view_conventions, ViewConventions};
 use crate::{RealMaster, RealMasterPlugin, RealMasterStats};
+use realmaster::gpu::host::OUTPUT_FORMATS;
 
 enum ViewState {
     /// The model is loading off the render thread (realtime mode); Bevy's frames show meanwhile.
@@ -149,27 +150,25 @@ pub(crate) fn realmaster_pass(
         ViewState::Starting { .. } => return,
     };
     // Views this pass cannot read are refused before anything is written: no swap, Bevy's frame.
-    if let Err(message) = servable(target, prepass, extracted) {
-        if refused.as_deref() != Some(message.as_str()) {
-            log::error!("RealMaster: camera {camera}: showing Bevy's frame: {message}");
-            *refused = Some(message.clone());
+    let conv = match servable(target, prepass, extracted) {
+        Ok(conv) => conv,
+        Err(message) => {
+            if refused.as_deref() != Some(message.as_str()) {
+                log::error!("RealMaster: camera {camera}: showing Bevy's frame: {message}");
+                *refused = Some(message.clone());
+            }
+            let health = Health::PassThrough {
+                code: realmaster::ErrorCode::InvalidFrame as u32,
+                message,
+            };
+            stats.update(camera, |s| {
+                s.failed += 1;
+                s.health = health;
+            });
+            return;
         }
-        let health = Health::PassThrough {
-            code: realmaster::ErrorCode::InvalidFrame as u32,
-            message,
-        };
-        stats.update(camera, |s| {
-            s.failed += 1;
-            s.health = health;
-        });
-        return;
-    }
+    };
     *refused = None;
-    let conv = view_conventions(
-        &extracted.clip_from_view,
-        &extracted.world_from_view.to_matrix(),
-    )
-    .expect("checked by servable");
     let post = target.post_process_write();
     let frame = DeviceFrame {
         color: post.source_texture,
@@ -194,11 +193,7 @@ pub(crate) fn realmaster_pass(
         ctx.add_command_buffer(b);
     }
     let ms = start.elapsed().as_secs_f64() * 1e3;
-    let (health, ep, prompt) = (
-        session.health(),
-        session.stats().execution_provider,
-        session.prompt().to_string(),
-    );
+    let health = session.health();
     stats.update(camera, |s| {
         s.frames += 1;
         s.enhanced += u64::from(report.enhanced);
@@ -207,8 +202,13 @@ pub(crate) fn realmaster_pass(
         s.max_transfer_bytes = s.max_transfer_bytes.max(report.transfer_bytes);
         s.last_cpu_ms = ms;
         s.total_cpu_ms += ms;
-        s.execution_provider = ep;
-        s.prompt = prompt;
+        // Strings only when they change: no per-frame allocation for the stats.
+        if s.prompt != session.prompt() {
+            s.prompt = session.prompt().to_string();
+        }
+        if s.execution_provider.is_empty() {
+            s.execution_provider = session.stats().execution_provider;
+        }
         s.health = health;
     });
 }
@@ -283,19 +283,14 @@ fn apply_settings(
     *applied = want.clone();
 }
 
-/// Why this view cannot be enhanced, with the fix (None: it can).
+/// The view's prepass conventions when this pass can serve it, else why not, with the fix.
 fn servable(
     target: &ViewTarget,
     prepass: &ViewPrepassTextures,
     view: &ExtractedView,
-) -> Result<(), String> {
+) -> Result<ViewConventions, String> {
     // Hdr gives Rgba16Float: readable and storage-writable (Rgba8UnormSrgb is not writable).
-    let writable = [
-        wgpu::TextureFormat::Rgba16Float,
-        wgpu::TextureFormat::Rgba32Float,
-        wgpu::TextureFormat::Rgba8Unorm,
-    ];
-    if !writable.contains(&target.main_texture_format()) {
+    if !OUTPUT_FORMATS.contains(&target.main_texture_format()) {
         return Err(format!(
             "the camera's main texture is {:?}, which a compute pass cannot write: add `Hdr` to the camera",
             target.main_texture_format()
@@ -318,10 +313,7 @@ fn servable(
             "the main texture lacks STORAGE_BINDING: keep RealMasterPlugin's PostUpdate system or add it to CameraMainTextureUsages".into(),
         );
     }
-    if view_conventions(&view.clip_from_view, &view.world_from_view.to_matrix()).is_none() {
-        return Err(
-            "the camera is not a perspective one with Bevy's reverse-Z projection: use a PerspectiveProjection".into(),
-        );
-    }
-    Ok(())
+    view_conventions(&view.clip_from_view, &view.world_from_view.to_matrix()).ok_or_else(|| {
+        "the camera is not a perspective one with Bevy's reverse-Z projection: use a PerspectiveProjection".into()
+    })
 }

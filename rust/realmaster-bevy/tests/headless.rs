@@ -17,8 +17,10 @@ use bevy::prelude::*;
 use realmaster::frame::{linear_to_srgb, ImageF32};
 use realmaster::metrics::{edge_counts, edge_map, f_score};
 use realmaster::{Backend, ColorFormat, FrameRef, Health, OutputFrame, PlaneRef, Session};
-use realmaster_bevy::demo::{finish, headless_app, step, Capture, CapturedFrame, StreetCamera};
-use realmaster_bevy::{Mode, RealMaster, RealMasterPlugin, RealMasterStats, ViewStats};
+use realmaster_bevy::demo::{
+    camera_stats, enable_capture, finish, headless_app, step, CapturedFrame, StreetCamera,
+};
+use realmaster_bevy::{Mode, RealMaster, RealMasterPlugin, ViewStats};
 
 const SIZE: UVec2 = UVec2::new(384, 216);
 const FRAMES: u32 = 24;
@@ -52,26 +54,18 @@ fn render(
     realmaster: Option<(RealMasterPlugin, RealMaster)>,
 ) -> (Vec<Option<CapturedFrame>>, ViewStats) {
     let mut app = headless_app(SIZE, realmaster);
+    let capture = enable_capture(&mut app);
     finish(&mut app);
     let mut frames = Vec::new();
     for i in 0..FRAMES {
         step(&mut app);
-        let view = app.world().resource::<Capture>().take();
+        let view = capture.take();
         frames.push(view.map(|v| {
             v.read()
                 .unwrap_or_else(|e| panic!("frame {i}: readback: {e}"))
         }));
     }
-    let camera = app
-        .world_mut()
-        .query_filtered::<Entity, With<StreetCamera>>()
-        .single(app.world())
-        .expect("camera");
-    let stats = app
-        .world()
-        .get_resource::<RealMasterStats>()
-        .and_then(|s| s.get(camera))
-        .unwrap_or_default();
+    let stats = camera_stats(&mut app);
     (frames, stats)
 }
 
@@ -294,28 +288,17 @@ fn realtime_prompt_changes_apply_off_the_render_thread() {
         SIZE,
         Some((plugin(root().join("models/realmaster-student")), settings)),
     );
+    let capture = enable_capture(&mut app);
     finish(&mut app);
-    step(&mut app); // the scene and camera are spawned on the first update
-    let camera = app
-        .world_mut()
-        .query_filtered::<Entity, With<StreetCamera>>()
-        .single(app.world())
-        .expect("camera");
-    let stats = |app: &App| {
-        app.world()
-            .resource::<RealMasterStats>()
-            .get(camera)
-            .unwrap_or_default()
-    };
     // Step until `done` holds (bounded in wall time: the loads run on other threads).
     let run_until = |app: &mut App, what: &str, done: &dyn Fn(&ViewStats) -> bool| {
         let start = std::time::Instant::now();
         let mut frames = 0;
-        while !done(&stats(app)) {
+        while !done(&camera_stats(app)) {
             assert!(
                 start.elapsed().as_secs() < 120,
                 "{what}: not within 120 s ({frames} frames): {:?}",
-                stats(app)
+                camera_stats(app)
             );
             step(app);
             frames += 1;
@@ -324,7 +307,7 @@ fn realtime_prompt_changes_apply_off_the_render_thread() {
     };
     let output = |app: &mut App| {
         step(app);
-        let v = app.world().resource::<Capture>().take().expect("captured");
+        let v = capture.take().expect("captured");
         let f = v.read().expect("readback");
         (srgb(&f.color), srgb(f.output.as_ref().expect("output")))
     };
@@ -346,7 +329,7 @@ fn realtime_prompt_changes_apply_off_the_render_thread() {
         step(&mut app);
     }
     let (input, foggy) = output(&mut app);
-    let s = stats(&app);
+    let s = camera_stats(&mut app);
     assert_eq!(s.health, Health::Ok, "{s:?}");
     let (to_clear, _) = steps(&foggy, &clear);
     let (to_input, _) = steps(&foggy, &input);

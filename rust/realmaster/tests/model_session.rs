@@ -89,19 +89,27 @@ fn colormap_matches_the_rust_reference() {
     assert!(out.iter().all(|v| (0.0..=1.0).contains(v)));
 }
 
+/// prompt_tint's output: the current frame plus half the prompt's first three values.
+fn assert_tinted(out: &[f32], inp: &Inputs) {
+    let (cur, hw) = (inp.current(), inp.h * inp.w);
+    for c in 0..3 {
+        for i in 0..hw {
+            let want = cur[c * hw + i] + 0.5 * inp.prompt[c];
+            assert!(
+                (out[c * hw + i] - want).abs() < 1e-6,
+                "channel {c} pixel {i}"
+            );
+        }
+    }
+}
+
 #[test]
 fn prompt_embedding_reaches_the_graph() {
     let mut s = load("prompt_tint", &cpu()).unwrap();
     let mut inp = Inputs::new(4, 4, 5);
     inp.prompt = vec![0.2, -0.4, 0.6, 0.0, 0.0, 0.0, 0.0, 0.0];
     let out = s.run(&inp.all()).unwrap();
-    let cur = inp.current();
-    for c in 0..3 {
-        for i in 0..16 {
-            let want = cur[c * 16 + i] + 0.5 * inp.prompt[c];
-            assert!((out[c * 16 + i] - want).abs() < 1e-6);
-        }
-    }
+    assert_tinted(&out, &inp);
 }
 
 /// I/O binding: the prompt is bound once per change, not per frame; the bound output is reused and
@@ -109,25 +117,13 @@ fn prompt_embedding_reaches_the_graph() {
 #[test]
 fn the_prompt_is_bound_once_per_change_and_frames_still_flow() {
     let mut s = load("prompt_tint", &cpu()).unwrap();
-    let check = |out: &[f32], inp: &Inputs, hw: usize| {
-        let cur = inp.current();
-        for c in 0..3 {
-            for i in 0..hw {
-                let want = cur[c * hw + i] + 0.5 * inp.prompt[c];
-                assert!(
-                    (out[c * hw + i] - want).abs() < 1e-6,
-                    "channel {c} pixel {i}"
-                );
-            }
-        }
-    };
     let mut inp = Inputs::new(4, 4, 5);
     inp.prompt = vec![0.2, -0.4, 0.6, 0.0, 0.0, 0.0, 0.0, 0.0];
     for frame in 0..4u32 {
         let mut next = Inputs::new(4, 4, 5 + frame);
         next.prompt = inp.prompt.clone();
         let out = s.run(&next.all()).unwrap();
-        check(&out, &next, 16);
+        assert_tinted(&out, &next);
     }
     assert_eq!(
         s.prompt_bindings(),
@@ -136,7 +132,7 @@ fn the_prompt_is_bound_once_per_change_and_frames_still_flow() {
     );
     inp.prompt[0] = -0.3;
     let out = s.run(&inp.all()).unwrap();
-    check(&out, &inp, 16);
+    assert_tinted(&out, &inp);
     assert_eq!(
         s.prompt_bindings(),
         Some(2),
@@ -147,7 +143,7 @@ fn the_prompt_is_bound_once_per_change_and_frames_still_flow() {
     big.prompt = inp.prompt.clone();
     let out = s.run(&big.all()).unwrap();
     assert_eq!(out.len(), 3 * 8 * 16);
-    check(&out, &big, 8 * 16);
+    assert_tinted(&out, &big);
 }
 
 #[test]
