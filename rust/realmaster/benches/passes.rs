@@ -24,7 +24,7 @@ use realmaster::reference::edges::{model_inputs_into, PreprocessScratch};
 use realmaster::reference::guided_upsample::{guided_upsample_into, UpsampleScratch};
 use realmaster::reference::resample::ModelResRef;
 use realmaster::reference::temporal::{temporal_into_with, TemporalInputs, TemporalScratch};
-use realmaster::{ColorFormat, FrameRef, ImageF32, PlaneRef};
+use realmaster::{ColorFormat, FrameRef, ImageF32, OwnedFrame, PlaneRef};
 
 const SIZES: [(u32, u32); 2] = [(1920, 1080), (3840, 2160)];
 const MODEL: u32 = 256;
@@ -292,6 +292,19 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
             })
         },
     );
+
+    // The session's checks of a submitted frame, on its owned copy: the G-buffer sanitizer (NaN,
+    // infinite or far out-of-range values; it leaves them finite), then the layout and colour check.
+    let mut owned = OwnedFrame::default();
+    frame.copy_into(&mut owned);
+    g.bench_function("input checks (sanitize, validate)", |b| {
+        b.iter(|| {
+            pool.install(|| {
+                let s = owned.sanitize_gbuffers();
+                std::hint::black_box((s, owned.as_frame_ref().validate_color().is_ok()))
+            })
+        })
+    });
 
     // Every pass's inputs exist before any is timed, so a filtered run (`--bench temporal`)
     // measures the same work as a full one.

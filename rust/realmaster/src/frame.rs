@@ -1,6 +1,8 @@
 //! Frames as a game engine hands them over: a color buffer plus optional G-buffers, each with a
 //! row pitch. `FrameRef` borrows the engine's memory; `OwnedFrame` is the copy that crosses threads.
 
+use rayon::prelude::*;
+
 use crate::error::{Error, Result};
 
 /// Largest side accepted; beyond this every GPU limit we target is exceeded.
@@ -234,6 +236,13 @@ impl<'a> FrameRef<'a> {
 
     /// Full validation: layout plus a scan for NaN/Inf in every float plane (O(pixels)).
     pub fn validate(&self) -> Result<()> {
+        self.validate_color()?;
+        self.validate_gbuffers()
+    }
+
+    /// Layout plus the colour plane's NaN/Inf scan: what is left to check of a frame whose
+    /// G-buffers went through [`OwnedFrame::sanitize_gbuffers`] (which leaves them finite).
+    pub fn validate_color(&self) -> Result<()> {
         self.validate_layout()?;
         if self.format.is_hdr() {
             let bpp = self.format.bytes_per_pixel();
@@ -247,15 +256,21 @@ impl<'a> FrameRef<'a> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The NaN/Inf scan of the G-buffer planes.
+    fn validate_gbuffers(&self) -> Result<()> {
         for (kind, plane) in self.aux_planes() {
             let Some(p) = plane else { continue };
             let bpp = kind.bytes_per_pixel();
-            for y in 0..self.height as usize {
-                let row = &p.data[y * p.row_pitch..][..self.width as usize * bpp];
-                if let Some(i) = row
-                    .chunks_exact(4)
-                    .position(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite())
-                {
+            let row = |y: usize| &p.data[y * p.row_pitch..][..self.width as usize * bpp];
+            // Rows in parallel; the first bad row (lowest y) is the one reported.
+            let first_bad = (0..self.height as usize)
+                .into_par_iter()
+                .find_first(|&y| first_non_finite_f32(row(y)).is_some());
+            if let Some(y) = first_bad {
+                if let Some(i) = first_non_finite_f32(row(y)) {
                     return Err(Error::invalid_frame(
                         format!("{} pixel ({}, {y}) is NaN or infinite", kind.name(), i / kind.channels()),
                         format!("write finite values into the {} buffer (use a large depth for sky, zero motion where unknown)", kind.name()),
@@ -328,17 +343,28 @@ fn copy_plane(dst: &mut Vec<u8>, src: Option<PlaneRef<'_>>, width: u32, height: 
 
 fn first_non_finite(row: &[u8], format: ColorFormat) -> Option<usize> {
     match format {
-        ColorFormat::Rgba32Float => row
-            .chunks_exact(4)
-            .position(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite())
-            .map(|i| i / 4),
-        ColorFormat::Rgba16Float => row
-            .chunks_exact(2)
+        ColorFormat::Rgba32Float => first_non_finite_f32(row).map(|i| i / 4),
+        ColorFormat::Rgba16Float => {
             // f16: exponent all ones = Inf/NaN.
-            .position(|c| (u16::from_le_bytes([c[0], c[1]]) & 0x7c00) == 0x7c00)
-            .map(|i| i / 4),
+            let bad = |c: &[u8]| (u16::from_le_bytes([c[0], c[1]]) & 0x7c00) == 0x7c00;
+            if !row.chunks_exact(2).fold(false, |any, c| any | bad(c)) {
+                return None;
+            }
+            row.chunks_exact(2).position(bad).map(|i| i / 4)
+        }
         _ => None,
     }
+}
+
+/// Index of the first NaN or infinite f32 in `row` (little-endian bytes). The common all-finite row
+/// is checked without an early exit, on the exponent bits, so it compiles to SIMD.
+fn first_non_finite_f32(row: &[u8]) -> Option<usize> {
+    let bad =
+        |c: &[u8]| (u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7f80_0000) == 0x7f80_0000;
+    if !row.chunks_exact(4).fold(false, |any, c| any | bad(c)) {
+        return None;
+    }
+    row.chunks_exact(4).position(bad)
 }
 
 /// A tightly packed copy of a frame that the pipeline owns (pooled and reused).
@@ -424,14 +450,6 @@ impl std::fmt::Display for Sanitized {
 /// Largest depth magnitude kept as is; beyond it (and for +inf) depth is clamped here.
 pub const MAX_DEPTH: f32 = 1.0e6;
 
-fn get_f32(b: &[u8], i: usize) -> f32 {
-    f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
-}
-
-fn set_f32(b: &mut [u8], i: usize, v: f32) {
-    b[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
-}
-
 impl OwnedFrame {
     /// Contain bad G-buffer values per pixel, so one bad pixel or frame neither blows out the
     /// picture nor disturbs the history of the frames after it:
@@ -443,82 +461,112 @@ impl OwnedFrame {
     ///   (FLT_MAX, garbage), becomes zero motion (the documented "unknown").
     ///
     /// The colour plane is not touched (NaN colour is refused by `FrameRef::validate`).
+    ///
+    /// Rows run in parallel (rayon), and depth is rewritten only when a bad value was found, so a
+    /// clean frame costs one read of its G-buffers.
     pub fn sanitize_gbuffers(&mut self) -> Sanitized {
         let mut s = Sanitized::default();
-        let n = self.width as usize * self.height as usize;
+        let w = self.width as usize;
+        let n = w * self.height as usize;
+        if n == 0 {
+            return s;
+        }
         if self.has_depth && self.depth.len() >= n * 4 {
-            let mut far = f32::NEG_INFINITY;
-            for i in 0..n {
-                let d = get_f32(&self.depth, i);
-                if d.is_finite() && d.abs() <= MAX_DEPTH {
-                    far = far.max(d);
-                }
-            }
-            let far = if far.is_finite() { far } else { MAX_DEPTH };
-            for i in 0..n {
-                let d = get_f32(&self.depth, i);
-                if !d.is_finite() || d.abs() > MAX_DEPTH {
-                    let v = if d == f32::NEG_INFINITY || d < -MAX_DEPTH {
-                        -MAX_DEPTH
-                    } else if d.is_nan() {
-                        far
-                    } else {
-                        MAX_DEPTH.max(far)
-                    };
-                    set_f32(&mut self.depth, i, v);
-                    s.depth += 1;
-                }
+            let plane = &mut self.depth[..n * 4];
+            // Kept: finite and within MAX_DEPTH (false for NaN and infinities).
+            let kept = |d: f32| d.abs() <= MAX_DEPTH;
+            let (far, bad) = plane
+                .par_chunks(w * 4)
+                .map(|row| {
+                    let (mut far, mut bad) = (f32::NEG_INFINITY, 0usize);
+                    for c in row.chunks_exact(4) {
+                        let d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                        // A select, not f32::max (whose NaN rule keeps it scalar): d is no NaN here.
+                        far = if kept(d) && d > far { d } else { far };
+                        bad += usize::from(!kept(d));
+                    }
+                    (far, bad)
+                })
+                .reduce(|| (f32::NEG_INFINITY, 0), |a, b| (a.0.max(b.0), a.1 + b.1));
+            if bad > 0 {
+                let far = if far.is_finite() { far } else { MAX_DEPTH };
+                plane.par_chunks_mut(w * 4).for_each(|row| {
+                    for c in row.chunks_exact_mut(4) {
+                        let d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                        if !kept(d) {
+                            let v = if d == f32::NEG_INFINITY || d < -MAX_DEPTH {
+                                -MAX_DEPTH
+                            } else if d.is_nan() {
+                                far
+                            } else {
+                                MAX_DEPTH.max(far)
+                            };
+                            c.copy_from_slice(&v.to_le_bytes());
+                        }
+                    }
+                });
+                s.depth = bad;
             }
         }
         if self.has_normals && self.normals.len() >= n * 12 {
-            for i in 0..n {
-                let v = [
-                    get_f32(&self.normals, 3 * i),
-                    get_f32(&self.normals, 3 * i + 1),
-                    get_f32(&self.normals, 3 * i + 2),
-                ];
-                let len2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
-                let fixed = if !len2.is_finite() {
-                    // Also catches finite components whose square overflows (e.g. FLT_MAX).
-                    if v.iter().all(|c| c.is_finite()) {
-                        let m = v.iter().fold(0.0f32, |a, c| a.max(c.abs()));
-                        let u = [v[0] / m, v[1] / m, v[2] / m];
-                        let l = (u[0] * u[0] + u[1] * u[1] + u[2] * u[2]).sqrt();
-                        Some([u[0] / l, u[1] / l, u[2] / l])
-                    } else {
-                        Some([0.0; 3])
+            s.normals = self.normals[..n * 12]
+                .par_chunks_mut(w * 12)
+                .map(|row| {
+                    let mut fixed_count = 0;
+                    for c in row.chunks_exact_mut(12) {
+                        let v: [f32; 3] = std::array::from_fn(|k| {
+                            f32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]])
+                        });
+                        let len2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+                        // The common case: a finite normal of at most 1.5 units (false for NaN).
+                        if len2 <= 1.5 * 1.5 {
+                            continue;
+                        }
+                        let fixed = if !len2.is_finite() {
+                            // Also catches finite components whose square overflows (e.g. FLT_MAX).
+                            if v.iter().all(|c| c.is_finite()) {
+                                let m = v.iter().fold(0.0f32, |a, c| a.max(c.abs()));
+                                let u = [v[0] / m, v[1] / m, v[2] / m];
+                                let l = (u[0] * u[0] + u[1] * u[1] + u[2] * u[2]).sqrt();
+                                [u[0] / l, u[1] / l, u[2] / l]
+                            } else {
+                                [0.0; 3]
+                            }
+                        } else {
+                            let l = len2.sqrt();
+                            [v[0] / l, v[1] / l, v[2] / l]
+                        };
+                        for (k, f) in fixed.iter().enumerate() {
+                            c[4 * k..4 * k + 4].copy_from_slice(&f.to_le_bytes());
+                        }
+                        fixed_count += 1;
                     }
-                } else if len2 > 1.5 * 1.5 {
-                    let l = len2.sqrt();
-                    Some([v[0] / l, v[1] / l, v[2] / l])
-                } else {
-                    None
-                };
-                if let Some(f) = fixed {
-                    for (k, c) in f.iter().enumerate() {
-                        set_f32(&mut self.normals, 3 * i + k, *c);
-                    }
-                    s.normals += 1;
-                }
-            }
+                    fixed_count
+                })
+                .sum();
         }
         if self.has_motion && self.motion.len() >= n * 8 {
-            let (w, h) = (self.width as f32, self.height as f32);
-            for i in 0..n {
-                let (mx, my) = (
-                    get_f32(&self.motion, 2 * i),
-                    get_f32(&self.motion, 2 * i + 1),
-                );
-                let x = (i % self.width as usize) as f32 + 0.5 + mx;
-                let y = (i / self.width as usize) as f32 + 0.5 + my;
-                // Also false for NaN.
-                let sane = (-w..=2.0 * w).contains(&x) && (-h..=2.0 * h).contains(&y);
-                if !sane {
-                    set_f32(&mut self.motion, 2 * i, 0.0);
-                    set_f32(&mut self.motion, 2 * i + 1, 0.0);
-                    s.motion += 1;
-                }
-            }
+            let (wf, hf) = (self.width as f32, self.height as f32);
+            s.motion = self.motion[..n * 8]
+                .par_chunks_mut(w * 8)
+                .enumerate()
+                .map(|(y, row)| {
+                    let py = y as f32 + 0.5;
+                    let mut zeroed = 0;
+                    for (x, c) in row.chunks_exact_mut(8).enumerate() {
+                        let mx = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                        let my = f32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+                        let (qx, qy) = (x as f32 + 0.5 + mx, py + my);
+                        // Also false for NaN.
+                        let sane = (-wf..=2.0 * wf).contains(&qx) && (-hf..=2.0 * hf).contains(&qy);
+                        if !sane {
+                            c.fill(0);
+                            zeroed += 1;
+                        }
+                    }
+                    zeroed
+                })
+                .sum();
         }
         s
     }
@@ -620,6 +668,98 @@ mod tests {
         f.depth = Some(PlaneRef::tight(&depth, 2, 4));
         let e = f.validate().unwrap_err().to_string();
         assert!(e.contains("depth pixel (1, 0)"), "{e}");
+    }
+
+    fn f32_bytes(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    fn f32s(b: &[u8]) -> Vec<f32> {
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    /// The scan runs rows in parallel; the reported pixel is still the first bad one in row order.
+    #[test]
+    fn first_bad_gbuffer_row_is_named() {
+        let (w, h) = (3u32, 64u32);
+        let color = vec![0u8; (w * h * 4) as usize];
+        let mut m = vec![0.0f32; (w * h * 2) as usize];
+        m[(40 * w as usize + 2) * 2 + 1] = f32::NAN; // (2, 40)
+        m[(9 * w as usize + 1) * 2] = f32::NEG_INFINITY; // (1, 9)
+        let motion = f32_bytes(&m);
+        let mut f = FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &color);
+        f.motion = Some(PlaneRef::tight(&motion, w, 8));
+        let e = f.validate().unwrap_err().to_string();
+        assert!(e.contains("motion pixel (1, 9)"), "{e}");
+        // The colour-only check leaves G-buffers to the sanitizer.
+        f.validate_color().unwrap();
+    }
+
+    /// Every rule of the sanitizer, on a frame taller than one row (rows run in parallel).
+    #[test]
+    fn sanitizer_replaces_each_kind_of_bad_value() {
+        let (w, h) = (4u32, 3u32);
+        let n = (w * h) as usize;
+        let color = vec![0u8; n * 4];
+        let mut d = vec![2.0f32; n];
+        d[1] = f32::NAN;
+        d[5] = f32::INFINITY;
+        d[6] = f32::NEG_INFINITY;
+        d[7] = 2.0e6;
+        d[9] = 7.5; // the farthest kept depth
+        let mut nr = vec![0.0f32; n * 3];
+        for i in 0..n {
+            nr[i * 3 + 2] = 1.0;
+        }
+        nr[3 * 2..3 * 2 + 3].copy_from_slice(&[0.0, 3.0, 4.0]); // too long: renormalised
+        nr[3 * 4..3 * 4 + 3].copy_from_slice(&[f32::MAX, 0.0, f32::MAX]); // overflows
+        nr[3 * 10] = f32::NAN; // unknown: zeroed
+        let mut m = vec![0.5f32; n * 2];
+        m[3 * 2] = f32::NAN; // pixel 3
+        m[8 * 2 + 1] = -1.0e9; // pixel 8: far outside
+        m[11 * 2] = -4.0 * w as f32; // pixel 11 (x = 3): 3.5 - 16 < -w
+        let (db, nb, mb) = (f32_bytes(&d), f32_bytes(&nr), f32_bytes(&m));
+        let mut f = FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &color);
+        f.depth = Some(PlaneRef::tight(&db, w, 4));
+        f.normals = Some(PlaneRef::tight(&nb, w, 12));
+        f.motion = Some(PlaneRef::tight(&mb, w, 8));
+        let mut o = f.to_owned_frame();
+        let s = o.sanitize_gbuffers();
+        assert_eq!(
+            s,
+            Sanitized {
+                depth: 4,
+                normals: 3,
+                motion: 3
+            }
+        );
+        let d2 = f32s(&o.depth);
+        assert_eq!(
+            (d2[1], d2[5], d2[6], d2[7]),
+            (7.5, MAX_DEPTH, -MAX_DEPTH, MAX_DEPTH)
+        );
+        assert_eq!((d2[0], d2[9]), (2.0, 7.5));
+        let n2 = f32s(&o.normals);
+        assert_eq!(&n2[6..9], &[0.0, 0.6, 0.8]);
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        assert!((n2[12] - h).abs() < 1e-6 && n2[13] == 0.0 && (n2[14] - h).abs() < 1e-6);
+        assert_eq!(&n2[30..33], &[0.0; 3]);
+        assert_eq!(&n2[0..3], &[0.0, 0.0, 1.0]);
+        let m2 = f32s(&o.motion);
+        for p in [3, 8, 11] {
+            assert_eq!(&m2[p * 2..p * 2 + 2], &[0.0, 0.0], "pixel {p}");
+        }
+        assert_eq!(&m2[0..2], &[0.5, 0.5]);
+        o.as_frame_ref().validate().unwrap();
+        // A clean frame is left as it is.
+        let before = o.clone();
+        assert!(!o.sanitize_gbuffers().any());
+        assert_eq!(
+            (o.depth, o.normals, o.motion),
+            (before.depth, before.normals, before.motion)
+        );
     }
 
     #[test]

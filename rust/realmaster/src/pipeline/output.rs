@@ -66,6 +66,8 @@ impl OutputFrame {
 /// wait after each when profiling is on, which is what `realmaster bench` does).
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct FrameTimings {
+    /// The input checks: the G-buffer sanitizer and the colour plane's NaN/Inf scan (before
+    /// `total_ms` starts).
     pub validate_ms: f64,
     pub upload_ms: f64,
     pub preprocess_ms: f64,
