@@ -323,94 +323,97 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
         b.iter(|| pool.install(|| model_inputs_into(&decoded, &cfg, &mut scratch, &mut model_res)))
     });
     // The stand-in model output: the input at model size (residual 0, every pass runs).
-    let out_lr = model_res.color_linear.clone();
-    let in_lr = model_res.color_linear.clone();
-    let params = CompositeParams::default();
-    let mut up = UpsampleScratch::default();
-    let mut current = ImageF32::new(0, 0, 4);
-    let mut upsample = |current: &mut ImageF32| {
-        pool.install(|| {
-            guided_upsample_into(
-                &decoded.color,
-                &out_lr,
-                &in_lr,
-                params.sigma_spatial,
-                params.sigma_range,
-                &mut up,
-                current,
-            )
-        })
-    };
-    // Run once before the benches so a filtered temporal run has a real current image.
-    upsample(&mut current);
-    g.bench_function("guided upsample", |b| b.iter(|| upsample(&mut current)));
-    let history = ImageF32::new(planes.w, planes.h, 4);
-    let mut next = ImageF32::new(0, 0, 4);
-    let mut temporal_scratch = TemporalScratch::default();
-    let mut encoded = vec![0u8; (planes.w * planes.h * 4) as usize];
-    let row_bytes = planes.w as usize * 4;
-    let Some(depth) = decoded.depth.clone() else {
+    let Some(mut comp) = CompositeState::new(&decoded, &model_res) else {
         eprintln!("passes bench: no depth decoded");
         return;
     };
+    // Run once before the benches so a filtered temporal run has a real current image.
+    pool.install(|| comp.upsample(&decoded));
+    g.bench_function("guided upsample", |b| {
+        b.iter(|| pool.install(|| comp.upsample(&decoded)))
+    });
     g.bench_function("temporal+blend+encode rgba8", |b| {
-        b.iter(|| {
-            pool.install(|| {
-                let inputs = TemporalInputs {
-                    current: &current,
-                    input: &decoded.color,
-                    history: Some(&history),
-                    motion: decoded.motion.as_ref(),
-                    depth: Some((&depth, &depth)),
-                };
-                temporal_into_with(
-                    &inputs,
-                    &params,
-                    &mut next,
-                    &mut temporal_scratch,
-                    (&mut encoded, row_bytes),
-                    |input, residual, bytes| {
-                        blend_encode_row(input, Some(residual), 1.0, ColorFormat::Rgba8Srgb, bytes)
-                    },
-                )
-            })
-        })
+        b.iter(|| pool.install(|| comp.temporal_encode(&decoded)))
     });
     g.bench_function("all full-resolution passes", |b| {
         b.iter(|| {
             pool.install(|| {
                 decoded.decode_from(&frame, &mut spare);
                 model_inputs_into(&decoded, &cfg, &mut scratch, &mut model_res);
-                guided_upsample_into(
-                    &decoded.color,
-                    &out_lr,
-                    &in_lr,
-                    params.sigma_spatial,
-                    params.sigma_range,
-                    &mut up,
-                    &mut current,
-                );
-                let inputs = TemporalInputs {
-                    current: &current,
-                    input: &decoded.color,
-                    history: Some(&history),
-                    motion: decoded.motion.as_ref(),
-                    depth: Some((&depth, &depth)),
-                };
-                temporal_into_with(
-                    &inputs,
-                    &params,
-                    &mut next,
-                    &mut temporal_scratch,
-                    (&mut encoded, row_bytes),
-                    |input, residual, bytes| {
-                        blend_encode_row(input, Some(residual), 1.0, ColorFormat::Rgba8Srgb, bytes)
-                    },
-                )
+                comp.upsample(&decoded);
+                comp.temporal_encode(&decoded);
             })
         })
     });
     g.finish();
+}
+
+/// The compositing half of the CPU passes with its buffers, made once: the guided upsample of a
+/// stand-in model output, then temporal accumulation fused with blend and 8-bit encode.
+struct CompositeState {
+    out_lr: ImageF32,
+    in_lr: ImageF32,
+    params: CompositeParams,
+    up: UpsampleScratch,
+    current: ImageF32,
+    history: ImageF32,
+    depth: ImageF32,
+    next: ImageF32,
+    scratch: TemporalScratch,
+    encoded: Vec<u8>,
+}
+
+impl CompositeState {
+    /// The input at model size stands in for the model output (residual 0, every pass runs);
+    /// the frame's depth stands in for the previous one. None without depth.
+    fn new(decoded: &DecodedFrame, model_res: &ModelResRef) -> Option<Self> {
+        let (w, h) = (decoded.color.width, decoded.color.height);
+        Some(CompositeState {
+            out_lr: model_res.color_linear.clone(),
+            in_lr: model_res.color_linear.clone(),
+            params: CompositeParams::default(),
+            up: UpsampleScratch::default(),
+            current: ImageF32::new(0, 0, 4),
+            history: ImageF32::new(w, h, 4),
+            depth: decoded.depth.clone()?,
+            next: ImageF32::new(0, 0, 4),
+            scratch: TemporalScratch::default(),
+            encoded: vec![0u8; (w * h * 4) as usize],
+        })
+    }
+
+    fn upsample(&mut self, decoded: &DecodedFrame) {
+        guided_upsample_into(
+            &decoded.color,
+            &self.out_lr,
+            &self.in_lr,
+            self.params.sigma_spatial,
+            self.params.sigma_range,
+            &mut self.up,
+            &mut self.current,
+        )
+    }
+
+    fn temporal_encode(&mut self, decoded: &DecodedFrame) {
+        let inputs = TemporalInputs {
+            current: &self.current,
+            input: &decoded.color,
+            history: Some(&self.history),
+            motion: decoded.motion.as_ref(),
+            depth: Some((&self.depth, &self.depth)),
+        };
+        let row_bytes = decoded.color.width as usize * 4;
+        temporal_into_with(
+            &inputs,
+            &self.params,
+            &mut self.next,
+            &mut self.scratch,
+            (&mut self.encoded, row_bytes),
+            |input, residual, bytes| {
+                blend_encode_row(input, Some(residual), 1.0, ColorFormat::Rgba8Srgb, bytes)
+            },
+        )
+    }
 }
 
 criterion_group!(benches, cpu_passes, gpu_passes);
