@@ -124,7 +124,7 @@ def main() -> None:
     )
     cam = add_camera(scene, spec, path)
     probe = add_probe(scene, cam, float(spec["probe"])) if spec.get("probe") else None
-    light = bpy_weather.Lighting(scene, rng, layout.focus, spec.get("hdri_dir"))
+    light = bpy_weather.Lighting(scene, rng, layout.focus, spec.get("hdri_dir"), spec.get("pano_turn", 0.0))
     log(f"scene {spec['scene']}/{spec['variant']} camera {spec['camera']} built in {time.time() - t0:.1f} s "
         f"({len(bpy.data.objects)} objects)")
     cams = []

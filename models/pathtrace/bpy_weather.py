@@ -13,15 +13,20 @@ import bpy_nodes as nodes
 
 HDRI_DIR = "/usr/share/blender/datafiles/studiolights/world"
 
-# weather -> (HDRI choices, HDRI strength, sun elevation deg range, sun strength, sun colour,
-#             sun angle deg, fog density, wet, snow, night)
+# weather -> HDRI (one per weather, so a prompt has one light colour in every clip), its saturation
+# and cap (overcast weathers desaturate the panorama and cap its sun), HDRI strength, sun lamp
+# elevation (deg), strength, colour and angular size, fog density, wet, snow, night.
+# Every sun shares the engine look's azimuth, and the panorama is turned so that its own sun stands
+# there too: shadows in a target fall where the engine frame has them, and the daytime lamps share
+# the engine's elevation. Only golden hour moves the sun, down to the sunrise panorama's (~8 deg).
+ENGINE_SUN_ELEV = 48.0  # the city panorama's sun stands at ~47.6 deg
 WEATHERS: dict[str, dict[str, Any]] = {
-    "clear": dict(cap=1000000.0, sat=1.0, hdri=("city",), env=1.0, elev=(35, 60), sun=0.0, sun_color=(1.0, 0.96, 0.9), angle=1.0, fog=0.0, wet=0, snow=0, night=0),
-    "golden_hour": dict(cap=1000000.0, sat=1.15, hdri=("sunset", "sunrise"), env=0.7, elev=(3, 9), sun=2.5, sun_color=(1.0, 0.5, 0.22), angle=1.5, fog=0.002, wet=0, snow=0, night=0),
-    "night": dict(cap=1000000.0, sat=1.0, hdri=("night",), env=0.2, elev=(30, 50), sun=0.03, sun_color=(0.6, 0.7, 1.0), angle=0.5, fog=0.0, wet=0, snow=0, night=1),
-    "fog": dict(cap=2.0, sat=0.4, hdri=("city", "sunrise"), env=1.0, elev=(25, 45), sun=0.6, sun_color=(1.0, 0.97, 0.92), angle=3.0, fog=0.05, wet=0.2, snow=0, night=0),
-    "rain": dict(cap=1.0, sat=0.25, hdri=("city", "sunset"), env=0.6, elev=(40, 70), sun=0.0, sun_color=(0.8, 0.85, 0.9), angle=20.0, fog=0.012, wet=1.0, snow=0, night=0.3),
-    "snow": dict(cap=2.5, sat=0.45, hdri=("city", "sunrise"), env=1.0, elev=(20, 40), sun=0.8, sun_color=(0.95, 0.97, 1.0), angle=5.0, fog=0.006, wet=0, snow=1.0, night=0),
+    "clear": dict(cap=1000000.0, sat=1.0, hdri="city", env=1.0, elev=ENGINE_SUN_ELEV, sun=0.0, sun_color=(1.0, 0.96, 0.9), angle=1.0, fog=0.0, wet=0, snow=0, night=0),
+    "golden_hour": dict(cap=1000000.0, sat=1.15, hdri="sunrise", env=0.7, elev=8.0, sun=2.5, sun_color=(1.0, 0.5, 0.22), angle=1.5, fog=0.002, wet=0, snow=0, night=0),
+    "night": dict(cap=1000000.0, sat=1.0, hdri="night", env=0.2, elev=ENGINE_SUN_ELEV, sun=0.03, sun_color=(0.6, 0.7, 1.0), angle=0.5, fog=0.0, wet=0, snow=0, night=1),
+    "fog": dict(cap=2.0, sat=0.4, hdri="city", env=1.0, elev=ENGINE_SUN_ELEV, sun=0.6, sun_color=(1.0, 0.97, 0.92), angle=3.0, fog=0.05, wet=0.2, snow=0, night=0),
+    "rain": dict(cap=1.0, sat=0.25, hdri="city", env=0.6, elev=ENGINE_SUN_ELEV, sun=0.0, sun_color=(0.8, 0.85, 0.9), angle=20.0, fog=0.012, wet=1.0, snow=0, night=0.3),
+    "snow": dict(cap=2.5, sat=0.45, hdri="city", env=1.0, elev=ENGINE_SUN_ELEV, sun=0.8, sun_color=(0.95, 0.97, 1.0), angle=5.0, fog=0.006, wet=0, snow=1.0, night=0),
 }
 ALL_WEATHERS = tuple(sorted(WEATHERS))
 
@@ -29,13 +34,13 @@ ALL_WEATHERS = tuple(sorted(WEATHERS))
 class Lighting:
     """Sun, world and fog volume of one clip; switches between the engine look and the weathers."""
 
-    def __init__(self, scene: Any, rng: random.Random, focus: tuple[float, float, float], hdri_dir: str | None) -> None:
+    def __init__(
+        self, scene: Any, rng: random.Random, focus: tuple[float, float, float], hdri_dir: str | None, pano_turn_deg: float = 0.0
+    ) -> None:
         self.scene = scene
+        self.pano_turn = math.radians(pano_turn_deg)
         self.hdri_dir = hdri_dir if hdri_dir and os.path.isdir(hdri_dir) else None
         self.azimuth = rng.uniform(0, 2 * math.pi)
-        self.env_rot = rng.uniform(0, 2 * math.pi)
-        self.choice = {w: rng.choice(p["hdri"]) for w, p in WEATHERS.items()}
-        self.elev = {w: rng.uniform(*p["elev"]) for w, p in WEATHERS.items()}
         sd = bpy.data.lights.new("sun", "SUN")
         self.sun = bpy.data.objects.new("sun", sd)
         scene.collection.objects.link(self.sun)
@@ -76,7 +81,6 @@ class Lighting:
         nt.links.new(norm.outputs[0], pick.inputs["Color2"])
         nt.links.new(pick.outputs["Color"], self.mapping.inputs["Vector"])
         nt.links.new(self.mapping.outputs[0], self.env.inputs["Vector"])
-        self.mapping.inputs["Rotation"].default_value = (0, 0, self.env_rot)
         # overcast weathers desaturate the panorama and cap its sun (no hard sun shadows)
         self.sat = nt.nodes.new("ShaderNodeHueSaturation")
         nt.links.new(self.env.outputs["Color"], self.sat.inputs["Color"])
@@ -84,6 +88,7 @@ class Lighting:
         self.cap.operation = "MINIMUM"
         nt.links.new(self.sat.outputs["Color"], self.cap.inputs[0])
         self.images: dict[str, Any] = {}
+        self.pano_sun_x: dict[str, float] = {}  # u of each panorama's sun
         # fog: a homogeneous volume box around the scene (rendered only in the weathers that use it)
         import bmesh
         from mathutils import Matrix
@@ -111,6 +116,26 @@ class Lighting:
         self.fog.hide_render = True
         self.used_hdris: set[str] = set()
 
+    def sun_azimuth(self) -> float:
+        """World azimuth (atan2(y, x), radians) of the direction towards the sun lamp."""
+        # the lamp shines along its local -Z: towards it is (sin a cos e, -cos a cos e, sin e)
+        return self.azimuth - math.pi / 2
+
+    def _align_panorama(self, name: str, image: Any) -> None:
+        """Turn the panorama so that its brightest texel (its sun) lies at the sun lamp's azimuth."""
+        if name not in self.pano_sun_x:
+            from array import array
+
+            w, h = image.size
+            px = array("f", bytes(4 * w * h * 4))
+            image.pixels.foreach_get(px)  # Blender's Python here has no numpy
+            lum = [0.2126 * px[i] + 0.7152 * px[i + 1] + 0.0722 * px[i + 2] for i in range(0, len(px), 4)]
+            self.pano_sun_x[name] = (max(range(len(lum)), key=lum.__getitem__) % w + 0.5) / w
+        # Cycles' equirectangular lookup: u = 0.5 - atan2(y, x) / 2pi
+        pano_az = (0.5 - self.pano_sun_x[name]) * 2 * math.pi
+        # the Mapping node rotates the lookup direction: world azimuth phi reads the texel at phi + rot
+        self.mapping.inputs["Rotation"].default_value = (0, 0, pano_az - self.sun_azimuth() - self.pano_turn)
+
     def _sun(self, elev_deg: float, strength: float, color: tuple, angle_deg: float) -> None:
         e = math.radians(elev_deg)
         # sun light shines along its local -Z
@@ -121,7 +146,7 @@ class Lighting:
 
     def engine(self, eevee: bool) -> None:
         """The rasterized look: a hard sun, a flat ambient sky colour, dry materials, lights off."""
-        self._sun(48.0, 3.2, (1.0, 0.97, 0.92), 0.2)
+        self._sun(ENGINE_SUN_ELEV, 3.2, (1.0, 0.97, 0.92), 0.2)
         self.bg.inputs["Strength"].default_value = 1.0
         self.bg.inputs["Color"].default_value = (0.42, 0.55, 0.75, 1.0)
         for link in list(self.world.node_tree.links):
@@ -136,14 +161,15 @@ class Lighting:
 
     def weather(self, name: str, lamps: list, headlights: list) -> None:
         p = WEATHERS[name]
-        self._sun(self.elev[name], p["sun"], p["sun_color"], p["angle"])
-        hd = self.choice[name]
+        self._sun(p["elev"], p["sun"], p["sun_color"], p["angle"])
+        hd = p["hdri"]
         path = os.path.join(self.hdri_dir, hd + ".exr") if self.hdri_dir else None
         nt = self.world.node_tree
         if path and os.path.isfile(path):
             if hd not in self.images:
                 self.images[hd] = bpy.data.images.load(path, check_existing=True)
             self.env.image = self.images[hd]
+            self._align_panorama(hd, self.images[hd])
             if not any(l.to_node == self.bg for l in nt.links):
                 nt.links.new(self.cap.outputs[0], self.bg.inputs["Color"])
             self.sat.inputs["Saturation"].default_value = p["sat"]

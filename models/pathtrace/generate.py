@@ -90,7 +90,7 @@ def render_clip(clip: dict, opts: dict) -> dict:
         "car_dirs": assets.car_dirs(clip["split"]) if opts.get("gpl_assets") else [],
         "asset_policy": "gpl" if opts.get("gpl_assets") else "permissive",
         "threads": opts["threads"], "loop": opts.get("loop", False), "probe": opts.get("probe"),
-        "denoise": opts.get("denoise", True), "lens_mm": 24.0,
+        "pano_turn": opts.get("pano_turn", 0.0), "denoise": opts.get("denoise", True), "lens_mm": 24.0,
     }
     spec_path = tmp / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--nice", type=int, default=0, help="run Blender under nice -n N")
     p.add_argument("--probe", type=float, default=None, help=argparse.SUPPRESS)
+    # test hook: turn the panoramas DEG away from the engine's sun (tests check that aligned wins)
+    p.add_argument("--pano-turn", type=float, default=0.0, help=argparse.SUPPRESS)
     return p
 
 
@@ -185,6 +187,7 @@ def validate(a: argparse.Namespace) -> dict:
         "out": str(out.resolve()), "frames": a.frames, "width": w, "height": h, "samples": a.samples,
         "weathers": weathers, "engine": pick_engine(a.engine), "threads": a.threads, "loop": a.loop,
         "half": a.half, "denoise": not a.no_denoise, "nice": a.nice, "probe": a.probe, "gpl_assets": a.gpl_assets,
+        "pano_turn": a.pano_turn,
     }
 
 

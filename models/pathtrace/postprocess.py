@@ -11,7 +11,9 @@
   cameras' rotations (points at infinity). 0 at frame 0 and at cuts.
 - targets: Cycles HDR radiance, denoised with Open Image Denoise (pyoidn; albedo + normal guides)
   when it imports, then one exposure per clip and weather (so frames stay temporally consistent),
-  a filmic curve (ACES fit) and the sRGB transfer function.
+  a filmic curve (ACES fit) and the sRGB transfer function. The exposure follows the engine look's:
+  a clip whose engine frames are darker (dark asphalt, shade) gets a darker target, by the same
+  factor in every weather, so the student can read a target's brightness off its input.
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ log = logging.getLogger("pathtrace")
 
 SKY_DEPTH = 10000.0
 LAYER = "ViewLayer."
-# Exposure keys (mid-grey the clip's median luminance maps to) per weather.
+# Exposure keys per weather: the log-average luminance (before the filmic curve) of a clip whose
+# engine look has the log-average ENGINE_REF; other clips scale with their engine look.
 KEYS = {"clear": 0.2, "golden_hour": 0.2, "night": 0.035, "fog": 0.26, "rain": 0.15, "snow": 0.24}
+# median log-average luminance (linear) of the engine look over the training clips; ACES(0.2) ~ 0.30
+ENGINE_REF = 0.3
 
 
 def read_layers(path: Path) -> dict[str, np.ndarray]:
@@ -175,6 +180,32 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.2126 + rgb[..., 1] * 0.7152 + rgb[..., 2] * 0.0722
 
 
+def log_average(lum: np.ndarray) -> float:
+    return float(np.exp(np.mean(np.log(np.clip(lum, 1e-4, None)))))
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    return np.where(c <= 0.04045, c / 12.92, np.power((c + 0.055) / 1.055, 2.4))
+
+
+def engine_log_average(color_pngs: list[Path]) -> float:
+    """Log-average luminance (linear) of a clip's engine-look frames."""
+    from PIL import Image
+
+    lums = []
+    for p in color_pngs:
+        with Image.open(p) as im:
+            srgb = np.asarray(im.convert("RGB"), np.float32) / 255.0
+        lums.append(luminance(srgb_to_linear(srgb)).ravel())
+    return log_average(np.concatenate(lums))
+
+
+def clip_exposure(weather: str, engine_avg: float, target_avg: float) -> float:
+    """Exposure that maps a clip's target to its weather's key, scaled by its engine look's brightness."""
+    key = KEYS.get(weather, 0.2) * engine_avg / ENGINE_REF
+    return float(np.clip(key / max(target_avg, 1e-4), 0.05, 50.0))
+
+
 def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
     """Convert the raw render in `raw` into the sequence folder `seq`; returns sequence.json."""
     cam = json.loads((raw / "camera.json").read_text())
@@ -190,23 +221,26 @@ def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
         write_exr(seq / "normals" / f"{f:04d}.exr", {"R": normals[..., 0], "G": normals[..., 1], "B": normals[..., 2]}, half)
         write_exr(seq / "motion" / f"{f:04d}.exr", {"R": motion[..., 0], "G": motion[..., 1]}, half)
     oidn = _denoiser() if spec.get("denoise", True) else None
+    engine_avg = engine_log_average([seq / "color" / f"{f:04d}.png" for f in range(n)])
+    exposures = {}
     for wname in spec["weathers"]:
         frames = [target_linear(raw, wname, f, oidn) for f in range(n)]
         lum = np.concatenate([luminance(x).ravel() for x in frames])
-        med = float(np.exp(np.mean(np.log(np.clip(lum, 1e-4, None)))))  # log-average luminance
-        exposure = KEYS.get(wname, 0.2) / max(med, 1e-4)
-        exposure = float(np.clip(exposure, 0.05, 50.0))
+        exposure = clip_exposure(wname, engine_avg, log_average(lum))
+        exposures[wname] = round(exposure, 5)
         for f, x in enumerate(frames):
             write_png(seq / "targets" / wname / f"{f:04d}.png", linear_to_srgb(aces_fit(x * exposure)))
     meta = {
         "scene": spec["scene"], "variant": spec["variant"], "camera": spec["camera"], "seed": spec["seed"],
-        "split": spec["split"], "generator": "realmaster-pathtrace 0.1.0", "sky_depth": SKY_DEPTH,
+        "split": spec["split"], "generator": "realmaster-pathtrace 0.2.0", "sky_depth": SKY_DEPTH,
         "engine": spec["engine"], "samples": spec["samples"], "denoiser": "oidn" if oidn is not None else "none",
         "assets": cam["assets"], "hdris": cam.get("hdris", []), "fallbacks": cam["fallbacks"],
         "fov_deg": round(math.degrees(2 * math.atan(w / 2 / cam["fx"])), 3),
         "camera_sky": "zenith_cap",  # camera rays see a ~3 deg cap around the panorama's zenith
         # "permissive": only assets whose licenses allow MIT/Apache weights; "gpl": GPL-2+ cars too.
         "asset_policy": spec.get("asset_policy", "gpl"),
+        # v2: one HDRI per weather turned to the engine's sun, exposure relative to the engine look
+        "teacher": 2, "engine_log_average": round(engine_avg, 5), "exposures": exposures,
     }
     if spec.get("loop"):
         meta["loop"] = True

@@ -192,6 +192,38 @@ def test_bad_args_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
     assert needle in r.stderr and "error" in r.stderr
 
 
+def _log_lum_corr(a_u8: np.ndarray, b_u8: np.ndarray) -> float:
+    la, lb = (np.log(postprocess.luminance(postprocess.srgb_to_linear(x / 255.0)) + 1e-3).ravel() for x in (a_u8, b_u8))
+    return float(np.corrcoef(la, lb)[0, 1])
+
+
+def test_clear_target_shares_the_engine_sun(tmp_path: Path) -> None:
+    # The clear target's light is the city panorama's own sun, turned to the engine look's sun: its
+    # shading follows the engine frame's far better than with the panorama turned half a circle away.
+    corr = {}
+    for turn in (0.0, 180.0):
+        out = tmp_path / f"turn{turn:.0f}"
+        args = ["--out", str(out), "--clips", "1", "--camera", "pan", "--frames", "1", "--size", "96x54",
+                "--samples", "4", "--scene", "suburb", "--seed", "11", "--weathers", "clear", "--pano-turn", str(turn)]
+        assert generate.main(args) == 0
+        s = seqio.load_sequence(next(p for p in out.iterdir() if not p.name.startswith(".")))
+        corr[turn] = _log_lum_corr(s.load_color_u8(0), s.load_target_u8("clear", 0))
+    # measured: 0.91 aligned, 0.69 turned by 180 deg (0.80 by 90 deg)
+    assert corr[0.0] > 0.85 and corr[0.0] > corr[180.0] + 0.1, corr
+
+
+def test_exposure_follows_the_engine_look(tiny: Path) -> None:
+    # a clip whose engine look is half as bright gets half the exposure for the same radiance
+    assert postprocess.clip_exposure("clear", 0.15, 0.4) == pytest.approx(0.5 * postprocess.clip_exposure("clear", 0.3, 0.4))
+    assert postprocess.clip_exposure("clear", postprocess.ENGINE_REF, 0.4) == pytest.approx(postprocess.KEYS["clear"] / 0.4)
+    assert postprocess.clip_exposure("night", 0.3, 1e-9) == 50.0  # clamped, never infinite
+    meta = json.loads((tiny / "sequence.json").read_text())["meta"]
+    assert meta["teacher"] == 2 and sorted(meta["exposures"]) == sorted(plan.WEATHERS)
+    s = seqio.load_sequence(tiny)
+    eng = postprocess.engine_log_average([tiny / "color" / f"{f:04d}.png" for f in range(s.frame_count)])
+    assert meta["engine_log_average"] == pytest.approx(eng, rel=1e-3)
+
+
 def test_splits_are_disjoint() -> None:
     train = plan.plan(60, "train", 1)
     held = plan.plan(12, "heldout", 1)
