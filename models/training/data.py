@@ -38,6 +38,21 @@ class DataConfig:
     p_prev_sim: float = 0.15
     p_paraphrase: float = 0.3
     hflip: bool = True
+    # Probability that a pair is re-exposed: one linear-light gain of 2^U(EXPOSURE_EV) on its engine
+    # frames, previous output and target, so a darker (or brighter) game than the training renders
+    # asks for the same look at its own exposure (teacher v2 sets a target's exposure relative to the
+    # engine frame's). Edges stay the stored frame's (their depth and normal parts do not change).
+    exposure_aug: float = 0.0
+
+
+EXPOSURE_EV = (-3.0, 0.5)
+
+
+def regain_srgb(x: np.ndarray, gain: float) -> np.ndarray:
+    """sRGB 0..1 -> linear, times gain, clipped, -> sRGB 0..1 (float32)."""
+    lin = np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4)) * gain
+    lin = np.clip(lin, 0.0, 1.0)
+    return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1.0 / 2.4) - 0.055).astype(np.float32)
 
 
 @dataclass
@@ -197,6 +212,12 @@ class TrainingData:
             tp = t if start else t - 1
             a = self._sample(si, tp, weather, rng)
             b = self._sample(si, t, weather, rng)
+            # (no draw at all when off, so runs without it keep their exact batches)
+            if self.cfg.exposure_aug > 0 and rng.random() < self.cfg.exposure_aug:
+                gain = float(2.0 ** rng.uniform(*EXPOSURE_EV))
+                for d in (a, b):
+                    for k in ("frames", "prev", "target"):
+                        d[k] = regain_srgb(d[k], gain)
             cur = self.store.frame(si, t)
             if no_temporal:
                 vm = np.zeros((seq.height, seq.width), np.float32)

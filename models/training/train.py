@@ -61,6 +61,8 @@ class TrainConfig:
     # so the expected gradient is the same.
     realism_batch: int = 4
     realism_every: int = 2
+    # share of pairs re-exposed by one linear gain (data.DataConfig.exposure_aug)
+    exposure_aug: float = 0.0
 
 
 CONFIGS: dict[str, TrainConfig] = {
@@ -102,6 +104,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--perceptual", type=float, help="override the VGG16 perceptual loss weight (0 = off)")
     ap.add_argument("--gan", type=float, help="override the adversarial loss weight (0 = off; needs --real-photos)")
     ap.add_argument("--gan-start", type=int, help="override the step the adversarial loss starts at")
+    ap.add_argument("--exposure-aug", type=float, help="share of pairs re-exposed by one linear gain of 2^U(-3, 0.5) (0 = off)")
     ap.add_argument("--real-photos", type=Path, help="real-photo cache (realphotos.py extract) for the discriminator")
     ap.add_argument("--init-from", type=Path, help="start from this checkpoint's weights (same --arch; a fine-tune: new optimizer, step 0)")
     ap.add_argument("--weathers", help="comma-separated subset of target weathers (default: all in the data)")
@@ -125,6 +128,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         v = getattr(args, name)
         if v is not None and not (math.isfinite(v) and v >= 0):
             ap.error(f"--{name} must be a non-negative number (got {v})")
+    if args.exposure_aug is not None and not (0.0 <= args.exposure_aug <= 1.0):
+        ap.error(f"--exposure-aug must be between 0 and 1 (got {args.exposure_aug})")
     if args.gan_start is not None and args.gan_start < 0:
         ap.error(f"--gan-start must not be negative (got {args.gan_start})")
     return args
@@ -133,7 +138,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     cfg = CONFIGS[args.config]
     over: dict[str, Any] = {}
-    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start"):
+    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "exposure_aug"):
         # (realism_batch / realism_every stay the preset's)
         v = getattr(args, k)
         if v is not None:
@@ -431,7 +436,7 @@ def train(args: argparse.Namespace) -> int:
     (workdir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     trim_log(workdir / "log.jsonl", step)
 
-    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window))
+    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug))
     lw = LossWeights()
     print(
         f"training {count_parameters(model)} parameters on {len(seqs)} sequences x {len(weathers)} weathers "

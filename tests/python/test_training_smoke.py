@@ -394,6 +394,34 @@ def test_batches_are_deterministic_and_follow_the_contract(dataset: Path) -> Non
     assert np.allclose(smp["prev"], expect, atol=1e-6)
 
 
+def test_exposure_augmentation_is_one_linear_gain_per_pair(dataset: Path) -> None:
+    """--exposure-aug re-exposes a pair by one linear-light gain on its engine frames, previous output
+    and target (the crop and everything else stay as without it); off, batches are unchanged."""
+    seqs = [s for s in find_sequences([dataset]) if s.split == "train"]
+    cfg = dict(crop=32, batch=1, p_prev_sim=0.0)
+    plain = tdata.TrainingData(seqs, ["fog"], prompt_table(["fog"]), tdata.DataConfig(**cfg)).batch(5, 2)
+    off = tdata.TrainingData(seqs, ["fog"], prompt_table(["fog"]), tdata.DataConfig(**cfg, exposure_aug=0.0)).batch(5, 2)
+    aug = tdata.TrainingData(seqs, ["fog"], prompt_table(["fog"]), tdata.DataConfig(**cfg, exposure_aug=1.0)).batch(5, 2)
+    for k in plain:
+        assert np.array_equal(plain[k], off[k]), k
+    for k in ("edges", "depth", "normals", "motion", "valid"):  # (the prompt's paraphrase draw comes later)
+        assert np.array_equal(plain[k], aug[k]), k
+
+    def lin(x: np.ndarray) -> np.ndarray:
+        return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+    ratios = []
+    for k in ("frames", "prev", "target"):
+        a, b = lin(plain[k].astype(np.float64)), lin(aug[k].astype(np.float64))
+        ok = (a > 0.02) & (b < 0.98)  # away from black and from clipping
+        assert ok.sum() > 100, k
+        ratios.append(b[ok] / a[ok])
+    r = np.concatenate(ratios)
+    assert 2.0 ** -3.0 - 1e-3 <= np.median(r) <= 2.0 ** 0.5 + 1e-3
+    assert np.abs(r / np.median(r) - 1.0).max() < 1e-3, "one gain for the whole pair"
+    assert abs(np.median(r) - 1.0) > 1e-3, "the pair was re-exposed"
+
+
 def test_flawed_sky_is_not_learned(dataset: Path) -> None:
     """Clips marked camera_sky=full_panorama trust their target only below the sky depth, and the
     paired losses give no gradient on the untrusted pixels."""
