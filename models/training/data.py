@@ -27,7 +27,7 @@ import numpy as np
 
 import imgops
 from prompts import PromptTable
-from seqio import DataError, Sequence, encode_depth
+from seqio import DataError, Sequence, encode_depth, linear_to_srgb, srgb_to_linear
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,7 @@ EXPOSURE_EV = (-3.0, 0.5)
 
 def regain_srgb(x: np.ndarray, gain: float) -> np.ndarray:
     """sRGB 0..1 -> linear, times gain, clipped, -> sRGB 0..1 (float32)."""
-    lin = np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4)) * gain
-    lin = np.clip(lin, 0.0, 1.0)
-    return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1.0 / 2.4) - 0.055).astype(np.float32)
+    return linear_to_srgb(np.clip(srgb_to_linear(x) * gain, 0.0, 1.0))
 
 
 @dataclass

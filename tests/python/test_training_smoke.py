@@ -407,12 +407,11 @@ def test_exposure_augmentation_is_one_linear_gain_per_pair(dataset: Path) -> Non
     for k in ("edges", "depth", "normals", "motion", "valid"):  # (the prompt's paraphrase draw comes later)
         assert np.array_equal(plain[k], aug[k]), k
 
-    def lin(x: np.ndarray) -> np.ndarray:
-        return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    from seqio import srgb_to_linear
 
     ratios = []
     for k in ("frames", "prev", "target"):
-        a, b = lin(plain[k].astype(np.float64)), lin(aug[k].astype(np.float64))
+        a, b = (srgb_to_linear(x).astype(np.float64) for x in (plain[k], aug[k]))
         ok = (a > 0.02) & (b < 0.98)  # away from black and from clipping
         assert ok.sum() > 100, k
         ratios.append(b[ok] / a[ok])
