@@ -463,11 +463,22 @@ fn temporal_matches_reference() {
         );
 
         let up = guided_upsample(&color, &out_lr, &in_lr, p.sigma_spatial, p.sigma_range);
+        // The GPU texture holds xy in 4 channels; the CPU pass takes the plane's own 2.
+        let motion_xy = image(
+            w,
+            h,
+            2,
+            motion
+                .data
+                .chunks_exact(4)
+                .flat_map(|m| [m[0], m[1]])
+                .collect(),
+        );
         let inputs = TemporalInputs {
             current: &up,
             input: &color,
             history: history.as_ref(),
-            motion: Some(&motion),
+            motion: Some(&motion_xy),
             depth: prev_depth.as_ref().map(|pd| (&depth, pd)),
         };
         let c = temporal(&inputs, &p);

@@ -163,3 +163,71 @@ fn free_text_lands_on_the_matching_preset() {
         );
     }
 }
+
+/// An engine frame 3 stops darker than any training render (Bevy's street is about that dark):
+/// the student must keep its relation to the equally darkened path-traced target rather than crush
+/// it to black (0.4.0 did: 21.7 dB against 28.5 for pass-through on this clip over 8 frames; 0.4.1,
+/// trained with exposure augmentation, 31.1).
+#[test]
+fn a_dark_engine_frame_stays_closer_to_its_darkened_target_than_pass_through() {
+    use realmaster::frame::{linear_to_srgb, srgb_to_linear};
+    let seq =
+        Sequence::open(root().join("samples/heldout_pathtrace_harbor_orbit")).expect("sample");
+    let gain = 0.125f32; // -3 EV in linear light
+    let darken = |v: f32| linear_to_srgb(srgb_to_linear(v) * gain);
+    let s = Session::new(SessionConfig {
+        prompt: "clear".into(),
+        model_size: Some((256, 144)),
+        ..config()
+    })
+    .expect("session");
+    let mut f = OwnedFrame::default();
+    let (mut out_err, mut pass_err, mut out_lum, mut in_lum, mut n) = (0.0, 0.0, 0.0, 0.0, 0usize);
+    for i in 0..3 {
+        seq.load_frame_into(i, &mut f).expect("frame");
+        assert_eq!(
+            f.format,
+            realmaster::ColorFormat::Rgba8Srgb,
+            "the clip is 8-bit sRGB"
+        );
+        for p in f.color.chunks_exact_mut(4) {
+            for c in &mut p[..3] {
+                *c = (darken(*c as f32 / 255.0) * 255.0).round() as u8;
+            }
+        }
+        s.submit(&f.as_frame_ref()).expect("submit");
+        let mut o = realmaster::OutputFrame::default();
+        s.latest_output(&mut o);
+        assert!(o.enhanced, "frame {i}: {:?}", s.health());
+        let target = seq.load_target("clear", i).expect("target");
+        for ((t, po), pi) in target
+            .data
+            .chunks_exact(3)
+            .zip(o.data.chunks_exact(4))
+            .zip(f.color.chunks_exact(4))
+        {
+            for c in 0..3 {
+                let t = darken(t[c]) as f64;
+                let (vo, vi) = (po[c] as f64 / 255.0, pi[c] as f64 / 255.0);
+                out_err += (vo - t).powi(2);
+                pass_err += (vi - t).powi(2);
+                out_lum += srgb_to_linear(vo as f32) as f64;
+                in_lum += srgb_to_linear(vi as f32) as f64;
+                n += 1;
+            }
+        }
+    }
+    let psnr = |e: f64| -10.0 * (e / n as f64).log10();
+    let (po, pp) = (psnr(out_err), psnr(pass_err));
+    assert!(
+        po > pp + 1.0,
+        "dark clear: output {po:.2} dB vs pass-through {pp:.2} dB"
+    );
+    // Not crushed: the output keeps at least half the input's light.
+    assert!(
+        out_lum > 0.5 * in_lum,
+        "dark clear: output mean {:.4} vs input {:.4} (linear)",
+        out_lum / n as f64,
+        in_lum / n as f64
+    );
+}

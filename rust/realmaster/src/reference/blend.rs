@@ -100,11 +100,18 @@ fn srgb8_guesses() -> &'static [u8; GUESS_BUCKETS + 1] {
     })
 }
 
+/// [`srgb8_guesses`] widened to 32 bits, for the AVX2 encoder's gathers.
+fn srgb8_guesses32() -> &'static [i32; GUESS_BUCKETS + 1] {
+    static G: OnceLock<[i32; GUESS_BUCKETS + 1]> = OnceLock::new();
+    G.get_or_init(|| srgb8_guesses().map(i32::from))
+}
+
 /// The encoder's tables, fetched once per row.
 #[derive(Clone, Copy)]
 struct Srgb8Tables {
     thresholds: &'static [f32; 257],
     guesses: &'static [u8; GUESS_BUCKETS + 1],
+    guesses32: &'static [i32; GUESS_BUCKETS + 1],
 }
 
 impl Srgb8Tables {
@@ -112,6 +119,7 @@ impl Srgb8Tables {
         Srgb8Tables {
             thresholds: srgb8_thresholds(),
             guesses: srgb8_guesses(),
+            guesses32: srgb8_guesses32(),
         }
     }
 
@@ -147,7 +155,7 @@ const LANES: usize = 8;
 /// Blend and encode one row to 8-bit sRGB: `order` picks the source channel of each output byte
 /// (rgb or bgr, alpha last).
 #[inline(always)]
-fn blend_encode_srgb8(
+fn blend_encode_srgb8<const GATHER: bool>(
     input: &[f32],
     residual: Option<&[f32]>,
     s: f32,
@@ -177,6 +185,13 @@ fn blend_encode_srgb8(
                 }
             }
         }
+        #[cfg(target_arch = "x86_64")]
+        if GATHER && n == LANES {
+            // SAFETY: only `blend_encode_srgb8_avx2` sets GATHER, behind the AVX2 check; `o`
+            // holds the group's 4 * LANES bytes.
+            unsafe { encode_lanes_avx2(tables, &v, order, o) };
+            continue;
+        }
         for (l, o) in o.chunks_exact_mut(4).enumerate().take(n) {
             o.copy_from_slice(&[
                 tables.encode(v[order[0]][l]),
@@ -186,6 +201,98 @@ fn blend_encode_srgb8(
             ]);
         }
     }
+}
+
+/// [`Srgb8Tables::encode`] and [`unorm8`] of a group of [`LANES`] pixels with AVX2 gathers: the
+/// same arithmetic lane-wise, so the same bytes. Writes `4 * LANES` bytes of `out`.
+///
+/// # Safety
+/// The CPU must have AVX2; `out` must hold at least `4 * LANES` bytes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn encode_lanes_avx2(
+    t: Srgb8Tables,
+    v: &[[f32; LANES]; 4],
+    order: [usize; 3],
+    out: &mut [u8],
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(out.len() >= 4 * LANES);
+    let zero = _mm256_setzero_ps();
+    let one = _mm256_set1_ps(1.0);
+    const ROUND: f32 = 12_582_912.0;
+    let round = _mm256_set1_ps(ROUND);
+    let round_bits = _mm256_set1_epi32(ROUND.to_bits() as i32);
+    let buckets = _mm256_set1_ps(GUESS_BUCKETS as f32);
+    let last = _mm256_set1_epi32(GUESS_BUCKETS as i32);
+    let ione = _mm256_set1_epi32(1);
+    // `max(v, 0)` gives 0 for NaN and -0, `min(v, 1)` gives 1 at and above 1: the scalar selects.
+    let unit = |x: __m256| _mm256_min_ps(_mm256_max_ps(x, zero), one);
+    let srgb = |x: &[f32; LANES]| {
+        let x = unit(_mm256_loadu_ps(x.as_ptr()));
+        let j = _mm256_sub_epi32(
+            _mm256_castps_si256(_mm256_add_ps(_mm256_mul_ps(x, buckets), round)),
+            round_bits,
+        );
+        let k = _mm256_i32gather_epi32::<4>(t.guesses32.as_ptr(), _mm256_min_epi32(j, last));
+        let th = _mm256_i32gather_ps::<4>(t.thresholds.as_ptr(), _mm256_add_epi32(k, ione));
+        // One step up where the value reaches the next threshold (the compare is -1 there).
+        _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(th, x)))
+    };
+    let (r, g, b) = (srgb(&v[order[0]]), srgb(&v[order[1]]), srgb(&v[order[2]]));
+    let a = _mm256_cvttps_epi32(_mm256_add_ps(
+        _mm256_set1_ps(0.5),
+        _mm256_mul_ps(_mm256_set1_ps(255.0), unit(_mm256_loadu_ps(v[3].as_ptr()))),
+    ));
+    let px = _mm256_or_si256(
+        _mm256_or_si256(r, _mm256_slli_epi32::<8>(g)),
+        _mm256_or_si256(_mm256_slli_epi32::<16>(b), _mm256_slli_epi32::<24>(a)),
+    );
+    _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, px);
+}
+
+/// [`blend_encode_srgb8`] compiled for AVX2, encoding with gathers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn blend_encode_srgb8_avx2(
+    input: &[f32],
+    residual: Option<&[f32]>,
+    s: f32,
+    order: [usize; 3],
+    out: &mut [u8],
+) {
+    blend_encode_srgb8::<true>(input, residual, s, order, out)
+}
+
+/// Whether the CPU runs the AVX2 encoder.
+fn use_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX2: OnceLock<bool> = OnceLock::new();
+        *AVX2.get_or_init(|| is_x86_feature_detected!("avx2"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// [`blend_encode_srgb8`] in the build the CPU runs (`avx2`: only where the CPU has it).
+fn blend_encode_srgb8_with(
+    input: &[f32],
+    residual: Option<&[f32]>,
+    s: f32,
+    order: [usize; 3],
+    out: &mut [u8],
+    avx2: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: the caller found AVX2 on this CPU.
+        return unsafe { blend_encode_srgb8_avx2(input, residual, s, order, out) };
+    }
+    let _ = avx2;
+    blend_encode_srgb8::<false>(input, residual, s, order, out)
 }
 
 /// Blend one row (`input`, `residual`: 4 floats per pixel; `residual` None = input only) and
@@ -200,8 +307,12 @@ pub fn blend_encode_row(
     let s = blend_strength(strength);
     let bpp = format.bytes_per_pixel();
     match format {
-        ColorFormat::Rgba8Srgb => return blend_encode_srgb8(input, residual, s, [0, 1, 2], out),
-        ColorFormat::Bgra8Srgb => return blend_encode_srgb8(input, residual, s, [2, 1, 0], out),
+        ColorFormat::Rgba8Srgb => {
+            return blend_encode_srgb8_with(input, residual, s, [0, 1, 2], out, use_avx2())
+        }
+        ColorFormat::Bgra8Srgb => {
+            return blend_encode_srgb8_with(input, residual, s, [2, 1, 0], out, use_avx2())
+        }
         ColorFormat::Rgba16Float | ColorFormat::Rgba32Float => {}
     }
     for (i, (p, o)) in input
@@ -262,6 +373,71 @@ pub fn blend_encode(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The AVX2 encoder gives the baseline's bytes (values around every threshold, out of range,
+    /// NaN; a row length that leaves a partial group).
+    #[test]
+    fn both_encoder_builds_agree() {
+        let t = srgb8_thresholds();
+        let mut values: Vec<f32> = t[1..256]
+            .iter()
+            .flat_map(|th| {
+                let b = th.to_bits();
+                [b - 1, b, b + 1].map(f32::from_bits)
+            })
+            .collect();
+        values.extend([
+            -1.0,
+            -0.0,
+            0.0,
+            f32::NAN,
+            1.0,
+            1.5,
+            f32::INFINITY,
+            0.5,
+            1e-9,
+        ]);
+        let mut input: Vec<f32> = Vec::new();
+        for (i, &v) in values.iter().enumerate() {
+            input.extend([
+                v,
+                values[(i * 7 + 3) % values.len()],
+                values[(i * 13 + 5) % values.len()],
+            ]);
+            input.push(values[(i * 31 + 1) % values.len()]);
+        }
+        let residual: Vec<f32> = input
+            .iter()
+            .map(|v| if v.is_finite() { 0.1 - v * 0.05 } else { 0.0 })
+            .collect();
+        let n = input.len() / 4 - 3; // not a multiple of the group
+        let (input, residual) = (&input[..n * 4], &residual[..n * 4]);
+        let avx2 = use_avx2();
+        for order in [[0, 1, 2], [2, 1, 0]] {
+            for (res, s) in [(None, 0.0), (Some(residual), 1.0), (Some(residual), 0.4)] {
+                let mut base = vec![0u8; n * 4];
+                let mut wide = vec![0u8; n * 4];
+                blend_encode_srgb8_with(input, res, s, order, &mut base, false);
+                blend_encode_srgb8_with(input, res, s, order, &mut wide, avx2);
+                assert_eq!(base, wide, "order {order:?} strength {s}");
+                // And the baseline is the per-value formula.
+                let mut px = [0.0f32; 4];
+                for (i, o) in base.chunks_exact(4).enumerate() {
+                    px.copy_from_slice(&input[i * 4..i * 4 + 4]);
+                    if let Some(r) = res {
+                        blend_px(&mut px, &r[i * 4..i * 4 + 4], s);
+                    }
+                    let want = [
+                        srgb8_formula(px[order[0]]),
+                        srgb8_formula(px[order[1]]),
+                        srgb8_formula(px[order[2]]),
+                        unorm8(px[3]),
+                    ];
+                    assert_eq!(o, want, "pixel {i}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn srgb8_table_matches_the_formula() {

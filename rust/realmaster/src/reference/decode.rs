@@ -17,14 +17,10 @@ pub struct DecodedFrame {
     pub color: ImageF32,
     /// View depth, 1 channel.
     pub depth: Option<ImageF32>,
-    /// xyz normal, w = 0; 4 channels.
+    /// xyz normal; 3 channels (the plane as sent: the GPU's texture pads it to 4).
     pub normals: Option<ImageF32>,
-    /// xy motion in pixels, zw = 0; 4 channels.
+    /// xy motion in pixels; 2 channels (the GPU's texture pads it to 4).
     pub motion: Option<ImageF32>,
-}
-
-fn f32_at(bytes: &[u8], i: usize) -> f32 {
-    f32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]])
 }
 
 /// `srgb_to_linear(b / 255)` and `b / 255` for every byte.
@@ -104,8 +100,8 @@ pub fn decode_color(frame: &FrameRef<'_>) -> ImageF32 {
     out
 }
 
-/// Decode an aux plane into `out` (resized): depth → 1 channel; normals and motion → 4 channels
-/// with the rest 0.
+/// Decode an aux plane into `out` (resized) with the plane's own channels: depth 1, normals 3,
+/// motion 2. Tight channels rather than the GPU textures' 4 halve what the later passes read.
 pub fn decode_aux_into(
     plane: &PlaneRef<'_>,
     width: u32,
@@ -114,32 +110,24 @@ pub fn decode_aux_into(
     out: &mut ImageF32,
 ) {
     let n = kind.channels();
-    let oc = if kind == AuxKind::Depth { 1 } else { 4 };
-    ensure_shape(out, width, height, oc as u32);
+    ensure_shape(out, width, height, n as u32);
     if width == 0 || height == 0 {
         return;
     }
     let (pitch, src) = (plane.row_pitch, plane.data);
+    let len = width as usize * n;
     out.data
-        .par_chunks_mut(width as usize * oc)
+        .par_chunks_mut(len)
         .enumerate()
         .for_each(|(y, row)| {
-            let line = &src[y * pitch..y * pitch + width as usize * n * 4];
-            if oc == 1 {
-                for (o, p) in row.iter_mut().zip(line.chunks_exact(4)) {
-                    *o = f32::from_le_bytes([p[0], p[1], p[2], p[3]]);
-                }
-            } else {
-                for (o, p) in row.chunks_exact_mut(4).zip(line.chunks_exact(n * 4)) {
-                    for (c, v) in o.iter_mut().enumerate() {
-                        *v = if c < n { f32_at(p, 4 * c) } else { 0.0 };
-                    }
-                }
+            let line = &src[y * pitch..y * pitch + len * 4];
+            for (o, p) in row.iter_mut().zip(line.chunks_exact(4)) {
+                *o = f32::from_le_bytes([p[0], p[1], p[2], p[3]]);
             }
         });
 }
 
-/// Decode an aux plane: depth → 1 channel; normals and motion → 4 channels with the rest 0.
+/// Decode an aux plane: depth 1 channel, normals 3, motion 2.
 pub fn decode_aux(plane: &PlaneRef<'_>, width: u32, height: u32, kind: AuxKind) -> ImageF32 {
     let mut out = ImageF32::new(0, 0, 1);
     decode_aux_into(plane, width, height, kind, &mut out);

@@ -102,14 +102,20 @@ impl AxisPlan {
     }
 }
 
-fn resample_rows<const C: usize>(src: &ImageF32, px: &AxisPlan, py: &AxisPlan, out: &mut [f32]) {
+/// Resample `C`-channel `src` into rows of `CO >= C` channels per pixel (channels past `C` are 0).
+fn resample_rows<const C: usize, const CO: usize>(
+    src: &ImageF32,
+    px: &AxisPlan,
+    py: &AxisPlan,
+    out: &mut [f32],
+) {
     let sw = src.width as usize;
     let dw = px.dst as usize;
-    out.par_chunks_mut(dw * C)
+    out.par_chunks_mut(dw * CO)
         .enumerate()
         .for_each(|(oy, row)| {
             let (y0, wys) = py.taps(oy);
-            for (ox, o) in row.chunks_exact_mut(C).enumerate() {
+            for (ox, o) in row.chunks_exact_mut(CO).enumerate() {
                 let (x0, wxs) = px.taps(ox);
                 let mut acc = [0f32; C];
                 let mut wsum = 0f32;
@@ -127,6 +133,7 @@ fn resample_rows<const C: usize>(src: &ImageF32, px: &AxisPlan, py: &AxisPlan, o
                 for c in 0..C {
                     o[c] = acc[c] / wsum;
                 }
+                o[C..].fill(0.0);
             }
         });
 }
@@ -141,10 +148,31 @@ pub fn area_resample_planned(src: &ImageF32, px: &AxisPlan, py: &AxisPlan, out: 
         return;
     }
     match src.channels {
-        1 => resample_rows::<1>(src, px, py, &mut out.data),
-        2 => resample_rows::<2>(src, px, py, &mut out.data),
-        3 => resample_rows::<3>(src, px, py, &mut out.data),
-        _ => resample_rows::<4>(src, px, py, &mut out.data),
+        1 => resample_rows::<1, 1>(src, px, py, &mut out.data),
+        2 => resample_rows::<2, 2>(src, px, py, &mut out.data),
+        3 => resample_rows::<3, 3>(src, px, py, &mut out.data),
+        _ => resample_rows::<4, 4>(src, px, py, &mut out.data),
+    }
+}
+
+/// [`area_resample_planned`] of a 1- to 4-channel `src` into a 4-channel `out` (the model-size
+/// images keep the GPU textures' 4 channels; the channels `src` lacks are 0).
+pub fn area_resample_planned_rgba(
+    src: &ImageF32,
+    px: &AxisPlan,
+    py: &AxisPlan,
+    out: &mut ImageF32,
+) {
+    let (dw, dh) = (px.dst, py.dst);
+    ensure_shape(out, dw, dh, 4);
+    if dw == 0 || dh == 0 || src.width == 0 || src.height == 0 {
+        return;
+    }
+    match src.channels {
+        1 => resample_rows::<1, 4>(src, px, py, &mut out.data),
+        2 => resample_rows::<2, 4>(src, px, py, &mut out.data),
+        3 => resample_rows::<3, 4>(src, px, py, &mut out.data),
+        _ => resample_rows::<4, 4>(src, px, py, &mut out.data),
     }
 }
 
@@ -204,7 +232,7 @@ pub fn resample_frame_into(
     }
     match &frame.normals {
         Some(n) => {
-            area_resample_planned(n, px, py, &mut out.normals);
+            area_resample_planned_rgba(n, px, py, &mut out.normals);
             for p in out.normals.data.chunks_exact_mut(4) {
                 let len = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
                 // A (near) zero average has no direction: report "no normal".
@@ -223,7 +251,7 @@ pub fn resample_frame_into(
     }
     match &frame.motion {
         Some(m) => {
-            area_resample_planned(m, px, py, &mut out.motion);
+            area_resample_planned_rgba(m, px, py, &mut out.motion);
             let (kx, ky) = (mw as f32 / sw as f32, mh as f32 / sh as f32);
             for p in out.motion.data.chunks_exact_mut(4) {
                 p[0] *= kx;
