@@ -24,6 +24,19 @@ def _realism_terms(tr: dict[str, Any]) -> str:
     return "\n  + " + " + ".join(terms) + " (models/training/realism.py)"
 
 
+def _augmentation(tr: dict[str, Any]) -> list[str]:
+    """The card's line on exposure augmentation, when the run used it."""
+    share = tr.get("exposure_aug") or 0.0
+    if share <= 0:
+        return []
+    return [
+        f"- exposure augmentation (`--exposure-aug {share}`): {share:.0%} of the pairs are re-exposed by one"
+        " linear-light gain 2^U(-3, 0.5),",
+        "  the same for the engine frames and the target, so engine frames darker or brighter than the training"
+        " renders keep their relation to the target",
+    ]
+
+
 def _speed(workdir: Path | None) -> str:
     if workdir is None:
         return "not recorded (exported from a checkpoint file)"
@@ -145,6 +158,7 @@ def write_model_card(
         f"- loss: L1 + 0.2 (1 - SSIM) + 0.5 temporal (warped previous prediction vs current, outside disocclusions,",
         "  relative to the target's own change) + 0.5 edge (Sobel gradients of output vs target, x5 on input edges)"
         + _realism_terms(tr),
+        *_augmentation(tr),
         f"- speed: {_speed(workdir)}; machine: {os.cpu_count()} CPU cores, {platform.machine()}",
         "",
         "## Metrics (held-out sequences)",

@@ -72,3 +72,11 @@ def test_missing_ancestor_record_blocks_release(tmp_path: Path) -> None:
     ancestors, missing = lineage(run)
     assert not ancestors and missing
     assert "Lineage incomplete" in card(tmp_path, run)
+
+
+def test_exposure_augmentation_is_stated_only_when_used(tmp_path: Path) -> None:
+    run = run_record("photoreal", 100, [], None)
+    assert "exposure augmentation" not in card(tmp_path, run)
+    run["train"]["exposure_aug"] = 0.5
+    text = card(tmp_path, run)
+    assert "exposure augmentation (`--exposure-aug 0.5`): 50% of the pairs" in text
