@@ -56,7 +56,9 @@ pub struct EdgeScratch {
     log_depth: Vec<f32>,
     grad: Vec<(f32, u32)>,
     state: Vec<u8>,
-    next: Vec<u8>,
+    /// Hysteresis: the pixels that turned strong in the last step, and in this one.
+    frontier: Vec<u32>,
+    next: Vec<u32>,
 }
 
 /// Per pixel (strength, direction bin) into `out`: the strongest of the colour, depth and
@@ -195,60 +197,64 @@ pub fn nms(grad: &[(f32, u32)], w: u32, h: u32, p: &EdgeParams) -> Vec<u8> {
     out
 }
 
-/// One Jacobi step from `cur` into `next`; true when any pixel changed.
-fn grow_step(cur: &[u8], next: &mut [u8], w: u32, h: u32) -> bool {
-    next.par_chunks_mut(w as usize)
-        .enumerate()
-        .map(|(y, row)| {
-            let y = y as i32;
-            let mut changed = false;
-            for (x, o) in row.iter_mut().enumerate() {
-                let x = x as i32;
-                let i = y as usize * w as usize + x as usize;
-                *o = cur[i];
-                if cur[i] != WEAK {
-                    continue;
-                }
-                let strong_near = (-1..=1).any(|dy: i32| {
-                    (-1..=1).any(|dx: i32| {
-                        let (nx, ny) = (x + dx, y + dy);
-                        nx >= 0
-                            && ny >= 0
-                            && nx < w as i32
-                            && ny < h as i32
-                            && cur[ny as usize * w as usize + nx as usize] == STRONG
-                    })
-                });
-                if strong_near {
-                    *o = STRONG;
-                    changed = true;
+/// `max` bounded hysteresis on `state` in place: a weak pixel becomes strong when an 8-connected
+/// path of weak pixels of at most `max` steps links it to a strong one. That is what `max` Jacobi
+/// steps of "weak next to strong becomes strong" give (the GPU's dispatches: after step k the
+/// strong set is every pixel within k steps), found here breadth first, one level per step, so
+/// each pixel is visited once instead of once per step. `frontier` and `next` are scratch.
+fn hysteresis_in_place(
+    state: &mut [u8],
+    frontier: &mut Vec<u32>,
+    next: &mut Vec<u32>,
+    w: u32,
+    h: u32,
+    max: u32,
+) {
+    let (w, h) = (w as usize, h as usize);
+    frontier.clear();
+    frontier.extend(
+        state
+            .iter()
+            .enumerate()
+            .filter(|(_, &v)| v == STRONG)
+            .map(|(i, _)| i as u32),
+    );
+    for _ in 0..max {
+        next.clear();
+        for &i in frontier.iter() {
+            let (x, y) = (i as usize % w, i as usize / w);
+            for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let j = ny * w + nx;
+                    if state[j] == WEAK {
+                        state[j] = STRONG;
+                        next.push(j as u32);
+                    }
                 }
             }
-            changed
-        })
-        .reduce(|| false, |a, b| a || b)
-}
-
-/// `max_iterations` bounded hysteresis on `state` in place (`next` is scratch of the same size).
-fn hysteresis_in_place(state: &mut Vec<u8>, next: &mut Vec<u8>, w: u32, h: u32, max: u32) {
-    next.resize(state.len(), NONE);
-    for _ in 0..max {
-        let changed = grow_step(state, next, w, h);
-        std::mem::swap(state, next);
-        if !changed {
+        }
+        if next.is_empty() {
             break;
         }
+        std::mem::swap(frontier, next);
     }
 }
 
-/// At most `max_iterations` Jacobi steps of "weak next to strong becomes strong" (8-neighbours),
-/// stopping early at the fixed point, exactly as the GPU steps do.
+/// The result of at most `max_iterations` Jacobi steps of "weak next to strong becomes strong"
+/// (8-neighbours), stopping early at the fixed point, exactly as the GPU steps do.
 pub fn hysteresis(state: &[u8], w: u32, h: u32, max_iterations: u32) -> Vec<u8> {
     let mut cur = state.to_vec();
     if w == 0 || h == 0 {
         return cur;
     }
-    hysteresis_in_place(&mut cur, &mut Vec::new(), w, h, max_iterations);
+    hysteresis_in_place(
+        &mut cur,
+        &mut Vec::new(),
+        &mut Vec::new(),
+        w,
+        h,
+        max_iterations,
+    );
     cur
 }
 
@@ -269,7 +275,14 @@ pub fn edges_into(
     gradient_into(color_linear, depth_z, normals, p, s);
     let mut state = std::mem::take(&mut s.state);
     nms_into(&s.grad, w, h, p, &mut state);
-    hysteresis_in_place(&mut state, &mut s.next, w, h, p.max_iterations);
+    hysteresis_in_place(
+        &mut state,
+        &mut s.frontier,
+        &mut s.next,
+        w,
+        h,
+        p.max_iterations,
+    );
     for (o, &v) in out.data.iter_mut().zip(&state) {
         *o = if v == STRONG { 1.0 } else { 0.0 };
     }
@@ -327,4 +340,70 @@ pub fn model_inputs(frame: &DecodedFrame, cfg: &PreprocessConfig) -> ModelResRef
     let mut out = ModelResRef::new(cfg.model_width, cfg.model_height);
     model_inputs_into(frame, cfg, &mut PreprocessScratch::default(), &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The GPU's rule, one Jacobi step at a time (the definition the breadth-first search keeps).
+    fn jacobi(state: &[u8], w: usize, h: usize, max: u32) -> Vec<u8> {
+        let mut cur = state.to_vec();
+        for _ in 0..max {
+            let next: Vec<u8> = (0..w * h)
+                .map(|i| {
+                    let (x, y) = ((i % w) as i32, (i / w) as i32);
+                    let near = (-1..=1).any(|dy: i32| {
+                        (-1..=1).any(|dx: i32| {
+                            let (nx, ny) = (x + dx, y + dy);
+                            nx >= 0
+                                && ny >= 0
+                                && (nx as usize) < w
+                                && (ny as usize) < h
+                                && cur[ny as usize * w + nx as usize] == STRONG
+                        })
+                    });
+                    if cur[i] == WEAK && near {
+                        STRONG
+                    } else {
+                        cur[i]
+                    }
+                })
+                .collect();
+            if next == cur {
+                break;
+            }
+            cur = next;
+        }
+        cur
+    }
+
+    #[test]
+    fn breadth_first_hysteresis_equals_bounded_jacobi_steps() {
+        let mut seed = 0x2545_f491u32;
+        let mut rand = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for (w, h) in [(1, 1), (7, 1), (1, 9), (23, 17), (64, 48)] {
+            for weak_share in [30u32, 60, 90] {
+                let state: Vec<u8> = (0..w * h)
+                    .map(|_| match rand() % 100 {
+                        r if r < 2 => STRONG,
+                        r if r < 2 + weak_share => WEAK,
+                        _ => NONE,
+                    })
+                    .collect();
+                for max in [1, 2, 3, 7, 64] {
+                    assert_eq!(
+                        hysteresis(&state, w as u32, h as u32, max),
+                        jacobi(&state, w, h, max),
+                        "{w}x{h}, {weak_share} % weak, {max} steps"
+                    );
+                }
+            }
+        }
+    }
 }
