@@ -37,6 +37,19 @@ def _augmentation(tr: dict[str, Any]) -> list[str]:
     ]
 
 
+def _exposure_limit(tr: dict[str, Any]) -> list[str]:
+    """The card's limit on engine exposure: what range of exposures the run trained on."""
+    if (tr.get("exposure_aug") or 0.0) > 0:
+        return [
+            "- Exposure: trained on engine frames re-exposed between -3 and +0.5 EV of the training renders; darker",
+            "  or brighter engine looks are outside what it saw.",
+        ]
+    return [
+        "- Exposure: trained only at the training renders' own exposure; engine frames much darker or brighter",
+        "  can come out crushed or washed out (`train.py --exposure-aug` widens the range).",
+    ]
+
+
 def _speed(workdir: Path | None) -> str:
     if workdir is None:
         return "not recorded (exported from a checkpoint file)"
@@ -221,6 +234,7 @@ def write_model_card(
             "- Outputs are softer than the targets: the student reproduces tone, weather colour, haze and wetness but",
             "  not the targets' fine material detail or film grain, so surfaces look slightly blurred (docs/prompts.png).",
         ]
+    lines += _exposure_limit(tr)
     lines += [
         "- Trained for a short time on CPU on synthetic renders only; expect stylised rather than truly photoreal",
         "  output on real game content, and weak results far from the training scenes.",

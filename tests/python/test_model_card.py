@@ -76,7 +76,10 @@ def test_missing_ancestor_record_blocks_release(tmp_path: Path) -> None:
 
 def test_exposure_augmentation_is_stated_only_when_used(tmp_path: Path) -> None:
     run = run_record("photoreal", 100, [], None)
-    assert "exposure augmentation" not in card(tmp_path, run)
+    text = card(tmp_path, run)
+    assert "exposure augmentation" not in text
+    assert "trained only at the training renders' own exposure" in text
     run["train"]["exposure_aug"] = 0.5
     text = card(tmp_path, run)
     assert "exposure augmentation (`--exposure-aug 0.5`): 50% of the pairs" in text
+    assert "re-exposed between -3 and +0.5 EV" in text
