@@ -142,17 +142,7 @@ fn resample_rows<const C: usize, const CO: usize>(
 /// and the output size): each output pixel is the overlap-weighted mean of the source pixels
 /// its footprint covers (exact for non-integer ratios and for upsampling).
 pub fn area_resample_planned(src: &ImageF32, px: &AxisPlan, py: &AxisPlan, out: &mut ImageF32) {
-    let (dw, dh) = (px.dst, py.dst);
-    ensure_shape(out, dw, dh, src.channels);
-    if dw == 0 || dh == 0 || src.width == 0 || src.height == 0 {
-        return;
-    }
-    match src.channels {
-        1 => resample_rows::<1, 1>(src, px, py, &mut out.data),
-        2 => resample_rows::<2, 2>(src, px, py, &mut out.data),
-        3 => resample_rows::<3, 3>(src, px, py, &mut out.data),
-        _ => resample_rows::<4, 4>(src, px, py, &mut out.data),
-    }
+    resample_planned(src, px, py, out, false)
 }
 
 /// [`area_resample_planned`] of a 1- to 4-channel `src` into a 4-channel `out` (the model-size
@@ -163,16 +153,25 @@ pub fn area_resample_planned_rgba(
     py: &AxisPlan,
     out: &mut ImageF32,
 ) {
+    resample_planned(src, px, py, out, true)
+}
+
+/// Both of the above: `out` gets `src`'s channels, or 4 with `rgba`.
+fn resample_planned(src: &ImageF32, px: &AxisPlan, py: &AxisPlan, out: &mut ImageF32, rgba: bool) {
     let (dw, dh) = (px.dst, py.dst);
-    ensure_shape(out, dw, dh, 4);
+    ensure_shape(out, dw, dh, if rgba { 4 } else { src.channels });
     if dw == 0 || dh == 0 || src.width == 0 || src.height == 0 {
         return;
     }
-    match src.channels {
-        1 => resample_rows::<1, 4>(src, px, py, &mut out.data),
-        2 => resample_rows::<2, 4>(src, px, py, &mut out.data),
-        3 => resample_rows::<3, 4>(src, px, py, &mut out.data),
-        _ => resample_rows::<4, 4>(src, px, py, &mut out.data),
+    let o = &mut out.data;
+    match (src.channels, rgba) {
+        (1, false) => resample_rows::<1, 1>(src, px, py, o),
+        (2, false) => resample_rows::<2, 2>(src, px, py, o),
+        (3, false) => resample_rows::<3, 3>(src, px, py, o),
+        (1, true) => resample_rows::<1, 4>(src, px, py, o),
+        (2, true) => resample_rows::<2, 4>(src, px, py, o),
+        (3, true) => resample_rows::<3, 4>(src, px, py, o),
+        _ => resample_rows::<4, 4>(src, px, py, o),
     }
 }
 
