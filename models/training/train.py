@@ -22,7 +22,7 @@ import random
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,8 @@ class TrainConfig:
     realism_every: int = 2
     # share of pairs re-exposed by one linear gain (data.DataConfig.exposure_aug)
     exposure_aug: float = 0.0
+    # weight of the Sobel-gradient term (losses.LossWeights.edge); its default is the losses' default
+    edge: float = 0.5
 
 
 CONFIGS: dict[str, TrainConfig] = {
@@ -103,6 +105,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--checkpoint-every", type=int, help="override checkpoint interval in steps")
     ap.add_argument("--perceptual", type=float, help="override the VGG16 perceptual loss weight (0 = off)")
     ap.add_argument("--gan", type=float, help="override the adversarial loss weight (0 = off; needs --real-photos)")
+    ap.add_argument("--edge", type=float, help="override the edge (Sobel gradient) loss weight (default 0.5)")
     ap.add_argument("--gan-start", type=int, help="override the step the adversarial loss starts at")
     ap.add_argument("--exposure-aug", type=float, help="share of pairs re-exposed by one linear gain of 2^U(-3, 0.5) (0 = off)")
     ap.add_argument("--real-photos", type=Path, help="real-photo cache (realphotos.py extract) for the discriminator")
@@ -124,7 +127,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--crop must be a multiple of 16 (got {args.crop}); the model needs H and W divisible by 16")
     if args.stop_after < 0 or args.threads < 0:
         ap.error("--stop-after and --threads must not be negative")
-    for name in ("perceptual", "gan"):
+    for name in ("perceptual", "gan", "edge"):
         v = getattr(args, name)
         if v is not None and not (math.isfinite(v) and v >= 0):
             ap.error(f"--{name} must be a non-negative number (got {v})")
@@ -138,7 +141,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     cfg = CONFIGS[args.config]
     over: dict[str, Any] = {}
-    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "exposure_aug"):
+    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "exposure_aug", "edge"):
         # (realism_batch / realism_every stay the preset's)
         v = getattr(args, k)
         if v is not None:
@@ -244,12 +247,15 @@ def run_record(cfg: TrainConfig, model_cfg: dict, weathers: list[str], seqs: lis
 
 def check_resumable(old: dict, new: dict, workdir: Path) -> None:
     diffs = []
+    # A setting added after a run was recorded had its default then.
+    train_defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
     for section in ("train", "model"):
         for k in sorted(set(old.get(section, {})) | set(new[section])):
             if k in RESUME_FREE:
                 continue
-            if old.get(section, {}).get(k) != new[section].get(k):
-                diffs.append(f"{section}.{k}: {old.get(section, {}).get(k)!r} -> {new[section].get(k)!r}")
+            was = old.get(section, {}).get(k, train_defaults.get(k) if section == "train" else None)
+            if was != new[section].get(k):
+                diffs.append(f"{section}.{k}: {was!r} -> {new[section].get(k)!r}")
     for k in ("weathers", "sequences"):
         if old.get(k) != new[k]:
             diffs.append(f"{k} changed")
@@ -437,7 +443,7 @@ def train(args: argparse.Namespace) -> int:
     trim_log(workdir / "log.jsonl", step)
 
     data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug))
-    lw = LossWeights()
+    lw = LossWeights(edge=cfg.edge)
     print(
         f"training {count_parameters(model)} parameters on {len(seqs)} sequences x {len(weathers)} weathers "
         f"({', '.join(weathers)}); config {cfg.name}: {cfg.steps} steps, batch {cfg.batch} pairs of {cfg.crop}px "

@@ -226,7 +226,7 @@ def test_unreadable_newest_checkpoint_falls_back(dataset: Path, tmp_path: Path, 
 
 @pytest.mark.parametrize(
     "extra",
-    [["--crop", "30"], ["--steps", "0"], ["--lr", "-1"], ["--config", "huge"], ["--batch", "-2"]],
+    [["--crop", "30"], ["--steps", "0"], ["--lr", "-1"], ["--config", "huge"], ["--batch", "-2"], ["--edge", "-0.5"], ["--edge", "nan"]],
 )
 def test_bad_arguments_exit_2(dataset: Path, tmp_path: Path, extra: list[str]) -> None:
     with pytest.raises(SystemExit) as e:
@@ -292,6 +292,22 @@ def test_resume_with_different_settings_is_refused(dataset: Path, tmp_path: Path
     assert "different settings" in err and "train.lr" in err
     # --fresh starts over instead.
     assert ttrain.main(smoke_args(dataset, work, "--steps", "2", "--lr", "0.01", "--fresh")) == 0
+
+
+def test_edge_weight_is_recorded_and_a_run_from_before_it_existed_resumes(dataset: Path, tmp_path: Path, capsys) -> None:
+    work = tmp_path / "w"
+    assert ttrain.main(smoke_args(dataset, work, "--steps", "4", "--stop-after", "2")) == 0
+    assert json.loads((work / "run.json").read_text())["train"]["edge"] == 0.5
+    # A checkpoint recorded before the setting existed had the default: it resumes.
+    (ckpt,) = ttrain.list_checkpoints(work)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    del state["run"]["train"]["edge"]
+    torch.save(state, ckpt)
+    assert ttrain.main(smoke_args(dataset, work, "--steps", "4")) == 0
+    assert "resuming from" in capsys.readouterr().out
+    # Another weight is another run.
+    err = run_train_expect_error(dataset, work, capsys, "--steps", "4", "--edge", "2")
+    assert "train.edge: 0.5 -> 2.0" in err
 
 
 def test_export_and_evaluate_bad_input(dataset: Path, tmp_path: Path, capsys) -> None:
