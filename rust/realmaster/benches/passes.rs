@@ -387,8 +387,7 @@ impl CompositeState {
             &decoded.color,
             &self.out_lr,
             &self.in_lr,
-            self.params.sigma_spatial,
-            self.params.sigma_range,
+            self.params.upsample_eps,
             &mut self.up,
             &mut self.current,
         )

@@ -95,8 +95,8 @@ fn a_vulkan_host_runs_the_device_path_on_its_own_device_and_images() {
         );
         // The two paths run the same passes; the final store's unorm rounding differs
         // (textureStore vs pack4x8unorm) and the colour arrives through different decodes, so
-        // values differ below one step; the guided upsample's range weights can turn that into a
-        // few steps at a few edge pixels (with 0.3.0: max 3 steps, one value in a frame).
+        // values differ below one step; the guided upsample's per-neighbourhood fit can turn that
+        // into a few steps at a few edge pixels.
         let over = diffs.iter().filter(|&&d| d > 2).count();
         println!("frame {i}: {over} values differ by more than 2 steps");
         assert!(

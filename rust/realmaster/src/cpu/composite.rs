@@ -91,8 +91,7 @@ impl CpuCompositor {
             &frame.color,
             out_lr,
             in_lr,
-            params.sigma_spatial,
-            params.sigma_range,
+            params.upsample_eps,
             &mut self.upsample,
             &mut self.current,
         );

@@ -1,8 +1,8 @@
 //! Compositing: model output (model resolution) → photoreal full-resolution frame in the engine's
 //! colour format. Passes, one WGSL file each (CPU references in `crate::reference`):
 //!
-//! 1. `guided_upsample.wgsl`: joint bilateral upsample of the model residual, guided by the full-res
-//!    input (`current = input + residual`).
+//! 1. `guided_coeffs.wgsl` then `guided_upsample.wgsl`: a guided filter of the model residual, fitted
+//!    at model size and applied to the full-res input (`current = input + residual`).
 //! 2. `temporal.wgsl`: accumulate the RESIDUAL `current - input` with the reprojected history
 //!    (neighbourhood clamps, depth rejection). Only the model's look is accumulated: the engine's own
 //!    content is never delayed, so an identity model gives back exactly the input even when the
@@ -22,7 +22,7 @@ use crate::frame::ColorFormat;
 use crate::gpu::context::GpuContext;
 use crate::gpu::frame_images::FrameImages;
 use crate::gpu::kernel::GpuImage;
-use crate::reference::guided_upsample::UpsampleKernel;
+use crate::reference::guided_upsample::clamp_eps;
 
 use passes::{
     BlendUniform, Passes, ReprojectUniform, TemporalUniform, UpsampleUniform, DEPTH_TEST,
@@ -40,13 +40,11 @@ pub struct CompositeParams {
     /// History is rejected where the previous depth differs from the current one by more than this
     /// fraction of the current depth. Default 0.1.
     pub depth_reject: f32,
-    /// Spatial Gaussian sigma of the guided upsample, in model pixels (4x4 taps, the Gaussian is
-    /// windowed to reach 0 at radius 2; clamped to 0.25..=16). Default 1.0.
-    pub sigma_spatial: f32,
-    /// Range Gaussian sigma of the guided upsample, on perceptual colour `sqrt(c / (1 + c))`
-    /// (0 black .. 0.71 white .. 1 infinity). Smaller = sharper edges, less smoothing. Default 0.1.
-    /// Where no tap passes the range test (a detail lost at model size) the spatial weights are used.
-    pub sigma_range: f32,
+    /// Regulariser of the guided upsample's per-neighbourhood fit (on perceptual colour
+    /// `sqrt(c / (1 + c))`, 0 black .. 0.71 white): where the model-size input varies by less than
+    /// about `sqrt(eps)` the residual is flattened to its neighbourhood mean instead of following
+    /// the input. Smaller = the residual follows finer input detail. Clamped to 1e-6..=1. Default 1e-3.
+    pub upsample_eps: f32,
     /// Neighbourhood clamp half-width in standard deviations (YCoCg, 3x3), also bounded by the
     /// neighbourhood min/max; the history residual is further bounded by the current residual's 3x3
     /// min/max widened by this many of its own standard deviations. Larger = less flicker, more
@@ -60,8 +58,7 @@ impl Default for CompositeParams {
             strength: 1.0,
             temporal_alpha: 0.15,
             depth_reject: 0.1,
-            sigma_spatial: 1.0,
-            sigma_range: 0.1,
+            upsample_eps: 1e-3,
             clamp_k: 1.25,
         }
     }
@@ -84,8 +81,7 @@ impl CompositeParams {
             strength: finite_or(self.strength, 0.0).clamp(0.0, 1.0),
             temporal_alpha: finite_or(self.temporal_alpha, 1.0).clamp(0.0, 1.0),
             depth_reject: finite_or(self.depth_reject, d.depth_reject).max(0.0),
-            sigma_spatial: finite_or(self.sigma_spatial, d.sigma_spatial),
-            sigma_range: finite_or(self.sigma_range, d.sigma_range),
+            upsample_eps: clamp_eps(finite_or(self.upsample_eps, d.upsample_eps)),
             clamp_k: finite_or(self.clamp_k, d.clamp_k).max(0.0),
         }
     }
@@ -133,6 +129,9 @@ pub struct Compositor {
     output: wgpu::Buffer,
     output_capacity: u64,
     output_len: u64,
+    /// The guided upsample's fit: 3 vec4 per model pixel (stored as a 4-channel image 3x as wide),
+    /// reallocated when the model size changes.
+    coeffs: GpuImage,
 }
 
 /// A compositing input of the wrong shape or size.
@@ -163,6 +162,7 @@ impl Compositor {
             output: output_buffer(d, 16),
             output_capacity: 16,
             output_len: 0,
+            coeffs: GpuImage::new(d, "guided upsample coefficients", 0, 0, 4),
         }
     }
 
@@ -307,21 +307,23 @@ impl Compositor {
         }
         self.prepare(ctx, frame)?;
         let params = params.sanitized();
-        let k = UpsampleKernel::new(params.sigma_spatial, params.sigma_range);
+        let (lw, lh) = (out_lr_linear.width, out_lr_linear.height);
+        if self.coeffs.width != lw * 3 || self.coeffs.height != lh {
+            self.coeffs = GpuImage::new(&ctx.device, "guided upsample coefficients", lw * 3, lh, 4);
+        }
         let u = UpsampleUniform {
-            lr_width: out_lr_linear.width,
-            lr_height: out_lr_linear.height,
+            lr_width: lw,
+            lr_height: lh,
             width: frame.width,
             height: frame.height,
-            inv_2ss: k.inv_2ss,
-            inv_2sr: k.inv_2sr,
-            edge: k.edge,
-            _pad: 0,
+            eps: params.upsample_eps,
+            _pad: [0; 3],
         };
         let bufs = [
             &frame.color.buffer,
             &out_lr_linear.buffer,
             &in_lr_linear.buffer,
+            &self.coeffs.buffer,
             &self.full.current.buffer,
         ];
         self.passes.upsample(ctx, enc, u, bufs);

@@ -1,4 +1,4 @@
-//! The four compositing kernels and their uniform blocks. Each `record_*` binds buffers and records one
+//! The compositing kernels and their uniform blocks. Each `record_*` binds buffers and records one
 //! dispatch; shape checks live in the caller (mod.rs).
 //!
 //! Each pass's bind groups, with their uniforms, come from a [`BindCache`]: a steady frame loop
@@ -23,10 +23,8 @@ pub(super) struct UpsampleUniform {
     pub lr_height: u32,
     pub width: u32,
     pub height: u32,
-    pub inv_2ss: f32,
-    pub inv_2sr: f32,
-    pub edge: f32,
-    pub _pad: u32,
+    pub eps: f32,
+    pub _pad: [u32; 3],
 }
 
 /// `TemporalUniform::flags` bits.
@@ -91,6 +89,7 @@ impl Pass {
 
 pub(super) struct Passes {
     reproject: Pass,
+    coeffs: Pass,
     upsample: Pass,
     temporal: Pass,
     blend: Pass,
@@ -100,6 +99,7 @@ impl Passes {
     pub fn new(ctx: &GpuContext) -> Self {
         Passes {
             reproject: Pass::new(ctx, "reproject", include_str!("reproject.wgsl")),
+            coeffs: Pass::new(ctx, "guided_coeffs", include_str!("guided_coeffs.wgsl")),
             upsample: Pass::new(ctx, "guided_upsample", include_str!("guided_upsample.wgsl")),
             temporal: Pass::new(ctx, "temporal", include_str!("temporal.wgsl")),
             blend: Pass::new(ctx, "blend", include_str!("blend.wgsl")),
@@ -110,6 +110,7 @@ impl Passes {
     pub fn forget_bindings(&mut self) {
         for p in [
             &mut self.reproject,
+            &mut self.coeffs,
             &mut self.upsample,
             &mut self.temporal,
             &mut self.blend,
@@ -130,16 +131,26 @@ impl Passes {
             .dispatch(ctx, enc, &u, &bufs, u.dst_width, u.dst_height);
     }
 
-    /// `bufs`: guide, out_lr, in_lr, dst.
+    /// Both steps of the guided upsample. `bufs`: guide, out_lr, in_lr, coefficients (3 vec4 per
+    /// model pixel), dst.
     pub fn upsample(
         &mut self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
         u: UpsampleUniform,
-        bufs: [&wgpu::Buffer; 4],
+        bufs: [&wgpu::Buffer; 5],
     ) {
+        let [guide, out_lr, in_lr, coeffs, dst] = bufs;
+        self.coeffs.dispatch(
+            ctx,
+            enc,
+            &u,
+            &[out_lr, in_lr, coeffs],
+            u.lr_width,
+            u.lr_height,
+        );
         self.upsample
-            .dispatch(ctx, enc, &u, &bufs, u.width, u.height);
+            .dispatch(ctx, enc, &u, &[guide, coeffs, dst], u.width, u.height);
     }
 
     /// `bufs`: current, input, history (residual), motion, depth_cur, depth_prev, dst (residual).
