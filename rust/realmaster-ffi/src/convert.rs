@@ -205,6 +205,38 @@ pub fn health_to_status(h: &rm::Health) -> Status {
     }
 }
 
+/// Move `f`'s vectors into a core frame (no copy); sizes are checked by the session.
+pub fn take_owned(f: &mut OwnedFrame) -> Result<rm::OwnedFrame, Status> {
+    let format = format_from_ffi(f.format)?;
+    let take = std::mem::take;
+    let (depth, normals, motion) = (
+        take(&mut f.depth),
+        take(&mut f.normals),
+        take(&mut f.motion),
+    );
+    Ok(rm::OwnedFrame {
+        width: f.width,
+        height: f.height,
+        format,
+        color: take(&mut f.color),
+        has_depth: !depth.is_empty(),
+        has_normals: !normals.is_empty(),
+        has_motion: !motion.is_empty(),
+        depth,
+        normals,
+        motion,
+        camera_cut: f.camera_cut,
+    })
+}
+
+/// The core frame's vectors back into `f` (the recycled buffers after `submit_owned`).
+pub fn give_back(o: rm::OwnedFrame, f: &mut OwnedFrame) {
+    f.color = o.color;
+    f.depth = o.depth;
+    f.normals = o.normals;
+    f.motion = o.motion;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,36 +310,4 @@ mod tests {
             StatusCode::Config.repr
         );
     }
-}
-
-/// Move `f`'s vectors into a core frame (no copy); sizes are checked by the session.
-pub fn take_owned(f: &mut OwnedFrame) -> Result<rm::OwnedFrame, Status> {
-    let format = format_from_ffi(f.format)?;
-    let take = std::mem::take;
-    let (depth, normals, motion) = (
-        take(&mut f.depth),
-        take(&mut f.normals),
-        take(&mut f.motion),
-    );
-    Ok(rm::OwnedFrame {
-        width: f.width,
-        height: f.height,
-        format,
-        color: take(&mut f.color),
-        has_depth: !depth.is_empty(),
-        has_normals: !normals.is_empty(),
-        has_motion: !motion.is_empty(),
-        depth,
-        normals,
-        motion,
-        camera_cut: f.camera_cut,
-    })
-}
-
-/// The core frame's vectors back into `f` (the recycled buffers after `submit_owned`).
-pub fn give_back(o: rm::OwnedFrame, f: &mut OwnedFrame) {
-    f.color = o.color;
-    f.depth = o.depth;
-    f.normals = o.normals;
-    f.motion = o.motion;
 }
