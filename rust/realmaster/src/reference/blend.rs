@@ -264,8 +264,9 @@ unsafe fn blend_encode_srgb8_avx2(
     blend_encode_srgb8::<true>(input, residual, s, order, out)
 }
 
-/// Whether the CPU runs the AVX2 encoder.
-fn use_avx2() -> bool {
+/// Whether the CPU has AVX2 (checked once): the encoder here and the guided upsample's loops run
+/// their AVX2 builds where it does.
+pub(crate) fn use_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static AVX2: OnceLock<bool> = OnceLock::new();

@@ -28,6 +28,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use super::blend::use_avx2;
 use super::decode::ensure_shape;
 
 use crate::frame::ImageF32;
@@ -130,18 +131,14 @@ fn moments_row(orow: &[f32], nrow: &[f32], stride: usize, planes: &mut [f32], at
     }
 }
 
-/// A lane array from a per-lane formula (a plain loop: `array::from_fn` is not always inlined into
-/// the AVX2 builds, and a call per lane undoes the SIMD).
+/// A lane array from a per-lane formula.
 #[inline(always)]
 fn lanes(f: impl Fn(usize) -> f32) -> Lanes {
-    let mut a = [0.0f32; LANES];
-    for (l, v) in a.iter_mut().enumerate() {
-        *v = f(l);
-    }
-    a
+    array_of(f)
 }
 
-/// `N` values from a per-index formula, as [`lanes`].
+/// `N` values from a per-index formula (a plain loop: `array::from_fn` is not always inlined into
+/// the AVX2 builds, and a call per lane undoes the SIMD).
 #[inline(always)]
 fn array_of<T: Copy + Default, const N: usize>(f: impl Fn(usize) -> T) -> [T; N] {
     let mut a = [T::default(); N];
@@ -389,19 +386,6 @@ fn box3x3_avx2(src: &[f32], tmp: &mut [f32], dst: &mut [f32], lw: usize, lh: usi
 #[target_feature(enable = "avx2")]
 fn apply_row_avx2(v: &[f32], tables: (&[Chunk], &[ChunkTap]), grow: &[f32], orow: &mut [f32]) {
     apply_row(v, tables, grow, orow)
-}
-
-/// Whether the CPU runs the AVX2 build of the loops.
-fn use_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *AVX2.get_or_init(|| is_x86_feature_detected!("avx2"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 thread_local! {
