@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+use super::lanes::{load_rgba_partial, LANES};
 use crate::frame::{linear_to_srgb, ColorFormat, ImageF32};
 
 /// The strength the blend uses: clamped to 0..=1, non-finite counts as 0 (like the compositor).
@@ -106,10 +107,20 @@ fn srgb8_guesses32() -> &'static [i32; GUESS_BUCKETS + 1] {
     G.get_or_init(|| srgb8_guesses().map(i32::from))
 }
 
+/// Per bucket: the threshold of the byte after its guess (`t[guess + 1]`), so that the encoder's
+/// two lookups both depend only on the bucket (no lookup waits on another).
+fn srgb8_next_thresholds() -> &'static [f32; GUESS_BUCKETS + 1] {
+    static N: OnceLock<[f32; GUESS_BUCKETS + 1]> = OnceLock::new();
+    N.get_or_init(|| {
+        let (t, g) = (srgb8_thresholds(), srgb8_guesses());
+        std::array::from_fn(|j| t[g[j] as usize + 1])
+    })
+}
+
 /// The encoder's tables, fetched once per row.
 #[derive(Clone, Copy)]
 struct Srgb8Tables {
-    thresholds: &'static [f32; 257],
+    next: &'static [f32; GUESS_BUCKETS + 1],
     guesses: &'static [u8; GUESS_BUCKETS + 1],
     guesses32: &'static [i32; GUESS_BUCKETS + 1],
 }
@@ -117,7 +128,7 @@ struct Srgb8Tables {
 impl Srgb8Tables {
     fn get() -> Self {
         Srgb8Tables {
-            thresholds: srgb8_thresholds(),
+            next: srgb8_next_thresholds(),
             guesses: srgb8_guesses(),
             guesses32: srgb8_guesses32(),
         }
@@ -137,8 +148,7 @@ impl Srgb8Tables {
             .to_bits()
             .wrapping_sub(ROUND.to_bits()) as usize;
         let bucket = j.min(GUESS_BUCKETS);
-        let k = self.guesses[bucket];
-        k + (self.thresholds[k as usize + 1] <= v) as u8
+        self.guesses[bucket] + (self.next[bucket] <= v) as u8
     }
 }
 
@@ -148,9 +158,6 @@ impl Srgb8Tables {
 pub fn srgb8(v: f32) -> u8 {
     Srgb8Tables::get().encode(v)
 }
-
-/// Pixels per group in the 8-bit encoder (lane-wise blend and bucket arithmetic).
-const LANES: usize = 8;
 
 /// Blend and encode one row to 8-bit sRGB: `order` picks the source channel of each output byte
 /// (rgb or bgr, alpha last).
@@ -169,17 +176,12 @@ fn blend_encode_srgb8<const GATHER: bool>(
         .enumerate()
     {
         let n = p.len() / 4;
-        let mut v = [[0.0f32; LANES]; 4];
-        for l in 0..n {
-            for c in 0..4 {
-                v[c][l] = p[l * 4 + c];
-            }
-        }
+        let mut v = load_rgba_partial::<GATHER>(p, n);
         if let Some(r) = residual {
-            let r = &r[g * 4 * LANES..][..n * 4];
-            for l in 0..n {
+            let r = load_rgba_partial::<GATHER>(&r[g * 4 * LANES..], n);
+            for l in 0..LANES {
                 let mut px = [v[0][l], v[1][l], v[2][l], v[3][l]];
-                blend_px(&mut px, &r[l * 4..l * 4 + 4], s);
+                blend_px(&mut px, &[r[0][l], r[1][l], r[2][l]], s);
                 for c in 0..3 {
                     v[c][l] = px[c];
                 }
@@ -225,7 +227,6 @@ unsafe fn encode_lanes_avx2(
     let round_bits = _mm256_set1_epi32(ROUND.to_bits() as i32);
     let buckets = _mm256_set1_ps(GUESS_BUCKETS as f32);
     let last = _mm256_set1_epi32(GUESS_BUCKETS as i32);
-    let ione = _mm256_set1_epi32(1);
     // `max(v, 0)` gives 0 for NaN and -0, `min(v, 1)` gives 1 at and above 1: the scalar selects.
     let unit = |x: __m256| _mm256_min_ps(_mm256_max_ps(x, zero), one);
     let srgb = |x: &[f32; LANES]| {
@@ -234,8 +235,9 @@ unsafe fn encode_lanes_avx2(
             _mm256_castps_si256(_mm256_add_ps(_mm256_mul_ps(x, buckets), round)),
             round_bits,
         );
-        let k = _mm256_i32gather_epi32::<4>(t.guesses32.as_ptr(), _mm256_min_epi32(j, last));
-        let th = _mm256_i32gather_ps::<4>(t.thresholds.as_ptr(), _mm256_add_epi32(k, ione));
+        let bucket = _mm256_min_epi32(j, last);
+        let k = _mm256_i32gather_epi32::<4>(t.guesses32.as_ptr(), bucket);
+        let th = _mm256_i32gather_ps::<4>(t.next.as_ptr(), bucket);
         // One step up where the value reaches the next threshold (the compare is -1 there).
         _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(th, x)))
     };

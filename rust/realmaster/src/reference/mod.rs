@@ -6,6 +6,7 @@ pub mod blend;
 pub mod decode;
 pub mod edges;
 pub mod guided_upsample;
+pub(crate) mod lanes;
 pub mod pack;
 pub mod reproject;
 pub mod resample;

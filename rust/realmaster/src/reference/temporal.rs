@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::decode::ensure_shape;
+use super::lanes::{load_rgba_partial, store_rgba_partial, LANES};
 use crate::frame::ImageF32;
 use crate::gpu::composite::CompositeParams;
 
@@ -106,25 +107,30 @@ impl<'a> BandBuffers<'a> {
     }
 }
 
-/// The neighbourhood terms of one image row into `out` ([`TERMS`] planes of `w`).
+/// The neighbourhood terms of one image row into `out` ([`TERMS`] planes of `w`), 8 pixels at a
+/// time (`AVX2`: read with the AVX2 build's transposes).
 #[inline(always)]
-fn row_terms(cur: &[f32], input: &[f32], out: &mut [f32]) {
+fn row_terms<const AVX2: bool>(cur: &[f32], input: &[f32], out: &mut [f32]) {
     let w = cur.len() / 4;
-    let (ty, rest) = out.split_at_mut(w);
-    let (tco, rest) = rest.split_at_mut(w);
-    let (tcg, rest) = rest.split_at_mut(w);
-    let (tr, rest) = rest.split_at_mut(w);
-    let (tg, tb) = rest.split_at_mut(w);
-    for x in 0..w {
-        let c = [cur[x * 4], cur[x * 4 + 1], cur[x * 4 + 2]];
-        let n = [input[x * 4], input[x * 4 + 1], input[x * 4 + 2]];
-        let v = to_ycocg(c);
-        ty[x] = v[0];
-        tco[x] = v[1];
-        tcg[x] = v[2];
-        tr[x] = c[0] - n[0];
-        tg[x] = c[1] - n[1];
-        tb[x] = c[2] - n[2];
+    let mut x0 = 0;
+    while x0 < w {
+        let n = (w - x0).min(LANES);
+        let c = load_rgba_partial::<AVX2>(&cur[x0 * 4..], n);
+        let i = load_rgba_partial::<AVX2>(&input[x0 * 4..], n);
+        let mut t = [[0.0f32; LANES]; TERMS];
+        for l in 0..LANES {
+            let v = to_ycocg([c[0][l], c[1][l], c[2][l]]);
+            t[0][l] = v[0];
+            t[1][l] = v[1];
+            t[2][l] = v[2];
+            t[3][l] = c[0][l] - i[0][l];
+            t[4][l] = c[1][l] - i[1][l];
+            t[5][l] = c[2][l] - i[2][l];
+        }
+        for (p, tp) in t.iter().enumerate() {
+            out[p * w + x0..][..n].copy_from_slice(&tp[..n]);
+        }
+        x0 += n;
     }
 }
 
@@ -176,9 +182,6 @@ fn row_bounds(rows: [&[f32]; 3], k: f32, w: usize, vertical: &mut [f32], bounds:
         }
     }
 }
-
-/// Pixels per group of lanes in [`history_row`].
-const LANES: usize = 8;
 
 /// `min` as one SIMD instruction (`b` when the two are unordered); equal to `f32::min` for numbers,
 /// which is all the pass sees from finite inputs.
@@ -287,15 +290,7 @@ fn reproject_row_from(
                 }
             }
         }
-        let mut sum = [0.0f32; 4];
-        let mut wsum = 0.0f32;
-        for (&wk, &t) in wt.iter().zip(&taps) {
-            let hv = &hist[t * 4..t * 4 + 4];
-            for c in 0..4 {
-                sum[c] += wk * hv[c];
-            }
-            wsum += wk;
-        }
+        let (sum, wsum) = history_taps(hist, taps, wt);
         if wsum < MIN_KEPT_WEIGHT {
             continue;
         }
@@ -306,10 +301,24 @@ fn reproject_row_from(
     }
 }
 
-/// [`reproject_row`] with AVX2 gathers: [`LANES`] pixels at a time, one per lane, the same
-/// operations in the same order (so the same bits); the last `w % LANES` pixels go through
-/// [`reproject_row`]. Lanes that leave the image gather clamped (in-bounds) taps and are then
-/// marked unused, as the scalar loop's `continue` does.
+/// The 4 weighted history taps (top-left, top-right, bottom-left, bottom-right) summed as the AVX2
+/// build sums them, left column and right column first: `(w0 h0 + w2 h2) + (w1 h1 + w3 h3)` per
+/// channel, and their weights the same way.
+#[inline(always)]
+fn history_taps(hist: &[f32], taps: [usize; 4], wt: [f32; 4]) -> ([f32; 3], f32) {
+    let h = |k: usize, c: usize| hist[taps[k] * 4 + c];
+    let sum = std::array::from_fn(|c| {
+        (wt[0] * h(0, c) + wt[2] * h(2, c)) + (wt[1] * h(1, c) + wt[3] * h(3, c))
+    });
+    (sum, (wt[0] + wt[2]) + (wt[1] + wt[3]))
+}
+
+/// [`reproject_row`] in AVX2: [`LANES`] pixels at a time, one per lane, the same operations in the
+/// same order (so the same bits). Depth taps are gathered; each pixel's history taps are read as
+/// two 256-bit loads (the left and right tap of a row are adjacent), since AVX2 gathers cost more
+/// than the loads they replace. The last `w % LANES` pixels go through [`reproject_row`]. Lanes
+/// that leave the image read clamped (in-bounds) taps and are then marked unused, as the scalar
+/// loop's `continue` does.
 ///
 /// # Safety
 /// The CPU must have AVX2; `history` must have the current image's size and 4 channels.
@@ -323,6 +332,8 @@ unsafe fn reproject_row_avx2(
     out: &mut [f32],
 ) {
     use std::arch::x86_64::*;
+
+    use super::lanes::avx2::planes_at;
     let (w, h) = (inp.current.width as usize, inp.current.height as usize);
     let full = w - w % LANES;
     let motion_row = inp.motion.map(|m| &m.data[y * w * 2..][..w * 2]);
@@ -395,6 +406,7 @@ unsafe fn reproject_row_avx2(
         );
         let (tx, ty) = (_mm256_sub_ps(qx, half), _mm256_sub_ps(qyv, half));
         let ((bx, xa), (by, ya)) = (floor8(tx), floor8(ty));
+        let xa_raw = xa;
         let (fx, fy) = (_mm256_sub_ps(tx, bx), _mm256_sub_ps(ty, by));
         let (xa, xb) = (clamp(xa, wi), clamp(_mm256_add_epi32(xa, ione), wi));
         let (ya, yb) = (
@@ -423,16 +435,52 @@ unsafe fn reproject_row_avx2(
                 *wk = _mm256_andnot_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(d, limit), *wk);
             }
         }
-        let mut sum = [zero; 3];
-        let mut wsum = zero;
-        for (&wk, &t) in wt.iter().zip(&taps) {
-            let t4 = _mm256_slli_epi32::<2>(t);
-            for (c, s) in sum.iter_mut().enumerate() {
-                let hv = _mm256_i32gather_ps::<4>(hist.add(c), t4);
-                *s = _mm256_add_ps(*s, _mm256_mul_ps(wk, hv));
-            }
-            wsum = _mm256_add_ps(wsum, wk);
+        // The history taps: per pixel, its two columns as one 256-bit load in each of the two
+        // rows (4 channels of the left tap | of the right one), weighted and summed in the
+        // scalar loop's order; pixels whose left tap is the row's last column or left of the
+        // image (clamped taps) sum tap by tap. Then transposed back to channels.
+        let pair_ok = _mm256_and_si256(
+            _mm256_cmpgt_epi32(xa_raw, _mm256_set1_epi32(-1)),
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(w as i32 - 1), xa_raw),
+        );
+        let (mut t0, mut t2, mut ok) = ([0i32; LANES], [0i32; LANES], [0i32; LANES]);
+        _mm256_storeu_si256(t0.as_mut_ptr() as *mut __m256i, taps[0]);
+        _mm256_storeu_si256(t2.as_mut_ptr() as *mut __m256i, taps[2]);
+        _mm256_storeu_si256(ok.as_mut_ptr() as *mut __m256i, pair_ok);
+        let mut wl = [[0.0f32; LANES]; 4];
+        for (d, s) in wl.iter_mut().zip(&wt) {
+            _mm256_storeu_ps(d.as_mut_ptr(), *s);
         }
+        let mut cols = [0.0f32; 8 * LANES];
+        for l in 0..LANES {
+            let dst = cols.as_mut_ptr().add(8 * l);
+            if ok[l] != 0 {
+                let top = _mm256_loadu_ps(hist.add(t0[l] as usize * 4));
+                let bottom = _mm256_loadu_ps(hist.add(t2[l] as usize * 4));
+                let pair = |a: f32, b: f32| _mm256_set_m128(_mm_set1_ps(b), _mm_set1_ps(a));
+                let acc = _mm256_add_ps(
+                    _mm256_mul_ps(top, pair(wl[0][l], wl[1][l])),
+                    _mm256_mul_ps(bottom, pair(wl[2][l], wl[3][l])),
+                );
+                _mm256_storeu_ps(dst, acc);
+            } else {
+                let mut t = [0i32; 4];
+                for (k, tk) in t.iter_mut().enumerate() {
+                    let mut lane = [0i32; LANES];
+                    _mm256_storeu_si256(lane.as_mut_ptr() as *mut __m256i, taps[k]);
+                    *tk = lane[l];
+                }
+                let h = |k: usize, c: usize| *hist.add(t[k] as usize * 4 + c);
+                for c in 0..4 {
+                    *dst.add(c) = wl[0][l] * h(0, c) + wl[2][l] * h(2, c);
+                    *dst.add(4 + c) = wl[1][l] * h(1, c) + wl[3][l] * h(3, c);
+                }
+            }
+        }
+        let left = planes_at(cols.as_ptr(), 8);
+        let right = planes_at(cols.as_ptr().add(4), 8);
+        let sum: [__m256; 3] = std::array::from_fn(|c| _mm256_add_ps(left[c], right[c]));
+        let wsum = _mm256_add_ps(_mm256_add_ps(wt[0], wt[2]), _mm256_add_ps(wt[1], wt[3]));
         let used = _mm256_and_ps(inside, _mm256_cmp_ps::<_CMP_NLT_UQ>(wsum, min_kept));
         _mm256_storeu_ps(hr.as_mut_ptr().add(x), _mm256_div_ps(sum[0], wsum));
         _mm256_storeu_ps(hg.as_mut_ptr().add(x), _mm256_div_ps(sum[1], wsum));
@@ -449,7 +497,7 @@ unsafe fn reproject_row_avx2(
 /// (from [`reproject_row`]) where it is used, clamped to `bounds` (from [`row_bounds`]). Groups of
 /// [`LANES`] pixels, one per lane, the shader's per-pixel branch as a select.
 #[inline(always)]
-fn history_row(
+fn history_row<const AVX2: bool>(
     inp: &TemporalInputs<'_>,
     params: &CompositeParams,
     bounds: &[f32],
@@ -469,15 +517,8 @@ fn history_row(
     let mut x0 = 0;
     while x0 < w {
         let n = (w - x0).min(LANES);
-        let mut c = [[0.0f32; LANES]; 3];
-        let mut i = [[0.0f32; LANES]; 3];
-        for l in 0..n {
-            let p = (x0 + l) * 4;
-            for k in 0..3 {
-                c[k][l] = cur_row[p + k];
-                i[k][l] = in_row[p + k];
-            }
-        }
+        let c = load_rgba_partial::<AVX2>(&cur_row[x0 * 4..], n);
+        let i = load_rgba_partial::<AVX2>(&in_row[x0 * 4..], n);
         // The group's bounds and history as lane arrays: plain loads for a whole group, the
         // last pixel repeated in a partial one. The lane loop below then reads only these, so it
         // compiles to SIMD.
@@ -504,7 +545,8 @@ fn history_row(
                 }
             }
         }
-        let mut out = [[0.0f32; LANES]; 3];
+        let mut out = [[0.0f32; LANES]; 4];
+        out[3] = [1.0; LANES];
         for l in 0..LANES {
             let r = [c[0][l] - i[0][l], c[1][l] - i[1][l], c[2][l] - i[2][l]];
             let nn = [i[0][l], i[1][l], i[2][l]];
@@ -520,9 +562,7 @@ fn history_row(
                 out[ch][l] = if hp_l[3][l] != 0.0 { blended } else { r[ch] };
             }
         }
-        for (l, o) in row[x0 * 4..(x0 + n) * 4].chunks_exact_mut(4).enumerate() {
-            o.copy_from_slice(&[out[0][l], out[1][l], out[2][l], 1.0]);
-        }
+        store_rgba_partial::<AVX2>(&out, &mut row[x0 * 4..], n);
         x0 += n;
     }
 }
@@ -545,7 +585,7 @@ fn history_band<const GATHER: bool>(
     let bb = BandBuffers::new(buf, w);
     let (mut terms, vertical, bounds, hist) = (bb.terms, bb.vertical, bb.bounds, bb.history);
     let fill = |y: usize, dst: &mut [f32]| {
-        row_terms(
+        row_terms::<GATHER>(
             &cur.data[y * row_len..][..row_len],
             &input.data[y * row_len..][..row_len],
             dst,
@@ -575,7 +615,7 @@ fn history_band<const GATHER: bool>(
         }
         #[cfg(not(target_arch = "x86_64"))]
         reproject_row(inp, history, params, y as usize, hist);
-        history_row(inp, params, bounds, hist, y as usize, row);
+        history_row::<GATHER>(inp, params, bounds, hist, y as usize, row);
         each_row(y as usize, row);
     }
 }
