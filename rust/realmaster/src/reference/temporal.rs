@@ -314,9 +314,9 @@ fn history_taps(hist: &[f32], taps: [usize; 4], wt: [f32; 4]) -> ([f32; 3], f32)
 }
 
 /// [`reproject_row`] in AVX2: [`LANES`] pixels at a time, one per lane, the same operations in the
-/// same order (so the same bits). Depth taps are gathered; each pixel's history taps are read as
-/// two 256-bit loads (the left and right tap of a row are adjacent), since AVX2 gathers cost more
-/// than the loads they replace. The last `w % LANES` pixels go through [`reproject_row`]. Lanes
+/// same order (so the same bits). Depth taps are loaded by index and each pixel's history taps as
+/// two 256-bit loads (the left and right tap of a row are adjacent), not with AVX2 gathers (slower
+/// on the Zen 3 measured, README). The last `w % LANES` pixels go through [`reproject_row`]. Lanes
 /// that leave the image read clamped (in-bounds) taps and are then marked unused, as the scalar
 /// loop's `continue` does.
 ///
@@ -426,11 +426,17 @@ unsafe fn reproject_row_avx2(
             _mm256_mul_ps(gx, fy),
             _mm256_mul_ps(fx, fy),
         ];
+        // The taps as plain integers, for loads by index.
+        let mut tl = [[0i32; LANES]; 4];
+        for (d, t) in tl.iter_mut().zip(&taps) {
+            _mm256_storeu_si256(d.as_mut_ptr() as *mut __m256i, *t);
+        }
         if let Some((dc, dp)) = depth {
             let zc = _mm256_loadu_ps(dc.as_ptr().add(x));
             let limit = _mm256_mul_ps(reject, _mm256_and_ps(zc, abs_mask));
-            for (wk, &t) in wt.iter_mut().zip(&taps) {
-                let z = _mm256_i32gather_ps::<4>(dp.as_ptr(), t);
+            for (wk, t) in wt.iter_mut().zip(&tl) {
+                let z = std::array::from_fn::<f32, LANES, _>(|l| dp[t[l] as usize]);
+                let z = _mm256_loadu_ps(z.as_ptr());
                 let d = _mm256_and_ps(_mm256_sub_ps(z, zc), abs_mask);
                 *wk = _mm256_andnot_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(d, limit), *wk);
             }
@@ -443,9 +449,7 @@ unsafe fn reproject_row_avx2(
             _mm256_cmpgt_epi32(xa_raw, _mm256_set1_epi32(-1)),
             _mm256_cmpgt_epi32(_mm256_set1_epi32(w as i32 - 1), xa_raw),
         );
-        let (mut t0, mut t2, mut ok) = ([0i32; LANES], [0i32; LANES], [0i32; LANES]);
-        _mm256_storeu_si256(t0.as_mut_ptr() as *mut __m256i, taps[0]);
-        _mm256_storeu_si256(t2.as_mut_ptr() as *mut __m256i, taps[2]);
+        let mut ok = [0i32; LANES];
         _mm256_storeu_si256(ok.as_mut_ptr() as *mut __m256i, pair_ok);
         let mut wl = [[0.0f32; LANES]; 4];
         for (d, s) in wl.iter_mut().zip(&wt) {
@@ -455,8 +459,8 @@ unsafe fn reproject_row_avx2(
         for l in 0..LANES {
             let dst = cols.as_mut_ptr().add(8 * l);
             if ok[l] != 0 {
-                let top = _mm256_loadu_ps(hist.add(t0[l] as usize * 4));
-                let bottom = _mm256_loadu_ps(hist.add(t2[l] as usize * 4));
+                let top = _mm256_loadu_ps(hist.add(tl[0][l] as usize * 4));
+                let bottom = _mm256_loadu_ps(hist.add(tl[2][l] as usize * 4));
                 let pair = |a: f32, b: f32| _mm256_set_m128(_mm_set1_ps(b), _mm_set1_ps(a));
                 let acc = _mm256_add_ps(
                     _mm256_mul_ps(top, pair(wl[0][l], wl[1][l])),
@@ -464,13 +468,7 @@ unsafe fn reproject_row_avx2(
                 );
                 _mm256_storeu_ps(dst, acc);
             } else {
-                let mut t = [0i32; 4];
-                for (k, tk) in t.iter_mut().enumerate() {
-                    let mut lane = [0i32; LANES];
-                    _mm256_storeu_si256(lane.as_mut_ptr() as *mut __m256i, taps[k]);
-                    *tk = lane[l];
-                }
-                let h = |k: usize, c: usize| *hist.add(t[k] as usize * 4 + c);
+                let h = |k: usize, c: usize| *hist.add(tl[k][l] as usize * 4 + c);
                 for c in 0..4 {
                     *dst.add(c) = wl[0][l] * h(0, c) + wl[2][l] * h(2, c);
                     *dst.add(4 + c) = wl[1][l] * h(1, c) + wl[3][l] * h(3, c);
