@@ -101,12 +101,6 @@ fn srgb8_guesses() -> &'static [u8; GUESS_BUCKETS + 1] {
     })
 }
 
-/// [`srgb8_guesses`] widened to 32 bits, for the AVX2 encoder's gathers.
-fn srgb8_guesses32() -> &'static [i32; GUESS_BUCKETS + 1] {
-    static G: OnceLock<[i32; GUESS_BUCKETS + 1]> = OnceLock::new();
-    G.get_or_init(|| srgb8_guesses().map(i32::from))
-}
-
 /// Per bucket: the threshold of the byte after its guess (`t[guess + 1]`), so that the encoder's
 /// two lookups both depend only on the bucket (no lookup waits on another).
 fn srgb8_next_thresholds() -> &'static [f32; GUESS_BUCKETS + 1] {
@@ -122,7 +116,6 @@ fn srgb8_next_thresholds() -> &'static [f32; GUESS_BUCKETS + 1] {
 struct Srgb8Tables {
     next: &'static [f32; GUESS_BUCKETS + 1],
     guesses: &'static [u8; GUESS_BUCKETS + 1],
-    guesses32: &'static [i32; GUESS_BUCKETS + 1],
 }
 
 impl Srgb8Tables {
@@ -130,7 +123,6 @@ impl Srgb8Tables {
         Srgb8Tables {
             next: srgb8_next_thresholds(),
             guesses: srgb8_guesses(),
-            guesses32: srgb8_guesses32(),
         }
     }
 
@@ -242,26 +234,11 @@ unsafe fn encode_lanes_avx2(
         );
         // Eight plain loads per table rather than an 8-lane gather: faster on one thread on the
         // Zen 3 measured (README). The buckets are 0..=GUESS_BUCKETS (x is in [0, 1]).
-        let b = bucket.map(|i| i as usize);
-        let k = _mm256_setr_epi32(
-            t.guesses32[b[0]],
-            t.guesses32[b[1]],
-            t.guesses32[b[2]],
-            t.guesses32[b[3]],
-            t.guesses32[b[4]],
-            t.guesses32[b[5]],
-            t.guesses32[b[6]],
-            t.guesses32[b[7]],
-        );
-        let th = _mm256_setr_ps(
-            t.next[b[0]],
-            t.next[b[1]],
-            t.next[b[2]],
-            t.next[b[3]],
-            t.next[b[4]],
-            t.next[b[5]],
-            t.next[b[6]],
-            t.next[b[7]],
+        let k = bucket.map(|i| i32::from(t.guesses[i as usize]));
+        let th = bucket.map(|i| t.next[i as usize]);
+        let (k, th) = (
+            _mm256_loadu_si256(k.as_ptr() as *const __m256i),
+            _mm256_loadu_ps(th.as_ptr()),
         );
         // One step up where the value reaches the next threshold (the compare is -1 there).
         _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(th, x)))

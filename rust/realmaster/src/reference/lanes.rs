@@ -112,20 +112,25 @@ pub(crate) mod avx2 {
         // a = p0 | p4, b = p1 | p5, ...: (r0 r1 g0 g1 | r4 r5 g4 g5), (b0 b1 a0 a1 | ...).
         let (ab_lo, ab_hi) = (_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
         let (cd_lo, cd_hi) = (_mm256_unpacklo_ps(c, d), _mm256_unpackhi_ps(c, d));
-        let two = |x: __m256, y: __m256, hi: bool| {
-            let (x, y) = (_mm256_castps_pd(x), _mm256_castps_pd(y));
-            _mm256_castpd_ps(if hi {
-                _mm256_unpackhi_pd(x, y)
-            } else {
-                _mm256_unpacklo_pd(x, y)
-            })
-        };
         [
-            two(ab_lo, cd_lo, false),
-            two(ab_lo, cd_lo, true),
-            two(ab_hi, cd_hi, false),
-            two(ab_hi, cd_hi, true),
+            pairs(ab_lo, cd_lo, false),
+            pairs(ab_lo, cd_lo, true),
+            pairs(ab_hi, cd_hi, false),
+            pairs(ab_hi, cd_hi, true),
         ]
+    }
+
+    /// The low (`hi` false) or high 64-bit halves of each 128-bit half of `x` and `y`, interleaved:
+    /// the second round of the transposes.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn pairs(x: __m256, y: __m256, hi: bool) -> __m256 {
+        let (x, y) = (_mm256_castps_pd(x), _mm256_castps_pd(y));
+        _mm256_castpd_ps(if hi {
+            _mm256_unpackhi_pd(x, y)
+        } else {
+            _mm256_unpacklo_pd(x, y)
+        })
     }
 
     /// The inverse of [`load_rgba`].
@@ -136,20 +141,12 @@ pub(crate) mod avx2 {
         let [r, g, b, a] = [0, 1, 2, 3].map(|c| _mm256_loadu_ps(v[c].as_ptr()));
         let (rg_lo, rg_hi) = (_mm256_unpacklo_ps(r, g), _mm256_unpackhi_ps(r, g));
         let (ba_lo, ba_hi) = (_mm256_unpacklo_ps(b, a), _mm256_unpackhi_ps(b, a));
-        let two = |x: __m256, y: __m256, hi: bool| {
-            let (x, y) = (_mm256_castps_pd(x), _mm256_castps_pd(y));
-            _mm256_castpd_ps(if hi {
-                _mm256_unpackhi_pd(x, y)
-            } else {
-                _mm256_unpacklo_pd(x, y)
-            })
-        };
         // p0 | p4, p1 | p5, p2 | p6, p3 | p7.
         let px = [
-            two(rg_lo, ba_lo, false),
-            two(rg_lo, ba_lo, true),
-            two(rg_hi, ba_hi, false),
-            two(rg_hi, ba_hi, true),
+            pairs(rg_lo, ba_lo, false),
+            pairs(rg_lo, ba_lo, true),
+            pairs(rg_hi, ba_hi, false),
+            pairs(rg_hi, ba_hi, true),
         ];
         let o = out.as_mut_ptr();
         // Pixels 0-1, 2-3, 4-5, 6-7 as whole 256-bit stores.
