@@ -15,14 +15,16 @@
 //! held-out clips with the model at 64x32 and frames at 256x144, 0.2 dB closer to the path-traced
 //! targets on average; per full-resolution pixel it is a lerp and a 3x4 matrix product.
 //!
-//! The fit sums per-pixel moments (computed once per model pixel) over each neighbourhood in the
-//! shader's tap order and solves 8 model pixels at a time, lane-wise. A full-resolution row lerps
-//! its two model rows of coefficients along y once (at model width, in a thread-local row reused
-//! across frames); then, for chunks of 8 pixels, each model column the chunk reads applies its map
-//! to all 8 perceptual guide colours, weighted by each pixel's lerp weight along x (the shader lerps
-//! the coefficients first: the same sum in another order). Broadcast coefficients and lane-wise
-//! arithmetic, so the loops compile to SIMD; an AVX2 build of the same loops runs where the CPU
-//! has it (no FMA: bit-identical to the baseline build).
+//! The fit runs in bands of model rows, each row streamed through a few cache-resident rows: its
+//! per-pixel moments, their sums along x, the 3x3 sums over three such rows (in the shader's tap
+//! order), then the solve, 8 model pixels at a time, lane-wise. A full-resolution row lerps its two
+//! model rows of coefficients along y once (at model width, in a thread-local row reused across
+//! frames); then, for chunks of 8 pixels, each model column the chunk reads applies its map to all
+//! 8 perceptual guide colours, weighted by each pixel's lerp weight along x (the shader lerps the
+//! coefficients first: the same sum in another order). Broadcast coefficients and lane-wise
+//! arithmetic; where the CPU has AVX2 the solve and the apply run as AVX2 intrinsics (8-pixel
+//! groups transposed with shuffles) and the other loops as AVX2 builds of the same source. No FMA,
+//! and division and square root are exact: bit-identical to the baseline build.
 
 use std::cell::RefCell;
 
@@ -82,10 +84,10 @@ type Lanes = [f32; LANES];
 /// `v P_i P_j` (all 9, as the shader's matrix columns) and `v P_i r_k` (9); zeros for a tap left out.
 const MOMENTS: usize = 25;
 
-/// The moments of one model row into its place in the `MOMENTS` planes (`planes[m * stride + x]`
-/// for this row's slice of each plane), `LANES` pixels at a time.
+/// The moments of one model row as `MOMENTS` planes of the row's width (`planes[m * lw + x]`),
+/// `LANES` pixels at a time.
 #[inline(always)]
-fn moments_row(orow: &[f32], nrow: &[f32], stride: usize, planes: &mut [f32], at: usize) {
+fn moments_row(orow: &[f32], nrow: &[f32], planes: &mut [f32]) {
     let lw = orow.len() / 4;
     for x0 in (0..lw).step_by(LANES) {
         let n = LANES.min(lw - x0);
@@ -121,7 +123,7 @@ fn moments_row(orow: &[f32], nrow: &[f32], stride: usize, planes: &mut [f32], at
             _ => lanes(|l| keep(vp[(k - 16) / 3][l] * r[(k - 16) % 3][l], l)),
         });
         for (k, mk) in m.iter().enumerate() {
-            let dst = &mut planes[k * stride + at + x0..];
+            let dst = &mut planes[k * lw + x0..];
             if n == LANES {
                 dst[..LANES].copy_from_slice(mk); // a fixed-size copy: no memmove call
             } else {
@@ -200,41 +202,119 @@ fn solve_lanes(s: &[Lanes; MOMENTS], eps: f32) -> [Lanes; COEFFS] {
     out
 }
 
-/// Distance between two moment planes: the model size plus 16 floats, so that the planes of one
-/// pixel do not all fall in the same cache set (a 256x256 plane is a multiple of 4 KiB).
-fn plane_stride(lw: usize, lh: usize) -> usize {
-    lw * lh + 16
-}
-
-/// One model row of the fit from the summed moment planes, `LANES` pixels at a time.
+/// One model row of the fit from its summed moments (`MOMENTS` planes of the row's width),
+/// `LANES` pixels at a time.
 #[inline(always)]
-fn fit_row(sums: &[f32], stride: usize, at: usize, eps: f32, row: &mut [f32]) {
+fn fit_row(sums: &[f32], eps: f32, row: &mut [f32]) {
     let lw = row.len() / COEFFS;
     for x0 in (0..lw).step_by(LANES) {
-        let n = LANES.min(lw - x0);
-        let mut s = [[0.0f32; LANES]; MOMENTS];
-        for (m, sm) in s.iter_mut().enumerate() {
-            let src = &sums[m * stride + at + x0..];
-            if n == LANES {
-                sm.copy_from_slice(&src[..LANES]); // fixed size: no memmove call
-            } else {
-                sm[..n].copy_from_slice(&src[..n]);
-            }
+        fit_chunk(sums, eps, row, x0);
+    }
+}
+
+/// [`fit_row`]'s work for the (up to) `LANES` pixels from `x0`.
+#[inline(always)]
+fn fit_chunk(sums: &[f32], eps: f32, row: &mut [f32], x0: usize) {
+    let lw = row.len() / COEFFS;
+    let n = LANES.min(lw - x0);
+    let mut s = [[0.0f32; LANES]; MOMENTS];
+    for (m, sm) in s.iter_mut().enumerate() {
+        let src = &sums[m * lw + x0..];
+        if n == LANES {
+            sm.copy_from_slice(&src[..LANES]); // fixed size: no memmove call
+        } else {
+            sm[..n].copy_from_slice(&src[..n]);
         }
-        let c = solve_lanes(&s, eps);
-        for l in 0..n {
-            for k in 0..COEFFS {
-                row[(x0 + l) * COEFFS + k] = c[k][l];
-            }
+    }
+    let c = solve_lanes(&s, eps);
+    for l in 0..n {
+        for k in 0..COEFFS {
+            row[(x0 + l) * COEFFS + k] = c[k][l];
         }
     }
 }
 
-/// One plane's 3-tap sums along x (`dst[x] = (src[x-1] + src[x]) + src[x+1]`, clamped to the row),
-/// then along y over those: each pixel's 3x3 neighbourhood sum, added in the shader's order.
+/// [`fit_row`] with AVX2 intrinsics: [`solve_lanes`]'s operations in the same order on 8-lane
+/// registers (no FMA; division and square root are exact), so the same bits; the 12 coefficient
+/// registers are transposed into the row with shuffles. A row's last, partial chunk takes
+/// [`fit_chunk`].
+///
+/// # Safety
+/// AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fit_row_avx2(sums: &[f32], eps: f32, row: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let lw = row.len() / COEFFS;
+    let zero = _mm256_setzero_ps();
+    let one = _mm256_set1_ps(1.0);
+    let floor = _mm256_set1_ps(1e-20);
+    let eps_v = _mm256_set1_ps(eps);
+    let (add, sub, mul) = (
+        |a, b| _mm256_add_ps(a, b),
+        |a, b| _mm256_sub_ps(a, b),
+        |a, b| _mm256_mul_ps(a, b),
+    );
+    for x0 in (0..lw).step_by(LANES) {
+        if lw - x0 < LANES {
+            fit_chunk(sums, eps, row, x0);
+            continue;
+        }
+        let s: [__m256; MOMENTS] = std::array::from_fn(|m| {
+            let src = &sums[m * lw + x0..][..LANES];
+            _mm256_loadu_ps(src.as_ptr())
+        });
+        let ok = _mm256_cmp_ps::<_CMP_GE_OQ>(s[0], _mm256_set1_ps(1e-6));
+        let inv = _mm256_blendv_ps(zero, _mm256_div_ps(one, s[0]), ok);
+        let mi = [0, 1, 2].map(|i| mul(s[1 + i], inv));
+        let mr = [0, 1, 2].map(|i| mul(s[4 + i], inv));
+        let c = |i: usize, j: usize| {
+            let d = if i == j { eps_v } else { zero };
+            add(sub(mul(s[7 + i * 3 + j], inv), mul(mi[i], mi[j])), d)
+        };
+        let x = |i: usize, k: usize| sub(mul(s[16 + i * 3 + k], inv), mul(mi[i], mr[k]));
+        let (c00, c10, c11, c20, c21, c22) = (c(0, 0), c(1, 0), c(1, 1), c(2, 0), c(2, 1), c(2, 2));
+        let l00 = _mm256_sqrt_ps(_mm256_max_ps(c00, floor));
+        let i00 = _mm256_div_ps(one, l00);
+        let l10 = mul(c10, i00);
+        let l20 = mul(c20, i00);
+        let l11 = _mm256_sqrt_ps(_mm256_max_ps(sub(c11, mul(l10, l10)), floor));
+        let i11 = _mm256_div_ps(one, l11);
+        let l21 = mul(sub(c21, mul(l20, l10)), i11);
+        let l22 = _mm256_sqrt_ps(_mm256_max_ps(
+            sub(sub(c22, mul(l20, l20)), mul(l21, l21)),
+            floor,
+        ));
+        let i22 = _mm256_div_ps(one, l22);
+        let mut out = [zero; COEFFS];
+        for k in 0..3 {
+            let y0 = mul(x(0, k), i00);
+            let y1 = mul(sub(x(1, k), mul(l10, y0)), i11);
+            let y2 = mul(sub(sub(x(2, k), mul(l20, y0)), mul(l21, y1)), i22);
+            let a2 = mul(y2, i22);
+            let a1 = mul(sub(y1, mul(l21, a2)), i11);
+            let a0 = mul(sub(sub(y0, mul(l10, a1)), mul(l20, a2)), i00);
+            let b = sub(
+                mr[k],
+                add(add(mul(a0, mi[0]), mul(a1, mi[1])), mul(a2, mi[2])),
+            );
+            for (j, v) in [a0, a1, a2, b].into_iter().enumerate() {
+                out[k * 4 + j] = _mm256_blendv_ps(zero, v, ok);
+            }
+        }
+        let dst = row[x0 * COEFFS..(x0 + LANES) * COEFFS].as_mut_ptr();
+        for k in 0..3 {
+            let group = [out[k * 4], out[k * 4 + 1], out[k * 4 + 2], out[k * 4 + 3]];
+            super::lanes::avx2::store_planes_strided(group, dst.add(k * 4), COEFFS);
+        }
+    }
+}
+
+/// One model row's 3-tap sums along x, plane by plane (`MOMENTS` planes of `lw` values each):
+/// `dst[x] = (src[x-1] + src[x]) + src[x+1]`, clamped to the row.
 #[inline(always)]
-fn box3x3(src: &[f32], tmp: &mut [f32], dst: &mut [f32], lw: usize, lh: usize) {
-    for (s, t) in src.chunks_exact(lw).zip(tmp.chunks_exact_mut(lw)).take(lh) {
+fn box_x(src: &[f32], dst: &mut [f32], lw: usize) {
+    for (s, t) in src.chunks_exact(lw).zip(dst.chunks_exact_mut(lw)) {
         if lw == 1 {
             t[0] = (s[0] + s[0]) + s[0];
             continue;
@@ -245,16 +325,81 @@ fn box3x3(src: &[f32], tmp: &mut [f32], dst: &mut [f32], lw: usize, lh: usize) {
         }
         t[lw - 1] = (s[lw - 2] + s[lw - 1]) + s[lw - 1];
     }
-    for y in 0..lh {
-        let (a, b, c) = (y.saturating_sub(1), y, (y + 1).min(lh - 1));
-        let (ra, rb, rc) = (
-            &tmp[a * lw..][..lw],
-            &tmp[b * lw..][..lw],
-            &tmp[c * lw..][..lw],
-        );
-        for (((d, &a), &b), &c) in dst[y * lw..][..lw].iter_mut().zip(ra).zip(rb).zip(rc) {
-            *d = (a + b) + c;
+}
+
+/// Three x-summed rows added in the shader's order: the 3x3 neighbourhood sums of a row.
+#[inline(always)]
+fn sum3(a: &[f32], b: &[f32], c: &[f32], dst: &mut [f32]) {
+    for (((d, &a), &b), &c) in dst.iter_mut().zip(a).zip(b).zip(c) {
+        *d = (a + b) + c;
+    }
+}
+
+/// Model rows per parallel band of the fit. A band recomputes the moments of the row above and
+/// below it; its working set (a moments row, three x-summed rows, a sums row: 5 x 25 floats per
+/// model pixel) stays in the core's cache instead of passing 25 full planes through memory.
+const FIT_BAND: usize = 32;
+
+/// The fit's per-thread rows: `[moments, sums, x-summed ring of 3]`, each `MOMENTS * lw` floats.
+#[derive(Default)]
+struct FitRows {
+    data: Vec<f32>,
+    /// Which model row each ring slot holds.
+    ring: [Option<usize>; 3],
+}
+
+/// The coefficients of model rows `y0..y0 + rows.len() / (lw * COEFFS)` into `rows`.
+#[allow(clippy::too_many_arguments)]
+fn fit_band(
+    out_lr: &ImageF32,
+    in_lr: &ImageF32,
+    eps: f32,
+    y0: usize,
+    rows: &mut [f32],
+    f: &mut FitRows,
+    avx2: bool,
+) {
+    let (lw, lh) = (out_lr.width as usize, out_lr.height as usize);
+    let blk = MOMENTS * lw;
+    f.data.resize(5 * blk, 0.0);
+    f.ring = [None; 3];
+    let (mom, rest) = f.data.split_at_mut(blk);
+    let (sums, ring) = rest.split_at_mut(blk);
+    for (i, row) in rows.chunks_exact_mut(lw * COEFFS).enumerate() {
+        let y = y0 + i;
+        let taps = [y.saturating_sub(1), y, (y + 1).min(lh - 1)];
+        for r in taps {
+            if f.ring[r % 3] == Some(r) {
+                continue;
+            }
+            let (orow, nrow) = (
+                &out_lr.data[r * lw * 4..][..lw * 4],
+                &in_lr.data[r * lw * 4..][..lw * 4],
+            );
+            let slot = &mut ring[(r % 3) * blk..][..blk];
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: `use_avx2` found AVX2 on this CPU.
+                unsafe { moments_box_x_avx2(orow, nrow, mom, slot, lw) };
+                f.ring[r % 3] = Some(r);
+                continue;
+            }
+            moments_row(orow, nrow, mom);
+            box_x(mom, slot, lw);
+            f.ring[r % 3] = Some(r);
         }
+        let [a, b, c] = taps.map(|r| &ring[(r % 3) * blk..][..blk]);
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: `use_avx2` found AVX2 on this CPU.
+            unsafe {
+                sum3_avx2(a, b, c, sums);
+                fit_row_avx2(sums, eps, row);
+            }
+            continue;
+        }
+        sum3(a, b, c, sums);
+        fit_row(sums, eps, row);
     }
 }
 
@@ -278,11 +423,6 @@ struct ChunkTap {
 /// Per-frame tables of the upsample, kept by the compositor between frames.
 #[derive(Debug, Clone, Default)]
 pub struct UpsampleScratch {
-    /// `MOMENTS` planes of the model size (`plane_stride` apart): per pixel, then summed along x,
-    /// then over the 3x3 neighbourhood.
-    moments: Vec<f32>,
-    row_sums: Vec<f32>,
-    sums: Vec<f32>,
     /// Model size x `COEFFS`, row-major.
     coeffs: Vec<f32>,
     rows: Vec<Lerp>,
@@ -334,63 +474,117 @@ fn chunk_taps(w: u32, lw: u32, chunks: &mut Vec<Chunk>, taps: &mut Vec<ChunkTap>
 fn apply_row(v: &[f32], tables: (&[Chunk], &[ChunkTap]), grow: &[f32], orow: &mut [f32]) {
     let (chunks, chunk_taps) = tables;
     for chunk in chunks {
-        let (x0, n) = (chunk.x0 as usize, chunk.n as usize);
-        let mut g = [[0.0f32; LANES]; 4];
-        for (l, p) in grow[x0 * 4..(x0 + n) * 4].chunks_exact(4).enumerate() {
-            for c in 0..4 {
-                g[c][l] = p[c];
-            }
-        }
-        let q: [Lanes; 3] = array_of(|c| lanes(|l| perceptual(g[c][l])));
-        let mut res = [[0.0f32; LANES]; 3];
-        for t in &chunk_taps[chunk.taps.0 as usize..chunk.taps.1 as usize] {
-            let m = &v[t.col as usize * COEFFS..][..COEFFS];
-            for k in 0..3 {
-                let (a0, a1, a2, b) = (m[k * 4], m[k * 4 + 1], m[k * 4 + 2], m[k * 4 + 3]);
-                for l in 0..LANES {
-                    let r = a0 * q[0][l] + a1 * q[1][l] + a2 * q[2][l] + b;
-                    res[k][l] += t.weight[l] * r;
-                }
-            }
-        }
-        for (l, o) in orow[x0 * 4..(x0 + n) * 4].chunks_exact_mut(4).enumerate() {
-            for c in 0..3 {
-                o[c] = (g[c][l] + res[c][l]).max(0.0);
-            }
-            o[3] = g[3][l];
-        }
+        apply_chunk(v, chunk, chunk_taps, grow, orow);
     }
 }
 
-/// The fit and apply loops compiled for AVX2 (the same source and operations, wider lanes; no FMA,
-/// so the results are the baseline build's bit for bit).
+/// [`apply_row`]'s work for one chunk.
+#[inline(always)]
+fn apply_chunk(v: &[f32], chunk: &Chunk, chunk_taps: &[ChunkTap], grow: &[f32], orow: &mut [f32]) {
+    let (x0, n) = (chunk.x0 as usize, chunk.n as usize);
+    let mut g = [[0.0f32; LANES]; 4];
+    for (l, p) in grow[x0 * 4..(x0 + n) * 4].chunks_exact(4).enumerate() {
+        for c in 0..4 {
+            g[c][l] = p[c];
+        }
+    }
+    let q: [Lanes; 3] = array_of(|c| lanes(|l| perceptual(g[c][l])));
+    let mut res = [[0.0f32; LANES]; 3];
+    for t in &chunk_taps[chunk.taps.0 as usize..chunk.taps.1 as usize] {
+        let m = &v[t.col as usize * COEFFS..][..COEFFS];
+        for k in 0..3 {
+            let (a0, a1, a2, b) = (m[k * 4], m[k * 4 + 1], m[k * 4 + 2], m[k * 4 + 3]);
+            for l in 0..LANES {
+                let r = a0 * q[0][l] + a1 * q[1][l] + a2 * q[2][l] + b;
+                res[k][l] += t.weight[l] * r;
+            }
+        }
+    }
+    for (l, o) in orow[x0 * 4..(x0 + n) * 4].chunks_exact_mut(4).enumerate() {
+        for c in 0..3 {
+            o[c] = (g[c][l] + res[c][l]).max(0.0);
+        }
+        o[3] = g[3][l];
+    }
+}
+
+/// [`apply_row`] written with AVX2 intrinsics: the 8 guide pixels of a chunk transposed into
+/// channel registers with shuffles, the coefficients broadcast, the result transposed back.
+/// The same operations in the same order as [`apply_chunk`] (no FMA; division and square root are
+/// exact in both), so the same bits. A row's last, partial chunk takes [`apply_chunk`].
+///
+/// # Safety
+/// AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn fit_row_avx2(sums: &[f32], stride: usize, at: usize, eps: f32, row: &mut [f32]) {
-    fit_row(sums, stride, at, eps, row)
+unsafe fn apply_row_avx2(
+    v: &[f32],
+    tables: (&[Chunk], &[ChunkTap]),
+    grow: &[f32],
+    orow: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let (chunks, chunk_taps) = tables;
+    let (zero, one) = (_mm256_setzero_ps(), _mm256_set1_ps(1.0));
+    for chunk in chunks {
+        let (x0, n) = (chunk.x0 as usize, chunk.n as usize);
+        if n < LANES {
+            apply_chunk(v, chunk, chunk_taps, grow, orow);
+            continue;
+        }
+        let src = &grow[x0 * 4..(x0 + LANES) * 4];
+        let dst = &mut orow[x0 * 4..(x0 + LANES) * 4];
+        let g = super::lanes::avx2::planes_at(src.as_ptr(), 4);
+        let q = [0, 1, 2].map(|c| {
+            let p = _mm256_max_ps(g[c], zero);
+            _mm256_sqrt_ps(_mm256_div_ps(p, _mm256_add_ps(one, p)))
+        });
+        let mut res = [zero; 3];
+        for t in &chunk_taps[chunk.taps.0 as usize..chunk.taps.1 as usize] {
+            let m = &v[t.col as usize * COEFFS..][..COEFFS];
+            let w = _mm256_loadu_ps(t.weight.as_ptr());
+            for (k, acc) in res.iter_mut().enumerate() {
+                let a = |j: usize| _mm256_set1_ps(m[k * 4 + j]);
+                let r = _mm256_add_ps(
+                    _mm256_add_ps(
+                        _mm256_add_ps(_mm256_mul_ps(a(0), q[0]), _mm256_mul_ps(a(1), q[1])),
+                        _mm256_mul_ps(a(2), q[2]),
+                    ),
+                    a(3),
+                );
+                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(w, r));
+            }
+        }
+        let o = [
+            _mm256_max_ps(_mm256_add_ps(g[0], res[0]), zero),
+            _mm256_max_ps(_mm256_add_ps(g[1], res[1]), zero),
+            _mm256_max_ps(_mm256_add_ps(g[2], res[2]), zero),
+            g[3],
+        ];
+        super::lanes::avx2::store_planes_at(o, dst.as_mut_ptr());
+    }
+}
+
+/// The moments and box-sum loops compiled for AVX2 (the same source and operations, wider lanes;
+/// no FMA, so the results are the baseline build's bit for bit).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn moments_box_x_avx2(orow: &[f32], nrow: &[f32], mom: &mut [f32], dst: &mut [f32], lw: usize) {
+    moments_row(orow, nrow, mom);
+    box_x(mom, dst, lw);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn moments_row_avx2(orow: &[f32], nrow: &[f32], stride: usize, planes: &mut [f32], at: usize) {
-    moments_row(orow, nrow, stride, planes, at)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn box3x3_avx2(src: &[f32], tmp: &mut [f32], dst: &mut [f32], lw: usize, lh: usize) {
-    box3x3(src, tmp, dst, lw, lh)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn apply_row_avx2(v: &[f32], tables: (&[Chunk], &[ChunkTap]), grow: &[f32], orow: &mut [f32]) {
-    apply_row(v, tables, grow, orow)
+fn sum3_avx2(a: &[f32], b: &[f32], c: &[f32], dst: &mut [f32]) {
+    sum3(a, b, c, dst)
 }
 
 thread_local! {
     /// A full-resolution row's coefficients at model width: its two model rows lerped along y.
     static ROW: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The fit's rows of moments and sums.
+    static FIT: RefCell<FitRows> = RefCell::new(FitRows::default());
 }
 
 /// [`guided_upsample`] into `out` (resized to the guide), using `scratch` for the tables.
@@ -421,57 +615,24 @@ fn upsample_with(
         return;
     }
     let eps = clamp_eps(eps);
-    // 1. Moments per model pixel, then the fit per model row.
-    // 1. Moments per model pixel, their 3x3 sums per plane, then the fit per model row.
-    let stride = plane_stride(lw, lh);
-    for v in [
-        &mut scratch.moments,
-        &mut scratch.row_sums,
-        &mut scratch.sums,
-    ] {
-        v.resize(MOMENTS * stride, 0.0);
-    }
-    for y in 0..lh {
-        let (orow, nrow) = (
-            &out_lr.data[y * lw * 4..][..lw * 4],
-            &in_lr.data[y * lw * 4..][..lw * 4],
-        );
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: `use_avx2` found AVX2 on this CPU.
-            unsafe { moments_row_avx2(orow, nrow, stride, &mut scratch.moments, y * lw) };
-            continue;
-        }
-        moments_row(orow, nrow, stride, &mut scratch.moments, y * lw);
-    }
-    scratch
-        .moments
-        .par_chunks(stride)
-        .zip(scratch.row_sums.par_chunks_mut(stride))
-        .zip(scratch.sums.par_chunks_mut(stride))
-        .for_each(|((src, tmp), dst)| {
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: `use_avx2` found AVX2 on this CPU.
-                unsafe { box3x3_avx2(src, tmp, dst, lw, lh) };
-                return;
-            }
-            box3x3(src, tmp, dst, lw, lh)
-        });
+    // 1. The fit per model row, in bands of rows: each row's moments, their 3x3 sums, the solve.
     scratch.coeffs.resize(lw * lh * COEFFS, 0.0);
-    let sums = &scratch.sums[..];
     scratch
         .coeffs
-        .par_chunks_mut(lw * COEFFS)
+        .par_chunks_mut(FIT_BAND * lw * COEFFS)
         .enumerate()
-        .for_each(|(y, row)| {
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: `use_avx2` found AVX2 on this CPU.
-                unsafe { fit_row_avx2(sums, stride, y * lw, eps, row) };
-                return;
-            }
-            fit_row(sums, stride, y * lw, eps, row)
+        .for_each(|(band, rows)| {
+            FIT.with(|f| {
+                fit_band(
+                    out_lr,
+                    in_lr,
+                    eps,
+                    band * FIT_BAND,
+                    rows,
+                    &mut f.borrow_mut(),
+                    avx2,
+                )
+            })
         });
     // 2. Apply per full-resolution row (the tables depend only on the sizes).
     let key = (w, h, lw as u32, lh as u32);
@@ -687,7 +848,13 @@ mod tests {
     #[test]
     fn both_builds_give_the_same_bits() {
         for (w, h, lw, lh) in [(61, 47, 16, 12), (100, 30, 7, 5), (13, 9, 31, 20)] {
-            let (g, o, n) = inputs(w, h, lw, lh);
+            let (g, mut o, n) = inputs(w, h, lw, lh);
+            // A corner of model pixels without a valid tap: fits that fall back to no change.
+            for y in 0..lh.min(4) {
+                for x in 0..lw.min(6) {
+                    o.data[((y * lw + x) * 4 + 3) as usize] = 0.0;
+                }
+            }
             let outs: Vec<ImageF32> = [false, use_avx2()]
                 .into_iter()
                 .map(|avx2| {
@@ -755,7 +922,8 @@ mod tests {
 
     #[test]
     fn no_valid_tap_leaves_the_guide_and_bad_values_are_ignored() {
-        let (g, mut o, n) = inputs(20, 10, 5, 4);
+        // 12 model columns: a full 8-pixel group and a partial one in both builds' fit.
+        let (g, mut o, n) = inputs(40, 10, 12, 4);
         for px in o.data.chunks_exact_mut(4) {
             px[3] = 0.0;
         }

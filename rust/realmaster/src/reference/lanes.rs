@@ -138,17 +138,49 @@ pub(crate) mod avx2 {
     #[inline]
     pub(super) unsafe fn store_rgba(v: &[Lanes; 4], out: &mut [f32]) {
         debug_assert!(out.len() >= 4 * LANES);
-        let [r, g, b, a] = [0, 1, 2, 3].map(|c| _mm256_loadu_ps(v[c].as_ptr()));
+        let planes = [0, 1, 2, 3].map(|c| _mm256_loadu_ps(v[c].as_ptr()));
+        store_planes_at(planes, out.as_mut_ptr());
+    }
+
+    /// 4 channel registers into 8 groups of 4 floats, group `i` at `o + stride * i`: the inverse
+    /// of [`planes_at`].
+    ///
+    /// # Safety
+    /// AVX2; the 8 groups must be writable.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) unsafe fn store_planes_strided(planes: [__m256; 4], o: *mut f32, stride: usize) {
+        let px = interleave(planes);
+        for (i, p) in px.into_iter().enumerate() {
+            _mm_storeu_ps(o.add(stride * i), _mm256_castps256_ps128(p));
+            _mm_storeu_ps(o.add(stride * (i + 4)), _mm256_extractf128_ps::<1>(p));
+        }
+    }
+
+    /// 4 channel registers as pixels 0 | 4, 1 | 5, 2 | 6, 3 | 7 (a pixel per 128-bit half).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn interleave(planes: [__m256; 4]) -> [__m256; 4] {
+        let [r, g, b, a] = planes;
         let (rg_lo, rg_hi) = (_mm256_unpacklo_ps(r, g), _mm256_unpackhi_ps(r, g));
         let (ba_lo, ba_hi) = (_mm256_unpacklo_ps(b, a), _mm256_unpackhi_ps(b, a));
-        // p0 | p4, p1 | p5, p2 | p6, p3 | p7.
-        let px = [
+        [
             pairs(rg_lo, ba_lo, false),
             pairs(rg_lo, ba_lo, true),
             pairs(rg_hi, ba_hi, false),
             pairs(rg_hi, ba_hi, true),
-        ];
-        let o = out.as_mut_ptr();
+        ]
+    }
+
+    /// The inverse of [`planes_at`] with groups of 4 contiguous floats: 4 channel registers into
+    /// 8 interleaved pixels at `o`.
+    ///
+    /// # Safety
+    /// AVX2; 32 floats at `o` must be writable.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) unsafe fn store_planes_at(planes: [__m256; 4], o: *mut f32) {
+        let px = interleave(planes);
         // Pixels 0-1, 2-3, 4-5, 6-7 as whole 256-bit stores.
         _mm256_storeu_ps(o, _mm256_permute2f128_ps::<0x20>(px[0], px[1]));
         _mm256_storeu_ps(o.add(8), _mm256_permute2f128_ps::<0x20>(px[2], px[3]));
