@@ -77,8 +77,8 @@ pub fn residual(current: &ImageF32, input: &ImageF32) -> ImageF32 {
 }
 
 /// A band's scratch, carved from one buffer: 3 rows of [`TERMS`] planes of `w` terms, the vertical
-/// statistics of one row (min, max, sum, sum of squares per term plane, each padded by one pixel
-/// at both ends), the clamp bounds of one row (per term plane: low, high) and the reprojected
+/// statistics of one term plane of one row (min, max, sum, sum of squares, each padded by one
+/// pixel at both ends), the clamp bounds of one row (per term plane: low, high) and the reprojected
 /// history of one row (rgb planes and a keep plane: 1 where the history is used).
 struct BandBuffers<'a> {
     terms: [&'a mut [f32]; 3],
@@ -88,7 +88,7 @@ struct BandBuffers<'a> {
 }
 
 fn band_len(w: usize) -> usize {
-    3 * TERMS * w + 4 * TERMS * (w + 2) + 2 * TERMS * w + 4 * w
+    3 * TERMS * w + 4 * (w + 2) + 2 * TERMS * w + 4 * w
 }
 
 impl<'a> BandBuffers<'a> {
@@ -96,7 +96,7 @@ impl<'a> BandBuffers<'a> {
         let (t0, rest) = buf.split_at_mut(TERMS * w);
         let (t1, rest) = rest.split_at_mut(TERMS * w);
         let (t2, rest) = rest.split_at_mut(TERMS * w);
-        let (vertical, rest) = rest.split_at_mut(4 * TERMS * (w + 2));
+        let (vertical, rest) = rest.split_at_mut(4 * (w + 2));
         let (bounds, rest) = rest.split_at_mut(2 * TERMS * w);
         BandBuffers {
             terms: [t0, t1, t2],
@@ -146,7 +146,8 @@ fn row_bounds(rows: [&[f32]; 3], k: f32, w: usize, vertical: &mut [f32], bounds:
             &rows[1][p * w..][..w],
             &rows[2][p * w..][..w],
         );
-        let v = &mut vertical[p * 4 * wp..][..4 * wp];
+        // One plane's vertical statistics at a time: 4 rows of `w + 2` that stay in L1.
+        let v = &mut vertical[..4 * wp];
         let (vmn, rest) = v.split_at_mut(wp);
         let (vmx, rest) = rest.split_at_mut(wp);
         let (vs1, vs2) = rest.split_at_mut(wp);
