@@ -212,6 +212,20 @@ mod tests {
             store_rgba::<true>(&scalar, &mut back2);
             assert_eq!(back2, back);
         }
+        if avx2 {
+            // Groups of 4 at a stride of 12 (the guided upsample's coefficient rows): the same
+            // values as the lane arrays, and the floats between the groups untouched.
+            let mut strided = vec![-1.0f32; 12 * LANES];
+            // SAFETY: AVX2 was found; 8 groups of 4 at a stride of 12 fit in 96 floats.
+            unsafe {
+                let planes = avx2::planes_at(p.as_ptr(), 4);
+                avx2::store_planes_strided(planes, strided.as_mut_ptr(), 12);
+            }
+            for l in 0..LANES {
+                assert_eq!(&strided[l * 12..l * 12 + 4], &p[l * 4..l * 4 + 4]);
+                assert!(strided[l * 12 + 4..l * 12 + 12].iter().all(|&v| v == -1.0));
+            }
+        }
         // A partial group repeats its last pixel and stores only its own pixels.
         let part = load_rgba_partial::<false>(&p[..12], 3);
         for l in 0..LANES {
