@@ -348,8 +348,27 @@ struct FitRows {
     ring: [Option<usize>; 3],
 }
 
+/// One model row's moments into `mom`, then their sums along x into `dst`, in the build the CPU runs.
+#[inline(always)]
+fn moments_box_x(
+    orow: &[f32],
+    nrow: &[f32],
+    mom: &mut [f32],
+    dst: &mut [f32],
+    lw: usize,
+    avx2: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: `use_avx2` found AVX2 on this CPU.
+        return unsafe { moments_box_x_avx2(orow, nrow, mom, dst, lw) };
+    }
+    let _ = avx2;
+    moments_row(orow, nrow, mom);
+    box_x(mom, dst, lw);
+}
+
 /// The coefficients of model rows `y0..y0 + rows.len() / (lw * COEFFS)` into `rows`.
-#[allow(clippy::too_many_arguments)]
 fn fit_band(
     out_lr: &ImageF32,
     in_lr: &ImageF32,
@@ -376,16 +395,7 @@ fn fit_band(
                 &out_lr.data[r * lw * 4..][..lw * 4],
                 &in_lr.data[r * lw * 4..][..lw * 4],
             );
-            let slot = &mut ring[(r % 3) * blk..][..blk];
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: `use_avx2` found AVX2 on this CPU.
-                unsafe { moments_box_x_avx2(orow, nrow, mom, slot, lw) };
-                f.ring[r % 3] = Some(r);
-                continue;
-            }
-            moments_row(orow, nrow, mom);
-            box_x(mom, slot, lw);
+            moments_box_x(orow, nrow, mom, &mut ring[(r % 3) * blk..][..blk], lw, avx2);
             f.ring[r % 3] = Some(r);
         }
         let [a, b, c] = taps.map(|r| &ring[(r % 3) * blk..][..blk]);

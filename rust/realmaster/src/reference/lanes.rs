@@ -108,16 +108,8 @@ pub(crate) mod avx2 {
                 _mm_loadu_ps(q.add(stride * (i + 4))),
             )
         };
-        let (a, b, c, d) = (pair(0), pair(1), pair(2), pair(3));
-        // a = p0 | p4, b = p1 | p5, ...: (r0 r1 g0 g1 | r4 r5 g4 g5), (b0 b1 a0 a1 | ...).
-        let (ab_lo, ab_hi) = (_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
-        let (cd_lo, cd_hi) = (_mm256_unpacklo_ps(c, d), _mm256_unpackhi_ps(c, d));
-        [
-            pairs(ab_lo, cd_lo, false),
-            pairs(ab_lo, cd_lo, true),
-            pairs(ab_hi, cd_hi, false),
-            pairs(ab_hi, cd_hi, true),
-        ]
+        // p0 | p4, p1 | p5, p2 | p6, p3 | p7 -> the channels.
+        transpose_halves([pair(0), pair(1), pair(2), pair(3)])
     }
 
     /// The low (`hi` false) or high 64-bit halves of each 128-bit half of `x` and `y`, interleaved:
@@ -150,25 +142,28 @@ pub(crate) mod avx2 {
     #[target_feature(enable = "avx2")]
     #[inline]
     pub(crate) unsafe fn store_planes_strided(planes: [__m256; 4], o: *mut f32, stride: usize) {
-        let px = interleave(planes);
+        let px = transpose_halves(planes);
         for (i, p) in px.into_iter().enumerate() {
             _mm_storeu_ps(o.add(stride * i), _mm256_castps256_ps128(p));
             _mm_storeu_ps(o.add(stride * (i + 4)), _mm256_extractf128_ps::<1>(p));
         }
     }
 
-    /// 4 channel registers as pixels 0 | 4, 1 | 5, 2 | 6, 3 | 7 (a pixel per 128-bit half).
+    /// The 4x4 transpose within each 128-bit half of 4 registers: pixels 0 | 4, 1 | 5, 2 | 6,
+    /// 3 | 7 (4 channels each) to channels r, g, b, a (pixels 0-3 | 4-7), and, being its own
+    /// inverse, channels back to pixels.
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn interleave(planes: [__m256; 4]) -> [__m256; 4] {
-        let [r, g, b, a] = planes;
-        let (rg_lo, rg_hi) = (_mm256_unpacklo_ps(r, g), _mm256_unpackhi_ps(r, g));
-        let (ba_lo, ba_hi) = (_mm256_unpacklo_ps(b, a), _mm256_unpackhi_ps(b, a));
+    unsafe fn transpose_halves(v: [__m256; 4]) -> [__m256; 4] {
+        let [a, b, c, d] = v;
+        // (a0 b0 a1 b1 | ...), (a2 b2 a3 b3 | ...), then 64-bit pairs of those.
+        let (ab_lo, ab_hi) = (_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+        let (cd_lo, cd_hi) = (_mm256_unpacklo_ps(c, d), _mm256_unpackhi_ps(c, d));
         [
-            pairs(rg_lo, ba_lo, false),
-            pairs(rg_lo, ba_lo, true),
-            pairs(rg_hi, ba_hi, false),
-            pairs(rg_hi, ba_hi, true),
+            pairs(ab_lo, cd_lo, false),
+            pairs(ab_lo, cd_lo, true),
+            pairs(ab_hi, cd_hi, false),
+            pairs(ab_hi, cd_hi, true),
         ]
     }
 
@@ -180,7 +175,7 @@ pub(crate) mod avx2 {
     #[target_feature(enable = "avx2")]
     #[inline]
     pub(crate) unsafe fn store_planes_at(planes: [__m256; 4], o: *mut f32) {
-        let px = interleave(planes);
+        let px = transpose_halves(planes);
         // Pixels 0-1, 2-3, 4-5, 6-7 as whole 256-bit stores.
         _mm256_storeu_ps(o, _mm256_permute2f128_ps::<0x20>(px[0], px[1]));
         _mm256_storeu_ps(o.add(8), _mm256_permute2f128_ps::<0x20>(px[2], px[3]));
