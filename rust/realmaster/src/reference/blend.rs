@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::lanes::{load_rgba_partial, LANES};
+use super::lanes::LANES;
 use crate::frame::{linear_to_srgb, ColorFormat, ImageF32};
 
 /// The strength the blend uses: clamped to 0..=1, non-finite counts as 0 (like the compositor).
@@ -83,179 +83,106 @@ fn srgb8_thresholds() -> &'static [f32; 257] {
     })
 }
 
-/// Buckets of [0, 1] for the first guess of [`srgb8`]: bucket `j` (0..=4096) holds the values
-/// nearest to `j / 4096`. A bucket spans less than one byte step (the smallest step,
-/// `1 / (255 * 12.92)` at the dark end, is wider than `1 / 4096`), so the byte of a value is its
-/// bucket's guess or the next.
-const GUESS_BUCKETS: usize = 4096;
+/// The encoder's buckets are ranges of f32 bit patterns: bucket `j` holds the values whose bits
+/// shifted right by [`BUCKET_SHIFT`] are `j` above those of 2^-13 (8 mantissa bits per power of
+/// two, so a bucket spans at most 2^-8 of its values). One byte step spans more than 2^-7 of its
+/// values everywhere in [2^-13, 1] (least at 1: 0.9 %), so a bucket holds at most one threshold,
+/// and every value below 2^-13 (all below the first threshold, ~1.5e-4) goes to bucket 0.
+const BUCKET_SHIFT: u32 = 15;
 
-/// Per bucket: the byte of its lower end.
-fn srgb8_guesses() -> &'static [u8; GUESS_BUCKETS + 1] {
-    static G: OnceLock<[u8; GUESS_BUCKETS + 1]> = OnceLock::new();
-    G.get_or_init(|| {
+/// The bits of 2^-13, shifted: bucket 0.
+const FIRST_BUCKET: u32 = (127 - 13) << (23 - BUCKET_SHIFT);
+
+/// Buckets up to and including 1.0's.
+const BUCKETS: usize = ((127 << (23 - BUCKET_SHIFT)) - FIRST_BUCKET) as usize + 1;
+
+/// The low bits of a value inside its bucket.
+const LOW_BITS: u32 = (1 << BUCKET_SHIFT) - 1;
+
+/// Per bucket, one word: the byte of the bucket's lowest value (bits 16-23) and, in the low 16
+/// bits, the low bits (within the bucket) of the next byte's threshold where it falls inside the
+/// bucket, else `LOW_BITS + 1` (no value of the bucket reaches it). The encoder makes one lookup
+/// per value: that byte, plus one where the value's low bits reach the threshold's.
+fn srgb8_buckets() -> &'static [u32; BUCKETS] {
+    static B: OnceLock<[u32; BUCKETS]> = OnceLock::new();
+    B.get_or_init(|| {
         let t = srgb8_thresholds();
         std::array::from_fn(|j| {
-            let v = ((j as f32 - 0.5) / GUESS_BUCKETS as f32).max(0.0);
-            t[1..256].partition_point(|&th| th <= v) as u8
+            let lowest = (FIRST_BUCKET + j as u32) << BUCKET_SHIFT;
+            let byte = t[1..256].partition_point(|&th| th.to_bits() <= lowest);
+            let next = t[byte + 1].to_bits();
+            let low = if next >> BUCKET_SHIFT == lowest >> BUCKET_SHIFT {
+                debug_assert!(
+                    byte + 2 > 255 || t[byte + 2].to_bits() >> BUCKET_SHIFT != next >> BUCKET_SHIFT
+                );
+                next & LOW_BITS
+            } else {
+                LOW_BITS + 1
+            };
+            (byte as u32) << 16 | low
         })
     })
 }
 
-/// Per bucket: the threshold of the byte after its guess (`t[guess + 1]`), so that the encoder's
-/// two lookups both depend only on the bucket (no lookup waits on another).
-fn srgb8_next_thresholds() -> &'static [f32; GUESS_BUCKETS + 1] {
-    static N: OnceLock<[f32; GUESS_BUCKETS + 1]> = OnceLock::new();
-    N.get_or_init(|| {
-        let (t, g) = (srgb8_thresholds(), srgb8_guesses());
-        std::array::from_fn(|j| t[g[j] as usize + 1])
-    })
+/// `v` clamped to [0, 1] as the encoder clamps it (negative, zero and NaN to 0, 1 and above to 1),
+/// then its bucket: the index into [`srgb8_buckets`].
+#[inline(always)]
+fn srgb8_bucket(v: f32) -> (u32, usize) {
+    let v = if v > 0.0 { v } else { 0.0 };
+    let v = if v < 1.0 { v } else { 1.0 };
+    let bits = v.to_bits();
+    let j = (bits >> BUCKET_SHIFT).saturating_sub(FIRST_BUCKET) as usize;
+    (bits, j.min(BUCKETS - 1))
 }
 
-/// The encoder's tables, fetched once per row.
-#[derive(Clone, Copy)]
-struct Srgb8Tables {
-    next: &'static [f32; GUESS_BUCKETS + 1],
-    guesses: &'static [u8; GUESS_BUCKETS + 1],
+/// `floor(0.5 + 255 * linear_to_srgb(v))` clamped to a byte, by table: the byte of the value's
+/// bucket, plus one where the value reaches the threshold inside the bucket.
+#[inline(always)]
+fn srgb8_in(table: &[u32; BUCKETS], v: f32) -> u8 {
+    let (bits, j) = srgb8_bucket(v);
+    let e = table[j];
+    (e >> 16) as u8 + ((bits & LOW_BITS) >= (e & 0xffff)) as u8
 }
 
-impl Srgb8Tables {
-    fn get() -> Self {
-        Srgb8Tables {
-            next: srgb8_next_thresholds(),
-            guesses: srgb8_guesses(),
-        }
-    }
-
-    /// [`srgb8`] without branches: the bucket's guess, plus one where `v` reaches the next
-    /// threshold.
-    #[inline(always)]
-    fn encode(self, v: f32) -> u8 {
-        // Negative, zero and NaN encode to 0, 1 and above to 255.
-        let v = if v > 0.0 { v } else { 0.0 };
-        let v = if v < 1.0 { v } else { 1.0 };
-        // The nearest integer to 4096 v (exact product): adding 1.5 * 2^23 rounds, and the bits of
-        // the sum hold it (no float-to-int conversion).
-        const ROUND: f32 = 12_582_912.0;
-        let j = (v * GUESS_BUCKETS as f32 + ROUND)
-            .to_bits()
-            .wrapping_sub(ROUND.to_bits()) as usize;
-        let bucket = j.min(GUESS_BUCKETS);
-        self.guesses[bucket] + (self.next[bucket] <= v) as u8
-    }
-}
-
-/// `floor(0.5 + 255 * linear_to_srgb(v))` clamped to a byte, by table: a guess from the value's
-/// bucket, then a step up if `v` reaches the next threshold.
+/// `floor(0.5 + 255 * linear_to_srgb(v))` clamped to a byte (NaN to 0), without a `powf`.
 #[inline]
 pub fn srgb8(v: f32) -> u8 {
-    Srgb8Tables::get().encode(v)
+    srgb8_in(srgb8_buckets(), v)
 }
 
 /// Blend and encode one row to 8-bit sRGB: `order` picks the source channel of each output byte
-/// (rgb or bgr, alpha last).
-#[inline(always)]
-fn blend_encode_srgb8<const GATHER: bool>(
+/// (rgb or bgr, alpha last). The baseline build, pixel by pixel.
+fn blend_encode_srgb8(
     input: &[f32],
     residual: Option<&[f32]>,
     s: f32,
     order: [usize; 3],
     out: &mut [u8],
 ) {
-    let tables = Srgb8Tables::get();
-    for (g, (p, o)) in input
-        .chunks(4 * LANES)
-        .zip(out.chunks_mut(4 * LANES))
+    let table = srgb8_buckets();
+    for (i, (p, o)) in input
+        .chunks_exact(4)
+        .zip(out.chunks_exact_mut(4))
         .enumerate()
     {
-        let n = p.len() / 4;
-        let mut v = load_rgba_partial::<GATHER>(p, n);
+        let mut px = [p[0], p[1], p[2], p[3]];
         if let Some(r) = residual {
-            let r = load_rgba_partial::<GATHER>(&r[g * 4 * LANES..], n);
-            for l in 0..LANES {
-                let mut px = [v[0][l], v[1][l], v[2][l], v[3][l]];
-                blend_px(&mut px, &[r[0][l], r[1][l], r[2][l]], s);
-                for c in 0..3 {
-                    v[c][l] = px[c];
-                }
-            }
+            blend_px(&mut px, &r[i * 4..i * 4 + 4], s);
         }
-        #[cfg(target_arch = "x86_64")]
-        if GATHER && n == LANES {
-            // SAFETY: only `blend_encode_srgb8_avx2` sets GATHER, behind the AVX2 check; `o`
-            // holds the group's 4 * LANES bytes.
-            unsafe { encode_lanes_avx2(tables, &v, order, o) };
-            continue;
-        }
-        for (l, o) in o.chunks_exact_mut(4).enumerate().take(n) {
-            o.copy_from_slice(&[
-                tables.encode(v[order[0]][l]),
-                tables.encode(v[order[1]][l]),
-                tables.encode(v[order[2]][l]),
-                unorm8(v[3][l]),
-            ]);
-        }
+        o.copy_from_slice(&[
+            srgb8_in(table, px[order[0]]),
+            srgb8_in(table, px[order[1]]),
+            srgb8_in(table, px[order[2]]),
+            unorm8(px[3]),
+        ]);
     }
 }
 
-/// [`Srgb8Tables::encode`] and [`unorm8`] of a group of [`LANES`] pixels with AVX2 gathers: the
-/// same arithmetic lane-wise, so the same bytes. Writes `4 * LANES` bytes of `out`.
+/// [`blend_encode_srgb8`] in AVX2, 8 pixels at a time (the same arithmetic lane-wise: the same
+/// bytes); the last `len % 8` pixels go through the baseline.
 ///
 /// # Safety
-/// The CPU must have AVX2; `out` must hold at least `4 * LANES` bytes.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn encode_lanes_avx2(
-    t: Srgb8Tables,
-    v: &[[f32; LANES]; 4],
-    order: [usize; 3],
-    out: &mut [u8],
-) {
-    use std::arch::x86_64::*;
-    debug_assert!(out.len() >= 4 * LANES);
-    let zero = _mm256_setzero_ps();
-    let one = _mm256_set1_ps(1.0);
-    const ROUND: f32 = 12_582_912.0;
-    let round = _mm256_set1_ps(ROUND);
-    let round_bits = _mm256_set1_epi32(ROUND.to_bits() as i32);
-    let buckets = _mm256_set1_ps(GUESS_BUCKETS as f32);
-    let last = _mm256_set1_epi32(GUESS_BUCKETS as i32);
-    // `max(v, 0)` gives 0 for NaN and -0, `min(v, 1)` gives 1 at and above 1: the scalar selects.
-    let unit = |x: __m256| _mm256_min_ps(_mm256_max_ps(x, zero), one);
-    let srgb = |x: &[f32; LANES]| {
-        let x = unit(_mm256_loadu_ps(x.as_ptr()));
-        let j = _mm256_sub_epi32(
-            _mm256_castps_si256(_mm256_add_ps(_mm256_mul_ps(x, buckets), round)),
-            round_bits,
-        );
-        let mut bucket = [0i32; LANES];
-        _mm256_storeu_si256(
-            bucket.as_mut_ptr() as *mut __m256i,
-            _mm256_min_epi32(j, last),
-        );
-        // Eight plain loads per table rather than an 8-lane gather: faster on one thread on the
-        // Zen 3 measured (README). The buckets are 0..=GUESS_BUCKETS (x is in [0, 1]).
-        let k = bucket.map(|i| i32::from(t.guesses[i as usize]));
-        let th = bucket.map(|i| t.next[i as usize]);
-        let (k, th) = (
-            _mm256_loadu_si256(k.as_ptr() as *const __m256i),
-            _mm256_loadu_ps(th.as_ptr()),
-        );
-        // One step up where the value reaches the next threshold (the compare is -1 there).
-        _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(th, x)))
-    };
-    let (r, g, b) = (srgb(&v[order[0]]), srgb(&v[order[1]]), srgb(&v[order[2]]));
-    let a = _mm256_cvttps_epi32(_mm256_add_ps(
-        _mm256_set1_ps(0.5),
-        _mm256_mul_ps(_mm256_set1_ps(255.0), unit(_mm256_loadu_ps(v[3].as_ptr()))),
-    ));
-    let px = _mm256_or_si256(
-        _mm256_or_si256(r, _mm256_slli_epi32::<8>(g)),
-        _mm256_or_si256(_mm256_slli_epi32::<16>(b), _mm256_slli_epi32::<24>(a)),
-    );
-    _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, px);
-}
-
-/// [`blend_encode_srgb8`] compiled for AVX2, encoding with gathers.
+/// The CPU must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn blend_encode_srgb8_avx2(
@@ -265,7 +192,71 @@ unsafe fn blend_encode_srgb8_avx2(
     order: [usize; 3],
     out: &mut [u8],
 ) {
-    blend_encode_srgb8::<true>(input, residual, s, order, out)
+    use std::arch::x86_64::*;
+
+    use super::lanes::avx2::planes_at;
+    let n = (input.len() / 4).min(out.len() / 4);
+    let n = residual.map_or(n, |r| n.min(r.len() / 4));
+    let full = n - n % LANES;
+    let table = srgb8_buckets();
+    let zero = _mm256_setzero_ps();
+    let one = _mm256_set1_ps(1.0);
+    let sv = _mm256_set1_ps(s);
+    let first = _mm256_set1_epi32(FIRST_BUCKET as i32);
+    let izero = _mm256_setzero_si256();
+    let last = _mm256_set1_epi32(BUCKETS as i32 - 1);
+    let low_bits = _mm256_set1_epi32(LOW_BITS as i32);
+    let low16 = _mm256_set1_epi32(0xffff);
+    // `max(v, 0)` gives 0 for NaN and -0, `min(v, 1)` gives 1 at and above 1: the scalar selects.
+    let unit = |x: __m256| _mm256_min_ps(_mm256_max_ps(x, zero), one);
+    let srgb = |x: __m256| {
+        let bits = _mm256_castps_si256(unit(x));
+        let j = _mm256_sub_epi32(_mm256_srli_epi32::<{ BUCKET_SHIFT as i32 }>(bits), first);
+        let j = _mm256_min_epi32(_mm256_max_epi32(j, izero), last);
+        // The buckets are 0..BUCKETS (clamped above).
+        let e = _mm256_i32gather_epi32::<4>(table.as_ptr() as *const i32, j);
+        // low >= threshold <=> low + 1 > threshold (both below 2^16): -1 there.
+        let up = _mm256_cmpgt_epi32(
+            _mm256_add_epi32(_mm256_and_si256(bits, low_bits), _mm256_set1_epi32(1)),
+            _mm256_and_si256(e, low16),
+        );
+        _mm256_sub_epi32(_mm256_srli_epi32::<16>(e), up)
+    };
+    let mut x = 0;
+    while x < full {
+        let mut v = planes_at(input.as_ptr().add(4 * x), 4);
+        if let Some(r) = residual {
+            let r = planes_at(r.as_ptr().add(4 * x), 4);
+            // `blend_px`: `+ r` at full strength, `+ r * s` between 0 and 1, nothing at 0.
+            for c in 0..3 {
+                if s >= 1.0 {
+                    v[c] = _mm256_add_ps(v[c], r[c]);
+                } else if s > 0.0 {
+                    v[c] = _mm256_add_ps(v[c], _mm256_mul_ps(r[c], sv));
+                }
+            }
+        }
+        let a = _mm256_cvttps_epi32(_mm256_add_ps(
+            _mm256_set1_ps(0.5),
+            _mm256_mul_ps(_mm256_set1_ps(255.0), unit(v[3])),
+        ));
+        let px = _mm256_or_si256(
+            _mm256_or_si256(srgb(v[order[0]]), _mm256_slli_epi32::<8>(srgb(v[order[1]]))),
+            _mm256_or_si256(
+                _mm256_slli_epi32::<16>(srgb(v[order[2]])),
+                _mm256_slli_epi32::<24>(a),
+            ),
+        );
+        _mm256_storeu_si256(out.as_mut_ptr().add(4 * x) as *mut __m256i, px);
+        x += LANES;
+    }
+    blend_encode_srgb8(
+        &input[4 * full..],
+        residual.map(|r| &r[4 * full..]),
+        s,
+        order,
+        &mut out[4 * full..],
+    );
 }
 
 /// Whether the CPU has AVX2 (checked once): the encoder here and the guided upsample's loops run
@@ -297,7 +288,7 @@ fn blend_encode_srgb8_with(
         return unsafe { blend_encode_srgb8_avx2(input, residual, s, order, out) };
     }
     let _ = avx2;
-    blend_encode_srgb8::<false>(input, residual, s, order, out)
+    blend_encode_srgb8(input, residual, s, order, out)
 }
 
 /// Blend one row (`input`, `residual`: 4 floats per pixel; `residual` None = input only) and
