@@ -5,6 +5,7 @@
 
 use rayon::prelude::*;
 
+use super::blend::use_avx2;
 use super::decode::{ensure_shape, DecodedFrame};
 use super::resample::{resample_frame_into, ModelResRef, ResamplePlans};
 use crate::frame::{linear_to_srgb, ImageF32};
@@ -14,20 +15,6 @@ use crate::gpu::preprocess::{EdgeParams, PreprocessConfig};
 pub const NONE: u8 = 0;
 pub const WEAK: u8 = 1;
 pub const STRONG: u8 = 2;
-
-/// Sample index with clamp-to-edge addressing.
-fn idx(w: u32, h: u32, x: i32, y: i32) -> usize {
-    let cx = x.clamp(0, w as i32 - 1) as usize;
-    let cy = y.clamp(0, h as i32 - 1) as usize;
-    cy * w as usize + cx
-}
-
-/// `s[(dy + 1) * 3 + (dx + 1)]` is the sample at (dx, dy); returns the Sobel gradient / 4.
-fn sobel(s: &[f32; 9]) -> (f32, f32) {
-    let gx = (s[2] + 2.0 * s[5] + s[8]) - (s[0] + 2.0 * s[3] + s[6]);
-    let gy = (s[6] + 2.0 * s[7] + s[8]) - (s[0] + 2.0 * s[1] + s[2]);
-    (gx * 0.25, gy * 0.25)
-}
 
 /// 0: compare left/right, 1: up/down, 2: (+1,+1)/(-1,-1), 3: (+1,-1)/(-1,+1).
 pub fn dir_bin(gx: f32, gy: f32) -> u32 {
@@ -49,96 +36,170 @@ pub fn luma(rgb: &[f32]) -> f32 {
     linear_to_srgb((0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]).clamp(0.0, 1.0))
 }
 
-/// Intermediate planes of the edge detector, kept between frames.
+/// Intermediate planes of the edge detector, kept between frames. The cue planes (luma, log depth,
+/// normal x, y, z) have rows of `w + 2` values: each row's first and last value repeated at its
+/// ends, so the 3x3 stencil reads clamp-to-edge taps without a per-tap clamp.
 #[derive(Debug, Clone, Default)]
 pub struct EdgeScratch {
     luma: Vec<f32>,
     log_depth: Vec<f32>,
-    grad: Vec<(f32, u32)>,
+    normals: [Vec<f32>; 3],
+    /// Per pixel: the gradient strength and its direction bin.
+    strength: Vec<f32>,
+    bin: Vec<u8>,
     state: Vec<u8>,
     /// Hysteresis: the pixels that turned strong in the last step, and in this one.
     frontier: Vec<u32>,
     next: Vec<u32>,
 }
 
-/// Per pixel (strength, direction bin) into `out`: the strongest of the colour, depth and
-/// normal cues. `luma` and `log_depth` are per-pixel scratch planes.
+/// Fill a padded cue plane (rows of `w + 2`) from `f(pixel index)`.
+fn fill_padded(plane: &mut Vec<f32>, w: usize, h: usize, f: impl Fn(usize) -> f32 + Sync) {
+    plane.resize((w + 2) * h, 0.0);
+    plane
+        .par_chunks_mut(w + 2)
+        .enumerate()
+        .for_each(|(y, row)| {
+            for (x, v) in row[1..=w].iter_mut().enumerate() {
+                *v = f(y * w + x);
+            }
+            row[0] = row[1];
+            row[w + 1] = row[w];
+        });
+}
+
+/// The rows above, at and below `y` of a padded plane (the edge rows repeated past the image).
+fn rows3(plane: &[f32], w: usize, h: usize, y: usize) -> [&[f32]; 3] {
+    let pw = w + 2;
+    let row = |y: usize| &plane[y * pw..][..pw];
+    [row(y.saturating_sub(1)), row(y), row((y + 1).min(h - 1))]
+}
+
+/// The Sobel gradient / 4 at column `x` of three padded rows (the sample at `(dx, dy)` is
+/// `r[dy + 1][x + 1 + dx]`), summed as [`sobel`] sums it.
+#[inline(always)]
+fn sobel_at(r: &[&[f32]; 3], x: usize) -> (f32, f32) {
+    let (a, b, c) = (r[0], r[1], r[2]);
+    let gx = (a[x + 2] + 2.0 * b[x + 2] + c[x + 2]) - (a[x] + 2.0 * b[x] + c[x]);
+    let gy = (c[x] + 2.0 * c[x + 1] + c[x + 2]) - (a[x] + 2.0 * a[x + 1] + a[x + 2]);
+    (gx * 0.25, gy * 0.25)
+}
+
+/// [`dir_bin`] as selects (the same bin for every input, NaN included), so that a row of them
+/// compiles to SIMD.
+#[inline(always)]
+fn dir_bin_select(gx: f32, gy: f32) -> u8 {
+    let (ax, ay) = (gx.abs(), gy.abs());
+    let t = 0.41421357f32;
+    let diagonal = if (gx > 0.0) == (gy > 0.0) { 2 } else { 3 };
+    let bin = if ax <= ay * t { 1 } else { diagonal };
+    if ay <= ax * t {
+        0
+    } else {
+        bin
+    }
+}
+
+/// One row of the gradient: per pixel the strongest of the colour, depth and normal cues (rows
+/// above, at and below of each padded cue plane), as strength and direction bin. Lane-wise, with
+/// selects for the cue choice, so it compiles to SIMD.
+#[inline(always)]
+fn gradient_row(
+    luma: [&[f32]; 3],
+    depth: Option<[&[f32]; 3]>,
+    normals: Option<[[&[f32]; 3]; 3]>,
+    p: &EdgeParams,
+    strength: &mut [f32],
+    bins: &mut [u8],
+) {
+    for (x, (m_out, bin_out)) in strength.iter_mut().zip(bins.iter_mut()).enumerate() {
+        let mut g = sobel_at(&luma, x);
+        let mut m = (g.0 * g.0 + g.1 * g.1).sqrt();
+        if let Some(d) = &depth {
+            let gd = sobel_at(d, x);
+            let md = (gd.0 * gd.0 + gd.1 * gd.1).sqrt() / p.depth_relative;
+            let take = md > m;
+            m = if take { md } else { m };
+            g = if take { gd } else { g };
+        }
+        if let Some([nx, ny, nz]) = &normals {
+            let (a, b, c) = (sobel_at(nx, x), sobel_at(ny, x), sobel_at(nz, x));
+            let jxx = a.0 * a.0 + b.0 * b.0 + c.0 * c.0;
+            let jyy = a.1 * a.1 + b.1 * b.1 + c.1 * c.1;
+            let jxy = a.0 * a.1 + b.0 * b.1 + c.0 * c.1;
+            let half_diff = 0.5 * (jxx - jyy);
+            let lambda = 0.5 * (jxx + jyy) + (half_diff * half_diff + jxy * jxy).sqrt();
+            let mn = 0.5 * lambda / p.normal_crease;
+            let v1 = (jxy, lambda - jxx);
+            let v2 = (lambda - jyy, jxy);
+            let first = v1.0 * v1.0 + v1.1 * v1.1 > v2.0 * v2.0 + v2.1 * v2.1;
+            let gn = if first { v1 } else { v2 };
+            let take = mn > m;
+            m = if take { mn } else { m };
+            g = if take { gn } else { g };
+        }
+        *m_out = m;
+        *bin_out = dir_bin_select(g.0, g.1);
+    }
+}
+
+/// [`gradient_row`] compiled for AVX2 (the same operations: the same bits; no FMA).
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gradient_row_avx2(
+    luma: [&[f32]; 3],
+    depth: Option<[&[f32]; 3]>,
+    normals: Option<[[&[f32]; 3]; 3]>,
+    p: &EdgeParams,
+    strength: &mut [f32],
+    bins: &mut [u8],
+) {
+    gradient_row(luma, depth, normals, p, strength, bins)
+}
+
+/// Per pixel (strength, direction bin) into the scratch's `strength` and `bin` planes: the
+/// strongest of the colour, depth and normal cues. `avx2`: only where the CPU has it.
 fn gradient_into(
     color_linear: &ImageF32,
     depth_z: Option<&ImageF32>,
     normals: Option<&ImageF32>,
     p: &EdgeParams,
     s: &mut EdgeScratch,
+    avx2: bool,
 ) {
-    let (w, h) = (color_linear.width, color_linear.height);
-    let n = w as usize * h as usize;
-    s.luma.resize(n, 0.0);
-    s.luma
-        .par_iter_mut()
-        .zip(color_linear.data.par_chunks_exact(4))
-        .for_each(|(l, c)| *l = luma(&c[..3]));
+    let (w, h) = (color_linear.width as usize, color_linear.height as usize);
+    let n = w * h;
+    let c = &color_linear.data;
+    fill_padded(&mut s.luma, w, h, |i| luma(&c[i * 4..i * 4 + 3]));
     if let Some(z) = depth_z {
-        s.log_depth.resize(n, 0.0);
-        s.log_depth
-            .par_iter_mut()
-            .zip(z.data.par_iter())
-            .for_each(|(d, &z)| *d = z.max(1e-6).ln());
+        fill_padded(&mut s.log_depth, w, h, |i| z.data[i].max(1e-6).ln());
     }
-    s.grad.resize(n, (0.0, 0));
-    let (lum, logd) = (&s.luma, &s.log_depth);
-    s.grad
-        .par_chunks_mut(w as usize)
+    if let Some(nm) = normals {
+        for (ch, plane) in s.normals.iter_mut().enumerate() {
+            fill_padded(plane, w, h, |i| nm.data[i * 4 + ch]);
+        }
+    }
+    s.strength.resize(n, 0.0);
+    s.bin.resize(n, 0);
+    let (lum, logd, nrm) = (&s.luma, &s.log_depth, &s.normals);
+    s.strength
+        .par_chunks_mut(w)
+        .zip(s.bin.par_chunks_mut(w))
         .enumerate()
-        .for_each(|(y, row)| {
-            let y = y as i32;
-            for (x, g_out) in row.iter_mut().enumerate() {
-                let x = x as i32;
-                let mut l = [0f32; 9];
-                let mut d = [0f32; 9];
-                let mut nv = [[0f32; 9]; 3];
-                for k in 0..9i32 {
-                    let j = idx(w, h, x + k % 3 - 1, y + k / 3 - 1);
-                    l[k as usize] = lum[j];
-                    if depth_z.is_some() {
-                        d[k as usize] = logd[j];
-                    }
-                    if let Some(nm) = normals {
-                        for (c, plane) in nv.iter_mut().enumerate() {
-                            plane[k as usize] = nm.data[j * 4 + c];
-                        }
-                    }
-                }
-                let mut g = sobel(&l);
-                let mut m = (g.0 * g.0 + g.1 * g.1).sqrt();
-                if depth_z.is_some() {
-                    let gd = sobel(&d);
-                    let md = (gd.0 * gd.0 + gd.1 * gd.1).sqrt() / p.depth_relative;
-                    if md > m {
-                        m = md;
-                        g = gd;
-                    }
-                }
-                if normals.is_some() {
-                    let (a, b, c) = (sobel(&nv[0]), sobel(&nv[1]), sobel(&nv[2]));
-                    let jxx = a.0 * a.0 + b.0 * b.0 + c.0 * c.0;
-                    let jyy = a.1 * a.1 + b.1 * b.1 + c.1 * c.1;
-                    let jxy = a.0 * a.1 + b.0 * b.1 + c.0 * c.1;
-                    let half_diff = 0.5 * (jxx - jyy);
-                    let lambda = 0.5 * (jxx + jyy) + (half_diff * half_diff + jxy * jxy).sqrt();
-                    let mn = 0.5 * lambda / p.normal_crease;
-                    if mn > m {
-                        m = mn;
-                        let v1 = (jxy, lambda - jxx);
-                        let v2 = (lambda - jyy, jxy);
-                        g = if v1.0 * v1.0 + v1.1 * v1.1 > v2.0 * v2.0 + v2.1 * v2.1 {
-                            v1
-                        } else {
-                            v2
-                        };
-                    }
-                }
-                *g_out = (m, dir_bin(g.0, g.1));
+        .for_each(|(y, (strength, bins))| {
+            let luma = rows3(lum, w, h, y);
+            let depth = depth_z.map(|_| rows3(logd, w, h, y));
+            let normals = normals.map(|_| nrm.each_ref().map(|plane| rows3(plane, w, h, y)));
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the caller found AVX2 on this CPU.
+                return unsafe { gradient_row_avx2(luma, depth, normals, p, strength, bins) };
             }
+            let _ = avx2;
+            gradient_row(luma, depth, normals, p, strength, bins)
         });
 }
 
@@ -150,17 +211,21 @@ pub fn gradient(
     p: &EdgeParams,
 ) -> Vec<(f32, u32)> {
     let mut s = EdgeScratch::default();
-    gradient_into(color_linear, depth_z, normals, p, &mut s);
-    s.grad
+    gradient_into(color_linear, depth_z, normals, p, &mut s, use_avx2());
+    s.strength
+        .iter()
+        .zip(&s.bin)
+        .map(|(&m, &b)| (m, u32::from(b)))
+        .collect()
 }
 
-fn nms_into(grad: &[(f32, u32)], w: u32, h: u32, p: &EdgeParams, out: &mut Vec<u8>) {
-    out.resize(grad.len(), NONE);
+fn nms_into(strength: &[f32], bin: &[u8], w: u32, h: u32, p: &EdgeParams, out: &mut Vec<u8>) {
+    out.resize(strength.len(), NONE);
     let at = |x: i32, y: i32| {
         if x < 0 || y < 0 || x >= w as i32 || y >= h as i32 {
             0.0
         } else {
-            grad[y as usize * w as usize + x as usize].0
+            strength[y as usize * w as usize + x as usize]
         }
     };
     out.par_chunks_mut(w as usize)
@@ -169,7 +234,8 @@ fn nms_into(grad: &[(f32, u32)], w: u32, h: u32, p: &EdgeParams, out: &mut Vec<u
             let y = y as i32;
             for (x, o) in row.iter_mut().enumerate() {
                 let x = x as i32;
-                let (m, bin) = grad[y as usize * w as usize + x as usize];
+                let i = y as usize * w as usize + x as usize;
+                let (m, bin) = (strength[i], bin[i]);
                 let (dx, dy) = match bin {
                     1 => (0, 1),
                     2 => (1, 1),
@@ -192,8 +258,9 @@ fn nms_into(grad: &[(f32, u32)], w: u32, h: u32, p: &EdgeParams, out: &mut Vec<u
 
 /// Non-maximum suppression along the binned direction, then the double threshold.
 pub fn nms(grad: &[(f32, u32)], w: u32, h: u32, p: &EdgeParams) -> Vec<u8> {
+    let (strength, bin): (Vec<f32>, Vec<u8>) = grad.iter().map(|&(m, b)| (m, b as u8)).unzip();
     let mut out = Vec::new();
-    nms_into(grad, w, h, p, &mut out);
+    nms_into(&strength, &bin, w, h, p, &mut out);
     out
 }
 
@@ -272,9 +339,9 @@ pub fn edges_into(
     if w == 0 || h == 0 {
         return;
     }
-    gradient_into(color_linear, depth_z, normals, p, s);
+    gradient_into(color_linear, depth_z, normals, p, s, use_avx2());
     let mut state = std::mem::take(&mut s.state);
-    nms_into(&s.grad, w, h, p, &mut state);
+    nms_into(&s.strength, &s.bin, w, h, p, &mut state);
     hysteresis_in_place(
         &mut state,
         &mut s.frontier,
@@ -345,6 +412,134 @@ pub fn model_inputs(frame: &DecodedFrame, cfg: &PreprocessConfig) -> ModelResRef
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sample index with clamp-to-edge addressing.
+    fn idx(w: u32, h: u32, x: i32, y: i32) -> usize {
+        let cx = x.clamp(0, w as i32 - 1) as usize;
+        let cy = y.clamp(0, h as i32 - 1) as usize;
+        cy * w as usize + cx
+    }
+
+    /// `s[(dy + 1) * 3 + (dx + 1)]` is the sample at (dx, dy); returns the Sobel gradient / 4.
+    fn sobel(s: &[f32; 9]) -> (f32, f32) {
+        let gx = (s[2] + 2.0 * s[5] + s[8]) - (s[0] + 2.0 * s[3] + s[6]);
+        let gy = (s[6] + 2.0 * s[7] + s[8]) - (s[0] + 2.0 * s[1] + s[2]);
+        (gx * 0.25, gy * 0.25)
+    }
+
+    /// The gradient pixel by pixel as the shader computes it (clamped taps, branches): the
+    /// definition the row-wise gradient keeps.
+    fn gradient_per_pixel(
+        color: &ImageF32,
+        depth_z: Option<&ImageF32>,
+        normals: Option<&ImageF32>,
+        p: &EdgeParams,
+    ) -> Vec<(f32, u32)> {
+        let (w, h) = (color.width, color.height);
+        let lum: Vec<f32> = color.data.chunks_exact(4).map(|c| luma(&c[..3])).collect();
+        let logd: Vec<f32> = depth_z.map_or(Vec::new(), |z| {
+            z.data.iter().map(|&z| z.max(1e-6).ln()).collect()
+        });
+        let mut out = Vec::new();
+        for y in 0..h as i32 {
+            for x in 0..w as i32 {
+                let mut l = [0f32; 9];
+                let mut d = [0f32; 9];
+                let mut nv = [[0f32; 9]; 3];
+                for k in 0..9i32 {
+                    let j = idx(w, h, x + k % 3 - 1, y + k / 3 - 1);
+                    l[k as usize] = lum[j];
+                    if depth_z.is_some() {
+                        d[k as usize] = logd[j];
+                    }
+                    if let Some(nm) = normals {
+                        for (c, plane) in nv.iter_mut().enumerate() {
+                            plane[k as usize] = nm.data[j * 4 + c];
+                        }
+                    }
+                }
+                let mut g = sobel(&l);
+                let mut m = (g.0 * g.0 + g.1 * g.1).sqrt();
+                if depth_z.is_some() {
+                    let gd = sobel(&d);
+                    let md = (gd.0 * gd.0 + gd.1 * gd.1).sqrt() / p.depth_relative;
+                    if md > m {
+                        m = md;
+                        g = gd;
+                    }
+                }
+                if normals.is_some() {
+                    let (a, b, c) = (sobel(&nv[0]), sobel(&nv[1]), sobel(&nv[2]));
+                    let jxx = a.0 * a.0 + b.0 * b.0 + c.0 * c.0;
+                    let jyy = a.1 * a.1 + b.1 * b.1 + c.1 * c.1;
+                    let jxy = a.0 * a.1 + b.0 * b.1 + c.0 * c.1;
+                    let half_diff = 0.5 * (jxx - jyy);
+                    let lambda = 0.5 * (jxx + jyy) + (half_diff * half_diff + jxy * jxy).sqrt();
+                    let mn = 0.5 * lambda / p.normal_crease;
+                    if mn > m {
+                        m = mn;
+                        let v1 = (jxy, lambda - jxx);
+                        let v2 = (lambda - jyy, jxy);
+                        g = if v1.0 * v1.0 + v1.1 * v1.1 > v2.0 * v2.0 + v2.1 * v2.1 {
+                            v1
+                        } else {
+                            v2
+                        };
+                    }
+                }
+                out.push((m, dir_bin(g.0, g.1)));
+            }
+        }
+        out
+    }
+
+    /// The row-wise gradient (both builds) gives the per-pixel definition's bits: sizes down to
+    /// one pixel, with and without depth and normals, values that tie and flat areas.
+    #[test]
+    fn row_gradient_matches_the_per_pixel_definition() {
+        let mut seed = 0x1234_5678u32;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed >> 8) as f32 / (1 << 24) as f32
+        };
+        let p = EdgeParams::default();
+        for (w, h) in [(1, 1), (1, 5), (6, 1), (2, 2), (17, 9), (40, 23)] {
+            let img = |c: u32, f: &mut dyn FnMut() -> f32| {
+                let mut i = ImageF32::new(w, h, c);
+                i.data.iter_mut().for_each(|v| *v = f());
+                i
+            };
+            // Quantised values so that equal neighbours (ties, zero gradients) occur.
+            let color = img(4, &mut || (rand() * 4.0).floor() / 4.0);
+            let depth = img(1, &mut || if rand() < 0.5 { 2.0 } else { 3.0 + rand() });
+            let normals = img(4, &mut || (rand() * 3.0).floor() - 1.0);
+            for (d, n) in [(false, false), (true, false), (false, true), (true, true)] {
+                let (d, n) = (d.then_some(&depth), n.then_some(&normals));
+                let want = gradient_per_pixel(&color, d, n, &p);
+                for avx2 in [false, use_avx2()] {
+                    let mut s = EdgeScratch::default();
+                    gradient_into(&color, d, n, &p, &mut s, avx2);
+                    let got: Vec<(u32, u32)> = s
+                        .strength
+                        .iter()
+                        .zip(&s.bin)
+                        .map(|(m, &b)| (m.to_bits(), u32::from(b)))
+                        .collect();
+                    let want: Vec<(u32, u32)> =
+                        want.iter().map(|(m, b)| (m.to_bits(), *b)).collect();
+                    assert_eq!(
+                        got,
+                        want,
+                        "{w}x{h} depth {} normals {} avx2 {avx2}",
+                        d.is_some(),
+                        n.is_some()
+                    );
+                }
+            }
+        }
+    }
 
     /// The GPU's rule, one Jacobi step at a time (the definition the breadth-first search keeps).
     fn jacobi(state: &[u8], w: usize, h: usize, max: u32) -> Vec<u8> {
