@@ -471,22 +471,14 @@ impl OwnedFrame {
         if n == 0 {
             return s;
         }
+        let avx2 = crate::reference::blend::use_avx2();
         if self.has_depth && self.depth.len() >= n * 4 {
             let plane = &mut self.depth[..n * 4];
             // Kept: finite and within MAX_DEPTH (false for NaN and infinities).
             let kept = |d: f32| d.abs() <= MAX_DEPTH;
             let (far, bad) = plane
                 .par_chunks(w * 4)
-                .map(|row| {
-                    let (mut far, mut bad) = (f32::NEG_INFINITY, 0usize);
-                    for c in row.chunks_exact(4) {
-                        let d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                        // A select, not f32::max (whose NaN rule keeps it scalar): d is no NaN here.
-                        far = if kept(d) && d > far { d } else { far };
-                        bad += usize::from(!kept(d));
-                    }
-                    (far, bad)
-                })
+                .map(|row| gbuffer_scan::depth_row(row, avx2))
                 .reduce(|| (f32::NEG_INFINITY, 0), |a, b| (a.0.max(b.0), a.1 + b.1));
             if bad > 0 {
                 let far = if far.is_finite() { far } else { MAX_DEPTH };
@@ -512,6 +504,9 @@ impl OwnedFrame {
             s.normals = self.normals[..n * 12]
                 .par_chunks_mut(w * 12)
                 .map(|row| {
+                    if gbuffer_scan::normals_row_clean(row, avx2) {
+                        return 0;
+                    }
                     let mut fixed_count = 0;
                     for c in row.chunks_exact_mut(12) {
                         let v: [f32; 3] = std::array::from_fn(|k| {
@@ -552,6 +547,9 @@ impl OwnedFrame {
                 .enumerate()
                 .map(|(y, row)| {
                     let py = y as f32 + 0.5;
+                    if gbuffer_scan::motion_row_clean(row, py, (wf, hf), avx2) {
+                        return 0;
+                    }
                     let mut zeroed = 0;
                     for (x, c) in row.chunks_exact_mut(8).enumerate() {
                         let mx = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
@@ -569,6 +567,348 @@ impl OwnedFrame {
                 .sum();
         }
         s
+    }
+}
+
+/// The sanitizer's read of a clean frame: per row, whether any value breaks its plane's rule,
+/// in lane-wise loops over groups of 8 pixels (no early exit, selects instead of branches) that
+/// compile to SIMD, with an AVX2 build. Rows where one does are then fixed pixel by pixel by
+/// [`OwnedFrame::sanitize_gbuffers`], which holds the rules; these scans repeat its tests.
+mod gbuffer_scan {
+    use super::MAX_DEPTH;
+
+    const LANES: usize = 8;
+
+    /// `N` little-endian f32 from the start of `c`.
+    #[inline(always)]
+    fn floats<const N: usize>(c: &[u8]) -> [f32; N] {
+        std::array::from_fn(|k| {
+            f32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]])
+        })
+    }
+
+    /// Depth kept as is: finite and within [`MAX_DEPTH`] (false for NaN).
+    #[inline(always)]
+    fn kept(d: f32) -> bool {
+        d.abs() <= MAX_DEPTH
+    }
+
+    /// One row of depth: the farthest kept depth (-inf when none) and the values not kept.
+    #[inline(always)]
+    fn depth_lanes(row: &[u8]) -> (f32, usize) {
+        let mut far = [f32::NEG_INFINITY; LANES];
+        let mut bad = [0u32; LANES];
+        let groups = row.chunks_exact(4 * LANES);
+        let rest = groups.remainder();
+        for c in groups {
+            let d = floats::<LANES>(c);
+            for l in 0..LANES {
+                // A select, not f32::max (whose NaN rule keeps it scalar): d is no NaN here.
+                far[l] = if kept(d[l]) && d[l] > far[l] {
+                    d[l]
+                } else {
+                    far[l]
+                };
+                bad[l] += u32::from(!kept(d[l]));
+            }
+        }
+        for c in rest.chunks_exact(4) {
+            let d = floats::<1>(c)[0];
+            far[0] = if kept(d) && d > far[0] { d } else { far[0] };
+            bad[0] += u32::from(!kept(d));
+        }
+        let far = far
+            .iter()
+            .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+        (far, bad.iter().map(|&b| b as usize).sum())
+    }
+
+    /// A normal of at most 1.5 units from its squared length (false for NaN).
+    #[inline(always)]
+    fn short(len2: f32) -> bool {
+        len2 <= 1.5 * 1.5
+    }
+
+    /// Normals within 1.5 units (false for NaN), every one of the row.
+    #[inline(always)]
+    fn normals_lanes(row: &[u8]) -> bool {
+        let mut bad = [0u32; LANES];
+        let groups = row.chunks_exact(12 * LANES);
+        let rest = groups.remainder();
+        for c in groups {
+            let v = floats::<{ 3 * LANES }>(c);
+            for l in 0..LANES {
+                let len2 =
+                    v[3 * l] * v[3 * l] + v[3 * l + 1] * v[3 * l + 1] + v[3 * l + 2] * v[3 * l + 2];
+                bad[l] |= u32::from(!short(len2));
+            }
+        }
+        for c in rest.chunks_exact(12) {
+            let v = floats::<3>(c);
+            let len2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+            bad[0] |= u32::from(!short(len2));
+        }
+        bad.iter().all(|&b| b == 0)
+    }
+
+    /// [`motion_lanes`] of the pixels from `x0` on (pixel by pixel).
+    fn motion_tail(row: &[u8], x0: usize, py: f32, (wf, hf): (f32, f32)) -> bool {
+        row[8 * x0..].chunks_exact(8).enumerate().all(|(k, c)| {
+            let v = floats::<2>(c);
+            let (qx, qy) = ((x0 + k) as f32 + 0.5 + v[0], py + v[1]);
+            (qx >= -wf) & (qx <= 2.0 * wf) & (qy >= -hf) & (qy <= 2.0 * hf)
+        })
+    }
+
+    /// Motion that lands within one frame width/height of the frame (false for NaN), every pixel
+    /// of the row whose pixel centres are at `py`.
+    #[inline(always)]
+    fn motion_lanes(row: &[u8], py: f32, (wf, hf): (f32, f32)) -> bool {
+        let mut bad = [0u32; LANES];
+        let sane = |x: f32, mx: f32, my: f32| {
+            let (qx, qy) = (x + 0.5 + mx, py + my);
+            (qx >= -wf) & (qx <= 2.0 * wf) & (qy >= -hf) & (qy <= 2.0 * hf)
+        };
+        let groups = row.chunks_exact(8 * LANES);
+        let rest = groups.remainder();
+        for (g, c) in groups.enumerate() {
+            let v = floats::<{ 2 * LANES }>(c);
+            for l in 0..LANES {
+                let x = (g * LANES + l) as f32;
+                bad[l] |= u32::from(!sane(x, v[2 * l], v[2 * l + 1]));
+            }
+        }
+        let x0 = (row.len() / 8) - rest.len() / 8;
+        for (k, c) in rest.chunks_exact(8).enumerate() {
+            let v = floats::<2>(c);
+            bad[0] |= u32::from(!sane((x0 + k) as f32, v[0], v[1]));
+        }
+        bad.iter().all(|&b| b == 0)
+    }
+
+    /// The scans in AVX2: depth as the lane loop compiled for it; normals and motion with their
+    /// channels deinterleaved by shuffles (the compiler's own build of those lane loops spilled),
+    /// the same tests in the same operation order.
+    #[cfg(target_arch = "x86_64")]
+    mod avx2 {
+        use std::arch::x86_64::*;
+
+        use super::LANES;
+
+        /// # Safety
+        /// The CPU must have AVX2 (each of these).
+        #[target_feature(enable = "avx2")]
+        pub(super) unsafe fn depth(row: &[u8]) -> (f32, usize) {
+            super::depth_lanes(row)
+        }
+
+        #[target_feature(enable = "avx2")]
+        pub(super) unsafe fn normals(row: &[u8]) -> bool {
+            let n = row.len() / 12;
+            let full = n - n % LANES;
+            let limit = _mm256_set1_ps(1.5 * 1.5);
+            let mut bad = _mm256_setzero_ps();
+            // 8 pixels = 24 floats in a, b, c. Rotating them by 0, 1 and 2 floats and blending
+            // (lanes from a, b, c by the masks) puts x, y and z of one pixel in the same lane
+            // (lane order: pixels 0 3 6 1 4 7 2 5).
+            let rot1 = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
+            let rot2 = _mm256_setr_epi32(2, 3, 4, 5, 6, 7, 0, 1);
+            let pick = |a: __m256, b: __m256, c: __m256, from_b: i32, from_c: i32| {
+                let m = |bits: i32| {
+                    _mm256_castsi256_ps(_mm256_setr_epi32(
+                        -(bits & 1),
+                        -((bits >> 1) & 1),
+                        -((bits >> 2) & 1),
+                        -((bits >> 3) & 1),
+                        -((bits >> 4) & 1),
+                        -((bits >> 5) & 1),
+                        -((bits >> 6) & 1),
+                        -((bits >> 7) & 1),
+                    ))
+                };
+                _mm256_blendv_ps(_mm256_blendv_ps(a, b, m(from_b)), c, m(from_c))
+            };
+            let p = row.as_ptr() as *const f32;
+            let mut i = 0;
+            while i < full {
+                let q = p.add(3 * i);
+                let (a, b, c) = (
+                    _mm256_loadu_ps(q),
+                    _mm256_loadu_ps(q.add(8)),
+                    _mm256_loadu_ps(q.add(16)),
+                );
+                let r1 = |v| _mm256_permutevar8x32_ps(v, rot1);
+                let r2 = |v| _mm256_permutevar8x32_ps(v, rot2);
+                // Lanes from b: x {1, 4, 7}, y {1, 4}, z {1, 4, 6}; from c: x {2, 5}, y and z
+                // {2, 5, 7}; the rest from a.
+                let x = pick(a, b, c, 0b1001_0010, 0b0010_0100);
+                let y = pick(r1(a), r1(b), r1(c), 0b0001_0010, 0b1010_0100);
+                let z = pick(r2(a), r2(b), r2(c), 0b0101_0010, 0b1010_0100);
+                let len2 = _mm256_add_ps(
+                    _mm256_add_ps(_mm256_mul_ps(x, x), _mm256_mul_ps(y, y)),
+                    _mm256_mul_ps(z, z),
+                );
+                // Not (len2 <= limit), true for NaN.
+                bad = _mm256_or_ps(bad, _mm256_cmp_ps::<_CMP_NLE_UQ>(len2, limit));
+                i += LANES;
+            }
+            _mm256_testz_ps(bad, bad) == 1 && super::normals_lanes(&row[12 * full..])
+        }
+
+        #[target_feature(enable = "avx2")]
+        pub(super) unsafe fn motion(row: &[u8], py: f32, (wf, hf): (f32, f32)) -> bool {
+            let n = row.len() / 8;
+            let full = n - n % LANES;
+            let p = row.as_ptr() as *const f32;
+            let (lo_x, hi_x) = (_mm256_set1_ps(-wf), _mm256_set1_ps(2.0 * wf));
+            let (lo_y, hi_y) = (_mm256_set1_ps(-hf), _mm256_set1_ps(2.0 * hf));
+            let (half, pyv) = (_mm256_set1_ps(0.5), _mm256_set1_ps(py));
+            let lane = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
+            let mut sane = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+            let mut i = 0;
+            while i < full {
+                // 8 (x, y) pairs: deinterleave two 4-pair halves.
+                let a = _mm256_loadu_ps(p.add(2 * i));
+                let b = _mm256_loadu_ps(p.add(2 * i + 8));
+                let lo = _mm256_permute2f128_ps::<0x20>(a, b);
+                let hi = _mm256_permute2f128_ps::<0x31>(a, b);
+                let mx = _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi);
+                let my = _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi);
+                let x = _mm256_add_ps(_mm256_set1_ps(i as f32), lane);
+                let qx = _mm256_add_ps(_mm256_add_ps(x, half), mx);
+                let qy = _mm256_add_ps(pyv, my);
+                let ok = _mm256_and_ps(
+                    _mm256_and_ps(
+                        _mm256_cmp_ps::<_CMP_GE_OQ>(qx, lo_x),
+                        _mm256_cmp_ps::<_CMP_LE_OQ>(qx, hi_x),
+                    ),
+                    _mm256_and_ps(
+                        _mm256_cmp_ps::<_CMP_GE_OQ>(qy, lo_y),
+                        _mm256_cmp_ps::<_CMP_LE_OQ>(qy, hi_y),
+                    ),
+                );
+                sane = _mm256_and_ps(sane, ok);
+                i += LANES;
+            }
+            _mm256_movemask_ps(sane) == 0xff && super::motion_tail(row, full, py, (wf, hf))
+        }
+    }
+
+    /// [`depth_lanes`] in the build the CPU runs (`avx2`: only where it has AVX2).
+    pub(super) fn depth_row(row: &[u8], avx2: bool) -> (f32, usize) {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: the caller found AVX2 on this CPU.
+            return unsafe { avx2::depth(row) };
+        }
+        let _ = avx2;
+        depth_lanes(row)
+    }
+
+    /// [`normals_lanes`] in the build the CPU runs.
+    pub(super) fn normals_row_clean(row: &[u8], avx2: bool) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: as in `depth_row`.
+            return unsafe { avx2::normals(row) };
+        }
+        let _ = avx2;
+        normals_lanes(row)
+    }
+
+    /// [`motion_lanes`] in the build the CPU runs.
+    pub(super) fn motion_row_clean(row: &[u8], py: f32, size: (f32, f32), avx2: bool) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: as in `depth_row`.
+            return unsafe { avx2::motion(row, py, size) };
+        }
+        let _ = avx2;
+        motion_lanes(row, py, size)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn bytes(v: &[f32]) -> Vec<u8> {
+            v.iter().flat_map(|f| f.to_le_bytes()).collect()
+        }
+
+        /// Both builds flag a row exactly when one of its pixels breaks the rule, wherever the
+        /// pixel is (every lane of a group, the partial group at the end), for values just
+        /// inside and just outside each limit and for NaN.
+        #[test]
+        fn scans_find_every_bad_pixel_in_both_builds() {
+            let builds = [false, crate::reference::blend::use_avx2()];
+            let (wf, hf, py) = (19.0f32, 7.0f32, 3.5f32);
+            let limit = 1.5f32 * 1.5;
+            for w in [1usize, 7, 8, 9, 16, 19] {
+                for at in 0..w {
+                    // Depth: a value just past MAX_DEPTH, NaN, or -inf at `at`.
+                    for bad_value in [MAX_DEPTH * 1.001, f32::NAN, f32::NEG_INFINITY, -MAX_DEPTH] {
+                        let mut d = vec![2.0f32; w];
+                        d[at] = bad_value;
+                        d[(at + 1) % w] = if w > 1 { 9.0 } else { d[0] };
+                        let want_bad = usize::from(!kept(bad_value));
+                        for avx2 in builds {
+                            let (far, bad) = depth_row(&bytes(&d), avx2);
+                            assert_eq!(bad, want_bad, "depth w {w} at {at} {bad_value}");
+                            let want_far = d
+                                .iter()
+                                .copied()
+                                .filter(|v| v.abs() <= MAX_DEPTH)
+                                .fold(f32::NEG_INFINITY, f32::max);
+                            assert_eq!(far, want_far);
+                        }
+                    }
+                    // Normals: length^2 just below and above the limit, NaN.
+                    let below = (limit / 3.0).sqrt();
+                    let above = f32::from_bits(below.to_bits() + 2);
+                    for (v, clean) in [(below, true), (above, false), (f32::NAN, false)] {
+                        let mut n = vec![0.0f32; 3 * w];
+                        for k in 0..w {
+                            n[3 * k + 1] = 1.0;
+                        }
+                        n[3 * at..3 * at + 3].copy_from_slice(&[v, v, v]);
+                        let len2 = v * v + v * v + v * v;
+                        assert_eq!(len2 <= limit, clean, "the test's own values");
+                        for avx2 in builds {
+                            assert_eq!(
+                                normals_row_clean(&bytes(&n), avx2),
+                                clean,
+                                "normals w {w} at {at} {v}"
+                            );
+                        }
+                    }
+                    // Motion: landing just inside and just outside each side, NaN.
+                    let x = at as f32 + 0.5;
+                    let cases = [
+                        ((-wf - x, 0.0), true),
+                        ((2.0 * wf - x, 0.0), true),
+                        ((2.0 * wf - x + 0.01, 0.0), false),
+                        ((-wf - x - 0.01, 0.0), false),
+                        ((0.0, 2.0 * hf - py), true),
+                        ((0.0, 2.0 * hf - py + 0.01), false),
+                        ((0.0, -hf - py - 0.01), false),
+                        ((f32::NAN, 0.0), false),
+                        ((0.0, f32::NAN), false),
+                    ];
+                    for ((mx, my), clean) in cases {
+                        let mut m = vec![0.0f32; 2 * w];
+                        m[2 * at] = mx;
+                        m[2 * at + 1] = my;
+                        for avx2 in builds {
+                            assert_eq!(
+                                motion_row_clean(&bytes(&m), py, (wf, hf), avx2),
+                                clean,
+                                "motion w {w} at {at} ({mx}, {my})"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
