@@ -1,20 +1,20 @@
-//! CPU compositing stage: guided upsample of the model residual, then temporal accumulation fused
-//! with blend + encode (each accumulated row is blended and encoded while it is in cache).
+//! CPU compositing stage: guided upsample of the model residual, temporal accumulation, blend and
+//! encode, fused per row: each row of the upsample is produced inside the temporal pass and each
+//! accumulated row is blended and encoded while it is in cache.
 
 use crate::error::{Error, Result};
 use crate::frame::{ColorFormat, ImageF32};
 use crate::gpu::composite::CompositeParams;
 use crate::reference::blend::{blend_encode_row, blend_strength};
 use crate::reference::decode::DecodedFrame;
-use crate::reference::guided_upsample::{guided_upsample_into, UpsampleScratch};
+use crate::reference::guided_upsample::{guided_rows, UpsampleScratch};
 use crate::reference::temporal::{temporal_into_with, TemporalInputs, TemporalScratch};
 
-/// The compositor's full-resolution state: this frame's upsampled result, the ping-pong
-/// accumulated residuals and the previous frame's depth.
+/// The compositor's full-resolution state: the ping-pong accumulated residuals and the previous
+/// frame's depth.
 pub struct CpuCompositor {
     width: u32,
     height: u32,
-    current: ImageF32,
     history: [ImageF32; 2],
     latest: usize,
     history_valid: bool,
@@ -37,7 +37,6 @@ impl CpuCompositor {
         CpuCompositor {
             width: 0,
             height: 0,
-            current: empty(4),
             history: [empty(4), empty(4)],
             latest: 0,
             history_valid: false,
@@ -73,7 +72,8 @@ impl CpuCompositor {
             self.history_valid = false;
             self.depth_prev_valid = false;
         }
-        // 1. Guided upsample into `current`.
+        // 1. The guided upsample's fit; its full-resolution rows are produced inside the temporal
+        // pass, each while it is in cache (no full-resolution image written and read back).
         let lr_ok = out_lr.channels == 4
             && out_lr.width > 0
             && out_lr.height > 0
@@ -87,14 +87,23 @@ impl CpuCompositor {
                 out_lr.width, out_lr.height, out_lr.channels, in_lr.width, in_lr.height, in_lr.channels
             )));
         }
-        guided_upsample_into(
+        let Some(current) = guided_rows(
             &frame.color,
             out_lr,
             in_lr,
             params.upsample_eps,
             &mut self.upsample,
-            &mut self.current,
-        );
+        ) else {
+            self.history_valid = false;
+            if w == 0 || h == 0 {
+                out.clear();
+                return Ok(());
+            }
+            return Err(Error::Internal(format!(
+                "CPU compositor: the decoded frame holds {} floats, not {w}x{h}x4",
+                frame.color.data.len()
+            )));
+        };
 
         // 2. Temporal accumulation into the other history image, blended and encoded per row.
         let history_valid = self.history_valid && !reset_history;
@@ -106,7 +115,7 @@ impl CpuCompositor {
             _ => None,
         };
         let inputs = TemporalInputs {
-            current: &self.current,
+            current: &current,
             input: &frame.color,
             history: history_valid.then_some(hist_prev),
             motion: frame.motion.as_ref(),

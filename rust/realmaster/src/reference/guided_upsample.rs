@@ -609,20 +609,77 @@ pub fn guided_upsample_into(
     upsample_with(guide, out_lr, in_lr, eps, scratch, out, use_avx2())
 }
 
-fn upsample_with(
-    guide: &ImageF32,
+/// One frame's fitted guided filter, ready to produce full-resolution rows: what
+/// [`guided_upsample_into`] writes, one row at a time, for a consumer that uses each row while it
+/// is in cache (the CPU compositor's temporal pass) instead of a full-resolution image.
+pub struct GuidedRows<'a> {
+    guide: &'a ImageF32,
+    coeffs: &'a [f32],
+    rows: &'a [Lerp],
+    tables: (&'a [Chunk], &'a [ChunkTap]),
+    lw: usize,
+    avx2: bool,
+}
+
+impl GuidedRows<'_> {
+    /// The full-resolution size (the guide's).
+    pub fn size(&self) -> (u32, u32) {
+        (self.guide.width, self.guide.height)
+    }
+
+    /// Row `y` (`y` < height) of the result into `out` (`4 * width` floats): the row's two model
+    /// rows of coefficients lerped along y, then applied to the guide's row.
+    pub fn row_into(&self, y: usize, out: &mut [f32]) {
+        let row_len = self.lw * COEFFS;
+        let w4 = self.guide.width as usize * 4;
+        let (ry, grow, orow) = (
+            &self.rows[y],
+            &self.guide.data[y * w4..][..w4],
+            &mut out[..w4],
+        );
+        ROW.with(|v| {
+            let mut v = v.borrow_mut();
+            v.resize(row_len, 0.0);
+            let top = &self.coeffs[ry.i0 as usize * row_len..][..row_len];
+            let bottom = &self.coeffs[ry.i1 as usize * row_len..][..row_len];
+            for ((d, a), b) in v.iter_mut().zip(top).zip(bottom) {
+                *d = a + ry.f * (b - a);
+            }
+            #[cfg(target_arch = "x86_64")]
+            if self.avx2 {
+                // SAFETY: `use_avx2` found AVX2 on this CPU.
+                unsafe { apply_row_avx2(&v, self.tables, grow, orow) };
+                return;
+            }
+            apply_row(&v, self.tables, grow, orow);
+        });
+    }
+}
+
+/// Fit the guided filter of `out_lr - in_lr` (model size) for the full-resolution `guide`, into
+/// `scratch`: the coefficients and the per-size tables. None when a size is zero.
+pub fn guided_rows<'a>(
+    guide: &'a ImageF32,
     out_lr: &ImageF32,
     in_lr: &ImageF32,
     eps: f32,
-    scratch: &mut UpsampleScratch,
-    out: &mut ImageF32,
+    scratch: &'a mut UpsampleScratch,
+) -> Option<GuidedRows<'a>> {
+    guided_rows_with(guide, out_lr, in_lr, eps, scratch, use_avx2())
+}
+
+fn guided_rows_with<'a>(
+    guide: &'a ImageF32,
+    out_lr: &ImageF32,
+    in_lr: &ImageF32,
+    eps: f32,
+    scratch: &'a mut UpsampleScratch,
     avx2: bool,
-) {
+) -> Option<GuidedRows<'a>> {
     let (w, h) = (guide.width, guide.height);
     let (lw, lh) = (out_lr.width as usize, out_lr.height as usize);
-    ensure_shape(out, w, h, 4);
-    if w == 0 || h == 0 || lw == 0 || lh == 0 {
-        return;
+    if w == 0 || h == 0 || lw == 0 || lh == 0 || guide.data.len() < w as usize * h as usize * 4 {
+        return None;
     }
     let eps = clamp_eps(eps);
     // 1. The fit per model row, in bands of rows: each row's moments, their 3x3 sums, the solve.
@@ -644,7 +701,7 @@ fn upsample_with(
                 )
             })
         });
-    // 2. Apply per full-resolution row (the tables depend only on the sizes).
+    // 2. The apply's tables (they depend only on the sizes).
     let key = (w, h, lw as u32, lh as u32);
     if scratch.tables_for != Some(key) {
         scratch.rows.clear();
@@ -654,31 +711,34 @@ fn upsample_with(
         chunk_taps(w, lw as u32, &mut scratch.chunks, &mut scratch.chunk_taps);
         scratch.tables_for = Some(key);
     }
-    let (coeffs, rows) = (&scratch.coeffs[..], &scratch.rows[..]);
-    let tables = (&scratch.chunks[..], &scratch.chunk_taps[..]);
-    let row_len = lw * COEFFS;
+    Some(GuidedRows {
+        guide,
+        coeffs: &scratch.coeffs,
+        rows: &scratch.rows,
+        tables: (&scratch.chunks, &scratch.chunk_taps),
+        lw,
+        avx2,
+    })
+}
+
+fn upsample_with(
+    guide: &ImageF32,
+    out_lr: &ImageF32,
+    in_lr: &ImageF32,
+    eps: f32,
+    scratch: &mut UpsampleScratch,
+    out: &mut ImageF32,
+    avx2: bool,
+) {
+    let (w, h) = (guide.width, guide.height);
+    ensure_shape(out, w, h, 4);
+    let Some(rows) = guided_rows_with(guide, out_lr, in_lr, eps, scratch, avx2) else {
+        return;
+    };
     out.data
         .par_chunks_mut(w as usize * 4)
-        .zip(guide.data.par_chunks(w as usize * 4))
-        .zip(rows.par_iter())
-        .for_each(|((orow, grow), ry)| {
-            ROW.with(|v| {
-                let mut v = v.borrow_mut();
-                v.resize(row_len, 0.0);
-                let top = &coeffs[ry.i0 as usize * row_len..][..row_len];
-                let bottom = &coeffs[ry.i1 as usize * row_len..][..row_len];
-                for ((d, a), b) in v.iter_mut().zip(top).zip(bottom) {
-                    *d = a + ry.f * (b - a);
-                }
-                #[cfg(target_arch = "x86_64")]
-                if avx2 {
-                    // SAFETY: `use_avx2` found AVX2 on this CPU.
-                    unsafe { apply_row_avx2(&v, tables, grow, orow) };
-                    return;
-                }
-                apply_row(&v, tables, grow, orow);
-            });
-        });
+        .enumerate()
+        .for_each(|(y, orow)| rows.row_into(y, orow));
 }
 
 /// Full-res result = guide + residual, residual = the guided filter of `out_lr - in_lr` (fitted at

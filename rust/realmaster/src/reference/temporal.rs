@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::decode::ensure_shape;
+use super::guided_upsample::GuidedRows;
 use super::lanes::{load_rgba_partial, store_rgba_partial, LANES};
 use crate::frame::ImageF32;
 use crate::gpu::composite::CompositeParams;
@@ -27,10 +28,64 @@ const BAND_ROWS: usize = 16;
 /// Planes of neighbourhood terms: the current colour in YCoCg (3), the current residual (3).
 const TERMS: usize = 6;
 
+/// This frame's upsampled result as the temporal pass reads it, row by row: an image, or the
+/// guided filter producing each row when the pass needs it (the compositor's path: no
+/// full-resolution image written and read back).
+pub trait CurrentRows: Sync {
+    /// Width and height.
+    fn size(&self) -> (u32, u32);
+    /// Whether it holds 4 channels at its size (an image of another shape is left out).
+    fn well_formed(&self) -> bool;
+    /// Row `y` (< height): borrowed, or produced into `slot` (at least 4 * width floats).
+    fn row<'s>(&'s self, y: usize, slot: &'s mut [f32]) -> &'s [f32];
+    /// Row `y` again, after [`row`](Self::row) was called with the same `y` and `slot`.
+    fn produced<'s>(&'s self, y: usize, slot: &'s [f32]) -> &'s [f32];
+}
+
+impl CurrentRows for ImageF32 {
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn well_formed(&self) -> bool {
+        self.channels == 4 && self.data.len() == self.width as usize * self.height as usize * 4
+    }
+
+    fn row<'s>(&'s self, y: usize, _: &'s mut [f32]) -> &'s [f32] {
+        let len = self.width as usize * 4;
+        &self.data[y * len..][..len]
+    }
+
+    fn produced<'s>(&'s self, y: usize, _: &'s [f32]) -> &'s [f32] {
+        let len = self.width as usize * 4;
+        &self.data[y * len..][..len]
+    }
+}
+
+impl CurrentRows for GuidedRows<'_> {
+    fn size(&self) -> (u32, u32) {
+        GuidedRows::size(self)
+    }
+
+    fn well_formed(&self) -> bool {
+        true
+    }
+
+    fn row<'s>(&'s self, y: usize, slot: &'s mut [f32]) -> &'s [f32] {
+        let len = self.size().0 as usize * 4;
+        self.row_into(y, &mut slot[..len]);
+        &slot[..len]
+    }
+
+    fn produced<'s>(&'s self, _: usize, slot: &'s [f32]) -> &'s [f32] {
+        &slot[..self.size().0 as usize * 4]
+    }
+}
+
 /// One frame's inputs to the temporal pass (all full resolution).
-pub struct TemporalInputs<'a> {
+pub struct TemporalInputs<'a, C: CurrentRows + ?Sized = ImageF32> {
     /// The current upsampled result (input + upsampled residual), 4 channels.
-    pub current: &'a ImageF32,
+    pub current: &'a C,
     /// The frame's input colour, 4 channels.
     pub input: &'a ImageF32,
     /// The previous accumulated residual, 4 channels; None = reset.
@@ -82,13 +137,15 @@ pub fn residual(current: &ImageF32, input: &ImageF32) -> ImageF32 {
 /// history of one row (rgb planes and a keep plane: 1 where the history is used).
 struct BandBuffers<'a> {
     terms: [&'a mut [f32]; 3],
+    /// The current image's rows of the three term rows, where it produces them (4 * w each).
+    current: [&'a mut [f32]; 3],
     vertical: &'a mut [f32],
     bounds: &'a mut [f32],
     history: &'a mut [f32],
 }
 
 fn band_len(w: usize) -> usize {
-    3 * TERMS * w + 4 * (w + 2) + 2 * TERMS * w + 4 * w
+    3 * TERMS * w + 3 * 4 * w + 4 * (w + 2) + 2 * TERMS * w + 4 * w
 }
 
 impl<'a> BandBuffers<'a> {
@@ -96,10 +153,14 @@ impl<'a> BandBuffers<'a> {
         let (t0, rest) = buf.split_at_mut(TERMS * w);
         let (t1, rest) = rest.split_at_mut(TERMS * w);
         let (t2, rest) = rest.split_at_mut(TERMS * w);
+        let (c0, rest) = rest.split_at_mut(4 * w);
+        let (c1, rest) = rest.split_at_mut(4 * w);
+        let (c2, rest) = rest.split_at_mut(4 * w);
         let (vertical, rest) = rest.split_at_mut(4 * (w + 2));
         let (bounds, rest) = rest.split_at_mut(2 * TERMS * w);
         BandBuffers {
             terms: [t0, t1, t2],
+            current: [c0, c1, c2],
             vertical,
             bounds,
             history: &mut rest[..4 * w],
@@ -226,8 +287,8 @@ fn floor(v: f32) -> (f32, i32) {
 /// and 0 where this frame's residual stands alone: off-screen, or too little kept weight). Per
 /// pixel: the 4 bilinear taps, the depth test, the history taps as 4-wide loads.
 #[inline(always)]
-fn reproject_row(
-    inp: &TemporalInputs<'_>,
+fn reproject_row<C: CurrentRows + ?Sized>(
+    inp: &TemporalInputs<'_, C>,
     history: &ImageF32,
     params: &CompositeParams,
     y: usize,
@@ -238,15 +299,16 @@ fn reproject_row(
 
 /// [`reproject_row`] for the pixels from `x0` on.
 #[inline(always)]
-fn reproject_row_from(
-    inp: &TemporalInputs<'_>,
+fn reproject_row_from<C: CurrentRows + ?Sized>(
+    inp: &TemporalInputs<'_, C>,
     history: &ImageF32,
     params: &CompositeParams,
     y: usize,
     x0: usize,
     out: &mut [f32],
 ) {
-    let (w, h) = (inp.current.width as usize, inp.current.height as usize);
+    let (w, h) = inp.current.size();
+    let (w, h) = (w as usize, h as usize);
     let (wf, hf) = (w as f32, h as f32);
     let (wi, hi) = (w as i32 - 1, h as i32 - 1);
     let reject = params.depth_reject;
@@ -325,8 +387,8 @@ fn history_taps(hist: &[f32], taps: [usize; 4], wt: [f32; 4]) -> ([f32; 3], f32)
 /// The CPU must have AVX2; `history` must have the current image's size and 4 channels.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn reproject_row_avx2(
-    inp: &TemporalInputs<'_>,
+unsafe fn reproject_row_avx2<C: CurrentRows + ?Sized>(
+    inp: &TemporalInputs<'_, C>,
     history: &ImageF32,
     params: &CompositeParams,
     y: usize,
@@ -335,7 +397,8 @@ unsafe fn reproject_row_avx2(
     use std::arch::x86_64::*;
 
     use super::lanes::avx2::planes_at;
-    let (w, h) = (inp.current.width as usize, inp.current.height as usize);
+    let (w, h) = inp.current.size();
+    let (w, h) = (w as usize, h as usize);
     let full = w - w % LANES;
     let motion_row = inp.motion.map(|m| &m.data[y * w * 2..][..w * 2]);
     let depth = inp
@@ -496,18 +559,19 @@ unsafe fn reproject_row_avx2(
 /// (from [`reproject_row`]) where it is used, clamped to `bounds` (from [`row_bounds`]). Groups of
 /// [`LANES`] pixels, one per lane, the shader's per-pixel branch as a select.
 #[inline(always)]
-fn history_row<const AVX2: bool>(
-    inp: &TemporalInputs<'_>,
+#[allow(clippy::too_many_arguments)]
+fn history_row<const AVX2: bool, C: CurrentRows + ?Sized>(
+    inp: &TemporalInputs<'_, C>,
+    cur_row: &[f32],
     params: &CompositeParams,
     bounds: &[f32],
     hist: &[f32],
     y: usize,
     row: &mut [f32],
 ) {
-    let w = inp.current.width as usize;
+    let w = inp.current.size().0 as usize;
     let alpha = params.temporal_alpha;
     let row_len = w * 4;
-    let cur_row = &inp.current.data[y * row_len..][..row_len];
     let in_row = &inp.input.data[y * row_len..][..row_len];
     let plane = |p: usize| &bounds[p * w..][..w];
     let lo: [&[f32]; 6] = std::array::from_fn(|p| plane(2 * p));
@@ -569,8 +633,8 @@ fn history_row<const AVX2: bool>(
 /// Rows `y0..y0 + rows.len() / row_len` (a band) with history; `GATHER`: reproject with AVX2
 /// gathers (only in the AVX2 build).
 #[inline(always)]
-fn history_band<const GATHER: bool>(
-    inp: &TemporalInputs<'_>,
+fn history_band<const GATHER: bool, C: CurrentRows + ?Sized>(
+    inp: &TemporalInputs<'_, C>,
     history: &ImageF32,
     params: &CompositeParams,
     buf: &mut [f32],
@@ -579,13 +643,15 @@ fn history_band<const GATHER: bool>(
     each_row: &mut dyn FnMut(usize, &[f32]),
 ) {
     let (cur, input) = (inp.current, inp.input);
-    let (w, h) = (cur.width as usize, cur.height as usize);
+    let (w, h) = cur.size();
+    let (w, h) = (w as usize, h as usize);
     let row_len = w * 4;
     let bb = BandBuffers::new(buf, w);
-    let (mut terms, vertical, bounds, hist) = (bb.terms, bb.vertical, bb.bounds, bb.history);
-    let fill = |y: usize, dst: &mut [f32]| {
+    let (mut terms, cur_rows) = (bb.terms, bb.current);
+    let (vertical, bounds, hist) = (bb.vertical, bb.bounds, bb.history);
+    let fill = |y: usize, dst: &mut [f32], cur_dst: &mut [f32]| {
         row_terms::<GATHER>(
-            &cur.data[y * row_len..][..row_len],
+            cur.row(y, cur_dst),
             &input.data[y * row_len..][..row_len],
             dst,
         )
@@ -593,11 +659,12 @@ fn history_band<const GATHER: bool>(
     // Slot of image row y (-1..=h): (y + 1) % 3; rows beyond the image repeat the edge row.
     let clamp = |y: isize| y.clamp(0, h as isize - 1) as usize;
     let slot = |y: isize| ((y + 1) % 3) as usize;
-    fill(clamp(y0 as isize - 1), terms[slot(y0 as isize - 1)]);
-    fill(y0, terms[slot(y0 as isize)]);
+    let first = y0 as isize - 1;
+    fill(clamp(first), terms[slot(first)], cur_rows[slot(first)]);
+    fill(y0, terms[slot(y0 as isize)], cur_rows[slot(y0 as isize)]);
     for (k, row) in out.chunks_exact_mut(row_len).enumerate() {
         let y = (y0 + k) as isize;
-        fill(clamp(y + 1), terms[slot(y + 1)]);
+        fill(clamp(y + 1), terms[slot(y + 1)], cur_rows[slot(y + 1)]);
         {
             let [t0, t1, t2] = &mut terms;
             let all: [&[f32]; 3] = [t0, t1, t2];
@@ -614,7 +681,8 @@ fn history_band<const GATHER: bool>(
         }
         #[cfg(not(target_arch = "x86_64"))]
         reproject_row(inp, history, params, y as usize, hist);
-        history_row::<GATHER>(inp, params, bounds, hist, y as usize, row);
+        let cur_row = cur.produced(y as usize, cur_rows[slot(y)]);
+        history_row::<GATHER, C>(inp, cur_row, params, bounds, hist, y as usize, row);
         each_row(y as usize, row);
     }
 }
@@ -622,8 +690,8 @@ fn history_band<const GATHER: bool>(
 /// [`history_band`] compiled for AVX2 (the same source and operations: identical results).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn history_band_avx2(
-    inp: &TemporalInputs<'_>,
+fn history_band_avx2<C: CurrentRows + ?Sized>(
+    inp: &TemporalInputs<'_, C>,
     history: &ImageF32,
     params: &CompositeParams,
     buf: &mut [f32],
@@ -631,15 +699,15 @@ fn history_band_avx2(
     out: &mut [f32],
     each_row: &mut dyn FnMut(usize, &[f32]),
 ) {
-    history_band::<true>(inp, history, params, buf, y0, out, each_row)
+    history_band::<true, C>(inp, history, params, buf, y0, out, each_row)
 }
 
 /// [`temporal`] into `out` (resized to the current image); bands of rows in parallel. `scratch` is
 /// kept by the caller. With a `side` buffer of `side_row` bytes per row,
 /// `each_row(input_row, residual_row, side_row)` runs on every finished row while it is still in
 /// cache (the compositor blends and encodes there).
-pub fn temporal_into_with(
-    inp: &TemporalInputs<'_>,
+pub fn temporal_into_with<C: CurrentRows + ?Sized>(
+    inp: &TemporalInputs<'_, C>,
     params: &CompositeParams,
     out: &mut ImageF32,
     scratch: &mut TemporalScratch,
@@ -654,8 +722,8 @@ pub fn temporal_into_with(
 }
 
 /// [`temporal_into_with`] with the band loop's build chosen (`avx2` only where the CPU has it).
-fn temporal_with(
-    inp: &TemporalInputs<'_>,
+fn temporal_with<C: CurrentRows + ?Sized>(
+    inp: &TemporalInputs<'_, C>,
     params: &CompositeParams,
     out: &mut ImageF32,
     scratch: &mut TemporalScratch,
@@ -664,7 +732,7 @@ fn temporal_with(
     avx2: bool,
 ) {
     let params = params.sanitized();
-    let (w, h) = (inp.current.width, inp.current.height);
+    let (w, h) = inp.current.size();
     // Inputs of another shape than the current image are left out (history and motion as on a
     // reset or a static camera, depth as when absent) rather than read out of bounds.
     let fits = |img: &ImageF32, c: u32| {
@@ -681,7 +749,7 @@ fn temporal_with(
         depth: inp.depth.filter(|(dc, dp)| fits(dc, 1) && fits(dp, 1)),
     };
     let inp = &inputs;
-    if !(fits(inp.current, 4) && fits(inp.input, 4)) {
+    if !(inp.current.well_formed() && fits(inp.input, 4)) {
         ensure_shape(out, w, h, 4);
         out.data.fill(0.0);
         return;
@@ -711,46 +779,41 @@ fn temporal_with(
                 );
             }
         };
-        let Some(history) = inp.history else {
-            // No history: this frame's residual.
-            let n = rows.len() / 4;
-            let (cur, inp_rows) = (
-                &inp.current.data[y0 * row_len..][..n * 4],
-                &input[y0 * row_len..][..n * 4],
-            );
-            for (k, row) in rows.chunks_exact_mut(row_len).enumerate() {
-                let (c, i) = (
-                    &cur[k * row_len..][..row_len],
-                    &inp_rows[k * row_len..][..row_len],
-                );
-                for ((o, c), i) in row
-                    .chunks_exact_mut(4)
-                    .zip(c.chunks_exact(4))
-                    .zip(i.chunks_exact(4))
-                {
-                    o.copy_from_slice(&[c[0] - i[0], c[1] - i[1], c[2] - i[2], 1.0]);
-                }
-                finish(y0 + k, row);
-            }
-            return;
-        };
         let mut buf = pool
             .lock()
             .map(|mut p| p.pop())
             .unwrap_or_default()
             .unwrap_or_default();
         buf.resize(band_len(w as usize), 0.0);
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: `temporal_into_with` found AVX2 on this CPU.
-            unsafe { history_band_avx2(inp, history, &params, &mut buf, y0, rows, &mut finish) };
-            if let Ok(mut p) = pool.lock() {
-                p.push(buf);
+        let _ = avx2; // (read only by the x86-64 arm)
+        match inp.history {
+            None => {
+                // No history: this frame's residual.
+                for (k, row) in rows.chunks_exact_mut(row_len).enumerate() {
+                    let y = y0 + k;
+                    let c = inp.current.row(y, &mut buf[..row_len]);
+                    let i = &input[y * row_len..][..row_len];
+                    for ((o, c), i) in row
+                        .chunks_exact_mut(4)
+                        .zip(c.chunks_exact(4))
+                        .zip(i.chunks_exact(4))
+                    {
+                        o.copy_from_slice(&[c[0] - i[0], c[1] - i[1], c[2] - i[2], 1.0]);
+                    }
+                    finish(y, row);
+                }
             }
-            return;
+            #[cfg(target_arch = "x86_64")]
+            Some(history) if avx2 => {
+                // SAFETY: `temporal_into_with` found AVX2 on this CPU.
+                unsafe {
+                    history_band_avx2(inp, history, &params, &mut buf, y0, rows, &mut finish)
+                };
+            }
+            Some(history) => {
+                history_band::<false, C>(inp, history, &params, &mut buf, y0, rows, &mut finish)
+            }
         }
-        let _ = avx2;
-        history_band::<false>(inp, history, &params, &mut buf, y0, rows, &mut finish);
         if let Ok(mut p) = pool.lock() {
             p.push(buf);
         }
@@ -773,7 +836,8 @@ fn temporal_with(
 /// Accumulate this frame's residual `inp.current - inp.input` with the reprojected, validated and
 /// clamped history residual. Returns the new accumulated residual (alpha 1).
 pub fn temporal(inp: &TemporalInputs<'_>, params: &CompositeParams) -> ImageF32 {
-    let mut out = ImageF32::new(inp.current.width, inp.current.height, 4);
+    let (w, h) = inp.current.size();
+    let mut out = ImageF32::new(w, h, 4);
     temporal_into_with(
         inp,
         params,
@@ -851,6 +915,86 @@ mod tests {
             |_, _, _| {},
         );
         assert_eq!(out.data, residual(&current, &input).data);
+    }
+
+    /// The guided upsample's rows produced inside the pass give the bits of the upsampled image
+    /// read from memory, with and without history, in both builds and whatever the threads.
+    #[test]
+    fn guided_rows_match_the_upsampled_image() {
+        use crate::reference::guided_upsample::{
+            guided_rows, guided_upsample_into, UpsampleScratch,
+        };
+        let mut seed = 0x85eb_ca6bu32;
+        let (w, h) = (45u32, 37u32);
+        let guide = image(w, h, 4, &mut seed, |v| v);
+        let out_lr = image(7, 5, 4, &mut seed, |v| 0.2 + v);
+        let in_lr = image(7, 5, 4, &mut seed, |v| v);
+        let history = image(w, h, 4, &mut seed, |v| 0.3 * v - 0.15);
+        let motion = image(w, h, 2, &mut seed, |v| 4.0 * v - 2.0);
+        let depth = image(w, h, 1, &mut seed, |v| 5.0 + v);
+        let params = CompositeParams {
+            temporal_alpha: 0.3,
+            ..Default::default()
+        };
+        let mut current = ImageF32::new(0, 0, 4);
+        guided_upsample_into(
+            &guide,
+            &out_lr,
+            &in_lr,
+            params.upsample_eps,
+            &mut UpsampleScratch::default(),
+            &mut current,
+        );
+        let mut scratch = UpsampleScratch::default();
+        let rows = guided_rows(&guide, &out_lr, &in_lr, params.upsample_eps, &mut scratch).unwrap();
+        for hist in [None, Some(&history)] {
+            let from_image = TemporalInputs {
+                current: &current,
+                input: &guide,
+                history: hist,
+                motion: Some(&motion),
+                depth: Some((&depth, &depth)),
+            };
+            let want = temporal(&from_image, &params);
+            let produced = TemporalInputs {
+                current: &rows,
+                input: &guide,
+                history: hist,
+                motion: Some(&motion),
+                depth: Some((&depth, &depth)),
+            };
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                for avx2 in [
+                    false,
+                    cfg!(target_arch = "x86_64") && std::is_x86_feature_detected!("avx2"),
+                ] {
+                    let mut out = ImageF32::new(0, 0, 4);
+                    pool.install(|| {
+                        temporal_with(
+                            &produced,
+                            &params,
+                            &mut out,
+                            &mut TemporalScratch::default(),
+                            (&mut [], 0),
+                            |_, _, _| {},
+                            avx2,
+                        )
+                    });
+                    assert!(
+                        out.data
+                            .iter()
+                            .zip(&want.data)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "history {} threads {threads} avx2 {avx2}",
+                        hist.is_some()
+                    );
+                }
+            }
+        }
     }
 
     fn check_builds_agree(inputs: &TemporalInputs<'_>, params: &CompositeParams, moving: bool) {
