@@ -119,6 +119,8 @@ fn io_error(problem: String) -> Error {
 /// The CPU implementations of both passes (the CPU backend runs these; tests compare the GPU
 /// passes with them).
 pub mod reference {
+    use rayon::prelude::*;
+
     use crate::frame::srgb_to_linear;
 
     /// `[1,3,H,W]` model output → RGBA (alpha 1; a pixel with a non-finite value is all zero,
@@ -148,14 +150,20 @@ pub mod reference {
             out.extend_from_slice(src);
             return;
         }
-        out.extend(src.chunks_exact(4).flat_map(|p| {
-            [
-                srgb_to_linear(p[0].clamp(0.0, 1.0)),
-                srgb_to_linear(p[1].clamp(0.0, 1.0)),
-                srgb_to_linear(p[2].clamp(0.0, 1.0)),
-                p[3],
-            ]
-        }));
+        // A `powf` per value: rows of pixels in parallel.
+        out.resize(src.len() / 4 * 4, 0.0);
+        out.par_chunks_mut(1024)
+            .zip(src.par_chunks(1024))
+            .for_each(|(o, s)| {
+                for (o, p) in o.chunks_exact_mut(4).zip(s.chunks_exact(4)) {
+                    o.copy_from_slice(&[
+                        srgb_to_linear(p[0].clamp(0.0, 1.0)),
+                        srgb_to_linear(p[1].clamp(0.0, 1.0)),
+                        srgb_to_linear(p[2].clamp(0.0, 1.0)),
+                        p[3],
+                    ]);
+                }
+            });
     }
 
     pub fn to_linear(src: &[f32], srgb: bool) -> Vec<f32> {
