@@ -21,7 +21,7 @@ use realmaster::gpu::{AdapterPreference, GpuContext, GpuImage};
 use realmaster::reference::blend::blend_encode_row;
 use realmaster::reference::decode::DecodedFrame;
 use realmaster::reference::edges::{model_inputs_into, PreprocessScratch};
-use realmaster::reference::guided_upsample::{guided_upsample_into, UpsampleScratch};
+use realmaster::reference::guided_upsample::{guided_rows, guided_upsample_into, UpsampleScratch};
 use realmaster::reference::resample::ModelResRef;
 use realmaster::reference::temporal::{temporal_into_with, TemporalInputs, TemporalScratch};
 use realmaster::{ColorFormat, FrameRef, ImageF32, OwnedFrame, PlaneRef};
@@ -335,13 +335,16 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
     g.bench_function("temporal+blend+encode rgba8", |b| {
         b.iter(|| pool.install(|| comp.temporal_encode(&decoded)))
     });
+    g.bench_function("guided upsample+temporal+blend+encode, fused", |b| {
+        b.iter(|| pool.install(|| comp.fused(&decoded)))
+    });
+    // What the CPU backend runs per frame (the compositor's fused path).
     g.bench_function("all full-resolution passes", |b| {
         b.iter(|| {
             pool.install(|| {
                 decoded.decode_from(&frame, &mut spare);
                 model_inputs_into(&decoded, &cfg, &mut scratch, &mut model_res);
-                comp.upsample(&decoded);
-                comp.temporal_encode(&decoded);
+                comp.fused(&decoded);
             })
         })
     });
@@ -349,7 +352,8 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
 }
 
 /// The compositing half of the CPU passes with its buffers, made once: the guided upsample of a
-/// stand-in model output, then temporal accumulation fused with blend and 8-bit encode.
+/// stand-in model output, then temporal accumulation fused with blend and 8-bit encode; or the
+/// three fused per row (the compositor's path).
 struct CompositeState {
     out_lr: ImageF32,
     in_lr: ImageF32,
@@ -390,6 +394,37 @@ impl CompositeState {
             self.params.upsample_eps,
             &mut self.up,
             &mut self.current,
+        )
+    }
+
+    /// The compositor's path: the upsample's rows produced inside the temporal pass.
+    fn fused(&mut self, decoded: &DecodedFrame) {
+        let Some(rows) = guided_rows(
+            &decoded.color,
+            &self.out_lr,
+            &self.in_lr,
+            self.params.upsample_eps,
+            &mut self.up,
+        ) else {
+            return;
+        };
+        let inputs = TemporalInputs {
+            current: &rows,
+            input: &decoded.color,
+            history: Some(&self.history),
+            motion: decoded.motion.as_ref(),
+            depth: Some((&self.depth, &self.depth)),
+        };
+        let row_bytes = decoded.color.width as usize * 4;
+        temporal_into_with(
+            &inputs,
+            &self.params,
+            &mut self.next,
+            &mut self.scratch,
+            (&mut self.encoded, row_bytes),
+            |input, residual, bytes| {
+                blend_encode_row(input, Some(residual), 1.0, ColorFormat::Rgba8Srgb, bytes)
+            },
         )
     }
 
