@@ -7,7 +7,9 @@
 //! rolling scratch; each output row combines them vertically (min, max, sum, sum of squares of the
 //! 3 rows), then horizontally, into the clamp bounds of its pixels: separable 3x3 statistics, in
 //! lane-wise loops over planar rows that compile to SIMD. The reprojection is then per pixel.
-//! A pixel's result does not depend on the band split (bit-identical whatever the threads).
+//! The current image is read through [`CurrentRows`]: an image in memory, or the guided upsample's
+//! rows produced as the band reaches them (the CPU compositor; the band keeps them beside their
+//! terms). A pixel's result does not depend on the band split (bit-identical whatever the threads).
 
 use std::sync::Mutex;
 
@@ -131,7 +133,8 @@ pub fn residual(current: &ImageF32, input: &ImageF32) -> ImageF32 {
     out
 }
 
-/// A band's scratch, carved from one buffer: 3 rows of [`TERMS`] planes of `w` terms, the vertical
+/// A band's scratch, carved from one buffer: 3 rows of [`TERMS`] planes of `w` terms, the current
+/// image's rows they were computed from (where [`CurrentRows`] produces its rows), the vertical
 /// statistics of one term plane of one row (min, max, sum, sum of squares, each padded by one
 /// pixel at both ends), the clamp bounds of one row (per term plane: low, high) and the reprojected
 /// history of one row (rgb planes and a keep plane: 1 where the history is used).
