@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use rayon::prelude::*;
+use realmaster::cpu::CpuPreprocessor;
 use realmaster::gpu::composite::{CompositeParams, Compositor};
 use realmaster::gpu::preprocess::{
     EdgeParams, ModelColorSpace, ModelResImages, PreprocessConfig, Preprocessor,
@@ -338,12 +339,29 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
     g.bench_function("guided upsample+temporal+blend+encode, fused", |b| {
         b.iter(|| pool.install(|| comp.fused(&decoded)))
     });
-    // What the CPU backend runs per frame (the compositor's fused path).
+    // The CPU backend's preprocessor: the decode and resample + edges above, except that the
+    // normals are resampled at upload straight from the submitted plane (never decoded).
+    let mut pre = match CpuPreprocessor::new(cfg) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("passes bench: {e}");
+            return;
+        }
+    };
+    g.bench_function("upload+preprocess (CPU backend)", |b| {
+        b.iter(|| {
+            pool.install(|| {
+                let up = pre.upload(&frame).and_then(|_| pre.process(&mut model_res));
+                std::hint::black_box(up.is_ok())
+            })
+        })
+    });
+    // What the CPU backend runs per frame: its preprocessor, then the compositor's fused path.
     g.bench_function("all full-resolution passes", |b| {
         b.iter(|| {
             pool.install(|| {
-                decoded.decode_from(&frame, &mut spare);
-                model_inputs_into(&decoded, &cfg, &mut scratch, &mut model_res);
+                let up = pre.upload(&frame).and_then(|_| pre.process(&mut model_res));
+                std::hint::black_box(up.is_ok());
                 comp.fused(&decoded);
             })
         })

@@ -390,6 +390,16 @@ pub fn model_inputs_into(
     out: &mut ModelResRef,
 ) {
     resample_frame_into(frame, cfg, &mut scratch.plans, out);
+    model_edges_into(cfg, scratch, out);
+}
+
+/// The edge map of model inputs whose other planes are made (the last step of
+/// [`model_inputs_into`]).
+pub fn model_edges_into(
+    cfg: &PreprocessConfig,
+    scratch: &mut PreprocessScratch,
+    out: &mut ModelResRef,
+) {
     let mut edges = std::mem::replace(&mut out.edges, ImageF32::new(0, 0, 1));
     edges_into(
         &out.color_linear,

@@ -145,12 +145,12 @@ unsafe fn vertical_sum_avx2(data: &[f32], y0: usize, wys: &[f32], line_len: usiz
 /// divides by the product of the two weight sums. The shader sums `p wx wy` over the 2D footprint:
 /// the same mean up to rounding.
 fn resample_rows<const C: usize, const CO: usize>(
-    src: &ImageF32,
+    data: &[f32],
+    sw: usize,
     px: &AxisPlan,
     py: &AxisPlan,
     out: &mut [f32],
 ) {
-    let sw = src.width as usize;
     let dw = px.dst as usize;
     let line_len = sw * C;
     let avx2 = use_avx2();
@@ -164,12 +164,12 @@ fn resample_rows<const C: usize, const CO: usize>(
                 #[cfg(target_arch = "x86_64")]
                 if avx2 {
                     // SAFETY: `use_avx2` found AVX2 on this CPU.
-                    unsafe { vertical_sum_avx2(&src.data, y0, wys, line_len, &mut v) };
+                    unsafe { vertical_sum_avx2(data, y0, wys, line_len, &mut v) };
                 } else {
-                    vertical_sum(&src.data, y0, wys, line_len, &mut v);
+                    vertical_sum(data, y0, wys, line_len, &mut v);
                 }
                 #[cfg(not(target_arch = "x86_64"))]
-                vertical_sum(&src.data, y0, wys, line_len, &mut v);
+                vertical_sum(data, y0, wys, line_len, &mut v);
                 let wy: f32 = wys.iter().sum();
                 for (ox, o) in row.chunks_exact_mut(CO).enumerate() {
                     let (x0, wxs) = px.taps(ox);
@@ -217,15 +217,15 @@ fn resample_planned(src: &ImageF32, px: &AxisPlan, py: &AxisPlan, out: &mut Imag
     if dw == 0 || dh == 0 || src.width == 0 || src.height == 0 {
         return;
     }
-    let o = &mut out.data;
+    let (o, d, sw) = (&mut out.data, &src.data[..], src.width as usize);
     match (src.channels, rgba) {
-        (1, false) => resample_rows::<1, 1>(src, px, py, o),
-        (2, false) => resample_rows::<2, 2>(src, px, py, o),
-        (3, false) => resample_rows::<3, 3>(src, px, py, o),
-        (1, true) => resample_rows::<1, 4>(src, px, py, o),
-        (2, true) => resample_rows::<2, 4>(src, px, py, o),
-        (3, true) => resample_rows::<3, 4>(src, px, py, o),
-        _ => resample_rows::<4, 4>(src, px, py, o),
+        (1, false) => resample_rows::<1, 1>(d, sw, px, py, o),
+        (2, false) => resample_rows::<2, 2>(d, sw, px, py, o),
+        (3, false) => resample_rows::<3, 3>(d, sw, px, py, o),
+        (1, true) => resample_rows::<1, 4>(d, sw, px, py, o),
+        (2, true) => resample_rows::<2, 4>(d, sw, px, py, o),
+        (3, true) => resample_rows::<3, 4>(d, sw, px, py, o),
+        _ => resample_rows::<4, 4>(d, sw, px, py, o),
     }
 }
 
@@ -286,16 +286,7 @@ pub fn resample_frame_into(
     match &frame.normals {
         Some(n) => {
             area_resample_planned_rgba(n, px, py, &mut out.normals);
-            for p in out.normals.data.chunks_exact_mut(4) {
-                let len = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
-                // A (near) zero average has no direction: report "no normal".
-                if len > 1e-6 {
-                    p[..3].iter_mut().for_each(|v| *v /= len);
-                } else {
-                    p[..3].iter_mut().for_each(|v| *v = 0.0);
-                }
-                p[3] = 0.0;
-            }
+            unit_normals(&mut out.normals);
         }
         None => {
             ensure_shape(&mut out.normals, mw, mh, 4);
@@ -321,6 +312,43 @@ pub fn resample_frame_into(
     ensure_shape(&mut out.edges, mw, mh, 1);
     out.has_depth = frame.depth.is_some();
     out.has_normals = frame.normals.is_some();
+}
+
+/// The resampled normals (4 channels) scaled to unit length; a (near) zero average has no
+/// direction and reports "no normal" (0).
+fn unit_normals(img: &mut ImageF32) {
+    for p in img.data.chunks_exact_mut(4) {
+        let len = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
+        if len > 1e-6 {
+            p[..3].iter_mut().for_each(|v| *v /= len);
+        } else {
+            p[..3].iter_mut().for_each(|v| *v = 0.0);
+        }
+        p[3] = 0.0;
+    }
+}
+
+/// The model's normals (4 channels, unit length, as [`resample_frame_into`] makes them) straight from
+/// a submitted normals plane: `data` is `sw` x `sh` pixels of 3 floats, tight rows. The CPU
+/// preprocessor uses it at upload so the full-resolution normals are never copied: the same values
+/// as resampling the decoded plane (decoding them is a copy).
+pub fn resample_normals_into(
+    data: &[f32],
+    (sw, sh): (u32, u32),
+    cfg: &PreprocessConfig,
+    plans: &mut ResamplePlans,
+    out: &mut ImageF32,
+) {
+    let (mw, mh) = (cfg.model_width, cfg.model_height);
+    ensure_shape(out, mw, mh, 4);
+    if sw == 0 || sh == 0 || mw == 0 || mh == 0 || data.len() < sw as usize * sh as usize * 3 {
+        out.data.fill(0.0);
+        return;
+    }
+    plans.x.rebuild(sw, mw);
+    plans.y.rebuild(sh, mh);
+    resample_rows::<3, 4>(data, sw as usize, &plans.x, &plans.y, &mut out.data);
+    unit_normals(out);
 }
 
 /// Resample and encode every plane of `frame` for the model (edges left at 0; see
