@@ -54,4 +54,5 @@ model:
 card: build
 	$(PY) models/training/runtime_card.py --package $(MODEL) --look --real data/realphotos \
 		--sequence samples/heldout_pathtrace_harbor_orbit --sequence samples/heldout_pathtrace_coast_orbit \
-		--sequence samples/heldout_pathtrace_cedar_crane --sequence samples/heldout_downtown_orbit
+		--sequence samples/heldout_pathtrace_cedar_crane --sequence samples/heldout_downtown_orbit_pathtraced \
+		--sequence samples/heldout_downtown_orbit

@@ -16,8 +16,14 @@ WEATHER_GROUP = "RM_Weather"
 WEATHER_KEYS = ("wet", "snow", "night")
 
 
-def _link(nt: Any, a: Any, b: Any) -> None:
-    nt.links.new(a, b)
+def link(nt: Any, a: Any, b: Any) -> None:
+    """Link two sockets of `nt`; raises where Blender refuses silently (links.new returns None, e.g.
+    for a socket of another tree)."""
+    if nt.links.new(a, b) is None:
+        raise RuntimeError(f"node link refused: {a.node.name}.{a.name} -> {b.node.name}.{b.name} in {nt.name}")
+
+
+_link = link
 
 
 def _math(nt: Any, op: str, a: Any = None, b: Any = None, clamp: bool = False) -> Any:
@@ -65,6 +71,9 @@ def weather_group() -> Any:
     g.inputs.new("NodeSocketFloat", "Exposed")  # 1 for ground that collects puddles
     g.outputs.new("NodeSocketColor", "Color")
     g.outputs.new("NodeSocketFloat", "Roughness")
+    # The night value for emitters: a material must read it from its group node, because a link
+    # from a socket inside this group into a material's tree is refused (links.new returns None).
+    g.outputs.new("NodeSocketFloat", "Night")
     gi = g.nodes.new("NodeGroupInput")
     go = g.nodes.new("NodeGroupOutput")
     vals = {}
@@ -105,6 +114,7 @@ def weather_group() -> Any:
     rough = _math(g, "ADD", _math(g, "MULTIPLY", rough, _math(g, "SUBTRACT", 1.0, snow)), _math(g, "MULTIPLY", snow, 0.6))
     _link(g, col, go.inputs["Color"])
     _link(g, rough, go.inputs["Roughness"])
+    _link(g, vals["night"], go.inputs["Night"])
     return g
 
 
@@ -114,8 +124,11 @@ def set_weather_values(**values: float) -> None:
         g.nodes[k].outputs[0].default_value = float(values.get(k, 0.0))
 
 
-def night_value() -> Any:
-    return weather_group().nodes["night"].outputs[0]
+def weather_node(nt: Any) -> Any:
+    """The shared weather group as a node of material tree `nt`; its "Night" output drives emitters."""
+    grp = nt.nodes.new("ShaderNodeGroup")
+    grp.node_tree = weather_group()
+    return grp
 
 
 def surface(
@@ -151,6 +164,8 @@ def surface(
     _link(nt, bsdf.outputs[0], out.inputs["Surface"])
     bsdf.inputs["Metallic"].default_value = metallic
     bsdf.inputs["Clearcoat"].default_value = clearcoat
+    grp = weather_node(nt)
+    night = grp.outputs["Night"]
     if image:
         tex = nt.nodes.new("ShaderNodeTexImage")
         tex.image = bpy.data.images.load(image, check_existing=True)
@@ -202,15 +217,13 @@ def surface(
         _link(nt, _math(nt, "FLOOR", _math(nt, "DIVIDE", sep.outputs["Z"], windows["floor"])), comb.inputs[1])
         _link(nt, comb.outputs[0], cell.inputs["Vector"])
         lit = _math(nt, "GREATER_THAN", cell.outputs["Value"], 0.6)
-        emit_strength = _math(nt, "MULTIPLY", _math(nt, "MULTIPLY", win, lit), _math(nt, "MULTIPLY", night_value(), 4.0))
+        emit_strength = _math(nt, "MULTIPLY", _math(nt, "MULTIPLY", win, lit), _math(nt, "MULTIPLY", night, 4.0))
         bsdf.inputs["Emission"].default_value = (1.0, 0.72, 0.42, 1.0)
     if emission is not None:
         bsdf.inputs["Emission"].default_value = (*emission, 1.0)
-        emit_strength = _math(nt, "MULTIPLY", night_value(), emission_night)
+        emit_strength = _math(nt, "MULTIPLY", night, emission_night)
     if emit_strength is not None:
         _link(nt, emit_strength, bsdf.inputs["Emission Strength"])
-    grp = nt.nodes.new("ShaderNodeGroup")
-    grp.node_tree = weather_group()
     _link(nt, col, grp.inputs["Color"])
     if isinstance(rough, float):
         grp.inputs["Roughness"].default_value = rough

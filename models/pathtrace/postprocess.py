@@ -232,7 +232,7 @@ def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
             write_png(seq / "targets" / wname / f"{f:04d}.png", linear_to_srgb(aces_fit(x * exposure)))
     meta = {
         "scene": spec["scene"], "variant": spec["variant"], "camera": spec["camera"], "seed": spec["seed"],
-        "split": spec["split"], "generator": "realmaster-pathtrace 0.2.0", "sky_depth": SKY_DEPTH,
+        "split": spec["split"], "generator": "realmaster-pathtrace 0.2.1", "sky_depth": SKY_DEPTH,
         "engine": spec["engine"], "samples": spec["samples"], "denoiser": "oidn" if oidn is not None else "none",
         "assets": cam["assets"], "hdris": cam.get("hdris", []), "fallbacks": cam["fallbacks"],
         "fov_deg": round(math.degrees(2 * math.atan(w / 2 / cam["fx"])), 3),

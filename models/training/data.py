@@ -43,9 +43,20 @@ class DataConfig:
     # asks for the same look at its own exposure (teacher v2 sets a target's exposure relative to the
     # engine frame's). Edges stay the stored frame's (their depth and normal parts do not change).
     exposure_aug: float = 0.0
+    # Probability that a pair's engine frames (not its target) get a white-balance shift: gains
+    # 2^U(WHITE_BALANCE_EV) on red and on blue in linear light. Another engine's frames carry another
+    # ambient and sky tint than the training renders; a student that saw only one tint learns a fixed
+    # colour correction and over-corrects the others (the sample renderer's asphalt came out brown).
+    white_balance_aug: float = 0.0
 
 
 EXPOSURE_EV = (-3.0, 0.5)
+WHITE_BALANCE_EV = (-0.4, 0.4)
+
+
+def rebalance_srgb(x: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """sRGB 0..1 [..., 3] -> linear, times per-channel gains, clipped, -> sRGB 0..1 (float32)."""
+    return linear_to_srgb(np.clip(srgb_to_linear(x) * gains, 0.0, 1.0)).astype(np.float32)
 
 
 def regain_srgb(x: np.ndarray, gain: float) -> np.ndarray:
@@ -216,6 +227,14 @@ class TrainingData:
                 for d in (a, b):
                     for k in ("frames", "prev", "target"):
                         d[k] = regain_srgb(d[k], gain)
+            if self.cfg.white_balance_aug > 0 and rng.random() < self.cfg.white_balance_aug:
+                ev = rng.uniform(*WHITE_BALANCE_EV, size=2)
+                gains = np.array([2.0 ** ev[0], 1.0, 2.0 ** ev[1]], np.float32)
+                # the window's frames are stacked on the channel axis: one gain triple per frame
+                for d in (a, b):
+                    for k in ("frames", "prev"):
+                        x = d[k]
+                        d[k] = rebalance_srgb(x.reshape(*x.shape[:-1], -1, 3), gains).reshape(x.shape)
             cur = self.store.frame(si, t)
             if no_temporal:
                 vm = np.zeros((seq.height, seq.width), np.float32)

@@ -5,7 +5,9 @@
       [--metrics out/eval/metrics.json]
 
 Writes model.onnx (torch.onnx.export, dynamo, opset 18, dynamic H/W in multiples of 16),
-presets.json (the weathers' preset prompt embeddings), manifest.json and MODEL_CARD.md; then
+presets.json (the weathers' preset prompt embeddings), manifest.json, MODEL_CARD.md and
+lineage.json (every training stage behind the weights, so a later run can --init-from the
+package and its card still names all the data the weights saw); then
 runs ONNX Runtime against PyTorch at several sizes and fails if the max abs difference exceeds
 --tolerance. The text encoder files (text_encoder.onnx, vocab.txt) are produced separately by
 make_text_encoder.py --package-dir OUT and listed under "generated" in the manifest.
@@ -49,6 +51,42 @@ def load_student(workdir: Path | None, checkpoint: Path | None):
     model.load_state_dict(state["model"])
     model = model.to(memory_format=torch.contiguous_format).eval()
     return model, state
+
+
+LINEAGE = "lineage.json"
+
+
+def package_weights(package: Path, model) -> dict:
+    """The state dict of a student exported to `package` (its model.onnx initializers, named
+    `student.<parameter>`), checked against `model`: every parameter present with its shape and
+    nothing else. Lets a run fine-tune the shipped weights when the checkpoint is gone."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    path = package / "model.onnx" if package.is_dir() else package
+    if not path.is_file():
+        raise DataError(f"{path} does not exist", "pass a model package folder (with model.onnx) or a step_*.pt checkpoint")
+    graph = onnx.load(str(path)).graph
+    found = {i.name.removeprefix("student."): numpy_helper.to_array(i) for i in graph.initializer if i.name.startswith("student.")}
+    want = model.state_dict()
+    missing = sorted(set(want) - set(found))
+    extra = sorted(set(found) - set(want))
+    bad = [k for k in want if k in found and tuple(found[k].shape) != tuple(want[k].shape)]
+    if missing or extra or bad:
+        raise DataError(
+            f"{path} does not hold this student's weights (missing {missing[:3]}, unexpected {extra[:3]}, other shapes {bad[:3]})",
+            "pass the --arch the package was trained with",
+        )
+    return {k: torch.from_numpy(np.array(found[k])).to(want[k].dtype) for k in want}
+
+
+def stage_record(run: dict) -> dict:
+    """What a package keeps of one training stage (for the model card's lineage and licences)."""
+    keep = ("train", "model", "generators", "assets", "weathers", "init_from")
+    rec = {k: run[k] for k in keep if k in run}
+    rec["sequences"] = list(run.get("sequences", []))
+    return rec
 
 
 def export_onnx(model, path: Path) -> None:
@@ -198,6 +236,10 @@ def export(args: argparse.Namespace) -> int:
         input_names=model.cfg.input_names,
     )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    from model_card import lineage
+
+    # read before this export replaces OUT's lineage.json (a run fine-tuned from OUT itself)
+    ancestors, missing = lineage(run)
     write_model_card(
         out / "MODEL_CARD.md",
         name=args.name,
@@ -210,6 +252,10 @@ def export(args: argparse.Namespace) -> int:
         metrics=metrics,
         workdir=args.workdir,
     )
+    (out / LINEAGE).write_text(json.dumps({
+        "stages": [stage_record(r) for r in ancestors + [run]],
+        "complete": not missing,
+    }, indent=1) + "\n")
     probs = validate_package(out)
     if probs:
         print("error: the written package does not validate:\n  " + "\n  ".join(probs), file=sys.stderr)

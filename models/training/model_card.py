@@ -25,11 +25,19 @@ def _realism_terms(tr: dict[str, Any]) -> str:
 
 
 def _augmentation(tr: dict[str, Any]) -> list[str]:
-    """The card's line on exposure augmentation, when the run used it."""
+    """The card's lines on exposure and white-balance augmentation, when the run used them."""
+    lines = []
+    wb = tr.get("white_balance_aug") or 0.0
+    if wb > 0:
+        lines = [
+            f"- white-balance augmentation (`--white-balance-aug {wb}`): {wb:.0%} of the pairs get red and blue gains of"
+            " 2^U(-0.4, 0.4) on their engine frames only (not the target),",
+            "  so another engine's ambient or sky tint is corrected to the same look instead of shifting it",
+        ]
     share = tr.get("exposure_aug") or 0.0
     if share <= 0:
-        return []
-    return [
+        return lines
+    return lines + [
         f"- exposure augmentation (`--exposure-aug {share}`): {share:.0%} of the pairs are re-exposed by one"
         " linear-light gain 2^U(-3, 0.5),",
         "  the same for the engine frames and the target, so engine frames darker or brighter than the training"
@@ -71,6 +79,17 @@ def lineage(run: dict) -> tuple[list[dict], list[str]]:
     cur = run
     while cur.get("init_from"):
         ckpt = Path(cur["init_from"])
+        package = ckpt if ckpt.is_dir() else ckpt.parent
+        lin = package / "lineage.json"
+        if ckpt.is_dir() or ckpt.suffix == ".onnx":
+            # fine-tuned from an exported package: its lineage.json holds every stage behind it
+            if not lin.is_file():
+                missing.append(str(ckpt))
+                break
+            d = json.loads(lin.read_text())
+            if not d.get("complete", False):
+                missing.append(str(ckpt))
+            return list(d["stages"]) + list(reversed(chain)), missing
         rj = (ckpt.parent.parent / "run.json").resolve()
         if rj in seen or not rj.is_file():
             missing.append(str(ckpt))
@@ -254,7 +273,7 @@ def write_model_card(
         a = r.get("assets")
         lines.append(
             f"| {i + 1}{' (this export)' if r is run else ''} | {r['train']['name']} | {r['train']['steps']} |"
-            f" {len(r['sequences'])} | {', '.join(g)} |"
+            f" {r.get('sequence_count') or len(r['sequences'])} | {', '.join(g)} |"
             f" {', '.join(a) if a else ('procedural only' if a is not None else 'not recorded')} |"
         )
     if ancestors or missing:

@@ -63,6 +63,8 @@ class TrainConfig:
     realism_every: int = 2
     # share of pairs re-exposed by one linear gain (data.DataConfig.exposure_aug)
     exposure_aug: float = 0.0
+    # share of pairs whose engine frames get a white-balance shift (data.DataConfig.white_balance_aug)
+    white_balance_aug: float = 0.0
     # weight of the Sobel-gradient term (losses.LossWeights.edge); its default is the losses' default
     edge: float = 0.5
 
@@ -108,8 +110,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--edge", type=float, help="override the edge (Sobel gradient) loss weight (default 0.5)")
     ap.add_argument("--gan-start", type=int, help="override the step the adversarial loss starts at")
     ap.add_argument("--exposure-aug", type=float, help="share of pairs re-exposed by one linear gain of 2^U(-3, 0.5) (0 = off)")
+    ap.add_argument("--white-balance-aug", type=float, help="share of pairs whose engine frames (not the target) get red and blue gains of 2^U(-0.4, 0.4) (0 = off)")
     ap.add_argument("--real-photos", type=Path, help="real-photo cache (realphotos.py extract) for the discriminator")
-    ap.add_argument("--init-from", type=Path, help="start from this checkpoint's weights (same --arch; a fine-tune: new optimizer, step 0)")
+    ap.add_argument("--init-from", type=Path, help="start from this checkpoint's weights, or an exported package's (folder or model.onnx; same --arch; a fine-tune: new optimizer, step 0)")
     ap.add_argument("--weathers", help="comma-separated subset of target weathers (default: all in the data)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     ap.add_argument("--keep", type=int, default=3, help="checkpoints to keep (default 3)")
@@ -133,6 +136,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             ap.error(f"--{name} must be a non-negative number (got {v})")
     if args.exposure_aug is not None and not (0.0 <= args.exposure_aug <= 1.0):
         ap.error(f"--exposure-aug must be between 0 and 1 (got {args.exposure_aug})")
+    if args.white_balance_aug is not None and not (0.0 <= args.white_balance_aug <= 1.0):
+        ap.error(f"--white-balance-aug must be between 0 and 1 (got {args.white_balance_aug})")
     if args.gan_start is not None and args.gan_start < 0:
         ap.error(f"--gan-start must not be negative (got {args.gan_start})")
     return args
@@ -141,7 +146,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     cfg = CONFIGS[args.config]
     over: dict[str, Any] = {}
-    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "exposure_aug", "edge"):
+    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "exposure_aug", "white_balance_aug", "edge"):
         # (realism_batch / realism_every stay the preset's)
         v = getattr(args, k)
         if v is not None:
@@ -418,16 +423,23 @@ def train(args: argparse.Namespace) -> int:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     realism = Realism(cfg, args.real_photos)
     if args.init_from is not None and state is None:
-        if not args.init_from.is_file():
-            raise DataError(f"--init-from {args.init_from} does not exist", "pass a step_*.pt from another run's checkpoints/")
-        init = torch.load(args.init_from, map_location="cpu", weights_only=False)
-        if init["run"]["model"] != model_cfg.to_dict():
-            raise DataError(
-                f"--init-from {args.init_from} holds a {init['run']['model'].get('head')} student with other settings",
-                "pass the --arch that checkpoint was trained with",
-            )
-        model.load_state_dict(init["model"])
-        print(f"initialised from {args.init_from} (step {init['step']})")
+        if args.init_from.is_dir() or args.init_from.suffix == ".onnx":
+            # an exported package (its checkpoint may be gone): the weights from its model.onnx
+            from export import package_weights
+
+            model.load_state_dict(package_weights(args.init_from, model))
+            print(f"initialised from the package {args.init_from}")
+        elif not args.init_from.is_file():
+            raise DataError(f"--init-from {args.init_from} does not exist", "pass a step_*.pt from another run's checkpoints/ or a model package folder")
+        else:
+            init = torch.load(args.init_from, map_location="cpu", weights_only=False)
+            if init["run"]["model"] != model_cfg.to_dict():
+                raise DataError(
+                    f"--init-from {args.init_from} holds a {init['run']['model'].get('head')} student with other settings",
+                    "pass the --arch that checkpoint was trained with",
+                )
+            model.load_state_dict(init["model"])
+            print(f"initialised from {args.init_from} (step {init['step']})")
     step = 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -442,7 +454,7 @@ def train(args: argparse.Namespace) -> int:
     (workdir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     trim_log(workdir / "log.jsonl", step)
 
-    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug))
+    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug))
     lw = LossWeights(edge=cfg.edge)
     print(
         f"training {count_parameters(model)} parameters on {len(seqs)} sequences x {len(weathers)} weathers "

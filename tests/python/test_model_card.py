@@ -8,7 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-TRAINING = Path(__file__).resolve().parents[2] / "models" / "training"
+ROOT = Path(__file__).resolve().parents[2]
+TRAINING = ROOT / "models" / "training"
 sys.path.insert(0, str(TRAINING))
 
 from model_card import lineage, write_model_card  # noqa: E402
@@ -83,3 +84,37 @@ def test_exposure_augmentation_is_stated_only_when_used(tmp_path: Path) -> None:
     text = card(tmp_path, run)
     assert "exposure augmentation (`--exposure-aug 0.5`): 50% of the pairs" in text
     assert "re-exposed between -3 and +0.5 EV" in text
+
+
+def test_white_balance_augmentation_is_stated_only_when_used(tmp_path: Path) -> None:
+    run = run_record("photoreal", 100, [], None)
+    assert "white-balance augmentation" not in card(tmp_path, run)
+    run["train"]["white_balance_aug"] = 0.5
+    assert "white-balance augmentation (`--white-balance-aug 0.5`): 50% of the pairs" in card(tmp_path, run)
+
+
+def test_lineage_through_an_exported_package(tmp_path: Path) -> None:
+    """A run fine-tuned from a package (its checkpoint gone) takes the stages from its lineage.json;
+    without that file, or with an incomplete one, the chain is incomplete."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    old = [run_record("full", 600, [], None), run_record("photoreal", 900, [], None)]
+    (pkg / "lineage.json").write_text(json.dumps({"stages": old, "complete": True}))
+    run = run_record("photoreal", 300, [], pkg)
+    ancestors, missing = lineage(run)
+    assert [a["train"]["steps"] for a in ancestors] == [600, 900] and not missing
+    text = card(tmp_path, run)
+    assert "| 3 (this export) | photoreal | 300 |" in text and "NOT for release" not in text
+    (pkg / "lineage.json").write_text(json.dumps({"stages": old, "complete": False}))
+    assert lineage(run)[1]
+    (pkg / "lineage.json").unlink()
+    assert lineage(run)[1] and "Lineage incomplete" in card(tmp_path, run)
+
+
+def test_the_shipped_package_carries_its_lineage() -> None:
+    pkg = ROOT / "models" / "realmaster-student"
+    d = json.loads((pkg / "lineage.json").read_text())
+    assert d["complete"] and len(d["stages"]) >= 6
+    run = run_record("photoreal", 1, [], pkg)
+    ancestors, missing = lineage(run)
+    assert not missing and all(a.get("assets") == [] for a in ancestors)

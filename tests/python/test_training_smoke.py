@@ -85,6 +85,19 @@ def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
     presets = json.loads((pkg / "presets.json").read_text())
     assert presets["dim"] == 384 and sorted(presets["presets"]) == ["clear", "fog"]
     assert (pkg / "MODEL_CARD.md").read_text().count("## Licenses") == 1
+    # The package's weights read back from its model.onnx are the checkpoint's, and a new run can
+    # start from the package (its checkpoint gone); its lineage.json lists the stage.
+    ckpt_model, _ = texport.load_student(work, None)
+    back = texport.package_weights(pkg, Student(ckpt_model.cfg))
+    for k, v in ckpt_model.state_dict().items():
+        assert torch.equal(back[k], v), k
+    lin = json.loads((pkg / "lineage.json").read_text())
+    assert lin["complete"] and [st["train"]["steps"] for st in lin["stages"]] == [6]
+    r2 = subprocess.run(
+        [sys.executable, str(TRAINING / "train.py"), *smoke_args(dataset, tmp_path / "work2", "--init-from", str(pkg), "--steps", "2")],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )
+    assert r2.returncode == 0 and "initialised from the package" in r2.stdout, r2.stdout + r2.stderr
 
     # ONNX Runtime vs PyTorch on a real batch from the data (not only random inputs).
     import onnxruntime as ort
@@ -435,6 +448,33 @@ def test_exposure_augmentation_is_one_linear_gain_per_pair(dataset: Path) -> Non
     assert 2.0 ** -3.0 - 1e-3 <= np.median(r) <= 2.0 ** 0.5 + 1e-3
     assert np.abs(r / np.median(r) - 1.0).max() < 1e-3, "one gain for the whole pair"
     assert abs(np.median(r) - 1.0) > 1e-3, "the pair was re-exposed"
+
+
+def test_white_balance_augmentation_shifts_the_engine_frames_only(dataset: Path) -> None:
+    """--white-balance-aug gives a pair's engine frames (both window frames, both pairs) one red and
+    one blue gain in linear light, green unchanged; the target and the crop stay as without it."""
+    seqs = [s for s in find_sequences([dataset]) if s.split == "train"]
+    cfg = dict(crop=32, batch=1, p_prev_sim=0.0)
+    plain = tdata.TrainingData(seqs, ["fog"], prompt_table(["fog"]), tdata.DataConfig(**cfg)).batch(5, 2)
+    aug = tdata.TrainingData(seqs, ["fog"], prompt_table(["fog"]), tdata.DataConfig(**cfg, white_balance_aug=1.0)).batch(5, 2)
+    for k in ("target", "edges", "depth", "normals", "motion", "valid"):
+        assert np.array_equal(plain[k], aug[k]), k
+
+    from seqio import srgb_to_linear
+
+    a, b = (srgb_to_linear(x).astype(np.float64) for x in (plain["frames"], aug["frames"]))
+    n, c = a.shape[:2]
+    a, b = a.reshape(n, c // 3, 3, -1), b.reshape(n, c // 3, 3, -1)
+    gains = []
+    for ch in range(3):
+        ok = (a[:, :, ch] > 0.02) & (b[:, :, ch] < 0.98) & (b[:, :, ch] > 1e-4)
+        r = b[:, :, ch][ok] / a[:, :, ch][ok]
+        assert np.abs(r / np.median(r) - 1.0).max() < 2e-3, f"one gain per channel (channel {ch})"
+        gains.append(float(np.median(r)))
+    assert abs(gains[1] - 1.0) < 1e-3, "green is the reference"
+    for g in (gains[0], gains[2]):
+        assert 2.0 ** -0.4 - 1e-3 <= g <= 2.0 ** 0.4 + 1e-3
+    assert max(abs(gains[0] - 1.0), abs(gains[2] - 1.0)) > 1e-3, "the frames were rebalanced"
 
 
 def test_flawed_sky_is_not_learned(dataset: Path) -> None:

@@ -5,6 +5,7 @@
 
 pub mod camera;
 pub mod clip;
+pub mod export;
 pub mod math;
 pub mod mesh;
 pub mod post;

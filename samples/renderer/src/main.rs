@@ -5,6 +5,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use realmaster_samples::camera::{CameraPath, CAMERAS};
 use realmaster_samples::clip::{folder_bytes, training_plan, write_clip, ClipSpec, PlaneQuant};
+use realmaster_samples::export::export_scene;
 use realmaster_samples::post::downsample_rgba8;
 use realmaster_samples::scene::SceneKind;
 use realmaster_samples::weather::{Weather, WEATHERS};
@@ -54,6 +55,30 @@ enum Cmd {
         /// Replace an existing sequence folder
         #[arg(long)]
         force: bool,
+    },
+    /// Write one clip's scene (triangles, moving objects per frame, lights, sun, cameras) as plain
+    /// data for another renderer (models/pathtrace/sample_scene.py path-traces its targets).
+    ExportScene {
+        /// city or landscape
+        #[arg(long)]
+        scene: String,
+        #[arg(long)]
+        variant: Option<String>,
+        /// pan, dolly, turn, cut or orbit
+        #[arg(long, default_value = "pan")]
+        camera: String,
+        #[arg(long, default_value_t = 24)]
+        frames: u32,
+        #[arg(long, default_value_t = 256)]
+        width: u32,
+        #[arg(long, default_value_t = 144)]
+        height: u32,
+        #[arg(long, default_value_t = 24.0)]
+        fps: f32,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// (Re)generate the bundled samples and preview.png under OUT (normally samples/).
     Bundled {
@@ -213,6 +238,39 @@ fn run(cli: Cli) -> Result<()> {
                 stats.frames,
                 stats.seconds,
                 stats.bytes,
+            );
+        }
+        Cmd::ExportScene {
+            scene,
+            variant,
+            camera,
+            frames,
+            width,
+            height,
+            fps,
+            seed,
+            out,
+        } => {
+            let mut spec = ClipSpec::new(
+                parse_scene(&scene)?,
+                parse_camera(&camera)?,
+                frames,
+                width,
+                height,
+                seed,
+            );
+            if let Some(v) = variant {
+                spec.variant = v;
+            }
+            spec.fps = fps;
+            ensure_not_file(&out)?;
+            let s = export_scene(&spec, &out)?;
+            eprintln!(
+                "exported {} static and up to {} moving triangles, {} lights, {frames} cameras to {}",
+                s.static_triangles,
+                s.dynamic_triangles,
+                s.lights,
+                out.display()
             );
         }
         Cmd::Bundled { out, force } => bundled(&out, force)?,
