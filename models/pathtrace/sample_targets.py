@@ -163,14 +163,18 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     scene_dir, raw = work / "scene", work / "raw"
     raw.mkdir(exist_ok=True)
-    export_scene(binary, d, scene_dir)
     spec = {"scene_dir": str(scene_dir), "raw": str(raw), "samples": a.samples, "weathers": weathers,
             "threads": a.threads, "hdri_dir": assets.hdri_dir()}
     try:
+        export_scene(binary, d, scene_dir)
         render(spec, work, a.threads)
     except ArgError as e:
         print(f"error: {e.problem}\nfix: {e.fix}", file=sys.stderr)
         return 2
+    except (subprocess.CalledProcessError, RuntimeError) as e:
+        # nothing was written to --out; the work folder keeps the scene, raw renders and Blender's log
+        print(f"error: {e}\nfix: read the log above (kept in {work}) and rerun", file=sys.stderr)
+        return 1
     tmp = a.out.with_name(f".tmp-{a.out.name}")
     if tmp.exists():
         shutil.rmtree(tmp)

@@ -116,3 +116,12 @@ def test_bad_args_exit_2(tmp_path: Path, args: list[str], needle: str, capsys: p
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and "fix:" in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_failing_blender_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("REALMASTER_BLENDER", "/bin/false")
+    rc = sample_targets.main(["--sequence", str(SOURCE), "--out", str(tmp_path / "o"), "--weathers", "clear",
+                              "--samples", "1", "--keep-work", str(tmp_path / "work")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "blender failed" in err and "fix:" in err, err
+    assert not (tmp_path / "o").exists() and (tmp_path / "work" / "scene" / "scene.json").is_file()
