@@ -163,7 +163,8 @@ def main() -> None:
     log("done")
 
 
-if __name__ == "__main__":
+def run_main(main) -> None:  # type: ignore[no-untyped-def]
+    """Run a Blender entry point: a traceback and exit code 3 on any error (Blender itself would exit 0)."""
     try:
         main()
     except Exception:
@@ -173,3 +174,7 @@ if __name__ == "__main__":
         sys.stdout.flush()
         os._exit(3)
     sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    run_main(main)

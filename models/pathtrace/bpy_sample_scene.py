@@ -31,7 +31,7 @@ from mathutils import Matrix, Vector  # noqa: E402
 
 import bpy_nodes as nodes  # noqa: E402
 import bpy_weather  # noqa: E402
-from bpy_render import clear_scene, log, render_frames  # noqa: E402
+from bpy_render import clear_scene, log, render_frames, run_main  # noqa: E402
 
 # material name -> (roughness, metallic, exposed to rain, clearcoat, glows at night)
 MATERIALS = {
@@ -117,16 +117,7 @@ def material(name: str):  # type: ignore[no-untyped-def]
 
     def m(a, op: str, b=None):  # type: ignore[no-untyped-def]
         """A math node: m(x, "ADD", y), or unary m(x, "ABSOLUTE"); numbers become constants."""
-        n = nt.nodes.new("ShaderNodeMath")
-        n.operation = op
-        for i, val in enumerate((a, b)):
-            if val is None:
-                continue
-            if isinstance(val, (int, float)):
-                n.inputs[i].default_value = float(val)
-            else:
-                nodes.link(nt, val, n.inputs[i])
-        return n.outputs[0]
+        return nodes._math(nt, op, a, b)
 
     out = nt.nodes.new("ShaderNodeOutputMaterial")
     bsdf = nt.nodes.new("ShaderNodeBsdfPrincipled")
@@ -281,12 +272,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:
-        import traceback
-
-        traceback.print_exc()
-        sys.stdout.flush()
-        os._exit(3)
-    sys.stdout.flush()
+    run_main(main)

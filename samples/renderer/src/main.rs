@@ -24,29 +24,55 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// One clip: scene, camera path, size and timing (shared by `render` and `export-scene`).
+#[derive(clap::Args)]
+struct ClipArgs {
+    /// city or landscape
+    #[arg(long)]
+    scene: String,
+    /// Scene variant (city: street, avenue, downtown; landscape: hills, lakeside, alpine)
+    #[arg(long)]
+    variant: Option<String>,
+    /// pan, dolly, turn, cut or orbit
+    #[arg(long, default_value = "pan")]
+    camera: String,
+    #[arg(long, default_value_t = 24)]
+    frames: u32,
+    #[arg(long, default_value_t = 256)]
+    width: u32,
+    #[arg(long, default_value_t = 144)]
+    height: u32,
+    #[arg(long, default_value_t = 24.0)]
+    fps: f32,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+impl ClipArgs {
+    /// The clip as a spec (weathers: all; the caller narrows them).
+    fn spec(&self) -> Result<ClipSpec> {
+        let mut spec = ClipSpec::new(
+            parse_scene(&self.scene)?,
+            parse_camera(&self.camera)?,
+            self.frames,
+            self.width,
+            self.height,
+            self.seed,
+        );
+        if let Some(v) = &self.variant {
+            spec.variant = v.clone();
+        }
+        spec.fps = self.fps;
+        Ok(spec)
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Render one clip into a sequence folder.
     Render {
-        /// city or landscape
-        #[arg(long)]
-        scene: String,
-        /// Scene variant (city: street, avenue, downtown; landscape: hills, lakeside, alpine)
-        #[arg(long)]
-        variant: Option<String>,
-        /// pan, dolly, turn, cut or orbit
-        #[arg(long, default_value = "pan")]
-        camera: String,
-        #[arg(long, default_value_t = 24)]
-        frames: u32,
-        #[arg(long, default_value_t = 256)]
-        width: u32,
-        #[arg(long, default_value_t = 144)]
-        height: u32,
-        #[arg(long, default_value_t = 24.0)]
-        fps: f32,
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
+        #[command(flatten)]
+        clip: ClipArgs,
         /// Comma-separated weather prompts for the targets, "all" or "none"
         #[arg(long, default_value = "all")]
         weathers: String,
@@ -57,26 +83,10 @@ enum Cmd {
         force: bool,
     },
     /// Write one clip's scene (triangles, moving objects per frame, lights, sun, cameras) as plain
-    /// data for another renderer (models/pathtrace/sample_scene.py path-traces its targets).
+    /// data for another renderer (models/pathtrace/sample_targets.py path-traces its targets).
     ExportScene {
-        /// city or landscape
-        #[arg(long)]
-        scene: String,
-        #[arg(long)]
-        variant: Option<String>,
-        /// pan, dolly, turn, cut or orbit
-        #[arg(long, default_value = "pan")]
-        camera: String,
-        #[arg(long, default_value_t = 24)]
-        frames: u32,
-        #[arg(long, default_value_t = 256)]
-        width: u32,
-        #[arg(long, default_value_t = 144)]
-        height: u32,
-        #[arg(long, default_value_t = 24.0)]
-        fps: f32,
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
+        #[command(flatten)]
+        clip: ClipArgs,
         #[arg(long)]
         out: PathBuf,
     },
@@ -205,25 +215,13 @@ fn report(name: &str, frames: u32, secs: f64, bytes: u64) {
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Render {
-            scene,
-            variant,
-            camera,
-            frames,
-            width,
-            height,
-            fps,
-            seed,
+            clip,
             weathers,
             out,
             force,
         } => {
-            let scene = parse_scene(&scene)?;
-            let mut spec =
-                ClipSpec::new(scene, parse_camera(&camera)?, frames, width, height, seed);
-            if let Some(v) = variant {
-                spec.variant = v;
-            }
-            spec.fps = fps;
+            let frames = clip.frames;
+            let mut spec = clip.spec()?;
             spec.weathers = parse_weathers(&weathers)?;
             spec.validate().map_err(|e| anyhow!(e))?;
             prepare_sequence_dir(&out, force, false)?;
@@ -240,36 +238,16 @@ fn run(cli: Cli) -> Result<()> {
                 stats.bytes,
             );
         }
-        Cmd::ExportScene {
-            scene,
-            variant,
-            camera,
-            frames,
-            width,
-            height,
-            fps,
-            seed,
-            out,
-        } => {
-            let mut spec = ClipSpec::new(
-                parse_scene(&scene)?,
-                parse_camera(&camera)?,
-                frames,
-                width,
-                height,
-                seed,
-            );
-            if let Some(v) = variant {
-                spec.variant = v;
-            }
-            spec.fps = fps;
+        Cmd::ExportScene { clip, out } => {
+            let spec = clip.spec()?;
             ensure_not_file(&out)?;
             let s = export_scene(&spec, &out)?;
             eprintln!(
-                "exported {} static and up to {} moving triangles, {} lights, {frames} cameras to {}",
+                "exported {} static and up to {} moving triangles, {} lights, {} cameras to {}",
                 s.static_triangles,
                 s.dynamic_triangles,
                 s.lights,
+                spec.frames,
                 out.display()
             );
         }
