@@ -2,7 +2,8 @@
 
 Builds the clip's scene from its seed, animates cars, people and the camera, and renders into the
 spec's raw folder:
-  engine/NNNN.png   the engine look (EEVEE, or Cycles direct light only when EEVEE cannot run)
+  engine/NNNN.png   the engine look (EEVEE, or Cycles direct light only when EEVEE cannot run);
+                    with `engine_only` (a look variant, looks.py) nothing else but camera.json
   gbuf/NNNN.exr     Cycles, 1 sample at the pixel centre: Depth (Z), Normal (world), Vector
   <weather>/NNNN.exr  path-traced target (Cycles with GI) + Denoising Albedo / Normal
   camera.json       per-frame camera matrices and intrinsics, assets, fallbacks, probe
@@ -140,15 +141,21 @@ def main() -> None:
     }
     threads = spec.get("threads", 1)
     n = spec["frames"]
-    # engine look
-    light.engine(spec["engine"] == "eevee")
+    # engine look (a look variant's parameters, when the spec has one)
+    look = spec.get("engine_look")
+    light.engine(spec["engine"] == "eevee", look)
     if spec["engine"] == "eevee":
-        bpy_weather.setup_eevee(scene, threads)
+        bpy_weather.setup_eevee(scene, threads, look)
     else:
-        bpy_weather.setup_engine_cycles(scene, threads)
+        bpy_weather.setup_engine_cycles(scene, threads, look)
     info["timing"]["engine"] = render_frames(
         scene, n, os.path.join(raw, "engine", "{:04d}.png"), "engine", animation=spec["engine"] == "eevee"
     )
+    if spec.get("engine_only"):  # a look variant: the clip's G-buffers and targets already exist
+        with open(os.path.join(raw, "camera.json"), "w") as f:
+            json.dump(info, f)
+        log("done (engine look only)")
+        return
     # G-buffer
     bpy_weather.setup_cycles(scene, 1, 0, threads, gbuffer=True)
     info["timing"]["gbuffer"] = render_frames(scene, n, os.path.join(raw, "gbuf", "{:04d}.exr"), "gbuffer")

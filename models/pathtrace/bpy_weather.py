@@ -144,11 +144,16 @@ class Lighting:
         self.sun.data.color = color
         self.sun.data.angle = math.radians(angle_deg)
 
-    def engine(self, eevee: bool) -> None:
-        """The rasterized look: a hard sun, a flat ambient sky colour, dry materials, lights off."""
-        self._sun(ENGINE_SUN_ELEV, 3.2, (1.0, 0.97, 0.92), 0.2)
-        self.bg.inputs["Strength"].default_value = 1.0
-        self.bg.inputs["Color"].default_value = (0.42, 0.55, 0.75, 1.0)
+    def engine(self, eevee: bool, look: dict | None = None) -> None:
+        """The rasterized look: a hard sun, a flat ambient sky colour, dry materials, lights off.
+        `look` (looks.engine_look) varies the sun's strength, tint and softness and the sky colour."""
+        lk = look or {}
+        self._sun(
+            ENGINE_SUN_ELEV, lk.get("sun_strength", 3.2), tuple(lk.get("sun_color", (1.0, 0.97, 0.92))),
+            lk.get("sun_angle_deg", 0.2),
+        )
+        self.bg.inputs["Strength"].default_value = lk.get("sky_strength", 1.0)
+        self.bg.inputs["Color"].default_value = (*lk.get("sky_color", (0.42, 0.55, 0.75)), 1.0)
         for link in list(self.world.node_tree.links):
             if link.to_node == self.bg:
                 self.world.node_tree.links.remove(link)
@@ -234,22 +239,33 @@ def setup_cycles(scene: Any, samples: int, bounces: int, threads: int, gbuffer: 
     scene.view_settings.look = "None"
 
 
-def setup_eevee(scene: Any, threads: int) -> None:
+def view_transform(scene: Any, look: dict) -> None:
+    """The look's view transform (Standard = plain sRGB, or Filmic) and Filmic's contrast look."""
+    vs = scene.view_settings
+    vs.view_transform = look.get("view_transform", "Standard")
+    contrast = look.get("contrast", "None")
+    vs.look = contrast  # Blender 3.4 names the looks without a "Filmic - " prefix
+
+
+def setup_eevee(scene: Any, threads: int, look: dict | None = None) -> None:
+    """EEVEE for the engine look; `look` (looks.engine_look) may switch on soft shadows, ambient
+    occlusion, bloom and the Filmic view transform with a contrast look."""
+    lk = look or {}
     scene.render.engine = "BLENDER_EEVEE"
     e = scene.eevee
     e.taa_render_samples = 4
-    e.use_soft_shadows = False
+    e.use_soft_shadows = bool(lk.get("soft_shadows", False))
     e.shadow_cube_size = "512"
     e.shadow_cascade_size = "1024"
-    e.use_gtao = False
+    e.use_gtao = bool(lk.get("ao", False))
+    e.gtao_distance = 1.5
     e.use_ssr = False
-    e.use_bloom = False
+    e.use_bloom = bool(lk.get("bloom", False))
     e.use_volumetric_lights = False
     scene.render.threads_mode = "FIXED"
     scene.render.threads = max(1, threads)
     scene.render.film_transparent = False
-    scene.view_settings.view_transform = "Standard"
-    scene.view_settings.look = "None"
+    view_transform(scene, lk)
     vl = scene.view_layers[0]
     vl.use_pass_z = False
     vl.use_pass_normal = False
@@ -260,9 +276,12 @@ def setup_eevee(scene: Any, threads: int) -> None:
     s.color_depth = "8"
 
 
-def setup_engine_cycles(scene: Any, threads: int) -> None:
-    """Fallback engine look without a display: Cycles with direct light only, hard shadows."""
+def setup_engine_cycles(scene: Any, threads: int, look: dict | None = None) -> None:
+    """Fallback engine look without a display: Cycles with direct light only, hard shadows (a
+    look variant's view transform applies; its EEVEE effects do not)."""
+    lk = look or {}
     setup_cycles(scene, 8, 0, threads)
+    view_transform(scene, lk)
     scene.view_layers[0].cycles.denoising_store_passes = False
     scene.cycles.use_animated_seed = False
     s = scene.render.image_settings

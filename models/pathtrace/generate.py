@@ -1,12 +1,14 @@
 """Teacher-data generator: Blender scenes -> sequence folders with path-traced targets per weather.
 
     .venv/bin/python -m models.pathtrace --out DIR --clips N --frames F --size 256x144 \
-        --samples S --workers N [--ray-address ADDR|local] [--split train|heldout] --seed K
+        --samples S --workers N [--ray-address ADDR|local] [--split train|heldout] --seed K \
+        [--engine-looks N]
 
 One Blender process per clip (`blender -b --factory-startup -P bpy_render.py -- --spec ...`, under
 xvfb-run when EEVEE draws the engine look). A clip renders into DIR/.tmp-<name>/ and is renamed to
 DIR/<name>/ when complete, so an interrupted run resumes where it stopped: finished clips (with a
-sequence.json) are skipped. Bad arguments print `error: ...` / `fix: ...` and exit 2.
+sequence.json) are skipped. `--engine-looks N` adds N variants per clip that only re-render the
+engine frames with another look (looks.py), into DIR/<name>__look<k>/. Bad arguments print `error: ...` / `fix: ...` and exit 2.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import assets  # type: ignore[no-redef]
+    import looks  # type: ignore[no-redef]
     import plan as planmod  # type: ignore[no-redef]
     import postprocess  # type: ignore[no-redef]
 else:
-    from . import assets, postprocess
+    from . import assets, looks, postprocess
     from . import plan as planmod
 
 log = logging.getLogger("pathtrace")
@@ -68,21 +71,9 @@ def blender_command(spec_path: Path, engine: str, threads: int) -> list[str]:
     return cmd
 
 
-def render_clip(clip: dict, opts: dict) -> dict:
-    """Render one clip into opts['out']/<name>; skip it when it is already complete."""
-    out = Path(opts["out"])
-    name = clip["name"]
-    final = out / name
-    if (final / "sequence.json").is_file():
-        return {"name": name, "status": "skipped"}
-    tmp = out / f".tmp-{name}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    raw = tmp / "raw"
-    seq = tmp / "seq"
-    for d in (raw, seq):
-        d.mkdir(parents=True)
-    spec = {
+def clip_spec(clip: dict, opts: dict, raw: Path) -> dict:
+    """The Blender script's spec for one clip (bpy_render.py reads it)."""
+    return {
         "scene": clip["scene"], "variant": clip["variant"], "camera": clip["camera"], "seed": clip["seed"],
         "split": clip["split"], "frames": opts["frames"], "width": opts["width"], "height": opts["height"],
         "fps": 24.0, "samples": opts["samples"], "weathers": opts["weathers"], "engine": opts["engine"],
@@ -92,28 +83,92 @@ def render_clip(clip: dict, opts: dict) -> dict:
         "threads": opts["threads"], "loop": opts.get("loop", False), "probe": opts.get("probe"),
         "pano_turn": opts.get("pano_turn", 0.0), "denoise": opts.get("denoise", True), "lens_mm": 24.0,
     }
+
+
+def run_blender(spec: dict, tmp: Path, name: str, opts: dict) -> None:
+    """Run bpy_render.py on `spec` (written into `tmp`); raises with the log's tail when it fails."""
     spec_path = tmp / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
-    t0 = time.time()
     cmd = blender_command(spec_path, opts["engine"], opts["threads"])
     if opts.get("nice"):
         cmd = ["nice", "-n", str(opts["nice"])] + cmd
     with open(tmp / "blender.log", "w") as logf:
         rc = subprocess.call(cmd, stdout=logf, stderr=subprocess.STDOUT)
-    if rc != 0 or not (raw / "camera.json").is_file():
+    if rc != 0 or not (Path(spec["raw"]) / "camera.json").is_file():
         tail = (tmp / "blender.log").read_text(errors="replace")[-3000:]
         raise RuntimeError(f"blender failed on {name} (exit {rc}); log {tmp / 'blender.log'}:\n{tail}")
-    t_blender = time.time() - t0
-    postprocess.write_sequence(raw, seq, spec, half=opts.get("half", False))
-    if opts.get("keep_log"):
-        shutil.copyfile(tmp / "blender.log", seq / "blender.log")
+
+
+def _fresh_tmp(out: Path, name: str) -> tuple[Path, Path, Path]:
+    tmp = out / f".tmp-{name}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    raw, seq = tmp / "raw", tmp / "seq"
+    for d in (raw, seq):
+        d.mkdir(parents=True)
+    return tmp, raw, seq
+
+
+def _publish(tmp: Path, seq: Path, final: Path) -> None:
     if final.exists():  # an incomplete folder from elsewhere (no sequence.json): replace it
         shutil.rmtree(final)
     os.replace(seq, final)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def render_clip(clip: dict, opts: dict) -> dict:
+    """Render one clip into opts['out']/<name>; skip it when it is already complete."""
+    out = Path(opts["out"])
+    name = clip["name"]
+    final = out / name
+    if (final / "sequence.json").is_file():
+        return {"name": name, "status": "skipped"}
+    tmp, raw, seq = _fresh_tmp(out, name)
+    spec = clip_spec(clip, opts, raw)
+    t0 = time.time()
+    run_blender(spec, tmp, name, opts)
+    t_blender = time.time() - t0
+    postprocess.write_sequence(raw, seq, spec, half=opts.get("half", False))
+    if opts.get("keep_log"):
+        shutil.copyfile(tmp / "blender.log", seq / "blender.log")
+    _publish(tmp, seq, final)
     dt = time.time() - t0
     return {"name": name, "status": "rendered", "seconds": round(dt, 1), "blender_seconds": round(t_blender, 1),
             "s_per_frame": round(dt / opts["frames"], 2)}
+
+
+def render_look(clip: dict, k: int, opts: dict) -> dict:
+    """Engine-look variant k of a finished clip into opts['out']/<name>__look<k> (looks.py): only the
+    engine frames are rendered; G-buffers and targets are the clip's (hard links where possible)."""
+    out = Path(opts["out"])
+    name = looks.look_name(clip["name"], k)
+    final = out / name
+    if (final / "sequence.json").is_file():
+        return {"name": name, "status": "skipped"}
+    base = out / clip["name"]
+    if not (base / "sequence.json").is_file():
+        raise RuntimeError(f"{name}: its clip {base} is not rendered (render the clip first)")
+    have = json.loads((base / "sequence.json").read_text())
+    if (have["width"], have["height"], have["frame_count"]) != (opts["width"], opts["height"], opts["frames"]):
+        raise RuntimeError(
+            f"{name}: its clip is {have['width']}x{have['height']}, {have['frame_count']} frames, not "
+            f"{opts['width']}x{opts['height']}, {opts['frames']} (pass the clip's --size and --frames)"
+        )
+    tmp, raw, seq = _fresh_tmp(out, name)
+    look = looks.engine_look(clip["seed"], k)
+    spec = dict(clip_spec(clip, opts, raw), engine_only=True, engine_look=look, weathers=[])
+    t0 = time.time()
+    run_blender(spec, tmp, name, opts)
+    postprocess.write_look(raw, seq, base, spec, look)
+    _publish(tmp, seq, final)
+    return {"name": name, "status": "rendered", "seconds": round(time.time() - t0, 1)}
+
+
+def render_job(job: dict, opts: dict) -> dict:
+    """One unit of work: a clip, or (with a "look" key) one of its engine-look variants."""
+    if job.get("look"):
+        return render_look(job, int(job["look"]), opts)
+    return render_clip(job, opts)
 
 
 def parse_size(s: str) -> tuple[int, int]:
@@ -151,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also use GPL-2+ assets (trigger-rally-data's cars); off by default: weights trained on the data "
         "ship under MIT OR Apache-2.0, and copyleft training images are kept out of them (procedural cars instead)",
     )
+    p.add_argument(
+        "--engine-looks", type=int, default=0, metavar="N",
+        help="also render N engine-look variants per clip (looks.py: other suns, skies, shadows, AO, bloom, "
+        "tone curves; only the engine frames are rendered, G-buffers and targets are the clip's)",
+    )
     p.add_argument("--nice", type=int, default=0, help="run Blender under nice -n N")
     p.add_argument("--probe", type=float, default=None, help=argparse.SUPPRESS)
     # test hook: turn the panoramas DEG away from the engine's sun (tests check that aligned wins)
@@ -167,6 +227,8 @@ def validate(a: argparse.Namespace) -> dict:
         raise ArgError(f"--samples {a.samples} is out of range", "pass 1 to 4096")
     if a.workers < 1 or a.threads < 1:
         raise ArgError("--workers and --threads must be at least 1", "pass e.g. --workers 2 --threads 1")
+    if not 0 <= a.engine_looks <= 16:
+        raise ArgError(f"--engine-looks {a.engine_looks} is out of range", "pass 0 to 16")
     w, h = parse_size(a.size)
     weathers = [x.strip() for x in a.weathers.split(",") if x.strip()]
     bad = [x for x in weathers if x not in planmod.WEATHERS]
@@ -195,12 +257,12 @@ def run_local(clips: list[dict], opts: dict, workers: int) -> list[dict]:
     results: list[dict] = []
     if workers == 1:
         for c in clips:
-            r = render_clip(c, opts)
+            r = render_job(c, opts)
             log.info("%s", json.dumps(r))
             results.append(r)
         return results
     with ProcessPoolExecutor(max_workers=workers) as ex:
-        futs = {ex.submit(render_clip, c, opts): c["name"] for c in clips}
+        futs = {ex.submit(render_job, c, opts): c["name"] for c in clips}
         for fu in as_completed(futs):
             r = fu.result()
             log.info("%s", json.dumps(r))
@@ -215,14 +277,14 @@ def run_ray(clips: list[dict], opts: dict, address: str, workers: int) -> list[d
     # needs Blender and this folder (bpy_render.py) at the same path.
     import ray.cloudpickle as cp
 
-    for mod in (sys.modules[render_clip.__module__], assets, postprocess, planmod):
+    for mod in (sys.modules[render_clip.__module__], assets, looks, postprocess, planmod):
         cp.register_pickle_by_value(mod)
     if not ray.is_initialized():
         if address == "local":
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
         else:
             ray.init(address=address, log_to_driver=False)
-    task = ray.remote(num_cpus=opts["threads"])(render_clip)
+    task = ray.remote(num_cpus=opts["threads"])(render_job)
     refs = [task.remote(c, opts) for c in clips]
     results = []
     for r in ray.get(refs):
@@ -242,22 +304,33 @@ def main(argv: list[str] | None = None) -> int:
     Path(opts["out"]).mkdir(parents=True, exist_ok=True)
     plans = planmod.plan(a.clips, a.split, a.seed, a.start, a.scene, a.camera)
     clips = [dict(p.to_dict(), name=p.name) for p in plans]
-    todo = [c for c in clips if not (Path(opts["out"]) / c["name"] / "sequence.json").is_file()]
-    log.info("%d clips, %d already done, engine %s, %s", len(clips), len(clips) - len(todo), opts["engine"],
+
+    def done(name: str) -> bool:
+        return (Path(opts["out"]) / name / "sequence.json").is_file()
+
+    todo = [c for c in clips if not done(c["name"])]
+    # look variants render after their clips (they reuse the clip's G-buffers and targets)
+    variants = [dict(c, look=k) for c in clips for k in range(1, a.engine_looks + 1)]
+    looks_todo = [v for v in variants if not done(looks.look_name(v["name"], v["look"]))]
+    log.info("%d clips, %d already done, %d engine-look variants to render, engine %s, %s", len(clips),
+             len(clips) - len(todo), len(looks_todo), opts["engine"],
              f"ray {a.ray_address}" if a.ray_address else f"{a.workers} local worker(s)")
-    if not todo:
-        return 0
     t0 = time.time()
+    res: list[dict] = []
     try:
-        if a.ray_address:
-            res = run_ray(todo, opts, a.ray_address, a.workers)
-        else:
-            res = run_local(todo, opts, a.workers)
+        for jobs in (todo, looks_todo):
+            if not jobs:
+                continue
+            if a.ray_address:
+                res += run_ray(jobs, opts, a.ray_address, a.workers)
+            else:
+                res += run_local(jobs, opts, a.workers)
     except RuntimeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     n = sum(1 for r in res if r["status"] == "rendered")
-    log.info("rendered %d clips in %.0f s", n, time.time() - t0)
+    if n:
+        log.info("rendered %d clips and variants in %.0f s", n, time.time() - t0)
     return 0
 
 

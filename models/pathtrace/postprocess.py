@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +262,42 @@ def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
     (seq / "render_info.json").write_text(json.dumps({"timing_s": cam["timing"], "probe": cam["probe"],
                                                        "fx": cam["fx"], "fy": cam["fy"], "cx": cam["cx"], "cy": cam["cy"],
                                                        "matrices": cam["matrices"]}, indent=1))
+    return d
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)  # the variant shares the clip's planes: no second copy on disk
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def write_look(raw: Path, seq: Path, base: Path, spec: dict, look: dict) -> dict:
+    """An engine-look variant of the clip in `base` into `seq`: the engine frames rendered into `raw`
+    become color/; depth, normals, motion and targets are the clip's (hard links where the file
+    system allows). The targets keep the clip's exposures, so every look maps to the same target."""
+    d = json.loads((base / "sequence.json").read_text())
+    n = d["frame_count"]
+    for f in range(n):
+        recompress_png(raw / "engine" / f"{f:04d}.png", seq / "color" / f"{f:04d}.png")
+    for plane in ("depth", "normals", "motion"):
+        for f in range(n):
+            rel = Path(d[plane]["pattern"].format(frame=f))
+            _link_or_copy(base / rel, seq / rel)
+    for pattern in d.get("targets", {}).values():
+        for f in range(n):
+            rel = Path(pattern.format(frame=f))
+            _link_or_copy(base / rel, seq / rel)
+    meta = d["meta"]
+    meta["look_of"] = base.name
+    meta["engine_look"] = look
+    meta["engine"] = spec["engine"]
+    # exposures stay the clip's (shared targets); this is the variant's own engine brightness
+    meta["engine_log_average"] = round(engine_log_average([seq / "color" / f"{f:04d}.png" for f in range(n)]), 5)
+    (seq / "sequence.json").write_text(json.dumps(d, indent=2))
+    cam = json.loads((raw / "camera.json").read_text())
+    (seq / "render_info.json").write_text(json.dumps({"timing_s": cam["timing"], "look": look}, indent=1))
     return d
 
 

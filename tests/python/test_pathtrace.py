@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "models" / "training"))
 import imgops  # noqa: E402
 import seqio  # noqa: E402
 
-from models.pathtrace import generate, plan, postprocess  # noqa: E402
+from models.pathtrace import generate, looks, plan, postprocess  # noqa: E402
 
 if shutil.which("blender") is None and not os.environ.get("REALMASTER_BLENDER"):
     pytest.fail("blender is not installed: run make setup (Debian package 'blender')", pytrace=False)
@@ -184,6 +184,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
         (["--split", "train", "--camera", "orbit"], "held-out"),
         (["--clips", "0"], "--clips"),
         (["--split", "val"], "invalid choice"),
+        (["--engine-looks", "17"], "--engine-looks"),
     ],
 )
 def test_bad_args_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
@@ -281,3 +282,47 @@ def test_camera_paths_stay_over_the_street(kind: str) -> None:
     loop = camera_paths.make_path("orbit", random.Random(0), 16, lambda y: 0.0, 5.0, (2.4, 20.0, 1.0), loop=True)
     a, b = loop.poses[0], loop.poses[-1]
     assert math.hypot(a[0] - b[0], a[1] - b[1]) < 3.0  # one step short of closing the loop
+
+
+def test_engine_look_variant_shares_planes_and_targets(tiny: Path) -> None:
+    # --engine-looks: only the engine frames are re-rendered with another look; the G-buffers and
+    # path-traced targets are the clip's (same bytes), so every look maps to the same target.
+    rc = generate.main(["--out", str(tiny.parent), "--clips", "1", "--camera", "pan", "--probe", "6.0", "--engine-looks", "1"] + TINY)
+    assert rc == 0
+    var = tiny.parent / looks.look_name(tiny.name, 1)
+    s, b = seqio.load_sequence(var), seqio.load_sequence(tiny)
+    s.check_files()
+    assert s.meta["look_of"] == tiny.name and s.meta["engine_look"] == looks.engine_look(b.meta["seed"], 1)
+    assert s.meta["exposures"] == b.meta["exposures"] and s.split == "train"
+    for rel in ["depth/0001.exr", "normals/0002.exr", "motion/0001.exr", "targets/rain/0002.png"]:
+        assert (var / rel).read_bytes() == (tiny / rel).read_bytes(), rel
+    diff = np.abs(s.load_color_u8(1).astype(np.float32) - b.load_color_u8(1).astype(np.float32)).mean()
+    assert diff > 1.0, diff  # another look, not a copy
+    # the same geometry and camera: the look's edges sit where the clip's do
+    assert _log_lum_corr(s.load_color_u8(1), b.load_color_u8(1)) > 0.7
+    # resumable: a second run skips the finished variant
+    stamp = (var / "sequence.json").stat().st_mtime_ns
+    assert generate.main(["--out", str(tiny.parent), "--clips", "1", "--camera", "pan", "--probe", "6.0", "--engine-looks", "1"] + TINY) == 0
+    assert (var / "sequence.json").stat().st_mtime_ns == stamp
+    # a variant of another size than its clip is refused with the fix
+    with pytest.raises(RuntimeError, match="--size"):
+        generate.render_look(
+            dict(plan.plan(1, "train", 11, 0, "city", "pan")[0].to_dict(), name=tiny.name), 2,
+            {"out": str(tiny.parent), "width": 32, "height": 18, "frames": 3},
+        )
+
+
+def test_engine_looks_are_seeded_and_in_range() -> None:
+    a, b = looks.engine_look(123, 1), looks.engine_look(123, 1)
+    assert a == b and looks.engine_look(123, 2) != a and looks.engine_look(124, 1) != a
+    many = [looks.engine_look(s, k) for s in range(40) for k in (1, 2)]
+    for lk in many:
+        assert 0.5 * looks.CANONICAL["sun_strength"] < lk["sun_strength"] < 1.6 * looks.CANONICAL["sun_strength"]
+        assert all(0.0 < c <= 1.0 for c in [*lk["sun_color"], *lk["sky_color"]])
+        assert lk["view_transform"] in ("Standard", "Filmic") and lk["contrast"] in looks.FILMIC_LOOKS
+        assert lk["view_transform"] == "Filmic" or lk["contrast"] == "None"
+    # every switch takes both values over a data set's clips
+    for key in ("soft_shadows", "ao", "bloom", "view_transform"):
+        assert len({lk[key] for lk in many}) == 2, key
+    with pytest.raises(ValueError):
+        looks.engine_look(1, 0)
