@@ -124,6 +124,11 @@ pub struct Stats {
     /// Bytes the last frame moved between CPU memory and the GPU (uploads and readbacks of the
     /// full-resolution passes and the model's tensors; 0 on the CPU backend).
     pub last_frame_transfer_bytes: u64,
+    /// Submits that found no frame buffer in the session's pool and copied into a new one (fresh
+    /// memory, slow on its first touch). The session keeps a spare from the first realtime frame
+    /// on, so this stays at the first submit or two (and after a resolution change grows nothing:
+    /// buffers are resized in place).
+    pub submit_allocations: u64,
 }
 
 /// Health of a session.

@@ -257,15 +257,28 @@ impl Session {
                 self.shared.done.wait(&mut mb);
             }
         }
-        let mut buf = mb.free.pop().unwrap_or_default();
-        fill(&mut buf);
         let index = mb.next_index;
         mb.next_index += 1;
-        if let Some((old, _)) = mb.pending.replace((buf, index)) {
-            mb.free.push(old);
+        // A frame still waiting (realtime) is replaced: its buffer takes the new frame in place.
+        // Otherwise a buffer from the pool; an empty pool means a new one, and the copy then
+        // touches fresh memory (slow on first touch: ~0.5 s for 58 MB on a VM here), so the frame
+        // thread keeps a spare in the pool from the first realtime frame on.
+        let mut fresh = false;
+        if let Some((buf, waiting)) = mb.pending.as_mut() {
+            fill(buf);
+            *waiting = index;
             self.shared.stats.lock().frames_dropped += 1;
+        } else {
+            fresh = mb.free.is_empty();
+            let mut buf = mb.free.pop().unwrap_or_default();
+            fill(&mut buf);
+            mb.pending = Some((buf, index));
         }
-        self.shared.stats.lock().frames_submitted += 1;
+        {
+            let mut st = self.shared.stats.lock();
+            st.frames_submitted += 1;
+            st.submit_allocations += u64::from(fresh);
+        }
         self.shared.wake.notify_one();
         if mode == Mode::Cinematic {
             while mb.done.is_none_or(|d| d < index) {
@@ -422,7 +435,7 @@ fn frame_loop(
     let mut out = OutputFrame::default();
     let mut warned_sanitized = false;
     loop {
-        let (mut frame, index) = {
+        let ((mut frame, index), pool_empty) = {
             let mut mb = shared.mailbox.lock();
             loop {
                 if shared.shutdown.load(Ordering::Acquire) {
@@ -435,7 +448,7 @@ fn frame_loop(
                     return;
                 }
                 if let Some(p) = mb.pending.take() {
-                    break p;
+                    break (p, mb.free.is_empty());
                 }
                 shared.wake.wait(&mut mb);
             }
@@ -543,8 +556,17 @@ fn frame_loop(
             let slot = o.get_or_insert_with(OutputFrame::default);
             std::mem::swap(slot, &mut out);
         }
+        // Realtime needs two buffers (one here, one for the caller's next submit). With only this
+        // one, the second is made here (a copy of this frame, touching fresh memory on this
+        // thread) rather than inside the caller's submit, unless a submit already made it.
+        let spare_needed = !settings.synchronous && pool_empty && {
+            let mb = shared.mailbox.lock();
+            mb.free.is_empty() && mb.pending.is_none()
+        };
+        let spare = spare_needed.then(|| frame.clone());
         let mut mb = shared.mailbox.lock();
         mb.free.push(frame);
+        mb.free.extend(spare);
         mb.done = Some(index);
         shared.done.notify_all();
     }
