@@ -156,6 +156,12 @@ def write_model_card(
         + (" ..." if len(run["sequences"]) > 12 else ""),
         f"- weathers (targets/<weather>/): {', '.join(run['weathers'])}",
     ]
+    variants = sum("__look" in name for name in run["sequences"])
+    if variants:
+        lines.append(
+            f"- of those, {variants} are engine-look variants (`<clip>__look<k>`: the clip's engine frames re-rendered with "
+            "another sun, sky, shadow, AO, bloom and tone curve; its G-buffers and targets; models/pathtrace/looks.py)"
+        )
     if pathtraced:
         lines += [
             "- path-traced teacher pairs from models/pathtrace (Blender: EEVEE engine look, Cycles + OIDN target per",

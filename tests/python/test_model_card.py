@@ -93,6 +93,13 @@ def test_white_balance_augmentation_is_stated_only_when_used(tmp_path: Path) -> 
     assert "white-balance augmentation (`--white-balance-aug 0.5`): 50% of the pairs" in card(tmp_path, run)
 
 
+def test_engine_look_variants_are_counted_only_when_present(tmp_path: Path) -> None:
+    run = run_record("photoreal", 100, [], None)
+    assert "engine-look variants" not in card(tmp_path, run)
+    run["sequences"] = ["train_0000_a", "train_0000_a__look1", "train_0000_a__look2", "train_0001_b"]
+    assert "of those, 2 are engine-look variants" in card(tmp_path, run)
+
+
 def test_lineage_through_an_exported_package(tmp_path: Path) -> None:
     """A run fine-tuned from a package (its checkpoint gone) takes the stages from its lineage.json;
     without that file, or with an incomplete one, the chain is incomplete."""
