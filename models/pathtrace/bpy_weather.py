@@ -10,6 +10,7 @@ from typing import Any
 import bpy
 
 import bpy_nodes as nodes
+import looks
 
 HDRI_DIR = "/usr/share/blender/datafiles/studiolights/world"
 
@@ -147,13 +148,10 @@ class Lighting:
     def engine(self, eevee: bool, look: dict | None = None) -> None:
         """The rasterized look: a hard sun, a flat ambient sky colour, dry materials, lights off.
         `look` (looks.engine_look) varies the sun's strength, tint and softness and the sky colour."""
-        lk = look or {}
-        self._sun(
-            ENGINE_SUN_ELEV, lk.get("sun_strength", 3.2), tuple(lk.get("sun_color", (1.0, 0.97, 0.92))),
-            lk.get("sun_angle_deg", 0.2),
-        )
-        self.bg.inputs["Strength"].default_value = lk.get("sky_strength", 1.0)
-        self.bg.inputs["Color"].default_value = (*lk.get("sky_color", (0.42, 0.55, 0.75)), 1.0)
+        lk = {**looks.CANONICAL, **(look or {})}
+        self._sun(ENGINE_SUN_ELEV, lk["sun_strength"], tuple(lk["sun_color"]), lk["sun_angle_deg"])
+        self.bg.inputs["Strength"].default_value = lk["sky_strength"]
+        self.bg.inputs["Color"].default_value = (*lk["sky_color"], 1.0)
         for link in list(self.world.node_tree.links):
             if link.to_node == self.bg:
                 self.world.node_tree.links.remove(link)
@@ -239,28 +237,27 @@ def setup_cycles(scene: Any, samples: int, bounces: int, threads: int, gbuffer: 
     scene.view_settings.look = "None"
 
 
-def view_transform(scene: Any, look: dict) -> None:
+def view_transform(scene: Any, look: dict | None) -> None:
     """The look's view transform (Standard = plain sRGB, or Filmic) and Filmic's contrast look."""
-    vs = scene.view_settings
-    vs.view_transform = look.get("view_transform", "Standard")
-    contrast = look.get("contrast", "None")
-    vs.look = contrast  # Blender 3.4 names the looks without a "Filmic - " prefix
+    lk = {**looks.CANONICAL, **(look or {})}
+    scene.view_settings.view_transform = lk["view_transform"]
+    scene.view_settings.look = lk["contrast"]  # Blender 3.4 names the looks without a "Filmic - " prefix
 
 
 def setup_eevee(scene: Any, threads: int, look: dict | None = None) -> None:
     """EEVEE for the engine look; `look` (looks.engine_look) may switch on soft shadows, ambient
     occlusion, bloom and the Filmic view transform with a contrast look."""
-    lk = look or {}
+    lk = {**looks.CANONICAL, **(look or {})}
     scene.render.engine = "BLENDER_EEVEE"
     e = scene.eevee
     e.taa_render_samples = 4
-    e.use_soft_shadows = bool(lk.get("soft_shadows", False))
+    e.use_soft_shadows = bool(lk["soft_shadows"])
     e.shadow_cube_size = "512"
     e.shadow_cascade_size = "1024"
-    e.use_gtao = bool(lk.get("ao", False))
+    e.use_gtao = bool(lk["ao"])
     e.gtao_distance = 1.5
     e.use_ssr = False
-    e.use_bloom = bool(lk.get("bloom", False))
+    e.use_bloom = bool(lk["bloom"])
     e.use_volumetric_lights = False
     scene.render.threads_mode = "FIXED"
     scene.render.threads = max(1, threads)
@@ -279,9 +276,8 @@ def setup_eevee(scene: Any, threads: int, look: dict | None = None) -> None:
 def setup_engine_cycles(scene: Any, threads: int, look: dict | None = None) -> None:
     """Fallback engine look without a display: Cycles with direct light only, hard shadows (a
     look variant's view transform applies; its EEVEE effects do not)."""
-    lk = look or {}
     setup_cycles(scene, 8, 0, threads)
-    view_transform(scene, lk)
+    view_transform(scene, look)
     scene.view_layers[0].cycles.denoising_store_passes = False
     scene.cycles.use_animated_seed = False
     s = scene.render.image_settings

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 
-# The canonical look (bpy_weather.Lighting.engine without a variant).
+# The canonical look: every clip's own engine frames (bpy_weather applies it where a variant is absent).
 CANONICAL = {
     "sun_strength": 3.2,
     "sun_color": (1.0, 0.97, 0.92),

@@ -281,11 +281,8 @@ def write_look(raw: Path, seq: Path, base: Path, spec: dict, look: dict) -> dict
     n = d["frame_count"]
     for f in range(n):
         recompress_png(raw / "engine" / f"{f:04d}.png", seq / "color" / f"{f:04d}.png")
-    for plane in ("depth", "normals", "motion"):
-        for f in range(n):
-            rel = Path(d[plane]["pattern"].format(frame=f))
-            _link_or_copy(base / rel, seq / rel)
-    for pattern in d.get("targets", {}).values():
+    shared = [d[plane]["pattern"] for plane in ("depth", "normals", "motion")] + list(d.get("targets", {}).values())
+    for pattern in shared:
         for f in range(n):
             rel = Path(pattern.format(frame=f))
             _link_or_copy(base / rel, seq / rel)

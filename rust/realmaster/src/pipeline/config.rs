@@ -126,8 +126,8 @@ pub struct Stats {
     pub last_frame_transfer_bytes: u64,
     /// Submits that found no frame buffer in the session's pool and copied into a new one (fresh
     /// memory, slow on its first touch). The session keeps a spare from the first realtime frame
-    /// on, so this stays at the first submit or two (and after a resolution change grows nothing:
-    /// buffers are resized in place).
+    /// on, so this stays at the first submit or two (a resolution change resizes pooled buffers
+    /// and is not counted).
     pub submit_allocations: u64,
 }
 

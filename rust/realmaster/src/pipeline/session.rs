@@ -435,7 +435,7 @@ fn frame_loop(
     let mut out = OutputFrame::default();
     let mut warned_sanitized = false;
     loop {
-        let ((mut frame, index), pool_empty) = {
+        let (mut frame, index) = {
             let mut mb = shared.mailbox.lock();
             loop {
                 if shared.shutdown.load(Ordering::Acquire) {
@@ -448,7 +448,7 @@ fn frame_loop(
                     return;
                 }
                 if let Some(p) = mb.pending.take() {
-                    break (p, mb.free.is_empty());
+                    break p;
                 }
                 shared.wake.wait(&mut mb);
             }
@@ -556,10 +556,10 @@ fn frame_loop(
             let slot = o.get_or_insert_with(OutputFrame::default);
             std::mem::swap(slot, &mut out);
         }
-        // Realtime needs two buffers (one here, one for the caller's next submit). With only this
-        // one, the second is made here (a copy of this frame, touching fresh memory on this
-        // thread) rather than inside the caller's submit, unless a submit already made it.
-        let spare_needed = !settings.synchronous && pool_empty && {
+        // Realtime needs two buffers (one here, one for the caller's next submit). When no other
+        // exists (none pooled, none waiting), the second is made here (a copy of this frame,
+        // touching fresh memory on this thread) rather than inside the caller's submit.
+        let spare_needed = !settings.synchronous && {
             let mb = shared.mailbox.lock();
             mb.free.is_empty() && mb.pending.is_none()
         };
