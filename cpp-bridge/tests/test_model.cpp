@@ -228,6 +228,9 @@ TEST(Model, BackendIsChosenByConfigAndReported) {
   const Output b = runOne(*gpu, img);
   EXPECT_TRUE(b.enhanced());
   EXPECT_EQ(gpu->stats().backend, "gpu");
+  // Only the GPU backend moves the frame to and from the device.
+  EXPECT_EQ(cpu->stats().lastTransferBytes, 0u);
+  EXPECT_GE(gpu->stats().lastTransferBytes, std::uint64_t(64 * 48 * 4));
   // The two backends run the same passes: the same picture within a few 8-bit steps.
   EXPECT_LT(rmtest::meanAbsDiff8(rmtest::outputBytes(a), rmtest::outputBytes(b)), 1.0);
   c.backend = "tpu";

@@ -93,6 +93,10 @@ void hammer(const realmaster::Session &s, const std::vector<std::string> &prompt
   const auto st = s.stats();
   EXPECT_EQ(st.framesSubmitted, std::uint64_t(frames));
   EXPECT_EQ(st.framesOutput + st.framesDropped, std::uint64_t(frames));
+  // Back-to-back submits reuse the session's frame buffers: the first submit (and at most one more,
+  // before the frame thread has made its spare) copies into fresh memory, none after.
+  EXPECT_GE(st.submitAllocations, 1u);
+  EXPECT_LE(st.submitAllocations, 2u);
 }
 
 } // namespace

@@ -193,6 +193,8 @@ struct Stats {
   std::uint64_t modelFaults = 0;       // absurd model outputs refused (shown untouched)
   std::uint64_t framesSanitized = 0;   // depth/normals/motion values replaced (NaN, inf, range)
   std::string backend;                 // where the full-resolution passes run: "gpu", "cpu", "none"
+  std::uint64_t lastTransferBytes = 0; // CPU<->GPU bytes of the last frame (0 on CPU backend)
+  std::uint64_t submitAllocations = 0; // submits that copied into a new buffer (1-2 when healthy)
 
   static Stats fromFfi(const ffi::Stats &s) {
     Stats r;
@@ -212,6 +214,8 @@ struct Stats {
     r.modelFaults = s.model_faults;
     r.framesSanitized = s.frames_sanitized;
     r.backend = std::string(s.backend);
+    r.lastTransferBytes = s.last_frame_transfer_bytes;
+    r.submitAllocations = s.submit_allocations;
     return r;
   }
 };

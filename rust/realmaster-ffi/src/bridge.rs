@@ -130,6 +130,10 @@ pub mod ffi {
         frames_sanitized: u64,
         /// Where the full-resolution passes run: "gpu", "cpu", or "none" without a model.
         backend: String,
+        /// Bytes the last frame moved between CPU memory and the GPU (0 on the CPU backend).
+        last_frame_transfer_bytes: u64,
+        /// Submits that had to copy into a new frame buffer (stays at 1-2 in a healthy session).
+        submit_allocations: u64,
     }
 
     /// A finished frame, tightly packed, in the format of the submitted frame. Reuse one instance

@@ -192,6 +192,8 @@ pub fn stats_to_ffi(s: &rm::Stats) -> Stats {
         model_faults: s.model_faults,
         frames_sanitized: s.frames_sanitized,
         backend: s.backend.clone(),
+        last_frame_transfer_bytes: s.last_frame_transfer_bytes,
+        submit_allocations: s.submit_allocations,
     }
 }
 

@@ -25,6 +25,10 @@ DECLARE_DWORD_COUNTER_STAT(TEXT("Enhancing (1) or passing through (0)"), STAT_Re
                            STATGROUP_RealMaster);
 DECLARE_DWORD_COUNTER_STAT(TEXT("Vulkan device path (1) or readback (0)"), STAT_RealMaster_DevicePath,
                            STATGROUP_RealMaster);
+DECLARE_DWORD_COUNTER_STAT(TEXT("CPU<->GPU transfer, last frame (KiB)"), STAT_RealMaster_TransferKiB,
+                           STATGROUP_RealMaster);
+DECLARE_DWORD_ACCUMULATOR_STAT(TEXT("Submits that allocated a frame buffer (total; 1-2 when healthy)"),
+                               STAT_RealMaster_SubmitAllocations, STATGROUP_RealMaster);
 DECLARE_DWORD_COUNTER_STAT(TEXT("EP in use: TensorRT"), STAT_RealMaster_EP_TensorRT, STATGROUP_RealMaster);
 DECLARE_DWORD_COUNTER_STAT(TEXT("EP in use: CUDA"), STAT_RealMaster_EP_Cuda, STATGROUP_RealMaster);
 DECLARE_DWORD_COUNTER_STAT(TEXT("EP in use: DirectML"), STAT_RealMaster_EP_DirectML, STATGROUP_RealMaster);
@@ -342,6 +346,8 @@ void FRealMasterRuntime::PublishStats_RenderThread(uint64 CapturesSkipped)
 	SET_DWORD_STAT(STAT_RealMaster_Latency, static_cast<uint32>(S.outputLatencyFrames));
 	SET_DWORD_STAT(STAT_RealMaster_Enhancing, Health.ok() ? 1u : 0u);
 	SET_DWORD_STAT(STAT_RealMaster_DevicePath, Device.IsValid() ? 1u : 0u);
+	SET_DWORD_STAT(STAT_RealMaster_TransferKiB, static_cast<uint32>(S.lastTransferBytes >> 10));
+	SET_DWORD_STAT(STAT_RealMaster_SubmitAllocations, static_cast<uint32>(S.submitAllocations));
 	// Same order as RealMasterCore::kReportedExecutionProviders.
 	const int Ep = RealMasterCore::ReportedExecutionProviderIndex(S.executionProvider);
 	SET_DWORD_STAT(STAT_RealMaster_EP_TensorRT, Ep == 0 ? 1u : 0u);
