@@ -176,6 +176,14 @@ class Student(nn.Module):
             i += 2 * s.ch
         return out
 
+    def detail_parameters(self) -> list:
+        """The affine head's full-resolution detail branch: its own weights (the guide convolutions,
+        the projection of the trunk's features, the detail convolutions), not the shared trunk's."""
+        if self.cfg.head == "residual":
+            raise ValueError("a residual-head student has no detail branch")
+        mods = (self.guide1, self.guide2, self.detail_proj, self.detail1, self.detail2)
+        return [p for m in mods for p in m.parameters()]
+
     def forward_raw(
         self,
         frames: torch.Tensor,

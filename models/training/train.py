@@ -55,6 +55,10 @@ class TrainConfig:
     perceptual: float = 0.0
     gan: float = 0.0
     gan_start: int = 0
+    # Which weights the adversarial gradient reaches: "all", or "detail" (only the affine head's
+    # full-resolution detail branch: the colour transform keeps to the paired losses, the GAN works
+    # on texture). Measured in docs/photoreal.md (stage 15).
+    gan_params: str = "all"
     d_lr: float = 2e-4
     # On 2 CPU cores the frozen VGG16/EfficientNet passes cost more than the student: the realism terms
     # see `realism_batch` of the current frames every `realism_every` steps, weighted up by that factor
@@ -109,6 +113,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--gan", type=float, help="override the adversarial loss weight (0 = off; needs --real-photos)")
     ap.add_argument("--edge", type=float, help="override the edge (Sobel gradient) loss weight (default 0.5)")
     ap.add_argument("--gan-start", type=int, help="override the step the adversarial loss starts at")
+    ap.add_argument(
+        "--gan-params",
+        choices=("all", "detail"),
+        help="weights the adversarial gradient reaches: all, or only the detail branch (--arch affine)",
+    )
     ap.add_argument("--exposure-aug", type=float, help="share of pairs re-exposed by one linear gain of 2^U(-3, 0.5) (0 = off)")
     ap.add_argument("--white-balance-aug", type=float, help="share of pairs whose engine frames (not the target) get red and blue gains of 2^U(-0.4, 0.4) (0 = off)")
     ap.add_argument("--real-photos", type=Path, help="real-photo cache (realphotos.py extract) for the discriminator")
@@ -146,7 +155,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     cfg = CONFIGS[args.config]
     over: dict[str, Any] = {}
-    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "exposure_aug", "white_balance_aug", "edge"):
+    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "exposure_aug", "white_balance_aug", "edge"):
         # (realism_batch / realism_every stay the preset's)
         v = getattr(args, k)
         if v is not None:
@@ -310,10 +319,13 @@ class Realism:
     real-photo crops vs the (detached) outputs. Real crops depend only on (seed, step), so resuming is exact.
     """
 
-    def __init__(self, cfg: TrainConfig, real_photos: Path | None) -> None:
+    def __init__(self, cfg: TrainConfig, real_photos: Path | None, adv_params: list | None = None) -> None:
+        """`adv_params`: the only weights the adversarial gradient may reach (None = all of them)."""
         import torch
 
         self.cfg = cfg
+        self.adv_params = adv_params
+        self.pending: list | None = None
         self.perc = self.disc = self.opt_d = self.real = None
         if cfg.perceptual > 0:
             from realism import VGGPerceptual
@@ -364,10 +376,25 @@ class Realism:
             parts["perceptual"] = float(p.detach())
         if self._adv_on(step):
             g = self.disc.g_loss(cur)
-            total = total + k * self.cfg.gan * g
             parts["g_adv"] = float(g.detach())
+            if self.adv_params is None:
+                total = total + k * self.cfg.gan * g
+            else:
+                # Its gradient on the chosen weights only, added after the paired losses' backward.
+                grads = torch.autograd.grad(k * self.cfg.gan * g, self.adv_params, retain_graph=True, allow_unused=True)
+                self.pending = list(grads)
+                parts["total"] += float(k * self.cfg.gan * g.detach())
         parts["total"] += float(total.detach())
         return total
+
+    def add_pending_grads(self) -> None:
+        """Add the adversarial gradient of the restricted weights (after the main backward)."""
+        if self.pending is None:
+            return
+        for p, g in zip(self.adv_params, self.pending):
+            if g is not None:
+                p.grad = g.to(p.dtype) if p.grad is None else p.grad + g.to(p.dtype)
+        self.pending = None
 
     def discriminator_step(self, raw, step: int, parts: dict) -> None:
         if not self._adv_on(step):
@@ -421,7 +448,9 @@ def train(args: argparse.Namespace) -> int:
     np.random.seed(cfg.seed)
     model = Student(model_cfg).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    realism = Realism(cfg, args.real_photos)
+    if cfg.gan_params == "detail" and model_cfg.head == "residual":
+        raise DataError("--gan-params detail needs a detail branch", "train --arch affine, or use --gan-params all")
+    realism = Realism(cfg, args.real_photos, model.detail_parameters() if cfg.gan_params == "detail" else None)
     if args.init_from is not None and state is None:
         if args.init_from.is_dir() or args.init_from.suffix == ".onnx":
             # an exported package (its checkpoint may be gone): the weights from its model.onnx
@@ -489,6 +518,7 @@ def train(args: argparse.Namespace) -> int:
                 raise RuntimeError(f"loss became {parts['total']} at step {step}; lower --lr or use --precision fp32")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            realism.add_pending_grads()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             realism.discriminator_step(raw, step, parts)

@@ -217,6 +217,46 @@ def test_realism_terms_train_and_resume_exactly(dataset: Path, tmp_path: Path) -
     assert any(not torch.equal(fresh[k], v) for k, v in sa["disc"].items() if k.startswith("heads."))
 
 
+def test_gan_on_the_detail_branch_leaves_the_colour_transform_to_the_paired_losses() -> None:
+    """--gan-params detail: the adversarial gradient reaches the detail branch's weights and no
+    other (the trunk and the colour-transform head get exactly the paired losses' gradient)."""
+    torch.manual_seed(0)
+    model = Student(StudentConfig(**ttrain.ARCHS["affine"]))
+    cfg = ttrain.replace(ttrain.CONFIGS["smoke"], gan=0.5, gan_start=0, realism_every=1, realism_batch=1)
+    detail = {id(p) for p in model.detail_parameters()}
+    assert detail and len(detail) < len(list(model.parameters()))
+    inputs = example_inputs(model.cfg, 32, 32, n=2)
+
+    def grads(adv: str) -> dict[str, torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        realism = ttrain.Realism(cfg, REAL_SUBSET, model.detail_parameters() if adv == "detail" else None)
+        raw = model.forward_raw(*inputs)
+        loss = (raw - 0.5).abs().mean()
+        if adv != "off":
+            loss = loss + realism.generator_terms(raw, {}, 0, {"total": 0.0})
+        loss.backward()
+        realism.add_pending_grads()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    paired, only_detail, everywhere = grads("off"), grads("detail"), grads("all")
+    names = {id(p): n for n, p in model.named_parameters()}
+    for n, p in model.named_parameters():
+        if id(p) in detail:
+            continue
+        if n in paired:
+            assert torch.equal(only_detail[n], paired[n]), n
+    moved = [names[i] for i in detail if not torch.equal(only_detail[names[i]], paired[names[i]])]
+    assert moved, "the adversarial term changed no detail-branch gradient"
+    # Unrestricted, it also reaches the trunk.
+    assert any(not torch.equal(everywhere[n], paired[n]) for n in paired if n not in {names[i] for i in detail})
+
+
+def test_gan_params_detail_needs_the_affine_head(dataset: Path, tmp_path: Path, capsys) -> None:
+    extra = ("--gan", "0.1", "--gan-params", "detail", "--real-photos", str(REAL_SUBSET), "--arch", "unet")
+    assert ttrain.main(smoke_args(dataset, tmp_path / "w", *extra)) == 2
+    assert "detail branch" in capsys.readouterr().err
+
+
 def test_gan_without_real_photos_is_a_clear_error(dataset: Path, tmp_path: Path, capsys) -> None:
     assert ttrain.main(smoke_args(dataset, tmp_path / "w", "--gan", "0.1", "--real-photos", str(tmp_path / "none"))) == 2
     assert "real photographs" in capsys.readouterr().err
