@@ -325,7 +325,6 @@ class Realism:
 
         self.cfg = cfg
         self.adv_params = adv_params
-        self.pending: list | None = None
         self.perc = self.disc = self.opt_d = self.real = None
         if cfg.perceptual > 0:
             from realism import VGGPerceptual
@@ -377,24 +376,19 @@ class Realism:
         if self._adv_on(step):
             g = self.disc.g_loss(cur)
             parts["g_adv"] = float(g.detach())
+            adv = k * self.cfg.gan * g
             if self.adv_params is None:
-                total = total + k * self.cfg.gan * g
+                total = total + adv
             else:
-                # Its gradient on the chosen weights only, added after the paired losses' backward.
-                grads = torch.autograd.grad(k * self.cfg.gan * g, self.adv_params, retain_graph=True, allow_unused=True)
-                self.pending = list(grads)
-                parts["total"] += float(k * self.cfg.gan * g.detach())
+                # Its gradient on the chosen weights only, straight into their .grad (the caller
+                # cleared the gradients before the forward pass; its backward adds the rest).
+                grads = torch.autograd.grad(adv, self.adv_params, retain_graph=True, allow_unused=True)
+                for p, gp in zip(self.adv_params, grads):
+                    if gp is not None:
+                        p.grad = gp if p.grad is None else p.grad + gp
+                parts["total"] += float(adv.detach())
         parts["total"] += float(total.detach())
         return total
-
-    def add_pending_grads(self) -> None:
-        """Add the adversarial gradient of the restricted weights (after the main backward)."""
-        if self.pending is None:
-            return
-        for p, g in zip(self.adv_params, self.pending):
-            if g is not None:
-                p.grad = g.to(p.dtype) if p.grad is None else p.grad + g.to(p.dtype)
-        self.pending = None
 
     def discriminator_step(self, raw, step: int, parts: dict) -> None:
         if not self._adv_on(step):
@@ -448,9 +442,13 @@ def train(args: argparse.Namespace) -> int:
     np.random.seed(cfg.seed)
     model = Student(model_cfg).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.gan_params == "detail" and model_cfg.head == "residual":
-        raise DataError("--gan-params detail needs a detail branch", "train --arch affine, or use --gan-params all")
-    realism = Realism(cfg, args.real_photos, model.detail_parameters() if cfg.gan_params == "detail" else None)
+    adv_params = None
+    if cfg.gan_params == "detail":
+        try:
+            adv_params = model.detail_parameters()
+        except ValueError as e:
+            raise DataError(f"--gan-params detail: {e}", "train --arch affine, or use --gan-params all") from e
+    realism = Realism(cfg, args.real_photos, adv_params)
     if args.init_from is not None and state is None:
         if args.init_from.is_dir() or args.init_from.suffix == ".onnx":
             # an exported package (its checkpoint may be gone): the weights from its model.onnx
@@ -509,6 +507,7 @@ def train(args: argparse.Namespace) -> int:
             batch = to_torch(data.batch(cfg.seed, step))
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, step)
+            opt.zero_grad(set_to_none=True)  # before the forward: the realism terms may write gradients
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 raw = model.forward_raw(*model_inputs(batch))
             batch["target"] = trust_target(batch["target"], batch["target_weight"], raw)
@@ -516,9 +515,7 @@ def train(args: argparse.Namespace) -> int:
             loss = loss + realism.generator_terms(raw, batch, step, parts)
             if not math.isfinite(parts["total"]):
                 raise RuntimeError(f"loss became {parts['total']} at step {step}; lower --lr or use --precision fp32")
-            opt.zero_grad(set_to_none=True)
             loss.backward()
-            realism.add_pending_grads()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             realism.discriminator_step(raw, step, parts)

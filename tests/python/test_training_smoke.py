@@ -235,7 +235,6 @@ def test_gan_on_the_detail_branch_leaves_the_colour_transform_to_the_paired_loss
         if adv != "off":
             loss = loss + realism.generator_terms(raw, {}, 0, {"total": 0.0})
         loss.backward()
-        realism.add_pending_grads()
         return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
     paired, only_detail, everywhere = grads("off"), grads("detail"), grads("all")
