@@ -13,16 +13,15 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use rayon::prelude::*;
-use realmaster::cpu::CpuPreprocessor;
-use realmaster::gpu::composite::{CompositeParams, Compositor};
+use realmaster::cpu::{CpuCompositor, CpuPreprocessor, ModelLook};
+use realmaster::gpu::composite::{CompositeParams, Compositor, LookImages};
 use realmaster::gpu::preprocess::{
     EdgeParams, ModelColorSpace, ModelResImages, PreprocessConfig, Preprocessor,
 };
 use realmaster::gpu::{AdapterPreference, GpuContext, GpuImage};
-use realmaster::reference::blend::blend_encode_row;
 use realmaster::reference::decode::DecodedFrame;
 use realmaster::reference::edges::{model_inputs_into, PreprocessScratch};
-use realmaster::reference::guided_upsample::{guided_rows, guided_upsample_into, UpsampleScratch};
+use realmaster::reference::guided_upsample::{guided_upsample_into, UpsampleScratch};
 use realmaster::reference::resample::ModelResRef;
 use realmaster::reference::temporal::{temporal_into_with, TemporalInputs, TemporalScratch};
 use realmaster::{ColorFormat, FrameRef, ImageF32, OwnedFrame, PlaneRef};
@@ -219,12 +218,28 @@ fn gpu_passes_at(c: &mut Criterion, ctx: &GpuContext, planes: &Planes) {
             })
         })
     });
-    g.bench_function("temporal", |b| {
+    let look = LookImages {
+        out: &out_lr,
+        input: lr_in,
+        motion: Some(&model_res.motion),
+        depth: Some(pre.depth_z()),
+    };
+    g.bench_function("temporal (model size)", |b| {
         b.iter(|| {
             submit(ctx, |enc| {
                 report(
                     "temporal",
-                    comp.record_temporal(ctx, enc, images, &params, false),
+                    comp.record_temporal(ctx, enc, &look, &params, false),
+                )
+            })
+        })
+    });
+    g.bench_function("composite (temporal at model size, guided upsample)", |b| {
+        b.iter(|| {
+            submit(ctx, |enc| {
+                report(
+                    "composite",
+                    comp.record_composite(ctx, enc, images, &look, &params, false),
                 )
             })
         })
@@ -324,21 +339,19 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
         b.iter(|| pool.install(|| model_inputs_into(&decoded, &cfg, &mut scratch, &mut model_res)))
     });
     // The stand-in model output: the input at model size (residual 0, every pass runs).
-    let Some(mut comp) = CompositeState::new(&decoded, &model_res) else {
-        eprintln!("passes bench: no depth decoded");
-        return;
-    };
-    // Run once before the benches so a filtered temporal run has a real current image.
-    pool.install(|| comp.upsample(&decoded));
+    let mut comp = CompositeState::new(&decoded, &model_res);
     g.bench_function("guided upsample", |b| {
         b.iter(|| pool.install(|| comp.upsample(&decoded)))
     });
-    g.bench_function("temporal+blend+encode rgba8", |b| {
-        b.iter(|| pool.install(|| comp.temporal_encode(&decoded)))
+    g.bench_function("temporal (model size)", |b| {
+        b.iter(|| pool.install(|| comp.temporal(&model_res)))
     });
-    g.bench_function("guided upsample+temporal+blend+encode, fused", |b| {
-        b.iter(|| pool.install(|| comp.fused(&decoded)))
-    });
+    // Run once so the timed runs keep a history, as a steady frame loop does.
+    pool.install(|| comp.composite(&decoded, &model_res));
+    g.bench_function(
+        "composite: temporal at model size, upsample+blend+encode rgba8",
+        |b| b.iter(|| pool.install(|| comp.composite(&decoded, &model_res))),
+    );
     // The CPU backend's preprocessor: the decode and resample + edges above, except that the
     // normals are resampled at upload straight from the submitted plane (never decoded).
     let mut pre = match CpuPreprocessor::new(cfg) {
@@ -356,13 +369,13 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
             })
         })
     });
-    // What the CPU backend runs per frame: its preprocessor, then the compositor's fused path.
+    // What the CPU backend runs per frame: its preprocessor, then the compositor.
     g.bench_function("all full-resolution passes", |b| {
         b.iter(|| {
             pool.install(|| {
                 let up = pre.upload(&frame).and_then(|_| pre.process(&mut model_res));
                 std::hint::black_box(up.is_ok());
-                comp.fused(&decoded);
+                comp.composite(&decoded, &model_res);
             })
         })
     });
@@ -370,38 +383,50 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
 }
 
 /// The compositing half of the CPU passes with its buffers, made once: the guided upsample of a
-/// stand-in model output, then temporal accumulation fused with blend and 8-bit encode; or the
-/// three fused per row (the compositor's path).
+/// stand-in model output alone, the temporal pass at model size alone, and the CPU backend's
+/// compositor (both, then blend and 8-bit encode per row).
 struct CompositeState {
     out_lr: ImageF32,
     in_lr: ImageF32,
     params: CompositeParams,
     up: UpsampleScratch,
-    current: ImageF32,
+    residual: ImageF32,
     history: ImageF32,
-    depth: ImageF32,
     next: ImageF32,
+    motion_xy: ImageF32,
     scratch: TemporalScratch,
+    compositor: CpuCompositor,
     encoded: Vec<u8>,
 }
 
 impl CompositeState {
-    /// The input at model size stands in for the model output (residual 0, every pass runs);
-    /// the frame's depth stands in for the previous one. None without depth.
-    fn new(decoded: &DecodedFrame, model_res: &ModelResRef) -> Option<Self> {
-        let (w, h) = (decoded.color.width, decoded.color.height);
-        Some(CompositeState {
+    /// The input at model size stands in for the model output (residual 0, every pass runs).
+    fn new(decoded: &DecodedFrame, model_res: &ModelResRef) -> Self {
+        let (lw, lh) = (model_res.motion.width, model_res.motion.height);
+        let motion_xy = model_res
+            .motion
+            .data
+            .chunks_exact(4)
+            .flat_map(|m| [m[0], m[1]])
+            .collect();
+        CompositeState {
             out_lr: model_res.color_linear.clone(),
             in_lr: model_res.color_linear.clone(),
             params: CompositeParams::default(),
             up: UpsampleScratch::default(),
-            current: ImageF32::new(0, 0, 4),
-            history: ImageF32::new(w, h, 4),
-            depth: decoded.depth.clone()?,
+            residual: ImageF32::new(0, 0, 4),
+            history: ImageF32::new(lw, lh, 4),
             next: ImageF32::new(0, 0, 4),
+            motion_xy: ImageF32 {
+                width: lw,
+                height: lh,
+                channels: 2,
+                data: motion_xy,
+            },
             scratch: TemporalScratch::default(),
-            encoded: vec![0u8; (w * h * 4) as usize],
-        })
+            compositor: CpuCompositor::new(),
+            encoded: Vec::with_capacity(decoded.color.data.len()),
+        }
     }
 
     fn upsample(&mut self, decoded: &DecodedFrame) {
@@ -411,60 +436,46 @@ impl CompositeState {
             &self.in_lr,
             self.params.upsample_eps,
             &mut self.up,
-            &mut self.current,
+            &mut self.residual,
         )
     }
 
-    /// The compositor's path: the upsample's rows produced inside the temporal pass.
-    fn fused(&mut self, decoded: &DecodedFrame) {
-        let Some(rows) = guided_rows(
-            &decoded.color,
-            &self.out_lr,
-            &self.in_lr,
-            self.params.upsample_eps,
-            &mut self.up,
-        ) else {
-            return;
-        };
+    fn temporal(&mut self, model_res: &ModelResRef) {
         let inputs = TemporalInputs {
-            current: &rows,
-            input: &decoded.color,
+            current: &self.out_lr,
+            input: &self.in_lr,
             history: Some(&self.history),
-            motion: decoded.motion.as_ref(),
-            depth: Some((&self.depth, &self.depth)),
+            motion: Some(&self.motion_xy),
+            depth: Some((&model_res.depth_z, &model_res.depth_z)),
         };
-        let row_bytes = decoded.color.width as usize * 4;
         temporal_into_with(
             &inputs,
             &self.params,
             &mut self.next,
             &mut self.scratch,
-            (&mut self.encoded, row_bytes),
-            |input, residual, bytes| {
-                blend_encode_row(input, Some(residual), 1.0, ColorFormat::Rgba8Srgb, bytes)
-            },
+            (&mut [], 0),
+            |_, _, _| {},
         )
     }
 
-    fn temporal_encode(&mut self, decoded: &DecodedFrame) {
-        let inputs = TemporalInputs {
-            current: &self.current,
-            input: &decoded.color,
-            history: Some(&self.history),
-            motion: decoded.motion.as_ref(),
-            depth: Some((&self.depth, &self.depth)),
+    fn composite(&mut self, decoded: &DecodedFrame, model_res: &ModelResRef) {
+        let look = ModelLook {
+            out: &self.out_lr,
+            input: &self.in_lr,
+            motion: Some(&model_res.motion),
+            depth: Some(&model_res.depth_z),
         };
-        let row_bytes = decoded.color.width as usize * 4;
-        temporal_into_with(
-            &inputs,
+        let r = self.compositor.composite_encode(
+            decoded,
+            &look,
             &self.params,
-            &mut self.next,
-            &mut self.scratch,
-            (&mut self.encoded, row_bytes),
-            |input, residual, bytes| {
-                blend_encode_row(input, Some(residual), 1.0, ColorFormat::Rgba8Srgb, bytes)
-            },
-        )
+            false,
+            ColorFormat::Rgba8Srgb,
+            &mut self.encoded,
+        );
+        if let Err(e) = r {
+            eprintln!("passes bench: composite: {e}");
+        }
     }
 }
 

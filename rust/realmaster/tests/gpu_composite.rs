@@ -1,17 +1,19 @@
 //! Compositing passes on the GPU (lavapipe in CI) against their CPU references, plus behaviour:
 //! shifts, sharp edges, residual noise convergence, no ghosting, an identity model giving back the
 //! input exactly, blend end points and output encodings. The compositor accumulates the model's
-//! residual (`upsampled result - input`), so `Compositor::residual()` is compared with residuals.
+//! residual (`output - input`) at model size and upsamples the accumulated look onto the frame, so
+//! `Compositor::residual()` (full resolution) and `Compositor::history()` (model size) are compared
+//! with residuals.
 //! A missing GPU adapter fails these tests: the test setup installs a software Vulkan driver.
 
 use realmaster::frame::{ColorFormat, ImageF32};
-use realmaster::gpu::composite::{CompositeParams, Compositor};
+use realmaster::gpu::composite::{CompositeParams, Compositor, LookImages};
 use realmaster::gpu::kernel::{read_buffer, read_image};
 use realmaster::gpu::{AdapterPreference, FrameImages, GpuContext, GpuImage};
 use realmaster::reference::blend::{blend, blend_encode};
 use realmaster::reference::guided_upsample::guided_upsample;
 use realmaster::reference::reproject::reproject;
-use realmaster::reference::temporal::{residual, temporal, TemporalInputs};
+use realmaster::reference::temporal::{accumulated_look, residual, temporal, TemporalInputs};
 
 /// Float tolerance of GPU vs CPU reference (absolute, values of order 1).
 const TOL: f32 = 1e-4;
@@ -127,7 +129,19 @@ fn constant_motion(w: u32, h: u32, mx: f32, my: f32) -> ImageF32 {
     )
 }
 
-/// Run one composite (no encode) and read the accumulated residual back.
+/// The model's look for the compositor; where the model images have the frame's size (the tests'
+/// full-resolution models), the frame's own motion and depth are the model-size ones.
+fn look<'a>(f: &'a FrameImages, out_lr: &'a GpuImage, in_lr: &'a GpuImage) -> LookImages<'a> {
+    let same = out_lr.width == f.width && out_lr.height == f.height;
+    LookImages {
+        out: out_lr,
+        input: in_lr,
+        motion: f.motion.as_ref().filter(|_| same),
+        depth: f.depth.as_ref().filter(|_| same),
+    }
+}
+
+/// Run one composite (no encode) and read this frame's full-resolution residual back.
 fn composite(
     ctx: &GpuContext,
     comp: &mut Compositor,
@@ -138,7 +152,23 @@ fn composite(
     reset: bool,
 ) -> ImageF32 {
     let mut enc = encoder(ctx);
-    comp.record_composite(ctx, &mut enc, f, out_lr, in_lr, p, reset)
+    comp.record_composite(ctx, &mut enc, f, &look(f, out_lr, in_lr), p, reset)
+        .unwrap();
+    submit(ctx, enc);
+    download(ctx, comp.residual())
+}
+
+/// The guided upsample alone (no temporal pass), read back: the full-resolution residual.
+fn upsample(
+    ctx: &GpuContext,
+    f: &FrameImages,
+    out_lr: &GpuImage,
+    in_lr: &GpuImage,
+    p: &CompositeParams,
+) -> ImageF32 {
+    let mut comp = Compositor::new(ctx);
+    let mut enc = encoder(ctx);
+    comp.record_upsample(ctx, &mut enc, f, out_lr, in_lr, p)
         .unwrap();
     submit(ctx, enc);
     download(ctx, comp.residual())
@@ -247,10 +277,8 @@ fn guided_upsample_matches_reference() {
             upsample_eps: eps,
             ..Default::default()
         };
-        let mut comp = Compositor::new(&ctx);
-        // Reset = no history, so the residual is the upsample's alone.
-        let g = composite(&ctx, &mut comp, &f, &o, &i, &p, true);
-        let c = residual(&guided_upsample(&guide, &out_lr, &in_lr, eps), &guide);
+        let g = upsample(&ctx, &f, &o, &i, &p);
+        let c = guided_upsample(&guide, &out_lr, &in_lr, eps);
         let d = max_diff(&g.data, &c.data);
         assert!(d <= TOL, "upsample_eps {eps}: max |gpu - cpu| = {d}");
     }
@@ -323,8 +351,9 @@ fn guided_upsample_keeps_a_step_edge_sharp() {
         &p,
         true,
     );
+    // With a reset the accumulated look is the model's own: the composite is the upsample.
     let up = guided_upsample(&guide, &out_lr, &in_lr, p.upsample_eps);
-    assert!(max_diff(&g.data, &residual(&up, &guide).data) <= TOL);
+    assert!(max_diff(&g.data, &up.data) <= TOL);
 
     let y = h / 2;
     let guided: Vec<f32> = (0..w).map(|x| g.at(x, y, 0)).collect();
@@ -410,9 +439,10 @@ fn guided_upsample_is_seam_free_on_a_ramp() {
 
 #[test]
 fn temporal_matches_reference() {
+    // The temporal pass at model size against the CPU's, then the accumulated look's upsample.
     let ctx = gpu();
     let mut rng = Rng(4242);
-    let (w, h, lw, lh) = (45u32, 33u32, 12u32, 9u32);
+    let (w, h, lw, lh) = (45u32, 33u32, 24u32, 18u32);
     let p = CompositeParams {
         temporal_alpha: 0.2,
         ..Default::default()
@@ -422,12 +452,12 @@ fn temporal_matches_reference() {
     let mut prev_depth: Option<ImageF32> = None;
     for frame_no in 0..3 {
         let color = random_rgba(&mut rng, w, h, 1.2);
-        // Depth: two layers, with a few pixels changing layer from frame to frame.
+        // Model-size depth: two layers, with a few pixels changing layer from frame to frame.
         let depth = image(
-            w,
-            h,
+            lw,
+            lh,
             1,
-            (0..w * h)
+            (0..lw * lh)
                 .map(|i| {
                     if (i + frame_no * 7) % 11 < 4 {
                         2.0
@@ -438,33 +468,41 @@ fn temporal_matches_reference() {
                 .collect(),
         );
         let motion = image(
-            w,
-            h,
+            lw,
+            lh,
             4,
-            (0..w * h)
-                .flat_map(|_| [rng.range(-3.0, 3.0), rng.range(-3.0, 3.0), 0.0, 0.0])
+            (0..lw * lh)
+                .flat_map(|_| [rng.range(-2.0, 2.0), rng.range(-2.0, 2.0), 0.0, 0.0])
                 .collect(),
         );
         let (out_lr, in_lr) = (
             random_rgba(&mut rng, lw, lh, 1.0),
             random_rgba(&mut rng, lw, lh, 1.0),
         );
-        let f = frame(&ctx, &color, Some(&depth), Some(&motion));
-        let g = composite(
-            &ctx,
-            &mut comp,
-            &f,
-            &upload(&ctx, &out_lr),
-            &upload(&ctx, &in_lr),
-            &p,
-            frame_no == 0,
+        let f = frame(&ctx, &color, None, None);
+        let (o, i, m, d) = (
+            upload(&ctx, &out_lr),
+            upload(&ctx, &in_lr),
+            upload(&ctx, &motion),
+            upload(&ctx, &depth),
         );
+        let look = LookImages {
+            out: &o,
+            input: &i,
+            motion: Some(&m),
+            depth: Some(&d),
+        };
+        let mut enc = encoder(&ctx);
+        comp.record_composite(&ctx, &mut enc, &f, &look, &p, frame_no == 0)
+            .unwrap();
+        submit(&ctx, enc);
+        let g_hist = download(&ctx, comp.history());
+        let g_res = download(&ctx, comp.residual());
 
-        let up = guided_upsample(&color, &out_lr, &in_lr, p.upsample_eps);
-        // The GPU texture holds xy in 4 channels; the CPU pass takes the plane's own 2.
+        // The GPU image holds xy in 4 channels; the CPU pass takes the plane's own 2.
         let motion_xy = image(
-            w,
-            h,
+            lw,
+            lh,
             2,
             motion
                 .data
@@ -473,20 +511,31 @@ fn temporal_matches_reference() {
                 .collect(),
         );
         let inputs = TemporalInputs {
-            current: &up,
-            input: &color,
+            current: &out_lr,
+            input: &in_lr,
             history: history.as_ref(),
             motion: Some(&motion_xy),
             depth: prev_depth.as_ref().map(|pd| (&depth, pd)),
         };
         let c = temporal(&inputs, &p);
-        let d = max_diff(&g.data, &c.data);
-        assert!(d <= TOL, "frame {frame_no}: max |gpu - cpu| = {d}");
+        let diff = max_diff(&g_hist.data, &c.data);
+        assert!(
+            diff <= TOL,
+            "frame {frame_no}: history max |gpu - cpu| = {diff}"
+        );
+        let mut acc = ImageF32::new(0, 0, 4);
+        accumulated_look(&in_lr, &c, &out_lr, &mut acc);
+        let up = guided_upsample(&color, &acc, &in_lr, p.upsample_eps);
+        let diff = max_diff(&g_res.data, &up.data);
+        assert!(
+            diff <= TOL,
+            "frame {frame_no}: residual max |gpu - cpu| = {diff}"
+        );
         if frame_no > 0 {
             let accumulated = c
                 .data
                 .iter()
-                .zip(&residual(&up, &color).data)
+                .zip(&residual(&out_lr, &in_lr).data)
                 .filter(|(a, b)| (*a - *b).abs() > 1e-3)
                 .count();
             assert!(
@@ -679,16 +728,9 @@ fn second_frame_error(
     let (c0, o0, i0) = first;
     let mut enc = encoder(ctx);
     let f0 = frame(ctx, c0, None, None);
-    comp.record_composite(
-        ctx,
-        &mut enc,
-        &f0,
-        &upload(ctx, o0),
-        &upload(ctx, i0),
-        &p,
-        true,
-    )
-    .unwrap();
+    let (o0, i0) = (upload(ctx, o0), upload(ctx, i0));
+    comp.record_composite(ctx, &mut enc, &f0, &look(&f0, &o0, &i0), &p, true)
+        .unwrap();
     comp.record_encode(ctx, &mut enc, &f0, ColorFormat::Rgba32Float, 1.0)
         .unwrap();
     submit(ctx, enc);
@@ -696,7 +738,7 @@ fn second_frame_error(
     let lr = upload(ctx, &random_rgba(&mut Rng(17), 12, 9, 1.0));
     let f1 = frame(ctx, color, None, None);
     let mut enc = encoder(ctx);
-    comp.record_composite(ctx, &mut enc, &f1, &lr, &lr, &p, false)
+    comp.record_composite(ctx, &mut enc, &f1, &look(&f1, &lr, &lr), &p, false)
         .unwrap();
     comp.record_encode(ctx, &mut enc, &f1, ColorFormat::Rgba32Float, 1.0)
         .unwrap();
@@ -741,7 +783,8 @@ fn blend_setup(ctx: &GpuContext) -> (ImageF32, FrameImages, Compositor) {
         upload(ctx, &random_rgba(&mut rng, 6, 5, 1.0)),
     );
     let mut enc = encoder(ctx);
-    comp.record_composite(ctx, &mut enc, &f, &o, &i, &CompositeParams::default(), true)
+    let p = CompositeParams::default();
+    comp.record_composite(ctx, &mut enc, &f, &look(&f, &o, &i), &p, true)
         .unwrap();
     submit(ctx, enc);
     (color, f, comp)
@@ -899,16 +942,9 @@ fn bad_shapes_are_errors_that_record_nothing() {
     // A good composite and encode, then model images of different sizes: an error that drops
     // the history, so the next encode cannot show a stale result either.
     let lr = upload(&ctx, &random_rgba(&mut rng, 5, 5, 1.0));
-    comp.record_composite(
-        &ctx,
-        &mut enc,
-        &f,
-        &lr,
-        &lr,
-        &CompositeParams::default(),
-        true,
-    )
-    .unwrap();
+    let p = CompositeParams::default();
+    comp.record_composite(&ctx, &mut enc, &f, &look(&f, &lr, &lr), &p, true)
+        .unwrap();
     comp.record_encode(&ctx, &mut enc, &f, ColorFormat::Rgba32Float, 1.0)
         .unwrap();
     submit(&ctx, enc);
@@ -919,15 +955,7 @@ fn bad_shapes_are_errors_that_record_nothing() {
     );
     let mut enc = encoder(&ctx);
     let err = comp
-        .record_composite(
-            &ctx,
-            &mut enc,
-            &f,
-            &o,
-            &i,
-            &CompositeParams::default(),
-            false,
-        )
+        .record_composite(&ctx, &mut enc, &f, &look(&f, &o, &i), &p, false)
         .unwrap_err();
     assert!(err.to_string().contains("same size"), "{err}");
     assert!(comp

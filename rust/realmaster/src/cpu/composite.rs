@@ -1,25 +1,52 @@
-//! CPU compositing stage: guided upsample of the model residual, temporal accumulation, blend and
-//! encode, fused per row: each row of the upsample is produced inside the temporal pass and each
-//! accumulated row is blended and encoded while it is in cache.
+//! CPU compositing stage: temporal accumulation of the model's look at model size, then the
+//! guided upsample of the accumulated look, blended and encoded per full-resolution row while the
+//! row is in cache (no full-resolution image written and read back).
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::frame::{ColorFormat, ImageF32};
 use crate::gpu::composite::CompositeParams;
 use crate::reference::blend::{blend_encode_row, blend_strength};
-use crate::reference::decode::DecodedFrame;
+use crate::reference::decode::{ensure_shape, DecodedFrame};
 use crate::reference::guided_upsample::{guided_rows, UpsampleScratch};
-use crate::reference::temporal::{temporal_into_with, TemporalInputs, TemporalScratch};
+use crate::reference::temporal::{
+    accumulated_look, temporal_into_with, TemporalInputs, TemporalScratch,
+};
 
-/// The compositor's full-resolution state: the ping-pong accumulated residuals and the previous
-/// frame's depth.
+/// The model's look at model size, as the compositor reads it (all images the model's size).
+pub struct ModelLook<'a> {
+    /// The model's output, 4-channel linear; alpha a validity weight (0 where a carried-forward
+    /// look left the picture).
+    pub out: &'a ImageF32,
+    /// The model's input colour the output was computed from, 4-channel linear.
+    pub input: &'a ImageF32,
+    /// This frame's motion in model pixels (current -> previous), 4 channels with xy used; None =
+    /// static.
+    pub motion: Option<&'a ImageF32>,
+    /// This frame's view depth at model size (not encoded), 1 channel; None = no disocclusion test.
+    pub depth: Option<&'a ImageF32>,
+}
+
+thread_local! {
+    /// A full-resolution row of the upsampled residual, reused across frames.
+    static ROW: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The compositor's state: the model-size ping-pong accumulated residuals, the previous frame's
+/// model-size depth, and scratch.
 pub struct CpuCompositor {
-    width: u32,
-    height: u32,
     history: [ImageF32; 2],
     latest: usize,
     history_valid: bool,
     depth_prev: ImageF32,
     depth_prev_valid: bool,
+    /// This frame's motion, xy only (the temporal pass's layout).
+    motion: ImageF32,
+    /// The accumulated look the guided upsample fits.
+    look: ImageF32,
     upsample: UpsampleScratch,
     /// The temporal pass's band buffers.
     temporal: TemporalScratch,
@@ -35,30 +62,26 @@ impl CpuCompositor {
     pub fn new() -> Self {
         let empty = |c| ImageF32::new(0, 0, c);
         CpuCompositor {
-            width: 0,
-            height: 0,
             history: [empty(4), empty(4)],
             latest: 0,
             history_valid: false,
             depth_prev: empty(1),
             depth_prev_valid: false,
+            motion: empty(2),
+            look: empty(4),
             upsample: UpsampleScratch::default(),
             temporal: TemporalScratch::default(),
         }
     }
 
-    /// Composite `frame` with the model's look (`out_lr`, `in_lr`: model size, 4-channel linear;
-    /// `out_lr` alpha is a validity weight) and encode `input + strength * residual` to `format`
-    /// into `out` (tight rows). `reset_history`: camera cut or first frame. The frame's depth
-    /// plane is swapped into the compositor's previous-depth image (the next decode refills it).
-    /// Model images of different shapes are an error: nothing is written, the history is dropped
-    /// and the caller shows the untouched frame.
-    #[allow(clippy::too_many_arguments)]
+    /// Composite `frame` with the model's `look` and encode `input + strength * residual` to
+    /// `format` into `out` (tight rows). `reset_history`: camera cut or first frame. Model images
+    /// of different shapes are an error: nothing is written, the history is dropped and the
+    /// caller shows the untouched frame.
     pub fn composite_encode(
         &mut self,
-        frame: &mut DecodedFrame,
-        out_lr: &ImageF32,
-        in_lr: &ImageF32,
+        frame: &DecodedFrame,
+        look: &ModelLook<'_>,
         params: &CompositeParams,
         reset_history: bool,
         format: ColorFormat,
@@ -66,90 +89,116 @@ impl CpuCompositor {
     ) -> Result<()> {
         let params = params.sanitized();
         let (w, h) = (frame.color.width, frame.color.height);
-        if self.width != w || self.height != h {
-            self.width = w;
-            self.height = h;
-            self.history_valid = false;
-            self.depth_prev_valid = false;
-        }
-        // 1. The guided upsample's fit; its full-resolution rows are produced inside the temporal
-        // pass, each while it is in cache (no full-resolution image written and read back).
-        let lr_ok = out_lr.channels == 4
-            && out_lr.width > 0
-            && out_lr.height > 0
-            && in_lr.channels == 4
-            && in_lr.width == out_lr.width
-            && in_lr.height == out_lr.height;
+        let (lw, lh) = (look.out.width, look.out.height);
+        let shape = |img: &ImageF32, c: u32| {
+            img.width == lw
+                && img.height == lh
+                && img.channels == c
+                && img.data.len() == lw as usize * lh as usize * c as usize
+        };
+        let lr_ok = lw > 0
+            && lh > 0
+            && shape(look.out, 4)
+            && shape(look.input, 4)
+            && look.motion.is_none_or(|m| shape(m, 4))
+            && look.depth.is_none_or(|d| shape(d, 1));
         if !lr_ok {
-            self.history_valid = false;
+            self.reset();
             return Err(Error::Internal(format!(
-                "CPU compositor: model images must both be 4-channel and the same size (output {}x{}x{}, input {}x{}x{})",
-                out_lr.width, out_lr.height, out_lr.channels, in_lr.width, in_lr.height, in_lr.channels
+                "CPU compositor: the model images must be 4-channel and one size, motion 4-channel and depth 1-channel of that size (output {}x{}x{}, input {}x{}x{})",
+                lw, lh, look.out.channels, look.input.width, look.input.height, look.input.channels
             )));
         }
-        let Some(current) = guided_rows(
-            &frame.color,
-            out_lr,
-            in_lr,
-            params.upsample_eps,
-            &mut self.upsample,
-        ) else {
-            self.history_valid = false;
-            if w == 0 || h == 0 {
-                out.clear();
-                return Ok(());
-            }
+        if frame.color.data.len() != w as usize * h as usize * 4 {
+            self.reset();
             return Err(Error::Internal(format!(
                 "CPU compositor: the decoded frame holds {} floats, not {w}x{h}x4",
                 frame.color.data.len()
             )));
-        };
+        }
+        if self.look.width != lw || self.look.height != lh {
+            self.reset();
+        }
 
-        // 2. Temporal accumulation into the other history image, blended and encoded per row.
+        // 1. Temporal accumulation of the model's residual at model size.
+        let motion = look.motion.map(|m| {
+            ensure_shape(&mut self.motion, lw, lh, 2);
+            for (d, s) in self
+                .motion
+                .data
+                .chunks_exact_mut(2)
+                .zip(m.data.chunks_exact(4))
+            {
+                d.copy_from_slice(&s[..2]);
+            }
+            &self.motion
+        });
         let history_valid = self.history_valid && !reset_history;
         let (prev, next) = (self.latest, 1 - self.latest);
         let [h0, h1] = &mut self.history;
         let (hist_prev, hist_next) = if prev == 0 { (&*h0, h1) } else { (&*h1, h0) };
-        let depth = match (&frame.depth, self.depth_prev_valid) {
+        let depth = match (look.depth, self.depth_prev_valid) {
             (Some(d), true) => Some((d, &self.depth_prev)),
             _ => None,
         };
         let inputs = TemporalInputs {
-            current: &current,
-            input: &frame.color,
+            current: look.out,
+            input: look.input,
             history: history_valid.then_some(hist_prev),
-            motion: frame.motion.as_ref(),
+            motion,
             depth,
         };
-        let bpp = format.bytes_per_pixel();
-        out.resize(w as usize * h as usize * bpp, 0);
-        let strength = blend_strength(params.strength);
         temporal_into_with(
             &inputs,
             &params,
             hist_next,
             &mut self.temporal,
-            (out, w as usize * bpp),
-            |input, residual, bytes| {
-                blend_encode_row(input, Some(residual), strength, format, bytes)
-            },
+            (&mut [], 0),
+            |_, _, _| {},
         );
+        accumulated_look(look.input, hist_next, look.out, &mut self.look);
         self.latest = next;
         self.history_valid = true;
-
-        // 3. Keep this frame's depth for the next frame's disocclusion test.
-        match frame.depth.as_mut() {
+        match look.depth {
             Some(d) => {
-                std::mem::swap(&mut self.depth_prev, d);
+                self.depth_prev.clone_from(d);
                 self.depth_prev_valid = true;
             }
             None => self.depth_prev_valid = false,
         }
+
+        // 2. The guided upsample of the accumulated look, each full-resolution row blended and
+        // encoded while it is in cache.
+        let bpp = format.bytes_per_pixel();
+        out.resize(w as usize * h as usize * bpp, 0);
+        let Some(rows) = guided_rows(
+            &frame.color,
+            &self.look,
+            look.input,
+            params.upsample_eps,
+            &mut self.upsample,
+        ) else {
+            // A zero-sized frame: nothing to draw.
+            return Ok(());
+        };
+        let strength = blend_strength(params.strength);
+        let w4 = w as usize * 4;
+        let input = &frame.color.data;
+        out.par_chunks_mut(w as usize * bpp)
+            .enumerate()
+            .for_each(|(y, bytes)| {
+                ROW.with(|r| {
+                    let mut r = r.borrow_mut();
+                    r.resize(w4, 0.0);
+                    rows.row_into(y, &mut r);
+                    blend_encode_row(&input[y * w4..][..w4], Some(&r), strength, format, bytes)
+                })
+            });
         Ok(())
     }
 
-    /// The accumulated residual of the last composite (linear rgb, alpha 1).
-    pub fn residual(&self) -> &ImageF32 {
+    /// The accumulated residual of the last composite at model size (linear rgb, alpha 1).
+    pub fn history(&self) -> &ImageF32 {
         &self.history[self.latest]
     }
 

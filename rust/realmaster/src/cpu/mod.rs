@@ -6,5 +6,5 @@
 mod composite;
 mod preprocess;
 
-pub use composite::CpuCompositor;
+pub use composite::{CpuCompositor, ModelLook};
 pub use preprocess::CpuPreprocessor;

@@ -73,11 +73,6 @@ impl CpuPreprocessor {
         self.uploaded.then_some(&self.frame)
     }
 
-    /// The last decoded frame, mutable (the compositor swaps the depth plane out).
-    pub fn frame_mut(&mut self) -> Option<&mut DecodedFrame> {
-        self.uploaded.then_some(&mut self.frame)
-    }
-
     /// Resample + encode + edges of the last decoded frame into `dst`.
     pub fn process(&mut self, dst: &mut ModelResRef) -> Result<()> {
         if !self.uploaded {

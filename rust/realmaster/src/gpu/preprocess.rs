@@ -316,6 +316,12 @@ impl Preprocessor {
         self.frame.as_ref()
     }
 
+    /// The last recorded frame's view depth at model size (not encoded; 1 channel), as the
+    /// compositor's temporal pass reads it; zero where the frame had no depth.
+    pub fn depth_z(&self) -> &GpuImage {
+        &self.depth_z
+    }
+
     /// Record resample + edges of the last uploaded frame into `dst`. The commands read the frame
     /// images when the encoder is submitted, so submit before the next `upload`.
     pub fn record(

@@ -1,7 +1,7 @@
 //! [`FramePasses`] on the CPU: every image in host memory, the passes of `crate::reference`
 //! through the stages of `crate::cpu`.
 
-use crate::cpu::{CpuCompositor, CpuPreprocessor};
+use crate::cpu::{CpuCompositor, CpuPreprocessor, ModelLook};
 use crate::error::{Error, Result};
 use crate::frame::{ColorFormat, FrameRef, ImageF32};
 use crate::gpu::composite::CompositeParams;
@@ -28,6 +28,9 @@ pub struct CpuPasses {
     inflight_in: ImageF32,
     out_lin: ImageF32,
     in_lin: ImageF32,
+    /// The window slot of the last preprocessed frame: its model-size motion and depth drive the
+    /// compositor's temporal pass.
+    current_slot: Option<usize>,
 }
 
 impl CpuPasses {
@@ -46,6 +49,7 @@ impl CpuPasses {
             inflight_in: img4(),
             out_lin: img4(),
             in_lin: img4(),
+            current_slot: None,
             spec: spec.clone(),
         })
     }
@@ -76,6 +80,7 @@ impl FramePasses for CpuPasses {
             .get_mut(slot)
             .ok_or_else(|| Error::Internal(format!("window slot {slot} out of range")))?;
         self.pre.process(dst)?;
+        self.current_slot = Some(slot);
         let motion = self
             .motion_ring
             .get_mut(ring)
@@ -143,17 +148,17 @@ impl FramePasses for CpuPasses {
         to_linear_into(&self.look_in.data, srgb, &mut self.in_lin.data);
         let frame = self
             .pre
-            .frame_mut()
+            .frame()
             .ok_or_else(|| Error::Internal("frame images missing after upload".into()))?;
-        self.comp.composite_encode(
-            frame,
-            &self.out_lin,
-            &self.in_lin,
-            params,
-            reset_history,
-            format,
-            out,
-        )
+        let cur = self.current_slot.and_then(|s| self.slots.get(s));
+        let look = ModelLook {
+            out: &self.out_lin,
+            input: &self.in_lin,
+            motion: cur.map(|c| &c.motion),
+            depth: cur.filter(|c| c.has_depth).map(|c| &c.depth_z),
+        };
+        self.comp
+            .composite_encode(frame, &look, params, reset_history, format, out)
     }
 
     fn read_output(&mut self, _out: &mut Vec<u8>) -> Result<()> {

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::frame::{ColorFormat, FrameRef};
-use crate::gpu::composite::{CompositeParams, Compositor};
+use crate::gpu::composite::{CompositeParams, Compositor, LookImages};
 use crate::gpu::host::{DeviceFrame, Export, Import};
 use crate::gpu::kernel::{map_and_read_f32_into, map_and_read_into, GpuImage};
 use crate::gpu::model_io::ModelIo;
@@ -54,6 +54,9 @@ pub struct GpuPasses {
     /// Per-stage GPU timestamps while profiling (None where the device has no timestamp queries).
     timer: Option<StageTimer>,
     gpu_timing: bool,
+    /// The window slot of the last preprocessed frame: its model-size motion (and the
+    /// preprocessor's model-size depth) drive the compositor's temporal pass.
+    current_slot: Option<usize>,
 }
 
 fn image4(ctx: &GpuContext, label: &str, spec: &ModelSpec) -> GpuImage {
@@ -115,6 +118,7 @@ impl GpuPasses {
             outgoing: Vec::new(),
             timer: StageTimer::new(&ctx.device, &ctx.queue),
             gpu_timing: false,
+            current_slot: None,
             ctx,
         })
     }
@@ -156,15 +160,15 @@ impl GpuPasses {
             .pre
             .frame()
             .ok_or_else(|| Error::Internal("frame images missing after upload".into()))?;
-        self.comp.record_composite(
-            &self.ctx,
-            enc,
-            frame_images,
-            &self.out_lin,
-            &self.in_lin,
-            params,
-            reset_history,
-        )
+        let current = self.current_slot.and_then(|s| self.slots.get(s));
+        let look = LookImages {
+            out: &self.out_lin,
+            input: &self.in_lin,
+            motion: current.map(|c| &c.motion),
+            depth: frame_images.depth.as_ref().map(|_| self.pre.depth_z()),
+        };
+        self.comp
+            .record_composite(&self.ctx, enc, frame_images, &look, params, reset_history)
     }
 
     fn recording<R>(
@@ -227,6 +231,7 @@ impl FramePasses for GpuPasses {
                 Error::Internal(format!("motion history slot {ring} out of range"))
             })?;
             s.pre.record(&s.ctx, enc, dst)?;
+            s.current_slot = Some(slot);
             enc.copy_buffer_to_buffer(
                 &dst.motion.buffer,
                 0,

@@ -1,4 +1,5 @@
-//! Temporal accumulation (the CPU implementation of gpu/composite/temporal.wgsl): accumulation of the model RESIDUAL (`current - input`)
+//! Temporal accumulation (the CPU implementation of gpu/composite/temporal.wgsl, and of
+//! accumulated_look.wgsl in [`accumulated_look`]): accumulation of the model RESIDUAL (`current - input`, at model size)
 //! with history reprojection, depth-based disocclusion rejection, a YCoCg neighbourhood clamp in full
 //! colour and a clamp to the current residual's local range (see the shader header for the rule).
 //!
@@ -7,16 +8,15 @@
 //! rolling scratch; each output row combines them vertically (min, max, sum, sum of squares of the
 //! 3 rows), then horizontally, into the clamp bounds of its pixels: separable 3x3 statistics, in
 //! lane-wise loops over planar rows that compile to SIMD. The reprojection is then per pixel.
-//! The current image is read through [`CurrentRows`]: an image in memory, or the guided upsample's
-//! rows produced as the band reaches them (the CPU compositor; the band keeps them beside their
-//! terms). A pixel's result does not depend on the band split (bit-identical whatever the threads).
+//! The current image is read through [`CurrentRows`] (rows of an image in memory; a producer of
+//! rows could stand in, the band keeps them beside their terms). A pixel's result does not depend
+//! on the band split (bit-identical whatever the threads).
 
 use std::sync::Mutex;
 
 use rayon::prelude::*;
 
 use super::decode::ensure_shape;
-use super::guided_upsample::GuidedRows;
 use super::lanes::{load_rgba_partial, store_rgba_partial, LANES};
 use crate::frame::ImageF32;
 use crate::gpu::composite::CompositeParams;
@@ -30,9 +30,7 @@ const BAND_ROWS: usize = 16;
 /// Planes of neighbourhood terms: the current colour in YCoCg (3), the current residual (3).
 const TERMS: usize = 6;
 
-/// This frame's upsampled result as the temporal pass reads it, row by row: an image, or the
-/// guided filter producing each row when the pass needs it (the compositor's path: no
-/// full-resolution image written and read back).
+/// This frame's model output as the temporal pass reads it, row by row.
 pub trait CurrentRows: Sync {
     /// Width and height.
     fn size(&self) -> (u32, u32);
@@ -64,31 +62,11 @@ impl CurrentRows for ImageF32 {
     }
 }
 
-impl CurrentRows for GuidedRows<'_> {
-    fn size(&self) -> (u32, u32) {
-        GuidedRows::size(self)
-    }
-
-    fn well_formed(&self) -> bool {
-        true
-    }
-
-    fn row<'s>(&'s self, y: usize, slot: &'s mut [f32]) -> &'s [f32] {
-        let len = self.size().0 as usize * 4;
-        self.row_into(y, &mut slot[..len]);
-        &slot[..len]
-    }
-
-    fn produced<'s>(&'s self, _: usize, slot: &'s [f32]) -> &'s [f32] {
-        &slot[..self.size().0 as usize * 4]
-    }
-}
-
-/// One frame's inputs to the temporal pass (all full resolution).
+/// One frame's inputs to the temporal pass (all the same size: the model's).
 pub struct TemporalInputs<'a, C: CurrentRows + ?Sized = ImageF32> {
-    /// The current upsampled result (input + upsampled residual), 4 channels.
+    /// The model's output, 4 channels.
     pub current: &'a C,
-    /// The frame's input colour, 4 channels.
+    /// The model's input colour, 4 channels.
     pub input: &'a ImageF32,
     /// The previous accumulated residual, 4 channels; None = reset.
     pub history: Option<&'a ImageF32>,
@@ -852,6 +830,43 @@ pub fn temporal(inp: &TemporalInputs<'_>, params: &CompositeParams) -> ImageF32 
     out
 }
 
+/// The accumulated look (accumulated_look.wgsl) into `out`: `input + residual` on rgb (the
+/// model's input plus the accumulated residual [`temporal`] returns) with `model_out`'s alpha, the
+/// validity weight the guided upsample's fit reads. Images of another size than `input` leave `out`
+/// as `input` with alpha 0 (no valid tap: the upsample then adds nothing).
+pub fn accumulated_look(
+    input: &ImageF32,
+    residual: &ImageF32,
+    model_out: &ImageF32,
+    out: &mut ImageF32,
+) {
+    let (w, h) = (input.width, input.height);
+    ensure_shape(out, w, h, 4);
+    let n = w as usize * h as usize * 4;
+    let fits = |img: &ImageF32| img.width == w && img.height == h && img.data.len() == n;
+    if !(fits(input) && fits(residual) && fits(model_out) && input.channels == 4) {
+        if fits(input) {
+            out.data.copy_from_slice(&input.data);
+            out.data.chunks_exact_mut(4).for_each(|p| p[3] = 0.0);
+        } else {
+            out.data.fill(0.0);
+        }
+        return;
+    }
+    for (((o, i), r), m) in out
+        .data
+        .chunks_exact_mut(4)
+        .zip(input.data.chunks_exact(4))
+        .zip(residual.data.chunks_exact(4))
+        .zip(model_out.data.chunks_exact(4))
+    {
+        o[0] = i[0] + r[0];
+        o[1] = i[1] + r[1];
+        o[2] = i[2] + r[2];
+        o[3] = m[3];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -918,86 +933,6 @@ mod tests {
             |_, _, _| {},
         );
         assert_eq!(out.data, residual(&current, &input).data);
-    }
-
-    /// The guided upsample's rows produced inside the pass give the bits of the upsampled image
-    /// read from memory, with and without history, in both builds and whatever the threads.
-    #[test]
-    fn guided_rows_match_the_upsampled_image() {
-        use crate::reference::guided_upsample::{
-            guided_rows, guided_upsample_into, UpsampleScratch,
-        };
-        let mut seed = 0x85eb_ca6bu32;
-        let (w, h) = (45u32, 37u32);
-        let guide = image(w, h, 4, &mut seed, |v| v);
-        let out_lr = image(7, 5, 4, &mut seed, |v| 0.2 + v);
-        let in_lr = image(7, 5, 4, &mut seed, |v| v);
-        let history = image(w, h, 4, &mut seed, |v| 0.3 * v - 0.15);
-        let motion = image(w, h, 2, &mut seed, |v| 4.0 * v - 2.0);
-        let depth = image(w, h, 1, &mut seed, |v| 5.0 + v);
-        let params = CompositeParams {
-            temporal_alpha: 0.3,
-            ..Default::default()
-        };
-        let mut current = ImageF32::new(0, 0, 4);
-        guided_upsample_into(
-            &guide,
-            &out_lr,
-            &in_lr,
-            params.upsample_eps,
-            &mut UpsampleScratch::default(),
-            &mut current,
-        );
-        let mut scratch = UpsampleScratch::default();
-        let rows = guided_rows(&guide, &out_lr, &in_lr, params.upsample_eps, &mut scratch).unwrap();
-        for hist in [None, Some(&history)] {
-            let from_image = TemporalInputs {
-                current: &current,
-                input: &guide,
-                history: hist,
-                motion: Some(&motion),
-                depth: Some((&depth, &depth)),
-            };
-            let want = temporal(&from_image, &params);
-            let produced = TemporalInputs {
-                current: &rows,
-                input: &guide,
-                history: hist,
-                motion: Some(&motion),
-                depth: Some((&depth, &depth)),
-            };
-            for threads in [1, 3] {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                for avx2 in [
-                    false,
-                    cfg!(target_arch = "x86_64") && std::is_x86_feature_detected!("avx2"),
-                ] {
-                    let mut out = ImageF32::new(0, 0, 4);
-                    pool.install(|| {
-                        temporal_with(
-                            &produced,
-                            &params,
-                            &mut out,
-                            &mut TemporalScratch::default(),
-                            (&mut [], 0),
-                            |_, _, _| {},
-                            avx2,
-                        )
-                    });
-                    assert!(
-                        out.data
-                            .iter()
-                            .zip(&want.data)
-                            .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "history {} threads {threads} avx2 {avx2}",
-                        hist.is_some()
-                    );
-                }
-            }
-        }
     }
 
     fn check_builds_agree(inputs: &TemporalInputs<'_>, params: &CompositeParams, moving: bool) {

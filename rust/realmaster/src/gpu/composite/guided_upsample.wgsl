@@ -3,7 +3,8 @@
 //   u = clamp((p + 0.5) * lr_size / size - 0.5, 0, lr_size - 1),  taps floor(u) and floor(u) + 1
 //   (clamped), lerp along y, then along x
 // and applied to the full-res input colour:
-//   residual_k = dot(coeff_k, (P(guide), 1)),  out = (max(guide.rgb + residual, 0), guide.a)
+//   residual_k = dot(coeff_k, (P(guide), 1)),  out = (max(guide.rgb + residual, 0) - guide.rgb, 1)
+// (the residual that brings the guide to the non-negative picture; blend.wgsl adds it back)
 // The residual's edges are the full-res guide's, whatever the model size.
 // CPU reference: rust/realmaster/src/reference/guided_upsample.rs.
 
@@ -62,5 +63,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         dot(lerp_coeff(t00, t01, t10, t11, 1u, f.x, f.y), q),
         dot(lerp_coeff(t00, t01, t10, t11, 2u, f.x, f.y), q),
     );
-    dst[i] = vec4<f32>(max(g.xyz + res, vec3<f32>(0.0)), g.w);
+    dst[i] = vec4<f32>(max(g.xyz + res, vec3<f32>(0.0)) - g.xyz, 1.0);
 }

@@ -1,13 +1,20 @@
 //! Compositing: model output (model resolution) → photoreal full-resolution frame in the engine's
 //! colour format. Passes, one WGSL file each (CPU references in `crate::reference`):
 //!
-//! 1. `guided_coeffs.wgsl` then `guided_upsample.wgsl`: a guided filter of the model residual, fitted
-//!    at model size and applied to the full-res input (`current = input + residual`).
-//! 2. `temporal.wgsl`: accumulate the RESIDUAL `current - input` with the reprojected history
-//!    (neighbourhood clamps, depth rejection). Only the model's look is accumulated: the engine's own
-//!    content is never delayed, so an identity model gives back exactly the input even when the
-//!    picture changes with no motion vectors (video, cuts the caller does not flag, format changes).
+//! 1. `temporal.wgsl` at model size: accumulate the model's RESIDUAL `out - input` with the
+//!    reprojected history (neighbourhood clamps, depth rejection); `accumulated_look.wgsl` then
+//!    forms the accumulated look `input + history`. Only the model's look is accumulated: the
+//!    engine's own content is never delayed, so an identity model gives back exactly the input even
+//!    when the picture changes with no motion vectors (video, cuts the caller does not flag, format
+//!    changes).
+//! 2. `guided_coeffs.wgsl` then `guided_upsample.wgsl`: a guided filter of the accumulated look's
+//!    residual, fitted at model size and applied to the full-res input: the full-resolution
+//!    residual. Its edges are this frame's own, so nothing at full resolution lags behind.
 //! 3. `blend.wgsl`: `input + strength * residual`, encoded for readback.
+//!
+//! Accumulating at model size instead of full resolution smooths the model's flicker where it
+//! arises (the residual's detail finer than the model's pixels comes from this frame through the
+//! guided filter) on an image 30-60x smaller than the frame (README, "Speed").
 //!
 //! `reproject.wgsl` is also exposed on its own to carry a model output forward to a later frame.
 //!
@@ -25,8 +32,8 @@ use crate::gpu::kernel::GpuImage;
 use crate::reference::guided_upsample::clamp_eps;
 
 use passes::{
-    BlendUniform, Passes, ReprojectUniform, TemporalUniform, UpsampleUniform, DEPTH_TEST,
-    HAS_MOTION, HISTORY_VALID,
+    BlendUniform, LookUniform, Passes, ReprojectUniform, TemporalUniform, UpsampleUniform,
+    DEPTH_TEST, HAS_MOTION, HISTORY_VALID,
 };
 
 /// Compositing parameters. Out-of-range values are clamped when recorded.
@@ -87,19 +94,59 @@ impl CompositeParams {
     }
 }
 
-/// Full-resolution images owned by the compositor, reallocated only on a resolution change.
-struct FullRes {
+/// The model's look at model size, as the compositor reads it (all images the model's size).
+pub struct LookImages<'a> {
+    /// The model's output, linear RGB; alpha a validity weight (0 where a carried-forward look left
+    /// the picture). 4 channels.
+    pub out: &'a GpuImage,
+    /// The model's input colour the output was computed from, linear RGB. 4 channels.
+    pub input: &'a GpuImage,
+    /// This frame's motion in model pixels (current -> previous) in xy; None = static. 4 channels.
+    pub motion: Option<&'a GpuImage>,
+    /// This frame's view depth at model size (not encoded); None = no disocclusion test. 1 channel.
+    pub depth: Option<&'a GpuImage>,
+}
+
+/// Model-size images owned by the compositor, reallocated only when the model size changes.
+struct ModelRes {
     width: u32,
     height: u32,
-    /// This frame's upsampled result, input + residual (before temporal accumulation).
-    current: GpuImage,
     /// Ping-pong accumulated residuals (linear rgb, alpha 1); `history[latest]` is the newest.
     history: [GpuImage; 2],
     latest: usize,
     history_valid: bool,
-    /// The previous frame's depth (copied: the frame's own depth image is refilled every frame).
+    /// The previous frame's model-size depth.
     depth_prev: GpuImage,
     depth_prev_valid: bool,
+    /// The accumulated look the guided upsample fits: input + accumulated residual, the model's
+    /// validity alpha.
+    look: GpuImage,
+}
+
+impl ModelRes {
+    fn new(device: &wgpu::Device, width: u32, height: u32) -> Self {
+        let img = |label, c| GpuImage::new(device, label, width, height, c);
+        ModelRes {
+            width,
+            height,
+            history: [img("look history 0", 4), img("look history 1", 4)],
+            latest: 0,
+            history_valid: false,
+            depth_prev: img("look previous depth", 1),
+            depth_prev_valid: false,
+            look: img("accumulated look", 4),
+        }
+    }
+}
+
+/// Full-resolution image owned by the compositor, reallocated only on a resolution change.
+struct FullRes {
+    width: u32,
+    height: u32,
+    /// This frame's upsampled residual (linear rgb, alpha 1): what the encode adds to the input.
+    residual: GpuImage,
+    /// Whether `residual` holds an upsample of this size (an encode needs one).
+    valid: bool,
 }
 
 impl FullRes {
@@ -107,24 +154,19 @@ impl FullRes {
         FullRes {
             width,
             height,
-            current: GpuImage::new(device, "composite current", width, height, 4),
-            history: [
-                GpuImage::new(device, "composite history 0", width, height, 4),
-                GpuImage::new(device, "composite history 1", width, height, 4),
-            ],
-            latest: 0,
-            history_valid: false,
-            depth_prev: GpuImage::new(device, "composite previous depth", width, height, 1),
-            depth_prev_valid: false,
+            residual: GpuImage::new(device, "composite residual", width, height, 4),
+            valid: false,
         }
     }
 }
 
-/// The compositor: kernels, full-res history and the encoded output buffer.
+/// The compositor: kernels, the model-size history, the full-resolution residual and the encoded
+/// output buffer.
 pub struct Compositor {
     passes: Passes,
     /// Stand-ins bound where an optional input (motion, depth) is absent.
     dummy: wgpu::Buffer,
+    model: ModelRes,
     full: FullRes,
     output: wgpu::Buffer,
     output_capacity: u64,
@@ -152,12 +194,13 @@ fn output_buffer(device: &wgpu::Device, size: u64) -> wgpu::Buffer {
 }
 
 impl Compositor {
-    /// Compile the kernels; full-res buffers are allocated on the first frame.
+    /// Compile the kernels; the images are allocated on the first frame.
     pub fn new(ctx: &GpuContext) -> Self {
         let d = &ctx.device;
         Compositor {
             passes: Passes::new(ctx),
             dummy: GpuImage::new(d, "composite dummy", 1, 1, 4).buffer,
+            model: ModelRes::new(d, 0, 0),
             full: FullRes::new(d, 1, 1),
             output: output_buffer(d, 16),
             output_capacity: 16,
@@ -238,26 +281,35 @@ impl Compositor {
         Ok(())
     }
 
-    /// Full composite of one frame up to the linear result (before blending): `record_upsample`
-    /// then `record_temporal`. `reset_history`: camera cut, first frame; a resolution change resets
-    /// by itself. The accumulated residual is `residual()`; call `record_encode` next for the
-    /// engine's format. On an error nothing is recorded and the history is dropped.
-    #[allow(clippy::too_many_arguments)]
+    /// Full composite of one frame up to the residual the encode adds: `record_temporal` (the
+    /// model's look accumulated at model size) then `record_upsample` of the accumulated look onto
+    /// the frame. `reset_history`: camera cut, first frame; a model-size change resets by itself.
+    /// The result is `residual()`; call `record_encode` next for the engine's format. On an error
+    /// nothing more is recorded and the history is dropped.
     pub fn record_composite(
         &mut self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
         frame: &FrameImages,
-        out_lr_linear: &GpuImage,
-        in_lr_linear: &GpuImage,
+        look: &LookImages<'_>,
         params: &CompositeParams,
         reset_history: bool,
     ) -> Result<()> {
-        self.record_upsample(ctx, enc, frame, out_lr_linear, in_lr_linear, params)?;
-        self.record_temporal(ctx, enc, frame, params, reset_history)
+        self.full.valid = false;
+        self.record_temporal(ctx, enc, look, params, reset_history)?;
+        let checked = self.prepare(ctx, frame);
+        if let Err(e) = checked {
+            self.model.history_valid = false;
+            return Err(e);
+        }
+        let params = params.sanitized();
+        // A handle (the buffer is reference-counted), so the upsample can borrow the compositor.
+        let acc = self.model.look.buffer.clone();
+        self.upsample_unchecked(ctx, enc, frame, (&acc, look.input), &params);
+        Ok(())
     }
 
-    /// Check `frame` and (re)allocate the full-resolution images for its size.
+    /// Check `frame` and (re)allocate the full-resolution residual for its size.
     fn prepare(&mut self, ctx: &GpuContext, frame: &FrameImages) -> Result<()> {
         let checked = Self::frame_ok(frame).and_then(|()| {
             if Self::fits(ctx, &frame.color) {
@@ -270,7 +322,7 @@ impl Compositor {
             }
         });
         if let Err(problem) = checked {
-            self.full.history_valid = false;
+            self.full.valid = false;
             return Err(shape_error(problem));
         }
         let (w, h) = (frame.width, frame.height);
@@ -282,9 +334,26 @@ impl Compositor {
         Ok(())
     }
 
+    /// Check the model images and return their size.
+    fn look_ok(out: &GpuImage, input: &GpuImage) -> Result<(u32, u32)> {
+        let ok = out.channels == 4
+            && out.width > 0
+            && out.height > 0
+            && input.same_shape(out.width, out.height, 4);
+        if ok {
+            Ok((out.width, out.height))
+        } else {
+            Err(shape_error(format!(
+                "model images must both be 4-channel and the same size (output {}x{}x{}, input {}x{}x{})",
+                out.width, out.height, out.channels, input.width, input.height, input.channels
+            )))
+        }
+    }
+
     /// Guided upsample of `out_lr_linear - in_lr_linear` (model size, 4-channel linear;
-    /// `out_lr_linear` alpha is a validity weight) onto `frame.color`: this frame's result before
-    /// temporal accumulation, `input + residual`.
+    /// `out_lr_linear` alpha is a validity weight) onto `frame.color`: this frame's residual at full
+    /// resolution (`residual()`; the picture is `max(input + upsampled, 0)`, so the residual is
+    /// that minus the input). No temporal accumulation: `record_composite` runs that first.
     pub fn record_upsample(
         &mut self,
         ctx: &GpuContext,
@@ -294,20 +363,31 @@ impl Compositor {
         in_lr_linear: &GpuImage,
         params: &CompositeParams,
     ) -> Result<()> {
-        let lr_ok = out_lr_linear.channels == 4
-            && out_lr_linear.width > 0
-            && out_lr_linear.height > 0
-            && in_lr_linear.same_shape(out_lr_linear.width, out_lr_linear.height, 4);
-        if !lr_ok {
-            self.full.history_valid = false;
-            return Err(shape_error(format!(
-                "model images must both be 4-channel and the same size (output {}x{}x{}, input {}x{}x{})",
-                out_lr_linear.width, out_lr_linear.height, out_lr_linear.channels, in_lr_linear.width, in_lr_linear.height, in_lr_linear.channels
-            )));
-        }
+        self.full.valid = false;
+        Self::look_ok(out_lr_linear, in_lr_linear)?;
         self.prepare(ctx, frame)?;
         let params = params.sanitized();
-        let (lw, lh) = (out_lr_linear.width, out_lr_linear.height);
+        self.upsample_unchecked(
+            ctx,
+            enc,
+            frame,
+            (&out_lr_linear.buffer, in_lr_linear),
+            &params,
+        );
+        Ok(())
+    }
+
+    /// [`record_upsample`](Self::record_upsample) after its checks (`lr`: the output's buffer and
+    /// the input image, of the input's size).
+    fn upsample_unchecked(
+        &mut self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        frame: &FrameImages,
+        (out_lr, in_lr): (&wgpu::Buffer, &GpuImage),
+        params: &CompositeParams,
+    ) {
+        let (lw, lh) = (in_lr.width, in_lr.height);
         if self.coeffs.width != lw * 3 || self.coeffs.height != lh {
             self.coeffs = GpuImage::new(&ctx.device, "guided upsample coefficients", lw * 3, lh, 4);
         }
@@ -321,43 +401,61 @@ impl Compositor {
         };
         let bufs = [
             &frame.color.buffer,
-            &out_lr_linear.buffer,
-            &in_lr_linear.buffer,
+            out_lr,
+            &in_lr.buffer,
             &self.coeffs.buffer,
-            &self.full.current.buffer,
+            &self.full.residual.buffer,
         ];
         self.passes.upsample(ctx, enc, u, bufs);
-        Ok(())
+        self.full.valid = true;
     }
 
-    /// Temporal accumulation of this frame's residual (`record_upsample`'s result minus the input)
-    /// with the reprojected history into the other history image, then swap; keeps the frame's
-    /// depth for the next frame's disocclusion test.
+    /// Temporal accumulation of the model's residual at model size (`look.out - look.input`) with
+    /// the reprojected history into the other history image, then swap; then the accumulated look
+    /// (`look.input + history`, `look.out`'s alpha) that the upsample fits. Keeps `look.depth` for
+    /// the next frame's disocclusion test. Images of another size than `look.out` are an error
+    /// (nothing recorded, history dropped).
     pub fn record_temporal(
         &mut self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
-        frame: &FrameImages,
+        look: &LookImages<'_>,
         params: &CompositeParams,
         reset_history: bool,
     ) -> Result<()> {
-        let resized = self.full.width != frame.width || self.full.height != frame.height;
-        self.prepare(ctx, frame)?;
-        if resized {
-            return Err(shape_error(format!(
-                "record_temporal for {}x{} without an upsample of that size",
-                frame.width, frame.height
-            )));
+        let checked = Self::look_ok(look.out, look.input).and_then(|(w, h)| {
+            if look.motion.is_some_and(|m| !m.same_shape(w, h, 4)) {
+                return Err(shape_error(format!("the look's motion is not {w}x{h}x4")));
+            }
+            if look.depth.is_some_and(|d| !d.same_shape(w, h, 1)) {
+                return Err(shape_error(format!("the look's depth is not {w}x{h}x1")));
+            }
+            if !Self::fits(ctx, look.out) {
+                return Err(shape_error(format!(
+                    "model images {w}x{h} exceed the GPU's storage binding limit"
+                )));
+            }
+            Ok((w, h))
+        });
+        let (w, h) = match checked {
+            Ok(size) => size,
+            Err(e) => {
+                self.model.history_valid = false;
+                return Err(e);
+            }
+        };
+        if self.model.width != w || self.model.height != h {
+            self.passes.forget_bindings();
+            self.model = ModelRes::new(&ctx.device, w, h);
         }
         let params = params.sanitized();
-        let (w, h) = (frame.width, frame.height);
-        let full = &mut self.full;
-        let history_valid = full.history_valid && !reset_history;
+        let model = &mut self.model;
+        let history_valid = model.history_valid && !reset_history;
         let mut flags = if history_valid { HISTORY_VALID } else { 0 };
-        if frame.motion.is_some() {
+        if look.motion.is_some() {
             flags |= HAS_MOTION;
         }
-        if frame.depth.is_some() && full.depth_prev_valid {
+        if look.depth.is_some() && model.depth_prev_valid {
             flags |= DEPTH_TEST;
         }
         let u = TemporalUniform {
@@ -370,33 +468,55 @@ impl Compositor {
             clamp_k: params.clamp_k,
             _pad1: 0,
         };
-        let (prev, next) = (full.latest, 1 - full.latest);
-        let motion = frame.motion.as_ref().map_or(&self.dummy, |m| &m.buffer);
-        let depth = frame.depth.as_ref().map_or(&self.dummy, |d| &d.buffer);
+        let (prev, next) = (model.latest, 1 - model.latest);
+        let motion = look.motion.map_or(&self.dummy, |m| &m.buffer);
+        let depth = look.depth.map_or(&self.dummy, |d| &d.buffer);
         let bufs = [
-            &full.current.buffer,
-            &frame.color.buffer,
-            &full.history[prev].buffer,
+            &look.out.buffer,
+            &look.input.buffer,
+            &model.history[prev].buffer,
             motion,
             depth,
-            &full.depth_prev.buffer,
-            &full.history[next].buffer,
+            &model.depth_prev.buffer,
+            &model.history[next].buffer,
         ];
         self.passes.temporal(ctx, enc, u, bufs);
-        full.latest = next;
-        full.history_valid = true;
+        let acc = LookUniform {
+            width: w,
+            height: h,
+            _pad: [0; 2],
+        };
+        self.passes.accumulated_look(
+            ctx,
+            enc,
+            acc,
+            [
+                &look.input.buffer,
+                &model.history[next].buffer,
+                &look.out.buffer,
+                &model.look.buffer,
+            ],
+        );
+        model.latest = next;
+        model.history_valid = true;
 
-        match &frame.depth {
+        match look.depth {
             Some(d) => {
-                enc.copy_buffer_to_buffer(&d.buffer, 0, &full.depth_prev.buffer, 0, d.size_bytes());
-                full.depth_prev_valid = true;
+                enc.copy_buffer_to_buffer(
+                    &d.buffer,
+                    0,
+                    &model.depth_prev.buffer,
+                    0,
+                    d.size_bytes(),
+                );
+                model.depth_prev_valid = true;
             }
-            None => full.depth_prev_valid = false,
+            None => model.depth_prev_valid = false,
         }
         Ok(())
     }
 
-    /// Add the accumulated residual to `frame.color` (`input + strength * residual`; `strength` 0 =
+    /// Add the upsampled residual to `frame.color` (`input + strength * residual`; `strength` 0 =
     /// input exactly, 1 = input + residual) and encode to `format` into `output_buffer()` (tight rows,
     /// `output_len_bytes()` long; alpha from the input). Needs a composite of this frame's size
     /// first; without one nothing is recorded and `output_len_bytes()` is 0.
@@ -417,7 +537,7 @@ impl Compositor {
                 "encoded output of {w}x{h} exceeds the GPU's storage binding limit"
             )));
         }
-        if !(self.full.history_valid && self.full.width == w && self.full.height == h) {
+        if !(self.full.valid && self.full.width == w && self.full.height == h) {
             return Err(shape_error(format!(
                 "record_encode called for {w}x{h} without a composite of that size"
             )));
@@ -428,7 +548,7 @@ impl Compositor {
             self.output_capacity = len;
         }
         self.output_len = len;
-        let residual = &self.full.history[self.full.latest].buffer;
+        let residual = &self.full.residual.buffer;
         let strength = finite_or(strength, 0.0).clamp(0.0, 1.0);
         let u = BlendUniform {
             width: w,
@@ -453,21 +573,22 @@ impl Compositor {
         self.output_len
     }
 
-    /// The temporally accumulated model residual (linear rgb, alpha 1, full resolution): what
-    /// `record_encode` adds to the input, scaled by strength. Not the composited picture: that is
-    /// `input + residual`. Same as `result()`.
+    /// This frame's residual at full resolution (linear rgb, alpha 1): the accumulated look's
+    /// guided upsample, what `record_encode` adds to the input, scaled by strength. Not the
+    /// composited picture: that is `input + residual`.
     pub fn residual(&self) -> &GpuImage {
-        &self.full.history[self.full.latest]
+        &self.full.residual
     }
 
-    /// Alias of `residual()`, kept for existing callers: the accumulated residual, not the picture.
-    pub fn result(&self) -> &GpuImage {
-        self.residual()
+    /// The accumulated residual at model size (linear rgb, alpha 1): the history the next frame
+    /// reprojects.
+    pub fn history(&self) -> &GpuImage {
+        &self.model.history[self.model.latest]
     }
 
     /// Forget the history; the next composite starts fresh (same as `reset_history = true`).
     pub fn reset(&mut self) {
-        self.full.history_valid = false;
-        self.full.depth_prev_valid = false;
+        self.model.history_valid = false;
+        self.model.depth_prev_valid = false;
     }
 }

@@ -47,6 +47,14 @@ pub(super) struct TemporalUniform {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(super) struct LookUniform {
+    pub width: u32,
+    pub height: u32,
+    pub _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(super) struct BlendUniform {
     pub width: u32,
     pub height: u32,
@@ -92,6 +100,7 @@ pub(super) struct Passes {
     coeffs: Pass,
     upsample: Pass,
     temporal: Pass,
+    look: Pass,
     blend: Pass,
 }
 
@@ -102,17 +111,23 @@ impl Passes {
             coeffs: Pass::new(ctx, "guided_coeffs", include_str!("guided_coeffs.wgsl")),
             upsample: Pass::new(ctx, "guided_upsample", include_str!("guided_upsample.wgsl")),
             temporal: Pass::new(ctx, "temporal", include_str!("temporal.wgsl")),
+            look: Pass::new(
+                ctx,
+                "accumulated_look",
+                include_str!("accumulated_look.wgsl"),
+            ),
             blend: Pass::new(ctx, "blend", include_str!("blend.wgsl")),
         }
     }
 
-    /// Forget the cached bind groups (call when the full-resolution images are reallocated).
+    /// Forget the cached bind groups (call when the images they bind are reallocated).
     pub fn forget_bindings(&mut self) {
         for p in [
             &mut self.reproject,
             &mut self.coeffs,
             &mut self.upsample,
             &mut self.temporal,
+            &mut self.look,
             &mut self.blend,
         ] {
             p.binds.clear();
@@ -163,6 +178,17 @@ impl Passes {
     ) {
         self.temporal
             .dispatch(ctx, enc, &u, &bufs, u.width, u.height);
+    }
+
+    /// `bufs`: input, accumulated residual, model output (its alpha), dst.
+    pub fn accumulated_look(
+        &mut self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        u: LookUniform,
+        bufs: [&wgpu::Buffer; 4],
+    ) {
+        self.look.dispatch(ctx, enc, &u, &bufs, u.width, u.height);
     }
 
     /// `bufs`: input, residual, out words.

@@ -1,8 +1,8 @@
-// Temporal accumulation of the model's RESIDUAL at full resolution. The engine's own content (edges,
+// Temporal accumulation of the model's RESIDUAL at model size. The engine's own content (edges,
 // poses, motion) is never accumulated: only the model's look, `current - input`, is. With an identity
 // model (residual 0 everywhere) the output residual is exactly 0 whatever the history holds.
 //
-// For pixel p with input colour i (the frame) and current value c (input + upsampled residual):
+// For pixel p with input colour i (the model's input) and current value c (the model's output):
 //   r = c - i                                   (this frame's residual)
 //   q = p + 0.5 + motion(p)                     (continuous position in the previous frame)
 //   off-screen q, no history, or reset          -> out = r
