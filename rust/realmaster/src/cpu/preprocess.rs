@@ -2,11 +2,16 @@
 //! inputs (area resample, model encodings, edges).
 
 use crate::error::Result;
-use crate::frame::{FrameRef, ImageF32, PlaneRef};
+use crate::frame::{AuxKind, FrameRef, ImageF32, PlaneRef};
 use crate::gpu::preprocess::PreprocessConfig;
 use crate::reference::decode::DecodedFrame;
 use crate::reference::edges::{model_edges_into, PreprocessScratch};
-use crate::reference::resample::{resample_frame_into, resample_normals_into, ModelResRef};
+use crate::reference::resample::{
+    encode_depth, resample_aux_into, resample_frame_into, ModelResRef,
+};
+
+/// The aux planes in the order of [`CpuPreprocessor`]'s model-size images.
+const AUX: [AuxKind; 3] = [AuxKind::Depth, AuxKind::Normals, AuxKind::Motion];
 
 /// Decode + resample + edges on the CPU. Buffers are allocated on the first frame and when the
 /// engine resolution or the set of planes changes, never per frame.
@@ -16,11 +21,12 @@ pub struct CpuPreprocessor {
     /// Aux images kept while the engine stops sending that plane.
     spare: [Option<ImageF32>; 3],
     scratch: PreprocessScratch,
-    /// The model's normals, resampled at upload straight from the submitted plane (only the
-    /// model-size normals are used, so the full-resolution ones are not decoded); `normals_ready`
-    /// while they belong to the last uploaded frame.
-    normals: ImageF32,
-    normals_ready: bool,
+    /// The model-size depth (view z), normals and motion, resampled at upload straight from the
+    /// submitted planes: only the model-size planes are read after the preprocess (the compositor's
+    /// temporal pass runs at model size too), so the full-resolution ones are not decoded. `ready`
+    /// while they belong to the last uploaded frame (planes with padded rows are decoded instead).
+    aux: [ImageF32; 3],
+    ready: [bool; 3],
     uploaded: bool,
 }
 
@@ -32,8 +38,12 @@ impl CpuPreprocessor {
             frame: DecodedFrame::empty(),
             spare: [None, None, None],
             scratch: PreprocessScratch::default(),
-            normals: ImageF32::new(0, 0, 4),
-            normals_ready: false,
+            aux: [
+                ImageF32::new(0, 0, 1),
+                ImageF32::new(0, 0, 4),
+                ImageF32::new(0, 0, 4),
+            ],
+            ready: [false; 3],
             uploaded: false,
         })
     }
@@ -46,29 +56,29 @@ impl CpuPreprocessor {
     pub fn upload(&mut self, frame: &FrameRef<'_>) -> Result<()> {
         frame.validate_layout()?;
         let mut rest = *frame;
-        self.normals_ready = false;
-        if let Some(data) = frame
-            .normals
-            .and_then(|n| tight_f32(n, frame.width, frame.height, 3))
-        {
-            resample_normals_into(
-                data,
-                (frame.width, frame.height),
-                &self.cfg,
-                &mut self.scratch.plans,
-                &mut self.normals,
-            );
-            self.normals_ready = true;
-            rest.normals = None;
+        let size = (frame.width, frame.height);
+        for (k, kind) in AUX.into_iter().enumerate() {
+            let plane = match kind {
+                AuxKind::Depth => &mut rest.depth,
+                AuxKind::Normals => &mut rest.normals,
+                AuxKind::Motion => &mut rest.motion,
+            };
+            self.ready[k] = false;
+            if let Some(data) = plane.and_then(|p| tight_f32(p, size.0, size.1, kind.channels())) {
+                let (plans, out) = (&mut self.scratch.plans, &mut self.aux[k]);
+                resample_aux_into(kind, data, size, &self.cfg, plans, out);
+                self.ready[k] = true;
+                *plane = None;
+            }
         }
         self.frame.decode_from(&rest, &mut self.spare);
         self.uploaded = true;
         Ok(())
     }
 
-    /// The last decoded frame at full resolution (None before the first upload): colour, depth and
-    /// motion; normals only where the plane could not be resampled at upload (rows with padding,
-    /// unaligned bytes).
+    /// The last decoded frame at full resolution (None before the first upload): colour; depth,
+    /// normals and motion only where the plane could not be resampled at upload (rows with
+    /// padding, unaligned bytes).
     pub fn frame(&self) -> Option<&DecodedFrame> {
         self.uploaded.then_some(&self.frame)
     }
@@ -82,9 +92,19 @@ impl CpuPreprocessor {
             ));
         }
         resample_frame_into(&self.frame, &self.cfg, &mut self.scratch.plans, dst);
-        if self.normals_ready && self.normals.data.len() == dst.normals.data.len() {
-            dst.normals.data.copy_from_slice(&self.normals.data);
+        let [depth, normals, motion] = &self.aux;
+        let fits = |src: &ImageF32, dst: &ImageF32| src.data.len() == dst.data.len();
+        if self.ready[0] && fits(depth, &dst.depth_z) {
+            dst.depth_z.data.copy_from_slice(&depth.data);
+            encode_depth(dst, &self.cfg);
+            dst.has_depth = true;
+        }
+        if self.ready[1] && fits(normals, &dst.normals) {
+            dst.normals.data.copy_from_slice(&normals.data);
             dst.has_normals = true;
+        }
+        if self.ready[2] && fits(motion, &dst.motion) {
+            dst.motion.data.copy_from_slice(&motion.data);
         }
         model_edges_into(&self.cfg, &mut self.scratch, dst);
         Ok(())
@@ -110,11 +130,11 @@ mod tests {
     use crate::reference::decode::decode_frame;
     use crate::reference::edges::model_inputs;
 
-    /// Normals resampled at upload from the submitted plane give the bits of the decoded path
-    /// (tight rows); rows with padding go through the decode; a frame without normals after one
-    /// with them has none.
+    /// Depth, normals and motion resampled at upload from the submitted planes give the bits of the
+    /// decoded path (tight rows); planes with padded rows go through the decode; a frame without
+    /// a plane after one with it has none.
     #[test]
-    fn normals_from_the_plane_match_the_decoded_path() {
+    fn aux_planes_from_the_submitted_planes_match_the_decoded_path() {
         let (w, h) = (37u32, 23u32);
         let mut seed = 0x9e37_79b9u32;
         let mut rand = move || {
@@ -124,18 +144,20 @@ mod tests {
             (seed >> 8) as f32 / (1 << 24) as f32
         };
         let color: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 251) as u8).collect();
-        let depth: Vec<u8> = (0..w * h)
-            .flat_map(|_| (2.0 + 5.0 * rand()).to_le_bytes())
-            .collect();
-        let floats: Vec<f32> = (0..w * h * 3).map(|_| 2.0 * rand() - 1.0).collect();
-        // Bytes of an f32 buffer: aligned for f32 (little-endian CPUs, where the fast path runs).
-        let tight: &[u8] = bytemuck::cast_slice(&floats);
-        // The same normals with 8 bytes of padding per row.
-        let pitch = w as usize * 12 + 8;
-        let mut padded = vec![0u8; pitch * h as usize];
-        for y in 0..h as usize {
-            padded[y * pitch..][..w as usize * 12]
-                .copy_from_slice(&tight[y * w as usize * 12..][..w as usize * 12]);
+        // Per plane: f32 values (aligned for f32 on little-endian CPUs, where the fast path runs)
+        // and the same bytes with 8 bytes of padding per row.
+        let mut planes = Vec::new();
+        for (channels, lo, hi) in [(1usize, 2.0f32, 7.0f32), (3, -1.0, 1.0), (2, -4.0, 4.0)] {
+            let floats: Vec<f32> = (0..w as usize * h as usize * channels)
+                .map(|_| lo + (hi - lo) * rand())
+                .collect();
+            let row = w as usize * channels * 4;
+            let tight: &[u8] = bytemuck::cast_slice(&floats);
+            let mut padded = vec![0u8; (row + 8) * h as usize];
+            for y in 0..h as usize {
+                padded[y * (row + 8)..][..row].copy_from_slice(&tight[y * row..][..row]);
+            }
+            planes.push((floats, padded, row));
         }
         let cfg = PreprocessConfig {
             model_width: 16,
@@ -146,44 +168,48 @@ mod tests {
         };
         let mut pre = CpuPreprocessor::new(cfg).unwrap();
         let mut got = ModelResRef::new(16, 9);
-        let base = {
+        let fast = cfg!(target_endian = "little");
+        // 0 = tight, 1 = padded rows, 2 = absent; each plane meets each of the others' cases.
+        for case in 0..9usize {
+            let layout = [case % 3, (case / 3) % 3, (case + case / 3) % 3];
+            let plane = |k: usize| -> Option<PlaneRef<'_>> {
+                let (floats, padded, row) = &planes[k];
+                match layout[k] {
+                    0 => Some(PlaneRef::tight(
+                        bytemuck::cast_slice(&floats[..]),
+                        w,
+                        row / w as usize,
+                    )),
+                    1 => Some(PlaneRef {
+                        data: padded,
+                        row_pitch: row + 8,
+                    }),
+                    _ => None,
+                }
+            };
             let mut f = FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &color);
-            f.depth = Some(PlaneRef::tight(&depth, w, 4));
-            f
-        };
-        for (normals, fast) in [
-            (
-                Some(PlaneRef::tight(tight, w, 12)),
-                cfg!(target_endian = "little"),
-            ),
-            (
-                Some(PlaneRef {
-                    data: &padded,
-                    row_pitch: pitch,
-                }),
-                false,
-            ),
-            (None, false),
-        ] {
-            let mut f = base;
-            f.normals = normals;
+            f.depth = plane(0);
+            f.normals = plane(1);
+            f.motion = plane(2);
             pre.upload(&f).unwrap();
-            assert_eq!(pre.normals_ready, fast);
+            assert_eq!(
+                pre.ready,
+                layout.map(|l| l == 0 && fast),
+                "layout {layout:?}"
+            );
             pre.process(&mut got).unwrap();
             let want = model_inputs(&decode_frame(&f), &cfg);
-            assert_eq!(got.has_normals, normals.is_some());
+            assert_eq!(got.has_depth, layout[0] != 2);
+            assert_eq!(got.has_normals, layout[1] != 2);
             let bits = |m: &ModelResRef| {
-                [&m.normals, &m.edges, &m.color, &m.depth]
-                    .iter()
-                    .flat_map(|i| i.data.iter().map(|v| v.to_bits()))
-                    .collect::<Vec<_>>()
+                [
+                    &m.normals, &m.edges, &m.color, &m.depth, &m.depth_z, &m.motion,
+                ]
+                .iter()
+                .flat_map(|i| i.data.iter().map(|v| v.to_bits()))
+                .collect::<Vec<_>>()
             };
-            assert_eq!(
-                bits(&got),
-                bits(&want),
-                "normals {:?}",
-                normals.map(|n| n.row_pitch)
-            );
+            assert!(bits(&got) == bits(&want), "layout {layout:?}");
         }
     }
 }

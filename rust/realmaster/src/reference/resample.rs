@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::blend::use_avx2;
 
 use super::decode::{ensure_shape, DecodedFrame};
-use crate::frame::{linear_to_srgb, ImageF32};
+use crate::frame::{linear_to_srgb, AuxKind, ImageF32};
 use crate::gpu::preprocess::{ModelColorSpace, PreprocessConfig};
 
 /// The CPU twin of `gpu::preprocess::ModelResImages`, plus the raw depth the edge pass uses.
@@ -273,9 +273,7 @@ pub fn resample_frame_into(
     match &frame.depth {
         Some(d) => {
             area_resample_planned(d, px, py, &mut out.depth_z);
-            for (e, z) in out.depth.data.iter_mut().zip(&out.depth_z.data) {
-                *e = 1.0 / (1.0 + z.max(0.0) / cfg.depth_scale);
-            }
+            encode_depth(out, cfg);
         }
         None => {
             ensure_shape(&mut out.depth_z, mw, mh, 1);
@@ -296,13 +294,7 @@ pub fn resample_frame_into(
     match &frame.motion {
         Some(m) => {
             area_resample_planned_rgba(m, px, py, &mut out.motion);
-            let (kx, ky) = (mw as f32 / sw as f32, mh as f32 / sh as f32);
-            for p in out.motion.data.chunks_exact_mut(4) {
-                p[0] *= kx;
-                p[1] *= ky;
-                p[2] = 0.0;
-                p[3] = 0.0;
-            }
+            to_model_pixels(&mut out.motion, (sw, sh));
         }
         None => {
             ensure_shape(&mut out.motion, mw, mh, 4);
@@ -312,6 +304,29 @@ pub fn resample_frame_into(
     ensure_shape(&mut out.edges, mw, mh, 1);
     out.has_depth = frame.depth.is_some();
     out.has_normals = frame.normals.is_some();
+}
+
+/// `out.depth` from `out.depth_z`: the model's encoding `1 / (1 + z / depth_scale)`.
+pub fn encode_depth(out: &mut ModelResRef, cfg: &PreprocessConfig) {
+    let (w, h) = (out.depth_z.width, out.depth_z.height);
+    ensure_shape(&mut out.depth, w, h, 1);
+    for (e, z) in out.depth.data.iter_mut().zip(&out.depth_z.data) {
+        *e = 1.0 / (1.0 + z.max(0.0) / cfg.depth_scale);
+    }
+}
+
+/// Resampled motion (4 channels, frame pixels in xy) in model pixels, zw = 0.
+fn to_model_pixels(motion: &mut ImageF32, (sw, sh): (u32, u32)) {
+    let (kx, ky) = (
+        motion.width as f32 / sw as f32,
+        motion.height as f32 / sh as f32,
+    );
+    for p in motion.data.chunks_exact_mut(4) {
+        p[0] *= kx;
+        p[1] *= ky;
+        p[2] = 0.0;
+        p[3] = 0.0;
+    }
 }
 
 /// The resampled normals (4 channels) scaled to unit length; a (near) zero average has no
@@ -328,11 +343,13 @@ fn unit_normals(img: &mut ImageF32) {
     }
 }
 
-/// The model's normals (4 channels, unit length, as [`resample_frame_into`] makes them) straight from
-/// a submitted normals plane: `data` is `sw` x `sh` pixels of 3 floats, tight rows. The CPU
-/// preprocessor uses it at upload so the full-resolution normals are never copied: the same values
-/// as resampling the decoded plane (decoding them is a copy).
-pub fn resample_normals_into(
+/// A model-size aux image, as [`resample_frame_into`] makes it, straight from a submitted plane:
+/// `data` is `sw` x `sh` pixels of `kind`'s floats, tight rows. Depth: the view depth z (1 channel;
+/// [`encode_depth`] makes the model's encoding); normals: unit length (4 channels); motion: in
+/// model pixels (4 channels). The CPU preprocessor uses it at upload so the full-resolution planes
+/// are never copied: the same values as resampling the decoded plane (decoding them is a copy).
+pub fn resample_aux_into(
+    kind: AuxKind,
     data: &[f32],
     (sw, sh): (u32, u32),
     cfg: &PreprocessConfig,
@@ -340,15 +357,31 @@ pub fn resample_normals_into(
     out: &mut ImageF32,
 ) {
     let (mw, mh) = (cfg.model_width, cfg.model_height);
-    ensure_shape(out, mw, mh, 4);
-    if sw == 0 || sh == 0 || mw == 0 || mh == 0 || data.len() < sw as usize * sh as usize * 3 {
+    let c = if matches!(kind, AuxKind::Depth) { 1 } else { 4 };
+    ensure_shape(out, mw, mh, c);
+    if sw == 0
+        || sh == 0
+        || mw == 0
+        || mh == 0
+        || data.len() < sw as usize * sh as usize * kind.channels()
+    {
         out.data.fill(0.0);
         return;
     }
     plans.x.rebuild(sw, mw);
     plans.y.rebuild(sh, mh);
-    resample_rows::<3, 4>(data, sw as usize, &plans.x, &plans.y, &mut out.data);
-    unit_normals(out);
+    let (px, py, o) = (&plans.x, &plans.y, &mut out.data);
+    match kind {
+        AuxKind::Depth => resample_rows::<1, 1>(data, sw as usize, px, py, o),
+        AuxKind::Normals => {
+            resample_rows::<3, 4>(data, sw as usize, px, py, o);
+            unit_normals(out);
+        }
+        AuxKind::Motion => {
+            resample_rows::<2, 4>(data, sw as usize, px, py, o);
+            to_model_pixels(out, (sw, sh));
+        }
+    }
 }
 
 /// Resample and encode every plane of `frame` for the model (edges left at 0; see
