@@ -183,7 +183,7 @@ def section(m: dict) -> str:
             "",
             f"`realmaster eval {m['sequence']}` (cinematic mode, strength 1, each weather's preset, model input"
             f" {ev['model_size'][0]}x{ev['model_size'][1]}; GPU passes on {m['gpu']}, ONNX Runtime CPU EP). The full",
-            "pipeline runs: GPU preprocessing, the model, guided upsampling and temporal accumulation. Warping",
+            "pipeline runs: preprocessing, the model, temporal accumulation at model size, the guided upsample. Warping",
             "error: mean |I_t - warp(I_t-1)| over pixels that are not disoccluded (renderer's motion vectors and",
             "depth). Edge F: F-score of the image's edges against the input frame's edges (1-pixel tolerance).",
             "",
