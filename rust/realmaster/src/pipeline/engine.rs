@@ -370,12 +370,15 @@ impl Engine {
         // 2. This frame into the window; the look carried to it.
         self.passes.import(frame)?;
         let slot = self.enter_window(frame_index)?;
-        // 3. Fold in a finished inference (cinematic: the one just started).
+        // 3. Fold in a finished inference (cinematic: the one just started). `idle` is read
+        //    first, so a job seen finished is folded in here, before step 4's pack replaces the
+        //    model input kept for its look (see `run`).
+        let launch = settings.synchronous || link.idle();
         if let Some(result) = link.receive(settings.synchronous) {
             self.fold_in(result, frame_index, t)?;
         }
         // 4. Pack this frame for the next call when the model is free.
-        if settings.synchronous || link.idle() {
+        if launch {
             let order = self.window.ordered();
             self.passes.record_pack(&order, slot, self.look_valid)?;
             self.pending_pack = Some(frame_index);
@@ -522,8 +525,22 @@ impl Engine {
         self.passes.flush(settings.profile)?;
         lap.stage(&mut t.preprocess_ms);
 
+        // Realtime: fold in an inference that finished since the last frame before packing this
+        // one. The pack replaces the model input kept for the look (a result folded in after it
+        // would be paired with this frame's input, not its own: misregistered looks on every
+        // moving edge), and the result hands its buffers back for the next job. `idle` is read
+        // first: the inference thread clears it only after sending its result, so a job seen
+        // finished here is received below, never left for after the pack.
+        let launch = settings.synchronous || link.idle();
+        if !settings.synchronous {
+            if let Some(result) = link.receive(false) {
+                self.fold_in(result, frame_index, t)?;
+            }
+            lap.restart();
+        }
+
         // Launch an inference for this frame when the model is free (always, when synchronous).
-        if settings.synchronous || link.idle() {
+        if launch {
             let order = self.window.ordered();
             let mut arena = std::mem::take(&mut self.spare_arena);
             self.passes
@@ -537,9 +554,11 @@ impl Engine {
             lap.stage(&mut t.pack_ms);
         }
 
-        // Fold in a finished inference, carried forward to this frame.
-        if let Some(result) = link.receive(settings.synchronous) {
-            self.fold_in(result, frame_index, t)?;
+        // Cinematic: wait for this frame's inference and fold it in.
+        if settings.synchronous {
+            if let Some(result) = link.receive(true) {
+                self.fold_in(result, frame_index, t)?;
+            }
         }
         lap.restart();
 
@@ -757,5 +776,125 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// An asynchronous identity model whose jobs finish between frames (`tick`), as the inference
+    /// thread's do when it is faster than the frame loop: the next frame finds the link idle and
+    /// the result waiting, the moment that frame both folds in the last job and packs a new one.
+    struct FinishedNextFrame {
+        running: Option<InferenceResult>,
+        finished: Option<InferenceResult>,
+        plane: usize,
+    }
+
+    impl FinishedNextFrame {
+        fn tick(&mut self) {
+            if let Some(r) = self.running.take() {
+                self.finished = Some(r);
+            }
+        }
+    }
+
+    impl InferenceLink for FinishedNextFrame {
+        fn idle(&self) -> bool {
+            self.running.is_none()
+        }
+        fn send(&mut self, job: InferenceJob) -> Result<()> {
+            let mut rgb = job.rgb;
+            rgb.clear();
+            rgb.extend_from_slice(&job.arena[..3 * self.plane]);
+            self.running = Some(InferenceResult {
+                frame_index: job.frame_index,
+                status: Ok(()),
+                rgb,
+                arena: job.arena,
+                ms: 0.0,
+                diffusion: None,
+            });
+            Ok(())
+        }
+        fn receive(&mut self, _wait: bool) -> Option<InferenceResult> {
+            self.finished.take()
+        }
+    }
+
+    /// Realtime: a result is folded in with the model input of the frame it was computed from,
+    /// not the input of a frame packed since. With an identity model the look is then no change,
+    /// so every enhanced frame is its input exactly, however the picture changes.
+    #[test]
+    fn realtime_results_keep_the_input_they_were_computed_from() {
+        let spec = ModelSpec {
+            width: 16,
+            height: 8,
+            window: 1,
+            color_space: ModelColorSpace::Srgb,
+            depth_scale: 100.0,
+            range: [0.0, 1.0],
+            roles: vec![InputRole::Frames, InputRole::Edges],
+        };
+        let cfg = PreprocessConfig {
+            model_width: 16,
+            model_height: 8,
+            color_space: spec.color_space,
+            depth_scale: spec.depth_scale,
+            edges: EdgeParams::default(),
+        };
+        let passes = CpuPasses::new(&spec, cfg, MOTION_HISTORY).unwrap();
+        let mut engine = Engine::with_passes(Box::new(passes), spec);
+        let mut link = FinishedNextFrame {
+            running: None,
+            finished: None,
+            plane: 16 * 8,
+        };
+        let settings = FrameSettings {
+            strength: 1.0,
+            temporal_alpha: 1.0,
+            cut_threshold: f32::INFINITY,
+            synchronous: false,
+            profile: false,
+            caller_reset: false,
+        };
+        let (w, h) = (32u32, 16u32);
+        let mut enhanced = 0;
+        for i in 0..6u32 {
+            // A pattern that moves 3 pixels per frame (no motion vectors: nothing says so).
+            let frame = OwnedFrame {
+                width: w,
+                height: h,
+                format: ColorFormat::Rgba8Srgb,
+                color: (0..w * h * 4)
+                    .map(|k| {
+                        let x = (k / 4) % w;
+                        if k % 4 == 3 {
+                            255
+                        } else {
+                            ((x + 3 * i) * 37 % 200 + 20) as u8
+                        }
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            link.tick();
+            let mut out = OutputFrame::default();
+            let mut t = FrameTimings::default();
+            engine
+                .process(
+                    &frame.as_frame_ref(),
+                    i as u64,
+                    &settings,
+                    &mut link,
+                    &mut out,
+                    &mut t,
+                )
+                .unwrap();
+            if out.enhanced {
+                enhanced += 1;
+                assert!(
+                    out.data == frame.color,
+                    "frame {i}: the identity look changed the frame"
+                );
+            }
+        }
+        assert!(enhanced >= 4, "{enhanced} enhanced frames");
     }
 }
