@@ -23,7 +23,7 @@ use realmaster::reference::decode::DecodedFrame;
 use realmaster::reference::edges::{model_inputs_into, PreprocessScratch};
 use realmaster::reference::guided_upsample::{guided_upsample_into, UpsampleScratch};
 use realmaster::reference::resample::ModelResRef;
-use realmaster::reference::temporal::{temporal_into_with, TemporalInputs, TemporalScratch};
+use realmaster::reference::temporal::{temporal_into, TemporalInputs, TemporalScratch};
 use realmaster::{ColorFormat, FrameRef, ImageF32, OwnedFrame, PlaneRef};
 
 const SIZES: [(u32, u32); 2] = [(1920, 1080), (3840, 2160)];
@@ -448,14 +448,7 @@ impl CompositeState {
             motion: Some(&self.motion_xy),
             depth: Some((&model_res.depth_z, &model_res.depth_z)),
         };
-        temporal_into_with(
-            &inputs,
-            &self.params,
-            &mut self.next,
-            &mut self.scratch,
-            (&mut [], 0),
-            |_, _, _| {},
-        )
+        temporal_into(&inputs, &self.params, &mut self.next, &mut self.scratch)
     }
 
     fn composite(&mut self, decoded: &DecodedFrame, model_res: &ModelResRef) {

@@ -13,7 +13,7 @@ use crate::reference::blend::{blend_encode_row, blend_strength};
 use crate::reference::decode::{ensure_shape, DecodedFrame};
 use crate::reference::guided_upsample::{guided_rows, UpsampleScratch};
 use crate::reference::temporal::{
-    accumulated_look, temporal_into_with, TemporalInputs, TemporalScratch,
+    accumulated_look, temporal_into, TemporalInputs, TemporalScratch,
 };
 
 /// The model's look at model size, as the compositor reads it (all images the model's size).
@@ -148,14 +148,7 @@ impl CpuCompositor {
             motion,
             depth,
         };
-        temporal_into_with(
-            &inputs,
-            &params,
-            hist_next,
-            &mut self.temporal,
-            (&mut [], 0),
-            |_, _, _| {},
-        );
+        temporal_into(&inputs, &params, hist_next, &mut self.temporal);
         accumulated_look(look.input, hist_next, look.out, &mut self.look);
         self.latest = next;
         self.history_valid = true;

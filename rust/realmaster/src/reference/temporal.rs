@@ -8,9 +8,7 @@
 //! rolling scratch; each output row combines them vertically (min, max, sum, sum of squares of the
 //! 3 rows), then horizontally, into the clamp bounds of its pixels: separable 3x3 statistics, in
 //! lane-wise loops over planar rows that compile to SIMD. The reprojection is then per pixel.
-//! The current image is read through [`CurrentRows`] (rows of an image in memory; a producer of
-//! rows could stand in, the band keeps them beside their terms). A pixel's result does not depend
-//! on the band split (bit-identical whatever the threads).
+//! A pixel's result does not depend on the band split (bit-identical whatever the threads).
 
 use std::sync::Mutex;
 
@@ -30,42 +28,10 @@ const BAND_ROWS: usize = 16;
 /// Planes of neighbourhood terms: the current colour in YCoCg (3), the current residual (3).
 const TERMS: usize = 6;
 
-/// This frame's model output as the temporal pass reads it, row by row.
-pub trait CurrentRows: Sync {
-    /// Width and height.
-    fn size(&self) -> (u32, u32);
-    /// Whether it holds 4 channels at its size (an image of another shape is left out).
-    fn well_formed(&self) -> bool;
-    /// Row `y` (< height): borrowed, or produced into `slot` (at least 4 * width floats).
-    fn row<'s>(&'s self, y: usize, slot: &'s mut [f32]) -> &'s [f32];
-    /// Row `y` again, after [`row`](Self::row) was called with the same `y` and `slot`.
-    fn produced<'s>(&'s self, y: usize, slot: &'s [f32]) -> &'s [f32];
-}
-
-impl CurrentRows for ImageF32 {
-    fn size(&self) -> (u32, u32) {
-        (self.width, self.height)
-    }
-
-    fn well_formed(&self) -> bool {
-        self.channels == 4 && self.data.len() == self.width as usize * self.height as usize * 4
-    }
-
-    fn row<'s>(&'s self, y: usize, _: &'s mut [f32]) -> &'s [f32] {
-        let len = self.width as usize * 4;
-        &self.data[y * len..][..len]
-    }
-
-    fn produced<'s>(&'s self, y: usize, _: &'s [f32]) -> &'s [f32] {
-        let len = self.width as usize * 4;
-        &self.data[y * len..][..len]
-    }
-}
-
 /// One frame's inputs to the temporal pass (all the same size: the model's).
-pub struct TemporalInputs<'a, C: CurrentRows + ?Sized = ImageF32> {
+pub struct TemporalInputs<'a> {
     /// The model's output, 4 channels.
-    pub current: &'a C,
+    pub current: &'a ImageF32,
     /// The model's input colour, 4 channels.
     pub input: &'a ImageF32,
     /// The previous accumulated residual, 4 channels; None = reset.
@@ -111,22 +77,19 @@ pub fn residual(current: &ImageF32, input: &ImageF32) -> ImageF32 {
     out
 }
 
-/// A band's scratch, carved from one buffer: 3 rows of [`TERMS`] planes of `w` terms, the current
-/// image's rows they were computed from (where [`CurrentRows`] produces its rows), the vertical
+/// A band's scratch, carved from one buffer: 3 rows of [`TERMS`] planes of `w` terms, the vertical
 /// statistics of one term plane of one row (min, max, sum, sum of squares, each padded by one
 /// pixel at both ends), the clamp bounds of one row (per term plane: low, high) and the reprojected
 /// history of one row (rgb planes and a keep plane: 1 where the history is used).
 struct BandBuffers<'a> {
     terms: [&'a mut [f32]; 3],
-    /// The current image's rows of the three term rows, where it produces them (4 * w each).
-    current: [&'a mut [f32]; 3],
     vertical: &'a mut [f32],
     bounds: &'a mut [f32],
     history: &'a mut [f32],
 }
 
 fn band_len(w: usize) -> usize {
-    3 * TERMS * w + 3 * 4 * w + 4 * (w + 2) + 2 * TERMS * w + 4 * w
+    3 * TERMS * w + 4 * (w + 2) + 2 * TERMS * w + 4 * w
 }
 
 impl<'a> BandBuffers<'a> {
@@ -134,14 +97,10 @@ impl<'a> BandBuffers<'a> {
         let (t0, rest) = buf.split_at_mut(TERMS * w);
         let (t1, rest) = rest.split_at_mut(TERMS * w);
         let (t2, rest) = rest.split_at_mut(TERMS * w);
-        let (c0, rest) = rest.split_at_mut(4 * w);
-        let (c1, rest) = rest.split_at_mut(4 * w);
-        let (c2, rest) = rest.split_at_mut(4 * w);
         let (vertical, rest) = rest.split_at_mut(4 * (w + 2));
         let (bounds, rest) = rest.split_at_mut(2 * TERMS * w);
         BandBuffers {
             terms: [t0, t1, t2],
-            current: [c0, c1, c2],
             vertical,
             bounds,
             history: &mut rest[..4 * w],
@@ -268,8 +227,8 @@ fn floor(v: f32) -> (f32, i32) {
 /// and 0 where this frame's residual stands alone: off-screen, or too little kept weight). Per
 /// pixel: the 4 bilinear taps, the depth test, the history taps as 4-wide loads.
 #[inline(always)]
-fn reproject_row<C: CurrentRows + ?Sized>(
-    inp: &TemporalInputs<'_, C>,
+fn reproject_row(
+    inp: &TemporalInputs<'_>,
     history: &ImageF32,
     params: &CompositeParams,
     y: usize,
@@ -280,15 +239,15 @@ fn reproject_row<C: CurrentRows + ?Sized>(
 
 /// [`reproject_row`] for the pixels from `x0` on.
 #[inline(always)]
-fn reproject_row_from<C: CurrentRows + ?Sized>(
-    inp: &TemporalInputs<'_, C>,
+fn reproject_row_from(
+    inp: &TemporalInputs<'_>,
     history: &ImageF32,
     params: &CompositeParams,
     y: usize,
     x0: usize,
     out: &mut [f32],
 ) {
-    let (w, h) = inp.current.size();
+    let (w, h) = (inp.current.width, inp.current.height);
     let (w, h) = (w as usize, h as usize);
     let (wf, hf) = (w as f32, h as f32);
     let (wi, hi) = (w as i32 - 1, h as i32 - 1);
@@ -368,8 +327,8 @@ fn history_taps(hist: &[f32], taps: [usize; 4], wt: [f32; 4]) -> ([f32; 3], f32)
 /// The CPU must have AVX2; `history` must have the current image's size and 4 channels.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn reproject_row_avx2<C: CurrentRows + ?Sized>(
-    inp: &TemporalInputs<'_, C>,
+unsafe fn reproject_row_avx2(
+    inp: &TemporalInputs<'_>,
     history: &ImageF32,
     params: &CompositeParams,
     y: usize,
@@ -378,7 +337,7 @@ unsafe fn reproject_row_avx2<C: CurrentRows + ?Sized>(
     use std::arch::x86_64::*;
 
     use super::lanes::avx2::planes_at;
-    let (w, h) = inp.current.size();
+    let (w, h) = (inp.current.width, inp.current.height);
     let (w, h) = (w as usize, h as usize);
     let full = w - w % LANES;
     let motion_row = inp.motion.map(|m| &m.data[y * w * 2..][..w * 2]);
@@ -541,8 +500,8 @@ unsafe fn reproject_row_avx2<C: CurrentRows + ?Sized>(
 /// [`LANES`] pixels, one per lane, the shader's per-pixel branch as a select.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn history_row<const AVX2: bool, C: CurrentRows + ?Sized>(
-    inp: &TemporalInputs<'_, C>,
+fn history_row<const AVX2: bool>(
+    inp: &TemporalInputs<'_>,
     cur_row: &[f32],
     params: &CompositeParams,
     bounds: &[f32],
@@ -550,7 +509,7 @@ fn history_row<const AVX2: bool, C: CurrentRows + ?Sized>(
     y: usize,
     row: &mut [f32],
 ) {
-    let w = inp.current.size().0 as usize;
+    let w = inp.current.width as usize;
     let alpha = params.temporal_alpha;
     let row_len = w * 4;
     let in_row = &inp.input.data[y * row_len..][..row_len];
@@ -614,38 +573,34 @@ fn history_row<const AVX2: bool, C: CurrentRows + ?Sized>(
 /// Rows `y0..y0 + rows.len() / row_len` (a band) with history; `GATHER`: reproject with AVX2
 /// gathers (only in the AVX2 build).
 #[inline(always)]
-fn history_band<const GATHER: bool, C: CurrentRows + ?Sized>(
-    inp: &TemporalInputs<'_, C>,
+fn history_band<const GATHER: bool>(
+    inp: &TemporalInputs<'_>,
     history: &ImageF32,
     params: &CompositeParams,
     buf: &mut [f32],
     y0: usize,
     out: &mut [f32],
-    each_row: &mut dyn FnMut(usize, &[f32]),
 ) {
     let (cur, input) = (inp.current, inp.input);
-    let (w, h) = cur.size();
+    let (w, h) = (cur.width, cur.height);
     let (w, h) = (w as usize, h as usize);
     let row_len = w * 4;
     let bb = BandBuffers::new(buf, w);
-    let (mut terms, cur_rows) = (bb.terms, bb.current);
+    let mut terms = bb.terms;
     let (vertical, bounds, hist) = (bb.vertical, bb.bounds, bb.history);
-    let fill = |y: usize, dst: &mut [f32], cur_dst: &mut [f32]| {
-        row_terms::<GATHER>(
-            cur.row(y, cur_dst),
-            &input.data[y * row_len..][..row_len],
-            dst,
-        )
+    let cur_row = |y: usize| &cur.data[y * row_len..][..row_len];
+    let fill = |y: usize, dst: &mut [f32]| {
+        row_terms::<GATHER>(cur_row(y), &input.data[y * row_len..][..row_len], dst)
     };
     // Slot of image row y (-1..=h): (y + 1) % 3; rows beyond the image repeat the edge row.
     let clamp = |y: isize| y.clamp(0, h as isize - 1) as usize;
     let slot = |y: isize| ((y + 1) % 3) as usize;
     let first = y0 as isize - 1;
-    fill(clamp(first), terms[slot(first)], cur_rows[slot(first)]);
-    fill(y0, terms[slot(y0 as isize)], cur_rows[slot(y0 as isize)]);
+    fill(clamp(first), terms[slot(first)]);
+    fill(y0, terms[slot(y0 as isize)]);
     for (k, row) in out.chunks_exact_mut(row_len).enumerate() {
         let y = (y0 + k) as isize;
-        fill(clamp(y + 1), terms[slot(y + 1)], cur_rows[slot(y + 1)]);
+        fill(clamp(y + 1), terms[slot(y + 1)]);
         {
             let [t0, t1, t2] = &mut terms;
             let all: [&[f32]; 3] = [t0, t1, t2];
@@ -662,58 +617,50 @@ fn history_band<const GATHER: bool, C: CurrentRows + ?Sized>(
         }
         #[cfg(not(target_arch = "x86_64"))]
         reproject_row(inp, history, params, y as usize, hist);
-        let cur_row = cur.produced(y as usize, cur_rows[slot(y)]);
-        history_row::<GATHER, C>(inp, cur_row, params, bounds, hist, y as usize, row);
-        each_row(y as usize, row);
+        let y = y as usize;
+        history_row::<GATHER>(inp, cur_row(y), params, bounds, hist, y, row);
     }
 }
 
 /// [`history_band`] compiled for AVX2 (the same source and operations: identical results).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn history_band_avx2<C: CurrentRows + ?Sized>(
-    inp: &TemporalInputs<'_, C>,
+fn history_band_avx2(
+    inp: &TemporalInputs<'_>,
     history: &ImageF32,
     params: &CompositeParams,
     buf: &mut [f32],
     y0: usize,
     out: &mut [f32],
-    each_row: &mut dyn FnMut(usize, &[f32]),
 ) {
-    history_band::<true, C>(inp, history, params, buf, y0, out, each_row)
+    history_band::<true>(inp, history, params, buf, y0, out)
 }
 
 /// [`temporal`] into `out` (resized to the current image); bands of rows in parallel. `scratch` is
-/// kept by the caller. With a `side` buffer of `side_row` bytes per row,
-/// `each_row(input_row, residual_row, side_row)` runs on every finished row while it is still in
-/// cache (the compositor blends and encodes there).
-pub fn temporal_into_with<C: CurrentRows + ?Sized>(
-    inp: &TemporalInputs<'_, C>,
+/// kept by the caller.
+pub fn temporal_into(
+    inp: &TemporalInputs<'_>,
     params: &CompositeParams,
     out: &mut ImageF32,
     scratch: &mut TemporalScratch,
-    side: (&mut [u8], usize),
-    each_row: impl Fn(&[f32], &[f32], &mut [u8]) + Sync,
 ) {
     #[cfg(target_arch = "x86_64")]
     let avx2 = is_x86_feature_detected!("avx2");
     #[cfg(not(target_arch = "x86_64"))]
     let avx2 = false;
-    temporal_with(inp, params, out, scratch, side, each_row, avx2);
+    temporal_with(inp, params, out, scratch, avx2);
 }
 
-/// [`temporal_into_with`] with the band loop's build chosen (`avx2` only where the CPU has it).
-fn temporal_with<C: CurrentRows + ?Sized>(
-    inp: &TemporalInputs<'_, C>,
+/// [`temporal_into`] with the band loop's build chosen (`avx2` only where the CPU has it).
+fn temporal_with(
+    inp: &TemporalInputs<'_>,
     params: &CompositeParams,
     out: &mut ImageF32,
     scratch: &mut TemporalScratch,
-    side: (&mut [u8], usize),
-    each_row: impl Fn(&[f32], &[f32], &mut [u8]) + Sync,
     avx2: bool,
 ) {
     let params = params.sanitized();
-    let (w, h) = inp.current.size();
+    let (w, h) = (inp.current.width, inp.current.height);
     // Inputs of another shape than the current image are left out (history and motion as on a
     // reset or a static camera, depth as when absent) rather than read out of bounds.
     let fits = |img: &ImageF32, c: u32| {
@@ -730,7 +677,7 @@ fn temporal_with<C: CurrentRows + ?Sized>(
         depth: inp.depth.filter(|(dc, dp)| fits(dc, 1) && fits(dp, 1)),
     };
     let inp = &inputs;
-    if !(inp.current.well_formed() && fits(inp.input, 4)) {
+    if !(fits(inp.current, 4) && fits(inp.input, 4)) {
         ensure_shape(out, w, h, 4);
         out.data.fill(0.0);
         return;
@@ -740,93 +687,55 @@ fn temporal_with<C: CurrentRows + ?Sized>(
         return;
     }
     let row_len = w as usize * 4;
-    let (side, side_row) = side;
-    let side_row = if side_row == 0 || side.len() < side_row * h as usize {
-        0
-    } else {
-        side_row
-    };
-    let input = &inp.input.data;
+    let (current, input) = (&inp.current.data, &inp.input.data);
     let pool = &scratch.bands;
-    let band = |(b, (rows, side)): (usize, (&mut [f32], &mut [u8]))| {
-        let y0 = b * BAND_ROWS;
-        let mut finish = |y: usize, row: &[f32]| {
-            if side_row > 0 {
-                let k = y - y0;
-                each_row(
-                    &input[y * row_len..][..row_len],
-                    row,
-                    &mut side[k * side_row..][..side_row],
-                );
-            }
-        };
-        let mut buf = pool
-            .lock()
-            .map(|mut p| p.pop())
-            .unwrap_or_default()
-            .unwrap_or_default();
-        buf.resize(band_len(w as usize), 0.0);
-        let _ = avx2; // (read only by the x86-64 arm)
-        match inp.history {
-            None => {
-                // No history: this frame's residual.
-                for (k, row) in rows.chunks_exact_mut(row_len).enumerate() {
-                    let y = y0 + k;
-                    let c = inp.current.row(y, &mut buf[..row_len]);
-                    let i = &input[y * row_len..][..row_len];
-                    for ((o, c), i) in row
-                        .chunks_exact_mut(4)
-                        .zip(c.chunks_exact(4))
-                        .zip(i.chunks_exact(4))
-                    {
-                        o.copy_from_slice(&[c[0] - i[0], c[1] - i[1], c[2] - i[2], 1.0]);
+    out.data
+        .par_chunks_mut(row_len * BAND_ROWS)
+        .enumerate()
+        .for_each(|(b, rows)| {
+            let y0 = b * BAND_ROWS;
+            let mut buf = pool
+                .lock()
+                .map(|mut p| p.pop())
+                .unwrap_or_default()
+                .unwrap_or_default();
+            buf.resize(band_len(w as usize), 0.0);
+            let _ = avx2; // (read only by the x86-64 arm)
+            match inp.history {
+                None => {
+                    // No history: this frame's residual.
+                    for (k, row) in rows.chunks_exact_mut(row_len).enumerate() {
+                        let y = y0 + k;
+                        let c = &current[y * row_len..][..row_len];
+                        let i = &input[y * row_len..][..row_len];
+                        for ((o, c), i) in row
+                            .chunks_exact_mut(4)
+                            .zip(c.chunks_exact(4))
+                            .zip(i.chunks_exact(4))
+                        {
+                            o.copy_from_slice(&[c[0] - i[0], c[1] - i[1], c[2] - i[2], 1.0]);
+                        }
                     }
-                    finish(y, row);
                 }
+                #[cfg(target_arch = "x86_64")]
+                Some(history) if avx2 => {
+                    // SAFETY: `temporal_into` found AVX2 on this CPU.
+                    unsafe { history_band_avx2(inp, history, &params, &mut buf, y0, rows) };
+                }
+                Some(history) => history_band::<false>(inp, history, &params, &mut buf, y0, rows),
             }
-            #[cfg(target_arch = "x86_64")]
-            Some(history) if avx2 => {
-                // SAFETY: `temporal_into_with` found AVX2 on this CPU.
-                unsafe {
-                    history_band_avx2(inp, history, &params, &mut buf, y0, rows, &mut finish)
-                };
+            if let Ok(mut p) = pool.lock() {
+                p.push(buf);
             }
-            Some(history) => {
-                history_band::<false, C>(inp, history, &params, &mut buf, y0, rows, &mut finish)
-            }
-        }
-        if let Ok(mut p) = pool.lock() {
-            p.push(buf);
-        }
-    };
-    if side_row > 0 {
-        out.data
-            .par_chunks_mut(row_len * BAND_ROWS)
-            .zip(side.par_chunks_mut(side_row * BAND_ROWS))
-            .enumerate()
-            .for_each(band);
-    } else {
-        out.data
-            .par_chunks_mut(row_len * BAND_ROWS)
-            .map(|rows| (rows, &mut [][..]))
-            .enumerate()
-            .for_each(band);
-    }
+        });
 }
 
 /// Accumulate this frame's residual `inp.current - inp.input` with the reprojected, validated and
 /// clamped history residual. Returns the new accumulated residual (alpha 1).
 pub fn temporal(inp: &TemporalInputs<'_>, params: &CompositeParams) -> ImageF32 {
-    let (w, h) = inp.current.size();
+    let (w, h) = (inp.current.width, inp.current.height);
     let mut out = ImageF32::new(w, h, 4);
-    temporal_into_with(
-        inp,
-        params,
-        &mut out,
-        &mut TemporalScratch::default(),
-        (&mut [], 0),
-        |_, _, _| {},
-    );
+    temporal_into(inp, params, &mut out, &mut TemporalScratch::default());
     out
 }
 
@@ -924,14 +833,7 @@ mod tests {
             depth: Some((&depth, &prev)),
         };
         let mut out = ImageF32::new(0, 0, 4);
-        temporal_into_with(
-            &odd,
-            &params,
-            &mut out,
-            &mut TemporalScratch::default(),
-            (&mut [], 0),
-            |_, _, _| {},
-        );
+        temporal_into(&odd, &params, &mut out, &mut TemporalScratch::default());
         assert_eq!(out.data, residual(&current, &input).data);
     }
 
@@ -950,17 +852,7 @@ mod tests {
             ] {
                 let mut out = ImageF32::new(0, 0, 4);
                 let mut scratch = TemporalScratch::default();
-                pool.install(|| {
-                    temporal_with(
-                        inputs,
-                        params,
-                        &mut out,
-                        &mut scratch,
-                        (&mut [], 0),
-                        |_, _, _| {},
-                        avx2,
-                    )
-                });
+                pool.install(|| temporal_with(inputs, params, &mut out, &mut scratch, avx2));
                 outs.push(out);
             }
         }
