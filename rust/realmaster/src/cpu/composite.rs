@@ -220,7 +220,7 @@ mod tests {
         let colour = |x: u32, y: u32| {
             if in_box(x, y) {
                 0.3
-            } else if (x / 4 + y / 4) % 2 == 0 {
+            } else if (x / 4 + y / 4).is_multiple_of(2) {
                 0.55
             } else {
                 0.45
