@@ -393,7 +393,6 @@ struct CompositeState {
     residual: ImageF32,
     history: ImageF32,
     next: ImageF32,
-    motion_xy: ImageF32,
     scratch: TemporalScratch,
     compositor: CpuCompositor,
     encoded: Vec<u8>,
@@ -403,12 +402,6 @@ impl CompositeState {
     /// The input at model size stands in for the model output (residual 0, every pass runs).
     fn new(decoded: &DecodedFrame, model_res: &ModelResRef) -> Self {
         let (lw, lh) = (model_res.motion.width, model_res.motion.height);
-        let motion_xy = model_res
-            .motion
-            .data
-            .chunks_exact(4)
-            .flat_map(|m| [m[0], m[1]])
-            .collect();
         CompositeState {
             out_lr: model_res.color_linear.clone(),
             in_lr: model_res.color_linear.clone(),
@@ -417,12 +410,6 @@ impl CompositeState {
             residual: ImageF32::new(0, 0, 4),
             history: ImageF32::new(lw, lh, 4),
             next: ImageF32::new(0, 0, 4),
-            motion_xy: ImageF32 {
-                width: lw,
-                height: lh,
-                channels: 2,
-                data: motion_xy,
-            },
             scratch: TemporalScratch::default(),
             compositor: CpuCompositor::new(),
             encoded: Vec::with_capacity(decoded.color.data.len()),
@@ -445,7 +432,7 @@ impl CompositeState {
             current: &self.out_lr,
             input: &self.in_lr,
             history: Some(&self.history),
-            motion: Some(&self.motion_xy),
+            motion: Some(&model_res.motion),
             depth: Some((&model_res.depth_z, &model_res.depth_z)),
         };
         temporal_into(&inputs, &self.params, &mut self.next, &mut self.scratch)

@@ -931,6 +931,14 @@ impl ImageF32 {
             data: vec![0.0; (width * height * channels) as usize],
         }
     }
+
+    /// Whether the image is `w` x `h` pixels of `c` channels with all its floats.
+    pub fn has_shape(&self, w: u32, h: u32, c: u32) -> bool {
+        self.width == w
+            && self.height == h
+            && self.channels == c
+            && self.data.len() == w as usize * h as usize * c as usize
+    }
     #[inline]
     pub fn at(&self, x: u32, y: u32, c: u32) -> f32 {
         self.data[((y * self.width + x) * self.channels + c) as usize]

@@ -499,22 +499,11 @@ fn temporal_matches_reference() {
         let g_hist = download(&ctx, comp.history());
         let g_res = download(&ctx, comp.residual());
 
-        // The GPU image holds xy in 4 channels; the CPU pass takes the plane's own 2.
-        let motion_xy = image(
-            lw,
-            lh,
-            2,
-            motion
-                .data
-                .chunks_exact(4)
-                .flat_map(|m| [m[0], m[1]])
-                .collect(),
-        );
         let inputs = TemporalInputs {
             current: &out_lr,
             input: &in_lr,
             history: history.as_ref(),
-            motion: Some(&motion_xy),
+            motion: Some(&motion),
             depth: prev_depth.as_ref().map(|pd| (&depth, pd)),
         };
         let c = temporal(&inputs, &p);

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::frame::{ColorFormat, ImageF32};
 use crate::gpu::composite::CompositeParams;
 use crate::reference::blend::{blend_encode_row, blend_strength};
-use crate::reference::decode::{ensure_shape, DecodedFrame};
+use crate::reference::decode::DecodedFrame;
 use crate::reference::guided_upsample::{guided_rows, UpsampleScratch};
 use crate::reference::temporal::{
     accumulated_look, temporal_into, TemporalInputs, TemporalScratch,
@@ -43,8 +43,6 @@ pub struct CpuCompositor {
     history_valid: bool,
     depth_prev: ImageF32,
     depth_prev_valid: bool,
-    /// This frame's motion, xy only (the temporal pass's layout).
-    motion: ImageF32,
     /// The accumulated look the guided upsample fits.
     look: ImageF32,
     upsample: UpsampleScratch,
@@ -67,7 +65,6 @@ impl CpuCompositor {
             history_valid: false,
             depth_prev: empty(1),
             depth_prev_valid: false,
-            motion: empty(2),
             look: empty(4),
             upsample: UpsampleScratch::default(),
             temporal: TemporalScratch::default(),
@@ -90,12 +87,7 @@ impl CpuCompositor {
         let params = params.sanitized();
         let (w, h) = (frame.color.width, frame.color.height);
         let (lw, lh) = (look.out.width, look.out.height);
-        let shape = |img: &ImageF32, c: u32| {
-            img.width == lw
-                && img.height == lh
-                && img.channels == c
-                && img.data.len() == lw as usize * lh as usize * c as usize
-        };
+        let shape = |img: &ImageF32, c: u32| img.has_shape(lw, lh, c);
         let lr_ok = lw > 0
             && lh > 0
             && shape(look.out, 4)
@@ -121,18 +113,6 @@ impl CpuCompositor {
         }
 
         // 1. Temporal accumulation of the model's residual at model size.
-        let motion = look.motion.map(|m| {
-            ensure_shape(&mut self.motion, lw, lh, 2);
-            for (d, s) in self
-                .motion
-                .data
-                .chunks_exact_mut(2)
-                .zip(m.data.chunks_exact(4))
-            {
-                d.copy_from_slice(&s[..2]);
-            }
-            &self.motion
-        });
         let history_valid = self.history_valid && !reset_history;
         let (prev, next) = (self.latest, 1 - self.latest);
         let [h0, h1] = &mut self.history;
@@ -145,7 +125,7 @@ impl CpuCompositor {
             current: look.out,
             input: look.input,
             history: history_valid.then_some(hist_prev),
-            motion,
+            motion: look.motion,
             depth,
         };
         temporal_into(&inputs, &params, hist_next, &mut self.temporal);

@@ -625,6 +625,56 @@ mod tests {
     use crate::frame::{ColorFormat, OwnedFrame};
     use crate::gpu::preprocess::{EdgeParams, InputRole};
 
+    /// A 16x8 model of the frame's colour and edges, and its preprocessing.
+    fn tiny_model() -> (ModelSpec, PreprocessConfig) {
+        let spec = ModelSpec {
+            width: 16,
+            height: 8,
+            window: 1,
+            color_space: ModelColorSpace::Srgb,
+            depth_scale: 100.0,
+            range: [0.0, 1.0],
+            roles: vec![InputRole::Frames, InputRole::Edges],
+        };
+        let cfg = PreprocessConfig {
+            model_width: 16,
+            model_height: 8,
+            color_space: spec.color_space,
+            depth_scale: spec.depth_scale,
+            edges: EdgeParams::default(),
+        };
+        (spec, cfg)
+    }
+
+    /// Full strength, no temporal accumulation; cinematic (`synchronous`) or realtime with no
+    /// automatic cuts.
+    fn test_settings(synchronous: bool) -> FrameSettings {
+        FrameSettings {
+            strength: 1.0,
+            temporal_alpha: 1.0,
+            cut_threshold: if synchronous { 1.0 } else { f32::INFINITY },
+            synchronous,
+            profile: false,
+            caller_reset: false,
+        }
+    }
+
+    /// A model's answer to `job`: `f` of each value of its colour planes (the first 3 of `plane`
+    /// values each).
+    fn answer(job: InferenceJob, plane: usize, f: impl Fn(f32) -> f32) -> InferenceResult {
+        let mut rgb = job.rgb;
+        rgb.clear();
+        rgb.extend(job.arena[..3 * plane].iter().map(|&v| f(v)));
+        InferenceResult {
+            frame_index: job.frame_index,
+            status: Ok(()),
+            rgb,
+            arena: job.arena,
+            ms: 0.0,
+            diffusion: None,
+        }
+    }
+
     /// The CPU backend, with `composite` failing on the frames listed.
     struct Failing {
         inner: CpuPasses,
@@ -686,21 +736,7 @@ mod tests {
             self.result.is_none()
         }
         fn send(&mut self, job: InferenceJob) -> Result<()> {
-            let mut rgb = job.rgb;
-            rgb.clear();
-            rgb.extend(
-                job.arena[..3 * self.plane]
-                    .iter()
-                    .map(|v| (v + 0.1).min(1.0)),
-            );
-            self.result = Some(InferenceResult {
-                frame_index: job.frame_index,
-                status: Ok(()),
-                rgb,
-                arena: job.arena,
-                ms: 0.0,
-                diffusion: None,
-            });
+            self.result = Some(answer(job, self.plane, |v| (v + 0.1).min(1.0)));
             Ok(())
         }
         fn receive(&mut self, _wait: bool) -> Option<InferenceResult> {
@@ -710,22 +746,7 @@ mod tests {
 
     #[test]
     fn a_failing_pass_is_an_error_and_the_frame_is_not_enhanced() {
-        let spec = ModelSpec {
-            width: 16,
-            height: 8,
-            window: 1,
-            color_space: ModelColorSpace::Srgb,
-            depth_scale: 100.0,
-            range: [0.0, 1.0],
-            roles: vec![InputRole::Frames, InputRole::Edges],
-        };
-        let cfg = PreprocessConfig {
-            model_width: 16,
-            model_height: 8,
-            color_space: spec.color_space,
-            depth_scale: spec.depth_scale,
-            edges: EdgeParams::default(),
-        };
+        let (spec, cfg) = tiny_model();
         let passes = Failing {
             inner: CpuPasses::new(&spec, cfg, MOTION_HISTORY).unwrap(),
             fail_on: vec![1],
@@ -744,14 +765,7 @@ mod tests {
             result: None,
             plane: 16 * 8,
         };
-        let settings = FrameSettings {
-            strength: 1.0,
-            temporal_alpha: 1.0,
-            cut_threshold: 1.0,
-            synchronous: true,
-            profile: false,
-            caller_reset: false,
-        };
+        let settings = test_settings(true);
         for i in 0..3u64 {
             let mut out = OutputFrame::default();
             let mut t = FrameTimings::default();
@@ -800,17 +814,7 @@ mod tests {
             self.running.is_none()
         }
         fn send(&mut self, job: InferenceJob) -> Result<()> {
-            let mut rgb = job.rgb;
-            rgb.clear();
-            rgb.extend_from_slice(&job.arena[..3 * self.plane]);
-            self.running = Some(InferenceResult {
-                frame_index: job.frame_index,
-                status: Ok(()),
-                rgb,
-                arena: job.arena,
-                ms: 0.0,
-                diffusion: None,
-            });
+            self.running = Some(answer(job, self.plane, |v| v));
             Ok(())
         }
         fn receive(&mut self, _wait: bool) -> Option<InferenceResult> {
@@ -823,22 +827,7 @@ mod tests {
     /// so every enhanced frame is its input exactly, however the picture changes.
     #[test]
     fn realtime_results_keep_the_input_they_were_computed_from() {
-        let spec = ModelSpec {
-            width: 16,
-            height: 8,
-            window: 1,
-            color_space: ModelColorSpace::Srgb,
-            depth_scale: 100.0,
-            range: [0.0, 1.0],
-            roles: vec![InputRole::Frames, InputRole::Edges],
-        };
-        let cfg = PreprocessConfig {
-            model_width: 16,
-            model_height: 8,
-            color_space: spec.color_space,
-            depth_scale: spec.depth_scale,
-            edges: EdgeParams::default(),
-        };
+        let (spec, cfg) = tiny_model();
         let passes = CpuPasses::new(&spec, cfg, MOTION_HISTORY).unwrap();
         let mut engine = Engine::with_passes(Box::new(passes), spec);
         let mut link = FinishedNextFrame {
@@ -846,14 +835,7 @@ mod tests {
             finished: None,
             plane: 16 * 8,
         };
-        let settings = FrameSettings {
-            strength: 1.0,
-            temporal_alpha: 1.0,
-            cut_threshold: f32::INFINITY,
-            synchronous: false,
-            profile: false,
-            caller_reset: false,
-        };
+        let settings = test_settings(false);
         let (w, h) = (32u32, 16u32);
         let mut enhanced = 0;
         for i in 0..6u32 {

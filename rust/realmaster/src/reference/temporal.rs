@@ -36,7 +36,8 @@ pub struct TemporalInputs<'a> {
     pub input: &'a ImageF32,
     /// The previous accumulated residual, 4 channels; None = reset.
     pub history: Option<&'a ImageF32>,
-    /// Motion in pixels (current -> previous), 2 channels (xy); None = static.
+    /// Motion in pixels (current -> previous), 4 channels with xy used (the model-size motion's
+    /// layout, the shader's); None = static.
     pub motion: Option<&'a ImageF32>,
     /// Current and previous view depth, 1 channel each; None = no depth test.
     pub depth: Option<(&'a ImageF32, &'a ImageF32)>,
@@ -252,7 +253,7 @@ fn reproject_row_from(
     let (wf, hf) = (w as f32, h as f32);
     let (wi, hi) = (w as i32 - 1, h as i32 - 1);
     let reject = params.depth_reject;
-    let motion_row = inp.motion.map(|m| &m.data[y * w * 2..][..w * 2]);
+    let motion_row = inp.motion.map(|m| &m.data[y * w * 4..][..w * 4]);
     let depth = inp
         .depth
         .map(|(dc, dp)| (&dc.data[y * w..][..w], &dp.data[..]));
@@ -262,7 +263,7 @@ fn reproject_row_from(
     let (hb, keep) = rest.split_at_mut(w);
     let qy0 = y as f32 + 0.5;
     for x in x0..w {
-        let (mx, my) = motion_row.map_or((0.0, 0.0), |m| (m[x * 2], m[x * 2 + 1]));
+        let (mx, my) = motion_row.map_or((0.0, 0.0), |m| (m[x * 4], m[x * 4 + 1]));
         let (qx, qy) = (x as f32 + 0.5 + mx, qy0 + my);
         keep[x] = 0.0;
         if !(qx >= 0.0 && qx <= wf && qy >= 0.0 && qy <= hf) {
@@ -340,7 +341,7 @@ unsafe fn reproject_row_avx2(
     let (w, h) = (inp.current.width, inp.current.height);
     let (w, h) = (w as usize, h as usize);
     let full = w - w % LANES;
-    let motion_row = inp.motion.map(|m| &m.data[y * w * 2..][..w * 2]);
+    let motion_row = inp.motion.map(|m| &m.data[y * w * 4..][..w * 4]);
     let depth = inp
         .depth
         .map(|(dc, dp)| (&dc.data[y * w..][..w], &dp.data[..]));
@@ -383,15 +384,9 @@ unsafe fn reproject_row_avx2(
         let xs = _mm256_add_ps(_mm256_set1_ps(x as f32), lane);
         let (mx, my) = match motion_row {
             Some(m) => {
-                // 8 (x, y) pairs: deinterleave two 4-pair halves.
-                let a = _mm256_loadu_ps(m.as_ptr().add(x * 2));
-                let b = _mm256_loadu_ps(m.as_ptr().add(x * 2 + 8));
-                let lo = _mm256_permute2f128_ps::<0x20>(a, b);
-                let hi = _mm256_permute2f128_ps::<0x31>(a, b);
-                (
-                    _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi),
-                    _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi),
-                )
+                // 8 pixels of 4 floats transposed; x and y are the first two planes.
+                let [mx, my, _, _] = planes_at(m.as_ptr().add(x * 4), 4);
+                (mx, my)
             }
             None => (zero, zero),
         };
@@ -663,17 +658,12 @@ fn temporal_with(
     let (w, h) = (inp.current.width, inp.current.height);
     // Inputs of another shape than the current image are left out (history and motion as on a
     // reset or a static camera, depth as when absent) rather than read out of bounds.
-    let fits = |img: &ImageF32, c: u32| {
-        img.width == w
-            && img.height == h
-            && img.channels == c
-            && img.data.len() == w as usize * h as usize * c as usize
-    };
+    let fits = |img: &ImageF32, c: u32| img.has_shape(w, h, c);
     let inputs = TemporalInputs {
         current: inp.current,
         input: inp.input,
         history: inp.history.filter(|hist| fits(hist, 4)),
-        motion: inp.motion.filter(|m| fits(m, 2)),
+        motion: inp.motion.filter(|m| fits(m, 4)),
         depth: inp.depth.filter(|(dc, dp)| fits(dc, 1) && fits(dp, 1)),
     };
     let inp = &inputs;
@@ -751,9 +741,8 @@ pub fn accumulated_look(
 ) {
     let (w, h) = (input.width, input.height);
     ensure_shape(out, w, h, 4);
-    let n = w as usize * h as usize * 4;
-    let fits = |img: &ImageF32| img.width == w && img.height == h && img.data.len() == n;
-    if !(fits(input) && fits(residual) && fits(model_out) && input.channels == 4) {
+    let fits = |img: &ImageF32| img.has_shape(w, h, 4);
+    if !(fits(input) && fits(residual) && fits(model_out)) {
         if fits(input) {
             out.data.copy_from_slice(&input.data);
             out.data.chunks_exact_mut(4).for_each(|p| p[3] = 0.0);
@@ -804,7 +793,7 @@ mod tests {
         let current = image(w, h, 4, &mut seed, |v| 1.2 * v);
         let input = image(w, h, 4, &mut seed, |v| 1.2 * v);
         let history = image(w, h, 4, &mut seed, |v| v - 0.5);
-        let motion = image(w, h, 2, &mut seed, |v| 6.0 * v - 3.0);
+        let motion = image(w, h, 4, &mut seed, |v| 6.0 * v - 3.0);
         let depth = image(w, h, 1, &mut seed, |v| if v < 0.3 { 2.0 } else { 10.0 + v });
         let prev = image(w, h, 1, &mut seed, |v| if v < 0.4 { 2.0 } else { 10.0 + v });
         let params = CompositeParams {
@@ -823,13 +812,13 @@ mod tests {
             check_builds_agree(&inputs, &params, with_motion);
         }
         // Inputs of the wrong shape are left out, not read out of bounds.
-        let motion4 = image(w, h, 4, &mut seed, |v| v);
+        let motion2 = image(w, h, 2, &mut seed, |v| v);
         let small = image(w - 1, h, 4, &mut seed, |v| v);
         let odd = TemporalInputs {
             current: &current,
             input: &input,
             history: Some(&small),
-            motion: Some(&motion4),
+            motion: Some(&motion2),
             depth: Some((&depth, &prev)),
         };
         let mut out = ImageF32::new(0, 0, 4);

@@ -296,12 +296,11 @@ impl Compositor {
         reset_history: bool,
     ) -> Result<()> {
         self.full.valid = false;
-        self.record_temporal(ctx, enc, look, params, reset_history)?;
-        let checked = self.prepare(ctx, frame);
-        if let Err(e) = checked {
+        if let Err(e) = self.prepare(ctx, frame) {
             self.model.history_valid = false;
             return Err(e);
         }
+        self.record_temporal(ctx, enc, look, params, reset_history)?;
         let params = params.sanitized();
         // A handle (the buffer is reference-counted), so the upsample can borrow the compositor.
         let acc = self.model.look.buffer.clone();
