@@ -19,7 +19,7 @@ use realmaster::gpu::preprocess::{
     EdgeParams, ModelColorSpace, ModelResImages, PreprocessConfig, Preprocessor,
 };
 use realmaster::gpu::{AdapterPreference, GpuContext, GpuImage};
-use realmaster::reference::decode::DecodedFrame;
+use realmaster::reference::decode::{DecodedFrame, FrameColor};
 use realmaster::reference::edges::{model_inputs_into, PreprocessScratch};
 use realmaster::reference::guided_upsample::{guided_upsample_into, UpsampleScratch};
 use realmaster::reference::resample::ModelResRef;
@@ -346,11 +346,14 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
     g.bench_function("temporal (model size)", |b| {
         b.iter(|| pool.install(|| comp.temporal(&model_res)))
     });
+    // The CPU backend keeps 8-bit colour as submitted (decoded per row where a pass reads it).
+    let mut color = FrameColor::default();
+    color.upload(&frame);
     // Run once so the timed runs keep a history, as a steady frame loop does.
-    pool.install(|| comp.composite(&decoded, &model_res));
+    pool.install(|| comp.composite(&color, &model_res));
     g.bench_function(
         "composite: temporal at model size, upsample+blend+encode rgba8",
-        |b| b.iter(|| pool.install(|| comp.composite(&decoded, &model_res))),
+        |b| b.iter(|| pool.install(|| comp.composite(&color, &model_res))),
     );
     // The CPU backend's preprocessor: the decode and resample + edges above, except that the
     // normals are resampled at upload straight from the submitted plane (never decoded).
@@ -375,7 +378,9 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
             pool.install(|| {
                 let up = pre.upload(&frame).and_then(|_| pre.process(&mut model_res));
                 std::hint::black_box(up.is_ok());
-                comp.composite(&decoded, &model_res);
+                if let Some(color) = pre.color() {
+                    comp.composite(color, &model_res);
+                }
             })
         })
     });
@@ -438,7 +443,7 @@ impl CompositeState {
         temporal_into(&inputs, &self.params, &mut self.next, &mut self.scratch)
     }
 
-    fn composite(&mut self, decoded: &DecodedFrame, model_res: &ModelResRef) {
+    fn composite(&mut self, color: &FrameColor, model_res: &ModelResRef) {
         let look = ModelLook {
             out: &self.out_lr,
             input: &self.in_lr,
@@ -446,7 +451,7 @@ impl CompositeState {
             depth: Some(&model_res.depth_z),
         };
         let r = self.compositor.composite_encode(
-            decoded,
+            color,
             &look,
             &self.params,
             false,

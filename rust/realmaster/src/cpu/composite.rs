@@ -9,8 +9,8 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::frame::{ColorFormat, ImageF32};
 use crate::gpu::composite::CompositeParams;
-use crate::reference::blend::{blend_encode_row, blend_strength};
-use crate::reference::decode::DecodedFrame;
+use crate::reference::blend::blend_encode_row;
+use crate::reference::decode::FrameColor;
 use crate::reference::guided_upsample::{guided_rows, UpsampleScratch};
 use crate::reference::temporal::{
     accumulated_look, temporal_into, TemporalInputs, TemporalScratch,
@@ -31,8 +31,9 @@ pub struct ModelLook<'a> {
 }
 
 thread_local! {
-    /// A full-resolution row of the upsampled residual, reused across frames.
-    static ROW: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Full-resolution rows (the decoded frame row, the upsampled residual), reused across
+    /// frames.
+    static ROWS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// The compositor's state: the model-size ping-pong accumulated residuals, the previous frame's
@@ -71,13 +72,13 @@ impl CpuCompositor {
         }
     }
 
-    /// Composite `frame` with the model's `look` and encode `input + strength * residual` to
+    /// Composite the frame's `color` with the model's `look` and encode `input + strength * residual` to
     /// `format` into `out` (tight rows). `reset_history`: camera cut or first frame. Model images
     /// of different shapes are an error: nothing is written, the history is dropped and the
     /// caller shows the untouched frame.
     pub fn composite_encode(
         &mut self,
-        frame: &DecodedFrame,
+        color: &FrameColor,
         look: &ModelLook<'_>,
         params: &CompositeParams,
         reset_history: bool,
@@ -85,7 +86,7 @@ impl CpuCompositor {
         out: &mut Vec<u8>,
     ) -> Result<()> {
         let params = params.sanitized();
-        let (w, h) = (frame.color.width, frame.color.height);
+        let (w, h) = color.size();
         let (lw, lh) = (look.out.width, look.out.height);
         let shape = |img: &ImageF32, c: u32| img.has_shape(lw, lh, c);
         let lr_ok = lw > 0
@@ -101,11 +102,10 @@ impl CpuCompositor {
                 lw, lh, look.out.channels, look.input.width, look.input.height, look.input.channels
             )));
         }
-        if frame.color.data.len() != w as usize * h as usize * 4 {
+        if !color.is_complete() {
             self.reset();
             return Err(Error::Internal(format!(
-                "CPU compositor: the decoded frame holds {} floats, not {w}x{h}x4",
-                frame.color.data.len()
+                "CPU compositor: the frame's colour does not hold {w}x{h} RGBA pixels"
             )));
         }
         if self.look.width != lw || self.look.height != lh {
@@ -145,7 +145,7 @@ impl CpuCompositor {
         let bpp = format.bytes_per_pixel();
         out.resize(w as usize * h as usize * bpp, 0);
         let Some(rows) = guided_rows(
-            &frame.color,
+            (w, h),
             &self.look,
             look.input,
             params.upsample_eps,
@@ -154,17 +154,28 @@ impl CpuCompositor {
             // A zero-sized frame: nothing to draw.
             return Ok(());
         };
-        let strength = blend_strength(params.strength);
-        let w4 = w as usize * 4;
-        let input = &frame.color.data;
-        out.par_chunks_mut(w as usize * bpp)
+        let strength = params.strength;
+        let row_bytes = w as usize * bpp;
+        out.par_chunks_mut(row_bytes)
             .enumerate()
             .for_each(|(y, bytes)| {
-                ROW.with(|r| {
-                    let mut r = r.borrow_mut();
-                    r.resize(w4, 0.0);
-                    rows.row_into(y, &mut r);
-                    blend_encode_row(&input[y * w4..][..w4], Some(&r), strength, format, bytes)
+                ROWS.with(|r| {
+                    let (buf, res) = &mut *r.borrow_mut();
+                    match color {
+                        // 8-bit frames: decoded, upsampled, blended and encoded in one go.
+                        FrameColor::Srgb8 {
+                            bgr, bytes: src, ..
+                        } => {
+                            let src = &src[y * w as usize * 4..][..w as usize * 4];
+                            rows.encode_srgb8_row(y, src, *bgr, strength, format, bytes, buf)
+                        }
+                        FrameColor::Linear(_) => {
+                            let grow = color.linear_row(y, buf);
+                            res.resize(grow.len(), 0.0);
+                            rows.row_into(y, grow, res);
+                            blend_encode_row(grow, Some(res), strength, format, bytes)
+                        }
+                    }
                 })
             });
         Ok(())
@@ -192,9 +203,9 @@ mod tests {
     /// (0.45 / 0.55, depth 10) and a 16x16 box (0.3, depth 2) at x = `ox` moving right by `SPEED`
     /// pixels per frame; everything on the 2-pixel grid, so the model-size images are exact. The
     /// model's look is one affine map of the perceptual colour (-0.2 on dark squares, +0.2 on light
-    /// ones, about -1 on the box). Returns the decoded frame and the model-size output, input,
+    /// ones, about -1 on the box). Returns the frame's colour and the model-size output, input,
     /// motion (model pixels, 4 channels) and depth.
-    fn box_frame(ox: u32) -> (DecodedFrame, [ImageF32; 4]) {
+    fn box_frame(ox: u32) -> (FrameColor, [ImageF32; 4]) {
         let (w, h) = (96u32, 48u32);
         let in_box = |x: u32, y: u32| (ox..ox + 16).contains(&x) && (16..32).contains(&y);
         let colour = |x: u32, y: u32| {
@@ -206,23 +217,14 @@ mod tests {
                 0.45
             }
         };
-        let mut frame = DecodedFrame::empty();
-        frame.color = ImageF32::new(w, h, 4);
-        let mut depth = ImageF32::new(w, h, 1);
-        let mut motion = ImageF32::new(w, h, 2);
+        let mut frame = ImageF32::new(w, h, 4);
         for y in 0..h {
             for x in 0..w {
                 let i = (y * w + x) as usize;
                 let c = colour(x, y);
-                frame.color.data[i * 4..i * 4 + 4].copy_from_slice(&[c, c, c, 1.0]);
-                depth.data[i] = if in_box(x, y) { 2.0 } else { 10.0 };
-                if in_box(x, y) {
-                    motion.data[i * 2] = -(SPEED as f32);
-                }
+                frame.data[i * 4..i * 4 + 4].copy_from_slice(&[c, c, c, 1.0]);
             }
         }
-        frame.depth = Some(depth);
-        frame.motion = Some(motion);
         let (lw, lh) = (w / 2, h / 2);
         let p = |c: f32| (c / (1.0 + c)).sqrt();
         let (lo, hi) = (p(0.45), p(0.55));
@@ -244,7 +246,7 @@ mod tests {
                 d.data[i] = if in_box(fx, fy) { 2.0 } else { 10.0 };
             }
         }
-        (frame, [out, input, m, d])
+        (FrameColor::Linear(frame), [out, input, m, d])
     }
 
     fn run(comp: &mut CpuCompositor, ox: u32, use_depth: bool, reset: bool) -> Vec<f32> {

@@ -4,10 +4,10 @@
 use crate::error::Result;
 use crate::frame::{AuxKind, FrameRef, ImageF32, PlaneRef};
 use crate::gpu::preprocess::PreprocessConfig;
-use crate::reference::decode::DecodedFrame;
+use crate::reference::decode::{DecodedFrame, FrameColor};
 use crate::reference::edges::{model_edges_into, PreprocessScratch};
 use crate::reference::resample::{
-    encode_depth, resample_aux_into, resample_frame_into, ModelResRef,
+    encode_depth, resample_aux_into, resample_color_into, resample_decoded_aux_into, ModelResRef,
 };
 
 /// The aux planes in the order of [`CpuPreprocessor`]'s model-size images.
@@ -17,6 +17,10 @@ const AUX: [AuxKind; 3] = [AuxKind::Depth, AuxKind::Normals, AuxKind::Motion];
 /// engine resolution or the set of planes changes, never per frame.
 pub struct CpuPreprocessor {
     cfg: PreprocessConfig,
+    /// The colour plane as submitted (8-bit) or decoded (float formats).
+    color: FrameColor,
+    /// Depth, normals and motion decoded at full resolution where they could not be resampled at
+    /// upload (its colour image stays empty).
     frame: DecodedFrame,
     /// Aux images kept while the engine stops sending that plane.
     spare: [Option<ImageF32>; 3],
@@ -35,6 +39,7 @@ impl CpuPreprocessor {
         cfg.validate()?;
         Ok(CpuPreprocessor {
             cfg,
+            color: FrameColor::default(),
             frame: DecodedFrame::empty(),
             spare: [None, None, None],
             scratch: PreprocessScratch::default(),
@@ -52,7 +57,8 @@ impl CpuPreprocessor {
         &self.cfg
     }
 
-    /// Decode one engine frame into [`Self::frame`].
+    /// Take one engine frame: its colour kept (see [`FrameColor`]), depth, normals and motion
+    /// resampled to the model's size.
     pub fn upload(&mut self, frame: &FrameRef<'_>) -> Result<()> {
         frame.validate_layout()?;
         let mut rest = *frame;
@@ -71,16 +77,15 @@ impl CpuPreprocessor {
                 *plane = None;
             }
         }
-        self.frame.decode_from(&rest, &mut self.spare);
+        self.color.upload(frame);
+        self.frame.decode_aux_from(&rest, &mut self.spare);
         self.uploaded = true;
         Ok(())
     }
 
-    /// The last decoded frame at full resolution (None before the first upload): colour; depth,
-    /// normals and motion only where the plane could not be resampled at upload (rows with
-    /// padding, unaligned bytes).
-    pub fn frame(&self) -> Option<&DecodedFrame> {
-        self.uploaded.then_some(&self.frame)
+    /// The last uploaded frame's colour at full resolution (None before the first upload).
+    pub fn color(&self) -> Option<&FrameColor> {
+        self.uploaded.then_some(&self.color)
     }
 
     /// Resample + encode + edges of the last decoded frame into `dst`.
@@ -91,7 +96,9 @@ impl CpuPreprocessor {
                 "call CpuPreprocessor::upload before process",
             ));
         }
-        resample_frame_into(&self.frame, &self.cfg, &mut self.scratch.plans, dst);
+        let plans = &mut self.scratch.plans;
+        resample_color_into(&self.color, &self.cfg, plans, dst);
+        resample_decoded_aux_into(&self.frame, &self.cfg, plans, dst);
         let [depth, normals, motion] = &self.aux;
         let fits = |src: &ImageF32, dst: &ImageF32| src.data.len() == dst.data.len();
         if self.ready[0] && fits(depth, &dst.depth_z) {

@@ -146,10 +146,10 @@ impl FramePasses for CpuPasses {
         let srgb = matches!(self.spec.color_space, ModelColorSpace::Srgb);
         to_linear_into(&self.look_out.data, srgb, &mut self.out_lin.data);
         to_linear_into(&self.look_in.data, srgb, &mut self.in_lin.data);
-        let frame = self
+        let color = self
             .pre
-            .frame()
-            .ok_or_else(|| Error::Internal("frame images missing after upload".into()))?;
+            .color()
+            .ok_or_else(|| Error::Internal("frame colour missing after upload".into()))?;
         let cur = self.current_slot.and_then(|s| self.slots.get(s));
         let look = ModelLook {
             out: &self.out_lin,
@@ -158,7 +158,7 @@ impl FramePasses for CpuPasses {
             depth: cur.filter(|c| c.has_depth).map(|c| &c.depth_z),
         };
         self.comp
-            .composite_encode(frame, &look, params, reset_history, format, out)
+            .composite_encode(color, &look, params, reset_history, format, out)
     }
 
     fn read_output(&mut self, _out: &mut Vec<u8>) -> Result<()> {

@@ -198,30 +198,8 @@ unsafe fn blend_encode_srgb8_avx2(
     let n = (input.len() / 4).min(out.len() / 4);
     let n = residual.map_or(n, |r| n.min(r.len() / 4));
     let full = n - n % LANES;
-    let table = srgb8_buckets();
-    let zero = _mm256_setzero_ps();
-    let one = _mm256_set1_ps(1.0);
+    let enc = avx2::Srgb8::new();
     let sv = _mm256_set1_ps(s);
-    let first = _mm256_set1_epi32(FIRST_BUCKET as i32);
-    let izero = _mm256_setzero_si256();
-    let last = _mm256_set1_epi32(BUCKETS as i32 - 1);
-    let low_bits = _mm256_set1_epi32(LOW_BITS as i32);
-    let low16 = _mm256_set1_epi32(0xffff);
-    // `max(v, 0)` gives 0 for NaN and -0, `min(v, 1)` gives 1 at and above 1: the scalar selects.
-    let unit = |x: __m256| _mm256_min_ps(_mm256_max_ps(x, zero), one);
-    let srgb = |x: __m256| {
-        let bits = _mm256_castps_si256(unit(x));
-        let j = _mm256_sub_epi32(_mm256_srli_epi32::<{ BUCKET_SHIFT as i32 }>(bits), first);
-        let j = _mm256_min_epi32(_mm256_max_epi32(j, izero), last);
-        // The buckets are 0..BUCKETS (clamped above).
-        let e = _mm256_i32gather_epi32::<4>(table.as_ptr() as *const i32, j);
-        // low >= threshold <=> low + 1 > threshold (both below 2^16): -1 there.
-        let up = _mm256_cmpgt_epi32(
-            _mm256_add_epi32(_mm256_and_si256(bits, low_bits), _mm256_set1_epi32(1)),
-            _mm256_and_si256(e, low16),
-        );
-        _mm256_sub_epi32(_mm256_srli_epi32::<16>(e), up)
-    };
     let mut x = 0;
     while x < full {
         let mut v = planes_at(input.as_ptr().add(4 * x), 4);
@@ -236,17 +214,7 @@ unsafe fn blend_encode_srgb8_avx2(
                 }
             }
         }
-        let a = _mm256_cvttps_epi32(_mm256_add_ps(
-            _mm256_set1_ps(0.5),
-            _mm256_mul_ps(_mm256_set1_ps(255.0), unit(v[3])),
-        ));
-        let px = _mm256_or_si256(
-            _mm256_or_si256(srgb(v[order[0]]), _mm256_slli_epi32::<8>(srgb(v[order[1]]))),
-            _mm256_or_si256(
-                _mm256_slli_epi32::<16>(srgb(v[order[2]])),
-                _mm256_slli_epi32::<24>(a),
-            ),
-        );
+        let px = enc.pixels([v[order[0]], v[order[1]], v[order[2]], v[3]]);
         _mm256_storeu_si256(out.as_mut_ptr().add(4 * x) as *mut __m256i, px);
         x += LANES;
     }
@@ -257,6 +225,94 @@ unsafe fn blend_encode_srgb8_avx2(
         order,
         &mut out[4 * full..],
     );
+}
+
+/// The 8-bit encoder's lane-wise arithmetic in AVX2, for the encoders here and the guided
+/// upsample's fused apply-and-encode: the bytes of [`srgb8_in`] and [`unorm8`].
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{srgb8_buckets, BUCKETS, BUCKET_SHIFT, FIRST_BUCKET, LOW_BITS};
+
+    pub(crate) struct Srgb8 {
+        table: &'static [u32; BUCKETS],
+    }
+
+    impl Srgb8 {
+        pub(crate) fn new() -> Self {
+            Srgb8 {
+                table: srgb8_buckets(),
+            }
+        }
+
+        /// `v` clamped to [0, 1]: `max(v, 0)` gives 0 for NaN and -0, `min(v, 1)` gives 1 at
+        /// and above 1 (the scalar selects).
+        #[inline(always)]
+        unsafe fn unit(x: __m256) -> __m256 {
+            _mm256_min_ps(_mm256_max_ps(x, _mm256_setzero_ps()), _mm256_set1_ps(1.0))
+        }
+
+        /// [`super::srgb8_in`] lane-wise (one table gather).
+        ///
+        /// # Safety
+        /// AVX2 (call from a function compiled for it).
+        #[inline(always)]
+        pub(crate) unsafe fn srgb(&self, x: __m256) -> __m256i {
+            let bits = _mm256_castps_si256(Self::unit(x));
+            let j = _mm256_sub_epi32(
+                _mm256_srli_epi32::<{ BUCKET_SHIFT as i32 }>(bits),
+                _mm256_set1_epi32(FIRST_BUCKET as i32),
+            );
+            let j = _mm256_min_epi32(
+                _mm256_max_epi32(j, _mm256_setzero_si256()),
+                _mm256_set1_epi32(BUCKETS as i32 - 1),
+            );
+            // The buckets are 0..BUCKETS (clamped above).
+            let e = _mm256_i32gather_epi32::<4>(self.table.as_ptr() as *const i32, j);
+            // low >= threshold <=> low + 1 > threshold (both below 2^16): -1 there.
+            let up = _mm256_cmpgt_epi32(
+                _mm256_add_epi32(
+                    _mm256_and_si256(bits, _mm256_set1_epi32(LOW_BITS as i32)),
+                    _mm256_set1_epi32(1),
+                ),
+                _mm256_and_si256(e, _mm256_set1_epi32(0xffff)),
+            );
+            _mm256_sub_epi32(_mm256_srli_epi32::<16>(e), up)
+        }
+
+        /// 8 pixels from the channels of their output bytes in order (the first three sRGB
+        /// encoded, the fourth unorm), as 8 packed 4-byte pixels.
+        ///
+        /// # Safety
+        /// AVX2 (call from a function compiled for it).
+        #[inline(always)]
+        pub(crate) unsafe fn pixels(&self, v: [__m256; 4]) -> __m256i {
+            let a = _mm256_cvttps_epi32(_mm256_add_ps(
+                _mm256_set1_ps(0.5),
+                _mm256_mul_ps(_mm256_set1_ps(255.0), Self::unit(v[3])),
+            ));
+            self.pixels_with_alpha(v[0], v[1], v[2], _mm256_slli_epi32::<24>(a))
+        }
+
+        /// [`Self::pixels`] with the alpha bytes given in place (bits 24-31 of each lane).
+        ///
+        /// # Safety
+        /// AVX2 (call from a function compiled for it).
+        #[inline(always)]
+        pub(crate) unsafe fn pixels_with_alpha(
+            &self,
+            r: __m256,
+            g: __m256,
+            b: __m256,
+            alpha: __m256i,
+        ) -> __m256i {
+            _mm256_or_si256(
+                _mm256_or_si256(self.srgb(r), _mm256_slli_epi32::<8>(self.srgb(g))),
+                _mm256_or_si256(_mm256_slli_epi32::<16>(self.srgb(b)), alpha),
+            )
+        }
+    }
 }
 
 /// Whether the CPU has AVX2 (checked once): the encoder here and the guided upsample's loops run
@@ -432,6 +488,16 @@ mod tests {
                     assert_eq!(o, want, "pixel {i}");
                 }
             }
+        }
+    }
+
+    /// The fused 8-bit compositor copies the source's alpha bits: that is the blend's output
+    /// only because every byte's decoded alpha encodes back to the same byte.
+    #[test]
+    fn alpha_bytes_round_trip() {
+        let unorm = &super::super::decode::tables().unorm;
+        for (b, &v) in unorm.iter().enumerate() {
+            assert_eq!(unorm8(v) as usize, b);
         }
     }
 

@@ -24,12 +24,12 @@ pub struct DecodedFrame {
 }
 
 /// `srgb_to_linear(b / 255)` and `b / 255` for every byte.
-struct ByteTables {
-    srgb: [f32; 256],
-    unorm: [f32; 256],
+pub(crate) struct ByteTables {
+    pub(crate) srgb: [f32; 256],
+    pub(crate) unorm: [f32; 256],
 }
 
-fn tables() -> &'static ByteTables {
+pub(crate) fn tables() -> &'static ByteTables {
     static T: OnceLock<ByteTables> = OnceLock::new();
     T.get_or_init(|| ByteTables {
         srgb: std::array::from_fn(|b| srgb_to_linear(b as f32 / 255.0)),
@@ -170,12 +170,141 @@ impl DecodedFrame {
     /// Decode every plane `frame` has into this frame's images; `spare` keeps the aux images
     /// of planes the frame lacks (allocation happens only when a size or a plane first appears).
     pub fn decode_from(&mut self, frame: &FrameRef<'_>, spare: &mut [Option<ImageF32>; 3]) {
-        let size = (frame.width, frame.height);
         decode_color_into(frame, &mut self.color);
+        self.decode_aux_from(frame, spare);
+    }
+
+    /// [`Self::decode_from`] without the colour plane (the CPU backend keeps it in a
+    /// [`FrameColor`]).
+    pub fn decode_aux_from(&mut self, frame: &FrameRef<'_>, spare: &mut [Option<ImageF32>; 3]) {
+        let size = (frame.width, frame.height);
         let [sd, sn, sm] = spare;
         decode_optional(frame.depth, size, AuxKind::Depth, &mut self.depth, sd);
         decode_optional(frame.normals, size, AuxKind::Normals, &mut self.normals, sn);
         decode_optional(frame.motion, size, AuxKind::Motion, &mut self.motion, sm);
+    }
+}
+
+/// The engine frame's colour as the CPU backend keeps it between upload and composite. 8-bit sRGB
+/// stays as submitted (4 bytes a pixel, tight rows): each pass that reads it decodes the rows it
+/// needs by table while they are in cache, so no full-resolution float image (16 bytes a pixel) is
+/// written and read back three times. Float formats are decoded to linear once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FrameColor {
+    /// `Rgba8Srgb` or `Bgra8Srgb` (`bgr`) bytes, `width * 4` per row.
+    Srgb8 {
+        width: u32,
+        height: u32,
+        bgr: bool,
+        bytes: Vec<u8>,
+    },
+    /// Linear RGBA.
+    Linear(ImageF32),
+}
+
+impl Default for FrameColor {
+    fn default() -> Self {
+        FrameColor::Linear(ImageF32::new(0, 0, 4))
+    }
+}
+
+impl FrameColor {
+    /// Keep `frame`'s colour plane (which must have passed `validate_layout`), reusing this
+    /// one's allocation.
+    pub fn upload(&mut self, frame: &FrameRef<'_>) {
+        let (w, h) = (frame.width, frame.height);
+        match frame.format {
+            ColorFormat::Rgba8Srgb | ColorFormat::Bgra8Srgb => {
+                let mut bytes = match std::mem::take(self) {
+                    FrameColor::Srgb8 { bytes, .. } => bytes,
+                    FrameColor::Linear(_) => Vec::new(),
+                };
+                let row = w as usize * 4;
+                bytes.resize(row * h as usize, 0);
+                let (pitch, src) = (frame.color.row_pitch, frame.color.data);
+                if pitch == row {
+                    bytes.copy_from_slice(&src[..row * h as usize]);
+                } else if row > 0 {
+                    for (y, dst) in bytes.chunks_exact_mut(row).enumerate() {
+                        dst.copy_from_slice(&src[y * pitch..][..row]);
+                    }
+                }
+                *self = FrameColor::Srgb8 {
+                    width: w,
+                    height: h,
+                    bgr: frame.format == ColorFormat::Bgra8Srgb,
+                    bytes,
+                };
+            }
+            ColorFormat::Rgba16Float | ColorFormat::Rgba32Float => {
+                let mut img = match std::mem::take(self) {
+                    FrameColor::Linear(img) => img,
+                    FrameColor::Srgb8 { .. } => ImageF32::new(0, 0, 4),
+                };
+                decode_color_into(frame, &mut img);
+                *self = FrameColor::Linear(img);
+            }
+        }
+    }
+
+    /// (width, height).
+    pub fn size(&self) -> (u32, u32) {
+        match self {
+            FrameColor::Srgb8 { width, height, .. } => (*width, *height),
+            FrameColor::Linear(img) => (img.width, img.height),
+        }
+    }
+
+    /// Whether it holds `width * height` pixels.
+    pub fn is_complete(&self) -> bool {
+        let (w, h) = self.size();
+        let n = w as usize * h as usize * 4;
+        match self {
+            FrameColor::Srgb8 { bytes, .. } => bytes.len() == n,
+            FrameColor::Linear(img) => img.channels == 4 && img.data.len() == n,
+        }
+    }
+
+    /// Row `y` as linear RGBA: the decoded image's row, or the bytes decoded into `buf` (the
+    /// values of [`decode_color_into`]).
+    pub fn linear_row<'a>(&'a self, y: usize, buf: &'a mut Vec<f32>) -> &'a [f32] {
+        match self {
+            FrameColor::Linear(img) => {
+                let w4 = img.width as usize * 4;
+                &img.data[y * w4..][..w4]
+            }
+            FrameColor::Srgb8 {
+                width, bgr, bytes, ..
+            } => {
+                let w4 = *width as usize * 4;
+                buf.resize(w4, 0.0);
+                srgb8_row_to_linear(&bytes[y * w4..][..w4], *bgr, buf);
+                buf
+            }
+        }
+    }
+
+    /// The whole frame as a linear image (tests, and callers that need one).
+    pub fn to_linear(&self) -> ImageF32 {
+        let (w, h) = self.size();
+        let mut out = ImageF32::new(w, h, 4);
+        let mut buf = Vec::new();
+        for (y, row) in out.data.chunks_exact_mut(w.max(1) as usize * 4).enumerate() {
+            row.copy_from_slice(self.linear_row(y, &mut buf));
+        }
+        out
+    }
+}
+
+/// One row of 8-bit sRGB pixels (`bgr`: blue first) as linear RGBA, by table.
+pub fn srgb8_row_to_linear(src: &[u8], bgr: bool, out: &mut [f32]) {
+    let t = tables();
+    let (r, b) = if bgr { (2, 0) } else { (0, 2) };
+    for (o, p) in out.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+        o[0] = t.srgb[p[r] as usize];
+        o[1] = t.srgb[p[1] as usize];
+        o[2] = t.srgb[p[b] as usize];
+        o[3] = t.unorm[p[3] as usize];
     }
 }
 

@@ -29,13 +29,14 @@
 //! and division and square root are exact: bit-identical to the baseline build.
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::blend::use_avx2;
+use super::blend::{blend_encode_row, blend_strength, use_avx2};
 use super::decode::ensure_shape;
 
-use crate::frame::ImageF32;
+use crate::frame::{ColorFormat, ImageF32};
 
 /// Smallest regulariser: below it a flat neighbourhood's fit amplifies noise without bound.
 pub const MIN_EPS: f32 = 1e-6;
@@ -57,6 +58,16 @@ pub fn clamp_eps(eps: f32) -> f32 {
 fn perceptual(c: f32) -> f32 {
     let p = c.max(0.0);
     (p / (1.0 + p)).sqrt()
+}
+
+/// [`perceptual`] of each 8-bit sRGB byte's linear value: the apply's guide colours for 8-bit
+/// frames by table (the same bits as computing them).
+fn perceptual_table() -> &'static [f32; 256] {
+    static T: OnceLock<[f32; 256]> = OnceLock::new();
+    T.get_or_init(|| {
+        let lin = &super::decode::tables().srgb;
+        std::array::from_fn(|b| perceptual(lin[b]))
+    })
 }
 
 /// Sample position along one axis: the two model-size indices and the weight of the second.
@@ -615,7 +626,7 @@ pub fn guided_upsample_into(
 /// [`guided_upsample_into`] writes, one row at a time, for a consumer that uses each row while it
 /// is in cache (the CPU compositor's temporal pass) instead of a full-resolution image.
 pub struct GuidedRows<'a> {
-    guide: &'a ImageF32,
+    size: (u32, u32),
     coeffs: &'a [f32],
     rows: &'a [Lerp],
     tables: (&'a [Chunk], &'a [ChunkTap]),
@@ -626,19 +637,14 @@ pub struct GuidedRows<'a> {
 impl GuidedRows<'_> {
     /// The full-resolution size (the guide's).
     pub fn size(&self) -> (u32, u32) {
-        (self.guide.width, self.guide.height)
+        self.size
     }
 
-    /// Row `y` (`y` < height) of the result into `out` (`4 * width` floats): the row's two model
-    /// rows of coefficients lerped along y, then applied to the guide's row.
-    pub fn row_into(&self, y: usize, out: &mut [f32]) {
+    /// Row `y`'s coefficients at model width (its two model rows lerped along y) into the
+    /// thread's row, for `f`.
+    fn with_coeffs<R>(&self, y: usize, f: impl FnOnce(&[f32]) -> R) -> R {
         let row_len = self.lw * COEFFS;
-        let w4 = self.guide.width as usize * 4;
-        let (ry, grow, orow) = (
-            &self.rows[y],
-            &self.guide.data[y * w4..][..w4],
-            &mut out[..w4],
-        );
+        let ry = &self.rows[y];
         ROW.with(|v| {
             let mut v = v.borrow_mut();
             v.resize(row_len, 0.0);
@@ -647,40 +653,211 @@ impl GuidedRows<'_> {
             for ((d, a), b) in v.iter_mut().zip(top).zip(bottom) {
                 *d = a + ry.f * (b - a);
             }
+            f(&v)
+        })
+    }
+
+    /// Row `y` (`y` < height) of the result into `out` (`4 * width` floats) for the guide's row
+    /// `grow` (linear RGBA, `4 * width` floats).
+    pub fn row_into(&self, y: usize, grow: &[f32], out: &mut [f32]) {
+        let w4 = self.size.0 as usize * 4;
+        let (grow, orow) = (&grow[..w4], &mut out[..w4]);
+        self.with_coeffs(y, |v| {
             #[cfg(target_arch = "x86_64")]
             if self.avx2 {
                 // SAFETY: `use_avx2` found AVX2 on this CPU.
-                unsafe { apply_row_avx2(&v, self.tables, grow, orow) };
+                unsafe { apply_row_avx2(v, self.tables, grow, orow) };
                 return;
             }
-            apply_row(&v, self.tables, grow, orow);
+            apply_row(v, self.tables, grow, orow);
         });
+    }
+
+    /// Row `y` of an 8-bit sRGB frame (`src`: the row's bytes, `src_bgr`: blue first) with the
+    /// result blended at `strength` and encoded to `format` (8-bit) into `out`: the bytes of
+    /// [`Self::row_into`] on the decoded row, then `blend::blend_encode_row`. Where the CPU has
+    /// AVX2 the three run fused on 8 pixels at a time in registers: the guide's linear and
+    /// perceptual colours by table gather (no square root or division per pixel), no row of
+    /// floats written. `buf` is scratch for the other builds.
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode_srgb8_row(
+        &self,
+        y: usize,
+        src: &[u8],
+        src_bgr: bool,
+        strength: f32,
+        format: ColorFormat,
+        out: &mut [u8],
+        buf: &mut Vec<f32>,
+    ) {
+        let w = self.size.0 as usize;
+        let out_bgr = match format {
+            ColorFormat::Rgba8Srgb => false,
+            ColorFormat::Bgra8Srgb => true,
+            ColorFormat::Rgba16Float | ColorFormat::Rgba32Float => {
+                return self.encode_srgb8_row_unfused(y, src, src_bgr, strength, format, out, buf)
+            }
+        };
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            let (src, out) = (&src[..w * 4], &mut out[..w * 4]);
+            let s = blend_strength(strength);
+            self.with_coeffs(y, |v| {
+                // SAFETY: `use_avx2` found AVX2 on this CPU; both rows hold `w` pixels.
+                unsafe { apply_encode_srgb8_avx2(v, self.tables, src, src_bgr, s, out_bgr, out) }
+            });
+            return;
+        }
+        let _ = out_bgr;
+        self.encode_srgb8_row_unfused(y, src, src_bgr, strength, format, out, buf)
+    }
+
+    /// [`Self::encode_srgb8_row`] pass by pass: decode, apply, blend and encode.
+    #[allow(clippy::too_many_arguments)]
+    fn encode_srgb8_row_unfused(
+        &self,
+        y: usize,
+        src: &[u8],
+        src_bgr: bool,
+        strength: f32,
+        format: ColorFormat,
+        out: &mut [u8],
+        buf: &mut Vec<f32>,
+    ) {
+        let w4 = self.size.0 as usize * 4;
+        buf.resize(2 * w4, 0.0);
+        let (grow, res) = buf.split_at_mut(w4);
+        super::decode::srgb8_row_to_linear(&src[..w4], src_bgr, grow);
+        self.row_into(y, grow, res);
+        blend_encode_row(grow, Some(res), strength, format, out);
+    }
+}
+
+/// [`GuidedRows::encode_srgb8_row`]'s fused AVX2 build: per chunk of 8 pixels, the bytes' channels
+/// gathered from the decode and perceptual tables, [`apply_row_avx2`]'s arithmetic, then
+/// `blend::blend_encode_srgb8_avx2`'s, in the same order (the same bytes). A row's last, partial
+/// chunk goes pass by pass through the baseline builds.
+///
+/// # Safety
+/// AVX2; `src` and `out` hold the row's pixels (4 bytes each).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn apply_encode_srgb8_avx2(
+    v: &[f32],
+    tables: (&[Chunk], &[ChunkTap]),
+    src: &[u8],
+    src_bgr: bool,
+    s: f32,
+    out_bgr: bool,
+    out: &mut [u8],
+) {
+    use std::arch::x86_64::*;
+    let (chunks, chunk_taps) = tables;
+    let byte = super::decode::tables();
+    let (lin, ptab) = (&byte.srgb, perceptual_table());
+    let enc = super::blend::avx2::Srgb8::new();
+    let (zero, sv) = (_mm256_setzero_ps(), _mm256_set1_ps(s));
+    // The source's red and blue bytes; the output's byte order.
+    let (rs, bs) = if src_bgr { (2, 0) } else { (0, 2) };
+    let order = if out_bgr { [2, 1, 0] } else { [0, 1, 2] };
+    let format = if out_bgr {
+        ColorFormat::Bgra8Srgb
+    } else {
+        ColorFormat::Rgba8Srgb
+    };
+    for chunk in chunks {
+        let (x0, n) = (chunk.x0 as usize, chunk.n as usize);
+        if n < LANES {
+            let mut g = [0.0f32; 4 * LANES];
+            let mut r = [0.0f32; 4 * LANES];
+            super::decode::srgb8_row_to_linear(&src[x0 * 4..(x0 + n) * 4], src_bgr, &mut g);
+            let local = Chunk { x0: 0, ..*chunk };
+            apply_chunk(v, &local, chunk_taps, &g, &mut r);
+            let px = 4 * n;
+            blend_encode_row(
+                &g[..px],
+                Some(&r[..px]),
+                s,
+                format,
+                &mut out[4 * x0..][..px],
+            );
+            continue;
+        }
+        // The channels by scalar table loads into lane arrays: cheaper here than gathers.
+        let bytes = &src[4 * x0..][..4 * LANES];
+        let mut soa = [[0.0f32; LANES]; 6];
+        for l in 0..LANES {
+            let p = &bytes[4 * l..][..4];
+            let (r, gg, b) = (p[rs] as usize, p[1] as usize, p[bs] as usize);
+            soa[0][l] = lin[r];
+            soa[1][l] = lin[gg];
+            soa[2][l] = lin[b];
+            soa[3][l] = ptab[r];
+            soa[4][l] = ptab[gg];
+            soa[5][l] = ptab[b];
+        }
+        let ld = |i: usize| _mm256_loadu_ps(soa[i].as_ptr());
+        let g = [ld(0), ld(1), ld(2)];
+        let q = [ld(3), ld(4), ld(5)];
+        // The blend keeps the input's alpha, and an 8-bit alpha encodes back to its own byte
+        // (`alpha_bytes_round_trip`): the source's alpha bits as they are.
+        let alpha = _mm256_and_si256(
+            _mm256_loadu_si256(bytes.as_ptr() as *const __m256i),
+            _mm256_set1_epi32(0xff00_0000u32 as i32),
+        );
+        let mut res = [zero; 3];
+        for t in &chunk_taps[chunk.taps.0 as usize..chunk.taps.1 as usize] {
+            let m = &v[t.col as usize * COEFFS..][..COEFFS];
+            let w = _mm256_loadu_ps(t.weight.as_ptr());
+            for (k, acc) in res.iter_mut().enumerate() {
+                let a = |j: usize| _mm256_set1_ps(m[k * 4 + j]);
+                let r = _mm256_add_ps(
+                    _mm256_add_ps(
+                        _mm256_add_ps(_mm256_mul_ps(a(0), q[0]), _mm256_mul_ps(a(1), q[1])),
+                        _mm256_mul_ps(a(2), q[2]),
+                    ),
+                    a(3),
+                );
+                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(w, r));
+            }
+        }
+        // The apply's residual, then the blend's `g + s residual`.
+        let mut c = g;
+        for k in 0..3 {
+            let o = _mm256_sub_ps(_mm256_max_ps(_mm256_add_ps(g[k], res[k]), zero), g[k]);
+            if s >= 1.0 {
+                c[k] = _mm256_add_ps(g[k], o);
+            } else if s > 0.0 {
+                c[k] = _mm256_add_ps(g[k], _mm256_mul_ps(o, sv));
+            }
+        }
+        let bytes = enc.pixels_with_alpha(c[order[0]], c[order[1]], c[order[2]], alpha);
+        _mm256_storeu_si256(out.as_mut_ptr().add(4 * x0) as *mut __m256i, bytes);
     }
 }
 
 /// Fit the guided filter of `out_lr - in_lr` (model size) for the full-resolution `guide`, into
 /// `scratch`: the coefficients and the per-size tables. None when a size is zero.
 pub fn guided_rows<'a>(
-    guide: &'a ImageF32,
+    size: (u32, u32),
     out_lr: &ImageF32,
     in_lr: &ImageF32,
     eps: f32,
     scratch: &'a mut UpsampleScratch,
 ) -> Option<GuidedRows<'a>> {
-    guided_rows_with(guide, out_lr, in_lr, eps, scratch, use_avx2())
+    guided_rows_with(size, out_lr, in_lr, eps, scratch, use_avx2())
 }
 
 fn guided_rows_with<'a>(
-    guide: &'a ImageF32,
+    (w, h): (u32, u32),
     out_lr: &ImageF32,
     in_lr: &ImageF32,
     eps: f32,
     scratch: &'a mut UpsampleScratch,
     avx2: bool,
 ) -> Option<GuidedRows<'a>> {
-    let (w, h) = (guide.width, guide.height);
     let (lw, lh) = (out_lr.width as usize, out_lr.height as usize);
-    if w == 0 || h == 0 || lw == 0 || lh == 0 || guide.data.len() < w as usize * h as usize * 4 {
+    if w == 0 || h == 0 || lw == 0 || lh == 0 {
         return None;
     }
     let eps = clamp_eps(eps);
@@ -714,7 +891,7 @@ fn guided_rows_with<'a>(
         scratch.tables_for = Some(key);
     }
     Some(GuidedRows {
-        guide,
+        size: (w, h),
         coeffs: &scratch.coeffs,
         rows: &scratch.rows,
         tables: (&scratch.chunks, &scratch.chunk_taps),
@@ -734,13 +911,17 @@ fn upsample_with(
 ) {
     let (w, h) = (guide.width, guide.height);
     ensure_shape(out, w, h, 4);
-    let Some(rows) = guided_rows_with(guide, out_lr, in_lr, eps, scratch, avx2) else {
+    if guide.data.len() < w as usize * h as usize * 4 {
+        return;
+    }
+    let Some(rows) = guided_rows_with((w, h), out_lr, in_lr, eps, scratch, avx2) else {
         return;
     };
+    let w4 = w as usize * 4;
     out.data
-        .par_chunks_mut(w as usize * 4)
+        .par_chunks_mut(w4)
         .enumerate()
-        .for_each(|(y, orow)| rows.row_into(y, orow));
+        .for_each(|(y, orow)| rows.row_into(y, &guide.data[y * w4..][..w4], orow));
 }
 
 /// The full-res residual `max(guide + r, 0) - guide` (alpha 1), r = the guided filter of
@@ -944,6 +1125,80 @@ mod tests {
                     .all(|(a, b)| a.to_bits() == b.to_bits()),
                 "{w}x{h} from {lw}x{lh}: the AVX2 build differs"
             );
+        }
+    }
+
+    /// 8-bit frames: the fused AVX2 apply-blend-encode gives the bytes of the baseline build's
+    /// pass-by-pass path (decode, apply, blend, encode), for both byte orders in and out, three
+    /// strengths and widths with a partial last chunk; and the perceptual table holds the
+    /// computed values.
+    #[test]
+    fn the_fused_8_bit_row_gives_the_pass_by_pass_bytes() {
+        let lin = &super::super::decode::tables().srgb;
+        for (b, &v) in perceptual_table().iter().enumerate() {
+            assert_eq!(v.to_bits(), perceptual(lin[b]).to_bits(), "byte {b}");
+        }
+        let mut seed = 0x2545_f491u32;
+        let mut byte = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed >> 24) as u8
+        };
+        for (w, h, lw, lh) in [(61u32, 23u32, 16u32, 12u32), (37, 9, 7, 5), (8, 4, 3, 2)] {
+            let src: Vec<u8> = (0..w * h * 4).map(|_| byte()).collect();
+            let (_, o, n) = inputs(w, h, lw, lh);
+            for (src_bgr, format, strength) in [
+                (false, ColorFormat::Rgba8Srgb, 1.0),
+                (true, ColorFormat::Rgba8Srgb, 0.5),
+                (false, ColorFormat::Bgra8Srgb, 0.0),
+                (true, ColorFormat::Bgra8Srgb, 1.0),
+                (false, ColorFormat::Rgba32Float, 0.7),
+            ] {
+                let bpp = format.bytes_per_pixel();
+                let run = |avx2: bool| {
+                    let mut scratch = UpsampleScratch::default();
+                    let rows = guided_rows_with((w, h), &o, &n, 1e-3, &mut scratch, avx2)
+                        .expect("non-empty sizes");
+                    let mut out = vec![0u8; (w * h) as usize * bpp];
+                    let mut buf = Vec::new();
+                    for (y, row) in out.chunks_exact_mut(w as usize * bpp).enumerate() {
+                        let s = &src[y * w as usize * 4..][..w as usize * 4];
+                        rows.encode_srgb8_row(y, s, src_bgr, strength, format, row, &mut buf);
+                    }
+                    out
+                };
+                let want = run(false);
+                assert!(
+                    run(use_avx2()) == want,
+                    "{w}x{h} from {lw}x{lh}, bgr in {src_bgr}, {format:?}, strength {strength}"
+                );
+                // The baseline is the guided upsample of the decoded frame, blended and encoded.
+                let mut guide = ImageF32::new(w, h, 4);
+                for (g, s) in guide
+                    .data
+                    .chunks_exact_mut(w as usize * 4)
+                    .zip(src.chunks_exact(w as usize * 4))
+                {
+                    super::super::decode::srgb8_row_to_linear(s, src_bgr, g);
+                }
+                let mut res = ImageF32::new(0, 0, 4);
+                upsample_with(
+                    &guide,
+                    &o,
+                    &n,
+                    1e-3,
+                    &mut UpsampleScratch::default(),
+                    &mut res,
+                    false,
+                );
+                let mut whole = vec![0u8; want.len()];
+                blend_encode_row(&guide.data, Some(&res.data), strength, format, &mut whole);
+                assert!(
+                    whole == want,
+                    "{w}x{h}: the row path differs from the image path"
+                );
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::blend::use_avx2;
 
-use super::decode::{ensure_shape, DecodedFrame};
+use super::decode::{ensure_shape, DecodedFrame, FrameColor};
 use crate::frame::{linear_to_srgb, AuxKind, ImageF32};
 use crate::gpu::preprocess::{ModelColorSpace, PreprocessConfig};
 
@@ -138,6 +138,48 @@ unsafe fn vertical_sum_avx2(data: &[f32], y0: usize, wys: &[f32], line_len: usiz
     vertical_sum(data, y0, wys, line_len, v)
 }
 
+/// [`vertical_sum`] of 8-bit sRGB rows (`bgr`: blue first; `w` pixels, 4 bytes each), each byte
+/// decoded by table as it is read: the decoded values (those of `decode::decode_color_into`)
+/// summed in the same order, so the same bits as resampling the decoded image.
+#[inline(always)]
+fn vertical_sum_srgb8(bytes: &[u8], bgr: bool, y0: usize, wys: &[f32], w: usize, v: &mut [f32]) {
+    let t = super::decode::tables();
+    let (r, b) = if bgr { (2, 0) } else { (0, 2) };
+    let line = |dy: usize| &bytes[(y0 + dy) * w * 4..][..w * 4];
+    let w0 = wys[0];
+    for (a, p) in v.chunks_exact_mut(4).zip(line(0).chunks_exact(4)) {
+        a[0] = t.srgb[p[r] as usize] * w0;
+        a[1] = t.srgb[p[1] as usize] * w0;
+        a[2] = t.srgb[p[b] as usize] * w0;
+        a[3] = t.unorm[p[3] as usize] * w0;
+    }
+    for (dy, &wy) in wys.iter().enumerate().skip(1) {
+        for (a, p) in v.chunks_exact_mut(4).zip(line(dy).chunks_exact(4)) {
+            a[0] += t.srgb[p[r] as usize] * wy;
+            a[1] += t.srgb[p[1] as usize] * wy;
+            a[2] += t.srgb[p[b] as usize] * wy;
+            a[3] += t.unorm[p[3] as usize] * wy;
+        }
+    }
+}
+
+/// [`vertical_sum_srgb8`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn vertical_sum_srgb8_avx2(
+    bytes: &[u8],
+    bgr: bool,
+    y0: usize,
+    wys: &[f32],
+    w: usize,
+    v: &mut [f32],
+) {
+    vertical_sum_srgb8(bytes, bgr, y0, wys, w, v)
+}
+
 /// Resample `C`-channel `src` into rows of `CO >= C` channels per pixel (channels past `C` are 0).
 /// The weights are separable: per output row, the source rows its footprint covers are summed
 /// with their vertical weights into one row (the bulk of the work: every source value once, in
@@ -151,9 +193,30 @@ fn resample_rows<const C: usize, const CO: usize>(
     py: &AxisPlan,
     out: &mut [f32],
 ) {
-    let dw = px.dst as usize;
     let line_len = sw * C;
     let avx2 = use_avx2();
+    resample_rows_with::<C, CO>(sw, px, py, out, |y0, wys, v| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: `use_avx2` found AVX2 on this CPU.
+            unsafe { vertical_sum_avx2(data, y0, wys, line_len, v) };
+            return;
+        }
+        let _ = avx2;
+        vertical_sum(data, y0, wys, line_len, v);
+    })
+}
+
+/// [`resample_rows`] with the vertical sum `vsum(first source row, weights, line)` given.
+fn resample_rows_with<const C: usize, const CO: usize>(
+    sw: usize,
+    px: &AxisPlan,
+    py: &AxisPlan,
+    out: &mut [f32],
+    vsum: impl Fn(usize, &[f32], &mut [f32]) + Sync,
+) {
+    let dw = px.dst as usize;
+    let line_len = sw * C;
     out.par_chunks_mut(dw * CO)
         .enumerate()
         .for_each(|(oy, row)| {
@@ -161,15 +224,7 @@ fn resample_rows<const C: usize, const CO: usize>(
             LINE.with(|line| {
                 let mut v = line.borrow_mut();
                 v.resize(line_len, 0.0);
-                #[cfg(target_arch = "x86_64")]
-                if avx2 {
-                    // SAFETY: `use_avx2` found AVX2 on this CPU.
-                    unsafe { vertical_sum_avx2(data, y0, wys, line_len, &mut v) };
-                } else {
-                    vertical_sum(data, y0, wys, line_len, &mut v);
-                }
-                #[cfg(not(target_arch = "x86_64"))]
-                vertical_sum(data, y0, wys, line_len, &mut v);
+                vsum(y0, wys, &mut v);
                 let wy: f32 = wys.iter().sum();
                 for (ox, o) in row.chunks_exact_mut(CO).enumerate() {
                     let (x0, wxs) = px.taps(ox);
@@ -258,8 +313,14 @@ pub fn resample_frame_into(
     let (sw, sh) = (frame.color.width, frame.color.height);
     plans.x.rebuild(sw, mw);
     plans.y.rebuild(sh, mh);
-    let (px, py) = (&plans.x, &plans.y);
-    area_resample_planned(&frame.color, px, py, &mut out.color_linear);
+    area_resample_planned(&frame.color, &plans.x, &plans.y, &mut out.color_linear);
+    model_color(out, cfg);
+    resample_decoded_aux_into(frame, cfg, plans, out);
+}
+
+/// `out.color` (the model's colour space) from `out.color_linear`.
+fn model_color(out: &mut ModelResRef, cfg: &PreprocessConfig) {
+    let (mw, mh) = (out.color_linear.width, out.color_linear.height);
     ensure_shape(&mut out.color, mw, mh, 4);
     out.color.data.copy_from_slice(&out.color_linear.data);
     if cfg.color_space == ModelColorSpace::Srgb {
@@ -269,6 +330,69 @@ pub fn resample_frame_into(
             }
         }
     }
+}
+
+/// The colour of [`resample_frame_into`] from a [`FrameColor`]: 8-bit sRGB rows are decoded as
+/// the vertical sums read them (the same bits as resampling the decoded image).
+pub fn resample_color_into(
+    color: &FrameColor,
+    cfg: &PreprocessConfig,
+    plans: &mut ResamplePlans,
+    out: &mut ModelResRef,
+) {
+    let (mw, mh) = (cfg.model_width, cfg.model_height);
+    let (sw, sh) = color.size();
+    match color {
+        FrameColor::Linear(img) => {
+            plans.x.rebuild(sw, mw);
+            plans.y.rebuild(sh, mh);
+            area_resample_planned(img, &plans.x, &plans.y, &mut out.color_linear);
+        }
+        FrameColor::Srgb8 { bgr, bytes, .. } => {
+            ensure_shape(&mut out.color_linear, mw, mh, 4);
+            if sw > 0 && sh > 0 && mw > 0 && mh > 0 && color.is_complete() {
+                plans.x.rebuild(sw, mw);
+                plans.y.rebuild(sh, mh);
+                let (w, bgr, avx2) = (sw as usize, *bgr, use_avx2());
+                let (px, py) = (&plans.x, &plans.y);
+                resample_rows_with::<4, 4>(w, px, py, &mut out.color_linear.data, |y0, wys, v| {
+                    #[cfg(target_arch = "x86_64")]
+                    if avx2 {
+                        // SAFETY: `use_avx2` found AVX2 on this CPU.
+                        unsafe { vertical_sum_srgb8_avx2(bytes, bgr, y0, wys, w, v) };
+                        return;
+                    }
+                    let _ = avx2;
+                    vertical_sum_srgb8(bytes, bgr, y0, wys, w, v);
+                });
+            } else {
+                out.color_linear.data.fill(0.0);
+            }
+        }
+    }
+    model_color(out, cfg);
+}
+
+/// The depth, normals and motion of [`resample_frame_into`] (zero where `frame` lacks a plane),
+/// with the edges plane sized.
+pub fn resample_decoded_aux_into(
+    frame: &DecodedFrame,
+    cfg: &PreprocessConfig,
+    plans: &mut ResamplePlans,
+    out: &mut ModelResRef,
+) {
+    let (mw, mh) = (cfg.model_width, cfg.model_height);
+    let (sw, sh) = (frame.color.width, frame.color.height);
+    let sizes = [&frame.depth, &frame.normals, &frame.motion];
+    let (sw, sh) = sizes
+        .iter()
+        .find_map(|p| p.as_ref().map(|i| (i.width, i.height)))
+        .unwrap_or((sw, sh));
+    if sw > 0 && sh > 0 {
+        plans.x.rebuild(sw, mw);
+        plans.y.rebuild(sh, mh);
+    }
+    let (px, py) = (&plans.x, &plans.y);
     ensure_shape(&mut out.depth, mw, mh, 1);
     match &frame.depth {
         Some(d) => {
@@ -427,6 +551,49 @@ mod tests {
 
     /// The separable sum gives the footprint mean (to f32 rounding) for every channel count,
     /// downsampling by integer and fractional ratios and upsampling.
+    /// 8-bit colour resampled from its bytes (decoded as the sums read them) has the bits of the
+    /// decoded image's resample, in both byte orders, at sizes that cover up- and downsampling.
+    #[test]
+    fn colour_from_bytes_matches_the_decoded_image() {
+        use crate::frame::{ColorFormat, FrameRef};
+        use crate::reference::decode::decode_color;
+        let cfg = |mw, mh| PreprocessConfig {
+            model_width: mw,
+            model_height: mh,
+            color_space: ModelColorSpace::Srgb,
+            depth_scale: 10.0,
+            edges: Default::default(),
+        };
+        for (sw, sh, mw, mh) in [
+            (61u32, 37u32, 13u32, 8u32),
+            (10, 7, 23, 15),
+            (64, 36, 16, 9),
+        ] {
+            let bytes: Vec<u8> = (0..sw * sh * 4).map(|i| (i * 37 % 251) as u8).collect();
+            for format in [ColorFormat::Rgba8Srgb, ColorFormat::Bgra8Srgb] {
+                let frame = FrameRef::color_only(sw, sh, format, &bytes);
+                let mut color = FrameColor::default();
+                color.upload(&frame);
+                assert!(matches!(color, FrameColor::Srgb8 { .. }));
+                let mut got = ModelResRef::new(mw, mh);
+                let mut plans = ResamplePlans::default();
+                resample_color_into(&color, &cfg(mw, mh), &mut plans, &mut got);
+                let decoded = FrameColor::Linear(decode_color(&frame));
+                assert_eq!(color.to_linear(), decode_color(&frame));
+                let mut want = ModelResRef::new(mw, mh);
+                resample_color_into(&decoded, &cfg(mw, mh), &mut plans, &mut want);
+                let bits = |m: &ModelResRef| {
+                    let all = m.color.data.iter().chain(&m.color_linear.data);
+                    all.map(|v| v.to_bits()).collect::<Vec<_>>()
+                };
+                assert!(
+                    bits(&got) == bits(&want),
+                    "{sw}x{sh} -> {mw}x{mh} {format:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn separable_sum_is_the_footprint_mean() {
         let mut seed = 0x27d4_eb2fu32;
