@@ -3,6 +3,7 @@
 //! caller-owned buffers (`*_into`); the allocating functions wrap those for tests.
 
 pub mod blend;
+pub(crate) mod byte_lut;
 pub mod decode;
 pub mod edges;
 pub mod guided_upsample;

@@ -1,0 +1,139 @@
+//! Table lookups of 8-bit values, 64 at a time, where the CPU has AVX-512 VBMI: a 256-entry f32
+//! table kept as its four byte planes, each looked up with two 128-byte permutes (`vpermi2b`)
+//! and a select on the index's top bit, then the planes interleaved back into floats. Exact (the
+//! table's own bits), in about a fifth of the instructions of scalar loads: the area resample of
+//! 8-bit colour uses it. (The compositor's fused 8-bit loop does not: there the scalar loads
+//! overlap with its arithmetic and table gathers, and the byte permutes measured no faster.)
+
+use std::sync::OnceLock;
+
+/// A 256-entry f32 table as byte planes: `planes[k][b]` is byte `k` (little-endian) of entry `b`.
+pub(crate) struct ByteLut {
+    planes: [[u8; 256]; 4],
+}
+
+impl ByteLut {
+    pub(crate) fn new(table: &[f32; 256]) -> Self {
+        let mut planes = [[0u8; 256]; 4];
+        for (b, v) in table.iter().enumerate() {
+            for (k, byte) in v.to_bits().to_le_bytes().into_iter().enumerate() {
+                planes[k][b] = byte;
+            }
+        }
+        ByteLut { planes }
+    }
+}
+
+/// Whether the CPU has AVX-512 F, BW and VBMI (checked once).
+pub(crate) fn use_vbmi() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static VBMI: OnceLock<bool> = OnceLock::new();
+        *VBMI.get_or_init(|| {
+            is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vbmi")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod vbmi {
+    use std::arch::x86_64::*;
+
+    use super::ByteLut;
+
+    /// A [`ByteLut`] in registers (16 of 64 bytes).
+    #[derive(Clone, Copy)]
+    pub(crate) struct Loaded([__m512i; 16]);
+
+    /// # Safety
+    /// AVX-512 F, BW and VBMI.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    #[inline]
+    pub(crate) unsafe fn load(lut: &ByteLut) -> Loaded {
+        let mut r = [_mm512_setzero_si512(); 16];
+        for (i, reg) in r.iter_mut().enumerate() {
+            *reg = _mm512_loadu_si512(lut.planes[i / 4].as_ptr().add(64 * (i % 4)) as *const _);
+        }
+        Loaded(r)
+    }
+
+    /// The entries of the 64 indices in `idx` (bytes), in order: 4 registers of 16 floats.
+    ///
+    /// # Safety
+    /// AVX-512 F, BW and VBMI.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    #[inline]
+    pub(crate) unsafe fn lookup(lut: &Loaded, idx: __m512i) -> [__m512; 4] {
+        let top = _mm512_movepi8_mask(idx);
+        // Byte plane k of every entry: entries 0-127 and 128-255 by the low 7 bits, then the
+        // index's top bit picks.
+        let plane = |k: usize| {
+            let t = &lut.0[4 * k..4 * k + 4];
+            let lo = _mm512_permutex2var_epi8(t[0], idx, t[1]);
+            let hi = _mm512_permutex2var_epi8(t[2], idx, t[3]);
+            _mm512_mask_blend_epi8(top, lo, hi)
+        };
+        let (p0, p1, p2, p3) = (plane(0), plane(1), plane(2), plane(3));
+        // Interleave the planes into 32-bit words; within each 128-bit lane, e[j] holds its
+        // elements 4j..4j+4.
+        let (a, b) = (_mm512_unpacklo_epi8(p0, p1), _mm512_unpackhi_epi8(p0, p1));
+        let (c, d) = (_mm512_unpacklo_epi8(p2, p3), _mm512_unpackhi_epi8(p2, p3));
+        let e = [
+            _mm512_unpacklo_epi16(a, c),
+            _mm512_unpackhi_epi16(a, c),
+            _mm512_unpacklo_epi16(b, d),
+            _mm512_unpackhi_epi16(b, d),
+        ];
+        // A 4x4 transpose of 128-bit blocks puts elements 16m..16m+16 in register m.
+        let t0 = _mm512_shuffle_i32x4::<0x44>(e[0], e[1]);
+        let t1 = _mm512_shuffle_i32x4::<0x44>(e[2], e[3]);
+        let t2 = _mm512_shuffle_i32x4::<0xEE>(e[0], e[1]);
+        let t3 = _mm512_shuffle_i32x4::<0xEE>(e[2], e[3]);
+        [
+            _mm512_castsi512_ps(_mm512_shuffle_i32x4::<0x88>(t0, t1)),
+            _mm512_castsi512_ps(_mm512_shuffle_i32x4::<0xDD>(t0, t1)),
+            _mm512_castsi512_ps(_mm512_shuffle_i32x4::<0x88>(t2, t3)),
+            _mm512_castsi512_ps(_mm512_shuffle_i32x4::<0xDD>(t2, t3)),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_give_the_table_entries_in_order() {
+        if !use_vbmi() {
+            eprintln!("no AVX-512 VBMI here: nothing to compare");
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::*;
+            let table: [f32; 256] = std::array::from_fn(|b| (b as f32 * 0.37).sin() * 1e3);
+            let lut = ByteLut::new(&table);
+            for start in [0usize, 64, 128, 192, 7] {
+                let idx: [u8; 64] = std::array::from_fn(|i| ((start + i * 5) % 256) as u8);
+                let mut got = [0f32; 64];
+                // SAFETY: `use_vbmi` found the features.
+                unsafe {
+                    let loaded = vbmi::load(&lut);
+                    let r = vbmi::lookup(&loaded, _mm512_loadu_si512(idx.as_ptr() as *const _));
+                    for (m, v) in r.into_iter().enumerate() {
+                        _mm512_storeu_ps(got.as_mut_ptr().add(16 * m), v);
+                    }
+                }
+                for (i, &b) in idx.iter().enumerate() {
+                    assert_eq!(got[i].to_bits(), table[b as usize].to_bits(), "index {i}");
+                }
+            }
+        }
+    }
+}
