@@ -222,12 +222,17 @@ impl FrameColor {
                 let row = w as usize * 4;
                 bytes.resize(row * h as usize, 0);
                 let (pitch, src) = (frame.color.row_pitch, frame.color.data);
-                if pitch == row {
-                    bytes.copy_from_slice(&src[..row * h as usize]);
-                } else if row > 0 {
-                    for (y, dst) in bytes.chunks_exact_mut(row).enumerate() {
-                        dst.copy_from_slice(&src[y * pitch..][..row]);
-                    }
+                if row > 0 {
+                    // Bands of rows in parallel (one memcpy would run on one core).
+                    let band = 16;
+                    bytes
+                        .par_chunks_mut(row * band)
+                        .enumerate()
+                        .for_each(|(i, dst)| {
+                            for (k, d) in dst.chunks_exact_mut(row).enumerate() {
+                                d.copy_from_slice(&src[(i * band + k) * pitch..][..row]);
+                            }
+                        });
                 }
                 *self = FrameColor::Srgb8 {
                     width: w,

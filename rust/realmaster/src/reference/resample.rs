@@ -405,11 +405,17 @@ fn model_color(out: &mut ModelResRef, cfg: &PreprocessConfig) {
     ensure_shape(&mut out.color, mw, mh, 4);
     out.color.data.copy_from_slice(&out.color_linear.data);
     if cfg.color_space == ModelColorSpace::Srgb {
-        for p in out.color.data.chunks_exact_mut(4) {
-            for v in &mut p[..3] {
-                *v = linear_to_srgb(v.clamp(0.0, 1.0));
-            }
-        }
+        // A `powf` per value: rows in parallel.
+        out.color
+            .data
+            .par_chunks_mut(4 * mw.max(1) as usize)
+            .for_each(|row| {
+                for p in row.chunks_exact_mut(4) {
+                    for v in &mut p[..3] {
+                        *v = linear_to_srgb(v.clamp(0.0, 1.0));
+                    }
+                }
+            });
     }
 }
 
