@@ -319,3 +319,44 @@ pub fn decode_frame(frame: &FrameRef<'_>) -> DecodedFrame {
     out.decode_from(frame, &mut [None, None, None]);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 8-bit colour is kept as tight rows whatever the submitted row pitch, and decodes to what
+    /// `decode_color` makes of the frame; float colour is decoded.
+    #[test]
+    fn frame_colour_keeps_tight_rows() {
+        let (w, h) = (5u32, 37u32);
+        let tight: Vec<u8> = (0..w * h * 4).map(|i| (i * 29 % 256) as u8).collect();
+        let pitch = w as usize * 4 + 12;
+        let mut padded = vec![0xeeu8; pitch * h as usize];
+        for y in 0..h as usize {
+            padded[y * pitch..][..w as usize * 4]
+                .copy_from_slice(&tight[y * w as usize * 4..][..w as usize * 4]);
+        }
+        for format in [ColorFormat::Rgba8Srgb, ColorFormat::Bgra8Srgb] {
+            let mut frame = FrameRef::color_only(w, h, format, &padded);
+            frame.color.row_pitch = pitch;
+            let mut color = FrameColor::default();
+            color.upload(&frame);
+            match &color {
+                FrameColor::Srgb8 { bytes, bgr, .. } => {
+                    assert!(bytes == &tight);
+                    assert_eq!(*bgr, format == ColorFormat::Bgra8Srgb);
+                }
+                FrameColor::Linear(_) => panic!("8-bit colour must stay bytes"),
+            }
+            assert!(color.is_complete());
+            assert_eq!(color.to_linear(), decode_color(&frame));
+        }
+        let floats: Vec<u8> = (0..w * h * 4)
+            .flat_map(|i| (i as f32 * 0.01).to_le_bytes())
+            .collect();
+        let frame = FrameRef::color_only(w, h, ColorFormat::Rgba32Float, &floats);
+        let mut color = FrameColor::default();
+        color.upload(&frame);
+        assert!(matches!(&color, FrameColor::Linear(img) if *img == decode_color(&frame)));
+    }
+}
