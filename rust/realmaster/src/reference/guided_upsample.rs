@@ -562,30 +562,50 @@ unsafe fn apply_row_avx2(
             let p = _mm256_max_ps(g[c], zero);
             _mm256_sqrt_ps(_mm256_div_ps(p, _mm256_add_ps(one, p)))
         });
-        let mut res = [zero; 3];
-        for t in &chunk_taps[chunk.taps.0 as usize..chunk.taps.1 as usize] {
-            let m = &v[t.col as usize * COEFFS..][..COEFFS];
-            let w = _mm256_loadu_ps(t.weight.as_ptr());
-            for (k, acc) in res.iter_mut().enumerate() {
-                let a = |j: usize| _mm256_set1_ps(m[k * 4 + j]);
-                let r = _mm256_add_ps(
-                    _mm256_add_ps(
-                        _mm256_add_ps(_mm256_mul_ps(a(0), q[0]), _mm256_mul_ps(a(1), q[1])),
-                        _mm256_mul_ps(a(2), q[2]),
-                    ),
-                    a(3),
-                );
-                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(w, r));
-            }
-        }
-        let o = [
-            _mm256_sub_ps(_mm256_max_ps(_mm256_add_ps(g[0], res[0]), zero), g[0]),
-            _mm256_sub_ps(_mm256_max_ps(_mm256_add_ps(g[1], res[1]), zero), g[1]),
-            _mm256_sub_ps(_mm256_max_ps(_mm256_add_ps(g[2], res[2]), zero), g[2]),
-            one,
-        ];
+        let taps = &chunk_taps[chunk.taps.0 as usize..chunk.taps.1 as usize];
+        let [o0, o1, o2] = residual_avx2(v, taps, [g[0], g[1], g[2]], q);
+        let o = [o0, o1, o2, one];
         super::lanes::avx2::store_planes_at(o, dst.as_mut_ptr());
     }
+}
+
+/// One chunk's residual in AVX2, [`apply_chunk`]'s arithmetic in its order: each model column's
+/// affine map applied to the perceptual guide colours `q`, weighted by the lanes' lerp weights and
+/// summed, then `max(g + r, 0) - g` against the linear guide colours `g`.
+///
+/// # Safety
+/// AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn residual_avx2(
+    v: &[f32],
+    taps: &[ChunkTap],
+    g: [std::arch::x86_64::__m256; 3],
+    q: [std::arch::x86_64::__m256; 3],
+) -> [std::arch::x86_64::__m256; 3] {
+    use std::arch::x86_64::*;
+    let zero = _mm256_setzero_ps();
+    let mut res = [zero; 3];
+    for t in taps {
+        let m = &v[t.col as usize * COEFFS..][..COEFFS];
+        let w = _mm256_loadu_ps(t.weight.as_ptr());
+        for (k, acc) in res.iter_mut().enumerate() {
+            let a = |j: usize| _mm256_set1_ps(m[k * 4 + j]);
+            let r = _mm256_add_ps(
+                _mm256_add_ps(
+                    _mm256_add_ps(_mm256_mul_ps(a(0), q[0]), _mm256_mul_ps(a(1), q[1])),
+                    _mm256_mul_ps(a(2), q[2]),
+                ),
+                a(3),
+            );
+            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(w, r));
+        }
+    }
+    for (k, r) in res.iter_mut().enumerate() {
+        *r = _mm256_sub_ps(_mm256_max_ps(_mm256_add_ps(g[k], *r), zero), g[k]);
+    }
+    res
 }
 
 /// The moments and box-sum loops compiled for AVX2 (the same source and operations, wider lanes;
@@ -756,7 +776,7 @@ unsafe fn apply_encode_srgb8_avx2(
     let byte = super::decode::tables();
     let (lin, ptab) = (&byte.srgb, perceptual_table());
     let enc = super::blend::avx2::Srgb8::new();
-    let (zero, sv) = (_mm256_setzero_ps(), _mm256_set1_ps(s));
+    let sv = _mm256_set1_ps(s);
     // The source's red and blue bytes; the output's byte order.
     let (rs, bs) = if src_bgr { (2, 0) } else { (0, 2) };
     let order = if out_bgr { [2, 1, 0] } else { [0, 1, 2] };
@@ -805,26 +825,12 @@ unsafe fn apply_encode_srgb8_avx2(
             _mm256_loadu_si256(bytes.as_ptr() as *const __m256i),
             _mm256_set1_epi32(0xff00_0000u32 as i32),
         );
-        let mut res = [zero; 3];
-        for t in &chunk_taps[chunk.taps.0 as usize..chunk.taps.1 as usize] {
-            let m = &v[t.col as usize * COEFFS..][..COEFFS];
-            let w = _mm256_loadu_ps(t.weight.as_ptr());
-            for (k, acc) in res.iter_mut().enumerate() {
-                let a = |j: usize| _mm256_set1_ps(m[k * 4 + j]);
-                let r = _mm256_add_ps(
-                    _mm256_add_ps(
-                        _mm256_add_ps(_mm256_mul_ps(a(0), q[0]), _mm256_mul_ps(a(1), q[1])),
-                        _mm256_mul_ps(a(2), q[2]),
-                    ),
-                    a(3),
-                );
-                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(w, r));
-            }
-        }
         // The apply's residual, then the blend's `g + s residual`.
+        let taps = &chunk_taps[chunk.taps.0 as usize..chunk.taps.1 as usize];
+        let res = residual_avx2(v, taps, g, q);
         let mut c = g;
         for k in 0..3 {
-            let o = _mm256_sub_ps(_mm256_max_ps(_mm256_add_ps(g[k], res[k]), zero), g[k]);
+            let o = res[k];
             if s >= 1.0 {
                 c[k] = _mm256_add_ps(g[k], o);
             } else if s > 0.0 {

@@ -143,9 +143,24 @@ unsafe fn vertical_sum_avx2(data: &[f32], y0: usize, wys: &[f32], line_len: usiz
 /// summed in the same order, so the same bits as resampling the decoded image.
 #[inline(always)]
 fn vertical_sum_srgb8(bytes: &[u8], bgr: bool, y0: usize, wys: &[f32], w: usize, v: &mut [f32]) {
+    vertical_sum_srgb8_from(0, bytes, bgr, y0, wys, w, v)
+}
+
+/// [`vertical_sum_srgb8`] of the pixels from `x0` on.
+#[inline(always)]
+fn vertical_sum_srgb8_from(
+    x0: usize,
+    bytes: &[u8],
+    bgr: bool,
+    y0: usize,
+    wys: &[f32],
+    w: usize,
+    v: &mut [f32],
+) {
     let t = super::decode::tables();
     let (r, b) = if bgr { (2, 0) } else { (0, 2) };
-    let line = |dy: usize| &bytes[(y0 + dy) * w * 4..][..w * 4];
+    let line = |dy: usize| &bytes[(y0 + dy) * w * 4..][4 * x0..w * 4];
+    let v = &mut v[4 * x0..w * 4];
     let w0 = wys[0];
     for (a, p) in v.chunks_exact_mut(4).zip(line(0).chunks_exact(4)) {
         a[0] = t.srgb[p[r] as usize] * w0;
@@ -183,7 +198,7 @@ unsafe fn vertical_sum_srgb8_avx2(
 /// [`vertical_sum_srgb8`] with AVX-512 VBMI: 16 pixels per step, their 64 bytes looked up at once
 /// in the decode table's byte planes (alpha: `b / 255` as the unorm table holds it), then the same
 /// multiplies and adds in the same order (the same bits); the row's last `w % 16` pixels by the
-/// scalar loop.
+/// scalar sums.
 ///
 /// # Safety
 /// AVX-512 F, BW and VBMI.
@@ -234,31 +249,7 @@ unsafe fn vertical_sum_srgb8_vbmi(
             }
         }
     }
-    if full < w {
-        let t = super::decode::tables();
-        let (r, b) = if bgr { (2, 0) } else { (0, 2) };
-        for (dy, &wy) in wys.iter().enumerate() {
-            let line = &bytes[(y0 + dy) * w * 4..][..w * 4];
-            for (a, p) in v[full * 4..]
-                .chunks_exact_mut(4)
-                .zip(line[full * 4..].chunks_exact(4))
-            {
-                let px = [
-                    t.srgb[p[r] as usize],
-                    t.srgb[p[1] as usize],
-                    t.srgb[p[b] as usize],
-                    t.unorm[p[3] as usize],
-                ];
-                for c in 0..4 {
-                    a[c] = if dy == 0 {
-                        px[c] * wy
-                    } else {
-                        a[c] + px[c] * wy
-                    };
-                }
-            }
-        }
-    }
+    vertical_sum_srgb8_from(full, bytes, bgr, y0, wys, w, v);
 }
 
 /// Resample `C`-channel `src` into rows of `CO >= C` channels per pixel (channels past `C` are 0).
