@@ -386,7 +386,7 @@ class EfficientNetLite0Features(nn.Module):
 # Projected discriminator
 
 
-def diff_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def diff_augment(x: torch.Tensor, generator: torch.Generator | None = None, geometric: bool = True) -> torch.Tensor:
     """DiffAugment (Zhao et al. 2020) colour + translation + cutout, differentiable w.r.t. x; the same
     policy must be applied to real and fake images. Small real sets (a few dozen photos) need it."""
     n, _, h, w = x.shape
@@ -400,6 +400,8 @@ def diff_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> t
     x = (x - m) * (rand(n, 1, 1, 1) * 0.6 + 0.7) + m  # saturation
     m = x.mean((1, 2, 3), keepdim=True)
     x = (x - m) * (rand(n, 1, 1, 1) * 0.6 + 0.7) + m  # contrast
+    if not geometric:  # a per-pixel weight on the logits must stay aligned with the image
+        return x
     # translation by up to 1/8 of the size, reflect-padded
     s = max(1, min(h, w) // 8)
     x = F.pad(x, (s, s, s, s), mode="reflect")
@@ -508,10 +510,17 @@ class ProjectedDiscriminator(nn.Module):
         out = self(torch.cat([r, f]))  # one backbone pass for both (the heads have no batch statistics)
         return d_loss([o[:n] for o in out], [o[n:] for o in out], self.loss_kind)
 
-    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+    def g_loss(self, fake: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """Generator (adversarial) loss for generated patches; gradients flow to `fake` only through the
-        frozen backbone (the discriminator's own parameters should not be stepped with this loss)."""
-        return g_loss(self(self._aug(fake)), self.loss_kind)
+        frozen backbone (the discriminator's own parameters should not be stepped with this loss).
+        `weight` [N, 1, H, W] in 0..1 scales each logit by the weight under its patch (area-averaged to
+        the logit map's size); the augmentation is then photometric only, so the weights stay aligned."""
+        if weight is None:
+            return g_loss(self(self._aug(fake)), self.loss_kind)
+        if weight.dim() != 4 or weight.shape[1] != 1 or weight.shape[0] != fake.shape[0] or weight.shape[2:] != fake.shape[2:]:
+            raise ValueError(f"weight must be [N, 1, H, W] matching the images {tuple(fake.shape)}, got {tuple(weight.shape)}")
+        x = diff_augment(fake, geometric=False) if self.augment and self.training else fake
+        return g_loss(self(x), self.loss_kind, weight)
 
 
 def _as_list(x: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -536,16 +545,37 @@ def d_loss(real: torch.Tensor | Sequence[torch.Tensor], fake: torch.Tensor | Seq
     return total
 
 
-def g_loss(fake: torch.Tensor | Sequence[torch.Tensor], kind: str = "hinge") -> torch.Tensor:
+def g_loss(fake: torch.Tensor | Sequence[torch.Tensor], kind: str = "hinge", weight: torch.Tensor | None = None) -> torch.Tensor:
     """Generator loss from the discriminator's logits on generated images, summed over scales, float32.
-    hinge: -mean(D(fake)); ns: softplus(-D(fake))."""
+    hinge: -mean(D(fake)); ns: softplus(-D(fake)). `weight` [N, 1, H, W] (image size): each logit's term
+    is scaled by the mean weight of its area of the image (a mean over all logits, not over the weights:
+    a zero weight removes a patch's pull rather than moving it to the others)."""
     total = torch.zeros((), dtype=torch.float32, device=_as_list(fake)[0].device)
     for f in _as_list(fake):
         f = f.float()
         if kind == "hinge":
-            total = total - f.mean()
+            term = -f
         elif kind == "ns":
-            total = total + F.softplus(-f).mean()
+            term = F.softplus(-f)
         else:
             raise ValueError(f"kind must be 'hinge' or 'ns', got {kind!r}")
+        if weight is not None:
+            term = term * F.adaptive_avg_pool2d(weight.float(), f.shape[2:])
+        total = total + term.mean()
     return total
+
+
+def texture_weight(target: torch.Tensor, scale: float, radius: int = 4) -> torch.Tensor:
+    """Where the paired target itself has texture: min(1, local mean |Laplacian| of its luma / scale),
+    [N, 1, H, W]. The adversarial term pulls towards the texture of real photographs; where the target is
+    smooth (fog, sky, wet asphalt at night) that texture is error against the target (measured in
+    docs/photoreal.md, stage 15), so it is weighted down there. The mean runs over a (2r+1)^2 box."""
+    if not (scale > 0):
+        raise ValueError(f"scale must be positive, got {scale}")
+    check_images(target, "texture target", min_size=3)
+    t = target.detach().float()
+    luma = (0.2126 * t[:, 0:1] + 0.7152 * t[:, 1:2] + 0.0722 * t[:, 2:3])
+    p = F.pad(luma, (1, 1, 1, 1), mode="replicate")
+    lap = (p[:, :, 1:-1, :-2] + p[:, :, 1:-1, 2:] + p[:, :, :-2, 1:-1] + p[:, :, 2:, 1:-1] - 4.0 * luma).abs()
+    local = F.avg_pool2d(F.pad(lap, (radius,) * 4, mode="replicate"), 2 * radius + 1, stride=1)
+    return (local / scale).clamp(max=1.0)

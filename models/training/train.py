@@ -59,6 +59,10 @@ class TrainConfig:
     # full-resolution detail branch: the colour transform keeps to the paired losses, the GAN works
     # on texture). Measured in docs/photoreal.md (stage 15).
     gan_params: str = "all"
+    # 0: the adversarial term pulls every pixel alike. > 0: each pixel's pull is weighted by
+    # min(1, local |Laplacian| of the paired target / gan_texture) (realism.texture_weight), so it adds
+    # texture where the target has texture and leaves smooth targets (fog, sky) to the paired losses.
+    gan_texture: float = 0.0
     d_lr: float = 2e-4
     # On 2 CPU cores the frozen VGG16/EfficientNet passes cost more than the student: the realism terms
     # see `realism_batch` of the current frames every `realism_every` steps, weighted up by that factor
@@ -118,6 +122,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=("all", "detail"),
         help="weights the adversarial gradient reaches: all, or only the detail branch (--arch affine)",
     )
+    ap.add_argument(
+        "--gan-texture",
+        type=float,
+        help="weight the adversarial term per pixel by min(1, the target's local |Laplacian| / this scale) "
+        "(0 = uniform, the default; 0.03 ~ the 70th percentile of the path-traced targets' texture)",
+    )
     ap.add_argument("--exposure-aug", type=float, help="share of pairs re-exposed by one linear gain of 2^U(-3, 0.5) (0 = off)")
     ap.add_argument("--white-balance-aug", type=float, help="share of pairs whose engine frames (not the target) get red and blue gains of 2^U(-0.4, 0.4) (0 = off)")
     ap.add_argument("--real-photos", type=Path, help="real-photo cache (realphotos.py extract) for the discriminator")
@@ -139,10 +149,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--crop must be a multiple of 16 (got {args.crop}); the model needs H and W divisible by 16")
     if args.stop_after < 0 or args.threads < 0:
         ap.error("--stop-after and --threads must not be negative")
-    for name in ("perceptual", "gan", "edge"):
+    for name in ("perceptual", "gan", "edge", "gan_texture"):
         v = getattr(args, name)
         if v is not None and not (math.isfinite(v) and v >= 0):
-            ap.error(f"--{name} must be a non-negative number (got {v})")
+            ap.error(f"--{name.replace('_', '-')} must be a non-negative number (got {v})")
     if args.exposure_aug is not None and not (0.0 <= args.exposure_aug <= 1.0):
         ap.error(f"--exposure-aug must be between 0 and 1 (got {args.exposure_aug})")
     if args.white_balance_aug is not None and not (0.0 <= args.white_balance_aug <= 1.0):
@@ -155,7 +165,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     cfg = CONFIGS[args.config]
     over: dict[str, Any] = {}
-    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "exposure_aug", "white_balance_aug", "edge"):
+    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "gan_texture", "exposure_aug", "white_balance_aug", "edge"):
         # (realism_batch / realism_every stay the preset's)
         v = getattr(args, k)
         if v is not None:
@@ -374,7 +384,12 @@ class Realism:
             total = total + k * self.cfg.perceptual * p
             parts["perceptual"] = float(p.detach())
         if self._adv_on(step):
-            g = self.disc.g_loss(cur)
+            weight = None
+            if self.cfg.gan_texture > 0:
+                from realism import texture_weight
+
+                weight = texture_weight(batch["target"][b : b + cur.shape[0]], self.cfg.gan_texture)
+            g = self.disc.g_loss(cur, weight)
             parts["g_adv"] = float(g.detach())
             adv = k * self.cfg.gan * g
             if self.adv_params is None:

@@ -215,6 +215,53 @@ def test_loss_helpers():
         R.d_loss(r, f[:1])
 
 
+def test_weighted_generator_loss_scales_each_patch_by_its_weight():
+    f = [torch.tensor([[[[-2.0, 4.0], [1.0, 1.0]]]])]  # one 2x2 logit map
+    w = torch.zeros(1, 1, 8, 8)
+    w[:, :, :4, :4] = 1.0  # the top-left patch only
+    # hinge: -mean(f * w) over all logits = -(-2 * 1) / 4
+    assert float(R.g_loss(f, weight=w)) == pytest.approx(0.5)
+    assert float(R.g_loss(f, weight=torch.ones(1, 1, 8, 8))) == pytest.approx(float(R.g_loss(f)))
+    assert float(R.g_loss(f, "ns", torch.zeros(1, 1, 8, 8))) == 0.0
+
+
+def test_texture_weight_follows_the_targets_texture(real64):
+    smooth = torch.full((1, 3, 64, 64), 0.4)
+    smooth[..., 32:] = gaussian_blur(real64[:1], 6.0)[..., 32:]
+    busy = real64[:1]
+    ws, wb = R.texture_weight(smooth, 0.03), R.texture_weight(busy, 0.03)
+    assert ws.shape == (1, 1, 64, 64) and float(ws.min()) >= 0.0 and float(wb.max()) <= 1.0
+    assert float(ws[..., :24].max()) == 0.0  # flat: no texture, no pull
+    assert float(wb.mean()) > 3 * float(ws.mean()) and float(wb.mean()) > 0.3
+    with pytest.raises(ValueError):
+        R.texture_weight(busy, 0.0)
+
+
+def test_weighted_adversarial_term_keeps_its_weights_on_their_pixels(real64):
+    """With a per-pixel weight the augmentation is photometric only (no shift or cutout that would move
+    the image under its weights); a weight of zero everywhere gives no gradient at all."""
+    gray = real64[:3].mean(1, keepdim=True).expand(3, 3, 64, 64).contiguous()
+    y = R.diff_augment(gray, torch.Generator().manual_seed(3), geometric=False)
+    for a, b in zip(gray, y):  # a grey image stays an affine map of itself, pixel for pixel
+        A = torch.stack([a[0].flatten(), torch.ones(64 * 64)], 1)
+        coef = torch.linalg.lstsq(A, b[0].flatten()[:, None]).solution
+        assert float((A @ coef - b[0].flatten()[:, None]).abs().max()) < 1e-4
+    moved = R.diff_augment(gray, torch.Generator().manual_seed(3))
+    assert float((moved - y).abs().max()) > 0.1  # the full augmentation does move pixels
+    torch.manual_seed(0)
+    disc = R.ProjectedDiscriminator(augment=True)
+    f = real64[:2].clone().requires_grad_(True)
+    disc.g_loss(f, torch.zeros(2, 1, 64, 64)).backward()
+    assert float(f.grad.abs().sum()) == 0.0
+    f.grad = None
+    w = torch.zeros(2, 1, 64, 64)
+    w[..., :, :16] = 1.0
+    disc.g_loss(f, w).backward()
+    assert float(f.grad.abs().sum()) > 0
+    with pytest.raises(ValueError):
+        disc.g_loss(f, torch.ones(2, 1, 32, 32))
+
+
 def test_diff_augment_keeps_shape_and_gradients():
     x = torch.rand(3, 3, 64, 48, requires_grad=True)
     y = R.diff_augment(x, torch.Generator().manual_seed(1))

@@ -250,6 +250,31 @@ def test_gan_on_the_detail_branch_leaves_the_colour_transform_to_the_paired_loss
     assert any(not torch.equal(everywhere[n], paired[n]) for n in paired if n not in {names[i] for i in detail})
 
 
+def test_gan_texture_weight_leaves_smooth_targets_to_the_paired_losses() -> None:
+    """--gan-texture: where the paired target is flat, the adversarial term adds no gradient; where it
+    has texture, it does."""
+    torch.manual_seed(0)
+    model = Student(StudentConfig(**ttrain.ARCHS["affine"]))
+    cfg = ttrain.replace(ttrain.CONFIGS["smoke"], gan=0.5, gan_start=0, realism_every=1, realism_batch=1, gan_texture=0.03)
+    inputs = example_inputs(model.cfg, 32, 32, n=2)
+    flat = torch.full((4, 3, 32, 32), 0.5)
+    checker = flat.clone()
+    checker[..., ::2, :] = 0.1  # stripes: texture everywhere
+
+    def grads(target: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        raw = model.forward_raw(*inputs)
+        loss = (raw - 0.5).abs().mean()
+        if target is not None:
+            loss = loss + ttrain.Realism(cfg, REAL_SUBSET).generator_terms(raw, {"target": target}, 0, {"total": 0.0})
+        loss.backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    paired, smooth, textured = grads(None), grads(flat), grads(checker)
+    assert all(torch.equal(smooth[n], paired[n]) for n in paired)
+    assert any(not torch.equal(textured[n], paired[n]) for n in paired)
+
+
 def test_gan_params_detail_needs_the_affine_head(dataset: Path, tmp_path: Path, capsys) -> None:
     extra = ("--gan", "0.1", "--gan-params", "detail", "--real-photos", str(REAL_SUBSET), "--arch", "unet")
     assert ttrain.main(smoke_args(dataset, tmp_path / "w", *extra)) == 2
