@@ -119,10 +119,6 @@ fn io_error(problem: String) -> Error {
 /// The CPU implementations of both passes (the CPU backend runs these; tests compare the GPU
 /// passes with them).
 pub mod reference {
-    use rayon::prelude::*;
-
-    use crate::frame::srgb_to_linear;
-
     /// `[1,3,H,W]` model output → RGBA (alpha 1; a pixel with a non-finite value is all zero,
     /// alpha 0 = invalid) into `out` (resized).
     pub fn unpack_into(tensor: &[f32], width: u32, height: u32, out: &mut Vec<f32>) {
@@ -150,20 +146,7 @@ pub mod reference {
             out.extend_from_slice(src);
             return;
         }
-        // A `powf` per value: rows of pixels in parallel.
-        out.resize(src.len() / 4 * 4, 0.0);
-        out.par_chunks_mut(1024)
-            .zip(src.par_chunks(1024))
-            .for_each(|(o, s)| {
-                for (o, p) in o.chunks_exact_mut(4).zip(s.chunks_exact(4)) {
-                    o.copy_from_slice(&[
-                        srgb_to_linear(p[0].clamp(0.0, 1.0)),
-                        srgb_to_linear(p[1].clamp(0.0, 1.0)),
-                        srgb_to_linear(p[2].clamp(0.0, 1.0)),
-                        p[3],
-                    ]);
-                }
-            });
+        crate::reference::srgb::decode_rgba_into(src, out);
     }
 
     pub fn to_linear(src: &[f32], srgb: bool) -> Vec<f32> {

@@ -11,4 +11,5 @@ pub(crate) mod lanes;
 pub mod pack;
 pub mod reproject;
 pub mod resample;
+pub mod srgb;
 pub mod temporal;

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::blend::use_avx2;
 
 use super::decode::{ensure_shape, DecodedFrame, FrameColor};
-use crate::frame::{linear_to_srgb, AuxKind, ImageF32};
+use crate::frame::{AuxKind, ImageF32};
 use crate::gpu::preprocess::{ModelColorSpace, PreprocessConfig};
 
 /// The CPU twin of `gpu::preprocess::ModelResImages`, plus the raw depth the edge pass uses.
@@ -394,19 +394,10 @@ pub fn resample_frame_into(
 fn model_color(out: &mut ModelResRef, cfg: &PreprocessConfig) {
     let (mw, mh) = (out.color_linear.width, out.color_linear.height);
     ensure_shape(&mut out.color, mw, mh, 4);
-    out.color.data.copy_from_slice(&out.color_linear.data);
     if cfg.color_space == ModelColorSpace::Srgb {
-        // A `powf` per value: rows in parallel.
-        out.color
-            .data
-            .par_chunks_mut(4 * mw.max(1) as usize)
-            .for_each(|row| {
-                for p in row.chunks_exact_mut(4) {
-                    for v in &mut p[..3] {
-                        *v = linear_to_srgb(v.clamp(0.0, 1.0));
-                    }
-                }
-            });
+        super::srgb::encode_rgba_into(&out.color_linear.data, &mut out.color.data);
+    } else {
+        out.color.data.copy_from_slice(&out.color_linear.data);
     }
 }
 
