@@ -914,12 +914,32 @@ mod gbuffer_scan {
 
 /// An RGBA f32 image (linear or sRGB-encoded as the context says), tightly packed. Used for
 /// CPU references, sequence I/O and outputs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct ImageF32 {
     pub width: u32,
     pub height: u32,
     pub channels: u32,
     pub data: Vec<f32>,
+}
+
+impl Clone for ImageF32 {
+    fn clone(&self) -> Self {
+        ImageF32 {
+            width: self.width,
+            height: self.height,
+            channels: self.channels,
+            data: self.data.clone(),
+        }
+    }
+
+    /// Reuses `self`'s allocation (the derived `clone_from` would allocate a new one: the CPU
+    /// compositor copies the model-size depth this way every frame).
+    fn clone_from(&mut self, source: &Self) {
+        self.width = source.width;
+        self.height = source.height;
+        self.channels = source.channels;
+        self.data.clone_from(&source.data);
+    }
 }
 
 impl ImageF32 {

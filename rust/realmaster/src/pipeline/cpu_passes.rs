@@ -108,17 +108,19 @@ impl FramePasses for CpuPasses {
         use_look: bool,
         arena: &mut Vec<f32>,
     ) -> Result<()> {
-        let window = order
-            .iter()
-            .map(|&i| slot_of(&self.slots, i))
-            .collect::<Result<Vec<_>>>()?;
+        // Every index checked first, so the packing can take the slots as an iterator (no list
+        // collected per frame).
+        for &i in order {
+            slot_of(&self.slots, i)?;
+        }
+        let window = order.iter().map(|&i| &self.slots[i]);
         let current = slot_of(&self.slots, slot)?;
         let prev = if use_look {
             &self.look_out
         } else {
             &current.color
         };
-        pack_into(&self.layout, &window, current, prev, arena);
+        pack_into(&self.layout, window, current, prev, arena);
         self.inflight_in.data.copy_from_slice(&current.color.data);
         Ok(())
     }

@@ -23,14 +23,21 @@ pub fn pack(
     prev_output: &ImageF32,
 ) -> Vec<f32> {
     let mut arena = Vec::new();
-    pack_into(layout, slots, current, prev_output, &mut arena);
+    pack_into(
+        layout,
+        slots.iter().copied(),
+        current,
+        prev_output,
+        &mut arena,
+    );
     arena
 }
 
-/// [`pack`] into `arena` (resized to the layout; its allocation is reused).
-pub fn pack_into(
+/// [`pack`] into `arena` (resized to the layout; its allocation is reused). `slots` oldest first,
+/// as an iterator so a caller can pick them from its window without collecting a list per frame.
+pub fn pack_into<'a>(
     layout: &TensorLayout,
-    slots: &[&ModelResRef],
+    slots: impl Iterator<Item = &'a ModelResRef> + Clone,
     current: &ModelResRef,
     prev_output: &ImageF32,
     arena: &mut Vec<f32>,
@@ -42,12 +49,12 @@ pub fn pack_into(
         let dst = &mut arena[e.offset_elements()..e.offset_elements() + e.len];
         match e.role {
             InputRole::Frames => {
-                for (i, s) in slots.iter().enumerate() {
+                for (i, s) in slots.clone().enumerate() {
                     planes(&s.color, 3, &mut dst[3 * i * hw..]);
                 }
             }
             InputRole::Edges => {
-                for (i, s) in slots.iter().enumerate() {
+                for (i, s) in slots.clone().enumerate() {
                     planes(&s.edges, 1, &mut dst[i * hw..]);
                 }
             }
