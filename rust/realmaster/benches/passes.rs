@@ -309,8 +309,10 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
         },
     );
 
-    // The session's checks of a submitted frame, on its owned copy: the G-buffer sanitizer (NaN,
-    // infinite or far out-of-range values; it leaves them finite), then the layout and colour check.
+    // The session's checks of a submitted frame, on its owned copy, as it runs them for the GPU
+    // backend: the G-buffer sanitizer (NaN, infinite or far out-of-range values; it leaves them
+    // finite), then the layout and colour check. The CPU backend checks the G-buffers in its
+    // upload instead (each row as the resample reads it): that cost is in its rows below.
     let mut owned = OwnedFrame::default();
     frame.copy_into(&mut owned);
     g.bench_function("input checks (sanitize, validate)", |b| {

@@ -466,14 +466,45 @@ impl OwnedFrame {
     /// clean frame costs one read of its G-buffers.
     pub fn sanitize_gbuffers(&mut self) -> Sanitized {
         let mut s = Sanitized::default();
-        let w = self.width as usize;
-        let n = w * self.height as usize;
+        let (w, h) = (self.width as usize, self.height as usize);
+        let n = w * h;
         if n == 0 {
             return s;
         }
-        let avx2 = crate::reference::blend::use_avx2();
         if self.has_depth && self.depth.len() >= n * 4 {
-            let plane = &mut self.depth[..n * 4];
+            s.depth = sanitize_plane(AuxKind::Depth, &mut self.depth[..n * 4], (w, h));
+        }
+        if self.has_normals && self.normals.len() >= n * 12 {
+            s.normals = sanitize_plane(AuxKind::Normals, &mut self.normals[..n * 12], (w, h));
+        }
+        if self.has_motion && self.motion.len() >= n * 8 {
+            s.motion = sanitize_plane(AuxKind::Motion, &mut self.motion[..n * 8], (w, h));
+        }
+        s
+    }
+}
+
+/// Whether row `y` of a `kind` plane (`row`: its `width` pixels, little-endian f32) keeps the
+/// sanitizer's rules, i.e. [`sanitize_plane`] would change nothing in it. For passes that read the
+/// plane anyway and can check each row while it is in cache (the CPU backend's resample).
+pub(crate) fn aux_row_clean(kind: AuxKind, row: &[u8], y: usize, (w, h): (u32, u32)) -> bool {
+    let avx2 = crate::reference::blend::use_avx2();
+    match kind {
+        AuxKind::Depth => gbuffer_scan::depth_row(row, avx2).1 == 0,
+        AuxKind::Normals => gbuffer_scan::normals_row_clean(row, avx2),
+        AuxKind::Motion => {
+            gbuffer_scan::motion_row_clean(row, y as f32 + 0.5, (w as f32, h as f32), avx2)
+        }
+    }
+}
+
+/// [`OwnedFrame::sanitize_gbuffers`]'s rules on one tight `w` x `h` plane of `kind` (little-endian
+/// f32 bytes): the number of pixels replaced.
+pub(crate) fn sanitize_plane(kind: AuxKind, plane: &mut [u8], (w, h): (usize, usize)) -> usize {
+    let avx2 = crate::reference::blend::use_avx2();
+    match kind {
+        AuxKind::Depth => {
+            let plane = &mut plane[..w * h * 4];
             // Kept: finite and within MAX_DEPTH (false for NaN and infinities).
             let kept = |d: f32| d.abs() <= MAX_DEPTH;
             let (far, bad) = plane
@@ -497,52 +528,50 @@ impl OwnedFrame {
                         }
                     }
                 });
-                s.depth = bad;
             }
+            bad
         }
-        if self.has_normals && self.normals.len() >= n * 12 {
-            s.normals = self.normals[..n * 12]
-                .par_chunks_mut(w * 12)
-                .map(|row| {
-                    if gbuffer_scan::normals_row_clean(row, avx2) {
-                        return 0;
+        AuxKind::Normals => plane[..w * h * 12]
+            .par_chunks_mut(w * 12)
+            .map(|row| {
+                if gbuffer_scan::normals_row_clean(row, avx2) {
+                    return 0;
+                }
+                let mut fixed_count = 0;
+                for c in row.chunks_exact_mut(12) {
+                    let v: [f32; 3] = std::array::from_fn(|k| {
+                        f32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]])
+                    });
+                    let len2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+                    // The common case: a finite normal of at most 1.5 units (false for NaN).
+                    if len2 <= 1.5 * 1.5 {
+                        continue;
                     }
-                    let mut fixed_count = 0;
-                    for c in row.chunks_exact_mut(12) {
-                        let v: [f32; 3] = std::array::from_fn(|k| {
-                            f32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]])
-                        });
-                        let len2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
-                        // The common case: a finite normal of at most 1.5 units (false for NaN).
-                        if len2 <= 1.5 * 1.5 {
-                            continue;
-                        }
-                        let fixed = if !len2.is_finite() {
-                            // Also catches finite components whose square overflows (e.g. FLT_MAX).
-                            if v.iter().all(|c| c.is_finite()) {
-                                let m = v.iter().fold(0.0f32, |a, c| a.max(c.abs()));
-                                let u = [v[0] / m, v[1] / m, v[2] / m];
-                                let l = (u[0] * u[0] + u[1] * u[1] + u[2] * u[2]).sqrt();
-                                [u[0] / l, u[1] / l, u[2] / l]
-                            } else {
-                                [0.0; 3]
-                            }
+                    let fixed = if !len2.is_finite() {
+                        // Also catches finite components whose square overflows (e.g. FLT_MAX).
+                        if v.iter().all(|c| c.is_finite()) {
+                            let m = v.iter().fold(0.0f32, |a, c| a.max(c.abs()));
+                            let u = [v[0] / m, v[1] / m, v[2] / m];
+                            let l = (u[0] * u[0] + u[1] * u[1] + u[2] * u[2]).sqrt();
+                            [u[0] / l, u[1] / l, u[2] / l]
                         } else {
-                            let l = len2.sqrt();
-                            [v[0] / l, v[1] / l, v[2] / l]
-                        };
-                        for (k, f) in fixed.iter().enumerate() {
-                            c[4 * k..4 * k + 4].copy_from_slice(&f.to_le_bytes());
+                            [0.0; 3]
                         }
-                        fixed_count += 1;
+                    } else {
+                        let l = len2.sqrt();
+                        [v[0] / l, v[1] / l, v[2] / l]
+                    };
+                    for (k, f) in fixed.iter().enumerate() {
+                        c[4 * k..4 * k + 4].copy_from_slice(&f.to_le_bytes());
                     }
-                    fixed_count
-                })
-                .sum();
-        }
-        if self.has_motion && self.motion.len() >= n * 8 {
-            let (wf, hf) = (self.width as f32, self.height as f32);
-            s.motion = self.motion[..n * 8]
+                    fixed_count += 1;
+                }
+                fixed_count
+            })
+            .sum(),
+        AuxKind::Motion => {
+            let (wf, hf) = (w as f32, h as f32);
+            plane[..w * h * 8]
                 .par_chunks_mut(w * 8)
                 .enumerate()
                 .map(|(y, row)| {
@@ -564,9 +593,8 @@ impl OwnedFrame {
                     }
                     zeroed
                 })
-                .sum();
+                .sum()
         }
-        s
     }
 }
 
@@ -693,13 +721,45 @@ mod gbuffer_scan {
     mod avx2 {
         use std::arch::x86_64::*;
 
-        use super::LANES;
+        use super::{LANES, MAX_DEPTH};
 
         /// # Safety
         /// The CPU must have AVX2 (each of these).
+        /// [`super::depth_lanes`] in registers (the compiler's build of it shuffled and packed
+        /// its masks every group: 2x slower): kept = |d| <= MAX_DEPTH (false for NaN); the
+        /// farthest kept depth by max over kept lanes; the others counted by subtracting masks.
         #[target_feature(enable = "avx2")]
         pub(super) unsafe fn depth(row: &[u8]) -> (f32, usize) {
-            super::depth_lanes(row)
+            let n = row.len() / 4;
+            let full = n - n % LANES;
+            let p = row.as_ptr() as *const f32;
+            let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+            let (max, neg_inf) = (_mm256_set1_ps(MAX_DEPTH), _mm256_set1_ps(f32::NEG_INFINITY));
+            let (mut far, mut bad) = (neg_inf, _mm256_setzero_si256());
+            let mut i = 0;
+            while i < full {
+                let d = _mm256_loadu_ps(p.add(i));
+                let kept = _mm256_cmp_ps::<_CMP_LE_OQ>(_mm256_and_ps(d, abs_mask), max);
+                far = _mm256_max_ps(far, _mm256_blendv_ps(neg_inf, d, kept));
+                // a kept lane's mask is -1: count the others (as -1 - mask + 1 = !kept)
+                bad = _mm256_add_epi32(
+                    bad,
+                    _mm256_andnot_si256(_mm256_castps_si256(kept), _mm256_set1_epi32(1)),
+                );
+                i += LANES;
+            }
+            let mut lanes = [0.0f32; LANES];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), far);
+            let mut counts = [0u32; LANES];
+            _mm256_storeu_si256(counts.as_mut_ptr() as *mut __m256i, bad);
+            let (tail_far, tail_bad) = super::depth_lanes(&row[4 * full..]);
+            let far = lanes
+                .iter()
+                .fold(tail_far, |a, &b| if b > a { b } else { a });
+            (
+                far,
+                tail_bad + counts.iter().map(|&c| c as usize).sum::<usize>(),
+            )
         }
 
         #[target_feature(enable = "avx2")]

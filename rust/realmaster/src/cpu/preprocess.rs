@@ -2,12 +2,13 @@
 //! inputs (area resample, model encodings, edges).
 
 use crate::error::Result;
-use crate::frame::{AuxKind, FrameRef, ImageF32, PlaneRef};
+use crate::frame::{sanitize_plane, AuxKind, FrameRef, ImageF32, PlaneRef, Sanitized};
 use crate::gpu::preprocess::PreprocessConfig;
 use crate::reference::decode::{DecodedFrame, FrameColor};
 use crate::reference::edges::{model_edges_into, PreprocessScratch};
 use crate::reference::resample::{
-    encode_depth, resample_aux_into, resample_color_into, resample_decoded_aux_into, ModelResRef,
+    encode_depth, resample_aux_checked, resample_aux_into, resample_color_into,
+    resample_decoded_aux_into, ModelResRef,
 };
 
 /// The aux planes in the order of [`CpuPreprocessor`]'s model-size images.
@@ -19,18 +20,21 @@ pub struct CpuPreprocessor {
     cfg: PreprocessConfig,
     /// The colour plane as submitted (8-bit) or decoded (float formats).
     color: FrameColor,
-    /// Depth, normals and motion decoded at full resolution where they could not be resampled at
-    /// upload (its colour image stays empty).
-    frame: DecodedFrame,
-    /// Aux images kept while the engine stops sending that plane.
-    spare: [Option<ImageF32>; 3],
+    /// Stays empty: `resample_decoded_aux_into` of it gives the model-size planes of a frame
+    /// without G-buffers (zeros, `has_depth` false), which the resampled planes then replace.
+    no_aux: DecodedFrame,
     scratch: PreprocessScratch,
     /// The model-size depth (view z), normals and motion, resampled at upload straight from the
     /// submitted planes: only the model-size planes are read after the preprocess (the compositor's
     /// temporal pass runs at model size too), so the full-resolution ones are not decoded. `ready`
-    /// while they belong to the last uploaded frame (planes with padded rows are decoded instead).
+    /// while they belong to the last uploaded frame.
     aux: [ImageF32; 3],
     ready: [bool; 3],
+    /// A plane with padded rows, or one with values the G-buffer sanitizer replaces, copied
+    /// tight and sanitized before its resample (sized on the first such frame, then reused).
+    fixed: Vec<f32>,
+    /// What the sanitizer replaced in the last uploaded frame.
+    sanitized: Sanitized,
     uploaded: bool,
 }
 
@@ -40,8 +44,7 @@ impl CpuPreprocessor {
         Ok(CpuPreprocessor {
             cfg,
             color: FrameColor::default(),
-            frame: DecodedFrame::empty(),
-            spare: [None, None, None],
+            no_aux: DecodedFrame::empty(),
             scratch: PreprocessScratch::default(),
             aux: [
                 ImageF32::new(0, 0, 1),
@@ -49,6 +52,8 @@ impl CpuPreprocessor {
                 ImageF32::new(0, 0, 4),
             ],
             ready: [false; 3],
+            fixed: Vec::new(),
+            sanitized: Sanitized::default(),
             uploaded: false,
         })
     }
@@ -58,29 +63,52 @@ impl CpuPreprocessor {
     }
 
     /// Take one engine frame: its colour kept (see [`FrameColor`]), depth, normals and motion
-    /// resampled to the model's size.
+    /// resampled to the model's size. The G-buffers need not have been sanitized: each source row
+    /// is checked against the sanitizer's rules as the resample reads it, and a plane with a bad
+    /// value is copied, sanitized (`frame::sanitize_plane`, the session's rules) and resampled
+    /// again; [`take_sanitized`](Self::take_sanitized) reports what was replaced.
     pub fn upload(&mut self, frame: &FrameRef<'_>) -> Result<()> {
         frame.validate_layout()?;
-        let mut rest = *frame;
         let size = (frame.width, frame.height);
+        let (w, h) = (size.0 as usize, size.1 as usize);
+        self.sanitized = Sanitized::default();
         for (k, kind) in AUX.into_iter().enumerate() {
             let plane = match kind {
-                AuxKind::Depth => &mut rest.depth,
-                AuxKind::Normals => &mut rest.normals,
-                AuxKind::Motion => &mut rest.motion,
+                AuxKind::Depth => frame.depth,
+                AuxKind::Normals => frame.normals,
+                AuxKind::Motion => frame.motion,
             };
-            self.ready[k] = false;
-            if let Some(data) = plane.and_then(|p| tight_f32(p, size.0, size.1, kind.channels())) {
-                let (plans, out) = (&mut self.scratch.plans, &mut self.aux[k]);
-                resample_aux_into(kind, data, size, &self.cfg, plans, out);
-                self.ready[k] = true;
-                *plane = None;
+            self.ready[k] = plane.is_some();
+            let Some(plane) = plane else { continue };
+            let (plans, out) = (&mut self.scratch.plans, &mut self.aux[k]);
+            let clean = tight_f32(plane, size.0, size.1, kind.channels())
+                .is_some_and(|data| resample_aux_checked(kind, data, size, &self.cfg, plans, out));
+            if clean {
+                continue;
             }
+            // Padded rows, or a value to replace: a tight copy, sanitized, resampled.
+            let row = w * kind.bytes_per_pixel();
+            self.fixed.resize(w * h * kind.channels(), 0.0);
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut self.fixed[..]);
+            for (y, dst) in bytes.chunks_exact_mut(row.max(1)).enumerate().take(h) {
+                dst.copy_from_slice(&plane.data[y * plane.row_pitch..][..row]);
+            }
+            let replaced = sanitize_plane(kind, bytes, (w, h));
+            match kind {
+                AuxKind::Depth => self.sanitized.depth = replaced,
+                AuxKind::Normals => self.sanitized.normals = replaced,
+                AuxKind::Motion => self.sanitized.motion = replaced,
+            }
+            resample_aux_into(kind, &self.fixed, size, &self.cfg, plans, out);
         }
         self.color.upload(frame);
-        self.frame.decode_aux_from(&rest, &mut self.spare);
         self.uploaded = true;
         Ok(())
+    }
+
+    /// What the G-buffer sanitizer replaced in the last uploaded frame (then cleared).
+    pub fn take_sanitized(&mut self) -> Sanitized {
+        std::mem::take(&mut self.sanitized)
     }
 
     /// The last uploaded frame's colour at full resolution (None before the first upload).
@@ -98,7 +126,7 @@ impl CpuPreprocessor {
         }
         let plans = &mut self.scratch.plans;
         resample_color_into(&self.color, &self.cfg, plans, dst);
-        resample_decoded_aux_into(&self.frame, &self.cfg, plans, dst);
+        resample_decoded_aux_into(&self.no_aux, &self.cfg, plans, dst);
         let [depth, normals, motion] = &self.aux;
         let fits = |src: &ImageF32, dst: &ImageF32| src.data.len() == dst.data.len();
         if self.ready[0] && fits(depth, &dst.depth_z) {
@@ -151,10 +179,11 @@ mod tests {
             (seed >> 8) as f32 / (1 << 24) as f32
         };
         let color: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 251) as u8).collect();
-        // Per plane: f32 values (aligned for f32 on little-endian CPUs, where the fast path runs)
+        // Per plane: f32 values within the sanitizer's rules (aligned for f32 on little-endian
+        // CPUs, where the fast path runs)
         // and the same bytes with 8 bytes of padding per row.
         let mut planes = Vec::new();
-        for (channels, lo, hi) in [(1usize, 2.0f32, 7.0f32), (3, -1.0, 1.0), (2, -4.0, 4.0)] {
+        for (channels, lo, hi) in [(1usize, 2.0f32, 7.0f32), (3, -0.8, 0.8), (2, -4.0, 4.0)] {
             let floats: Vec<f32> = (0..w as usize * h as usize * channels)
                 .map(|_| lo + (hi - lo) * rand())
                 .collect();
@@ -175,7 +204,6 @@ mod tests {
         };
         let mut pre = CpuPreprocessor::new(cfg).unwrap();
         let mut got = ModelResRef::new(16, 9);
-        let fast = cfg!(target_endian = "little");
         // 0 = tight, 1 = padded rows, 2 = absent; each plane meets each of the others' cases.
         for case in 0..9usize {
             let layout = [case % 3, (case / 3) % 3, (case + case / 3) % 3];
@@ -199,11 +227,8 @@ mod tests {
             f.normals = plane(1);
             f.motion = plane(2);
             pre.upload(&f).unwrap();
-            assert_eq!(
-                pre.ready,
-                layout.map(|l| l == 0 && fast),
-                "layout {layout:?}"
-            );
+            assert_eq!(pre.ready, layout.map(|l| l != 2), "layout {layout:?}");
+            assert!(!pre.take_sanitized().any());
             pre.process(&mut got).unwrap();
             let want = model_inputs(&decode_frame(&f), &cfg);
             assert_eq!(got.has_depth, layout[0] != 2);
@@ -218,5 +243,93 @@ mod tests {
             };
             assert!(bits(&got) == bits(&want), "layout {layout:?}");
         }
+    }
+
+    /// Bad G-buffer values (each kind the sanitizer replaces, in the first, a middle and the last
+    /// row, tight and padded planes) give the model-size planes of the frame sanitized first, and
+    /// the counts `OwnedFrame::sanitize_gbuffers` reports; a clean frame after them reports none.
+    #[test]
+    fn upload_sanitizes_as_the_session_would() {
+        let (w, h) = (37u32, 29u32);
+        let n = (w * h) as usize;
+        let color: Vec<u8> = (0..n * 4).map(|i| (i * 5 % 253) as u8).collect();
+        let depth: Vec<f32> = (0..n).map(|i| 2.0 + (i % 17) as f32 * 0.3).collect();
+        let normals: Vec<f32> = (0..n * 3).map(|i| [0.3f32, -0.5, 0.81][i % 3]).collect();
+        let motion: Vec<f32> = (0..n * 2).map(|i| (i % 7) as f32 - 3.0).collect();
+        let cfg = PreprocessConfig {
+            model_width: 12,
+            model_height: 8,
+            color_space: ModelColorSpace::Srgb,
+            depth_scale: 10.0,
+            edges: EdgeParams::default(),
+        };
+        let mut pre = CpuPreprocessor::new(cfg).unwrap();
+        let bits = |m: &ModelResRef| {
+            [&m.normals, &m.depth, &m.depth_z, &m.motion]
+                .iter()
+                .flat_map(|i| i.data.iter().map(|v| v.to_bits()))
+                .collect::<Vec<_>>()
+        };
+        for pad in [0usize, 12] {
+            for row in [0usize, 13, h as usize - 1] {
+                let (mut d, mut nr, mut m) = (depth.clone(), normals.clone(), motion.clone());
+                let at = row * w as usize + 5;
+                d[at] = f32::NAN;
+                d[at + 1] = f32::INFINITY;
+                nr[3 * at..3 * at + 3].copy_from_slice(&[0.0, 3.0, 4.0]);
+                m[2 * at + 1] = f32::NAN;
+                let padded = |v: &[f32], ch: usize| {
+                    let r = w as usize * ch * 4;
+                    let mut out = Vec::new();
+                    for src in bytemuck::cast_slice::<f32, u8>(v).chunks(r) {
+                        out.extend_from_slice(src);
+                        out.extend(std::iter::repeat_n(0u8, pad));
+                    }
+                    out
+                };
+                let (db, nb, mb) = (padded(&d, 1), padded(&nr, 3), padded(&m, 2));
+                let mut f = FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &color);
+                f.depth = Some(PlaneRef {
+                    data: &db,
+                    row_pitch: w as usize * 4 + pad,
+                });
+                f.normals = Some(PlaneRef {
+                    data: &nb,
+                    row_pitch: w as usize * 12 + pad,
+                });
+                f.motion = Some(PlaneRef {
+                    data: &mb,
+                    row_pitch: w as usize * 8 + pad,
+                });
+                let mut got = ModelResRef::new(12, 8);
+                pre.upload(&f).unwrap();
+                pre.process(&mut got).unwrap();
+                let mut owned = f.to_owned_frame();
+                let want_counts = owned.sanitize_gbuffers();
+                assert_eq!(
+                    want_counts,
+                    crate::frame::Sanitized {
+                        depth: 2,
+                        normals: 1,
+                        motion: 1
+                    }
+                );
+                assert_eq!(pre.take_sanitized(), want_counts, "pad {pad} row {row}");
+                let want = model_inputs(&decode_frame(&owned.as_frame_ref()), &cfg);
+                assert!(bits(&got) == bits(&want), "pad {pad} row {row}");
+                assert!(got.depth_z.data.iter().all(|v| v.is_finite()));
+            }
+        }
+        let mut f = FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &color);
+        let (db, nb, mb): (&[u8], &[u8], &[u8]) = (
+            bytemuck::cast_slice(&depth),
+            bytemuck::cast_slice(&normals),
+            bytemuck::cast_slice(&motion),
+        );
+        f.depth = Some(PlaneRef::tight(db, w, 4));
+        f.normals = Some(PlaneRef::tight(nb, w, 12));
+        f.motion = Some(PlaneRef::tight(mb, w, 8));
+        pre.upload(&f).unwrap();
+        assert!(!pre.take_sanitized().any());
     }
 }

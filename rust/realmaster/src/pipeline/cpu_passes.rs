@@ -74,6 +74,14 @@ impl FramePasses for CpuPasses {
         self.pre.upload(frame)
     }
 
+    fn sanitizes_gbuffers(&self) -> bool {
+        true
+    }
+
+    fn take_sanitized(&mut self) -> crate::frame::Sanitized {
+        self.pre.take_sanitized()
+    }
+
     fn preprocess(&mut self, slot: usize, ring: usize) -> Result<()> {
         let dst = self
             .slots

@@ -488,6 +488,18 @@ impl Engine {
         self.passes.cpu_transfer_bytes()
     }
 
+    /// Whether [`process`](Self::process) sanitizes the frame's G-buffers itself (the CPU
+    /// backend checks each row as its resample reads it); otherwise the caller must first
+    /// (`OwnedFrame::sanitize_gbuffers`).
+    pub fn sanitizes_gbuffers(&self) -> bool {
+        self.passes.sanitizes_gbuffers()
+    }
+
+    /// What the last `process` replaced while sanitizing (then cleared).
+    pub fn take_sanitized(&mut self) -> crate::frame::Sanitized {
+        self.passes.take_sanitized()
+    }
+
     /// The stages of one frame, whatever holds it: shot boundary, upload (or import), preprocess
     /// into the window, carry the look forward, launch an inference, fold in a finished one,
     /// composite. Ok(true) when the frame is enhanced, Ok(false) when it shows the input.

@@ -77,6 +77,18 @@ pub trait FramePasses: Send {
         0
     }
 
+    /// Whether `upload` applies the G-buffer sanitizer's rules itself (checking each row as it
+    /// reads it), so the caller need not sanitize a frame first.
+    fn sanitizes_gbuffers(&self) -> bool {
+        false
+    }
+
+    /// What `upload`'s own sanitizing replaced in the last frame (then cleared); nothing where it
+    /// does not sanitize.
+    fn take_sanitized(&mut self) -> crate::frame::Sanitized {
+        crate::frame::Sanitized::default()
+    }
+
     /// Device path: record the import of a host's textures in place of `upload` (GPU only).
     fn import(&mut self, _frame: &DeviceFrame<'_>) -> Result<()> {
         Err(no_device_path())

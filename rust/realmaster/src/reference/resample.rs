@@ -4,13 +4,14 @@
 //! rows run in parallel into caller-owned images.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
 use super::blend::use_avx2;
 
 use super::decode::{ensure_shape, DecodedFrame, FrameColor};
-use crate::frame::{AuxKind, ImageF32};
+use crate::frame::{aux_row_clean, AuxKind, ImageF32};
 use crate::gpu::preprocess::{ModelColorSpace, PreprocessConfig};
 
 /// The CPU twin of `gpu::preprocess::ModelResImages`, plus the raw depth the edge pass uses.
@@ -265,9 +266,26 @@ fn resample_rows<const C: usize, const CO: usize>(
     py: &AxisPlan,
     out: &mut [f32],
 ) {
+    resample_rows_checked::<C, CO>(data, sw, px, py, out, None);
+}
+
+/// A check of source row `y` (its floats).
+type RowCheck<'a> = dyn Fn(usize, &[f32]) -> bool + Sync + 'a;
+
+/// [`resample_rows`], passing every source row the vertical sums read to `check(y, row)` right
+/// after summing it (while it is in cache; a row two output rows share is checked twice): false
+/// when any check failed.
+fn resample_rows_checked<const C: usize, const CO: usize>(
+    data: &[f32],
+    sw: usize,
+    px: &AxisPlan,
+    py: &AxisPlan,
+    out: &mut [f32],
+    check: Option<&RowCheck<'_>>,
+) -> bool {
     let line_len = sw * C;
     let avx2 = use_avx2();
-    resample_rows_with::<C, CO>(sw, px, py, out, |y0, wys, v| {
+    let sum = |y0: usize, wys: &[f32], v: &mut [f32]| {
         #[cfg(target_arch = "x86_64")]
         if avx2 {
             // SAFETY: `use_avx2` found AVX2 on this CPU.
@@ -276,16 +294,36 @@ fn resample_rows<const C: usize, const CO: usize>(
         }
         let _ = avx2;
         vertical_sum(data, y0, wys, line_len, v);
-    })
+    };
+    let clean = AtomicBool::new(true);
+    resample_rows_with::<C, CO>(sw, px, py, out, |oy, y0, wys, v| {
+        sum(y0, wys, v);
+        if let Some(check) = check {
+            // Each source row once: in the last output row whose footprint reads it.
+            let end = y0 + wys.len();
+            let next = if oy + 1 < py.dst as usize {
+                py.taps(oy + 1).0.min(end)
+            } else {
+                end
+            };
+            for y in y0.min(next)..next {
+                if !check(y, &data[y * line_len..][..line_len]) {
+                    clean.store(false, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    clean.into_inner()
 }
 
-/// [`resample_rows`] with the vertical sum `vsum(first source row, weights, line)` given.
+/// [`resample_rows`] with the vertical sum `vsum(output row, first source row, weights, line)`
+/// given.
 fn resample_rows_with<const C: usize, const CO: usize>(
     sw: usize,
     px: &AxisPlan,
     py: &AxisPlan,
     out: &mut [f32],
-    vsum: impl Fn(usize, &[f32], &mut [f32]) + Sync,
+    vsum: impl Fn(usize, usize, &[f32], &mut [f32]) + Sync,
 ) {
     let dw = px.dst as usize;
     let line_len = sw * C;
@@ -296,7 +334,7 @@ fn resample_rows_with<const C: usize, const CO: usize>(
             LINE.with(|line| {
                 let mut v = line.borrow_mut();
                 v.resize(line_len, 0.0);
-                vsum(y0, wys, &mut v);
+                vsum(oy, y0, wys, &mut v);
                 let wy: f32 = wys.iter().sum();
                 for (ox, o) in row.chunks_exact_mut(CO).enumerate() {
                     let (x0, wxs) = px.taps(ox);
@@ -425,22 +463,28 @@ pub fn resample_color_into(
                 let (w, bgr, avx2) = (sw as usize, *bgr, use_avx2());
                 let vbmi = super::byte_lut::use_vbmi();
                 let (px, py) = (&plans.x, &plans.y);
-                resample_rows_with::<4, 4>(w, px, py, &mut out.color_linear.data, |y0, wys, v| {
-                    #[cfg(target_arch = "x86_64")]
-                    if vbmi {
-                        // SAFETY: `use_vbmi` found AVX-512 F, BW and VBMI on this CPU.
-                        unsafe { vertical_sum_srgb8_vbmi(bytes, bgr, y0, wys, w, v) };
-                        return;
-                    }
-                    #[cfg(target_arch = "x86_64")]
-                    if avx2 {
-                        // SAFETY: `use_avx2` found AVX2 on this CPU.
-                        unsafe { vertical_sum_srgb8_avx2(bytes, bgr, y0, wys, w, v) };
-                        return;
-                    }
-                    let _ = (avx2, vbmi);
-                    vertical_sum_srgb8(bytes, bgr, y0, wys, w, v);
-                });
+                resample_rows_with::<4, 4>(
+                    w,
+                    px,
+                    py,
+                    &mut out.color_linear.data,
+                    |_, y0, wys, v| {
+                        #[cfg(target_arch = "x86_64")]
+                        if vbmi {
+                            // SAFETY: `use_vbmi` found AVX-512 F, BW and VBMI on this CPU.
+                            unsafe { vertical_sum_srgb8_vbmi(bytes, bgr, y0, wys, w, v) };
+                            return;
+                        }
+                        #[cfg(target_arch = "x86_64")]
+                        if avx2 {
+                            // SAFETY: `use_avx2` found AVX2 on this CPU.
+                            unsafe { vertical_sum_srgb8_avx2(bytes, bgr, y0, wys, w, v) };
+                            return;
+                        }
+                        let _ = (avx2, vbmi);
+                        vertical_sum_srgb8(bytes, bgr, y0, wys, w, v);
+                    },
+                );
             } else {
                 out.color_linear.data.fill(0.0);
             }
@@ -551,35 +595,64 @@ fn unit_normals(img: &mut ImageF32) {
 pub fn resample_aux_into(
     kind: AuxKind,
     data: &[f32],
-    (sw, sh): (u32, u32),
+    size: (u32, u32),
     cfg: &PreprocessConfig,
     plans: &mut ResamplePlans,
     out: &mut ImageF32,
 ) {
+    resample_aux_with(kind, data, size, cfg, plans, out, false);
+}
+
+/// [`resample_aux_into`], checking every source row against the G-buffer sanitizer's rules as
+/// the vertical sums read it (`frame::aux_row_clean`; from cache, instead of the sanitizer's own
+/// pass over the plane): true when the plane is clean. After false, `out` holds the resample of
+/// the bad values: sanitize the plane (`frame::sanitize_plane`) and resample it again.
+pub fn resample_aux_checked(
+    kind: AuxKind,
+    data: &[f32],
+    size: (u32, u32),
+    cfg: &PreprocessConfig,
+    plans: &mut ResamplePlans,
+    out: &mut ImageF32,
+) -> bool {
+    resample_aux_with(kind, data, size, cfg, plans, out, true)
+}
+
+fn resample_aux_with(
+    kind: AuxKind,
+    data: &[f32],
+    (sw, sh): (u32, u32),
+    cfg: &PreprocessConfig,
+    plans: &mut ResamplePlans,
+    out: &mut ImageF32,
+    checked: bool,
+) -> bool {
     let (mw, mh) = (cfg.model_width, cfg.model_height);
     let c = if matches!(kind, AuxKind::Depth) { 1 } else { 4 };
     ensure_shape(out, mw, mh, c);
-    if sw == 0
-        || sh == 0
-        || mw == 0
-        || mh == 0
-        || data.len() < sw as usize * sh as usize * kind.channels()
-    {
+    let n = sw as usize * sh as usize * kind.channels();
+    if sw == 0 || sh == 0 || mw == 0 || mh == 0 || data.len() < n {
         out.data.fill(0.0);
-        return;
+        return true; // nothing read, nothing of the plane used
     }
     plans.x.rebuild(sw, mw);
     plans.y.rebuild(sh, mh);
     let (px, py, o) = (&plans.x, &plans.y, &mut out.data);
+    let row_check =
+        |y: usize, row: &[f32]| aux_row_clean(kind, bytemuck::cast_slice(row), y, (sw, sh));
+    let check: Option<&RowCheck<'_>> = if checked { Some(&row_check) } else { None };
+    let sw = sw as usize;
     match kind {
-        AuxKind::Depth => resample_rows::<1, 1>(data, sw as usize, px, py, o),
+        AuxKind::Depth => resample_rows_checked::<1, 1>(data, sw, px, py, o, check),
         AuxKind::Normals => {
-            resample_rows::<3, 4>(data, sw as usize, px, py, o);
+            let clean = resample_rows_checked::<3, 4>(data, sw, px, py, o, check);
             unit_normals(out);
+            clean
         }
         AuxKind::Motion => {
-            resample_rows::<2, 4>(data, sw as usize, px, py, o);
-            to_model_pixels(out, (sw, sh));
+            let clean = resample_rows_checked::<2, 4>(data, sw, px, py, o, check);
+            to_model_pixels(out, (sw as u32, sh));
+            clean
         }
     }
 }
@@ -666,6 +739,59 @@ mod tests {
                     bits(&got) == bits(&want),
                     "{sw}x{sh} -> {mw}x{mh} {format:?}"
                 );
+            }
+        }
+    }
+
+    /// The checked aux resample reads every source row once whatever the ratio (down, up, 1:1):
+    /// one bad value in any row, of any kind, makes it false; a clean plane is true and gives
+    /// the unchecked resample's bits.
+    #[test]
+    fn checked_resample_sees_every_source_row() {
+        let cfg = |mw, mh| PreprocessConfig {
+            model_width: mw,
+            model_height: mh,
+            color_space: ModelColorSpace::Srgb,
+            depth_scale: 10.0,
+            edges: crate::gpu::preprocess::EdgeParams::default(),
+        };
+        let mut plans = ResamplePlans::default();
+        for ((sw, sh), (mw, mh)) in [
+            ((37, 29), (12, 8)),
+            ((7, 5), (12, 8)),
+            ((29, 29), (29, 29)),
+            ((40, 9), (3, 2)),
+        ] {
+            let c = cfg(mw, mh);
+            for (kind, bad) in [
+                (AuxKind::Depth, [f32::NAN, 0.0, 0.0]),
+                (AuxKind::Normals, [0.0, 3.0, 4.0]),
+                (AuxKind::Motion, [1.0e9, 0.0, 0.0]),
+            ] {
+                let ch = kind.channels();
+                let clean: Vec<f32> = (0..(sw * sh) as usize * ch)
+                    .map(|i| if ch == 1 { 3.0 + (i % 5) as f32 } else { 0.25 })
+                    .collect();
+                let (mut a, mut b) = (ImageF32::new(0, 0, 1), ImageF32::new(0, 0, 1));
+                assert!(resample_aux_checked(
+                    kind,
+                    &clean,
+                    (sw, sh),
+                    &c,
+                    &mut plans,
+                    &mut a
+                ));
+                resample_aux_into(kind, &clean, (sw, sh), &c, &mut plans, &mut b);
+                assert_eq!(a, b);
+                for y in 0..sh as usize {
+                    let mut d = clean.clone();
+                    let at = (y * sw as usize + (y * 7) % sw as usize) * ch;
+                    d[at..at + ch].copy_from_slice(&bad[..ch]);
+                    assert!(
+                        !resample_aux_checked(kind, &d, (sw, sh), &c, &mut plans, &mut a),
+                        "{kind:?} {sw}x{sh} -> {mw}x{mh}: bad value in row {y} not seen"
+                    );
+                }
             }
         }
     }
