@@ -94,6 +94,11 @@ impl CpuPreprocessor {
                 dst.copy_from_slice(&plane.data[y * plane.row_pitch..][..row]);
             }
             let replaced = sanitize_plane(kind, bytes, (w, h));
+            log::debug!(
+                "CPU upload: {} plane copied before its resample ({} values replaced; padded rows otherwise)",
+                kind.name(),
+                replaced
+            );
             match kind {
                 AuxKind::Depth => self.sanitized.depth = replaced,
                 AuxKind::Normals => self.sanitized.normals = replaced,
