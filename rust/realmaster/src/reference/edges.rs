@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::blend::use_avx2;
 use super::decode::{ensure_shape, DecodedFrame};
 use super::resample::{resample_frame_into, ModelResRef, ResamplePlans};
-use crate::frame::{linear_to_srgb, ImageF32};
+use crate::frame::ImageF32;
 use crate::gpu::preprocess::{EdgeParams, PreprocessConfig};
 
 /// Hysteresis states.
@@ -31,10 +31,15 @@ pub fn dir_bin(gx: f32, gy: f32) -> u32 {
     }
 }
 
-/// Perceptual luminance used by the colour cue. (One value at a time here, where glibc's `powf`
-/// is faster than `reference::srgb::encode`'s Newton steps, which pay off in 8-wide lanes.)
+/// Perceptual luminance used by the colour cue: the sRGB encoding (`reference::srgb::encode`) of
+/// the Rec.709 luma. The edge detector computes whole rows of it 8 at a time (the same bits).
 pub fn luma(rgb: &[f32]) -> f32 {
-    linear_to_srgb((0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]).clamp(0.0, 1.0))
+    super::srgb::encode(linear_luma(rgb))
+}
+
+#[inline(always)]
+fn linear_luma(rgb: &[f32]) -> f32 {
+    0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
 }
 
 /// Intermediate planes of the edge detector, kept between frames. The cue planes (luma, log depth,
@@ -174,7 +179,10 @@ fn gradient_into(
     let (w, h) = (color_linear.width as usize, color_linear.height as usize);
     let n = w * h;
     let c = &color_linear.data;
-    fill_padded(&mut s.luma, w, h, |i| luma(&c[i * 4..i * 4 + 3]));
+    fill_padded(&mut s.luma, w, h, |i| linear_luma(&c[i * 4..i * 4 + 3]));
+    s.luma
+        .par_chunks_mut(w + 2)
+        .for_each(super::srgb::encode_in_place);
     if let Some(z) = depth_z {
         fill_padded(&mut s.log_depth, w, h, |i| z.data[i].max(1e-6).ln());
     }

@@ -105,6 +105,36 @@ fn map_rgba_with(src: &[f32], dst: &mut [f32], encode_to_srgb: bool, avx2: bool)
     }
 }
 
+/// [`encode`] of every value of `values`, in place, 8 at a time (one thread: for rows a caller
+/// already runs in parallel).
+pub fn encode_in_place(values: &mut [f32]) {
+    #[inline(always)]
+    fn lanes(values: &mut [f32]) {
+        let mut groups = values.chunks_exact_mut(GROUP);
+        for g in &mut groups {
+            let mut v = [0.0f32; GROUP];
+            for l in 0..GROUP {
+                v[l] = encode(g[l]);
+            }
+            g.copy_from_slice(&v);
+        }
+        for x in groups.into_remainder() {
+            *x = encode(*x);
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn lanes_avx2(values: &mut [f32]) {
+        lanes(values)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::blend::use_avx2() {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { lanes_avx2(values) };
+    }
+    lanes(values)
+}
+
 /// Rows per parallel task (in values: 1024 RGBA pixels).
 const CHUNK: usize = 4096;
 
@@ -240,6 +270,12 @@ mod tests {
         let mut base = vec![0.0; n];
         map_rgba_with(&lin, &mut base, true, false);
         assert_eq!(base, enc);
+        let mut flat = src.clone();
+        encode_in_place(&mut flat);
+        assert!(flat
+            .iter()
+            .zip(&src)
+            .all(|(f, s)| f.to_bits() == encode(*s).to_bits()));
         for (k, (&s, &e)) in src.iter().zip(&enc).enumerate() {
             let want = if k % 4 == 3 { s } else { s.clamp(0.0, 1.0) };
             assert!((e - want).abs() < 1e-6, "value {k}: {e} vs {want}");
