@@ -64,84 +64,79 @@ pub fn encode(c: f32) -> f32 {
 /// Values per lane group (two RGBA pixels).
 const GROUP: usize = 8;
 
-/// `f` on the colour channels of RGBA pixels, alpha copied.
+/// What a lane map does: decode or encode the colour of RGBA pixels (alpha copied), or encode
+/// every value.
+#[derive(Clone, Copy)]
+enum Op {
+    DecodeRgba,
+    EncodeRgba,
+    Encode,
+}
+
+/// `f` on each value of `src` into `dst`, 8 at a time; with `RGBA`, every fourth value (alpha)
+/// copied instead.
 #[inline(always)]
-fn map_rgba(src: &[f32], dst: &mut [f32], f: impl Fn(f32) -> f32) {
+fn map_lanes<const RGBA: bool>(src: &[f32], dst: &mut [f32], f: impl Fn(f32) -> f32) {
+    let keep = |k: usize| RGBA && k % 4 == 3;
     let mut s = src.chunks_exact(GROUP);
     let mut d = dst.chunks_exact_mut(GROUP);
     for (s, d) in (&mut s).zip(&mut d) {
         let mut v = [0.0f32; GROUP];
         for l in 0..GROUP {
-            v[l] = if l % 4 == 3 { s[l] } else { f(s[l]) };
+            v[l] = if keep(l) { s[l] } else { f(s[l]) };
         }
         d.copy_from_slice(&v);
     }
     for (k, (s, d)) in s.remainder().iter().zip(d.into_remainder()).enumerate() {
-        *d = if k % 4 == 3 { *s } else { f(*s) };
+        *d = if keep(k) { *s } else { f(*s) };
+    }
+}
+
+#[inline(always)]
+fn map_op(src: &[f32], dst: &mut [f32], op: Op) {
+    match op {
+        Op::DecodeRgba => map_lanes::<true>(src, dst, decode),
+        Op::EncodeRgba => map_lanes::<true>(src, dst, encode),
+        Op::Encode => map_lanes::<false>(src, dst, encode),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn map_rgba_avx2(src: &[f32], dst: &mut [f32], encode_to_srgb: bool) {
-    if encode_to_srgb {
-        map_rgba(src, dst, encode)
-    } else {
-        map_rgba(src, dst, decode)
-    }
+unsafe fn map_op_avx2(src: &[f32], dst: &mut [f32], op: Op) {
+    map_op(src, dst, op)
 }
 
-fn map_rgba_with(src: &[f32], dst: &mut [f32], encode_to_srgb: bool, avx2: bool) {
+/// [`map_op`] in the build the CPU runs (`avx2`: only where it has AVX2).
+fn map_with(src: &[f32], dst: &mut [f32], op: Op, avx2: bool) {
     #[cfg(target_arch = "x86_64")]
     if avx2 {
         // SAFETY: only where the CPU has AVX2 (the callers pass `use_avx2()` or false).
-        return unsafe { map_rgba_avx2(src, dst, encode_to_srgb) };
+        return unsafe { map_op_avx2(src, dst, op) };
     }
     let _ = avx2;
-    if encode_to_srgb {
-        map_rgba(src, dst, encode)
-    } else {
-        map_rgba(src, dst, decode)
-    }
+    map_op(src, dst, op)
 }
 
 /// [`encode`] of every value of `values`, in place, 8 at a time (one thread: for rows a caller
 /// already runs in parallel).
 pub fn encode_in_place(values: &mut [f32]) {
-    #[inline(always)]
-    fn lanes(values: &mut [f32]) {
-        let mut groups = values.chunks_exact_mut(GROUP);
-        for g in &mut groups {
-            let mut v = [0.0f32; GROUP];
-            for l in 0..GROUP {
-                v[l] = encode(g[l]);
-            }
-            g.copy_from_slice(&v);
-        }
-        for x in groups.into_remainder() {
-            *x = encode(*x);
-        }
+    let avx2 = super::blend::use_avx2();
+    let mut buf = [0.0f32; 256];
+    for chunk in values.chunks_mut(buf.len()) {
+        let src = &mut buf[..chunk.len()];
+        src.copy_from_slice(chunk);
+        map_with(src, chunk, Op::Encode, avx2);
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn lanes_avx2(values: &mut [f32]) {
-        lanes(values)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if super::blend::use_avx2() {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { lanes_avx2(values) };
-    }
-    lanes(values)
 }
 
 /// Rows per parallel task (in values: 1024 RGBA pixels).
 const CHUNK: usize = 4096;
 
-fn map_rgba_par(src: &[f32], dst: &mut [f32], encode_to_srgb: bool, avx2: bool) {
+fn map_par(src: &[f32], dst: &mut [f32], op: Op, avx2: bool) {
     dst.par_chunks_mut(CHUNK)
         .zip(src.par_chunks(CHUNK))
-        .for_each(|(d, s)| map_rgba_with(s, d, encode_to_srgb, avx2));
+        .for_each(|(d, s)| map_with(s, d, op, avx2));
 }
 
 /// RGBA sRGB values to linear light into `dst` (resized to `src`'s length, whole pixels): colour
@@ -150,14 +145,14 @@ pub fn decode_rgba_into(src: &[f32], dst: &mut Vec<f32>) {
     let n = src.len() / 4 * 4;
     dst.clear();
     dst.resize(n, 0.0);
-    map_rgba_par(&src[..n], dst, false, super::blend::use_avx2());
+    map_par(&src[..n], dst, Op::DecodeRgba, super::blend::use_avx2());
 }
 
 /// RGBA linear values to sRGB encoding into `dst` (of `src`'s length): colour clamped to [0, 1]
 /// and encoded, alpha copied. In parallel chunks.
 pub fn encode_rgba_into(src: &[f32], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "encode_rgba_into: lengths differ");
-    map_rgba_par(src, dst, true, super::blend::use_avx2());
+    map_par(src, dst, Op::EncodeRgba, super::blend::use_avx2());
 }
 
 #[cfg(test)]
@@ -263,12 +258,12 @@ mod tests {
             assert_eq!(l.to_bits(), want.to_bits(), "value {k}");
         }
         let mut base = vec![0.0; n];
-        map_rgba_with(&src, &mut base, false, false);
+        map_with(&src, &mut base, Op::DecodeRgba, false);
         assert_eq!(base, lin);
         let mut enc = vec![0.0; n];
         encode_rgba_into(&lin, &mut enc);
         let mut base = vec![0.0; n];
-        map_rgba_with(&lin, &mut base, true, false);
+        map_with(&lin, &mut base, Op::EncodeRgba, false);
         assert_eq!(base, enc);
         let mut flat = src.clone();
         encode_in_place(&mut flat);
