@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use super::blend::use_avx2;
 use super::decode::{ensure_shape, DecodedFrame};
+use super::lanes::LANES;
 use super::resample::{resample_frame_into, ModelResRef, ResamplePlans};
 use crate::frame::ImageF32;
 use crate::gpu::preprocess::{EdgeParams, PreprocessConfig};
@@ -106,9 +107,106 @@ fn dir_bin_select(gx: f32, gy: f32) -> u8 {
     }
 }
 
+/// The Sobel gradients / 4 of the `N` pixels from column `x0` of three padded rows, as
+/// [`sobel_at`] computes each (None where the rows hold fewer than `x0 + N + 2` values).
+#[inline(always)]
+fn sobel_lanes<const N: usize>(r: &[&[f32]; 3], x0: usize) -> Option<([f32; N], [f32; N])> {
+    let span = x0..x0 + N + 2;
+    let rows = [
+        r[0].get(span.clone())?,
+        r[1].get(span.clone())?,
+        r[2].get(span)?,
+    ];
+    let (mut gx, mut gy) = ([0.0f32; N], [0.0f32; N]);
+    for i in 0..N {
+        (gx[i], gy[i]) = sobel_at(&rows, i);
+    }
+    Some((gx, gy))
+}
+
+/// The strength and direction bin of `N` pixels from their cue gradients (colour; depth and normals
+/// where present): per pixel the strongest cue, stage by stage over the `N` pixels with selects
+/// (no branch on a pixel's value), so each stage compiles to SIMD.
+#[inline(always)]
+fn strongest_cue<const N: usize>(
+    luma: ([f32; N], [f32; N]),
+    depth: Option<([f32; N], [f32; N])>,
+    normals: Option<[([f32; N], [f32; N]); 3]>,
+    p: &EdgeParams,
+    strength: &mut [f32; N],
+    bins: &mut [u8; N],
+) {
+    let (mut gx, mut gy) = luma;
+    let mut m = [0.0f32; N];
+    for i in 0..N {
+        m[i] = (gx[i] * gx[i] + gy[i] * gy[i]).sqrt();
+    }
+    if let Some((dx, dy)) = depth {
+        for i in 0..N {
+            let md = (dx[i] * dx[i] + dy[i] * dy[i]).sqrt() / p.depth_relative;
+            let take = md > m[i];
+            m[i] = if take { md } else { m[i] };
+            gx[i] = if take { dx[i] } else { gx[i] };
+            gy[i] = if take { dy[i] } else { gy[i] };
+        }
+    }
+    if let Some([a, b, c]) = normals {
+        for i in 0..N {
+            let jxx = a.0[i] * a.0[i] + b.0[i] * b.0[i] + c.0[i] * c.0[i];
+            let jyy = a.1[i] * a.1[i] + b.1[i] * b.1[i] + c.1[i] * c.1[i];
+            let jxy = a.0[i] * a.1[i] + b.0[i] * b.1[i] + c.0[i] * c.1[i];
+            let half_diff = 0.5 * (jxx - jyy);
+            let lambda = 0.5 * (jxx + jyy) + (half_diff * half_diff + jxy * jxy).sqrt();
+            let mn = 0.5 * lambda / p.normal_crease;
+            let v1 = (jxy, lambda - jxx);
+            let v2 = (lambda - jyy, jxy);
+            let first = v1.0 * v1.0 + v1.1 * v1.1 > v2.0 * v2.0 + v2.1 * v2.1;
+            let gn = if first { v1 } else { v2 };
+            let take = mn > m[i];
+            m[i] = if take { mn } else { m[i] };
+            gx[i] = if take { gn.0 } else { gx[i] };
+            gy[i] = if take { gn.1 } else { gy[i] };
+        }
+    }
+    *strength = m;
+    for i in 0..N {
+        bins[i] = dir_bin_select(gx[i], gy[i]);
+    }
+}
+
+/// The gradient of the `N` pixels from column `x0` into `strength` and `bins` (None where a row
+/// is too short: the caller's tail).
+#[inline(always)]
+fn gradient_group<const N: usize>(
+    luma: &[&[f32]; 3],
+    depth: Option<&[&[f32]; 3]>,
+    normals: Option<&[[&[f32]; 3]; 3]>,
+    p: &EdgeParams,
+    x0: usize,
+    strength: &mut [f32; N],
+    bins: &mut [u8; N],
+) -> Option<()> {
+    let l = sobel_lanes::<N>(luma, x0)?;
+    let d = match depth {
+        Some(d) => Some(sobel_lanes::<N>(d, x0)?),
+        None => None,
+    };
+    let n = match normals {
+        Some([nx, ny, nz]) => Some([
+            sobel_lanes::<N>(nx, x0)?,
+            sobel_lanes::<N>(ny, x0)?,
+            sobel_lanes::<N>(nz, x0)?,
+        ]),
+        None => None,
+    };
+    strongest_cue(l, d, n, p, strength, bins);
+    Some(())
+}
+
 /// One row of the gradient: per pixel the strongest of the colour, depth and normal cues (rows
-/// above, at and below of each padded cue plane), as strength and direction bin. Lane-wise, with
-/// selects for the cue choice, so it compiles to SIMD.
+/// above, at and below of each padded cue plane), as strength and direction bin. Groups of
+/// [`LANES`] pixels computed lane-wise (SIMD), then the row's last pixels one at a time with the
+/// same operations.
 #[inline(always)]
 fn gradient_row(
     luma: [&[f32]; 3],
@@ -118,34 +216,29 @@ fn gradient_row(
     strength: &mut [f32],
     bins: &mut [u8],
 ) {
-    for (x, (m_out, bin_out)) in strength.iter_mut().zip(bins.iter_mut()).enumerate() {
-        let mut g = sobel_at(&luma, x);
-        let mut m = (g.0 * g.0 + g.1 * g.1).sqrt();
-        if let Some(d) = &depth {
-            let gd = sobel_at(d, x);
-            let md = (gd.0 * gd.0 + gd.1 * gd.1).sqrt() / p.depth_relative;
-            let take = md > m;
-            m = if take { md } else { m };
-            g = if take { gd } else { g };
+    let (depth, normals) = (depth.as_ref(), normals.as_ref());
+    let mut s_groups = strength.chunks_exact_mut(LANES);
+    let mut b_groups = bins.chunks_exact_mut(LANES);
+    let mut x0 = 0;
+    for (s, b) in (&mut s_groups).zip(&mut b_groups) {
+        let (Ok(s), Ok(b)) = (
+            <&mut [f32; LANES]>::try_from(s),
+            <&mut [u8; LANES]>::try_from(b),
+        ) else {
+            return;
+        };
+        if gradient_group(&luma, depth, normals, p, x0, s, b).is_none() {
+            return;
         }
-        if let Some([nx, ny, nz]) = &normals {
-            let (a, b, c) = (sobel_at(nx, x), sobel_at(ny, x), sobel_at(nz, x));
-            let jxx = a.0 * a.0 + b.0 * b.0 + c.0 * c.0;
-            let jyy = a.1 * a.1 + b.1 * b.1 + c.1 * c.1;
-            let jxy = a.0 * a.1 + b.0 * b.1 + c.0 * c.1;
-            let half_diff = 0.5 * (jxx - jyy);
-            let lambda = 0.5 * (jxx + jyy) + (half_diff * half_diff + jxy * jxy).sqrt();
-            let mn = 0.5 * lambda / p.normal_crease;
-            let v1 = (jxy, lambda - jxx);
-            let v2 = (lambda - jyy, jxy);
-            let first = v1.0 * v1.0 + v1.1 * v1.1 > v2.0 * v2.0 + v2.1 * v2.1;
-            let gn = if first { v1 } else { v2 };
-            let take = mn > m;
-            m = if take { mn } else { m };
-            g = if take { gn } else { g };
+        x0 += LANES;
+    }
+    let tail = s_groups.into_remainder().iter_mut();
+    for (s, b) in tail.zip(b_groups.into_remainder()) {
+        let (s, b) = (std::array::from_mut(s), std::array::from_mut(b));
+        if gradient_group::<1>(&luma, depth, normals, p, x0, s, b).is_none() {
+            return;
         }
-        *m_out = m;
-        *bin_out = dir_bin_select(g.0, g.1);
+        x0 += 1;
     }
 }
 
