@@ -4,11 +4,10 @@
 use crate::error::Result;
 use crate::frame::{sanitize_plane, AuxKind, FrameRef, ImageF32, PlaneRef, Sanitized};
 use crate::gpu::preprocess::PreprocessConfig;
-use crate::reference::decode::{DecodedFrame, FrameColor};
+use crate::reference::decode::FrameColor;
 use crate::reference::edges::{model_edges_into, PreprocessScratch};
 use crate::reference::resample::{
-    encode_depth, resample_aux_checked, resample_aux_into, resample_color_into,
-    resample_decoded_aux_into, ModelResRef,
+    model_aux_into, resample_aux_checked, resample_aux_into, resample_color_into, ModelResRef,
 };
 
 /// The aux planes in the order of [`CpuPreprocessor`]'s model-size images.
@@ -20,9 +19,6 @@ pub struct CpuPreprocessor {
     cfg: PreprocessConfig,
     /// The colour plane as submitted (8-bit) or decoded (float formats).
     color: FrameColor,
-    /// Stays empty: `resample_decoded_aux_into` of it gives the model-size planes of a frame
-    /// without G-buffers (zeros, `has_depth` false), which the resampled planes then replace.
-    no_aux: DecodedFrame,
     scratch: PreprocessScratch,
     /// The model-size depth (view z), normals and motion, resampled at upload straight from the
     /// submitted planes: only the model-size planes are read after the preprocess (the compositor's
@@ -44,7 +40,6 @@ impl CpuPreprocessor {
         Ok(CpuPreprocessor {
             cfg,
             color: FrameColor::default(),
-            no_aux: DecodedFrame::empty(),
             scratch: PreprocessScratch::default(),
             aux: [
                 ImageF32::new(0, 0, 1),
@@ -131,21 +126,17 @@ impl CpuPreprocessor {
         }
         let plans = &mut self.scratch.plans;
         resample_color_into(&self.color, &self.cfg, plans, dst);
-        resample_decoded_aux_into(&self.no_aux, &self.cfg, plans, dst);
         let [depth, normals, motion] = &self.aux;
-        let fits = |src: &ImageF32, dst: &ImageF32| src.data.len() == dst.data.len();
-        if self.ready[0] && fits(depth, &dst.depth_z) {
-            dst.depth_z.data.copy_from_slice(&depth.data);
-            encode_depth(dst, &self.cfg);
-            dst.has_depth = true;
-        }
-        if self.ready[1] && fits(normals, &dst.normals) {
-            dst.normals.data.copy_from_slice(&normals.data);
-            dst.has_normals = true;
-        }
-        if self.ready[2] && fits(motion, &dst.motion) {
-            dst.motion.data.copy_from_slice(&motion.data);
-        }
+        let [d, n, m] = self.ready;
+        model_aux_into(
+            [
+                d.then_some(depth),
+                n.then_some(normals),
+                m.then_some(motion),
+            ],
+            &self.cfg,
+            dst,
+        );
         model_edges_into(&self.cfg, &mut self.scratch, dst);
         Ok(())
     }

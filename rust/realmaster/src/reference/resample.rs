@@ -520,9 +520,8 @@ pub fn resample_decoded_aux_into(
             encode_depth(out, cfg);
         }
         None => {
-            ensure_shape(&mut out.depth_z, mw, mh, 1);
+            zero_plane(&mut out.depth_z, mw, mh, 1);
             out.depth.data.fill(0.0);
-            out.depth_z.data.fill(0.0);
         }
     }
     match &frame.normals {
@@ -530,24 +529,53 @@ pub fn resample_decoded_aux_into(
             area_resample_planned_rgba(n, px, py, &mut out.normals);
             unit_normals(&mut out.normals);
         }
-        None => {
-            ensure_shape(&mut out.normals, mw, mh, 4);
-            out.normals.data.fill(0.0);
-        }
+        None => zero_plane(&mut out.normals, mw, mh, 4),
     }
     match &frame.motion {
         Some(m) => {
             area_resample_planned_rgba(m, px, py, &mut out.motion);
             to_model_pixels(&mut out.motion, (sw, sh));
         }
-        None => {
-            ensure_shape(&mut out.motion, mw, mh, 4);
-            out.motion.data.fill(0.0);
-        }
+        None => zero_plane(&mut out.motion, mw, mh, 4),
     }
     ensure_shape(&mut out.edges, mw, mh, 1);
     out.has_depth = frame.depth.is_some();
     out.has_normals = frame.normals.is_some();
+}
+
+/// `img` as a `w` x `h` plane of `c` zeros: a plane the frame lacks.
+fn zero_plane(img: &mut ImageF32, w: u32, h: u32, c: u32) {
+    ensure_shape(img, w, h, c);
+    img.data.fill(0.0);
+}
+
+/// The depth, normals and motion of `out` from finished model-size planes (as
+/// [`resample_aux_into`] makes them: view z, unit normals, motion in model pixels), zero where a
+/// plane is None or not the model's size, with the depth encoded and the edges plane sized: what
+/// [`resample_decoded_aux_into`] gives for a frame with those planes.
+pub fn model_aux_into(
+    [depth_z, normals, motion]: [Option<&ImageF32>; 3],
+    cfg: &PreprocessConfig,
+    out: &mut ModelResRef,
+) {
+    let (mw, mh) = (cfg.model_width, cfg.model_height);
+    let depth_z = depth_z.filter(|i| i.has_shape(mw, mh, 1));
+    let normals = normals.filter(|i| i.has_shape(mw, mh, 4));
+    let motion = motion.filter(|i| i.has_shape(mw, mh, 4));
+    let set = |dst: &mut ImageF32, src: Option<&ImageF32>, c: u32| match src {
+        Some(src) => dst.clone_from(src),
+        None => zero_plane(dst, mw, mh, c),
+    };
+    set(&mut out.depth_z, depth_z, 1);
+    set(&mut out.normals, normals, 4);
+    set(&mut out.motion, motion, 4);
+    match depth_z {
+        Some(_) => encode_depth(out, cfg),
+        None => zero_plane(&mut out.depth, mw, mh, 1),
+    }
+    ensure_shape(&mut out.edges, mw, mh, 1);
+    out.has_depth = depth_z.is_some();
+    out.has_normals = normals.is_some();
 }
 
 /// `out.depth` from `out.depth_z`: the model's encoding `1 / (1 + z / depth_scale)`.
