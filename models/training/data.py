@@ -48,10 +48,18 @@ class DataConfig:
     # ambient and sky tint than the training renders; a student that saw only one tint learns a fixed
     # colour correction and over-corrects the others (the sample renderer's asphalt came out brown).
     white_balance_aug: float = 0.0
+    # Probability that a pair's surfaces change colour: the same per-channel linear gains on its
+    # engine frames, previous output and target (2^(e_c - mean e), e_c ~ U(ALBEDO_EV): chroma only,
+    # brightness is the exposure augmentation's). A diffuse surface is albedo x light in both the
+    # engine frame and the target, so the look's per-channel ratio to the frame is unchanged; the
+    # student sees object colours the training scenes lack (a large saturated red roof came out
+    # green at golden hour) with the answer they imply.
+    albedo_aug: float = 0.0
 
 
 EXPOSURE_EV = (-3.0, 0.5)
 WHITE_BALANCE_EV = (-0.4, 0.4)
+ALBEDO_EV = (-1.0, 1.0)
 
 
 def rebalance_srgb(x: np.ndarray, gains: np.ndarray) -> np.ndarray:
@@ -233,6 +241,13 @@ class TrainingData:
                 # the window's frames are stacked on the channel axis: one gain triple per frame
                 for d in (a, b):
                     for k in ("frames", "prev"):
+                        x = d[k]
+                        d[k] = rebalance_srgb(x.reshape(*x.shape[:-1], -1, 3), gains).reshape(x.shape)
+            if self.cfg.albedo_aug > 0 and rng.random() < self.cfg.albedo_aug:
+                ev = rng.uniform(*ALBEDO_EV, size=3)
+                gains = (2.0 ** (ev - ev.mean())).astype(np.float32)
+                for d in (a, b):
+                    for k in ("frames", "prev", "target"):
                         x = d[k]
                         d[k] = rebalance_srgb(x.reshape(*x.shape[:-1], -1, 3), gains).reshape(x.shape)
             cur = self.store.frame(si, t)

@@ -25,7 +25,7 @@ def _realism_terms(tr: dict[str, Any]) -> str:
 
 
 def _augmentation(tr: dict[str, Any]) -> list[str]:
-    """The card's lines on exposure and white-balance augmentation, when the run used them."""
+    """The card's lines on exposure, white-balance and surface-colour augmentation, when the run used them."""
     lines = []
     wb = tr.get("white_balance_aug") or 0.0
     if wb > 0:
@@ -33,6 +33,14 @@ def _augmentation(tr: dict[str, Any]) -> list[str]:
             f"- white-balance augmentation (`--white-balance-aug {wb}`): {wb:.0%} of the pairs get red and blue gains of"
             " 2^U(-0.4, 0.4) on their engine frames only (not the target),",
             "  so another engine's ambient or sky tint is corrected to the same look instead of shifting it",
+        ]
+    al = tr.get("albedo_aug") or 0.0
+    if al > 0:
+        lines += [
+            f"- surface-colour augmentation (`--albedo-aug {al}`): {al:.0%} of the pairs get the same per-channel"
+            " gains 2^(U(-1, 1) - mean) on their engine frames and target,",
+            "  as if the surfaces had other colours (albedo x light scales alike in both), so colours the training"
+            " scenes lack keep their look",
         ]
     share = tr.get("exposure_aug") or 0.0
     if share <= 0:

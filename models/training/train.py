@@ -73,6 +73,8 @@ class TrainConfig:
     exposure_aug: float = 0.0
     # share of pairs whose engine frames get a white-balance shift (data.DataConfig.white_balance_aug)
     white_balance_aug: float = 0.0
+    # share of pairs whose surfaces change colour, frames and target alike (data.DataConfig.albedo_aug)
+    albedo_aug: float = 0.0
     # weight of the Sobel-gradient term (losses.LossWeights.edge); its default is the losses' default
     edge: float = 0.5
 
@@ -130,6 +132,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--exposure-aug", type=float, help="share of pairs re-exposed by one linear gain of 2^U(-3, 0.5) (0 = off)")
     ap.add_argument("--white-balance-aug", type=float, help="share of pairs whose engine frames (not the target) get red and blue gains of 2^U(-0.4, 0.4) (0 = off)")
+    ap.add_argument("--albedo-aug", type=float, help="share of pairs whose engine frames, previous output and target get the same per-channel gains 2^(U(-1, 1) - mean), as if the surfaces had other colours (0 = off)")
     ap.add_argument("--real-photos", type=Path, help="real-photo cache (realphotos.py extract) for the discriminator")
     ap.add_argument("--init-from", type=Path, help="start from this checkpoint's weights, or an exported package's (folder or model.onnx; same --arch; a fine-tune: new optimizer, step 0)")
     ap.add_argument("--weathers", help="comma-separated subset of target weathers (default: all in the data)")
@@ -157,6 +160,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--exposure-aug must be between 0 and 1 (got {args.exposure_aug})")
     if args.white_balance_aug is not None and not (0.0 <= args.white_balance_aug <= 1.0):
         ap.error(f"--white-balance-aug must be between 0 and 1 (got {args.white_balance_aug})")
+    if args.albedo_aug is not None and not (0.0 <= args.albedo_aug <= 1.0):
+        ap.error(f"--albedo-aug must be between 0 and 1 (got {args.albedo_aug})")
     if args.gan_start is not None and args.gan_start < 0:
         ap.error(f"--gan-start must not be negative (got {args.gan_start})")
     return args
@@ -165,7 +170,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     cfg = CONFIGS[args.config]
     over: dict[str, Any] = {}
-    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "gan_texture", "exposure_aug", "white_balance_aug", "edge"):
+    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "gan_texture", "exposure_aug", "white_balance_aug", "albedo_aug", "edge"):
         # (realism_batch / realism_every stay the preset's)
         v = getattr(args, k)
         if v is not None:
@@ -496,7 +501,7 @@ def train(args: argparse.Namespace) -> int:
     (workdir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     trim_log(workdir / "log.jsonl", step)
 
-    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug))
+    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug))
     lw = LossWeights(edge=cfg.edge)
     print(
         f"training {count_parameters(model)} parameters on {len(seqs)} sequences x {len(weathers)} weathers "

@@ -93,6 +93,13 @@ def test_white_balance_augmentation_is_stated_only_when_used(tmp_path: Path) -> 
     assert "white-balance augmentation (`--white-balance-aug 0.5`): 50% of the pairs" in card(tmp_path, run)
 
 
+def test_albedo_augmentation_is_stated_only_when_used(tmp_path: Path) -> None:
+    run = run_record("photoreal", 100, [], None)
+    assert "surface-colour augmentation" not in card(tmp_path, run)
+    run["train"]["albedo_aug"] = 0.5
+    assert "surface-colour augmentation (`--albedo-aug 0.5`): 50% of the pairs" in card(tmp_path, run)
+
+
 def test_engine_look_variants_are_counted_only_when_present(tmp_path: Path) -> None:
     run = run_record("photoreal", 100, [], None)
     assert "engine-look variants" not in card(tmp_path, run)

@@ -541,6 +541,35 @@ def test_white_balance_augmentation_shifts_the_engine_frames_only(dataset: Path)
     assert max(abs(gains[0] - 1.0), abs(gains[2] - 1.0)) > 1e-3, "the frames were rebalanced"
 
 
+def test_albedo_augmentation_recolours_frames_and_target_alike(dataset: Path) -> None:
+    """--albedo-aug gives a pair's engine frames, previous output and target the same per-channel
+    gains in linear light, with a geometric mean of 1 (chroma only); G-buffers and crop unchanged."""
+    seqs = [s for s in find_sequences([dataset]) if s.split == "train"]
+    cfg = dict(crop=32, batch=1, p_prev_sim=0.0)
+    plain = tdata.TrainingData(seqs, ["fog"], prompt_table(["fog"]), tdata.DataConfig(**cfg)).batch(5, 2)
+    aug = tdata.TrainingData(seqs, ["fog"], prompt_table(["fog"]), tdata.DataConfig(**cfg, albedo_aug=1.0)).batch(5, 2)
+    for k in ("edges", "depth", "normals", "motion", "valid"):
+        assert np.array_equal(plain[k], aug[k]), k
+
+    from seqio import srgb_to_linear
+
+    gains = np.zeros((3, 3))
+    for i, k in enumerate(("frames", "prev", "target")):
+        a, b = (srgb_to_linear(x).astype(np.float64) for x in (plain[k], aug[k]))
+        n, c = a.shape[:2]
+        a, b = a.reshape(n, c // 3, 3, -1), b.reshape(n, c // 3, 3, -1)
+        for ch in range(3):
+            ok = (a[:, :, ch] > 0.02) & (b[:, :, ch] < 0.98) & (b[:, :, ch] > 1e-4)
+            assert ok.sum() > 50, (k, ch)
+            r = b[:, :, ch][ok] / a[:, :, ch][ok]
+            assert np.abs(r / np.median(r) - 1.0).max() < 2e-3, f"one gain per channel ({k}, channel {ch})"
+            gains[i, ch] = np.median(r)
+    assert np.abs(gains / gains[0] - 1.0).max() < 2e-3, "the same gains on frames, previous output and target"
+    assert abs(np.log2(gains[0]).mean()) < 2e-3, "chroma only: the gains' geometric mean is 1"
+    assert np.all(np.abs(np.log2(gains[0])) <= 4.0 / 3.0 + 1e-3)
+    assert np.abs(gains[0] - 1.0).max() > 1e-2, "the pair was recoloured"
+
+
 def test_flawed_sky_is_not_learned(dataset: Path) -> None:
     """Clips marked camera_sky=full_panorama trust their target only below the sky depth, and the
     paired losses give no gradient on the untrusted pixels."""
