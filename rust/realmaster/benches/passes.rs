@@ -19,7 +19,7 @@ use realmaster::gpu::preprocess::{
     EdgeParams, ModelColorSpace, ModelResImages, PreprocessConfig, Preprocessor,
 };
 use realmaster::gpu::{AdapterPreference, GpuContext, GpuImage};
-use realmaster::reference::decode::{DecodedFrame, FrameColor};
+use realmaster::reference::decode::{ColorRows, DecodedFrame};
 use realmaster::reference::edges::{model_inputs_into, PreprocessScratch};
 use realmaster::reference::guided_upsample::{guided_upsample_into, UpsampleScratch};
 use realmaster::reference::resample::ModelResRef;
@@ -348,14 +348,15 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
     g.bench_function("temporal (model size)", |b| {
         b.iter(|| pool.install(|| comp.temporal(&model_res)))
     });
-    // The CPU backend keeps 8-bit colour as submitted (decoded per row where a pass reads it).
-    let mut color = FrameColor::default();
-    color.upload(&frame);
+    // The CPU backend reads 8-bit colour where the engine left it (decoded per row where a pass
+    // reads it).
+    let no_decode = ImageF32::new(0, 0, 4);
+    let color = ColorRows::new(&frame, &no_decode);
     // Run once so the timed runs keep a history, as a steady frame loop does.
-    pool.install(|| comp.composite(&color, &model_res));
+    pool.install(|| comp.composite(color, &model_res));
     g.bench_function(
         "composite: temporal at model size, upsample+blend+encode rgba8",
-        |b| b.iter(|| pool.install(|| comp.composite(&color, &model_res))),
+        |b| b.iter(|| pool.install(|| comp.composite(color, &model_res))),
     );
     // The CPU backend's preprocessor: the decode and resample + edges above, except that the
     // normals are resampled at upload straight from the submitted plane (never decoded).
@@ -380,7 +381,7 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
             pool.install(|| {
                 let up = pre.upload(&frame).and_then(|_| pre.process(&mut model_res));
                 std::hint::black_box(up.is_ok());
-                if let Some(color) = pre.color() {
+                if let Ok(color) = pre.color(&frame) {
                     comp.composite(color, &model_res);
                 }
             })
@@ -445,7 +446,7 @@ impl CompositeState {
         temporal_into(&inputs, &self.params, &mut self.next, &mut self.scratch)
     }
 
-    fn composite(&mut self, color: &FrameColor, model_res: &ModelResRef) {
+    fn composite(&mut self, color: ColorRows<'_>, model_res: &ModelResRef) {
         let look = ModelLook {
             out: &self.out_lr,
             input: &self.in_lr,

@@ -121,7 +121,7 @@ fn cpu_passes_allocate_nothing_per_frame() {
             passes.warp_look(ring)?;
             passes.pack(&order, slot, i > 0, &mut arena)?;
             passes.set_look(&output)?;
-            passes.composite(ColorFormat::Rgba8Srgb, &params, i == 0, &mut encoded)?;
+            passes.composite(&f, &params, i == 0, &mut encoded)?;
             passes.read_output(&mut encoded)
         });
         COUNTING.store(false, Ordering::Relaxed);

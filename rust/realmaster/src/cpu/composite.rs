@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::frame::{ColorFormat, ImageF32};
 use crate::gpu::composite::CompositeParams;
 use crate::reference::blend::blend_encode_row;
-use crate::reference::decode::FrameColor;
+use crate::reference::decode::ColorRows;
 use crate::reference::guided_upsample::{guided_rows, UpsampleScratch};
 use crate::reference::temporal::{
     accumulated_look, temporal_into, TemporalInputs, TemporalScratch,
@@ -78,7 +78,7 @@ impl CpuCompositor {
     /// caller shows the untouched frame.
     pub fn composite_encode(
         &mut self,
-        color: &FrameColor,
+        color: ColorRows<'_>,
         look: &ModelLook<'_>,
         params: &CompositeParams,
         reset_history: bool,
@@ -161,15 +161,13 @@ impl CpuCompositor {
             .for_each(|(y, bytes)| {
                 ROWS.with(|r| {
                     let (buf, res) = &mut *r.borrow_mut();
-                    match color {
+                    match color.srgb8_row(y) {
                         // 8-bit frames: decoded, upsampled, blended and encoded in one go.
-                        FrameColor::Srgb8 {
-                            bgr, bytes: src, ..
-                        } => {
-                            let src = &src[y * w as usize * 4..][..w as usize * 4];
-                            rows.encode_srgb8_row(y, src, *bgr, strength, format, bytes, buf)
+                        Some(src) => {
+                            let bgr = matches!(color, ColorRows::Srgb8 { bgr: true, .. });
+                            rows.encode_srgb8_row(y, src, bgr, strength, format, bytes, buf)
                         }
-                        FrameColor::Linear(_) => {
+                        None => {
                             let grow = color.linear_row(y, buf);
                             res.resize(grow.len(), 0.0);
                             rows.row_into(y, grow, res);
@@ -205,7 +203,7 @@ mod tests {
     /// model's look is one affine map of the perceptual colour (-0.2 on dark squares, +0.2 on light
     /// ones, about -1 on the box). Returns the frame's colour and the model-size output, input,
     /// motion (model pixels, 4 channels) and depth.
-    fn box_frame(ox: u32) -> (FrameColor, [ImageF32; 4]) {
+    fn box_frame(ox: u32) -> (ImageF32, [ImageF32; 4]) {
         let (w, h) = (96u32, 48u32);
         let in_box = |x: u32, y: u32| (ox..ox + 16).contains(&x) && (16..32).contains(&y);
         let colour = |x: u32, y: u32| {
@@ -246,7 +244,7 @@ mod tests {
                 d.data[i] = if in_box(fx, fy) { 2.0 } else { 10.0 };
             }
         }
-        (FrameColor::Linear(frame), [out, input, m, d])
+        (frame, [out, input, m, d])
     }
 
     fn run(comp: &mut CpuCompositor, ox: u32, use_depth: bool, reset: bool) -> Vec<f32> {
@@ -263,7 +261,7 @@ mod tests {
         };
         let mut bytes = Vec::new();
         comp.composite_encode(
-            &frame,
+            ColorRows::Linear(&frame),
             &look,
             &params,
             reset,
@@ -331,8 +329,15 @@ mod tests {
         };
         let mut bytes = Vec::new();
         let p = CompositeParams::default();
-        comp.composite_encode(&frame, &look, &p, true, ColorFormat::Rgba8Srgb, &mut bytes)
-            .unwrap();
+        comp.composite_encode(
+            ColorRows::Linear(&frame),
+            &look,
+            &p,
+            true,
+            ColorFormat::Rgba8Srgb,
+            &mut bytes,
+        )
+        .unwrap();
         assert!(comp.history_valid);
         let small = ImageF32::new(4, 4, 4);
         let bad = ModelLook {
@@ -340,7 +345,14 @@ mod tests {
             ..look
         };
         let err = comp
-            .composite_encode(&frame, &bad, &p, false, ColorFormat::Rgba8Srgb, &mut bytes)
+            .composite_encode(
+                ColorRows::Linear(&frame),
+                &bad,
+                &p,
+                false,
+                ColorFormat::Rgba8Srgb,
+                &mut bytes,
+            )
             .unwrap_err();
         assert!(err.to_string().contains("one size"), "{err}");
         assert!(!comp.history_valid);

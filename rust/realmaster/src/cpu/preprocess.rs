@@ -2,12 +2,13 @@
 //! inputs (area resample, model encodings, edges).
 
 use crate::error::Result;
-use crate::frame::{sanitize_plane, AuxKind, FrameRef, ImageF32, PlaneRef, Sanitized};
+use crate::frame::{sanitize_plane, AuxKind, ColorFormat, FrameRef, ImageF32, PlaneRef, Sanitized};
 use crate::gpu::preprocess::PreprocessConfig;
-use crate::reference::decode::FrameColor;
+use crate::reference::decode::{decode_color_into, ColorRows};
 use crate::reference::edges::{model_edges_into, PreprocessScratch};
 use crate::reference::resample::{
-    model_aux_into, resample_aux_checked, resample_aux_into, resample_color_into, ModelResRef,
+    model_aux_into, model_color, resample_aux_checked, resample_aux_into,
+    resample_color_linear_into, ModelResRef,
 };
 
 /// The aux planes in the order of [`CpuPreprocessor`]'s model-size images.
@@ -17,8 +18,14 @@ const AUX: [AuxKind; 3] = [AuxKind::Depth, AuxKind::Normals, AuxKind::Motion];
 /// engine resolution or the set of planes changes, never per frame.
 pub struct CpuPreprocessor {
     cfg: PreprocessConfig,
-    /// The colour plane as submitted (8-bit) or decoded (float formats).
-    color: FrameColor,
+    /// The last uploaded frame's colour decoded to linear, for float formats (8-bit colour is read
+    /// from the frame itself: see [`ColorRows`]); stays empty otherwise.
+    decoded: ImageF32,
+    /// The last uploaded frame's linear colour at model size (resampled at upload, while the
+    /// frame's rows are at hand).
+    color_lr: ImageF32,
+    /// (width, height, format) of the last uploaded frame: the frame the compositor must be given.
+    uploaded_as: Option<(u32, u32, ColorFormat)>,
     scratch: PreprocessScratch,
     /// The model-size depth (view z), normals and motion, resampled at upload straight from the
     /// submitted planes: only the model-size planes are read after the preprocess (the compositor's
@@ -31,7 +38,6 @@ pub struct CpuPreprocessor {
     fixed: Vec<f32>,
     /// What the sanitizer replaced in the last uploaded frame.
     sanitized: Sanitized,
-    uploaded: bool,
 }
 
 impl CpuPreprocessor {
@@ -39,7 +45,9 @@ impl CpuPreprocessor {
         cfg.validate()?;
         Ok(CpuPreprocessor {
             cfg,
-            color: FrameColor::default(),
+            decoded: ImageF32::new(0, 0, 4),
+            color_lr: ImageF32::new(0, 0, 4),
+            uploaded_as: None,
             scratch: PreprocessScratch::default(),
             aux: [
                 ImageF32::new(0, 0, 1),
@@ -49,7 +57,6 @@ impl CpuPreprocessor {
             ready: [false; 3],
             fixed: Vec::new(),
             sanitized: Sanitized::default(),
-            uploaded: false,
         })
     }
 
@@ -57,8 +64,9 @@ impl CpuPreprocessor {
         &self.cfg
     }
 
-    /// Take one engine frame: its colour kept (see [`FrameColor`]), depth, normals and motion
-    /// resampled to the model's size. The G-buffers need not have been sanitized: each source row
+    /// Take one engine frame: its colour, depth, normals and motion resampled to the model's size
+    /// (float colour also decoded and kept for the compositor; 8-bit colour is not copied: the
+    /// compositor reads it from the same frame, [`Self::color`]). The G-buffers need not have been sanitized: each source row
     /// is checked against the sanitizer's rules as the resample reads it, and a plane with a bad
     /// value is copied, sanitized (`frame::sanitize_plane`, the session's rules) and resampled
     /// again; [`take_sanitized`](Self::take_sanitized) reports what was replaced.
@@ -101,8 +109,14 @@ impl CpuPreprocessor {
             }
             resample_aux_into(kind, &self.fixed, size, &self.cfg, plans, out);
         }
-        self.color.upload(frame);
-        self.uploaded = true;
+        self.uploaded_as = None;
+        if ColorRows::needs_decode(frame.format) {
+            decode_color_into(frame, &mut self.decoded);
+        }
+        let color = ColorRows::new(frame, &self.decoded);
+        let plans = &mut self.scratch.plans;
+        resample_color_linear_into(color, &self.cfg, plans, &mut self.color_lr);
+        self.uploaded_as = Some((frame.width, frame.height, frame.format));
         Ok(())
     }
 
@@ -111,21 +125,29 @@ impl CpuPreprocessor {
         std::mem::take(&mut self.sanitized)
     }
 
-    /// The last uploaded frame's colour at full resolution (None before the first upload).
-    pub fn color(&self) -> Option<&FrameColor> {
-        self.uploaded.then_some(&self.color)
+    /// The colour of `frame`, which must be the last uploaded one (the compositor reads it): its
+    /// 8-bit rows in place, or the decoded image of a float frame. An error before any upload or
+    /// for a frame of another size or format.
+    pub fn color<'a>(&'a self, frame: &FrameRef<'a>) -> Result<ColorRows<'a>> {
+        if self.uploaded_as != Some((frame.width, frame.height, frame.format)) {
+            return Err(crate::Error::Internal(format!(
+                "CPU preprocessor: the frame to composite ({}x{} {:?}) is not the uploaded one ({:?})",
+                frame.width, frame.height, frame.format, self.uploaded_as
+            )));
+        }
+        Ok(ColorRows::new(frame, &self.decoded))
     }
 
     /// Resample + encode + edges of the last decoded frame into `dst`.
     pub fn process(&mut self, dst: &mut ModelResRef) -> Result<()> {
-        if !self.uploaded {
+        if self.uploaded_as.is_none() {
             return Err(crate::Error::config(
                 "no frame has been uploaded yet",
                 "call CpuPreprocessor::upload before process",
             ));
         }
-        let plans = &mut self.scratch.plans;
-        resample_color_into(&self.color, &self.cfg, plans, dst);
+        dst.color_linear.clone_from(&self.color_lr);
+        model_color(dst, &self.cfg);
         let [depth, normals, motion] = &self.aux;
         let [d, n, m] = self.ready;
         model_aux_into(
@@ -239,6 +261,46 @@ mod tests {
             };
             assert!(bits(&got) == bits(&want), "layout {layout:?}");
         }
+    }
+
+    /// The compositor reads an 8-bit frame's colour from the frame itself (not a copy), a float
+    /// frame's decoded once at upload; a frame other than the uploaded one is an error.
+    #[test]
+    fn colour_is_read_from_the_uploaded_frame() {
+        let cfg = PreprocessConfig {
+            model_width: 8,
+            model_height: 4,
+            color_space: ModelColorSpace::Srgb,
+            depth_scale: 10.0,
+            edges: EdgeParams::default(),
+        };
+        let mut pre = CpuPreprocessor::new(cfg).unwrap();
+        let bytes: Vec<u8> = (0..17 * 9 * 4).map(|i| (i * 13 % 256) as u8).collect();
+        let frame = FrameRef::color_only(17, 9, ColorFormat::Bgra8Srgb, &bytes);
+        assert!(pre.color(&frame).is_err(), "nothing uploaded yet");
+        pre.upload(&frame).unwrap();
+        match pre.color(&frame).unwrap() {
+            ColorRows::Srgb8 { bytes: b, bgr, .. } => {
+                assert!(std::ptr::eq(b, &bytes[..]) && bgr);
+            }
+            ColorRows::Linear(_) => panic!("8-bit colour must be read in place"),
+        }
+        let other = FrameRef::color_only(9, 17, ColorFormat::Bgra8Srgb, &bytes);
+        assert!(pre.color(&other).is_err());
+        let floats: Vec<u8> = (0..17 * 9 * 4)
+            .flat_map(|i| (i as f32 / 600.0).to_le_bytes())
+            .collect();
+        let float_frame = FrameRef::color_only(17, 9, ColorFormat::Rgba32Float, &floats);
+        assert!(pre.color(&float_frame).is_err(), "not the uploaded format");
+        pre.upload(&float_frame).unwrap();
+        assert!(pre.color(&frame).is_err());
+        let color = pre.color(&float_frame).unwrap();
+        assert_eq!(color.to_linear(), decode_frame(&float_frame).color);
+        let mut got = ModelResRef::new(8, 4);
+        pre.process(&mut got).unwrap();
+        let want = model_inputs(&decode_frame(&float_frame), &cfg);
+        assert_eq!(got.color_linear, want.color_linear);
+        assert_eq!(got.color, want.color);
     }
 
     /// Bad G-buffer values (each kind the sanitizer replaces, in the first, a middle and the last

@@ -3,7 +3,7 @@
 
 use crate::cpu::{CpuCompositor, CpuPreprocessor, ModelLook};
 use crate::error::{Error, Result};
-use crate::frame::{ColorFormat, FrameRef, ImageF32};
+use crate::frame::{FrameRef, ImageF32};
 use crate::gpu::composite::CompositeParams;
 use crate::gpu::model_io::reference::{to_linear_into, unpack_into};
 use crate::gpu::preprocess::{ModelColorSpace, PreprocessConfig, TensorLayout};
@@ -148,7 +148,7 @@ impl FramePasses for CpuPasses {
 
     fn composite(
         &mut self,
-        format: ColorFormat,
+        frame: &FrameRef<'_>,
         params: &CompositeParams,
         reset_history: bool,
         out: &mut Vec<u8>,
@@ -156,10 +156,7 @@ impl FramePasses for CpuPasses {
         let srgb = matches!(self.spec.color_space, ModelColorSpace::Srgb);
         to_linear_into(&self.look_out.data, srgb, &mut self.out_lin.data);
         to_linear_into(&self.look_in.data, srgb, &mut self.in_lin.data);
-        let color = self
-            .pre
-            .color()
-            .ok_or_else(|| Error::Internal("frame colour missing after upload".into()))?;
+        let color = self.pre.color(frame)?;
         let cur = self.current_slot.and_then(|s| self.slots.get(s));
         let look = ModelLook {
             out: &self.out_lin,
@@ -168,7 +165,7 @@ impl FramePasses for CpuPasses {
             depth: cur.filter(|c| c.has_depth).map(|c| &c.depth_z),
         };
         self.comp
-            .composite_encode(color, &look, params, reset_history, format, out)
+            .composite_encode(color, &look, params, reset_history, frame.format, out)
     }
 
     fn read_output(&mut self, _out: &mut Vec<u8>) -> Result<()> {

@@ -589,7 +589,7 @@ impl Engine {
         match (input, out) {
             (FrameIn::Cpu(f), FrameOut::Cpu(o)) => {
                 self.passes
-                    .composite(f.format, &params, reset_history, &mut o.data)?;
+                    .composite(f, &params, reset_history, &mut o.data)?;
                 if settings.profile {
                     self.passes.flush(true)?;
                     lap.stage(&mut t.composite_ms);
@@ -719,7 +719,7 @@ mod tests {
         }
         fn composite(
             &mut self,
-            format: ColorFormat,
+            frame: &FrameRef<'_>,
             params: &CompositeParams,
             reset: bool,
             out: &mut Vec<u8>,
@@ -727,7 +727,7 @@ mod tests {
             if self.fail_on.contains(&(self.frame - 1)) {
                 return Err(Error::gpu("test: the composite pass failed", "none"));
             }
-            self.inner.composite(format, params, reset, out)
+            self.inner.composite(frame, params, reset, out)
         }
         fn read_output(&mut self, out: &mut Vec<u8>) -> Result<()> {
             self.inner.read_output(out)

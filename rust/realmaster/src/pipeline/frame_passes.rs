@@ -7,7 +7,7 @@
 
 use crate::error::Error;
 use crate::error::Result;
-use crate::frame::{ColorFormat, FrameRef};
+use crate::frame::FrameRef;
 use crate::gpu::composite::CompositeParams;
 use crate::gpu::host::DeviceFrame;
 use crate::gpu::preprocess::TensorLayout;
@@ -46,11 +46,12 @@ pub trait FramePasses: Send {
     /// input as the look's input.
     fn set_look(&mut self, rgb: &[f32]) -> Result<()>;
 
-    /// Composite the uploaded frame with the look and encode it to `format`. The encoded bytes
+    /// Composite the uploaded frame (`frame`: the one given to `upload`; a backend may read its
+    /// colour again here) with the look and encode it to the frame's format. The encoded bytes
     /// are in `out` after `read_output` (a backend may write them here already).
     fn composite(
         &mut self,
-        format: ColorFormat,
+        frame: &FrameRef<'_>,
         params: &CompositeParams,
         reset_history: bool,
         out: &mut Vec<u8>,

@@ -3,7 +3,7 @@
 //! buffers.
 
 use crate::error::{Error, Result};
-use crate::frame::{ColorFormat, FrameRef};
+use crate::frame::FrameRef;
 use crate::gpu::composite::{CompositeParams, Compositor, LookImages};
 use crate::gpu::host::{DeviceFrame, Export, Import};
 use crate::gpu::kernel::{map_and_read_f32_into, map_and_read_into, GpuImage};
@@ -343,7 +343,7 @@ impl FramePasses for GpuPasses {
 
     fn composite(
         &mut self,
-        format: ColorFormat,
+        frame: &FrameRef<'_>,
         params: &CompositeParams,
         reset_history: bool,
         _out: &mut Vec<u8>,
@@ -355,7 +355,7 @@ impl FramePasses for GpuPasses {
                 .frame()
                 .ok_or_else(|| Error::Internal("frame images missing".into()))?;
             s.comp
-                .record_encode(&s.ctx, enc, frame_images, format, params.strength)
+                .record_encode(&s.ctx, enc, frame_images, frame.format, params.strength)
         })
     }
 

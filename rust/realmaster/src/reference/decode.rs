@@ -174,8 +174,8 @@ impl DecodedFrame {
         self.decode_aux_from(frame, spare);
     }
 
-    /// [`Self::decode_from`] without the colour plane (the CPU backend keeps it in a
-    /// [`FrameColor`]).
+    /// [`Self::decode_from`] without the colour plane (the CPU backend reads it through
+    /// [`ColorRows`]).
     pub fn decode_aux_from(&mut self, frame: &FrameRef<'_>, spare: &mut [Option<ImageF32>; 3]) {
         let size = (frame.width, frame.height);
         let [sd, sn, sm] = spare;
@@ -185,105 +185,91 @@ impl DecodedFrame {
     }
 }
 
-/// The engine frame's colour as the CPU backend keeps it between upload and composite. 8-bit sRGB
-/// stays as submitted (4 bytes a pixel, tight rows): each pass that reads it decodes the rows it
+/// An engine frame's colour as the CPU passes read it. 8-bit sRGB is read where the engine left
+/// it (4 bytes a pixel, rows `pitch` bytes apart): each pass that reads it decodes the rows it
 /// needs by table while they are in cache, so no full-resolution float image (16 bytes a pixel) is
-/// written and read back three times. Float formats are decoded to linear once.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FrameColor {
-    /// `Rgba8Srgb` or `Bgra8Srgb` (`bgr`) bytes, `width * 4` per row.
+/// written and read back, and the plane is not copied. Float formats are read decoded to linear
+/// (`decode_color_into`, once per frame).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ColorRows<'a> {
+    /// `Rgba8Srgb` or `Bgra8Srgb` (`bgr`) rows of `width * 4` bytes, `pitch` bytes apart.
     Srgb8 {
         width: u32,
         height: u32,
         bgr: bool,
-        bytes: Vec<u8>,
+        bytes: &'a [u8],
+        pitch: usize,
     },
     /// Linear RGBA.
-    Linear(ImageF32),
+    Linear(&'a ImageF32),
 }
 
-impl Default for FrameColor {
-    fn default() -> Self {
-        FrameColor::Linear(ImageF32::new(0, 0, 4))
-    }
-}
-
-impl FrameColor {
-    /// Keep `frame`'s colour plane (which must have passed `validate_layout`), reusing this
-    /// one's allocation.
-    pub fn upload(&mut self, frame: &FrameRef<'_>) {
-        let (w, h) = (frame.width, frame.height);
+impl<'a> ColorRows<'a> {
+    /// `frame`'s colour: its own rows for 8-bit formats, else `decoded` (which must hold
+    /// `decode_color_into` of the frame).
+    pub fn new(frame: &FrameRef<'a>, decoded: &'a ImageF32) -> Self {
         match frame.format {
-            ColorFormat::Rgba8Srgb | ColorFormat::Bgra8Srgb => {
-                let mut bytes = match std::mem::take(self) {
-                    FrameColor::Srgb8 { bytes, .. } => bytes,
-                    FrameColor::Linear(_) => Vec::new(),
-                };
-                let row = w as usize * 4;
-                bytes.resize(row * h as usize, 0);
-                let (pitch, src) = (frame.color.row_pitch, frame.color.data);
-                if row > 0 {
-                    // Bands of rows in parallel (one memcpy would run on one core).
-                    let band = 16;
-                    bytes
-                        .par_chunks_mut(row * band)
-                        .enumerate()
-                        .for_each(|(i, dst)| {
-                            for (k, d) in dst.chunks_exact_mut(row).enumerate() {
-                                d.copy_from_slice(&src[(i * band + k) * pitch..][..row]);
-                            }
-                        });
-                }
-                *self = FrameColor::Srgb8 {
-                    width: w,
-                    height: h,
-                    bgr: frame.format == ColorFormat::Bgra8Srgb,
-                    bytes,
-                };
-            }
-            ColorFormat::Rgba16Float | ColorFormat::Rgba32Float => {
-                let mut img = match std::mem::take(self) {
-                    FrameColor::Linear(img) => img,
-                    FrameColor::Srgb8 { .. } => ImageF32::new(0, 0, 4),
-                };
-                decode_color_into(frame, &mut img);
-                *self = FrameColor::Linear(img);
-            }
+            ColorFormat::Rgba8Srgb | ColorFormat::Bgra8Srgb => ColorRows::Srgb8 {
+                width: frame.width,
+                height: frame.height,
+                bgr: frame.format == ColorFormat::Bgra8Srgb,
+                bytes: frame.color.data,
+                pitch: frame.color.row_pitch,
+            },
+            ColorFormat::Rgba16Float | ColorFormat::Rgba32Float => ColorRows::Linear(decoded),
         }
+    }
+
+    /// Whether `format` is read decoded (float formats), so the caller decodes it first.
+    pub fn needs_decode(format: ColorFormat) -> bool {
+        matches!(format, ColorFormat::Rgba16Float | ColorFormat::Rgba32Float)
     }
 
     /// (width, height).
     pub fn size(&self) -> (u32, u32) {
         match self {
-            FrameColor::Srgb8 { width, height, .. } => (*width, *height),
-            FrameColor::Linear(img) => (img.width, img.height),
+            ColorRows::Srgb8 { width, height, .. } => (*width, *height),
+            ColorRows::Linear(img) => (img.width, img.height),
         }
     }
 
     /// Whether it holds `width * height` pixels.
     pub fn is_complete(&self) -> bool {
-        let (w, h) = self.size();
-        let n = w as usize * h as usize * 4;
+        let (w, h) = (self.size().0 as usize, self.size().1 as usize);
         match self {
-            FrameColor::Srgb8 { bytes, .. } => bytes.len() == n,
-            FrameColor::Linear(img) => img.channels == 4 && img.data.len() == n,
+            ColorRows::Srgb8 { bytes, pitch, .. } => {
+                h == 0 || (*pitch >= w * 4 && bytes.len() >= (h - 1) * pitch + w * 4)
+            }
+            ColorRows::Linear(img) => img.channels == 4 && img.data.len() == w * h * 4,
+        }
+    }
+
+    /// Row `y`'s bytes of an 8-bit frame (None for float formats).
+    pub fn srgb8_row(&self, y: usize) -> Option<&'a [u8]> {
+        match *self {
+            ColorRows::Srgb8 {
+                width,
+                bytes,
+                pitch,
+                ..
+            } => bytes.get(y * pitch..)?.get(..width as usize * 4),
+            ColorRows::Linear(_) => None,
         }
     }
 
     /// Row `y` as linear RGBA: the decoded image's row, or the bytes decoded into `buf` (the
     /// values of [`decode_color_into`]).
-    pub fn linear_row<'a>(&'a self, y: usize, buf: &'a mut Vec<f32>) -> &'a [f32] {
+    pub fn linear_row<'b>(&'b self, y: usize, buf: &'b mut Vec<f32>) -> &'b [f32] {
         match self {
-            FrameColor::Linear(img) => {
+            ColorRows::Linear(img) => {
                 let w4 = img.width as usize * 4;
                 &img.data[y * w4..][..w4]
             }
-            FrameColor::Srgb8 {
-                width, bgr, bytes, ..
-            } => {
+            ColorRows::Srgb8 { width, bgr, .. } => {
                 let w4 = *width as usize * 4;
                 buf.resize(w4, 0.0);
-                srgb8_row_to_linear(&bytes[y * w4..][..w4], *bgr, buf);
+                let row = self.srgb8_row(y).unwrap_or(&[]);
+                srgb8_row_to_linear(row, *bgr, buf);
                 buf
             }
         }
@@ -324,10 +310,10 @@ pub fn decode_frame(frame: &FrameRef<'_>) -> DecodedFrame {
 mod tests {
     use super::*;
 
-    /// 8-bit colour is kept as tight rows whatever the submitted row pitch, and decodes to what
-    /// `decode_color` makes of the frame; float colour is decoded.
+    /// 8-bit colour is read from the frame's own rows whatever their pitch, and decodes to what
+    /// `decode_color` makes of the frame; float colour is read decoded.
     #[test]
-    fn frame_colour_keeps_tight_rows() {
+    fn colour_rows_read_the_frame_in_place() {
         let (w, h) = (5u32, 37u32);
         let tight: Vec<u8> = (0..w * h * 4).map(|i| (i * 29 % 256) as u8).collect();
         let pitch = w as usize * 4 + 12;
@@ -336,27 +322,40 @@ mod tests {
             padded[y * pitch..][..w as usize * 4]
                 .copy_from_slice(&tight[y * w as usize * 4..][..w as usize * 4]);
         }
+        let none = ImageF32::new(0, 0, 4);
         for format in [ColorFormat::Rgba8Srgb, ColorFormat::Bgra8Srgb] {
             let mut frame = FrameRef::color_only(w, h, format, &padded);
             frame.color.row_pitch = pitch;
-            let mut color = FrameColor::default();
-            color.upload(&frame);
-            match &color {
-                FrameColor::Srgb8 { bytes, bgr, .. } => {
-                    assert!(bytes == &tight);
-                    assert_eq!(*bgr, format == ColorFormat::Bgra8Srgb);
+            assert!(!ColorRows::needs_decode(format));
+            let color = ColorRows::new(&frame, &none);
+            match color {
+                ColorRows::Srgb8 { bytes, bgr, .. } => {
+                    assert!(std::ptr::eq(bytes, &padded[..]), "not copied");
+                    assert_eq!(bgr, format == ColorFormat::Bgra8Srgb);
                 }
-                FrameColor::Linear(_) => panic!("8-bit colour must stay bytes"),
+                ColorRows::Linear(_) => panic!("8-bit colour must stay bytes"),
+            }
+            for y in 0..h as usize {
+                assert_eq!(
+                    color.srgb8_row(y),
+                    Some(&tight[y * w as usize * 4..][..w as usize * 4])
+                );
             }
             assert!(color.is_complete());
             assert_eq!(color.to_linear(), decode_color(&frame));
+            // A plane one byte short of its last row is not complete.
+            frame.color.data = &padded[..padded.len() - 13];
+            assert!(!ColorRows::new(&frame, &none).is_complete());
         }
         let floats: Vec<u8> = (0..w * h * 4)
             .flat_map(|i| (i as f32 * 0.01).to_le_bytes())
             .collect();
         let frame = FrameRef::color_only(w, h, ColorFormat::Rgba32Float, &floats);
-        let mut color = FrameColor::default();
-        color.upload(&frame);
-        assert!(matches!(&color, FrameColor::Linear(img) if *img == decode_color(&frame)));
+        assert!(ColorRows::needs_decode(frame.format));
+        let mut decoded = ImageF32::new(0, 0, 4);
+        decode_color_into(&frame, &mut decoded);
+        let color = ColorRows::new(&frame, &decoded);
+        assert!(matches!(color, ColorRows::Linear(img) if *img == decode_color(&frame)));
+        assert!(color.srgb8_row(0).is_none());
     }
 }

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::blend::use_avx2;
 
-use super::decode::{ensure_shape, DecodedFrame, FrameColor};
+use super::decode::{ensure_shape, ColorRows, DecodedFrame};
 use crate::frame::{aux_row_clean, AuxKind, ImageF32};
 use crate::gpu::preprocess::{ModelColorSpace, PreprocessConfig};
 
@@ -143,15 +143,25 @@ unsafe fn vertical_sum_avx2(data: &[f32], y0: usize, wys: &[f32], line_len: usiz
 /// decoded by table as it is read: the decoded values (those of `decode::decode_color_into`)
 /// summed in the same order, so the same bits as resampling the decoded image.
 #[inline(always)]
-fn vertical_sum_srgb8(bytes: &[u8], bgr: bool, y0: usize, wys: &[f32], w: usize, v: &mut [f32]) {
-    vertical_sum_srgb8_from(0, bytes, bgr, y0, wys, w, v)
+fn vertical_sum_srgb8(
+    bytes: &[u8],
+    pitch: usize,
+    bgr: bool,
+    y0: usize,
+    wys: &[f32],
+    w: usize,
+    v: &mut [f32],
+) {
+    vertical_sum_srgb8_from(0, bytes, pitch, bgr, y0, wys, w, v)
 }
 
 /// [`vertical_sum_srgb8`] of the pixels from `x0` on.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn vertical_sum_srgb8_from(
     x0: usize,
     bytes: &[u8],
+    pitch: usize,
     bgr: bool,
     y0: usize,
     wys: &[f32],
@@ -160,7 +170,7 @@ fn vertical_sum_srgb8_from(
 ) {
     let t = super::decode::tables();
     let (r, b) = if bgr { (2, 0) } else { (0, 2) };
-    let line = |dy: usize| &bytes[(y0 + dy) * w * 4..][4 * x0..w * 4];
+    let line = |dy: usize| &bytes[(y0 + dy) * pitch..][4 * x0..w * 4];
     let v = &mut v[4 * x0..w * 4];
     let w0 = wys[0];
     for (a, p) in v.chunks_exact_mut(4).zip(line(0).chunks_exact(4)) {
@@ -187,13 +197,14 @@ fn vertical_sum_srgb8_from(
 #[target_feature(enable = "avx2")]
 unsafe fn vertical_sum_srgb8_avx2(
     bytes: &[u8],
+    pitch: usize,
     bgr: bool,
     y0: usize,
     wys: &[f32],
     w: usize,
     v: &mut [f32],
 ) {
-    vertical_sum_srgb8(bytes, bgr, y0, wys, w, v)
+    vertical_sum_srgb8(bytes, pitch, bgr, y0, wys, w, v)
 }
 
 /// [`vertical_sum_srgb8`] with AVX-512 VBMI: 16 pixels per step, their 64 bytes looked up at once
@@ -207,6 +218,7 @@ unsafe fn vertical_sum_srgb8_avx2(
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
 unsafe fn vertical_sum_srgb8_vbmi(
     bytes: &[u8],
+    pitch: usize,
     bgr: bool,
     y0: usize,
     wys: &[f32],
@@ -222,7 +234,7 @@ unsafe fn vertical_sum_srgb8_vbmi(
     let v = &mut v[..w * 4];
     let k255 = _mm512_set1_ps(255.0);
     for (dy, &wy) in wys.iter().enumerate() {
-        let line = &bytes[(y0 + dy) * w * 4..][..w * 4];
+        let line = &bytes[(y0 + dy) * pitch..][..w * 4];
         let wv = _mm512_set1_ps(wy);
         for x in (0..full).step_by(16) {
             let idx = _mm512_loadu_si512(line.as_ptr().add(4 * x) as *const _);
@@ -250,7 +262,7 @@ unsafe fn vertical_sum_srgb8_vbmi(
             }
         }
     }
-    vertical_sum_srgb8_from(full, bytes, bgr, y0, wys, w, v);
+    vertical_sum_srgb8_from(full, bytes, pitch, bgr, y0, wys, w, v);
 }
 
 /// Resample `C`-channel `src` into rows of `CO >= C` channels per pixel (channels past `C` are 0).
@@ -429,7 +441,7 @@ pub fn resample_frame_into(
 }
 
 /// `out.color` (the model's colour space) from `out.color_linear`.
-fn model_color(out: &mut ModelResRef, cfg: &PreprocessConfig) {
+pub fn model_color(out: &mut ModelResRef, cfg: &PreprocessConfig) {
     let (mw, mh) = (out.color_linear.width, out.color_linear.height);
     ensure_shape(&mut out.color, mw, mh, 4);
     if cfg.color_space == ModelColorSpace::Srgb {
@@ -439,58 +451,65 @@ fn model_color(out: &mut ModelResRef, cfg: &PreprocessConfig) {
     }
 }
 
-/// The colour of [`resample_frame_into`] from a [`FrameColor`]: 8-bit sRGB rows are decoded as
-/// the vertical sums read them (the same bits as resampling the decoded image).
+/// The colour of [`resample_frame_into`] from a frame's [`ColorRows`]: 8-bit sRGB rows are decoded
+/// as the vertical sums read them (the same bits as resampling the decoded image).
 pub fn resample_color_into(
-    color: &FrameColor,
+    color: ColorRows<'_>,
     cfg: &PreprocessConfig,
     plans: &mut ResamplePlans,
     out: &mut ModelResRef,
 ) {
+    resample_color_linear_into(color, cfg, plans, &mut out.color_linear);
+    model_color(out, cfg);
+}
+
+/// [`resample_color_into`]'s linear colour alone (`out`: the model's size, 4 channels);
+/// [`model_color`] makes the model's colour from it.
+pub fn resample_color_linear_into(
+    color: ColorRows<'_>,
+    cfg: &PreprocessConfig,
+    plans: &mut ResamplePlans,
+    out: &mut ImageF32,
+) {
     let (mw, mh) = (cfg.model_width, cfg.model_height);
     let (sw, sh) = color.size();
     match color {
-        FrameColor::Linear(img) => {
+        ColorRows::Linear(img) => {
             plans.x.rebuild(sw, mw);
             plans.y.rebuild(sh, mh);
-            area_resample_planned(img, &plans.x, &plans.y, &mut out.color_linear);
+            area_resample_planned(img, &plans.x, &plans.y, out);
         }
-        FrameColor::Srgb8 { bgr, bytes, .. } => {
-            ensure_shape(&mut out.color_linear, mw, mh, 4);
+        ColorRows::Srgb8 {
+            bgr, bytes, pitch, ..
+        } => {
+            ensure_shape(out, mw, mh, 4);
             if sw > 0 && sh > 0 && mw > 0 && mh > 0 && color.is_complete() {
                 plans.x.rebuild(sw, mw);
                 plans.y.rebuild(sh, mh);
-                let (w, bgr, avx2) = (sw as usize, *bgr, use_avx2());
+                let (w, avx2) = (sw as usize, use_avx2());
                 let vbmi = super::byte_lut::use_vbmi();
                 let (px, py) = (&plans.x, &plans.y);
-                resample_rows_with::<4, 4>(
-                    w,
-                    px,
-                    py,
-                    &mut out.color_linear.data,
-                    |_, y0, wys, v| {
-                        #[cfg(target_arch = "x86_64")]
-                        if vbmi {
-                            // SAFETY: `use_vbmi` found AVX-512 F, BW and VBMI on this CPU.
-                            unsafe { vertical_sum_srgb8_vbmi(bytes, bgr, y0, wys, w, v) };
-                            return;
-                        }
-                        #[cfg(target_arch = "x86_64")]
-                        if avx2 {
-                            // SAFETY: `use_avx2` found AVX2 on this CPU.
-                            unsafe { vertical_sum_srgb8_avx2(bytes, bgr, y0, wys, w, v) };
-                            return;
-                        }
-                        let _ = (avx2, vbmi);
-                        vertical_sum_srgb8(bytes, bgr, y0, wys, w, v);
-                    },
-                );
+                resample_rows_with::<4, 4>(w, px, py, &mut out.data, |_, y0, wys, v| {
+                    #[cfg(target_arch = "x86_64")]
+                    if vbmi {
+                        // SAFETY: `use_vbmi` found AVX-512 F, BW and VBMI on this CPU.
+                        unsafe { vertical_sum_srgb8_vbmi(bytes, pitch, bgr, y0, wys, w, v) };
+                        return;
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    if avx2 {
+                        // SAFETY: `use_avx2` found AVX2 on this CPU.
+                        unsafe { vertical_sum_srgb8_avx2(bytes, pitch, bgr, y0, wys, w, v) };
+                        return;
+                    }
+                    let _ = (avx2, vbmi);
+                    vertical_sum_srgb8(bytes, pitch, bgr, y0, wys, w, v);
+                });
             } else {
-                out.color_linear.data.fill(0.0);
+                out.data.fill(0.0);
             }
         }
     }
-    model_color(out, cfg);
 }
 
 /// The depth, normals and motion of [`resample_frame_into`] (zero where `frame` lacks a plane),
@@ -747,25 +766,40 @@ mod tests {
             (64, 36, 16, 9),
         ] {
             let bytes: Vec<u8> = (0..sw * sh * 4).map(|i| (i * 37 % 251) as u8).collect();
-            for format in [ColorFormat::Rgba8Srgb, ColorFormat::Bgra8Srgb] {
-                let frame = FrameRef::color_only(sw, sh, format, &bytes);
-                let mut color = FrameColor::default();
-                color.upload(&frame);
-                assert!(matches!(color, FrameColor::Srgb8 { .. }));
+            // The same rows 20 bytes apart more (a padded pitch): read in place, the same bits.
+            let row = sw as usize * 4;
+            let mut padded = vec![0xabu8; (row + 20) * sh as usize];
+            for (d, s) in padded
+                .chunks_exact_mut(row + 20)
+                .zip(bytes.chunks_exact(row))
+            {
+                d[..row].copy_from_slice(s);
+            }
+            let layouts = [(&bytes, row), (&padded, row + 20)];
+            for (format, (data, pitch)) in [ColorFormat::Rgba8Srgb, ColorFormat::Bgra8Srgb]
+                .into_iter()
+                .flat_map(|f| layouts.map(|l| (f, l)))
+            {
+                let mut frame = FrameRef::color_only(sw, sh, format, data);
+                frame.color.row_pitch = pitch;
+                let none = ImageF32::new(0, 0, 4);
+                let color = ColorRows::new(&frame, &none);
+                assert!(matches!(color, ColorRows::Srgb8 { .. }));
                 let mut got = ModelResRef::new(mw, mh);
                 let mut plans = ResamplePlans::default();
-                resample_color_into(&color, &cfg(mw, mh), &mut plans, &mut got);
-                let decoded = FrameColor::Linear(decode_color(&frame));
-                assert_eq!(color.to_linear(), decode_color(&frame));
+                resample_color_into(color, &cfg(mw, mh), &mut plans, &mut got);
+                let decoded_image = decode_color(&frame);
+                let decoded = ColorRows::Linear(&decoded_image);
+                assert_eq!(color.to_linear(), decoded_image);
                 let mut want = ModelResRef::new(mw, mh);
-                resample_color_into(&decoded, &cfg(mw, mh), &mut plans, &mut want);
+                resample_color_into(decoded, &cfg(mw, mh), &mut plans, &mut want);
                 let bits = |m: &ModelResRef| {
                     let all = m.color.data.iter().chain(&m.color_linear.data);
                     all.map(|v| v.to_bits()).collect::<Vec<_>>()
                 };
                 assert!(
                     bits(&got) == bits(&want),
-                    "{sw}x{sh} -> {mw}x{mh} {format:?}"
+                    "{sw}x{sh} -> {mw}x{mh} {format:?} pitch {pitch}"
                 );
             }
         }
@@ -839,9 +873,9 @@ mod tests {
             for bgr in [false, true] {
                 let mut want = vec![0f32; w * 4];
                 let mut got = vec![0f32; w * 4];
-                vertical_sum_srgb8(&bytes, bgr, 1, &wys, w, &mut want);
+                vertical_sum_srgb8(&bytes, w * 4, bgr, 1, &wys, w, &mut want);
                 // SAFETY: `use_vbmi` found the features.
-                unsafe { vertical_sum_srgb8_vbmi(&bytes, bgr, 1, &wys, w, &mut got) };
+                unsafe { vertical_sum_srgb8_vbmi(&bytes, w * 4, bgr, 1, &wys, w, &mut got) };
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "width {w}, bgr {bgr}");
             }
