@@ -55,6 +55,9 @@ class DataConfig:
     # student sees object colours the training scenes lack (a large saturated red roof came out
     # green at golden hour) with the answer they imply.
     albedo_aug: float = 0.0
+    # Weathers whose targets are not albedo x light (fog's airlight and snow cover do not take the
+    # surface's colour): their pairs are never recoloured.
+    albedo_aug_skip: tuple[str, ...] = ()
 
 
 EXPOSURE_EV = (-3.0, 0.5)
@@ -243,7 +246,7 @@ class TrainingData:
                     for k in ("frames", "prev"):
                         x = d[k]
                         d[k] = rebalance_srgb(x.reshape(*x.shape[:-1], -1, 3), gains).reshape(x.shape)
-            if self.cfg.albedo_aug > 0 and rng.random() < self.cfg.albedo_aug:
+            if self.cfg.albedo_aug > 0 and weather not in self.cfg.albedo_aug_skip and rng.random() < self.cfg.albedo_aug:
                 ev = rng.uniform(*ALBEDO_EV, size=3)
                 gains = (2.0 ** (ev - ev.mean())).astype(np.float32)
                 for d in (a, b):

@@ -40,7 +40,8 @@ def _augmentation(tr: dict[str, Any]) -> list[str]:
             f"- surface-colour augmentation (`--albedo-aug {al}`): {al:.0%} of the pairs get the same per-channel"
             " gains 2^(U(-1, 1) - mean) on their engine frames and target,",
             "  as if the surfaces had other colours (albedo x light scales alike in both), so colours the training"
-            " scenes lack keep their look",
+            " scenes lack keep their look"
+            + (f" (never for {tr['albedo_aug_skip']})" if tr.get("albedo_aug_skip") else ""),
         ]
     share = tr.get("exposure_aug") or 0.0
     if share <= 0:

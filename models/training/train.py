@@ -75,6 +75,8 @@ class TrainConfig:
     white_balance_aug: float = 0.0
     # share of pairs whose surfaces change colour, frames and target alike (data.DataConfig.albedo_aug)
     albedo_aug: float = 0.0
+    # comma-separated weathers never recoloured by it (data.DataConfig.albedo_aug_skip)
+    albedo_aug_skip: str = ""
     # weight of the Sobel-gradient term (losses.LossWeights.edge); its default is the losses' default
     edge: float = 0.5
 
@@ -133,6 +135,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--exposure-aug", type=float, help="share of pairs re-exposed by one linear gain of 2^U(-3, 0.5) (0 = off)")
     ap.add_argument("--white-balance-aug", type=float, help="share of pairs whose engine frames (not the target) get red and blue gains of 2^U(-0.4, 0.4) (0 = off)")
     ap.add_argument("--albedo-aug", type=float, help="share of pairs whose engine frames, previous output and target get the same per-channel gains 2^(U(-1, 1) - mean), as if the surfaces had other colours (0 = off)")
+    ap.add_argument("--albedo-aug-skip", help="comma-separated weathers whose pairs --albedo-aug never recolours (targets that are not albedo x light, e.g. fog,snow)")
     ap.add_argument("--real-photos", type=Path, help="real-photo cache (realphotos.py extract) for the discriminator")
     ap.add_argument("--init-from", type=Path, help="start from this checkpoint's weights, or an exported package's (folder or model.onnx; same --arch; a fine-tune: new optimizer, step 0)")
     ap.add_argument("--weathers", help="comma-separated subset of target weathers (default: all in the data)")
@@ -175,6 +178,8 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         v = getattr(args, k)
         if v is not None:
             over[k] = v
+    if args.albedo_aug_skip is not None:
+        over["albedo_aug_skip"] = ",".join(w.strip() for w in args.albedo_aug_skip.split(",") if w.strip())
     cfg = replace(cfg, **over)
     if cfg.warmup >= cfg.steps:
         cfg = replace(cfg, warmup=max(1, cfg.steps // 10))
@@ -501,7 +506,7 @@ def train(args: argparse.Namespace) -> int:
     (workdir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     trim_log(workdir / "log.jsonl", step)
 
-    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug))
+    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w)))
     lw = LossWeights(edge=cfg.edge)
     print(
         f"training {count_parameters(model)} parameters on {len(seqs)} sequences x {len(weathers)} weathers "

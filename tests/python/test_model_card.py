@@ -98,6 +98,9 @@ def test_albedo_augmentation_is_stated_only_when_used(tmp_path: Path) -> None:
     assert "surface-colour augmentation" not in card(tmp_path, run)
     run["train"]["albedo_aug"] = 0.5
     assert "surface-colour augmentation (`--albedo-aug 0.5`): 50% of the pairs" in card(tmp_path, run)
+    assert "never for" not in card(tmp_path, run)
+    run["train"]["albedo_aug_skip"] = "fog,snow"
+    assert "(never for fog,snow)" in card(tmp_path, run)
 
 
 def test_engine_look_variants_are_counted_only_when_present(tmp_path: Path) -> None:

@@ -570,6 +570,23 @@ def test_albedo_augmentation_recolours_frames_and_target_alike(dataset: Path) ->
     assert np.abs(gains[0] - 1.0).max() > 1e-2, "the pair was recoloured"
 
 
+def test_albedo_augmentation_skips_the_named_weathers(dataset: Path) -> None:
+    """--albedo-aug-skip: pairs of a skipped weather are never recoloured (the same batch as without
+    the augmentation), the others are."""
+    seqs = [s for s in find_sequences([dataset]) if s.split == "train"]
+    cfg = dict(crop=32, batch=2, p_prev_sim=0.0)
+    plain = tdata.TrainingData(seqs, ["fog"], prompt_table(["fog"]), tdata.DataConfig(**cfg)).batch(5, 2)
+    skipped = tdata.TrainingData(
+        seqs, ["fog"], prompt_table(["fog"]), tdata.DataConfig(**cfg, albedo_aug=1.0, albedo_aug_skip=("fog",))
+    ).batch(5, 2)
+    for k in plain:
+        assert np.array_equal(plain[k], skipped[k]), k
+    other = tdata.TrainingData(
+        seqs, ["fog"], prompt_table(["fog"]), tdata.DataConfig(**cfg, albedo_aug=1.0, albedo_aug_skip=("snow",))
+    ).batch(5, 2)
+    assert not np.array_equal(plain["target"], other["target"])
+
+
 def test_flawed_sky_is_not_learned(dataset: Path) -> None:
     """Clips marked camera_sky=full_panorama trust their target only below the sky depth, and the
     paired losses give no gradient on the untrusted pixels."""
