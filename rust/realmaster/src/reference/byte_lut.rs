@@ -2,8 +2,9 @@
 //! table kept as its four byte planes, each looked up with two 128-byte permutes (`vpermi2b`)
 //! and a select on the index's top bit, then the planes interleaved back into floats. Exact (the
 //! table's own bits), in about a fifth of the instructions of scalar loads: the area resample of
-//! 8-bit colour uses it. (The compositor's fused 8-bit loop does not: there the scalar loads
-//! overlap with its arithmetic and table gathers, and the byte permutes measured no faster.)
+//! 8-bit colour uses it, and the compositor's fused 8-bit loop for its guide colours and, with the
+//! encoder's thresholds, in place of its table gathers (`blend::vbmi`). (Its guide colours alone
+//! by byte permutes measured no faster: the gathers of the encoder were what it waited on.)
 
 use std::sync::OnceLock;
 

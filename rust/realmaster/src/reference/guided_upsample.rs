@@ -652,6 +652,9 @@ pub struct GuidedRows<'a> {
     tables: (&'a [Chunk], &'a [ChunkTap]),
     lw: usize,
     avx2: bool,
+    /// The fused 8-bit row decodes its guide colours with AVX-512 VBMI byte permutes (only with
+    /// `avx2`, where the CPU has them).
+    vbmi: bool,
 }
 
 impl GuidedRows<'_> {
@@ -697,8 +700,9 @@ impl GuidedRows<'_> {
     /// result blended at `strength` and encoded to `format` (8-bit) into `out`: the bytes of
     /// [`Self::row_into`] on the decoded row, then `blend::blend_encode_row`. Where the CPU has
     /// AVX2 the three run fused on 8 pixels at a time in registers: the guide's linear and
-    /// perceptual colours by table gather (no square root or division per pixel), no row of
-    /// floats written. `buf` is scratch for the other builds.
+    /// perceptual colours by table (no square root or division per pixel), no row of floats
+    /// written; with AVX-512 VBMI, 16 pixels at a time through byte-permute lookups, the encoder
+    /// without gathers (`blend::vbmi`). `buf` is scratch for the other builds.
     #[allow(clippy::too_many_arguments)]
     pub fn encode_srgb8_row(
         &self,
@@ -723,8 +727,18 @@ impl GuidedRows<'_> {
             let (src, out) = (&src[..w * 4], &mut out[..w * 4]);
             let s = blend_strength(strength);
             self.with_coeffs(y, |v| {
-                // SAFETY: `use_avx2` found AVX2 on this CPU; both rows hold `w` pixels.
-                unsafe { apply_encode_srgb8_avx2(v, self.tables, src, src_bgr, s, out_bgr, out) }
+                if self.vbmi {
+                    // SAFETY: `use_vbmi` found AVX-512 F, BW and VBMI and `use_avx2` AVX2 on this
+                    // CPU; both rows hold `w` pixels.
+                    unsafe {
+                        apply_encode_srgb8_vbmi(v, self.tables, src, src_bgr, s, out_bgr, out)
+                    }
+                } else {
+                    // SAFETY: `use_avx2` found AVX2 on this CPU; both rows hold `w` pixels.
+                    unsafe {
+                        apply_encode_srgb8_avx2(v, self.tables, src, src_bgr, s, out_bgr, out)
+                    }
+                }
             });
             return;
         }
@@ -776,7 +790,6 @@ unsafe fn apply_encode_srgb8_avx2(
     let byte = super::decode::tables();
     let (lin, ptab) = (&byte.srgb, perceptual_table());
     let enc = super::blend::avx2::Srgb8::new();
-    let sv = _mm256_set1_ps(s);
     // The source's red and blue bytes; the output's byte order.
     let (rs, bs) = if src_bgr { (2, 0) } else { (0, 2) };
     let order = if out_bgr { [2, 1, 0] } else { [0, 1, 2] };
@@ -819,26 +832,144 @@ unsafe fn apply_encode_srgb8_avx2(
         let ld = |i: usize| _mm256_loadu_ps(soa[i].as_ptr());
         let g = [ld(0), ld(1), ld(2)];
         let q = [ld(3), ld(4), ld(5)];
+        let taps = &chunk_taps[chunk.taps.0 as usize..chunk.taps.1 as usize];
         // The blend keeps the input's alpha, and an 8-bit alpha encodes back to its own byte
         // (`alpha_bytes_round_trip`): the source's alpha bits as they are.
         let alpha = _mm256_and_si256(
             _mm256_loadu_si256(bytes.as_ptr() as *const __m256i),
             _mm256_set1_epi32(0xff00_0000u32 as i32),
         );
-        // The apply's residual, then the blend's `g + s residual`.
-        let taps = &chunk_taps[chunk.taps.0 as usize..chunk.taps.1 as usize];
-        let res = residual_avx2(v, taps, g, q);
-        let mut c = g;
-        for k in 0..3 {
-            let o = res[k];
-            if s >= 1.0 {
-                c[k] = _mm256_add_ps(g[k], o);
-            } else if s > 0.0 {
-                c[k] = _mm256_add_ps(g[k], _mm256_mul_ps(o, sv));
-            }
+        let c = blend_chunk_avx2(v, taps, g, q, s);
+        let px = enc.pixels_with_alpha(c[order[0]], c[order[1]], c[order[2]], alpha);
+        _mm256_storeu_si256(out.as_mut_ptr().add(4 * x0) as *mut __m256i, px);
+    }
+}
+
+/// One full chunk of the fused 8-bit row from its guide's linear (`g`) and perceptual (`q`)
+/// colours: [`residual_avx2`], then the blend's `g + s residual` (the colours to encode).
+///
+/// # Safety
+/// AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn blend_chunk_avx2(
+    v: &[f32],
+    taps: &[ChunkTap],
+    g: [std::arch::x86_64::__m256; 3],
+    q: [std::arch::x86_64::__m256; 3],
+    s: f32,
+) -> [std::arch::x86_64::__m256; 3] {
+    use std::arch::x86_64::*;
+    let res = residual_avx2(v, taps, g, q);
+    let sv = _mm256_set1_ps(s);
+    let mut c = g;
+    for k in 0..3 {
+        let o = res[k];
+        if s >= 1.0 {
+            c[k] = _mm256_add_ps(g[k], o);
+        } else if s > 0.0 {
+            c[k] = _mm256_add_ps(g[k], _mm256_mul_ps(o, sv));
         }
-        let bytes = enc.pixels_with_alpha(c[order[0]], c[order[1]], c[order[2]], alpha);
-        _mm256_storeu_si256(out.as_mut_ptr().add(4 * x0) as *mut __m256i, bytes);
+    }
+    c
+}
+
+/// The decode and perceptual tables as byte planes for [`apply_encode_srgb8_vbmi`].
+fn guide_luts() -> &'static [super::byte_lut::ByteLut; 2] {
+    static L: OnceLock<[super::byte_lut::ByteLut; 2]> = OnceLock::new();
+    L.get_or_init(|| {
+        [
+            super::byte_lut::ByteLut::new(&super::decode::tables().srgb),
+            super::byte_lut::ByteLut::new(perceptual_table()),
+        ]
+    })
+}
+
+/// [`apply_encode_srgb8_avx2`] with the guide's colours looked up 16 pixels at a time: the 64
+/// source bytes permuted channel by channel (red, green, blue, alpha planes of 16), then each
+/// table's byte-plane lookup gives the channels' linear and perceptual values directly as
+/// 16-lane planes (no per-byte loads); two consecutive full chunks take their halves. The other
+/// chunks as in the AVX2 build. The same table values and arithmetic: the same bytes.
+///
+/// # Safety
+/// AVX2 and AVX-512 F, BW and VBMI; `src` and `out` hold the row's pixels (4 bytes each).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vbmi")]
+unsafe fn apply_encode_srgb8_vbmi(
+    v: &[f32],
+    tables: (&[Chunk], &[ChunkTap]),
+    src: &[u8],
+    src_bgr: bool,
+    s: f32,
+    out_bgr: bool,
+    out: &mut [u8],
+) {
+    use std::arch::x86_64::*;
+
+    use super::byte_lut::vbmi;
+    let (chunks, chunk_taps) = tables;
+    let [lin_lut, per_lut] = guide_luts();
+    let (lin, per) = (vbmi::load(lin_lut), vbmi::load(per_lut));
+    let enc = super::blend::vbmi::Srgb8x16::new();
+    let order = if out_bgr { [2, 1, 0] } else { [0, 1, 2] };
+    // Byte 16 c + p of the permuted pixels: channel c (red, green, blue, alpha) of pixel p.
+    let (rs, bs) = if src_bgr { (2u8, 0u8) } else { (0, 2) };
+    let perm: [u8; 64] = std::array::from_fn(|i| {
+        let (c, p) = (i / 16, (i % 16) as u8);
+        4 * p + [rs, 1, bs, 3][c]
+    });
+    let perm = _mm512_loadu_si512(perm.as_ptr() as *const _);
+    let mut i = 0;
+    while i < chunks.len() {
+        let chunk = &chunks[i];
+        let x0 = chunk.x0 as usize;
+        let pair = chunks
+            .get(i + 1)
+            .is_some_and(|next| chunk.n == 8 && next.n == 8 && next.x0 as usize == x0 + LANES);
+        if !pair {
+            apply_encode_srgb8_avx2(
+                v,
+                (std::slice::from_ref(chunk), chunk_taps),
+                src,
+                src_bgr,
+                s,
+                out_bgr,
+                out,
+            );
+            i += 1;
+            continue;
+        }
+        let raw = _mm512_loadu_si512(src.as_ptr().add(4 * x0) as *const _);
+        let planes = _mm512_permutexvar_epi8(perm, raw);
+        let (g16, q16) = (vbmi::lookup(&lin, planes), vbmi::lookup(&per, planes));
+        let mut lo = [_mm256_setzero_ps(); 3];
+        let mut hi = lo;
+        for (half, dst) in [(0, &mut lo), (1, &mut hi)] {
+            let (mut g, mut q) = ([_mm256_setzero_ps(); 3], [_mm256_setzero_ps(); 3]);
+            for c in 0..3 {
+                if half == 0 {
+                    g[c] = _mm512_castps512_ps256(g16[c]);
+                    q[c] = _mm512_castps512_ps256(q16[c]);
+                } else {
+                    g[c] = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(g16[c])));
+                    q[c] = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(q16[c])));
+                }
+            }
+            let t = &chunks[i + half].taps;
+            let taps = &chunk_taps[t.0 as usize..t.1 as usize];
+            *dst = blend_chunk_avx2(v, taps, g, q, s);
+        }
+        let mut c = [_mm512_setzero_ps(); 3];
+        for k in 0..3 {
+            let (l, h) = (_mm256_castps_pd(lo[k]), _mm256_castps_pd(hi[k]));
+            c[k] = _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castpd256_pd512(l), h));
+        }
+        // The source's alpha bits as they are (see `apply_encode_srgb8_avx2`).
+        let alpha = _mm512_and_si512(raw, _mm512_set1_epi32(0xff00_0000u32 as i32));
+        let px = enc.pixels_with_alpha(c[order[0]], c[order[1]], c[order[2]], alpha);
+        _mm512_storeu_si512(out.as_mut_ptr().add(4 * x0) as *mut _, px);
+        i += 2;
     }
 }
 
@@ -903,6 +1034,7 @@ fn guided_rows_with<'a>(
         tables: (&scratch.chunks, &scratch.chunk_taps),
         lw,
         avx2,
+        vbmi: avx2 && super::byte_lut::use_vbmi(),
     })
 }
 
@@ -1162,10 +1294,13 @@ mod tests {
                 (false, ColorFormat::Rgba32Float, 0.7),
             ] {
                 let bpp = format.bytes_per_pixel();
-                let run = |avx2: bool| {
+                // (AVX2, VBMI): the baseline, the AVX2 build and, where the CPU has it, the VBMI one.
+                let run = |(avx2, vbmi): (bool, bool)| {
                     let mut scratch = UpsampleScratch::default();
-                    let rows = guided_rows_with((w, h), &o, &n, 1e-3, &mut scratch, avx2)
+                    let mut rows = guided_rows_with((w, h), &o, &n, 1e-3, &mut scratch, avx2)
                         .expect("non-empty sizes");
+                    assert_eq!(rows.vbmi, avx2 && super::super::byte_lut::use_vbmi());
+                    rows.vbmi = vbmi;
                     let mut out = vec![0u8; (w * h) as usize * bpp];
                     let mut buf = Vec::new();
                     for (y, row) in out.chunks_exact_mut(w as usize * bpp).enumerate() {
@@ -1174,11 +1309,14 @@ mod tests {
                     }
                     out
                 };
-                let want = run(false);
-                assert!(
-                    run(use_avx2()) == want,
-                    "{w}x{h} from {lw}x{lh}, bgr in {src_bgr}, {format:?}, strength {strength}"
-                );
+                let want = run((false, false));
+                let vbmi = super::super::byte_lut::use_vbmi();
+                for build in [(use_avx2(), false), (use_avx2(), vbmi)] {
+                    assert!(
+                        run(build) == want,
+                        "{w}x{h} from {lw}x{lh}, bgr in {src_bgr}, {format:?}, strength {strength}, build {build:?}"
+                    );
+                }
                 // The baseline is the guided upsample of the decoded frame, blended and encoded.
                 let mut guide = ImageF32::new(w, h, 4);
                 for (g, s) in guide

@@ -73,6 +73,8 @@ pub struct AxisPlan {
     /// Per output index: first source index, and the range of its weights in `weights`.
     spans: Vec<(u32, usize, usize)>,
     weights: Vec<f32>,
+    /// Per output index, the sum of its weights (summed in tap order).
+    sums: Vec<f32>,
 }
 
 impl AxisPlan {
@@ -92,6 +94,7 @@ impl AxisPlan {
         self.dst = dst;
         self.spans.clear();
         self.weights.clear();
+        self.sums.clear();
         let scale = src as f32 / dst as f32;
         for o in 0..dst {
             let (first, end, lo, hi) = span(o, scale, src);
@@ -99,6 +102,8 @@ impl AxisPlan {
             self.weights
                 .extend((first..end).map(|i| overlap(lo, hi, i)));
             self.spans.push((first, start, self.weights.len()));
+            self.sums
+                .push(self.weights[start..].iter().fold(0.0, |a, &w| a + w));
         }
     }
 
@@ -109,8 +114,71 @@ impl AxisPlan {
 }
 
 thread_local! {
-    /// One output row's source rows summed with their vertical weights (source width x channels).
+    /// One output row's source rows summed with their vertical weights (source width x channels,
+    /// then [`LINE_PAD`] floats the horizontal sums may read but never use).
     static LINE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Floats after a vertical-sum line: a 3-channel pixel is read as 4 floats.
+const LINE_PAD: usize = 1;
+
+/// One output row from its vertical-sum line `v` (`C` floats per source pixel, then
+/// [`LINE_PAD`]): each output pixel's horizontal footprint summed with its weights and divided
+/// by the product of the weight sums (`wy`: the vertical one); channels `C..CO` are 0. Per tap
+/// the pixel's channels are one group of 4 lanes (3-channel pixels read a 4th float and drop it),
+/// each lane summing in tap order: the scalar per-channel sums' bits, in SIMD.
+#[inline(always)]
+fn horizontal_row<const C: usize, const CO: usize>(
+    v: &[f32],
+    px: &AxisPlan,
+    wy: f32,
+    row: &mut [f32],
+) {
+    for ((o, &(x0, a, b)), &wx) in row.chunks_exact_mut(CO).zip(&px.spans).zip(&px.sums) {
+        let wxs = &px.weights[a..b];
+        let x0 = x0 as usize;
+        let wsum = wx * wy;
+        if C >= 3 {
+            let seg = &v[x0 * C..(x0 + wxs.len()) * C + (4 - C)];
+            let mut acc = [0f32; 4];
+            for (dx, &w) in wxs.iter().enumerate() {
+                let p: &[f32; 4] = seg[dx * C..][..4].try_into().expect("4 floats");
+                for c in 0..4 {
+                    acc[c] += p[c] * w;
+                }
+            }
+            for c in 0..C {
+                o[c] = acc[c] / wsum;
+            }
+        } else {
+            let seg = &v[x0 * C..(x0 + wxs.len()) * C];
+            let mut acc = [0f32; C];
+            for (p, &w) in seg.chunks_exact(C).zip(wxs) {
+                for c in 0..C {
+                    acc[c] += p[c] * w;
+                }
+            }
+            for c in 0..C {
+                o[c] = acc[c] / wsum;
+            }
+        }
+        o[C..].fill(0.0);
+    }
+}
+
+/// [`horizontal_row`] compiled for AVX2 (the same operations).
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn horizontal_row_avx2<const C: usize, const CO: usize>(
+    v: &[f32],
+    px: &AxisPlan,
+    wy: f32,
+    row: &mut [f32],
+) {
+    horizontal_row::<C, CO>(v, px, wy, row)
 }
 
 /// The source rows `y0..` of `data` (rows of `line_len` floats) weighted by `wys` (at least one)
@@ -339,32 +407,24 @@ fn resample_rows_with<const C: usize, const CO: usize>(
 ) {
     let dw = px.dst as usize;
     let line_len = sw * C;
+    let avx2 = use_avx2();
     out.par_chunks_mut(dw * CO)
         .enumerate()
         .for_each(|(oy, row)| {
             let (y0, wys) = py.taps(oy);
             LINE.with(|line| {
                 let mut v = line.borrow_mut();
-                v.resize(line_len, 0.0);
-                vsum(oy, y0, wys, &mut v);
-                let wy: f32 = wys.iter().sum();
-                for (ox, o) in row.chunks_exact_mut(CO).enumerate() {
-                    let (x0, wxs) = px.taps(ox);
-                    let mut acc = [0f32; C];
-                    let mut wx = 0f32;
-                    for (dx, &w) in wxs.iter().enumerate() {
-                        let p = &v[(x0 + dx) * C..][..C];
-                        for c in 0..C {
-                            acc[c] += p[c] * w;
-                        }
-                        wx += w;
-                    }
-                    let wsum = wx * wy;
-                    for c in 0..C {
-                        o[c] = acc[c] / wsum;
-                    }
-                    o[C..].fill(0.0);
+                v.resize(line_len + LINE_PAD, 0.0);
+                vsum(oy, y0, wys, &mut v[..line_len]);
+                let wy = py.sums[oy];
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    // SAFETY: `use_avx2` found AVX2 on this CPU.
+                    unsafe { horizontal_row_avx2::<C, CO>(&v, px, wy, row) };
+                    return;
                 }
+                let _ = avx2;
+                horizontal_row::<C, CO>(&v, px, wy, row);
             });
         });
 }
