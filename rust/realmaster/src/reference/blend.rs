@@ -555,18 +555,22 @@ pub fn blend_encode(
 mod tests {
     use super::*;
 
+    /// Every f32 within `ulps` steps of each threshold of the 8-bit encoder.
+    fn near_thresholds(ulps: u32) -> Vec<f32> {
+        srgb8_thresholds()[1..256]
+            .iter()
+            .flat_map(|th| {
+                let b = th.to_bits();
+                (b.saturating_sub(ulps)..=b + ulps).map(f32::from_bits)
+            })
+            .collect()
+    }
+
     /// The AVX2 encoder gives the baseline's bytes (values around every threshold, out of range,
     /// NaN; a row length that leaves a partial group).
     #[test]
     fn both_encoder_builds_agree() {
-        let t = srgb8_thresholds();
-        let mut values: Vec<f32> = t[1..256]
-            .iter()
-            .flat_map(|th| {
-                let b = th.to_bits();
-                [b - 1, b, b + 1].map(f32::from_bits)
-            })
-            .collect();
+        let mut values = near_thresholds(1);
         values.extend([
             -1.0,
             -0.0,
@@ -630,13 +634,16 @@ mod tests {
         }
     }
 
-    /// The 16-lane encoder's bytes of `values` (a multiple of 16), or None without AVX-512 VBMI.
+    /// The 16-lane encoder's bytes of `values` (a multiple of 48: three channels of 16), or
+    /// None without AVX-512 VBMI.
     fn srgb8_16_lanes(values: &[f32]) -> Option<Vec<u8>> {
-        if !super::super::byte_lut::use_vbmi() {
-            return None;
-        }
+        #[cfg(not(target_arch = "x86_64"))]
+        return None;
         #[cfg(target_arch = "x86_64")]
         {
+            if !super::super::byte_lut::use_vbmi() {
+                return None;
+            }
             use std::arch::x86_64::*;
             let mut out = Vec::with_capacity(values.len());
             // SAFETY: `use_vbmi` found AVX-512 F, BW and VBMI.
@@ -652,24 +659,15 @@ mod tests {
                     }
                 }
             }
-            return Some(out);
+            Some(out)
         }
-        #[allow(unreachable_code)]
-        None
     }
 
     /// The 16-lane encoder gives the formula's bytes for every value near every threshold, a
     /// sweep of [0, 1] and the values out of range.
     #[test]
     fn the_16_lane_encoder_matches_the_formula() {
-        let t = srgb8_thresholds();
-        let mut values: Vec<f32> = t[1..256]
-            .iter()
-            .flat_map(|th| {
-                let b = th.to_bits();
-                (b.saturating_sub(3000)..b + 3000).map(f32::from_bits)
-            })
-            .collect();
+        let mut values = near_thresholds(3000);
         values.extend((0..1.0f32.to_bits()).step_by(613).map(f32::from_bits));
         values.extend([
             -1.0,
@@ -683,7 +681,7 @@ mod tests {
             f32::MIN_POSITIVE,
             1e-45,
         ]);
-        while values.len() % 48 != 0 {
+        while !values.len().is_multiple_of(48) {
             values.push(0.5);
         }
         let Some(got) = srgb8_16_lanes(&values) else {
@@ -718,13 +716,8 @@ mod tests {
     #[test]
     fn srgb8_table_matches_the_formula() {
         // Every value near each threshold, and a dense sweep of [0, 1].
-        let t = srgb8_thresholds();
-        for &th in &t[1..256] {
-            let b = th.to_bits();
-            for v in b.saturating_sub(2000)..b + 2000 {
-                let v = f32::from_bits(v);
-                assert_eq!(srgb8(v), srgb8_formula(v), "{v:e}");
-            }
+        for v in near_thresholds(2000) {
+            assert_eq!(srgb8(v), srgb8_formula(v), "{v:e}");
         }
         let one = 1.0f32.to_bits();
         for bits in (0..one).step_by(997) {
