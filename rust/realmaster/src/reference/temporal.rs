@@ -584,18 +584,27 @@ fn history_band<const GATHER: bool>(
     let mut terms = bb.terms;
     let (vertical, bounds, hist) = (bb.vertical, bb.bounds, bb.history);
     let cur_row = |y: usize| &cur.data[y * row_len..][..row_len];
-    let fill = |y: usize, dst: &mut [f32]| {
-        row_terms::<GATHER>(cur_row(y), &input.data[y * row_len..][..row_len], dst)
-    };
+    // A macro, not a closure: a closure is not inlined into `history_band_avx2` and is compiled
+    // without AVX2 (perf showed it, and the AVX2 loads it calls, as functions of their own).
+    macro_rules! fill {
+        ($y:expr, $dst:expr) => {{
+            let y: usize = $y;
+            row_terms::<GATHER>(
+                &cur.data[y * row_len..][..row_len],
+                &input.data[y * row_len..][..row_len],
+                $dst,
+            )
+        }};
+    }
     // Slot of image row y (-1..=h): (y + 1) % 3; rows beyond the image repeat the edge row.
     let clamp = |y: isize| y.clamp(0, h as isize - 1) as usize;
     let slot = |y: isize| ((y + 1) % 3) as usize;
     let first = y0 as isize - 1;
-    fill(clamp(first), terms[slot(first)]);
-    fill(y0, terms[slot(y0 as isize)]);
+    fill!(clamp(first), terms[slot(first)]);
+    fill!(y0, terms[slot(y0 as isize)]);
     for (k, row) in out.chunks_exact_mut(row_len).enumerate() {
         let y = (y0 + k) as isize;
-        fill(clamp(y + 1), terms[slot(y + 1)]);
+        fill!(clamp(y + 1), terms[slot(y + 1)]);
         {
             let [t0, t1, t2] = &mut terms;
             let all: [&[f32]; 3] = [t0, t1, t2];
