@@ -623,6 +623,25 @@ fn sum3_avx2(a: &[f32], b: &[f32], c: &[f32], dst: &mut [f32]) {
     sum3(a, b, c, dst)
 }
 
+/// `out = top + f (bottom - top)`, element by element: a full-resolution row's coefficients from
+/// its two model rows.
+#[inline(always)]
+fn lerp_rows(top: &[f32], bottom: &[f32], f: f32, out: &mut [f32]) {
+    for ((d, a), b) in out.iter_mut().zip(top).zip(bottom) {
+        *d = a + f * (b - a);
+    }
+}
+
+/// [`lerp_rows`] compiled for AVX2 (the same operations, no FMA: the same bits).
+///
+/// # Safety
+/// AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn lerp_rows_avx2(top: &[f32], bottom: &[f32], f: f32, out: &mut [f32]) {
+    lerp_rows(top, bottom, f, out)
+}
+
 thread_local! {
     /// A full-resolution row's coefficients at model width: its two model rows lerped along y.
     static ROW: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -673,9 +692,13 @@ impl GuidedRows<'_> {
             v.resize(row_len, 0.0);
             let top = &self.coeffs[ry.i0 as usize * row_len..][..row_len];
             let bottom = &self.coeffs[ry.i1 as usize * row_len..][..row_len];
-            for ((d, a), b) in v.iter_mut().zip(top).zip(bottom) {
-                *d = a + ry.f * (b - a);
+            #[cfg(target_arch = "x86_64")]
+            if self.avx2 {
+                // SAFETY: `use_avx2` found AVX2 on this CPU.
+                unsafe { lerp_rows_avx2(top, bottom, ry.f, &mut v) };
+                return f(&v);
             }
+            lerp_rows(top, bottom, ry.f, &mut v);
             f(&v)
         })
     }
