@@ -602,7 +602,7 @@ pub(crate) fn sanitize_plane(kind: AuxKind, plane: &mut [u8], (w, h): (usize, us
 /// in lane-wise loops over groups of 8 pixels (no early exit, selects instead of branches) that
 /// compile to SIMD, with an AVX2 build. Rows where one does are then fixed pixel by pixel by
 /// [`OwnedFrame::sanitize_gbuffers`], which holds the rules; these scans repeat its tests.
-mod gbuffer_scan {
+pub(crate) mod gbuffer_scan {
     use super::MAX_DEPTH;
 
     const LANES: usize = 8;
@@ -718,7 +718,7 @@ mod gbuffer_scan {
     /// channels deinterleaved by shuffles (the compiler's own build of those lane loops spilled),
     /// the same tests in the same operation order.
     #[cfg(target_arch = "x86_64")]
-    mod avx2 {
+    pub(crate) mod avx2 {
         use std::arch::x86_64::*;
 
         use super::{LANES, MAX_DEPTH};
@@ -762,32 +762,49 @@ mod gbuffer_scan {
             )
         }
 
+        /// Whether each of 8 normals (24 floats: `a`, `b`, `c` in memory order) is within 1.5
+        /// units (false for NaN), as a lane mask in the order pixels 0 3 6 1 4 7 2 5.
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(crate) unsafe fn normals_ok(a: __m256, b: __m256, c: __m256) -> __m256 {
+            // Rotating a, b, c by 0, 1 and 2 floats and blending (lanes from a, b, c by the
+            // masks) puts x, y and z of one pixel in the same lane.
+            let rot1 = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
+            let rot2 = _mm256_setr_epi32(2, 3, 4, 5, 6, 7, 0, 1);
+            let m = |bits: i32| {
+                _mm256_castsi256_ps(_mm256_setr_epi32(
+                    -(bits & 1),
+                    -((bits >> 1) & 1),
+                    -((bits >> 2) & 1),
+                    -((bits >> 3) & 1),
+                    -((bits >> 4) & 1),
+                    -((bits >> 5) & 1),
+                    -((bits >> 6) & 1),
+                    -((bits >> 7) & 1),
+                ))
+            };
+            let pick = |a: __m256, b: __m256, c: __m256, from_b: i32, from_c: i32| {
+                _mm256_blendv_ps(_mm256_blendv_ps(a, b, m(from_b)), c, m(from_c))
+            };
+            let r1 = |v| _mm256_permutevar8x32_ps(v, rot1);
+            let r2 = |v| _mm256_permutevar8x32_ps(v, rot2);
+            // Lanes from b: x {1, 4, 7}, y {1, 4}, z {1, 4, 6}; from c: x {2, 5}, y and z
+            // {2, 5, 7}; the rest from a.
+            let x = pick(a, b, c, 0b1001_0010, 0b0010_0100);
+            let y = pick(r1(a), r1(b), r1(c), 0b0001_0010, 0b1010_0100);
+            let z = pick(r2(a), r2(b), r2(c), 0b0101_0010, 0b1010_0100);
+            let len2 = _mm256_add_ps(
+                _mm256_add_ps(_mm256_mul_ps(x, x), _mm256_mul_ps(y, y)),
+                _mm256_mul_ps(z, z),
+            );
+            _mm256_cmp_ps::<_CMP_LE_OQ>(len2, _mm256_set1_ps(1.5 * 1.5))
+        }
+
         #[target_feature(enable = "avx2")]
         pub(super) unsafe fn normals(row: &[u8]) -> bool {
             let n = row.len() / 12;
             let full = n - n % LANES;
-            let limit = _mm256_set1_ps(1.5 * 1.5);
-            let mut bad = _mm256_setzero_ps();
-            // 8 pixels = 24 floats in a, b, c. Rotating them by 0, 1 and 2 floats and blending
-            // (lanes from a, b, c by the masks) puts x, y and z of one pixel in the same lane
-            // (lane order: pixels 0 3 6 1 4 7 2 5).
-            let rot1 = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
-            let rot2 = _mm256_setr_epi32(2, 3, 4, 5, 6, 7, 0, 1);
-            let pick = |a: __m256, b: __m256, c: __m256, from_b: i32, from_c: i32| {
-                let m = |bits: i32| {
-                    _mm256_castsi256_ps(_mm256_setr_epi32(
-                        -(bits & 1),
-                        -((bits >> 1) & 1),
-                        -((bits >> 2) & 1),
-                        -((bits >> 3) & 1),
-                        -((bits >> 4) & 1),
-                        -((bits >> 5) & 1),
-                        -((bits >> 6) & 1),
-                        -((bits >> 7) & 1),
-                    ))
-                };
-                _mm256_blendv_ps(_mm256_blendv_ps(a, b, m(from_b)), c, m(from_c))
-            };
+            let mut ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
             let p = row.as_ptr() as *const f32;
             let mut i = 0;
             while i < full {
@@ -797,60 +814,86 @@ mod gbuffer_scan {
                     _mm256_loadu_ps(q.add(8)),
                     _mm256_loadu_ps(q.add(16)),
                 );
-                let r1 = |v| _mm256_permutevar8x32_ps(v, rot1);
-                let r2 = |v| _mm256_permutevar8x32_ps(v, rot2);
-                // Lanes from b: x {1, 4, 7}, y {1, 4}, z {1, 4, 6}; from c: x {2, 5}, y and z
-                // {2, 5, 7}; the rest from a.
-                let x = pick(a, b, c, 0b1001_0010, 0b0010_0100);
-                let y = pick(r1(a), r1(b), r1(c), 0b0001_0010, 0b1010_0100);
-                let z = pick(r2(a), r2(b), r2(c), 0b0101_0010, 0b1010_0100);
-                let len2 = _mm256_add_ps(
-                    _mm256_add_ps(_mm256_mul_ps(x, x), _mm256_mul_ps(y, y)),
-                    _mm256_mul_ps(z, z),
-                );
-                // Not (len2 <= limit), true for NaN.
-                bad = _mm256_or_ps(bad, _mm256_cmp_ps::<_CMP_NLE_UQ>(len2, limit));
+                ok = _mm256_and_ps(ok, normals_ok(a, b, c));
                 i += LANES;
             }
-            _mm256_testz_ps(bad, bad) == 1 && super::normals_lanes(&row[12 * full..])
+            _mm256_movemask_ps(ok) == 0xff && super::normals_lanes(&row[12 * full..])
+        }
+
+        /// Whether each of 8 motion vectors (16 floats: `a`, `b` in memory order) of the pixels
+        /// from `x0` in the row whose centres are at `py` lands within one frame width/height of
+        /// the frame (false for NaN), as a lane mask in pixel order.
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(crate) unsafe fn motion_ok(
+            a: __m256,
+            b: __m256,
+            x0: usize,
+            py: f32,
+            (wf, hf): (f32, f32),
+        ) -> __m256 {
+            // 8 (x, y) pairs: deinterleave two 4-pair halves.
+            let lo = _mm256_permute2f128_ps::<0x20>(a, b);
+            let hi = _mm256_permute2f128_ps::<0x31>(a, b);
+            let mx = _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi);
+            let my = _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi);
+            let lane = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
+            let x = _mm256_add_ps(_mm256_set1_ps(x0 as f32), lane);
+            let qx = _mm256_add_ps(_mm256_add_ps(x, _mm256_set1_ps(0.5)), mx);
+            let qy = _mm256_add_ps(_mm256_set1_ps(py), my);
+            _mm256_and_ps(
+                _mm256_and_ps(
+                    _mm256_cmp_ps::<_CMP_GE_OQ>(qx, _mm256_set1_ps(-wf)),
+                    _mm256_cmp_ps::<_CMP_LE_OQ>(qx, _mm256_set1_ps(2.0 * wf)),
+                ),
+                _mm256_and_ps(
+                    _mm256_cmp_ps::<_CMP_GE_OQ>(qy, _mm256_set1_ps(-hf)),
+                    _mm256_cmp_ps::<_CMP_LE_OQ>(qy, _mm256_set1_ps(2.0 * hf)),
+                ),
+            )
         }
 
         #[target_feature(enable = "avx2")]
-        pub(super) unsafe fn motion(row: &[u8], py: f32, (wf, hf): (f32, f32)) -> bool {
+        pub(super) unsafe fn motion(row: &[u8], py: f32, size: (f32, f32)) -> bool {
             let n = row.len() / 8;
             let full = n - n % LANES;
             let p = row.as_ptr() as *const f32;
-            let (lo_x, hi_x) = (_mm256_set1_ps(-wf), _mm256_set1_ps(2.0 * wf));
-            let (lo_y, hi_y) = (_mm256_set1_ps(-hf), _mm256_set1_ps(2.0 * hf));
-            let (half, pyv) = (_mm256_set1_ps(0.5), _mm256_set1_ps(py));
-            let lane = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
             let mut sane = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
             let mut i = 0;
             while i < full {
-                // 8 (x, y) pairs: deinterleave two 4-pair halves.
                 let a = _mm256_loadu_ps(p.add(2 * i));
                 let b = _mm256_loadu_ps(p.add(2 * i + 8));
-                let lo = _mm256_permute2f128_ps::<0x20>(a, b);
-                let hi = _mm256_permute2f128_ps::<0x31>(a, b);
-                let mx = _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi);
-                let my = _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi);
-                let x = _mm256_add_ps(_mm256_set1_ps(i as f32), lane);
-                let qx = _mm256_add_ps(_mm256_add_ps(x, half), mx);
-                let qy = _mm256_add_ps(pyv, my);
-                let ok = _mm256_and_ps(
-                    _mm256_and_ps(
-                        _mm256_cmp_ps::<_CMP_GE_OQ>(qx, lo_x),
-                        _mm256_cmp_ps::<_CMP_LE_OQ>(qx, hi_x),
-                    ),
-                    _mm256_and_ps(
-                        _mm256_cmp_ps::<_CMP_GE_OQ>(qy, lo_y),
-                        _mm256_cmp_ps::<_CMP_LE_OQ>(qy, hi_y),
-                    ),
-                );
-                sane = _mm256_and_ps(sane, ok);
+                sane = _mm256_and_ps(sane, motion_ok(a, b, i, py, size));
                 i += LANES;
             }
-            _mm256_movemask_ps(sane) == 0xff && super::motion_tail(row, full, py, (wf, hf))
+            _mm256_movemask_ps(sane) == 0xff && super::motion_tail(row, full, py, size)
+        }
+
+        /// Whether each of 8 depths is kept as is (finite and within [`MAX_DEPTH`]; false for
+        /// NaN), as a lane mask.
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        pub(crate) unsafe fn depth_ok(d: __m256) -> __m256 {
+            let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+            _mm256_cmp_ps::<_CMP_LE_OQ>(_mm256_and_ps(d, abs_mask), _mm256_set1_ps(MAX_DEPTH))
+        }
+    }
+
+    /// Whether the pixels of a `kind` row from `x0` on keep the sanitizer's rules (the scalar
+    /// loops; `y`: the row, `size`: the frame's): for the tail of a row whose first `x0` pixels
+    /// a SIMD loop tested.
+    pub(crate) fn tail_clean(
+        kind: super::AuxKind,
+        row: &[u8],
+        x0: usize,
+        y: usize,
+        (wf, hf): (f32, f32),
+    ) -> bool {
+        let px = kind.bytes_per_pixel();
+        match kind {
+            super::AuxKind::Depth => depth_lanes(&row[px * x0..]).1 == 0,
+            super::AuxKind::Normals => normals_lanes(&row[px * x0..]),
+            super::AuxKind::Motion => motion_tail(row, x0, y as f32 + 0.5, (wf, hf)),
         }
     }
 
