@@ -733,13 +733,12 @@ pub(crate) mod gbuffer_scan {
             let n = row.len() / 4;
             let full = n - n % LANES;
             let p = row.as_ptr() as *const f32;
-            let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
-            let (max, neg_inf) = (_mm256_set1_ps(MAX_DEPTH), _mm256_set1_ps(f32::NEG_INFINITY));
+            let neg_inf = _mm256_set1_ps(f32::NEG_INFINITY);
             let (mut far, mut bad) = (neg_inf, _mm256_setzero_si256());
             let mut i = 0;
             while i < full {
                 let d = _mm256_loadu_ps(p.add(i));
-                let kept = _mm256_cmp_ps::<_CMP_LE_OQ>(_mm256_and_ps(d, abs_mask), max);
+                let kept = depth_ok(d);
                 far = _mm256_max_ps(far, _mm256_blendv_ps(neg_inf, d, kept));
                 // a kept lane's mask is -1: count the others (as -1 - mask + 1 = !kept)
                 bad = _mm256_add_epi32(

@@ -349,37 +349,46 @@ fn resample_rows<const C: usize, const CO: usize>(
     resample_rows_checked::<C, CO>(data, sw, px, py, out, None);
 }
 
-/// A check of source row `y` (its floats).
-type RowCheck<'a> = dyn Fn(usize, &[f32]) -> bool + Sync + 'a;
+/// The G-buffer plane a checked resample reads: its kind (whose sanitizer rule each source value
+/// must keep) and the frame's size (the motion rule's bounds).
+type RowRule = (AuxKind, (u32, u32));
 
-/// [`resample_rows`], passing every source row the vertical sums read to `check(y, row)` right
-/// after summing it (while it is in cache; each row once, in the last output row whose footprint
-/// reads it): false when any check failed. The AVX2 build of the G-buffer resample tests the
-/// values inside the sums instead (`resample_aux_fused`).
+/// [`resample_rows`], testing every source row the vertical sums read against `rule`'s sanitizer
+/// rule: false when any value breaks it. The AVX2 build tests the values inside the sums as it
+/// loads them (`vertical_sum_checked_avx2`: the test runs while the sums wait on memory; as a
+/// second pass over each row it cost about as much as the sums, 1.7 ms of a 1080p frame's planes
+/// on one thread); the other builds check each row right after summing it (while it is in cache;
+/// each row once, in the last output row whose footprint reads it).
 fn resample_rows_checked<const C: usize, const CO: usize>(
     data: &[f32],
     sw: usize,
     px: &AxisPlan,
     py: &AxisPlan,
     out: &mut [f32],
-    check: Option<&RowCheck<'_>>,
+    rule: Option<RowRule>,
 ) -> bool {
     let line_len = sw * C;
     let avx2 = use_avx2();
-    let sum = |y0: usize, wys: &[f32], v: &mut [f32]| {
+    let clean = AtomicBool::new(true);
+    resample_rows_with::<C, CO>(sw, px, py, out, |oy, y0, wys, v| {
         #[cfg(target_arch = "x86_64")]
         if avx2 {
             // SAFETY: `use_avx2` found AVX2 on this CPU.
-            unsafe { vertical_sum_avx2(data, y0, wys, line_len, v) };
+            unsafe {
+                match rule {
+                    Some((kind, size)) => {
+                        if !vertical_sum_checked_avx2::<C>(kind, data, y0, wys, size, v) {
+                            clean.store(false, Ordering::Relaxed);
+                        }
+                    }
+                    None => vertical_sum_avx2(data, y0, wys, line_len, v),
+                }
+            }
             return;
         }
         let _ = avx2;
         vertical_sum(data, y0, wys, line_len, v);
-    };
-    let clean = AtomicBool::new(true);
-    resample_rows_with::<C, CO>(sw, px, py, out, |oy, y0, wys, v| {
-        sum(y0, wys, v);
-        if let Some(check) = check {
+        if let Some((kind, size)) = rule {
             // Each source row once: in the last output row whose footprint reads it.
             let end = y0 + wys.len();
             let next = if oy + 1 < py.dst as usize {
@@ -388,7 +397,8 @@ fn resample_rows_checked<const C: usize, const CO: usize>(
                 end
             };
             for y in y0.min(next)..next {
-                if !check(y, &data[y * line_len..][..line_len]) {
+                let row = bytemuck::cast_slice(&data[y * line_len..][..line_len]);
+                if !aux_row_clean(kind, row, y, size) {
                     clean.store(false, Ordering::Relaxed);
                 }
             }
@@ -746,14 +756,7 @@ fn resample_aux_with(
     plans.x.rebuild(sw, mw);
     plans.y.rebuild(sh, mh);
     let (px, py, o) = (&plans.x, &plans.y, &mut out.data);
-    #[cfg(target_arch = "x86_64")]
-    if checked && use_avx2() {
-        // SAFETY: `use_avx2` found AVX2 on this CPU.
-        return unsafe { resample_aux_fused(kind, data, (sw, sh), px, py, out) };
-    }
-    let row_check =
-        |y: usize, row: &[f32]| aux_row_clean(kind, bytemuck::cast_slice(row), y, (sw, sh));
-    let check: Option<&RowCheck<'_>> = if checked { Some(&row_check) } else { None };
+    let check = checked.then_some((kind, (sw, sh)));
     let sw = sw as usize;
     match kind {
         AuxKind::Depth => resample_rows_checked::<1, 1>(data, sw, px, py, o, check),
@@ -770,53 +773,7 @@ fn resample_aux_with(
     }
 }
 
-/// [`resample_aux_with`]'s checked resample in the AVX2 build: the sanitizer's rule applied to
-/// every value as the vertical sums load it (`vertical_sum_checked_avx2`), so the test runs while
-/// the sums wait on memory instead of in a second pass over each row (which cost about as much as
-/// the sums here: 1.7 ms of a 1080p frame's planes on one thread).
-///
-/// # Safety
-/// The CPU must have AVX2.
-#[cfg(target_arch = "x86_64")]
-unsafe fn resample_aux_fused(
-    kind: AuxKind,
-    data: &[f32],
-    (sw, sh): (u32, u32),
-    px: &AxisPlan,
-    py: &AxisPlan,
-    out: &mut ImageF32,
-) -> bool {
-    let size = (sw as f32, sh as f32);
-    let clean = AtomicBool::new(true);
-    let o = &mut out.data;
-    let sw = sw as usize;
-    macro_rules! fused {
-        ($c:literal, $co:literal) => {
-            resample_rows_with::<$c, $co>(sw, px, py, o, |_, y0, wys, v| {
-                // SAFETY: AVX2 (the caller's contract).
-                let ok =
-                    unsafe { vertical_sum_checked_avx2::<$c>(kind, data, y0, wys, sw, size, v) };
-                if !ok {
-                    clean.store(false, Ordering::Relaxed);
-                }
-            })
-        };
-    }
-    match kind {
-        AuxKind::Depth => fused!(1, 1),
-        AuxKind::Normals => {
-            fused!(3, 4);
-            unit_normals(out);
-        }
-        AuxKind::Motion => {
-            fused!(2, 4);
-            to_model_pixels(out, (sw as u32, sh));
-        }
-    }
-    clean.into_inner()
-}
-
-/// [`vertical_sum`] of `C`-channel source rows (`sw` pixels) with `kind`'s sanitizer rule tested
+/// [`vertical_sum`] of `C`-channel source rows (the frame's width) with `kind`'s sanitizer rule tested
 /// on every value loaded (true when every one keeps it): 8 pixels (`C` registers) per step, the
 /// sums' operations in [`vertical_sum`]'s order (the same bits), the rule's lane masks from
 /// `frame::gbuffer_scan::avx2`; the last `sw % 8` pixels by the scalar loops.
@@ -830,14 +787,14 @@ unsafe fn vertical_sum_checked_avx2<const C: usize>(
     data: &[f32],
     y0: usize,
     wys: &[f32],
-    sw: usize,
-    size: (f32, f32),
+    (w, h): (u32, u32),
     v: &mut [f32],
 ) -> bool {
     use std::arch::x86_64::*;
 
     use crate::frame::gbuffer_scan::{avx2, tail_clean};
     debug_assert_eq!(kind.channels(), C);
+    let (sw, size) = (w as usize, (w as f32, h as f32));
     let line_len = sw * C;
     let full = sw - sw % 8;
     let v = &mut v[..line_len];
