@@ -147,6 +147,8 @@ def compare_with_torch(model, onnx_path: Path, sizes=CHECK_SIZES) -> dict:
 def describe(cfg) -> str:
     if cfg.head == "affine":
         look = "a per-pixel affine colour transform of the current frame plus a full-resolution detail residual"
+        if cfg.grid_bins > 1:
+            look = look.replace("transform", f"transform (sliced per pixel from a {cfg.grid_bins}-bin bilateral grid)", 1)
     else:
         look = "a residual over the current frame"
     feedback = "its own reprojected previous output" if cfg.use_prev else "no feedback of its own output"

@@ -20,7 +20,12 @@ then three stride-2 stages). Two heads:
     offset, predicted at quarter resolution and bilinearly upsampled, HDRNet-style), plus a detail
     residual from a full-resolution guide path. The transform is smooth, so every edge and texture of
     the frame passes through at full resolution: the base cannot blur; only the small detail branch
-    can add (rain streaks, snow) or remove structure.
+    can add (rain streaks, snow) or remove structure. With ``grid_bins`` > 1 the transforms live on a
+    bilateral grid (HDRNet's slicing): each quarter-resolution cell holds one transform per bin of a
+    learned per-pixel coordinate, and each full-resolution pixel interpolates the two bins around its
+    own coordinate. Without the grid, a pixel on one side of an edge inside a cell gets a bilinear
+    blend of both surfaces' transforms: a halo along edges where the look changes sharply (snow on a
+    roof against the road, lit windows at night).
 
 ``use_prev`` feeds the reprojected previous OUTPUT back in. Trained with the previous target
 (teacher forcing), that loop drifts at run time: the network partly copies its input ``prev``, so
@@ -56,15 +61,22 @@ class StudentConfig:
     use_prev: bool = True
     head: str = "residual"
     guide_width: int = 8
+    # Affine head only: luminance-like bins of a bilateral grid of colour transforms (1 = no grid:
+    # one transform per quarter-resolution pixel, bilinearly upsampled).
+    grid_bins: int = 1
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
             raise ValueError(f"head {self.head!r} is not one of {HEADS}")
+        if self.grid_bins < 1 or (self.grid_bins > 1 and self.head != "affine"):
+            raise ValueError(f"grid_bins {self.grid_bins}: a bilateral grid needs the affine head and at least 1 bin")
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["widths"] = list(self.widths)
         d["blocks"] = list(self.blocks)
+        if self.grid_bins == 1:
+            del d["grid_bins"]  # absent = 1, so the records of students without a grid stay as they were
         return d
 
     @staticmethod
@@ -78,6 +90,7 @@ class StudentConfig:
             use_prev=bool(d.get("use_prev", True)),
             head=str(d.get("head", "residual")),
             guide_width=int(d.get("guide_width", 8)),
+            grid_bins=int(d.get("grid_bins", 1)),
         )
 
     @property
@@ -145,10 +158,23 @@ class Student(nn.Module):
             nn.init.zeros_(self.head.bias)
         else:
             g = cfg.guide_width
-            # 3x3 colour matrix (as a change from identity) + offset per quarter-resolution pixel.
-            self.coeffs = nn.Conv2d(w1, 12, 3, padding=1)
+            # 3x3 colour matrix (as a change from identity) + offset per quarter-resolution pixel,
+            # one per grid bin.
+            self.coeffs = nn.Conv2d(w1, 12 * cfg.grid_bins, 3, padding=1)
             nn.init.zeros_(self.coeffs.weight)
             nn.init.zeros_(self.coeffs.bias)
+            if cfg.grid_bins > 1:
+                # Per-pixel slicing coordinate (HDRNet's guide): a full-resolution pixel takes the
+                # transforms of the bins near its own value, so two surfaces that meet inside one
+                # quarter-resolution cell (a red roof on grey asphalt) keep their own transforms
+                # instead of a bilinear blend of both, which shows as a halo along the edge.
+                # The coordinate starts as the pixel's luma (HDRNet's guide starts near luminance
+                # too): a learned coordinate starting at one constant would leave every pixel in
+                # the same two bins, whose shared gradients keep the bins alike.
+                self.slice1 = nn.Conv2d(cfg.in_channels, g, 1)
+                self.slice2 = nn.Conv2d(g, 1, 1)
+                nn.init.zeros_(self.slice2.weight)
+                nn.init.zeros_(self.slice2.bias)
             # Full-resolution guide: sees the frame's own pixels, so detail lands on its edges.
             # Few channels at full resolution: this path is most of the cost per output pixel.
             self.guide1 = nn.Conv2d(cfg.in_channels, g, 3, padding=1)
@@ -218,6 +244,8 @@ class Student(nn.Module):
             return current + residual.to(current.dtype)
         h, w = current.shape[-2:]
         c = F.interpolate(self.coeffs(d1), size=(h, w), mode="bilinear", align_corners=False).to(current.dtype)
+        if self.cfg.grid_bins > 1:
+            c = self._slice(c, current, full)
         # out_i = sum_j (delta_ij + a_ij) cur_j + b_i
         a = c[:, :9].unflatten(1, (3, 3))
         base = current + (a * current.unsqueeze(1)).sum(2) + c[:, 9:12]
@@ -225,6 +253,21 @@ class Student(nn.Module):
         up = F.interpolate(self.detail_proj(d0), size=(h, w), mode="bilinear", align_corners=False)
         detail = self.detail2(F.silu(self.detail1(torch.cat([g, up.to(g.dtype)], 1))))
         return base + detail.to(current.dtype)
+
+    def slice_coordinate(self, current: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+        """[N, 1, H, W] in 0..1: the current frame's luma plus a learned correction of at most 0.5."""
+        luma = current[:, 0:1] * 0.2126 + current[:, 1:2] * 0.7152 + current[:, 2:3] * 0.0722
+        shift = 0.5 * torch.tanh(self.slice2(F.silu(self.slice1(full))))
+        return (luma + shift.to(luma.dtype)).clamp(0.0, 1.0)
+
+    def _slice(self, grid: torch.Tensor, current: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+        """[N, 12 * bins, H, W] transforms (bin-major) -> [N, 12, H, W]: per pixel, the linear
+        interpolation between the two bins around its slicing coordinate (tent weights sum to 1)."""
+        n_bins = self.cfg.grid_bins
+        z = self.slice_coordinate(current, full).to(grid.dtype) * (n_bins - 1)
+        centres = torch.arange(n_bins, dtype=grid.dtype, device=grid.device).view(1, n_bins, 1, 1)
+        weights = F.relu(1.0 - (z - centres).abs())
+        return (grid.unflatten(1, (n_bins, 12)) * weights.unsqueeze(2)).sum(1)
 
     def forward(
         self,
@@ -258,6 +301,29 @@ class GraphNoPrev(nn.Module):
 def graph_module(student: Student) -> nn.Module:
     """What export traces: the student itself, or its wrapper without the prev input."""
     return student if student.cfg.use_prev else GraphNoPrev(student)
+
+
+def lift_to_grid(state: dict[str, torch.Tensor], model: "Student") -> dict[str, torch.Tensor]:
+    """A grid-less affine student's weights as `model`'s (a grid of `grid_bins` bins): every bin
+    starts as the old transform, so the lifted student computes exactly the old one's output
+    whatever its slicing guide (which keeps `model`'s initialisation) says; fine-tuning then lets
+    the bins differ."""
+    n_bins = model.cfg.grid_bins
+    want = model.state_dict()
+    out = {}
+    for k, v in want.items():
+        if k in ("coeffs.weight", "coeffs.bias") and k in state and state[k].shape[0] * n_bins == v.shape[0]:
+            out[k] = state[k].repeat(n_bins, *([1] * (state[k].dim() - 1))).to(v.dtype)
+        elif k.startswith("slice") and k not in state:
+            out[k] = v.clone()
+        elif k in state and state[k].shape == v.shape:
+            out[k] = state[k].to(v.dtype)
+        else:
+            raise ValueError(f"weight {k}: {tuple(state[k].shape) if k in state else 'missing'} cannot become {tuple(v.shape)}")
+    extra = sorted(set(state) - set(want))
+    if extra:
+        raise ValueError(f"weights {extra[:3]} have no place in a {n_bins}-bin grid student")
+    return out
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -97,6 +97,9 @@ ARCHS: dict[str, dict[str, Any]] = {
     "unet-prev": {"use_prev": True, "head": "residual"},  # the first shipped student
     "unet": {"use_prev": False, "head": "residual"},
     "affine": {"use_prev": False, "head": "affine"},
+    # the affine head's transforms on a bilateral grid of 8 bins (HDRNet's slicing); --init-from an
+    # affine student starts it with every bin at that student's transform (model.lift_to_grid)
+    "affine-grid": {"use_prev": False, "head": "affine", "grid_bins": 8},
 }
 DEFAULT_ARCH = "affine"
 
@@ -432,7 +435,7 @@ def train(args: argparse.Namespace) -> int:
 
     from data import DataConfig, TrainingData, validate_training_set
     from losses import LossWeights, total_loss, trust_target
-    from model import Student, StudentConfig, count_parameters
+    from model import Student, StudentConfig, count_parameters, lift_to_grid
     from prompts import prompt_table
 
     cfg = resolve_config(args)
@@ -479,18 +482,30 @@ def train(args: argparse.Namespace) -> int:
             # an exported package (its checkpoint may be gone): the weights from its model.onnx
             from export import package_weights
 
-            model.load_state_dict(package_weights(args.init_from, model))
-            print(f"initialised from the package {args.init_from}")
+            try:
+                model.load_state_dict(package_weights(args.init_from, model))
+                print(f"initialised from the package {args.init_from}")
+            except DataError:
+                if model_cfg.grid_bins == 1:
+                    raise
+                # a grid-less affine package: its transform in every bin
+                flat = Student(replace(model_cfg, grid_bins=1))
+                model.load_state_dict(lift_to_grid(package_weights(args.init_from, flat), model))
+                print(f"initialised from the package {args.init_from}, its transform in every one of {model_cfg.grid_bins} grid bins")
         elif not args.init_from.is_file():
             raise DataError(f"--init-from {args.init_from} does not exist", "pass a step_*.pt from another run's checkpoints/ or a model package folder")
         else:
             init = torch.load(args.init_from, map_location="cpu", weights_only=False)
-            if init["run"]["model"] != model_cfg.to_dict():
+            flat_cfg = replace(model_cfg, grid_bins=1).to_dict()
+            if init["run"]["model"] == model_cfg.to_dict():
+                model.load_state_dict(init["model"])
+            elif model_cfg.grid_bins > 1 and init["run"]["model"] == flat_cfg:
+                model.load_state_dict(lift_to_grid(init["model"], model))
+            else:
                 raise DataError(
                     f"--init-from {args.init_from} holds a {init['run']['model'].get('head')} student with other settings",
-                    "pass the --arch that checkpoint was trained with",
+                    "pass the --arch that checkpoint was trained with (or affine into affine-grid)",
                 )
-            model.load_state_dict(init["model"])
             print(f"initialised from {args.init_from} (step {init['step']})")
     step = 0
     if state is not None:

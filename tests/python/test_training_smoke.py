@@ -32,7 +32,7 @@ import data as tdata  # noqa: E402
 import export as texport  # noqa: E402
 import imgops  # noqa: E402
 import train as ttrain  # noqa: E402
-from model import Student, StudentConfig, count_parameters, example_inputs  # noqa: E402
+from model import Student, StudentConfig, count_parameters, example_inputs, lift_to_grid  # noqa: E402
 from package import validate_package  # noqa: E402
 from prompts import BANK_PATH, all_texts, load_bank, load_prompts, prompt_table  # noqa: E402
 from seqio import DataError, find_sequences, load_sequence  # noqa: E402
@@ -98,6 +98,17 @@ def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
         capture_output=True, text=True, env=ENV, timeout=300,
     )
     assert r2.returncode == 0 and "initialised from the package" in r2.stdout, r2.stdout + r2.stderr
+    # The same package grows into a bilateral-grid student (every bin starts as its transform).
+    r3 = subprocess.run(
+        [sys.executable, str(TRAINING / "train.py"),
+         *smoke_args(dataset, tmp_path / "work3", "--arch", "affine-grid", "--init-from", str(pkg), "--steps", "2")],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )
+    assert r3.returncode == 0 and "in every one of 8 grid bins" in r3.stdout, r3.stdout + r3.stderr
+    assert json.loads((tmp_path / "work3" / "run.json").read_text())["model"]["grid_bins"] == 8
+    pkg3 = tmp_path / "pkg3"
+    assert texport.main(["--workdir", str(tmp_path / "work3"), "--out", str(pkg3)]) == 0
+    assert validate_package(pkg3) == []
 
     # ONNX Runtime vs PyTorch on a real batch from the data (not only random inputs).
     import onnxruntime as ort
@@ -115,6 +126,12 @@ def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
     assert got.shape == (1, 3, 32, 32)
     assert float(np.abs(got - ref).max()) < 1e-4
     assert got.min() >= 0.0 and got.max() <= 1.0
+    grid_model, _ = texport.load_student(tmp_path / "work3", None)
+    with torch.no_grad():
+        grid_ref = grid_model(*[torch.from_numpy(feed[n]) for n in names]).numpy()
+    grid_sess = ort.InferenceSession(str(pkg3 / "model.onnx"), providers=["CPUExecutionProvider"])
+    grid_got = grid_sess.run(None, {n: v for n, v in feed.items() if n in grid_model.cfg.input_names})[0]
+    assert float(np.abs(grid_got - grid_ref).max()) < 1e-4
 
     # A tampered file must fail validation (the runtime refuses such a package too).
     raw = (pkg / "presets.json").read_bytes()
@@ -630,10 +647,55 @@ def test_model_size_range_and_dynamic_shapes(arch: str) -> None:
         assert torch.allclose(y, inp[0][:, 3:6].clamp(0, 1))
 
 
+def perturbed(cfg: StudentConfig, seed: int) -> Student:
+    """A fresh student is the identity; perturbed weights make comparisons between students mean something."""
+    torch.manual_seed(seed)
+    m = Student(cfg).eval()
+    for p in m.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    return m
+
+
+def test_grid_student_lifted_from_an_affine_one_computes_its_output() -> None:
+    flat = perturbed(StudentConfig(**ttrain.ARCHS["affine"]), seed=4)
+    grid = perturbed(StudentConfig(**ttrain.ARCHS["affine-grid"]), seed=5)
+    grid.load_state_dict(lift_to_grid(flat.state_dict(), grid))
+    inp = example_inputs(flat.cfg, 48, 64, n=2, seed=1)
+    with torch.no_grad():
+        a, b = flat.forward_raw(*inp), grid.forward_raw(*inp)
+    assert float((a - b).abs().max()) < 1e-5
+    assert float((a - inp[0][:, 3:6]).abs().mean()) > 1e-2  # the perturbed transform is not the identity
+    # weights of another shape (a residual-head student's) are refused, not silently dropped
+    with pytest.raises(ValueError, match="no place|cannot become"):
+        lift_to_grid(Student(StudentConfig(**ttrain.ARCHS["unet"])).state_dict(), grid)
+
+
+def test_grid_slicing_interpolates_between_the_bins_around_each_pixel() -> None:
+    """Bin k offsets every channel by k: a pixel's offset is then its own slicing coordinate, read
+    per full-resolution pixel (two pixels of one quarter-resolution cell get different transforms)."""
+    grid = perturbed(StudentConfig(**ttrain.ARCHS["affine-grid"]), seed=6)
+    n_bins = grid.cfg.grid_bins
+    coeffs = torch.zeros(2, 12 * n_bins, 16, 24)
+    for k in range(n_bins):
+        coeffs[:, 12 * k + 9 : 12 * k + 12] = float(k)
+    full = torch.randn(2, grid.cfg.in_channels, 16, 24)
+    current = torch.rand(2, 3, 16, 24)
+    with torch.no_grad():
+        c = grid._slice(coeffs, current, full)
+        z = grid.slice_coordinate(current, full) * (n_bins - 1)
+        luma = 0.2126 * current[:, 0:1] + 0.7152 * current[:, 1:2] + 0.0722 * current[:, 2:3]
+        fresh = Student(grid.cfg)  # before training the coordinate is the frame's luma
+        assert torch.allclose(fresh.slice_coordinate(current, full), luma)
+    assert c.shape == (2, 12, 16, 24)
+    assert float(c[:, :9].abs().max()) == 0.0
+    assert torch.allclose(c[:, 9:12], z.expand(-1, 3, -1, -1), atol=1e-5)
+    assert float(z.std()) > 0.05  # the coordinate varies from pixel to pixel
+
+
 def test_students_without_prev_ignore_it() -> None:
     """Without the feedback input, the output cannot depend on the previous output (no drift loop)."""
     torch.manual_seed(3)
-    for arch in ("unet", "affine"):
+    for arch in ("unet", "affine", "affine-grid"):
         m = Student(StudentConfig(**ttrain.ARCHS[arch])).eval()
         for p in m.parameters():  # a fresh model is the identity; perturb it so the check means something
             p.data.add_(0.05 * torch.randn_like(p))

@@ -1,0 +1,92 @@
+"""Compare candidate students by their runtime cards (runtime_metrics.json from runtime_card.py --look).
+
+    python models/training/compare_cards.py --base models/realmaster-student CAND=out/cand/pkg ...
+
+Prints one markdown row per package with the counts docs/photoreal.md's candidate tables use, over
+the (clip, prompt) pairs whose targets are path-traced (every table but the sample renderer's
+procedural-grade clip): beats pass-through, by >= 3 dB, mean PSNR, edge F >= the target's, VGG
+distance below pass-through's, KID below the engine frames', warping error <= 1.1x the target's,
+pairs above the base; and the mean PSNR of the sample renderer's pairs (both of its clips).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+PROCEDURAL = "heldout_downtown_orbit"  # the sample renderer's own grade: not a path-traced target
+SAMPLE_RENDERER = ("heldout_downtown_orbit", "heldout_downtown_orbit_pathtraced")
+
+
+def pairs(package: Path) -> dict[tuple[str, str], dict]:
+    """(clip, weather) -> the eval figures merged with the look figures, from a package's card."""
+    path = package / "runtime_metrics.json" if package.is_dir() else package
+    m = json.loads(path.read_text())
+    out = {}
+    for t in m["tables"]:
+        look = t.get("look") or {}
+        for w in t["eval"]["weathers"]:
+            row = dict(w)
+            lw = (look.get("per_weather") or {}).get(w["weather"])
+            if lw:
+                row.update(lw)
+                row["kid_engine_x1000"] = look["kid_engine_x1000"]
+            out[(t["name"], w["weather"])] = row
+    return out
+
+
+def counts(p: dict[tuple[str, str], dict], base: dict[tuple[str, str], dict] | None) -> dict:
+    pt = {k: v for k, v in p.items() if k[0] != PROCEDURAL}
+    n = len(pt)
+    look = [v for v in pt.values() if "vgg_output" in v]
+    sr = [v["psnr"] for k, v in p.items() if k[0] in SAMPLE_RENDERER]
+    return {
+        "pairs": n,
+        "beats": sum(v["psnr"] > v["psnr_passthrough"] for v in pt.values()),
+        "ge3": sum(v["psnr"] - v["psnr_passthrough"] >= 3.0 for v in pt.values()),
+        "mean": sum(v["psnr"] for v in pt.values()) / max(n, 1),
+        "edge_f": sum(v["edge_f"] >= v["edge_f_target"] for v in pt.values()),
+        "vgg": sum(v["vgg_output"] < v["vgg_passthrough"] for v in look) if look else None,
+        "kid": sum(v["kid_output_x1000"] < v["kid_engine_x1000"] for v in look) if look else None,
+        "warp": sum(v["warp_error"] <= 1.1 * v["warp_error_target"] for v in pt.values()),
+        "above_base": None if base is None else sum(v["psnr"] > base[k]["psnr"] for k, v in pt.items() if k in base),
+        "sample_renderer_mean": sum(sr) / len(sr) if sr else None,
+    }
+
+
+def row(name: str, c: dict) -> str:
+    def f(x, fmt="{}"):
+        return "-" if x is None else fmt.format(x)
+
+    return (
+        f"| {name} | {c['beats']} | {c['ge3']} | {c['mean']:.2f} | {c['edge_f']} | {f(c['vgg'])} | {f(c['kid'])} | {c['warp']} "
+        f"| {f(c['above_base'])} | {f(c['sample_renderer_mean'], '{:.2f}')} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", type=Path, required=True, help="the shipped package (or its runtime_metrics.json)")
+    ap.add_argument("candidates", nargs="*", help="NAME=PACKAGE (or NAME=runtime_metrics.json)")
+    ap.add_argument("--pairs", action="store_true", help="also print every pair's PSNR against the base's")
+    args = ap.parse_args(argv)
+    base = pairs(args.base)
+    print("| package | beats pass-through | by >= 3 dB | mean PSNR | edge F >= target's | VGG < pass-through | KID < engine | warp <= 1.1x | above base | sample renderer mean PSNR |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(row(f"{args.base} (base)", counts(base, None)))
+    for spec in args.candidates:
+        name, _, path = spec.partition("=")
+        if not path:
+            ap.error(f"candidate {spec!r}: write NAME=PACKAGE")
+        cand = pairs(Path(path))
+        print(row(name, counts(cand, base)))
+        if args.pairs:
+            for k, v in sorted(cand.items()):
+                b = base.get(k)
+                print(f"    {k[0]:36s} {k[1]:11s} {v['psnr']:.2f} (pass {v['psnr_passthrough']:.2f}, base {b['psnr'] if b else float('nan'):.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""compare_cards.py: the candidate-table counts from runtime cards (made up here, small)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "models" / "training"))
+
+import compare_cards  # noqa: E402
+
+
+def pair(weather: str, psnr: float, passthrough: float, **over) -> dict:
+    w = {"weather": weather, "psnr": psnr, "psnr_passthrough": passthrough, "edge_f": 0.8, "edge_f_target": 0.7,
+         "warp_error": 0.010, "warp_error_target": 0.010}
+    w.update(over)
+    return w
+
+
+def card(tmp: Path, name: str, tables: list[tuple[str, list[dict], dict | None]]) -> Path:
+    m = {"tables": [{"name": n, "eval": {"weathers": ws}, **({"look": look} if look else {})} for n, ws, look in tables]}
+    d = tmp / name
+    d.mkdir()
+    (d / "runtime_metrics.json").write_text(json.dumps(m))
+    return d
+
+
+def test_counts_follow_the_candidate_table_rules(tmp_path: Path) -> None:
+    look = {"kid_engine_x1000": 400.0, "per_weather": {
+        "clear": {"vgg_output": 0.1, "vgg_passthrough": 0.2, "kid_output_x1000": 390.0, "kid_target_x1000": 300.0},
+        "fog": {"vgg_output": 0.3, "vgg_passthrough": 0.2, "kid_output_x1000": 410.0, "kid_target_x1000": 300.0}}}
+    base = card(tmp_path, "base", [
+        ("heldout_pathtrace_a", [pair("clear", 24.0, 20.0), pair("fog", 19.0, 20.0, edge_f=0.5, warp_error=0.012)], look),
+        ("heldout_downtown_orbit", [pair("clear", 10.0, 30.0)], None),  # procedural grade: not counted
+        ("heldout_downtown_orbit_pathtraced", [pair("clear", 22.0, 21.0, warp_error=0.011)], None),
+    ])
+    c = compare_cards.counts(compare_cards.pairs(base), None)
+    assert c["pairs"] == 3
+    assert (c["beats"], c["ge3"], c["edge_f"], c["vgg"], c["kid"], c["warp"]) == (2, 1, 2, 1, 1, 2)
+    assert abs(c["mean"] - (24.0 + 19.0 + 22.0) / 3) < 1e-9
+    assert abs(c["sample_renderer_mean"] - 16.0) < 1e-9  # both of the sample renderer's clips
+    cand = card(tmp_path, "cand", [
+        ("heldout_pathtrace_a", [pair("clear", 24.5, 20.0), pair("fog", 18.0, 20.0)], None),
+        ("heldout_downtown_orbit_pathtraced", [pair("clear", 22.0, 21.0)], None),
+    ])
+    c2 = compare_cards.counts(compare_cards.pairs(cand), compare_cards.pairs(base))
+    assert c2["above_base"] == 1 and c2["vgg"] is None and c2["kid"] is None
+    assert compare_cards.main(["--base", str(base), f"cand={cand}"]) == 0
