@@ -16,6 +16,8 @@ struct Info {
     execution_providers_available: Vec<String>,
     execution_provider_selected: Option<String>,
     execution_provider_error: Option<String>,
+    /// EPs this ONNX Runtime build has that did not start (auto went on to the next): why, and the fix.
+    execution_providers_not_started: Vec<EpNotStarted>,
     gpu: Option<realmaster::gpu::AdapterSummary>,
     gpu_error: Option<String>,
     /// Where the full-resolution passes would run ("gpu", "cpu") and why.
@@ -26,6 +28,13 @@ struct Info {
     model_error: Option<String>,
 }
 
+#[derive(serde::Serialize)]
+struct EpNotStarted {
+    ep: String,
+    why: String,
+    fix: String,
+}
+
 fn gather(m: &ModelArgs) -> Info {
     let mut info = Info {
         onnxruntime: None,
@@ -33,6 +42,7 @@ fn gather(m: &ModelArgs) -> Info {
         execution_providers_available: vec![],
         execution_provider_selected: None,
         execution_provider_error: None,
+        execution_providers_not_started: vec![],
         gpu: None,
         gpu_error: None,
         backend: None,
@@ -82,7 +92,22 @@ fn gather(m: &ModelArgs) -> Info {
                         match model::ModelSession::load(&p, &opts) {
                             Ok(s) => {
                                 info.execution_provider_selected =
-                                    Some(s.ep_in_use().as_str().to_string())
+                                    Some(s.ep_in_use().as_str().to_string());
+                                // An EP missing from the build is expected; one present that
+                                // failed is what a GPU user needs to hear about.
+                                for (ep, why) in &s.ep_selection().failures {
+                                    if info
+                                        .execution_providers_available
+                                        .iter()
+                                        .any(|a| a == ep.as_str())
+                                    {
+                                        info.execution_providers_not_started.push(EpNotStarted {
+                                            ep: ep.to_string(),
+                                            why: why.clone(),
+                                            fix: ep.fix_for(why),
+                                        });
+                                    }
+                                }
                             }
                             Err(e) => info.execution_provider_error = Some(e.to_string()),
                         }
@@ -117,6 +142,9 @@ pub fn info(m: &ModelArgs, json: bool) -> Result<ExitCode> {
         (Some(ep), _) => println!("EP that would run:   {ep} (requested: {})", m.ep),
         (None, Some(e)) => println!("EP that would run:   none: {e}"),
         _ => println!("EP that would run:   unknown (no model loaded)"),
+    }
+    for n in &i.execution_providers_not_started {
+        println!("EP not started:      {}: {} (fix: {})", n.ep, n.why, n.fix);
     }
     match (&i.gpu, &i.gpu_error) {
         (Some(g), _) => println!(
@@ -214,6 +242,13 @@ pub fn doctor(m: &ModelArgs) -> Result<ExitCode> {
         ),
         (_, Some(e)) => check(false, "execution provider", e),
         _ => {}
+    }
+    // Not a failure (the EP that runs is above), but the faster one the user probably expected.
+    for n in &i.execution_providers_not_started {
+        println!(
+            "[note] execution provider {}: in this ONNX Runtime build but did not start: {} (fix: {})",
+            n.ep, n.why, n.fix
+        );
     }
     if failed == 0 {
         println!("all checks passed");

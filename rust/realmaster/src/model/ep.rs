@@ -73,6 +73,64 @@ impl ExecutionProvider {
     }
 }
 
+impl ExecutionProvider {
+    /// How to fix this EP's failure `why`: when the loader says which shared library is missing
+    /// (ONNX Runtime quotes it, e.g. `libcublasLt.so.13: cannot open shared object file`), that
+    /// library and where it comes from; else the general install hint.
+    pub fn fix_for(self, why: &str) -> String {
+        match missing_library(why) {
+            Some(lib) if lib.starts_with("libonnxruntime_providers") => format!(
+                "{lib} is missing beside libonnxruntime: reinstall onnxruntime-gpu whole (its provider libraries ship beside libonnxruntime) and point REALMASTER_ORT_LIB at that libonnxruntime"
+            ),
+            Some(lib) => format!(
+                "{lib} is not found: install {} and add the folder holding {lib} to LD_LIBRARY_PATH (pip puts them under site-packages/nvidia/*/lib)",
+                library_source(&lib)
+            ),
+            None => self.install_hint().to_string(),
+        }
+    }
+}
+
+/// The shared library a loader error names as missing (Linux's dlopen wording).
+fn missing_library(why: &str) -> Option<String> {
+    let end = why.find(": cannot open shared object file")?;
+    let lib = why[..end]
+        .rsplit(|c: char| c.is_whitespace() || c == '\'')
+        .next()?;
+    let lib = lib.rsplit('/').next()?;
+    (lib.starts_with("lib") && lib.contains(".so")).then(|| lib.to_string())
+}
+
+/// Where a library that ONNX Runtime's CUDA or TensorRT EP loads comes from.
+fn library_source(lib: &str) -> &'static str {
+    const SOURCES: [(&str, &str); 8] = [
+        (
+            "libcuda.so",
+            "the NVIDIA driver (libcuda ships with the driver, not with CUDA or pip)",
+        ),
+        (
+            "libcublas",
+            "CUDA's cuBLAS matching the onnxruntime-gpu build (PyPI: nvidia-cublas)",
+        ),
+        (
+            "libcudart",
+            "the CUDA runtime matching the onnxruntime-gpu build (PyPI: nvidia-cuda-runtime)",
+        ),
+        (
+            "libcudnn",
+            "cuDNN 9 (PyPI: nvidia-cudnn-cu13 for the CUDA 13 build)",
+        ),
+        ("libcurand", "CUDA's cuRAND (PyPI: nvidia-curand)"),
+        ("libcufft", "CUDA's cuFFT (PyPI: nvidia-cufft)"),
+        ("libnvrtc", "CUDA's NVRTC (PyPI: nvidia-cuda-nvrtc)"),
+        ("libnvinfer", "TensorRT (NVIDIA's TensorRT packages)"),
+    ];
+    SOURCES
+        .iter()
+        .find(|(prefix, _)| lib.starts_with(prefix))
+        .map_or("the library's package", |(_, source)| source)
+}
+
 impl fmt::Display for ExecutionProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -270,11 +328,8 @@ pub(crate) fn commit_session(
         Ok(session) if explicit_failed => {
             let (ep, why) = failures.pop().unwrap_or((requested, "unknown failure".into()));
             if !opts.fallback {
-                return Err(Error::ExecutionProvider {
-                    ep: ep.to_string(),
-                    problem: why,
-                    fix: format!("{}, or use --ep auto / --ep cpu, or allow the CPU fallback", ep.install_hint()),
-                });
+                let fix = format!("{}, or use --ep auto / --ep cpu, or allow the CPU fallback", ep.fix_for(&why));
+                return Err(Error::ExecutionProvider { ep: ep.to_string(), problem: why, fix });
             }
             log::warn!("execution provider {ep} failed ({why}); falling back to the CPU as allowed");
             failures.push((ep, why));
@@ -313,12 +368,66 @@ fn try_ep(
     let b = match builder()?.with_execution_providers(dispatch(ep, opts)) {
         Ok(b) => b,
         Err(e) => {
+            // ONNX Runtime's messages end in a newline; the caller appends its fix.
             return Ok(Err(Attempt::Unavailable(format!(
-                "registration failed: {e}"
-            ))))
+                "registration failed: {}",
+                e.to_string().trim_end()
+            ))));
         }
     };
     let mut b = b;
-    Ok(b.commit_from_file(model)
-        .map_err(|e| Attempt::Commit(format!("session creation failed: {e}"))))
+    Ok(b.commit_from_file(model).map_err(|e| {
+        Attempt::Commit(format!(
+            "session creation failed: {}",
+            e.to_string().trim_end()
+        ))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_cuda_library_is_named_with_where_it_comes_from() {
+        // ONNX Runtime 1.31.1's message for onnxruntime-gpu without CUDA 13's cuBLAS (seen here)
+        let why = "registration failed: /onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:2043 onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load library /opt/x/onnxruntime/capi/libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file: No such file or directory";
+        assert_eq!(missing_library(why).as_deref(), Some("libcublasLt.so.13"));
+        let fix = ExecutionProvider::Cuda.fix_for(why);
+        assert!(fix.starts_with("libcublasLt.so.13 is not found"), "{fix}");
+        assert!(
+            fix.contains("nvidia-cublas") && fix.contains("LD_LIBRARY_PATH"),
+            "{fix}"
+        );
+
+        let driver = "Failed to load library libonnxruntime_providers_cuda.so with error: libcuda.so.1: cannot open shared object file: No such file or directory";
+        assert!(ExecutionProvider::Cuda
+            .fix_for(driver)
+            .contains("NVIDIA driver"));
+        // the provider library itself, named by its path
+        let provider = "Failed to load library /a/b/libonnxruntime_providers_tensorrt.so with error: /a/b/libonnxruntime_providers_tensorrt.so: cannot open shared object file: No such file or directory";
+        assert_eq!(
+            missing_library(provider).as_deref(),
+            Some("libonnxruntime_providers_tensorrt.so")
+        );
+        let fix = ExecutionProvider::TensorRt.fix_for(provider);
+        assert!(
+            fix.contains("reinstall onnxruntime-gpu") && !fix.contains("LD_LIBRARY_PATH"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn other_failures_keep_the_install_hint() {
+        for why in [
+            "",
+            "CUDA failure 100: no CUDA-capable device is detected",
+            "cannot open shared object file",
+        ] {
+            assert_eq!(
+                ExecutionProvider::Cuda.fix_for(why),
+                ExecutionProvider::Cuda.install_hint()
+            );
+        }
+    }
 }
