@@ -35,8 +35,10 @@ samples:
 	cargo run --release -p realmaster-samples -- bundled --out samples
 
 # Path-traced teacher pairs (Blender; hours on a CPU: resumable, --workers N, --ray-address for a cluster).
+# 0.6.0's training data: 36 clips plus one engine-look variant each (72 folders; ~44 min on 2 cores).
 training-data:
-	$(PY) -m models.pathtrace --out data/pathtrace/train --split train --clips 36 --frames 8 --size 256x144 --samples 8 --workers 2
+	$(PY) -m models.pathtrace --out data/pathtrace/train --split train --seed 0 --clips 36 --frames 8 \
+		--size 256x144 --samples 8 --half --engine-looks 1 --workers 2
 
 # Real photographs from Debian packages for the realism losses (licenses: models/training/real_photos.json).
 real-photos:
