@@ -79,6 +79,9 @@ class TrainConfig:
     albedo_aug_skip: str = ""
     # weight of the Sobel-gradient term (losses.LossWeights.edge); its default is the losses' default
     edge: float = 0.5
+    # weight of the temporal term (losses.LossWeights.temporal: the output's change along the motion
+    # vectors held to the target's); its default is the losses' default
+    temporal: float = 0.5
 
 
 CONFIGS: dict[str, TrainConfig] = {
@@ -123,6 +126,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--perceptual", type=float, help="override the VGG16 perceptual loss weight (0 = off)")
     ap.add_argument("--gan", type=float, help="override the adversarial loss weight (0 = off; needs --real-photos)")
     ap.add_argument("--edge", type=float, help="override the edge (Sobel gradient) loss weight (default 0.5)")
+    ap.add_argument("--temporal", type=float, help="override the temporal loss weight (the output's frame-to-frame change held to the target's; default 0.5)")
     ap.add_argument("--gan-start", type=int, help="override the step the adversarial loss starts at")
     ap.add_argument(
         "--gan-params",
@@ -158,7 +162,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--crop must be a multiple of 16 (got {args.crop}); the model needs H and W divisible by 16")
     if args.stop_after < 0 or args.threads < 0:
         ap.error("--stop-after and --threads must not be negative")
-    for name in ("perceptual", "gan", "edge", "gan_texture"):
+    for name in ("perceptual", "gan", "edge", "temporal", "gan_texture"):
         v = getattr(args, name)
         if v is not None and not (math.isfinite(v) and v >= 0):
             ap.error(f"--{name.replace('_', '-')} must be a non-negative number (got {v})")
@@ -176,7 +180,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     cfg = CONFIGS[args.config]
     over: dict[str, Any] = {}
-    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "gan_texture", "exposure_aug", "white_balance_aug", "albedo_aug", "edge"):
+    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "gan_texture", "exposure_aug", "white_balance_aug", "albedo_aug", "edge", "temporal"):
         # (realism_batch / realism_every stay the preset's)
         v = getattr(args, k)
         if v is not None:
@@ -522,7 +526,7 @@ def train(args: argparse.Namespace) -> int:
     trim_log(workdir / "log.jsonl", step)
 
     data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w)))
-    lw = LossWeights(edge=cfg.edge)
+    lw = LossWeights(edge=cfg.edge, temporal=cfg.temporal)
     print(
         f"training {count_parameters(model)} parameters on {len(seqs)} sequences x {len(weathers)} weathers "
         f"({', '.join(weathers)}); config {cfg.name}: {cfg.steps} steps, batch {cfg.batch} pairs of {cfg.crop}px "

@@ -320,7 +320,7 @@ def test_unreadable_newest_checkpoint_falls_back(dataset: Path, tmp_path: Path, 
 
 @pytest.mark.parametrize(
     "extra",
-    [["--crop", "30"], ["--steps", "0"], ["--lr", "-1"], ["--config", "huge"], ["--batch", "-2"], ["--edge", "-0.5"], ["--edge", "nan"]],
+    [["--crop", "30"], ["--steps", "0"], ["--lr", "-1"], ["--config", "huge"], ["--batch", "-2"], ["--edge", "-0.5"], ["--edge", "nan"], ["--temporal", "-1"]],
 )
 def test_bad_arguments_exit_2(dataset: Path, tmp_path: Path, extra: list[str]) -> None:
     with pytest.raises(SystemExit) as e:
@@ -388,20 +388,33 @@ def test_resume_with_different_settings_is_refused(dataset: Path, tmp_path: Path
     assert ttrain.main(smoke_args(dataset, work, "--steps", "2", "--lr", "0.01", "--fresh")) == 0
 
 
-def test_edge_weight_is_recorded_and_a_run_from_before_it_existed_resumes(dataset: Path, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("weight", ["edge", "temporal"])
+def test_loss_weight_is_recorded_and_a_run_from_before_it_existed_resumes(dataset: Path, tmp_path: Path, capsys, weight: str) -> None:
     work = tmp_path / "w"
     assert ttrain.main(smoke_args(dataset, work, "--steps", "4", "--stop-after", "2")) == 0
-    assert json.loads((work / "run.json").read_text())["train"]["edge"] == 0.5
+    assert json.loads((work / "run.json").read_text())["train"][weight] == 0.5
     # A checkpoint recorded before the setting existed had the default: it resumes.
     (ckpt,) = ttrain.list_checkpoints(work)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    del state["run"]["train"]["edge"]
+    del state["run"]["train"][weight]
     torch.save(state, ckpt)
     assert ttrain.main(smoke_args(dataset, work, "--steps", "4")) == 0
     assert "resuming from" in capsys.readouterr().out
     # Another weight is another run.
-    err = run_train_expect_error(dataset, work, capsys, "--steps", "4", "--edge", "2")
-    assert "train.edge: 0.5 -> 2.0" in err
+    err = run_train_expect_error(dataset, work, capsys, "--steps", "4", f"--{weight}", "2")
+    assert f"train.{weight}: 0.5 -> 2.0" in err
+
+
+def test_temporal_weight_reaches_the_loss(dataset: Path, tmp_path: Path) -> None:
+    # Same seed, same first batch and weights: the first step's total differs by exactly the
+    # extra weight times the temporal term.
+    firsts = []
+    for name, extra in (("a", []), ("b", ["--temporal", "2"])):
+        assert ttrain.main(smoke_args(dataset, tmp_path / name, "--steps", "1", *extra)) == 0
+        firsts.append(json.loads((tmp_path / name / "log.jsonl").read_text().splitlines()[0]))
+    a, b = firsts
+    assert a["temporal"] == pytest.approx(b["temporal"], abs=1e-5) and a["temporal"] > 0
+    assert b["total"] - a["total"] == pytest.approx(1.5 * a["temporal"], abs=3e-5)
 
 
 def test_export_and_evaluate_bad_input(dataset: Path, tmp_path: Path, capsys) -> None:
