@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+from seqio import DataError
 
 PROCEDURAL = "heldout_downtown_orbit"  # the sample renderer's own grade: not a path-traced target
 SAMPLE_RENDERER = ("heldout_downtown_orbit", "heldout_downtown_orbit_pathtraced")
@@ -22,7 +25,12 @@ SAMPLE_RENDERER = ("heldout_downtown_orbit", "heldout_downtown_orbit_pathtraced"
 def pairs(package: Path) -> dict[tuple[str, str], dict]:
     """(clip, weather) -> the eval figures merged with the look figures, from a package's card."""
     path = package / "runtime_metrics.json" if package.is_dir() else package
-    m = json.loads(path.read_text())
+    if not path.is_file():
+        raise DataError(f"{path} does not exist", "score the package first: runtime_card.py --package PKG --look ...")
+    try:
+        m = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path} is not JSON ({e})", "re-run runtime_card.py on the package") from e
     out = {}
     for t in m["tables"]:
         look = t.get("look") or {}
@@ -71,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("candidates", nargs="*", help="NAME=PACKAGE (or NAME=runtime_metrics.json)")
     ap.add_argument("--pairs", action="store_true", help="also print every pair's PSNR against the base's")
     args = ap.parse_args(argv)
+    try:
+        return compare(args, ap)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def compare(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
     base = pairs(args.base)
     print("| package | beats pass-through | by >= 3 dB | mean PSNR | edge F >= target's | VGG < pass-through | KID < engine | warp <= 1.1x | above base | sample renderer mean PSNR |")
     print("|---|---|---|---|---|---|---|---|---|---|")

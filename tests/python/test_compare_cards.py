@@ -48,3 +48,14 @@ def test_counts_follow_the_candidate_table_rules(tmp_path: Path) -> None:
     c2 = compare_cards.counts(compare_cards.pairs(cand), compare_cards.pairs(base))
     assert c2["above_base"] == 1 and c2["vgg"] is None and c2["kid"] is None
     assert compare_cards.main(["--base", str(base), f"cand={cand}"]) == 0
+
+
+def test_a_package_without_a_card_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    base = card(tmp_path, "base", [("heldout_pathtrace_harbor_orbit", [pair("clear", 25.0, 20.0)], None)])
+    (tmp_path / "unscored").mkdir()
+    assert compare_cards.main(["--base", str(base), f"X={tmp_path / 'unscored'}"]) == 2
+    err = capsys.readouterr().err
+    assert "runtime_metrics.json does not exist" in err and "runtime_card.py" in err
+    (tmp_path / "unscored" / "runtime_metrics.json").write_text("{")
+    assert compare_cards.main(["--base", str(base), f"X={tmp_path / 'unscored'}"]) == 2
+    assert "is not JSON" in capsys.readouterr().err
