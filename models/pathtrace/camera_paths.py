@@ -15,7 +15,10 @@ Pose = tuple[float, float, float, float, float]
 
 TRAIN_CAMERAS = ("pan", "dolly", "turn", "cut")
 HELDOUT_CAMERAS = ("orbit", "crane")
-ALL_CAMERAS = TRAIN_CAMERAS + HELDOUT_CAMERAS
+# Training paths only given by name (--camera), never drawn for a clip index, so the clips a seed
+# makes stay the same.
+EXTRA_TRAIN_CAMERAS = ("overlook",)
+ALL_CAMERAS = TRAIN_CAMERAS + HELDOUT_CAMERAS + EXTRA_TRAIN_CAMERAS
 
 
 @dataclass
@@ -118,6 +121,24 @@ def make_path(
         x = lane(y0) + rng.choice((-1, 1)) * road_half * 0.5
         for i in range(n):
             p = (x, focus[1] - 14.0 + 0.15 * i, 1.5 + 0.25 * i)
+            yaw, pitch = _look(p, focus)
+            out.append((p[0], p[1], p[2], yaw, pitch))
+        return PathResult(out, [], focus)
+    if kind == "overlook":
+        # a training view the four street-level paths never give: looking down from close by on
+        # the point of interest (usually a car), so that saturated up-facing surfaces fill much of
+        # the frame. On the carriageway (like orbit, it never enters a building), 2.5-4.5 m along
+        # the road from the focus, 3.5-5.5 m up, drifting slowly away along the road; orbit and
+        # crane stay held out.
+        half = max(0.0, road_half - 0.8)
+        side = focus[0] - lane(focus[1]) + rng.uniform(-1.5, 1.5)
+        d = rng.uniform(2.5, 4.5) * rng.choice((-1, 1))
+        hh = rng.uniform(3.5, 5.5)
+        v = rng.uniform(0.03, 0.08) * (1 if d > 0 else -1)  # drifting away from the focus
+        out = []
+        for i in range(n):
+            y = focus[1] + d + v * i
+            p = (lane(y) + max(-half, min(half, side)), y, hh)
             yaw, pitch = _look(p, focus)
             out.append((p[0], p[1], p[2], yaw, pitch))
         return PathResult(out, [], focus)

@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("train", "heldout"), default="train")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scene", choices=planmod.SCENES, default=None, help="only this scene kind")
-    p.add_argument("--camera", default=None, help="force one camera path (pan, dolly, turn, cut, orbit, crane)")
+    p.add_argument("--camera", default=None, help="force one camera path (train: pan, dolly, turn, cut, or overlook, which looks down on the point of interest from close by; heldout: orbit, crane)")
     p.add_argument("--weathers", default=",".join(planmod.WEATHERS), help="comma-separated target prompts")
     p.add_argument("--engine", choices=("auto", "eevee", "cycles"), default="auto", help="engine look renderer")
     p.add_argument("--loop", action="store_true", help="orbit closes a full circle over the clip")
@@ -234,7 +234,7 @@ def validate(a: argparse.Namespace) -> dict:
     bad = [x for x in weathers if x not in planmod.WEATHERS]
     if bad or not weathers:
         raise ArgError(f"unknown weather(s) {', '.join(bad) or '(none)'}", f"use some of {', '.join(planmod.WEATHERS)}")
-    cams = planmod.HELDOUT_CAMERAS if a.split == "heldout" else planmod.TRAIN_CAMERAS
+    cams = planmod.HELDOUT_CAMERAS if a.split == "heldout" else planmod.TRAIN_CAMERAS + planmod.EXTRA_TRAIN_CAMERAS
     if a.camera is not None and a.camera not in cams:
         raise ArgError(
             f"--camera {a.camera} is not a {a.split} camera path",

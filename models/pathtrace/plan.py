@@ -20,6 +20,8 @@ VARIANTS = {
 }
 TRAIN_CAMERAS = ("pan", "dolly", "turn", "cut")
 HELDOUT_CAMERAS = ("orbit", "crane")
+# given by name only (--camera), never drawn for a clip index (camera_paths.EXTRA_TRAIN_CAMERAS)
+EXTRA_TRAIN_CAMERAS = ("overlook",)
 WEATHERS = ("clear", "fog", "golden_hour", "night", "rain", "snow")
 
 

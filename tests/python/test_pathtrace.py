@@ -265,7 +265,7 @@ def test_missing_asset_package_falls_back_with_a_warning(tmp_path: Path, caplog:
         assert tr and ho and tr.isdisjoint(ho)
 
 
-@pytest.mark.parametrize("kind", ["pan", "dolly", "turn", "cut", "orbit", "crane"])
+@pytest.mark.parametrize("kind", ["pan", "dolly", "turn", "cut", "orbit", "crane", "overlook"])
 def test_camera_paths_stay_over_the_street(kind: str) -> None:
     import random
 
@@ -276,12 +276,32 @@ def test_camera_paths_stay_over_the_street(kind: str) -> None:
         r = camera_paths.make_path(kind, random.Random(seed), 12, lane, 5.0, (2.4, 20.0, 1.0))
         assert len(r.poses) == 12
         for x, y, z, heading, pitch in r.poses:
-            limit = 5.0 if kind == "orbit" else 9.0  # orbits stay over the carriageway
+            limit = 5.0 if kind in ("orbit", "overlook") else 9.0  # these stay over the carriageway
             assert abs(x) < limit and 1.0 < z < 6.0, (kind, seed, x, z)  # pavement ends at 9 m
         assert r.cuts == ([6] if kind == "cut" else [])
     loop = camera_paths.make_path("orbit", random.Random(0), 16, lambda y: 0.0, 5.0, (2.4, 20.0, 1.0), loop=True)
     a, b = loop.poses[0], loop.poses[-1]
     assert math.hypot(a[0] - b[0], a[1] - b[1]) < 3.0  # one step short of closing the loop
+
+
+def test_overlook_looks_down_from_close_by_and_is_never_drawn() -> None:
+    import random
+
+    from models.pathtrace import camera_paths
+
+    focus = (2.4, 20.0, 1.0)
+    for seed in range(20):
+        r = camera_paths.make_path("overlook", random.Random(seed), 8, lambda y: 0.0, 3.5, focus)
+        for x, y, z, _heading, pitch in r.poses:
+            assert math.hypot(x - focus[0], y - focus[1]) < 6.5 and 3.5 <= z <= 5.5
+            assert math.degrees(pitch) < -20.0  # the street-level paths pitch -6..3 degrees
+    # training clips drawn by index never get it, so a seed's data set is what it was
+    drawn = {p.camera for p in plan.plan(40, "train", 0)}
+    assert drawn == set(plan.TRAIN_CAMERAS)
+    assert set(plan.EXTRA_TRAIN_CAMERAS) == set(camera_paths.EXTRA_TRAIN_CAMERAS)
+    assert generate.validate(generate.build_parser().parse_args(["--out", "x", "--camera", "overlook"]))
+    with pytest.raises(generate.ArgError, match="not a heldout camera path"):
+        generate.validate(generate.build_parser().parse_args(["--out", "x", "--camera", "overlook", "--split", "heldout"]))
 
 
 def test_engine_look_variant_shares_planes_and_targets(tiny: Path) -> None:
