@@ -31,7 +31,10 @@ fn info_lists_only_eps_of_this_build_as_not_started() {
     let not_started = info["execution_providers_not_started"].as_array().unwrap();
     for n in not_started {
         let ep = n["ep"].as_str().unwrap();
-        assert!(available.contains(&ep), "{ep} is not in this build: {available:?}");
+        assert!(
+            available.contains(&ep),
+            "{ep} is not in this build: {available:?}"
+        );
         assert_ne!(ep, selected);
         assert!(!n["why"].as_str().unwrap().is_empty());
         assert!(!n["fix"].as_str().unwrap().is_empty());
