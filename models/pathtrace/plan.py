@@ -12,16 +12,18 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass
 
+# The camera paths' names live with the paths (camera_paths.py, which the Blender side imports flat).
+if __package__ in (None, ""):
+    from camera_paths import EXTRA_TRAIN_CAMERAS, HELDOUT_CAMERAS, TRAIN_CAMERAS  # noqa: F401
+else:
+    from .camera_paths import EXTRA_TRAIN_CAMERAS, HELDOUT_CAMERAS, TRAIN_CAMERAS  # noqa: F401
+
 SCENES = ("city", "suburb", "landscape")
 VARIANTS = {
     "city": ("downtown", "oldtown", "harbor"),
     "suburb": ("maple", "birch", "cedar"),
     "landscape": ("meadow", "alpine", "coast"),
 }
-TRAIN_CAMERAS = ("pan", "dolly", "turn", "cut")
-HELDOUT_CAMERAS = ("orbit", "crane")
-# given by name only (--camera), never drawn for a clip index (camera_paths.EXTRA_TRAIN_CAMERAS)
-EXTRA_TRAIN_CAMERAS = ("overlook",)
 WEATHERS = ("clear", "fog", "golden_hour", "night", "rain", "snow")
 
 

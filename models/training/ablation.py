@@ -17,10 +17,7 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import numpy as np
 
 from seqio import DataError, find_sequences
 
@@ -28,28 +25,15 @@ SIZES = ((256, 144), (512, 288), (1280, 720))
 
 
 def time_forward(model, threads: int, repeats: int) -> dict[str, float]:
-    import onnxruntime as ort
-
+    """The student exported to ONNX, timed on ONNX Runtime's CPU EP at SIZES (median ms, one warm-up)."""
     from export import export_onnx
-    from model import graph_inputs
+    from forward_speed import time_ort
 
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "m.onnx"
         export_onnx(model, p)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        sess = ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
-        out = {}
-        for w, h in SIZES:
-            feed = {n: t.numpy() for n, t in zip(model.cfg.input_names, graph_inputs(model.cfg, h, w))}
-            sess.run(None, feed)
-            ts = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                sess.run(None, feed)
-                ts.append(time.perf_counter() - t0)
-            out[f"{w}x{h}"] = round(1000.0 * float(np.median(ts)), 1)
-        return out
+        ms = time_ort(p, "CPUExecutionProvider", SIZES, threads, 1, repeats, model.cfg)["host_arrays"]
+        return {k: round(v, 1) for k, v in ms.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

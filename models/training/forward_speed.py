@@ -76,9 +76,10 @@ def check_against_package(model, package: Path) -> float:
     return float(np.abs(sess.run(None, feed)[0] - ref).max())
 
 
-def time_ort(package: Path, provider: str, sizes, threads: int, warmup: int, repeats: int, cfg, deterministic: bool = False) -> dict[str, dict[str, float]]:
-    """Median ms per size with host arrays in and out (what a caller without I/O binding pays) and,
-    for a GPU provider, with inputs and output bound on the GPU (the forward pass alone)."""
+def time_ort(graph: Path, provider: str, sizes, threads: int, warmup: int, repeats: int, cfg, deterministic: bool = False) -> dict[str, dict[str, float]]:
+    """Median ms per size of the ONNX `graph` with host arrays in and out (what a caller without I/O
+    binding pays) and, for a GPU provider, with inputs and output bound on the GPU (the forward
+    pass alone)."""
     import onnxruntime as ort
 
     from model import OUTPUT_NAMES, graph_inputs
@@ -86,7 +87,7 @@ def time_ort(package: Path, provider: str, sizes, threads: int, warmup: int, rep
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.use_deterministic_compute = deterministic
-    sess = ort.InferenceSession(str(package / "model.onnx"), so, providers=[provider])
+    sess = ort.InferenceSession(str(graph), so, providers=[provider])
     if sess.get_providers()[0] != provider:
         raise RuntimeError(f"{provider} did not start (session runs on {sess.get_providers()})")
     on_gpu = provider != "CPUExecutionProvider"
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             if provider not in offered:
                 continue
             try:
-                report["ort"][provider] = time_ort(args.package, provider, sizes, args.threads, args.warmup, args.repeats, model.cfg, args.deterministic)
+                report["ort"][provider] = time_ort(args.package / "model.onnx", provider, sizes, args.threads, args.warmup, args.repeats, model.cfg, args.deterministic)
             except Exception as e:  # a GPU EP that is offered but cannot start is a finding, not a crash
                 report["ort_failed"][provider] = str(e).splitlines()[0][:300]
         if torch.cuda.is_available():

@@ -43,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from losses import luminance
+
 MULTIPLE_OF = 16
 PROMPT_DIM = 384
 INPUT_NAMES = ("frames", "edges", "depth", "normals", "prev", "prompt")
@@ -256,7 +258,7 @@ class Student(nn.Module):
 
     def slice_coordinate(self, current: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
         """[N, 1, H, W] in 0..1: the current frame's luma plus a learned correction of at most 0.5."""
-        luma = current[:, 0:1] * 0.2126 + current[:, 1:2] * 0.7152 + current[:, 2:3] * 0.0722
+        luma = luminance(current)
         shift = 0.5 * torch.tanh(self.slice2(F.silu(self.slice1(full))))
         return (luma + shift.to(luma.dtype)).clamp(0.0, 1.0)
 

@@ -71,9 +71,7 @@ impl ExecutionProvider {
             ExecutionProvider::Auto | ExecutionProvider::Cpu => "check the ONNX Runtime installation (`make setup`)",
         }
     }
-}
 
-impl ExecutionProvider {
     /// How to fix this EP's failure `why`: when the loader says which shared library is missing
     /// (ONNX Runtime quotes it, e.g. `libcublasLt.so.13: cannot open shared object file`), that
     /// library and where it comes from; else the general install hint.
