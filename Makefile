@@ -35,10 +35,13 @@ samples:
 	cargo run --release -p realmaster-samples -- bundled --out samples
 
 # Path-traced teacher pairs (Blender; hours on a CPU: resumable, --workers N, --ray-address for a cluster).
-# 0.6.0's training data: 36 clips plus one engine-look variant each (72 folders; ~44 min on 2 cores).
+# 0.7.0's training data (96 folders; ~57 min on 2 cores): 36 clips plus one engine-look variant each
+# (0.6.0's 72 folders), then 12 clips from the overlook camera (close views down on cars), again with a variant each.
 training-data:
 	$(PY) -m models.pathtrace --out data/pathtrace/train --split train --seed 0 --clips 36 --frames 8 \
 		--size 256x144 --samples 8 --half --engine-looks 1 --workers 2
+	$(PY) -m models.pathtrace --out data/pathtrace/train --split train --seed 0 --clips 12 --start 100 --frames 8 \
+		--size 256x144 --samples 8 --half --engine-looks 1 --workers 2 --camera overlook
 
 # Real photographs from Debian packages for the realism losses (licenses: models/training/real_photos.json).
 real-photos:

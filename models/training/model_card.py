@@ -171,6 +171,12 @@ def write_model_card(
             f"- of those, {variants} are engine-look variants (`<clip>__look<k>`: the clip's engine frames re-rendered with "
             "another sun, sky, shadow, AO, bloom and tone curve; its G-buffers and targets; models/pathtrace/looks.py)"
         )
+    overlook = sum(name.split("__")[0].endswith("_overlook") for name in run["sequences"])
+    if overlook:
+        lines.append(
+            f"- of those, {overlook} use the `overlook` camera (3.5-5.5 m up, looking down at a car from close by;"
+            " `python -m models.pathtrace --camera overlook`), variants included"
+        )
     if pathtraced:
         lines += [
             "- path-traced teacher pairs from models/pathtrace (Blender: EEVEE engine look, Cycles + OIDN target per",

@@ -110,6 +110,14 @@ def test_engine_look_variants_are_counted_only_when_present(tmp_path: Path) -> N
     assert "of those, 2 are engine-look variants" in card(tmp_path, run)
 
 
+def test_overlook_clips_are_counted_only_when_present(tmp_path: Path) -> None:
+    run = run_record("photoreal", 100, [], None)
+    run["sequences"] = ["train_0000_a_pan", "train_0000_a_pan__look1"]
+    assert "overlook" not in card(tmp_path, run)
+    run["sequences"] += ["train_0100_b_overlook", "train_0100_b_overlook__look1"]
+    assert "of those, 2 use the `overlook` camera" in card(tmp_path, run)
+
+
 def test_lineage_through_an_exported_package(tmp_path: Path) -> None:
     """A run fine-tuned from a package (its checkpoint gone) takes the stages from its lineage.json;
     without that file, or with an incomplete one, the chain is incomplete."""
