@@ -121,6 +121,12 @@ def _speed(workdir: Path | None) -> str:
     return "not recorded"
 
 
+def _same_stage(stage: dict, run: dict) -> bool:
+    """Whether a lineage.json stage record was made from `run` (same settings, data and starting point)."""
+    keys = ("train", "model", "init_from")
+    return all(stage.get(k) == run.get(k) for k in keys) and stage.get("sequences") == list(run.get("sequences", []))
+
+
 def lineage(run: dict) -> tuple[list[dict], list[str]]:
     """The runs `run` was fine-tuned from (its --init-from chain), oldest first, each read from the
     run.json beside the checkpoints/ folder of the checkpoint it started from; and the checkpoints
@@ -141,7 +147,12 @@ def lineage(run: dict) -> tuple[list[dict], list[str]]:
             d = json.loads(lin.read_text())
             if not d.get("complete", False):
                 missing.append(str(ckpt))
-            return list(d["stages"]) + list(reversed(chain)), missing
+            stages = list(d["stages"])
+            if stages and _same_stage(stages[-1], cur):
+                # the package is this very run's earlier export (a run fine-tuned from OUT, exported
+                # into OUT again): its last stage is this run, not an ancestor
+                stages.pop()
+            return stages + list(reversed(chain)), missing
         rj = (ckpt.parent.parent / "run.json").resolve()
         if rj in seen or not rj.is_file():
             missing.append(str(ckpt))

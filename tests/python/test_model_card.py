@@ -176,3 +176,22 @@ def test_sections_kept_beside_the_card_survive_a_new_export(tmp_path: Path) -> N
     text = card(tmp_path, run)
     assert text.index("## Ablation") < text.index("## On a GPU") < text.index("## Limits")
     assert text.index("## Prompts") < text.index("## Ablation")
+
+
+def test_exporting_a_run_again_into_the_package_it_started_from_keeps_its_lineage(tmp_path: Path) -> None:
+    """A run fine-tuned from package P and exported into P: a second export must not list it twice."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    first = run_record("full", 600, [], None)
+    (pkg / "lineage.json").write_text(json.dumps({"stages": [first], "complete": True}))
+    run = run_record("photoreal", 1000, [], pkg)
+    run["sequences"] = ["train_0000_a", "train_0100_b_overlook"]
+    ancestors, missing = lineage(run)
+    assert [a["train"]["name"] for a in ancestors] == ["full"] and not missing
+    # the first export replaced P's lineage with [first, run]; exporting the same run again reads that
+    (pkg / "lineage.json").write_text(json.dumps({"stages": [first, run], "complete": True}))
+    ancestors, missing = lineage(run)
+    assert [a["train"]["name"] for a in ancestors] == ["full"] and not missing
+    # another run from the same package (other data) keeps the package's last stage as an ancestor
+    other = run_record("photoreal", 500, [], pkg)
+    assert [a["train"]["name"] for a in lineage(other)[0]] == ["full", "photoreal"]
