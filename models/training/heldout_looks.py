@@ -32,17 +32,20 @@ FIELDS = ("psnr", "psnr_passthrough", "edge_f", "edge_f_target")
 
 
 def plan_args(clip: Path) -> tuple[str, list[str]]:
-    """The plan name and generator arguments that re-create a committed held-out clip."""
+    """The plan name and generator arguments that re-create a committed held-out clip (models/pathtrace/plan.py)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from models.pathtrace.plan import clip_seed, plan_clip
+
     meta = json.loads((clip / "sequence.json").read_text()).get("meta", {})
     try:
-        index = int(meta["seed"]) - (HELDOUT_SEED * 1000003 + 500000)
-        scene, variant, camera = meta["scene"], meta["variant"], meta["camera"]
+        index = int(meta["seed"]) - clip_seed(HELDOUT_SEED, "heldout", 0)
+        p = plan_clip(index, "heldout", HELDOUT_SEED, scene=meta["scene"], camera=meta["camera"])
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"{clip}/sequence.json has no usable meta ({e})", "use the committed samples/heldout_pathtrace_* clips") from e
-    if meta.get("split") != "heldout" or not 0 <= index < 500000:
+    if meta.get("split") != "heldout" or not 0 <= index < 500000 or (p.seed, p.variant) != (meta["seed"], meta.get("variant")):
         raise DataError(f"{clip} is not a held-out clip of seed {HELDOUT_SEED}", "use the committed samples/heldout_pathtrace_* clips")
-    name = f"heldout_{index:04d}_{scene}_{variant}_{camera}"
-    return name, ["--start", str(index), "--clips", "1", "--scene", scene, "--camera", camera]
+    return p.name, ["--start", str(p.index), "--clips", "1", "--scene", p.scene, "--camera", p.camera]
 
 
 def render(out: Path, samples: Path, workers: int) -> None:
