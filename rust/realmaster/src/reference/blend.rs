@@ -452,13 +452,14 @@ pub(crate) mod vbmi {
     }
 }
 
-/// Whether the CPU has AVX2 (checked once): the encoder here and the guided upsample's loops run
-/// their AVX2 builds where it does.
+/// Whether the CPU has AVX2 and FMA (checked once; every AVX2 CPU but a few VIA/Zhaoxin ones has
+/// both): the encoder here and the guided upsample's loops run their AVX2 builds where it does
+/// (the upsample's apply uses fused multiply-adds, as its baseline build does with `mul_add`).
 pub(crate) fn use_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static AVX2: OnceLock<bool> = OnceLock::new();
-        *AVX2.get_or_init(|| is_x86_feature_detected!("avx2"))
+        *AVX2.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -25,8 +25,10 @@
 //! 8 perceptual guide colours, weighted by each pixel's lerp weight along x (the shader lerps the
 //! coefficients first: the same sum in another order). Broadcast coefficients and lane-wise
 //! arithmetic; where the CPU has AVX2 the solve and the apply run as AVX2 intrinsics (8-pixel
-//! groups transposed with shuffles) and the other loops as AVX2 builds of the same source. No FMA,
-//! and division and square root are exact: bit-identical to the baseline build.
+//! groups transposed with shuffles) and the other loops as AVX2 builds of the same source. The
+//! apply's products and sums are fused multiply-adds in both builds (`mul_add` in the baseline,
+//! FMA instructions in the AVX2 one), elsewhere none; division and square root are exact:
+//! bit-identical to the baseline build.
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
@@ -373,7 +375,7 @@ fn moments_box_x(
 ) {
     #[cfg(target_arch = "x86_64")]
     if avx2 {
-        // SAFETY: `use_avx2` found AVX2 on this CPU.
+        // SAFETY: `use_avx2` found AVX2 and FMA on this CPU.
         return unsafe { moments_box_x_avx2(orow, nrow, mom, dst, lw) };
     }
     let _ = avx2;
@@ -414,7 +416,7 @@ fn fit_band(
         let [a, b, c] = taps.map(|r| &ring[(r % 3) * blk..][..blk]);
         #[cfg(target_arch = "x86_64")]
         if avx2 {
-            // SAFETY: `use_avx2` found AVX2 on this CPU.
+            // SAFETY: `use_avx2` found AVX2 and FMA on this CPU.
             unsafe {
                 sum3_avx2(a, b, c, sums);
                 fit_row_avx2(sums, eps, row);
@@ -518,8 +520,10 @@ fn apply_chunk(v: &[f32], chunk: &Chunk, chunk_taps: &[ChunkTap], grow: &[f32], 
         for k in 0..3 {
             let (a0, a1, a2, b) = (m[k * 4], m[k * 4 + 1], m[k * 4 + 2], m[k * 4 + 3]);
             for l in 0..LANES {
-                let r = a0 * q[0][l] + a1 * q[1][l] + a2 * q[2][l] + b;
-                res[k][l] += t.weight[l] * r;
+                // Fused multiply-adds, innermost first: the AVX2 build's operations (half the
+                // instructions of separate products and sums), the same bits.
+                let r = a0.mul_add(q[0][l], a1.mul_add(q[1][l], a2.mul_add(q[2][l], b)));
+                res[k][l] = t.weight[l].mul_add(r, res[k][l]);
             }
         }
     }
@@ -533,13 +537,14 @@ fn apply_chunk(v: &[f32], chunk: &Chunk, chunk_taps: &[ChunkTap], grow: &[f32], 
 
 /// [`apply_row`] written with AVX2 intrinsics: the 8 guide pixels of a chunk transposed into
 /// channel registers with shuffles, the coefficients broadcast, the result transposed back.
-/// The same operations in the same order as [`apply_chunk`] (no FMA; division and square root are
-/// exact in both), so the same bits. A row's last, partial chunk takes [`apply_chunk`].
+/// The same operations in the same order as [`apply_chunk`] (its fused multiply-adds as FMA
+/// instructions; division and square root are exact in both), so the same bits. A row's last,
+/// partial chunk takes [`apply_chunk`].
 ///
 /// # Safety
-/// AVX2.
+/// AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn apply_row_avx2(
     v: &[f32],
     tables: (&[Chunk], &[ChunkTap]),
@@ -574,9 +579,9 @@ unsafe fn apply_row_avx2(
 /// summed, then `max(g + r, 0) - g` against the linear guide colours `g`.
 ///
 /// # Safety
-/// AVX2.
+/// AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn residual_avx2(
     v: &[f32],
@@ -592,14 +597,10 @@ unsafe fn residual_avx2(
         let w = _mm256_loadu_ps(t.weight.as_ptr());
         for (k, acc) in res.iter_mut().enumerate() {
             let a = |j: usize| _mm256_set1_ps(m[k * 4 + j]);
-            let r = _mm256_add_ps(
-                _mm256_add_ps(
-                    _mm256_add_ps(_mm256_mul_ps(a(0), q[0]), _mm256_mul_ps(a(1), q[1])),
-                    _mm256_mul_ps(a(2), q[2]),
-                ),
-                a(3),
-            );
-            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(w, r));
+            let r = _mm256_fmadd_ps(a(2), q[2], a(3));
+            let r = _mm256_fmadd_ps(a(1), q[1], r);
+            let r = _mm256_fmadd_ps(a(0), q[0], r);
+            *acc = _mm256_fmadd_ps(w, r, *acc);
         }
     }
     for (k, r) in res.iter_mut().enumerate() {
@@ -623,21 +624,21 @@ fn sum3_avx2(a: &[f32], b: &[f32], c: &[f32], dst: &mut [f32]) {
     sum3(a, b, c, dst)
 }
 
-/// `out = top + f (bottom - top)`, element by element: a full-resolution row's coefficients from
-/// its two model rows.
+/// `out = top + f (bottom - top)`, element by element (one fused multiply-add): a
+/// full-resolution row's coefficients from its two model rows.
 #[inline(always)]
 fn lerp_rows(top: &[f32], bottom: &[f32], f: f32, out: &mut [f32]) {
     for ((d, a), b) in out.iter_mut().zip(top).zip(bottom) {
-        *d = a + f * (b - a);
+        *d = f.mul_add(b - a, *a);
     }
 }
 
-/// [`lerp_rows`] compiled for AVX2 (the same operations, no FMA: the same bits).
+/// [`lerp_rows`] compiled for AVX2 and FMA (the same operations: the same bits).
 ///
 /// # Safety
-/// AVX2.
+/// AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn lerp_rows_avx2(top: &[f32], bottom: &[f32], f: f32, out: &mut [f32]) {
     lerp_rows(top, bottom, f, out)
 }
@@ -694,7 +695,7 @@ impl GuidedRows<'_> {
             let bottom = &self.coeffs[ry.i1 as usize * row_len..][..row_len];
             #[cfg(target_arch = "x86_64")]
             if self.avx2 {
-                // SAFETY: `use_avx2` found AVX2 on this CPU.
+                // SAFETY: `use_avx2` found AVX2 and FMA on this CPU.
                 unsafe { lerp_rows_avx2(top, bottom, ry.f, &mut v) };
                 return f(&v);
             }
@@ -711,7 +712,7 @@ impl GuidedRows<'_> {
         self.with_coeffs(y, |v| {
             #[cfg(target_arch = "x86_64")]
             if self.avx2 {
-                // SAFETY: `use_avx2` found AVX2 on this CPU.
+                // SAFETY: `use_avx2` found AVX2 and FMA on this CPU.
                 unsafe { apply_row_avx2(v, self.tables, grow, orow) };
                 return;
             }
@@ -757,7 +758,7 @@ impl GuidedRows<'_> {
                         apply_encode_srgb8_vbmi(v, self.tables, src, src_bgr, s, out_bgr, out)
                     }
                 } else {
-                    // SAFETY: `use_avx2` found AVX2 on this CPU; both rows hold `w` pixels.
+                    // SAFETY: `use_avx2` found AVX2 and FMA on this CPU; both rows hold `w` pixels.
                     unsafe {
                         apply_encode_srgb8_avx2(v, self.tables, src, src_bgr, s, out_bgr, out)
                     }
@@ -796,9 +797,9 @@ impl GuidedRows<'_> {
 /// chunk goes pass by pass through the baseline builds.
 ///
 /// # Safety
-/// AVX2; `src` and `out` hold the row's pixels (4 bytes each).
+/// AVX2 and FMA; `src` and `out` hold the row's pixels (4 bytes each).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn apply_encode_srgb8_avx2(
     v: &[f32],
     tables: (&[Chunk], &[ChunkTap]),
@@ -872,9 +873,9 @@ unsafe fn apply_encode_srgb8_avx2(
 /// colours: [`residual_avx2`], then the blend's `g + s residual` (the colours to encode).
 ///
 /// # Safety
-/// AVX2.
+/// AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn blend_chunk_avx2(
     v: &[f32],
@@ -919,9 +920,9 @@ fn guide_luts() -> &'static [super::byte_lut::ByteLut; 2] {
 /// target-feature function (perf showed one at 14 % of the samples) and cost the gain.
 ///
 /// # Safety
-/// AVX2 and AVX-512 F, BW and VBMI; `src` and `out` hold the row's pixels (4 bytes each).
+/// AVX2, FMA and AVX-512 F, BW and VBMI; `src` and `out` hold the row's pixels (4 bytes each).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vbmi")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vbmi")]
 unsafe fn apply_encode_srgb8_vbmi(
     v: &[f32],
     tables: (&[Chunk], &[ChunkTap]),

@@ -275,10 +275,12 @@ unsafe fn vertical_sum_srgb8_avx2(
     vertical_sum_srgb8(bytes, pitch, bgr, y0, wys, w, v)
 }
 
-/// [`vertical_sum_srgb8`] with AVX-512 VBMI: 16 pixels per step, their 64 bytes looked up at once
-/// in the decode table's byte planes (alpha: `b / 255` as the unorm table holds it), then the same
-/// multiplies and adds in the same order (the same bits); the row's last `w % 16` pixels by the
-/// scalar sums.
+/// [`vertical_sum_srgb8`] with AVX-512 VBMI: 16 pixels per step, down all the footprint's rows
+/// with the sums in registers (one store per group, no read-modify-write of the line per row),
+/// their 64 bytes per row looked up at once in the decode table's byte planes and the 16 alphas
+/// (`b / 255` as the unorm table holds it: one division for the group) merged in by one
+/// permute; the same multiplies and adds in the same order (the same bits). The row's last
+/// `w % 16` pixels by the scalar sums.
 ///
 /// # Safety
 /// AVX-512 F, BW and VBMI.
@@ -301,33 +303,32 @@ unsafe fn vertical_sum_srgb8_vbmi(
     let full = w / 16 * 16;
     let v = &mut v[..w * 4];
     let k255 = _mm512_set1_ps(255.0);
-    for (dy, &wy) in wys.iter().enumerate() {
-        let line = &bytes[(y0 + dy) * pitch..][..w * 4];
-        let wv = _mm512_set1_ps(wy);
-        for x in (0..full).step_by(16) {
-            let idx = _mm512_loadu_si512(line.as_ptr().add(4 * x) as *const _);
+    // Register m holds pixels 4m..4m+4; its alpha lanes 3, 7, 11, 15 take the alphas of those
+    // pixels from the group's 16 (one per lane).
+    let alpha_at: [__m512i; 4] = std::array::from_fn(|m| {
+        let i = (m * 4) as i32;
+        _mm512_setr_epi32(0, 0, 0, i, 0, 0, 0, i + 1, 0, 0, 0, i + 2, 0, 0, 0, i + 3)
+    });
+    // Every row the sums read holds the row's pixels (checked once, then read by pointer).
+    let rows = &bytes[y0 * pitch..][..(wys.len() - 1) * pitch + w * 4];
+    for x in (0..full).step_by(16) {
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for (dy, &wy) in wys.iter().enumerate() {
+            let idx = _mm512_loadu_si512(rows.as_ptr().add(dy * pitch + 4 * x) as *const _);
             let f = vbmi::lookup(&lut, idx);
-            let alpha = [
-                _mm512_extracti32x4_epi32::<0>(idx),
-                _mm512_extracti32x4_epi32::<1>(idx),
-                _mm512_extracti32x4_epi32::<2>(idx),
-                _mm512_extracti32x4_epi32::<3>(idx),
-            ];
-            for (m, (mut p, a)) in f.into_iter().zip(alpha).enumerate() {
-                let a = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(a)), k255);
-                p = _mm512_mask_blend_ps(0x8888, p, a);
+            let alpha = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32::<24>(idx)), k255);
+            let wv = _mm512_set1_ps(wy);
+            for (m, (a, p)) in acc.iter_mut().zip(f).enumerate() {
+                let mut p = _mm512_mask_permutexvar_ps(p, 0x8888, alpha_at[m], alpha);
                 if bgr {
                     p = _mm512_permute_ps::<0xC6>(p);
                 }
-                let o = v.as_mut_ptr().add(4 * x + 16 * m);
                 let s = _mm512_mul_ps(p, wv);
-                let s = if dy == 0 {
-                    s
-                } else {
-                    _mm512_add_ps(_mm512_loadu_ps(o), s)
-                };
-                _mm512_storeu_ps(o, s);
+                *a = if dy == 0 { s } else { _mm512_add_ps(*a, s) };
             }
+        }
+        for (m, a) in acc.into_iter().enumerate() {
+            _mm512_storeu_ps(v.as_mut_ptr().add(4 * x + 16 * m), a);
         }
     }
     vertical_sum_srgb8_from(full, bytes, pitch, bgr, y0, wys, w, v);
@@ -774,9 +775,10 @@ fn resample_aux_with(
 }
 
 /// [`vertical_sum`] of `C`-channel source rows (the frame's width) with `kind`'s sanitizer rule tested
-/// on every value loaded (true when every one keeps it): 8 pixels (`C` registers) per step, the
-/// sums' operations in [`vertical_sum`]'s order (the same bits), the rule's lane masks from
-/// `frame::gbuffer_scan::avx2`; the last `sw % 8` pixels by the scalar loops.
+/// on every value loaded (true when every one keeps it): 8 pixels (`C` registers) per step down
+/// all the footprint's rows, the sums kept in registers and stored once, in [`vertical_sum`]'s
+/// order (the same bits), the rule's lane masks from `frame::gbuffer_scan::avx2`; the last
+/// `sw % 8` pixels by the scalar loops.
 ///
 /// # Safety
 /// AVX2; `kind` has `C` channels.
@@ -800,34 +802,37 @@ unsafe fn vertical_sum_checked_avx2<const C: usize>(
     let v = &mut v[..line_len];
     let mut ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
     let mut tail_ok = true;
-    for (dy, &wy) in wys.iter().enumerate() {
-        let y = y0 + dy;
-        let line = &data[y * line_len..][..line_len];
-        let (src, dst) = (line.as_ptr(), v.as_mut_ptr());
-        let wv = _mm256_set1_ps(wy);
-        let py = y as f32 + 0.5;
-        let mut x = 0;
-        while x < full {
+    // Every row the sums read holds `line_len` floats (checked once, then read by pointer).
+    let rows = &data[y0 * line_len..][..wys.len() * line_len];
+    // 8 pixels at a time down all the footprint's rows, the sums in registers (one store per
+    // group instead of a read-modify-write of the line per row).
+    let mut x = 0;
+    while x < full {
+        let mut acc = [_mm256_setzero_ps(); C];
+        for (dy, &wy) in wys.iter().enumerate() {
+            let src = rows.as_ptr().add(dy * line_len + C * x);
+            let wv = _mm256_set1_ps(wy);
             let mut r = [_mm256_setzero_ps(); C];
-            for (k, r) in r.iter_mut().enumerate() {
-                let i = C * x + 8 * k;
-                *r = _mm256_loadu_ps(src.add(i));
+            for (k, (r, a)) in r.iter_mut().zip(acc.iter_mut()).enumerate() {
+                *r = _mm256_loadu_ps(src.add(8 * k));
                 let s = _mm256_mul_ps(*r, wv);
-                let s = if dy == 0 {
-                    s
-                } else {
-                    _mm256_add_ps(_mm256_loadu_ps(dst.add(i)), s)
-                };
-                _mm256_storeu_ps(dst.add(i), s);
+                *a = if dy == 0 { s } else { _mm256_add_ps(*a, s) };
             }
             let good = match kind {
                 AuxKind::Depth => avx2::depth_ok(r[0]),
                 AuxKind::Normals => avx2::normals_ok(r[0], r[1], r[2 % C]),
-                AuxKind::Motion => avx2::motion_ok(r[0], r[1 % C], x, py, size),
+                AuxKind::Motion => avx2::motion_ok(r[0], r[1 % C], x, (y0 + dy) as f32 + 0.5, size),
             };
             ok = _mm256_and_ps(ok, good);
-            x += 8;
         }
+        for (k, a) in acc.into_iter().enumerate() {
+            _mm256_storeu_ps(v.as_mut_ptr().add(C * x + 8 * k), a);
+        }
+        x += 8;
+    }
+    for (dy, &wy) in wys.iter().enumerate() {
+        let y = y0 + dy;
+        let line = &rows[dy * line_len..][..line_len];
         for i in C * full..line_len {
             v[i] = if dy == 0 {
                 line[i] * wy
@@ -1013,8 +1018,11 @@ mod tests {
             return;
         }
         #[cfg(target_arch = "x86_64")]
-        for w in [16usize, 37, 64, 5] {
-            let bytes: Vec<u8> = (0..w * 4 * 5).map(|i| (i * 89 % 256) as u8).collect();
+        for w in [16usize, 37, 64, 5, 300] {
+            // Every byte value in every channel (alpha included) once w >= 256.
+            let bytes: Vec<u8> = (0..w * 4 * 5)
+                .map(|i| ((i * 89 + i / 4) % 256) as u8)
+                .collect();
             let wys = [0.25f32, 1.0, 1.0, 0.6];
             for bgr in [false, true] {
                 let mut want = vec![0f32; w * 4];
