@@ -327,8 +327,11 @@ fn device_path_matches_the_cpu_frame_api_and_moves_only_model_tensors() {
             "frame {i}: {}",
             dev_bytes[i]
         );
-        // The CPU-frame path also moves every full-resolution plane up and the frame back.
-        let planes = w * h * (4 + 4 + 12 + 8) + w * h * 4;
+        // The CPU-frame path also moves the full-resolution colour up, the depth, normals and
+        // motion at model size (resampled on the CPU: encoded depth, depth z, normals and motion
+        // as 1, 1, 4 and 4 floats a pixel), and the frame back.
+        let (mw, mh) = (128u64, 64u64);
+        let planes = w * h * 4 + mw * mh * (1 + 1 + 4 + 4) * 4 + w * h * 4;
         assert_eq!(cpu_bytes, dev_bytes[i] + planes, "frame {i}");
     }
 }

@@ -277,29 +277,12 @@ fn decode_all_formats_with_padded_and_unaligned_pitches() {
         let want = reference::decode::decode_frame(&f.frame());
         let tag = format!("{format:?} pitch +{extra}");
         assert_close(&format!("{tag} color"), &read(&images.color), &want.color);
-        assert_close(
-            &format!("{tag} depth"),
-            &read(images.depth.as_ref().unwrap()),
-            want.depth.as_ref().unwrap(),
+        // Depth, normals and motion cross at model size (resampled on the CPU at upload): no
+        // full-resolution image of them is kept for a CPU frame.
+        assert!(
+            images.depth.is_none() && images.normals.is_none() && images.motion.is_none(),
+            "{tag}: full-resolution aux images after a CPU-frame upload"
         );
-        // The GPU textures pad normals and motion to 4 channels (the padding is 0); the CPU
-        // decode keeps the planes' own 3 and 2.
-        for (name, gpu, cpu) in [
-            ("normals", &images.normals, &want.normals),
-            ("motion", &images.motion, &want.motion),
-        ] {
-            let (gpu, cpu) = (read(gpu.as_ref().unwrap()), cpu.as_ref().unwrap());
-            let n = cpu.channels as usize;
-            assert!(gpu
-                .data
-                .chunks_exact(4)
-                .all(|p| p[n..].iter().all(|&v| v == 0.0)));
-            let mut tight = ImageF32::new(gpu.width, gpu.height, cpu.channels);
-            for (t, p) in tight.data.chunks_exact_mut(n).zip(gpu.data.chunks_exact(4)) {
-                t.copy_from_slice(&p[..n]);
-            }
-            assert_close(&format!("{tag} {name}"), &tight, cpu);
-        }
         // The reference itself: the decoded colour is the pattern up to the format's precision.
         let tol: f32 = if format.is_hdr() { 2e-3 } else { 1.5e-2 };
         for y in 0..7 {

@@ -7,4 +7,4 @@ mod composite;
 mod preprocess;
 
 pub use composite::{CpuCompositor, ModelLook};
-pub use preprocess::CpuPreprocessor;
+pub use preprocess::{AuxResampler, CpuPreprocessor};

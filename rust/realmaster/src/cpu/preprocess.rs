@@ -8,7 +8,7 @@ use crate::reference::decode::{decode_color_into, ColorRows};
 use crate::reference::edges::{model_edges_into, PreprocessScratch};
 use crate::reference::resample::{
     model_aux_into, model_color, resample_aux_checked, resample_aux_into,
-    resample_color_linear_into, ModelResRef,
+    resample_color_linear_into, ModelResRef, ResamplePlans,
 };
 
 /// The aux planes in the order of [`CpuPreprocessor`]'s model-size images.
@@ -29,15 +29,104 @@ pub struct CpuPreprocessor {
     scratch: PreprocessScratch,
     /// The model-size depth (view z), normals and motion, resampled at upload straight from the
     /// submitted planes: only the model-size planes are read after the preprocess (the compositor's
-    /// temporal pass runs at model size too), so the full-resolution ones are not decoded. `ready`
-    /// while they belong to the last uploaded frame.
+    /// temporal pass runs at model size too), so the full-resolution ones are not decoded.
+    aux: AuxResampler,
+}
+
+/// A submitted frame's depth (view z), normals and motion at the model's size, resampled straight
+/// from its planes with the G-buffer sanitizer's rules checked as the rows are read. The CPU
+/// backend's preprocessor keeps them for its model inputs; the GPU backend's upload of a CPU frame
+/// uploads them instead of the full-resolution planes (a few hundred KB instead of ~50 MB at 1080p).
+/// Buffers are sized on the first frame and reused.
+pub struct AuxResampler {
+    plans: ResamplePlans,
+    /// Depth z (1 channel), normals (4), motion (4); `ready` while they belong to the last frame.
     aux: [ImageF32; 3],
     ready: [bool; 3],
     /// A plane with padded rows, or one with values the G-buffer sanitizer replaces, copied
     /// tight and sanitized before its resample (sized on the first such frame, then reused).
     fixed: Vec<f32>,
-    /// What the sanitizer replaced in the last uploaded frame.
+    /// What the sanitizer replaced in the last frame.
     sanitized: Sanitized,
+}
+
+impl Default for AuxResampler {
+    fn default() -> Self {
+        AuxResampler {
+            plans: ResamplePlans::default(),
+            aux: [
+                ImageF32::new(0, 0, 1),
+                ImageF32::new(0, 0, 4),
+                ImageF32::new(0, 0, 4),
+            ],
+            ready: [false; 3],
+            fixed: Vec::new(),
+            sanitized: Sanitized::default(),
+        }
+    }
+}
+
+impl AuxResampler {
+    /// Resample `frame`'s depth, normals and motion (those it has) to `cfg`'s model size. The
+    /// planes need not have been sanitized: each source row is checked against the sanitizer's
+    /// rules as the resample reads it, and a plane with a bad value is copied, sanitized
+    /// (`frame::sanitize_plane`, the session's rules) and resampled again.
+    pub fn resample(&mut self, frame: &FrameRef<'_>, cfg: &PreprocessConfig) {
+        let size = (frame.width, frame.height);
+        let (w, h) = (size.0 as usize, size.1 as usize);
+        self.sanitized = Sanitized::default();
+        for (k, kind) in AUX.into_iter().enumerate() {
+            let plane = match kind {
+                AuxKind::Depth => frame.depth,
+                AuxKind::Normals => frame.normals,
+                AuxKind::Motion => frame.motion,
+            };
+            self.ready[k] = plane.is_some();
+            let Some(plane) = plane else { continue };
+            let (plans, out) = (&mut self.plans, &mut self.aux[k]);
+            let clean = tight_f32(plane, size.0, size.1, kind.channels())
+                .is_some_and(|data| resample_aux_checked(kind, data, size, cfg, plans, out));
+            if clean {
+                continue;
+            }
+            // Padded rows, or a value to replace: a tight copy, sanitized, resampled.
+            let row = w * kind.bytes_per_pixel();
+            self.fixed.resize(w * h * kind.channels(), 0.0);
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut self.fixed[..]);
+            for (y, dst) in bytes.chunks_exact_mut(row.max(1)).enumerate().take(h) {
+                dst.copy_from_slice(&plane.data[y * plane.row_pitch..][..row]);
+            }
+            let replaced = sanitize_plane(kind, bytes, (w, h));
+            log::debug!(
+                "aux resample: {} plane copied before its resample ({} values replaced; padded rows otherwise)",
+                kind.name(),
+                replaced
+            );
+            match kind {
+                AuxKind::Depth => self.sanitized.depth = replaced,
+                AuxKind::Normals => self.sanitized.normals = replaced,
+                AuxKind::Motion => self.sanitized.motion = replaced,
+            }
+            resample_aux_into(kind, &self.fixed, size, cfg, plans, out);
+        }
+    }
+
+    /// The last frame's model-size depth z, normals and motion (None for a plane it lacked).
+    pub fn planes(&self) -> [Option<&ImageF32>; 3] {
+        let [d, n, m] = &self.aux;
+        let [rd, rn, rm] = self.ready;
+        [rd.then_some(d), rn.then_some(n), rm.then_some(m)]
+    }
+
+    /// Which of depth, normals and motion the last frame had.
+    pub fn present(&self) -> [bool; 3] {
+        self.ready
+    }
+
+    /// What the G-buffer sanitizer replaced in the last frame (then cleared).
+    pub fn take_sanitized(&mut self) -> Sanitized {
+        std::mem::take(&mut self.sanitized)
+    }
 }
 
 impl CpuPreprocessor {
@@ -49,14 +138,7 @@ impl CpuPreprocessor {
             color_lr: ImageF32::new(0, 0, 4),
             uploaded_as: None,
             scratch: PreprocessScratch::default(),
-            aux: [
-                ImageF32::new(0, 0, 1),
-                ImageF32::new(0, 0, 4),
-                ImageF32::new(0, 0, 4),
-            ],
-            ready: [false; 3],
-            fixed: Vec::new(),
-            sanitized: Sanitized::default(),
+            aux: AuxResampler::default(),
         })
     }
 
@@ -72,43 +154,7 @@ impl CpuPreprocessor {
     /// again; [`take_sanitized`](Self::take_sanitized) reports what was replaced.
     pub fn upload(&mut self, frame: &FrameRef<'_>) -> Result<()> {
         frame.validate_layout()?;
-        let size = (frame.width, frame.height);
-        let (w, h) = (size.0 as usize, size.1 as usize);
-        self.sanitized = Sanitized::default();
-        for (k, kind) in AUX.into_iter().enumerate() {
-            let plane = match kind {
-                AuxKind::Depth => frame.depth,
-                AuxKind::Normals => frame.normals,
-                AuxKind::Motion => frame.motion,
-            };
-            self.ready[k] = plane.is_some();
-            let Some(plane) = plane else { continue };
-            let (plans, out) = (&mut self.scratch.plans, &mut self.aux[k]);
-            let clean = tight_f32(plane, size.0, size.1, kind.channels())
-                .is_some_and(|data| resample_aux_checked(kind, data, size, &self.cfg, plans, out));
-            if clean {
-                continue;
-            }
-            // Padded rows, or a value to replace: a tight copy, sanitized, resampled.
-            let row = w * kind.bytes_per_pixel();
-            self.fixed.resize(w * h * kind.channels(), 0.0);
-            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut self.fixed[..]);
-            for (y, dst) in bytes.chunks_exact_mut(row.max(1)).enumerate().take(h) {
-                dst.copy_from_slice(&plane.data[y * plane.row_pitch..][..row]);
-            }
-            let replaced = sanitize_plane(kind, bytes, (w, h));
-            log::debug!(
-                "CPU upload: {} plane copied before its resample ({} values replaced; padded rows otherwise)",
-                kind.name(),
-                replaced
-            );
-            match kind {
-                AuxKind::Depth => self.sanitized.depth = replaced,
-                AuxKind::Normals => self.sanitized.normals = replaced,
-                AuxKind::Motion => self.sanitized.motion = replaced,
-            }
-            resample_aux_into(kind, &self.fixed, size, &self.cfg, plans, out);
-        }
+        self.aux.resample(frame, &self.cfg);
         self.uploaded_as = None;
         if ColorRows::needs_decode(frame.format) {
             decode_color_into(frame, &mut self.decoded);
@@ -122,7 +168,7 @@ impl CpuPreprocessor {
 
     /// What the G-buffer sanitizer replaced in the last uploaded frame (then cleared).
     pub fn take_sanitized(&mut self) -> Sanitized {
-        std::mem::take(&mut self.sanitized)
+        self.aux.take_sanitized()
     }
 
     /// The colour of `frame`, which must be the last uploaded one (the compositor reads it): its
@@ -148,17 +194,7 @@ impl CpuPreprocessor {
         }
         dst.color_linear.clone_from(&self.color_lr);
         model_color(dst, &self.cfg);
-        let [depth, normals, motion] = &self.aux;
-        let [d, n, m] = self.ready;
-        model_aux_into(
-            [
-                d.then_some(depth),
-                n.then_some(normals),
-                m.then_some(motion),
-            ],
-            &self.cfg,
-            dst,
-        );
+        model_aux_into(self.aux.planes(), &self.cfg, dst);
         model_edges_into(&self.cfg, &mut self.scratch, dst);
         Ok(())
     }
@@ -245,7 +281,11 @@ mod tests {
             f.normals = plane(1);
             f.motion = plane(2);
             pre.upload(&f).unwrap();
-            assert_eq!(pre.ready, layout.map(|l| l != 2), "layout {layout:?}");
+            assert_eq!(
+                pre.aux.present(),
+                layout.map(|l| l != 2),
+                "layout {layout:?}"
+            );
             assert!(!pre.take_sanitized().any());
             pre.process(&mut got).unwrap();
             let want = model_inputs(&decode_frame(&f), &cfg);

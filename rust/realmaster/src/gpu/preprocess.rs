@@ -211,6 +211,22 @@ pub struct Preprocessor {
     work: ModelResImages,
     /// Model-resolution view depth (not encoded) for the depth edge cue.
     depth_z: GpuImage,
+    /// A CPU frame's depth, normals and motion resampled to model size on the CPU at upload:
+    /// only those planes cross to the GPU (at 4K the full-resolution ones are 221 MB, ~40 ms of
+    /// PCIe on the H200 machine, to be reduced to a few hundred KB on the GPU anyway).
+    aux: crate::cpu::AuxResampler,
+    /// The same planes with their model encodings.
+    aux_lr: crate::reference::resample::ModelResRef,
+    /// Where the upload writes them on the GPU (encoded depth, depth z, normals, motion);
+    /// `record` copies them into `work` and `depth_z` where the GPU resample would run, so the
+    /// model-size planes change in command order, as the resample's outputs did.
+    aux_staging: [GpuImage; 4],
+    /// Which of depth, normals and motion the last upload wrote at model size (Some), or None
+    /// when the frame's aux planes are full-resolution images resampled on the GPU (the device
+    /// path's import).
+    aux_written: Option<[bool; 3]>,
+    /// Bytes the last upload or import copied from host memory to the GPU.
+    upload_bytes: u64,
 }
 
 impl Preprocessor {
@@ -240,6 +256,12 @@ impl Preprocessor {
             spare: [None, None, None],
             work,
             depth_z,
+            aux: crate::cpu::AuxResampler::default(),
+            aux_lr: crate::reference::resample::ModelResRef::new(cfg.model_width, cfg.model_height),
+            aux_staging: [("depth", 1), ("depth z", 1), ("normals", 4), ("motion", 4)]
+                .map(|(name, c)| GpuImage::new(device, name, cfg.model_width, cfg.model_height, c)),
+            aux_written: None,
+            upload_bytes: 0,
             cfg,
         })
     }
@@ -251,23 +273,78 @@ impl Preprocessor {
 
     /// Upload and decode one engine frame into [`Self::frame`] (submitted to the queue before
     /// returning). Images are reallocated only when the engine resolution changes.
+    ///
+    /// The colour crosses at full resolution (the guide of the compositor's upsample); depth,
+    /// normals and motion are area-resampled to the model's size on the CPU
+    /// ([`crate::cpu::AuxResampler`], the CPU backend's code: the same values) and only those
+    /// cross, so no full-resolution aux image is kept for a CPU frame.
     pub fn upload(&mut self, ctx: &GpuContext, frame: &FrameRef<'_>) -> Result<()> {
         // O(1) and guards the slicing below; the caller's full validation already ran.
         frame.validate_layout()?;
-        let planes = [
-            frame.depth.is_some(),
-            frame.normals.is_some(),
-            frame.motion.is_some(),
-        ];
-        self.ensure_frame_images(ctx, (frame.width, frame.height), planes)?;
+        self.ensure_frame_images(ctx, (frame.width, frame.height), [false; 3])?;
         let Some(images) = self.frame.as_ref() else {
             return Err(Error::Internal(
                 "frame images missing after allocation".into(),
             ));
         };
+        // Colour only: the frame images hold no aux image, so the decode skips those planes.
         self.decode.upload(ctx, frame, images)?;
+        self.aux.resample(frame, &self.cfg);
+        let sanitized = self.aux.take_sanitized();
+        if sanitized.any() {
+            // The session sanitizes a GPU backend's frames before they get here.
+            log::debug!("GPU upload: the aux resample replaced G-buffer values ({sanitized:?})");
+        }
+        crate::reference::resample::model_aux_into(self.aux.planes(), &self.cfg, &mut self.aux_lr);
+        let lr = &self.aux_lr;
+        let [depth, normals, motion] = self.aux.present();
+        let sources = [
+            (&lr.depth, depth),
+            (&lr.depth_z, depth),
+            (&lr.normals, normals),
+            (&lr.motion, motion),
+        ];
+        let mut bytes = frame.color.row_pitch as u64 * frame.height as u64;
+        // Only the planes the frame has: `record` clears the others on the GPU.
+        for (dst, (src, present)) in self.aux_staging.iter().zip(sources) {
+            if !present {
+                continue;
+            }
+            let data: &[u8] = bytemuck::cast_slice(&src.data);
+            if data.len() as u64 != dst.size_bytes() {
+                return Err(Error::Internal(format!(
+                    "GPU upload: a model-size aux plane holds {} bytes, its image {}",
+                    data.len(),
+                    dst.size_bytes()
+                )));
+            }
+            ctx.queue.write_buffer(&dst.buffer, 0, data);
+            bytes += data.len() as u64;
+        }
+        self.upload_bytes = bytes;
+        self.aux_written = Some(self.aux.present());
         self.frame_changed(ctx);
         Ok(())
+    }
+
+    /// Bytes the last [`Self::upload`] copied to the GPU (the colour plane and the model-size
+    /// aux planes), or 0 after an import.
+    pub fn upload_bytes(&self) -> u64 {
+        self.upload_bytes
+    }
+
+    /// Whether the last frame had depth ([`Self::depth_z`] is zero otherwise).
+    pub fn has_depth(&self) -> bool {
+        self.aux_present()[0]
+    }
+
+    /// Which of depth, normals and motion the last frame had.
+    fn aux_present(&self) -> [bool; 3] {
+        match (self.aux_written, self.frame.as_ref()) {
+            (Some(p), _) => p,
+            (None, Some(f)) => [f.depth.is_some(), f.normals.is_some(), f.motion.is_some()],
+            (None, None) => [false; 3],
+        }
     }
 
     /// The device path's `upload`: record the import of the host's textures into
@@ -292,6 +369,8 @@ impl Preprocessor {
             ));
         };
         import.record(ctx, enc, frame, images)?;
+        self.aux_written = None;
+        self.upload_bytes = 0;
         self.frame_changed(ctx);
         Ok(())
     }
@@ -303,12 +382,8 @@ impl Preprocessor {
         };
         self.resample
             .prepare(ctx, &self.cfg, images, &self.work, &self.depth_z);
-        self.edges.set_frame_cues(
-            ctx,
-            &self.cfg,
-            images.depth.is_some(),
-            images.normals.is_some(),
-        );
+        let [depth, normals, _] = self.aux_present();
+        self.edges.set_frame_cues(ctx, &self.cfg, depth, normals);
     }
 
     /// The last uploaded frame at full resolution.
@@ -343,7 +418,24 @@ impl Preprocessor {
             &self.work,
             &self.depth_z,
             (self.cfg.model_width, self.cfg.model_height),
+            self.aux_written.is_none(),
         );
+        if let Some([d, n, m]) = self.aux_written {
+            let [depth, depth_z, normals, motion] = &self.aux_staging;
+            let copies = [
+                (depth, &self.work.depth, d),
+                (depth_z, &self.depth_z, d),
+                (normals, &self.work.normals, n),
+                (motion, &self.work.motion, m),
+            ];
+            for (src, dst, present) in copies {
+                if present {
+                    enc.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, src.size_bytes());
+                } else {
+                    enc.clear_buffer(&dst.buffer, 0, None);
+                }
+            }
+        }
         self.edges.record(enc);
         for ((_, src), (_, dst)) in self.work.planes().iter().zip(dst.planes().iter()) {
             enc.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, src.size_bytes());

@@ -165,7 +165,7 @@ impl GpuPasses {
             out: &self.out_lin,
             input: &self.in_lin,
             motion: current.map(|c| &c.motion),
-            depth: frame_images.depth.as_ref().map(|_| self.pre.depth_z()),
+            depth: self.pre.has_depth().then(|| self.pre.depth_z()),
         };
         self.comp
             .record_composite(&self.ctx, enc, frame_images, &look, params, reset_history)
@@ -217,7 +217,7 @@ impl FramePasses for GpuPasses {
         // so the order stays that of the calls.
         self.flush(false)?;
         self.pre.upload(&self.ctx, frame)?;
-        self.transfer_bytes += frame.plane_bytes();
+        self.transfer_bytes += self.pre.upload_bytes();
         Ok(())
     }
 

@@ -30,37 +30,29 @@ struct PlaneSlot {
 
 pub(crate) struct DecodeStage {
     color: Kernel,
-    vec: Kernel,
-    depth: Kernel,
-    /// Colour, depth, normals, motion.
-    slots: [PlaneSlot; 4],
+    /// The colour plane's upload buffer (depth, normals and motion of a CPU frame are resampled
+    /// on the CPU and cross at model size: `Preprocessor::upload`).
+    slot: PlaneSlot,
     /// Repacking space for rows whose pitch is not a multiple of 4 bytes.
     scratch: Vec<u8>,
 }
 
 impl DecodeStage {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let slot = |label: &'static str| PlaneSlot {
-            label,
-            raw: None,
-            params: uniform_buffer(device, label, std::mem::size_of::<Params>() as u64),
-            bind: None,
-        };
+        let label = "raw color";
         DecodeStage {
             color: Kernel::new(device, "decode_color", SHADER, "decode_color"),
-            vec: Kernel::new(device, "decode_vec", SHADER, "decode_vec"),
-            depth: Kernel::new(device, "decode_depth", SHADER, "decode_depth"),
-            slots: [
-                slot("raw color"),
-                slot("raw depth"),
-                slot("raw normals"),
-                slot("raw motion"),
-            ],
+            slot: PlaneSlot {
+                label,
+                raw: None,
+                params: uniform_buffer(device, label, std::mem::size_of::<Params>() as u64),
+                bind: None,
+            },
             scratch: Vec::new(),
         }
     }
 
-    /// Write every present plane of `frame` to the GPU and decode it into `images`; submits.
+    /// Write the colour plane of `frame` to the GPU and decode it into `images.color`; submits.
     pub(crate) fn upload(
         &mut self,
         ctx: &GpuContext,
@@ -73,72 +65,51 @@ impl DecodeStage {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("decode"),
             });
-        let planes = [
-            (
-                Some(frame.color),
-                Some(&images.color),
-                frame.format.bytes_per_pixel(),
-                frame.format.shader_id(),
-            ),
-            (frame.depth, images.depth.as_ref(), 4, 1),
-            (frame.normals, images.normals.as_ref(), 12, 3),
-            (frame.motion, images.motion.as_ref(), 8, 2),
-        ];
-        for (i, (plane, dst, bpp, id)) in planes.into_iter().enumerate() {
-            let (Some(plane), Some(dst)) = (plane, dst) else {
-                continue;
-            };
-            let pitch = self.write_plane(ctx, i, plane, w, h, bpp)?;
-            let params = Params {
-                width: w,
-                height: h,
-                pitch_words: (pitch / 4) as u32,
-                format_or_channels: id,
-            };
-            ctx.queue
-                .write_buffer(&self.slots[i].params, 0, bytemuck::bytes_of(&params));
-            let (kernel, dst_binding) = match i {
-                0 => (&self.color, 2),
-                1 => (&self.depth, 3),
-                _ => (&self.vec, 2),
-            };
-            let slot = &mut self.slots[i];
-            let Some(raw) = slot.raw.as_ref() else {
-                return Err(Error::Internal(format!(
-                    "{} buffer missing after upload",
-                    slot.label
-                )));
-            };
-            let stale = slot
-                .bind
-                .as_ref()
-                .is_none_or(|(r, d, _)| r != raw || d != &dst.buffer);
-            if stale {
-                let bg = bind_at(
-                    &ctx.device,
-                    kernel,
-                    &[
-                        (0, slot.params.as_entire_binding()),
-                        (1, raw.as_entire_binding()),
-                        (dst_binding, dst.buffer.as_entire_binding()),
-                    ],
-                );
-                slot.bind = Some((raw.clone(), dst.buffer.clone(), bg));
-            }
-            if let Some((_, _, bg)) = slot.bind.as_ref() {
-                kernel.dispatch_2d(&mut enc, bg, w, h);
-            }
+        let dst = &images.color;
+        let pitch = self.write_plane(ctx, frame.color, w, h, frame.format.bytes_per_pixel())?;
+        let params = Params {
+            width: w,
+            height: h,
+            pitch_words: (pitch / 4) as u32,
+            format_or_channels: frame.format.shader_id(),
+        };
+        ctx.queue
+            .write_buffer(&self.slot.params, 0, bytemuck::bytes_of(&params));
+        let slot = &mut self.slot;
+        let Some(raw) = slot.raw.as_ref() else {
+            return Err(Error::Internal(format!(
+                "{} buffer missing after upload",
+                slot.label
+            )));
+        };
+        let stale = slot
+            .bind
+            .as_ref()
+            .is_none_or(|(r, d, _)| r != raw || d != &dst.buffer);
+        if stale {
+            let bg = bind_at(
+                &ctx.device,
+                &self.color,
+                &[
+                    (0, slot.params.as_entire_binding()),
+                    (1, raw.as_entire_binding()),
+                    (2, dst.buffer.as_entire_binding()),
+                ],
+            );
+            slot.bind = Some((raw.clone(), dst.buffer.clone(), bg));
+        }
+        if let Some((_, _, bg)) = slot.bind.as_ref() {
+            self.color.dispatch_2d(&mut enc, bg, w, h);
         }
         ctx.queue.submit([enc.finish()]);
         Ok(())
     }
 
-    /// Copy one plane into slot `i`'s raw buffer, growing it when needed. Returns the row pitch
-    /// in bytes as uploaded (a multiple of 4).
+    /// Copy the plane into the raw buffer, growing it when needed. Returns the row pitch in bytes
+    /// as uploaded (a multiple of 4).
     fn write_plane(
         &mut self,
         ctx: &GpuContext,
-        i: usize,
         plane: PlaneRef<'_>,
         w: u32,
         h: u32,
@@ -159,7 +130,7 @@ impl DecodeStage {
             }
             (&self.scratch, row)
         };
-        let slot = &mut self.slots[i];
+        let slot = &mut self.slot;
         let needed = bytes.len() as u64;
         if slot.raw.as_ref().is_none_or(|b| b.size() < needed) {
             check_storage_size(&ctx.device, slot.label, needed)?;

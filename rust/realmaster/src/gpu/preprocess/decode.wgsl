@@ -1,10 +1,10 @@
-// Decode: raw engine planes (uploaded as u32 words, row pitch in words) -> linear f32 images at the
-// engine's resolution. One thread per pixel. CPU reference: rust/realmaster/src/reference/decode.rs.
+// Decode: the engine's colour plane (uploaded as u32 words, row pitch in words) -> linear RGBA f32
+// at the engine's resolution. One thread per pixel. CPU reference: rust/realmaster/src/reference/decode.rs.
+// (Depth, normals and motion of a CPU frame are resampled to model size on the CPU before they
+// cross; the device path's import.wgsl reads a host's textures.)
 //
-// Entry points (bindings used):
+// Entry point (bindings used):
 //   decode_color (0, 1, 2): color plane in `params.format` -> linear RGBA (array<vec4<f32>>)
-//   decode_vec   (0, 1, 2): f32 plane with `params.channels` (2 or 3) floats per pixel -> vec4, rest 0
-//   decode_depth (0, 1, 3): f32 plane with 1 float per pixel -> array<f32>
 
 struct Params {
     width: u32,
@@ -12,14 +12,12 @@ struct Params {
     // Distance between row starts, in u32 words.
     pitch_words: u32,
     // ColorFormat::shader_id: 0 RGBA8 sRGB, 1 BGRA8 sRGB, 2 RGBA16F, 3 RGBA32F.
-    // For the f32 planes: floats per pixel.
     format_or_channels: u32,
 }
 
 @group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<u32>;
 @group(0) @binding(2) var<storage, read_write> dst4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> dst1: array<f32>;
 
 fn srgb_to_linear(c: f32) -> f32 {
     if c <= 0.04045 {
@@ -62,26 +60,4 @@ fn decode_color(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     dst4[gid.y * params.width + gid.x] = c;
-}
-
-@compute @workgroup_size(8, 8, 1)
-fn decode_vec(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if gid.x >= params.width || gid.y >= params.height {
-        return;
-    }
-    let n = params.format_or_channels;
-    let i = gid.y * params.pitch_words + gid.x * n;
-    var v = vec4<f32>(bitcast<f32>(src[i]), bitcast<f32>(src[i + 1u]), 0.0, 0.0);
-    if n >= 3u {
-        v.z = bitcast<f32>(src[i + 2u]);
-    }
-    dst4[gid.y * params.width + gid.x] = v;
-}
-
-@compute @workgroup_size(8, 8, 1)
-fn decode_depth(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if gid.x >= params.width || gid.y >= params.height {
-        return;
-    }
-    dst1[gid.y * params.width + gid.x] = bitcast<f32>(src[gid.y * params.pitch_words + gid.x]);
 }
