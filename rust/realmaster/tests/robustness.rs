@@ -3,17 +3,22 @@
 
 use realmaster::frame::{ColorFormat, FrameRef, PlaneRef};
 use realmaster::pipeline::engine::output_fault;
-use realmaster::{Health, Mode, OutputFrame, Session, SessionConfig};
+use realmaster::{Backend, Health, Mode, OutputFrame, Session, SessionConfig};
 
 mod model_support;
 use model_support::models;
 
 fn session(model: &str, mode: Mode) -> Session {
+    session_on(model, mode, Backend::Auto)
+}
+
+fn session_on(model: &str, mode: Mode, backend: Backend) -> Session {
     Session::new(SessionConfig {
         model_dir: Some(models().join(model)),
         execution_provider: "cpu".into(),
         mode,
         prompt_blend_frames: 0,
+        backend,
         ..Default::default()
     })
     .unwrap()
@@ -70,7 +75,16 @@ fn render(
     frames: u32,
     edit: impl Fn(u32, &mut Planes),
 ) -> (Vec<OutputFrame>, Session) {
-    let s = session(model, Mode::Cinematic);
+    render_on(Backend::Auto, model, frames, edit)
+}
+
+fn render_on(
+    backend: Backend,
+    model: &str,
+    frames: u32,
+    edit: impl Fn(u32, &mut Planes),
+) -> (Vec<OutputFrame>, Session) {
+    let s = session_on(model, Mode::Cinematic, backend);
     let mut outs = Vec::new();
     for i in 0..frames {
         let mut p = planes(i);
@@ -165,6 +179,30 @@ fn far_and_flt_max_motion_is_zeroed_per_pixel() {
     });
     let d = (mean(&outs[5]) - mean(&clean[5])).abs();
     assert!(d < 0.5, "brightness moved by {d}");
+}
+
+/// The GPU backend (lavapipe here) takes a CPU frame's bad G-buffer values in its upload, as the
+/// CPU backend does (the session no longer sanitizes the frame first): each bad frame counted,
+/// every frame enhanced, and the output that of the same frames with the values replaced.
+#[test]
+fn the_gpu_backend_sanitizes_in_its_upload() {
+    let zero = |_: u32, p: &mut Planes| p.motion.iter_mut().for_each(|m| *m = 0.0);
+    let (clean, _) = render_on(Backend::Gpu, "colormap", 4, zero);
+    let (outs, s) = render_on(Backend::Gpu, "colormap", 4, |i, p| {
+        p.motion.iter_mut().for_each(|m| *m = f32::NAN);
+        if i == 2 {
+            p.depth.iter_mut().step_by(3).for_each(|d| *d = f32::NAN);
+        }
+    });
+    let st = s.stats();
+    assert_eq!(st.backend, "gpu");
+    assert_eq!(st.frames_sanitized, 4);
+    assert_eq!(st.frames_failed, 0);
+    assert_eq!(st.frames_enhanced, 4);
+    // Frames 0-1: only the motion was bad (zeroed: the clean run's frames).
+    for (i, (a, b)) in outs.iter().zip(&clean).enumerate().take(2) {
+        assert_eq!(max_diff(a, b), 0, "frame {i} differs from zero motion");
+    }
 }
 
 #[test]

@@ -289,12 +289,10 @@ impl Preprocessor {
         };
         // Colour only: the frame images hold no aux image, so the decode skips those planes.
         self.decode.upload(ctx, frame, images)?;
+        // The G-buffers need not have been sanitized: the resample checks every value it reads
+        // against the sanitizer's rules and resamples a sanitized copy of a plane that breaks
+        // them (what it replaced: `take_sanitized`).
         self.aux.resample(frame, &self.cfg);
-        let sanitized = self.aux.take_sanitized();
-        if sanitized.any() {
-            // The session sanitizes a GPU backend's frames before they get here.
-            log::debug!("GPU upload: the aux resample replaced G-buffer values ({sanitized:?})");
-        }
         crate::reference::resample::model_aux_into(self.aux.planes(), &self.cfg, &mut self.aux_lr);
         let lr = &self.aux_lr;
         let [depth, normals, motion] = self.aux.present();
@@ -325,6 +323,12 @@ impl Preprocessor {
         self.aux_written = Some(self.aux.present());
         self.frame_changed(ctx);
         Ok(())
+    }
+
+    /// What the G-buffer sanitizer replaced in the last [`Self::upload`]'s depth, normals and
+    /// motion (then cleared).
+    pub fn take_sanitized(&mut self) -> crate::frame::Sanitized {
+        self.aux.take_sanitized()
     }
 
     /// Bytes the last [`Self::upload`] copied to the GPU (the colour plane and the model-size

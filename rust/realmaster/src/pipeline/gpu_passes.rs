@@ -221,6 +221,16 @@ impl FramePasses for GpuPasses {
         Ok(())
     }
 
+    /// The upload resamples depth, normals and motion on the CPU, checking each row it reads
+    /// (`cpu::AuxResampler`), as the CPU backend does.
+    fn sanitizes_gbuffers(&self) -> bool {
+        true
+    }
+
+    fn take_sanitized(&mut self) -> crate::frame::Sanitized {
+        self.pre.take_sanitized()
+    }
+
     fn preprocess(&mut self, slot: usize, ring: usize) -> Result<()> {
         self.recording(GpuStage::Preprocess, |s, enc| {
             let dst = s

@@ -471,8 +471,8 @@ fn frame_loop(
         }
 
         // Bad G-buffer values are contained per pixel, so the frame is still enhanced and the
-        // history of the frames after it is not disturbed. The CPU backend applies the same
-        // rules while it reads the planes (no separate pass over ~50 MB at 1080p).
+        // history of the frames after it is not disturbed. Both backends apply the same rules
+        // while they resample the planes on the CPU (no separate pass over ~50 MB at 1080p).
         let checks = std::time::Instant::now();
         let engine_sanitizes = engine.as_ref().is_some_and(Engine::sanitizes_gbuffers);
         let mut sanitized = if engine_sanitizes {
