@@ -215,8 +215,8 @@ pub struct Preprocessor {
     /// only those planes cross to the GPU (at 4K the full-resolution ones are 221 MB, ~40 ms of
     /// PCIe on the H200 machine, to be reduced to a few hundred KB on the GPU anyway).
     aux: crate::cpu::AuxResampler,
-    /// The same planes with their model encodings.
-    aux_lr: crate::reference::resample::ModelResRef,
+    /// The model's encoding of the depth plane (the others cross as resampled).
+    depth_encoded: crate::frame::ImageF32,
     /// Where the upload writes them on the GPU (encoded depth, depth z, normals, motion);
     /// `record` copies them into `work` and `depth_z` where the GPU resample would run, so the
     /// model-size planes change in command order, as the resample's outputs did.
@@ -257,7 +257,7 @@ impl Preprocessor {
             work,
             depth_z,
             aux: crate::cpu::AuxResampler::default(),
-            aux_lr: crate::reference::resample::ModelResRef::new(cfg.model_width, cfg.model_height),
+            depth_encoded: crate::frame::ImageF32::new(0, 0, 1),
             aux_staging: [("depth", 1), ("depth z", 1), ("normals", 4), ("motion", 4)]
                 .map(|(name, c)| GpuImage::new(device, name, cfg.model_width, cfg.model_height, c)),
             aux_written: None,
@@ -293,21 +293,16 @@ impl Preprocessor {
         // against the sanitizer's rules and resamples a sanitized copy of a plane that breaks
         // them (what it replaced: `take_sanitized`).
         self.aux.resample(frame, &self.cfg);
-        crate::reference::resample::model_aux_into(self.aux.planes(), &self.cfg, &mut self.aux_lr);
-        let lr = &self.aux_lr;
-        let [depth, normals, motion] = self.aux.present();
-        let sources = [
-            (&lr.depth, depth),
-            (&lr.depth_z, depth),
-            (&lr.normals, normals),
-            (&lr.motion, motion),
-        ];
+        let [depth_z, normals, motion] = self.aux.planes();
+        if let Some(z) = depth_z {
+            crate::reference::resample::encode_depth_into(z, &self.cfg, &mut self.depth_encoded);
+        }
+        let depth = depth_z.map(|_| &self.depth_encoded);
         let mut bytes = frame.color.row_pitch as u64 * frame.height as u64;
         // Only the planes the frame has: `record` clears the others on the GPU.
-        for (dst, (src, present)) in self.aux_staging.iter().zip(sources) {
-            if !present {
-                continue;
-            }
+        let sources = [depth, depth_z, normals, motion];
+        for (dst, src) in self.aux_staging.iter().zip(sources) {
+            let Some(src) = src else { continue };
             let data: &[u8] = bytemuck::cast_slice(&src.data);
             if data.len() as u64 != dst.size_bytes() {
                 return Err(Error::Internal(format!(

@@ -671,9 +671,14 @@ pub fn model_aux_into(
 
 /// `out.depth` from `out.depth_z`: the model's encoding `1 / (1 + z / depth_scale)`.
 pub fn encode_depth(out: &mut ModelResRef, cfg: &PreprocessConfig) {
-    let (w, h) = (out.depth_z.width, out.depth_z.height);
-    ensure_shape(&mut out.depth, w, h, 1);
-    for (e, z) in out.depth.data.iter_mut().zip(&out.depth_z.data) {
+    encode_depth_into(&out.depth_z, cfg, &mut out.depth);
+}
+
+/// The model's depth encoding `1 / (1 + z / depth_scale)` of view depth `depth_z` into `out`
+/// (resized to it).
+pub fn encode_depth_into(depth_z: &ImageF32, cfg: &PreprocessConfig, out: &mut ImageF32) {
+    ensure_shape(out, depth_z.width, depth_z.height, 1);
+    for (e, z) in out.data.iter_mut().zip(&depth_z.data) {
         *e = 1.0 / (1.0 + z.max(0.0) / cfg.depth_scale);
     }
 }
