@@ -172,8 +172,13 @@ fn gpu_passes_at(c: &mut Criterion, ctx: &GpuContext, planes: &Planes) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(4));
 
+    // The colour plane crosses at full resolution and is decoded on the GPU; depth, normals and
+    // motion are resampled to model size on the CPU first and cross at that size.
     g.bench_function(
-        format!("upload+decode ({} MB)", planes.bytes() >> 20),
+        format!(
+            "upload: colour + decode, G-buffers resampled on the CPU ({} MB in)",
+            planes.bytes() >> 20
+        ),
         |b| {
             b.iter(|| {
                 if let Err(e) = pre.upload(ctx, &frame) {

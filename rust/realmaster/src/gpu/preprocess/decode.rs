@@ -16,38 +16,31 @@ struct Params {
     width: u32,
     height: u32,
     pitch_words: u32,
-    format_or_channels: u32,
+    /// `ColorFormat::shader_id`.
+    color_format: u32,
 }
 
-/// One plane's upload buffer, uniform and cached bind group.
-struct PlaneSlot {
-    label: &'static str,
-    raw: Option<wgpu::Buffer>,
-    params: wgpu::Buffer,
-    /// Bind group with the (raw, destination) buffers it was made for.
-    bind: Option<(wgpu::Buffer, wgpu::Buffer, wgpu::BindGroup)>,
-}
+const LABEL: &str = "raw color";
 
 pub(crate) struct DecodeStage {
     color: Kernel,
     /// The colour plane's upload buffer (depth, normals and motion of a CPU frame are resampled
     /// on the CPU and cross at model size: `Preprocessor::upload`).
-    slot: PlaneSlot,
+    raw: Option<wgpu::Buffer>,
+    params: wgpu::Buffer,
+    /// Bind group with the (raw, destination) buffers it was made for.
+    bind: Option<(wgpu::Buffer, wgpu::Buffer, wgpu::BindGroup)>,
     /// Repacking space for rows whose pitch is not a multiple of 4 bytes.
     scratch: Vec<u8>,
 }
 
 impl DecodeStage {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let label = "raw color";
         DecodeStage {
             color: Kernel::new(device, "decode_color", SHADER, "decode_color"),
-            slot: PlaneSlot {
-                label,
-                raw: None,
-                params: uniform_buffer(device, label, std::mem::size_of::<Params>() as u64),
-                bind: None,
-            },
+            raw: None,
+            params: uniform_buffer(device, LABEL, std::mem::size_of::<Params>() as u64),
+            bind: None,
             scratch: Vec::new(),
         }
     }
@@ -71,18 +64,16 @@ impl DecodeStage {
             width: w,
             height: h,
             pitch_words: (pitch / 4) as u32,
-            format_or_channels: frame.format.shader_id(),
+            color_format: frame.format.shader_id(),
         };
         ctx.queue
-            .write_buffer(&self.slot.params, 0, bytemuck::bytes_of(&params));
-        let slot = &mut self.slot;
-        let Some(raw) = slot.raw.as_ref() else {
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        let Some(raw) = self.raw.as_ref() else {
             return Err(Error::Internal(format!(
-                "{} buffer missing after upload",
-                slot.label
+                "{LABEL} buffer missing after upload"
             )));
         };
-        let stale = slot
+        let stale = self
             .bind
             .as_ref()
             .is_none_or(|(r, d, _)| r != raw || d != &dst.buffer);
@@ -91,14 +82,14 @@ impl DecodeStage {
                 &ctx.device,
                 &self.color,
                 &[
-                    (0, slot.params.as_entire_binding()),
+                    (0, self.params.as_entire_binding()),
                     (1, raw.as_entire_binding()),
                     (2, dst.buffer.as_entire_binding()),
                 ],
             );
-            slot.bind = Some((raw.clone(), dst.buffer.clone(), bg));
+            self.bind = Some((raw.clone(), dst.buffer.clone(), bg));
         }
-        if let Some((_, _, bg)) = slot.bind.as_ref() {
+        if let Some((_, _, bg)) = self.bind.as_ref() {
             self.color.dispatch_2d(&mut enc, bg, w, h);
         }
         ctx.queue.submit([enc.finish()]);
@@ -130,19 +121,18 @@ impl DecodeStage {
             }
             (&self.scratch, row)
         };
-        let slot = &mut self.slot;
         let needed = bytes.len() as u64;
-        if slot.raw.as_ref().is_none_or(|b| b.size() < needed) {
-            check_storage_size(&ctx.device, slot.label, needed)?;
-            slot.raw = None;
-            slot.raw = Some(storage_buffer(
+        if self.raw.as_ref().is_none_or(|b| b.size() < needed) {
+            check_storage_size(&ctx.device, LABEL, needed)?;
+            self.raw = None;
+            self.raw = Some(storage_buffer(
                 &ctx.device,
-                slot.label,
+                LABEL,
                 needed,
                 wgpu::BufferUsages::empty(),
             ));
         }
-        if let Some(raw) = slot.raw.as_ref() {
+        if let Some(raw) = self.raw.as_ref() {
             ctx.queue.write_buffer(raw, 0, bytes);
         }
         Ok(pitch)

@@ -4,7 +4,7 @@
 // cross; the device path's import.wgsl reads a host's textures.)
 //
 // Entry point (bindings used):
-//   decode_color (0, 1, 2): color plane in `params.format` -> linear RGBA (array<vec4<f32>>)
+//   decode_color (0, 1, 2): color plane in `params.color_format` -> linear RGBA (array<vec4<f32>>)
 
 struct Params {
     width: u32,
@@ -12,7 +12,7 @@ struct Params {
     // Distance between row starts, in u32 words.
     pitch_words: u32,
     // ColorFormat::shader_id: 0 RGBA8 sRGB, 1 BGRA8 sRGB, 2 RGBA16F, 3 RGBA32F.
-    format_or_channels: u32,
+    color_format: u32,
 }
 
 @group(0) @binding(0) var<storage, read> params: Params;
@@ -37,7 +37,7 @@ fn decode_color(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let row = gid.y * params.pitch_words;
     var c: vec4<f32>;
-    switch params.format_or_channels {
+    switch params.color_format {
         case 0u: {
             // Bytes r, g, b, a in memory; little endian puts r in the low byte.
             c = srgb4_to_linear(unpack4x8unorm(src[row + gid.x]));
