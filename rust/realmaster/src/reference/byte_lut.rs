@@ -33,6 +33,7 @@ pub(crate) fn use_vbmi() -> bool {
         *VBMI.get_or_init(|| {
             is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vl")
                 && is_x86_feature_detected!("avx512vbmi")
         })
     }

@@ -922,7 +922,7 @@ fn guide_luts() -> &'static [super::byte_lut::ByteLut; 2] {
 /// # Safety
 /// AVX2, FMA and AVX-512 F, BW and VBMI; `src` and `out` hold the row's pixels (4 bytes each).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vbmi")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vbmi")]
 unsafe fn apply_encode_srgb8_vbmi(
     v: &[f32],
     tables: (&[Chunk], &[ChunkTap]),
