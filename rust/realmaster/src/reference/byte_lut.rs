@@ -25,7 +25,7 @@ impl ByteLut {
     }
 }
 
-/// Whether the CPU has AVX-512 F, BW and VBMI (checked once).
+/// Whether the CPU has AVX-512 F, BW, VL and VBMI (checked once; the fused 8-bit apply uses VL).
 pub(crate) fn use_vbmi() -> bool {
     #[cfg(target_arch = "x86_64")]
     {

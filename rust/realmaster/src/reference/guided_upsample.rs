@@ -752,8 +752,8 @@ impl GuidedRows<'_> {
             let s = blend_strength(strength);
             self.with_coeffs(y, |v| {
                 if self.vbmi {
-                    // SAFETY: `use_vbmi` found AVX-512 F, BW and VBMI and `use_avx2` AVX2 on this
-                    // CPU; both rows hold `w` pixels.
+                    // SAFETY: `use_vbmi` found AVX-512 F, BW, VL and VBMI and `use_avx2` AVX2
+                    // on this CPU; both rows hold `w` pixels.
                     unsafe {
                         apply_encode_srgb8_vbmi(v, self.tables, src, src_bgr, s, out_bgr, out)
                     }
@@ -920,7 +920,7 @@ fn guide_luts() -> &'static [super::byte_lut::ByteLut; 2] {
 /// target-feature function (perf showed one at 14 % of the samples) and cost the gain.
 ///
 /// # Safety
-/// AVX2, FMA and AVX-512 F, BW and VBMI; `src` and `out` hold the row's pixels (4 bytes each).
+/// AVX2, FMA and AVX-512 F, BW, VL and VBMI; `src` and `out` hold the row's pixels (4 bytes each).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vbmi")]
 unsafe fn apply_encode_srgb8_vbmi(
