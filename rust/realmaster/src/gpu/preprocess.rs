@@ -417,8 +417,9 @@ impl Preprocessor {
             &self.work,
             &self.depth_z,
             (self.cfg.model_width, self.cfg.model_height),
-            self.aux_written.is_none(),
         );
+        // A CPU frame's images hold no aux image, so the resample above zeroed those model
+        // planes; the ones the frame had were resampled at upload and go over them here.
         if let Some([d, n, m]) = self.aux_written {
             let [depth, depth_z, normals, motion] = &self.aux_staging;
             let copies = [
@@ -427,12 +428,8 @@ impl Preprocessor {
                 (normals, &self.work.normals, n),
                 (motion, &self.work.motion, m),
             ];
-            for (src, dst, present) in copies {
-                if present {
-                    enc.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, src.size_bytes());
-                } else {
-                    enc.clear_buffer(&dst.buffer, 0, None);
-                }
+            for (src, dst, _) in copies.into_iter().filter(|c| c.2) {
+                enc.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, src.size_bytes());
             }
         }
         self.edges.record(enc);

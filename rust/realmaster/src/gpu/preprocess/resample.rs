@@ -142,9 +142,8 @@ impl ResampleStage {
         }
     }
 
-    /// Resample every plane the frame has; zero the model planes it lacks. Without
-    /// `aux_in_frame` (a CPU frame, whose depth, normals and motion were written at model size at
-    /// upload) only the colour.
+    /// Resample every plane the frame has; zero the model planes it lacks (all three for a CPU
+    /// frame, whose depth, normals and motion are resampled on the CPU at upload).
     pub(crate) fn record(
         &self,
         enc: &mut wgpu::CommandEncoder,
@@ -152,14 +151,7 @@ impl ResampleStage {
         work: &ModelResImages,
         depth_z: &GpuImage,
         (mw, mh): (u32, u32),
-        aux_in_frame: bool,
     ) {
-        if !aux_in_frame {
-            if let Some((_, bg)) = self.binds[COLOR].as_ref() {
-                dispatch_many(enc, "resample", [(&self.color, bg)], mw, mh);
-            }
-            return;
-        }
         let present = [
             true,
             frame.normals.is_some(),
