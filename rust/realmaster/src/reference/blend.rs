@@ -326,10 +326,10 @@ fn srgb8_next_thresholds() -> &'static super::byte_lut::ByteLut {
     })
 }
 
-/// The 8-bit encoder for 16 lanes with AVX-512 VBMI, without table gathers: a polynomial gives
+/// The 8-bit encoder for 64 values at a time with AVX-512 VBMI, without table gathers: a polynomial gives
 /// each value's byte to within half a step, so the byte is that estimate's floor `k` or `k + 1`;
-/// one comparison with the threshold of `k + 1` (looked up for 64 values at once in the
-/// thresholds' byte planes) decides. The bytes of [`srgb8_in`] whenever the estimate is within
+/// one comparison with the threshold of `k + 1` (looked up in the thresholds' byte planes)
+/// decides. The bytes of [`srgb8_in`] whenever the estimate is within
 /// half a step, which holds everywhere in [0, 1] with room to spare (0.15 of a step at most:
 /// the polynomial's 0.13 and the reciprocal square root's 2^-14); the tests compare every value
 /// near every threshold with the formula.
@@ -351,21 +351,10 @@ pub(crate) mod vbmi {
         -168.607_86,
     ];
 
-    pub(crate) struct Srgb8x16 {
-        next: vbmi::Loaded,
-    }
+    /// The encoder's functions (a namespace: no state).
+    pub(crate) struct Srgb8x64;
 
-    impl Srgb8x16 {
-        /// # Safety
-        /// AVX-512 F, BW and VBMI.
-        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
-        #[inline]
-        pub(crate) unsafe fn new() -> Self {
-            Srgb8x16 {
-                next: vbmi::load(super::srgb8_next_thresholds()),
-            }
-        }
-
+    impl Srgb8x64 {
         /// `floor` of the estimated `255 srgb(v)` for `v` in [0, 1], clamped to 0..=255.
         #[target_feature(enable = "avx512f")]
         #[inline]
@@ -395,59 +384,42 @@ pub(crate) mod vbmi {
             )
         }
 
-        /// The sRGB bytes of three channels of 16 values (as [`super::srgb8_in`] on each).
+        /// The sRGB bytes of three channels of 64 values (`x[c][m]`: values `16 m..16 m + 16` of
+        /// channel `c`), one register of 64 bytes per channel, in order: [`Self::srgb3`]'s bytes
+        /// with the thresholds looked up once for all 192 values (its table stays in memory).
         ///
         /// # Safety
         /// AVX-512 F, BW and VBMI.
         #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
         #[inline]
-        pub(crate) unsafe fn srgb3(&self, x: [__m512; 3]) -> [__m512i; 3] {
-            // Clamped as the scalar encoder clamps: NaN and negatives to 0, 1 and above to 1.
+        pub(crate) unsafe fn srgb3x64(x: [[__m512; 4]; 3]) -> [__m512i; 3] {
+            // Loops, not closures or array maps: those are not inlined into target-feature code.
             let mut v = x;
-            let mut k = [_mm512_setzero_si512(); 3];
+            let mut idx = [_mm512_setzero_si512(); 3];
             for c in 0..3 {
-                v[c] = _mm512_min_ps(
-                    _mm512_max_ps(x[c], _mm512_setzero_ps()),
-                    _mm512_set1_ps(1.0),
-                );
-                k[c] = Self::estimate(v[c]);
+                let mut k = [_mm_setzero_si128(); 4];
+                for m in 0..4 {
+                    // Clamped as the scalar encoder clamps: NaN and negatives to 0, 1 and above to 1.
+                    v[c][m] = _mm512_min_ps(
+                        _mm512_max_ps(x[c][m], _mm512_setzero_ps()),
+                        _mm512_set1_ps(1.0),
+                    );
+                    k[m] = _mm512_cvtepi32_epi8(Self::estimate(v[c][m]));
+                }
+                let lo = _mm512_inserti32x4::<1>(_mm512_castsi128_si512(k[0]), k[1]);
+                idx[c] = _mm512_inserti32x4::<3>(_mm512_inserti32x4::<2>(lo, k[2]), k[3]);
             }
-            // The 48 estimates as bytes (16 per channel), then the next byte's thresholds.
-            let idx = _mm512_inserti32x4::<2>(
-                _mm512_inserti32x4::<1>(
-                    _mm512_castsi128_si512(_mm512_cvtepi32_epi8(k[0])),
-                    _mm512_cvtepi32_epi8(k[1]),
-                ),
-                _mm512_cvtepi32_epi8(k[2]),
-            );
-            let t = vbmi::lookup(&self.next, idx);
-            let one = _mm512_set1_epi32(1);
+            let t = vbmi::lookup_n(super::srgb8_next_thresholds(), idx);
+            let one = _mm512_set1_epi8(1);
             for c in 0..3 {
-                let up = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(v[c], t[c]);
-                k[c] = _mm512_mask_add_epi32(k[c], up, k[c], one);
+                let mut up = 0u64;
+                for m in 0..4 {
+                    let ge = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(v[c][m], t[c][m]);
+                    up |= u64::from(ge) << (16 * m);
+                }
+                idx[c] = _mm512_mask_add_epi8(idx[c], up, idx[c], one);
             }
-            k
-        }
-
-        /// 16 pixels from their three colour channels (sRGB encoded, in output order) and their
-        /// alpha bytes in place (bits 24-31 of each lane), as 16 packed 4-byte pixels.
-        ///
-        /// # Safety
-        /// AVX-512 F, BW and VBMI.
-        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
-        #[inline]
-        pub(crate) unsafe fn pixels_with_alpha(
-            &self,
-            r: __m512,
-            g: __m512,
-            b: __m512,
-            alpha: __m512i,
-        ) -> __m512i {
-            let [r, g, b] = self.srgb3([r, g, b]);
-            _mm512_or_si512(
-                _mm512_or_si512(r, _mm512_slli_epi32::<8>(g)),
-                _mm512_or_si512(_mm512_slli_epi32::<16>(b), alpha),
-            )
+            idx
         }
     }
 }
@@ -643,9 +615,9 @@ mod tests {
         }
     }
 
-    /// The 16-lane encoder's bytes of `values` (a multiple of 48: three channels of 16), or
+    /// The 64-value encoder's bytes of `values` (a multiple of 192: three channels of 64), or
     /// None without AVX-512 VBMI.
-    fn srgb8_16_lanes(values: &[f32]) -> Option<Vec<u8>> {
+    fn srgb8_64_values(values: &[f32]) -> Option<Vec<u8>> {
         #[cfg(not(target_arch = "x86_64"))]
         return None;
         #[cfg(target_arch = "x86_64")]
@@ -657,14 +629,14 @@ mod tests {
             let mut out = Vec::with_capacity(values.len());
             // SAFETY: `use_vbmi` found AVX-512 F, BW and VBMI.
             unsafe {
-                let enc = vbmi::Srgb8x16::new();
-                for group in values.chunks_exact(48) {
-                    let x: [__m512; 3] =
-                        std::array::from_fn(|c| _mm512_loadu_ps(group[16 * c..].as_ptr()));
-                    for b in enc.srgb3(x) {
-                        let mut lanes = [0i32; 16];
-                        _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, b);
-                        out.extend(lanes.iter().map(|&v| v as u8));
+                for group in values.chunks_exact(192) {
+                    let x: [[__m512; 4]; 3] = std::array::from_fn(|c| {
+                        std::array::from_fn(|m| _mm512_loadu_ps(group[64 * c + 16 * m..].as_ptr()))
+                    });
+                    for b in vbmi::Srgb8x64::srgb3x64(x) {
+                        let mut bytes = [0u8; 64];
+                        _mm512_storeu_si512(bytes.as_mut_ptr() as *mut _, b);
+                        out.extend(bytes);
                     }
                 }
             }
@@ -672,10 +644,10 @@ mod tests {
         }
     }
 
-    /// The 16-lane encoder gives the formula's bytes for every value near every threshold, a
+    /// The 64-value encoder gives the formula's bytes for every value near every threshold, a
     /// sweep of [0, 1] and the values out of range.
     #[test]
-    fn the_16_lane_encoder_matches_the_formula() {
+    fn the_64_value_encoder_matches_the_formula() {
         let mut values = near_thresholds(3000);
         values.extend((0..1.0f32.to_bits()).step_by(613).map(f32::from_bits));
         values.extend([
@@ -690,10 +662,10 @@ mod tests {
             f32::MIN_POSITIVE,
             1e-45,
         ]);
-        while !values.len().is_multiple_of(48) {
+        while !values.len().is_multiple_of(192) {
             values.push(0.5);
         }
-        let Some(got) = srgb8_16_lanes(&values) else {
+        let Some(got) = srgb8_64_values(&values) else {
             eprintln!("no AVX-512 VBMI here: nothing to compare");
             return;
         };
@@ -702,18 +674,18 @@ mod tests {
         }
     }
 
-    /// Every f32 in [0, 1] through the 16-lane encoder (about 10^9 values, minutes in a debug
+    /// Every f32 in [0, 1] through the 64-value encoder (about 10^9 values, minutes in a debug
     /// build): `cargo test --release -- --ignored every_value`.
     #[test]
     #[ignore]
-    fn the_16_lane_encoder_matches_the_table_for_every_value() {
+    fn the_64_value_encoder_matches_the_table_for_every_value() {
         let one = 1.0f32.to_bits();
-        let step = 48 * (1 << 16);
+        let step = 192 * (1 << 14);
         for start in (0..=one).step_by(step) {
             let values: Vec<f32> = (start..start + step as u32)
                 .map(|b| f32::from_bits(b.min(one)))
                 .collect();
-            let Some(got) = srgb8_16_lanes(&values) else {
+            let Some(got) = srgb8_64_values(&values) else {
                 return;
             };
             for (v, g) in values.iter().zip(got) {

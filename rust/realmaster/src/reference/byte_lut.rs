@@ -81,7 +81,51 @@ pub(crate) mod vbmi {
             let hi = _mm512_permutex2var_epi8(t[2], idx, t[3]);
             _mm512_mask_blend_epi8(top, lo, hi)
         };
-        let (p0, p1, p2, p3) = (plane(0), plane(1), plane(2), plane(3));
+        interleave([plane(0), plane(1), plane(2), plane(3)])
+    }
+
+    /// [`lookup`] of `N` index registers straight from the table in memory: each byte plane's
+    /// four registers loaded once for all `N` (a loop that keeps several tables "loaded" spills
+    /// them, and reloads each whole table per lookup).
+    ///
+    /// # Safety
+    /// AVX-512 F, BW and VBMI.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    #[inline]
+    pub(crate) unsafe fn lookup_n<const N: usize>(
+        lut: &ByteLut,
+        idx: [__m512i; N],
+    ) -> [[__m512; 4]; N] {
+        // Loops, not closures or array maps: those are not inlined into target-feature code.
+        let mut top = [0u64; N];
+        for n in 0..N {
+            top[n] = _mm512_movepi8_mask(idx[n]);
+        }
+        let mut planes = [[_mm512_setzero_si512(); 4]; N];
+        for (k, table) in lut.planes.iter().enumerate() {
+            let at = |j: usize| table.as_ptr().add(64 * j) as *const __m512i;
+            let (t0, t1) = (_mm512_loadu_si512(at(0)), _mm512_loadu_si512(at(1)));
+            let (t2, t3) = (_mm512_loadu_si512(at(2)), _mm512_loadu_si512(at(3)));
+            for n in 0..N {
+                let lo = _mm512_permutex2var_epi8(t0, idx[n], t1);
+                let hi = _mm512_permutex2var_epi8(t2, idx[n], t3);
+                planes[n][k] = _mm512_mask_blend_epi8(top[n], lo, hi);
+            }
+        }
+        let mut out = [[_mm512_setzero_ps(); 4]; N];
+        for n in 0..N {
+            out[n] = interleave(planes[n]);
+        }
+        out
+    }
+
+    /// Byte planes `p` (byte k of 64 entries each) as the 64 floats in order, 4 registers of 16.
+    ///
+    /// # Safety
+    /// AVX-512 F and BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    unsafe fn interleave([p0, p1, p2, p3]: [__m512i; 4]) -> [__m512; 4] {
         // Interleave the planes into 32-bit words; within each 128-bit lane, e[j] holds its
         // elements 4j..4j+4.
         let (a, b) = (_mm512_unpacklo_epi8(p0, p1), _mm512_unpackhi_epi8(p0, p1));
@@ -134,6 +178,24 @@ mod tests {
                 }
                 for (i, &b) in idx.iter().enumerate() {
                     assert_eq!(got[i].to_bits(), table[b as usize].to_bits(), "index {i}");
+                }
+            }
+            // Three index registers at once, straight from the table in memory.
+            let idx: [[u8; 64]; 3] =
+                std::array::from_fn(|n| std::array::from_fn(|i| ((n * 91 + i * 7) % 256) as u8));
+            let mut got = [[0f32; 64]; 3];
+            // SAFETY: `use_vbmi` found the features.
+            unsafe {
+                let regs = idx.map(|i| _mm512_loadu_si512(i.as_ptr() as *const _));
+                for (n, r) in vbmi::lookup_n(&lut, regs).into_iter().enumerate() {
+                    for (m, v) in r.into_iter().enumerate() {
+                        _mm512_storeu_ps(got[n].as_mut_ptr().add(16 * m), v);
+                    }
+                }
+            }
+            for n in 0..3 {
+                for (i, &b) in idx[n].iter().enumerate() {
+                    assert_eq!(got[n][i].to_bits(), table[b as usize].to_bits(), "{n}: {i}");
                 }
             }
         }

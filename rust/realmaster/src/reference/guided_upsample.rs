@@ -445,6 +445,15 @@ struct ChunkTap {
     weight: Lanes,
 }
 
+/// One model column two consecutive full chunks read (16 lanes: the first chunk's, then the
+/// second's), each lane's weight as in its chunk's [`ChunkTap`] (0 where that chunk does not
+/// read the column).
+#[derive(Debug, Clone, Copy)]
+struct WideTap {
+    col: u32,
+    weight: [f32; 2 * LANES],
+}
+
 /// Per-frame tables of the upsample, kept by the compositor between frames.
 #[derive(Debug, Clone, Default)]
 pub struct UpsampleScratch {
@@ -453,6 +462,10 @@ pub struct UpsampleScratch {
     rows: Vec<Lerp>,
     chunks: Vec<Chunk>,
     chunk_taps: Vec<ChunkTap>,
+    /// Per pair of chunks (`2 k`, `2 k + 1`), its range of `wide_taps` (empty unless both are
+    /// full): the fused 8-bit row's 16-lane residual.
+    wide: Vec<(u32, u32)>,
+    wide_taps: Vec<WideTap>,
     /// (width, height, model width, model height) the row and chunk tables were made for.
     tables_for: Option<(u32, u32, u32, u32)>,
 }
@@ -489,6 +502,43 @@ fn chunk_taps(w: u32, lw: u32, chunks: &mut Vec<Chunk>, taps: &mut Vec<ChunkTap>
             n,
             taps: (start as u32, taps.len() as u32),
         });
+    }
+}
+
+/// The 16-lane taps of each pair of full chunks: the union of the two chunks' columns, in
+/// increasing order. A lane's extra columns (weight 0) add exact zeros to its sums (a residual
+/// sum starts at +0 and is never -0, and the coefficients are finite), so the 16-lane residual has
+/// the 8-lane one's bits.
+fn wide_taps(
+    chunks: &[Chunk],
+    taps: &[ChunkTap],
+    wide: &mut Vec<(u32, u32)>,
+    wide_taps: &mut Vec<WideTap>,
+) {
+    wide.clear();
+    wide_taps.clear();
+    for pair in chunks.chunks(2) {
+        let start = wide_taps.len() as u32;
+        if let [a, b] = pair {
+            if a.n as usize == LANES && b.n as usize == LANES {
+                let ta = &taps[a.taps.0 as usize..a.taps.1 as usize];
+                let tb = &taps[b.taps.0 as usize..b.taps.1 as usize];
+                let cols = ta.iter().chain(tb).map(|t| t.col);
+                let (first, last) = (cols.clone().min(), cols.max());
+                for col in first.unwrap_or(1)..=last.unwrap_or(0) {
+                    let mut weight = [0.0f32; 2 * LANES];
+                    for (half, list) in [ta, tb].into_iter().enumerate() {
+                        if let Some(t) = list.iter().find(|t| t.col == col) {
+                            weight[half * LANES..][..LANES].copy_from_slice(&t.weight);
+                        }
+                    }
+                    if weight.iter().any(|&v| v != 0.0) {
+                        wide_taps.push(WideTap { col, weight });
+                    }
+                }
+            }
+        }
+        wide.push((start, wide_taps.len() as u32));
     }
 }
 
@@ -670,6 +720,8 @@ pub struct GuidedRows<'a> {
     coeffs: &'a [f32],
     rows: &'a [Lerp],
     tables: (&'a [Chunk], &'a [ChunkTap]),
+    /// The 16-lane taps per pair of chunks (`wide_taps`).
+    wide: (&'a [(u32, u32)], &'a [WideTap]),
     lw: usize,
     avx2: bool,
     /// The fused 8-bit row decodes its guide colours with AVX-512 VBMI byte permutes (only with
@@ -755,7 +807,16 @@ impl GuidedRows<'_> {
                     // SAFETY: `use_vbmi` found AVX-512 F, BW, VL and VBMI and `use_avx2` AVX2
                     // on this CPU; both rows hold `w` pixels.
                     unsafe {
-                        apply_encode_srgb8_vbmi(v, self.tables, src, src_bgr, s, out_bgr, out)
+                        apply_encode_srgb8_vbmi(
+                            v,
+                            self.tables,
+                            self.wide,
+                            src,
+                            src_bgr,
+                            s,
+                            out_bgr,
+                            out,
+                        )
                     }
                 } else {
                     // SAFETY: `use_avx2` found AVX2 and FMA on this CPU; both rows hold `w` pixels.
@@ -910,22 +971,74 @@ fn guide_luts() -> &'static [super::byte_lut::ByteLut; 2] {
     })
 }
 
-/// [`apply_encode_srgb8_avx2`] with the guide's colours looked up 16 pixels at a time: the 64
-/// source bytes permuted channel by channel (red, green, blue, alpha planes of 16), then each
-/// table's byte-plane lookup gives the channels' linear and perceptual values directly as
-/// 16-lane planes (no per-byte loads); two consecutive full chunks take their halves for the
-/// residual and blend, and the 16 blended pixels are encoded together without table gathers
-/// (`blend::vbmi::Srgb8x16`). The other chunks as in the AVX2 build. The same table values,
-/// arithmetic and bytes. The pair loop has no closures: they were not inlined into this
-/// target-feature function (perf showed one at 14 % of the samples) and cost the gain.
+/// [`blend_chunk_avx2`] of two consecutive full chunks in 16 lanes (`taps`: their [`WideTap`]s):
+/// the same operations per lane, in the same order.
+///
+/// # Safety
+/// AVX2, FMA and AVX-512 F and VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+#[inline]
+unsafe fn blend_x16(
+    v: &[f32],
+    taps: &[WideTap],
+    g: [std::arch::x86_64::__m512; 3],
+    q: [std::arch::x86_64::__m512; 3],
+    s: f32,
+) -> [std::arch::x86_64::__m512; 3] {
+    use std::arch::x86_64::*;
+    let zero = _mm512_setzero_ps();
+    let mut res = [zero; 3];
+    for t in taps {
+        let m = &v[t.col as usize * COEFFS..][..COEFFS];
+        let w = _mm512_loadu_ps(t.weight.as_ptr());
+        for k in 0..3 {
+            let r = _mm512_fmadd_ps(
+                _mm512_set1_ps(m[k * 4 + 2]),
+                q[2],
+                _mm512_set1_ps(m[k * 4 + 3]),
+            );
+            let r = _mm512_fmadd_ps(_mm512_set1_ps(m[k * 4 + 1]), q[1], r);
+            let r = _mm512_fmadd_ps(_mm512_set1_ps(m[k * 4]), q[0], r);
+            res[k] = _mm512_fmadd_ps(w, r, res[k]);
+        }
+    }
+    let sv = _mm512_set1_ps(s);
+    let mut c = g;
+    for k in 0..3 {
+        let o = _mm512_sub_ps(_mm512_max_ps(_mm512_add_ps(g[k], res[k]), zero), g[k]);
+        if s >= 1.0 {
+            c[k] = _mm512_add_ps(g[k], o);
+        } else if s > 0.0 {
+            c[k] = _mm512_add_ps(g[k], _mm512_mul_ps(o, sv));
+        }
+    }
+    c
+}
+
+/// Pixels per block of [`apply_encode_srgb8_vbmi`]: eight full chunks.
+const BLOCK: usize = 8 * LANES;
+
+/// [`apply_encode_srgb8_avx2`] 64 pixels (eight full chunks) at a time: the 256 source bytes
+/// permuted into one register of 64 bytes per channel (red, green, blue), each table's byte-plane
+/// lookup (`byte_lut::vbmi::lookup_n`) gives the three channels' linear and perceptual values,
+/// each chunk's residual and blend run as in the AVX2 build, and the 64 blended pixels are encoded
+/// together without table gathers (`blend::vbmi::Srgb8x64::srgb3x64`). Each table is read once
+/// per block: looked up 16 pixels at a time, the three tables (48 registers) did not stay in
+/// registers and were reloaded whole per lookup, and a quarter of each lookup was the alpha
+/// bytes'. Chunks outside a block as in the AVX2 build. The same table values, arithmetic and
+/// bytes. No closures in the loop: they were not inlined into this target-feature function (perf
+/// showed one at 14 % of the samples).
 ///
 /// # Safety
 /// AVX2, FMA and AVX-512 F, BW, VL and VBMI; `src` and `out` hold the row's pixels (4 bytes each).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vbmi")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn apply_encode_srgb8_vbmi(
     v: &[f32],
     tables: (&[Chunk], &[ChunkTap]),
+    (wide, wide_taps): (&[(u32, u32)], &[WideTap]),
     src: &[u8],
     src_bgr: bool,
     s: f32,
@@ -934,11 +1047,10 @@ unsafe fn apply_encode_srgb8_vbmi(
 ) {
     use std::arch::x86_64::*;
 
+    use super::blend::vbmi::Srgb8x64;
     use super::byte_lut::vbmi;
     let (chunks, chunk_taps) = tables;
     let [lin_lut, per_lut] = guide_luts();
-    let (lin, per) = (vbmi::load(lin_lut), vbmi::load(per_lut));
-    let enc = super::blend::vbmi::Srgb8x16::new();
     let order = if out_bgr { [2, 1, 0] } else { [0, 1, 2] };
     // Byte 16 c + p of the permuted pixels: channel c (red, green, blue, alpha) of pixel p.
     let (rs, bs) = if src_bgr { (2u8, 0u8) } else { (0, 2) };
@@ -947,17 +1059,21 @@ unsafe fn apply_encode_srgb8_vbmi(
         4 * p + [rs, 1, bs, 3][c]
     });
     let perm = _mm512_loadu_si512(perm.as_ptr() as *const _);
+    let alpha_bits = _mm512_set1_epi32(0xff00_0000u32 as i32);
     let mut i = 0;
     while i < chunks.len() {
-        let chunk = &chunks[i];
-        let x0 = chunk.x0 as usize;
-        let pair = chunks
-            .get(i + 1)
-            .is_some_and(|next| chunk.n == 8 && next.n == 8 && next.x0 as usize == x0 + LANES);
-        if !pair {
+        let x0 = chunks[i].x0 as usize;
+        // Even `i`: the block's pairs of chunks are `wide`'s.
+        let block = i % 2 == 0
+            && chunks.get(i..i + BLOCK / LANES).is_some_and(|b| {
+                b.iter()
+                    .enumerate()
+                    .all(|(j, c)| c.n as usize == LANES && c.x0 as usize == x0 + j * LANES)
+            });
+        if !block {
             apply_encode_srgb8_avx2(
                 v,
-                (std::slice::from_ref(chunk), chunk_taps),
+                (std::slice::from_ref(&chunks[i]), chunk_taps),
                 src,
                 src_bgr,
                 s,
@@ -967,36 +1083,58 @@ unsafe fn apply_encode_srgb8_vbmi(
             i += 1;
             continue;
         }
-        let raw = _mm512_loadu_si512(src.as_ptr().add(4 * x0) as *const _);
-        let planes = _mm512_permutexvar_epi8(perm, raw);
-        let (g16, q16) = (vbmi::lookup(&lin, planes), vbmi::lookup(&per, planes));
-        let mut lo = [_mm256_setzero_ps(); 3];
-        let mut hi = lo;
-        for (half, dst) in [(0, &mut lo), (1, &mut hi)] {
-            let (mut g, mut q) = ([_mm256_setzero_ps(); 3], [_mm256_setzero_ps(); 3]);
-            for c in 0..3 {
-                if half == 0 {
-                    g[c] = _mm512_castps512_ps256(g16[c]);
-                    q[c] = _mm512_castps512_ps256(q16[c]);
-                } else {
-                    g[c] = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(g16[c])));
-                    q[c] = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(q16[c])));
-                }
+        let base = src.as_ptr().add(4 * x0);
+        let mut raw = [_mm512_setzero_si512(); 4];
+        let mut p = raw;
+        for m in 0..4 {
+            raw[m] = _mm512_loadu_si512(base.add(64 * m) as *const _);
+            p[m] = _mm512_permutexvar_epi8(perm, raw[m]);
+        }
+        // Each group of 16 pixels as channel planes (128-bit lanes red, green, blue, alpha), then
+        // a 4x4 transpose of those lanes: one register per channel, pixels in order.
+        let t0 = _mm512_shuffle_i32x4::<0x44>(p[0], p[1]);
+        let t1 = _mm512_shuffle_i32x4::<0x44>(p[2], p[3]);
+        let t2 = _mm512_shuffle_i32x4::<0xEE>(p[0], p[1]);
+        let t3 = _mm512_shuffle_i32x4::<0xEE>(p[2], p[3]);
+        let rgb = [
+            _mm512_shuffle_i32x4::<0x88>(t0, t1),
+            _mm512_shuffle_i32x4::<0xDD>(t0, t1),
+            _mm512_shuffle_i32x4::<0x88>(t2, t3),
+        ];
+        let g = vbmi::lookup_n(lin_lut, rgb);
+        let q = vbmi::lookup_n(per_lut, rgb);
+        // Per group of 16 pixels (two chunks): the residual and blend in 16 lanes.
+        let mut x = [[_mm512_setzero_ps(); 4]; 3];
+        for m in 0..4 {
+            let (t0, t1) = wide[i / 2 + m];
+            let taps = &wide_taps[t0 as usize..t1 as usize];
+            let gm = [g[0][m], g[1][m], g[2][m]];
+            let qm = [q[0][m], q[1][m], q[2][m]];
+            let c = blend_x16(v, taps, gm, qm, s);
+            for k in 0..3 {
+                x[k][m] = c[order[k]];
             }
-            let t = &chunks[i + half].taps;
-            let taps = &chunk_taps[t.0 as usize..t.1 as usize];
-            *dst = blend_chunk_avx2(v, taps, g, q, s);
         }
-        let mut c = [_mm512_setzero_ps(); 3];
+        let b = Srgb8x64::srgb3x64(x);
+        // Pixel m of each group of 16: its three bytes widened to 32-bit lanes, shifted into
+        // place beside the source's alpha bits as they are (see `apply_encode_srgb8_avx2`).
+        let mut lanes = [[_mm_setzero_si128(); 3]; 4];
         for k in 0..3 {
-            let (l, h) = (_mm256_castps_pd(lo[k]), _mm256_castps_pd(hi[k]));
-            c[k] = _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castpd256_pd512(l), h));
+            lanes[0][k] = _mm512_castsi512_si128(b[k]);
+            lanes[1][k] = _mm512_extracti32x4_epi32::<1>(b[k]);
+            lanes[2][k] = _mm512_extracti32x4_epi32::<2>(b[k]);
+            lanes[3][k] = _mm512_extracti32x4_epi32::<3>(b[k]);
         }
-        // The source's alpha bits as they are (see `apply_encode_srgb8_avx2`).
-        let alpha = _mm512_and_si512(raw, _mm512_set1_epi32(0xff00_0000u32 as i32));
-        let px = enc.pixels_with_alpha(c[order[0]], c[order[1]], c[order[2]], alpha);
-        _mm512_storeu_si512(out.as_mut_ptr().add(4 * x0) as *mut _, px);
-        i += 2;
+        let dst = out.as_mut_ptr().add(4 * x0);
+        for m in 0..4 {
+            let r = _mm512_cvtepu8_epi32(lanes[m][0]);
+            let g = _mm512_slli_epi32::<8>(_mm512_cvtepu8_epi32(lanes[m][1]));
+            let b = _mm512_slli_epi32::<16>(_mm512_cvtepu8_epi32(lanes[m][2]));
+            let a = _mm512_and_si512(raw[m], alpha_bits);
+            let px = _mm512_or_si512(_mm512_or_si512(r, g), _mm512_or_si512(b, a));
+            _mm512_storeu_si512(dst.add(64 * m) as *mut _, px);
+        }
+        i += BLOCK / LANES;
     }
 }
 
@@ -1052,6 +1190,12 @@ fn guided_rows_with<'a>(
             .rows
             .extend((0..h).map(|y| lerp_at(y, h, lh as u32)));
         chunk_taps(w, lw as u32, &mut scratch.chunks, &mut scratch.chunk_taps);
+        wide_taps(
+            &scratch.chunks,
+            &scratch.chunk_taps,
+            &mut scratch.wide,
+            &mut scratch.wide_taps,
+        );
         scratch.tables_for = Some(key);
     }
     Some(GuidedRows {
@@ -1059,6 +1203,7 @@ fn guided_rows_with<'a>(
         coeffs: &scratch.coeffs,
         rows: &scratch.rows,
         tables: (&scratch.chunks, &scratch.chunk_taps),
+        wide: (&scratch.wide, &scratch.wide_taps),
         lw,
         avx2,
         vbmi: avx2 && super::byte_lut::use_vbmi(),
@@ -1310,7 +1455,17 @@ mod tests {
             seed ^= seed << 5;
             (seed >> 24) as u8
         };
-        for (w, h, lw, lh) in [(61u32, 23u32, 16u32, 12u32), (37, 9, 7, 5), (8, 4, 3, 2)] {
+        // Widths from one chunk to several 64-pixel blocks of the VBMI build and a tail, model
+        // widths from a few columns per chunk to more than one per pixel.
+        let sizes = [
+            (61u32, 23u32, 16u32, 12u32),
+            (37, 9, 7, 5),
+            (8, 4, 3, 2),
+            (64, 3, 9, 2),
+            (200, 5, 29, 4),
+            (136, 3, 150, 3),
+        ];
+        for (w, h, lw, lh) in sizes {
             let src: Vec<u8> = (0..w * h * 4).map(|_| byte()).collect();
             let (_, o, n) = inputs(w, h, lw, lh);
             for (src_bgr, format, strength) in [

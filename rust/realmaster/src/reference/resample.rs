@@ -804,6 +804,7 @@ unsafe fn vertical_sum_checked_avx2<const C: usize>(
     let (sw, size) = (w as usize, (w as f32, h as f32));
     let line_len = sw * C;
     let full = sw - sw % 8;
+    const PF: usize = 512;
     let v = &mut v[..line_len];
     let mut ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
     let mut tail_ok = true;
@@ -816,6 +817,10 @@ unsafe fn vertical_sum_checked_avx2<const C: usize>(
         let mut acc = [_mm256_setzero_ps(); C];
         for (dy, &wy) in wys.iter().enumerate() {
             let src = rows.as_ptr().add(dy * line_len + C * x);
+            _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(PF) as *const i8);
+            if C > 1 {
+                _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(PF + 16) as *const i8);
+            }
             let wv = _mm256_set1_ps(wy);
             let mut r = [_mm256_setzero_ps(); C];
             for (k, (r, a)) in r.iter_mut().zip(acc.iter_mut()).enumerate() {
