@@ -65,28 +65,10 @@ pub(crate) mod vbmi {
         Loaded(r)
     }
 
-    /// The entries of the 64 indices in `idx` (bytes), in order: 4 registers of 16 floats.
-    ///
-    /// # Safety
-    /// AVX-512 F, BW and VBMI.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
-    #[inline]
-    pub(crate) unsafe fn lookup(lut: &Loaded, idx: __m512i) -> [__m512; 4] {
-        let top = _mm512_movepi8_mask(idx);
-        // Byte plane k of every entry: entries 0-127 and 128-255 by the low 7 bits, then the
-        // index's top bit picks.
-        let plane = |k: usize| {
-            let t = &lut.0[4 * k..4 * k + 4];
-            let lo = _mm512_permutex2var_epi8(t[0], idx, t[1]);
-            let hi = _mm512_permutex2var_epi8(t[2], idx, t[3]);
-            _mm512_mask_blend_epi8(top, lo, hi)
-        };
-        interleave([plane(0), plane(1), plane(2), plane(3)])
-    }
-
-    /// [`lookup`] of `N` index registers straight from the table in memory: each byte plane's
-    /// four registers loaded once for all `N` (a loop that keeps several tables "loaded" spills
-    /// them, and reloads each whole table per lookup).
+    /// The entries of `N` registers of 64 indices (bytes), in order (4 registers of 16 floats
+    /// each), straight from the table in memory: each byte plane's four registers loaded once for
+    /// all `N` (a loop that keeps several tables "loaded" spills them, and reloads each whole
+    /// table per lookup).
     ///
     /// # Safety
     /// AVX-512 F, BW and VBMI.
@@ -125,18 +107,60 @@ pub(crate) mod vbmi {
     /// AVX-512 F and BW.
     #[target_feature(enable = "avx512f,avx512bw")]
     #[inline]
-    unsafe fn interleave([p0, p1, p2, p3]: [__m512i; 4]) -> [__m512; 4] {
-        // Interleave the planes into 32-bit words; within each 128-bit lane, e[j] holds its
-        // elements 4j..4j+4.
+    unsafe fn interleave(p: [__m512i; 4]) -> [__m512; 4] {
+        transpose_lanes(words(p))
+    }
+
+    /// Byte planes `p` as 32-bit words in lane order: register `j` holds, in its 128-bit lane
+    /// `L`, entries `16 L + 4 j .. 16 L + 4 j + 4` (for 16 RGBA pixels: pixel `4 L + j`).
+    ///
+    /// # Safety
+    /// AVX-512 F and BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    unsafe fn words([p0, p1, p2, p3]: [__m512i; 4]) -> [__m512; 4] {
         let (a, b) = (_mm512_unpacklo_epi8(p0, p1), _mm512_unpackhi_epi8(p0, p1));
         let (c, d) = (_mm512_unpacklo_epi8(p2, p3), _mm512_unpackhi_epi8(p2, p3));
+        [
+            _mm512_castsi512_ps(_mm512_unpacklo_epi16(a, c)),
+            _mm512_castsi512_ps(_mm512_unpackhi_epi16(a, c)),
+            _mm512_castsi512_ps(_mm512_unpacklo_epi16(b, d)),
+            _mm512_castsi512_ps(_mm512_unpackhi_epi16(b, d)),
+        ]
+    }
+
+    /// The entries of the 64 indices in `idx` (bytes) in lane order (see [`words`]), from a
+    /// table in registers: without the 128-bit transpose that puts them in order, for sums that can take it once at the end ([`transpose_lanes`]).
+    ///
+    /// # Safety
+    /// AVX-512 F, BW and VBMI.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    #[inline]
+    pub(crate) unsafe fn lookup_lanes(lut: &Loaded, idx: __m512i) -> [__m512; 4] {
+        let top = _mm512_movepi8_mask(idx);
+        let plane = |k: usize| {
+            let t = &lut.0[4 * k..4 * k + 4];
+            let lo = _mm512_permutex2var_epi8(t[0], idx, t[1]);
+            let hi = _mm512_permutex2var_epi8(t[2], idx, t[3]);
+            _mm512_mask_blend_epi8(top, lo, hi)
+        };
+        words([plane(0), plane(1), plane(2), plane(3)])
+    }
+
+    /// A 4x4 transpose of 128-bit lanes: lane `m` of register `j` to lane `j` of register `m`
+    /// (lane order to entry order).
+    ///
+    /// # Safety
+    /// AVX-512 F.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(crate) unsafe fn transpose_lanes(e: [__m512; 4]) -> [__m512; 4] {
         let e = [
-            _mm512_unpacklo_epi16(a, c),
-            _mm512_unpackhi_epi16(a, c),
-            _mm512_unpacklo_epi16(b, d),
-            _mm512_unpackhi_epi16(b, d),
+            _mm512_castps_si512(e[0]),
+            _mm512_castps_si512(e[1]),
+            _mm512_castps_si512(e[2]),
+            _mm512_castps_si512(e[3]),
         ];
-        // A 4x4 transpose of 128-bit blocks puts elements 16m..16m+16 in register m.
         let t0 = _mm512_shuffle_i32x4::<0x44>(e[0], e[1]);
         let t1 = _mm512_shuffle_i32x4::<0x44>(e[2], e[3]);
         let t2 = _mm512_shuffle_i32x4::<0xEE>(e[0], e[1]);
@@ -171,7 +195,10 @@ mod tests {
                 // SAFETY: `use_vbmi` found the features.
                 unsafe {
                     let loaded = vbmi::load(&lut);
-                    let r = vbmi::lookup(&loaded, _mm512_loadu_si512(idx.as_ptr() as *const _));
+                    let r = vbmi::transpose_lanes(vbmi::lookup_lanes(
+                        &loaded,
+                        _mm512_loadu_si512(idx.as_ptr() as *const _),
+                    ));
                     for (m, v) in r.into_iter().enumerate() {
                         _mm512_storeu_ps(got.as_mut_ptr().add(16 * m), v);
                     }

@@ -119,6 +119,11 @@ thread_local! {
     static LINE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
+/// How far ahead of its loads each source row of a checked vertical sum is prefetched (1080p
+/// planes on one thread: 0.4-0.6 ms less than without, 2 KB about as good as 1 and 4 KB).
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_BYTES: usize = 2048;
+
 /// Floats after a vertical-sum line: a 3-channel pixel is read as 4 floats.
 const LINE_PAD: usize = 1;
 
@@ -303,11 +308,12 @@ unsafe fn vertical_sum_srgb8_vbmi(
     let full = w / 16 * 16;
     let v = &mut v[..w * 4];
     let k255 = _mm512_set1_ps(255.0);
-    // Register m holds pixels 4m..4m+4; its alpha lanes 3, 7, 11, 15 take the alphas of those
-    // pixels from the group's 16 (one per lane).
-    let alpha_at: [__m512i; 4] = std::array::from_fn(|m| {
-        let i = (m * 4) as i32;
-        _mm512_setr_epi32(0, 0, 0, i, 0, 0, 0, i + 1, 0, 0, 0, i + 2, 0, 0, 0, i + 3)
+    // The lookups and sums stay in the lookup's lane order (register j holds pixel 4 L + j in
+    // its 128-bit lane L), put in pixel order once per group at the store. Register j's alpha
+    // lanes 3, 7, 11, 15 take the alphas of its pixels j, 4 + j, 8 + j, 12 + j.
+    let alpha_at: [__m512i; 4] = std::array::from_fn(|j| {
+        let i = j as i32;
+        _mm512_setr_epi32(0, 0, 0, i, 0, 0, 0, i + 4, 0, 0, 0, i + 8, 0, 0, 0, i + 12)
     });
     // Every row the sums read holds the row's pixels (checked once, then read by pointer).
     let rows = &bytes[y0 * pitch..][..(wys.len() - 1) * pitch + w * 4];
@@ -315,7 +321,7 @@ unsafe fn vertical_sum_srgb8_vbmi(
         let mut acc = [_mm512_setzero_ps(); 4];
         for (dy, &wy) in wys.iter().enumerate() {
             let idx = _mm512_loadu_si512(rows.as_ptr().add(dy * pitch + 4 * x) as *const _);
-            let f = vbmi::lookup(&lut, idx);
+            let f = vbmi::lookup_lanes(&lut, idx);
             let alpha = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32::<24>(idx)), k255);
             let wv = _mm512_set1_ps(wy);
             for (m, (a, p)) in acc.iter_mut().zip(f).enumerate() {
@@ -327,7 +333,7 @@ unsafe fn vertical_sum_srgb8_vbmi(
                 *a = if dy == 0 { s } else { _mm512_add_ps(*a, s) };
             }
         }
-        for (m, a) in acc.into_iter().enumerate() {
+        for (m, a) in vbmi::transpose_lanes(acc).into_iter().enumerate() {
             _mm512_storeu_ps(v.as_mut_ptr().add(4 * x + 16 * m), a);
         }
     }
@@ -804,7 +810,6 @@ unsafe fn vertical_sum_checked_avx2<const C: usize>(
     let (sw, size) = (w as usize, (w as f32, h as f32));
     let line_len = sw * C;
     let full = sw - sw % 8;
-    const PF: usize = 512;
     let v = &mut v[..line_len];
     let mut ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
     let mut tail_ok = true;
@@ -817,9 +822,12 @@ unsafe fn vertical_sum_checked_avx2<const C: usize>(
         let mut acc = [_mm256_setzero_ps(); C];
         for (dy, &wy) in wys.iter().enumerate() {
             let src = rows.as_ptr().add(dy * line_len + C * x);
-            _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(PF) as *const i8);
+            // Each footprint row is a stream of its own: prefetched rather than left to the
+            // hardware's stream detection.
+            let ahead = (src as *const u8).wrapping_add(PREFETCH_BYTES);
+            _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
             if C > 1 {
-                _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(PF + 16) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64) as *const i8);
             }
             let wv = _mm256_set1_ps(wy);
             let mut r = [_mm256_setzero_ps(); C];
