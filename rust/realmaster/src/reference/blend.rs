@@ -326,13 +326,13 @@ fn srgb8_next_thresholds() -> &'static super::byte_lut::ByteLut {
     })
 }
 
-/// The 8-bit encoder for 64 values at a time with AVX-512 VBMI, without table gathers: a polynomial gives
-/// each value's byte to within half a step, so the byte is that estimate's floor `k` or `k + 1`;
-/// one comparison with the threshold of `k + 1` (looked up in the thresholds' byte planes)
-/// decides. The bytes of [`srgb8_in`] whenever the estimate is within
-/// half a step, which holds everywhere in [0, 1] with room to spare (0.15 of a step at most:
-/// the polynomial's 0.13 and the reciprocal square root's 2^-14); the tests compare every value
-/// near every threshold with the formula.
+/// The 8-bit encoder for 64 values at a time with AVX-512 VBMI, without table gathers: a
+/// polynomial gives each value's byte to within half a step, so the byte is that estimate's floor
+/// `k` or `k + 1`; one comparison with the threshold of `k + 1` (looked up in the thresholds'
+/// byte planes) decides. The bytes of [`srgb8_in`] whenever the estimate is within half a step,
+/// which holds everywhere in [0, 1] with room to spare (0.15 of a step at most: the polynomial's
+/// 0.13 and the reciprocal square root's 2^-14); the tests compare every value near every
+/// threshold with the formula.
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod vbmi {
     use std::arch::x86_64::*;
@@ -385,8 +385,9 @@ pub(crate) mod vbmi {
         }
 
         /// The sRGB bytes of three channels of 64 values (`x[c][m]`: values `16 m..16 m + 16` of
-        /// channel `c`), one register of 64 bytes per channel, in order: [`Self::srgb3`]'s bytes
-        /// with the thresholds looked up once for all 192 values (its table stays in memory).
+        /// channel `c`), one register of 64 bytes per channel, in order: [`super::srgb8_in`]'s
+        /// bytes, with the thresholds looked up once for all 192 values (from the table in memory:
+        /// kept in registers across a loop it was spilled and reloaded per lookup).
         ///
         /// # Safety
         /// AVX-512 F, BW and VBMI.

@@ -1022,7 +1022,8 @@ const BLOCK: usize = 8 * LANES;
 /// [`apply_encode_srgb8_avx2`] 64 pixels (eight full chunks) at a time: the 256 source bytes
 /// permuted into one register of 64 bytes per channel (red, green, blue), each table's byte-plane
 /// lookup (`byte_lut::vbmi::lookup_n`) gives the three channels' linear and perceptual values,
-/// each chunk's residual and blend run as in the AVX2 build, and the 64 blended pixels are encoded
+/// each pair of chunks' residual and blend run in 16 lanes ([`blend_x16`]: the AVX2 build's
+/// operations over the union of their model columns), and the 64 blended pixels are encoded
 /// together without table gathers (`blend::vbmi::Srgb8x64::srgb3x64`). Each table is read once
 /// per block: looked up 16 pixels at a time, the three tables (48 registers) did not stay in
 /// registers and were reloaded whole per lookup, and a quarter of each lookup was the alpha
