@@ -130,7 +130,12 @@ fn row_terms<const AVX2: bool>(cur: &[f32], input: &[f32], out: &mut [f32]) {
             t[5][l] = c[2][l] - i[2][l];
         }
         for (p, tp) in t.iter().enumerate() {
-            out[p * w + x0..][..n].copy_from_slice(&tp[..n]);
+            if n == LANES {
+                // Fixed size: a store, not a `memcpy` call per plane and group.
+                out[p * w + x0..][..LANES].copy_from_slice(tp);
+            } else {
+                out[p * w + x0..][..n].copy_from_slice(&tp[..n]);
+            }
         }
         x0 += n;
     }
