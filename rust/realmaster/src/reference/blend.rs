@@ -351,77 +351,72 @@ pub(crate) mod vbmi {
         -168.607_86,
     ];
 
-    /// The encoder's functions (a namespace: no state).
-    pub(crate) struct Srgb8x64;
+    /// `floor` of the estimated `255 srgb(v)` for `v` in [0, 1], clamped to 0..=255.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn estimate(v: __m512) -> __m512i {
+        // s ~ sqrt(v) (relative error below 2^-14); NaN at v = 0, where the linear segment
+        // is chosen below.
+        let s = _mm512_mul_ps(v, _mm512_rsqrt14_ps(v));
+        // Estrin's scheme with fused multiply-adds: 3 dependent steps after s instead of
+        // Horner's 12 (the fused 8-bit row waits on such chains: 5-9 % faster measured). Its
+        // rounding differs from Horner's by far less than the half step of room.
+        let c = |i: usize| _mm512_set1_ps(POWER_FIT[i]);
+        let s2 = _mm512_mul_ps(s, s);
+        let s4 = _mm512_mul_ps(s2, s2);
+        let e01 = _mm512_fmadd_ps(c(1), s, c(0));
+        let e23 = _mm512_fmadd_ps(c(3), s, c(2));
+        let e45 = _mm512_fmadd_ps(c(5), s, c(4));
+        let e03 = _mm512_fmadd_ps(e23, s2, e01);
+        let e46 = _mm512_fmadd_ps(c(6), s2, e45);
+        let p = _mm512_fmadd_ps(e46, s4, e03);
+        let lin = _mm512_mul_ps(v, _mm512_set1_ps(12.92 * 255.0));
+        let low = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(v, _mm512_set1_ps(0.003_130_8));
+        let a = _mm512_mask_blend_ps(low, p, lin);
+        let k = _mm512_cvttps_epi32(a);
+        _mm512_min_epi32(
+            _mm512_max_epi32(k, _mm512_setzero_si512()),
+            _mm512_set1_epi32(255),
+        )
+    }
 
-    impl Srgb8x64 {
-        /// `floor` of the estimated `255 srgb(v)` for `v` in [0, 1], clamped to 0..=255.
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn estimate(v: __m512) -> __m512i {
-            // s ~ sqrt(v) (relative error below 2^-14); NaN at v = 0, where the linear segment
-            // is chosen below.
-            let s = _mm512_mul_ps(v, _mm512_rsqrt14_ps(v));
-            // Estrin's scheme with fused multiply-adds: 3 dependent steps after s instead of
-            // Horner's 12 (the fused 8-bit row waits on such chains: 5-9 % faster measured). Its
-            // rounding differs from Horner's by far less than the half step of room.
-            let c = |i: usize| _mm512_set1_ps(POWER_FIT[i]);
-            let s2 = _mm512_mul_ps(s, s);
-            let s4 = _mm512_mul_ps(s2, s2);
-            let e01 = _mm512_fmadd_ps(c(1), s, c(0));
-            let e23 = _mm512_fmadd_ps(c(3), s, c(2));
-            let e45 = _mm512_fmadd_ps(c(5), s, c(4));
-            let e03 = _mm512_fmadd_ps(e23, s2, e01);
-            let e46 = _mm512_fmadd_ps(c(6), s2, e45);
-            let p = _mm512_fmadd_ps(e46, s4, e03);
-            let lin = _mm512_mul_ps(v, _mm512_set1_ps(12.92 * 255.0));
-            let low = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(v, _mm512_set1_ps(0.003_130_8));
-            let a = _mm512_mask_blend_ps(low, p, lin);
-            let k = _mm512_cvttps_epi32(a);
-            _mm512_min_epi32(
-                _mm512_max_epi32(k, _mm512_setzero_si512()),
-                _mm512_set1_epi32(255),
-            )
-        }
-
-        /// The sRGB bytes of three channels of 64 values (`x[c][m]`: values `16 m..16 m + 16` of
-        /// channel `c`), one register of 64 bytes per channel, in order: [`super::srgb8_in`]'s
-        /// bytes, with the thresholds looked up once for all 192 values (from the table in memory:
-        /// kept in registers across a loop it was spilled and reloaded per lookup).
-        ///
-        /// # Safety
-        /// AVX-512 F, BW and VBMI.
-        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
-        #[inline]
-        pub(crate) unsafe fn srgb3x64(x: [[__m512; 4]; 3]) -> [__m512i; 3] {
-            // Loops, not closures or array maps: those are not inlined into target-feature code.
-            let mut v = x;
-            let mut idx = [_mm512_setzero_si512(); 3];
-            for c in 0..3 {
-                let mut k = [_mm_setzero_si128(); 4];
-                for m in 0..4 {
-                    // Clamped as the scalar encoder clamps: NaN and negatives to 0, 1 and above to 1.
-                    v[c][m] = _mm512_min_ps(
-                        _mm512_max_ps(x[c][m], _mm512_setzero_ps()),
-                        _mm512_set1_ps(1.0),
-                    );
-                    k[m] = _mm512_cvtepi32_epi8(Self::estimate(v[c][m]));
-                }
-                let lo = _mm512_inserti32x4::<1>(_mm512_castsi128_si512(k[0]), k[1]);
-                idx[c] = _mm512_inserti32x4::<3>(_mm512_inserti32x4::<2>(lo, k[2]), k[3]);
+    /// The sRGB bytes of three channels of 64 values (`x[c][m]`: values `16 m..16 m + 16` of
+    /// channel `c`), one register of 64 bytes per channel, in order: [`super::srgb8_in`]'s
+    /// bytes, with the thresholds looked up once for all 192 values (from the table in memory:
+    /// kept in registers across a loop it was spilled and reloaded per lookup).
+    ///
+    /// # Safety
+    /// AVX-512 F, BW and VBMI.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    #[inline]
+    pub(crate) unsafe fn srgb3x64(x: [[__m512; 4]; 3]) -> [__m512i; 3] {
+        // Loops, not closures or array maps: those are not inlined into target-feature code.
+        let mut v = x;
+        let mut idx = [_mm512_setzero_si512(); 3];
+        for c in 0..3 {
+            let mut k = [_mm_setzero_si128(); 4];
+            for m in 0..4 {
+                // Clamped as the scalar encoder clamps: NaN and negatives to 0, 1 and above to 1.
+                v[c][m] = _mm512_min_ps(
+                    _mm512_max_ps(x[c][m], _mm512_setzero_ps()),
+                    _mm512_set1_ps(1.0),
+                );
+                k[m] = _mm512_cvtepi32_epi8(estimate(v[c][m]));
             }
-            let t = vbmi::lookup_n(super::srgb8_next_thresholds(), idx);
-            let one = _mm512_set1_epi8(1);
-            for c in 0..3 {
-                let mut up = 0u64;
-                for m in 0..4 {
-                    let ge = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(v[c][m], t[c][m]);
-                    up |= u64::from(ge) << (16 * m);
-                }
-                idx[c] = _mm512_mask_add_epi8(idx[c], up, idx[c], one);
-            }
-            idx
+            let lo = _mm512_inserti32x4::<1>(_mm512_castsi128_si512(k[0]), k[1]);
+            idx[c] = _mm512_inserti32x4::<3>(_mm512_inserti32x4::<2>(lo, k[2]), k[3]);
         }
+        let t = vbmi::lookup_n(super::srgb8_next_thresholds(), idx);
+        let one = _mm512_set1_epi8(1);
+        for c in 0..3 {
+            let mut up = 0u64;
+            for m in 0..4 {
+                let ge = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(v[c][m], t[c][m]);
+                up |= u64::from(ge) << (16 * m);
+            }
+            idx[c] = _mm512_mask_add_epi8(idx[c], up, idx[c], one);
+        }
+        idx
     }
 }
 
@@ -634,7 +629,7 @@ mod tests {
                     let x: [[__m512; 4]; 3] = std::array::from_fn(|c| {
                         std::array::from_fn(|m| _mm512_loadu_ps(group[64 * c + 16 * m..].as_ptr()))
                     });
-                    for b in vbmi::Srgb8x64::srgb3x64(x) {
+                    for b in vbmi::srgb3x64(x) {
                         let mut bytes = [0u8; 64];
                         _mm512_storeu_si512(bytes.as_mut_ptr() as *mut _, b);
                         out.extend(bytes);

@@ -1024,7 +1024,7 @@ const BLOCK: usize = 8 * LANES;
 /// lookup (`byte_lut::vbmi::lookup_n`) gives the three channels' linear and perceptual values,
 /// each pair of chunks' residual and blend run in 16 lanes ([`blend_x16`]: the AVX2 build's
 /// operations over the union of their model columns), and the 64 blended pixels are encoded
-/// together without table gathers (`blend::vbmi::Srgb8x64::srgb3x64`). Each table is read once
+/// together without table gathers (`blend::vbmi::srgb3x64`). Each table is read once
 /// per block: looked up 16 pixels at a time, the three tables (48 registers) did not stay in
 /// registers and were reloaded whole per lookup, and a quarter of each lookup was the alpha
 /// bytes'. Chunks outside a block as in the AVX2 build. The same table values, arithmetic and
@@ -1048,7 +1048,6 @@ unsafe fn apply_encode_srgb8_vbmi(
 ) {
     use std::arch::x86_64::*;
 
-    use super::blend::vbmi::Srgb8x64;
     use super::byte_lut::vbmi;
     let (chunks, chunk_taps) = tables;
     let [lin_lut, per_lut] = guide_luts();
@@ -1116,7 +1115,7 @@ unsafe fn apply_encode_srgb8_vbmi(
                 x[k][m] = c[order[k]];
             }
         }
-        let b = Srgb8x64::srgb3x64(x);
+        let b = super::blend::vbmi::srgb3x64(x);
         // Pixel m of each group of 16: its three bytes widened to 32-bit lanes, shifted into
         // place beside the source's alpha bits as they are (see `apply_encode_srgb8_avx2`).
         let mut lanes = [[_mm_setzero_si128(); 3]; 4];
