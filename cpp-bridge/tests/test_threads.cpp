@@ -197,8 +197,14 @@ TEST(Threads, DestroyedWhileInferenceIsRunning) {
 
 namespace {
 
-// Realtime submit must cost about one copy of the frame: compare it with memcpy of the same bytes.
-void submitVersusMemcpy(const realmaster::Config &config, const char *label) {
+// Realtime submit must return before the frame is processed, and should cost about one copy of the
+// frame. The first is checked from the session's counters, which no machine's speed can change:
+// right after a submit returns, a submit that waited for the frame's processing always leaves
+// `framesSubmitted == framesOutput + framesDropped`. The second is measured against memcpy of the
+// same bytes and printed, not asserted: it depends on the machine (the CI job's submit ranged
+// 1-4x its memcpy with the worker threads competing for the same two cores), so the number belongs
+// to the benchmarks (`realmaster bench` reports submit times).
+void submitReturnsBeforeProcessing(const realmaster::Config &config, const char *label) {
   auto s = rmtest::mustCreate(config);
   ASSERT_NE(s, nullptr);
   const std::uint32_t w = 1920, h = 1080;
@@ -231,22 +237,42 @@ void submitVersusMemcpy(const realmaster::Config &config, const char *label) {
               *std::max_element(submitMs.begin(), submitMs.end()), processMs);
   ::testing::Test::RecordProperty("median_memcpy_ms", std::to_string(mCopy));
   ::testing::Test::RecordProperty("median_submit_ms", std::to_string(mSubmit));
-  // Submit = layout check + one copy into a recycled buffer; the slack covers the worker thread
-  // competing for the same cores. What must never happen is submit waiting for the frame's
-  // processing: on a loaded machine the copy alone can take several memcpy times, so either bound
-  // passes (a blocking submit fails both).
-  EXPECT_TRUE(mSubmit < 2.0 * mCopy + 0.25 || mSubmit < 0.1 * processMs)
-      << "realtime submit must cost about one frame copy, never the frame's processing: submit "
-      << mSubmit << " ms, memcpy " << mCopy << " ms, processing " << processMs << " ms";
+
+  // Back-to-back submits: count those after which a frame was still waiting or being processed.
+  // Processing a 1080p frame takes milliseconds and reading the counters microseconds, so a
+  // non-blocking submit leaves one nearly every time; a blocking one never does.
+  const int burst = 20;
+  int pendingSeen = 0;
+  for (int i = 0; i < burst; ++i) {
+    ASSERT_TRUE(s->submit(img.view()).ok());
+    const auto c = s->stats();
+    pendingSeen += c.framesSubmitted > c.framesOutput + c.framesDropped ? 1 : 0;
+  }
+  // The bridge has no flush: wait (bounded) for the frame thread to finish the last frame.
+  auto end = s->stats();
+  for (const auto deadline = Clock::now() + std::chrono::seconds(30);
+       end.framesSubmitted != end.framesOutput + end.framesDropped && Clock::now() < deadline;
+       end = s->stats()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::printf(
+      "[ perf     ] %s: %d of %d back-to-back submits returned with their frame unfinished; "
+      "%llu of %llu frames dropped in all\n",
+      label, pendingSeen, burst, static_cast<unsigned long long>(end.framesDropped),
+      static_cast<unsigned long long>(end.framesSubmitted));
+  EXPECT_GT(pendingSeen, 0) << "every realtime submit returned only after its frame was processed: "
+                               "submit must copy the frame and return, never wait for processing";
+  EXPECT_EQ(end.framesSubmitted, end.framesOutput + end.framesDropped)
+      << "within 30 s of the last submit every frame is either output or dropped";
 }
 
 } // namespace
 
-TEST(Perf, RealtimeSubmitCostsAboutAMemcpy) {
-  submitVersusMemcpy(rmtest::passthroughConfig(Mode::Realtime), "no model");
+TEST(Perf, RealtimeSubmitReturnsBeforeProcessing) {
+  submitReturnsBeforeProcessing(rmtest::passthroughConfig(Mode::Realtime), "no model");
 }
 
-TEST(Perf, RealtimeSubmitCostsAboutAMemcpyWithModel) {
+TEST(Perf, RealtimeSubmitReturnsBeforeProcessingWithModel) {
   RM_REQUIRE_MODEL(dir, "identity");
-  submitVersusMemcpy(rmtest::modelConfig(dir, Mode::Realtime), "identity model");
+  submitReturnsBeforeProcessing(rmtest::modelConfig(dir, Mode::Realtime), "identity model");
 }

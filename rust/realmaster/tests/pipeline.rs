@@ -2,8 +2,6 @@
 //! cinematic and realtime modes, determinism, prompts, strength, cuts, resolution changes, and
 //! failures that must show the untouched frame.
 
-use std::time::{Duration, Instant};
-
 use realmaster::frame::{srgb_to_linear, ColorFormat, FrameRef, PlaneRef};
 use realmaster::{Backend, Error, Health, Mode, OutputFrame, Session, SessionConfig};
 
@@ -252,12 +250,15 @@ fn realtime_submit_never_waits_and_counts_drops() {
     let s = Session::new(config("blur", Mode::Realtime)).unwrap();
     let (w, h) = (320, 180);
     let frames: Vec<Vec<u8>> = (0..30).map(|i| picture(w, h, i)).collect();
-    let mut worst = Duration::ZERO;
+    // Submits after which a frame was still waiting or being processed: a submit that waited for
+    // the pipeline never leaves one (counters, not a time bound, so a loaded machine cannot fail it).
+    let mut returned_unfinished = 0;
     for f in &frames {
-        let t = Instant::now();
         s.submit(&FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, f))
             .unwrap();
-        worst = worst.max(t.elapsed());
+        let st = s.stats();
+        returned_unfinished +=
+            usize::from(st.frames_submitted > st.frames_output + st.frames_dropped);
     }
     s.flush();
     let st = s.stats();
@@ -270,10 +271,9 @@ fn realtime_submit_never_waits_and_counts_drops() {
     // A frame still waiting is overwritten in place: at most two buffers are ever made (the first
     // submit's and one while the frame thread holds it), not one per replaced frame.
     assert!(st.submit_allocations <= 2, "{st:?}");
-    // Generous bound: a copy of 230 KB; the point is that it does not wait for a ~ms-scale pipeline.
     assert!(
-        worst < Duration::from_millis(50),
-        "submit blocked for {worst:?}"
+        returned_unfinished > 0,
+        "every realtime submit returned only after its frame was processed: {st:?}"
     );
     let mut o = OutputFrame::default();
     assert!(s.latest_output(&mut o));
