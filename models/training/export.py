@@ -149,6 +149,8 @@ def describe(cfg) -> str:
         look = "a per-pixel affine colour transform of the current frame plus a full-resolution detail residual"
         if cfg.grid_bins > 1:
             look = look.replace("transform", f"transform (sliced per pixel from a {cfg.grid_bins}-bin bilateral grid)", 1)
+        if cfg.global_context:
+            look += ", the bottleneck shifted by its frame-wide mean (a global path)"
     else:
         look = "a residual over the current frame"
     feedback = "its own reprojected previous output" if cfg.use_prev else "no feedback of its own output"

@@ -66,6 +66,9 @@ class StudentConfig:
     # Affine head only: luminance-like bins of a bilateral grid of colour transforms (1 = no grid:
     # one transform per quarter-resolution pixel, bilinearly upsampled).
     grid_bins: int = 1
+    # A global path (HDRNet's): the bottleneck's features averaged over the frame feed back into
+    # it, so a frame-wide grade can depend on the whole frame, not only on the convolutions' reach.
+    global_context: bool = False
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -79,6 +82,8 @@ class StudentConfig:
         d["blocks"] = list(self.blocks)
         if self.grid_bins == 1:
             del d["grid_bins"]  # absent = 1, so the records of students without a grid stay as they were
+        if not self.global_context:
+            del d["global_context"]  # absent = False, likewise
         return d
 
     @staticmethod
@@ -93,6 +98,7 @@ class StudentConfig:
             head=str(d.get("head", "residual")),
             guide_width=int(d.get("guide_width", 8)),
             grid_bins=int(d.get("grid_bins", 1)),
+            global_context=bool(d.get("global_context", False)),
         )
 
     @property
@@ -147,6 +153,13 @@ class Student(nn.Module):
         self.enc2 = Stage(w2, b2)
         self.down3 = nn.Conv2d(w2, w3, 3, stride=2, padding=1)
         self.mid = Stage(w3, b3)
+        if cfg.global_context:
+            # Per-channel shift of the bottleneck from its frame-wide mean; the last layer starts
+            # at zero, so a student lifted from one without this path computes the same output.
+            self.glob1 = nn.Linear(w3, w3)
+            self.glob2 = nn.Linear(w3, w3)
+            nn.init.zeros_(self.glob2.weight)
+            nn.init.zeros_(self.glob2.bias)
         self.up2 = nn.Conv2d(w3, w2, 3, padding=1)
         self.dec2 = Stage(w2, 1)
         self.up1 = nn.Conv2d(w2, w1, 3, padding=1)
@@ -238,6 +251,8 @@ class Student(nn.Module):
         s1 = self.enc1(F.silu(self.down1(s0)), *film[1])
         s2 = self.enc2(F.silu(self.down2(s1)), *film[2])
         m = self.mid(F.silu(self.down3(s2)), *film[3])
+        if self.cfg.global_context:
+            m = m + self.glob2(F.silu(self.glob1(m.mean(dim=(2, 3)))))[:, :, None, None]
         d2 = self.dec2(F.silu(self.up2(F.interpolate(m, scale_factor=2.0, mode="nearest"))) + s2, *film[4])
         d1 = self.dec1(F.silu(self.up1(F.interpolate(d2, scale_factor=2.0, mode="nearest"))) + s1, *film[5])
         d0 = self.dec0(F.silu(self.up0(F.interpolate(d1, scale_factor=2.0, mode="nearest"))) + s0, *film[6])
@@ -306,17 +321,18 @@ def graph_module(student: Student) -> nn.Module:
 
 
 def lift_to_grid(state: dict[str, torch.Tensor], model: "Student") -> dict[str, torch.Tensor]:
-    """A grid-less affine student's weights as `model`'s (a grid of `grid_bins` bins): every bin
-    starts as the old transform, so the lifted student computes exactly the old one's output
-    whatever its slicing guide (which keeps `model`'s initialisation) says; fine-tuning then lets
-    the bins differ."""
+    """A student's weights as `model`'s, where `model` adds to it a bilateral grid of `grid_bins`
+    bins and/or the global path: every bin starts as the old transform and the global path keeps
+    `model`'s initialisation (its last layer zero), so the lifted student computes exactly the old
+    one's output whatever its slicing guide says; fine-tuning then lets the bins and the path
+    differ."""
     n_bins = model.cfg.grid_bins
     want = model.state_dict()
     out = {}
     for k, v in want.items():
         if k in ("coeffs.weight", "coeffs.bias") and k in state and state[k].shape[0] * n_bins == v.shape[0]:
             out[k] = state[k].repeat(n_bins, *([1] * (state[k].dim() - 1))).to(v.dtype)
-        elif k.startswith("slice") and k not in state:
+        elif k.startswith(("slice", "glob")) and k not in state:
             out[k] = v.clone()
         elif k in state and state[k].shape == v.shape:
             out[k] = state[k].to(v.dtype)

@@ -103,6 +103,9 @@ ARCHS: dict[str, dict[str, Any]] = {
     # the affine head's transforms on a bilateral grid of 8 bins (HDRNet's slicing); --init-from an
     # affine student starts it with every bin at that student's transform (model.lift_to_grid)
     "affine-grid": {"use_prev": False, "head": "affine", "grid_bins": 8},
+    # the affine student with a global path (HDRNet's): --init-from an affine student starts it as
+    # that student (the path's last layer zero)
+    "affine-global": {"use_prev": False, "head": "affine", "global_context": True},
 }
 DEFAULT_ARCH = "affine"
 
@@ -490,25 +493,25 @@ def train(args: argparse.Namespace) -> int:
                 model.load_state_dict(package_weights(args.init_from, model))
                 print(f"initialised from the package {args.init_from}")
             except DataError:
-                if model_cfg.grid_bins == 1:
+                if model_cfg.grid_bins == 1 and not model_cfg.global_context:
                     raise
-                # a grid-less affine package: its transform in every bin
-                flat = Student(replace(model_cfg, grid_bins=1))
+                # a plain affine package: its transform in every bin, the global path at zero
+                flat = Student(replace(model_cfg, grid_bins=1, global_context=False))
                 model.load_state_dict(lift_to_grid(package_weights(args.init_from, flat), model))
-                print(f"initialised from the package {args.init_from}, its transform in every one of {model_cfg.grid_bins} grid bins")
+                print(f"initialised from the package {args.init_from}, lifted to {model_cfg.grid_bins} grid bin(s), global path {model_cfg.global_context}")
         elif not args.init_from.is_file():
             raise DataError(f"--init-from {args.init_from} does not exist", "pass a step_*.pt from another run's checkpoints/ or a model package folder")
         else:
             init = torch.load(args.init_from, map_location="cpu", weights_only=False)
-            flat_cfg = replace(model_cfg, grid_bins=1).to_dict()
+            flat_cfg = replace(model_cfg, grid_bins=1, global_context=False).to_dict()
             if init["run"]["model"] == model_cfg.to_dict():
                 model.load_state_dict(init["model"])
-            elif model_cfg.grid_bins > 1 and init["run"]["model"] == flat_cfg:
+            elif (model_cfg.grid_bins > 1 or model_cfg.global_context) and init["run"]["model"] == flat_cfg:
                 model.load_state_dict(lift_to_grid(init["model"], model))
             else:
                 raise DataError(
                     f"--init-from {args.init_from} holds a {init['run']['model'].get('head')} student with other settings",
-                    "pass the --arch that checkpoint was trained with (or affine into affine-grid)",
+                    "pass the --arch that checkpoint was trained with (or affine into affine-grid or affine-global)",
                 )
             print(f"initialised from {args.init_from} (step {init['step']})")
     step = 0

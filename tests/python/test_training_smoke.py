@@ -104,11 +104,22 @@ def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
          *smoke_args(dataset, tmp_path / "work3", "--arch", "affine-grid", "--init-from", str(pkg), "--steps", "2")],
         capture_output=True, text=True, env=ENV, timeout=300,
     )
-    assert r3.returncode == 0 and "in every one of 8 grid bins" in r3.stdout, r3.stdout + r3.stderr
+    assert r3.returncode == 0 and "lifted to 8 grid bin(s)" in r3.stdout, r3.stdout + r3.stderr
     assert json.loads((tmp_path / "work3" / "run.json").read_text())["model"]["grid_bins"] == 8
     pkg3 = tmp_path / "pkg3"
     assert texport.main(["--workdir", str(tmp_path / "work3"), "--out", str(pkg3)]) == 0
     assert validate_package(pkg3) == []
+    # ... and into a student with the global path (exported with dynamic sizes like the others).
+    r4 = subprocess.run(
+        [sys.executable, str(TRAINING / "train.py"),
+         *smoke_args(dataset, tmp_path / "work4", "--arch", "affine-global", "--init-from", str(pkg), "--steps", "2")],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )
+    assert r4.returncode == 0 and "global path True" in r4.stdout, r4.stdout + r4.stderr
+    assert json.loads((tmp_path / "work4" / "run.json").read_text())["model"]["global_context"] is True
+    pkg4 = tmp_path / "pkg4"
+    assert texport.main(["--workdir", str(tmp_path / "work4"), "--out", str(pkg4)]) == 0
+    assert validate_package(pkg4) == []
 
     # ONNX Runtime vs PyTorch on a real batch from the data (not only random inputs).
     import onnxruntime as ort
@@ -681,6 +692,25 @@ def test_grid_student_lifted_from_an_affine_one_computes_its_output() -> None:
     # weights of another shape (a residual-head student's) are refused, not silently dropped
     with pytest.raises(ValueError, match="no place|cannot become"):
         lift_to_grid(Student(StudentConfig(**ttrain.ARCHS["unet"])).state_dict(), grid)
+
+
+def test_global_student_lifted_from_an_affine_one_computes_its_output() -> None:
+    """The global path starts at zero (the lifted student is the affine one); once trained, a
+    change far away in the frame changes the output everywhere, which the convolutions alone
+    cannot do beyond their reach."""
+    flat = perturbed(StudentConfig(**ttrain.ARCHS["affine"]), seed=7)
+    glob = Student(StudentConfig(**ttrain.ARCHS["affine-global"])).eval()
+    glob.load_state_dict(lift_to_grid(flat.state_dict(), glob))
+    inp = example_inputs(flat.cfg, 64, 256, n=1, seed=2)
+    with torch.no_grad():
+        assert float((flat.forward_raw(*inp) - glob.forward_raw(*inp)).abs().max()) < 1e-5
+        glob.glob2.weight.add_(0.2 * torch.randn_like(glob.glob2.weight))
+        far = [t.clone() for t in inp]
+        far[0][..., 192:] = 1.0 - far[0][..., 192:]  # the frames' right quarter only
+        near_flat = (flat.forward_raw(*far) - flat.forward_raw(*inp))[..., :48].abs().max()
+        near_glob = (glob.forward_raw(*far) - glob.forward_raw(*inp))[..., :48].abs().max()
+    assert float(near_flat) == 0.0  # beyond the convolutions' reach
+    assert float(near_glob) > 1e-4
 
 
 def test_grid_slicing_interpolates_between_the_bins_around_each_pixel() -> None:
