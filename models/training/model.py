@@ -344,6 +344,41 @@ def lift_to_grid(state: dict[str, torch.Tensor], model: "Student") -> dict[str, 
     return out
 
 
+# The U-Net below the quarter-resolution level: everything between enc1's output and dec1's input.
+DEEP_PATH = ("down2", "enc2", "down3", "mid", "glob1", "glob2", "up2", "dec2", "up1")
+# up1's pre-activation below this passes no gradient through its SiLU (silu'(-20) ~ 4e-8): where
+# every value is below it, the deep path adds nothing to the output and never learns again.
+DEAD_BELOW = -20.0
+
+
+def watch_deep_path(model: "Student") -> dict[str, float]:
+    """Record, at every forward pass, the share of up1's outputs above DEAD_BELOW (in the returned
+    dict's "alive"): 0 means the deep path has died. Shipped students 0.6.0 and 0.7.0 have 0 (their
+    activations grow ~10x a layer below the quarter-resolution level, up1's land at -200 to -700k)."""
+    seen: dict[str, float] = {}
+
+    def hook(_mod: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+        with torch.no_grad():
+            seen["alive"] = float((out.detach() > DEAD_BELOW).float().mean())
+
+    model.up1.register_forward_hook(hook)
+    return seen
+
+
+def reinit_deep_path(model: "Student", seed: int) -> None:
+    """Give `model` a fresh deep path (a new student's initialisation of DEEP_PATH, from `seed`)
+    with up1 at zero, keeping every other weight: SiLU(0) = 0, so the output is the same as with a
+    dead deep path, and gradients reach it again (SiLU'(0) = 1/2)."""
+    torch.manual_seed(seed)
+    fresh = Student(model.cfg)
+    with torch.no_grad():
+        for name in DEEP_PATH:
+            if hasattr(model, name):
+                getattr(model, name).load_state_dict(getattr(fresh, name).state_dict())
+        model.up1.weight.zero_()
+        model.up1.bias.zero_()
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -148,6 +148,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--albedo-aug-skip", help="comma-separated weathers whose pairs --albedo-aug never recolours (targets that are not albedo x light, e.g. fog,snow)")
     ap.add_argument("--real-photos", type=Path, help="real-photo cache (realphotos.py extract) for the discriminator")
     ap.add_argument("--init-from", type=Path, help="start from this checkpoint's weights, or an exported package's (folder or model.onnx; same --arch; a fine-tune: new optimizer, step 0)")
+    ap.add_argument("--reinit-deep", action="store_true", help="after --init-from, give the U-Net a fresh deep path (below the quarter-resolution level) with up1 at zero, keeping the output: revives a student whose deep path died (docs/photoreal.md, stage 28)")
     ap.add_argument("--weathers", help="comma-separated subset of target weathers (default: all in the data)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     ap.add_argument("--keep", type=int, default=3, help="checkpoints to keep (default 3)")
@@ -442,7 +443,7 @@ def train(args: argparse.Namespace) -> int:
 
     from data import DataConfig, TrainingData, validate_training_set
     from losses import LossWeights, total_loss, trust_target
-    from model import Student, StudentConfig, count_parameters, lift_to_grid
+    from model import Student, StudentConfig, count_parameters, lift_to_grid, reinit_deep_path, watch_deep_path
     from prompts import prompt_table
 
     cfg = resolve_config(args)
@@ -463,6 +464,8 @@ def train(args: argparse.Namespace) -> int:
     run = run_record(cfg, model_cfg.to_dict(), weathers, seqs)
     if args.init_from is not None:
         run["init_from"] = str(args.init_from)
+    if args.reinit_deep:
+        run["reinit_deep"] = True
 
     workdir: Path = args.workdir
     if args.fresh:
@@ -514,6 +517,13 @@ def train(args: argparse.Namespace) -> int:
                     "pass the --arch that checkpoint was trained with (or affine into affine-grid or affine-global)",
                 )
             print(f"initialised from {args.init_from} (step {init['step']})")
+    if args.reinit_deep:
+        if args.init_from is None:
+            raise DataError("--reinit-deep without --init-from", "a fresh student's deep path is already fresh: drop --reinit-deep, or pass --init-from")
+        if state is None:  # a resumed run keeps the revived path it has trained
+            reinit_deep_path(model, cfg.seed)
+            print("deep path re-initialised (up1 at zero: the output is unchanged)")
+    deep = watch_deep_path(model)
     step = 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -576,13 +586,14 @@ def train(args: argparse.Namespace) -> int:
                 timed_steps += 1
             rate = timed_steps / (time.perf_counter() - timed_since) if timed_steps and timed_since else 1.0 / dt
             rec = {"step": step, "lr": lr_at(cfg, step - 1), "it_s": round(rate, 4), "sec": round(dt, 3), **{k: round(v, 5) for k, v in parts.items()}}
+            rec["deep_alive"] = round(deep.get("alive", 1.0), 4)
             log.write(json.dumps(rec) + "\n")
             if step % args.log_every == 0 or step == cfg.steps or done_here == 1:
                 log.flush()
                 extra = "".join(f" {k} {parts[k]:.4f}" for k in ("perceptual", "g_adv", "d_adv") if k in parts)
                 print(
                     f"step {step}/{cfg.steps}  loss {parts['total']:.4f} (l1 {parts['l1']:.4f} ssim {parts['ssim']:.3f} "
-                    f"temporal {parts['temporal']:.4f} edge {parts['edge']:.4f}{extra})  {rate:.3f} it/s",
+                    f"temporal {parts['temporal']:.4f} edge {parts['edge']:.4f}{extra})  deep path alive {rec['deep_alive']:.3f}  {rate:.3f} it/s",
                     flush=True,
                 )
             interrupted = stop["signal"] is not None or (args.stop_after and done_here >= args.stop_after)
