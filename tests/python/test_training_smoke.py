@@ -32,7 +32,7 @@ import data as tdata  # noqa: E402
 import export as texport  # noqa: E402
 import imgops  # noqa: E402
 import train as ttrain  # noqa: E402
-from model import Student, StudentConfig, count_parameters, example_inputs, lift_to_grid  # noqa: E402
+from model import Student, StudentConfig, count_parameters, example_inputs, lift_to_grid, reinit_deep_path, watch_deep_path  # noqa: E402
 from package import validate_package  # noqa: E402
 from prompts import BANK_PATH, all_texts, load_bank, load_prompts, prompt_table  # noqa: E402
 from seqio import DataError, find_sequences, load_sequence  # noqa: E402
@@ -711,6 +711,30 @@ def test_global_student_lifted_from_an_affine_one_computes_its_output() -> None:
         near_glob = (glob.forward_raw(*far) - glob.forward_raw(*inp))[..., :48].abs().max()
     assert float(near_flat) == 0.0  # beyond the convolutions' reach
     assert float(near_glob) > 1e-4
+
+
+def test_a_dead_deep_path_is_seen_and_revived_without_changing_the_output() -> None:
+    """A deep path whose up1 outputs are all far below zero adds nothing and gets no gradient (the
+    shipped 0.6.0 and 0.7.0 students'); watch_deep_path sees it, reinit_deep_path revives it with
+    the output unchanged, and gradients reach it again."""
+    m = perturbed(StudentConfig(**ttrain.ARCHS["affine"]), seed=8)
+    seen = watch_deep_path(m)
+    inp = example_inputs(m.cfg, 48, 64, n=2, seed=3)
+    with torch.no_grad():
+        m.forward_raw(*inp)
+        assert seen["alive"] > 0.5  # a healthy path
+        m.up1.bias.fill_(-1000.0)
+        before = m.forward_raw(*inp)
+    assert seen["alive"] == 0.0
+    m.forward_raw(*inp).square().mean().backward()
+    assert float(m.up1.weight.grad.abs().max()) == 0.0  # dead: no gradient
+    m.zero_grad()
+    reinit_deep_path(m, seed=1)
+    out = m.forward_raw(*inp)
+    assert seen["alive"] == 1.0
+    assert torch.equal(out.detach(), before)
+    out.square().mean().backward()
+    assert float(m.up1.weight.grad.abs().max()) > 0.0
 
 
 def test_grid_slicing_interpolates_between_the_bins_around_each_pixel() -> None:
