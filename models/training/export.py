@@ -151,6 +151,8 @@ def describe(cfg) -> str:
             look = look.replace("transform", f"transform (sliced per pixel from a {cfg.grid_bins}-bin bilateral grid)", 1)
         if cfg.global_context:
             look += ", the bottleneck shifted by its frame-wide mean (a global path)"
+        if not cfg.deep_path:
+            look += " (U-Net levels down to quarter resolution only)"
     else:
         look = "a residual over the current frame"
     feedback = "its own reprojected previous output" if cfg.use_prev else "no feedback of its own output"

@@ -37,7 +37,7 @@ temporal steadiness comes from the window and the runtime's clamped temporal acc
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -69,10 +69,16 @@ class StudentConfig:
     # A global path (HDRNet's): the bottleneck's features averaged over the frame feed back into
     # it, so a frame-wide grade can depend on the whole frame, not only on the convolutions' reach.
     global_context: bool = False
+    # False: no U-Net levels below the quarter resolution (DEEP_PATH): dec1 takes enc1's output
+    # alone. A student whose deep path died (watch_deep_path) computes the same without it
+    # (prune_deep_path), at about three quarters of the cost.
+    deep_path: bool = True
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
             raise ValueError(f"head {self.head!r} is not one of {HEADS}")
+        if self.global_context and not self.deep_path:
+            raise ValueError("the global path sits at the bottleneck: a student without the deep path has none")
         if self.grid_bins < 1 or (self.grid_bins > 1 and self.head != "affine"):
             raise ValueError(f"grid_bins {self.grid_bins}: a bilateral grid needs the affine head and at least 1 bin")
 
@@ -84,6 +90,8 @@ class StudentConfig:
             del d["grid_bins"]  # absent = 1, so the records of students without a grid stay as they were
         if not self.global_context:
             del d["global_context"]  # absent = False, likewise
+        if self.deep_path:
+            del d["deep_path"]  # absent = True, likewise
         return d
 
     @staticmethod
@@ -99,6 +107,7 @@ class StudentConfig:
             guide_width=int(d.get("guide_width", 8)),
             grid_bins=int(d.get("grid_bins", 1)),
             global_context=bool(d.get("global_context", False)),
+            deep_path=bool(d.get("deep_path", True)),
         )
 
     @property
@@ -149,20 +158,21 @@ class Student(nn.Module):
         self.enc0 = Stage(w0, b0)
         self.down1 = nn.Conv2d(w0, w1, 3, stride=2, padding=1)
         self.enc1 = Stage(w1, b1)
-        self.down2 = nn.Conv2d(w1, w2, 3, stride=2, padding=1)
-        self.enc2 = Stage(w2, b2)
-        self.down3 = nn.Conv2d(w2, w3, 3, stride=2, padding=1)
-        self.mid = Stage(w3, b3)
-        if cfg.global_context:
-            # Per-channel shift of the bottleneck from its frame-wide mean; the last layer starts
-            # at zero, so a student lifted from one without this path computes the same output.
-            self.glob1 = nn.Linear(w3, w3)
-            self.glob2 = nn.Linear(w3, w3)
-            nn.init.zeros_(self.glob2.weight)
-            nn.init.zeros_(self.glob2.bias)
-        self.up2 = nn.Conv2d(w3, w2, 3, padding=1)
-        self.dec2 = Stage(w2, 1)
-        self.up1 = nn.Conv2d(w2, w1, 3, padding=1)
+        if cfg.deep_path:
+            self.down2 = nn.Conv2d(w1, w2, 3, stride=2, padding=1)
+            self.enc2 = Stage(w2, b2)
+            self.down3 = nn.Conv2d(w2, w3, 3, stride=2, padding=1)
+            self.mid = Stage(w3, b3)
+            if cfg.global_context:
+                # Per-channel shift of the bottleneck from its frame-wide mean; the last layer starts
+                # at zero, so a student lifted from one without this path computes the same output.
+                self.glob1 = nn.Linear(w3, w3)
+                self.glob2 = nn.Linear(w3, w3)
+                nn.init.zeros_(self.glob2.weight)
+                nn.init.zeros_(self.glob2.bias)
+            self.up2 = nn.Conv2d(w3, w2, 3, padding=1)
+            self.dec2 = Stage(w2, 1)
+            self.up1 = nn.Conv2d(w2, w1, 3, padding=1)
         self.dec1 = Stage(w1, 1)
         self.up0 = nn.Conv2d(w1, w0, 3, padding=1)
         self.dec0 = Stage(w0, 1)
@@ -199,7 +209,11 @@ class Student(nn.Module):
             self.detail2 = nn.Conv2d(g, 3, 3, padding=1)
             nn.init.zeros_(self.detail2.weight)
             nn.init.zeros_(self.detail2.bias)
-        self.film_stages: list[Stage] = [self.enc0, self.enc1, self.enc2, self.mid, self.dec2, self.dec1, self.dec0]
+        self.film_stages: list[Stage] = (
+            [self.enc0, self.enc1, self.enc2, self.mid, self.dec2, self.dec1, self.dec0]
+            if cfg.deep_path
+            else [self.enc0, self.enc1, self.dec1, self.dec0]
+        )
         film_out = sum(2 * s.ch for s in self.film_stages)
         self.film = nn.Sequential(
             nn.Linear(cfg.prompt_dim, cfg.film_hidden), nn.SiLU(), nn.Linear(cfg.film_hidden, film_out)
@@ -249,13 +263,16 @@ class Student(nn.Module):
         x = F.pixel_unshuffle(x, 2)
         s0 = self.enc0(F.silu(self.stem(x)), *film[0])
         s1 = self.enc1(F.silu(self.down1(s0)), *film[1])
-        s2 = self.enc2(F.silu(self.down2(s1)), *film[2])
-        m = self.mid(F.silu(self.down3(s2)), *film[3])
-        if self.cfg.global_context:
-            m = m + self.glob2(F.silu(self.glob1(m.mean(dim=(2, 3)))))[:, :, None, None]
-        d2 = self.dec2(F.silu(self.up2(F.interpolate(m, scale_factor=2.0, mode="nearest"))) + s2, *film[4])
-        d1 = self.dec1(F.silu(self.up1(F.interpolate(d2, scale_factor=2.0, mode="nearest"))) + s1, *film[5])
-        d0 = self.dec0(F.silu(self.up0(F.interpolate(d1, scale_factor=2.0, mode="nearest"))) + s0, *film[6])
+        if self.cfg.deep_path:
+            s2 = self.enc2(F.silu(self.down2(s1)), *film[2])
+            m = self.mid(F.silu(self.down3(s2)), *film[3])
+            if self.cfg.global_context:
+                m = m + self.glob2(F.silu(self.glob1(m.mean(dim=(2, 3)))))[:, :, None, None]
+            d2 = self.dec2(F.silu(self.up2(F.interpolate(m, scale_factor=2.0, mode="nearest"))) + s2, *film[4])
+            d1 = self.dec1(F.silu(self.up1(F.interpolate(d2, scale_factor=2.0, mode="nearest"))) + s1, *film[5])
+        else:
+            d1 = self.dec1(s1, *film[-2])
+        d0 = self.dec0(F.silu(self.up0(F.interpolate(d1, scale_factor=2.0, mode="nearest"))) + s0, *film[-1])
         if self.cfg.head == "residual":
             residual = F.pixel_shuffle(self.head(d0), 2)
             return current + residual.to(current.dtype)
@@ -356,6 +373,8 @@ def watch_deep_path(model: "Student") -> dict[str, float]:
     dict's "alive"): 0 means the deep path has died. Shipped students 0.6.0 and 0.7.0 have 0 (their
     activations grow ~10x a layer below the quarter-resolution level, up1's land at -200 to -700k)."""
     seen: dict[str, float] = {}
+    if not model.cfg.deep_path:
+        return seen  # nothing to watch
 
     def hook(_mod: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
         with torch.no_grad():
@@ -369,6 +388,8 @@ def reinit_deep_path(model: "Student", seed: int) -> None:
     """Give `model` a fresh deep path (a new student's initialisation of DEEP_PATH, from `seed`)
     with up1 at zero, keeping every other weight: SiLU(0) = 0, so the output is the same as with a
     dead deep path, and gradients reach it again (SiLU'(0) = 1/2)."""
+    if not model.cfg.deep_path:
+        raise ValueError("this student has no deep path to re-initialise")
     torch.manual_seed(seed)
     fresh = Student(model.cfg)
     with torch.no_grad():
@@ -377,6 +398,34 @@ def reinit_deep_path(model: "Student", seed: int) -> None:
                 getattr(model, name).load_state_dict(getattr(fresh, name).state_dict())
         model.up1.weight.zero_()
         model.up1.bias.zero_()
+
+
+def prune_deep_path(state: dict[str, torch.Tensor], model: "Student") -> dict[str, torch.Tensor]:
+    """A student's weights as `model`'s, a student without the deep path (`deep_path=False`): the
+    deep path's weights dropped and the FiLM rows of its stages removed. Exact where the deep path
+    was dead: up1's SiLU gave -0.0 or +0.0 everywhere, and s1 + 0 = s1."""
+    if model.cfg.deep_path:
+        raise ValueError("prune_deep_path makes a student without the deep path: pass one built with deep_path=False")
+    full = Student(replace(model.cfg, deep_path=True))
+    # FiLM rows: per stage gamma then beta, in film_stages order.
+    keep_rows, row = [], 0
+    for stage in full.film_stages:
+        rows = list(range(row, row + 2 * stage.ch))
+        if not any(stage is getattr(full, n, None) for n in DEEP_PATH):
+            keep_rows += rows
+        row += 2 * stage.ch
+    want = model.state_dict()
+    out = {}
+    for k, v in want.items():
+        if k not in state:
+            raise ValueError(f"weight {k} is missing from the student to prune")
+        src = state[k]
+        if k in ("film.2.weight", "film.2.bias"):
+            src = src[keep_rows]
+        if tuple(src.shape) != tuple(v.shape):
+            raise ValueError(f"weight {k}: {tuple(src.shape)} cannot become {tuple(v.shape)}")
+        out[k] = src.to(v.dtype)
+    return out
 
 
 def count_parameters(model: nn.Module) -> int:

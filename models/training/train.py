@@ -106,6 +106,9 @@ ARCHS: dict[str, dict[str, Any]] = {
     # the affine student with a global path (HDRNet's): --init-from an affine student starts it as
     # that student (the path's last layer zero)
     "affine-global": {"use_prev": False, "head": "affine", "global_context": True},
+    # the affine student without the U-Net's levels below quarter resolution; --init-from an affine
+    # student whose deep path died computes that student's output (model.prune_deep_path)
+    "affine-shallow": {"use_prev": False, "head": "affine", "deep_path": False},
 }
 DEFAULT_ARCH = "affine"
 
@@ -119,7 +122,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--data", type=Path, action="append", help="sequence folder or folder of them (repeatable; default data/train)")
     ap.add_argument("--workdir", type=Path, required=True, help="checkpoints, run.json and log.jsonl go here")
     ap.add_argument("--arch", choices=sorted(ARCHS), default=DEFAULT_ARCH, help=f"student architecture (default {DEFAULT_ARCH})")
-    ap.add_argument("--steps", type=int, help="override the preset's total steps")
+    ap.add_argument("--steps", type=int, help="override the preset's total steps (0 with --init-from: save the lifted or pruned student untrained)")
     ap.add_argument("--batch", type=int, help="override pairs per step")
     ap.add_argument("--crop", type=int, help="override crop size (multiple of 16)")
     ap.add_argument("--lr", type=float, help="override peak learning rate")
@@ -158,8 +161,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     for name in ("steps", "batch", "crop", "checkpoint_every", "keep", "log_every"):
         v = getattr(args, name)
-        if v is not None and v <= 0:
-            ap.error(f"--{name.replace('_', '-')} must be positive (got {v})")
+        if v is not None and v <= 0 and not (name == "steps" and v == 0 and args.init_from is not None):
+            ap.error(f"--{name.replace('_', '-')} must be positive (got {v}; 0 only with --init-from: the initialised student, untrained)")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         ap.error(f"--lr must be a positive number (got {args.lr})")
     if args.crop is not None and args.crop % 16:
@@ -325,6 +328,27 @@ def trim_log(path: Path, step: int) -> None:
     path.write_text("".join(k + "\n" for k in keep))
 
 
+def check_pruning(full, pruned, batch: dict) -> None:
+    """A student pruned of its deep path must compute what it was pruned from: the deep path dead
+    on a training batch and the outputs equal to float rounding, else a clear error (pruning a
+    live path changes the student)."""
+    import torch
+
+    from model import watch_deep_path
+
+    seen = watch_deep_path(full)
+    with torch.no_grad():
+        a, b = full.forward_raw(*model_inputs(batch)), pruned.forward_raw(*model_inputs(batch))
+    diff = float((a - b).abs().max())
+    if seen.get("alive", 1.0) > 0.0 or diff > 1e-5:  # float rounding: convolution algorithms differ by memory layout
+        raise DataError(
+            f"--arch affine-shallow: the student in --init-from has a live deep path (share alive {seen.get('alive', 1.0):.3f}, "
+            f"output change {diff:.2e} on a training batch); pruning it would change the student",
+            "train it with --arch affine (or --reinit-deep), or prune only students whose deep path died",
+        )
+    print(f"deep path pruned exactly: dead on a training batch (share alive 0), outputs equal (max diff {diff:.1e})")
+
+
 def to_torch(batch: dict[str, np.ndarray]):
     import torch
 
@@ -443,7 +467,7 @@ def train(args: argparse.Namespace) -> int:
 
     from data import DataConfig, TrainingData, validate_training_set
     from losses import LossWeights, total_loss, trust_target
-    from model import Student, StudentConfig, count_parameters, lift_to_grid, reinit_deep_path, watch_deep_path
+    from model import Student, StudentConfig, count_parameters, lift_to_grid, prune_deep_path, reinit_deep_path, watch_deep_path
     from prompts import prompt_table
 
     cfg = resolve_config(args)
@@ -487,6 +511,7 @@ def train(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise DataError(f"--gan-params detail: {e}", "train --arch affine, or use --gan-params all") from e
     realism = Realism(cfg, args.real_photos, adv_params)
+    pruned_from = None  # the student this one was pruned from (checked below on a training batch)
     if args.init_from is not None and state is None:
         if args.init_from.is_dir() or args.init_from.suffix == ".onnx":
             # an exported package (its checkpoint may be gone): the weights from its model.onnx
@@ -496,12 +521,18 @@ def train(args: argparse.Namespace) -> int:
                 model.load_state_dict(package_weights(args.init_from, model))
                 print(f"initialised from the package {args.init_from}")
             except DataError:
-                if model_cfg.grid_bins == 1 and not model_cfg.global_context:
+                if not model_cfg.deep_path:
+                    pruned_from = Student(replace(model_cfg, deep_path=True))
+                    pruned_from.load_state_dict(package_weights(args.init_from, pruned_from))
+                    model.load_state_dict(prune_deep_path(pruned_from.state_dict(), model))
+                    print(f"initialised from the package {args.init_from} without its deep path")
+                elif model_cfg.grid_bins == 1 and not model_cfg.global_context:
                     raise
-                # a plain affine package: its transform in every bin, the global path at zero
-                flat = Student(replace(model_cfg, grid_bins=1, global_context=False))
-                model.load_state_dict(lift_to_grid(package_weights(args.init_from, flat), model))
-                print(f"initialised from the package {args.init_from}, lifted to {model_cfg.grid_bins} grid bin(s), global path {model_cfg.global_context}")
+                else:
+                    # a plain affine package: its transform in every bin, the global path at zero
+                    flat = Student(replace(model_cfg, grid_bins=1, global_context=False))
+                    model.load_state_dict(lift_to_grid(package_weights(args.init_from, flat), model))
+                    print(f"initialised from the package {args.init_from}, lifted to {model_cfg.grid_bins} grid bin(s), global path {model_cfg.global_context}")
         elif not args.init_from.is_file():
             raise DataError(f"--init-from {args.init_from} does not exist", "pass a step_*.pt from another run's checkpoints/ or a model package folder")
         else:
@@ -511,13 +542,19 @@ def train(args: argparse.Namespace) -> int:
                 model.load_state_dict(init["model"])
             elif (model_cfg.grid_bins > 1 or model_cfg.global_context) and init["run"]["model"] == flat_cfg:
                 model.load_state_dict(lift_to_grid(init["model"], model))
+            elif not model_cfg.deep_path and init["run"]["model"] == replace(model_cfg, deep_path=True).to_dict():
+                pruned_from = Student(replace(model_cfg, deep_path=True))
+                pruned_from.load_state_dict(init["model"])
+                model.load_state_dict(prune_deep_path(init["model"], model))
             else:
                 raise DataError(
                     f"--init-from {args.init_from} holds a {init['run']['model'].get('head')} student with other settings",
-                    "pass the --arch that checkpoint was trained with (or affine into affine-grid or affine-global)",
+                    "pass the --arch that checkpoint was trained with (or affine into affine-grid, affine-global or affine-shallow)",
                 )
             print(f"initialised from {args.init_from} (step {init['step']})")
     if args.reinit_deep:
+        if not model_cfg.deep_path:
+            raise DataError(f"--reinit-deep with --arch {args.arch}", "that student has no deep path; drop --reinit-deep")
         if args.init_from is None:
             raise DataError("--reinit-deep without --init-from", "a fresh student's deep path is already fresh: drop --reinit-deep, or pass --init-from")
         if state is None:  # a resumed run keeps the revived path it has trained
@@ -540,11 +577,18 @@ def train(args: argparse.Namespace) -> int:
 
     data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w)))
     lw = LossWeights(edge=cfg.edge, temporal=cfg.temporal)
+    if pruned_from is not None:
+        check_pruning(pruned_from, model, to_torch(data.batch(cfg.seed, 0)))
     print(
         f"training {count_parameters(model)} parameters on {len(seqs)} sequences x {len(weathers)} weathers "
         f"({', '.join(weathers)}); config {cfg.name}: {cfg.steps} steps, batch {cfg.batch} pairs of {cfg.crop}px "
         f"crops, {cfg.precision}, {torch.get_num_threads()} threads"
     )
+    if cfg.steps == 0 and state is None:
+        # --steps 0: the initialised student as it is (a pruned or lifted package, no training)
+        save_checkpoint(workdir, 0, model, opt, run, args.keep, realism.disc, realism.opt_d)
+        print(f"--steps 0: saved the initialised student in {workdir / 'checkpoints'} (export it with export.py)")
+        return 0
     stop = {"signal": None}
 
     def on_signal(signum, _frame):  # finish the step, then checkpoint and leave
@@ -586,14 +630,16 @@ def train(args: argparse.Namespace) -> int:
                 timed_steps += 1
             rate = timed_steps / (time.perf_counter() - timed_since) if timed_steps and timed_since else 1.0 / dt
             rec = {"step": step, "lr": lr_at(cfg, step - 1), "it_s": round(rate, 4), "sec": round(dt, 3), **{k: round(v, 5) for k, v in parts.items()}}
-            rec["deep_alive"] = round(deep.get("alive", 1.0), 4)
+            if "alive" in deep:
+                rec["deep_alive"] = round(deep["alive"], 4)
             log.write(json.dumps(rec) + "\n")
             if step % args.log_every == 0 or step == cfg.steps or done_here == 1:
                 log.flush()
                 extra = "".join(f" {k} {parts[k]:.4f}" for k in ("perceptual", "g_adv", "d_adv") if k in parts)
+                alive = f"  deep path alive {rec['deep_alive']:.3f}" if "deep_alive" in rec else ""
                 print(
                     f"step {step}/{cfg.steps}  loss {parts['total']:.4f} (l1 {parts['l1']:.4f} ssim {parts['ssim']:.3f} "
-                    f"temporal {parts['temporal']:.4f} edge {parts['edge']:.4f}{extra})  deep path alive {rec['deep_alive']:.3f}  {rate:.3f} it/s",
+                    f"temporal {parts['temporal']:.4f} edge {parts['edge']:.4f}{extra}){alive}  {rate:.3f} it/s",
                     flush=True,
                 )
             interrupted = stop["signal"] is not None or (args.stop_after and done_here >= args.stop_after)

@@ -32,7 +32,7 @@ import data as tdata  # noqa: E402
 import export as texport  # noqa: E402
 import imgops  # noqa: E402
 import train as ttrain  # noqa: E402
-from model import Student, StudentConfig, count_parameters, example_inputs, lift_to_grid, reinit_deep_path, watch_deep_path  # noqa: E402
+from model import Student, StudentConfig, count_parameters, example_inputs, lift_to_grid, prune_deep_path, reinit_deep_path, watch_deep_path  # noqa: E402
 from package import validate_package  # noqa: E402
 from prompts import BANK_PATH, all_texts, load_bank, load_prompts, prompt_table  # noqa: E402
 from seqio import DataError, find_sequences, load_sequence  # noqa: E402
@@ -120,6 +120,13 @@ def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
     pkg4 = tmp_path / "pkg4"
     assert texport.main(["--workdir", str(tmp_path / "work4"), "--out", str(pkg4)]) == 0
     assert validate_package(pkg4) == []
+    # A shallow student from the package: refused, since this package's deep path is alive.
+    r5 = subprocess.run(
+        [sys.executable, str(TRAINING / "train.py"),
+         *smoke_args(dataset, tmp_path / "work5", "--arch", "affine-shallow", "--init-from", str(pkg), "--steps", "0")],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )
+    assert r5.returncode == 2 and "live deep path" in r5.stderr, r5.stdout + r5.stderr
 
     # ONNX Runtime vs PyTorch on a real batch from the data (not only random inputs).
     import onnxruntime as ort
@@ -735,6 +742,27 @@ def test_a_dead_deep_path_is_seen_and_revived_without_changing_the_output() -> N
     assert torch.equal(out.detach(), before)
     out.square().mean().backward()
     assert float(m.up1.weight.grad.abs().max()) > 0.0
+
+
+def test_a_dead_deep_path_is_pruned_exactly_and_a_live_one_is_refused() -> None:
+    """Without its dead deep path a student computes the same output with a quarter of the
+    parameters; check_pruning refuses a student whose deep path is alive."""
+    full = perturbed(StudentConfig(**ttrain.ARCHS["affine"]), seed=9)
+    shallow = Student(StudentConfig(**ttrain.ARCHS["affine-shallow"])).eval()
+    inp = example_inputs(full.cfg, 48, 64, n=2, seed=4)
+    batch = dict(zip(ttrain.MODEL_INPUTS, inp))
+    shallow.load_state_dict(prune_deep_path(full.state_dict(), shallow))
+    with pytest.raises(ttrain.DataError, match="live deep path"):
+        ttrain.check_pruning(full, shallow, batch)
+    with torch.no_grad():
+        full.up1.bias.fill_(-1000.0)  # dead, as in the shipped 0.6.0 and 0.7.0
+    shallow.load_state_dict(prune_deep_path(full.state_dict(), shallow))
+    ttrain.check_pruning(full, shallow, batch)
+    with torch.no_grad():
+        assert torch.equal(full.forward_raw(*inp), shallow.forward_raw(*inp))
+    assert count_parameters(shallow) < 0.3 * count_parameters(full)
+    with pytest.raises(ValueError, match="deep_path=False"):
+        prune_deep_path(full.state_dict(), full)
 
 
 def test_grid_slicing_interpolates_between_the_bins_around_each_pixel() -> None:
