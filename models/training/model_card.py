@@ -163,6 +163,11 @@ def lineage(run: dict) -> tuple[list[dict], list[str]]:
     return list(reversed(chain)), missing
 
 
+def _is_pruning(r: dict) -> bool:
+    """A stage that only removed a dead deep path (train.py --arch affine-shallow --steps 0)."""
+    return r["train"]["steps"] == 0 and r.get("model", {}).get("deep_path") is False and bool(r.get("init_from"))
+
+
 def write_model_card(
     path: Path,
     *,
@@ -185,6 +190,10 @@ def write_model_card(
     # Weights carry whatever every stage they were fine-tuned from saw.
     ancestors, missing = lineage(run)
     stages = ancestors + [run]
+    pruned = _is_pruning(run) and bool(ancestors)
+    if pruned:
+        tr = ancestors[-1]["train"]  # the settings that trained these weights
+        step = tr["steps"]
     assets = sorted({a for r in stages for a in r.get("assets", [])})
     pathtraced = any(any("pathtrace" in g for g in (r.get("generators") or [])) for r in stages)
     copyleft = [a for a in assets if a.startswith("trigger-rally-data")]
@@ -207,7 +216,12 @@ def write_model_card(
         "## Architecture",
         "",
         f"- pixel-unshuffle (x2) U-Net, widths {m['widths']}, residual blocks {m['blocks']},",
-        "  three stride-2 stages (so H and W must be multiples of 16), nearest upsampling with additive skips;",
+        (
+            "  three stride-2 stages (so H and W must be multiples of 16), nearest upsampling with additive skips;"
+            if m.get("deep_path", True)
+            else f"  one stride-2 stage (levels down to quarter resolution only: widths {m['widths'][:2]}; the runtime's"
+            " contract keeps H and W multiples of 16), nearest upsampling with additive skips;"
+        ),
         f"- FiLM (per-channel scale and shift) at every stage from an MLP on the prompt embedding; {params:,} parameters;",
         f"- window T = {m['window']}; head: "
         + (f"affine colour transform + detail branch (guide width {m.get('guide_width')})" if affine else "residual")
@@ -259,6 +273,15 @@ def write_model_card(
         "",
         "## Training settings",
         "",
+        *(
+            [
+                f"- this export: stage {len(stages)}, stage {len(stages) - 1}'s student without its deep path, which was dead"
+                " (no output depended on it; models/training/model.py, prune_deep_path; docs/photoreal.md, stage 28);"
+                f" no training. Stage {len(stages) - 1}'s settings:"
+            ]
+            if pruned
+            else []
+        ),
         f"- config {tr['name']}: {tr['steps']} steps (exported at step {step}), batch {tr['batch']} pairs of",
         f"  {tr['crop']}x{tr['crop']} crops, AdamW lr {tr['lr']} (warm-up {tr['warmup']}, cosine to 5 %), weight decay",
         f"  {tr['weight_decay']}, grad clip {tr['grad_clip']}, seed {tr['seed']}, {tr['precision']} autocast, channels_last, CPU",
@@ -356,7 +379,8 @@ def write_model_card(
         g = r.get("generators") or ["not recorded"]
         a = r.get("assets")
         lines.append(
-            f"| {i + 1}{' (this export)' if r is run else ''} | {r['train']['name']} | {r['train']['steps']} |"
+            f"| {i + 1}{' (this export)' if r is run else ''} | {r['train']['name']}"
+            f"{' (deep path pruned, no training)' if _is_pruning(r) else ''} | {r['train']['steps']} |"
             f" {r.get('sequence_count') or len(r['sequences'])} | {', '.join(g)} |"
             f" {', '.join(a) if a else ('procedural only' if a is not None else 'not recorded')} |"
         )

@@ -195,3 +195,20 @@ def test_exporting_a_run_again_into_the_package_it_started_from_keeps_its_lineag
     # another run from the same package (other data) keeps the package's last stage as an ancestor
     other = run_record("photoreal", 500, [], pkg)
     assert [a["train"]["name"] for a in lineage(other)[0]] == ["full", "photoreal"]
+
+
+def test_a_pruning_stage_is_named_and_the_training_settings_are_the_last_trained_stages(tmp_path: Path) -> None:
+    trained = make_chain(tmp_path, [])
+    wd = tmp_path / "s3"
+    (wd / "checkpoints").mkdir(parents=True)
+    (wd / "run.json").write_text(json.dumps(trained))
+    pruned = run_record("photoreal", 0, [], wd / "checkpoints" / "step_0001500.pt")
+    pruned["model"]["deep_path"] = False
+    text = card(tmp_path, pruned)
+    assert "| 4 (this export) | photoreal (deep path pruned, no training) | 0 |" in text
+    assert "this export: stage 4, stage 3's student without its deep path" in text
+    assert "config photoreal: 1500 steps (exported at step 1500)" in text  # stage 3's settings
+    assert "one stride-2 stage" in text and "three stride-2 stages" not in text
+    assert "NOT for release" not in text
+    plain = card(tmp_path, trained)
+    assert "deep path pruned" not in plain and "three stride-2 stages" in plain
