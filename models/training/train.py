@@ -152,6 +152,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--real-photos", type=Path, help="real-photo cache (realphotos.py extract) for the discriminator")
     ap.add_argument("--init-from", type=Path, help="start from this checkpoint's weights, or an exported package's (folder or model.onnx; same --arch; a fine-tune: new optimizer, step 0)")
     ap.add_argument("--reinit-deep", action="store_true", help="after --init-from, give the U-Net a fresh deep path (below the quarter-resolution level) with up1 at zero, keeping the output: revives a student whose deep path died (docs/photoreal.md, stage 28)")
+    ap.add_argument("--kept-lr-scale", type=float, default=1.0, help="with --reinit-deep: learning-rate factor for the weights kept from --init-from (the fresh deep path trains at --lr; default 1)")
     ap.add_argument("--weathers", help="comma-separated subset of target weathers (default: all in the data)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     ap.add_argument("--keep", type=int, default=3, help="checkpoints to keep (default 3)")
@@ -467,7 +468,7 @@ def train(args: argparse.Namespace) -> int:
 
     from data import DataConfig, TrainingData, validate_training_set
     from losses import LossWeights, total_loss, trust_target
-    from model import Student, StudentConfig, count_parameters, lift_to_grid, prune_deep_path, reinit_deep_path, watch_deep_path
+    from model import DEEP_PATH, Student, StudentConfig, count_parameters, lift_to_grid, prune_deep_path, reinit_deep_path, watch_deep_path
     from prompts import prompt_table
 
     cfg = resolve_config(args)
@@ -490,6 +491,10 @@ def train(args: argparse.Namespace) -> int:
         run["init_from"] = str(args.init_from)
     if args.reinit_deep:
         run["reinit_deep"] = True
+    if args.kept_lr_scale != 1.0:
+        if not args.reinit_deep:
+            raise DataError("--kept-lr-scale without --reinit-deep", "it scales the kept weights' learning rate against a fresh deep path's: add --reinit-deep")
+        run["kept_lr_scale"] = args.kept_lr_scale
 
     workdir: Path = args.workdir
     if args.fresh:
@@ -503,7 +508,17 @@ def train(args: argparse.Namespace) -> int:
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     model = Student(model_cfg).to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if args.kept_lr_scale != 1.0 and model_cfg.deep_path:
+        # --reinit-deep --kept-lr-scale S: the fresh deep path learns at --lr, the weights kept from
+        # --init-from at S times it (they are trained already; the new path is not)
+        deep_ids = {id(p) for n in DEEP_PATH if hasattr(model, n) for p in getattr(model, n).parameters()}
+        groups = [
+            {"params": [p for p in model.parameters() if id(p) in deep_ids], "lr_scale": 1.0},
+            {"params": [p for p in model.parameters() if id(p) not in deep_ids], "lr_scale": args.kept_lr_scale},
+        ]
+        opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     adv_params = None
     if cfg.gan_params == "detail":
         try:
@@ -607,7 +622,7 @@ def train(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             batch = to_torch(data.batch(cfg.seed, step))
             for g in opt.param_groups:
-                g["lr"] = lr_at(cfg, step)
+                g["lr"] = lr_at(cfg, step) * g.get("lr_scale", 1.0)
             opt.zero_grad(set_to_none=True)  # before the forward: the realism terms may write gradients
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 raw = model.forward_raw(*model_inputs(batch))
