@@ -127,6 +127,21 @@ def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
         capture_output=True, text=True, env=ENV, timeout=300,
     )
     assert r5.returncode == 2 and "live deep path" in r5.stderr, r5.stdout + r5.stderr
+    # A fresh deep path with the kept weights held back; the factor needs --reinit-deep.
+    r6 = subprocess.run(
+        [sys.executable, str(TRAINING / "train.py"),
+         *smoke_args(dataset, tmp_path / "work6", "--init-from", str(pkg), "--reinit-deep", "--kept-lr-scale", "0.25", "--steps", "2")],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )
+    assert r6.returncode == 0 and "deep path re-initialised" in r6.stdout, r6.stdout + r6.stderr
+    run6 = json.loads((tmp_path / "work6" / "run.json").read_text())
+    assert run6["reinit_deep"] is True and run6["kept_lr_scale"] == 0.25
+    r7 = subprocess.run(
+        [sys.executable, str(TRAINING / "train.py"),
+         *smoke_args(dataset, tmp_path / "work7", "--init-from", str(pkg), "--kept-lr-scale", "0.25", "--steps", "2")],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )
+    assert r7.returncode == 2 and "--kept-lr-scale without --reinit-deep" in r7.stderr, r7.stdout + r7.stderr
 
     # ONNX Runtime vs PyTorch on a real batch from the data (not only random inputs).
     import onnxruntime as ort
