@@ -222,6 +222,12 @@ def write_model_card(
             else f"  one stride-2 stage (levels down to quarter resolution only: widths {m['widths'][:2]}; the runtime's"
             " contract keeps H and W multiples of 16), nearest upsampling with additive skips;"
         ),
+        *(
+            ["- a global path at the bottleneck: its features averaged over the frame, through two linear layers,"
+             " shift it per channel (HDRNet's);"]
+            if m.get("global_context")
+            else []
+        ),
         f"- FiLM (per-channel scale and shift) at every stage from an MLP on the prompt embedding; {params:,} parameters;",
         f"- window T = {m['window']}; head: "
         + (f"affine colour transform + detail branch (guide width {m.get('guide_width')})" if affine else "residual")
@@ -289,6 +295,14 @@ def write_model_card(
         "  relative to the target's own change) + 0.5 edge (Sobel gradients of output vs target, x5 on input edges)"
         + _realism_terms(tr),
         *_augmentation(tr),
+        *(
+            [
+                "- deep path re-initialised at the start of this stage (`--reinit-deep`: up1 at zero, so the output"
+                f" was unchanged at its first step); the weights kept from the stage before at lr x {run.get('kept_lr_scale', 1.0)}"
+            ]
+            if run.get("reinit_deep") and not pruned
+            else []
+        ),
         f"- speed: {_speed(workdir)}; machine: {os.cpu_count()} CPU cores, {platform.machine()}",
         "",
         "## Metrics (held-out sequences)",

@@ -212,3 +212,18 @@ def test_a_pruning_stage_is_named_and_the_training_settings_are_the_last_trained
     assert "NOT for release" not in text
     plain = card(tmp_path, trained)
     assert "deep path pruned" not in plain and "three stride-2 stages" in plain
+
+
+def test_a_revived_deep_path_is_stated(tmp_path: Path) -> None:
+    run = make_chain(tmp_path, [])
+    assert "deep path re-initialised" not in card(tmp_path, run)
+    run["reinit_deep"] = True
+    run["kept_lr_scale"] = 0.25
+    assert "(`--reinit-deep`: up1 at zero, so the output was unchanged at its first step); the weights kept from the stage before at lr x 0.25" in card(tmp_path, run)
+
+
+def test_the_global_path_is_stated_only_when_present(tmp_path: Path) -> None:
+    run = make_chain(tmp_path, [])
+    assert "a global path at the bottleneck" not in card(tmp_path, run)
+    run["model"]["global_context"] = True
+    assert "- a global path at the bottleneck: its features averaged over the frame" in card(tmp_path, run)
