@@ -370,8 +370,8 @@ DEAD_BELOW = -20.0
 
 def watch_deep_path(model: "Student") -> dict[str, float]:
     """Record, at every forward pass, the share of up1's outputs above DEAD_BELOW (in the returned
-    dict's "alive"): 0 means the deep path has died. Shipped students 0.6.0 and 0.7.0 have 0 (their
-    activations grow ~10x a layer below the quarter-resolution level, up1's land at -200 to -700k)."""
+    dict's "alive"): 0 means the deep path has died. The shipped students 0.2.0 to 0.7.0 have 0 (their
+    activations grow ~10x a layer below the quarter-resolution level; up1's outputs lie below -200)."""
     seen: dict[str, float] = {}
     if not model.cfg.deep_path:
         return seen  # nothing to watch

@@ -308,6 +308,9 @@ def check_resumable(old: dict, new: dict, workdir: Path) -> None:
     for k in ("weathers", "sequences"):
         if old.get(k) != new[k]:
             diffs.append(f"{k} changed")
+    for k in ("reinit_deep", "kept_lr_scale"):  # absent = off / 1
+        if old.get(k) != new.get(k):
+            diffs.append(f"{k}: {old.get(k)!r} -> {new.get(k)!r}")
     if diffs:
         raise DataError(
             f"{workdir} holds a run with different settings ({'; '.join(diffs)})",

@@ -877,3 +877,14 @@ def test_text_encoder_export() -> None:
     fx = json.loads((ROOT / "tests" / "fixtures" / "wordpiece_cases.json").read_text())
     for c in fx["cases"]:
         assert tok(c["text"])["input_ids"] == c["ids"]
+
+
+def test_a_resume_with_another_deep_path_setting_is_refused(tmp_path: Path) -> None:
+    old = {"train": {"steps": 10}, "model": {"head": "affine"}, "weathers": ["clear"], "sequences": ["a"],
+           "reinit_deep": True, "kept_lr_scale": 0.25}
+    ttrain.check_resumable(old, dict(old), tmp_path)
+    with pytest.raises(ttrain.DataError, match="kept_lr_scale"):
+        ttrain.check_resumable(old, {**old, "kept_lr_scale": 0.5}, tmp_path)
+    plain = {k: v for k, v in old.items() if k not in ("reinit_deep", "kept_lr_scale")}
+    with pytest.raises(ttrain.DataError, match="reinit_deep"):
+        ttrain.check_resumable(old, plain, tmp_path)
