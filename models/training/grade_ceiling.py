@@ -26,10 +26,10 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from dataclasses import dataclass
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seqio import DataError, Sequence, find_sequences  # noqa: E402

@@ -58,6 +58,14 @@ def smoke_args(data: Path, work: Path, *extra: str) -> list[str]:
 # End to end
 
 
+def train_cli(dataset: Path, workdir: Path, *extra: str) -> subprocess.CompletedProcess:
+    """train.py as a user runs it, on the smoke data set."""
+    return subprocess.run(
+        [sys.executable, str(TRAINING / "train.py"), *smoke_args(dataset, workdir, *extra)],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )
+
+
 def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
     work = tmp_path / "work"
     t0 = time.time()
@@ -93,54 +101,31 @@ def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
         assert torch.equal(back[k], v), k
     lin = json.loads((pkg / "lineage.json").read_text())
     assert lin["complete"] and [st["train"]["steps"] for st in lin["stages"]] == [6]
-    r2 = subprocess.run(
-        [sys.executable, str(TRAINING / "train.py"), *smoke_args(dataset, tmp_path / "work2", "--init-from", str(pkg), "--steps", "2")],
-        capture_output=True, text=True, env=ENV, timeout=300,
-    )
+    r2 = train_cli(dataset, tmp_path / "work2", "--init-from", str(pkg), "--steps", "2")
     assert r2.returncode == 0 and "initialised from the package" in r2.stdout, r2.stdout + r2.stderr
     # The same package grows into a bilateral-grid student (every bin starts as its transform).
-    r3 = subprocess.run(
-        [sys.executable, str(TRAINING / "train.py"),
-         *smoke_args(dataset, tmp_path / "work3", "--arch", "affine-grid", "--init-from", str(pkg), "--steps", "2")],
-        capture_output=True, text=True, env=ENV, timeout=300,
-    )
+    r3 = train_cli(dataset, tmp_path / "work3", "--arch", "affine-grid", "--init-from", str(pkg), "--steps", "2")
     assert r3.returncode == 0 and "lifted to 8 grid bin(s)" in r3.stdout, r3.stdout + r3.stderr
     assert json.loads((tmp_path / "work3" / "run.json").read_text())["model"]["grid_bins"] == 8
     pkg3 = tmp_path / "pkg3"
     assert texport.main(["--workdir", str(tmp_path / "work3"), "--out", str(pkg3)]) == 0
     assert validate_package(pkg3) == []
     # ... and into a student with the global path (exported with dynamic sizes like the others).
-    r4 = subprocess.run(
-        [sys.executable, str(TRAINING / "train.py"),
-         *smoke_args(dataset, tmp_path / "work4", "--arch", "affine-global", "--init-from", str(pkg), "--steps", "2")],
-        capture_output=True, text=True, env=ENV, timeout=300,
-    )
+    r4 = train_cli(dataset, tmp_path / "work4", "--arch", "affine-global", "--init-from", str(pkg), "--steps", "2")
     assert r4.returncode == 0 and "global path True" in r4.stdout, r4.stdout + r4.stderr
     assert json.loads((tmp_path / "work4" / "run.json").read_text())["model"]["global_context"] is True
     pkg4 = tmp_path / "pkg4"
     assert texport.main(["--workdir", str(tmp_path / "work4"), "--out", str(pkg4)]) == 0
     assert validate_package(pkg4) == []
     # A shallow student from the package: refused, since this package's deep path is alive.
-    r5 = subprocess.run(
-        [sys.executable, str(TRAINING / "train.py"),
-         *smoke_args(dataset, tmp_path / "work5", "--arch", "affine-shallow", "--init-from", str(pkg), "--steps", "0")],
-        capture_output=True, text=True, env=ENV, timeout=300,
-    )
+    r5 = train_cli(dataset, tmp_path / "work5", "--arch", "affine-shallow", "--init-from", str(pkg), "--steps", "0")
     assert r5.returncode == 2 and "live deep path" in r5.stderr, r5.stdout + r5.stderr
     # A fresh deep path with the kept weights held back; the factor needs --reinit-deep.
-    r6 = subprocess.run(
-        [sys.executable, str(TRAINING / "train.py"),
-         *smoke_args(dataset, tmp_path / "work6", "--init-from", str(pkg), "--reinit-deep", "--kept-lr-scale", "0.25", "--steps", "2")],
-        capture_output=True, text=True, env=ENV, timeout=300,
-    )
+    r6 = train_cli(dataset, tmp_path / "work6", "--init-from", str(pkg), "--reinit-deep", "--kept-lr-scale", "0.25", "--steps", "2")
     assert r6.returncode == 0 and "deep path re-initialised" in r6.stdout, r6.stdout + r6.stderr
     run6 = json.loads((tmp_path / "work6" / "run.json").read_text())
     assert run6["reinit_deep"] is True and run6["kept_lr_scale"] == 0.25
-    r7 = subprocess.run(
-        [sys.executable, str(TRAINING / "train.py"),
-         *smoke_args(dataset, tmp_path / "work7", "--init-from", str(pkg), "--kept-lr-scale", "0.25", "--steps", "2")],
-        capture_output=True, text=True, env=ENV, timeout=300,
-    )
+    r7 = train_cli(dataset, tmp_path / "work7", "--init-from", str(pkg), "--kept-lr-scale", "0.25", "--steps", "2")
     assert r7.returncode == 2 and "--kept-lr-scale without --reinit-deep" in r7.stderr, r7.stdout + r7.stderr
 
     # ONNX Runtime vs PyTorch on a real batch from the data (not only random inputs).
