@@ -303,6 +303,11 @@ def write_model_card(
             if run.get("reinit_deep") and not pruned
             else []
         ),
+        *(
+            [f"- the deep path and global path at the lr above, the weights outside them at lr x {run['kept_lr_scale']}"]
+            if run.get("kept_lr_scale", 1.0) != 1.0 and not run.get("reinit_deep") and not pruned
+            else []
+        ),
         f"- speed: {_speed(workdir)}; machine: {os.cpu_count()} CPU cores, {platform.machine()}",
         "",
         "## Metrics (held-out sequences)",

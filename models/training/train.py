@@ -152,7 +152,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--real-photos", type=Path, help="real-photo cache (realphotos.py extract) for the discriminator")
     ap.add_argument("--init-from", type=Path, help="start from this checkpoint's weights, or an exported package's (folder or model.onnx; same --arch; a fine-tune: new optimizer, step 0)")
     ap.add_argument("--reinit-deep", action="store_true", help="after --init-from, give the U-Net a fresh deep path (below the quarter-resolution level) with up1 at zero, keeping the output: revives a student whose deep path died (docs/photoreal.md, stage 28)")
-    ap.add_argument("--kept-lr-scale", type=float, default=1.0, help="with --reinit-deep: learning-rate factor for the weights kept from --init-from (the fresh deep path trains at --lr; default 1)")
+    ap.add_argument("--kept-lr-scale", type=float, default=1.0, help="with --init-from: learning-rate factor for the weights outside the deep path (the deep path, fresh with --reinit-deep or lifted, and the global path train at --lr; default 1)")
     ap.add_argument("--weathers", help="comma-separated subset of target weathers (default: all in the data)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     ap.add_argument("--keep", type=int, default=3, help="checkpoints to keep (default 3)")
@@ -495,8 +495,8 @@ def train(args: argparse.Namespace) -> int:
     if args.reinit_deep:
         run["reinit_deep"] = True
     if args.kept_lr_scale != 1.0:
-        if not args.reinit_deep:
-            raise DataError("--kept-lr-scale without --reinit-deep", "it scales the kept weights' learning rate against a fresh deep path's: add --reinit-deep")
+        if args.init_from is None:
+            raise DataError("--kept-lr-scale without --init-from", "it scales the trained weights' learning rate against the deep path's: add --init-from PACKAGE")
         run["kept_lr_scale"] = args.kept_lr_scale
 
     workdir: Path = args.workdir
@@ -512,8 +512,8 @@ def train(args: argparse.Namespace) -> int:
     np.random.seed(cfg.seed)
     model = Student(model_cfg).to(memory_format=torch.channels_last)
     if args.kept_lr_scale != 1.0 and model_cfg.deep_path:
-        # --reinit-deep --kept-lr-scale S: the fresh deep path learns at --lr, the weights kept from
-        # --init-from at S times it (they are trained already; the new path is not)
+        # --kept-lr-scale S: the deep path (fresh with --reinit-deep, or revived in a stage before) learns
+        # at --lr, the weights outside it at S times it (trained for many more steps than the path)
         deep_ids = {id(p) for n in DEEP_PATH if hasattr(model, n) for p in getattr(model, n).parameters()}
         groups = [
             {"params": [p for p in model.parameters() if id(p) in deep_ids], "lr_scale": 1.0},

@@ -120,13 +120,13 @@ def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
     # A shallow student from the package: refused, since this package's deep path is alive.
     r5 = train_cli(dataset, tmp_path / "work5", "--arch", "affine-shallow", "--init-from", str(pkg), "--steps", "0")
     assert r5.returncode == 2 and "live deep path" in r5.stderr, r5.stdout + r5.stderr
-    # A fresh deep path with the kept weights held back; the factor needs --reinit-deep.
+    # A fresh deep path with the kept weights held back; the factor needs --init-from.
     r6 = train_cli(dataset, tmp_path / "work6", "--init-from", str(pkg), "--reinit-deep", "--kept-lr-scale", "0.25", "--steps", "2")
     assert r6.returncode == 0 and "deep path re-initialised" in r6.stdout, r6.stdout + r6.stderr
     run6 = json.loads((tmp_path / "work6" / "run.json").read_text())
     assert run6["reinit_deep"] is True and run6["kept_lr_scale"] == 0.25
-    r7 = train_cli(dataset, tmp_path / "work7", "--init-from", str(pkg), "--kept-lr-scale", "0.25", "--steps", "2")
-    assert r7.returncode == 2 and "--kept-lr-scale without --reinit-deep" in r7.stderr, r7.stdout + r7.stderr
+    r7 = train_cli(dataset, tmp_path / "work7", "--kept-lr-scale", "0.25", "--steps", "2")
+    assert r7.returncode == 2 and "--kept-lr-scale without --init-from" in r7.stderr, r7.stdout + r7.stderr
 
     # ONNX Runtime vs PyTorch on a real batch from the data (not only random inputs).
     import onnxruntime as ort
