@@ -220,6 +220,16 @@ def test_a_revived_deep_path_is_stated(tmp_path: Path) -> None:
     run["reinit_deep"] = True
     run["kept_lr_scale"] = 0.25
     assert "(`--reinit-deep`: up1 at zero, so the output was unchanged at its first step); the weights kept from the stage before at lr x 0.25" in card(tmp_path, run)
+    assert "the weights outside them at lr x" not in card(tmp_path, run)  # said once, in the line above
+
+
+def test_a_deep_path_trained_faster_than_the_rest_is_stated(tmp_path: Path) -> None:
+    run = make_chain(tmp_path, [])
+    assert "the weights outside them" not in card(tmp_path, run)
+    run["kept_lr_scale"] = 0.25  # --kept-lr-scale without --reinit-deep (0.9.0's stage)
+    text = card(tmp_path, run)
+    assert "- the deep path and global path at the lr above, the weights outside them at lr x 0.25" in text
+    assert "deep path re-initialised" not in text
 
 
 def test_the_global_path_is_stated_only_when_present(tmp_path: Path) -> None:
