@@ -311,6 +311,10 @@ def check_resumable(old: dict, new: dict, workdir: Path) -> None:
     for k in ("reinit_deep", "kept_lr_scale"):  # absent = off / 1
         if old.get(k) != new.get(k):
             diffs.append(f"{k}: {old.get(k)!r} -> {new.get(k)!r}")
+    # The weights a run started from: resuming it from another package would mix two runs' records.
+    was, now = old.get("init_from"), new.get("init_from")
+    if (was is None) != (now is None) or (was is not None and Path(was).resolve() != Path(now).resolve()):
+        diffs.append(f"init_from: {was!r} -> {now!r}")
     if diffs:
         raise DataError(
             f"{workdir} holds a run with different settings ({'; '.join(diffs)})",

@@ -875,3 +875,15 @@ def test_a_resume_with_another_deep_path_setting_is_refused(tmp_path: Path) -> N
     plain = {k: v for k, v in old.items() if k not in ("reinit_deep", "kept_lr_scale")}
     with pytest.raises(ttrain.DataError, match="reinit_deep"):
         ttrain.check_resumable(old, plain, tmp_path)
+
+
+def test_a_resume_from_other_weights_is_refused(tmp_path: Path) -> None:
+    old = {"train": {"steps": 10}, "model": {"head": "affine"}, "weathers": ["clear"], "sequences": ["a"],
+           "init_from": str(tmp_path / "pkg")}
+    ttrain.check_resumable(old, dict(old), tmp_path)
+    # the same package named another way is the same start
+    ttrain.check_resumable(old, {**old, "init_from": str(tmp_path / "x" / ".." / "pkg")}, tmp_path)
+    with pytest.raises(ttrain.DataError, match="init_from"):
+        ttrain.check_resumable(old, {**old, "init_from": str(tmp_path / "other")}, tmp_path)
+    with pytest.raises(ttrain.DataError, match="init_from"):
+        ttrain.check_resumable(old, {k: v for k, v in old.items() if k != "init_from"}, tmp_path)
