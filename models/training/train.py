@@ -501,6 +501,8 @@ def train(args: argparse.Namespace) -> int:
     if args.kept_lr_scale != 1.0:
         if args.init_from is None:
             raise DataError("--kept-lr-scale without --init-from", "it scales the trained weights' learning rate against the deep path's: add --init-from PACKAGE")
+        if not model_cfg.deep_path:
+            raise DataError(f"--kept-lr-scale with --arch {args.arch}", "this student has no deep path to train apart from the rest: drop --kept-lr-scale")
         run["kept_lr_scale"] = args.kept_lr_scale
 
     workdir: Path = args.workdir
@@ -516,8 +518,9 @@ def train(args: argparse.Namespace) -> int:
     np.random.seed(cfg.seed)
     model = Student(model_cfg).to(memory_format=torch.channels_last)
     if args.kept_lr_scale != 1.0 and model_cfg.deep_path:
-        # --kept-lr-scale S: the deep path (fresh with --reinit-deep, or revived in a stage before) learns
-        # at --lr, the weights outside it at S times it (trained for many more steps than the path)
+        # --kept-lr-scale S: the deep path and the global path in it (fresh with --reinit-deep, or revived
+        # in a stage before) learn at --lr, the weights outside them at S times it (trained for many more
+        # steps than the path)
         deep_ids = {id(p) for n in DEEP_PATH if hasattr(model, n) for p in getattr(model, n).parameters()}
         groups = [
             {"params": [p for p in model.parameters() if id(p) in deep_ids], "lr_scale": 1.0},

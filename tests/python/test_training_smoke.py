@@ -127,6 +127,8 @@ def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
     assert run6["reinit_deep"] is True and run6["kept_lr_scale"] == 0.25
     r7 = train_cli(dataset, tmp_path / "work7", "--kept-lr-scale", "0.25", "--steps", "2")
     assert r7.returncode == 2 and "--kept-lr-scale without --init-from" in r7.stderr, r7.stdout + r7.stderr
+    r8 = train_cli(dataset, tmp_path / "work8", "--arch", "affine-shallow", "--init-from", str(pkg), "--kept-lr-scale", "0.25", "--steps", "2")
+    assert r8.returncode == 2 and "--kept-lr-scale with --arch affine-shallow" in r8.stderr, r8.stdout + r8.stderr
 
     # ONNX Runtime vs PyTorch on a real batch from the data (not only random inputs).
     import onnxruntime as ort
