@@ -308,13 +308,14 @@ def check_resumable(old: dict, new: dict, workdir: Path) -> None:
     for k in ("weathers", "sequences"):
         if old.get(k) != new[k]:
             diffs.append(f"{k} changed")
-    for k in ("reinit_deep", "kept_lr_scale"):  # absent = off / 1
-        if old.get(k) != new.get(k):
-            diffs.append(f"{k}: {old.get(k)!r} -> {new.get(k)!r}")
-    # The weights a run started from: resuming it from another package would mix two runs' records.
-    was, now = old.get("init_from"), new.get("init_from")
-    if (was is None) != (now is None) or (was is not None and Path(was).resolve() != Path(now).resolve()):
-        diffs.append(f"init_from: {was!r} -> {now!r}")
+    # How the run started (absent = off / 1 / from scratch); resuming from other weights would mix
+    # two runs' records, and one package named by two paths is the same start.
+    def start(run: dict) -> dict:
+        return {**{k: run.get(k) for k in ("reinit_deep", "kept_lr_scale")},
+                "init_from": None if run.get("init_from") is None else Path(run["init_from"]).resolve()}
+
+    was, now = start(old), start(new)
+    diffs += [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in was if was[k] != now[k]]
     if diffs:
         raise DataError(
             f"{workdir} holds a run with different settings ({'; '.join(diffs)})",
