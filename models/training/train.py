@@ -498,6 +498,10 @@ def train(args: argparse.Namespace) -> int:
     if args.init_from is not None:
         run["init_from"] = str(args.init_from)
     if args.reinit_deep:
+        if not model_cfg.deep_path:
+            raise DataError(f"--reinit-deep with --arch {args.arch}", "that student has no deep path; drop --reinit-deep")
+        if args.init_from is None:
+            raise DataError("--reinit-deep without --init-from", "a fresh student's deep path is already fresh: drop --reinit-deep, or pass --init-from")
         run["reinit_deep"] = True
     if args.kept_lr_scale != 1.0:
         if args.init_from is None:
@@ -518,7 +522,7 @@ def train(args: argparse.Namespace) -> int:
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     model = Student(model_cfg).to(memory_format=torch.channels_last)
-    if args.kept_lr_scale != 1.0 and model_cfg.deep_path:
+    if args.kept_lr_scale != 1.0:  # checked above: a lifted student with a deep path
         # --kept-lr-scale S: the deep path and the global path in it (fresh with --reinit-deep, or revived
         # in a stage before) learn at --lr, the weights outside them at S times it (trained for many more
         # steps than the path)
@@ -578,14 +582,9 @@ def train(args: argparse.Namespace) -> int:
                     "pass the --arch that checkpoint was trained with (or affine into affine-grid, affine-global or affine-shallow)",
                 )
             print(f"initialised from {args.init_from} (step {init['step']})")
-    if args.reinit_deep:
-        if not model_cfg.deep_path:
-            raise DataError(f"--reinit-deep with --arch {args.arch}", "that student has no deep path; drop --reinit-deep")
-        if args.init_from is None:
-            raise DataError("--reinit-deep without --init-from", "a fresh student's deep path is already fresh: drop --reinit-deep, or pass --init-from")
-        if state is None:  # a resumed run keeps the revived path it has trained
-            reinit_deep_path(model, cfg.seed)
-            print("deep path re-initialised (up1 at zero: the output is unchanged)")
+    if args.reinit_deep and state is None:  # a resumed run keeps the revived path it has trained
+        reinit_deep_path(model, cfg.seed)
+        print("deep path re-initialised (up1 at zero: the output is unchanged)")
     deep = watch_deep_path(model)
     step = 0
     if state is not None:

@@ -325,9 +325,9 @@ fn history_taps(hist: &[f32], taps: [usize; 4], wt: [f32; 4]) -> ([f32; 3], f32)
 /// [`reproject_row`] in AVX2: [`LANES`] pixels at a time, one per lane, the same operations in the
 /// same order (so the same bits). Depth taps are loaded by index and each pixel's history taps as
 /// two 256-bit loads (the left and right tap of a row are adjacent), not with AVX2 gathers (slower
-/// on the Zen 3 measured, docs/cpu-backend.md). The last `w % LANES` pixels go through [`reproject_row`]. Lanes
-/// that leave the image read clamped (in-bounds) taps and are then marked unused, as the scalar
-/// loop's `continue` does.
+/// on the Zen 3 measured, docs/cpu-backend.md). The last `w % LANES` pixels go through
+/// [`reproject_row`]. Lanes that leave the image read clamped (in-bounds) taps and are then marked
+/// unused, as the scalar loop's `continue` does.
 ///
 /// # Safety
 /// The CPU must have AVX2; `history` must have the current image's size and 4 channels.
