@@ -21,6 +21,7 @@ temporal weight of 0 (the "previous" half then repeats frame t). Each batch depe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,9 @@ class DataConfig:
     # Weathers whose targets are not albedo x light (fog's airlight and snow cover do not take the
     # surface's colour): their pairs are never recoloured.
     albedo_aug_skip: tuple[str, ...] = ()
+    # How often each weather's pairs are drawn relative to the others (absent = 1): a look the student
+    # does worst on (golden hour, docs/photoreal.md) can get more of the steps without new renders.
+    weather_weights: tuple[tuple[str, float], ...] = ()
 
 
 EXPOSURE_EV = (-3.0, 0.5)
@@ -163,6 +167,41 @@ def validate_training_set(seqs: list[Sequence], weathers: list[str] | None, crop
     return chosen
 
 
+def parse_weather_weights(text: str) -> dict[str, float]:
+    """`golden_hour=3,clear=2` -> {"golden_hour": 3.0, "clear": 2.0}; a ValueError naming the bad part."""
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, eq, value = part.partition("=")
+        name = name.strip()
+        try:
+            w = float(value) if eq else float("nan")
+        except ValueError:
+            w = float("nan")
+        if not name or not math.isfinite(w) or w <= 0:
+            raise ValueError(f"{part!r} is not WEATHER=WEIGHT with a positive weight (e.g. golden_hour=3)")
+        if name in out:
+            raise ValueError(f"{name} is given twice")
+        out[name] = w
+    return out
+
+
+def item_probabilities(items: list[tuple[int, str]], weathers: list[str], weights: dict[str, float]) -> np.ndarray | None:
+    """Per (sequence, weather) item, its chance of being drawn (None: uniform). Each weather's pairs
+    share its weight's part of the draws in proportion to how many pairs it has, as without weights."""
+    unknown = sorted(set(weights) - set(weathers))
+    if unknown:
+        raise DataError(
+            f"weather weights name {', '.join(unknown)}, not among the weathers trained ({', '.join(weathers)})",
+            "use the weathers' names from the targets of sequence.json (or --weathers)",
+        )
+    w = np.array([weights.get(weather, 1.0) for _, weather in items], np.float64)
+    if np.all(w == w[0]):
+        return None
+    return w / w.sum()
+
+
 class TrainingData:
     def __init__(self, seqs: list[Sequence], weathers: list[str], prompts: PromptTable, cfg: DataConfig) -> None:
         self.seqs = seqs
@@ -172,6 +211,14 @@ class TrainingData:
         self.items = [(si, w) for si, s in enumerate(seqs) for w in weathers if w in s.targets]
         if not self.items:
             raise DataError("no (sequence, weather) pair to train on", "check --weathers against the sequences' targets")
+        self.item_p = item_probabilities(self.items, weathers, dict(cfg.weather_weights))
+
+    def draw_item(self, rng: np.random.Generator) -> tuple[int, str]:
+        """One (sequence, weather) pair: uniform, or by `weather_weights` where they differ."""
+        if self.item_p is None:
+            # (the draw every run before weather weights made: unweighted runs keep their exact batches)
+            return self.items[int(rng.integers(len(self.items)))]
+        return self.items[int(rng.choice(len(self.items), p=self.item_p))]
 
     def _prev(self, si: int, t: int, weather: str, rng: np.random.Generator) -> np.ndarray:
         seq = self.seqs[si]
@@ -220,7 +267,7 @@ class TrainingData:
         cur_rows: list[dict[str, np.ndarray]] = []
         motion, valid, tw, prompt = [], [], [], []
         for _ in range(self.cfg.batch):
-            si, weather = self.items[int(rng.integers(len(self.items)))]
+            si, weather = self.draw_item(rng)
             seq = self.seqs[si]
             t = int(rng.integers(seq.frame_count))
             y0 = int(rng.integers(seq.height - c + 1))

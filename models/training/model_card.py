@@ -68,11 +68,18 @@ def _realism_terms(tr: dict[str, Any]) -> str:
 
 
 def _augmentation(tr: dict[str, Any]) -> list[str]:
-    """The card's lines on exposure, white-balance and surface-colour augmentation, when the run used them."""
+    """The card's lines on weather weights and on exposure, white-balance and surface-colour
+    augmentation, when the run used them."""
     lines = []
+    ww = tr.get("weather_weights") or ""
+    if ww:
+        lines.append(
+            f"- weather weights (`--weather-weights {ww}`): those weathers' pairs drawn that many times as often"
+            " as each other weather's"
+        )
     wb = tr.get("white_balance_aug") or 0.0
     if wb > 0:
-        lines = [
+        lines += [
             f"- white-balance augmentation (`--white-balance-aug {wb}`): {wb:.0%} of the pairs get red and blue gains of"
             " 2^U(-0.4, 0.4) on their engine frames only (not the target),",
             "  so another engine's ambient or sky tint is corrected to the same look instead of shifting it",

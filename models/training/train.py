@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from data import parse_weather_weights
 from seqio import DataError, find_sequences
 
 EXIT_DATA = 2
@@ -77,6 +78,9 @@ class TrainConfig:
     albedo_aug: float = 0.0
     # comma-separated weathers never recoloured by it (data.DataConfig.albedo_aug_skip)
     albedo_aug_skip: str = ""
+    # comma-separated weather=weight: how often each weather's pairs are drawn relative to the
+    # others, absent = 1 (data.DataConfig.weather_weights)
+    weather_weights: str = ""
     # weight of the Sobel-gradient term (losses.LossWeights.edge); its default is the losses' default
     edge: float = 0.5
     # weight of the temporal term (losses.LossWeights.temporal: the output's change along the motion
@@ -154,6 +158,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--reinit-deep", action="store_true", help="after --init-from, give the U-Net a fresh deep path (below the quarter-resolution level) with up1 at zero, keeping the output: revives a student whose deep path died (docs/photoreal.md, stage 28)")
     ap.add_argument("--kept-lr-scale", type=float, default=1.0, help="with --init-from: learning-rate factor for the weights outside the deep path (the deep path, fresh with --reinit-deep or lifted, and the global path train at --lr; default 1)")
     ap.add_argument("--weathers", help="comma-separated subset of target weathers (default: all in the data)")
+    ap.add_argument("--weather-weights", help="comma-separated WEATHER=WEIGHT: draw those weathers' pairs that much more often than the others' (weight 1), e.g. golden_hour=3")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     ap.add_argument("--keep", type=int, default=3, help="checkpoints to keep (default 3)")
     ap.add_argument("--stop-after", type=int, default=0, help="stop (with a checkpoint) after this many steps in this invocation")
@@ -182,6 +187,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--albedo-aug must be between 0 and 1 (got {args.albedo_aug})")
     if args.gan_start is not None and args.gan_start < 0:
         ap.error(f"--gan-start must not be negative (got {args.gan_start})")
+    if args.weather_weights is not None:
+        try:
+            weights = parse_weather_weights(args.weather_weights)
+        except ValueError as e:
+            ap.error(f"--weather-weights: {e}")
+        if args.weathers:
+            unknown = sorted(set(weights) - {w.strip() for w in args.weathers.split(",")})
+            if unknown:
+                ap.error(f"--weather-weights names {', '.join(unknown)}, which --weathers leaves out")
     return args
 
 
@@ -195,6 +209,10 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
             over[k] = v
     if args.albedo_aug_skip is not None:
         over["albedo_aug_skip"] = ",".join(w.strip() for w in args.albedo_aug_skip.split(",") if w.strip())
+    if args.weather_weights is not None:
+        # one spelling per setting (sorted, weight 1 dropped), so a resumed run compares equal
+        weights = parse_weather_weights(args.weather_weights)
+        over["weather_weights"] = ",".join(f"{w}={v:g}" for w, v in sorted(weights.items()) if v != 1.0)
     cfg = replace(cfg, **over)
     if cfg.warmup >= cfg.steps:
         cfg = replace(cfg, warmup=max(1, cfg.steps // 10))
@@ -474,7 +492,7 @@ class Realism:
 def train(args: argparse.Namespace) -> int:
     import torch
 
-    from data import DataConfig, TrainingData, validate_training_set
+    from data import DataConfig, TrainingData, item_probabilities, validate_training_set
     from losses import LossWeights, total_loss, trust_target
     from model import DEEP_PATH, Student, StudentConfig, count_parameters, lift_to_grid, prune_deep_path, reinit_deep_path, watch_deep_path
     from prompts import prompt_table
@@ -486,6 +504,9 @@ def train(args: argparse.Namespace) -> int:
     seqs = [s for s in all_seqs if s.split == "train"]
     weathers = validate_training_set(seqs, args.weathers.split(",") if args.weathers else None, cfg.crop)
     prompts = prompt_table(weathers)
+    # checked against the data's weathers before any weights load
+    weights = tuple(parse_weather_weights(cfg.weather_weights).items())
+    item_probabilities([(0, w) for w in weathers], weathers, dict(weights))
     copyleft = sorted({a for s in seqs for a in s.meta.get("assets", []) if a.startswith("trigger-rally-data")})
     if copyleft:  # the model card's license section must say so; models/pathtrace renders without them by default
         print(
@@ -600,7 +621,7 @@ def train(args: argparse.Namespace) -> int:
     (workdir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     trim_log(workdir / "log.jsonl", step)
 
-    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w)))
+    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w), weather_weights=weights))
     lw = LossWeights(edge=cfg.edge, temporal=cfg.temporal)
     if pruned_from is not None:
         check_pruning(pruned_from, model, to_torch(data.batch(cfg.seed, 0)))

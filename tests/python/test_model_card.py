@@ -101,6 +101,9 @@ def test_albedo_augmentation_is_stated_only_when_used(tmp_path: Path) -> None:
     assert "never for" not in card(tmp_path, run)
     run["train"]["albedo_aug_skip"] = "fog,snow"
     assert "(never for fog,snow)" in card(tmp_path, run)
+    assert "weather weights" not in card(tmp_path, run)
+    run["train"]["weather_weights"] = "golden_hour=3"
+    assert "weather weights (`--weather-weights golden_hour=3`)" in card(tmp_path, run)
 
 
 def test_engine_look_variants_are_counted_only_when_present(tmp_path: Path) -> None:

@@ -340,7 +340,9 @@ def test_unreadable_newest_checkpoint_falls_back(dataset: Path, tmp_path: Path, 
 
 @pytest.mark.parametrize(
     "extra",
-    [["--crop", "30"], ["--steps", "0"], ["--lr", "-1"], ["--config", "huge"], ["--batch", "-2"], ["--edge", "-0.5"], ["--edge", "nan"], ["--temporal", "-1"]],
+    [["--crop", "30"], ["--steps", "0"], ["--lr", "-1"], ["--config", "huge"], ["--batch", "-2"], ["--edge", "-0.5"], ["--edge", "nan"], ["--temporal", "-1"],
+     ["--weather-weights", "fog"], ["--weather-weights", "fog=0"], ["--weather-weights", "fog=x"], ["--weather-weights", "fog=2,fog=3"],
+     ["--weathers", "clear", "--weather-weights", "fog=2"]],
 )
 def test_bad_arguments_exit_2(dataset: Path, tmp_path: Path, extra: list[str]) -> None:
     with pytest.raises(SystemExit) as e:
@@ -635,6 +637,33 @@ def test_albedo_augmentation_skips_the_named_weathers(dataset: Path) -> None:
         seqs, ["fog"], prompt_table(["fog"]), tdata.DataConfig(**cfg, albedo_aug=1.0, albedo_aug_skip=("snow",))
     ).batch(5, 2)
     assert not np.array_equal(plain["target"], other["target"])
+
+
+def test_weather_weights_set_how_often_each_weather_is_drawn(dataset: Path) -> None:
+    """--weather-weights: a weather weighted 4 gets 4/5 of the draws against one weighted 1; equal
+    weights draw as no weights do (the same batches); a weight for a weather not trained is a
+    clear error."""
+    seqs = [s for s in find_sequences([dataset]) if s.split == "train"]
+    ws = ["clear", "fog"]
+
+    def data(weights: tuple[tuple[str, float], ...] = ()) -> tdata.TrainingData:
+        return tdata.TrainingData(seqs, ws, prompt_table(ws), tdata.DataConfig(crop=32, batch=2, weather_weights=weights))
+
+    rng = np.random.default_rng(7)
+    draws = [data((("fog", 4.0),)).draw_item(rng)[1] for _ in range(4000)]
+    share = draws.count("fog") / len(draws)
+    assert abs(share - 0.8) < 0.03, share
+    plain, even = data().batch(5, 2), data((("fog", 2.0), ("clear", 2.0))).batch(5, 2)
+    for k in plain:
+        assert np.array_equal(plain[k], even[k]), k
+    with pytest.raises(tdata.DataError, match="snow, not among the weathers trained"):
+        data((("snow", 2.0),))
+
+
+def test_weather_weights_for_a_weather_the_data_lacks_stop_before_training(dataset: Path, tmp_path: Path, capsys) -> None:
+    err = run_train_expect_error(dataset, tmp_path / "w", capsys, "--weather-weights", "golden_hour=3")
+    assert "golden_hour, not among the weathers trained" in err
+    assert not (tmp_path / "w" / "checkpoints").exists()
 
 
 def test_flawed_sky_is_not_learned(dataset: Path) -> None:
