@@ -137,8 +137,13 @@ def main() -> None:
     info = {
         "matrices": cams, "fx": fx, "fy": fx, "cx": w / 2.0, "cy": spec["height"] / 2.0,
         "cuts": path.cuts, "assets": sorted(set(layout.assets_used)), "fallbacks": layout.fallbacks,
-        "probe": probe, "timing": {},
+        "probe": probe, "timing": {}, "sun": light.sun_record(spec["weathers"]),
     }
+    if spec.get("describe_only"):  # the scene, cameras and sun of an existing clip, nothing rendered
+        with open(os.path.join(raw, "camera.json"), "w") as f:
+            json.dump(info, f)
+        log("done (described, nothing rendered)")
+        return
     threads = spec.get("threads", 1)
     n = spec["frames"]
     # engine look (a look variant's parameters, when the spec has one)

@@ -122,6 +122,19 @@ class Lighting:
         # the lamp shines along its local -Z: towards it is (sin a cos e, -cos a cos e, sin e)
         return self.azimuth - math.pi / 2
 
+    def toward_sun(self, elev_deg: float) -> list[float]:
+        """World-space unit vector towards a sun at `elev_deg` on this clip's azimuth (where `_sun`
+        points the lamp from)."""
+        a, e = self.azimuth, math.radians(elev_deg)
+        return [round(v, 6) for v in (math.sin(a) * math.cos(e), -math.cos(a) * math.cos(e), math.sin(e))]
+
+    def sun_record(self, weathers: list[str]) -> dict[str, list[float]]:
+        """Where the sun stands for the engine look and for each weather's target (world space,
+        towards the sun; weathers with an overcast sky keep its direction with a dim or no lamp)."""
+        out = {"engine": self.toward_sun(ENGINE_SUN_ELEV)}
+        out.update({w: self.toward_sun(WEATHERS[w]["elev"]) for w in weathers})
+        return out
+
     def _align_panorama(self, name: str, image: Any) -> None:
         """Turn the panorama so that its brightest texel (its sun) lies at the sun lamp's azimuth."""
         if name not in self.pano_sun_x:

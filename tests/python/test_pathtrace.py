@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "models" / "training"))
 import imgops  # noqa: E402
 import seqio  # noqa: E402
 
-from models.pathtrace import generate, looks, plan, postprocess  # noqa: E402
+from models.pathtrace import describe, generate, looks, plan, postprocess  # noqa: E402
 
 if shutil.which("blender") is None and not os.environ.get("REALMASTER_BLENDER"):
     pytest.fail("blender is not installed: run make setup (Debian package 'blender')", pytrace=False)
@@ -191,6 +191,88 @@ def test_bad_args_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
     r = _cli("--out", str(tmp_path / "o"), *args)
     assert r.returncode == 2, r.stderr
     assert needle in r.stderr and "error" in r.stderr
+
+
+SUN_CHECK = """
+import json, random, sys
+import bpy
+sys.path.insert(0, sys.argv[-2])
+import bpy_weather
+light = bpy_weather.Lighting(bpy.context.scene, random.Random(5), (0.0, 0.0, 0.0), None)
+rec = light.sun_record(list(bpy_weather.WEATHERS))
+got = {}
+light.engine(False)
+bpy.context.view_layer.update()
+got["engine"] = list(light.sun.matrix_world.col[2][:3])
+for w in bpy_weather.WEATHERS:
+    light.weather(w, [], [])
+    bpy.context.view_layer.update()
+    got[w] = list(light.sun.matrix_world.col[2][:3])
+json.dump({"recorded": rec, "lamp": got}, open(sys.argv[-1], "w"))
+"""
+
+
+def test_recorded_sun_is_where_the_lamp_stands(tmp_path: Path) -> None:
+    # meta.sun's vectors are the sun lamp's own +Z axis (it shines along -Z) as Blender places it
+    # for the engine look and for each weather
+    script = tmp_path / "sun_check.py"
+    script.write_text(SUN_CHECK)
+    out = tmp_path / "sun.json"
+    exe = generate.blender_exe()
+    assert exe is not None
+    r = subprocess.run([exe, "-b", "--factory-startup", "-P", str(script), "--", str(ROOT / "models" / "pathtrace"), str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert out.is_file(), r.stdout[-2000:] + r.stderr[-2000:]
+    d = json.loads(out.read_text())
+    assert sorted(d["recorded"]) == sorted(d["lamp"]) == sorted(["engine", *plan.WEATHERS])
+    for look, v in d["recorded"].items():
+        np.testing.assert_allclose(v, d["lamp"][look], atol=1e-5, err_msg=look)
+
+
+def test_sun_is_recorded_in_view_space_of_the_normals(tiny: Path) -> None:
+    # meta.sun: the engine look's sun 48 deg up, golden hour's 8 deg, one azimuth; sun_in_view
+    # turns it into each frame's view space, where up-facing ground sees it at sin(48 deg)
+    meta = json.loads((tiny / "sequence.json").read_text())["meta"]
+    info = json.loads((tiny / "render_info.json").read_text())
+    assert sorted(meta["sun"]) == sorted(["engine", *plan.WEATHERS])
+    for look, v in meta["sun"].items():
+        assert abs(np.linalg.norm(v) - 1) < 1e-5, look
+    assert math.degrees(math.asin(meta["sun"]["engine"][2])) == pytest.approx(48.0, abs=1e-3)
+    assert math.degrees(math.asin(meta["sun"]["golden_hour"][2])) == pytest.approx(8.0, abs=1e-3)
+    e, g = np.asarray(meta["sun"]["engine"][:2]), np.asarray(meta["sun"]["golden_hour"][:2])
+    assert float(e @ g) / (np.linalg.norm(e) * np.linalg.norm(g)) > 0.9999, "one azimuth"
+    s = seqio.load_sequence(tiny)
+    sun = postprocess.sun_in_view(meta, info, "engine")
+    assert sun.shape == (s.frame_count, 3)
+    rot = np.asarray(info["matrices"])[:, :3, :3]
+    for f in range(s.frame_count):
+        n = s.load_normals(f)
+        ground = (n @ rot[f].T)[..., 2] > 0.999  # world normal straight up
+        assert ground.sum() > 20
+        np.testing.assert_allclose(n[ground] @ sun[f], math.sin(math.radians(48.0)), atol=3e-3)
+
+
+def test_describe_rebuilds_the_sun_of_an_older_clip(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a clip from before meta.sun gets the same sun from its scene rebuilt (cameras checked), and a
+    # clip whose cameras the rebuild does not reproduce gets nothing
+    old = tmp_path / tiny.name
+    old.mkdir()
+    for f in ("sequence.json", "render_info.json"):
+        shutil.copyfile(tiny / f, old / f)
+    d = json.loads((old / "sequence.json").read_text())
+    want = d["meta"].pop("sun")
+    (old / "sequence.json").write_text(json.dumps(d))
+    assert describe.main([str(tmp_path)]) == 0
+    assert json.loads((old / "sequence.json").read_text())["meta"]["sun"] == want
+    assert "written (cameras match" in capsys.readouterr().out
+    assert describe.main([str(old)]) == 0 and "has it" in capsys.readouterr().out
+    (old / "sequence.json").write_text(json.dumps(d))
+    info = json.loads((old / "render_info.json").read_text())
+    info["matrices"][1][0][3] += 0.5
+    (old / "render_info.json").write_text(json.dumps(info))
+    assert describe.main([str(old)]) == 1
+    assert "differ from render_info.json" in capsys.readouterr().err
+    assert "sun" not in json.loads((old / "sequence.json").read_text())["meta"]
 
 
 def _log_lum_corr(a_u8: np.ndarray, b_u8: np.ndarray) -> float:
