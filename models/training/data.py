@@ -28,7 +28,7 @@ import numpy as np
 
 import imgops
 from prompts import PromptTable
-from seqio import DataError, Sequence, encode_depth, linear_to_srgb, srgb_to_linear
+from seqio import DataError, Sequence, encode_depth, linear_to_srgb, srgb_to_linear, sun_views
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,9 @@ class DataConfig:
     # How often each weather's pairs are drawn relative to the others (absent = 1): a look the student
     # does worst on (golden hour, docs/photoreal.md) can get more of the steps without new renders.
     weather_weights: tuple[tuple[str, float], ...] = ()
+    # Append each frame's engine-look sun in view space (seqio.sun_views) to its prompt embedding
+    # (the students with model.StudentConfig.sun_dim = 3).
+    sun_input: bool = False
 
 
 EXPOSURE_EV = (-3.0, 0.5)
@@ -212,6 +215,7 @@ class TrainingData:
         if not self.items:
             raise DataError("no (sequence, weather) pair to train on", "check --weathers against the sequences' targets")
         self.item_p = item_probabilities(self.items, weathers, dict(cfg.weather_weights))
+        self.suns = [sun_views(s) for s in seqs] if cfg.sun_input else None
 
     def draw_item(self, rng: np.random.Generator) -> tuple[int, str]:
         """One (sequence, weather) pair: uniform, or by `weather_weights` where they differ."""
@@ -266,6 +270,8 @@ class TrainingData:
         prev_rows: list[dict[str, np.ndarray]] = []
         cur_rows: list[dict[str, np.ndarray]] = []
         motion, valid, tw, prompt = [], [], [], []
+        sun_prev: list[np.ndarray] = []
+        sun_cur: list[np.ndarray] = []
         for _ in range(self.cfg.batch):
             si, weather = self.draw_item(rng)
             seq = self.seqs[si]
@@ -324,8 +330,15 @@ class TrainingData:
             valid.append(rows[2]["valid"])
             tw.append(0.0 if no_temporal else 1.0)
             prompt.append(self.prompts.sample(weather, rng, self.cfg.p_paraphrase))
+            if self.suns is not None:
+                # each half its own frame's sun; a mirrored crop mirrors its x
+                flip_x = np.array([-1.0 if flip else 1.0, 1.0, 1.0], np.float32)
+                sun_prev.append(self.suns[si][tp] * flip_x)
+                sun_cur.append(self.suns[si][t] * flip_x)
         out = {k: np.stack([r[k] for r in prev_rows + cur_rows]) for k in cur_rows[0]}
         out["prompt"] = np.concatenate([np.stack(prompt), np.stack(prompt)]).astype(np.float32)
+        if self.suns is not None:
+            out["prompt"] = np.concatenate([out["prompt"], np.stack(sun_prev + sun_cur)], axis=1).astype(np.float32)
         out["motion"] = np.stack(motion)
         out["valid"] = np.stack(valid)
         out["temporal_weight"] = np.asarray(tw, np.float32)

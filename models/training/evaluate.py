@@ -28,7 +28,7 @@ import numpy as np
 
 import imgops
 from data import window_frames
-from seqio import DataError, Sequence, encode_depth, find_sequences
+from seqio import DataError, Sequence, encode_depth, find_sequences, sun_views
 
 
 def _dilate(e: np.ndarray) -> np.ndarray:
@@ -116,7 +116,8 @@ def _nchw(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(_pad16(a).transpose(2, 0, 1)[None], dtype=np.float32)
 
 
-def evaluate_sequence(seq: Sequence, weather: str, runner, prompt: np.ndarray, max_frames: int) -> dict:
+def evaluate_sequence(seq: Sequence, weather: str, runner, prompt: np.ndarray, max_frames: int, sun: np.ndarray | None = None) -> dict:
+    """`sun`: per frame, the engine's sun in view space, appended to the prompt (students that read it)."""
     h, w = seq.height, seq.width
     n = min(seq.frame_count, max_frames) if max_frames else seq.frame_count
     colors, depths, normals, motions, edges = {}, {}, {}, {}, {}
@@ -151,7 +152,7 @@ def evaluate_sequence(seq: Sequence, weather: str, runner, prompt: np.ndarray, m
             "depth": _nchw((depths[t] if depths[t] is not None else np.zeros((h, w), np.float32))[..., None]),
             "normals": _nchw(normals[t] if normals[t] is not None else np.zeros((h, w, 3), np.float32)),
             "prev": _nchw(prev),
-            "prompt": prompt[None].astype(np.float32),
+            "prompt": (prompt if sun is None else np.concatenate([prompt, sun[t]]))[None].astype(np.float32),
         }
         out = runner(inputs)[0].transpose(1, 2, 0)[:h, :w]
         tgt = seq.load_target_u8(weather, t).astype(np.float32) / 255.0
@@ -272,7 +273,8 @@ def evaluate(args: argparse.Namespace) -> int:
             if w not in presets or (wanted and w not in wanted):
                 continue
             print(f"evaluating {s.name} / {w}", flush=True)
-            per_weather.setdefault(w, []).append(evaluate_sequence(s, w, runner, presets[w], args.max_frames))
+            sun = sun_views(s) if getattr(getattr(runner, "model", None), "cfg", None) and runner.model.cfg.sun_dim else None
+            per_weather.setdefault(w, []).append(evaluate_sequence(s, w, runner, presets[w], args.max_frames, sun))
     if not per_weather:
         raise DataError("no held-out sequence has targets for the model's weathers", "check --weathers and the data")
     per = {w: summarize(p) for w, p in sorted(per_weather.items())}

@@ -82,6 +82,11 @@ class StudentConfig:
         if self.grid_bins < 1 or (self.grid_bins > 1 and self.head != "affine"):
             raise ValueError(f"grid_bins {self.grid_bins}: a bilateral grid needs the affine head and at least 1 bin")
 
+    # Experimental (not in the runtime's contract): the engine look's sun as a unit vector in the
+    # view space of the normals, appended to the prompt embedding the FiLM layers read (0 = none,
+    # 3 = on). The engine knows its sun; the golden-hour targets keep its azimuth with a low sun.
+    sun_dim: int = 0
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["widths"] = list(self.widths)
@@ -92,6 +97,8 @@ class StudentConfig:
             del d["global_context"]  # absent = False, likewise
         if self.deep_path:
             del d["deep_path"]  # absent = True, likewise
+        if not self.sun_dim:
+            del d["sun_dim"]  # absent = 0, likewise
         return d
 
     @staticmethod
@@ -108,6 +115,7 @@ class StudentConfig:
             grid_bins=int(d.get("grid_bins", 1)),
             global_context=bool(d.get("global_context", False)),
             deep_path=bool(d.get("deep_path", True)),
+            sun_dim=int(d.get("sun_dim", 0)),
         )
 
     @property
@@ -216,7 +224,7 @@ class Student(nn.Module):
         )
         film_out = sum(2 * s.ch for s in self.film_stages)
         self.film = nn.Sequential(
-            nn.Linear(cfg.prompt_dim, cfg.film_hidden), nn.SiLU(), nn.Linear(cfg.film_hidden, film_out)
+            nn.Linear(cfg.prompt_dim + cfg.sun_dim, cfg.film_hidden), nn.SiLU(), nn.Linear(cfg.film_hidden, film_out)
         )
         # Start with no modulation: training decides how much each prompt changes each stage.
         nn.init.zeros_(self.film[2].weight)
@@ -358,6 +366,23 @@ def lift_to_grid(state: dict[str, torch.Tensor], model: "Student") -> dict[str, 
     extra = sorted(set(state) - set(want))
     if extra:
         raise ValueError(f"weights {extra[:3]} have no place in a {n_bins}-bin grid student")
+    return out
+
+
+def lift_sun(state: dict[str, torch.Tensor], model: "Student") -> dict[str, torch.Tensor]:
+    """A student's weights as `model`'s, where `model` also reads the sun (`sun_dim` more FiLM
+    inputs): those inputs' weights start at zero, so the lifted student computes the old output."""
+    want = model.state_dict()
+    out = {}
+    for k, v in want.items():
+        if k not in state:
+            raise ValueError(f"weight {k} is missing")
+        if k == "film.0.weight" and state[k].shape[1] + model.cfg.sun_dim == v.shape[1]:
+            out[k] = torch.cat([state[k].to(v.dtype), torch.zeros(v.shape[0], model.cfg.sun_dim, dtype=v.dtype)], 1)
+        elif state[k].shape == v.shape:
+            out[k] = state[k].to(v.dtype)
+        else:
+            raise ValueError(f"weight {k}: {tuple(state[k].shape)} cannot become {tuple(v.shape)}")
     return out
 
 

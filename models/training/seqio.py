@@ -296,6 +296,25 @@ def load_sequence(root: Path | str) -> Sequence:
     )
 
 
+def sun_views(seq: Sequence, look: str = "engine") -> np.ndarray:
+    """Per frame, the unit vector towards the sun of `look` in the view space of the clip's normals
+    (x right, y up, z towards the camera): [frames, 3] float32. Path-traced clips record the sun
+    (meta.sun, world space) and their cameras (render_info.json; an engine-look variant shares its
+    clip's)."""
+    sun = seq.meta.get("sun", {}).get(look)
+    folder = seq.root.parent / seq.meta["look_of"] if seq.meta.get("look_of") else seq.root
+    info_path = folder / "render_info.json"
+    if sun is None or not info_path.is_file():
+        raise DataError(
+            f"{seq.name} records no sun for {look!r} (meta.sun) or no camera matrices ({info_path})",
+            "path-traced clips only; run models/pathtrace/describe.py on clips rendered before it was recorded",
+        )
+    rot = np.asarray(json.loads(info_path.read_text())["matrices"], np.float64)[:, :3, :3]
+    if rot.shape[0] < seq.frame_count:
+        raise DataError(f"{info_path} has {rot.shape[0]} camera matrices for {seq.frame_count} frames", "render the clip again")
+    return np.einsum("fij,i->fj", rot[: seq.frame_count], np.asarray(sun, np.float64)).astype(np.float32)
+
+
 def find_sequences(paths: list[Path | str]) -> list[Sequence]:
     """Each path is a sequence folder or a folder whose direct subfolders are sequence folders."""
     out: list[Sequence] = []

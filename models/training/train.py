@@ -113,6 +113,10 @@ ARCHS: dict[str, dict[str, Any]] = {
     # the affine student without the U-Net's levels below quarter resolution; --init-from an affine
     # student whose deep path died computes that student's output (model.prune_deep_path)
     "affine-shallow": {"use_prev": False, "head": "affine", "deep_path": False},
+    # experimental, PyTorch only (the runtime has no sun input yet): affine-global reading the
+    # engine's sun in view space beside the prompt (model.StudentConfig.sun_dim); --init-from an
+    # affine-global student starts it as that student (model.lift_sun)
+    "affine-global-sun": {"use_prev": False, "head": "affine", "global_context": True, "sun_dim": 3},
 }
 DEFAULT_ARCH = "affine"
 
@@ -494,7 +498,7 @@ def train(args: argparse.Namespace) -> int:
 
     from data import DataConfig, TrainingData, item_probabilities, validate_training_set
     from losses import LossWeights, total_loss, trust_target
-    from model import DEEP_PATH, Student, StudentConfig, count_parameters, lift_to_grid, prune_deep_path, reinit_deep_path, watch_deep_path
+    from model import DEEP_PATH, Student, StudentConfig, count_parameters, lift_sun, lift_to_grid, prune_deep_path, reinit_deep_path, watch_deep_path
     from prompts import prompt_table
 
     cfg = resolve_config(args)
@@ -572,7 +576,12 @@ def train(args: argparse.Namespace) -> int:
                 model.load_state_dict(package_weights(args.init_from, model))
                 print(f"initialised from the package {args.init_from}")
             except DataError:
-                if not model_cfg.deep_path:
+                if model_cfg.sun_dim:
+                    plain = Student(replace(model_cfg, sun_dim=0))
+                    plain.load_state_dict(package_weights(args.init_from, plain))
+                    model.load_state_dict(lift_sun(plain.state_dict(), model))
+                    print(f"initialised from the package {args.init_from}, reading the sun from now on")
+                elif not model_cfg.deep_path:
                     pruned_from = Student(replace(model_cfg, deep_path=True))
                     pruned_from.load_state_dict(package_weights(args.init_from, pruned_from))
                     model.load_state_dict(prune_deep_path(pruned_from.state_dict(), model))
@@ -621,7 +630,7 @@ def train(args: argparse.Namespace) -> int:
     (workdir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     trim_log(workdir / "log.jsonl", step)
 
-    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w), weather_weights=weights))
+    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w), weather_weights=weights, sun_input=model_cfg.sun_dim > 0))
     lw = LossWeights(edge=cfg.edge, temporal=cfg.temporal)
     if pruned_from is not None:
         check_pruning(pruned_from, model, to_torch(data.batch(cfg.seed, 0)))
