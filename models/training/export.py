@@ -215,6 +215,11 @@ def export(args: argparse.Namespace) -> int:
     torch.manual_seed(0)
     model, state = load_student(args.workdir, args.checkpoint)
     run = state["run"]
+    if model.cfg.sun_dim:
+        raise DataError(
+            "this student reads the sun (--arch affine-global-sun), which the runtime cannot feed yet",
+            "score it with evaluate.py (PyTorch); export students without the sun input",
+        )
     metrics = None
     if args.metrics is not None:
         if not args.metrics.is_file():

@@ -467,6 +467,8 @@ def example_inputs(cfg: StudentConfig, h: int, w: int, n: int = 1, seed: int = 0
     normals = F.normalize(torch.randn(n, 3, h, w, generator=g), dim=1)
     prev = torch.rand(n, 3, h, w, generator=g)
     prompt = F.normalize(torch.randn(n, cfg.prompt_dim, generator=g), dim=1)
+    if cfg.sun_dim:
+        prompt = torch.cat([prompt, F.normalize(torch.randn(n, cfg.sun_dim, generator=g), dim=1)], 1)
     return frames, edges, depth, normals, prev, prompt
 
 

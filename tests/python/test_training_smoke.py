@@ -32,10 +32,10 @@ import data as tdata  # noqa: E402
 import export as texport  # noqa: E402
 import imgops  # noqa: E402
 import train as ttrain  # noqa: E402
-from model import Student, StudentConfig, count_parameters, example_inputs, lift_to_grid, prune_deep_path, reinit_deep_path, watch_deep_path  # noqa: E402
+from model import Student, StudentConfig, count_parameters, example_inputs, lift_sun, lift_to_grid, prune_deep_path, reinit_deep_path, watch_deep_path  # noqa: E402
 from package import validate_package  # noqa: E402
 from prompts import BANK_PATH, all_texts, load_bank, load_prompts, prompt_table  # noqa: E402
-from seqio import DataError, find_sequences, load_sequence  # noqa: E402
+from seqio import DataError, find_sequences, load_sequence, sun_views  # noqa: E402
 from synth import write_synthetic_sequence  # noqa: E402
 
 ENV = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -732,6 +732,92 @@ def test_grid_student_lifted_from_an_affine_one_computes_its_output() -> None:
     # weights of another shape (a residual-head student's) are refused, not silently dropped
     with pytest.raises(ValueError, match="no place|cannot become"):
         lift_to_grid(Student(StudentConfig(**ttrain.ARCHS["unet"])).state_dict(), grid)
+
+
+def test_sun_student_lifted_from_one_without_computes_its_output() -> None:
+    """The sun's FiLM weights start at zero: whatever sun it is given, the lifted student computes
+    its parent's output; weights of another shape are refused."""
+    plain = perturbed(StudentConfig(**ttrain.ARCHS["affine-global"]), seed=4)
+    sun = perturbed(StudentConfig(**ttrain.ARCHS["affine-global-sun"]), seed=5)
+    sun.load_state_dict(lift_sun(plain.state_dict(), sun))
+    inp = example_inputs(sun.cfg, 48, 64, n=2, seed=1)
+    with torch.no_grad():
+        a = plain.forward_raw(*inp[:5], inp[5][:, : plain.cfg.prompt_dim])
+        b = sun.forward_raw(*inp)
+    assert inp[5].shape[1] == plain.cfg.prompt_dim + 3
+    assert float((a - b).abs().max()) < 1e-5
+    # ... and once its sun weights move, the sun it is given changes the output
+    other = inp[5].clone()
+    other[:, -3:] = -other[:, -3:]
+    with torch.no_grad():
+        sun.film[0].weight[:, -3:] += 0.5
+        c, d = sun.forward_raw(*inp), sun.forward_raw(*inp[:5], other)
+    assert float((c - d).abs().mean()) > 1e-3
+    with pytest.raises(ValueError, match="cannot become|missing"):
+        lift_sun(Student(StudentConfig(**ttrain.ARCHS["unet"])).state_dict(), sun)
+
+
+def add_sun(seq_dir: Path, toward: list[float], turn_deg: float) -> np.ndarray:
+    """Give a synthetic clip a recorded sun and cameras turning `turn_deg` a frame about the up
+    axis; returns each frame's sun in view space as the turning camera sees it."""
+    d = json.loads((seq_dir / "sequence.json").read_text())
+    d["meta"]["sun"] = {"engine": toward}
+    (seq_dir / "sequence.json").write_text(json.dumps(d))
+    mats, want = [], []
+    for f in range(d["frame_count"]):
+        a = np.radians(turn_deg * f)
+        # camera x and y axes in world: a camera looking along world -z turned about z
+        r = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+        m = np.eye(4)
+        m[:3, :3] = r
+        mats.append(m.tolist())
+        want.append(r.T @ np.asarray(toward))
+    (seq_dir / "render_info.json").write_text(json.dumps({"matrices": mats}))
+    return np.asarray(want, np.float32)
+
+
+def test_sun_input_rides_with_the_prompt(tmp_path: Path) -> None:
+    """--arch affine-global-sun: each half of a pair carries its own frame's view-space sun after
+    the prompt embedding (mirrored crops mirror its x); a clip without a recorded sun is a clear
+    error naming describe.py; an engine-look variant uses its clip's cameras."""
+    d = tmp_path / "d"
+    write_synthetic_sequence(d / "train_a", frames=5, cut=None, weathers=("clear",), split="train", seed=1)
+    want = add_sun(d / "train_a", [0.6, 0.0, 0.8], 20.0)
+    seq = load_sequence(d / "train_a")
+    np.testing.assert_allclose(sun_views(seq), want, atol=1e-6)
+    ws = ["clear"]
+    td = tdata.TrainingData([seq], ws, prompt_table(ws), tdata.DataConfig(crop=32, batch=4, sun_input=True, p_prev_sim=0.0))
+    b = td.batch(3, 1)
+    plain = tdata.TrainingData([seq], ws, prompt_table(ws), tdata.DataConfig(crop=32, batch=4, p_prev_sim=0.0)).batch(3, 1)
+    dim = plain["prompt"].shape[1]
+    assert b["prompt"].shape == (8, dim + 3)
+    np.testing.assert_array_equal(b["prompt"][:, :dim], plain["prompt"])
+    suns = b["prompt"][:, dim:]
+    for row in suns:
+        # each row is one frame's sun, its x mirrored or not
+        match = [np.abs(row * [s, 1, 1] - w).max() for w in want for s in (1.0, -1.0)]
+        assert min(match) < 1e-5, row
+    assert not np.allclose(suns[:4], suns[4:]), "frame t-1 and frame t see the sun turned"
+    # an engine-look variant: its own folder has no cameras, its clip's are used
+    write_synthetic_sequence(d / "train_a__look1", frames=5, cut=None, weathers=("clear",), split="train", seed=2)
+    v = json.loads((d / "train_a__look1" / "sequence.json").read_text())
+    v["meta"].update(look_of="train_a", sun={"engine": [0.6, 0.0, 0.8]})
+    (d / "train_a__look1" / "sequence.json").write_text(json.dumps(v))
+    np.testing.assert_allclose(sun_views(load_sequence(d / "train_a__look1")), want, atol=1e-6)
+    write_synthetic_sequence(d / "train_b", frames=3, cut=None, weathers=("clear",), split="train", seed=3)
+    with pytest.raises(DataError, match="describe.py"):
+        tdata.TrainingData([load_sequence(d / "train_b")], ws, prompt_table(ws), tdata.DataConfig(crop=32, batch=2, sun_input=True))
+
+
+def test_a_sun_student_is_not_exported(dataset: Path, tmp_path: Path, capsys) -> None:
+    d = tmp_path / "d"
+    for name in ("train_a", "train_b"):
+        write_synthetic_sequence(d / name, frames=4, cut=None, weathers=("clear", "fog"), split="train", seed=len(name))
+        add_sun(d / name, [0.0, -0.6, 0.8], 5.0)
+    work = tmp_path / "w"
+    assert ttrain.main(smoke_args(d, work, "--arch", "affine-global-sun", "--steps", "2")) == 0
+    assert texport.main(["--workdir", str(work), "--out", str(tmp_path / "pkg")]) == 2
+    assert "runtime cannot feed" in capsys.readouterr().err
 
 
 def test_global_student_lifted_from_an_affine_one_computes_its_output() -> None:
