@@ -28,7 +28,7 @@ import numpy as np
 
 import imgops
 from prompts import PromptTable
-from seqio import DataError, Sequence, encode_depth, linear_to_srgb, srgb_to_linear, sun_views
+from seqio import DataError, Sequence, encode_depth, linear_to_srgb, srgb_to_linear, sun_views, up_views
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,9 @@ class DataConfig:
     # How often each weather's pairs are drawn relative to the others (absent = 1): a look the student
     # does worst on (golden hour, docs/photoreal.md) can get more of the steps without new renders.
     weather_weights: tuple[tuple[str, float], ...] = ()
-    # Append each frame's engine-look sun in view space (seqio.sun_views) to its prompt embedding
-    # (the students with model.StudentConfig.sun_dim = 3).
-    sun_input: bool = False
+    # Values appended to each frame's prompt embedding (model.StudentConfig.sun_dim): 3 = its
+    # engine-look sun in view space (seqio.sun_views), 6 = that and the world's up direction.
+    sun_input: int = 0
 
 
 EXPOSURE_EV = (-3.0, 0.5)
@@ -215,7 +215,11 @@ class TrainingData:
         if not self.items:
             raise DataError("no (sequence, weather) pair to train on", "check --weathers against the sequences' targets")
         self.item_p = item_probabilities(self.items, weathers, dict(cfg.weather_weights))
-        self.suns = [sun_views(s) for s in seqs] if cfg.sun_input else None
+        if cfg.sun_input not in (0, 3, 6):
+            raise ValueError(f"sun_input must be 0, 3 or 6 (got {cfg.sun_input})")
+        self.suns = None
+        if cfg.sun_input:
+            self.suns = [sun_views(s) if cfg.sun_input == 3 else np.concatenate([sun_views(s), up_views(s)], 1) for s in seqs]
 
     def draw_item(self, rng: np.random.Generator) -> tuple[int, str]:
         """One (sequence, weather) pair: uniform, or by `weather_weights` where they differ."""
@@ -332,7 +336,7 @@ class TrainingData:
             prompt.append(self.prompts.sample(weather, rng, self.cfg.p_paraphrase))
             if self.suns is not None:
                 # each half its own frame's sun; a mirrored crop mirrors its x
-                flip_x = np.array([-1.0 if flip else 1.0, 1.0, 1.0], np.float32)
+                flip_x = np.tile(np.array([-1.0 if flip else 1.0, 1.0, 1.0], np.float32), self.cfg.sun_input // 3)
                 sun_prev.append(self.suns[si][tp] * flip_x)
                 sun_cur.append(self.suns[si][t] * flip_x)
         out = {k: np.stack([r[k] for r in prev_rows + cur_rows]) for k in cur_rows[0]}

@@ -217,7 +217,7 @@ def export(args: argparse.Namespace) -> int:
     run = state["run"]
     if model.cfg.sun_dim:
         raise DataError(
-            "this student reads the sun (--arch affine-global-sun), which the runtime cannot feed yet",
+            "this student reads the sun (--arch affine-global-sun or affine-global-light), which the runtime cannot feed yet",
             "score it with evaluate.py (PyTorch); export students without the sun input",
         )
     metrics = None

@@ -86,6 +86,11 @@ class StudentConfig:
     # view space of the normals, appended to the prompt embedding the FiLM layers read (0 = none,
     # 3 = on). The engine knows its sun; the golden-hour targets keep its azimuth with a low sun.
     sun_dim: int = 0
+    # Experimental: the prompt's tail is the sun and the world's up direction in view space
+    # (sun_dim 6), read as two per-pixel planes beside the inputs, N.sun and N.up (from them a
+    # convolution has N.L for any sun of the same azimuth, e.g. golden hour's low one); the FiLM
+    # layers then read the prompt alone.
+    light_planes: bool = False
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -99,6 +104,8 @@ class StudentConfig:
             del d["deep_path"]  # absent = True, likewise
         if not self.sun_dim:
             del d["sun_dim"]  # absent = 0, likewise
+        if not self.light_planes:
+            del d["light_planes"]  # absent = False, likewise
         return d
 
     @staticmethod
@@ -116,12 +123,18 @@ class StudentConfig:
             global_context=bool(d.get("global_context", False)),
             deep_path=bool(d.get("deep_path", True)),
             sun_dim=int(d.get("sun_dim", 0)),
+            light_planes=bool(d.get("light_planes", False)),
         )
 
     @property
     def in_channels(self) -> int:
-        # frames 3T + edges T + depth 1 + normals 3 (+ prev 3)
-        return 4 * self.window + 4 + (3 if self.use_prev else 0)
+        # frames 3T + edges T + depth 1 + normals 3 (+ prev 3) (+ N.sun, N.up)
+        return 4 * self.window + 4 + (3 if self.use_prev else 0) + (2 if self.light_planes else 0)
+
+    @property
+    def film_dim(self) -> int:
+        """What the FiLM layers read: the prompt embedding, and the sun unless it is read per pixel."""
+        return self.prompt_dim + (0 if self.light_planes else self.sun_dim)
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -224,7 +237,7 @@ class Student(nn.Module):
         )
         film_out = sum(2 * s.ch for s in self.film_stages)
         self.film = nn.Sequential(
-            nn.Linear(cfg.prompt_dim + cfg.sun_dim, cfg.film_hidden), nn.SiLU(), nn.Linear(cfg.film_hidden, film_out)
+            nn.Linear(cfg.film_dim, cfg.film_hidden), nn.SiLU(), nn.Linear(cfg.film_hidden, film_out)
         )
         # Start with no modulation: training decides how much each prompt changes each stage.
         nn.init.zeros_(self.film[2].weight)
@@ -265,6 +278,11 @@ class Student(nn.Module):
         centred = [x[:, : 4 * t + 1] * 2.0 - 1.0, x[:, 4 * t + 1 : 4 * t + 4]]
         if self.cfg.use_prev:
             centred.append(x[:, 4 * t + 4 :] * 2.0 - 1.0)
+        if self.cfg.light_planes:
+            light = prompt[:, self.cfg.prompt_dim :].to(normals.dtype)
+            for k in (0, 3):  # N.sun, N.up
+                centred.append((normals * light[:, k : k + 3, None, None]).sum(1, keepdim=True))
+            prompt = prompt[:, : self.cfg.prompt_dim]
         x = torch.cat(centred, 1)
         film = self._film_params(prompt)
         full = x
@@ -371,14 +389,17 @@ def lift_to_grid(state: dict[str, torch.Tensor], model: "Student") -> dict[str, 
 
 def lift_sun(state: dict[str, torch.Tensor], model: "Student") -> dict[str, torch.Tensor]:
     """A student's weights as `model`'s, where `model` also reads the sun (`sun_dim` more FiLM
-    inputs): those inputs' weights start at zero, so the lifted student computes the old output."""
+    inputs, or two more input planes with `light_planes`): those inputs' weights start at zero, so
+    the lifted student computes the old output."""
     want = model.state_dict()
     out = {}
     for k, v in want.items():
         if k not in state:
             raise ValueError(f"weight {k} is missing")
-        if k == "film.0.weight" and state[k].shape[1] + model.cfg.sun_dim == v.shape[1]:
-            out[k] = torch.cat([state[k].to(v.dtype), torch.zeros(v.shape[0], model.cfg.sun_dim, dtype=v.dtype)], 1)
+        if k in state and k in ("film.0.weight", "stem.weight", "guide1.weight", "slice1.weight") and state[k].shape[1] < v.shape[1]:
+            # the new inputs come last (the stem's 4 per input channel, after pixel_unshuffle)
+            extra = torch.zeros(v.shape[0], v.shape[1] - state[k].shape[1], *v.shape[2:], dtype=v.dtype)
+            out[k] = torch.cat([state[k].to(v.dtype), extra], 1)
         elif state[k].shape == v.shape:
             out[k] = state[k].to(v.dtype)
         else:
@@ -467,8 +488,8 @@ def example_inputs(cfg: StudentConfig, h: int, w: int, n: int = 1, seed: int = 0
     normals = F.normalize(torch.randn(n, 3, h, w, generator=g), dim=1)
     prev = torch.rand(n, 3, h, w, generator=g)
     prompt = F.normalize(torch.randn(n, cfg.prompt_dim, generator=g), dim=1)
-    if cfg.sun_dim:
-        prompt = torch.cat([prompt, F.normalize(torch.randn(n, cfg.sun_dim, generator=g), dim=1)], 1)
+    for _ in range(cfg.sun_dim // 3):  # unit vectors: the sun (and the up direction)
+        prompt = torch.cat([prompt, F.normalize(torch.randn(n, 3, generator=g), dim=1)], 1)
     return frames, edges, depth, normals, prev, prompt
 
 

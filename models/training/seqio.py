@@ -309,10 +309,23 @@ def sun_views(seq: Sequence, look: str = "engine") -> np.ndarray:
             f"{seq.name} records no sun for {look!r} (meta.sun) or no camera matrices ({info_path})",
             "path-traced clips only; run models/pathtrace/describe.py on clips rendered before it was recorded",
         )
-    rot = np.asarray(json.loads(info_path.read_text())["matrices"], np.float64)[:, :3, :3]
-    if rot.shape[0] < seq.frame_count:
-        raise DataError(f"{info_path} has {rot.shape[0]} camera matrices for {seq.frame_count} frames", "render the clip again")
-    return np.einsum("fij,i->fj", rot[: seq.frame_count], np.asarray(sun, np.float64)).astype(np.float32)
+    return _to_view(info_path, seq.frame_count, sun)
+
+
+def up_views(seq: Sequence) -> np.ndarray:
+    """Per frame, the world's up direction (z) in the view space of the clip's normals: [frames, 3]."""
+    folder = seq.root.parent / seq.meta["look_of"] if seq.meta.get("look_of") else seq.root
+    info_path = folder / "render_info.json"
+    if not info_path.is_file():
+        raise DataError(f"{seq.name} has no camera matrices ({info_path})", "path-traced clips only")
+    return _to_view(info_path, seq.frame_count, [0.0, 0.0, 1.0])
+
+
+def _to_view(info_path: Path, frames: int, v: list[float]) -> np.ndarray:
+    rot = np.asarray(json.loads(info_path.read_text())["matrices"], np.float64)[:, :3, :3]  # world from camera
+    if rot.shape[0] < frames:
+        raise DataError(f"{info_path} has {rot.shape[0]} camera matrices for {frames} frames", "render the clip again")
+    return np.einsum("fij,i->fj", rot[:frames], np.asarray(v, np.float64)).astype(np.float32)
 
 
 def find_sequences(paths: list[Path | str]) -> list[Sequence]:

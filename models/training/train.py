@@ -117,6 +117,9 @@ ARCHS: dict[str, dict[str, Any]] = {
     # engine's sun in view space beside the prompt (model.StudentConfig.sun_dim); --init-from an
     # affine-global student starts it as that student (model.lift_sun)
     "affine-global-sun": {"use_prev": False, "head": "affine", "global_context": True, "sun_dim": 3},
+    # experimental likewise: the sun and the world's up direction read per pixel as N.sun and N.up
+    # beside the inputs (model.StudentConfig.light_planes; their weights from zero, model.lift_sun)
+    "affine-global-light": {"use_prev": False, "head": "affine", "global_context": True, "sun_dim": 6, "light_planes": True},
 }
 DEFAULT_ARCH = "affine"
 
@@ -577,7 +580,7 @@ def train(args: argparse.Namespace) -> int:
                 print(f"initialised from the package {args.init_from}")
             except DataError:
                 if model_cfg.sun_dim:
-                    plain = Student(replace(model_cfg, sun_dim=0))
+                    plain = Student(replace(model_cfg, sun_dim=0, light_planes=False))
                     plain.load_state_dict(package_weights(args.init_from, plain))
                     model.load_state_dict(lift_sun(plain.state_dict(), model))
                     print(f"initialised from the package {args.init_from}, reading the sun from now on")
@@ -630,7 +633,7 @@ def train(args: argparse.Namespace) -> int:
     (workdir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     trim_log(workdir / "log.jsonl", step)
 
-    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w), weather_weights=weights, sun_input=model_cfg.sun_dim > 0))
+    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w), weather_weights=weights, sun_input=model_cfg.sun_dim))
     lw = LossWeights(edge=cfg.edge, temporal=cfg.temporal)
     if pruned_from is not None:
         check_pruning(pruned_from, model, to_torch(data.batch(cfg.seed, 0)))

@@ -734,23 +734,29 @@ def test_grid_student_lifted_from_an_affine_one_computes_its_output() -> None:
         lift_to_grid(Student(StudentConfig(**ttrain.ARCHS["unet"])).state_dict(), grid)
 
 
-def test_sun_student_lifted_from_one_without_computes_its_output() -> None:
-    """The sun's FiLM weights start at zero: whatever sun it is given, the lifted student computes
-    its parent's output; weights of another shape are refused."""
+@pytest.mark.parametrize("arch", ["affine-global-sun", "affine-global-light"])
+def test_sun_student_lifted_from_one_without_computes_its_output(arch: str) -> None:
+    """The sun's weights (FiLM inputs, or the N.sun and N.up planes' stem and guide weights) start
+    at zero: whatever sun it is given, the lifted student computes its parent's output; weights of
+    another shape are refused."""
     plain = perturbed(StudentConfig(**ttrain.ARCHS["affine-global"]), seed=4)
-    sun = perturbed(StudentConfig(**ttrain.ARCHS["affine-global-sun"]), seed=5)
+    sun = perturbed(StudentConfig(**ttrain.ARCHS[arch]), seed=5)
     sun.load_state_dict(lift_sun(plain.state_dict(), sun))
     inp = example_inputs(sun.cfg, 48, 64, n=2, seed=1)
     with torch.no_grad():
         a = plain.forward_raw(*inp[:5], inp[5][:, : plain.cfg.prompt_dim])
         b = sun.forward_raw(*inp)
-    assert inp[5].shape[1] == plain.cfg.prompt_dim + 3
+    assert inp[5].shape[1] == plain.cfg.prompt_dim + sun.cfg.sun_dim
     assert float((a - b).abs().max()) < 1e-5
     # ... and once its sun weights move, the sun it is given changes the output
     other = inp[5].clone()
-    other[:, -3:] = -other[:, -3:]
+    other[:, -sun.cfg.sun_dim :] = -other[:, -sun.cfg.sun_dim :]
     with torch.no_grad():
-        sun.film[0].weight[:, -3:] += 0.5
+        if sun.cfg.light_planes:
+            sun.stem.weight[:, -8:] += 0.5
+            sun.guide1.weight[:, -2:] += 0.5
+        else:
+            sun.film[0].weight[:, -3:] += 0.5
         c, d = sun.forward_raw(*inp), sun.forward_raw(*inp[:5], other)
     assert float((c - d).abs().mean()) > 1e-3
     with pytest.raises(ValueError, match="cannot become|missing"):
@@ -786,7 +792,7 @@ def test_sun_input_rides_with_the_prompt(tmp_path: Path) -> None:
     seq = load_sequence(d / "train_a")
     np.testing.assert_allclose(sun_views(seq), want, atol=1e-6)
     ws = ["clear"]
-    td = tdata.TrainingData([seq], ws, prompt_table(ws), tdata.DataConfig(crop=32, batch=4, sun_input=True, p_prev_sim=0.0))
+    td = tdata.TrainingData([seq], ws, prompt_table(ws), tdata.DataConfig(crop=32, batch=4, sun_input=3, p_prev_sim=0.0))
     b = td.batch(3, 1)
     plain = tdata.TrainingData([seq], ws, prompt_table(ws), tdata.DataConfig(crop=32, batch=4, p_prev_sim=0.0)).batch(3, 1)
     dim = plain["prompt"].shape[1]
@@ -798,6 +804,10 @@ def test_sun_input_rides_with_the_prompt(tmp_path: Path) -> None:
         match = [np.abs(row * [s, 1, 1] - w).max() for w in want for s in (1.0, -1.0)]
         assert min(match) < 1e-5, row
     assert not np.allclose(suns[:4], suns[4:]), "frame t-1 and frame t see the sun turned"
+    # sun_input 6: the world's up direction follows (a turn about it leaves it the view's up here)
+    b6 = tdata.TrainingData([seq], ws, prompt_table(ws), tdata.DataConfig(crop=32, batch=4, sun_input=6, p_prev_sim=0.0)).batch(3, 1)
+    np.testing.assert_array_equal(b6["prompt"][:, : dim + 3], b["prompt"])
+    np.testing.assert_allclose(b6["prompt"][:, dim + 3 :], np.tile([0.0, 0.0, 1.0], (8, 1)), atol=1e-6)
     # an engine-look variant: its own folder has no cameras, its clip's are used
     write_synthetic_sequence(d / "train_a__look1", frames=5, cut=None, weathers=("clear",), split="train", seed=2)
     v = json.loads((d / "train_a__look1" / "sequence.json").read_text())
@@ -806,7 +816,7 @@ def test_sun_input_rides_with_the_prompt(tmp_path: Path) -> None:
     np.testing.assert_allclose(sun_views(load_sequence(d / "train_a__look1")), want, atol=1e-6)
     write_synthetic_sequence(d / "train_b", frames=3, cut=None, weathers=("clear",), split="train", seed=3)
     with pytest.raises(DataError, match="describe.py"):
-        tdata.TrainingData([load_sequence(d / "train_b")], ws, prompt_table(ws), tdata.DataConfig(crop=32, batch=2, sun_input=True))
+        tdata.TrainingData([load_sequence(d / "train_b")], ws, prompt_table(ws), tdata.DataConfig(crop=32, batch=2, sun_input=3))
 
 
 def test_a_sun_student_is_not_exported(dataset: Path, tmp_path: Path, capsys) -> None:
