@@ -246,7 +246,7 @@ def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
     }
     if "sun" in cam:
         # world-space unit vectors towards the sun: the engine look's and each weather's
-        # (render_info.json's matrices turn them into each frame's view space: sun_in_view)
+        # (render_info.json's matrices turn them into each frame's view space: seqio.sun_views)
         meta["sun"] = cam["sun"]
     if spec.get("loop"):
         meta["loop"] = True
@@ -267,15 +267,6 @@ def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
                                                        "fx": cam["fx"], "fy": cam["fy"], "cx": cam["cx"], "cy": cam["cy"],
                                                        "matrices": cam["matrices"]}, indent=1))
     return d
-
-
-def sun_in_view(meta: dict, info: dict, look: str) -> np.ndarray:
-    """Per frame, the unit vector towards the sun of `look` ("engine" or a weather) in the view
-    space of the clip's normals (x right, y up, z towards the camera): (frames, 3). A KeyError
-    names what the clip does not record."""
-    toward = np.asarray(meta["sun"][look], np.float64)
-    rot = np.asarray(info["matrices"], np.float64)[:, :3, :3]  # world from camera, per frame
-    return np.einsum("fij,i->fj", rot, toward)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

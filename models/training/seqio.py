@@ -302,8 +302,7 @@ def sun_views(seq: Sequence, look: str = "engine") -> np.ndarray:
     (meta.sun, world space) and their cameras (render_info.json; an engine-look variant shares its
     clip's)."""
     sun = seq.meta.get("sun", {}).get(look)
-    folder = seq.root.parent / seq.meta["look_of"] if seq.meta.get("look_of") else seq.root
-    info_path = folder / "render_info.json"
+    info_path = _cameras(seq)
     if sun is None or not info_path.is_file():
         raise DataError(
             f"{seq.name} records no sun for {look!r} (meta.sun) or no camera matrices ({info_path})",
@@ -314,11 +313,16 @@ def sun_views(seq: Sequence, look: str = "engine") -> np.ndarray:
 
 def up_views(seq: Sequence) -> np.ndarray:
     """Per frame, the world's up direction (z) in the view space of the clip's normals: [frames, 3]."""
-    folder = seq.root.parent / seq.meta["look_of"] if seq.meta.get("look_of") else seq.root
-    info_path = folder / "render_info.json"
+    info_path = _cameras(seq)
     if not info_path.is_file():
         raise DataError(f"{seq.name} has no camera matrices ({info_path})", "path-traced clips only")
     return _to_view(info_path, seq.frame_count, [0.0, 0.0, 1.0])
+
+
+def _cameras(seq: Sequence) -> Path:
+    """The render_info.json with the clip's camera matrices (an engine-look variant's clip's)."""
+    folder = seq.root.parent / seq.meta["look_of"] if seq.meta.get("look_of") else seq.root
+    return folder / "render_info.json"
 
 
 def _to_view(info_path: Path, frames: int, v: list[float]) -> np.ndarray:

@@ -230,7 +230,7 @@ def test_recorded_sun_is_where_the_lamp_stands(tmp_path: Path) -> None:
 
 
 def test_sun_is_recorded_in_view_space_of_the_normals(tiny: Path) -> None:
-    # meta.sun: the engine look's sun 48 deg up, golden hour's 8 deg, one azimuth; sun_in_view
+    # meta.sun: the engine look's sun 48 deg up, golden hour's 8 deg, one azimuth; seqio.sun_views
     # turns it into each frame's view space, where up-facing ground sees it at sin(48 deg)
     meta = json.loads((tiny / "sequence.json").read_text())["meta"]
     info = json.loads((tiny / "render_info.json").read_text())
@@ -242,7 +242,7 @@ def test_sun_is_recorded_in_view_space_of_the_normals(tiny: Path) -> None:
     e, g = np.asarray(meta["sun"]["engine"][:2]), np.asarray(meta["sun"]["golden_hour"][:2])
     assert float(e @ g) / (np.linalg.norm(e) * np.linalg.norm(g)) > 0.9999, "one azimuth"
     s = seqio.load_sequence(tiny)
-    sun = postprocess.sun_in_view(meta, info, "engine")
+    sun = seqio.sun_views(seqio.load_sequence(tiny), "engine")
     assert sun.shape == (s.frame_count, 3)
     rot = np.asarray(info["matrices"])[:, :3, :3]
     for f in range(s.frame_count):
