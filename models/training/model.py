@@ -73,15 +73,6 @@ class StudentConfig:
     # alone. A student whose deep path died (watch_deep_path) computes the same without it
     # (prune_deep_path), at about three quarters of the cost.
     deep_path: bool = True
-
-    def __post_init__(self) -> None:
-        if self.head not in HEADS:
-            raise ValueError(f"head {self.head!r} is not one of {HEADS}")
-        if self.global_context and not self.deep_path:
-            raise ValueError("the global path sits at the bottleneck: a student without the deep path has none")
-        if self.grid_bins < 1 or (self.grid_bins > 1 and self.head != "affine"):
-            raise ValueError(f"grid_bins {self.grid_bins}: a bilateral grid needs the affine head and at least 1 bin")
-
     # Experimental (not in the runtime's contract): the engine look's sun as a unit vector in the
     # view space of the normals, appended to the prompt embedding the FiLM layers read (0 = none,
     # 3 = on). The engine knows its sun; the golden-hour targets keep its azimuth with a low sun.
@@ -91,6 +82,14 @@ class StudentConfig:
     # convolution has N.L for any sun of the same azimuth, e.g. golden hour's low one); the FiLM
     # layers then read the prompt alone.
     light_planes: bool = False
+
+    def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"head {self.head!r} is not one of {HEADS}")
+        if self.global_context and not self.deep_path:
+            raise ValueError("the global path sits at the bottleneck: a student without the deep path has none")
+        if self.grid_bins < 1 or (self.grid_bins > 1 and self.head != "affine"):
+            raise ValueError(f"grid_bins {self.grid_bins}: a bilateral grid needs the affine head and at least 1 bin")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -396,8 +395,8 @@ def lift_sun(state: dict[str, torch.Tensor], model: "Student") -> dict[str, torc
     for k, v in want.items():
         if k not in state:
             raise ValueError(f"weight {k} is missing")
-        if k in state and k in ("film.0.weight", "stem.weight", "guide1.weight", "slice1.weight") and state[k].shape[1] < v.shape[1]:
-            # the new inputs come last (the stem's 4 per input channel, after pixel_unshuffle)
+        if k in ("film.0.weight", "stem.weight", "guide1.weight", "slice1.weight") and state[k].shape[1] < v.shape[1]:
+            # the new inputs come last (in the stem, 4 channels each: it reads them pixel-unshuffled)
             extra = torch.zeros(v.shape[0], v.shape[1] - state[k].shape[1], *v.shape[2:], dtype=v.dtype)
             out[k] = torch.cat([state[k].to(v.dtype), extra], 1)
         elif state[k].shape == v.shape:
