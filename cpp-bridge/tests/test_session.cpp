@@ -1,4 +1,5 @@
 // Session lifecycle, settings and status reporting: what an engine sees before any frame.
+#include <limits>
 #include <type_traits>
 
 #include "test_util.hpp"
@@ -33,6 +34,19 @@ TEST(Session, DefaultConfigComesFromTheRuntime) {
   EXPECT_LE(c.strength, 1.0f);
   EXPECT_GT(c.promptBlendFrames, 0u);
   EXPECT_GT(c.temporalAlpha, 0.0f);
+  EXPECT_FLOAT_EQ(c.upsampleEps, 1e-3f);
+}
+
+TEST(Session, RefusesAnUpsampleEpsOutsideItsRangeAtCreation) {
+  for (const float eps : {0.0f, 2.0f, std::numeric_limits<float>::quiet_NaN()}) {
+    Config c = rmtest::passthroughConfig();
+    c.upsampleEps = eps;
+    Status st;
+    auto s = Session::create(c, st);
+    EXPECT_EQ(s, nullptr) << eps;
+    EXPECT_TRUE(st.is(StatusCode::Config)) << st.code << " " << st.message;
+    EXPECT_NE(st.message.find("upsample_eps"), std::string::npos) << st.message;
+  }
 }
 
 TEST(Session, RefusesOutOfRangeStrengthAtCreation) {

@@ -42,6 +42,23 @@ TEST(PluginSettings, StrengthIsClampedAndNanRefused)
 	EXPECT_FALSE(ParseStrength(INFINITY).has_value());
 }
 
+TEST(PluginSettings, UpsampleEpsIsClampedToTheRuntimesRangeAndNanRefused)
+{
+	EXPECT_EQ(ParseUpsampleEps(1e-4f), 1e-4f);
+	EXPECT_EQ(ParseUpsampleEps(0.0f), 1e-6f);
+	EXPECT_EQ(ParseUpsampleEps(5.0f), 1.0f);
+	EXPECT_FALSE(ParseUpsampleEps(std::nanf("")).has_value());
+	EXPECT_FALSE(ParseUpsampleEps(-INFINITY).has_value());
+	// Every value it lets through is one a session accepts.
+	for (const float v : {0.0f, 1e-6f, 1e-3f, 5.0f})
+	{
+		DesiredSettings d;
+		d.upsampleEps = *ParseUpsampleEps(v);
+		realmaster::Status st;
+		EXPECT_NE(realmaster::Session::create(SettingsApplier::NewConfig(d, ""), st), nullptr) << v << st.message;
+	}
+}
+
 TEST(PluginSettings, ExecutionProvidersAndPrompts)
 {
 	EXPECT_EQ(ParseExecutionProvider(" TensorRT"), std::string("tensorrt"));
@@ -95,6 +112,12 @@ TEST(PluginSettings, ApplierCallsTheRealSessionOnlyOnChange)
 	r = applier.Apply(d, *session);
 	EXPECT_EQ(r.calls, 1);
 	EXPECT_TRUE(r.status.is(realmaster::StatusCode::Config)) << r.status.message;
+
+	// The upsample's ridge is taken at creation: a change asks for a new session.
+	DesiredSettings e = d;
+	e.upsampleEps = 1e-5f;
+	EXPECT_TRUE(applier.Apply(e, *session).recreate);
+	EXPECT_FLOAT_EQ(SettingsApplier::NewConfig(e, "").upsampleEps, 1e-5f);
 
 	d.modelDir = "/some/other/model";
 	EXPECT_TRUE(applier.Apply(d, *session).recreate);

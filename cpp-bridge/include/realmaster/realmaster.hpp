@@ -126,6 +126,7 @@ struct Config {
   std::string prompt; // preset name or free text; empty = model default
   std::uint32_t promptBlendFrames = 0;
   float temporalAlpha = 0.0f;
+  float upsampleEps = 0.0f; // 1e-6..1: smaller follows the model's look into finer detail
   float cutThreshold = 0.0f;
   std::uint32_t modelWidth = 0; // 0 x 0 = the manifest's default
   std::uint32_t modelHeight = 0;
@@ -145,6 +146,7 @@ struct Config {
     c.prompt = std::string(s.prompt);
     c.promptBlendFrames = s.prompt_blend_frames;
     c.temporalAlpha = s.temporal_alpha;
+    c.upsampleEps = s.upsample_eps;
     c.cutThreshold = s.cut_threshold;
     c.modelWidth = s.model_width;
     c.modelHeight = s.model_height;
@@ -164,6 +166,7 @@ struct Config {
                          rust::String::lossy(prompt),
                          promptBlendFrames,
                          temporalAlpha,
+                         upsampleEps,
                          cutThreshold,
                          modelWidth,
                          modelHeight,

@@ -31,6 +31,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub look: crate::LookArgs,
+    #[command(flatten)]
     pub model: ModelArgs,
 }
 
@@ -176,7 +178,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         bail!("{} has no frames", a.sequence.display());
     }
     let size = a.input_size.unwrap_or((first.width, first.height));
-    let mut config = match session_config(&a.model, Mode::Cinematic, &a.prompt, 1.0) {
+    let mut config = match session_config(&a.model, &a.look, Mode::Cinematic, &a.prompt, 1.0) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -488,7 +490,7 @@ fn device_path(a: &BenchArgs, frames: &[OwnedFrame]) -> Result<DevicePathReport>
         wgpu::TextureFormat::Rgba8Unorm,
         wgpu::TextureUsages::STORAGE_BINDING,
     );
-    let mut config = session_config(&a.model, Mode::Cinematic, &a.prompt, 1.0)?;
+    let mut config = session_config(&a.model, &a.look, Mode::Cinematic, &a.prompt, 1.0)?;
     crate::render::fit_model_size(&mut config, (w, h));
     let gpu = format!("{} ({})", host.summary.name, host.summary.backend);
     let mut session = DeviceSession::new(host, config)?;

@@ -1,7 +1,7 @@
 //! `realmaster eval`: score a model through the runtime against a sequence's paired targets.
 
 use crate::render::{fit_model_size, session_config};
-use crate::ModelArgs;
+use crate::{LookArgs, ModelArgs};
 use anyhow::{bail, Result};
 use clap::Args;
 use realmaster::metrics::{evaluate_sequence, WeatherScores};
@@ -17,6 +17,8 @@ pub struct EvalArgs {
     /// Comma-separated weathers to score (default: every target the sequence has).
     #[arg(long)]
     pub weathers: Option<String>,
+    #[command(flatten)]
+    pub look: LookArgs,
     #[command(flatten)]
     pub model: ModelArgs,
     /// Print JSON.
@@ -37,7 +39,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     if weathers.is_empty() {
         bail!("{} has no target frames to score against (fix: pass a sequence whose sequence.json lists \"targets\")", a.sequence.display());
     }
-    let mut config = match session_config(&a.model, Mode::Cinematic, "", 1.0) {
+    let mut config = match session_config(&a.model, &a.look, Mode::Cinematic, "", 1.0) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");

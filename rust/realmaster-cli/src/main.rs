@@ -51,6 +51,15 @@ pub struct ModelArgs {
     pub backend: realmaster::Backend,
 }
 
+/// How the model's look is composited (render, eval and bench).
+#[derive(Args, Clone, Debug)]
+pub struct LookArgs {
+    /// The guided upsample's ridge, 1e-6..1: smaller follows the model's look into finer detail
+    /// (less grain and fewer dark rims under night), larger keeps more of the engine's edges.
+    #[arg(long, default_value_t = realmaster::SessionConfig::default().upsample_eps)]
+    pub upsample_eps: f32,
+}
+
 pub fn parse_backend(s: &str) -> Result<realmaster::Backend, String> {
     s.parse().map_err(|e: realmaster::Error| e.to_string())
 }

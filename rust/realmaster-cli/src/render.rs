@@ -14,7 +14,7 @@ use realmaster::sequence::Sequence;
 use realmaster::{Health, Mode, OutputFrame, Session};
 
 use crate::media;
-use crate::ModelArgs;
+use crate::{LookArgs, ModelArgs};
 
 #[derive(Args, Debug)]
 pub struct RenderArgs {
@@ -46,6 +46,8 @@ pub struct RenderArgs {
     /// and run record are deleted first).
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub look: LookArgs,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -167,6 +169,7 @@ pub fn fit_model_size(config: &mut realmaster::SessionConfig, frame: (u32, u32))
 
 pub fn session_config(
     model: &ModelArgs,
+    look: &LookArgs,
     mode: Mode,
     prompt: &str,
     strength: f32,
@@ -180,6 +183,7 @@ pub fn session_config(
         tensorrt_cache_dir: None,
         mode,
         strength,
+        upsample_eps: look.upsample_eps,
         prompt: prompt.to_string(),
         model_size: model.model_size,
         backend: model.backend,
@@ -198,11 +202,18 @@ pub struct RunRecord {
     pub model_size: Option<(u32, u32)>,
     pub prompt: String,
     pub strength: f32,
+    /// Records written before the setting existed ran at its default.
+    #[serde(default = "default_upsample_eps")]
+    pub upsample_eps: f32,
     pub mode: String,
     pub frames: usize,
     /// Frames written so far (all of them once `complete`).
     pub frames_done: usize,
     pub complete: bool,
+}
+
+fn default_upsample_eps() -> f32 {
+    realmaster::SessionConfig::default().upsample_eps
 }
 
 impl RunRecord {
@@ -230,6 +241,11 @@ impl RunRecord {
             "strength",
             self.strength.to_string(),
             other.strength.to_string(),
+        );
+        cmp(
+            "upsample eps",
+            self.upsample_eps.to_string(),
+            other.upsample_eps.to_string(),
         );
         cmp("mode", self.mode.clone(), other.mode.clone());
         cmp(
@@ -331,7 +347,7 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
         eprintln!("error: --resume needs --mode cinematic (realtime output depends on timing, so a resumed run could not match; fix: re-render with --force)");
         return Ok(ExitCode::from(2));
     }
-    let mut config = match session_config(&a.model, mode, &a.prompt, a.strength) {
+    let mut config = match session_config(&a.model, &a.look, mode, &a.prompt, a.strength) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -361,6 +377,7 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
         model_size: config.model_size,
         prompt: a.prompt.clone(),
         strength: a.strength,
+        upsample_eps: a.look.upsample_eps,
         mode: mode.to_string(),
         frames: n,
         frames_done: 0,

@@ -101,6 +101,19 @@ fn one_render_per_folder_kill_and_resume_is_bit_identical() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("strength"), "{}", stderr(&o));
+    assert_eq!(rec["upsample_eps"].as_f64().map(|v| v as f32), Some(1e-3));
+    let o = render_cmd(&reference, &["--resume", "--upsample-eps", "1e-5"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("upsample eps"), "{}", stderr(&o));
+    // A record written before the setting existed ran at the default: it resumes as before.
+    let mut old = rec.clone();
+    old.as_object_mut().unwrap().remove("upsample_eps");
+    std::fs::write(reference.join("run.json"), old.to_string()).unwrap();
+    let o = run(&reference, &["--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(frame_bytes(&reference), want);
     let forced = scratch("forced");
     std::fs::create_dir_all(forced.join("frames")).unwrap();
     for i in 0..12 {

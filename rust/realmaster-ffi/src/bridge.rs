@@ -96,6 +96,8 @@ pub mod ffi {
         prompt: String,
         prompt_blend_frames: u32,
         temporal_alpha: f32,
+        /// The guided upsample's ridge, 1e-6..=1 (see `realmaster::SessionConfig::upsample_eps`).
+        upsample_eps: f32,
         cut_threshold: f32,
         /// Model input size for dynamic-resolution models; 0 x 0 = the manifest's default.
         model_width: u32,

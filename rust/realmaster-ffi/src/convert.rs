@@ -72,6 +72,7 @@ pub fn settings_from_config(c: &rm::SessionConfig) -> Settings {
         prompt: c.prompt.clone(),
         prompt_blend_frames: c.prompt_blend_frames,
         temporal_alpha: c.temporal_alpha,
+        upsample_eps: c.upsample_eps,
         cut_threshold: c.cut_threshold,
         model_width,
         model_height,
@@ -114,6 +115,7 @@ pub fn config_from_settings(s: &Settings) -> Result<rm::SessionConfig, Status> {
         prompt: s.prompt.clone(),
         prompt_blend_frames: s.prompt_blend_frames,
         temporal_alpha: s.temporal_alpha,
+        upsample_eps: s.upsample_eps,
         cut_threshold: s.cut_threshold,
         model_size,
         backend: s

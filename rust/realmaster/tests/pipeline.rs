@@ -172,6 +172,48 @@ fn strength_zero_is_the_untouched_input_on(backend: Backend) {
     assert!(s.set_strength(f32::NAN).is_err());
 }
 
+/// The guided upsample's ridge is the session's to set: it reaches the compositor on both backends
+/// (the backends agree for each value), and a value outside its range is refused at creation.
+#[test]
+fn upsample_eps_reaches_the_compositor_and_is_checked() {
+    let (w, h) = (40, 24);
+    let px = picture(w, h, 3);
+    let render = |backend: Backend, eps: f32| {
+        let mut c = config_on(backend, "colormap", Mode::Cinematic);
+        c.upsample_eps = eps;
+        c.model_size = Some((16, 16));
+        let s = Session::new(c).unwrap();
+        let o = run_one(&s, &FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &px));
+        assert!(o.enhanced);
+        o.data
+    };
+    let mut per_eps = Vec::new();
+    for eps in [1e-6, 1.0] {
+        let [gpu, cpu] = BACKENDS.map(|b| render(b, eps));
+        let d = max_diff_u8(&gpu, &cpu);
+        assert!(d <= 2, "eps {eps}: the backends differ by {d} levels");
+        per_eps.push(cpu);
+    }
+    // Ridge 1 flattens every fit to its neighbourhood's mean change; 1e-6 follows the colour map
+    // into the picture's texture: different pictures.
+    let d = max_diff_u8(&per_eps[0], &per_eps[1]);
+    assert!(
+        d >= 8,
+        "eps 1e-6 and 1 give nearly the same picture (max difference {d})"
+    );
+    for bad in [0.0, 2.0, f32::NAN] {
+        let mut c = config("colormap", Mode::Cinematic);
+        c.upsample_eps = bad;
+        match Session::new(c) {
+            Err(e @ Error::Config { .. }) => {
+                assert!(e.to_string().contains("upsample_eps"), "{e}")
+            }
+            Err(e) => panic!("eps {bad}: expected a configuration error, got {e}"),
+            Ok(_) => panic!("eps {bad} was accepted"),
+        }
+    }
+}
+
 #[test]
 fn prompt_changes_take_effect_and_blend() {
     let mut c = config("prompt_tint", Mode::Cinematic);

@@ -61,6 +61,14 @@ pub struct SessionConfig {
     pub prompt_blend_frames: u32,
     /// Temporal accumulation weight of the new frame (0..1, lower = smoother).
     pub temporal_alpha: f32,
+    /// The guided upsample's ridge (1e-6..=1, default 1e-3): how the model's look reaches detail
+    /// finer than its input size. Where the model-size input varies by less than about
+    /// `sqrt(upsample_eps)` (in perceptual colour, 0 black .. 0.71 white) the engine frame's
+    /// detail is kept at its own contrast; finer variation gets the model's change. Smaller
+    /// follows the model closer (less grain and fewer dark rims under dark looks such as night;
+    /// on the held-out clips 1e-5 is 0.08-0.12 dB closer to the path-traced targets), larger
+    /// keeps more of the engine's edges (docs/photoreal.md, "The guided upsample's ridge").
+    pub upsample_eps: f32,
     /// Automatic cut detection: mean absolute luminance change (0..1) above which the window resets.
     pub cut_threshold: f32,
     /// Model input size override for dynamic-resolution models (else the manifest's default).
@@ -83,10 +91,34 @@ impl Default for SessionConfig {
             prompt: String::new(),
             prompt_blend_frames: 8,
             temporal_alpha: 0.2,
+            upsample_eps: crate::gpu::composite::CompositeParams::default().upsample_eps,
             cut_threshold: 0.25,
             model_size: None,
             backend: super::backend::Backend::Auto,
         }
+    }
+}
+
+impl SessionConfig {
+    /// The look's settings both session kinds check before they load anything.
+    pub(crate) fn check_look(&self) -> crate::Result<()> {
+        if !(0.0..=1.0).contains(&self.strength) {
+            return Err(crate::Error::config(
+                format!("strength {} is outside 0..1", self.strength),
+                "pass a strength between 0 and 1",
+            ));
+        }
+        use crate::reference::guided_upsample::{MAX_EPS, MIN_EPS};
+        if !(MIN_EPS..=MAX_EPS).contains(&self.upsample_eps) {
+            return Err(crate::Error::config(
+                format!(
+                    "upsample_eps {} is outside {MIN_EPS:e}..={MAX_EPS}",
+                    self.upsample_eps
+                ),
+                "pass a value in that range (default 1e-3; smaller follows the model's look into finer detail)",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -83,6 +83,7 @@ pub struct DeviceSession {
     mode: Mode,
     strength: f32,
     temporal_alpha: f32,
+    upsample_eps: f32,
     cut_threshold: f32,
     reset_requested: bool,
     next_index: u64,
@@ -93,12 +94,7 @@ pub struct DeviceSession {
 impl DeviceSession {
     /// Load the model and run on `ctx`, the host's device (`GpuContext::from_host`).
     pub fn new(ctx: GpuContext, config: SessionConfig) -> Result<Self> {
-        if !(0.0..=1.0).contains(&config.strength) {
-            return Err(Error::config(
-                format!("strength {} is outside 0..1", config.strength),
-                "pass a strength between 0 and 1",
-            ));
-        }
+        config.check_look()?;
         let Some(dir) = &config.model_dir else {
             return Err(Error::config(
                 "the device path needs a model",
@@ -127,6 +123,7 @@ impl DeviceSession {
             mode: config.mode,
             strength: config.strength,
             temporal_alpha: config.temporal_alpha.clamp(0.01, 1.0),
+            upsample_eps: config.upsample_eps,
             cut_threshold: config.cut_threshold,
             reset_requested: false,
             next_index: 0,
@@ -173,6 +170,7 @@ impl DeviceSession {
         let settings = FrameSettings {
             strength: self.strength,
             temporal_alpha: self.temporal_alpha,
+            upsample_eps: self.upsample_eps,
             cut_threshold: self.cut_threshold,
             synchronous: self.mode == Mode::Cinematic,
             profile: false,

@@ -70,6 +70,7 @@ pub trait InferenceLink {
 pub struct FrameSettings {
     pub strength: f32,
     pub temporal_alpha: f32,
+    pub upsample_eps: f32,
     pub cut_threshold: f32,
     /// Synchronous: infer this frame and wait for it.
     pub synchronous: bool,
@@ -84,6 +85,7 @@ impl FrameSettings {
         CompositeParams {
             strength: self.strength,
             temporal_alpha: self.temporal_alpha,
+            upsample_eps: self.upsample_eps,
             ..Default::default()
         }
     }
@@ -664,6 +666,7 @@ mod tests {
         FrameSettings {
             strength: 1.0,
             temporal_alpha: 1.0,
+            upsample_eps: CompositeParams::default().upsample_eps,
             cut_threshold: if synchronous { 1.0 } else { f32::INFINITY },
             synchronous,
             profile: false,

@@ -22,6 +22,7 @@ struct Live {
     strength: f32,
     mode: Mode,
     temporal_alpha: f32,
+    upsample_eps: f32,
     cut_threshold: f32,
     reset_requested: bool,
     prompt_target: Option<Vec<f32>>,
@@ -88,16 +89,12 @@ impl Session {
     /// Create a session: loads and checks the model, opens the GPU, starts the worker threads.
     /// Without a model (`model_dir: None`) frames pass through untouched and `health()` says why.
     pub fn new(config: SessionConfig) -> Result<Session> {
-        if !(0.0..=1.0).contains(&config.strength) {
-            return Err(Error::config(
-                format!("strength {} is outside 0..1", config.strength),
-                "pass a strength between 0 and 1",
-            ));
-        }
+        config.check_look()?;
         let live = Live {
             strength: config.strength,
             mode: config.mode,
             temporal_alpha: config.temporal_alpha.clamp(0.01, 1.0),
+            upsample_eps: config.upsample_eps,
             cut_threshold: config.cut_threshold,
             reset_requested: false,
             prompt_target: None,
@@ -459,6 +456,7 @@ fn frame_loop(
             let s = FrameSettings {
                 strength: live.strength,
                 temporal_alpha: live.temporal_alpha,
+                upsample_eps: live.upsample_eps,
                 cut_threshold: live.cut_threshold,
                 synchronous: live.mode == Mode::Cinematic,
                 profile: live.profile,

@@ -14,6 +14,13 @@ static TAutoConsoleVariable<float>
                            TEXT("Blend strength 0..1 (0 = untouched frame). Out-of-range values are clamped."),
                            ECVF_RenderThreadSafe);
 
+static TAutoConsoleVariable<float> CVarRealMasterUpsampleEps(
+    TEXT("r.RealMaster.UpsampleEps"), 1e-3f,
+    TEXT("How the look reaches detail finer than the model's input, 1e-6..1 (clamped): smaller follows the model "
+         "into finer detail (less grain and fewer dark rims under dark looks such as night), larger keeps more of "
+         "the engine's edges. Changing it recreates the session."),
+    ECVF_RenderThreadSafe);
+
 static TAutoConsoleVariable<FString> CVarRealMasterPrompt(
     TEXT("r.RealMaster.Prompt"), TEXT("clear"),
     TEXT("Look prompt: a preset (clear, rain, fog, snow, night, golden_hour) or free text (needs a model with a text "
@@ -68,6 +75,11 @@ RealMasterCore::DesiredSettings Read_RenderThread(const FString& DefaultModelDir
 	        RealMasterCore::ParseStrength(CVarRealMasterStrength.GetValueOnRenderThread()))
 	{
 		D.strength = *Strength;
+	}
+	if (const std::optional<float> Eps =
+	        RealMasterCore::ParseUpsampleEps(CVarRealMasterUpsampleEps.GetValueOnRenderThread()))
+	{
+		D.upsampleEps = *Eps;
 	}
 	D.prompt = RealMasterCore::NormalisePrompt(ToUtf8(CVarRealMasterPrompt.GetValueOnRenderThread()));
 

@@ -9,6 +9,7 @@ namespace RealMasterCVarNames
 {
 inline const TCHAR* Enable = TEXT("r.RealMaster.Enable");
 inline const TCHAR* Strength = TEXT("r.RealMaster.Strength");
+inline const TCHAR* UpsampleEps = TEXT("r.RealMaster.UpsampleEps");
 inline const TCHAR* Prompt = TEXT("r.RealMaster.Prompt");
 inline const TCHAR* Mode = TEXT("r.RealMaster.Mode");
 inline const TCHAR* Model = TEXT("r.RealMaster.Model");

@@ -98,6 +98,17 @@ inline std::optional<float> ParseStrength(float value)
 	return value < 0.0f ? 0.0f : (value > 1.0f ? 1.0f : value);
 }
 
+/// r.RealMaster.UpsampleEps: clamped to the runtime's 1e-6..1; NaN/Inf are refused (keep the previous
+/// value).
+inline std::optional<float> ParseUpsampleEps(float value)
+{
+	if (!std::isfinite(value))
+	{
+		return std::nullopt;
+	}
+	return value < 1e-6f ? 1e-6f : (value > 1.0f ? 1.0f : value);
+}
+
 /// r.RealMaster.ExecutionProvider: one of kExecutionProviders (any case); empty = "auto".
 inline std::optional<std::string> ParseExecutionProvider(std::string_view text)
 {
@@ -136,6 +147,8 @@ struct DesiredSettings
 {
 	bool enable = false;
 	float strength = 1.0f;
+	/// The guided upsample's ridge (realmaster::Config::upsampleEps); taken at session creation.
+	float upsampleEps = 1e-3f;
 	std::string prompt = "clear";
 	realmaster::Mode mode = realmaster::Mode::Realtime;
 	std::string modelDir;
@@ -178,8 +191,8 @@ class SettingsApplier
 public:
 	struct Result
 	{
-		/// A setting the session cannot change live changed (model, execution provider, or a setting
-		/// marked as not live in MarkCreated): the session must be recreated with NewConfig().
+		/// A setting the session cannot change live changed (model, execution provider, upsample eps,
+		/// or a setting marked as not live in MarkCreated): the session must be recreated with NewConfig().
 		bool recreate = false;
 		/// The first failure of this update (strength/mode), if any.
 		realmaster::Status status;
@@ -197,6 +210,7 @@ public:
 		c.executionProvider = d.executionProvider;
 		c.ortLibrary = ortLibrary;
 		c.strength = d.strength;
+		c.upsampleEps = d.upsampleEps;
 		c.prompt = d.prompt;
 		c.mode = d.mode;
 		return c;
@@ -253,7 +267,8 @@ private:
 	{
 		Result r;
 		if (!hasSession_ || d.modelDir != applied_.modelDir || d.executionProvider != applied_.executionProvider ||
-		    (!live.strength && d.strength != applied_.strength) || (!live.mode && d.mode != applied_.mode))
+		    d.upsampleEps != applied_.upsampleEps || (!live.strength && d.strength != applied_.strength) ||
+		    (!live.mode && d.mode != applied_.mode))
 		{
 			r.recreate = true;
 			return r;
