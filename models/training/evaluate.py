@@ -13,6 +13,11 @@ Per weather it reports:
     vectors + depth-reprojection disocclusion mask), for the output, the target and the input;
   edge F-score: edges of the output vs edges of the input frame (1-pixel tolerance), next to the
     target's own F-score (how much of the game's structure the reference keeps).
+  sharpness: the output's mean |Laplacian| of luma over the target's.
+These score the network's own output at the clip's size. `realmaster eval` scores the frame the
+runtime shows (temporal accumulation, then the guided upsample, which keeps the engine frame's fine
+detail where the model-size picture is nearly flat), so its sharpness is higher and its PSNR a
+little lower (docs/photoreal.md, "The guided upsample's ridge").
 Writes OUT/metrics.json and OUT/metrics.md.
 """
 
@@ -219,7 +224,8 @@ NOTES = (
     "itself. Warp err = mean |x_t - warp(x_{t-1})| (sRGB 0..1) over pixels visible in both frames (renderer "
     "motion vectors, depth-reprojection disocclusion mask); lower is steadier, and the target's own value is "
     "the reference. Edge F = F-score of Canny-style edges of the frame vs edges of the game frame (1 px "
-    "tolerance); the target column shows how much structure the reference itself keeps."
+    "tolerance); the target column shows how much structure the reference itself keeps. Every figure is the "
+    "network's own output; the runtime's frame (`realmaster eval`) adds its compositor."
 )
 
 

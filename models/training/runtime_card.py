@@ -166,7 +166,7 @@ def section(m: dict) -> str:
             "features; lower is closer). Sharpness: mean |Laplacian| of luma. Ghost edges: fraction of the output's",
             "edges near neither an input nor a target edge. PSNR slope: least-squares trend over the clip.",
             "The sharpness is the runtime's frame's: the guided upsample (ridge 1e-3) keeps the engine frame's fine",
-            "detail where the model-size picture is nearly flat; the network's own output is softer than the target on",
+            "detail where the model-size picture is nearly flat; the network's own output is below 0.9x the target's on",
             "19 of 27 held-out pairs (docs/photoreal.md, \"The guided upsample's ridge\").",
             "",
             *look_rows(m["tables"]),

@@ -223,7 +223,7 @@ def test_build_scripts():
 def test_console_variables_are_render_thread_safe_and_named_once():
     cvars = read(RUNTIME_PRIVATE / "RealMasterCVars.cpp")
     names = read(SOURCE / "RealMaster" / "Public" / "RealMasterModule.h")
-    for name in ("Enable", "Strength", "Prompt", "Mode", "Model", "ExecutionProvider"):
+    for name in ("Enable", "Strength", "UpsampleEps", "Prompt", "Mode", "Model", "ExecutionProvider"):
         m = re.search(rf'TEXT\("r\.RealMaster\.{name}"\)(.*?);', cvars, re.S)
         assert m, f"r.RealMaster.{name} is not defined"
         assert "ECVF_RenderThreadSafe" in m.group(1), f"r.RealMaster.{name} is not render-thread safe"
