@@ -273,6 +273,19 @@ fn a_missing_model_shows_bevys_frame_and_says_why() {
         );
         assert!(d < 0.01, "frame {i}: {d} steps from Bevy's frame");
     }
+    // A setting the runtime refuses is reported the same way.
+    let bad = RealMasterPlugin {
+        upsample_eps: 0.0,
+        ..plugin(root().join("models/realmaster-student"))
+    };
+    let (_, stats) = render(Some((bad, cinematic())));
+    match &stats.health {
+        Health::PassThrough { message, .. } => {
+            assert!(message.contains("upsample_eps"), "{message}")
+        }
+        h => panic!("expected pass-through, got {h:?}"),
+    }
+    assert_eq!(stats.enhanced, 0);
 }
 
 /// Realtime mode: the model loads and a free-text prompt is encoded off the render thread (Bevy's
