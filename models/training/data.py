@@ -28,7 +28,7 @@ import numpy as np
 
 import imgops
 from prompts import PromptTable
-from seqio import DataError, Sequence, encode_depth, linear_to_srgb, srgb_to_linear, sun_views, up_views
+from seqio import DataError, Sequence, encode_depth, light_inputs, linear_to_srgb, srgb_to_linear
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class DataConfig:
     # does worst on (golden hour, docs/photoreal.md) can get more of the steps without new renders.
     weather_weights: tuple[tuple[str, float], ...] = ()
     # Values appended to each frame's prompt embedding (model.StudentConfig.sun_dim): 3 = its
-    # engine-look sun in view space (seqio.sun_views), 6 = that and the world's up direction.
+    # engine-look sun in view space, 6 = that and the world's up direction (seqio.light_inputs).
     sun_input: int = 0
 
 
@@ -215,11 +215,7 @@ class TrainingData:
         if not self.items:
             raise DataError("no (sequence, weather) pair to train on", "check --weathers against the sequences' targets")
         self.item_p = item_probabilities(self.items, weathers, dict(cfg.weather_weights))
-        if cfg.sun_input not in (0, 3, 6):
-            raise ValueError(f"sun_input must be 0, 3 or 6 (got {cfg.sun_input})")
-        self.suns = None
-        if cfg.sun_input:
-            self.suns = [sun_views(s) if cfg.sun_input == 3 else np.concatenate([sun_views(s), up_views(s)], 1) for s in seqs]
+        self.suns = [light_inputs(s, cfg.sun_input) for s in seqs] if cfg.sun_input else None
 
     def draw_item(self, rng: np.random.Generator) -> tuple[int, str]:
         """One (sequence, weather) pair: uniform, or by `weather_weights` where they differ."""

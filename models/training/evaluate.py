@@ -33,7 +33,7 @@ import numpy as np
 
 import imgops
 from data import window_frames
-from seqio import DataError, Sequence, encode_depth, find_sequences, sun_views, up_views
+from seqio import DataError, Sequence, encode_depth, find_sequences, light_inputs
 
 
 def _dilate(e: np.ndarray) -> np.ndarray:
@@ -280,9 +280,7 @@ def evaluate(args: argparse.Namespace) -> int:
                 continue
             print(f"evaluating {s.name} / {w}", flush=True)
             cfg = getattr(getattr(runner, "model", None), "cfg", None)
-            sun = None
-            if cfg is not None and cfg.sun_dim:
-                sun = sun_views(s) if cfg.sun_dim == 3 else np.concatenate([sun_views(s), up_views(s)], 1)
+            sun = light_inputs(s, cfg.sun_dim) if cfg is not None and cfg.sun_dim else None
             per_weather.setdefault(w, []).append(evaluate_sequence(s, w, runner, presets[w], args.max_frames, sun))
     if not per_weather:
         raise DataError("no held-out sequence has targets for the model's weathers", "check --weathers and the data")

@@ -319,6 +319,14 @@ def up_views(seq: Sequence) -> np.ndarray:
     return _to_view(info_path, seq.frame_count, [0.0, 0.0, 1.0])
 
 
+def light_inputs(seq: Sequence, dim: int) -> np.ndarray:
+    """What a student with `sun_dim` = `dim` reads after the prompt, per frame: [frames, dim] (3 =
+    the engine look's sun in view space, 6 = that and the world's up direction)."""
+    if dim not in (3, 6):
+        raise ValueError(f"a student reads 3 or 6 light values (got {dim})")
+    return sun_views(seq) if dim == 3 else np.concatenate([sun_views(seq), up_views(seq)], 1)
+
+
 def _cameras(seq: Sequence) -> Path:
     """The render_info.json with the clip's camera matrices (an engine-look variant's clip's)."""
     folder = seq.root.parent / seq.meta["look_of"] if seq.meta.get("look_of") else seq.root
