@@ -7,6 +7,10 @@ total = L1 + w_ssim (1 - SSIM) + w_temporal temporal + w_edge edge
             in the target (falling rain, snow) are not penalised, only flicker the target lacks.
   edge:     L1 between Sobel gradients (gx, gy) of output and target luminance, weighted up on
             the input's edge map so structure of the game frame is kept.
+  sharpness (off unless weighted): L1 between the output's and the target's local detail energy,
+            the mean |Laplacian| of luma over 8x8 windows (stride 4). Unlike the per-pixel terms
+            it does not ask for detail at the target's exact positions, which a student cannot
+            always predict and so averages into blur; it asks for as much detail in each window.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class LossWeights:
     temporal: float = 0.5
     edge: float = 0.5
     edge_boost: float = 4.0
+    sharpness: float = 0.0
 
 
 def luminance(x: torch.Tensor) -> torch.Tensor:
@@ -88,6 +93,23 @@ def edge_loss(out: torch.Tensor, target: torch.Tensor, input_edges: torch.Tensor
     return (((ox - tx).abs() + (oy - ty).abs()) * w).sum() / w.sum()
 
 
+def laplacian(y: torch.Tensor) -> torch.Tensor:
+    """4-neighbour Laplacian of [N, 1, H, W] with clamp-to-edge borders (the metric's, evaluate.sharpness)."""
+    p = F.pad(y, (1, 1, 1, 1), mode="replicate")
+    return p[:, :, :-2, 1:-1] + p[:, :, 2:, 1:-1] + p[:, :, 1:-1, :-2] + p[:, :, 1:-1, 2:] - 4.0 * y
+
+
+def detail_energy(img: torch.Tensor, window: int = 8) -> torch.Tensor:
+    """Mean |Laplacian| of the luma over window x window patches, stride window / 2: [N, 1, h, w]."""
+    return F.avg_pool2d(laplacian(luminance(img)).abs(), window, stride=max(1, window // 2))
+
+
+def sharpness_loss(out: torch.Tensor, target: torch.Tensor, window: int = 8) -> torch.Tensor:
+    """L1 between the output's and the target's local detail energy (too little and too much alike).
+    The output is clamped to the displayable range first: detail beyond it never reaches a screen."""
+    return (detail_energy(out.clamp(0.0, 1.0), window) - detail_energy(target, window)).abs().mean()
+
+
 def trust_target(target: torch.Tensor, weight: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
     """The target where weight is 1, the (detached, clamped) prediction where it is 0: every paired
     term then sees no error and gives no gradient on untrusted pixels, without masking each term."""
@@ -107,5 +129,10 @@ def total_loss(
     e = edge_loss(raw, target, cur_edges, lw.edge_boost)
     t = temporal_loss(raw[:b], raw[b:], target[:b], target[b:], batch["motion"], batch["valid"], batch["temporal_weight"])
     total = l1 + lw.ssim * (1.0 - s) + lw.temporal * t + lw.edge * e
-    parts = {k: float(v.detach()) for k, v in (("l1", l1), ("ssim", s), ("temporal", t), ("edge", e), ("total", total))}
+    terms = [("l1", l1), ("ssim", s), ("temporal", t), ("edge", e)]
+    if lw.sharpness > 0:
+        sh = sharpness_loss(raw, target)
+        total = total + lw.sharpness * sh
+        terms.append(("sharpness", sh))
+    parts = {k: float(v.detach()) for k, v in (*terms, ("total", total))}
     return total, parts

@@ -298,8 +298,13 @@ def write_model_card(
         f"- config {tr['name']}: {tr['steps']} steps (exported at step {step}), batch {tr['batch']} pairs of",
         f"  {tr['crop']}x{tr['crop']} crops, AdamW lr {tr['lr']} (warm-up {tr['warmup']}, cosine to 5 %), weight decay",
         f"  {tr['weight_decay']}, grad clip {tr['grad_clip']}, seed {tr['seed']}, {tr['precision']} autocast, channels_last, CPU",
-        f"- loss: L1 + 0.2 (1 - SSIM) + 0.5 temporal (warped previous prediction vs current, outside disocclusions,",
-        "  relative to the target's own change) + 0.5 edge (Sobel gradients of output vs target, x5 on input edges)"
+        f"- loss: L1 + 0.2 (1 - SSIM) + {tr.get('temporal', 0.5)} temporal (warped previous prediction vs current, outside disocclusions,",
+        f"  relative to the target's own change) + {tr.get('edge', 0.5)} edge (Sobel gradients of output vs target, x5 on input edges)"
+        + (
+            f"\n  + {tr['sharpness']} sharpness (the output's mean |Laplacian| per 8x8 window vs the target's)"
+            if tr.get("sharpness")
+            else ""
+        )
         + _realism_terms(tr),
         *_augmentation(tr),
         *(

@@ -86,6 +86,9 @@ class TrainConfig:
     # weight of the temporal term (losses.LossWeights.temporal: the output's change along the motion
     # vectors held to the target's); its default is the losses' default
     temporal: float = 0.5
+    # weight of the local detail-energy term (losses.sharpness_loss; 0 = off): as much fine detail
+    # per 8x8 window as the target has, wherever in the window it lies
+    sharpness: float = 0.0
 
 
 CONFIGS: dict[str, TrainConfig] = {
@@ -144,6 +147,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--gan", type=float, help="override the adversarial loss weight (0 = off; needs --real-photos)")
     ap.add_argument("--edge", type=float, help="override the edge (Sobel gradient) loss weight (default 0.5)")
     ap.add_argument("--temporal", type=float, help="override the temporal loss weight (the output's frame-to-frame change held to the target's; default 0.5)")
+    ap.add_argument("--sharpness", type=float, help="weight of the detail-energy loss (the output's mean |Laplacian| per 8x8 window held to the target's; default 0 = off)")
     ap.add_argument("--gan-start", type=int, help="override the step the adversarial loss starts at")
     ap.add_argument(
         "--gan-params",
@@ -182,7 +186,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--crop must be a multiple of 16 (got {args.crop}); the model needs H and W divisible by 16")
     if args.stop_after < 0 or args.threads < 0:
         ap.error("--stop-after and --threads must not be negative")
-    for name in ("perceptual", "gan", "edge", "temporal", "gan_texture"):
+    for name in ("perceptual", "gan", "edge", "temporal", "sharpness", "gan_texture"):
         v = getattr(args, name)
         if v is not None and not (math.isfinite(v) and v >= 0):
             ap.error(f"--{name.replace('_', '-')} must be a non-negative number (got {v})")
@@ -209,7 +213,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     cfg = CONFIGS[args.config]
     over: dict[str, Any] = {}
-    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "gan_texture", "exposure_aug", "white_balance_aug", "albedo_aug", "edge", "temporal"):
+    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "gan_texture", "exposure_aug", "white_balance_aug", "albedo_aug", "edge", "temporal", "sharpness"):
         # (realism_batch / realism_every stay the preset's)
         v = getattr(args, k)
         if v is not None:
@@ -634,7 +638,7 @@ def train(args: argparse.Namespace) -> int:
     trim_log(workdir / "log.jsonl", step)
 
     data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w), weather_weights=weights, sun_input=model_cfg.sun_dim))
-    lw = LossWeights(edge=cfg.edge, temporal=cfg.temporal)
+    lw = LossWeights(edge=cfg.edge, temporal=cfg.temporal, sharpness=cfg.sharpness)
     if pruned_from is not None:
         check_pruning(pruned_from, model, to_torch(data.batch(cfg.seed, 0)))
     print(
@@ -693,7 +697,7 @@ def train(args: argparse.Namespace) -> int:
             log.write(json.dumps(rec) + "\n")
             if step % args.log_every == 0 or step == cfg.steps or done_here == 1:
                 log.flush()
-                extra = "".join(f" {k} {parts[k]:.4f}" for k in ("perceptual", "g_adv", "d_adv") if k in parts)
+                extra = "".join(f" {k} {parts[k]:.4f}" for k in ("sharpness", "perceptual", "g_adv", "d_adv") if k in parts)
                 alive = f"  deep path alive {rec['deep_alive']:.3f}" if "deep_alive" in rec else ""
                 print(
                     f"step {step}/{cfg.steps}  loss {parts['total']:.4f} (l1 {parts['l1']:.4f} ssim {parts['ssim']:.3f} "

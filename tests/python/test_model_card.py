@@ -240,3 +240,14 @@ def test_the_global_path_is_stated_only_when_present(tmp_path: Path) -> None:
     assert "a global path at the bottleneck" not in card(tmp_path, run)
     run["model"]["global_context"] = True
     assert "- a global path at the bottleneck: its features averaged over the frame" in card(tmp_path, run)
+
+
+def test_the_loss_weights_are_the_runs_own_and_the_sharpness_term_is_stated_only_when_used(tmp_path: Path) -> None:
+    run = run_record("photoreal", 100, [], None)
+    text = card(tmp_path, run)
+    # a record from before the weights were settings had the defaults
+    assert "+ 0.5 temporal (" in text and "+ 0.5 edge (" in text and "sharpness (" not in text
+    run["train"].update(temporal=0.25, edge=1.0, sharpness=2.0)
+    text = card(tmp_path, run)
+    assert "+ 0.25 temporal (" in text and "+ 1.0 edge (" in text
+    assert "+ 2.0 sharpness (the output's mean |Laplacian| per 8x8 window vs the target's)" in text

@@ -340,7 +340,7 @@ def test_unreadable_newest_checkpoint_falls_back(dataset: Path, tmp_path: Path, 
 
 @pytest.mark.parametrize(
     "extra",
-    [["--crop", "30"], ["--steps", "0"], ["--lr", "-1"], ["--config", "huge"], ["--batch", "-2"], ["--edge", "-0.5"], ["--edge", "nan"], ["--temporal", "-1"],
+    [["--crop", "30"], ["--steps", "0"], ["--lr", "-1"], ["--config", "huge"], ["--batch", "-2"], ["--edge", "-0.5"], ["--edge", "nan"], ["--temporal", "-1"], ["--sharpness", "-1"],
      ["--weather-weights", "fog"], ["--weather-weights", "fog=0"], ["--weather-weights", "fog=x"], ["--weather-weights", "fog=2,fog=3"],
      ["--weathers", "clear", "--weather-weights", "fog=2"]],
 )
@@ -437,6 +437,39 @@ def test_temporal_weight_reaches_the_loss(dataset: Path, tmp_path: Path) -> None
     a, b = firsts
     assert a["temporal"] == pytest.approx(b["temporal"], abs=1e-5) and a["temporal"] > 0
     assert b["total"] - a["total"] == pytest.approx(1.5 * a["temporal"], abs=3e-5)
+
+
+def test_sharpness_weight_reaches_the_loss_and_is_recorded(dataset: Path, tmp_path: Path) -> None:
+    firsts = []
+    for name, extra in (("a", []), ("b", ["--sharpness", "2"])):
+        assert ttrain.main(smoke_args(dataset, tmp_path / name, "--steps", "1", *extra)) == 0
+        firsts.append(json.loads((tmp_path / name / "log.jsonl").read_text().splitlines()[0]))
+    a, b = firsts
+    assert "sharpness" not in a and b["sharpness"] > 0
+    assert b["total"] - a["total"] == pytest.approx(2.0 * b["sharpness"], abs=3e-5)
+    assert json.loads((tmp_path / "a" / "run.json").read_text())["train"]["sharpness"] == 0.0
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["train"]["sharpness"] == 2.0
+
+
+def test_sharpness_loss_asks_for_detail_per_window_not_per_pixel() -> None:
+    from losses import detail_energy, sharpness_loss
+
+    g = torch.Generator().manual_seed(0)
+    target = 0.5 + 0.2 * (torch.rand(2, 3, 48, 48, generator=g) - 0.5)
+    blurred = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(target, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+    # the same texture two pixels over: wrong at every pixel, right in every window
+    shifted = torch.roll(target, shifts=2, dims=3)
+    assert sharpness_loss(target, target) == 0.0
+    assert float(sharpness_loss(blurred, target)) > 0.5 * float(detail_energy(target).mean())
+    assert float(sharpness_loss(shifted, target)) < 0.1 * float(sharpness_loss(blurred, target))
+    assert float((shifted - target).abs().mean()) > float((blurred - target).abs().mean())
+    # its gradient adds detail to the blurred output: a small step along it raises the energy
+    x = blurred.clone().requires_grad_(True)
+    sharpness_loss(x, target).backward()
+    stepped = (blurred - 0.05 * x.grad / x.grad.abs().max()).detach()
+    assert float(detail_energy(stepped).mean()) > float(detail_energy(blurred).mean())
+    # beyond the displayable range detail does not count
+    assert float(sharpness_loss(torch.ones_like(target) + torch.rand(2, 3, 48, 48, generator=g), torch.ones_like(target))) == 0.0
 
 
 def test_export_and_evaluate_bad_input(dataset: Path, tmp_path: Path, capsys) -> None:
