@@ -302,6 +302,9 @@ def test_mrq_setting_saves_then_restores():
     setup = cpp[cpp.index("::SetupForPipelineImpl"): cpp.index("::TeardownForPipelineImpl")]
     teardown = cpp[cpp.index("::TeardownForPipelineImpl"):]
     assert '{RealMasterCVarNames::Mode, TEXT("cinematic")}' in setup
+    # the render's own strength and ridge, clamped to what the runtime takes
+    assert "FMath::Clamp(Strength, 0.0f, 1.0f)" in setup and "FMath::Clamp(UpsampleEps, 1e-6f, 1.0f)" in setup
+    assert re.search(r'ClampMin = "0\.000001", ClampMax = "1\.0".*?\)\)\s*float UpsampleEps = 1e-3f;', header, re.S)
     # Every value is saved before it is overwritten, and teardown writes back exactly what was saved.
     assert "Saved.Add(" in setup and setup.index("Saved.Add(") < setup.index("SetConsoleVariable(")
     assert "for (const TPair<FString, FString>& Value : Saved)" in teardown
@@ -318,8 +321,13 @@ def test_editor_toggle_follows_the_console_variable_and_panel_has_everything():
     assert "FindConsoleVariable(RealMasterCVarNames::Enable)" in checked[: checked.index("}")]
     assert "RegisterNomadTabSpawner" in editor and "LevelEditor.LevelEditorToolBar.PlayToolBar" in editor
     for needle in ("SEditableTextBox", "GetWeatherPresets()", "SSlider", "GetStatsText", "InferenceMs",
-                   "ExecutionProvider", "FramesDropped"):
+                   "ExecutionProvider", "FramesDropped", "GetUpsampleEpsSteps()"):
         assert needle in panel, needle
+    # the ridge's buttons write its console variable (a change recreates the session: no slider)
+    ridge = panel[panel.index("SRealMasterPanel::MakeUpsampleEpsButtons"):]
+    ridge = ridge[: ridge.index("\n}\n")]
+    assert "SetConsoleVariable(RealMasterCVarNames::UpsampleEps" in ridge and "SSlider" not in ridge
+    assert "MakeUpsampleEpsButtons()" in panel[panel.index("::Construct"): panel.index("::MakePresetButtons")]
     presets = read(CORE / "RealMasterSettingsModel.h")
     assert '{"clear", "rain", "fog", "snow", "night", "golden_hour"}' in presets
 

@@ -59,6 +59,27 @@ TEST(PluginSettings, UpsampleEpsIsClampedToTheRuntimesRangeAndNanRefused)
 	}
 }
 
+TEST(PluginSettings, ThePanelsRidgeStepsStartAtTheDefaultAndAreAllValid)
+{
+	// The first button is the runtime's default; every button's value passes the clamp unchanged and
+	// a session takes it.
+	EXPECT_EQ(kUpsampleEpsSteps.front().value, realmaster::Config{}.upsampleEps);
+	EXPECT_EQ(kUpsampleEpsSteps.front().value, DesiredSettings{}.upsampleEps);
+	float previous = 2.0f;
+	for (const UpsampleEpsStep& step : kUpsampleEpsSteps)
+	{
+		EXPECT_LT(step.value, previous) << "most engine detail first";
+		previous = step.value;
+		EXPECT_EQ(ParseUpsampleEps(step.value), step.value);
+		EXPECT_FALSE(step.label.empty());
+		EXPECT_FALSE(step.tip.empty());
+		DesiredSettings d;
+		d.upsampleEps = step.value;
+		realmaster::Status st;
+		EXPECT_NE(realmaster::Session::create(SettingsApplier::NewConfig(d, ""), st), nullptr) << st.message;
+	}
+}
+
 TEST(PluginSettings, ExecutionProvidersAndPrompts)
 {
 	EXPECT_EQ(ParseExecutionProvider(" TensorRT"), std::string("tensorrt"));

@@ -128,6 +128,17 @@ TArray<FString> FRealMasterModule::GetWeatherPresets()
 	return Presets;
 }
 
+TArray<FRealMasterModule::FUpsampleEpsStep> FRealMasterModule::GetUpsampleEpsSteps()
+{
+	TArray<FUpsampleEpsStep> Steps;
+	for (const RealMasterCore::UpsampleEpsStep& Step : RealMasterCore::kUpsampleEpsSteps)
+	{
+		Steps.Add({Step.value, FString(static_cast<int32>(Step.label.size()), Step.label.data()),
+		           FString(static_cast<int32>(Step.tip.size()), Step.tip.data())});
+	}
+	return Steps;
+}
+
 void FRealMasterModule::SetConsoleVariable(const TCHAR* Name, const FString& Value)
 {
 	if (IConsoleVariable* Var = IConsoleManager::Get().FindConsoleVariable(Name))

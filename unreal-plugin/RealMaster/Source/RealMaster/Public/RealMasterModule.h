@@ -61,6 +61,16 @@ public:
 	/** The weather presets the shipped model knows (clear, rain, fog, snow, night, golden_hour). */
 	static TArray<FString> GetWeatherPresets();
 
+	/** A ridge value the editor panel offers for r.RealMaster.UpsampleEps, with its button label and tooltip. */
+	struct FUpsampleEpsStep
+	{
+		float Value = 1e-3f;
+		FString Label;
+		FString Tip;
+	};
+	/** The panel's ridge values, most engine detail first (the first is the default). */
+	static TArray<FUpsampleEpsStep> GetUpsampleEpsSteps();
+
 	/** Set one of the plugin's console variables as the console would (overrides ini and code values). */
 	static void SetConsoleVariable(const TCHAR* Name, const FString& Value);
 	static FString GetConsoleVariable(const TCHAR* Name);

@@ -22,6 +22,11 @@ float GetStrength()
 	return FCString::Atof(*FRealMasterModule::GetConsoleVariable(RealMasterCVarNames::Strength));
 }
 
+float GetUpsampleEps()
+{
+	return FCString::Atof(*FRealMasterModule::GetConsoleVariable(RealMasterCVarNames::UpsampleEps));
+}
+
 bool IsCinematic()
 {
 	return FRealMasterModule::GetConsoleVariable(RealMasterCVarNames::Mode)
@@ -95,6 +100,9 @@ void SRealMasterPanel::Construct(const FArguments& InArgs)
 		                                                                                       GetStrength());
 	                                                                                   })]] +
 	               SVerticalBox::Slot().AutoHeight().Padding(
+	                   0, 8, 0, 2)[Label(LOCTEXT("UpsampleEps", "Fine detail (guided upsample)"))] +
+	               SVerticalBox::Slot().AutoHeight()[MakeUpsampleEpsButtons()] +
+	               SVerticalBox::Slot().AutoHeight().Padding(
 	                   0, 8, 0,
 	                   2)[SNew(SCheckBox)
 	                          .IsChecked_Lambda(
@@ -144,6 +152,44 @@ TSharedRef<SWidget> SRealMasterPanel::MakePresetButtons()
 			                                     return FReply::Handled();
 		                                     })];
 	}
+	return Box;
+}
+
+TSharedRef<SWidget> SRealMasterPanel::MakeUpsampleEpsButtons()
+{
+	// Buttons rather than a slider: each change recreates the session (the ridge is set at creation).
+	TSharedRef<SWrapBox> Box = SNew(SWrapBox).UseAllottedSize(true);
+	for (const FRealMasterModule::FUpsampleEpsStep& Step : FRealMasterModule::GetUpsampleEpsSteps())
+	{
+		const float Value = Step.Value;
+		Box->AddSlot().Padding(
+		    2.0f)[SNew(SCheckBox)
+		              .Style(FAppStyle::Get(), "RadioButton")
+		              .IsChecked_Lambda(
+		                  [Value]()
+		                  {
+			                  return FMath::IsNearlyEqual(GetUpsampleEps(), Value, Value * 1e-3f)
+			                             ? ECheckBoxState::Checked
+			                             : ECheckBoxState::Unchecked;
+		                  })
+		              .OnCheckStateChanged_Lambda(
+		                  [Value](ECheckBoxState)
+		                  {
+			                  FRealMasterModule::SetConsoleVariable(RealMasterCVarNames::UpsampleEps,
+			                                                        FString::SanitizeFloat(Value));
+		                  })
+		              .ToolTipText(FText::Format(LOCTEXT("UpsampleEpsTip", "{0} r.RealMaster.UpsampleEps {1}"),
+		                                         FText::FromString(Step.Tip),
+		                                         FText::FromString(FString::SanitizeFloat(
+		                                             Value))))[SNew(STextBlock).Text(FText::FromString(Step.Label))]];
+	}
+	Box->AddSlot().Padding(6.0f, 2.0f)[SNew(STextBlock)
+	                                       .Text_Lambda(
+	                                           []()
+	                                           {
+		                                           return FText::FromString(
+		                                               FString::Printf(TEXT("ridge %g"), GetUpsampleEps()));
+	                                           })];
 	return Box;
 }
 

@@ -1,4 +1,5 @@
-// The RealMaster panel: enable, prompt box, weather presets, strength, mode, live statistics.
+// The RealMaster panel: enable, prompt box, weather presets, strength, fine detail (the guided
+// upsample's ridge), mode, live statistics.
 // Every control reads and writes the r.RealMaster.* console variables, so the panel, the toolbar
 // toggle, the console and Movie Render Queue never disagree.
 #pragma once
@@ -19,6 +20,7 @@ public:
 
 private:
 	TSharedRef<SWidget> MakePresetButtons();
+	TSharedRef<SWidget> MakeUpsampleEpsButtons();
 	FText GetStatsText() const;
 	FText GetMessageText() const;
 	void CommitPrompt(const FText& Text, ETextCommit::Type CommitType);

@@ -38,6 +38,7 @@ void UMoviePipelineRealMasterSetting::SetupForPipelineImpl(UMoviePipeline* InPip
 	    {RealMasterCVarNames::Enable, TEXT("1")},
 	    {RealMasterCVarNames::Mode, TEXT("cinematic")},
 	    {RealMasterCVarNames::Strength, FString::SanitizeFloat(FMath::Clamp(Strength, 0.0f, 1.0f))},
+	    {RealMasterCVarNames::UpsampleEps, FString::SanitizeFloat(FMath::Clamp(UpsampleEps, 1e-6f, 1.0f))},
 	    {RealMasterCVarNames::Prompt, Prompt},
 	};
 	if (!ModelDirectory.IsEmpty())
@@ -52,9 +53,9 @@ void UMoviePipelineRealMasterSetting::SetupForPipelineImpl(UMoviePipeline* InPip
 	bApplied = true;
 	const FString PreviousMode = Saved.FindRef(FString(RealMasterCVarNames::Mode));
 	UE_LOG(LogRealMasterMRQ, Log,
-	       TEXT("Movie render uses RealMaster in cinematic mode (prompt '%s', strength %.2f); the previous settings "
-	            "(mode '%s') come back when the render ends."),
-	       *Prompt, Strength, *PreviousMode);
+	       TEXT("Movie render uses RealMaster in cinematic mode (prompt '%s', strength %.2f, upsample ridge %g); the "
+	            "previous settings (mode '%s') come back when the render ends."),
+	       *Prompt, Strength, UpsampleEps, *PreviousMode);
 }
 
 void UMoviePipelineRealMasterSetting::TeardownForPipelineImpl(UMoviePipeline* InPipeline)

@@ -22,6 +22,12 @@ public:
 	          meta = (ClampMin = "0.0", ClampMax = "1.0", UIMin = "0.0", UIMax = "1.0"))
 	float Strength = 1.0f;
 
+	/** The guided upsample's ridge (r.RealMaster.UpsampleEps, 1e-6..1): 1e-3 keeps the engine frame's fine
+	 *  edges; smaller values follow the model's picture more closely. */
+	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "RealMaster",
+	          meta = (ClampMin = "0.000001", ClampMax = "1.0", UIMin = "0.000001", UIMax = "0.01"))
+	float UpsampleEps = 1e-3f;
+
 	/** Model package folder for this render; empty keeps r.RealMaster.Model. */
 	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "RealMaster")
 	FString ModelDirectory;
