@@ -88,6 +88,19 @@ TEST(Session, StrengthMustBeFiniteAndInRange) {
   }
 }
 
+TEST(Session, UpsampleEpsChangesLiveWithinItsRange) {
+  auto s = rmtest::mustCreate(rmtest::passthroughConfig());
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->setUpsampleEps(1e-5f).ok());
+  EXPECT_TRUE(s->setUpsampleEps(1e-6f).ok());
+  EXPECT_TRUE(s->setUpsampleEps(1.0f).ok());
+  for (float bad : {0.0f, 2.0f, std::nanf(""), INFINITY}) {
+    const Status st = s->setUpsampleEps(bad);
+    EXPECT_TRUE(st.is(StatusCode::Config)) << bad << ": " << st.message;
+    EXPECT_NE(st.message.find("upsample_eps"), std::string::npos) << st.message;
+  }
+}
+
 TEST(Session, PromptMustBeUtf8) {
   auto s = rmtest::mustCreate(rmtest::passthroughConfig());
   ASSERT_NE(s, nullptr);

@@ -323,7 +323,7 @@ def test_editor_toggle_follows_the_console_variable_and_panel_has_everything():
     for needle in ("SEditableTextBox", "GetWeatherPresets()", "SSlider", "GetStatsText", "InferenceMs",
                    "ExecutionProvider", "FramesDropped", "GetUpsampleEpsSteps()"):
         assert needle in panel, needle
-    # the ridge's buttons write its console variable (a change recreates the session: no slider)
+    # the ridge's buttons write its console variable (three measured values, no slider)
     ridge = panel[panel.index("SRealMasterPanel::MakeUpsampleEpsButtons"):]
     ridge = ridge[: ridge.index("\n}\n")]
     assert "SetConsoleVariable(RealMasterCVarNames::UpsampleEps" in ridge and "SSlider" not in ridge

@@ -134,11 +134,21 @@ TEST(PluginSettings, ApplierCallsTheRealSessionOnlyOnChange)
 	EXPECT_EQ(r.calls, 1);
 	EXPECT_TRUE(r.status.is(realmaster::StatusCode::Config)) << r.status.message;
 
-	// The upsample's ridge is taken at creation: a change asks for a new session.
-	DesiredSettings e = d;
-	e.upsampleEps = 1e-5f;
-	EXPECT_TRUE(applier.Apply(e, *session).recreate);
-	EXPECT_FLOAT_EQ(SettingsApplier::NewConfig(e, "").upsampleEps, 1e-5f);
+	// The upsample's ridge changes live too (no model reload for the panel's buttons); a refused one
+	// is reported once.
+	d.strength = 0.5f;
+	EXPECT_EQ(applier.Apply(d, *session).calls, 1);
+	d.upsampleEps = 1e-5f;
+	r = applier.Apply(d, *session);
+	EXPECT_FALSE(r.recreate);
+	EXPECT_EQ(r.calls, 1);
+	EXPECT_TRUE(r.status.ok()) << r.status.message;
+	EXPECT_FLOAT_EQ(SettingsApplier::NewConfig(d, "").upsampleEps, 1e-5f);
+	d.upsampleEps = 0.0f;
+	r = applier.Apply(d, *session);
+	EXPECT_EQ(r.calls, 1);
+	EXPECT_TRUE(r.status.is(realmaster::StatusCode::Config)) << r.status.message;
+	EXPECT_EQ(applier.Apply(d, *session).calls, 0);
 
 	d.modelDir = "/some/other/model";
 	EXPECT_TRUE(applier.Apply(d, *session).recreate);
@@ -432,7 +442,7 @@ TEST(PluginSettings, SessionsMarkedNotLiveChangeOnlyThePromptLive)
 	d.enable = true;
 	SettingsApplier applier;
 	EXPECT_TRUE(applier.ApplyWithoutSession(d).recreate) << "no session yet";
-	applier.MarkCreated(d, LiveSettings{false, false});
+	applier.MarkCreated(d, LiveSettings{false, false, false});
 
 	d.prompt = "a foggy harbour at dawn";
 	auto r = applier.ApplyWithoutSession(d);
@@ -445,9 +455,12 @@ TEST(PluginSettings, SessionsMarkedNotLiveChangeOnlyThePromptLive)
 	r = applier.ApplyWithoutSession(d);
 	EXPECT_TRUE(r.recreate) << "marked as taking strength at creation only";
 	EXPECT_FALSE(r.prompt.has_value());
-	applier.MarkCreated(d, LiveSettings{false, false});
+	applier.MarkCreated(d, LiveSettings{false, false, false});
 	EXPECT_FALSE(applier.ApplyWithoutSession(d).recreate);
 
+	d.upsampleEps = 1e-5f;
+	EXPECT_TRUE(applier.ApplyWithoutSession(d).recreate) << "and the ridge";
+	applier.MarkCreated(d, LiveSettings{false, false, false});
 	d.mode = Mode::Cinematic;
 	EXPECT_TRUE(applier.ApplyWithoutSession(d).recreate) << "and mode";
 
@@ -460,6 +473,7 @@ TEST(PluginSettings, SessionsMarkedNotLiveChangeOnlyThePromptLive)
 			++strengthCalls;
 			return {};
 		}
+		realmaster::Status setUpsampleEps(float) const { return {}; }
 		realmaster::Status setMode(Mode) const { return {}; }
 	} live;
 	applier.MarkCreated(d);
@@ -469,16 +483,22 @@ TEST(PluginSettings, SessionsMarkedNotLiveChangeOnlyThePromptLive)
 	EXPECT_EQ(live.strengthCalls, 1);
 }
 
-TEST(PluginSettings, TheDevicePathChangesStrengthAndModeLiveThroughNonConstSetters)
+TEST(PluginSettings, TheDevicePathChangesStrengthRidgeAndModeLiveThroughNonConstSetters)
 {
 	// Like FRealMasterVulkanDevicePath: setters that hand the value to the queue thread (non-const).
 	struct DevicePathLike
 	{
 		float strength = -1.0f;
+		float upsampleEps = -1.0f;
 		int modes = 0;
 		realmaster::Status setStrength(float s)
 		{
 			strength = s;
+			return {};
+		}
+		realmaster::Status setUpsampleEps(float e)
+		{
+			upsampleEps = e;
 			return {};
 		}
 		realmaster::Status setMode(Mode)
@@ -492,11 +512,13 @@ TEST(PluginSettings, TheDevicePathChangesStrengthAndModeLiveThroughNonConstSette
 	SettingsApplier applier;
 	applier.MarkCreated(d);
 	d.strength = 0.4f;
+	d.upsampleEps = 1e-4f;
 	d.mode = Mode::Cinematic;
 	const auto r = applier.Apply(d, path);
-	EXPECT_FALSE(r.recreate) << "no new session for a strength or mode change";
-	EXPECT_EQ(r.calls, 2);
+	EXPECT_FALSE(r.recreate) << "no new session for a strength, ridge or mode change";
+	EXPECT_EQ(r.calls, 3);
 	EXPECT_FLOAT_EQ(path.strength, 0.4f);
+	EXPECT_FLOAT_EQ(path.upsampleEps, 1e-4f);
 	EXPECT_EQ(path.modes, 1);
 	EXPECT_EQ(applier.Apply(d, path).calls, 0) << "applied once";
 }

@@ -317,6 +317,9 @@ public:
   Status setStrength(float strength) const {
     return Status::fromFfi(inner_->set_strength(strength));
   }
+  /// The guided upsample's ridge (Config::upsampleEps) from the next frame on; outside 1e-6..1
+  /// (or NaN) is refused and the current value kept.
+  Status setUpsampleEps(float eps) const { return Status::fromFfi(inner_->set_upsample_eps(eps)); }
   Status setMode(Mode mode) const { return Status::fromFfi(inner_->set_mode(mode)); }
   /// The engine signals a camera cut: temporal history restarts with the next frame.
   Status resetHistory() const { return Status::fromFfi(inner_->reset_history()); }
@@ -397,6 +400,8 @@ public:
   }
   /// 0 = untouched input, 1 = full effect; anything else (or NaN) is refused.
   Status setStrength(float strength) { return Status::fromFfi(inner_->set_strength(strength)); }
+  /// The guided upsample's ridge from the next frame on; outside 1e-6..1 (or NaN) is refused.
+  Status setUpsampleEps(float eps) { return Status::fromFfi(inner_->set_upsample_eps(eps)); }
   Status setMode(Mode mode) { return Status::fromFfi(inner_->set_mode(mode)); }
   Stats stats() const { return Stats::fromFfi(inner_->stats()); }
   Status health() const { return Status::fromFfi(inner_->health()); }

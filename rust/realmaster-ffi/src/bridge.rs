@@ -299,6 +299,7 @@ pub mod ffi {
         /// A preset name or free text, UTF-8 (bytes, so invalid text is a Status, not an abort in cxx).
         fn set_prompt(self: &Session, text: &[u8]) -> Status;
         fn set_strength(self: &Session, strength: f32) -> Status;
+        fn set_upsample_eps(self: &Session, eps: f32) -> Status;
         fn set_mode(self: &Session, mode: Mode) -> Status;
         fn reset_history(self: &Session) -> Status;
         fn stats(self: &Session) -> Stats;
@@ -346,6 +347,7 @@ pub mod ffi {
         fn set_prompt(self: &mut VulkanSession, text: &[u8]) -> Status;
         /// 0 = untouched input, 1 = full effect; anything else (or NaN) is refused.
         fn set_strength(self: &mut VulkanSession, strength: f32) -> Status;
+        fn set_upsample_eps(self: &mut VulkanSession, eps: f32) -> Status;
         fn set_mode(self: &mut VulkanSession, mode: Mode) -> Status;
         fn stats(self: &VulkanSession) -> Stats;
         fn health(self: &VulkanSession) -> Status;

@@ -154,6 +154,10 @@ impl Session {
         self.status_of(|s| s.set_strength(strength).map_err(Into::into))
     }
 
+    fn set_upsample_eps(&self, eps: f32) -> Status {
+        self.status_of(|s| s.set_upsample_eps(eps).map_err(Into::into))
+    }
+
     fn set_mode(&self, mode: Mode) -> Status {
         self.status_of(|s| {
             s.set_mode(convert::mode_from_ffi(mode)?);

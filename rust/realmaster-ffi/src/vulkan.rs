@@ -317,6 +317,12 @@ impl VulkanSession {
             .unwrap_or_else(ok_status)
     }
 
+    pub fn set_upsample_eps(&mut self, eps: f32) -> Status {
+        self.with(|inner| inner.session.set_upsample_eps(eps).map_err(Into::into))
+            .err()
+            .unwrap_or_else(ok_status)
+    }
+
     pub fn set_mode(&mut self, mode: Mode) -> Status {
         self.with(|inner| {
             inner.session.set_mode(convert::mode_from_ffi(mode)?);

@@ -117,9 +117,11 @@ fn a_cpp_style_vulkan_host_runs_frames_through_the_bridge() {
         assert!(r.transfer_bytes > 0 && r.transfer_bytes < 128 * 64 * 4 * 40);
     }
     assert_eq!(s.stats().frames_enhanced, 2);
-    // Strength and mode change without recreating the session; bad values are refused.
+    // Strength, the ridge and mode change without recreating the session; bad values are refused.
     assert_eq!(s.set_strength(0.5).code, 0);
     assert_eq!(s.set_strength(f32::NAN).code, StatusCode::Config.repr);
+    assert_eq!(s.set_upsample_eps(1e-5).code, 0);
+    assert_eq!(s.set_upsample_eps(0.0).code, StatusCode::Config.repr);
     assert_eq!(s.set_mode(Mode::Realtime).code, 0);
     assert_eq!(s.set_mode(Mode::Cinematic).code, 0);
     // Bad ids are refused with the id named; an absent output is named too.

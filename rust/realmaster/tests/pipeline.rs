@@ -215,6 +215,40 @@ fn upsample_eps_reaches_the_compositor_and_is_checked() {
 }
 
 #[test]
+fn upsample_eps_set_live_gives_the_picture_of_a_session_created_with_it() {
+    let (w, h) = (40, 24);
+    let px = picture(w, h, 3);
+    let f = FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &px);
+    let session = |eps: f32| {
+        let mut c = config_on(Backend::Cpu, "colormap", Mode::Cinematic);
+        c.upsample_eps = eps;
+        c.model_size = Some((16, 16));
+        c.temporal_alpha = 1.0;
+        Session::new(c).unwrap()
+    };
+    let fine = run_one(&session(1e-6), &f).data;
+    let s = session(1.0);
+    let coarse = run_one(&s, &f).data;
+    s.set_upsample_eps(1e-6).unwrap();
+    assert_eq!(s.upsample_eps(), 1e-6);
+    let live = run_one(&s, &f).data;
+    assert!(
+        max_diff_u8(&fine, &coarse) >= 8,
+        "the two ridges give nearly the same picture"
+    );
+    assert_eq!(live, fine, "the next frame uses the new ridge");
+    // Out of range is refused with the value kept.
+    for bad in [0.0, 2.0, f32::NAN] {
+        match s.set_upsample_eps(bad) {
+            Err(e @ Error::Config { .. }) => assert!(e.to_string().contains("upsample_eps"), "{e}"),
+            other => panic!("eps {bad}: expected a configuration error, got {other:?}"),
+        }
+    }
+    assert_eq!(s.upsample_eps(), 1e-6);
+    assert_eq!(run_one(&s, &f).data, fine);
+}
+
+#[test]
 fn prompt_changes_take_effect_and_blend() {
     let mut c = config("prompt_tint", Mode::Cinematic);
     c.prompt = "clear".into();

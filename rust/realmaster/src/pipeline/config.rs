@@ -108,18 +108,20 @@ impl SessionConfig {
                 "pass a strength between 0 and 1",
             ));
         }
-        use crate::reference::guided_upsample::{MAX_EPS, MIN_EPS};
-        if !(MIN_EPS..=MAX_EPS).contains(&self.upsample_eps) {
-            return Err(crate::Error::config(
-                format!(
-                    "upsample_eps {} is outside {MIN_EPS:e}..={MAX_EPS}",
-                    self.upsample_eps
-                ),
-                "pass a value in that range (default 1e-3; smaller follows the model's look into finer detail)",
-            ));
-        }
-        Ok(())
+        check_upsample_eps(self.upsample_eps)
     }
+}
+
+/// The guided upsample's ridge, at creation and when set live.
+pub(crate) fn check_upsample_eps(eps: f32) -> crate::Result<()> {
+    use crate::reference::guided_upsample::{MAX_EPS, MIN_EPS};
+    if !(MIN_EPS..=MAX_EPS).contains(&eps) {
+        return Err(crate::Error::config(
+            format!("upsample_eps {eps} is outside {MIN_EPS:e}..={MAX_EPS}"),
+            "pass a value in that range (default 1e-3; smaller follows the model's look into finer detail)",
+        ));
+    }
+    Ok(())
 }
 
 /// Live counters, cheap to read from any thread.

@@ -299,6 +299,13 @@ impl DeviceSession {
         Ok(())
     }
 
+    /// The guided upsample's ridge, from the next frame on; out of range is refused (value kept).
+    pub fn set_upsample_eps(&mut self, eps: f32) -> Result<()> {
+        super::config::check_upsample_eps(eps)?;
+        self.upsample_eps = eps;
+        Ok(())
+    }
+
     pub fn set_mode(&mut self, mode: Mode) {
         self.mode = mode;
     }

@@ -357,6 +357,18 @@ impl Session {
         self.shared.live.lock().strength
     }
 
+    /// The guided upsample's ridge ([`SessionConfig::upsample_eps`]), from the next frame on; a
+    /// value outside its range is refused and the current one kept.
+    pub fn set_upsample_eps(&self, eps: f32) -> Result<()> {
+        super::config::check_upsample_eps(eps)?;
+        self.shared.live.lock().upsample_eps = eps;
+        Ok(())
+    }
+
+    pub fn upsample_eps(&self) -> f32 {
+        self.shared.live.lock().upsample_eps
+    }
+
     pub fn set_mode(&self, mode: Mode) {
         self.shared.live.lock().mode = mode;
     }

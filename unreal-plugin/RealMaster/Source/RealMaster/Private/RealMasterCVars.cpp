@@ -18,7 +18,7 @@ static TAutoConsoleVariable<float> CVarRealMasterUpsampleEps(
     TEXT("r.RealMaster.UpsampleEps"), 1e-3f,
     TEXT("How the look reaches detail finer than the model's input, 1e-6..1 (clamped): smaller follows the model "
          "into finer detail (less grain and fewer dark rims under dark looks such as night), larger keeps more of "
-         "the engine's edges. Changing it recreates the session."),
+         "the engine's edges. Changes apply from the next frame."),
     ECVF_RenderThreadSafe);
 
 static TAutoConsoleVariable<FString> CVarRealMasterPrompt(

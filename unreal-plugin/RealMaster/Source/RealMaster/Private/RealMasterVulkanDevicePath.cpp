@@ -307,11 +307,20 @@ void FRealMasterVulkanDevicePath::Process_QueueThread(const RealMasterCore::Devi
 	{
 		return;
 	}
-	// Strength and mode set since the last frame (the render thread never waits for this lock).
+	// Strength, ridge and mode set since the last frame (the render thread never waits for this lock).
 	const float Strength = PendingStrength.exchange(-1.0f, std::memory_order_acq_rel);
 	if (Strength >= 0.0f)
 	{
 		const realmaster::Status S = Session->setStrength(Strength);
+		if (!S.ok())
+		{
+			UE_LOG(LogRealMaster, Warning, TEXT("%s"), *FromUtf8(S.message));
+		}
+	}
+	const float Eps = PendingUpsampleEps.exchange(-1.0f, std::memory_order_acq_rel);
+	if (Eps >= 0.0f)
+	{
+		const realmaster::Status S = Session->setUpsampleEps(Eps);
 		if (!S.ok())
 		{
 			UE_LOG(LogRealMaster, Warning, TEXT("%s"), *FromUtf8(S.message));
@@ -344,6 +353,19 @@ realmaster::Status FRealMasterVulkanDevicePath::setStrength(float Strength)
 		return S;
 	}
 	PendingStrength.store(Strength, std::memory_order_release);
+	return {};
+}
+
+realmaster::Status FRealMasterVulkanDevicePath::setUpsampleEps(float Eps)
+{
+	if (!(Eps >= 1e-6f && Eps <= 1.0f))
+	{
+		realmaster::Status S;
+		S.code = static_cast<uint32>(realmaster::StatusCode::Config);
+		S.message = "upsample_eps " + std::to_string(Eps) + " is outside 1e-6..1 (fix: pass a value in that range)";
+		return S;
+	}
+	PendingUpsampleEps.store(Eps, std::memory_order_release);
 	return {};
 }
 

@@ -78,12 +78,12 @@ public:
 	realmaster::Status ApplyPrompt(const std::string& Prompt);
 
 	/**
-	 * Render thread: strength and mode change live. The values are handed to the queue thread and applied
-	 * before the next frame is processed (no wait on a frame in flight); a refused value is reported
-	 * through the snapshot's health. Named like realmaster::Session's setters so the settings applier
-	 * drives both paths alike.
+	 * Render thread: strength, the upsample's ridge and mode change live. The values are handed to the queue thread and
+	 * applied before the next frame is processed (no wait on a frame in flight); a refused value is reported through
+	 * the snapshot's health. Named like realmaster::Session's setters so the settings applier drives both paths alike.
 	 */
 	realmaster::Status setStrength(float Strength);
+	realmaster::Status setUpsampleEps(float Eps);
 	realmaster::Status setMode(realmaster::Mode Mode);
 
 	/** Any thread: this path cannot go on (an image the runtime refused); the readback path takes over. */
@@ -121,5 +121,6 @@ private:
 
 	/** Settings waiting for the queue thread (applied under SessionMutex before the next frame). */
 	std::atomic<float> PendingStrength{-1.0f};
+	std::atomic<float> PendingUpsampleEps{-1.0f};
 	std::atomic<int> PendingMode{-1};
 };

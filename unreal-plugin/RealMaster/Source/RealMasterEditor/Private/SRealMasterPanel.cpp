@@ -157,7 +157,7 @@ TSharedRef<SWidget> SRealMasterPanel::MakePresetButtons()
 
 TSharedRef<SWidget> SRealMasterPanel::MakeUpsampleEpsButtons()
 {
-	// Buttons rather than a slider: each change recreates the session (the ridge is set at creation).
+	// Three measured values (docs/photoreal.md) rather than a slider over six decades.
 	TSharedRef<SWrapBox> Box = SNew(SWrapBox).UseAllottedSize(true);
 	for (const FRealMasterModule::FUpsampleEpsStep& Step : FRealMasterModule::GetUpsampleEpsSteps())
 	{

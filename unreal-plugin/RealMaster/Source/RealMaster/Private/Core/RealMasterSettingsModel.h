@@ -162,7 +162,7 @@ struct DesiredSettings
 {
 	bool enable = false;
 	float strength = 1.0f;
-	/// The guided upsample's ridge (realmaster::Config::upsampleEps); taken at session creation.
+	/// The guided upsample's ridge (realmaster::Config::upsampleEps); changes live.
 	float upsampleEps = 1e-3f;
 	std::string prompt = "clear";
 	realmaster::Mode mode = realmaster::Mode::Realtime;
@@ -192,12 +192,13 @@ private:
 	std::string last_;
 };
 
-/// What a session can change while it runs. The readback path's realmaster::Session changes strength
-/// and mode live; the device path's realmaster::VulkanSession takes them at creation only.
+/// What a session can change while it runs: both paths' sessions change strength, the upsample's
+/// ridge and mode live; a session marked otherwise is recreated to change them.
 struct LiveSettings
 {
 	bool strength = true;
 	bool mode = true;
+	bool upsampleEps = true;
 };
 
 /// Tracks what was applied to the current session so each change costs one call.
@@ -206,10 +207,10 @@ class SettingsApplier
 public:
 	struct Result
 	{
-		/// A setting the session cannot change live changed (model, execution provider, upsample eps,
-		/// or a setting marked as not live in MarkCreated): the session must be recreated with NewConfig().
+		/// A setting the session cannot change live changed (model, execution provider, or a setting
+		/// marked as not live in MarkCreated): the session must be recreated with NewConfig().
 		bool recreate = false;
-		/// The first failure of this update (strength/mode), if any.
+		/// The first failure of this update (strength, ridge, mode), if any.
 		realmaster::Status status;
 		int calls = 0; // bridge calls made (for tests and stats)
 		/// The prompt changed: apply it with setPrompt off the render thread (free text is encoded
@@ -240,7 +241,7 @@ public:
 	}
 	void MarkDestroyed() { hasSession_ = false; }
 
-	/// `SessionT` has setStrength/setMode returning realmaster::Status: realmaster::Session, the
+	/// `SessionT` has setStrength/setUpsampleEps/setMode returning realmaster::Status: realmaster::Session, the
 	/// Vulkan device path, or a test double. Settings the session was marked as not changing live ask
 	/// for a recreation instead of a call.
 	template <typename SessionT> Result Apply(const DesiredSettings& d, SessionT& session)
@@ -264,6 +265,11 @@ public:
 			note(session.setStrength(d.strength));
 			applied_.strength = d.strength;
 		}
+		if (d.upsampleEps != applied_.upsampleEps)
+		{
+			note(session.setUpsampleEps(d.upsampleEps));
+			applied_.upsampleEps = d.upsampleEps;
+		}
 		if (d.mode != applied_.mode)
 		{
 			note(session.setMode(d.mode));
@@ -272,9 +278,9 @@ public:
 		return r;
 	}
 
-	/// For a session that changes only its prompt live: a strength or mode change asks for a
+	/// For a session that changes only its prompt live: a strength, ridge or mode change asks for a
 	/// recreation, and no bridge call is made here.
-	Result ApplyWithoutSession(const DesiredSettings& d) { return Compare(d, LiveSettings{false, false}); }
+	Result ApplyWithoutSession(const DesiredSettings& d) { return Compare(d, LiveSettings{false, false, false}); }
 
 private:
 	/// Recreation and the prompt hand-back, shared by both Apply variants.
@@ -282,8 +288,8 @@ private:
 	{
 		Result r;
 		if (!hasSession_ || d.modelDir != applied_.modelDir || d.executionProvider != applied_.executionProvider ||
-		    d.upsampleEps != applied_.upsampleEps || (!live.strength && d.strength != applied_.strength) ||
-		    (!live.mode && d.mode != applied_.mode))
+		    (!live.upsampleEps && d.upsampleEps != applied_.upsampleEps) ||
+		    (!live.strength && d.strength != applied_.strength) || (!live.mode && d.mode != applied_.mode))
 		{
 			r.recreate = true;
 			return r;
