@@ -427,24 +427,25 @@ def test_loss_weight_is_recorded_and_a_run_from_before_it_existed_resumes(datase
     assert f"train.{weight}: 0.5 -> 2.0" in err
 
 
-def test_temporal_weight_reaches_the_loss(dataset: Path, tmp_path: Path) -> None:
-    # Same seed, same first batch and weights: the first step's total differs by exactly the
-    # extra weight times the temporal term.
+def first_steps(dataset: Path, tmp_path: Path, *extra: str) -> tuple[dict, dict]:
+    """The first step's log of a default smoke run (tmp_path/a) and of one with `extra` (tmp_path/b):
+    same seed, same first batch and weights."""
     firsts = []
-    for name, extra in (("a", []), ("b", ["--temporal", "2"])):
-        assert ttrain.main(smoke_args(dataset, tmp_path / name, "--steps", "1", *extra)) == 0
+    for name, args in (("a", []), ("b", list(extra))):
+        assert ttrain.main(smoke_args(dataset, tmp_path / name, "--steps", "1", *args)) == 0
         firsts.append(json.loads((tmp_path / name / "log.jsonl").read_text().splitlines()[0]))
-    a, b = firsts
+    return firsts[0], firsts[1]
+
+
+def test_temporal_weight_reaches_the_loss(dataset: Path, tmp_path: Path) -> None:
+    # The first step's total differs by exactly the extra weight times the temporal term.
+    a, b = first_steps(dataset, tmp_path, "--temporal", "2")
     assert a["temporal"] == pytest.approx(b["temporal"], abs=1e-5) and a["temporal"] > 0
     assert b["total"] - a["total"] == pytest.approx(1.5 * a["temporal"], abs=3e-5)
 
 
 def test_sharpness_weight_reaches_the_loss_and_is_recorded(dataset: Path, tmp_path: Path) -> None:
-    firsts = []
-    for name, extra in (("a", []), ("b", ["--sharpness", "2"])):
-        assert ttrain.main(smoke_args(dataset, tmp_path / name, "--steps", "1", *extra)) == 0
-        firsts.append(json.loads((tmp_path / name / "log.jsonl").read_text().splitlines()[0]))
-    a, b = firsts
+    a, b = first_steps(dataset, tmp_path, "--sharpness", "2")
     assert "sharpness" not in a and b["sharpness"] > 0
     assert b["total"] - a["total"] == pytest.approx(2.0 * b["sharpness"], abs=3e-5)
     assert json.loads((tmp_path / "a" / "run.json").read_text())["train"]["sharpness"] == 0.0

@@ -3,6 +3,7 @@
 #include "DynamicRHI.h"
 #include "RHICommandList.h"
 #include "RealMasterLog.h"
+#include "RealMasterSettingsModel.h"
 #include "Runtime/Launch/Resources/Version.h"
 
 #include <chrono>
@@ -34,12 +35,31 @@ FString FromUtf8(const std::string& S)
 	return FString(UTF8_TO_TCHAR(S.c_str()));
 }
 
-realmaster::Status ShutdownStatus(const char* What)
+realmaster::Status ErrorStatus(realmaster::StatusCode Code, std::string Message)
 {
 	realmaster::Status S;
-	S.code = static_cast<uint32>(realmaster::StatusCode::Shutdown);
-	S.message = What;
+	S.code = static_cast<uint32>(Code);
+	S.message = std::move(Message);
 	return S;
+}
+
+realmaster::Status ShutdownStatus(const char* What)
+{
+	return ErrorStatus(realmaster::StatusCode::Shutdown, What);
+}
+
+/** Hands a value set on the render thread (-1 = none pending) to the session; a refusal is logged. */
+template <typename SetterT> void ApplyPending(std::atomic<float>& Pending, SetterT&& Set)
+{
+	const float Value = Pending.exchange(-1.0f, std::memory_order_acq_rel);
+	if (Value >= 0.0f)
+	{
+		const realmaster::Status S = Set(Value);
+		if (!S.ok())
+		{
+			UE_LOG(LogRealMaster, Warning, TEXT("%s"), *FromUtf8(S.message));
+		}
+	}
 }
 
 bool IsVulkanRHI()
@@ -308,24 +328,16 @@ void FRealMasterVulkanDevicePath::Process_QueueThread(const RealMasterCore::Devi
 		return;
 	}
 	// Strength, ridge and mode set since the last frame (the render thread never waits for this lock).
-	const float Strength = PendingStrength.exchange(-1.0f, std::memory_order_acq_rel);
-	if (Strength >= 0.0f)
-	{
-		const realmaster::Status S = Session->setStrength(Strength);
-		if (!S.ok())
-		{
-			UE_LOG(LogRealMaster, Warning, TEXT("%s"), *FromUtf8(S.message));
-		}
-	}
-	const float Eps = PendingUpsampleEps.exchange(-1.0f, std::memory_order_acq_rel);
-	if (Eps >= 0.0f)
-	{
-		const realmaster::Status S = Session->setUpsampleEps(Eps);
-		if (!S.ok())
-		{
-			UE_LOG(LogRealMaster, Warning, TEXT("%s"), *FromUtf8(S.message));
-		}
-	}
+	ApplyPending(PendingStrength,
+	             [this](float V)
+	             {
+		             return Session->setStrength(V);
+	             });
+	ApplyPending(PendingUpsampleEps,
+	             [this](float V)
+	             {
+		             return Session->setUpsampleEps(V);
+	             });
 	const int ModeValue = PendingMode.exchange(-1, std::memory_order_acq_rel);
 	if (ModeValue >= 0)
 	{
@@ -347,10 +359,9 @@ realmaster::Status FRealMasterVulkanDevicePath::setStrength(float Strength)
 {
 	if (!(Strength >= 0.0f && Strength <= 1.0f))
 	{
-		realmaster::Status S;
-		S.code = static_cast<uint32>(realmaster::StatusCode::Config);
-		S.message = "strength " + std::to_string(Strength) + " is outside 0..1 (fix: pass a strength between 0 and 1)";
-		return S;
+		return ErrorStatus(realmaster::StatusCode::Config,
+		                   "strength " + std::to_string(Strength) +
+		                       " is outside 0..1 (fix: pass a strength between 0 and 1)");
 	}
 	PendingStrength.store(Strength, std::memory_order_release);
 	return {};
@@ -358,12 +369,10 @@ realmaster::Status FRealMasterVulkanDevicePath::setStrength(float Strength)
 
 realmaster::Status FRealMasterVulkanDevicePath::setUpsampleEps(float Eps)
 {
-	if (!(Eps >= 1e-6f && Eps <= 1.0f))
+	if (!(Eps >= RealMasterCore::kMinUpsampleEps && Eps <= RealMasterCore::kMaxUpsampleEps))
 	{
-		realmaster::Status S;
-		S.code = static_cast<uint32>(realmaster::StatusCode::Config);
-		S.message = "upsample_eps " + std::to_string(Eps) + " is outside 1e-6..1 (fix: pass a value in that range)";
-		return S;
+		return ErrorStatus(realmaster::StatusCode::Config, "upsample_eps " + std::to_string(Eps) +
+		                                                       " is outside 1e-6..1 (fix: pass a value in that range)");
 	}
 	PendingUpsampleEps.store(Eps, std::memory_order_release);
 	return {};

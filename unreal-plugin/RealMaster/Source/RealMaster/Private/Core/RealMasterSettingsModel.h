@@ -98,7 +98,11 @@ inline std::optional<float> ParseStrength(float value)
 	return value < 0.0f ? 0.0f : (value > 1.0f ? 1.0f : value);
 }
 
-/// r.RealMaster.UpsampleEps: clamped to the runtime's 1e-6..1; NaN/Inf are refused (keep the previous
+/// The runtime's range for the guided upsample's ridge (realmaster::Config::upsampleEps).
+constexpr float kMinUpsampleEps = 1e-6f;
+constexpr float kMaxUpsampleEps = 1.0f;
+
+/// r.RealMaster.UpsampleEps: clamped to the runtime's range; NaN/Inf are refused (keep the previous
 /// value).
 inline std::optional<float> ParseUpsampleEps(float value)
 {
@@ -106,7 +110,7 @@ inline std::optional<float> ParseUpsampleEps(float value)
 	{
 		return std::nullopt;
 	}
-	return value < 1e-6f ? 1e-6f : (value > 1.0f ? 1.0f : value);
+	return value < kMinUpsampleEps ? kMinUpsampleEps : (value > kMaxUpsampleEps ? kMaxUpsampleEps : value);
 }
 
 /// The ridge values the editor panel offers as buttons, most engine detail first (the first is the
