@@ -54,6 +54,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
         let doc = serde_json::json!({
             "sequence": a.sequence.display().to_string(),
             "model_size": config.model_size,
+            "upsample_eps": config.upsample_eps,
             "weathers": scores,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);

@@ -59,6 +59,10 @@ fn heldout_scores_match_the_model_card() {
         .collect();
 
     let mut cfg = config();
+    // A card made with another ridge (runtime_card.py --upsample-eps) is held to that ridge.
+    if let Some(eps) = card["upsample_eps"].as_f64() {
+        cfg.upsample_eps = eps as f32;
+    }
     let size = card["eval"]["model_size"].as_array().expect("model_size");
     cfg.model_size = Some((
         size[0].as_u64().expect("w") as u32,

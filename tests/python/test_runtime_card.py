@@ -1,0 +1,38 @@
+"""runtime_card.py: the ridge a card is made with is checked, and the card's text names it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "models" / "training"))
+
+import runtime_card  # noqa: E402
+
+SHIPPED = ROOT / "models" / "realmaster-student"
+
+
+def test_a_ridge_outside_the_runtimes_range_is_refused_before_anything_runs(tmp_path: Path, capsys) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    for f in ("manifest.json", "MODEL_CARD.md"):
+        shutil.copy(SHIPPED / f, pkg / f)
+    card_before = (pkg / "MODEL_CARD.md").read_text()
+    code = runtime_card.main(["--package", str(pkg), "--realmaster", sys.executable, "--upsample-eps", "2"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "outside the runtime's range 1e-6..1" in err and "--upsample-eps 1e-5" in err
+    assert not (pkg / "runtime_metrics.json").exists()
+    assert (pkg / "MODEL_CARD.md").read_text() == card_before
+
+
+def test_the_cards_text_names_the_ridge_its_runs_used() -> None:
+    m = json.loads((SHIPPED / "runtime_metrics.json").read_text())
+    for eps, shown in ((1e-3, "ridge 0.001"), (1e-5, "ridge 1e-05")):
+        m["upsample_eps"] = eps
+        text = runtime_card.section(m)
+        # Once where the runs are described, once beside the sharpness it decides.
+        assert text.count(shown) == 2, text
