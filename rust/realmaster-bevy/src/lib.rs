@@ -60,6 +60,11 @@ pub struct RealMaster {
     pub enabled: bool,
     /// Change it (e.g. increment) on the frame a new shot starts: the temporal history is dropped.
     pub shot: u32,
+    /// The guided upsample's ridge, 1e-6..=1 (`realmaster::SessionConfig::upsample_eps`): smaller
+    /// follows the model's look into finer detail, larger keeps more of Bevy's edges. Outside the
+    /// range when the session starts, the camera shows Bevy's frame with the reason; changed to
+    /// such a value later, the session keeps its ridge and the refusal is logged once.
+    pub upsample_eps: f32,
 }
 
 impl RealMaster {
@@ -79,6 +84,7 @@ impl Default for RealMaster {
             mode: Mode::Realtime,
             enabled: true,
             shot: 0,
+            upsample_eps: realmaster::SessionConfig::default().upsample_eps,
         }
     }
 }
@@ -94,10 +100,6 @@ pub struct RealMasterPlugin {
     pub ort_library: Option<PathBuf>,
     /// Model input size for dynamic-resolution models (else the package's default).
     pub model_size: Option<(u32, u32)>,
-    /// The guided upsample's ridge, 1e-6..=1 (`realmaster::SessionConfig::upsample_eps`): smaller
-    /// follows the model's look into finer detail, larger keeps more of Bevy's edges. Outside the
-    /// range the session is refused and the camera shows Bevy's frame with the reason.
-    pub upsample_eps: f32,
 }
 
 impl RealMasterPlugin {
@@ -107,7 +109,6 @@ impl RealMasterPlugin {
             execution_provider: "auto".into(),
             ort_library: None,
             model_size: None,
-            upsample_eps: realmaster::SessionConfig::default().upsample_eps,
         }
     }
 
@@ -119,7 +120,7 @@ impl RealMasterPlugin {
             allow_ep_fallback: true,
             mode: settings.mode,
             strength: settings.strength.clamp(0.0, 1.0),
-            upsample_eps: self.upsample_eps,
+            upsample_eps: settings.upsample_eps,
             prompt: settings.prompt.clone(),
             model_size: self.model_size,
             ..Default::default()

@@ -233,7 +233,7 @@ fn finish_start(
     }
 }
 
-/// Apply what changed since the last frame: strength, mode and a new shot at once; the prompt
+/// Apply what changed since the last frame: strength, ridge, mode and a new shot at once; the prompt
 /// encoded once per change: in realtime mode on Bevy's async compute pool (free text runs the text
 /// encoder, longer than a frame; the previous look stays until it is ready), in cinematic mode here
 /// (the new look starts on the very frame that asked for it, every run).
@@ -272,6 +272,11 @@ fn apply_settings(
     if applied.strength != want.strength {
         if let Err(e) = session.set_strength(want.strength) {
             log::error!("RealMaster: {e}");
+        }
+    }
+    if applied.upsample_eps != want.upsample_eps {
+        if let Err(e) = session.set_upsample_eps(want.upsample_eps) {
+            log::error!("RealMaster: the ridge kept {}: {e}", session.upsample_eps());
         }
     }
     if applied.mode != want.mode {

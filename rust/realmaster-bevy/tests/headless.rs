@@ -9,7 +9,8 @@
 //!   Bevy's render graph, so the look of frame i-1 is carried to frame i;
 //! - per frame only the model's tensors cross between CPU and GPU (counted), less than one
 //!   full-resolution colour plane;
-//! - with a missing model the camera shows Bevy's frame and the reason is reported.
+//! - with a missing model the camera shows Bevy's frame and the reason is reported;
+//! - the ridge changes live on a running camera (a refused value keeps the session's).
 
 use std::path::PathBuf;
 
@@ -53,11 +54,22 @@ fn cinematic() -> RealMaster {
 fn render(
     realmaster: Option<(RealMasterPlugin, RealMaster)>,
 ) -> (Vec<Option<CapturedFrame>>, ViewStats) {
+    render_changing(realmaster, None)
+}
+
+/// `render`, with the camera's ridge set to `change.1` just before frame `change.0`.
+fn render_changing(
+    realmaster: Option<(RealMasterPlugin, RealMaster)>,
+    change: Option<(u32, f32)>,
+) -> (Vec<Option<CapturedFrame>>, ViewStats) {
     let mut app = headless_app(SIZE, realmaster);
     let capture = enable_capture(&mut app);
     finish(&mut app);
     let mut frames = Vec::new();
     for i in 0..FRAMES {
+        if let Some((_, eps)) = change.filter(|c| c.0 == i) {
+            camera_settings(&mut app).upsample_eps = eps;
+        }
         step(&mut app);
         let view = capture.take();
         frames.push(view.map(|v| {
@@ -67,6 +79,13 @@ fn render(
     }
     let stats = camera_stats(&mut app);
     (frames, stats)
+}
+
+fn camera_settings(app: &mut App) -> Mut<'_, RealMaster> {
+    app.world_mut()
+        .query_filtered::<&mut RealMaster, With<StreetCamera>>()
+        .single_mut(app.world_mut())
+        .expect("camera")
 }
 
 /// Linear RGBA → 3-channel sRGB [0, 1] (what the metrics take).
@@ -274,11 +293,14 @@ fn a_missing_model_shows_bevys_frame_and_says_why() {
         assert!(d < 0.01, "frame {i}: {d} steps from Bevy's frame");
     }
     // A setting the runtime refuses is reported the same way.
-    let bad = RealMasterPlugin {
+    let bad = RealMaster {
         upsample_eps: 0.0,
-        ..plugin(root().join("models/realmaster-student"))
+        ..cinematic()
     };
-    let (_, stats) = render(Some((bad, cinematic())));
+    let (_, stats) = render(Some((
+        plugin(root().join("models/realmaster-student")),
+        bad,
+    )));
     match &stats.health {
         Health::PassThrough { message, .. } => {
             assert!(message.contains("upsample_eps"), "{message}")
@@ -286,6 +308,51 @@ fn a_missing_model_shows_bevys_frame_and_says_why() {
         h => panic!("expected pass-through, got {h:?}"),
     }
     assert_eq!(stats.enhanced, 0);
+}
+
+/// The ridge changed on a running camera reaches the next frames without recreating the session:
+/// from then on the frames are those of a camera started with it (the history, kept at model
+/// size, does not depend on it); a value the runtime refuses keeps the session's ridge.
+#[test]
+fn the_ridge_changes_live_and_a_refused_value_keeps_the_session() {
+    const SWITCH: u32 = 14;
+    let model = root().join("models/realmaster-student");
+    let at = |eps: f32| {
+        Some((
+            plugin(model.clone()),
+            RealMaster {
+                upsample_eps: eps,
+                ..cinematic()
+            },
+        ))
+    };
+    let (coarse, _) = render(at(1e-3));
+    let (fine, _) = render(at(1e-5));
+    let (switched, stats) = render_changing(at(1e-3), Some((SWITCH, 1e-5)));
+    let (refused, refused_stats) = render_changing(at(1e-3), Some((SWITCH, 0.0)));
+    for s in [&stats, &refused_stats] {
+        assert_eq!(s.health, Health::Ok, "{s:?}");
+        // Deferred: only the very first frame lacks a model output, so no session was recreated.
+        assert_eq!(s.enhanced, s.frames - 1, "{s:?}");
+    }
+    let output = |v: &[Option<CapturedFrame>], i: usize| last(v, i).output.clone();
+    let mut ridge_shows = false;
+    for i in CHECKED_FROM as usize..FRAMES as usize {
+        ridge_shows |= output(&fine, i) != output(&coarse, i);
+        assert!(
+            output(&refused, i) == output(&coarse, i),
+            "frame {i}: a refused ridge changed the picture"
+        );
+        if i < SWITCH as usize {
+            assert!(output(&switched, i) == output(&coarse, i), "frame {i}");
+        } else if i > SWITCH as usize {
+            assert!(
+                output(&switched, i) == output(&fine, i),
+                "frame {i}: not the picture of a camera started with the new ridge"
+            );
+        }
+    }
+    assert!(ridge_shows, "the two ridges give different frames");
 }
 
 /// Realtime mode: the model loads and a free-text prompt is encoded off the render thread (Bevy's
@@ -328,11 +395,7 @@ fn realtime_prompt_changes_apply_off_the_render_thread() {
     println!("enhanced after {waited} frames (Bevy's frames shown while the model loaded)");
     let (_, clear) = output(&mut app);
 
-    app.world_mut()
-        .query_filtered::<&mut RealMaster, With<StreetCamera>>()
-        .single_mut(app.world_mut())
-        .expect("camera")
-        .prompt = "a foggy morning".into();
+    camera_settings(&mut app).prompt = "a foggy morning".into();
     let waited = run_until(&mut app, "the prompt is encoded", &|s| {
         s.prompt == "a foggy morning"
     });

@@ -306,6 +306,11 @@ impl DeviceSession {
         Ok(())
     }
 
+    /// The ridge the next frame uses.
+    pub fn upsample_eps(&self) -> f32 {
+        self.upsample_eps
+    }
+
     pub fn set_mode(&mut self, mode: Mode) {
         self.mode = mode;
     }
