@@ -5,7 +5,7 @@ MODEL := models/realmaster-student
 export REALMASTER_ORT_LIB ?= $(firstword $(wildcard $(CURDIR)/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*))
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test build text-encoder samples training-data real-photos train model card
+.PHONY: setup demo test build text-encoder samples training-data heldout-fresh card-fresh real-photos train model card
 
 setup:
 	@bash scripts/setup.sh
@@ -42,6 +42,22 @@ training-data:
 		--size 256x144 --samples 8 --half --engine-looks 1 --workers 2
 	$(PY) -m models.pathtrace --out data/pathtrace/train --split train --seed 0 --clips 12 --start 100 --frames 8 \
 		--size 256x144 --samples 8 --half --engine-looks 1 --workers 2 --camera overlook
+
+# Held-out clips no stage has chosen anything on (seed 7: new layouts and cameras of the held-out
+# variants; ~10 minutes on one worker). Candidates pre-registered against the bundled held-out clips
+# are confirmed on these: `make card-fresh MODEL=out/cand/pkg` (writes that package's card).
+FRESH := data/pathtrace/heldout_s7
+heldout-fresh:
+	$(PY) -m models.pathtrace --out $(FRESH) --split heldout --seed 7 --clips 4 --frames 8 \
+		--size 256x144 --samples 8 --half --workers 1
+
+card-fresh: build
+	@if [ "$$(realpath $(MODEL))" = "$$(realpath models/realmaster-student)" ]; then \
+		echo "error: card-fresh would replace the shipped model's card (its regression test reads it)"; \
+		echo "fix: cp -r models/realmaster-student out/pkg-fresh && make card-fresh MODEL=out/pkg-fresh"; exit 2; fi
+	@test -d $(FRESH) || { echo "error: $(FRESH) does not exist"; echo "fix: make heldout-fresh"; exit 2; }
+	$(PY) models/training/runtime_card.py --package $(MODEL) --look --real data/realphotos --sizes 256x256 --frames 5 \
+		$(foreach c,$(sort $(wildcard $(FRESH)/heldout_*)),--sequence $(c))
 
 # Real photographs from Debian packages for the realism losses (licenses: models/training/real_photos.json).
 real-photos:
