@@ -6,13 +6,16 @@ Prints one markdown row per package with the counts docs/photoreal.md's candidat
 the (clip, prompt) pairs whose targets are path-traced (every table but the sample renderer's
 procedural-grade clip): beats pass-through, by >= 3 dB, mean PSNR, edge F >= the target's, VGG
 distance below pass-through's, KID below the engine frames', warping error <= 1.1x the target's,
-pairs above the base; and the mean PSNR of the sample renderer's pairs (both of its clips).
+the runtime frame's sharpness >= 0.9x the target's (and the median ratio), pairs above the base; the
+mean PSNR of the sample renderer's pairs (both of its clips); and the guided upsample's ridge the
+card was made with ("-" for cards made before runtime_card.py recorded it, all at the default 1e-3).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -32,6 +35,7 @@ def pairs(package: Path) -> dict[tuple[str, str], dict]:
     except json.JSONDecodeError as e:
         raise DataError(f"{path} is not JSON ({e})", "re-run runtime_card.py on the package") from e
     out = {}
+    ridge = m.get("upsample_eps")  # cards made before runtime_card.py recorded it: the default
     for t in m["tables"]:
         look = t.get("look") or {}
         for w in t["eval"]["weathers"]:
@@ -40,6 +44,7 @@ def pairs(package: Path) -> dict[tuple[str, str], dict]:
             if lw:
                 row.update(lw)
                 row["kid_engine_x1000"] = look["kid_engine_x1000"]
+            row["upsample_eps"] = ridge
             out[(t["name"], w["weather"])] = row
     return out
 
@@ -49,6 +54,8 @@ def counts(p: dict[tuple[str, str], dict], base: dict[tuple[str, str], dict] | N
     n = len(pt)
     look = [v for v in pt.values() if "vgg_output" in v]
     sr = [v["psnr"] for k, v in p.items() if k[0] in SAMPLE_RENDERER]
+    sharp = [v["sharpness"] / max(v["sharpness_target"], 1e-12) for v in pt.values()]
+    ridges = {v["upsample_eps"] for v in p.values()}
     return {
         "pairs": n,
         "beats": sum(v["psnr"] > v["psnr_passthrough"] for v in pt.values()),
@@ -58,6 +65,9 @@ def counts(p: dict[tuple[str, str], dict], base: dict[tuple[str, str], dict] | N
         "vgg": sum(v["vgg_output"] < v["vgg_passthrough"] for v in look) if look else None,
         "kid": sum(v["kid_output_x1000"] < v["kid_engine_x1000"] for v in look) if look else None,
         "warp": sum(v["warp_error"] <= 1.1 * v["warp_error_target"] for v in pt.values()),
+        "sharp": sum(r >= 0.9 for r in sharp),
+        "sharp_median": statistics.median(sharp) if sharp else None,
+        "ridge": ridges.pop() if len(ridges) == 1 else None,
         "above_base": None if base is None else sum(v["psnr"] > base[k]["psnr"] for k, v in pt.items() if k in base),
         "sample_renderer_mean": sum(sr) / len(sr) if sr else None,
     }
@@ -69,7 +79,8 @@ def row(name: str, c: dict) -> str:
 
     return (
         f"| {name} | {c['beats']} | {c['ge3']} | {c['mean']:.2f} | {c['edge_f']} | {f(c['vgg'])} | {f(c['kid'])} | {c['warp']} "
-        f"| {f(c['above_base'])} | {f(c['sample_renderer_mean'], '{:.2f}')} |"
+        f"| {c['sharp']}, {f(c['sharp_median'], '{:.2f}')} | {f(c['above_base'])} | {f(c['sample_renderer_mean'], '{:.2f}')} "
+        f"| {f(c['ridge'], '{:g}')} |"
     )
 
 
@@ -88,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def compare(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
     base = pairs(args.base)
-    print("| package | beats pass-through | by >= 3 dB | mean PSNR | edge F >= target's | VGG < pass-through | KID < engine | warp <= 1.1x | above base | sample renderer mean PSNR |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| package | beats pass-through | by >= 3 dB | mean PSNR | edge F >= target's | VGG < pass-through | KID < engine | warp <= 1.1x"
+          " | sharpness >= 0.9x, median | above base | sample renderer mean PSNR | ridge |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     print(row(f"{args.base} (base)", counts(base, None)))
     for spec in args.candidates:
         name, _, path = spec.partition("=")

@@ -14,13 +14,15 @@ import compare_cards  # noqa: E402
 
 def pair(weather: str, psnr: float, passthrough: float, **over) -> dict:
     w = {"weather": weather, "psnr": psnr, "psnr_passthrough": passthrough, "edge_f": 0.8, "edge_f_target": 0.7,
-         "warp_error": 0.010, "warp_error_target": 0.010}
+         "warp_error": 0.010, "warp_error_target": 0.010, "sharpness": 0.10, "sharpness_target": 0.10}
     w.update(over)
     return w
 
 
-def card(tmp: Path, name: str, tables: list[tuple[str, list[dict], dict | None]]) -> Path:
+def card(tmp: Path, name: str, tables: list[tuple[str, list[dict], dict | None]], ridge: float | None = None) -> Path:
     m = {"tables": [{"name": n, "eval": {"weathers": ws}, **({"look": look} if look else {})} for n, ws, look in tables]}
+    if ridge is not None:
+        m["upsample_eps"] = ridge
     d = tmp / name
     d.mkdir()
     (d / "runtime_metrics.json").write_text(json.dumps(m))
@@ -32,21 +34,23 @@ def test_counts_follow_the_candidate_table_rules(tmp_path: Path) -> None:
         "clear": {"vgg_output": 0.1, "vgg_passthrough": 0.2, "kid_output_x1000": 390.0, "kid_target_x1000": 300.0},
         "fog": {"vgg_output": 0.3, "vgg_passthrough": 0.2, "kid_output_x1000": 410.0, "kid_target_x1000": 300.0}}}
     base = card(tmp_path, "base", [
-        ("heldout_pathtrace_a", [pair("clear", 24.0, 20.0), pair("fog", 19.0, 20.0, edge_f=0.5, warp_error=0.012)], look),
+        ("heldout_pathtrace_a", [pair("clear", 24.0, 20.0), pair("fog", 19.0, 20.0, edge_f=0.5, warp_error=0.012, sharpness=0.08)], look),
         ("heldout_downtown_orbit", [pair("clear", 10.0, 30.0)], None),  # procedural grade: not counted
         ("heldout_downtown_orbit_pathtraced", [pair("clear", 22.0, 21.0, warp_error=0.011)], None),
     ])
     c = compare_cards.counts(compare_cards.pairs(base), None)
     assert c["pairs"] == 3
     assert (c["beats"], c["ge3"], c["edge_f"], c["vgg"], c["kid"], c["warp"]) == (2, 1, 2, 1, 1, 2)
+    assert c["sharp"] == 2 and abs(c["sharp_median"] - 1.0) < 1e-9  # 0.8x on the fog pair
+    assert c["ridge"] is None  # a card from before the ridge was recorded
     assert abs(c["mean"] - (24.0 + 19.0 + 22.0) / 3) < 1e-9
     assert abs(c["sample_renderer_mean"] - 16.0) < 1e-9  # both of the sample renderer's clips
     cand = card(tmp_path, "cand", [
         ("heldout_pathtrace_a", [pair("clear", 24.5, 20.0), pair("fog", 18.0, 20.0)], None),
         ("heldout_downtown_orbit_pathtraced", [pair("clear", 22.0, 21.0)], None),
-    ])
+    ], ridge=1e-5)
     c2 = compare_cards.counts(compare_cards.pairs(cand), compare_cards.pairs(base))
-    assert c2["above_base"] == 1 and c2["vgg"] is None and c2["kid"] is None
+    assert c2["above_base"] == 1 and c2["vgg"] is None and c2["kid"] is None and c2["ridge"] == 1e-5
     assert compare_cards.main(["--base", str(base), f"cand={cand}"]) == 0
 
 
