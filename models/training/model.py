@@ -82,12 +82,19 @@ class StudentConfig:
     # convolution has N.L for any sun of the same azimuth, e.g. golden hour's low one); the FiLM
     # layers then read the prompt alone.
     light_planes: bool = False
+    # With light_planes: a constant factor on the N.sun and N.up planes. Under Adam, whose step on a
+    # weight does not depend on its gradient's scale, k times the input is k times the learning rate
+    # of the weights that read it (and k times less weight for the same output): new inputs lifted
+    # at zero beside trained ones can then catch up (stage 40's stayed a tenth of the old ones').
+    light_gain: float = 1.0
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
             raise ValueError(f"head {self.head!r} is not one of {HEADS}")
         if self.global_context and not self.deep_path:
             raise ValueError("the global path sits at the bottleneck: a student without the deep path has none")
+        if not self.light_gain > 0 or (self.light_gain != 1.0 and not self.light_planes):
+            raise ValueError(f"light_gain {self.light_gain}: a positive factor on the light planes, only with light_planes")
         if self.grid_bins < 1 or (self.grid_bins > 1 and self.head != "affine"):
             raise ValueError(f"grid_bins {self.grid_bins}: a bilateral grid needs the affine head and at least 1 bin")
 
@@ -105,6 +112,8 @@ class StudentConfig:
             del d["sun_dim"]  # absent = 0, likewise
         if not self.light_planes:
             del d["light_planes"]  # absent = False, likewise
+        if self.light_gain == 1.0:
+            del d["light_gain"]  # absent = 1, likewise
         return d
 
     @staticmethod
@@ -123,6 +132,7 @@ class StudentConfig:
             deep_path=bool(d.get("deep_path", True)),
             sun_dim=int(d.get("sun_dim", 0)),
             light_planes=bool(d.get("light_planes", False)),
+            light_gain=float(d.get("light_gain", 1.0)),
         )
 
     @property
@@ -280,7 +290,7 @@ class Student(nn.Module):
         if self.cfg.light_planes:
             light = prompt[:, self.cfg.prompt_dim :].to(normals.dtype)
             for k in (0, 3):  # N.sun, N.up
-                centred.append((normals * light[:, k : k + 3, None, None]).sum(1, keepdim=True))
+                centred.append(self.cfg.light_gain * (normals * light[:, k : k + 3, None, None]).sum(1, keepdim=True))
             prompt = prompt[:, : self.cfg.prompt_dim]
         x = torch.cat(centred, 1)
         film = self._film_params(prompt)

@@ -167,6 +167,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--real-photos", type=Path, help="real-photo cache (realphotos.py extract) for the discriminator")
     ap.add_argument("--init-from", type=Path, help="start from this checkpoint's weights, or an exported package's (folder or model.onnx; same --arch; a fine-tune: new optimizer, step 0)")
     ap.add_argument("--reinit-deep", action="store_true", help="after --init-from, give the U-Net a fresh deep path (below the quarter-resolution level) with up1 at zero, keeping the output: revives a student whose deep path died (docs/photoreal.md, stage 28)")
+    ap.add_argument("--light-gain", type=float, default=1.0, help="--arch affine-global-light: factor on the N.sun and N.up planes, which under Adam is that factor on their weights' learning rate (default 1)")
     ap.add_argument("--kept-lr-scale", type=float, default=1.0, help="with --init-from: learning-rate factor for the weights outside the deep path (the deep path, fresh with --reinit-deep or lifted, and the global path train at --lr; default 1)")
     ap.add_argument("--weathers", help="comma-separated subset of target weathers (default: all in the data)")
     ap.add_argument("--weather-weights", help="comma-separated WEATHER=WEIGHT: draw those weathers' pairs that much more often than the others' (weight 1), e.g. golden_hour=3")
@@ -525,7 +526,10 @@ def train(args: argparse.Namespace) -> int:
             f"training sequences show GPL-2+ assets ({', '.join(copyleft[:3])}...): weights trained on them may not "
             "ship under MIT/Apache; render with models/pathtrace's default (permissive) assets for a shipped model"
         )
-    model_cfg = StudentConfig(**ARCHS[args.arch])
+    try:
+        model_cfg = StudentConfig(**ARCHS[args.arch], light_gain=args.light_gain)
+    except ValueError as e:
+        raise DataError(f"--light-gain {args.light_gain} with --arch {args.arch}: {e}", "pass --light-gain only with --arch affine-global-light, and above 0") from e
     run = run_record(cfg, model_cfg.to_dict(), weathers, seqs)
     if args.init_from is not None:
         run["init_from"] = str(args.init_from)

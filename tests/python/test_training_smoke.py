@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,8 @@ def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
     assert r7.returncode == 2 and "--kept-lr-scale without --init-from" in r7.stderr, r7.stdout + r7.stderr
     r8 = train_cli(dataset, tmp_path / "work8", "--arch", "affine-shallow", "--init-from", str(pkg), "--kept-lr-scale", "0.25", "--steps", "2")
     assert r8.returncode == 2 and "--kept-lr-scale with --arch affine-shallow" in r8.stderr, r8.stdout + r8.stderr
+    r9 = train_cli(dataset, tmp_path / "work9", "--light-gain", "10", "--steps", "2")
+    assert r9.returncode == 2 and "--light-gain 10.0 with --arch affine" in r9.stderr and "affine-global-light" in r9.stderr, r9.stdout + r9.stderr
 
     # ONNX Runtime vs PyTorch on a real batch from the data (not only random inputs).
     import onnxruntime as ort
@@ -795,6 +798,31 @@ def test_sun_student_lifted_from_one_without_computes_its_output(arch: str) -> N
     assert float((c - d).abs().mean()) > 1e-3
     with pytest.raises(ValueError, match="cannot become|missing"):
         lift_sun(Student(StudentConfig(**ttrain.ARCHS["unet"])).state_dict(), sun)
+
+
+def test_the_light_gain_is_the_light_weights_scaled() -> None:
+    """light_gain k on the N.sun and N.up planes: lifted at zero the student is its parent whatever
+    k; with the light weights w it computes what a gain-1 student with weights k w does; it is
+    recorded only when not 1, and refused without the planes."""
+    cfg = StudentConfig(**ttrain.ARCHS["affine-global-light"])
+    plain = perturbed(StudentConfig(**ttrain.ARCHS["affine-global"]), seed=4)
+    one = perturbed(cfg, seed=5)
+    ten = perturbed(replace(cfg, light_gain=10.0), seed=5)
+    for m in (one, ten):
+        m.load_state_dict(lift_sun(plain.state_dict(), m))
+    inp = example_inputs(cfg, 48, 64, n=2, seed=1)
+    with torch.no_grad():
+        assert float((ten.forward_raw(*inp) - one.forward_raw(*inp)).abs().max()) < 1e-6
+        ten.stem.weight[:, -8:] += 0.05
+        ten.guide1.weight[:, -2:] += 0.05
+        one.stem.weight[:, -8:] += 0.5
+        one.guide1.weight[:, -2:] += 0.5
+        a, b = ten.forward_raw(*inp), one.forward_raw(*inp)
+        assert float((a - plain.forward_raw(*inp[:5], inp[5][:, : plain.cfg.prompt_dim])).abs().mean()) > 1e-3
+        assert float((a - b).abs().max()) < 1e-4
+    assert "light_gain" not in cfg.to_dict() and StudentConfig.from_dict(ten.cfg.to_dict()).light_gain == 10.0
+    with pytest.raises(ValueError, match="light_gain"):
+        StudentConfig(**ttrain.ARCHS["affine-global"], light_gain=10.0)
 
 
 def add_sun(seq_dir: Path, toward: list[float], turn_deg: float) -> np.ndarray:
