@@ -588,7 +588,7 @@ def train(args: argparse.Namespace) -> int:
                 print(f"initialised from the package {args.init_from}")
             except DataError:
                 if model_cfg.sun_dim:
-                    plain = Student(replace(model_cfg, sun_dim=0, light_planes=False))
+                    plain = Student(replace(model_cfg, sun_dim=0, light_planes=False, light_gain=1.0))
                     plain.load_state_dict(package_weights(args.init_from, plain))
                     model.load_state_dict(lift_sun(plain.state_dict(), model))
                     print(f"initialised from the package {args.init_from}, reading the sun from now on")

@@ -892,6 +892,27 @@ def test_a_sun_student_is_not_exported(dataset: Path, tmp_path: Path, capsys) ->
     assert "runtime cannot feed" in capsys.readouterr().err
 
 
+def test_a_light_student_with_a_gain_starts_from_a_global_package(dataset: Path, tmp_path: Path) -> None:
+    """--arch affine-global-light --light-gain 10 --init-from an affine-global package: it trains
+    (the package's weights read through a student without the planes, then lifted) and records its
+    gain; its first step's loss is the package's own (the planes' weights start at zero)."""
+    d = tmp_path / "d"
+    for name in ("train_a", "train_b"):
+        write_synthetic_sequence(d / name, frames=4, cut=None, weathers=("clear", "fog"), split="train", seed=len(name))
+        add_sun(d / name, [0.0, -0.6, 0.8], 5.0)
+    base = tmp_path / "base"
+    assert ttrain.main(smoke_args(d, base, "--arch", "affine-global", "--steps", "2")) == 0
+    pkg = tmp_path / "pkg"
+    assert texport.main(["--workdir", str(base), "--out", str(pkg)]) == 0
+    first = {}
+    for arch, extra in (("affine-global", []), ("affine-global-light", ["--light-gain", "10"])):
+        work = tmp_path / arch
+        assert ttrain.main(smoke_args(d, work, "--arch", arch, "--init-from", str(pkg), "--steps", "1", *extra)) == 0
+        first[arch] = json.loads((work / "log.jsonl").read_text().splitlines()[0])["total"]
+    assert json.loads((tmp_path / "affine-global-light" / "run.json").read_text())["model"]["light_gain"] == 10.0
+    assert abs(first["affine-global-light"] - first["affine-global"]) < 1e-4 * first["affine-global"]
+
+
 def test_global_student_lifted_from_an_affine_one_computes_its_output() -> None:
     """The global path starts at zero (the lifted student is the affine one); once trained, a
     change far away in the frame changes the output everywhere, which the convolutions alone
