@@ -881,11 +881,16 @@ def test_sun_input_rides_with_the_prompt(tmp_path: Path) -> None:
         tdata.TrainingData([load_sequence(d / "train_b")], ws, prompt_table(ws), tdata.DataConfig(crop=32, batch=2, sun_input=3))
 
 
-def test_a_sun_student_is_not_exported(dataset: Path, tmp_path: Path, capsys) -> None:
-    d = tmp_path / "d"
+def sun_clips(d: Path) -> Path:
+    """Two small synthetic training clips with a recorded sun and turning cameras, in `d`."""
     for name in ("train_a", "train_b"):
         write_synthetic_sequence(d / name, frames=4, cut=None, weathers=("clear", "fog"), split="train", seed=len(name))
         add_sun(d / name, [0.0, -0.6, 0.8], 5.0)
+    return d
+
+
+def test_a_sun_student_is_not_exported(dataset: Path, tmp_path: Path, capsys) -> None:
+    d = sun_clips(tmp_path / "d")
     work = tmp_path / "w"
     assert ttrain.main(smoke_args(d, work, "--arch", "affine-global-sun", "--steps", "2")) == 0
     assert texport.main(["--workdir", str(work), "--out", str(tmp_path / "pkg")]) == 2
@@ -896,10 +901,7 @@ def test_a_light_student_with_a_gain_starts_from_a_global_package(dataset: Path,
     """--arch affine-global-light --light-gain 10 --init-from an affine-global package: it trains
     (the package's weights read through a student without the planes, then lifted) and records its
     gain; its first step's loss is the package's own (the planes' weights start at zero)."""
-    d = tmp_path / "d"
-    for name in ("train_a", "train_b"):
-        write_synthetic_sequence(d / name, frames=4, cut=None, weathers=("clear", "fog"), split="train", seed=len(name))
-        add_sun(d / name, [0.0, -0.6, 0.8], 5.0)
+    d = sun_clips(tmp_path / "d")
     base = tmp_path / "base"
     assert ttrain.main(smoke_args(d, base, "--arch", "affine-global", "--steps", "2")) == 0
     pkg = tmp_path / "pkg"
