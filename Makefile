@@ -45,10 +45,13 @@ training-data:
 
 # Held-out clips no stage has chosen anything on (seed 7: new layouts and cameras of the held-out
 # variants; ~10 minutes on one worker). Candidates pre-registered against the bundled held-out clips
-# are confirmed on these: `make card-fresh MODEL=out/cand/pkg` (writes that package's card).
-FRESH := data/pathtrace/heldout_s7
+# are confirmed on these: `make card-fresh MODEL=out/cand/pkg` (writes that package's card). Once a
+# set has informed a choice, a new seed renders a set that has not: `make heldout-fresh FRESH_SEED=8`
+# (then `make card-fresh FRESH_SEED=8 MODEL=...`).
+FRESH_SEED ?= 7
+FRESH ?= data/pathtrace/heldout_s$(FRESH_SEED)
 heldout-fresh:
-	$(PY) -m models.pathtrace --out $(FRESH) --split heldout --seed 7 --clips 4 --frames 8 \
+	$(PY) -m models.pathtrace --out $(FRESH) --split heldout --seed $(FRESH_SEED) --clips 4 --frames 8 \
 		--size 256x144 --samples 8 --half --workers 1
 
 card-fresh: build
