@@ -55,6 +55,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
             "sequence": a.sequence.display().to_string(),
             "model_size": config.model_size,
             "upsample_eps": config.upsample_eps,
+            "temporal_alpha": config.temporal_alpha,
             "weathers": scores,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);

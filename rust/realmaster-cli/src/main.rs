@@ -58,6 +58,23 @@ pub struct LookArgs {
     /// (less grain and fewer dark rims under night), larger keeps more of the engine's edges.
     #[arg(long, default_value_t = realmaster::SessionConfig::default().upsample_eps)]
     pub upsample_eps: f32,
+    /// The weight of each new frame's look in the temporal accumulation, 0.01..1: smaller is
+    /// steadier (less flicker of the look) and slower to follow a change; 1 accumulates nothing.
+    #[arg(long, default_value_t = realmaster::SessionConfig::default().temporal_alpha, value_parser = parse_temporal_alpha)]
+    pub temporal_alpha: f32,
+}
+
+pub fn parse_temporal_alpha(s: &str) -> Result<f32, String> {
+    let v: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number (e.g. 0.2)"))?;
+    if !(0.01..=1.0).contains(&v) {
+        return Err(format!(
+            "{v} is outside 0.01..1 (the weight of each new frame in the accumulation; 1 = none)"
+        ));
+    }
+    Ok(v)
 }
 
 pub fn parse_backend(s: &str) -> Result<realmaster::Backend, String> {

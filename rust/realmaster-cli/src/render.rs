@@ -184,6 +184,7 @@ pub fn session_config(
         mode,
         strength,
         upsample_eps: look.upsample_eps,
+        temporal_alpha: look.temporal_alpha,
         prompt: prompt.to_string(),
         model_size: model.model_size,
         backend: model.backend,
@@ -205,6 +206,8 @@ pub struct RunRecord {
     /// Records written before the setting existed ran at its default.
     #[serde(default = "default_upsample_eps")]
     pub upsample_eps: f32,
+    #[serde(default = "default_temporal_alpha")]
+    pub temporal_alpha: f32,
     pub mode: String,
     pub frames: usize,
     /// Frames written so far (all of them once `complete`).
@@ -214,6 +217,10 @@ pub struct RunRecord {
 
 fn default_upsample_eps() -> f32 {
     realmaster::SessionConfig::default().upsample_eps
+}
+
+fn default_temporal_alpha() -> f32 {
+    realmaster::SessionConfig::default().temporal_alpha
 }
 
 impl RunRecord {
@@ -246,6 +253,11 @@ impl RunRecord {
             "upsample eps",
             self.upsample_eps.to_string(),
             other.upsample_eps.to_string(),
+        );
+        cmp(
+            "temporal alpha",
+            self.temporal_alpha.to_string(),
+            other.temporal_alpha.to_string(),
         );
         cmp("mode", self.mode.clone(), other.mode.clone());
         cmp(
@@ -378,6 +390,7 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
         prompt: a.prompt.clone(),
         strength: a.strength,
         upsample_eps: a.look.upsample_eps,
+        temporal_alpha: a.look.temporal_alpha,
         mode: mode.to_string(),
         frames: n,
         frames_done: 0,

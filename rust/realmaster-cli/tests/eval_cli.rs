@@ -1,5 +1,6 @@
-//! `realmaster eval --json` on a bundled held-out clip: the report names the ridge it ran with, and
-//! the ridge asked for is the one that ran (its scores differ from the default's).
+//! `realmaster eval --json` on a bundled held-out clip: the report names the ridge and the temporal
+//! weight it ran with, and the values asked for are the ones that ran (their scores differ from the
+//! defaults'); a temporal weight outside its range is refused.
 
 mod common;
 
@@ -42,4 +43,37 @@ fn the_report_names_the_ridge_that_ran() {
         psnr(&fine),
         "a different ridge gives a different frame"
     );
+}
+
+#[test]
+fn the_report_names_the_temporal_weight_that_ran() {
+    let default = eval_json(&[]);
+    let none = eval_json(&["--temporal-alpha", "1"]);
+    let alpha = |d: &serde_json::Value| d["temporal_alpha"].as_f64().map(|v| v as f32);
+    assert_eq!(alpha(&default), Some(0.2), "the session's default weight");
+    assert_eq!(alpha(&none), Some(1.0));
+    let warp = |d: &serde_json::Value| d["weathers"][0]["warp_error"].as_f64().expect("warp");
+    assert_ne!(
+        warp(&default),
+        warp(&none),
+        "no accumulation gives different frames after the first"
+    );
+}
+
+#[test]
+fn a_temporal_weight_outside_its_range_is_refused_with_the_range() {
+    for bad in ["0", "1.5", "nan"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_realmaster"))
+            .current_dir(repo())
+            .args(["eval", "samples/heldout_pathtrace_harbor_loop"])
+            .args(["--temporal-alpha", bad])
+            .output()
+            .expect("realmaster runs");
+        assert_eq!(out.status.code(), Some(2), "--temporal-alpha {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("0.01..1") || err.contains("not a number"),
+            "--temporal-alpha {bad}: {err}"
+        );
+    }
 }
