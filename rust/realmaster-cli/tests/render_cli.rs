@@ -107,9 +107,16 @@ fn one_render_per_folder_kill_and_resume_is_bit_identical() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("upsample eps"), "{}", stderr(&o));
-    // A record written before the setting existed ran at the default: it resumes as before.
+    assert_eq!(rec["temporal_alpha"].as_f64().map(|v| v as f32), Some(0.2));
+    let o = render_cmd(&reference, &["--resume", "--temporal-alpha", "0.5"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("temporal alpha"), "{}", stderr(&o));
+    // A record written before the settings existed ran at their defaults: it resumes as before.
     let mut old = rec.clone();
     old.as_object_mut().unwrap().remove("upsample_eps");
+    old.as_object_mut().unwrap().remove("temporal_alpha");
     std::fs::write(reference.join("run.json"), old.to_string()).unwrap();
     let o = run(&reference, &["--resume"]);
     assert!(o.status.success(), "{}", stderr(&o));
