@@ -47,7 +47,7 @@ training-data:
 # variants; ~10 minutes on one worker). Candidates pre-registered against the bundled held-out clips
 # are confirmed on these: `make card-fresh MODEL=out/cand/pkg` (writes that package's card). Once a
 # set has informed a choice, a new seed renders a set that has not: `make heldout-fresh FRESH_SEED=8`
-# (then `make card-fresh FRESH_SEED=8 MODEL=...`).
+# (then `make card-fresh FRESH_SEED=8 MODEL=...`; look variants beside the clips, <clip>__*, are not scored).
 FRESH_SEED ?= 7
 FRESH ?= data/pathtrace/heldout_s$(FRESH_SEED)
 heldout-fresh:
@@ -60,7 +60,7 @@ card-fresh: build
 		echo "fix: cp -r models/realmaster-student out/pkg-fresh && make card-fresh MODEL=out/pkg-fresh"; exit 2; fi
 	@test -d $(FRESH) || { echo "error: $(FRESH) does not exist"; echo "fix: make heldout-fresh"; exit 2; }
 	$(PY) models/training/runtime_card.py --package $(MODEL) --look --real data/realphotos --sizes 256x256 --frames 5 \
-		$(foreach c,$(sort $(wildcard $(FRESH)/heldout_*)),--sequence $(c))
+		$(foreach c,$(sort $(shell find $(FRESH) -mindepth 1 -maxdepth 1 -type d -name 'heldout_*' ! -name '*__*')),--sequence $(c))
 
 # Real photographs from Debian packages for the realism losses (licenses: models/training/real_photos.json).
 real-photos:

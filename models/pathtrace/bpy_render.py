@@ -137,7 +137,7 @@ def main() -> None:
     info = {
         "matrices": cams, "fx": fx, "fy": fx, "cx": w / 2.0, "cy": spec["height"] / 2.0,
         "cuts": path.cuts, "assets": sorted(set(layout.assets_used)), "fallbacks": layout.fallbacks,
-        "probe": probe, "timing": {}, "sun": light.sun_record(spec["weathers"]),
+        "probe": probe, "timing": {}, "sun": light.sun_record(spec["weathers"], spec.get("engine_look")),
     }
     if spec.get("describe_only"):  # the scene, cameras and sun of an existing clip, nothing rendered
         with open(os.path.join(raw, "camera.json"), "w") as f:

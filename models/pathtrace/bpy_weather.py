@@ -128,10 +128,15 @@ class Lighting:
         a, e = self.azimuth, math.radians(elev_deg)
         return [round(v, 6) for v in (math.sin(a) * math.cos(e), -math.cos(a) * math.cos(e), math.sin(e))]
 
-    def sun_record(self, weathers: list[str]) -> dict[str, list[float]]:
+    @staticmethod
+    def engine_elevation(look: dict | None) -> float:
+        """The engine sun's elevation (deg): the canonical 48, or a `looks.sun_look` variant's."""
+        return float((look or {}).get("sun_elevation_deg", ENGINE_SUN_ELEV))
+
+    def sun_record(self, weathers: list[str], look: dict | None = None) -> dict[str, list[float]]:
         """Where the sun stands for the engine look and for each weather's target (world space,
         towards the sun; weathers with an overcast sky keep its direction with a dim or no lamp)."""
-        out = {"engine": self.toward_sun(ENGINE_SUN_ELEV)}
+        out = {"engine": self.toward_sun(self.engine_elevation(look))}
         out.update({w: self.toward_sun(WEATHERS[w]["elev"]) for w in weathers})
         return out
 
@@ -162,7 +167,7 @@ class Lighting:
         """The rasterized look: a hard sun, a flat ambient sky colour, dry materials, lights off.
         `look` (looks.engine_look) varies the sun's strength, tint and softness and the sky colour."""
         lk = {**looks.CANONICAL, **(look or {})}
-        self._sun(ENGINE_SUN_ELEV, lk["sun_strength"], tuple(lk["sun_color"]), lk["sun_angle_deg"])
+        self._sun(self.engine_elevation(look), lk["sun_strength"], tuple(lk["sun_color"]), lk["sun_angle_deg"])
         self.bg.inputs["Strength"].default_value = lk["sky_strength"]
         self.bg.inputs["Color"].default_value = (*lk["sky_color"], 1.0)
         for link in list(self.world.node_tree.links):

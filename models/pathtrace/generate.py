@@ -137,11 +137,10 @@ def render_clip(clip: dict, opts: dict) -> dict:
             "s_per_frame": round(dt / opts["frames"], 2)}
 
 
-def render_look(clip: dict, k: int, opts: dict) -> dict:
-    """Engine-look variant k of a finished clip into opts['out']/<name>__look<k> (looks.py): only the
-    engine frames are rendered; G-buffers and targets are the clip's (hard links where possible)."""
+def render_look(clip: dict, look: dict, name: str, opts: dict) -> dict:
+    """An engine-look variant of a finished clip into opts['out']/`name` (looks.py): only the engine
+    frames are rendered; G-buffers and targets are the clip's (hard links where possible)."""
     out = Path(opts["out"])
-    name = looks.look_name(clip["name"], k)
     final = out / name
     if (final / "sequence.json").is_file():
         return {"name": name, "status": "skipped"}
@@ -155,7 +154,6 @@ def render_look(clip: dict, k: int, opts: dict) -> dict:
             f"{opts['width']}x{opts['height']}, {opts['frames']} (pass the clip's --size and --frames)"
         )
     tmp, raw, seq = _fresh_tmp(out, name)
-    look = looks.engine_look(clip["seed"], k)
     spec = dict(clip_spec(clip, opts, raw), engine_only=True, engine_look=look, weathers=[])
     t0 = time.time()
     run_blender(spec, tmp, name, opts)
@@ -165,9 +163,14 @@ def render_look(clip: dict, k: int, opts: dict) -> dict:
 
 
 def render_job(job: dict, opts: dict) -> dict:
-    """One unit of work: a clip, or (with a "look" key) one of its engine-look variants."""
+    """One unit of work: a clip, or (with a "look" key) one of its engine-look variants, or (with
+    "sun_elev") its canonical look under a sun at that elevation."""
+    if job.get("sun_elev") is not None:
+        e = float(job["sun_elev"])
+        return render_look(job, looks.sun_look(e), looks.sun_look_name(job["name"], e), opts)
     if job.get("look"):
-        return render_look(job, int(job["look"]), opts)
+        k = int(job["look"])
+        return render_look(job, looks.engine_look(job["seed"], k), looks.look_name(job["name"], k), opts)
     return render_clip(job, opts)
 
 
@@ -211,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also render N engine-look variants per clip (looks.py: other suns, skies, shadows, AO, bloom, "
         "tone curves; only the engine frames are rendered, G-buffers and targets are the clip's)",
     )
+    p.add_argument(
+        "--engine-sun-elev", type=float, default=None, metavar="DEG",
+        help="also render each clip's canonical engine look with its sun at DEG degrees on the same azimuth "
+        "(<clip>__sun<DEG>: what a game rendering its own time of day draws). It pairs only with the targets "
+        "lit by that sun (golden hour's, at 8): the others' shadows fall elsewhere",
+    )
     p.add_argument("--nice", type=int, default=0, help="run Blender under nice -n N")
     p.add_argument("--probe", type=float, default=None, help=argparse.SUPPRESS)
     # test hook: turn the panoramas DEG away from the engine's sun (tests check that aligned wins)
@@ -229,6 +238,8 @@ def validate(a: argparse.Namespace) -> dict:
         raise ArgError("--workers and --threads must be at least 1", "pass e.g. --workers 2 --threads 1")
     if not 0 <= a.engine_looks <= 16:
         raise ArgError(f"--engine-looks {a.engine_looks} is out of range", "pass 0 to 16")
+    if a.engine_sun_elev is not None and not 0.0 < a.engine_sun_elev <= 90.0:
+        raise ArgError(f"--engine-sun-elev {a.engine_sun_elev} is out of range", "pass an elevation in (0, 90] degrees, e.g. 8")
     w, h = parse_size(a.size)
     weathers = [x.strip() for x in a.weathers.split(",") if x.strip()]
     bad = [x for x in weathers if x not in planmod.WEATHERS]
@@ -312,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     # look variants render after their clips (they reuse the clip's G-buffers and targets)
     variants = [dict(c, look=k) for c in clips for k in range(1, a.engine_looks + 1)]
     looks_todo = [v for v in variants if not done(looks.look_name(v["name"], v["look"]))]
+    if a.engine_sun_elev is not None:
+        e = a.engine_sun_elev
+        looks_todo += [dict(c, sun_elev=e) for c in clips if not done(looks.sun_look_name(c["name"], e))]
     log.info("%d clips, %d already done, %d engine-look variants to render, engine %s, %s", len(clips),
              len(clips) - len(todo), len(looks_todo), opts["engine"],
              f"ray {a.ray_address}" if a.ray_address else f"{a.workers} local worker(s)")

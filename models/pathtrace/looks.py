@@ -74,3 +74,25 @@ def engine_look(clip_seed: int, k: int) -> dict:
 def look_name(clip_name: str, k: int) -> str:
     """Folder name of variant k of a clip (a sibling of the clip's own folder)."""
     return f"{clip_name}__look{k}"
+
+
+def sun_look(elevation_deg: float) -> dict:
+    """The canonical look with the engine's sun at another elevation on the clip's azimuth: what a
+    game that renders its own time of day draws (golden hour's targets put the sun at 8 deg, the
+    canonical engine frame at 48: their shadows fall in different places). Unlike the seeded
+    variants it pairs only with the targets lit by the same sun (postprocess.write_look)."""
+    if not 0.0 < elevation_deg <= 90.0:
+        raise ValueError(f"sun elevation {elevation_deg} deg: pass a value in (0, 90]")
+    # lists, not tuples: the look round-trips through JSON (meta.engine_look)
+    canonical = {k: list(v) if isinstance(v, tuple) else v for k, v in CANONICAL.items()}
+    return {**canonical, "variant": sun_variant(elevation_deg), "sun_elevation_deg": float(elevation_deg)}
+
+
+def sun_variant(elevation_deg: float) -> str:
+    """The variant tag (and folder suffix) of `sun_look(elevation_deg)`."""
+    return f"sun{elevation_deg:g}"
+
+
+def sun_look_name(clip_name: str, elevation_deg: float) -> str:
+    """Folder name of a clip's `sun_look` variant (a sibling of the clip's own folder)."""
+    return f"{clip_name}__{sun_variant(elevation_deg)}"

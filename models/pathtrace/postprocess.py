@@ -280,24 +280,35 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 def write_look(raw: Path, seq: Path, base: Path, spec: dict, look: dict) -> dict:
     """An engine-look variant of the clip in `base` into `seq`: the engine frames rendered into `raw`
     become color/; depth, normals, motion and targets are the clip's (hard links where the file
-    system allows). The targets keep the clip's exposures, so every look maps to the same target."""
+    system allows). The targets keep the clip's exposures, so every look maps to the same target; a
+    sun variant (looks.sun_look) keeps only the targets lit by its own sun."""
     d = json.loads((base / "sequence.json").read_text())
     n = d["frame_count"]
     for f in range(n):
         recompress_png(raw / "engine" / f"{f:04d}.png", seq / "color" / f"{f:04d}.png")
     shared = [d[plane]["pattern"] for plane in ("depth", "normals", "motion")] + list(d.get("targets", {}).values())
-    for pattern in shared:
-        for f in range(n):
-            rel = Path(pattern.format(frame=f))
-            _link_or_copy(base / rel, seq / rel)
     meta = d["meta"]
     meta["look_of"] = base.name
     meta["engine_look"] = look
     meta["engine"] = spec["engine"]
+    cam = json.loads((raw / "camera.json").read_text())
+    if "sun_elevation_deg" in look:
+        # a sun variant's engine frames are lit from its own elevation: it pairs only with the
+        # targets lit by that sun (golden hour's at 8 deg), whose shadows fall where its own do
+        sun = cam.get("sun", {}).get("engine")
+        if sun is None or "sun" not in meta:
+            raise RuntimeError(f"{seq.name}: no recorded sun to pair the sun variant with (render its clip again)")
+        meta["sun"]["engine"] = sun
+        same = [w for w, v in meta["sun"].items() if w != "engine" and max(abs(a - b) for a, b in zip(v, sun)) < 1e-5]
+        d["targets"] = {w: p for w, p in d.get("targets", {}).items() if w in same}
+        shared = [d[plane]["pattern"] for plane in ("depth", "normals", "motion")] + list(d["targets"].values())
+    for pattern in shared:
+        for f in range(n):
+            rel = Path(pattern.format(frame=f))
+            _link_or_copy(base / rel, seq / rel)
     # exposures stay the clip's (shared targets); this is the variant's own engine brightness
     meta["engine_log_average"] = round(engine_log_average([seq / "color" / f"{f:04d}.png" for f in range(n)]), 5)
     (seq / "sequence.json").write_text(json.dumps(d, indent=2))
-    cam = json.loads((raw / "camera.json").read_text())
     (seq / "render_info.json").write_text(json.dumps({"timing_s": cam["timing"], "look": look}, indent=1))
     return d
 

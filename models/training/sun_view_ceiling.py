@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seqio import DataError, Sequence, _cameras, _to_view, find_sequences  # noqa: E402
+from seqio import DataError, Sequence, _cameras, _to_view, find_sequences, load_sequence  # noqa: E402
 
 FAMILIES = ("gbuffer", "nsun", "view")
 
@@ -63,9 +63,9 @@ class Pixels:
     target: np.ndarray
 
 
-def load(seq: Sequence, weather: str, stride: int = 1) -> Pixels:
+def load(seq: Sequence, weather: str, stride: int = 1, engine: Sequence | None = None) -> Pixels:
     """Every `stride`th pixel of every frame of `seq` (path-traced clips: they record their sun
-    and cameras)."""
+    and cameras); the engine frames are `engine`'s where given (a look variant of `seq`)."""
     sun = seq.meta.get("sun", {}).get(weather)
     info_path = _cameras(seq)
     if sun is None or not info_path.is_file():
@@ -79,8 +79,10 @@ def load(seq: Sequence, weather: str, stride: int = 1) -> Pixels:
     suns = _to_view(info_path, seq.frame_count, sun).astype(np.float64)
     ups = _to_view(info_path, seq.frame_count, [0.0, 0.0, 1.0]).astype(np.float64)
     parts: list[list[np.ndarray]] = [[] for _ in range(8)]
+    if engine is not None and engine.frame_count != seq.frame_count:
+        raise DataError(f"{engine.name} has {engine.frame_count} frames, {seq.name} {seq.frame_count}", "render the variant with the clip's --frames")
     for i in range(seq.frame_count):
-        rgb = seq.load_color_u8(i)
+        rgb = (engine or seq).load_color_u8(i)
         h, w = rgb.shape[:2]
         normals, z = seq.load_normals(i), seq.load_depth_z(i)
         if normals is None or z is None:
@@ -133,6 +135,16 @@ def fit(train: list[Pixels], family: str) -> np.ndarray:
     return coef
 
 
+def variant(seq: Sequence, name: str | None) -> Sequence | None:
+    """`seq`'s sibling look variant <clip>__`name` (None without a name)."""
+    if name is None:
+        return None
+    folder = seq.root.parent / f"{seq.root.name}__{name}"
+    if not (folder / "sequence.json").is_file():
+        raise DataError(f"{seq.name} has no {name} variant ({folder})", f"render it: python -m models.pathtrace ... --engine-sun-elev 8 (for {name})")
+    return load_sequence(folder)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("sequences", nargs="+", type=Path, help="held-out sequence folders (or folders of them)")
@@ -141,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--weather", default="golden_hour")
     ap.add_argument("--stride", type=int, default=10, help="fit on every Nth pixel of the training clips")
+    ap.add_argument(
+        "--engine-variant",
+        help="read each clip's engine frames from its sibling look variant <clip>__NAME (e.g. sun8, from "
+        "models.pathtrace --engine-sun-elev 8: the engine under the target's own sun)",
+    )
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
     if args.stride < 1:
@@ -151,18 +168,20 @@ def main(argv: list[str] | None = None) -> int:
         held = find_sequences(args.sequences)
         if not train:
             raise DataError(f"no --fit-on clip has a {args.weather!r} target", "pass the path-traced training folders")
-        train_px = [load(q, args.weather, args.stride) for q in train]
+        held = [q for q in held if not q.meta.get("look_of")]
+        train_px = [load(q, args.weather, args.stride, variant(q, args.engine_variant)) for q in train]
         maps = {f: fit(train_px, f) for f in FAMILIES}
         rows = []
         for q in held:
-            px = load(q, args.weather)
+            px = load(q, args.weather, engine=variant(q, args.engine_variant))
             row = {"clip": q.name, "pass_through": psnr(px.rgb, px.target)}
             row.update({f: psnr(features(px, f) @ maps[f], px.target) for f in FAMILIES})
             rows.append(row)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{args.weather}: maps fitted on {len(train)} clips (every {args.stride}th pixel), scored on every pixel")
+    engine = f", engine frames from each clip's {args.engine_variant} variant" if args.engine_variant else ""
+    print(f"{args.weather}: maps fitted on {len(train)} clips (every {args.stride}th pixel), scored on every pixel{engine}")
     print("| clip | pass-through | " + " | ".join(FAMILIES) + " |")
     print("|---|---|" + "---|" * len(FAMILIES))
     for r in rows + [{"clip": "mean", **{k: float(np.mean([x[k] for x in rows])) for k in ("pass_through", *FAMILIES)}}]:

@@ -185,6 +185,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
         (["--clips", "0"], "--clips"),
         (["--split", "val"], "invalid choice"),
         (["--engine-looks", "17"], "--engine-looks"),
+        (["--engine-sun-elev", "0"], "--engine-sun-elev"),
     ],
 )
 def test_bad_args_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
@@ -409,9 +410,44 @@ def test_engine_look_variant_shares_planes_and_targets(tiny: Path) -> None:
     # a variant of another size than its clip is refused with the fix
     with pytest.raises(RuntimeError, match="--size"):
         generate.render_look(
-            dict(plan.plan(1, "train", 11, 0, "city", "pan")[0].to_dict(), name=tiny.name), 2,
+            dict(plan.plan(1, "train", 11, 0, "city", "pan")[0].to_dict(), name=tiny.name),
+            looks.engine_look(11, 2),
+            looks.look_name(tiny.name, 2),
             {"out": str(tiny.parent), "width": 32, "height": 18, "frames": 3},
         )
+
+
+def test_a_low_sun_engine_look_is_lit_from_the_golden_hour_sun(tiny: Path) -> None:
+    # --engine-sun-elev 8: the canonical engine look under golden hour's sun (same azimuth, 8 deg):
+    # its recorded engine sun is golden hour's, its shadows move, its planes and targets are the clip's
+    rc = generate.main(["--out", str(tiny.parent), "--clips", "1", "--camera", "pan", "--probe", "6.0", "--engine-sun-elev", "8"] + TINY)
+    assert rc == 0
+    var = tiny.parent / looks.sun_look_name(tiny.name, 8.0)
+    assert var.name == f"{tiny.name}__sun8"
+    s, b = seqio.load_sequence(var), seqio.load_sequence(tiny)
+    s.check_files()
+    assert s.meta["look_of"] == tiny.name and s.meta["engine_look"] == looks.sun_look(8.0)
+    np.testing.assert_allclose(s.meta["sun"]["engine"], b.meta["sun"]["golden_hour"], atol=1e-6)
+    assert b.meta["sun"]["engine"] != b.meta["sun"]["golden_hour"]  # the clip's own stays at 48 deg
+    # it pairs only with the target lit by its sun: the others' shadows fall elsewhere
+    assert sorted(s.targets) == ["golden_hour"] and len(b.targets) > 1
+    assert (var / "targets/golden_hour/0001.png").read_bytes() == (tiny / "targets/golden_hour/0001.png").read_bytes()
+    # another light, not a copy (the same look and sun render the same bytes; this street is
+    # mostly in the buildings' shade under either sun, so the change is small here)
+    diff = np.abs(s.load_color_u8(1).astype(np.float32) - b.load_color_u8(1).astype(np.float32)).mean()
+    assert diff > 0.1, diff
+    assert _log_lum_corr(s.load_color_u8(1), b.load_color_u8(1)) > 0.5  # the same scene and camera
+
+
+def test_sun_looks_are_the_canonical_look_at_another_elevation() -> None:
+    lk = looks.sun_look(8.0)
+    rest = {k: tuple(v) if isinstance(v, list) else v for k, v in lk.items() if k not in ("variant", "sun_elevation_deg")}
+    assert rest == looks.CANONICAL
+    assert lk["sun_elevation_deg"] == 8.0 and looks.sun_look_name("c", 8.0) == "c__sun8"
+    assert looks.sun_look_name("c", 12.5) == "c__sun12.5"
+    for bad in (0.0, -5.0, 91.0):
+        with pytest.raises(ValueError):
+            looks.sun_look(bad)
 
 
 def test_engine_looks_are_seeded_and_in_range() -> None:

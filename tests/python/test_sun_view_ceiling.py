@@ -86,3 +86,28 @@ def test_a_clip_without_the_prompt_is_refused(capsys) -> None:
     rc = svc.main([str(COAST), "--fit-on", str(COAST), "--weather", "sandstorm"])
     assert rc == 2
     assert "sandstorm" in capsys.readouterr().err
+
+
+def test_engine_frames_come_from_the_named_variant(tmp_path: Path, capsys) -> None:
+    import shutil
+
+    from PIL import Image
+
+    base = tmp_path / "set" / "c"
+    shutil.copytree(COAST, base)
+    var = tmp_path / "set" / "c__dim"
+    shutil.copytree(COAST, var)
+    seq = json.loads((var / "sequence.json").read_text())
+    seq["meta"]["look_of"] = "c"
+    (var / "sequence.json").write_text(json.dumps(seq))
+    for png in (var / "color").glob("*.png"):
+        Image.eval(Image.open(png).convert("RGB"), lambda v: v // 2).save(png)
+    rows = {}
+    for name in (None, "dim"):
+        out = tmp_path / f"{name}.json"
+        extra = ["--engine-variant", name] if name else []
+        assert svc.main([str(tmp_path / "set"), "--fit-on", str(tmp_path / "set"), "--stride", "20", "--json", str(out), *extra]) == 0
+        (rows[name],) = json.loads(out.read_text())  # the variant is not scored as a clip of its own
+    assert rows["dim"]["pass_through"] < rows[None]["pass_through"] - 1.0
+    assert svc.main([str(base), "--fit-on", str(base), "--engine-variant", "sun8"]) == 2
+    assert "no sun8 variant" in capsys.readouterr().err
