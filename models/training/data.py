@@ -62,6 +62,9 @@ class DataConfig:
     # How often each weather's pairs are drawn relative to the others (absent = 1): a look the student
     # does worst on (golden hour, docs/photoreal.md) can get more of the steps without new renders.
     weather_weights: tuple[tuple[str, float], ...] = ()
+    # WEATHER -> NAME: that weather's pairs come only from look variants <clip>__NAME (e.g.
+    # golden_hour -> sun8: the engine under golden hour's own sun, models.pathtrace --engine-sun-elev)
+    weather_variants: tuple[tuple[str, str], ...] = ()
     # Values appended to each frame's prompt embedding (model.StudentConfig.sun_dim): 3 = its
     # engine-look sun in view space, 6 = that and the world's up direction (seqio.light_inputs).
     sun_input: int = 0
@@ -190,6 +193,46 @@ def parse_weather_weights(text: str) -> dict[str, float]:
     return out
 
 
+def parse_weather_variants(text: str) -> dict[str, str]:
+    """`golden_hour=sun8` -> {"golden_hour": "sun8"}; a ValueError naming the bad part."""
+    out: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, eq, variant = (x.strip() for x in part.partition("="))
+        if not name or not eq or not variant:
+            raise ValueError(f"{part!r} is not WEATHER=VARIANT (e.g. golden_hour=sun8)")
+        if name in out:
+            raise ValueError(f"{name} is given twice")
+        out[name] = variant
+    return out
+
+
+def variant_items(seqs: list[Sequence], weathers: list[str], variants: dict[str, str]) -> list[tuple[int, str]]:
+    """The (sequence, weather) pairs to train on. A weather in `variants` takes its pairs only from
+    the look variants named `<clip>__<variant>` (and those give no other weather's); the rest
+    from every sequence with the target, as without it."""
+    def tag(s: Sequence) -> str | None:
+        name = s.root.name
+        return name.rsplit("__", 1)[1] if s.meta.get("look_of") and "__" in name else None
+
+    items = []
+    for si, s in enumerate(seqs):
+        for w in weathers:
+            if w not in s.targets:
+                continue
+            want = variants.get(w)
+            if (want is None and tag(s) not in variants.values()) or (want is not None and tag(s) == want):
+                items.append((si, w))
+    for w, v in variants.items():
+        if w in weathers and not any(x == w for _, x in items):
+            raise DataError(
+                f"no look variant __{v} has a {w} target among the training sequences",
+                f"render them (python -m models.pathtrace ... --engine-sun-elev 8 for sun8) and pass their folders to --data",
+            )
+    return items
+
+
 def item_probabilities(items: list[tuple[int, str]], weathers: list[str], weights: dict[str, float]) -> np.ndarray | None:
     """Per (sequence, weather) item, its chance of being drawn (None: uniform). Each weather's pairs
     share its weight's part of the draws in proportion to how many pairs it has, as without weights."""
@@ -211,7 +254,7 @@ class TrainingData:
         self.cfg = cfg
         self.prompts = prompts
         self.store = FrameStore(seqs)
-        self.items = [(si, w) for si, s in enumerate(seqs) for w in weathers if w in s.targets]
+        self.items = variant_items(seqs, weathers, dict(cfg.weather_variants))
         if not self.items:
             raise DataError("no (sequence, weather) pair to train on", "check --weathers against the sequences' targets")
         self.item_p = item_probabilities(self.items, weathers, dict(cfg.weather_weights))

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from data import parse_weather_weights
+from data import parse_weather_variants, parse_weather_weights
 from seqio import DataError, find_sequences
 
 EXIT_DATA = 2
@@ -81,6 +81,8 @@ class TrainConfig:
     # comma-separated weather=weight: how often each weather's pairs are drawn relative to the
     # others, absent = 1 (data.DataConfig.weather_weights)
     weather_weights: str = ""
+    # WEATHER=VARIANT: that weather's pairs only from look variants <clip>__VARIANT (data.variant_items)
+    weather_variant: str = ""
     # weight of the Sobel-gradient term (losses.LossWeights.edge); its default is the losses' default
     edge: float = 0.5
     # weight of the temporal term (losses.LossWeights.temporal: the output's change along the motion
@@ -170,6 +172,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--light-gain", type=float, default=1.0, help="--arch affine-global-light: factor on the N.sun and N.up planes, which under Adam is that factor on their weights' learning rate (default 1)")
     ap.add_argument("--kept-lr-scale", type=float, default=1.0, help="with --init-from: learning-rate factor for the weights outside the deep path (the deep path, fresh with --reinit-deep or lifted, and the global path train at --lr; default 1)")
     ap.add_argument("--weathers", help="comma-separated subset of target weathers (default: all in the data)")
+    ap.add_argument(
+        "--weather-variant",
+        help="comma-separated WEATHER=VARIANT: take that weather's pairs only from the look variants <clip>__VARIANT "
+        "passed in --data, e.g. golden_hour=sun8 (the engine under golden hour's own sun; models.pathtrace --engine-sun-elev 8)",
+    )
     ap.add_argument("--weather-weights", help="comma-separated WEATHER=WEIGHT: draw those weathers' pairs that much more often than the others' (weight 1), e.g. golden_hour=3")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     ap.add_argument("--keep", type=int, default=3, help="checkpoints to keep (default 3)")
@@ -208,6 +215,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             unknown = sorted(set(weights) - {w.strip() for w in args.weathers.split(",")})
             if unknown:
                 ap.error(f"--weather-weights names {', '.join(unknown)}, which --weathers leaves out")
+    if args.weather_variant is not None:
+        try:
+            parse_weather_variants(args.weather_variant)
+        except ValueError as e:
+            ap.error(f"--weather-variant: {e}")
     return args
 
 
@@ -225,6 +237,8 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         # one spelling per setting (sorted, weight 1 dropped), so a resumed run compares equal
         weights = parse_weather_weights(args.weather_weights)
         over["weather_weights"] = ",".join(f"{w}={v:g}" for w, v in sorted(weights.items()) if v != 1.0)
+    if args.weather_variant is not None:
+        over["weather_variant"] = ",".join(f"{w}={v}" for w, v in sorted(parse_weather_variants(args.weather_variant).items()))
     cfg = replace(cfg, **over)
     if cfg.warmup >= cfg.steps:
         cfg = replace(cfg, warmup=max(1, cfg.steps // 10))
@@ -641,7 +655,7 @@ def train(args: argparse.Namespace) -> int:
     (workdir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     trim_log(workdir / "log.jsonl", step)
 
-    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w), weather_weights=weights, sun_input=model_cfg.sun_dim))
+    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w), weather_weights=weights, weather_variants=tuple(parse_weather_variants(cfg.weather_variant).items()), sun_input=model_cfg.sun_dim))
     lw = LossWeights(edge=cfg.edge, temporal=cfg.temporal, sharpness=cfg.sharpness)
     if pruned_from is not None:
         check_pruning(pruned_from, model, to_torch(data.batch(cfg.seed, 0)))

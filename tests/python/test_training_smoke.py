@@ -697,6 +697,31 @@ def test_weather_weights_set_how_often_each_weather_is_drawn(dataset: Path) -> N
         data((("snow", 2.0),))
 
 
+def test_a_weather_variant_takes_that_weathers_pairs_only_from_its_variants() -> None:
+    """--weather-variant golden_hour=sun8: golden hour's pairs come from the <clip>__sun8 look
+    variants alone and those give no other weather's; other look variants and clips keep theirs."""
+    from types import SimpleNamespace
+
+    def seq(name: str, targets: tuple[str, ...], look_of: str | None = None) -> SimpleNamespace:
+        return SimpleNamespace(root=Path("/d") / name, meta={"look_of": look_of} if look_of else {}, targets=dict.fromkeys(targets, "p"))
+
+    seqs = [
+        seq("a", ("clear", "golden_hour")),
+        seq("a__look1", ("clear", "golden_hour"), "a"),
+        seq("a__sun8", ("golden_hour",), "a"),
+        seq("b", ("clear", "golden_hour")),
+    ]
+    ws = ["clear", "golden_hour"]
+    assert tdata.variant_items(seqs, ws, {}) == [(0, "clear"), (0, "golden_hour"), (1, "clear"), (1, "golden_hour"), (2, "golden_hour"), (3, "clear"), (3, "golden_hour")]
+    assert tdata.variant_items(seqs, ws, {"golden_hour": "sun8"}) == [(0, "clear"), (1, "clear"), (2, "golden_hour"), (3, "clear")]
+    with pytest.raises(tdata.DataError, match="no look variant __sun9 has a golden_hour target"):
+        tdata.variant_items(seqs, ws, {"golden_hour": "sun9"})
+    assert tdata.parse_weather_variants(" golden_hour=sun8 ,") == {"golden_hour": "sun8"}
+    for bad in ("golden_hour", "golden_hour=", "=sun8", "golden_hour=sun8,golden_hour=sun9"):
+        with pytest.raises(ValueError):
+            tdata.parse_weather_variants(bad)
+
+
 def test_weather_weights_for_a_weather_the_data_lacks_stop_before_training(dataset: Path, tmp_path: Path, capsys) -> None:
     err = run_train_expect_error(dataset, tmp_path / "w", capsys, "--weather-weights", "golden_hour=3")
     assert "golden_hour, not among the weathers trained" in err
