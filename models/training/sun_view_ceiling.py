@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seqio import DataError, Sequence, _cameras, _to_view, find_sequences, load_sequence  # noqa: E402
+from seqio import DataError, Sequence, _cameras, find_sequences, load_sequence, sun_views, up_views  # noqa: E402
 
 FAMILIES = ("gbuffer", "nsun", "view")
 
@@ -66,18 +66,11 @@ class Pixels:
 def load(seq: Sequence, weather: str, stride: int = 1, engine: Sequence | None = None) -> Pixels:
     """Every `stride`th pixel of every frame of `seq` (path-traced clips: they record their sun
     and cameras); the engine frames are `engine`'s where given (a look variant of `seq`)."""
-    sun = seq.meta.get("sun", {}).get(weather)
-    info_path = _cameras(seq)
-    if sun is None or not info_path.is_file():
-        raise DataError(
-            f"{seq.name} records no sun for {weather!r} (meta.sun) or no cameras ({info_path})",
-            "path-traced clips only; run models/pathtrace/describe.py on clips rendered before they were recorded",
-        )
     if weather not in seq.targets:
         raise DataError(f"{seq.name} has no {weather!r} target", "pick a prompt every clip was rendered with")
-    info = json.loads(info_path.read_text())
-    suns = _to_view(info_path, seq.frame_count, sun).astype(np.float64)
-    ups = _to_view(info_path, seq.frame_count, [0.0, 0.0, 1.0]).astype(np.float64)
+    suns = sun_views(seq, weather).astype(np.float64)
+    ups = up_views(seq).astype(np.float64)
+    info = json.loads(_cameras(seq).read_text())
     parts: list[list[np.ndarray]] = [[] for _ in range(8)]
     if engine is not None and engine.frame_count != seq.frame_count:
         raise DataError(f"{engine.name} has {engine.frame_count} frames, {seq.name} {seq.frame_count}", "render the variant with the clip's --frames")
