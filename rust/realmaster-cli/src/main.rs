@@ -69,9 +69,12 @@ pub fn parse_temporal_alpha(s: &str) -> Result<f32, String> {
         .trim()
         .parse()
         .map_err(|_| format!("'{s}' is not a number (e.g. 0.2)"))?;
-    if !(0.01..=1.0).contains(&v) {
+    let range = realmaster::SessionConfig::TEMPORAL_ALPHA_RANGE;
+    if !range.contains(&v) {
         return Err(format!(
-            "{v} is outside 0.01..1 (the weight of each new frame in the accumulation; 1 = none)"
+            "{v} is outside {}..{} (the weight of each new frame in the accumulation; 1 = none)",
+            range.start(),
+            range.end()
         ));
     }
     Ok(v)

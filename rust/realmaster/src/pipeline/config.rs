@@ -100,6 +100,15 @@ impl Default for SessionConfig {
 }
 
 impl SessionConfig {
+    /// The range `temporal_alpha` is clamped to (1 = no accumulation).
+    pub const TEMPORAL_ALPHA_RANGE: std::ops::RangeInclusive<f32> = 0.01..=1.0;
+
+    /// `temporal_alpha` within [`Self::TEMPORAL_ALPHA_RANGE`].
+    pub(crate) fn clamped_temporal_alpha(&self) -> f32 {
+        let r = Self::TEMPORAL_ALPHA_RANGE;
+        self.temporal_alpha.clamp(*r.start(), *r.end())
+    }
+
     /// The look's settings both session kinds check before they load anything.
     pub(crate) fn check_look(&self) -> crate::Result<()> {
         if !(0.0..=1.0).contains(&self.strength) {

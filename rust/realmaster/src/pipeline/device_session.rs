@@ -122,7 +122,7 @@ impl DeviceSession {
             prompt_text: config.prompt.clone(),
             mode: config.mode,
             strength: config.strength,
-            temporal_alpha: config.temporal_alpha.clamp(0.01, 1.0),
+            temporal_alpha: config.clamped_temporal_alpha(),
             upsample_eps: config.upsample_eps,
             cut_threshold: config.cut_threshold,
             reset_requested: false,

@@ -93,7 +93,7 @@ impl Session {
         let live = Live {
             strength: config.strength,
             mode: config.mode,
-            temporal_alpha: config.temporal_alpha.clamp(0.01, 1.0),
+            temporal_alpha: config.clamped_temporal_alpha(),
             upsample_eps: config.upsample_eps,
             cut_threshold: config.cut_threshold,
             reset_requested: false,
