@@ -286,7 +286,6 @@ def write_look(raw: Path, seq: Path, base: Path, spec: dict, look: dict) -> dict
     n = d["frame_count"]
     for f in range(n):
         recompress_png(raw / "engine" / f"{f:04d}.png", seq / "color" / f"{f:04d}.png")
-    shared = [d[plane]["pattern"] for plane in ("depth", "normals", "motion")] + list(d.get("targets", {}).values())
     meta = d["meta"]
     meta["look_of"] = base.name
     meta["engine_look"] = look
@@ -301,7 +300,7 @@ def write_look(raw: Path, seq: Path, base: Path, spec: dict, look: dict) -> dict
         meta["sun"]["engine"] = sun
         same = [w for w, v in meta["sun"].items() if w != "engine" and max(abs(a - b) for a, b in zip(v, sun)) < 1e-5]
         d["targets"] = {w: p for w, p in d.get("targets", {}).items() if w in same}
-        shared = [d[plane]["pattern"] for plane in ("depth", "normals", "motion")] + list(d["targets"].values())
+    shared = [d[plane]["pattern"] for plane in ("depth", "normals", "motion")] + list(d.get("targets", {}).values())
     for pattern in shared:
         for f in range(n):
             rel = Path(pattern.format(frame=f))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import grade_ceiling  # noqa: E402
+from grade_ceiling import psnr  # noqa: E402
 from seqio import DataError, Sequence, _cameras, find_sequences, load_sequence, sun_views, up_views  # noqa: E402
 
 FAMILIES = ("gbuffer", "nsun", "view")
@@ -98,13 +99,13 @@ def load(seq: Sequence, weather: str, stride: int = 1, engine: Sequence | None =
 
 
 def features(px: Pixels, family: str) -> np.ndarray:
+    # grade_ceiling's `gbuffer` columns, then the sun's
+    clip = grade_ceiling.Clip("", px.rgb, px.normals, None, px.log_depth, {})
+    gbuffer = grade_ceiling.features(clip, "gbuffer")
+    assert gbuffer is not None  # normals and depth are always given here
     r, g, b = px.rgb.T
-    one = np.ones_like(r)
-    colour = (r, g, b, one)
-    cols = [r, g, b, one, r * r, g * g, b * b, r * g, r * b, g * b]
-    for k in range(3):
-        cols += [c * px.normals[:, k] for c in colour]
-    cols += [c * px.log_depth for c in colour]
+    colour = (r, g, b, np.ones_like(r))
+    cols: list[np.ndarray] = []
     if family in ("nsun", "view"):
         cols += [c * np.maximum(px.n_sun, 0.0) for c in colour] + [c * px.n_up for c in colour]
     if family == "view":
@@ -113,12 +114,7 @@ def features(px: Pixels, family: str) -> np.ndarray:
         for f in (*terms, px.v_up, np.maximum(-px.v_sun, 0.0)):
             cols += [c * f for c in colour]
         cols += [f * px.log_depth for f in terms]
-    return np.stack(cols, axis=1)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((np.clip(a, 0.0, 1.0) - b) ** 2))
-    return float("inf") if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
+    return np.concatenate([gbuffer, np.stack(cols, axis=1)], axis=1) if cols else gbuffer
 
 
 def fit(train: list[Pixels], family: str) -> np.ndarray:
