@@ -101,7 +101,7 @@ def export_onnx(model, path: Path) -> None:
     wb = torch.export.Dim("w16", min=1, max=256)
     hw = {2: 16 * hb, 3: 16 * wb}
     names = model.cfg.input_names
-    dyn = {n: (None if n == "prompt" else hw) for n in names}
+    dyn = {n: (None if n in ("prompt", "light") else hw) for n in names}
     tmp = path.with_name(f".{path.name}.tmp")
     with torch.no_grad(), warnings.catch_warnings():
         # The exporter warns that the derived axis names 16*h16/16*w16 are shared by all inputs: intended.
@@ -125,7 +125,7 @@ def compare_with_torch(model, onnx_path: Path, sizes=CHECK_SIZES) -> dict:
     import onnxruntime as ort
     import torch
 
-    from model import INPUT_NAMES, example_inputs
+    from model import example_inputs, graph_inputs, graph_module
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     worst = 0.0
@@ -134,7 +134,12 @@ def compare_with_torch(model, onnx_path: Path, sizes=CHECK_SIZES) -> dict:
         inp = example_inputs(model.cfg, h, w, seed=100 + i)
         with torch.no_grad():
             ref = model(*inp).numpy()
-        feed = {n: t.numpy() for n, t in zip(INPUT_NAMES, inp) if n in model.cfg.input_names}
+        # The same values as the graph takes them (the light split off the prompt's tail).
+        feed = {n: t.numpy() for n, t in zip(model.cfg.input_names, graph_inputs(model.cfg, h, w, seed=100 + i))}
+        with torch.no_grad():
+            wrapped = graph_module(model)(*[torch.from_numpy(v) for v in feed.values()]).numpy()
+        if not np.array_equal(wrapped, ref):
+            raise RuntimeError(f"the export wrapper changes the student's output at {h}x{w}")
         got = sess.run(None, feed)[0]
         if got.shape != ref.shape:
             raise RuntimeError(f"ONNX output shape {got.shape} != PyTorch {ref.shape} at {h}x{w}")
@@ -215,10 +220,10 @@ def export(args: argparse.Namespace) -> int:
     torch.manual_seed(0)
     model, state = load_student(args.workdir, args.checkpoint)
     run = state["run"]
-    if model.cfg.sun_dim:
+    if model.cfg.sun_dim and not model.cfg.reads_light_input:
         raise DataError(
-            "this student reads the sun (--arch affine-global-sun or affine-global-light), which the runtime cannot feed yet",
-            "score it with evaluate.py (PyTorch); export students without the sun input",
+            "this student reads the sun through its FiLM layers only (--arch affine-global-sun), which the runtime does not feed",
+            "export students with light planes (--arch affine-global-light: sun and up as the graph's light input) or without the sun",
         )
     metrics = None
     if args.metrics is not None:

@@ -48,6 +48,10 @@ from losses import luminance
 MULTIPLE_OF = 16
 PROMPT_DIM = 384
 INPUT_NAMES = ("frames", "edges", "depth", "normals", "prev", "prompt")
+# A student with light planes takes the engine's sun and up as a graph input of its own (role
+# "light": [1, 6], view space), not as the prompt's tail: the runtime blends prompts, never light.
+LIGHT_INPUT = "light"
+LIGHT_DIM = 6
 OUTPUT_NAMES = ("rgb",)
 HEADS = ("residual", "affine")
 
@@ -147,8 +151,15 @@ class StudentConfig:
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        """The graph's inputs, in order (``prev`` only for students that feed their output back)."""
-        return tuple(n for n in INPUT_NAMES if n != "prev" or self.use_prev)
+        """The graph's inputs, in order (``prev`` only for students that feed their output back,
+        ``light`` only for students with light planes)."""
+        base = tuple(n for n in INPUT_NAMES if n != "prev" or self.use_prev)
+        return base + ((LIGHT_INPUT,) if self.reads_light_input else ())
+
+    @property
+    def reads_light_input(self) -> bool:
+        """The runtime can feed this student the engine's light: sun and up as per-pixel planes."""
+        return self.light_planes and self.sun_dim == LIGHT_DIM
 
 
 class ResBlock(nn.Module):
@@ -355,8 +366,8 @@ class GraphNoPrev(nn.Module):
 
     def __init__(self, student: Student) -> None:
         super().__init__()
-        if student.cfg.use_prev:
-            raise ValueError("GraphNoPrev wraps students without the prev input")
+        if student.cfg.use_prev or student.cfg.reads_light_input:
+            raise ValueError("GraphNoPrev wraps students without the prev and light inputs")
         self.student = student
         self.cfg = student.cfg
 
@@ -367,9 +378,39 @@ class GraphNoPrev(nn.Module):
         return self.student(frames, edges, depth, normals, frames[:, :3], prompt)
 
 
+class GraphNoPrevLight(nn.Module):
+    """A student without ``prev`` that reads the light: the graph's ``light`` input ([N, 6], sun
+    then up) goes back on the prompt's tail, where the student was trained to find it."""
+
+    def __init__(self, student: Student) -> None:
+        super().__init__()
+        if student.cfg.use_prev or not student.cfg.reads_light_input:
+            raise ValueError("GraphNoPrevLight wraps students with light planes and without prev")
+        self.student = student
+        self.cfg = student.cfg
+
+    def forward(
+        self,
+        frames: torch.Tensor,
+        edges: torch.Tensor,
+        depth: torch.Tensor,
+        normals: torch.Tensor,
+        prompt: torch.Tensor,
+        light: torch.Tensor,
+    ) -> torch.Tensor:
+        return self.student(frames, edges, depth, normals, frames[:, :3], torch.cat([prompt, light], 1))
+
+
 def graph_module(student: Student) -> nn.Module:
-    """What export traces: the student itself, or its wrapper without the prev input."""
-    return student if student.cfg.use_prev else GraphNoPrev(student)
+    """What export traces: the student itself, or its wrapper without prev and/or with light."""
+    cfg = student.cfg
+    if cfg.sun_dim and not cfg.reads_light_input:
+        raise ValueError("only students with light planes (sun and up, --arch affine-global-light) read a light input the runtime feeds")
+    if cfg.reads_light_input:
+        if cfg.use_prev:
+            raise ValueError("a student with both prev and light inputs has no export wrapper")
+        return GraphNoPrevLight(student)
+    return student if cfg.use_prev else GraphNoPrev(student)
 
 
 def lift_to_grid(state: dict[str, torch.Tensor], model: "Student") -> dict[str, torch.Tensor]:
@@ -505,4 +546,7 @@ def example_inputs(cfg: StudentConfig, h: int, w: int, n: int = 1, seed: int = 0
 def graph_inputs(cfg: StudentConfig, h: int, w: int, n: int = 1, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """``example_inputs`` restricted to the graph's inputs (``cfg.input_names``)."""
     full = dict(zip(INPUT_NAMES, example_inputs(cfg, h, w, n, seed)))
+    if cfg.reads_light_input:
+        full[LIGHT_INPUT] = full["prompt"][:, cfg.prompt_dim :]
+        full["prompt"] = full["prompt"][:, : cfg.prompt_dim]
     return tuple(full[k] for k in cfg.input_names)

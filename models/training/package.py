@@ -24,6 +24,7 @@ INPUT_ROLES = [
     ("normals", "normals"),
     ("prev", "previous_output"),
     ("prompt", "prompt_embedding"),
+    ("light", "light"),
 ]
 
 
@@ -46,7 +47,7 @@ def build_manifest(
     prompt_dim: int,
     default_preset: str,
     max_tokens: int,
-    input_names: tuple[str, ...] = tuple(n for n, _ in INPUT_ROLES),
+    input_names: tuple[str, ...] = tuple(n for n, _ in INPUT_ROLES if n != "light"),
 ) -> dict[str, Any]:
     roles = dict(INPUT_ROLES)
     return {
@@ -172,6 +173,9 @@ def validate_package(package_dir: Path | str, require_generated: bool = False) -
             if s["role"] == "prompt_embedding":
                 if len(dims) != 2 or (dims[1].HasField("dim_value") and dims[1].dim_value != int(prompt["dim"])):
                     probs.append(f"{kind} {s['name']} should be [1, {prompt['dim']}]")
+            elif s["role"] == "light":
+                if len(dims) != 2 or (dims[1].HasField("dim_value") and dims[1].dim_value != 6):
+                    probs.append(f"{kind} {s['name']} should be [1, 6] (sun then up, view space)")
             elif want_c is not None:
                 if len(dims) != 4:
                     probs.append(f"{kind} {s['name']} should be rank 4 (NCHW)")

@@ -11,6 +11,7 @@ runtime's output against a plain reference:
     colormap        rgb = clip(M @ rgb + b, 0, 1), a fixed warm grade (1x1 Conv + Clip)
     prompt_tint     rgb = current + 0.5 * prompt[0:3]; text encoder (token states) listed as generated
     prompt_pooled   same graph; text encoder with a pooled output, listed in files
+    light_tint      rgb = current + 0.5 * sun + 0.25 * up (the `light` input: [1, 6], sun then up)
     diffusion_ideal flow-matching package whose denoiser predicts v = (x - cond) / sigma, so the
                     sampler must land exactly on decode(encode(frames)) = the current frame
     diffusion_drift denoiser v = x - cond, so the result depends on the noise and the schedule
@@ -185,6 +186,28 @@ def prompt_tint_graph(window: int) -> onnx.GraphProto:
         helper.make_node("Add", ["cur", "tint"], ["rgb"]),
     ]
     return helper.make_graph(nodes, "prompt_tint", student_inputs(window), [rgb_output()], initializer=inits)
+
+
+def light_tint_graph(window: int) -> onnx.GraphProto:
+    """rgb = current + 0.5 * light[0:3] + 0.25 * light[3:6]: the sun and the up direction show."""
+    nodes, inits = current_frame_nodes(window, "cur")
+    inits += [
+        const("s_starts", [0]), const("s_ends", [3]), const("u_starts", [3]), const("u_ends", [6]),
+        const("l_axes", [1]), const("l_shape", [1, 3, 1, 1]),
+        const("half", 0.5, np.float32), const("quarter", 0.25, np.float32),
+    ]
+    nodes += [
+        helper.make_node("Slice", ["light", "s_starts", "s_ends", "l_axes"], ["sun3"]),
+        helper.make_node("Slice", ["light", "u_starts", "u_ends", "l_axes"], ["up3"]),
+        helper.make_node("Reshape", ["sun3", "l_shape"], ["sun4"]),
+        helper.make_node("Reshape", ["up3", "l_shape"], ["up4"]),
+        helper.make_node("Mul", ["sun4", "half"], ["sun_t"]),
+        helper.make_node("Mul", ["up4", "quarter"], ["up_t"]),
+        helper.make_node("Add", ["cur", "sun_t"], ["cur_s"]),
+        helper.make_node("Add", ["cur_s", "up_t"], ["rgb"]),
+    ]
+    inputs = student_inputs(window, roles=["frames", "edges", "depth", "normals", "prompt"]) + [f32_input("light", [1, 6])]
+    return helper.make_graph(nodes, "light_tint", inputs, [rgb_output()], initializer=inits)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,6 +437,12 @@ def main(argv: list[str] | None = None) -> int:
     make_student(out, "blur", blur_graph(WINDOW), "rgb = 3x3 box blur of the current frame (edge clamp)")
     make_student(out, "colormap", colormap_graph(WINDOW), "rgb = clip(M @ rgb + b, 0, 1)")
     make_prompt_packages(out)
+    pkg = fresh_dir(out / "light_tint")
+    save_model(light_tint_graph(WINDOW), pkg / "model.onnx")
+    write_presets(pkg)
+    inputs = [{"name": n, "role": r} for n, r in
+              [("frames", "frames"), ("edges", "edges"), ("depth", "depth"), ("normals", "normals"), ("prompt", "prompt_embedding"), ("light", "light")]]
+    finish(pkg, student_manifest("light_tint", "rgb = current + 0.5 * sun + 0.25 * up", inputs), ["model.onnx", "presets.json"])
     make_diffusion(out, "diffusion_ideal", True, {"sigmas": SIGMAS_IDEAL, "shift": SHIFT_IDEAL})
     make_diffusion(out, "diffusion_drift", False, {"timesteps": TIMESTEPS_DRIFT, "shift": SHIFT_DRIFT})
     make_bad(out, out)

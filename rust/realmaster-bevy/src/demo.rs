@@ -479,6 +479,7 @@ impl CapturedView {
             normals: Some((&self.normals, c.normals)),
             motion: Some((&self.motion, c.motion)),
             camera_cut: false,
+            light: None,
         })?;
         let output = match &self.output {
             Some(t) => Some(read_frame(&realmaster::DeviceFrame::new(t))?.0),

@@ -185,6 +185,7 @@ pub(crate) fn realmaster_pass(
             .as_ref()
             .map(|m| (&*m.texture.texture, conv.motion)),
         camera_cut: false,
+        light: None,
     };
     // Errors come back as a report with the input written to the destination: the buffers are
     // submitted either way, so the swapped target always holds a frame.

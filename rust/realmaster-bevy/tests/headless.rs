@@ -174,6 +174,7 @@ fn cpu_frame_api(frames: &[Option<CapturedFrame>]) -> Vec<Option<(ImageF32, u64)
                 normals: Some(PlaneRef::tight(&normals, f.width, 12)),
                 motion: Some(PlaneRef::tight(&motion, f.width, 8)),
                 camera_cut: false,
+                light: None,
             };
             s.submit(&frame).expect("submit");
             assert!(s.latest_output(&mut out), "cinematic output");

@@ -502,6 +502,7 @@ fn device_path(a: &BenchArgs, frames: &[OwnedFrame]) -> Result<DevicePathReport>
             .as_ref()
             .map(|t| (t, MotionEncoding::PixelsToPrevious)),
         camera_cut: false,
+        light: None,
     };
     let (mut frame_ms, mut runtime_ms) = (Vec::new(), Vec::new());
     let mut transfer = 0;

@@ -64,6 +64,17 @@ pub mod ffi {
         Cinematic = 1,
     }
 
+    /// The scene's light for models that read it (`realmaster::SceneLight`): the direction towards
+    /// the sun and the world's up, both in the view space of the normals (x right, y up, z towards
+    /// the camera); any non-zero length. `present` false: the frame gives none (a model that reads
+    /// the light then assumes a sun 45 degrees up behind the camera, and warns once).
+    #[derive(Debug, Clone, Copy, Default)]
+    struct Light {
+        present: bool,
+        sun: [f32; 3],
+        up: [f32; 3],
+    }
+
     /// Describes the slices passed to `Session::submit`. Row pitches are in bytes and may exceed
     /// width x bytes per pixel (padded rows); 0 means tightly packed. Planes: depth f32 x1 (view-space z, metres),
     /// normals f32 x3 (view space, z towards the camera), motion f32 x2 (pixels, current -> previous).
@@ -78,6 +89,8 @@ pub mod ffi {
         motion_row_pitch: usize,
         /// This frame starts a new shot: history and window reset.
         camera_cut: bool,
+        /// See `Light`.
+        light: Light,
     }
 
     /// Session settings; start from `default_settings()`. Empty strings mean "not set".
@@ -176,6 +189,8 @@ pub mod ffi {
         normals: Vec<u8>,
         motion: Vec<u8>,
         camera_cut: bool,
+        /// See `Light`.
+        light: Light,
     }
 
     /// A frame the session takes without copying (`Session::submit_owned`): tightly packed planes
@@ -192,6 +207,8 @@ pub mod ffi {
         normals: Vec<u8>,
         motion: Vec<u8>,
         camera_cut: bool,
+        /// See `Light`.
+        light: Light,
     }
 
     /// A native Vulkan host's objects, raw handles as integers (VkInstance, VkPhysicalDevice,
@@ -261,6 +278,8 @@ pub mod ffi {
         motion_uv: bool,
         output: u32,
         camera_cut: bool,
+        /// See `Light`.
+        light: Light,
     }
 
     /// What `VulkanSession::process` did.

@@ -4,7 +4,8 @@
 use realmaster::{ColorFormat, FrameRef, PlaneRef};
 
 use crate::ffi::{
-    FrameDesc, Mode, OutputFrame, OwnedFrame, PixelFormat, Settings, Stats, Status, StatusCode,
+    FrameDesc, Light, Mode, OutputFrame, OwnedFrame, PixelFormat, Settings, Stats, Status,
+    StatusCode,
 };
 use crate::guard::status;
 use crate::{opt_path, rm};
@@ -137,6 +138,25 @@ fn plane(data: &[u8], pitch: usize, width: u32, bpp: usize) -> Option<PlaneRef<'
     })
 }
 
+/// The frame's light, if C++ gave one; a zero or non-finite direction is an invalid frame.
+pub fn light_from_ffi(l: &Light) -> Result<Option<rm::SceneLight>, Status> {
+    if !l.present {
+        return Ok(None);
+    }
+    rm::SceneLight::new(l.sun, l.up)
+        .map(Some)
+        .map_err(|e| status(StatusCode::InvalidFrame, &e.to_string()))
+}
+
+/// The core's light as C++ sees it (`present` false for none).
+pub fn light_to_ffi(l: Option<rm::SceneLight>) -> Light {
+    l.map_or_else(Light::default, |l| Light {
+        present: true,
+        sun: l.sun(),
+        up: l.up(),
+    })
+}
+
 /// Borrow C++ memory as a core frame (no copy). The core validates sizes and pitches.
 pub fn frame_ref<'a>(
     d: &FrameDesc,
@@ -161,6 +181,7 @@ pub fn frame_ref<'a>(
         normals: plane(normals, d.normals_row_pitch, d.width, 12),
         motion: plane(motion, d.motion_row_pitch, d.width, 8),
         camera_cut: d.camera_cut,
+        light: light_from_ffi(&d.light)?,
     })
 }
 
@@ -212,6 +233,7 @@ pub fn health_to_status(h: &rm::Health) -> Status {
 /// Move `f`'s vectors into a core frame (no copy); sizes are checked by the session.
 pub fn take_owned(f: &mut OwnedFrame) -> Result<rm::OwnedFrame, Status> {
     let format = format_from_ffi(f.format)?;
+    let light = light_from_ffi(&f.light)?;
     let take = std::mem::take;
     let (depth, normals, motion) = (
         take(&mut f.depth),
@@ -230,6 +252,7 @@ pub fn take_owned(f: &mut OwnedFrame) -> Result<rm::OwnedFrame, Status> {
         normals,
         motion,
         camera_cut: f.camera_cut,
+        light,
     })
 }
 
@@ -255,6 +278,7 @@ mod tests {
             normals_row_pitch: 0,
             motion_row_pitch: 0,
             camera_cut: false,
+            light: Default::default(),
         }
     }
 

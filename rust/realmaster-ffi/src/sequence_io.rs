@@ -7,7 +7,7 @@ use realmaster::frame::linear_to_srgb;
 use realmaster::sequence::{write_png_rgba8, Sequence};
 use realmaster::{ColorFormat, OwnedFrame};
 
-use crate::convert::{format_from_ffi, format_to_ffi};
+use crate::convert::{format_from_ffi, format_to_ffi, light_to_ffi};
 use crate::ffi::{OutputFrame, SequenceFrame, SequenceInfo, Status, StatusCode};
 use crate::guard::{guarded_status, status};
 use crate::utf8_path;
@@ -70,6 +70,7 @@ pub fn load_sequence_frame(dir: &[u8], index: u32, out: &mut SequenceFrame) -> S
             out.height = f.height;
             out.format = format_to_ffi(f.format);
             out.camera_cut = f.camera_cut;
+            out.light = light_to_ffi(f.light);
             out.color = f.color;
             out.depth = if f.has_depth { f.depth } else { clear(f.depth) };
             out.normals = if f.has_normals {

@@ -275,6 +275,7 @@ impl VulkanSession {
                 normals: get(frame.normals, "normals")?.map(|t| (t, normal_enc)),
                 motion: get(frame.motion, "motion")?.map(|t| (t, motion_enc)),
                 camera_cut: frame.camera_cut,
+                light: crate::convert::light_from_ffi(&frame.light)?,
             };
             let output = output.clone();
             let report = inner.session.process(&df, &output);

@@ -39,6 +39,7 @@ fn frame(color: u32, output: u32) -> VulkanFrame {
         motion_uv: false,
         output,
         camera_cut: false,
+        light: Default::default(),
     }
 }
 

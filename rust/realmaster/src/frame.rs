@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::light::SceneLight;
 
 /// Largest side accepted; beyond this every GPU limit we target is exceeded.
 pub const MAX_DIMENSION: u32 = 16384;
@@ -104,6 +105,10 @@ pub struct FrameRef<'a> {
     pub motion: Option<PlaneRef<'a>>,
     /// The caller says this frame starts a new shot: history and window reset.
     pub camera_cut: bool,
+    /// The scene's sun and up in view space, for models that read the light (manifest input role
+    /// `light`); ignored by models that do not. Such a model given none uses
+    /// [`SceneLight::FALLBACK`] and warns once.
+    pub light: Option<SceneLight>,
 }
 
 fn check_plane(
@@ -159,6 +164,7 @@ impl<'a> FrameRef<'a> {
             normals: None,
             motion: None,
             camera_cut: false,
+            light: None,
         }
     }
 
@@ -287,6 +293,7 @@ impl<'a> FrameRef<'a> {
         dst.height = self.height;
         dst.format = self.format;
         dst.camera_cut = self.camera_cut;
+        dst.light = self.light;
         copy_plane(
             &mut dst.color,
             Some(self.color),
@@ -381,6 +388,8 @@ pub struct OwnedFrame {
     pub has_normals: bool,
     pub has_motion: bool,
     pub camera_cut: bool,
+    /// See [`FrameRef::light`].
+    pub light: Option<SceneLight>,
 }
 
 impl Default for OwnedFrame {
@@ -397,6 +406,7 @@ impl Default for OwnedFrame {
             has_normals: false,
             has_motion: false,
             camera_cut: false,
+            light: None,
         }
     }
 }
@@ -419,6 +429,7 @@ impl OwnedFrame {
                 .has_motion
                 .then(|| PlaneRef::tight(&self.motion, w, AuxKind::Motion.bytes_per_pixel())),
             camera_cut: self.camera_cut,
+            light: self.light,
         }
     }
 }

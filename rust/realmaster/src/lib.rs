@@ -9,6 +9,7 @@ pub mod cpu;
 pub mod error;
 pub mod frame;
 pub mod gpu;
+pub mod light;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
@@ -17,6 +18,7 @@ pub mod sequence;
 
 pub use error::{Error, ErrorCode, Result};
 pub use frame::{AuxKind, ColorFormat, FrameRef, ImageF32, OwnedFrame, PlaneRef};
+pub use light::SceneLight;
 
 pub use gpu::host::{DepthEncoding, DeviceFrame, MotionEncoding, NormalEncoding};
 pub use pipeline::{

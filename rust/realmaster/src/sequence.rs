@@ -10,6 +10,7 @@ use crate::frame::{
     linear_to_srgb, srgb_to_linear, AuxKind, ColorFormat, FrameRef, ImageF32, OwnedFrame,
     MAX_DIMENSION,
 };
+use crate::light::SceneLight;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -88,6 +89,20 @@ pub struct MotionChannel {
     pub convention: String,
 }
 
+/// `"light": {...}`: per frame, the engine's sun and the world's up in the view space of the
+/// normals (`crate::SceneLight`), for models that read the light.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LightChannel {
+    pub space: String,
+    /// One direction towards the sun per frame.
+    pub sun: Vec<[f32; 3]>,
+    /// One world-up direction per frame.
+    pub up: Vec<[f32; 3]>,
+}
+
+/// The only supported value of `light.space`.
+pub const LIGHT_SPACE: &str = "view";
+
 /// sequence.json, field for field. Unknown fields are ignored so newer writers stay readable.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SequenceDesc {
@@ -104,6 +119,8 @@ pub struct SequenceDesc {
     pub normals: Option<NormalsChannel>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub motion: Option<MotionChannel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub light: Option<LightChannel>,
     /// prompt → pattern of its paired target frames.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub targets: BTreeMap<String, String>,
@@ -322,6 +339,36 @@ impl SequenceDesc {
             }
             check_pattern(json, &format!("target '{prompt}'"), pattern)?;
         }
+        if let Some(l) = &self.light {
+            if l.space != LIGHT_SPACE {
+                return Err(seq_err(
+                    json,
+                    format!("light space \"{}\" is not supported (expected \"{LIGHT_SPACE}\")", l.space),
+                    "give the sun and up directions in the view space of the normals (x right, y up, z towards the camera)",
+                ));
+            }
+            let n = self.frame_count as usize;
+            if l.sun.len() != n || l.up.len() != n {
+                return Err(seq_err(
+                    json,
+                    format!(
+                        "light lists {} sun and {} up directions for {n} frames",
+                        l.sun.len(),
+                        l.up.len()
+                    ),
+                    "give one sun and one up direction per frame",
+                ));
+            }
+            for (i, (sun, up)) in l.sun.iter().zip(&l.up).enumerate() {
+                if let Err(e) = SceneLight::new(*sun, *up) {
+                    return Err(seq_err(
+                        json,
+                        format!("light of frame {i}: {e}"),
+                        "write unit vectors",
+                    ));
+                }
+            }
+        }
         if let Some(c) = self.cuts.iter().find(|&&c| c >= self.frame_count) {
             return Err(seq_err(
                 json,
@@ -524,6 +571,7 @@ impl Sequence {
         dst.width = w;
         dst.height = h;
         dst.camera_cut = self.is_cut(i);
+        dst.light = self.light(i);
         match self.desc.color_encoding() {
             ColorEncoding::PngSrgb => {
                 dst.format = ColorFormat::Rgba8Srgb;
@@ -557,6 +605,13 @@ impl Sequence {
             }
         }
         Ok(())
+    }
+
+    /// Frame `i`'s light, when the folder records it (validated when the folder was opened).
+    pub fn light(&self, i: u32) -> Option<SceneLight> {
+        let l = self.desc.light.as_ref()?;
+        let i = i as usize;
+        SceneLight::new(*l.sun.get(i)?, *l.up.get(i)?).ok()
     }
 
     /// Paired target frame `i` for `prompt`: 3 channels, sRGB-encoded, [0, 1] (EXR targets are
@@ -907,6 +962,7 @@ impl SequenceWriter {
                 pattern: pat("motion", "exr"),
                 convention: MOTION_CONVENTION.into(),
             }),
+            light: None,
             targets: spec
                 .targets
                 .iter()

@@ -134,6 +134,7 @@ fn import_converts_host_conventions_like_its_cpu_reference() {
         normals: Some((&nt, ne)),
         motion: Some((&mt, me)),
         camera_cut: false,
+        light: None,
     };
     let cfg = PreprocessConfig {
         model_width: 4,
@@ -263,6 +264,7 @@ fn run_device_mode(seq: &Sequence, deferred: bool) -> (Vec<Vec<u8>>, Vec<u64>) {
             normals: Some((&hf.normals, NormalEncoding::View)),
             motion: Some((&hf.motion, MotionEncoding::PixelsToPrevious)),
             camera_cut: false,
+            light: None,
         };
         let r = if deferred {
             let (r, buffers) = s.process_deferred(&frame, &out);

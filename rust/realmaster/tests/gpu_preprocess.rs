@@ -57,6 +57,7 @@ impl TestFrame {
             normals: self.normals.as_ref().map(p),
             motion: self.motion.as_ref().map(p),
             camera_cut: false,
+            light: None,
         }
     }
 }

@@ -392,3 +392,41 @@ fn sessions_can_move_to_a_worker_thread() {
         .unwrap();
     assert_eq!(out, want);
 }
+
+#[test]
+fn the_light_input_reaches_the_graph_and_its_shape_is_checked() {
+    let mut s = load("light_tint", &cpu()).unwrap();
+    assert!(s.input_roles().contains(&InputRole::Light));
+    let inp = Inputs::new(4, 4, 7);
+    let light = [0.0f32, 0.6, 0.8, 0.0, 1.0, 0.0];
+    let shape = [1usize, 6];
+    let mut feeds: Vec<ModelInput<'_>> = inp
+        .all()
+        .into_iter()
+        .filter(|i| i.role != InputRole::PreviousOutput)
+        .collect();
+    feeds.push(ModelInput::new(InputRole::Light, &light, &shape));
+    let out = s.run(&feeds).unwrap();
+    let (cur, hw) = (inp.current(), inp.h * inp.w);
+    for c in 0..3 {
+        for i in 0..hw {
+            let want = cur[c * hw + i] + 0.5 * light[c] + 0.25 * light[3 + c];
+            assert!(
+                (out[c * hw + i] - want).abs() < 1e-6,
+                "channel {c} pixel {i}"
+            );
+        }
+    }
+    // Missing or misshapen light: a clear error, not a crash.
+    feeds.pop();
+    let e = s.run(&feeds).unwrap_err().to_string();
+    assert!(e.contains("light") && e.contains("none was given"), "{e}");
+    let short = [0.0f32; 3];
+    let short_shape = [1usize, 3];
+    feeds.push(ModelInput::new(InputRole::Light, &short, &short_shape));
+    let e = s.run(&feeds).unwrap_err().to_string();
+    assert!(
+        e.contains("light input has shape [1, 3], expected [1, 6]"),
+        "{e}"
+    );
+}

@@ -517,3 +517,54 @@ fn unavailable_execution_provider_is_an_error_unless_fallback_is_allowed() {
     let s = Session::new(c).unwrap();
     assert_eq!(s.execution_provider(), "cpu");
 }
+
+/// A model with a `light` input reads each frame's own light (light_tint: rgb = current + 0.5 sun
+/// + 0.25 up); a frame without one gets `SceneLight::FALLBACK`, on both backends.
+#[test]
+fn each_frame_light_reaches_a_model_that_reads_it() {
+    use realmaster::SceneLight;
+    for backend in BACKENDS {
+        let mut c = config_on(backend, "light_tint", Mode::Cinematic);
+        c.temporal_alpha = 1.0;
+        let s = Session::new(c).unwrap();
+        let (w, h) = (32, 32);
+        let px = vec![128u8; (w * h * 4) as usize];
+        let mean = |light: Option<SceneLight>| {
+            let mut f = FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &px);
+            f.light = light;
+            // A cut per frame: each output is this frame's look alone.
+            f.camera_cut = true;
+            let o = run_one(&s, &f);
+            let n = (w * h) as f64;
+            let m: Vec<f64> = (0..3)
+                .map(|c| o.data.chunks_exact(4).map(|p| p[c] as f64).sum::<f64>() / n)
+                .collect();
+            m
+        };
+        let grey = mean(Some(
+            SceneLight::new([0.0, 0.0, 1.0], [0.0, 1.0, 0.0]).unwrap(),
+        ));
+        // The sun swings from behind the camera to the right: red rises by 0.5 in the model's
+        // sRGB values and blue falls by 0.5, as much as the 0..1 range allows.
+        let right = mean(Some(
+            SceneLight::new([1.0, 0.0, 0.0], [0.0, 1.0, 0.0]).unwrap(),
+        ));
+        assert!(
+            right[0] > grey[0] + 60.0,
+            "{backend:?}: {grey:?} -> {right:?}"
+        );
+        assert!(
+            right[2] < grey[2] - 60.0,
+            "{backend:?}: {grey:?} -> {right:?}"
+        );
+        assert!(
+            (right[1] - grey[1]).abs() < 2.0,
+            "{backend:?}: {grey:?} -> {right:?}"
+        );
+        // No light: the documented fallback, exactly as if it had been passed.
+        let none = mean(None);
+        let fallback = mean(Some(SceneLight::FALLBACK));
+        assert_eq!(none, fallback, "{backend:?}");
+        assert_ne!(none, grey, "{backend:?}");
+    }
+}

@@ -388,3 +388,48 @@ fn writer_refuses_unwritten_frames_and_bad_input() {
     };
     assert!(SequenceWriter::create(s.path(), bad).is_err());
 }
+
+#[test]
+fn light_per_frame_is_read_and_checked() {
+    let s = Scratch::new("light");
+    let seq = write_all(s.path());
+    assert_eq!(seq.light(0), None, "a folder without light gives none");
+    assert_eq!(seq.load_frame(0).unwrap().frame.light, None);
+    let sun = |i: u32| [i as f32, 1.0, 1.0];
+    rewrite_json(s.path(), |v| {
+        v["light"] = serde_json::json!({
+            "space": "view",
+            "sun": (0..N).map(sun).collect::<Vec<_>>(),
+            "up": (0..N).map(|_| [0.0, 2.0, 0.0]).collect::<Vec<_>>(),
+        });
+    });
+    let seq = Sequence::open(s.path()).unwrap();
+    for i in 0..N {
+        let want = realmaster::SceneLight::new(sun(i), [0.0, 1.0, 0.0]).unwrap();
+        assert_eq!(
+            seq.load_frame(i).unwrap().frame.light,
+            Some(want),
+            "frame {i}"
+        );
+    }
+    // One direction short, another space, a zero vector: each refused, naming the light.
+    rewrite_json(s.path(), |v| {
+        v["light"]["up"].as_array_mut().unwrap().pop();
+    });
+    let e = open_err(s.path());
+    assert!(
+        e.contains("light lists 3 sun and 2 up directions for 3 frames"),
+        "{e}"
+    );
+    rewrite_json(s.path(), |v| {
+        v["light"]["up"] = serde_json::json!([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
+    });
+    let e = open_err(s.path());
+    assert!(
+        e.contains("light of frame 1") && e.contains("up direction"),
+        "{e}"
+    );
+    rewrite_json(s.path(), |v| v["light"]["space"] = "world".into());
+    let e = open_err(s.path());
+    assert!(e.contains("light space \"world\""), "{e}");
+}

@@ -122,16 +122,22 @@ pub enum InputRole {
     Normals,
     PreviousOutput,
     PromptEmbedding,
+    /// The scene's sun and up in view space, `[1, 6]` (crate::SceneLight), per frame.
+    Light,
 }
 
+/// Values in the `light` tensor: the sun's direction, then the world's up.
+pub const LIGHT_DIM: usize = 6;
+
 impl InputRole {
-    pub const ALL: [InputRole; 6] = [
+    pub const ALL: [InputRole; 7] = [
         InputRole::Frames,
         InputRole::Edges,
         InputRole::Depth,
         InputRole::Normals,
         InputRole::PreviousOutput,
         InputRole::PromptEmbedding,
+        InputRole::Light,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -142,17 +148,28 @@ impl InputRole {
             InputRole::Normals => "normals",
             InputRole::PreviousOutput => "previous_output",
             InputRole::PromptEmbedding => "prompt_embedding",
+            InputRole::Light => "light",
         }
     }
 
-    /// Channel count of the role's tensor: `[1, C, H, W]`, or `[1, D]` for the prompt (returns None).
+    /// Channel count of the role's tensor: `[1, C, H, W]`; None for the vectors `[1, D]` (the
+    /// prompt, the light).
     pub fn channels(self, window: usize) -> Option<usize> {
         match self {
             InputRole::Frames => Some(3 * window),
             InputRole::Edges => Some(window),
             InputRole::Depth => Some(1),
             InputRole::Normals | InputRole::PreviousOutput => Some(3),
-            InputRole::PromptEmbedding => None,
+            InputRole::PromptEmbedding | InputRole::Light => None,
+        }
+    }
+
+    /// Length of a vector role's `[1, D]` tensor (`prompt_dim` for the prompt); None for images.
+    pub fn vector_len(self, prompt_dim: usize) -> Option<usize> {
+        match self {
+            InputRole::PromptEmbedding => Some(prompt_dim),
+            InputRole::Light => Some(LIGHT_DIM),
+            _ => None,
         }
     }
 }

@@ -27,7 +27,7 @@ pub mod tokenizer;
 
 pub use diffusion::{flow_sigmas, gaussian_noise, shift_sigma, DiffusionTimings};
 pub use ep::{available_eps, EpOptions, EpSelection, ExecutionProvider};
-pub use manifest::{ColorSpace, InputRole, Manifest, ModelKind, Precision, Resolution};
+pub use manifest::{ColorSpace, InputRole, Manifest, ModelKind, Precision, Resolution, LIGHT_DIM};
 pub use ort_lib::OrtLibInfo;
 pub use package::{sha256_file, ModelPackage};
 pub use prompt::{l2_normalise, lerp_normalised, PromptEncoder};

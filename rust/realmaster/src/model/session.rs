@@ -30,7 +30,7 @@ pub struct SessionOptions {
     pub ort_library: Option<PathBuf>,
 }
 
-/// One input tensor, borrowed from the caller: `[1, C, H, W]` (`[1, D]` for the prompt).
+/// One input tensor, borrowed from the caller: `[1, C, H, W]` (`[1, D]` for the prompt and the light).
 #[derive(Debug, Clone, Copy)]
 pub struct ModelInput<'a> {
     pub role: InputRole,
@@ -300,7 +300,11 @@ impl ModelSession {
             };
             let expected: Vec<usize> = match role.channels(self.manifest.window) {
                 Some(c) => vec![1, c, h, w],
-                None => vec![1, self.manifest.prompt.as_ref().map_or(0, |p| p.dim)],
+                None => vec![
+                    1,
+                    role.vector_len(self.manifest.prompt.as_ref().map_or(0, |p| p.dim))
+                        .unwrap_or(0),
+                ],
             };
             if input.shape != expected.as_slice() {
                 return bad(format!(

@@ -11,6 +11,7 @@ use crate::gpu::composite::CompositeParams;
 use crate::gpu::host::DeviceFrame;
 use crate::gpu::preprocess::{InputRole, ModelColorSpace, PreprocessConfig, TensorLayout};
 use crate::gpu::GpuContext;
+use crate::light::SceneLight;
 
 use super::backend::Backend;
 use super::cpu_passes::CpuPasses;
@@ -40,6 +41,8 @@ pub struct ModelSpec {
 /// vectors travel back in the result and are reused for the next job: no per-frame allocation.
 pub struct InferenceJob {
     pub frame_index: u64,
+    /// The frame's light (models with a `light` input read it; None: the frame gave none).
+    pub light: Option<SceneLight>,
     pub arena: Vec<f32>,
     pub rgb: Vec<f32>,
 }
@@ -127,7 +130,7 @@ pub struct Engine {
     /// The colour range the model's output must stay near (manifest `color.range`).
     range: [f32; 2],
     /// Deferred submission: the frame whose tensors were packed last frame, to read and send now.
-    pending_pack: Option<u64>,
+    pending_pack: Option<(u64, Option<SceneLight>)>,
 }
 
 /// Where the engine's full-resolution passes run: on this GPU device, or on the CPU.
@@ -357,12 +360,13 @@ impl Engine {
         );
         // 1. The tensors packed on the previous call went out with the host's submission: read
         //    them (waits for that GPU work) and start their inference.
-        if let Some(packed) = self.pending_pack.take() {
+        if let Some((packed, light)) = self.pending_pack.take() {
             if packed >= self.shot_start {
                 let mut arena = std::mem::take(&mut self.spare_arena);
                 self.passes.read_packed(&mut arena)?;
                 link.send(InferenceJob {
                     frame_index: packed,
+                    light,
                     arena,
                     rgb: std::mem::take(&mut self.spare_rgb),
                 })?;
@@ -383,7 +387,7 @@ impl Engine {
         if launch {
             let order = self.window.ordered();
             self.passes.record_pack(&order, slot, self.look_valid)?;
-            self.pending_pack = Some(frame_index);
+            self.pending_pack = Some((frame_index, frame.light));
         }
         // 5. Composite with the look (or show the input until the shot has one).
         let enhanced = if self.look_valid {
@@ -519,9 +523,14 @@ impl Engine {
 
         // Shot boundaries: first frame, caller cut, resolution change, automatic cut (CPU frames
         // only: the device path does not read frames back, so the host flags its cuts).
-        let (size, camera_cut, thumb) = match input {
-            FrameIn::Cpu(f) => ((f.width, f.height), f.camera_cut, Some(thumbnail(f))),
-            FrameIn::Device(f) => ((f.width(), f.height()), f.camera_cut, None),
+        let (size, camera_cut, thumb, light) = match input {
+            FrameIn::Cpu(f) => (
+                (f.width, f.height),
+                f.camera_cut,
+                Some(thumbnail(f)),
+                f.light,
+            ),
+            FrameIn::Device(f) => ((f.width(), f.height()), f.camera_cut, None, f.light),
         };
         let reason = self.shot_boundary(size, camera_cut, thumb, settings, frame_index);
         // A pack recorded for deferred submission belongs to the other mode's flow.
@@ -561,6 +570,7 @@ impl Engine {
                 .pack(&order, slot, self.look_valid, &mut arena)?;
             link.send(InferenceJob {
                 frame_index,
+                light,
                 arena,
                 rgb: std::mem::take(&mut self.spare_rgb),
             })?;

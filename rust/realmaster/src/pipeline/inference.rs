@@ -7,7 +7,8 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::gpu::preprocess::{self as pre, ModelColorSpace, TensorLayout};
-use crate::model::{self, InputRole, ModelInput, ModelPackage, ModelSession};
+use crate::light::SceneLight;
+use crate::model::{self, InputRole, ModelInput, ModelPackage, ModelSession, LIGHT_DIM};
 
 use super::config::SessionConfig;
 use super::engine::ModelSpec;
@@ -28,6 +29,9 @@ struct StudentInfer {
     /// Tensor roles in layout order (the prompt embedding is added last when the model takes one).
     roles: Vec<(InputRole, pre::InputRole)>,
     takes_prompt: bool,
+    takes_light: bool,
+    /// A frame without light was met (warned once; such frames use `SceneLight::FALLBACK`).
+    warned_no_light: bool,
     shapes: Vec<Vec<usize>>,
 }
 
@@ -37,10 +41,24 @@ impl Infer for StudentInfer {
         arena: &[f32],
         layout: &TensorLayout,
         prompt: &[f32],
+        light: Option<&SceneLight>,
         out: &mut Vec<f32>,
     ) -> Result<()> {
         let prompt_shape = [1, prompt.len()];
-        let mut feeds: Vec<ModelInput<'_>> = Vec::with_capacity(self.roles.len() + 1);
+        let light_shape = [1, LIGHT_DIM];
+        let light_values = match light {
+            Some(l) => l.to_input(),
+            None => {
+                if self.takes_light && !self.warned_no_light {
+                    log::warn!(
+                        "RealMaster: the model reads the scene's light (sun and up) but frames give none; using a sun 45 degrees up behind the camera (fix: set the frame's light from the scene's directional light: FrameRef::light, Frame::setLight in C++, the plugin's sun light)"
+                    );
+                    self.warned_no_light = true;
+                }
+                SceneLight::FALLBACK.to_input()
+            }
+        };
+        let mut feeds: Vec<ModelInput<'_>> = Vec::with_capacity(self.roles.len() + 2);
         for (k, (role, packed)) in self.roles.iter().enumerate() {
             let data = layout
                 .view(arena, *packed)
@@ -52,6 +70,13 @@ impl Infer for StudentInfer {
                 InputRole::PromptEmbedding,
                 prompt,
                 &prompt_shape,
+            ));
+        }
+        if self.takes_light {
+            feeds.push(ModelInput::new(
+                InputRole::Light,
+                &light_values,
+                &light_shape,
             ));
         }
         self.session.run_into(&feeds, out)?;
@@ -87,10 +112,12 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
     };
     let mut roles = Vec::new();
     let mut takes_prompt = false;
+    let mut takes_light = false;
     for i in &m.inputs {
-        match pre::InputRole::from_model(i.role) {
-            Some(p) => roles.push((i.role, p)),
-            None => takes_prompt = true,
+        match (pre::InputRole::from_model(i.role), i.role) {
+            (Some(p), _) => roles.push((i.role, p)),
+            (None, InputRole::Light) => takes_light = true,
+            (None, _) => takes_prompt = true,
         }
     }
     let opts = model::SessionOptions {
@@ -135,6 +162,8 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
             session,
             roles,
             takes_prompt,
+            takes_light,
+            warned_no_light: false,
             shapes,
         }),
         spec,

@@ -9,19 +9,22 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::{Error, Result};
 use crate::gpu::preprocess::TensorLayout;
+use crate::light::SceneLight;
 use crate::model::DiffusionTimings;
 
 use super::engine::{InferenceJob, InferenceLink, InferenceResult};
 use super::prompt_blend::PromptBlend;
 
-/// A model that turns packed tensors (+ prompt embedding) into `[1,3,H,W]` RGB.
+/// A model that turns packed tensors (+ prompt embedding, + the frame's light) into `[1,3,H,W]` RGB.
 pub trait Infer: Send {
-    /// Run on the packed `arena`; the output goes into `out` (reused between calls).
+    /// Run on the packed `arena`; the output goes into `out` (reused between calls). `light` is
+    /// the frame's, if it gave one; models that read none ignore it.
     fn run(
         &mut self,
         arena: &[f32],
         layout: &TensorLayout,
         prompt: &[f32],
+        light: Option<&SceneLight>,
         out: &mut Vec<f32>,
     ) -> Result<()>;
 
@@ -102,12 +105,13 @@ pub fn spawn_inference(
                 let t = Instant::now();
                 let InferenceJob {
                     frame_index,
+                    light,
                     arena,
                     mut rgb,
                 } = job;
                 // A panic inside ONNX Runtime bindings must not take the engine down: report it as an error.
                 let status = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    model.run(&arena, &layout, &prompt, &mut rgb)
+                    model.run(&arena, &layout, &prompt, light.as_ref(), &mut rgb)
                 }))
                 .unwrap_or_else(|_| {
                     Err(Error::Inference(

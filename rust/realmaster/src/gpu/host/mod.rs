@@ -59,6 +59,8 @@ pub struct DeviceFrame<'a> {
     pub motion: Option<(&'a wgpu::Texture, MotionEncoding)>,
     /// The host knows the camera cut here: the temporal history is dropped.
     pub camera_cut: bool,
+    /// See [`FrameRef::light`](crate::FrameRef::light).
+    pub light: Option<crate::light::SceneLight>,
 }
 
 impl<'a> DeviceFrame<'a> {
@@ -70,6 +72,7 @@ impl<'a> DeviceFrame<'a> {
             normals: None,
             motion: None,
             camera_cut: false,
+            light: None,
         }
     }
 

@@ -28,7 +28,8 @@ pub enum InputRole {
 }
 
 impl InputRole {
-    /// The packed role for a manifest role; `None` for the prompt embedding (CPU side).
+    /// The packed role for a manifest role; `None` for the prompt embedding and the light (vectors
+    /// fed beside the packed tensors).
     pub fn from_model(role: ModelRole) -> Option<Self> {
         Some(match role {
             ModelRole::Frames => InputRole::Frames,
@@ -36,7 +37,7 @@ impl InputRole {
             ModelRole::Depth => InputRole::Depth,
             ModelRole::Normals => InputRole::Normals,
             ModelRole::PreviousOutput => InputRole::PreviousOutput,
-            ModelRole::PromptEmbedding => return None,
+            ModelRole::PromptEmbedding | ModelRole::Light => return None,
         })
     }
 
