@@ -1,4 +1,5 @@
-"""Record where the sun stands in clips rendered before the generator wrote it (meta.sun).
+"""Record where the sun stands in clips rendered before the generator wrote it (meta.sun, and the
+runtime's per-frame `light` in view space).
 
     .venv/bin/python models/pathtrace/describe.py DIR [DIR...]
 
@@ -24,8 +25,9 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import generate  # type: ignore[no-redef]
+    import postprocess  # type: ignore[no-redef]
 else:
-    from . import generate
+    from . import generate, postprocess
 
 # Rebuilt camera matrices further than this from the recorded ones mean the scene was not rebuilt as rendered.
 MATCH_TOLERANCE = 1e-4
@@ -66,13 +68,26 @@ def rebuilt(seq: dict, name: str, work: Path) -> dict:
     return json.loads((raw / "camera.json").read_text())
 
 
+def add_light(folder: Path, seq: dict) -> bool:
+    """Write the runtime's per-frame `light` (postprocess.view_light) from meta.sun and the clip's
+    cameras, if the clip has both and no light yet; True when written."""
+    meta = seq.get("meta", {})
+    sun = meta.get("sun", {}).get("engine")
+    cams = (folder.parent / meta["look_of"] if meta.get("look_of") else folder) / "render_info.json"
+    if "light" in seq or sun is None or not cams.is_file():
+        return False
+    seq["light"] = postprocess.view_light(sun, json.loads(cams.read_text())["matrices"], int(seq["frame_count"]))
+    (folder / "sequence.json").write_text(json.dumps(seq, indent=2))
+    return True
+
+
 def describe(folder: Path) -> str:
-    """Give one clip its meta.sun; returns what happened (raises RuntimeError when it cannot)."""
+    """Give one clip its meta.sun and light; returns what happened (raises RuntimeError when it cannot)."""
     path = folder / "sequence.json"
     seq = json.loads(path.read_text())
     meta = seq.get("meta", {})
     if "sun" in meta:
-        return "has it"
+        return "has it" + (", light written" if add_light(folder, seq) else "")
     gen = str(meta.get("generator", ""))
     if not gen.startswith("realmaster-pathtrace") or "sample-renderer scene" in gen:
         # the sample renderer's scenes (sample_targets.py) are not built from a seed here
@@ -83,6 +98,7 @@ def describe(folder: Path) -> str:
             raise RuntimeError(f"{folder.name}: its clip {meta['look_of']} has no sun yet (describe it first)")
         meta["sun"] = base["sun"]
         path.write_text(json.dumps(seq, indent=2))
+        add_light(folder, seq)
         return f"from {meta['look_of']}"
     info = json.loads((folder / "render_info.json").read_text())
     if generate.blender_exe() is None:
@@ -98,6 +114,7 @@ def describe(folder: Path) -> str:
         )
     meta["sun"] = cam["sun"]
     path.write_text(json.dumps(seq, indent=2))
+    add_light(folder, seq)
     return f"written (cameras match to {diff:.1e})"
 
 

@@ -208,6 +208,22 @@ def clip_exposure(weather: str, engine_avg: float, target_avg: float) -> float:
     return float(np.clip(key / max(target_avg, 1e-4), 0.05, 50.0))
 
 
+def view_light(sun: list[float], matrices: list, frames: int) -> dict:
+    """sequence.json's `light` (docs/formats.md): per frame, the unit vector towards the engine
+    look's sun and the world's up (z), in the view space of the normals; `matrices` are the
+    frames' camera-to-world matrices (render_info.json), whose rotation's columns are the view axes."""
+    rot = np.asarray(matrices, np.float64)[:frames, :3, :3]
+    if rot.shape[0] < frames:
+        raise ValueError(f"{rot.shape[0]} camera matrices for {frames} frames")
+
+    def to_view(v: list[float]) -> list[list[float]]:
+        out = np.einsum("fij,i->fj", rot, np.asarray(v, np.float64))
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return [[round(float(c), 6) for c in row] for row in out]
+
+    return {"space": "view", "sun": to_view(sun), "up": to_view([0.0, 0.0, 1.0])}
+
+
 def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
     """Convert the raw render in `raw` into the sequence folder `seq`; returns sequence.json."""
     cam = json.loads((raw / "camera.json").read_text())
@@ -262,6 +278,8 @@ def write_sequence(raw: Path, seq: Path, spec: dict, half: bool) -> dict:
     }
     if cuts:
         d["cuts"] = cuts
+    if "sun" in cam:
+        d["light"] = view_light(cam["sun"]["engine"], cam["matrices"], n)
     (seq / "sequence.json").write_text(json.dumps(d, indent=2))
     (seq / "render_info.json").write_text(json.dumps({"timing_s": cam["timing"], "probe": cam["probe"],
                                                        "fx": cam["fx"], "fy": cam["fy"], "cx": cam["cx"], "cy": cam["cy"],
@@ -300,6 +318,8 @@ def write_look(raw: Path, seq: Path, base: Path, spec: dict, look: dict) -> dict
         meta["sun"]["engine"] = sun
         same = [w for w, v in meta["sun"].items() if w != "engine" and max(abs(a - b) for a, b in zip(v, sun)) < 1e-5]
         d["targets"] = {w: p for w, p in d.get("targets", {}).items() if w in same}
+        matrices = json.loads((base / "render_info.json").read_text())["matrices"]
+        d["light"] = view_light(sun, matrices, n)
     shared = [d[plane]["pattern"] for plane in ("depth", "normals", "motion")] + list(d.get("targets", {}).values())
     for pattern in shared:
         for f in range(n):

@@ -251,6 +251,11 @@ def test_sun_is_recorded_in_view_space_of_the_normals(tiny: Path) -> None:
         ground = (n @ rot[f].T)[..., 2] > 0.999  # world normal straight up
         assert ground.sum() > 20
         np.testing.assert_allclose(n[ground] @ sun[f], math.sin(math.radians(48.0)), atol=3e-3)
+    # sequence.json's `light` (what the runtime feeds a model): the same sun per frame, then the
+    # world's up, in the view space of the normals
+    light = json.loads((tiny / "sequence.json").read_text())["light"]
+    assert light["space"] == "view" and len(light["sun"]) == len(light["up"]) == s.frame_count
+    np.testing.assert_allclose(np.concatenate([light["sun"], light["up"]], 1), seqio.light_inputs(s, 6), atol=2e-6)
 
 
 def test_describe_rebuilds_the_sun_of_an_older_clip(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -263,8 +268,11 @@ def test_describe_rebuilds_the_sun_of_an_older_clip(tiny: Path, tmp_path: Path, 
     d = json.loads((old / "sequence.json").read_text())
     want = d["meta"].pop("sun")
     (old / "sequence.json").write_text(json.dumps(d))
+    light = d.pop("light")
+    (old / "sequence.json").write_text(json.dumps(d))
     assert describe.main([str(tmp_path)]) == 0
     assert json.loads((old / "sequence.json").read_text())["meta"]["sun"] == want
+    assert json.loads((old / "sequence.json").read_text())["light"] == light
     assert "written (cameras match" in capsys.readouterr().out
     assert describe.main([str(old)]) == 0 and "has it" in capsys.readouterr().out
     (old / "sequence.json").write_text(json.dumps(d))
