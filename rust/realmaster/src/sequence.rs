@@ -1216,6 +1216,16 @@ impl SequenceWriter {
     }
 
     /// Check every declared file was written, write sequence.json, and reopen the folder as a check.
+    /// Record the frames' light (`"light"` in sequence.json): one sun and one up direction per
+    /// frame, view space. Checked as a reader would check it.
+    pub fn set_light(&mut self, light: LightChannel) -> Result<()> {
+        let mut desc = self.desc.clone();
+        desc.light = Some(light);
+        desc.validate(&self.dir.join(SEQUENCE_JSON))?;
+        self.desc = desc;
+        Ok(())
+    }
+
     pub fn finish(self) -> Result<Sequence> {
         let channels = self.desc.channels();
         for (ci, ch) in channels.iter().enumerate() {

@@ -16,6 +16,8 @@ use crate::mesh::Vertex;
 use crate::scene::Scene;
 use crate::weather;
 use anyhow::{anyhow, Context, Result};
+use realmaster::sequence::{LightChannel, LIGHT_SPACE};
+use realmaster::SceneLight;
 use std::path::Path;
 
 /// Per vertex: position (3), linear albedo (3), material id, per-object random.
@@ -41,6 +43,28 @@ pub struct ExportSummary {
     pub static_triangles: usize,
     pub dynamic_triangles: usize,
     pub lights: usize,
+}
+
+/// sequence.json's `light` for `spec`: per frame, the sim's sun (the engine look's) and the world's
+/// up (+y) in the view space of that frame's camera, as a model with a `light` input reads them.
+pub fn sequence_light(spec: &ClipSpec, scene: &Scene) -> Result<LightChannel> {
+    let sun = weather::sim().sun_dir;
+    let mut out = LightChannel {
+        space: LIGHT_SPACE.into(),
+        sun: Vec::new(),
+        up: Vec::new(),
+    };
+    for i in 0..spec.frames {
+        let f = camera::pose(spec.camera, scene, i, spec.frames, spec.fps).forward();
+        let right = f.cross(Vec3::Y).normalize();
+        let up = right.cross(f);
+        let rows = [right.to_array(), up.to_array(), (-f).to_array()];
+        let l = SceneLight::from_world(sun.to_array(), Vec3::Y.to_array(), rows)
+            .map_err(|e| anyhow!("frame {i}: {e}"))?;
+        out.sun.push(l.sun());
+        out.up.push(l.up());
+    }
+    Ok(out)
 }
 
 /// Write `spec`'s scene and cameras into `out` (created if missing). World space is this

@@ -9,6 +9,7 @@ use common::{f32s, gpu};
 use realmaster::sequence::Sequence;
 use realmaster_samples::camera::CameraPath;
 use realmaster_samples::clip::{ClipRenderer, ClipSpec};
+use realmaster_samples::export::sequence_light;
 use realmaster_samples::scene::SceneKind;
 use realmaster_samples::weather::Weather;
 use std::path::PathBuf;
@@ -91,6 +92,23 @@ fn samples_are_what_the_renderer_draws_now() {
             .map(|p| Weather::parse(p).unwrap())
             .collect();
         let mut clip = ClipRenderer::new(gpu(), spec.clone()).unwrap();
+        // The light a model reads: the sim's sun and up in each frame's view space.
+        let want = sequence_light(&spec, &clip.scene).unwrap();
+        match &seq.desc().light {
+            None => stale.push(format!("{name}: sequence.json has no light")),
+            Some(got) => {
+                let worst = got
+                    .sun
+                    .iter()
+                    .chain(&got.up)
+                    .zip(want.sun.iter().chain(&want.up))
+                    .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+                    .fold(0.0f32, f32::max);
+                if worst > 1e-5 || got.sun.len() != want.sun.len() {
+                    stale.push(format!("{name} light: differs by {worst}"));
+                }
+            }
+        }
         // Frame 1: the camera has moved, so the motion plane is not trivially zero.
         let out = clip.frame(1).unwrap();
         let enc = clip.encode(&out, 1);
