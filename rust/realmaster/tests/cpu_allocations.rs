@@ -85,6 +85,7 @@ fn cpu_passes_allocate_nothing_per_frame() {
             InputRole::Normals,
             InputRole::PreviousOutput,
         ],
+        reads_light: false,
     };
     let cfg = PreprocessConfig {
         model_width: MODEL.0,

@@ -566,5 +566,15 @@ fn each_frame_light_reaches_a_model_that_reads_it() {
         let fallback = mean(Some(SceneLight::FALLBACK));
         assert_eq!(none, fallback, "{backend:?}");
         assert_ne!(none, grey, "{backend:?}");
+        // Stats say the model reads the light and count the one frame that gave none.
+        let st = s.stats();
+        assert!(st.model_reads_light);
+        assert_eq!(st.frames_without_light, 1, "{backend:?}");
     }
+    // A model without a light input: nothing to count.
+    let s = Session::new(config("identity", Mode::Cinematic)).unwrap();
+    let px = picture(16, 16, 0);
+    run_one(&s, &FrameRef::color_only(16, 16, ColorFormat::Rgba8Srgb, &px));
+    assert!(!s.stats().model_reads_light);
+    assert_eq!(s.stats().frames_without_light, 0);
 }

@@ -164,6 +164,10 @@ pub struct Stats {
     pub model_faults: u64,
     /// Frames whose depth, normals or motion had values replaced (NaN, infinite, far out of range).
     pub frames_sanitized: u64,
+    /// The model reads each frame's light (sun and up, `FrameRef::light`).
+    pub model_reads_light: bool,
+    /// Frames such a model got without a light (it used `SceneLight::FALLBACK` for them).
+    pub frames_without_light: u64,
     /// Bytes the last frame moved between CPU memory and the GPU (uploads and readbacks of the
     /// full-resolution passes and the model's tensors; 0 on the CPU backend).
     pub last_frame_transfer_bytes: u64,

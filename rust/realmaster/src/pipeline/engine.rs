@@ -35,6 +35,8 @@ pub struct ModelSpec {
     pub range: [f32; 2],
     /// Tensor roles the graph takes (the prompt embedding is added by inference).
     pub roles: Vec<InputRole>,
+    /// The model reads each frame's light (manifest role `light`, fed by inference).
+    pub reads_light: bool,
 }
 
 /// Packed input tensors for one frame, in `TensorLayout` order, and a buffer for the output. Both
@@ -659,6 +661,7 @@ mod tests {
             depth_scale: 100.0,
             range: [0.0, 1.0],
             roles: vec![InputRole::Frames, InputRole::Edges],
+            reads_light: false,
         };
         let cfg = PreprocessConfig {
             model_width: 16,

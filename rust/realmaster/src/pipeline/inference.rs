@@ -156,6 +156,7 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
         depth_scale: m.depth_scale,
         range: m.color.range,
         roles: roles.iter().map(|(_, p)| *p).collect(),
+        reads_light: takes_light,
     };
     Ok(LoadedModel {
         infer: Box::new(StudentInfer {

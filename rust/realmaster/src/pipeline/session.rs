@@ -172,6 +172,7 @@ impl Session {
             let mut st = shared.stats.lock();
             st.execution_provider = ep.clone();
             st.backend = backend.map_or_else(|| "none".to_string(), |b| b.to_string());
+            st.model_reads_light = engine.as_ref().is_some_and(|e| e.spec().reads_light);
         }
 
         let s2 = shared.clone();
@@ -491,6 +492,9 @@ fn frame_loop(
             frame.sanitize_gbuffers()
         };
         let fref = frame.as_frame_ref();
+        if fref.light.is_none() && engine.as_ref().is_some_and(|e| e.spec().reads_light) {
+            shared.stats.lock().frames_without_light += 1;
+        }
         let mut t = FrameTimings::default();
         let transfer_before = engine.as_ref().map_or(0, Engine::cpu_transfer_bytes);
         // The G-buffers are sanitized (or will be, as the CPU backend reads them): only the
