@@ -255,7 +255,7 @@ fn street_scene(
             shadow_maps_enabled: true,
             ..default()
         },
-        Transform::from_xyz(30.0, 25.0, 10.0).looking_at(Vec3::ZERO, Vec3::Y),
+        sun_transform(),
     ));
 
     let size = Extent3d {
@@ -292,6 +292,12 @@ fn street_scene(
 /// The image the camera renders into.
 #[derive(Resource, Clone)]
 pub struct RenderImage(pub Handle<Image>);
+
+/// The street's sun: low, to the right of the camera and behind it (it shines along its forward,
+/// -Z; the direction towards it is its back).
+pub fn sun_transform() -> Transform {
+    Transform::from_xyz(30.0, 25.0, 10.0).looking_at(Vec3::ZERO, Vec3::Y)
+}
 
 /// Down the street at walking height, turning slowly towards the right-hand buildings.
 pub fn camera_transform(frame: u32) -> Transform {

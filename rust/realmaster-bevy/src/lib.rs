@@ -24,9 +24,14 @@
 //!
 //! Frames are submitted by Bevy's render graph, so the session runs deferred: the model's look
 //! arrives one frame late, carried to the current frame along the motion vectors.
+//!
+//! Models that read the scene light get each camera's sun every frame, in that camera's view
+//! space: a `DirectionalLight` that lights the view, the one marked [`RealMasterSun`] first, then
+//! a shadow-casting one, then the brightest; none without a directional light.
 
 mod convert;
 pub mod demo;
+mod light;
 mod render;
 
 use std::collections::HashMap;
@@ -43,7 +48,8 @@ use bevy::render::{ExtractSchedule, RenderApp};
 use parking_lot::Mutex;
 
 pub use convert::{view_conventions, ViewConventions};
-pub use realmaster::{Health, Mode};
+pub use light::{scene_light, RealMasterSun};
+pub use realmaster::{Health, Mode, SceneLight};
 
 /// Enhance this camera's frames. Changing a field takes effect on the next frame (a realtime
 /// prompt change once it is encoded, off the render thread); nothing is re-created.
@@ -152,6 +158,10 @@ pub struct ViewStats {
     pub prompt: String,
     /// Ok, or why frames show Bevy's frame untouched and how to fix it.
     pub health: Health,
+    /// The scene light the last frame handed the session (the sun and the world's up in the
+    /// camera's view space; see [`RealMasterSun`]), or None when no directional light lights the
+    /// camera's view (a model that reads the light then uses `SceneLight::FALLBACK`).
+    pub light: Option<SceneLight>,
 }
 
 /// Per-camera statistics, readable from the main world (the render world writes them).
@@ -194,7 +204,10 @@ impl Plugin for RealMasterPlugin {
         render_app
             .insert_resource(stats)
             .insert_resource(render::Sessions::new(self.clone()))
-            .add_systems(ExtractSchedule, render::extract_settings)
+            .add_systems(
+                ExtractSchedule,
+                (render::extract_settings, light::extract_sun),
+            )
             .add_systems(
                 Core3d,
                 render::realmaster_pass

@@ -18,6 +18,7 @@ use realmaster::gpu::GpuContext;
 use realmaster::{DeviceFrame, DeviceSession, EncodedPrompt, Health, Mode};
 
 use crate::convert::{view_conventions, ViewConventions};
+use crate::light::{scene_light, ExtractedSun};
 use crate::{RealMaster, RealMasterPlugin, RealMasterStats};
 use realmaster::gpu::host::OUTPUT_FORMATS;
 
@@ -72,7 +73,7 @@ pub(crate) fn extract_settings(
                 entity.insert(s.clone());
             }
             None => {
-                entity.remove::<RealMaster>();
+                entity.remove::<(RealMaster, ExtractedSun)>();
             }
         }
     }
@@ -86,6 +87,7 @@ pub(crate) fn realmaster_pass(
         &ViewPrepassTextures,
         &ExtractedView,
         &RealMaster,
+        Option<&ExtractedSun>,
     )>,
     device: Res<RenderDevice>,
     queue: Res<RenderQueue>,
@@ -95,7 +97,7 @@ pub(crate) fn realmaster_pass(
     mut ctx: RenderContext,
 ) {
     let start = Instant::now();
-    let (main, target, prepass, extracted, settings) = view.into_inner();
+    let (main, target, prepass, extracted, settings, sun) = view.into_inner();
     let camera = main.id();
     if !settings.enabled {
         return;
@@ -169,6 +171,11 @@ pub(crate) fn realmaster_pass(
         }
     };
     *refused = None;
+    // The sun chosen at extraction (world space), into the view space of this view's normals.
+    let world_from_view = extracted.world_from_view.to_matrix();
+    let light = sun
+        .and_then(|s| s.0)
+        .and_then(|towards| scene_light(towards, &world_from_view));
     let post = target.post_process_write();
     let frame = DeviceFrame {
         color: post.source_texture,
@@ -185,7 +192,7 @@ pub(crate) fn realmaster_pass(
             .as_ref()
             .map(|m| (&*m.texture.texture, conv.motion)),
         camera_cut: false,
-        light: None,
+        light,
     };
     // Errors come back as a report with the input written to the destination: the buffers are
     // submitted either way, so the swapped target always holds a frame.
@@ -203,6 +210,7 @@ pub(crate) fn realmaster_pass(
         s.max_transfer_bytes = s.max_transfer_bytes.max(report.transfer_bytes);
         s.last_cpu_ms = ms;
         s.total_cpu_ms += ms;
+        s.light = light;
         // Strings only when they change: no per-frame allocation for the stats.
         if s.prompt != session.prompt() {
             s.prompt = session.prompt().to_string();

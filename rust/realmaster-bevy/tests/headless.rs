@@ -10,18 +10,24 @@
 //! - per frame only the model's tensors cross between CPU and GPU (counted), less than one
 //!   full-resolution colour plane;
 //! - with a missing model the camera shows Bevy's frame and the reason is reported;
-//! - the ridge changes live on a running camera (a refused value keeps the session's).
+//! - the ridge changes live on a running camera (a refused value keeps the session's);
+//! - a model that reads the scene light gets the scene's sun in the camera's view space (chosen
+//!   by `RealMasterSun`), and no light when the scene has no directional light.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use bevy::prelude::*;
 use realmaster::frame::{linear_to_srgb, ImageF32};
 use realmaster::metrics::{edge_counts, edge_map, f_score};
-use realmaster::{Backend, ColorFormat, FrameRef, Health, OutputFrame, PlaneRef, Session};
-use realmaster_bevy::demo::{
-    camera_stats, enable_capture, finish, headless_app, step, CapturedFrame, StreetCamera,
+use realmaster::{
+    Backend, ColorFormat, FrameRef, Health, OutputFrame, PlaneRef, SceneLight, Session,
 };
-use realmaster_bevy::{Mode, RealMaster, RealMasterPlugin, ViewStats};
+use realmaster_bevy::demo::{
+    camera_stats, camera_transform, enable_capture, finish, headless_app, step, sun_transform,
+    CapturedFrame, StreetCamera,
+};
+use realmaster_bevy::{Mode, RealMaster, RealMasterPlugin, RealMasterSun, ViewStats};
 
 const SIZE: UVec2 = UVec2::new(384, 216);
 const FRAMES: u32 = 24;
@@ -62,7 +68,17 @@ fn render_changing(
     realmaster: Option<(RealMasterPlugin, RealMaster)>,
     change: Option<(u32, f32)>,
 ) -> (Vec<Option<CapturedFrame>>, ViewStats) {
+    render_scene(realmaster, change, |_| {})
+}
+
+/// `render_changing` with `scene` applied to the app first (e.g. systems that change the scene).
+fn render_scene(
+    realmaster: Option<(RealMasterPlugin, RealMaster)>,
+    change: Option<(u32, f32)>,
+    scene: impl FnOnce(&mut App),
+) -> (Vec<Option<CapturedFrame>>, ViewStats) {
     let mut app = headless_app(SIZE, realmaster);
+    scene(&mut app);
     let capture = enable_capture(&mut app);
     finish(&mut app);
     let mut frames = Vec::new();
@@ -146,7 +162,8 @@ fn cpu_frame_api(frames: &[Option<CapturedFrame>]) -> Vec<Option<(ImageF32, u64)
     let mut out = OutputFrame::default();
     frames
         .iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(i, f)| {
             let f = f.as_ref()?;
             let normals: Vec<f32> = f
                 .normals
@@ -174,7 +191,8 @@ fn cpu_frame_api(frames: &[Option<CapturedFrame>]) -> Vec<Option<(ImageF32, u64)
                 normals: Some(PlaneRef::tight(&normals, f.width, 12)),
                 motion: Some(PlaneRef::tight(&motion, f.width, 8)),
                 camera_cut: false,
-                light: None,
+                // The street's sun, as the plugin passes it (read by models with a light input).
+                light: Some(expected_light(*sun_transform().back(), i as u32)),
             };
             s.submit(&frame).expect("submit");
             assert!(s.latest_output(&mut out), "cinematic output");
@@ -416,4 +434,199 @@ fn realtime_prompt_changes_apply_off_the_render_thread() {
         "the new prompt changes the look ({to_clear:.2} steps)"
     );
     assert!(to_input > 3.0, "the look is applied ({to_input:.2} steps)");
+}
+
+/// The runtime's generated test packages (tests/python/make_test_models.py), once per test binary.
+fn test_models() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let python = root().join(".venv/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run `make setup` to create the Python env that writes the test models",
+            python.display()
+        );
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bevy-model-packages");
+        let _ = std::fs::remove_dir_all(&out);
+        let status = std::process::Command::new(&python)
+            .arg(root().join("tests/python/make_test_models.py"))
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .expect("run make_test_models.py");
+        assert!(status.success(), "make_test_models.py failed ({status})");
+        assert!(out.join("COMPLETE").exists());
+        out
+    })
+}
+
+/// A directional light of the light test: where its sun is (world space, towards it), its
+/// illuminance, whether it casts shadows and whether it carries `RealMasterSun`.
+#[derive(Clone, Copy)]
+struct Sun {
+    towards: Vec3,
+    lux: f32,
+    shadows: bool,
+    marked: bool,
+}
+
+/// The street through the `light_tint` package (rgb = current + 0.5 sun + 0.25 up, in the model's
+/// sRGB values) with the street's own sun replaced by `suns`.
+fn render_lit(suns: Vec<Sun>) -> (Vec<Option<CapturedFrame>>, ViewStats) {
+    let settings = (plugin(test_models().join("light_tint")), cinematic());
+    render_scene(Some(settings), None, move |app| {
+        app.add_systems(
+            PostStartup,
+            move |mut commands: Commands, lights: Query<Entity, With<DirectionalLight>>| {
+                for e in &lights {
+                    commands.entity(e).despawn();
+                }
+                for sun in &suns {
+                    let mut light = commands.spawn((
+                        DirectionalLight {
+                            illuminance: sun.lux,
+                            shadow_maps_enabled: sun.shadows,
+                            ..default()
+                        },
+                        // Shining from `towards` at the origin: its back direction is `towards`.
+                        Transform::from_translation(sun.towards * 40.0)
+                            .looking_at(Vec3::ZERO, Vec3::Y),
+                    ));
+                    if sun.marked {
+                        light.insert(RealMasterSun);
+                    }
+                }
+            },
+        );
+    })
+}
+
+/// The light of frame `i` computed here, apart from the plugin: world vectors rotated into the
+/// street camera's view space by the inverse of its rotation.
+fn expected_light(towards: Vec3, i: u32) -> SceneLight {
+    let to_view = camera_transform(i).rotation.inverse();
+    SceneLight::new(
+        (to_view * towards).to_array(),
+        (to_view * Vec3::Y).to_array(),
+    )
+    .unwrap()
+}
+
+/// The tint `light` gives light_tint's output, per channel, in sRGB values.
+fn tint(light: SceneLight) -> [f64; 3] {
+    let (s, u) = (light.sun(), light.up());
+    [0, 1, 2].map(|c| 0.5 * f64::from(s[c]) + 0.25 * f64::from(u[c]))
+}
+
+/// The measured tint: per channel, the mean of output - input (sRGB) over the checked frames'
+/// pixels where neither the input nor the expected output is near 0 or 1 (clipped), and the
+/// share of pixels that entered each channel's mean.
+fn measured_tint(frames: &[Option<CapturedFrame>], expected: [f64; 3]) -> ([f64; 3], [f64; 3]) {
+    let (mut sum, mut n, mut total) = ([0.0f64; 3], [0u64; 3], 0u64);
+    for i in CHECKED_FROM as usize..FRAMES as usize {
+        let f = last(frames, i);
+        let (input, output) = (srgb(&f.color), srgb(f.output.as_ref().expect("output")));
+        for (a, b) in input.data.chunks_exact(3).zip(output.data.chunks_exact(3)) {
+            total += 1;
+            for c in 0..3 {
+                let (a, b) = (f64::from(a[c]), f64::from(b[c]));
+                let ok = |v: f64| (0.05..=0.95).contains(&v);
+                if ok(a) && ok(a + expected[c]) {
+                    sum[c] += b - a;
+                    n[c] += 1;
+                }
+            }
+        }
+    }
+    (
+        [0, 1, 2].map(|c| sum[c] / n[c].max(1) as f64),
+        [0, 1, 2].map(|c| n[c] as f64 / total as f64),
+    )
+}
+
+/// The scene's sun reaches a model that reads the light, in the camera's view space: a sun to the
+/// camera's right reddens light_tint's output, one to its left takes red away, each by the amounts
+/// the sun and up vectors computed here predict; `RealMasterSun` picks the sun among
+/// several lights; without a directional light the frames carry none (the model then uses
+/// `SceneLight::FALLBACK`).
+#[test]
+fn the_scenes_sun_reaches_a_model_that_reads_the_light() {
+    // Up and a little behind the camera (which looks down -z, turning slowly to +x), to its right
+    // or to its left.
+    let right = Vec3::new(0.8, 0.5, 0.33).normalize();
+    let left = Vec3::new(-right.x, right.y, right.z);
+    let sun = |towards: Vec3| Sun {
+        towards,
+        lux: 10_000.0,
+        shadows: true,
+        marked: false,
+    };
+    let last_frame = FRAMES - 1;
+    let mut red = Vec::new();
+    for (what, suns, towards) in [
+        ("sun to the right", vec![sun(right)], Some(right)),
+        ("sun to the left", vec![sun(left)], Some(left)),
+        (
+            // The marked one over a brighter shadow-casting light.
+            "marked sun to the right, brighter light to the left",
+            vec![
+                Sun {
+                    lux: 20_000.0,
+                    ..sun(left)
+                },
+                Sun {
+                    lux: 2_000.0,
+                    shadows: false,
+                    marked: true,
+                    ..sun(right)
+                },
+            ],
+            Some(right),
+        ),
+        ("no directional light", vec![], None),
+    ] {
+        let (frames, stats) = render_lit(suns);
+        assert_eq!(stats.health, Health::Ok, "{what}: {stats:?}");
+        assert_eq!(stats.enhanced, stats.frames - 1, "{what}: {stats:?}");
+        // What the plugin handed the session on the last frame, against the light computed here.
+        let expected = towards.map(|t| expected_light(t, last_frame));
+        match (stats.light, expected) {
+            (Some(got), Some(want)) => {
+                let near =
+                    |a: [f32; 6], b: [f32; 6]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
+                assert!(
+                    near(got.to_input(), want.to_input()),
+                    "{what}: the plugin passed {got:?}, expected {want:?}"
+                );
+            }
+            (got, want) => assert_eq!(got, want, "{what}: the light passed"),
+        }
+        // What the model saw, from its output: the tint of the light (the look of frame i-1
+        // carried to frame i; the camera turns by a fraction of a degree per frame).
+        let want = tint(
+            towards
+                .map(|t| expected_light(t, (CHECKED_FROM + FRAMES) / 2))
+                .unwrap_or(SceneLight::FALLBACK),
+        );
+        let (got, share) = measured_tint(&frames, want);
+        println!("{what}: tint {got:.3?}, expected {want:.3?} (over {share:.2?} of the pixels)");
+        for c in 0..3 {
+            assert!(
+                share[c] > 0.05,
+                "{what}: channel {c}: too few unclipped pixels {share:?}"
+            );
+            assert!(
+                (got[c] - want[c]).abs() < 0.05,
+                "{what}: channel {c}: tint {got:.3?}, expected {want:.3?}"
+            );
+        }
+        red.push(got[0]);
+    }
+    // The sun to the right reddens the frame more than the sun to the left.
+    assert!(
+        red[0] > red[1] + 0.5,
+        "red tint right {} vs left {}",
+        red[0],
+        red[1]
+    );
 }
