@@ -30,6 +30,9 @@ inline std::string env(const char *name, const char *fallback = "") {
 #ifndef REALMASTER_TEST_SEQUENCE_DEFAULT
 #define REALMASTER_TEST_SEQUENCE_DEFAULT ""
 #endif
+#ifndef REALMASTER_TEST_LIGHT_SEQUENCE_DEFAULT
+#define REALMASTER_TEST_LIGHT_SEQUENCE_DEFAULT ""
+#endif
 #ifndef REALMASTER_TEST_ORT_LIB_DEFAULT
 #define REALMASTER_TEST_ORT_LIB_DEFAULT ""
 #endif
@@ -39,6 +42,10 @@ inline std::string testModelsDir() {
 }
 inline std::string testSequenceDir() {
   return env("REALMASTER_TEST_SEQUENCE", REALMASTER_TEST_SEQUENCE_DEFAULT);
+}
+/// The test sequence with a light per frame (make_test_sequence.py --light).
+inline std::string testLightSequenceDir() {
+  return env("REALMASTER_TEST_LIGHT_SEQUENCE", REALMASTER_TEST_LIGHT_SEQUENCE_DEFAULT);
 }
 inline std::string ortLibrary() {
   return env("REALMASTER_ORT_LIB", REALMASTER_TEST_ORT_LIB_DEFAULT);

@@ -6,7 +6,8 @@
   and comments, one `public class <FileName> : ModuleRules` with the matching constructor;
 - the pieces the issue asks for are present (console variables, stat group, MRQ setting that saves
   and restores, editor toggle bound to r.RealMaster.Enable, velocity-less camera motion in the shader,
-  engine API differences guarded by ENGINE_MINOR_VERSION, README sections);
+  engine API differences guarded by ENGINE_MINOR_VERSION, README sections, the scene's sun handed over
+  with every frame on every path in the normals' view space);
 - clang-format passes on the plugin's C++ (unreal-plugin/.clang-format);
 - the plugin's engine-independent helpers (Source/RealMaster/Private/Core) and the cxx translation
   units the plugin compiles build against the bridge headers: g++/clang++ -fsyntax-only, C++17 and
@@ -223,7 +224,7 @@ def test_build_scripts():
 def test_console_variables_are_render_thread_safe_and_named_once():
     cvars = read(RUNTIME_PRIVATE / "RealMasterCVars.cpp")
     names = read(SOURCE / "RealMaster" / "Public" / "RealMasterModule.h")
-    for name in ("Enable", "Strength", "UpsampleEps", "Prompt", "Mode", "Model", "ExecutionProvider"):
+    for name in ("Enable", "Strength", "UpsampleEps", "Prompt", "Mode", "Model", "ExecutionProvider", "SceneLight"):
         m = re.search(rf'TEXT\("r\.RealMaster\.{name}"\)(.*?);', cvars, re.S)
         assert m, f"r.RealMaster.{name} is not defined"
         assert "ECVF_RenderThreadSafe" in m.group(1), f"r.RealMaster.{name} is not render-thread safe"
@@ -293,6 +294,80 @@ def test_capture_runs_after_the_temporal_upscaler():
     realtime = ext_cpp[ext_cpp.index("void FRealMasterViewExtension::AddRealtimeReadback"):]
     realtime = realtime[: realtime.index("\nvoid FRealMasterViewExtension::", 1)]
     assert "BlockUntilGPUIdle" not in realtime and "Sleep" not in realtime
+
+
+def function_body(code: str, signature: str) -> str:
+    """The text of the function whose definition starts with `signature`, up to its closing brace at column 0."""
+    start = code.index(signature)
+    end = code.index("\n}\n", start)
+    return code[start:end]
+
+
+def test_scene_light_reaches_every_frame_path():
+    ext_h = read(RUNTIME_PRIVATE / "RealMasterViewExtension.h")
+    ext_cpp = read(RUNTIME_PRIVATE / "RealMasterViewExtension.cpp")
+    device_h = read(RUNTIME_PRIVATE / "RealMasterVulkanDevicePath.h")
+    device_cpp = read(RUNTIME_PRIVATE / "RealMasterVulkanDevicePath.cpp")
+    core = read(CORE / "RealMasterSceneLight.h")
+    flat = re.sub(r"\s+", " ", ext_cpp)
+
+    # Game thread: the family's sun from the world's directional lights (atmosphere sun, else the brightest), sent
+    # to the render thread by a render command queued before the family renders.
+    assert "virtual void BeginRenderViewFamily(FSceneViewFamily& InViewFamily) override;" in ext_h
+    begin = function_body(ext_cpp, "void FRealMasterViewExtension::BeginRenderViewFamily(")
+    assert "RealMasterCVars::IsSceneLightEnabled_GameThread()" in begin
+    assert "FindTowardsSun_GameThread(InViewFamily.Scene->GetWorld())" in begin
+    assert "ENQUEUE_RENDER_COMMAND(" in begin
+    find = function_body(ext_cpp, "std::optional<RealMasterCore::Vec3d> FindTowardsSun_GameThread(")
+    for needle in ("TObjectIterator<UDirectionalLightComponent>", "Light->GetWorld() != World",
+                   "IsUsedAsAtmosphereSunLight()", "GetAtmosphereSunLightIndex()", "ComputeLightBrightness()",
+                   "GetDirection()", "RealMasterCore::ChooseSunLight(Lights)", "RealMasterCore::TowardsLight("):
+        assert needle in find, needle
+    for header in ("Components/DirectionalLightComponent.h", "UObject/UObjectIterator.h", "SceneInterface.h",
+                   "RenderingThread.h", "Engine/World.h"):
+        assert f'#include "{header}"' in ext_cpp, header
+
+    # Render thread: the view's own rotation, the one the pack shader applies to the normals, with the same z flip.
+    view = function_body(ext_cpp, "FRealMasterViewExtension::SceneLightForView_RenderThread(")
+    assert "View.ViewMatrices.GetTranslatedViewMatrix()" in view and "RealMasterCore::SceneLightForView(" in view
+    usf = re.sub(r"\s+", " ", read(PLUGIN / "Shaders" / "Private" / "RealMasterGBufferPack.usf"))
+    assert "mul(float4(WorldNormal, 0.0), View.TranslatedWorldToView).xyz" in usf
+    assert "ViewNormal.z = -ViewNormal.z;" in usf
+    assert "view[2] = -view[2];" in core and "kUnrealWorldUp = {0.0, 0.0, 1.0}" in core
+
+    # Every path hands it over: the light is taken once per captured view ...
+    post = function_body(ext_cpp, "FScreenPassTexture FRealMasterViewExtension::PostTonemap_RenderThread(")
+    assert "const std::optional<realmaster::SceneLight> Light = SceneLightForView_RenderThread(View);" in post
+    assert "Capture.Light = Light;" in post
+    assert re.search(r"AddDevicePasses\([^;]*, Light\);", post), "the device path gets the light"
+    # ... readback (realtime through the ring, cinematic, so Movie Render Queue too) ...
+    calls = re.findall(r"SubmitMapped\(([^;]*)\);", flat)
+    assert len(calls) == 2, calls
+    assert all(c.split(",")[-1].strip() in ("Light", "P.Light") for c in calls), calls
+    assert "Slot->payload.Light = Capture.Light;" in ext_cpp
+    assert "Light = Capture.Light](FRHICommandListImmediate& RHICmdList)" in flat, "the cinematic pass captures it"
+    assert re.search(r"MakeFrameView\([^;]*bCameraCut, Light\);", flat)
+    # ... and the Vulkan device path, down to the frame the session processes.
+    assert "Device->EnqueueProcess(RHICmdList, Images, bCameraCut, Light, Ticket, KeepAlive);" in ext_cpp
+    assert "const std::optional<realmaster::SceneLight>& Light" in device_h
+    device_flat = re.sub(r"\s+", " ", device_cpp)
+    assert "Job.Path->Process_QueueThread(Job.Images, Job.bCameraCut, Job.Light);" in device_flat
+    assert "Process_QueueThread(Images, bCameraCut, Light);" in device_flat
+    assert "RealMasterCore::MakePackedDeviceFrame(Registry, bCameraCut, Light)" in device_flat
+    # The raw bridge frame is value-initialised (no light unless one is set), never default-initialised.
+    layout = read(CORE / "RealMasterDevicePath.h")
+    assert "realmaster::VulkanSession::Frame f = realmaster::VulkanSession::emptyFrame();" in layout
+    assert "realmaster::setLight(f, light);" in layout
+    assert not re.search(r"VulkanSession::Frame \w+;", "\n".join(read(p) for p in plugin_cpp_files()))
+
+    # Movie Render Queue renders with the scene light unless the setting turns it off (saved and restored).
+    mrq_h = read(SOURCE / "RealMasterMovieRenderQueue" / "Public" / "MoviePipelineRealMasterSetting.h")
+    mrq = read(SOURCE / "RealMasterMovieRenderQueue" / "Private" / "MoviePipelineRealMasterSetting.cpp")
+    assert "bool bSceneLight = true;" in mrq_h
+    assert '{RealMasterCVarNames::SceneLight, bSceneLight ? TEXT("1") : TEXT("0")}' in mrq
+
+    readme = read(UNREAL / "README.md")
+    assert "## The scene light" in readme and "r.RealMaster.SceneLight" in readme
 
 
 def test_mrq_setting_saves_then_restores():

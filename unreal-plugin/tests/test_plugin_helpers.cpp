@@ -16,6 +16,7 @@
 #include "RealMasterFrameLayout.h"
 #include "RealMasterPromptGate.h"
 #include "RealMasterReadbackRing.h"
+#include "RealMasterSceneLight.h"
 #include "RealMasterSettingsModel.h"
 #include "RealMasterViewSelector.h"
 
@@ -236,6 +237,135 @@ TEST(PluginFrameLayout, FormatsAndAuxPlanes)
 	auto g = MakeFrameView(color.data(), 8, color.size(), CaptureFormat::B8G8R8A8, w, h, aux.data(), 16, false);
 	ASSERT_TRUE(g.has_value());
 	EXPECT_FALSE(g->depth.present());
+	EXPECT_FALSE(g->light.has_value()) << "no light unless the capture has one";
+
+	// The capture's light rides along; the bridge refuses a zero sun, naming it.
+	const realmaster::SceneLight light{{0.0f, 0.6f, 0.8f}, {0.0f, 1.0f, 0.0f}};
+	auto lit = MakeFrameView(color.data(), 8, color.size(), CaptureFormat::B8G8R8A8, w, h, aux.data(), aux.size() * 4,
+	                         false, light);
+	ASSERT_TRUE(lit.has_value());
+	EXPECT_EQ(lit->light, light);
+	st = session->submit(*lit);
+	EXPECT_TRUE(st.ok()) << st.message;
+	lit->light = realmaster::SceneLight{{0.0f, 0.0f, 0.0f}, {0.0f, 1.0f, 0.0f}};
+	st = session->submit(*lit);
+	EXPECT_TRUE(st.is(realmaster::StatusCode::InvalidFrame)) << st.message;
+	EXPECT_NE(st.message.find("sun"), std::string::npos) << st.message;
+}
+
+namespace
+{
+/// The rotation of Unreal's view matrix for a camera at (pitch, yaw) in degrees, roll 0, built the way
+/// FViewMatrices does: FInverseRotationMatrix(rotation) times the axis swap to view space (x right, y up,
+/// z forward). m[row][column], row-vector convention (view = world * m).
+Mat3d UnrealViewRotation(double pitchDeg, double yawDeg)
+{
+	const double kDeg = 3.14159265358979323846 / 180.0;
+	const double sp = std::sin(pitchDeg * kDeg), cp = std::cos(pitchDeg * kDeg);
+	const double sy = std::sin(yawDeg * kDeg), cy = std::cos(yawDeg * kDeg);
+	// FRotationMatrix's axes for roll 0: X forward, Y right, Z up (world space).
+	const Vec3d forward = {cp * cy, cp * sy, sp};
+	const Vec3d right = {-sy, cy, 0.0};
+	const Vec3d up = {-sp * cy, -sp * sy, cp};
+	// The inverse rotation has the axes as columns; the swap sends forward to view z, right to x, up to y.
+	Mat3d m{};
+	for (std::size_t r = 0; r < 3; ++r)
+	{
+		m[r] = {right[r], up[r], forward[r]};
+	}
+	return m;
+}
+
+void ExpectLight(const std::optional<realmaster::SceneLight>& got, const std::array<float, 3>& sun,
+                 const std::array<float, 3>& up, const char* what)
+{
+	ASSERT_TRUE(got.has_value()) << what;
+	for (std::size_t c = 0; c < 3; ++c)
+	{
+		EXPECT_NEAR(got->sun[c], sun[c], 1e-5) << what << ": sun[" << c << "]";
+		EXPECT_NEAR(got->up[c], up[c], 1e-5) << what << ": up[" << c << "]";
+	}
+}
+} // namespace
+
+TEST(PluginSceneLight, TheAtmosphereSunElseTheBrightestDirectionalLight)
+{
+	EXPECT_FALSE(ChooseSunLight({}).has_value());
+	const Vec3d down = {0.0, 0.0, -1.0};
+	DirectionalLightInfo fill{down, false, 0, 10.0};
+	DirectionalLightInfo sun{{1.0, 0.0, -1.0}, true, 0, 5.0};
+	DirectionalLightInfo moon{down, true, 1, 0.1};
+	EXPECT_EQ(ChooseSunLight({fill, sun, moon}), std::optional<std::size_t>(1)) << "the atmosphere's sun wins";
+	EXPECT_EQ(ChooseSunLight({moon, fill}), std::optional<std::size_t>(1)) << "else the brightest light";
+	DirectionalLightInfo brighterSun = sun;
+	brighterSun.brightness = 8.0;
+	EXPECT_EQ(ChooseSunLight({sun, brighterSun}), std::optional<std::size_t>(1));
+	// Lights that give no light or have no direction are never the sun.
+	DirectionalLightInfo off = sun;
+	off.brightness = 0.0;
+	EXPECT_EQ(ChooseSunLight({off, moon}), std::optional<std::size_t>(1));
+	DirectionalLightInfo nan = fill;
+	nan.brightness = std::nan("");
+	DirectionalLightInfo noDirection{{0.0, 0.0, 0.0}, true, 0, 5.0};
+	EXPECT_FALSE(ChooseSunLight({nan, noDirection, off}).has_value());
+	// Towards the light is against the way it shines.
+	const Vec3d towards = TowardsLight(sun);
+	EXPECT_EQ(towards, (Vec3d{-1.0, 0.0, 1.0}));
+}
+
+TEST(PluginSceneLight, WorldDirectionsReachTheNormalsViewSpace)
+{
+	// Camera at rotation zero looks along world +X, Z up. A low sun ahead of it is ahead in view space,
+	// i.e. away from the camera (z < 0 in the runtime's convention, z towards the camera).
+	const Mat3d level = UnrealViewRotation(0.0, 0.0);
+	const std::optional<realmaster::SceneLight> ahead = SceneLightForView({1.0, 0.0, 0.1}, level);
+	ASSERT_TRUE(ahead.has_value());
+	EXPECT_LT(ahead->sun[2], -0.99f);
+	EXPECT_GT(ahead->sun[1], 0.09f);
+	EXPECT_NEAR(ahead->sun[0], 0.0f, 1e-6);
+	ExpectLight(ahead, ahead->sun, {0.0f, 1.0f, 0.0f}, "level camera: world up is view up");
+
+	// A sun 45 degrees up behind the camera, shining forward and down, is exactly the runtime's fallback.
+	const DirectionalLightInfo behind{{1.0, 0.0, -1.0}, true, 0, 1.0};
+	const realmaster::SceneLight fb = realmaster::SceneLight::fallback();
+	ExpectLight(SceneLightForView(TowardsLight(behind), level), fb.sun, fb.up, "sun behind the camera");
+
+	// The camera turns left to look along +Y: the same sun (east, on the horizon) is now on its left.
+	ExpectLight(SceneLightForView({1.0, 0.0, 0.0}, UnrealViewRotation(0.0, 90.0)), {-1.0f, 0.0f, 0.0f},
+	            {0.0f, 1.0f, 0.0f}, "camera looking north");
+	// Looking 30 degrees down, the world's up leans towards the camera.
+	const float s30 = 0.5f, c30 = 0.8660254f;
+	ExpectLight(SceneLightForView({0.0, 0.0, 1.0}, UnrealViewRotation(-30.0, 0.0)), {0.0f, c30, s30}, {0.0f, c30, s30},
+	            "camera looking down, sun overhead");
+
+	// Any length in, unit vectors out; a zero or non-finite direction gives no light at all.
+	ExpectLight(SceneLightForView({0.0, 0.0, 5.0}, level), {0.0f, 1.0f, 0.0f}, {0.0f, 1.0f, 0.0f}, "length 5");
+	EXPECT_FALSE(SceneLightForView({0.0, 0.0, 0.0}, level).has_value());
+	EXPECT_FALSE(SceneLightForView({std::nan(""), 0.0, 1.0}, level).has_value());
+	EXPECT_FALSE(SceneLightForView({1.0, 0.0, 0.0}, level, {0.0, 0.0, 0.0}).has_value());
+}
+
+TEST(PluginSceneLight, TheLightUsesTheNormalsConversion)
+{
+	// RealMasterGBufferPack.usf: ViewNormal = mul(float4(WorldNormal, 0), View.TranslatedWorldToView).xyz, then
+	// ViewNormal.z = -ViewNormal.z. A surface facing the sun must have N.sun = 1 in view space, whatever the camera.
+	for (const double yaw : {0.0, 37.0, 90.0, 200.0})
+	{
+		for (const double pitch : {-60.0, -10.0, 0.0, 25.0})
+		{
+			const Mat3d m = UnrealViewRotation(pitch, yaw);
+			const Vec3d towards = {0.3, -0.5, 0.8};
+			const Vec3d normal = UnrealWorldToRuntimeView({0.3, -0.5, 0.8}, m); // a surface facing the sun
+			const std::optional<realmaster::SceneLight> l = SceneLightForView(towards, m);
+			ASSERT_TRUE(l.has_value());
+			const double n = std::sqrt(normal[0] * normal[0] + normal[1] * normal[1] + normal[2] * normal[2]);
+			const double dot = (normal[0] * l->sun[0] + normal[1] * l->sun[1] + normal[2] * l->sun[2]) / n;
+			EXPECT_NEAR(dot, 1.0, 1e-6) << "yaw " << yaw << " pitch " << pitch;
+			// Rotations keep right angles: the sun's elevation above the horizon is the same in every view.
+			const double elevation = l->sun[0] * l->up[0] + l->sun[1] * l->up[1] + l->sun[2] * l->up[2];
+			EXPECT_NEAR(elevation, 0.8 / std::sqrt(0.09 + 0.25 + 0.64), 1e-6);
+		}
+	}
 }
 
 TEST(PluginFrameLayout, VelocityConventions)
@@ -699,6 +829,14 @@ TEST(PluginDevicePath, FrameUsesThePackShadersConventions)
 	EXPECT_EQ(f.world_to_view[0], 1.0f);
 	EXPECT_EQ(f.world_to_view[4], 1.0f);
 	EXPECT_EQ(f.world_to_view[8], 1.0f);
+	EXPECT_FALSE(f.light.present) << "no light unless the view has one";
+	EXPECT_FALSE(realmaster::lightOf(f).has_value());
+
+	const realmaster::SceneLight light{{0.0f, 0.6f, 0.8f}, {0.0f, 1.0f, 0.0f}};
+	const realmaster::VulkanSession::Frame lit = MakePackedDeviceFrame(registry, false, light);
+	EXPECT_EQ(realmaster::lightOf(lit), light);
+	EXPECT_FALSE(lit.camera_cut);
+	EXPECT_EQ(lit.color, f.color);
 }
 
 TEST(PluginDevicePath, HandlesCarryUnrealsObjectsToTheBridge)

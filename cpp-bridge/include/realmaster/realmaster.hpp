@@ -12,6 +12,10 @@
 //   session->submit(realmaster::FrameView::colorOnly(pixels, w, h, PixelFormat::Bgra8Srgb, pitch));
 //   if (session->latestOutput(output)) upload(output.data(), output.rowPitch());
 //
+// Models that read the scene's light (a manifest input with role `light`) also want the sun and the
+// world's up in view space, per frame: `frame.light = realmaster::SceneLight{sun, up};` (see
+// SceneLight; without one such a model assumes SceneLight::fallback()).
+//
 // Contract for engine integrators:
 // - No exceptions: every fallible call returns a Status (code 0 = ok; message names the problem
 //   and the fix). Nothing here throws, and no Rust panic unwinds into C++ (the bridge reports it
@@ -30,9 +34,11 @@
 
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -78,6 +84,42 @@ struct Status {
   static Status fromFfi(const ffi::Status &s) { return Status{s.code, std::string(s.message)}; }
 };
 
+/// The scene's light for one frame, for models that read it (a manifest input with role `light`):
+/// the direction towards the sun and the world's up direction, both in the view space of the
+/// normals plane (x right, y up, z towards the camera), so they change whenever the camera turns.
+/// Any non-zero length (the runtime normalises); a zero or non-finite vector is refused with
+/// StatusCode::InvalidFrame and a message naming it. A frame without a light, given to a model that
+/// reads one, is processed with fallback() (the runtime warns once); other models ignore the light.
+struct SceneLight {
+  std::array<float, 3> sun{}; // towards the sun
+  std::array<float, 3> up{};  // the world's up
+
+  /// What the runtime assumes when a frame gives no light: the sun 45 degrees up behind the
+  /// camera, (0, 0.7071, 0.7071), and the world level with the view, up = (0, 1, 0). A guess:
+  /// hosts should pass their own directional light.
+  static constexpr SceneLight fallback() noexcept {
+    return SceneLight{{0.0f, 0.70710678118654752f, 0.70710678118654752f}, {0.0f, 1.0f, 0.0f}};
+  }
+
+  friend bool operator==(const SceneLight &a, const SceneLight &b) noexcept {
+    return a.sun == b.sun && a.up == b.up;
+  }
+  friend bool operator!=(const SceneLight &a, const SceneLight &b) noexcept { return !(a == b); }
+};
+
+/// A light in the bridge's form; no light is the value-initialised struct (present = false).
+inline ffi::Light lightToFfi(const std::optional<SceneLight> &light) noexcept {
+  return light ? ffi::Light{true, light->sun, light->up} : ffi::Light{};
+}
+
+/// The light a bridge struct carries, if any.
+inline std::optional<SceneLight> lightFromFfi(const ffi::Light &light) noexcept {
+  if (!light.present) {
+    return std::nullopt;
+  }
+  return SceneLight{light.sun, light.up};
+}
+
 /// One borrowed plane: start, total bytes available, distance between row starts (0 = tight).
 struct Plane {
   const void *data = nullptr;
@@ -98,6 +140,8 @@ struct FrameView {
   Plane motion;  // f32 x2
   /// This frame starts a new shot (the engine knows about cuts before the runtime can guess).
   bool cameraCut = false;
+  /// The scene's light in the normals' view space (see SceneLight); empty = none given.
+  std::optional<SceneLight> light;
 
   /// A color-only frame; rowPitch 0 = width * bytesPerPixel(format).
   static FrameView colorOnly(const void *data, std::uint32_t width, std::uint32_t height,
@@ -257,13 +301,21 @@ private:
 class OwnedFrame {
 public:
   OwnedFrame(std::uint32_t width, std::uint32_t height, PixelFormat format)
-      : raw_{width, height, format, {}, {}, {}, {}, false} {}
+      : raw_{width, height, format, {}, {}, {}, {}, false, ffi::Light{}} {}
 
   rust::Vec<std::uint8_t> &color() noexcept { return raw_.color; }
   rust::Vec<std::uint8_t> &depth() noexcept { return raw_.depth; }
   rust::Vec<std::uint8_t> &normals() noexcept { return raw_.normals; }
   rust::Vec<std::uint8_t> &motion() noexcept { return raw_.motion; }
   void setCameraCut(bool cut) noexcept { raw_.camera_cut = cut; }
+  /// The scene's light (see SceneLight). Unlike the planes it stays as set after submitOwned: set
+  /// it every frame (the camera turns), or clear it.
+  void setLight(std::optional<SceneLight> light) noexcept { raw_.light = lightToFfi(light); }
+  void setLight(const std::array<float, 3> &sun, const std::array<float, 3> &up) noexcept {
+    setLight(SceneLight{sun, up});
+  }
+  void clearLight() noexcept { raw_.light = ffi::Light{}; }
+  std::optional<SceneLight> light() const noexcept { return lightFromFfi(raw_.light); }
   ffi::OwnedFrame &raw() noexcept { return raw_; }
 
 private:
@@ -293,7 +345,7 @@ public:
   Status submit(const FrameView &frame) const {
     const ffi::FrameDesc desc{frame.width,           frame.height,         frame.format,
                               frame.color.rowPitch,  frame.depth.rowPitch, frame.normals.rowPitch,
-                              frame.motion.rowPitch, frame.cameraCut};
+                              frame.motion.rowPitch, frame.cameraCut,      lightToFfi(frame.light)};
     return Status::fromFfi(inner_->submit(desc, bytes(frame.color), bytes(frame.depth),
                                           bytes(frame.normals), bytes(frame.motion)));
   }
@@ -384,6 +436,16 @@ public:
   VulkanSession &operator=(const VulkanSession &) = delete;
   ~VulkanSession() = default;
 
+  /// A frame with nothing in it yet: no images (id 0), view-space normals, identity
+  /// `world_to_view`, no camera cut, no light. Fill in the ids and conventions, then the light with
+  /// realmaster::setLight(frame, ...).
+  static Frame emptyFrame() noexcept {
+    Frame f{};
+    f.world_to_view = {1.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 1.0f};
+    f.light = ffi::Light{};
+    return f;
+  }
+
   /// Register one of the host's images once; returns its id (> 0), or 0 with `status` set.
   std::uint32_t registerImage(const Image &image, Status &status) {
     ffi::Status s{0, {}};
@@ -411,6 +473,22 @@ private:
   rust::Box<ffi::VulkanSession> inner_;
 };
 
+/// The scene's light of a device-path frame (VulkanSession::Frame is the bridge's plain struct; see
+/// SceneLight for the space and what happens without one).
+inline void setLight(VulkanSession::Frame &frame, std::optional<SceneLight> light) noexcept {
+  frame.light = lightToFfi(light);
+}
+inline void setLight(VulkanSession::Frame &frame, const std::array<float, 3> &sun,
+                     const std::array<float, 3> &up) noexcept {
+  setLight(frame, SceneLight{sun, up});
+}
+inline void clearLight(VulkanSession::Frame &frame) noexcept {
+  frame.light = ffi::Light{};
+}
+inline std::optional<SceneLight> lightOf(const VulkanSession::Frame &frame) noexcept {
+  return lightFromFfi(frame.light);
+}
+
 /// Library version (the Rust package version).
 inline std::string version() {
   return std::string(ffi::version());
@@ -428,8 +506,9 @@ using SequenceInfo = ffi::SequenceInfo;
 /// A sequence frame, tightly packed; ready to submit with view().
 class SequenceFrame {
 public:
-  SequenceFrame() : raw_{0, 0, PixelFormat::Rgba8Srgb, {}, {}, {}, {}, false} {}
+  SequenceFrame() : raw_{0, 0, PixelFormat::Rgba8Srgb, {}, {}, {}, {}, false, ffi::Light{}} {}
 
+  /// The frame, light included, ready to submit.
   FrameView view() const noexcept {
     FrameView f = FrameView::colorOnly(raw_.color.data(), raw_.width, raw_.height, raw_.format);
     f.color.sizeBytes = raw_.color.size();
@@ -437,8 +516,17 @@ public:
     f.normals = plane(raw_.normals, kNormalsBytesPerPixel);
     f.motion = plane(raw_.motion, kMotionBytesPerPixel);
     f.cameraCut = raw_.camera_cut;
+    f.light = light();
     return f;
   }
+  /// The light sequence.json records for this frame (its "light" lists), or none. loadSequenceFrame
+  /// replaces it with each frame's; setLight / clearLight override it until then.
+  std::optional<SceneLight> light() const noexcept { return lightFromFfi(raw_.light); }
+  void setLight(std::optional<SceneLight> light) noexcept { raw_.light = lightToFfi(light); }
+  void setLight(const std::array<float, 3> &sun, const std::array<float, 3> &up) noexcept {
+    setLight(SceneLight{sun, up});
+  }
+  void clearLight() noexcept { raw_.light = ffi::Light{}; }
   ffi::SequenceFrame &raw() noexcept { return raw_; }
 
 private:

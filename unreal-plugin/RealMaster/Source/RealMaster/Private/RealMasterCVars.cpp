@@ -52,6 +52,14 @@ static TAutoConsoleVariable<int32> CVarRealMasterDevicePath(
          "recreates the session."),
     ECVF_RenderThreadSafe);
 
+static TAutoConsoleVariable<int32> CVarRealMasterSceneLight(
+    TEXT("r.RealMaster.SceneLight"), 1,
+    TEXT("1: hand the scene's sun (the directional light the sky atmosphere uses as its sun, else the brightest "
+         "directional light) and the world's up to RealMaster with every frame, in the view space of the normals, "
+         "for models that read the light. 0: frames carry no light, and such a model then assumes a sun 45 degrees up "
+         "behind the camera. Models without a light input ignore it."),
+    ECVF_RenderThreadSafe);
+
 namespace RealMasterCVars
 {
 static std::string ToUtf8(const FString& S)
@@ -62,6 +70,11 @@ static std::string ToUtf8(const FString& S)
 bool IsEnabled_GameThread()
 {
 	return CVarRealMasterEnable.GetValueOnGameThread() != 0;
+}
+
+bool IsSceneLightEnabled_GameThread()
+{
+	return CVarRealMasterSceneLight.GetValueOnGameThread() != 0;
 }
 
 RealMasterCore::DesiredSettings Read_RenderThread(const FString& DefaultModelDir)

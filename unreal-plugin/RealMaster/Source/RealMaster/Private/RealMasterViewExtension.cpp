@@ -1,5 +1,7 @@
 #include "RealMasterViewExtension.h"
 
+#include "Components/DirectionalLightComponent.h"
+#include "Engine/World.h"
 #include "HAL/PlatformProcess.h"
 #include "PostProcess/PostProcessMaterialInputs.h"
 #include "RealMasterCVars.h"
@@ -8,7 +10,12 @@
 #include "RealMasterShaders.h"
 #include "RenderGraphBuilder.h"
 #include "RenderGraphUtils.h"
+#include "RenderingThread.h"
+#include "SceneInterface.h"
 #include "SceneView.h"
+#include "UObject/UObjectIterator.h"
+
+#include <vector>
 
 /** Pixels for one upload into the enhanced texture, produced at graph setup (realtime) or by the
  *  cinematic inference pass during graph execution. */
@@ -56,7 +63,8 @@ constexpr float MaxDepthMetres = 100000.0f;
 
 /** Map the two readbacks of a capture and hand the frame to the session (a copy; never waits in realtime). */
 realmaster::Status SubmitMapped(realmaster::Session& Session, FRHIGPUTextureReadback& Color, FRHIGPUBufferReadback& Aux,
-                                uint32 Width, uint32 Height, bool bCameraCut)
+                                uint32 Width, uint32 Height, bool bCameraCut,
+                                const std::optional<realmaster::SceneLight>& Light)
 {
 	int32 RowPitchPixels = 0;
 	int32 BufferHeight = 0;
@@ -70,7 +78,7 @@ realmaster::Status SubmitMapped(realmaster::Session& Session, FRHIGPUTextureRead
 		const SIZE_T ColorBytes = static_cast<SIZE_T>(RowPitchPixels) * CaptureBytesPerPixel * Rows;
 		const std::optional<realmaster::FrameView> Frame =
 		    RealMasterCore::MakeFrameView(ColorData, static_cast<SIZE_T>(RowPitchPixels), ColorBytes, CaptureFormat,
-		                                  Width, Height, AuxData, AuxData ? Layout.TotalBytes() : 0, bCameraCut);
+		                                  Width, Height, AuxData, AuxData ? Layout.TotalBytes() : 0, bCameraCut, Light);
 		if (Frame)
 		{
 			Result = Session.submit(*Frame);
@@ -84,6 +92,42 @@ realmaster::Status SubmitMapped(realmaster::Session& Session, FRHIGPUTextureRead
 	Aux.Unlock();
 	Color.Unlock();
 	return Result;
+}
+
+/**
+ * Game thread: the direction towards the sun of `World`, world space. The sun is the directional light the sky
+ * atmosphere uses as its sun (atmosphere sun light index 0), else the brightest directional light; lights that are
+ * hidden, disabled (Affects World off) or at zero intensity do not count. None when the world has no such light.
+ */
+std::optional<RealMasterCore::Vec3d> FindTowardsSun_GameThread(const UWorld* World)
+{
+	if (!World)
+	{
+		return std::nullopt;
+	}
+	std::vector<RealMasterCore::DirectionalLightInfo> Lights;
+	for (TObjectIterator<UDirectionalLightComponent> It; It; ++It)
+	{
+		const UDirectionalLightComponent* Light = *It;
+		if (!IsValid(Light) || Light->GetWorld() != World || !Light->IsRegistered() || !Light->IsVisible() ||
+		    !Light->bAffectsWorld)
+		{
+			continue;
+		}
+		const FVector Forward = Light->GetDirection();
+		RealMasterCore::DirectionalLightInfo Info;
+		Info.forward = {Forward.X, Forward.Y, Forward.Z};
+		Info.atmosphereSun = Light->IsUsedAsAtmosphereSunLight();
+		Info.atmosphereIndex = Light->GetAtmosphereSunLightIndex();
+		Info.brightness = Light->ComputeLightBrightness();
+		Lights.push_back(Info);
+	}
+	const std::optional<std::size_t> Sun = RealMasterCore::ChooseSunLight(Lights);
+	if (!Sun)
+	{
+		return std::nullopt;
+	}
+	return RealMasterCore::TowardsLight(Lights[*Sun]);
 }
 } // namespace
 
@@ -100,6 +144,61 @@ bool FRealMasterViewExtension::IsActiveThisFrame_Internal(const FSceneViewExtens
 {
 	// Stay active for one more frame after disabling, so the render thread can release the session.
 	return RealMasterCVars::IsEnabled_GameThread() || Runtime->GetStatus().bSessionActive;
+}
+
+void FRealMasterViewExtension::BeginRenderViewFamily(FSceneViewFamily& InViewFamily)
+{
+	// The light components are UObjects: read them here, on the game thread. The render command is queued before
+	// the renderer's command for this family (BeginRenderViewFamily runs first), so the family finds its sun.
+	FSceneSun Sun;
+	Sun.Scene = InViewFamily.Scene;
+	if (InViewFamily.Scene && RealMasterCVars::IsSceneLightEnabled_GameThread())
+	{
+		Sun.TowardsSun = FindTowardsSun_GameThread(InViewFamily.Scene->GetWorld());
+	}
+	ENQUEUE_RENDER_COMMAND(RealMasterSceneSun)
+	(
+	    [StatePtr = State, Sun](FRHICommandListImmediate&)
+	    {
+		    TArray<FSceneSun, TInlineAllocator<MaxSceneSuns>>& Suns = StatePtr->SceneSuns;
+		    Suns.RemoveAll(
+		        [&Sun](const FSceneSun& Entry)
+		        {
+			        return Entry.Scene == Sun.Scene;
+		        });
+		    if (Suns.Num() >= MaxSceneSuns)
+		    {
+			    Suns.RemoveAt(0);
+		    }
+		    Suns.Add(Sun);
+	    });
+}
+
+std::optional<realmaster::SceneLight>
+FRealMasterViewExtension::SceneLightForView_RenderThread(const FSceneView& View) const
+{
+	const FSceneInterface* Scene = View.Family ? View.Family->Scene : nullptr;
+	const FSceneSun* Sun = State->SceneSuns.FindByPredicate(
+	    [Scene](const FSceneSun& Entry)
+	    {
+		    return Entry.Scene == Scene;
+	    });
+	if (!Scene || !Sun || !Sun->TowardsSun)
+	{
+		return std::nullopt;
+	}
+	// The rotation RealMasterGBufferPack.usf applies to the normals (View.TranslatedWorldToView): the light and the
+	// normals then share one view space.
+	const FMatrix& WorldToView = View.ViewMatrices.GetTranslatedViewMatrix();
+	RealMasterCore::Mat3d Rotation;
+	for (int32 Row = 0; Row < 3; ++Row)
+	{
+		for (int32 Column = 0; Column < 3; ++Column)
+		{
+			Rotation[Row][Column] = static_cast<double>(WorldToView.M[Row][Column]);
+		}
+	}
+	return RealMasterCore::SceneLightForView(*Sun->TowardsSun, Rotation);
 }
 
 void FRealMasterViewExtension::PreRenderViewFamily_RenderThread(FRDGBuilder& GraphBuilder,
@@ -219,10 +318,12 @@ FScreenPassTexture FRealMasterViewExtension::PostTonemap_RenderThread(FRDGBuilde
 
 	RDG_EVENT_SCOPE(GraphBuilder, "RealMaster");
 	const FIntPoint Size = SceneColor.ViewRect.Size();
+	// The scene's light as this view sees it, handed over with the frame on every path.
+	const std::optional<realmaster::SceneLight> Light = SceneLightForView_RenderThread(View);
 	if (S.Device.IsValid())
 	{
 		FRDGTextureRef DeviceOutput =
-		    AddDevicePasses(GraphBuilder, View, Inputs, SceneColor, View.bCameraCut || bSwitchedView);
+		    AddDevicePasses(GraphBuilder, View, Inputs, SceneColor, View.bCameraCut || bSwitchedView, Light);
 		Runtime->PublishStats_RenderThread(S.Device->GetFramesRefused());
 		if (!DeviceOutput)
 		{
@@ -241,6 +342,7 @@ FScreenPassTexture FRealMasterViewExtension::PostTonemap_RenderThread(FRDGBuilde
 
 	FCapture Capture = AddCapturePasses(GraphBuilder, View, Inputs, SceneColor);
 	Capture.bCameraCut = Capture.bCameraCut || bSwitchedView;
+	Capture.Light = Light;
 
 	TSharedRef<FPendingUpload, ESPMode::ThreadSafe> Pending = MakeShared<FPendingUpload, ESPMode::ThreadSafe>();
 	Pending->Size = Size;
@@ -329,7 +431,8 @@ FRealMasterViewExtension::FCapture FRealMasterViewExtension::AddCapturePasses(FR
 
 FRDGTextureRef FRealMasterViewExtension::AddDevicePasses(FRDGBuilder& GraphBuilder, const FSceneView& View,
                                                          const FPostProcessMaterialInputs& Inputs,
-                                                         const FScreenPassTexture& SceneColor, bool bCameraCut)
+                                                         const FScreenPassTexture& SceneColor, bool bCameraCut,
+                                                         const std::optional<realmaster::SceneLight>& Light)
 {
 	FRenderState& S = *State;
 	const FIntPoint Size = SceneColor.ViewRect.Size();
@@ -423,12 +526,12 @@ FRDGTextureRef FRealMasterViewExtension::AddDevicePasses(FRDGBuilder& GraphBuild
 	KeepAlive.Add(T.Output->GetRHI());
 	GraphBuilder.AddPass(RDG_EVENT_NAME("RealMaster.DeviceProcess"), Frame,
 	                     ERDGPassFlags::Compute | ERDGPassFlags::NeverCull,
-	                     [Device = S.Device, Images, bCameraCut, Ticket = MoveTemp(Ticket),
+	                     [Device = S.Device, Images, bCameraCut, Light, Ticket = MoveTemp(Ticket),
 	                      KeepAlive = MoveTemp(KeepAlive)](FRHICommandListImmediate& RHICmdList)
 	                     {
 		                     // RDG has moved the images into the frame's states; the runtime runs where
 		                     // Unreal submits to the graphics queue, after this frame's work so far.
-		                     Device->EnqueueProcess(RHICmdList, Images, bCameraCut, Ticket, KeepAlive);
+		                     Device->EnqueueProcess(RHICmdList, Images, bCameraCut, Light, Ticket, KeepAlive);
 	                     });
 	return Output;
 }
@@ -451,8 +554,9 @@ void FRealMasterViewExtension::AddRealtimeReadback(FRDGBuilder& GraphBuilder, co
 		        },
 		        [Session](FRing::Slot& Slot)
 		        {
-			        const realmaster::Status St = SubmitMapped(*Session, *Slot.payload.Color, *Slot.payload.Aux,
-			                                                   Slot.width, Slot.height, Slot.cameraCut);
+			        const FReadbackPair& P = Slot.payload;
+			        const realmaster::Status St =
+			            SubmitMapped(*Session, *P.Color, *P.Aux, Slot.width, Slot.height, Slot.cameraCut, P.Light);
 			        if (!St.ok())
 			        {
 				        UE_LOG(LogRealMaster, Verbose, TEXT("submit refused: %s"), UTF8_TO_TCHAR(St.message.c_str()));
@@ -474,6 +578,7 @@ void FRealMasterViewExtension::AddRealtimeReadback(FRDGBuilder& GraphBuilder, co
 	Slot->width = Capture.Layout.width;
 	Slot->height = Capture.Layout.height;
 	Slot->cameraCut = Capture.bCameraCut;
+	Slot->payload.Light = Capture.Light;
 	AddEnqueueCopyPass(GraphBuilder, Slot->payload.Color.Get(), Capture.Color);
 	AddEnqueueCopyPass(GraphBuilder, Slot->payload.Aux.Get(), Capture.Aux,
 	                   static_cast<uint32>(Capture.Layout.TotalBytes()));
@@ -504,7 +609,7 @@ void FRealMasterViewExtension::AddCinematicInference(FRDGBuilder& GraphBuilder, 
 	GraphBuilder.AddPass(
 	    RDG_EVENT_NAME("RealMaster.CinematicInference"), ERDGPassFlags::NeverCull,
 	    [StatePtr = State, Session = S.Session, Pending, Width = Capture.Layout.width, Height = Capture.Layout.height,
-	     bCut = Capture.bCameraCut](FRHICommandListImmediate& RHICmdList)
+	     bCut = Capture.bCameraCut, Light = Capture.Light](FRHICommandListImmediate& RHICmdList)
 	    {
 		    FReadbackPair& C = StatePtr->Cinematic;
 		    // Flushes the recorded work to the GPU and waits for it (FRHICommandListImmediate, 5.4+).
@@ -514,7 +619,7 @@ void FRealMasterViewExtension::AddCinematicInference(FRDGBuilder& GraphBuilder, 
 		    {
 			    FPlatformProcess::SleepNoStats(0.0005f);
 		    }
-		    const realmaster::Status St = SubmitMapped(*Session, *C.Color, *C.Aux, Width, Height, bCut);
+		    const realmaster::Status St = SubmitMapped(*Session, *C.Color, *C.Aux, Width, Height, bCut, Light);
 		    if (St.ok() && Session->latestOutput(*Pending->Output) && Pending->Output->width() == Width &&
 		        Pending->Output->height() == Height)
 		    {
@@ -610,4 +715,5 @@ void FRealMasterViewExtension::Shutdown_RenderThread()
 	State->DeviceTextures.Reset();
 	State->OutputTexture.SafeRelease();
 	State->bOutputValid = false;
+	State->SceneSuns.Reset();
 }

@@ -14,12 +14,19 @@
 // - it is display-referred sRGB (SDR), like the frames the model was trained on.
 // Scene depth, GBuffer normals and velocity are still at render resolution there; the G-buffer pack
 // shader resamples them to the output size. UI and FXAA come after, as they should.
+//
+// The scene's light (r.RealMaster.SceneLight): on the game thread, BeginRenderViewFamily finds the
+// family's sun (the atmosphere sun light, else the brightest directional light) and sends the direction
+// towards it to the render thread; each captured view turns it and the world's up (+Z) into the view
+// space of the packed normals (Core/RealMasterSceneLight.h) and hands it over with the frame, on every
+// path (readback realtime and cinematic, i.e. also Movie Render Queue, and the Vulkan device path).
 #pragma once
 
 #include "CoreMinimal.h"
 #include "RHIGPUReadback.h"
 #include "RealMasterFrameLayout.h"
 #include "RealMasterReadbackRing.h"
+#include "RealMasterSceneLight.h"
 #include "RealMasterViewSelector.h"
 #include "RealMasterVulkanDevicePath.h"
 #include "RenderGraphResources.h"
@@ -27,7 +34,10 @@
 #include "SceneViewExtension.h"
 #include "ScreenPass.h"
 
+#include <optional>
+
 class FRealMasterRuntime;
+class FSceneInterface;
 struct FPostProcessMaterialInputs;
 
 class FRealMasterViewExtension : public FSceneViewExtensionBase
@@ -40,7 +50,8 @@ public:
 	//~ ISceneViewExtension
 	virtual void SetupViewFamily(FSceneViewFamily& InViewFamily) override {}
 	virtual void SetupView(FSceneViewFamily& InViewFamily, FSceneView& InView) override {}
-	virtual void BeginRenderViewFamily(FSceneViewFamily& InViewFamily) override {}
+	/** Game thread, before the family is rendered: finds the scene's sun for its frames. */
+	virtual void BeginRenderViewFamily(FSceneViewFamily& InViewFamily) override;
 	virtual void PreRenderViewFamily_RenderThread(FRDGBuilder& GraphBuilder, FSceneViewFamily& InViewFamily) override;
 #if ENGINE_MAJOR_VERSION == 5 && ENGINE_MINOR_VERSION < 5
 	virtual void SubscribeToPostProcessingPass(EPostProcessingPass Pass,
@@ -65,6 +76,8 @@ private:
 	{
 		TUniquePtr<FRHIGPUTextureReadback> Color;
 		TUniquePtr<FRHIGPUBufferReadback> Aux;
+		/** The scene's light when the frame was captured (view space of its normals), none without one. */
+		std::optional<realmaster::SceneLight> Light;
 	};
 	static constexpr SIZE_T NumReadbacks = 3;
 	using FRing = RealMasterCore::ReadbackRing<FReadbackPair, NumReadbacks>;
@@ -91,6 +104,17 @@ private:
 		}
 	};
 
+	/** A scene's sun as the game thread found it for the families being rendered: the direction towards it,
+	 *  world space (none: no directional light, or r.RealMaster.SceneLight 0). */
+	struct FSceneSun
+	{
+		/** Only compared, never dereferenced: which scene the families belong to. */
+		const FSceneInterface* Scene = nullptr;
+		std::optional<RealMasterCore::Vec3d> TowardsSun;
+	};
+	/** Scenes whose families may be in flight at once (editor viewports, previews); the oldest goes first. */
+	static constexpr int32 MaxSceneSuns = 8;
+
 	/** Everything the render-graph pass lambdas touch; they run later in the frame on the render thread. */
 	struct FRenderState
 	{
@@ -111,6 +135,9 @@ private:
 		/** Pixels waiting to be uploaded, recycled between frames. */
 		TArray<TSharedPtr<realmaster::Output, ESPMode::ThreadSafe>> FreeOutputs;
 		FCriticalSection FreeOutputsLock;
+		/** Per scene, its sun for the next families rendered (set by a render command from BeginRenderViewFamily,
+		 *  which runs before the family's own rendering). */
+		TArray<FSceneSun, TInlineAllocator<MaxSceneSuns>> SceneSuns;
 	};
 
 	FScreenPassTexture PostTonemap_RenderThread(FRDGBuilder& GraphBuilder, const FSceneView& View,
@@ -126,6 +153,7 @@ private:
 		FRDGBufferRef Aux = nullptr;
 		RealMasterCore::AuxLayout Layout;
 		bool bCameraCut = false;
+		std::optional<realmaster::SceneLight> Light;
 	};
 	struct FPendingUpload;
 	FCapture AddCapturePasses(FRDGBuilder& GraphBuilder, const FSceneView& View,
@@ -137,7 +165,9 @@ private:
 	 */
 	FRDGTextureRef AddDevicePasses(FRDGBuilder& GraphBuilder, const FSceneView& View,
 	                               const FPostProcessMaterialInputs& Inputs, const FScreenPassTexture& SceneColor,
-	                               bool bCameraCut);
+	                               bool bCameraCut, const std::optional<realmaster::SceneLight>& Light);
+	/** Render thread: the scene's light in this view's space (the packed normals' space), or none. */
+	std::optional<realmaster::SceneLight> SceneLightForView_RenderThread(const FSceneView& View) const;
 	/** Returns the texture holding the newest enhanced frame of this size, or null (pass through). */
 	FRDGTextureRef AddUploadPass(FRDGBuilder& GraphBuilder, FIntPoint Size,
 	                             TSharedRef<FPendingUpload, ESPMode::ThreadSafe> Pending, bool bUploadThisFrame);

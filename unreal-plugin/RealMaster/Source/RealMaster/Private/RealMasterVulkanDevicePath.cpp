@@ -273,6 +273,7 @@ struct FProcessJob
 	FRealMasterVulkanDevicePath::FRef Path;
 	RealMasterCore::DeviceFrameImages Images;
 	bool bCameraCut = false;
+	std::optional<realmaster::SceneLight> Light;
 	mutable RealMasterCore::FrameGate::TicketRef Ticket;
 	TArray<FTextureRHIRef> KeepAlive;
 };
@@ -280,11 +281,12 @@ struct FProcessJob
 
 void FRealMasterVulkanDevicePath::EnqueueProcess(FRHICommandListImmediate& RHICmdList,
                                                  const RealMasterCore::DeviceFrameImages& Images, bool bCameraCut,
+                                                 const std::optional<realmaster::SceneLight>& Light,
                                                  RealMasterCore::FrameGate::TicketRef Ticket,
                                                  TArray<FTextureRHIRef> KeepAlive)
 {
 #if REALMASTER_VULKAN_RUN_ON_QUEUE
-	FProcessJob Job{AsShared(), Images, bCameraCut, MoveTemp(Ticket), MoveTemp(KeepAlive)};
+	FProcessJob Job{AsShared(), Images, bCameraCut, Light, MoveTemp(Ticket), MoveTemp(KeepAlive)};
 	// This frame's capture, pack and transition commands go to the RHI thread ahead of the lambda below,
 	// which queues the frame for the submission thread behind them (the pattern of Epic's NNERuntimeORT
 	// on D3D12's RHIRunOnQueue).
@@ -302,7 +304,7 @@ void FRealMasterVulkanDevicePath::EnqueueProcess(FRHICommandListImmediate& RHICm
 		        EVulkanRHIRunOnQueueType::Graphics,
 		        [Job](VkQueue)
 		        {
-			        Job.Path->Process_QueueThread(Job.Images, Job.bCameraCut);
+			        Job.Path->Process_QueueThread(Job.Images, Job.bCameraCut, Job.Light);
 			        Job.Ticket.reset();
 		        },
 		        false);
@@ -311,16 +313,18 @@ void FRealMasterVulkanDevicePath::EnqueueProcess(FRHICommandListImmediate& RHICm
 	// Before 5.6 the RHI thread submits: once it is flushed, everything recorded so far is on the queue
 	// and nothing else submits until this thread records more.
 	RHICmdList.ImmediateFlush(EImmediateFlushType::FlushRHIThread);
-	Process_QueueThread(Images, bCameraCut);
+	Process_QueueThread(Images, bCameraCut, Light);
 	Ticket.reset();
 	KeepAlive.Reset();
 #else
+	(void)Light;
 	Ticket.reset();
 	KeepAlive.Reset();
 #endif
 }
 
-void FRealMasterVulkanDevicePath::Process_QueueThread(const RealMasterCore::DeviceFrameImages& Images, bool bCameraCut)
+void FRealMasterVulkanDevicePath::Process_QueueThread(const RealMasterCore::DeviceFrameImages& Images, bool bCameraCut,
+                                                      const std::optional<realmaster::SceneLight>& Light)
 {
 	std::lock_guard<std::mutex> Lock(SessionMutex);
 	if (!Session)
@@ -350,7 +354,7 @@ void FRealMasterVulkanDevicePath::Process_QueueThread(const RealMasterCore::Devi
 		return;
 	}
 	const realmaster::VulkanSession::FrameResult Result =
-	    Session->process(RealMasterCore::MakePackedDeviceFrame(Registry, bCameraCut));
+	    Session->process(RealMasterCore::MakePackedDeviceFrame(Registry, bCameraCut, Light));
 	// A failed frame still shows the input (the runtime copies it to the output); health() says why.
 	UpdateSnapshot_Locked(Result.transfer_bytes, true);
 }

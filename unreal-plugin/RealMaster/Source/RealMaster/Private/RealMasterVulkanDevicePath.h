@@ -27,6 +27,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 class FRHICommandListImmediate;
@@ -68,10 +69,12 @@ public:
 	/**
 	 * Render thread, inside a render-graph pass that declared the frame's accesses: processes the frame
 	 * where Unreal submits to the graphics queue, after the work recorded so far and before what follows.
+	 * Light is the scene's light in the view space of the packed normals (none: the runtime's fallback).
 	 * KeepAlive holds the textures until the queue is done with the frame.
 	 */
 	void EnqueueProcess(FRHICommandListImmediate& RHICmdList, const RealMasterCore::DeviceFrameImages& Images,
-	                    bool bCameraCut, RealMasterCore::FrameGate::TicketRef Ticket, TArray<FTextureRHIRef> KeepAlive);
+	                    bool bCameraCut, const std::optional<realmaster::SceneLight>& Light,
+	                    RealMasterCore::FrameGate::TicketRef Ticket, TArray<FTextureRHIRef> KeepAlive);
 
 	/** Background thread: apply a prompt (free text is encoded here). Waits for the frames already
 	 *  scheduled; frames scheduled meanwhile pass through. */
@@ -104,7 +107,8 @@ public:
 	uint64 GetFramesRefused() const { return Gate.Refused(); }
 
 private:
-	void Process_QueueThread(const RealMasterCore::DeviceFrameImages& Images, bool bCameraCut);
+	void Process_QueueThread(const RealMasterCore::DeviceFrameImages& Images, bool bCameraCut,
+	                         const std::optional<realmaster::SceneLight>& Light);
 	void DestroySession_QueueThread();
 	void UpdateSnapshot_Locked(uint64 TransferBytes, bool bCountFrame);
 

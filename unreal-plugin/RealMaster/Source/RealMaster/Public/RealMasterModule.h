@@ -15,6 +15,7 @@ inline const TCHAR* Mode = TEXT("r.RealMaster.Mode");
 inline const TCHAR* Model = TEXT("r.RealMaster.Model");
 inline const TCHAR* ExecutionProvider = TEXT("r.RealMaster.ExecutionProvider");
 inline const TCHAR* DevicePath = TEXT("r.RealMaster.DevicePath");
+inline const TCHAR* SceneLight = TEXT("r.RealMaster.SceneLight");
 } // namespace RealMasterCVarNames
 
 /** A snapshot for UI (editor panel) and tools; published by the render thread once per frame. */

@@ -40,6 +40,7 @@ void UMoviePipelineRealMasterSetting::SetupForPipelineImpl(UMoviePipeline* InPip
 	    {RealMasterCVarNames::Strength, FString::SanitizeFloat(FMath::Clamp(Strength, 0.0f, 1.0f))},
 	    {RealMasterCVarNames::UpsampleEps, FString::SanitizeFloat(FMath::Clamp(UpsampleEps, 1e-6f, 1.0f))},
 	    {RealMasterCVarNames::Prompt, Prompt},
+	    {RealMasterCVarNames::SceneLight, bSceneLight ? TEXT("1") : TEXT("0")},
 	};
 	if (!ModelDirectory.IsEmpty())
 	{
@@ -53,9 +54,9 @@ void UMoviePipelineRealMasterSetting::SetupForPipelineImpl(UMoviePipeline* InPip
 	bApplied = true;
 	const FString PreviousMode = Saved.FindRef(FString(RealMasterCVarNames::Mode));
 	UE_LOG(LogRealMasterMRQ, Log,
-	       TEXT("Movie render uses RealMaster in cinematic mode (prompt '%s', strength %.2f, upsample ridge %g); the "
-	            "previous settings (mode '%s') come back when the render ends."),
-	       *Prompt, Strength, UpsampleEps, *PreviousMode);
+	       TEXT("Movie render uses RealMaster in cinematic mode (prompt '%s', strength %.2f, upsample ridge %g, scene "
+	            "light %s); the previous settings (mode '%s') come back when the render ends."),
+	       *Prompt, Strength, UpsampleEps, bSceneLight ? TEXT("on") : TEXT("off"), *PreviousMode);
 }
 
 void UMoviePipelineRealMasterSetting::TeardownForPipelineImpl(UMoviePipeline* InPipeline)
@@ -77,7 +78,8 @@ void UMoviePipelineRealMasterSetting::TeardownForPipelineImpl(UMoviePipeline* In
 void UMoviePipelineRealMasterSetting::SetupViewFamily(FSceneViewFamily& ViewFamily)
 {
 	// Nothing to change on the family: the RealMaster view extension is active for every family while
-	// r.RealMaster.Enable is set, including the Scene-context families MRQ renders.
+	// r.RealMaster.Enable is set, including the Scene-context families MRQ renders, and its
+	// BeginRenderViewFamily gives each of them the scene's sun (r.RealMaster.SceneLight, set from bSceneLight).
 }
 
 #undef LOCTEXT_NAMESPACE

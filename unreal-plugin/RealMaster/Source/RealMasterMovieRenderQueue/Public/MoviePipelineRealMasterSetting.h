@@ -28,6 +28,11 @@ public:
 	          meta = (ClampMin = "0.000001", ClampMax = "1.0", UIMin = "0.000001", UIMax = "0.01"))
 	float UpsampleEps = 1e-3f;
 
+	/** Hand the scene's sun to the model with every frame (r.RealMaster.SceneLight), for models that read the
+	 *  light; off, such a model assumes a sun 45 degrees up behind the camera. */
+	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "RealMaster")
+	bool bSceneLight = true;
+
 	/** Model package folder for this render; empty keeps r.RealMaster.Model. */
 	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "RealMaster")
 	FString ModelDirectory;

@@ -12,6 +12,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -332,10 +333,14 @@ private:
 /// conversions because Unreal's G-buffers are at render resolution while the colour is at output
 /// resolution after TSR, its scene depth is a depth-stencil image (sampled in a depth read-only layout,
 /// not the SHADER_READ_ONLY_OPTIMAL the contract asks for), and its velocity is encoded and only written
-/// for moving objects.
-inline realmaster::VulkanSession::Frame MakePackedDeviceFrame(const DeviceImageRegistry& images, bool cameraCut)
+/// for moving objects. `light` is the scene's light in the same view space as those normals
+/// (Core/RealMasterSceneLight.h); none leaves the runtime's fallback.
+inline realmaster::VulkanSession::Frame
+MakePackedDeviceFrame(const DeviceImageRegistry& images, bool cameraCut,
+                      const std::optional<realmaster::SceneLight>& light = std::nullopt)
 {
-	realmaster::VulkanSession::Frame f;
+	// Value-initialised: every field the bridge adds later starts as zero / false (no light).
+	realmaster::VulkanSession::Frame f = realmaster::VulkanSession::emptyFrame();
 	f.color = images.Id(DeviceImageSlot::Color);
 	f.depth = images.Id(DeviceImageSlot::Depth);
 	f.depth_reverse_z_near = 0.0f;
@@ -346,6 +351,7 @@ inline realmaster::VulkanSession::Frame MakePackedDeviceFrame(const DeviceImageR
 	f.motion_uv = false;
 	f.output = images.Id(DeviceImageSlot::Output);
 	f.camera_cut = cameraCut;
+	realmaster::setLight(f, light);
 	return f;
 }
 

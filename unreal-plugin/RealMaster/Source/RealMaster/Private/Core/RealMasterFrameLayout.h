@@ -59,11 +59,12 @@ struct AuxLayout
 };
 
 /// A frame view over mapped readback memory. `colorRowPitchPixels` is what
-/// FRHIGPUTextureReadback::Lock reports; `aux` may be null (color only).
-inline std::optional<realmaster::FrameView> MakeFrameView(const void* color, std::size_t colorRowPitchPixels,
-                                                          std::size_t colorBytesMapped, CaptureFormat format,
-                                                          std::uint32_t width, std::uint32_t height, const void* aux,
-                                                          std::size_t auxBytesMapped, bool cameraCut)
+/// FRHIGPUTextureReadback::Lock reports; `aux` may be null (color only); `light` is the scene's light
+/// in the view space of the packed normals (Core/RealMasterSceneLight.h), captured with the frame.
+inline std::optional<realmaster::FrameView>
+MakeFrameView(const void* color, std::size_t colorRowPitchPixels, std::size_t colorBytesMapped, CaptureFormat format,
+              std::uint32_t width, std::uint32_t height, const void* aux, std::size_t auxBytesMapped, bool cameraCut,
+              const std::optional<realmaster::SceneLight>& light = std::nullopt)
 {
 	const auto pf = ToPixelFormat(format);
 	if (!pf || color == nullptr || width == 0 || height == 0)
@@ -77,6 +78,7 @@ inline std::optional<realmaster::FrameView> MakeFrameView(const void* color, std
 	f.format = *pf;
 	f.color = {color, colorBytesMapped, colorRowPitchPixels * bpp};
 	f.cameraCut = cameraCut;
+	f.light = light;
 	const AuxLayout layout{width, height};
 	if (aux != nullptr && auxBytesMapped >= layout.TotalBytes())
 	{
