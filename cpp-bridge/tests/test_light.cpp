@@ -45,6 +45,9 @@ std::vector<std::uint8_t> tinted(const std::string &dir, const FrameView &frame)
   Output out;
   EXPECT_TRUE(rmtest::waitForOutput(*s, out, 0));
   EXPECT_TRUE(out.enhanced()) << s->health().message;
+  const realmaster::Stats st2 = s->stats();
+  EXPECT_TRUE(st2.modelReadsLight);
+  EXPECT_EQ(st2.framesWithoutLight, frame.light ? 0u : 1u) << "a frame without light is counted";
   return rmtest::outputBytes(out);
 }
 

@@ -242,6 +242,8 @@ struct Stats {
   std::string backend;                 // where the full-resolution passes run: "gpu", "cpu", "none"
   std::uint64_t lastTransferBytes = 0; // CPU<->GPU bytes of the last frame (0 on CPU backend)
   std::uint64_t submitAllocations = 0; // submits that copied into a new buffer (1-2 when healthy)
+  bool modelReadsLight = false;        // the model reads each frame's light (SceneLight)
+  std::uint64_t framesWithoutLight = 0; // frames such a model got without one (fallback sun used)
 
   static Stats fromFfi(const ffi::Stats &s) {
     Stats r;
@@ -263,6 +265,8 @@ struct Stats {
     r.backend = std::string(s.backend);
     r.lastTransferBytes = s.last_frame_transfer_bytes;
     r.submitAllocations = s.submit_allocations;
+    r.modelReadsLight = s.model_reads_light;
+    r.framesWithoutLight = s.frames_without_light;
     return r;
   }
 };

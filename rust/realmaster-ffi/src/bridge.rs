@@ -149,6 +149,10 @@ pub mod ffi {
         last_frame_transfer_bytes: u64,
         /// Submits that had to copy into a new frame buffer (stays at 1-2 in a healthy session).
         submit_allocations: u64,
+        /// The model reads each frame's light (`Light`).
+        model_reads_light: bool,
+        /// Frames such a model got without a light (it assumed the fallback sun for them).
+        frames_without_light: u64,
     }
 
     /// A finished frame, tightly packed, in the format of the submitted frame. Reuse one instance

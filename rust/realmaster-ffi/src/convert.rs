@@ -217,6 +217,8 @@ pub fn stats_to_ffi(s: &rm::Stats) -> Stats {
         backend: s.backend.clone(),
         last_frame_transfer_bytes: s.last_frame_transfer_bytes,
         submit_allocations: s.submit_allocations,
+        model_reads_light: s.model_reads_light,
+        frames_without_light: s.frames_without_light,
     }
 }
 
