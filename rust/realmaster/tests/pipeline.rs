@@ -574,7 +574,10 @@ fn each_frame_light_reaches_a_model_that_reads_it() {
     // A model without a light input: nothing to count.
     let s = Session::new(config("identity", Mode::Cinematic)).unwrap();
     let px = picture(16, 16, 0);
-    run_one(&s, &FrameRef::color_only(16, 16, ColorFormat::Rgba8Srgb, &px));
+    run_one(
+        &s,
+        &FrameRef::color_only(16, 16, ColorFormat::Rgba8Srgb, &px),
+    );
     assert!(!s.stats().model_reads_light);
     assert_eq!(s.stats().frames_without_light, 0);
 }
