@@ -161,10 +161,13 @@ def describe(cfg) -> str:
     else:
         look = "a residual over the current frame"
     feedback = "its own reprojected previous output" if cfg.use_prev else "no feedback of its own output"
+    light = (
+        ", the frame's light (sun and up in view space, read as N.sun and N.up planes)" if cfg.reads_light_input else ""
+    )
     return (
         "Real-time student (pixel-unshuffle U-Net with FiLM prompt conditioning) that turns game frames into "
         f"photoreal frames for a weather prompt; predicts {look}; inputs: frames, edges, depth, normals, "
-        f"prompt, {feedback}."
+        f"prompt{light}, {feedback}."
     )
 
 

@@ -207,6 +207,8 @@ def write_model_card(
     unknown_origin = bool(missing)
     inputs = "the game's current and previous frame, their edge maps, depth, normals"
     inputs += ", its own previous output reprojected with motion vectors" if use_prev else " (no feedback of its own output)"
+    if m.get("light_planes") and int(m.get("sun_dim", 0)) == 6:
+        inputs += ", the frame's light (the engine's sun and the world's up in view space, read as N.sun and N.up planes)"
     head = (
         "a per-pixel affine colour transform of the current frame (3x3 + offset, predicted at quarter resolution\n"
         "and upsampled) plus a full-resolution detail residual, so it cannot blur the frame it is given"
