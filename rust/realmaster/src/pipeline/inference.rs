@@ -51,7 +51,7 @@ impl Infer for StudentInfer {
             None => {
                 if self.takes_light && !self.warned_no_light {
                     log::warn!(
-                        "RealMaster: the model reads the scene's light (sun and up) but frames give none; using a sun 45 degrees up behind the camera (fix: set the frame's light from the scene's directional light: FrameRef::light, Frame::setLight in C++, the plugin's sun light)"
+                        "RealMaster: the model reads the scene's light (sun and up) but frames give none; using a sun 45 degrees up behind the camera (fix: set the frame's light from the scene's directional light: FrameRef::light or DeviceFrame::light; FrameView::light or OwnedFrame::setLight in C++; a directional light in the Unreal or Bevy scene)"
                     );
                     self.warned_no_light = true;
                 }
