@@ -5,7 +5,7 @@ MODEL := models/realmaster-student
 export REALMASTER_ORT_LIB ?= $(firstword $(wildcard $(CURDIR)/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*))
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test build text-encoder samples training-data heldout-fresh card-fresh real-photos train model card
+.PHONY: setup demo test build text-encoder samples training-data heldout-fresh card-fresh heldout-other real-photos train model card
 
 setup:
 	@bash scripts/setup.sh
@@ -61,6 +61,24 @@ card-fresh: build
 	@test -d $(FRESH) || { echo "error: $(FRESH) does not exist"; echo "fix: make heldout-fresh"; exit 2; }
 	$(PY) models/training/runtime_card.py --package $(MODEL) --look --real data/realphotos --sizes 256x256 --frames 5 \
 		$(foreach c,$(sort $(shell find $(FRESH) -mindepth 1 -maxdepth 1 -type d -name 'heldout_*' ! -name '*__*')),--sequence $(c))
+
+# Fresh clips of the other renderer (the sample renderer, which no student trains on) with
+# path-traced targets, each with its light: `make heldout-other OTHER_SEED=105` renders a city
+# downtown orbit at seed OTHER_SEED and a landscape alpine orbit at OTHER_SEED+1 into
+# data/other_renderer (~3 minutes). Stage 53 scored its students there: score a candidate with
+# `realmaster eval data/other_renderer/pt_<clip> --model PKG`.
+OTHER_SEED ?= 105
+OTHER := data/other_renderer
+heldout-other: build
+	cargo build --release -p realmaster-samples
+	./target/release/realmaster-samples render --scene city --variant downtown --camera orbit --frames 8 \
+		--seed $(OTHER_SEED) --weathers none --out $(OTHER)/src_downtown_$(OTHER_SEED) --force
+	./target/release/realmaster-samples render --scene landscape --variant alpine --camera orbit --frames 8 \
+		--seed $$(($(OTHER_SEED) + 1)) --weathers none --out $(OTHER)/src_alpine_$$(($(OTHER_SEED) + 1)) --force
+	$(PY) -m models.pathtrace.sample_targets --sequence $(OTHER)/src_downtown_$(OTHER_SEED) \
+		--out $(OTHER)/pt_downtown_$(OTHER_SEED) --samples 8 --threads 2 --force
+	$(PY) -m models.pathtrace.sample_targets --sequence $(OTHER)/src_alpine_$$(($(OTHER_SEED) + 1)) \
+		--out $(OTHER)/pt_alpine_$$(($(OTHER_SEED) + 1)) --samples 8 --threads 2 --force
 
 # Real photographs from Debian packages for the realism losses (licenses: models/training/real_photos.json).
 real-photos:
