@@ -93,32 +93,6 @@ def export_scene(binary: Path, d: dict, out: Path) -> None:
     subprocess.run(cmd, check=True)
 
 
-def scene_light(scene_json: Path) -> dict:
-    """sequence.json's `light` from an exported scene: per frame, the sim's sun and the world's up
-    (+y in the sample renderer) in the view space of the normals (x right, y up, z towards the camera)."""
-    h = json.loads(scene_json.read_text())
-    sun = np.asarray(h["sun_dir"], np.float64)
-    out: dict = {"space": "view", "sun": [], "up": []}
-    for cam in h["cameras"]:
-        f = np.asarray(cam["forward"], np.float64)
-        right = np.cross(f, [0.0, 1.0, 0.0])
-        right /= np.linalg.norm(right)
-        up = np.cross(right, f)
-        axes = np.stack([right, up, -f])
-        for key, v in (("sun", sun), ("up", np.array([0.0, 1.0, 0.0]))):
-            w = axes @ v
-            out[key].append([round(float(c), 6) for c in w / np.linalg.norm(w)])
-    return out
-
-
-def add_light(binary: Path, seq: Path, d: dict) -> None:
-    """Write the sequence's `light` (scene_light of its re-exported scene) into its sequence.json."""
-    with tempfile.TemporaryDirectory(prefix="rm_sample_light_") as tmp:
-        export_scene(binary, d, Path(tmp))
-        d["light"] = scene_light(Path(tmp) / "scene.json")
-    (seq / "sequence.json").write_text(json.dumps(d, indent=2))
-
-
 def render(spec: dict, workdir: Path, threads: int) -> None:
     exe = blender_exe()
     if exe is None:
@@ -154,9 +128,7 @@ def write_targets(raw: Path, src: Path, dst: Path, d: dict, weathers: list[str],
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sequence", type=Path, required=True, help="a sequence folder drawn by realmaster-samples")
-    ap.add_argument("--out", type=Path, help="new sequence folder (engine frames + path-traced targets)")
-    ap.add_argument("--light-only", action="store_true",
-                    help="only write the sequence's per-frame light (sun and up in view space) into --sequence's sequence.json")
+    ap.add_argument("--out", type=Path, required=True, help="new sequence folder (engine frames + path-traced targets)")
     ap.add_argument("--weathers", default="all", help=f"comma-separated subset of {','.join(postprocess.KEYS)} or all")
     ap.add_argument("--samples", type=int, default=8, help="Cycles samples per pixel (default 8, as the teacher; denoised)")
     ap.add_argument("--threads", type=int, default=2)
@@ -172,12 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         d = source_meta(a.sequence)
-        if a.light_only:
-            add_light(samples_binary(a.samples_bin), a.sequence, d)
-            print(f"{a.sequence}: light written ({d['frame_count']} frames)")
-            return 0
-        if a.out is None:
-            raise ArgError("--out is missing", "name the new sequence folder, or pass --light-only")
         weathers = list(postprocess.KEYS) if a.weathers == "all" else [w.strip() for w in a.weathers.split(",") if w.strip()]
         bad = [w for w in weathers if w not in postprocess.KEYS]
         if bad or not weathers:
@@ -225,8 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         "asset_policy": "permissive", "camera_sky": "zenith_cap",
         **post,
     })
-    out["meta"] = meta
-    out["light"] = scene_light(scene_dir / "scene.json")
+    out["meta"] = meta  # the source's `light` (the renderer writes it) comes along with `d`
     (tmp / "sequence.json").write_text(json.dumps(out, indent=2))
     if a.out.exists():
         shutil.rmtree(a.out)

@@ -70,8 +70,8 @@ def test_sequence_is_the_source_with_path_traced_targets(pair: Path) -> None:
 
 
 def test_light_is_the_sims_sun_in_each_frames_view_space(pair: Path) -> None:
-    """The pair's `light` (and --light-only's) is the sample renderer's sun (47 deg up) and +y up
-    per frame, turned into view space: the angle between them is the sun's elevation."""
+    """The pair's `light` is its source's, which the sample renderer writes: its sun (47 deg up)
+    and +y up per frame, turned into view space (the angle between them is the sun's elevation)."""
     light = json.loads((pair / "sequence.json").read_text())["light"]
     n = json.loads((SOURCE / "sequence.json").read_text())["frame_count"]
     sun, up = np.asarray(light["sun"]), np.asarray(light["up"])
@@ -79,7 +79,7 @@ def test_light_is_the_sims_sun_in_each_frames_view_space(pair: Path) -> None:
     np.testing.assert_allclose((sun * up).sum(1), np.sin(np.radians(47.0)), atol=0.02)
     # an orbit: the sun turns in view space from frame to frame
     assert np.abs(sun[0] - sun[-1]).max() > 0.05
-    assert light == json.loads((SOURCE / "sequence.json").read_text())["light"], "the committed sample's light is current"
+    assert light == json.loads((SOURCE / "sequence.json").read_text())["light"], "the pair keeps its source's light"
 
 
 def test_targets_land_on_the_engine_frames_pixels(pair: Path) -> None:
