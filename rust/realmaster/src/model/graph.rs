@@ -39,10 +39,7 @@ pub(crate) fn role_dims(manifest: &Manifest, role: InputRole) -> Vec<Dim> {
         Some(c) => vec![Dim::Batch, Dim::Exact(c as i64), h, w],
         None => vec![
             Dim::Batch,
-            Dim::Exact(
-                role.vector_len(manifest.prompt.as_ref().map_or(0, |p| p.dim))
-                    .unwrap_or(0) as i64,
-            ),
+            Dim::Exact(manifest.vector_len(role).unwrap_or(0) as i64),
         ],
     }
 }

@@ -163,15 +163,6 @@ impl InputRole {
             InputRole::PromptEmbedding | InputRole::Light => None,
         }
     }
-
-    /// Length of a vector role's `[1, D]` tensor (`prompt_dim` for the prompt); None for images.
-    pub fn vector_len(self, prompt_dim: usize) -> Option<usize> {
-        match self {
-            InputRole::PromptEmbedding => Some(prompt_dim),
-            InputRole::Light => Some(LIGHT_DIM),
-            _ => None,
-        }
-    }
 }
 
 impl fmt::Display for InputRole {
@@ -377,6 +368,16 @@ impl Manifest {
 
     pub fn has_input(&self, role: InputRole) -> bool {
         self.input_name(role).is_some()
+    }
+
+    /// Length D of a vector role's `[1, D]` tensor (the prompt's dim, the light's 6); None for
+    /// the image roles.
+    pub fn vector_len(&self, role: InputRole) -> Option<usize> {
+        match role {
+            InputRole::PromptEmbedding => Some(self.prompt.as_ref().map_or(0, |p| p.dim)),
+            InputRole::Light => Some(LIGHT_DIM),
+            _ => None,
+        }
     }
 
     /// The rgb output's name (validation guarantees there is exactly one).

@@ -300,11 +300,7 @@ impl ModelSession {
             };
             let expected: Vec<usize> = match role.channels(self.manifest.window) {
                 Some(c) => vec![1, c, h, w],
-                None => vec![
-                    1,
-                    role.vector_len(self.manifest.prompt.as_ref().map_or(0, |p| p.dim))
-                        .unwrap_or(0),
-                ],
+                None => vec![1, self.manifest.vector_len(*role).unwrap_or(0)],
             };
             if input.shape != expected.as_slice() {
                 return bad(format!(
