@@ -364,10 +364,13 @@ class Student(nn.Module):
 class GraphNoPrev(nn.Module):
     """A student without ``prev`` with exactly its graph inputs (``cfg.input_names``), for export."""
 
+    READS_LIGHT = False
+
     def __init__(self, student: Student) -> None:
         super().__init__()
-        if student.cfg.use_prev or student.cfg.reads_light_input:
-            raise ValueError("GraphNoPrev wraps students without the prev and light inputs")
+        if student.cfg.use_prev or student.cfg.reads_light_input != self.READS_LIGHT:
+            light = "with" if self.READS_LIGHT else "without"
+            raise ValueError(f"{type(self).__name__} wraps students without the prev input and {light} the light input")
         self.student = student
         self.cfg = student.cfg
 
@@ -378,18 +381,13 @@ class GraphNoPrev(nn.Module):
         return self.student(frames, edges, depth, normals, frames[:, :3], prompt)
 
 
-class GraphNoPrevLight(nn.Module):
+class GraphNoPrevLight(GraphNoPrev):
     """A student without ``prev`` that reads the light: the graph's ``light`` input ([N, 6], sun
     then up) goes back on the prompt's tail, where the student was trained to find it."""
 
-    def __init__(self, student: Student) -> None:
-        super().__init__()
-        if student.cfg.use_prev or not student.cfg.reads_light_input:
-            raise ValueError("GraphNoPrevLight wraps students with light planes and without prev")
-        self.student = student
-        self.cfg = student.cfg
+    READS_LIGHT = True
 
-    def forward(
+    def forward(  # type: ignore[override]
         self,
         frames: torch.Tensor,
         edges: torch.Tensor,
@@ -398,7 +396,7 @@ class GraphNoPrevLight(nn.Module):
         prompt: torch.Tensor,
         light: torch.Tensor,
     ) -> torch.Tensor:
-        return self.student(frames, edges, depth, normals, frames[:, :3], torch.cat([prompt, light], 1))
+        return super().forward(frames, edges, depth, normals, torch.cat([prompt, light], 1))
 
 
 def graph_module(student: Student) -> nn.Module:
