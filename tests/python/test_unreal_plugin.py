@@ -321,7 +321,7 @@ def test_scene_light_reaches_every_frame_path():
     find = function_body(ext_cpp, "std::optional<RealMasterCore::Vec3d> FindTowardsSun_GameThread(")
     for needle in ("TObjectIterator<UDirectionalLightComponent>", "Light->GetWorld() != World",
                    "IsUsedAsAtmosphereSunLight()", "GetAtmosphereSunLightIndex()", "ComputeLightBrightness()",
-                   "GetDirection()", "RealMasterCore::ChooseSunLight(Lights)", "RealMasterCore::TowardsLight("):
+                   "GetDirection()", "RealMasterCore::ChooseSunLight(Lights.GetData(), ", "RealMasterCore::TowardsLight("):
         assert needle in find, needle
     for header in ("Components/DirectionalLightComponent.h", "UObject/UObjectIterator.h", "SceneInterface.h",
                    "RenderingThread.h", "Engine/World.h"):

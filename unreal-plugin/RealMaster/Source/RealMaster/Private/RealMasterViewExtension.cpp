@@ -15,8 +15,6 @@
 #include "SceneView.h"
 #include "UObject/UObjectIterator.h"
 
-#include <vector>
-
 /** Pixels for one upload into the enhanced texture, produced at graph setup (realtime) or by the
  *  cinematic inference pass during graph execution. */
 struct FRealMasterViewExtension::FPendingUpload
@@ -105,7 +103,8 @@ std::optional<RealMasterCore::Vec3d> FindTowardsSun_GameThread(const UWorld* Wor
 	{
 		return std::nullopt;
 	}
-	std::vector<RealMasterCore::DirectionalLightInfo> Lights;
+	// Inline storage: a scene's few directional lights are gathered every frame without a heap allocation.
+	TArray<RealMasterCore::DirectionalLightInfo, TInlineAllocator<8>> Lights;
 	for (TObjectIterator<UDirectionalLightComponent> It; It; ++It)
 	{
 		const UDirectionalLightComponent* Light = *It;
@@ -120,14 +119,15 @@ std::optional<RealMasterCore::Vec3d> FindTowardsSun_GameThread(const UWorld* Wor
 		Info.atmosphereSun = Light->IsUsedAsAtmosphereSunLight();
 		Info.atmosphereIndex = Light->GetAtmosphereSunLightIndex();
 		Info.brightness = Light->ComputeLightBrightness();
-		Lights.push_back(Info);
+		Lights.Add(Info);
 	}
-	const std::optional<std::size_t> Sun = RealMasterCore::ChooseSunLight(Lights);
+	const std::optional<std::size_t> Sun =
+	    RealMasterCore::ChooseSunLight(Lights.GetData(), static_cast<std::size_t>(Lights.Num()));
 	if (!Sun)
 	{
 		return std::nullopt;
 	}
-	return RealMasterCore::TowardsLight(Lights[*Sun]);
+	return RealMasterCore::TowardsLight(Lights[static_cast<int32>(*Sun)]);
 }
 } // namespace
 

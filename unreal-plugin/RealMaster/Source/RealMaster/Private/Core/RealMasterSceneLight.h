@@ -48,11 +48,12 @@ inline bool IsUsableDirection(const Vec3d& v)
 /// Which light is the sun: the brightest of those the sky atmosphere uses as its sun (atmosphere light
 /// index 0), else the brightest directional light. Lights that give no light (brightness 0, negative or
 /// not finite) or have no direction are never chosen. Empty when none is left.
-inline std::optional<std::size_t> ChooseSunLight(const std::vector<DirectionalLightInfo>& lights)
+/// `lights` points at `count` entries (an engine array's storage: no copy into a std::vector per frame).
+inline std::optional<std::size_t> ChooseSunLight(const DirectionalLightInfo* lights, std::size_t count)
 {
 	std::optional<std::size_t> sun;
 	std::optional<std::size_t> brightest;
-	for (std::size_t i = 0; i < lights.size(); ++i)
+	for (std::size_t i = 0; i < count; ++i)
 	{
 		const DirectionalLightInfo& l = lights[i];
 		if (!(std::isfinite(l.brightness) && l.brightness > 0.0) || !IsUsableDirection(l.forward))
@@ -69,6 +70,11 @@ inline std::optional<std::size_t> ChooseSunLight(const std::vector<DirectionalLi
 		}
 	}
 	return sun ? sun : brightest;
+}
+
+inline std::optional<std::size_t> ChooseSunLight(const std::vector<DirectionalLightInfo>& lights)
+{
+	return ChooseSunLight(lights.data(), lights.size());
 }
 
 /// The direction towards a directional light, world space: minus the way its light travels.
