@@ -5,8 +5,10 @@
 //!   same passes after the import) within one 8-bit step, bit-identically run to run;
 //! - per frame only the model's tensors cross to the CPU, counted, against the CPU-frame path's
 //!   full-resolution planes;
-//! - bad textures are refused with the texture named, counted, and show the input where possible.
+//! - bad textures are refused with the texture named, counted, and show the input where possible;
+//! - each frame's light reaches a model that reads it, and the frames without one are counted.
 
+mod model_support;
 mod shipped;
 use shipped::{read_rgba8, root, student_config};
 
@@ -420,4 +422,71 @@ fn bad_textures_are_refused_named_and_show_the_input() {
     let r = s.process(&DeviceFrame::new(&ct), &out);
     assert!(r.enhanced && r.error.is_none(), "{:?}", r.error);
     assert_eq!(s.health(), Health::Ok);
+}
+
+/// The device path hands each frame's light to a model that reads it (light_tint: rgb = current +
+/// 0.5 sun + 0.25 up, in the model's sRGB values), the documented fallback to a frame without one,
+/// and counts those frames in `Stats` as the CPU-frame session does.
+#[test]
+fn each_frame_light_reaches_the_model_and_frames_without_one_are_counted() {
+    use realmaster::{Mode, SceneLight, SessionConfig};
+    let ctx = host();
+    let (w, h) = (64u32, 16u32);
+    let grey = vec![128u8; (w * h * 4) as usize];
+    let color = texture(
+        &ctx,
+        (w, h),
+        wgpu::TextureFormat::Rgba8Unorm,
+        &grey,
+        SAMPLED,
+    );
+    let out = output_texture(&ctx, w, h);
+    let config = SessionConfig {
+        model_dir: Some(model_support::models().join("light_tint")),
+        execution_provider: "cpu".into(),
+        mode: Mode::Cinematic,
+        prompt_blend_frames: 0,
+        temporal_alpha: 1.0,
+        backend: Backend::Gpu,
+        ..Default::default()
+    };
+    let mut s = DeviceSession::new(ctx.clone(), config).expect("device session");
+    assert!(s.stats().model_reads_light);
+    let mut mean = |light: Option<SceneLight>| {
+        let frame = DeviceFrame {
+            color: &color,
+            depth: None,
+            normals: None,
+            motion: None,
+            // A cut per frame: each output is this frame's look alone.
+            camera_cut: true,
+            light,
+        };
+        let r = s.process(&frame, &out);
+        assert!(r.error.is_none() && r.enhanced, "{:?}", r.error);
+        let px = read_rgba8(&ctx, &out);
+        let n = (w * h) as f64;
+        (0..3)
+            .map(|c| px.chunks_exact(4).map(|p| p[c] as f64).sum::<f64>() / n)
+            .collect::<Vec<f64>>()
+    };
+    let behind = mean(Some(
+        SceneLight::new([0.0, 0.0, 1.0], [0.0, 1.0, 0.0]).unwrap(),
+    ));
+    let right = mean(Some(
+        SceneLight::new([1.0, 0.0, 0.0], [0.0, 1.0, 0.0]).unwrap(),
+    ));
+    // The sun swings from behind the camera to the right: red up, blue down, green as it was.
+    assert!(right[0] > behind[0] + 60.0, "{behind:?} -> {right:?}");
+    assert!(right[2] < behind[2] - 60.0, "{behind:?} -> {right:?}");
+    assert!(
+        (right[1] - behind[1]).abs() < 2.0,
+        "{behind:?} -> {right:?}"
+    );
+    let none = mean(None);
+    assert_eq!(none, mean(Some(SceneLight::FALLBACK)));
+    assert_ne!(none, behind);
+    let st = s.stats();
+    assert_eq!((st.frames_submitted, st.frames_without_light), (4, 1));
+    assert_eq!(st.frames_failed, 0);
 }

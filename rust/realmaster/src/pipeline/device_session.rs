@@ -112,6 +112,7 @@ impl DeviceSession {
         let stats = Stats {
             execution_provider: loaded.ep,
             backend: engine.backend().to_string(),
+            model_reads_light: engine.spec().reads_light,
             ..Default::default()
         };
         Ok(DeviceSession {
@@ -236,6 +237,9 @@ impl DeviceSession {
         report.transfer_bytes = self.engine.cpu_transfer_bytes() - before;
         let st = &mut self.stats;
         st.frames_submitted += 1;
+        if frame.light.is_none() && st.model_reads_light {
+            st.frames_without_light += 1;
+        }
         st.frames_output += 1;
         if report.error.is_some() {
             st.frames_failed += 1;
