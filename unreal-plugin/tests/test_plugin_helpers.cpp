@@ -290,6 +290,10 @@ void ExpectLight(const std::optional<realmaster::SceneLight>& got, const std::ar
 
 TEST(PluginSceneLight, TheAtmosphereSunElseTheBrightestDirectionalLight)
 {
+	const auto ChooseSunLight = [](const std::vector<DirectionalLightInfo>& lights)
+	{
+		return RealMasterCore::ChooseSunLight(lights.data(), lights.size());
+	};
 	EXPECT_FALSE(ChooseSunLight({}).has_value());
 	const Vec3d down = {0.0, 0.0, -1.0};
 	DirectionalLightInfo fill{down, false, 0, 10.0};

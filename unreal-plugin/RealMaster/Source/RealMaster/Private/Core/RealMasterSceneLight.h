@@ -12,7 +12,6 @@
 #include <cmath>
 #include <cstddef>
 #include <optional>
-#include <vector>
 
 #include "realmaster/realmaster.hpp"
 
@@ -70,11 +69,6 @@ inline std::optional<std::size_t> ChooseSunLight(const DirectionalLightInfo* lig
 		}
 	}
 	return sun ? sun : brightest;
-}
-
-inline std::optional<std::size_t> ChooseSunLight(const std::vector<DirectionalLightInfo>& lights)
-{
-	return ChooseSunLight(lights.data(), lights.size());
 }
 
 /// The direction towards a directional light, world space: minus the way its light travels.
