@@ -65,7 +65,7 @@ card-fresh: build
 # Fresh clips of the other renderer (the sample renderer, which no student trains on) with
 # path-traced targets, each with its light: `make heldout-other OTHER_SEED=105` renders a city
 # downtown orbit at seed OTHER_SEED and a landscape alpine orbit at OTHER_SEED+1 into
-# data/other_renderer (~3 minutes). Stage 53 scored its students there: score a candidate with
+# data/other_renderer (~3 minutes). Stages 53-55 scored their students there: score a candidate with
 # `realmaster eval data/other_renderer/pt_<clip> --model PKG`.
 OTHER_SEED ?= 105
 OTHER := data/other_renderer
