@@ -83,7 +83,7 @@ def package_weights(package: Path, model) -> dict:
 
 def stage_record(run: dict) -> dict:
     """What a package keeps of one training stage (for the model card's lineage and licences)."""
-    keep = ("train", "model", "generators", "assets", "weathers", "init_from", "reinit_deep", "kept_lr_scale")
+    keep = ("train", "model", "generators", "assets", "weathers", "init_from", "reinit_deep", "kept_lr_scale", "soup")
     rec = {k: run[k] for k in keep if k in run}
     rec["sequences"] = list(run.get("sequences", []))
     return rec

@@ -297,6 +297,16 @@ def write_model_card(
             if pruned
             else []
         ),
+        *(
+            [
+                "- this export: a weight-space average of students fine-tuned from one starting point (models/training/soup.py;"
+                " WiSE-FT / model soups), no training of its own: "
+                + "; ".join(f"{r['source']} x {r['weight']:.3f}" for r in run["soup"])
+                + ". The first fine-tune's settings:"
+            ]
+            if run.get("soup")
+            else []
+        ),
         f"- config {tr['name']}: {tr['steps']} steps (exported at step {step}), batch {tr['batch']} pairs of",
         f"  {tr['crop']}x{tr['crop']} crops, AdamW lr {tr['lr']} (warm-up {tr['warmup']}, cosine to 5 %), weight decay",
         f"  {tr['weight_decay']}, grad clip {tr['grad_clip']}, seed {tr['seed']}, {tr['precision']} autocast, channels_last, CPU",

@@ -284,6 +284,35 @@ def atomic_save(obj: Any, path: Path) -> None:
         os.close(dfd)
 
 
+def weights_from_package(package: Path, model) -> tuple[dict, Any, str]:
+    """`model`'s state dict from the exported package `package` (its model.onnx), carried over
+    the changes a fine-tune may make to the package's student: the sun's inputs added (at zero
+    weight), the deep path pruned, the affine transform lifted to grid bins and a global path (at
+    zero). Returns the weights, the unpruned student where the deep path was pruned (to check the
+    pruning on a batch) or None, and how the weights were carried (for the log)."""
+    from export import package_weights
+    from model import Student, lift_sun, lift_to_grid, prune_deep_path
+
+    model_cfg = model.cfg
+    try:
+        return package_weights(package, model), None, ""
+    except DataError:
+        if model_cfg.sun_dim:
+            plain = Student(replace(model_cfg, sun_dim=0, light_planes=False, light_gain=1.0))
+            plain.load_state_dict(package_weights(package, plain))
+            return lift_sun(plain.state_dict(), model), None, ", reading the sun from now on"
+        if not model_cfg.deep_path:
+            full = Student(replace(model_cfg, deep_path=True))
+            full.load_state_dict(package_weights(package, full))
+            return prune_deep_path(full.state_dict(), model), full, " without its deep path"
+        if model_cfg.grid_bins == 1 and not model_cfg.global_context:
+            raise
+        # a plain affine package: its transform in every bin, the global path at zero
+        flat = Student(replace(model_cfg, grid_bins=1, global_context=False))
+        how = f", lifted to {model_cfg.grid_bins} grid bin(s), global path {model_cfg.global_context}"
+        return lift_to_grid(package_weights(package, flat), model), None, how
+
+
 def save_checkpoint(workdir: Path, step: int, model, opt, run: dict, keep: int, disc=None, opt_d=None) -> Path:
     import torch
 
@@ -520,7 +549,7 @@ def train(args: argparse.Namespace) -> int:
 
     from data import DataConfig, TrainingData, item_probabilities, validate_training_set
     from losses import LossWeights, total_loss, trust_target
-    from model import DEEP_PATH, Student, StudentConfig, count_parameters, lift_sun, lift_to_grid, prune_deep_path, reinit_deep_path, watch_deep_path
+    from model import DEEP_PATH, Student, StudentConfig, count_parameters, lift_to_grid, prune_deep_path, reinit_deep_path, watch_deep_path
     from prompts import prompt_table
 
     cfg = resolve_config(args)
@@ -595,29 +624,9 @@ def train(args: argparse.Namespace) -> int:
     if args.init_from is not None and state is None:
         if args.init_from.is_dir() or args.init_from.suffix == ".onnx":
             # an exported package (its checkpoint may be gone): the weights from its model.onnx
-            from export import package_weights
-
-            try:
-                model.load_state_dict(package_weights(args.init_from, model))
-                print(f"initialised from the package {args.init_from}")
-            except DataError:
-                if model_cfg.sun_dim:
-                    plain = Student(replace(model_cfg, sun_dim=0, light_planes=False, light_gain=1.0))
-                    plain.load_state_dict(package_weights(args.init_from, plain))
-                    model.load_state_dict(lift_sun(plain.state_dict(), model))
-                    print(f"initialised from the package {args.init_from}, reading the sun from now on")
-                elif not model_cfg.deep_path:
-                    pruned_from = Student(replace(model_cfg, deep_path=True))
-                    pruned_from.load_state_dict(package_weights(args.init_from, pruned_from))
-                    model.load_state_dict(prune_deep_path(pruned_from.state_dict(), model))
-                    print(f"initialised from the package {args.init_from} without its deep path")
-                elif model_cfg.grid_bins == 1 and not model_cfg.global_context:
-                    raise
-                else:
-                    # a plain affine package: its transform in every bin, the global path at zero
-                    flat = Student(replace(model_cfg, grid_bins=1, global_context=False))
-                    model.load_state_dict(lift_to_grid(package_weights(args.init_from, flat), model))
-                    print(f"initialised from the package {args.init_from}, lifted to {model_cfg.grid_bins} grid bin(s), global path {model_cfg.global_context}")
+            package_state, pruned_from, how = weights_from_package(args.init_from, model)
+            model.load_state_dict(package_state)
+            print(f"initialised from the package {args.init_from}{how}")
         elif not args.init_from.is_file():
             raise DataError(f"--init-from {args.init_from} does not exist", "pass a step_*.pt from another run's checkpoints/ or a model package folder")
         else:
