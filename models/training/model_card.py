@@ -170,6 +170,12 @@ def lineage(run: dict) -> tuple[list[dict], list[str]]:
     return list(reversed(chain)), missing
 
 
+def soup_ingredient(r: dict) -> str:
+    """One ingredient of a weight-space average (soup.py's run["soup"]), as the card names it."""
+    version = f" ({r['version']})" if r.get("version") else ""
+    return f"{r['source']}{version} x {r['weight']:.3f}"
+
+
 def _is_pruning(r: dict) -> bool:
     """A stage that only removed a dead deep path (train.py --arch affine-shallow --steps 0)."""
     return r["train"]["steps"] == 0 and r.get("model", {}).get("deep_path") is False and bool(r.get("init_from"))
@@ -301,7 +307,7 @@ def write_model_card(
             [
                 "- this export: a weight-space average of students fine-tuned from one starting point (models/training/soup.py;"
                 " WiSE-FT / model soups), no training of its own: "
-                + "; ".join(f"{r['source']} x {r['weight']:.3f}" for r in run["soup"])
+                + "; ".join(soup_ingredient(r) for r in run["soup"])
                 + ". The first fine-tune's settings:"
             ]
             if run.get("soup")

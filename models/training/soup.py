@@ -86,6 +86,15 @@ def package_config(path: Path) -> dict:
     return stages[-1]["model"]
 
 
+def package_version(path: Path) -> str | None:
+    """The package's model_version (its folder may later hold another version: the recipe keeps this one)."""
+    manifest = (path if path.is_dir() else path.parent) / "manifest.json"
+    try:
+        return json.loads(manifest.read_text()).get("model_version")
+    except (OSError, ValueError):
+        return None
+
+
 def make_soup(ingredients: list[Ingredient]) -> dict:
     """The averaged student as a checkpoint dict (step 0, no optimizer state) whose run record is
     the first checkpoint's (or the first package's last stage) with the recipe under "soup"."""
@@ -114,7 +123,7 @@ def make_soup(ingredients: list[Ingredient]) -> dict:
         share = ing.weight / total
         if state is None:
             weights, _, how = weights_from_package(ing.path, target)
-            recipe.append({"source": str(ing.path), "weight": share, "kind": "package", "carried": how.lstrip(", ") or None})
+            recipe.append({"source": str(ing.path), "weight": share, "kind": "package", "version": package_version(ing.path), "carried": how.lstrip(", ") or None})
         else:
             if state["run"]["model"] != cfg_dict:
                 raise DataError(
@@ -147,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("ingredients", nargs="+", type=parse_ingredient, metavar="PATH[=WEIGHT]", help="checkpoints, workdirs or packages with their shares")
     ap.add_argument("--out", type=Path, required=True, help="the checkpoint to write (export it with export.py --checkpoint)")
     args = ap.parse_args(argv)
+    from model_card import soup_ingredient
     from train import atomic_save
 
     try:
@@ -156,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(state, args.out)
-    shares = ", ".join(f"{r['source']} x {r['weight']:.3f}" for r in state["run"]["soup"])
+    shares = ", ".join(soup_ingredient(r) for r in state["run"]["soup"])
     print(f"wrote {args.out}: {shares}")
     return 0
 

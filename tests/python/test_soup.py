@@ -76,6 +76,11 @@ def test_a_package_without_the_sun_joins_a_light_soup_at_zero_light_weight(tmp_p
         if b[k].shape == t[k].shape:  # every weight the light planes do not widen
             assert torch.allclose(got[k], 0.5 * (b[k] + t[k]), atol=1e-7), k
     assert state["run"]["soup"][0]["kind"] == "package" and "sun" in state["run"]["soup"][0]["carried"]
+    # The recipe keeps the package's version: its folder may hold another one later.
+    assert state["run"]["soup"][0]["version"] is None  # this bare package has no manifest
+    (pkg / "manifest.json").write_text(json.dumps({"model_version": "1.2.3"}))
+    again = soup.make_soup([soup.Ingredient(pkg, 0.5), soup.Ingredient(ckpt, 0.5)])
+    assert again["run"]["soup"][0]["version"] == "1.2.3"
 
 
 def test_the_soup_exports_as_a_package_whose_card_names_the_recipe(tmp_path: Path, capsys) -> None:
