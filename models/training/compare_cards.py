@@ -7,8 +7,10 @@ the (clip, prompt) pairs whose targets are path-traced (every table but the samp
 procedural-grade clip): beats pass-through, by >= 3 dB, mean PSNR, edge F >= the target's, VGG
 distance below pass-through's, KID below the engine frames', warping error <= 1.1x the target's,
 the runtime frame's sharpness >= 0.9x the target's (and the median ratio), pairs above the base; the
-mean PSNR of the sample renderer's pairs (both of its clips); and the guided upsample's ridge the
-card was made with ("-" for cards made before runtime_card.py recorded it, all at the default 1e-3).
+mean PSNR of the sample renderer's pairs (both of its clips); the guided upsample's ridge the
+card was made with ("-" for cards made before runtime_card.py recorded it, all at the default 1e-3);
+and the dark-frame figure (runtime_card.py --dark: the first clip re-exposed, model minus
+pass-through PSNR; "-" for cards made before it).
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ def pairs(package: Path) -> dict[tuple[str, str], dict]:
     return out
 
 
+def dark_gain(package: Path) -> str | None:
+    """The card's dark-frame figure as "+X.XX dB at -3 EV" (model minus pass-through), or None."""
+    path = package / "runtime_metrics.json" if package.is_dir() else package
+    d = json.loads(path.read_text()).get("dark")
+    return None if not d else f"{d['psnr'] - d['psnr_passthrough']:+.2f} at {d['exposure_ev']:+g} EV"
+
+
 def counts(p: dict[tuple[str, str], dict], base: dict[tuple[str, str], dict] | None) -> dict:
     pt = {k: v for k, v in p.items() if k[0] != PROCEDURAL}
     n = len(pt)
@@ -80,7 +89,7 @@ def row(name: str, c: dict) -> str:
     return (
         f"| {name} | {c['beats']} | {c['ge3']} | {c['mean']:.2f} | {c['edge_f']} | {f(c['vgg'])} | {f(c['kid'])} | {c['warp']} "
         f"| {c['sharp']}, {f(c['sharp_median'], '{:.2f}')} | {f(c['above_base'])} | {f(c['sample_renderer_mean'], '{:.2f}')} "
-        f"| {f(c['ridge'], '{:g}')} |"
+        f"| {f(c['ridge'], '{:g}')} | {f(c.get('dark'))} |"
     )
 
 
@@ -100,15 +109,15 @@ def main(argv: list[str] | None = None) -> int:
 def compare(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
     base = pairs(args.base)
     print("| package | beats pass-through | by >= 3 dB | mean PSNR | edge F >= target's | VGG < pass-through | KID < engine | warp <= 1.1x"
-          " | sharpness >= 0.9x, median | above base | sample renderer mean PSNR | ridge |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    print(row(f"{args.base} (base)", counts(base, None)))
+          " | sharpness >= 0.9x, median | above base | sample renderer mean PSNR | ridge | dark frame over pass-through |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(row(f"{args.base} (base)", {**counts(base, None), "dark": dark_gain(args.base)}))
     for spec in args.candidates:
         name, _, path = spec.partition("=")
         if not path:
             ap.error(f"candidate {spec!r}: write NAME=PACKAGE")
         cand = pairs(Path(path))
-        print(row(name, counts(cand, base)))
+        print(row(name, {**counts(cand, base), "dark": dark_gain(Path(path))}))
         if args.pairs:
             for k, v in sorted(cand.items()):
                 b = base.get(k)

@@ -63,3 +63,17 @@ def test_a_package_without_a_card_is_a_clear_error(tmp_path: Path, capsys) -> No
     (tmp_path / "unscored" / "runtime_metrics.json").write_text("{")
     assert compare_cards.main(["--base", str(base), f"X={tmp_path / 'unscored'}"]) == 2
     assert "is not JSON" in capsys.readouterr().err
+
+
+def test_the_dark_frame_figure_is_shown_where_the_card_has_it(tmp_path: Path, capsys) -> None:
+    base = card(tmp_path, "base", [("heldout_pathtrace_a", [pair("clear", 25.0, 20.0)], None)])
+    cand = card(tmp_path, "cand", [("heldout_pathtrace_a", [pair("clear", 25.0, 20.0)], None)])
+    m = json.loads((cand / "runtime_metrics.json").read_text())
+    m["dark"] = {"exposure_ev": -3.0, "weather": "clear", "psnr": 29.59, "psnr_passthrough": 28.85}
+    (cand / "runtime_metrics.json").write_text(json.dumps(m))
+    assert compare_cards.dark_gain(base) is None  # a card from before runtime_card.py --dark
+    assert compare_cards.dark_gain(cand) == "+0.74 at -3 EV"
+    assert compare_cards.main(["--base", str(base), f"cand={cand}"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("| dark frame over pass-through |")
+    assert out[2].endswith("| - |") and out[3].endswith("| +0.74 at -3 EV |")

@@ -36,3 +36,15 @@ def test_the_cards_text_names_the_ridge_its_runs_used() -> None:
         text = runtime_card.section(m)
         # Once where the runs are described, once beside the sharpness it decides.
         assert text.count(shown) == 2, text
+
+
+def test_the_cards_text_states_the_dark_frame_figure_when_it_was_scored() -> None:
+    m = json.loads((SHIPPED / "runtime_metrics.json").read_text())
+    m["upsample_eps"] = 1e-3  # a card from before runtime_card.py recorded the ridge: the default
+    m["dark"] = None
+    assert "re-exposed" not in runtime_card.section(m)
+    m["dark"] = {"exposure_ev": -3.0, "weather": "clear", "psnr": 30.73, "psnr_passthrough": 28.85, "ssim": 0.9, "ssim_passthrough": 0.9,
+                 "mean_output": 0.18, "mean_input": 0.19}
+    text = runtime_card.section(m)
+    assert "clear pairs with the engine frames and the targets re-exposed by -3 stops" in text
+    assert "PSNR 30.73 dB against 28.85 for pass-through" in text

@@ -4,7 +4,7 @@ use crate::render::{fit_model_size, session_config};
 use crate::{LookArgs, ModelArgs};
 use anyhow::{bail, Result};
 use clap::Args;
-use realmaster::metrics::{evaluate_sequence, WeatherScores};
+use realmaster::metrics::{evaluate_sequence_exposed, Exposure, WeatherScores};
 use realmaster::sequence::Sequence;
 use realmaster::{Mode, OwnedFrame};
 use std::path::PathBuf;
@@ -21,6 +21,10 @@ pub struct EvalArgs {
     pub look: LookArgs,
     #[command(flatten)]
     pub model: ModelArgs,
+    /// Re-expose the engine frames and the targets alike by this many stops of linear light
+    /// (-3: an engine that renders 8x darker, as Bevy's street is against the training renders).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub exposure: f32,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -39,6 +43,13 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     if weathers.is_empty() {
         bail!("{} has no target frames to score against (fix: pass a sequence whose sequence.json lists \"targets\")", a.sequence.display());
     }
+    let exposure = match Exposure::stops(a.exposure) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: --exposure: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let mut config = match session_config(&a.model, &a.look, Mode::Cinematic, "", 1.0) {
         Ok(c) => c,
         Err(e) => {
@@ -49,13 +60,14 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     let mut first = OwnedFrame::default();
     seq.load_frame_into(0, &mut first)?;
     fit_model_size(&mut config, (first.width, first.height));
-    let scores = evaluate_sequence(&config, &seq, &weathers)?;
+    let scores = evaluate_sequence_exposed(&config, &seq, &weathers, exposure)?;
     if a.json {
         let doc = serde_json::json!({
             "sequence": a.sequence.display().to_string(),
             "model_size": config.model_size,
             "upsample_eps": config.upsample_eps,
             "temporal_alpha": config.temporal_alpha,
+            "exposure_ev": exposure.ev(),
             "weathers": scores,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);

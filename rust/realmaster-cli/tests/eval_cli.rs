@@ -1,6 +1,6 @@
-//! `realmaster eval --json` on a bundled held-out clip: the report names the ridge and the temporal
-//! weight it ran with, and the values asked for are the ones that ran (their scores differ from the
-//! defaults'); a temporal weight outside its range is refused.
+//! `realmaster eval --json` on a bundled held-out clip: the report names the ridge, the temporal
+//! weight and the exposure it ran with, and the values asked for are the ones that ran (their scores
+//! differ from the defaults'); a temporal weight or exposure outside its range is refused.
 
 mod common;
 
@@ -74,6 +74,50 @@ fn a_temporal_weight_outside_its_range_is_refused_with_the_range() {
         assert!(
             err.contains("0.01..1") || err.contains("not a number"),
             "--temporal-alpha {bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_exposure_darkens_the_engine_frames_and_the_targets_alike() {
+    let default = eval_json(&[]);
+    let dark = eval_json(&["--exposure", "-3"]);
+    let ev = |d: &serde_json::Value| d["exposure_ev"].as_f64();
+    assert_eq!(ev(&default), Some(0.0));
+    assert_eq!(ev(&dark), Some(-3.0));
+    let frame0 = |d: &serde_json::Value, k: &str| {
+        d["weathers"][0]["per_frame"][0][k]
+            .as_f64()
+            .expect("per-frame mean")
+    };
+    // -3 stops is 1/8 of the linear light: in sRGB a mid grey drops to about half, so both means
+    // must fall well below their undarkened values, by a similar factor.
+    for k in ["mean_input", "mean_target"] {
+        let ratio = frame0(&dark, k) / frame0(&default, k);
+        assert!((0.25..0.7).contains(&ratio), "{k}: ratio {ratio}");
+    }
+    let pass = |d: &serde_json::Value| d["weathers"][0]["psnr_passthrough"].as_f64().expect("psnr");
+    assert_ne!(
+        pass(&default),
+        pass(&dark),
+        "the pass-through is scored on the darkened pair"
+    );
+}
+
+#[test]
+fn an_exposure_outside_its_range_is_refused_with_the_range() {
+    for bad in ["11", "-20", "nan"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_realmaster"))
+            .current_dir(repo())
+            .args(["eval", "samples/heldout_pathtrace_harbor_loop"])
+            .args(["--exposure", bad])
+            .output()
+            .expect("realmaster runs");
+        assert_eq!(out.status.code(), Some(2), "--exposure {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("between -10 and 10"),
+            "--exposure {bad}: {err}"
         );
     }
 }

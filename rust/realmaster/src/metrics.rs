@@ -385,6 +385,83 @@ pub struct FrameScore {
     pub mean_target: f64,
 }
 
+/// A re-exposure of a sequence's engine frames and targets alike, in stops of linear light: the
+/// same scene as an engine that renders darker or brighter (Bevy's street is about 3 stops below
+/// the path tracer's training renders). Only finite values in [-10, 10] exist.
+#[derive(Clone, Copy, Debug, PartialEq, Default, Serialize)]
+pub struct Exposure(f32);
+
+impl Exposure {
+    /// The sequence as it is.
+    pub const NONE: Exposure = Exposure(0.0);
+
+    pub fn stops(ev: f32) -> Result<Exposure> {
+        if !(ev.is_finite() && (-10.0..=10.0).contains(&ev)) {
+            return Err(Error::config(
+                format!("exposure {ev} stops is out of range"),
+                "pass a number of stops between -10 and 10 (e.g. -3 for an engine 8x darker)",
+            ));
+        }
+        Ok(Exposure(ev))
+    }
+
+    pub fn ev(self) -> f32 {
+        self.0
+    }
+
+    fn gain(self) -> f32 {
+        self.0.exp2()
+    }
+
+    /// An sRGB value (0..1) re-exposed: decoded, scaled in linear light, encoded and clipped.
+    fn srgb(self, v: f32) -> f32 {
+        linear_to_srgb(srgb_to_linear(v) * self.gain()).min(1.0)
+    }
+
+    /// The engine frame's colour re-exposed in place: 8-bit sRGB through a table (rounded to the
+    /// nearest byte, alpha kept), linear float formats scaled.
+    fn apply_to_frame(self, f: &mut OwnedFrame) {
+        if self.0 == 0.0 {
+            return;
+        }
+        match f.format {
+            ColorFormat::Rgba8Srgb | ColorFormat::Bgra8Srgb => {
+                let table: Vec<u8> = (0..256)
+                    .map(|b| (self.srgb(b as f32 / 255.0) * 255.0).round() as u8)
+                    .collect();
+                for p in f.color.chunks_exact_mut(4) {
+                    for c in &mut p[..3] {
+                        *c = table[*c as usize];
+                    }
+                }
+            }
+            ColorFormat::Rgba32Float => {
+                for p in f.color.chunks_exact_mut(16) {
+                    for c in p[..12].chunks_exact_mut(4) {
+                        let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]) * self.gain();
+                        c.copy_from_slice(&v.to_le_bytes());
+                    }
+                }
+            }
+            ColorFormat::Rgba16Float => {
+                for p in f.color.chunks_exact_mut(8) {
+                    for c in p[..6].chunks_exact_mut(2) {
+                        let v = half::f16::from_le_bytes([c[0], c[1]]).to_f32() * self.gain();
+                        c.copy_from_slice(&half::f16::from_f32(v).to_le_bytes());
+                    }
+                }
+            }
+        }
+    }
+
+    /// A target (sRGB 0..1) re-exposed in place, unquantised.
+    fn apply_to_target(self, t: &mut ImageF32) {
+        if self.0 != 0.0 {
+            t.data.iter_mut().for_each(|v| *v = self.srgb(*v));
+        }
+    }
+}
+
 /// Run `seq` through a cinematic session per weather (the preset of that name, strength 1) and
 /// score every frame against the sequence's target for that weather. `config` supplies the model
 /// and EP; its mode, prompt and strength are overridden.
@@ -392,6 +469,18 @@ pub fn evaluate_sequence(
     config: &SessionConfig,
     seq: &Sequence,
     weathers: &[String],
+) -> Result<Vec<WeatherScores>> {
+    evaluate_sequence_exposed(config, seq, weathers, Exposure::NONE)
+}
+
+/// [`evaluate_sequence`] with the engine frames and the targets re-exposed by `exposure` (the
+/// relation between them kept): how the model holds up on an engine that renders darker or
+/// brighter than the sequence.
+pub fn evaluate_sequence_exposed(
+    config: &SessionConfig,
+    seq: &Sequence,
+    weathers: &[String],
+    exposure: Exposure,
 ) -> Result<Vec<WeatherScores>> {
     let available: Vec<&str> = seq.target_prompts();
     let sky_depth = seq
@@ -430,6 +519,7 @@ pub fn evaluate_sequence(
         for i in 0..n {
             // load_frame_into sets camera_cut, which resets the session's history at cuts.
             seq.load_frame_into(i, &mut frame)?;
+            exposure.apply_to_frame(&mut frame);
             session.submit(&frame.as_frame_ref())?;
             session.latest_output(&mut out);
             if !out.enhanced {
@@ -443,7 +533,8 @@ pub fn evaluate_sequence(
                 ));
             }
             let o = output_image(&out)?;
-            let t = seq.load_target(weather, i)?;
+            let mut t = seq.load_target(weather, i)?;
+            exposure.apply_to_target(&mut t);
             let input = input_image(&frame)?;
             let (p, bp) = (psnr(&o, &t)?, psnr(&input, &t)?);
             psnr_sum += p;
@@ -559,6 +650,72 @@ fn plane_image(bytes: &[u8], w: u32, h: u32, channels: u32) -> ImageF32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exposure_scales_linear_light_in_every_colour_format() {
+        assert!(Exposure::stops(f32::NAN).is_err());
+        assert!(Exposure::stops(10.5).is_err());
+        let e = Exposure::stops(-3.0).expect("in range");
+        // 8-bit sRGB: white becomes 1/8 of the light (sRGB 0.3886 -> byte 99), black stays, alpha kept.
+        let mut f = OwnedFrame {
+            width: 2,
+            height: 1,
+            format: ColorFormat::Rgba8Srgb,
+            color: vec![255, 255, 255, 77, 0, 128, 255, 200],
+            ..Default::default()
+        };
+        e.apply_to_frame(&mut f);
+        assert_eq!(f.color[..4], [99, 99, 99, 77]);
+        assert_eq!(f.color[4], 0);
+        assert_eq!(f.color[7], 200);
+        let back = srgb_to_linear(f.color[5] as f32 / 255.0) / srgb_to_linear(128.0 / 255.0);
+        assert!((back - 0.125).abs() < 0.01, "{back}");
+        // Linear floats: scaled exactly, alpha kept.
+        let px = [0.5f32, 2.0, 0.0, 0.25];
+        let mut f32s = OwnedFrame {
+            width: 1,
+            height: 1,
+            format: ColorFormat::Rgba32Float,
+            color: px.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        };
+        e.apply_to_frame(&mut f32s);
+        let got: Vec<f32> = f32s
+            .color
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        assert_eq!(got, vec![0.0625, 0.25, 0.0, 0.25]);
+        let mut f16s = OwnedFrame {
+            width: 1,
+            height: 1,
+            format: ColorFormat::Rgba16Float,
+            color: px
+                .iter()
+                .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                .collect(),
+            ..Default::default()
+        };
+        e.apply_to_frame(&mut f16s);
+        let got: Vec<f32> = f16s
+            .color
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect();
+        assert_eq!(got, vec![0.0625, 0.25, 0.0, 0.25]);
+        // A target: the same curve, unquantised; +1 stop clips at white.
+        let mut t = ImageF32::new(1, 1, 3);
+        t.data.copy_from_slice(&[1.0, 0.5, 0.0]);
+        e.apply_to_target(&mut t);
+        assert!((t.data[0] - linear_to_srgb(0.125)).abs() < 1e-6);
+        let mut w = ImageF32::new(1, 1, 3);
+        w.data.copy_from_slice(&[1.0, 0.9, 0.0]);
+        Exposure::stops(1.0)
+            .expect("in range")
+            .apply_to_target(&mut w);
+        assert_eq!(w.data[0], 1.0);
+        assert_eq!(w.data[1], 1.0);
+    }
 
     /// A 3-channel image with a vertical step at `edge_x` and a slight gradient.
     fn step(w: u32, h: u32, edge_x: u32) -> ImageF32 {
