@@ -176,6 +176,13 @@ def soup_ingredient(r: dict) -> str:
     return f"{r['source']}{version} x {r['weight']:.3f}"
 
 
+def _soup_note(r: dict) -> str:
+    """The stage table's note on a stage that averaged students (soup.py) instead of training."""
+    if not r.get("soup"):
+        return ""
+    return f" (weight average of {len(r['soup'])} students, no training of its own; steps: its first fine-tune's)"
+
+
 def _is_pruning(r: dict) -> bool:
     """A stage that only removed a dead deep path (train.py --arch affine-shallow --steps 0)."""
     return r["train"]["steps"] == 0 and r.get("model", {}).get("deep_path") is False and bool(r.get("init_from"))
@@ -429,7 +436,7 @@ def write_model_card(
         a = r.get("assets")
         lines.append(
             f"| {i + 1}{' (this export)' if r is run else ''} | {r['train']['name']}"
-            f"{' (deep path pruned, no training)' if _is_pruning(r) else ''} | {r['train']['steps']} |"
+            f"{' (deep path pruned, no training)' if _is_pruning(r) else ''}{_soup_note(r)} | {r['train']['steps']} |"
             f" {r.get('sequence_count') or len(r['sequences'])} | {', '.join(g)} |"
             f" {', '.join(a) if a else ('procedural only' if a is not None else 'not recorded')} |"
         )

@@ -93,6 +93,7 @@ def test_the_soup_exports_as_a_package_whose_card_names_the_recipe(tmp_path: Pat
     assert validate_package(pkg) == []
     card = (pkg / "MODEL_CARD.md").read_text()
     assert "weight-space average" in card and f"{pa} x 0.500" in card
+    assert "(weight average of 2 students, no training of its own" in card  # the stage table says so too
     stages = json.loads((pkg / "lineage.json").read_text())["stages"]
     assert [r["source"] for r in stages[-1]["soup"]] == [str(pa), str(pb)]
     # The exported graph computes the averaged student.
