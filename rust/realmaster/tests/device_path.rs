@@ -196,6 +196,8 @@ struct HostFrames {
     depth: wgpu::Texture,
     normals: wgpu::Texture,
     motion: wgpu::Texture,
+    /// The frame's sun as the sequence gives it, passed as a host passes its scene's light.
+    light: Option<realmaster::SceneLight>,
 }
 
 fn host_frames(ctx: &GpuContext, f: &realmaster::OwnedFrame) -> HostFrames {
@@ -228,6 +230,7 @@ fn host_frames(ctx: &GpuContext, f: &realmaster::OwnedFrame) -> HostFrames {
             &f.motion,
             SAMPLED,
         ),
+        light: f.light,
     }
 }
 
@@ -266,7 +269,7 @@ fn run_device_mode(seq: &Sequence, deferred: bool) -> (Vec<Vec<u8>>, Vec<u64>) {
             normals: Some((&hf.normals, NormalEncoding::View)),
             motion: Some((&hf.motion, MotionEncoding::PixelsToPrevious)),
             camera_cut: false,
-            light: None,
+            light: hf.light,
         };
         let r = if deferred {
             let (r, buffers) = s.process_deferred(&frame, &out);
