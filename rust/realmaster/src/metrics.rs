@@ -388,7 +388,7 @@ pub struct FrameScore {
 /// A re-exposure of a sequence's engine frames and targets alike, in stops of linear light: the
 /// same scene as an engine that renders darker or brighter (Bevy's street is about 3 stops below
 /// the path tracer's training renders). Only finite values in [-10, 10] exist.
-#[derive(Clone, Copy, Debug, PartialEq, Default, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Exposure(f32);
 
 impl Exposure {
@@ -418,17 +418,20 @@ impl Exposure {
         linear_to_srgb(srgb_to_linear(v) * self.gain()).min(1.0)
     }
 
+    /// Every 8-bit sRGB value re-exposed, rounded to the nearest byte.
+    fn srgb8_table(self) -> [u8; 256] {
+        std::array::from_fn(|b| (self.srgb(b as f32 / 255.0) * 255.0).round() as u8)
+    }
+
     /// The engine frame's colour re-exposed in place: 8-bit sRGB through a table (rounded to the
     /// nearest byte, alpha kept), linear float formats scaled.
-    fn apply_to_frame(self, f: &mut OwnedFrame) {
+    pub fn apply_to_frame(self, f: &mut OwnedFrame) {
         if self.0 == 0.0 {
             return;
         }
         match f.format {
             ColorFormat::Rgba8Srgb | ColorFormat::Bgra8Srgb => {
-                let table: Vec<u8> = (0..256)
-                    .map(|b| (self.srgb(b as f32 / 255.0) * 255.0).round() as u8)
-                    .collect();
+                let table = self.srgb8_table();
                 for p in f.color.chunks_exact_mut(4) {
                     for c in &mut p[..3] {
                         *c = table[*c as usize];
@@ -455,7 +458,7 @@ impl Exposure {
     }
 
     /// A target (sRGB 0..1) re-exposed in place, unquantised.
-    fn apply_to_target(self, t: &mut ImageF32) {
+    pub fn apply_to_target(self, t: &mut ImageF32) {
         if self.0 != 0.0 {
             t.data.iter_mut().for_each(|v| *v = self.srgb(*v));
         }

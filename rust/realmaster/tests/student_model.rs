@@ -174,11 +174,11 @@ fn free_text_lands_on_the_matching_preset() {
 /// trained with exposure augmentation, 31.1).
 #[test]
 fn a_dark_engine_frame_stays_closer_to_its_darkened_target_than_pass_through() {
-    use realmaster::frame::{linear_to_srgb, srgb_to_linear};
+    use realmaster::frame::srgb_to_linear;
+    use realmaster::metrics::Exposure;
     let seq =
         Sequence::open(root().join("samples/heldout_pathtrace_harbor_orbit")).expect("sample");
-    let gain = 0.125f32; // -3 EV in linear light
-    let darken = |v: f32| linear_to_srgb(srgb_to_linear(v) * gain);
+    let dark = Exposure::stops(-3.0).expect("in range"); // 1/8 of the light
     let s = Session::new(SessionConfig {
         prompt: "clear".into(),
         model_size: Some((256, 144)),
@@ -194,16 +194,13 @@ fn a_dark_engine_frame_stays_closer_to_its_darkened_target_than_pass_through() {
             realmaster::ColorFormat::Rgba8Srgb,
             "the clip is 8-bit sRGB"
         );
-        for p in f.color.chunks_exact_mut(4) {
-            for c in &mut p[..3] {
-                *c = (darken(*c as f32 / 255.0) * 255.0).round() as u8;
-            }
-        }
+        dark.apply_to_frame(&mut f);
         s.submit(&f.as_frame_ref()).expect("submit");
         let mut o = realmaster::OutputFrame::default();
         s.latest_output(&mut o);
         assert!(o.enhanced, "frame {i}: {:?}", s.health());
-        let target = seq.load_target("clear", i).expect("target");
+        let mut target = seq.load_target("clear", i).expect("target");
+        dark.apply_to_target(&mut target);
         for ((t, po), pi) in target
             .data
             .chunks_exact(3)
@@ -211,7 +208,7 @@ fn a_dark_engine_frame_stays_closer_to_its_darkened_target_than_pass_through() {
             .zip(f.color.chunks_exact(4))
         {
             for c in 0..3 {
-                let t = darken(t[c]) as f64;
+                let t = t[c] as f64;
                 let (vo, vi) = (po[c] as f64 / 255.0, pi[c] as f64 / 255.0);
                 out_err += (vo - t).powi(2);
                 pass_err += (vi - t).powi(2);
