@@ -27,15 +27,19 @@ PROCEDURAL = "heldout_downtown_orbit"  # the sample renderer's own grade: not a 
 SAMPLE_RENDERER = ("heldout_downtown_orbit", "heldout_downtown_orbit_pathtraced")
 
 
-def pairs(package: Path) -> dict[tuple[str, str], dict]:
-    """(clip, weather) -> the eval figures merged with the look figures, from a package's card."""
+def card(package: Path) -> dict:
+    """A package's runtime card (its runtime_metrics.json, or that file itself)."""
     path = package / "runtime_metrics.json" if package.is_dir() else package
     if not path.is_file():
         raise DataError(f"{path} does not exist", "score the package first: runtime_card.py --package PKG --look ...")
     try:
-        m = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise DataError(f"{path} is not JSON ({e})", "re-run runtime_card.py on the package") from e
+
+
+def pairs(m: dict) -> dict[tuple[str, str], dict]:
+    """(clip, weather) -> the eval figures merged with the look figures, from a runtime card."""
     out = {}
     ridge = m.get("upsample_eps")  # cards made before runtime_card.py recorded it: the default
     for t in m["tables"]:
@@ -51,10 +55,9 @@ def pairs(package: Path) -> dict[tuple[str, str], dict]:
     return out
 
 
-def dark_gain(package: Path) -> str | None:
-    """The card's dark-frame figure as "+X.XX dB at -3 EV" (model minus pass-through), or None."""
-    path = package / "runtime_metrics.json" if package.is_dir() else package
-    d = json.loads(path.read_text()).get("dark")
+def dark_gain(m: dict) -> str | None:
+    """A runtime card's dark-frame figure as "+X.XX at -3 EV" (model minus pass-through), or None."""
+    d = m.get("dark")
     return None if not d else f"{d['psnr'] - d['psnr_passthrough']:+.2f} at {d['exposure_ev']:+g} EV"
 
 
@@ -107,17 +110,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def compare(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
-    base = pairs(args.base)
+    base_card = card(args.base)
+    base = pairs(base_card)
     print("| package | beats pass-through | by >= 3 dB | mean PSNR | edge F >= target's | VGG < pass-through | KID < engine | warp <= 1.1x"
           " | sharpness >= 0.9x, median | above base | sample renderer mean PSNR | ridge | dark frame over pass-through |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    print(row(f"{args.base} (base)", {**counts(base, None), "dark": dark_gain(args.base)}))
+    print(row(f"{args.base} (base)", {**counts(base, None), "dark": dark_gain(base_card)}))
     for spec in args.candidates:
         name, _, path = spec.partition("=")
         if not path:
             ap.error(f"candidate {spec!r}: write NAME=PACKAGE")
-        cand = pairs(Path(path))
-        print(row(name, {**counts(cand, base), "dark": dark_gain(Path(path))}))
+        cand_card = card(Path(path))
+        cand = pairs(cand_card)
+        print(row(name, {**counts(cand, base), "dark": dark_gain(cand_card)}))
         if args.pairs:
             for k, v in sorted(cand.items()):
                 b = base.get(k)

@@ -38,7 +38,7 @@ def test_counts_follow_the_candidate_table_rules(tmp_path: Path) -> None:
         ("heldout_downtown_orbit", [pair("clear", 10.0, 30.0)], None),  # procedural grade: not counted
         ("heldout_downtown_orbit_pathtraced", [pair("clear", 22.0, 21.0, warp_error=0.011)], None),
     ])
-    c = compare_cards.counts(compare_cards.pairs(base), None)
+    c = compare_cards.counts(compare_cards.pairs(compare_cards.card(base)), None)
     assert c["pairs"] == 3
     assert (c["beats"], c["ge3"], c["edge_f"], c["vgg"], c["kid"], c["warp"]) == (2, 1, 2, 1, 1, 2)
     assert c["sharp"] == 2 and abs(c["sharp_median"] - 1.0) < 1e-9  # 0.8x on the fog pair
@@ -49,7 +49,7 @@ def test_counts_follow_the_candidate_table_rules(tmp_path: Path) -> None:
         ("heldout_pathtrace_a", [pair("clear", 24.5, 20.0), pair("fog", 18.0, 20.0)], None),
         ("heldout_downtown_orbit_pathtraced", [pair("clear", 22.0, 21.0)], None),
     ], ridge=1e-5)
-    c2 = compare_cards.counts(compare_cards.pairs(cand), compare_cards.pairs(base))
+    c2 = compare_cards.counts(compare_cards.pairs(compare_cards.card(cand)), compare_cards.pairs(compare_cards.card(base)))
     assert c2["above_base"] == 1 and c2["vgg"] is None and c2["kid"] is None and c2["ridge"] == 1e-5
     assert compare_cards.main(["--base", str(base), f"cand={cand}"]) == 0
 
@@ -71,8 +71,8 @@ def test_the_dark_frame_figure_is_shown_where_the_card_has_it(tmp_path: Path, ca
     m = json.loads((cand / "runtime_metrics.json").read_text())
     m["dark"] = {"exposure_ev": -3.0, "weather": "clear", "psnr": 29.59, "psnr_passthrough": 28.85}
     (cand / "runtime_metrics.json").write_text(json.dumps(m))
-    assert compare_cards.dark_gain(base) is None  # a card from before runtime_card.py --dark
-    assert compare_cards.dark_gain(cand) == "+0.74 at -3 EV"
+    assert compare_cards.dark_gain(compare_cards.card(base)) is None  # a card from before runtime_card.py --dark
+    assert compare_cards.dark_gain(compare_cards.card(cand)) == "+0.74 at -3 EV"
     assert compare_cards.main(["--base", str(base), f"cand={cand}"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith("| dark frame over pass-through |")
