@@ -60,17 +60,22 @@ fn the_report_names_the_temporal_weight_that_ran() {
     );
 }
 
+/// `realmaster eval` on the clip with `flag value`: it must exit 2; returns what it printed.
+fn refused(flag: &str, value: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_realmaster"))
+        .current_dir(repo())
+        .args(["eval", "samples/heldout_pathtrace_harbor_loop"])
+        .args([flag, value])
+        .output()
+        .expect("realmaster runs");
+    assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn a_temporal_weight_outside_its_range_is_refused_with_the_range() {
     for bad in ["0", "1.5", "nan"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_realmaster"))
-            .current_dir(repo())
-            .args(["eval", "samples/heldout_pathtrace_harbor_loop"])
-            .args(["--temporal-alpha", bad])
-            .output()
-            .expect("realmaster runs");
-        assert_eq!(out.status.code(), Some(2), "--temporal-alpha {bad}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = refused("--temporal-alpha", bad);
         assert!(
             err.contains("0.01..1") || err.contains("not a number"),
             "--temporal-alpha {bad}: {err}"
@@ -107,14 +112,7 @@ fn an_exposure_darkens_the_engine_frames_and_the_targets_alike() {
 #[test]
 fn an_exposure_outside_its_range_is_refused_with_the_range() {
     for bad in ["11", "-20", "nan"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_realmaster"))
-            .current_dir(repo())
-            .args(["eval", "samples/heldout_pathtrace_harbor_loop"])
-            .args(["--exposure", bad])
-            .output()
-            .expect("realmaster runs");
-        assert_eq!(out.status.code(), Some(2), "--exposure {bad}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = refused("--exposure", bad);
         assert!(
             err.contains("between -10 and 10"),
             "--exposure {bad}: {err}"
