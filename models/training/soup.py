@@ -74,8 +74,8 @@ def load_checkpoint(path: Path) -> dict:
         raise DataError(f"{path} is not a readable checkpoint ({e})", "pass a step_*.pt written by train.py") from e
 
 
-def package_config(path: Path) -> dict:
-    """The student settings of an exported package, from its lineage.json's last stage."""
+def package_stage(path: Path) -> dict:
+    """The last training stage an exported package records (its lineage.json), settings included."""
     pkg = path if path.is_dir() else path.parent
     lin = pkg / "lineage.json"
     if not lin.is_file():
@@ -83,7 +83,7 @@ def package_config(path: Path) -> dict:
     stages = json.loads(lin.read_text()).get("stages") or []
     if not stages or "model" not in stages[-1]:
         raise DataError(f"{lin} records no stage", "put a checkpoint (or workdir) of the soup's architecture first")
-    return stages[-1]["model"]
+    return stages[-1]
 
 
 def package_version(path: Path) -> str | None:
@@ -111,10 +111,10 @@ def make_soup(ingredients: list[Ingredient]) -> dict:
         cfg_dict = first_ckpt["run"]["model"]
         run = copy.deepcopy(first_ckpt["run"])
     else:
-        cfg_dict = package_config(ingredients[0].path)
-        pkg = ingredients[0].path if ingredients[0].path.is_dir() else ingredients[0].path.parent
-        run = copy.deepcopy(json.loads((pkg / "lineage.json").read_text())["stages"][-1])
+        run = copy.deepcopy(package_stage(ingredients[0].path))
+        cfg_dict = run["model"]
     target = Student(StudentConfig.from_dict(cfg_dict))
+    want = target.state_dict()  # the soup's names, shapes and dtypes
     total = sum(ing.weight for ing in ingredients)
     acc: dict[str, torch.Tensor] = {}
     exact: dict[str, torch.Tensor] = {}
@@ -132,7 +132,6 @@ def make_soup(ingredients: list[Ingredient]) -> dict:
                 )
             weights = state["model"]
             recipe.append({"source": str(ing.path), "weight": share, "kind": "checkpoint", "step": int(state.get("step", 0)), "init_from": state["run"].get("init_from")})
-        want = target.state_dict()
         if set(weights) != set(want):
             raise DataError(f"{ing.path}: its weights do not match the soup's student", "average students of one architecture")
         for k, v in weights.items():
@@ -144,7 +143,6 @@ def make_soup(ingredients: list[Ingredient]) -> dict:
                 exact[k] = v.clone()
             elif not torch.equal(exact[k], v):
                 raise DataError(f"{ing.path}: integer buffer {k} differs between ingredients", "average students of one architecture and settings")
-    want = target.state_dict()
     soup = {k: (acc[k].to(want[k].dtype) if k in acc else exact[k]) for k in want}
     target.load_state_dict(soup)  # the averaged weights make a valid student of that architecture
     run["soup"] = recipe
