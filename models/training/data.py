@@ -21,8 +21,11 @@ temporal weight of 0 (the "previous" half then repeats frame t). Each batch depe
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -68,6 +71,12 @@ class DataConfig:
     # Values appended to each frame's prompt embedding (model.StudentConfig.sun_dim): 3 = its
     # engine-look sun in view space, 6 = that and the world's up direction (seqio.light_inputs).
     sun_input: int = 0
+    # Engine-look variants (<clip>__lookN, models.pathtrace --engine-looks) share their clip's targets,
+    # which the teacher exposed for the clip's own engine brightness: a look rendered a stop darker
+    # asks the student to lift it a stop, against what the exposure augmentation teaches. True: each
+    # look's targets are re-exposed as the teacher would have exposed them for that look (look_target_gain),
+    # so the looks teach grade and not exposure. Sun variants (--engine-sun-elev) keep theirs.
+    look_exposure_match: bool = False
 
 
 EXPOSURE_EV = (-3.0, 0.5)
@@ -85,6 +94,45 @@ def regain_srgb(x: np.ndarray, gain: float) -> np.ndarray:
     return linear_to_srgb(np.clip(srgb_to_linear(x) * gain, 0.0, 1.0))
 
 
+def look_target_gain(seq: Sequence) -> float:
+    """The gain on a look variant's targets (before the filmic curve) that the teacher's exposure rule
+    gives it: postprocess.clip_exposure scales a clip's targets with its engine frames' log-average
+    luminance, so a look's is its own over its clip's (meta engine_log_average of both). 1 for a clip
+    that is not a look and for a sun variant, whose targets are the ones lit by its own sun."""
+    look = seq.meta.get("engine_look")
+    base = seq.meta.get("look_of")
+    if not base or not isinstance(look, dict) or "sun_elevation_deg" in look:
+        return 1.0
+    base_json = seq.root.parent / str(base) / "sequence.json"
+    try:
+        own = float(seq.meta["engine_log_average"])
+        ref = float(json.loads(base_json.read_text())["meta"]["engine_log_average"])
+    except (OSError, KeyError, TypeError, ValueError) as e:
+        raise DataError(
+            f"{seq.root.name} is a look of {base}, but the two engine brightnesses cannot be read ({type(e).__name__}: {e})",
+            f"keep the look beside its clip (a link to {base} in {seq.root.parent}) and render both with models.pathtrace 0.2.1 or later",
+        ) from e
+    if not (math.isfinite(own) and math.isfinite(ref) and own > 0 and ref > 0):
+        raise DataError(f"{seq.root.name}: engine_log_average {own} against its clip's {ref}", "render the look and its clip again (models.pathtrace)")
+    return own / ref
+
+
+def refilm_u8(srgb: np.ndarray, gain: float) -> np.ndarray:
+    """An 8-bit sRGB target re-exposed as the teacher exposes: its filmic curve (the pathtrace
+    post-process's ACES fit) undone, the linear light times `gain`, the curve and sRGB again."""
+    root = str(Path(__file__).resolve().parents[2])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from models.pathtrace.postprocess import aces_fit
+
+    y = np.clip(srgb_to_linear(srgb.astype(np.float64) / 255.0), 0.0, 1.0)
+    # y = x (2.51 x + 0.03) / (x (2.43 x + 0.59) + 0.14) solved for x >= 0: the quadratic's positive root
+    a, b, c = 2.43 * y - 2.51, 0.59 * y - 0.03, 0.14 * y
+    x = (-b - np.sqrt(b * b - 4.0 * a * c)) / (2.0 * a)
+    out = linear_to_srgb(aces_fit(x * gain))
+    return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
+
+
 @dataclass
 class FrameData:
     color: np.ndarray  # uint8 [H, W, 3] sRGB
@@ -97,8 +145,10 @@ class FrameData:
 class FrameStore:
     """Loads frames lazily and keeps them (uint8 colors, float16 depth/normals, float32 motion) for the run."""
 
-    def __init__(self, seqs: list[Sequence]) -> None:
+    def __init__(self, seqs: list[Sequence], target_gains: list[float] | None = None) -> None:
         self.seqs = seqs
+        # per sequence, the re-exposure of its targets (look_target_gain; 1 = as stored)
+        self.target_gains = target_gains or [1.0] * len(seqs)
         self._frames: dict[tuple[int, int], FrameData] = {}
         self._targets: dict[tuple[int, str, int], np.ndarray] = {}
 
@@ -131,6 +181,8 @@ class FrameStore:
         t = self._targets.get(key)
         if t is None:
             t = self.seqs[si].load_target_u8(weather, i)
+            if self.target_gains[si] != 1.0:
+                t = refilm_u8(t, self.target_gains[si])
             self._targets[key] = t
         return t
 
@@ -253,7 +305,8 @@ class TrainingData:
         self.seqs = seqs
         self.cfg = cfg
         self.prompts = prompts
-        self.store = FrameStore(seqs)
+        gains = [look_target_gain(s) for s in seqs] if cfg.look_exposure_match else None
+        self.store = FrameStore(seqs, gains)
         self.items = variant_items(seqs, weathers, dict(cfg.weather_variants))
         if not self.items:
             raise DataError("no (sequence, weather) pair to train on", "check --weathers against the sequences' targets")

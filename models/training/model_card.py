@@ -93,6 +93,12 @@ def _augmentation(tr: dict[str, Any]) -> list[str]:
             " scenes lack keep their look"
             + (f" (never for {tr['albedo_aug_skip']})" if tr.get("albedo_aug_skip") else ""),
         ]
+    if tr.get("look_exposure_match"):
+        lines += [
+            "- engine looks exposure-matched (`--look-exposure-match`): each engine-look variant's targets are"
+            " re-exposed by the look's engine brightness over its clip's (the teacher's exposure rule),",
+            "  so a darker look asks for a darker picture, not for the clip's",
+        ]
     share = tr.get("exposure_aug") or 0.0
     if share <= 0:
         return lines

@@ -72,6 +72,9 @@ class TrainConfig:
     realism_every: int = 2
     # share of pairs re-exposed by one linear gain (data.DataConfig.exposure_aug)
     exposure_aug: float = 0.0
+    # engine-look variants' targets re-exposed by the look's brightness over its clip's
+    # (data.DataConfig.look_exposure_match)
+    look_exposure_match: bool = False
     # share of pairs whose engine frames get a white-balance shift (data.DataConfig.white_balance_aug)
     white_balance_aug: float = 0.0
     # share of pairs whose surfaces change colour, frames and target alike (data.DataConfig.albedo_aug)
@@ -163,6 +166,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(0 = uniform, the default; 0.03 ~ the 70th percentile of the path-traced targets' texture)",
     )
     ap.add_argument("--exposure-aug", type=float, help="share of pairs re-exposed by one linear gain of 2^U(-3, 0.5) (0 = off)")
+    ap.add_argument(
+        "--look-exposure-match",
+        action="store_true",
+        default=None,
+        help="re-expose each engine-look variant's targets (<clip>__lookN) by the look's engine brightness over its clip's, "
+        "the teacher's own exposure rule, so the looks teach grade and not exposure (sun variants keep theirs)",
+    )
     ap.add_argument("--white-balance-aug", type=float, help="share of pairs whose engine frames (not the target) get red and blue gains of 2^U(-0.4, 0.4) (0 = off)")
     ap.add_argument("--albedo-aug", type=float, help="share of pairs whose engine frames, previous output and target get the same per-channel gains 2^(U(-1, 1) - mean), as if the surfaces had other colours (0 = off)")
     ap.add_argument("--albedo-aug-skip", help="comma-separated weathers whose pairs --albedo-aug never recolours (targets that are not albedo x light, e.g. fog,snow)")
@@ -226,7 +236,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     cfg = CONFIGS[args.config]
     over: dict[str, Any] = {}
-    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "gan_texture", "exposure_aug", "white_balance_aug", "albedo_aug", "edge", "temporal", "sharpness"):
+    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "gan_texture", "exposure_aug", "look_exposure_match", "white_balance_aug", "albedo_aug", "edge", "temporal", "sharpness"):
         # (realism_batch / realism_every stay the preset's)
         v = getattr(args, k)
         if v is not None:
@@ -664,7 +674,7 @@ def train(args: argparse.Namespace) -> int:
     (workdir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     trim_log(workdir / "log.jsonl", step)
 
-    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w), weather_weights=weights, weather_variants=tuple(parse_weather_variants(cfg.weather_variant).items()), sun_input=model_cfg.sun_dim))
+    data = TrainingData(seqs, weathers, prompts, DataConfig(crop=cfg.crop, batch=cfg.batch, window=model_cfg.window, exposure_aug=cfg.exposure_aug, look_exposure_match=cfg.look_exposure_match, white_balance_aug=cfg.white_balance_aug, albedo_aug=cfg.albedo_aug, albedo_aug_skip=tuple(w for w in cfg.albedo_aug_skip.split(",") if w), weather_weights=weights, weather_variants=tuple(parse_weather_variants(cfg.weather_variant).items()), sun_input=model_cfg.sun_dim))
     lw = LossWeights(edge=cfg.edge, temporal=cfg.temporal, sharpness=cfg.sharpness)
     if pruned_from is not None:
         check_pruning(pruned_from, model, to_torch(data.batch(cfg.seed, 0)))

@@ -86,6 +86,13 @@ def test_exposure_augmentation_is_stated_only_when_used(tmp_path: Path) -> None:
     assert "re-exposed between -3 and +0.5 EV" in text
 
 
+def test_look_exposure_match_is_stated_only_when_used(tmp_path: Path) -> None:
+    run = run_record("photoreal", 100, [], None)
+    assert "exposure-matched" not in card(tmp_path, run)
+    run["train"]["look_exposure_match"] = True
+    assert "engine looks exposure-matched (`--look-exposure-match`)" in card(tmp_path, run)
+
+
 def test_white_balance_augmentation_is_stated_only_when_used(tmp_path: Path) -> None:
     run = run_record("photoreal", 100, [], None)
     assert "white-balance augmentation" not in card(tmp_path, run)

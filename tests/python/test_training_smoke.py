@@ -603,6 +603,88 @@ def test_exposure_augmentation_is_one_linear_gain_per_pair(dataset: Path) -> Non
     assert abs(np.median(r) - 1.0) > 1e-3, "the pair was re-exposed"
 
 
+def _look_variant(base: Path, name: str, gain: float, look: dict) -> Path:
+    """A look variant of `base` beside it, as models.pathtrace writes one: its engine frames `gain`
+    times the clip's in linear light, the clip's planes and targets, meta look_of / engine_look and
+    both clips' engine_log_average."""
+    import shutil
+
+    from PIL import Image
+    from seqio import linear_to_srgb, srgb_to_linear
+
+    seq = base.parent / name
+    shutil.copytree(base, seq)
+    for png in sorted((seq / "color").glob("*.png")):
+        x = srgb_to_linear(np.asarray(Image.open(png).convert("RGB"), np.float64) / 255.0)
+        Image.fromarray(np.round(linear_to_srgb(np.clip(x * gain, 0, 1)) * 255).astype(np.uint8)).save(png)
+    for folder, avg in ((base, 0.2), (seq, 0.2 * gain)):
+        d = json.loads((folder / "sequence.json").read_text())
+        d["meta"]["engine_log_average"] = avg
+        if folder == seq:
+            d["meta"].update(look_of=base.name, engine_look=look)
+        (folder / "sequence.json").write_text(json.dumps(d))
+    return seq
+
+
+def test_look_exposure_match_re_exposes_a_looks_targets_as_the_teacher_would(tmp_path: Path) -> None:
+    """--look-exposure-match: a look rendered darker than its clip gets its clip's targets re-exposed by
+    the look's engine brightness over the clip's, before the filmic curve (the teacher's rule); its
+    engine frames, the clip's own pairs and a sun variant's stay as stored; off, nothing changes."""
+    base = write_synthetic_sequence(tmp_path / "train_a", frames=4, cut=None, weathers=("clear",), split="train", seed=4)
+    dark = _look_variant(base, "train_a__look1", 0.5, {"sun_strength": 1.6})
+    _look_variant(base, "train_a__sun8", 0.3, {"sun_elevation_deg": 8.0})
+    seqs = {s.root.name: s for s in find_sequences([tmp_path])}
+    assert tdata.look_target_gain(seqs["train_a"]) == 1.0
+    assert tdata.look_target_gain(seqs["train_a__look1"]) == pytest.approx(0.5)
+    assert tdata.look_target_gain(seqs["train_a__sun8"]) == 1.0
+
+    cfg = dict(crop=32, batch=2, p_prev_sim=0.0)
+
+    def batch(names: list[str], match: bool) -> dict[str, np.ndarray]:
+        chosen = [seqs[n] for n in names]
+        return tdata.TrainingData(chosen, ["clear"], prompt_table(["clear"]), tdata.DataConfig(**cfg, look_exposure_match=match)).batch(3, 1)
+
+    for names in (["train_a"], ["train_a__sun8"]):
+        plain, matched = batch(names, False), batch(names, True)
+        for k in plain:
+            assert np.array_equal(plain[k], matched[k]), (names, k)
+    plain, matched = batch(["train_a__look1"], False), batch(["train_a__look1"], True)
+    for k in plain:
+        if k not in ("target", "prev"):
+            assert np.array_equal(plain[k], matched[k]), k
+    # undo sRGB and the filmic curve: the matched target's scene light is half the stored one's
+    from seqio import srgb_to_linear
+
+    def scene_light(x: np.ndarray) -> np.ndarray:
+        y = np.clip(srgb_to_linear(x.astype(np.float64)), 0.0, 1.0)
+        a, b, c = 2.43 * y - 2.51, 0.59 * y - 0.03, 0.14 * y
+        return (-b - np.sqrt(b * b - 4.0 * a * c)) / (2.0 * a)
+
+    s, m = scene_light(plain["target"]), scene_light(matched["target"])
+    ok = (plain["target"] > 0.15) & (plain["target"] < 0.85)
+    assert ok.sum() > 500
+    assert np.median(m[ok] / s[ok]) == pytest.approx(0.5, abs=0.02)
+    assert matched["target"].mean() < plain["target"].mean() - 0.03, "the darker look asks for a darker picture"
+    # an 8-bit round trip at gain 1 keeps every value
+    t = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    assert np.abs(tdata.refilm_u8(t, 1.0).astype(int) - t).max() <= 1
+
+    # a look whose clip is not beside it: a clear error naming the fix, before any training
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "train_a__look1").symlink_to(dark, target_is_directory=True)
+    with pytest.raises(DataError, match="(?s)look of train_a.*keep the look beside its clip"):
+        tdata.look_target_gain(find_sequences([lone])[0])
+
+
+def test_look_exposure_match_is_recorded_and_another_setting_is_another_run(dataset: Path, tmp_path: Path, capsys) -> None:
+    work = tmp_path / "w"
+    assert ttrain.main(smoke_args(dataset, work, "--steps", "4", "--stop-after", "2", "--look-exposure-match")) == 0
+    assert json.loads((work / "run.json").read_text())["train"]["look_exposure_match"] is True
+    err = run_train_expect_error(dataset, work, capsys, "--steps", "4")
+    assert "train.look_exposure_match: True -> False" in err
+
+
 def test_white_balance_augmentation_shifts_the_engine_frames_only(dataset: Path) -> None:
     """--white-balance-aug gives a pair's engine frames (both window frames, both pairs) one red and
     one blue gain in linear light, green unchanged; the target and the crop stay as without it."""
