@@ -100,6 +100,15 @@ def aces_fit(x: np.ndarray) -> np.ndarray:
     return np.clip((x * (2.51 * x + 0.03)) / (x * (2.43 * x + 0.59) + 0.14), 0.0, 1.0)
 
 
+def aces_fit_inverse(y: np.ndarray) -> np.ndarray:
+    """aces_fit undone: display-linear 0..1 -> the linear light x >= 0 it came from (1 maps to the
+    curve's value there, ~7.2, not to the clipped light above it)."""
+    y = np.clip(y, 0.0, 1.0)
+    # y (2.43 x^2 + 0.59 x + 0.14) = 2.51 x^2 + 0.03 x: the quadratic's non-negative root
+    a, b, c = 2.43 * y - 2.51, 0.59 * y - 0.03, 0.14 * y
+    return (-b - np.sqrt(b * b - 4.0 * a * c)) / (2.0 * a)
+
+
 def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     return xs, ys

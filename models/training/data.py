@@ -30,8 +30,14 @@ from pathlib import Path
 import numpy as np
 
 import imgops
-from prompts import PromptTable
-from seqio import DataError, Sequence, encode_depth, light_inputs, linear_to_srgb, srgb_to_linear
+
+# the teacher's filmic curve (models/pathtrace), which refilm_u8 undoes and applies again
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+from models.pathtrace.postprocess import aces_fit, aces_fit_inverse  # noqa: E402
+from prompts import PromptTable  # noqa: E402
+from seqio import DataError, Sequence, encode_depth, light_inputs, linear_to_srgb, srgb_to_linear  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -120,15 +126,7 @@ def look_target_gain(seq: Sequence) -> float:
 def refilm_u8(srgb: np.ndarray, gain: float) -> np.ndarray:
     """An 8-bit sRGB target re-exposed as the teacher exposes: its filmic curve (the pathtrace
     post-process's ACES fit) undone, the linear light times `gain`, the curve and sRGB again."""
-    root = str(Path(__file__).resolve().parents[2])
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    from models.pathtrace.postprocess import aces_fit
-
-    y = np.clip(srgb_to_linear(srgb.astype(np.float64) / 255.0), 0.0, 1.0)
-    # y = x (2.51 x + 0.03) / (x (2.43 x + 0.59) + 0.14) solved for x >= 0: the quadratic's positive root
-    a, b, c = 2.43 * y - 2.51, 0.59 * y - 0.03, 0.14 * y
-    x = (-b - np.sqrt(b * b - 4.0 * a * c)) / (2.0 * a)
+    x = aces_fit_inverse(srgb_to_linear(srgb.astype(np.float64) / 255.0))
     out = linear_to_srgb(aces_fit(x * gain))
     return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
 
