@@ -171,6 +171,27 @@ def describe(cfg) -> str:
     )
 
 
+def exposure_rule(run: dict, weathers: list[str]) -> dict | None:
+    """The manifest's `exposure` section (docs/formats.md): the path tracer's rule for how bright a
+    target is against its engine frame (postprocess.clip_exposure), which the runtime's exposure
+    lock holds the output to. Only where every training target was made under it."""
+    gens = [str(g) for g in run.get("generators") or []]
+    if not gens or not all(g.startswith("realmaster-pathtrace") for g in gens):
+        return None
+    root = str(Path(__file__).resolve().parents[2])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from models.pathtrace.postprocess import ENGINE_REF, KEYS
+
+    default = KEYS.get("clear", 0.2)
+    return {
+        "tone_curve": "aces-fit",
+        "engine_ref": ENGINE_REF,
+        "keys": {w: KEYS.get(w, default) for w in weathers},
+        "default_key": default,
+    }
+
+
 def write_presets(out: Path, weathers: list[str]) -> tuple[dict, str]:
     from make_text_encoder import atomic_write_text
     from prompts import load_bank, load_prompts
@@ -253,6 +274,7 @@ def export(args: argparse.Namespace) -> int:
         default_preset=default,
         max_tokens=32,
         input_names=model.cfg.input_names,
+        exposure=exposure_rule(run, run["weathers"]),
     )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     from model_card import lineage

@@ -48,9 +48,10 @@ def build_manifest(
     default_preset: str,
     max_tokens: int,
     input_names: tuple[str, ...] = tuple(n for n, _ in INPUT_ROLES if n != "light"),
+    exposure: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     roles = dict(INPUT_ROLES)
-    return {
+    manifest = {
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
         "name": name,
@@ -80,6 +81,9 @@ def build_manifest(
             },
         },
     }
+    if exposure is not None:
+        manifest["exposure"] = exposure
+    return manifest
 
 
 def _channels(role: str, window: int) -> int | None:

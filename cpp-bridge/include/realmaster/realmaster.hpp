@@ -175,6 +175,7 @@ struct Config {
   std::uint32_t modelWidth = 0; // 0 x 0 = the manifest's default
   std::uint32_t modelHeight = 0;
   std::string backend; // full-resolution passes: auto, gpu, cpu (auto: CPU on a software adapter)
+  bool exposureLock = true; // hold the output to the model's teacher's exposure rule (manifest `exposure`)
 
   Config() { *this = fromFfi(ffi::default_settings()); }
 
@@ -195,6 +196,7 @@ struct Config {
     c.modelWidth = s.model_width;
     c.modelHeight = s.model_height;
     c.backend = std::string(s.backend);
+    c.exposureLock = s.exposure_lock;
     return c;
   }
 
@@ -214,7 +216,8 @@ struct Config {
                          cutThreshold,
                          modelWidth,
                          modelHeight,
-                         rust::String::lossy(backend)};
+                         rust::String::lossy(backend),
+                         exposureLock};
   }
 
 private:

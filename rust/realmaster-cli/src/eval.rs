@@ -67,6 +67,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
             "model_size": config.model_size,
             "upsample_eps": config.upsample_eps,
             "temporal_alpha": config.temporal_alpha,
+            "exposure_lock": config.exposure_lock,
             "exposure_ev": exposure.ev(),
             "weathers": scores,
         });

@@ -62,6 +62,10 @@ pub struct LookArgs {
     /// steadier (less flicker of the look) and slower to follow a change; 1 accumulates nothing.
     #[arg(long, default_value_t = realmaster::SessionConfig::default().temporal_alpha, value_parser = parse_temporal_alpha)]
     pub temporal_alpha: f32,
+    /// Leave the model's output at the brightness it chose instead of holding it to its
+    /// teacher's exposure rule (the package's manifest `exposure`; docs/formats.md).
+    #[arg(long)]
+    pub no_exposure_lock: bool,
 }
 
 pub fn parse_temporal_alpha(s: &str) -> Result<f32, String> {

@@ -185,6 +185,7 @@ pub fn session_config(
         strength,
         upsample_eps: look.upsample_eps,
         temporal_alpha: look.temporal_alpha,
+        exposure_lock: !look.no_exposure_lock,
         prompt: prompt.to_string(),
         model_size: model.model_size,
         backend: model.backend,
@@ -208,6 +209,9 @@ pub struct RunRecord {
     pub upsample_eps: f32,
     #[serde(default = "default_temporal_alpha")]
     pub temporal_alpha: f32,
+    /// Records written before the exposure lock existed ran without it.
+    #[serde(default)]
+    pub exposure_lock: bool,
     pub mode: String,
     pub frames: usize,
     /// Frames written so far (all of them once `complete`).
@@ -258,6 +262,11 @@ impl RunRecord {
             "temporal alpha",
             self.temporal_alpha.to_string(),
             other.temporal_alpha.to_string(),
+        );
+        cmp(
+            "exposure lock",
+            self.exposure_lock.to_string(),
+            other.exposure_lock.to_string(),
         );
         cmp("mode", self.mode.clone(), other.mode.clone());
         cmp(
@@ -391,6 +400,7 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
         strength: a.strength,
         upsample_eps: a.look.upsample_eps,
         temporal_alpha: a.look.temporal_alpha,
+        exposure_lock: config.exposure_lock,
         mode: mode.to_string(),
         frames: n,
         frames_done: 0,

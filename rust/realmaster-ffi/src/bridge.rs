@@ -118,6 +118,9 @@ pub mod ffi {
         /// Where the full-resolution passes run: auto (GPU on a hardware adapter, CPU when the
         /// only adapter is a software rasteriser or none), gpu, cpu; empty = auto.
         backend: String,
+        /// Hold the output to the model's teacher's exposure rule where its package states one
+        /// (see `realmaster::SessionConfig::exposure_lock`); on by default.
+        exposure_lock: bool,
     }
 
     /// Live counters (see `realmaster::Stats`).

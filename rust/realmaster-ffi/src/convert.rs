@@ -78,6 +78,7 @@ pub fn settings_from_config(c: &rm::SessionConfig) -> Settings {
         model_width,
         model_height,
         backend: c.backend.to_string(),
+        exposure_lock: c.exposure_lock,
     }
 }
 
@@ -123,6 +124,7 @@ pub fn config_from_settings(s: &Settings) -> Result<rm::SessionConfig, Status> {
             .backend
             .parse()
             .map_err(|e: rm::Error| status(StatusCode::Config, format!("configuration: {e}")))?,
+        exposure_lock: s.exposure_lock,
     })
 }
 

@@ -294,6 +294,37 @@ fn de_generated<'de, D: serde::Deserializer<'de>>(
     })
 }
 
+/// The tone curve a student's targets were made with (display-linear = curve(scene-linear)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ToneCurve {
+    /// Narkowicz's ACES filmic fit, clipped to 0..1 (models/pathtrace/postprocess.py: aces_fit).
+    AcesFit,
+}
+
+/// How the teacher exposed its targets (models/pathtrace/postprocess.py: clip_exposure): each
+/// target's scene-linear log-average luminance is `keys[weather] x the engine frames' log-average
+/// / engine_ref`, then `tone_curve` maps it to display. The runtime's exposure lock
+/// (model/exposure.rs) holds the student's output to the same rule (docs/formats.md).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExposureSpec {
+    pub tone_curve: ToneCurve,
+    /// The engine log-average at which a target's log-average is its weather's key.
+    pub engine_ref: f32,
+    /// Per prompt preset (names as in the presets file): the key, a scene-linear log-average.
+    pub keys: BTreeMap<String, f32>,
+    /// The key of a prompt that no preset explains (the teacher's own fallback).
+    pub default_key: f32,
+    /// The largest correction the lock applies, in stops either way.
+    #[serde(default = "default_max_stops")]
+    pub max_stops: f32,
+}
+
+fn default_max_stops() -> f32 {
+    2.0
+}
+
 fn default_depth_scale() -> f32 {
     10.0
 }
@@ -329,6 +360,9 @@ pub struct Manifest {
     pub prompt: Option<PromptSpec>,
     #[serde(default)]
     pub diffusion: Option<DiffusionSpec>,
+    /// The teacher's exposure rule, which the runtime's exposure lock holds the output to.
+    #[serde(default)]
+    pub exposure: Option<ExposureSpec>,
     /// Top-level keys this runtime does not know; kept so they can be reported, never used.
     #[serde(flatten)]
     pub unknown: BTreeMap<String, serde_json::Value>,
@@ -466,6 +500,7 @@ impl Manifest {
         }
         self.check_io(&mut p);
         self.check_prompt(&mut p);
+        self.check_exposure(&mut p);
         self.check_kind(&mut p);
         self.check_files(&mut p);
         p
@@ -568,6 +603,50 @@ impl Manifest {
                     }
                 }
             }
+        }
+    }
+
+    fn check_exposure(&self, p: &mut Vec<String>) {
+        let Some(e) = &self.exposure else { return };
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        if !positive(e.engine_ref) {
+            p.push(format!(
+                "exposure.engine_ref is {}; it must be a positive number",
+                e.engine_ref
+            ));
+        }
+        if !positive(e.default_key) {
+            p.push(format!(
+                "exposure.default_key is {}; it must be a positive number",
+                e.default_key
+            ));
+        }
+        if !(e.max_stops.is_finite() && e.max_stops > 0.0 && e.max_stops <= 8.0) {
+            p.push(format!(
+                "exposure.max_stops is {}; it must be in (0, 8]",
+                e.max_stops
+            ));
+        }
+        if e.keys.is_empty() {
+            p.push("exposure.keys is empty; give each prompt preset's key".into());
+        }
+        for (name, k) in &e.keys {
+            if !positive(*k) {
+                p.push(format!(
+                    "exposure.keys.{name} is {k}; a key must be a positive number"
+                ));
+            }
+        }
+        if self
+            .prompt
+            .as_ref()
+            .and_then(|pr| pr.presets.as_ref())
+            .is_none()
+        {
+            p.push(
+                "the manifest has an exposure section but no prompt presets for its keys to name"
+                    .into(),
+            );
         }
     }
 

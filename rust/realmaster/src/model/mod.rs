@@ -17,6 +17,7 @@
 
 pub mod diffusion;
 pub mod ep;
+pub mod exposure;
 mod graph;
 pub mod manifest;
 pub mod ort_lib;
@@ -27,6 +28,7 @@ pub mod tokenizer;
 
 pub use diffusion::{flow_sigmas, gaussian_noise, shift_sigma, DiffusionTimings};
 pub use ep::{available_eps, EpOptions, EpSelection, ExecutionProvider};
+pub use exposure::ExposureLock;
 pub use manifest::{ColorSpace, InputRole, Manifest, ModelKind, Precision, Resolution, LIGHT_DIM};
 pub use ort_lib::OrtLibInfo;
 pub use package::{sha256_file, ModelPackage};

@@ -76,6 +76,10 @@ pub struct SessionConfig {
     /// Where the full-resolution passes run: `Auto` (the GPU when the adapter is a hardware one,
     /// the CPU when the only adapter is a software rasteriser or there is none), `Gpu`, `Cpu`.
     pub backend: super::backend::Backend,
+    /// Hold the model's output to the teacher's exposure rule where its package states one
+    /// (manifest `exposure`; model/exposure.rs): the output's brightness follows the engine
+    /// frame's as the path-traced targets' did, whatever renderer drew it. On by default.
+    pub exposure_lock: bool,
 }
 
 impl Default for SessionConfig {
@@ -95,6 +99,7 @@ impl Default for SessionConfig {
             cut_threshold: 0.25,
             model_size: None,
             backend: super::backend::Backend::Auto,
+            exposure_lock: true,
         }
     }
 }

@@ -33,6 +33,8 @@ struct StudentInfer {
     /// A frame without light was met (warned once; such frames use `SceneLight::FALLBACK`).
     warned_no_light: bool,
     shapes: Vec<Vec<usize>>,
+    /// The teacher's exposure rule on the output (None: off, or the package states none).
+    exposure: Option<model::ExposureLock>,
 }
 
 impl Infer for StudentInfer {
@@ -80,6 +82,15 @@ impl Infer for StudentInfer {
             ));
         }
         self.session.run_into(&feeds, out)?;
+        if let Some(lock) = &mut self.exposure {
+            // The current frame is the last of the window's colour planes.
+            let frames = layout
+                .view(arena, pre::InputRole::Frames)
+                .ok_or_else(|| Error::Internal("tensor layout has no frames".into()))?;
+            let current = &frames[frames.len().saturating_sub(out.len())..];
+            let stops = lock.apply(out, current, prompt);
+            log::trace!("exposure lock: {stops:+.3} stops");
+        }
         Ok(())
     }
 
@@ -142,6 +153,14 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
         m.model_version
     );
     let prompts = PromptSource::load(&package, &opts)?;
+    let exposure = match (&m.exposure, config.exposure_lock) {
+        (Some(spec), true) => Some(model::ExposureLock::new(
+            spec,
+            package.presets(),
+            color_space == ModelColorSpace::Srgb,
+        )?),
+        _ => None,
+    };
     let t = m.window;
     let (w, h) = (width as usize, height as usize);
     let shapes = roles
@@ -166,6 +185,7 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
             takes_light,
             warned_no_light: false,
             shapes,
+            exposure,
         }),
         spec,
         prompts: Arc::new(Mutex::new(prompts)),
