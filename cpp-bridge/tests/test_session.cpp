@@ -35,12 +35,12 @@ TEST(Session, DefaultConfigComesFromTheRuntime) {
   EXPECT_GT(c.promptBlendFrames, 0u);
   EXPECT_GT(c.temporalAlpha, 0.0f);
   EXPECT_FLOAT_EQ(c.upsampleEps, 1e-3f);
-  EXPECT_TRUE(c.exposureLock);
+  EXPECT_FALSE(c.exposureLock);
   // and it crosses the bridge both ways
-  Config off = c;
-  off.exposureLock = false;
-  EXPECT_FALSE(Config::fromFfi(off.toFfi()).exposureLock);
-  EXPECT_TRUE(Config::fromFfi(c.toFfi()).exposureLock);
+  Config on = c;
+  on.exposureLock = true;
+  EXPECT_TRUE(Config::fromFfi(on.toFfi()).exposureLock);
+  EXPECT_FALSE(Config::fromFfi(c.toFfi()).exposureLock);
 }
 
 TEST(Session, RefusesAnUpsampleEpsOutsideItsRangeAtCreation) {

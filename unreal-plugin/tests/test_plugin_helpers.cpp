@@ -151,6 +151,14 @@ TEST(PluginSettings, ApplierCallsTheRealSessionOnlyOnChange)
 	EXPECT_TRUE(r.status.is(realmaster::StatusCode::Config)) << r.status.message;
 	EXPECT_EQ(applier.Apply(d, *session).calls, 0);
 
+	// The exposure lock is chosen when the model loads: changing it recreates the session.
+	EXPECT_FALSE(SettingsApplier::NewConfig(d, "").exposureLock);
+	d.exposureLock = true;
+	EXPECT_TRUE(applier.Apply(d, *session).recreate);
+	EXPECT_TRUE(SettingsApplier::NewConfig(d, "").exposureLock);
+	d.exposureLock = false;
+	EXPECT_FALSE(applier.Apply(d, *session).recreate);
+
 	d.modelDir = "/some/other/model";
 	EXPECT_TRUE(applier.Apply(d, *session).recreate);
 }

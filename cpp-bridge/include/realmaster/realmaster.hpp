@@ -175,7 +175,7 @@ struct Config {
   std::uint32_t modelWidth = 0; // 0 x 0 = the manifest's default
   std::uint32_t modelHeight = 0;
   std::string backend; // full-resolution passes: auto, gpu, cpu (auto: CPU on a software adapter)
-  bool exposureLock = true; // hold the output to the model's teacher's exposure rule (manifest `exposure`)
+  bool exposureLock = false; // teacher's exposure rule on the output (manifest `exposure`)
 
   Config() { *this = fromFfi(ffi::default_settings()); }
 

@@ -62,10 +62,12 @@ pub struct LookArgs {
     /// steadier (less flicker of the look) and slower to follow a change; 1 accumulates nothing.
     #[arg(long, default_value_t = realmaster::SessionConfig::default().temporal_alpha, value_parser = parse_temporal_alpha)]
     pub temporal_alpha: f32,
-    /// Leave the model's output at the brightness it chose instead of holding it to its
-    /// teacher's exposure rule (the package's manifest `exposure`; docs/formats.md).
+    /// Hold the model's output to its teacher's exposure rule (the package's manifest
+    /// `exposure`; docs/formats.md): its brightness follows the engine frame's as the path-traced
+    /// targets' did. Helps on renderers whose brightness the model misjudges; darkens frames the
+    /// engine renders darker than its scene (docs/photoreal.md, stage 60).
     #[arg(long)]
-    pub no_exposure_lock: bool,
+    pub exposure_lock: bool,
 }
 
 pub fn parse_temporal_alpha(s: &str) -> Result<f32, String> {

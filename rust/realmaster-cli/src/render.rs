@@ -185,7 +185,7 @@ pub fn session_config(
         strength,
         upsample_eps: look.upsample_eps,
         temporal_alpha: look.temporal_alpha,
-        exposure_lock: !look.no_exposure_lock,
+        exposure_lock: look.exposure_lock,
         prompt: prompt.to_string(),
         model_size: model.model_size,
         backend: model.backend,

@@ -172,6 +172,46 @@ fn free_text_lands_on_the_matching_preset() {
 /// the student must keep its relation to the equally darkened path-traced target rather than crush
 /// it to black (0.4.0 did: 21.7 dB against 28.5 for pass-through on this clip over 8 frames; 0.4.1,
 /// trained with exposure augmentation, 31.1).
+/// The other renderer's downtown orbit against path-traced targets: the student misjudges how
+/// bright its frames should be (docs/photoreal.md, stage 60). The package states the rule its
+/// teacher exposed every target by, and with the exposure lock on the runtime holds the output to
+/// it: the fog pair gains 6.3 dB on the card's measurement; off (the default), nothing changes.
+#[test]
+fn the_exposure_lock_puts_a_misjudged_renderer_on_the_teachers_rule() {
+    let pkg = ModelPackage::open(package()).expect("package");
+    let rule = pkg
+        .manifest()
+        .exposure
+        .as_ref()
+        .expect("the shipped package states its teacher's exposure rule");
+    assert_eq!(rule.keys.len(), pkg.presets().len(), "a key per preset");
+    let seq =
+        Sequence::open(root().join("samples/heldout_downtown_orbit_pathtraced")).expect("sample");
+    let weathers = vec!["fog".to_string()];
+    let cfg = SessionConfig {
+        model_size: Some((256, 144)),
+        ..config()
+    };
+    assert!(!cfg.exposure_lock, "the lock is off unless asked for");
+    let off = evaluate_sequence(&cfg, &seq, &weathers).expect("evaluation runs");
+    let on = evaluate_sequence(
+        &SessionConfig {
+            exposure_lock: true,
+            ..cfg
+        },
+        &seq,
+        &weathers,
+    )
+    .expect("evaluation runs");
+    assert!(
+        on[0].psnr > off[0].psnr + 3.0,
+        "fog with the lock {:.2} dB, without {:.2} dB (pass-through {:.2})",
+        on[0].psnr,
+        off[0].psnr,
+        off[0].psnr_passthrough
+    );
+}
+
 #[test]
 fn a_dark_engine_frame_stays_closer_to_its_darkened_target_than_pass_through() {
     use realmaster::frame::srgb_to_linear;

@@ -78,7 +78,10 @@ pub struct SessionConfig {
     pub backend: super::backend::Backend,
     /// Hold the model's output to the teacher's exposure rule where its package states one
     /// (manifest `exposure`; model/exposure.rs): the output's brightness follows the engine
-    /// frame's as the path-traced targets' did, whatever renderer drew it. On by default.
+    /// frame's as the path-traced targets' did, whatever renderer drew it. Off by default: it
+    /// lifts frames of a renderer whose brightness the student misjudges, and darkens frames an
+    /// engine renders darker than its scene (an underexposed frame, a low sun) further than the
+    /// student does (docs/photoreal.md, stage 60).
     pub exposure_lock: bool,
 }
 
@@ -99,7 +102,7 @@ impl Default for SessionConfig {
             cut_threshold: 0.25,
             model_size: None,
             backend: super::backend::Backend::Auto,
-            exposure_lock: true,
+            exposure_lock: false,
         }
     }
 }

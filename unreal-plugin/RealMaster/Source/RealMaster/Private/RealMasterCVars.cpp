@@ -52,6 +52,14 @@ static TAutoConsoleVariable<int32> CVarRealMasterDevicePath(
          "recreates the session."),
     ECVF_RenderThreadSafe);
 
+static TAutoConsoleVariable<int32> CVarRealMasterExposureLock(
+    TEXT("r.RealMaster.ExposureLock"), 0,
+    TEXT("1: hold the output's brightness to the model's teacher's exposure rule (it follows the engine frame's "
+         "brightness as the path-traced targets did), where the model package states one; it lifts a renderer whose "
+         "brightness the model misjudges and darkens frames rendered darker than their scene. 0: the brightness the "
+         "model chose. Changing it recreates the session."),
+    ECVF_RenderThreadSafe);
+
 static TAutoConsoleVariable<int32> CVarRealMasterSceneLight(
     TEXT("r.RealMaster.SceneLight"), 1,
     TEXT("1: hand the scene's sun (the directional light the sky atmosphere uses as its sun, else the brightest "
@@ -83,6 +91,7 @@ RealMasterCore::DesiredSettings Read_RenderThread(const FString& DefaultModelDir
 	RealMasterCore::DesiredSettings D;
 	D.enable = CVarRealMasterEnable.GetValueOnRenderThread() != 0;
 	D.devicePath = CVarRealMasterDevicePath.GetValueOnRenderThread() != 0;
+	D.exposureLock = CVarRealMasterExposureLock.GetValueOnRenderThread() != 0;
 
 	if (const std::optional<float> Strength =
 	        RealMasterCore::ParseStrength(CVarRealMasterStrength.GetValueOnRenderThread()))

@@ -174,6 +174,9 @@ struct DesiredSettings
 	std::string executionProvider = "auto";
 	/// r.RealMaster.DevicePath: use the Vulkan device path where the RHI allows it.
 	bool devicePath = true;
+	/// r.RealMaster.ExposureLock: hold the output to the model's teacher's exposure rule
+	/// (realmaster::Config::exposureLock); chosen when the model loads.
+	bool exposureLock = false;
 };
 
 /// Reports an error the first time it is seen, not every frame (the engine log stays readable).
@@ -233,6 +236,7 @@ public:
 		c.upsampleEps = d.upsampleEps;
 		c.prompt = d.prompt;
 		c.mode = d.mode;
+		c.exposureLock = d.exposureLock;
 		return c;
 	}
 
@@ -292,7 +296,7 @@ private:
 	{
 		Result r;
 		if (!hasSession_ || d.modelDir != applied_.modelDir || d.executionProvider != applied_.executionProvider ||
-		    (!live.upsampleEps && d.upsampleEps != applied_.upsampleEps) ||
+		    d.exposureLock != applied_.exposureLock || (!live.upsampleEps && d.upsampleEps != applied_.upsampleEps) ||
 		    (!live.strength && d.strength != applied_.strength) || (!live.mode && d.mode != applied_.mode))
 		{
 			r.recreate = true;
