@@ -106,6 +106,9 @@ pub struct RealMasterPlugin {
     pub ort_library: Option<PathBuf>,
     /// Model input size for dynamic-resolution models (else the package's default).
     pub model_size: Option<(u32, u32)>,
+    /// Hold the output to the model's teacher's exposure rule
+    /// (`realmaster::SessionConfig::exposure_lock`; off by default).
+    pub exposure_lock: bool,
 }
 
 impl RealMasterPlugin {
@@ -115,6 +118,7 @@ impl RealMasterPlugin {
             execution_provider: "auto".into(),
             ort_library: None,
             model_size: None,
+            exposure_lock: false,
         }
     }
 
@@ -129,6 +133,7 @@ impl RealMasterPlugin {
             upsample_eps: settings.upsample_eps,
             prompt: settings.prompt.clone(),
             model_size: self.model_size,
+            exposure_lock: self.exposure_lock,
             ..Default::default()
         }
     }
