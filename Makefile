@@ -59,7 +59,7 @@ card-fresh: build
 		echo "error: card-fresh would replace the shipped model's card (its regression test reads it)"; \
 		echo "fix: cp -r models/realmaster-student out/pkg-fresh && make card-fresh MODEL=out/pkg-fresh"; exit 2; fi
 	@test -d $(FRESH) || { echo "error: $(FRESH) does not exist"; echo "fix: make heldout-fresh"; exit 2; }
-	$(PY) models/training/runtime_card.py --package $(MODEL) --look --real data/realphotos --sizes 256x256 --frames 5 \
+	$(PY) models/training/runtime_card.py --package $(MODEL) --look --real data/realphotos --sizes 256x256 --frames 5 $(CARD_ARGS) \
 		$(foreach c,$(sort $(shell find $(FRESH) -mindepth 1 -maxdepth 1 -type d -name 'heldout_*' ! -name '*__*')),--sequence $(c))
 
 # Fresh clips of the other renderer (the sample renderer, which no student trains on) with
@@ -94,7 +94,7 @@ model:
 	$(PY) models/training/make_text_encoder.py --package-dir $(MODEL) --if-missing
 
 card: build
-	$(PY) models/training/runtime_card.py --package $(MODEL) --look --real data/realphotos \
+	$(PY) models/training/runtime_card.py --package $(MODEL) --look --real data/realphotos $(CARD_ARGS) \
 		--sequence samples/heldout_pathtrace_harbor_orbit --sequence samples/heldout_pathtrace_coast_orbit \
 		--sequence samples/heldout_pathtrace_cedar_crane --sequence samples/heldout_downtown_orbit_pathtraced \
 		--sequence samples/heldout_downtown_orbit

@@ -185,7 +185,8 @@ def section(m: dict) -> str:
             "## Through the Rust runtime",
             "",
             f"`realmaster eval {m['sequence']}` (cinematic mode, strength 1, each weather's preset, model input"
-            f" {ev['model_size'][0]}x{ev['model_size'][1]}, the guided upsample's ridge {m['upsample_eps']:g}; GPU passes on {m['gpu']}, ONNX Runtime CPU EP). The full",
+            f" {ev['model_size'][0]}x{ev['model_size'][1]}, the guided upsample's ridge {m['upsample_eps']:g}"
+            f"{', the exposure lock on' if m.get('exposure_lock') else ''}; GPU passes on {m['gpu']}, ONNX Runtime CPU EP). The full",
             "pipeline runs: preprocessing, the model, temporal accumulation at model size, the guided upsample. Warping",
             "error: mean |I_t - warp(I_t-1)| over pixels that are not disoccluded (renderer's motion vectors and",
             "depth). Edge F: F-score of the image's edges against the input frame's edges (1-pixel tolerance).",
@@ -230,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=20, help="benchmark frames per size")
     ap.add_argument("--upsample-eps", type=float, default=None,
                     help="the guided upsample's ridge for every run (default: the runtime's; recorded in the card, and the regression test uses it)")
+    ap.add_argument("--exposure-lock", action="store_true",
+                    help="every run with the runtime's exposure lock on (the package must state its teacher's rule; recorded in the card, and the regression test uses it)")
     ap.add_argument("--dark", type=float, default=-3.0,
                     help="also score the first sequence's clear pairs with the engine frames and targets re-exposed by this many stops"
                          " (`realmaster eval --exposure`; the shipped-model test's dark frame is -3; 0 skips)")
@@ -244,8 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         return fail("--frames must be at least 1", "pass --frames 20")
     if args.upsample_eps is not None and not (1e-6 <= args.upsample_eps <= 1.0):
         return fail(f"--upsample-eps {args.upsample_eps} is outside the runtime's range 1e-6..1", "pass e.g. --upsample-eps 1e-5")
-    # The ridge is passed to every run only when asked for, so a default card follows the runtime's default.
+    if args.exposure_lock and "exposure" not in json.loads((pkg / "manifest.json").read_text()):
+        return fail(f"{pkg}'s manifest states no exposure rule for --exposure-lock to hold", "export the package again (export.py states the rule for students of the path tracer), or leave out --exposure-lock")
+    # The ridge and the lock are passed to every run only when asked for, so a default card follows
+    # the runtime's defaults.
     ridge = [] if args.upsample_eps is None else ["--upsample-eps", repr(args.upsample_eps)]
+    if args.exposure_lock:
+        ridge.append("--exposure-lock")
     sizes = []
     for s in args.sizes.split(","):
         try:
@@ -302,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         "margins": MARGINS,
         # What the runs used, as `realmaster eval` reports it (the runtime's default unless asked).
         "upsample_eps": ev["upsample_eps"],
+        "exposure_lock": bool(ev.get("exposure_lock", False)),
         "eval": ev,
         "bench": bench,
         "bench_frames": args.frames,

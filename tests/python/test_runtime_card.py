@@ -48,3 +48,21 @@ def test_the_cards_text_states_the_dark_frame_figure_when_it_was_scored() -> Non
     text = runtime_card.section(m)
     assert "clear pairs with the engine frames and the targets re-exposed by -3 stops" in text
     assert "PSNR 30.73 dB against 28.85 for pass-through" in text
+
+
+def test_a_card_with_the_exposure_lock_needs_a_package_that_states_the_rule_and_says_so(tmp_path: Path, capsys) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    shutil.copy(SHIPPED / "MODEL_CARD.md", pkg / "MODEL_CARD.md")
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    manifest.pop("exposure", None)
+    (pkg / "manifest.json").write_text(json.dumps(manifest))
+    code = runtime_card.main(["--package", str(pkg), "--realmaster", sys.executable, "--exposure-lock"])
+    err = capsys.readouterr().err
+    assert code == 2 and "states no exposure rule" in err and "export the package again" in err
+    assert not (pkg / "runtime_metrics.json").exists()
+    m = json.loads((SHIPPED / "runtime_metrics.json").read_text())
+    m["exposure_lock"] = False
+    assert "exposure lock" not in runtime_card.section(m)
+    m["exposure_lock"] = True
+    assert "the exposure lock on" in runtime_card.section(m)

@@ -63,6 +63,8 @@ fn heldout_scores_match_the_model_card() {
     if let Some(eps) = card["upsample_eps"].as_f64() {
         cfg.upsample_eps = eps as f32;
     }
+    // Likewise a card made with the exposure lock on (runtime_card.py --exposure-lock).
+    cfg.exposure_lock = card["exposure_lock"].as_bool().unwrap_or(false);
     let size = card["eval"]["model_size"].as_array().expect("model_size");
     cfg.model_size = Some((
         size[0].as_u64().expect("w") as u32,
