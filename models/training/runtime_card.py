@@ -88,7 +88,7 @@ def kid_rows(tables: list[dict]) -> list[str]:
     return rows
 
 
-def score_look(exe: str, pkg: Path, seq: Path, weathers: list[str], real: Path, work: Path, ridge: list[str]) -> dict:
+def score_look(exe: str, pkg: Path, seq: Path, weathers: list[str], real: Path, work: Path, look_args: list[str]) -> dict:
     """Render `seq` per weather through the runtime and score the frames in Python (VGG16, KID)."""
     import numpy as np
     import torch
@@ -110,7 +110,7 @@ def score_look(exe: str, pkg: Path, seq: Path, weathers: list[str], real: Path, 
     for w in weathers:
         d = work / f"{seq.name}-{w}"
         subprocess.run([exe, "render", str(seq), "--out", str(d), "--prompt", w, "--model", str(pkg), "--ep", "cpu",
-                        "--no-video", *ridge], check=True, capture_output=True, env={**os.environ, "RUST_LOG": "error"})
+                        "--no-video", *look_args], check=True, capture_output=True, env={**os.environ, "RUST_LOG": "error"})
         vo, vp = [], []
         tdir = work / f"{seq.name}-{w}-targets"
         tdir.mkdir(parents=True, exist_ok=True)
@@ -251,9 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"{pkg}'s manifest states no exposure rule for --exposure-lock to hold", "export the package again (export.py states the rule for students of the path tracer), or leave out --exposure-lock")
     # The ridge and the lock are passed to every run only when asked for, so a default card follows
     # the runtime's defaults.
-    ridge = [] if args.upsample_eps is None else ["--upsample-eps", repr(args.upsample_eps)]
+    look_args = [] if args.upsample_eps is None else ["--upsample-eps", repr(args.upsample_eps)]
     if args.exposure_lock:
-        ridge.append("--exposure-lock")
+        look_args.append("--exposure-lock")
     sizes = []
     for s in args.sizes.split(","):
         try:
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     bseq = (ROOT / args.bench_sequence) if not args.bench_sequence.is_absolute() else args.bench_sequence
     tables = []
     for q in seqs:
-        e = run_json([exe, "eval", str(q), "--model", str(pkg), "--ep", "cpu", "--json", *ridge])
+        e = run_json([exe, "eval", str(q), "--model", str(pkg), "--ep", "cpu", "--json", *look_args])
         for w in e["weathers"]:
             w.pop("per_frame", None)  # kept out of the card; `realmaster eval --json` prints it
         t = {"name": q.name, "sequence": str(q.relative_to(ROOT)) if q.is_relative_to(ROOT) else str(q), "eval": e}
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             import tempfile
 
             with tempfile.TemporaryDirectory(prefix="realmaster-look-") as tmp:
-                t["look"] = score_look(exe, pkg, q, [w["weather"] for w in e["weathers"]], args.real, Path(tmp), ridge)
+                t["look"] = score_look(exe, pkg, q, [w["weather"] for w in e["weathers"]], args.real, Path(tmp), look_args)
         tables.append(t)
         print(f"scored {q.name}", flush=True)
     ev = json.loads(json.dumps(tables[0]["eval"]))
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         names = [w["weather"] for w in ev["weathers"]]
         weather = "clear" if "clear" in names else names[0]
         d = run_json([exe, "eval", str(seq), "--model", str(pkg), "--ep", "cpu", "--json", "--weathers", weather,
-                      "--exposure", repr(args.dark), *ridge])
+                      "--exposure", repr(args.dark), *look_args])
         w = d["weathers"][0]
         dark = {"exposure_ev": d["exposure_ev"], "weather": weather, "psnr": w["psnr"], "psnr_passthrough": w["psnr_passthrough"],
                 "ssim": w["ssim"], "ssim_passthrough": w["ssim_passthrough"],
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     for w, h in sizes:
         b = run_json(
             [exe, "bench", str(bseq), "--model", str(pkg), "--ep", "cpu", "--model-size", f"{w}x{h}",
-             "--input-size", f"{w}x{h}", "--frames", str(args.frames), "--warmup", "3", "--json", *ridge]
+             "--input-size", f"{w}x{h}", "--frames", str(args.frames), "--warmup", "3", "--json", *look_args]
         )
         st = dict((n, s) for n, s in b["stages"])
         bench.append({"model_input": b["model_input"], "inference": st["inference"], "total": st["total"],

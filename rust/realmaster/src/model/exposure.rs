@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::frame::{linear_to_srgb, srgb_to_linear};
+use crate::reference::srgb;
 
 use super::manifest::{ExposureSpec, ToneCurve};
 
@@ -57,19 +57,19 @@ pub struct ExposureLock {
     default_key: f32,
     max_stops: f32,
     srgb: bool,
-    /// Embeddings of the presets that have a key, and the keys' logarithms, in the same order.
-    presets: Vec<Vec<f32>>,
+    /// Per keyed preset, the row of the presets' pseudo-inverse ((P P^T)^-1 P): its dot product
+    /// with a prompt is that preset's least-squares blend weight; and the key's logarithm.
+    blend_rows: Vec<Vec<f64>>,
     ln_keys: Vec<f64>,
-    /// Inverse of the presets' Gram matrix (n x n, row-major): a prompt's blend weights.
-    gram_inv: Vec<f64>,
-    /// Model value -> display-linear light, and -> scene-linear light (the curve undone).
-    to_display: Vec<f32>,
+    /// Model value -> scene-linear light (the curve undone).
     to_scene: Vec<f32>,
     /// Model value -> the same value re-exposed by `remap_stops` (rebuilt when the gain changes).
     remap: Vec<f32>,
     remap_stops: f32,
-    /// The last prompt's key (the prompt changes far less often than frames come).
-    cached: Option<(Vec<f32>, f32)>,
+    /// The last prompt and its key (the prompt changes far less often than frames come; the
+    /// buffer is reused, so a prompt transition does not allocate).
+    cached_prompt: Vec<f32>,
+    cached_key: Option<f32>,
 }
 
 impl ExposureLock {
@@ -102,28 +102,45 @@ impl ExposureLock {
                 "give each key a distinct preset embedding, or run with the exposure lock off",
             )
         })?;
-        let decode = |v: f32| if srgb { srgb_to_linear(v) } else { v };
-        let grid = |f: &dyn Fn(f32) -> f32| -> Vec<f32> {
-            (0..TABLE)
-                .map(|i| f(i as f32 / (TABLE - 1) as f32))
-                .collect()
-        };
-        let to_display = grid(&|v| decode(v));
-        let to_scene = grid(&|v| aces_fit_inverse(decode(v)));
-        Ok(ExposureLock {
+        let n = embeddings.len();
+        let dim = embeddings.first().map_or(0, Vec::len);
+        let blend_rows = (0..n)
+            .map(|i| {
+                (0..dim)
+                    .map(|d| {
+                        (0..n)
+                            .map(|j| gram_inv[i * n + j] * f64::from(embeddings[j][d]))
+                            .sum()
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut lock = ExposureLock {
             engine_ref: spec.engine_ref,
             default_key: spec.default_key,
             max_stops: spec.max_stops,
             srgb,
-            presets: embeddings,
+            blend_rows,
             ln_keys,
-            gram_inv,
+            to_scene: vec![0.0; TABLE],
             remap: (0..TABLE).map(|i| i as f32 / (TABLE - 1) as f32).collect(),
-            to_display,
-            to_scene,
             remap_stops: 0.0,
-            cached: None,
-        })
+            cached_prompt: Vec::new(),
+            cached_key: None,
+        };
+        for i in 0..TABLE {
+            lock.to_scene[i] = aces_fit_inverse(lock.decode(i as f32 / (TABLE - 1) as f32));
+        }
+        Ok(lock)
+    }
+
+    /// A model value (clamped to 0..1) as display-linear light.
+    fn decode(&self, v: f32) -> f32 {
+        if self.srgb {
+            srgb::decode(v)
+        } else {
+            v.clamp(0.0, 1.0)
+        }
     }
 
     /// The key of a prompt embedding: the keys of the presets it is a blend of (least squares
@@ -131,35 +148,24 @@ impl ExposureLock {
     /// its own key and a transition between two presets moves between theirs; a prompt with no
     /// positive weight on any preset gets the default key.
     pub fn key_for(&self, prompt: &[f32]) -> f32 {
-        let n = self.presets.len();
-        let dots: Vec<f64> = self
-            .presets
-            .iter()
-            .map(|p| {
-                p.iter()
-                    .zip(prompt)
-                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
-                    .sum()
-            })
-            .collect();
-        let weights: Vec<f64> = (0..n)
-            .map(|i| {
-                (0..n)
-                    .map(|j| self.gram_inv[i * n + j] * dots[j])
-                    .sum::<f64>()
-                    .max(0.0)
-            })
-            .collect();
-        let total: f64 = weights.iter().sum();
-        if !(total > 1e-6) || prompt.len() != self.presets.first().map_or(0, Vec::len) {
+        if prompt.len() != self.blend_rows.first().map_or(0, Vec::len) {
             return self.default_key;
         }
-        let ln_key: f64 = weights
-            .iter()
-            .zip(&self.ln_keys)
-            .map(|(w, k)| w / total * k)
-            .sum();
-        ln_key.exp() as f32
+        let (mut total, mut ln_sum) = (0.0f64, 0.0f64);
+        for (row, ln_key) in self.blend_rows.iter().zip(&self.ln_keys) {
+            let w = row
+                .iter()
+                .zip(prompt)
+                .map(|(r, p)| r * f64::from(*p))
+                .sum::<f64>()
+                .max(0.0);
+            total += w;
+            ln_sum += w * ln_key;
+        }
+        if !(total > 1e-6) {
+            return self.default_key;
+        }
+        (ln_sum / total).exp() as f32
     }
 
     /// Re-expose a planar `[3, H, W]` model output in place so that its scene-linear
@@ -171,17 +177,20 @@ impl ExposureLock {
         if rgb.len() != engine.len() || rgb.is_empty() || rgb.len() % 3 != 0 {
             return 0.0;
         }
-        let key = match &self.cached {
-            Some((p, k)) if p.as_slice() == prompt => *k,
+        let key = match self.cached_key {
+            Some(k) if self.cached_prompt == prompt => k,
             _ => {
                 let k = self.key_for(prompt);
-                self.cached = Some((prompt.to_vec(), k));
+                self.cached_prompt.clear();
+                self.cached_prompt.extend_from_slice(prompt);
+                self.cached_key = Some(k);
                 k
             }
         };
+        let to_scene = &self.to_scene;
         let (Some(ln_engine), Some(ln_output)) = (
-            log_average(engine, &self.to_display),
-            log_average(rgb, &self.to_scene),
+            log_average(engine, |v| self.decode(v)),
+            log_average(rgb, |v| lookup(to_scene, v)),
         ) else {
             return 0.0;
         };
@@ -202,13 +211,10 @@ impl ExposureLock {
 
     fn rebuild_remap(&mut self, stops: f32) {
         let gain = stops.exp2();
-        let srgb = self.srgb;
-        for (i, out) in self.remap.iter_mut().enumerate() {
-            let v = i as f32 / (TABLE - 1) as f32;
-            let decoded = if srgb { srgb_to_linear(v) } else { v };
-            let display = aces_fit(aces_fit_inverse(decoded) * gain);
-            *out = if srgb {
-                linear_to_srgb(display)
+        for i in 0..TABLE {
+            let display = aces_fit(self.to_scene[i] * gain);
+            self.remap[i] = if self.srgb {
+                srgb::encode(display)
             } else {
                 display
             };
@@ -217,9 +223,9 @@ impl ExposureLock {
     }
 }
 
-/// Natural log of the log-average luminance of a planar `[3, H, W]` image after `table` (None
-/// when no pixel is finite).
-fn log_average(planar: &[f32], table: &[f32]) -> Option<f64> {
+/// Natural log of the log-average luminance of a planar `[3, H, W]` image, each value taken to
+/// linear light by `to_linear` (None when no pixel is finite).
+fn log_average(planar: &[f32], to_linear: impl Fn(f32) -> f32) -> Option<f64> {
     let n = planar.len() / 3;
     let (r, rest) = planar.split_at(n);
     let (g, b) = rest.split_at(n);
@@ -230,7 +236,7 @@ fn log_average(planar: &[f32], table: &[f32]) -> Option<f64> {
         if !(pr.is_finite() && pg.is_finite() && pb.is_finite()) {
             continue;
         }
-        let lum = luminance(lookup(table, pr), lookup(table, pg), lookup(table, pb));
+        let lum = luminance(to_linear(pr), to_linear(pg), to_linear(pb));
         sum += f64::from(lum.max(LUM_FLOOR).ln());
         count += 1;
     }
@@ -381,9 +387,8 @@ mod tests {
             .collect();
         let before = rgb.clone();
         let stops = l.apply(&mut rgb, &engine, &prompt);
-        let tables = lock();
-        let ln_e = log_average(&engine, &tables.to_display).expect("finite");
-        let ln_o = log_average(&rgb, &tables.to_scene).expect("finite");
+        let ln_e = log_average(&engine, |v| l.decode(v)).expect("finite");
+        let ln_o = log_average(&rgb, |v| lookup(&l.to_scene, v)).expect("finite");
         let want = (0.15f64 / 0.3).ln() + ln_e;
         assert!(stops.abs() > 0.1 && stops.abs() < 2.0, "stops {stops}");
         assert!(
