@@ -35,6 +35,8 @@ TEST(Model, IdentityModelEnhancesAndKeepsTheImage) {
   EXPECT_EQ(s->stats().executionProvider, "cpu");
   const std::string backend = s->stats().backend;
   EXPECT_TRUE(backend == "cpu" || backend == "gpu") << backend;
+  // A package without per-prompt ridges composites with the configured one.
+  EXPECT_FLOAT_EQ(s->stats().lastUpsampleEps, rmtest::modelConfig(dir).upsampleEps);
   // Identity through resample -> model -> guided upsample: close to the input, not equal.
   EXPECT_LT(rmtest::meanAbsDiff8(rmtest::outputBytes(out), img.tight()), 8.0);
 }

@@ -226,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-version", default="0.1.0")
     ap.add_argument("--metrics", type=Path, help="metrics.json from evaluate.py, for the model card")
     ap.add_argument("--tolerance", type=float, default=1e-4, help="max abs ONNX-vs-PyTorch difference allowed")
+    ap.add_argument("--upsample-eps", default="",
+                    help="the guided upsample's ridge per prompt preset, PRESET=RIDGE,... (e.g. fog=3e-2,rain=1e-2,snow=1e-2,"
+                         " stage 64); presets not named keep the runtime's default 1e-3")
     args = ap.parse_args(argv)
     try:
         return export(args)
@@ -239,11 +242,15 @@ def export(args: argparse.Namespace) -> int:
 
     from model import count_parameters
     from model_card import write_model_card
-    from package import build_manifest, validate_package
+    from package import build_manifest, upsample_section, validate_package
 
     torch.manual_seed(0)
     model, state = load_student(args.workdir, args.checkpoint)
     run = state["run"]
+    try:
+        upsample = upsample_section(args.upsample_eps, list(run["weathers"]))
+    except ValueError as e:
+        raise DataError(f"--upsample-eps: {e}", "pass e.g. --upsample-eps fog=3e-2,rain=1e-2") from None
     if model.cfg.sun_dim and not model.cfg.reads_light_input:
         raise DataError(
             "this student reads the sun through its FiLM layers only (--arch affine-global-sun), which the runtime does not feed",
@@ -275,6 +282,7 @@ def export(args: argparse.Namespace) -> int:
         max_tokens=32,
         input_names=model.cfg.input_names,
         exposure=exposure_rule(run, run["weathers"]),
+        upsample=upsample,
     )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     from model_card import lineage

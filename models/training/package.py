@@ -49,6 +49,7 @@ def build_manifest(
     max_tokens: int,
     input_names: tuple[str, ...] = tuple(n for n, _ in INPUT_ROLES if n != "light"),
     exposure: dict[str, Any] | None = None,
+    upsample: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     roles = dict(INPUT_ROLES)
     manifest = {
@@ -83,7 +84,33 @@ def build_manifest(
     }
     if exposure is not None:
         manifest["exposure"] = exposure
+    if upsample is not None:
+        manifest["upsample"] = upsample
     return manifest
+
+
+# The runtime's guided-upsample ridge range and default (reference/guided_upsample.rs).
+MIN_EPS, MAX_EPS, DEFAULT_EPS = 1e-6, 1.0, 1e-3
+
+
+def upsample_section(spec: str, presets: list[str]) -> dict[str, Any] | None:
+    """The manifest's `upsample` section (docs/formats.md) from `PRESET=RIDGE,...` (each prompt
+    preset's guided-upsample ridge; presets not named keep the runtime's default). None for an
+    empty spec. Raises ValueError naming the bad entry."""
+    eps: dict[str, float] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in presets:
+            raise ValueError(f"{item!r} is not PRESET=RIDGE with PRESET one of {', '.join(presets)}")
+        try:
+            v = float(value)
+        except ValueError:
+            raise ValueError(f"{item!r}: the ridge {value!r} is not a number") from None
+        if not MIN_EPS <= v <= MAX_EPS:
+            raise ValueError(f"{item!r}: a ridge must be in {MIN_EPS:g}..{MAX_EPS:g}")
+        eps[name] = v
+    return {"eps": eps, "default_eps": DEFAULT_EPS} if eps else None
 
 
 def _channels(role: str, window: int) -> int | None:
@@ -144,6 +171,8 @@ def validate_package(package_dir: Path | str, require_generated: bool = False) -
             if r not in roles:
                 probs.append(f"student input role {r} is missing")
     prompt = m.get("prompt")
+    if m.get("upsample") is not None and not prompt:
+        probs.append("the manifest has an upsample section but no prompt presets for its ridges to name")
     if prompt:
         try:
             pj = json.loads((d / prompt["presets"]).read_text())
@@ -155,6 +184,14 @@ def validate_package(package_dir: Path | str, require_generated: bool = False) -
                     probs.append(f"preset {k} has {len(v)} values, expected {dim}")
             if prompt.get("default") not in pj["presets"]:
                 probs.append(f"default preset {prompt.get('default')!r} is not in presets.json")
+            ups = m.get("upsample")
+            if ups is not None:
+                ridges = {**ups.get("eps", {}), "(default)": ups.get("default_eps", DEFAULT_EPS)}
+                for k, v in ridges.items():
+                    if k != "(default)" and k not in pj["presets"]:
+                        probs.append(f"upsample.eps names {k!r}, which is not in presets.json")
+                    if not (isinstance(v, (int, float)) and MIN_EPS <= v <= MAX_EPS):
+                        probs.append(f"upsample ridge {k} is {v!r}; it must be in {MIN_EPS:g}..{MAX_EPS:g}")
         except (OSError, ValueError, KeyError, TypeError) as e:
             probs.append(f"cannot read presets: {e}")
     if probs:

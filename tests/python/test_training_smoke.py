@@ -116,8 +116,12 @@ def test_smoke_train_export_evaluate(dataset: Path, tmp_path: Path) -> None:
     assert r4.returncode == 0 and "global path True" in r4.stdout, r4.stdout + r4.stderr
     assert json.loads((tmp_path / "work4" / "run.json").read_text())["model"]["global_context"] is True
     pkg4 = tmp_path / "pkg4"
-    assert texport.main(["--workdir", str(tmp_path / "work4"), "--out", str(pkg4)]) == 0
+    # ... exported with a guided-upsample ridge for one of its prompts (manifest `upsample`).
+    w0 = json.loads((tmp_path / "work4" / "run.json").read_text())["weathers"][0]
+    assert texport.main(["--workdir", str(tmp_path / "work4"), "--out", str(pkg4), "--upsample-eps", f"{w0}=1e-2"]) == 0
     assert validate_package(pkg4) == []
+    assert json.loads((pkg4 / "manifest.json").read_text())["upsample"] == {"eps": {w0: 1e-2}, "default_eps": 1e-3}
+    assert texport.main(["--workdir", str(tmp_path / "work4"), "--out", str(tmp_path / "pkg4b"), "--upsample-eps", "sandstorm=1e-2"]) == 2
     # A shallow student from the package: refused, since this package's deep path is alive.
     r5 = train_cli(dataset, tmp_path / "work5", "--arch", "affine-shallow", "--init-from", str(pkg), "--steps", "0")
     assert r5.returncode == 2 and "live deep path" in r5.stderr, r5.stdout + r5.stderr

@@ -247,6 +247,7 @@ struct Stats {
   std::uint64_t submitAllocations = 0; // submits that copied into a new buffer (1-2 when healthy)
   bool modelReadsLight = false;        // the model reads each frame's light (SceneLight)
   std::uint64_t framesWithoutLight = 0; // frames such a model got without one (fallback sun used)
+  float lastUpsampleEps = 0.0f;         // last composite's ridge: upsampleEps x its prompt's
 
   static Stats fromFfi(const ffi::Stats &s) {
     Stats r;
@@ -270,6 +271,7 @@ struct Stats {
     r.submitAllocations = s.submit_allocations;
     r.modelReadsLight = s.model_reads_light;
     r.framesWithoutLight = s.frames_without_light;
+    r.lastUpsampleEps = s.last_upsample_eps;
     return r;
   }
 };

@@ -156,6 +156,9 @@ pub mod ffi {
         model_reads_light: bool,
         /// Frames such a model got without a light (it assumed the fallback sun for them).
         frames_without_light: u64,
+        /// The guided upsample's ridge of the last composited frame: `upsample_eps` scaled by the
+        /// package's ridge for the look's prompt (manifest `upsample`); 0 before any.
+        last_upsample_eps: f32,
     }
 
     /// A finished frame, tightly packed, in the format of the submitted frame. Reuse one instance

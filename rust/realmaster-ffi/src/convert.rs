@@ -221,6 +221,7 @@ pub fn stats_to_ffi(s: &rm::Stats) -> Stats {
         submit_allocations: s.submit_allocations,
         model_reads_light: s.model_reads_light,
         frames_without_light: s.frames_without_light,
+        last_upsample_eps: s.last_upsample_eps,
     }
 }
 

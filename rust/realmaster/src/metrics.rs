@@ -372,6 +372,9 @@ pub struct WeatherScores {
     /// of the output's mean minus the input's mean (per frame).
     pub psnr_slope: f64,
     pub brightness_drift_slope: f64,
+    /// The guided upsample's ridge the frames were composited with (the session's, scaled by the
+    /// package's ridge for this weather's preset).
+    pub upsample_eps: f32,
     pub per_frame: Vec<FrameScore>,
 }
 
@@ -585,6 +588,7 @@ pub fn evaluate_sequence_exposed(
         let wn = we_n.max(1) as f64;
         results.push(WeatherScores {
             weather: weather.clone(),
+            upsample_eps: session.stats().last_upsample_eps,
             frames: n,
             psnr: psnr_sum / nf,
             ssim: ssim_sum / nf,

@@ -202,6 +202,22 @@ fn self_consistency_problems_are_specific() {
             Box::new(|m| m["inputs"][0]["extra"] = json!(1)),
             "unknown field `extra`",
         ),
+        (
+            Box::new(|m| m["upsample"] = json!({"eps": {"rain": 2.0}})),
+            "upsample.eps.rain is 2; a ridge must be in 1e-6..=1",
+        ),
+        (
+            Box::new(|m| m["upsample"] = json!({"eps": {"rain": 1e-2}, "default_eps": 0.0})),
+            "upsample.default_eps is 0",
+        ),
+        (
+            Box::new(|m| m["upsample"] = json!({"eps": {"fog": 1e-2}})),
+            "upsample.eps names 'fog' but presets.json has no such preset (presets: clear, night, rain)",
+        ),
+        (
+            Box::new(|m| m["upsample"] = json!({"eps": {}, "ridge": 1})),
+            "unknown field `ridge`",
+        ),
     ];
     for (edit, want) in cases {
         let p = edited(edit);

@@ -6,7 +6,7 @@ use realmaster::frame::{srgb_to_linear, ColorFormat, FrameRef, PlaneRef};
 use realmaster::{Backend, Error, Health, Mode, OutputFrame, Session, SessionConfig};
 
 mod model_support;
-use model_support::models;
+use model_support::{copy_pkg, edit_manifest, models};
 
 fn config(model: &str, mode: Mode) -> SessionConfig {
     config_on(Backend::Auto, model, mode)
@@ -212,6 +212,64 @@ fn upsample_eps_reaches_the_compositor_and_is_checked() {
             Ok(_) => panic!("eps {bad} was accepted"),
         }
     }
+}
+
+/// A package may state a ridge per prompt preset (manifest `upsample`): a look made with that
+/// preset is composited with the user's ridge scaled by the preset's over the default (1e-3), so
+/// the default gives the package's own ridge, a preset it does not name keeps the user's, and the
+/// frames are those of a package without the section at the scaled ridge.
+#[test]
+fn a_packages_ridge_per_prompt_scales_the_users_ridge() {
+    let (w, h) = (40, 24);
+    let px = picture(w, h, 3);
+    let f = FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, &px);
+    let ridged = copy_pkg("colormap");
+    edit_manifest(&ridged, |m| {
+        m["upsample"] =
+            serde_json::json!({"eps": {"rain": 0.1, "night": 1e-5}, "default_eps": 1e-3});
+    });
+    let run = |dir: std::path::PathBuf, prompt: &str, eps: f32| {
+        let mut c = config_on(Backend::Cpu, "colormap", Mode::Cinematic);
+        c.model_dir = Some(dir);
+        c.prompt = prompt.into();
+        c.upsample_eps = eps;
+        c.model_size = Some((16, 16));
+        let s = Session::new(c).unwrap();
+        let o = run_one(&s, &f);
+        assert!(o.enhanced, "{:?}", s.health());
+        (o.data, s.stats().last_upsample_eps)
+    };
+    let plain = models().join("colormap");
+    let close = |a: f32, b: f32| (a / b - 1.0).abs() < 1e-4;
+    for (prompt, user, want) in [
+        ("rain", 1e-3, 0.1),
+        ("rain", 1e-5, 1e-3),
+        ("night", 1e-3, 1e-5),
+        ("clear", 1e-3, 1e-3),
+        ("clear", 0.5, 0.5),
+        // Scaled past the range: clamped to it.
+        ("rain", 0.5, 1.0),
+    ] {
+        let (got, eps) = run(ridged.clone(), prompt, user);
+        assert!(
+            close(eps, want),
+            "{prompt} at {user}: ridge {eps}, expected {want}"
+        );
+        let (same, plain_eps) = run(plain.clone(), prompt, want);
+        assert!(close(plain_eps, want));
+        let d = max_diff_u8(&got, &same);
+        assert!(
+            d <= 1,
+            "{prompt} at {user}: {d} levels from the plain package at {want}"
+        );
+    }
+    // The section changes the picture where it names a preset.
+    let (rain, _) = run(ridged.clone(), "rain", 1e-3);
+    let (rain_plain, _) = run(plain.clone(), "rain", 1e-3);
+    assert!(
+        max_diff_u8(&rain, &rain_plain) >= 8,
+        "the rain ridge changed nothing"
+    );
 }
 
 #[test]

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::reference::srgb;
 
 use super::manifest::{ExposureSpec, ToneCurve};
+use super::preset_blend::PresetBlend;
 
 /// Entries of the value tables (model value 0..1 on a uniform grid, linearly interpolated).
 const TABLE: usize = 4096;
@@ -54,13 +55,10 @@ fn lookup(table: &[f32], v: f32) -> f32 {
 /// The lock of one model package: its presets' keys and the tables of its colour space.
 pub struct ExposureLock {
     engine_ref: f32,
-    default_key: f32,
     max_stops: f32,
     srgb: bool,
-    /// Per keyed preset, the row of the presets' pseudo-inverse ((P P^T)^-1 P): its dot product
-    /// with a prompt is that preset's least-squares blend weight; and the key's logarithm.
-    blend_rows: Vec<Vec<f64>>,
-    ln_keys: Vec<f64>,
+    /// The keyed presets' keys, blended for any prompt.
+    keys: PresetBlend,
     /// Model value -> scene-linear light (the curve undone).
     to_scene: Vec<f32>,
     /// Model value -> the same value re-exposed by `remap_stops` (rebuilt when the gain changes).
@@ -81,8 +79,7 @@ impl ExposureLock {
         srgb: bool,
     ) -> Result<Self> {
         let ToneCurve::AcesFit = spec.tone_curve;
-        let mut embeddings = Vec::new();
-        let mut ln_keys = Vec::new();
+        let mut keyed = Vec::new();
         for (name, key) in &spec.keys {
             let Some(e) = presets.get(name) else {
                 return Err(Error::config(
@@ -93,35 +90,19 @@ impl ExposureLock {
                     "re-export the package (export.py writes keys for its presets only), or run with the exposure lock off",
                 ));
             };
-            embeddings.push(e.clone());
-            ln_keys.push(f64::from(*key).ln());
+            keyed.push((e.as_slice(), *key));
         }
-        let gram_inv = invert(&gram(&embeddings)).ok_or_else(|| {
+        let keys = PresetBlend::new(&keyed, spec.default_key).ok_or_else(|| {
             Error::config(
                 "the model's keyed presets are linearly dependent, so a prompt's blend of them is not defined",
                 "give each key a distinct preset embedding, or run with the exposure lock off",
             )
         })?;
-        let n = embeddings.len();
-        let dim = embeddings.first().map_or(0, Vec::len);
-        let blend_rows = (0..n)
-            .map(|i| {
-                (0..dim)
-                    .map(|d| {
-                        (0..n)
-                            .map(|j| gram_inv[i * n + j] * f64::from(embeddings[j][d]))
-                            .sum()
-                    })
-                    .collect()
-            })
-            .collect();
         let mut lock = ExposureLock {
             engine_ref: spec.engine_ref,
-            default_key: spec.default_key,
             max_stops: spec.max_stops,
             srgb,
-            blend_rows,
-            ln_keys,
+            keys,
             to_scene: vec![0.0; TABLE],
             remap: (0..TABLE).map(|i| i as f32 / (TABLE - 1) as f32).collect(),
             remap_stops: 0.0,
@@ -148,24 +129,7 @@ impl ExposureLock {
     /// its own key and a transition between two presets moves between theirs; a prompt with no
     /// positive weight on any preset gets the default key.
     pub fn key_for(&self, prompt: &[f32]) -> f32 {
-        if prompt.len() != self.blend_rows.first().map_or(0, Vec::len) {
-            return self.default_key;
-        }
-        let (mut total, mut ln_sum) = (0.0f64, 0.0f64);
-        for (row, ln_key) in self.blend_rows.iter().zip(&self.ln_keys) {
-            let w = row
-                .iter()
-                .zip(prompt)
-                .map(|(r, p)| r * f64::from(*p))
-                .sum::<f64>()
-                .max(0.0);
-            total += w;
-            ln_sum += w * ln_key;
-        }
-        if !(total > 1e-6) {
-            return self.default_key;
-        }
-        (ln_sum / total).exp() as f32
+        self.keys.value_for(prompt)
     }
 
     /// Re-expose a planar `[3, H, W]` model output in place so that its scene-linear
@@ -241,61 +205,6 @@ fn log_average(planar: &[f32], to_linear: impl Fn(f32) -> f32) -> Option<f64> {
         count += 1;
     }
     (count > 0).then(|| sum / count as f64)
-}
-
-fn gram(vectors: &[Vec<f32>]) -> Vec<f64> {
-    let n = vectors.len();
-    let mut g = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..n {
-            g[i * n + j] = vectors[i]
-                .iter()
-                .zip(&vectors[j])
-                .map(|(a, b)| f64::from(*a) * f64::from(*b))
-                .sum();
-        }
-    }
-    g
-}
-
-/// Gauss-Jordan inverse with partial pivoting; None for a (near) singular matrix.
-fn invert(m: &[f64]) -> Option<Vec<f64>> {
-    let n = (m.len() as f64).sqrt() as usize;
-    if n == 0 || n * n != m.len() {
-        return None;
-    }
-    let scale = m.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    let mut a = m.to_vec();
-    let mut inv = vec![0.0; n * n];
-    for i in 0..n {
-        inv[i * n + i] = 1.0;
-    }
-    for col in 0..n {
-        let pivot =
-            (col..n).max_by(|&x, &y| a[x * n + col].abs().total_cmp(&a[y * n + col].abs()))?;
-        if !(a[pivot * n + col].abs() > 1e-9 * scale) {
-            return None;
-        }
-        for k in 0..n {
-            a.swap(col * n + k, pivot * n + k);
-            inv.swap(col * n + k, pivot * n + k);
-        }
-        let d = a[col * n + col];
-        for k in 0..n {
-            a[col * n + k] /= d;
-            inv[col * n + k] /= d;
-        }
-        for row in 0..n {
-            if row != col {
-                let f = a[row * n + col];
-                for k in 0..n {
-                    a[row * n + k] -= f * a[col * n + k];
-                    inv[row * n + k] -= f * inv[col * n + k];
-                }
-            }
-        }
-    }
-    Some(inv)
 }
 
 #[cfg(test)]

@@ -321,6 +321,23 @@ pub struct ExposureSpec {
     pub max_stops: f32,
 }
 
+/// The guided upsample's ridge per prompt preset (docs/formats.md): what each prompt's look
+/// keeps of the engine frame's own detail. The user's ridge scales every prompt's alike
+/// (model/upsample_ridges.rs).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpsampleSpec {
+    /// Per prompt preset (names as in the presets file): its ridge, 1e-6..=1.
+    pub eps: BTreeMap<String, f32>,
+    /// The ridge of presets not named and of a prompt that no preset explains.
+    #[serde(default = "default_upsample_eps")]
+    pub default_eps: f32,
+}
+
+fn default_upsample_eps() -> f32 {
+    crate::reference::guided_upsample::DEFAULT_EPS
+}
+
 fn default_max_stops() -> f32 {
     2.0
 }
@@ -363,6 +380,9 @@ pub struct Manifest {
     /// The teacher's exposure rule, which the runtime's exposure lock holds the output to.
     #[serde(default)]
     pub exposure: Option<ExposureSpec>,
+    /// The guided upsample's ridge per prompt (absent: the runtime's one ridge for every prompt).
+    #[serde(default)]
+    pub upsample: Option<UpsampleSpec>,
     /// Top-level keys this runtime does not know; kept so they can be reported, never used.
     #[serde(flatten)]
     pub unknown: BTreeMap<String, serde_json::Value>,
@@ -501,6 +521,7 @@ impl Manifest {
         self.check_io(&mut p);
         self.check_prompt(&mut p);
         self.check_exposure(&mut p);
+        self.check_upsample(&mut p);
         self.check_kind(&mut p);
         self.check_files(&mut p);
         p
@@ -645,6 +666,36 @@ impl Manifest {
         {
             p.push(
                 "the manifest has an exposure section but no prompt presets for its keys to name"
+                    .into(),
+            );
+        }
+    }
+
+    fn check_upsample(&self, p: &mut Vec<String>) {
+        use crate::reference::guided_upsample::{MAX_EPS, MIN_EPS};
+        let Some(u) = &self.upsample else { return };
+        let in_range = |v: f32| (MIN_EPS..=MAX_EPS).contains(&v);
+        if !in_range(u.default_eps) {
+            p.push(format!(
+                "upsample.default_eps is {}; a ridge must be in {MIN_EPS:e}..={MAX_EPS}",
+                u.default_eps
+            ));
+        }
+        for (name, e) in &u.eps {
+            if !in_range(*e) {
+                p.push(format!(
+                    "upsample.eps.{name} is {e}; a ridge must be in {MIN_EPS:e}..={MAX_EPS}"
+                ));
+            }
+        }
+        if self
+            .prompt
+            .as_ref()
+            .and_then(|pr| pr.presets.as_ref())
+            .is_none()
+        {
+            p.push(
+                "the manifest has an upsample section but no prompt presets for its ridges to name"
                     .into(),
             );
         }

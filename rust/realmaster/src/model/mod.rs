@@ -22,9 +22,11 @@ mod graph;
 pub mod manifest;
 pub mod ort_lib;
 pub mod package;
+pub mod preset_blend;
 pub mod prompt;
 pub mod session;
 pub mod tokenizer;
+pub mod upsample_ridges;
 
 pub use diffusion::{flow_sigmas, gaussian_noise, shift_sigma, DiffusionTimings};
 pub use ep::{available_eps, EpOptions, EpSelection, ExecutionProvider};
@@ -35,3 +37,4 @@ pub use package::{sha256_file, ModelPackage};
 pub use prompt::{l2_normalise, lerp_normalised, PromptEncoder};
 pub use session::{model_input_size, ModelInput, ModelSession, SessionOptions};
 pub use tokenizer::WordPieceTokenizer;
+pub use upsample_ridges::UpsampleRidges;

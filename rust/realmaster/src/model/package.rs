@@ -76,6 +76,21 @@ impl ModelPackage {
                         });
                     }
                 }
+                let unknown = manifest
+                    .upsample
+                    .iter()
+                    .flat_map(|u| u.eps.keys())
+                    .find(|n| !presets.contains_key(*n));
+                if let Some(name) = unknown {
+                    return Err(Error::Manifest {
+                        path: manifest_path,
+                        problem: format!(
+                            "upsample.eps names '{name}' but {file} has no such preset (presets: {})",
+                            presets.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                        fix: "name presets only (export.py --upsample-eps writes ridges for its presets)".into(),
+                    });
+                }
                 presets
             }
             None => BTreeMap::new(),

@@ -68,6 +68,9 @@ pub struct SessionConfig {
     /// follows the model closer (less grain and fewer dark rims under dark looks such as night;
     /// on the held-out clips 1e-5 is 0.08-0.12 dB closer to the path-traced targets), larger
     /// keeps more of the engine's edges (docs/photoreal.md, "The guided upsample's ridge").
+    /// A model package may state a ridge per prompt (manifest `upsample`, docs/formats.md): a
+    /// look is then composited with this ridge times its prompt's ridge over 1e-3, so the default
+    /// gives the package's own ridges (`Stats::last_upsample_eps` reports the one used).
     pub upsample_eps: f32,
     /// Automatic cut detection: mean absolute luminance change (0..1) above which the window resets.
     pub cut_threshold: f32,
@@ -184,6 +187,9 @@ pub struct Stats {
     /// on, so this stays at the first submit or two (a resolution change resizes pooled buffers
     /// and is not counted).
     pub submit_allocations: u64,
+    /// The guided upsample's ridge of the last composited frame: `upsample_eps` scaled by the
+    /// model package's ridge for the look's prompt (its manifest `upsample`), 0 before any.
+    pub last_upsample_eps: f32,
 }
 
 /// Health of a session.

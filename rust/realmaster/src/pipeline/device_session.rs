@@ -257,6 +257,7 @@ impl DeviceSession {
         st.last_composite_ms = report.timings.composite_ms + report.timings.readback_ms;
         st.window_resets = self.engine.resets;
         st.model_faults = self.engine.model_faults;
+        st.last_upsample_eps = self.engine.last_upsample_eps;
         st.output_latency_frames = self
             .engine
             .shown_frame

@@ -59,6 +59,8 @@ pub struct InferenceResult {
     pub ms: f64,
     /// Per-graph timings when the model is a diffusion model.
     pub diffusion: Option<crate::model::DiffusionTimings>,
+    /// The factor on the user's upsample ridge for this look's prompt (`Infer::ridge_scale`).
+    pub ridge_scale: f32,
 }
 
 /// Where the frame thread sends jobs and gets results; the session wires this to the inference thread.
@@ -85,12 +87,14 @@ pub struct FrameSettings {
 }
 
 impl FrameSettings {
-    /// The compositing parameters these settings choose (the rest at their defaults).
-    fn composite_params(&self) -> CompositeParams {
+    /// The compositing parameters these settings choose for a look whose prompt scales the
+    /// ridge by `ridge_scale` (the rest at their defaults; the passes clamp the ridge to its
+    /// range).
+    fn composite_params(&self, ridge_scale: f32) -> CompositeParams {
         CompositeParams {
             strength: self.strength,
             temporal_alpha: self.temporal_alpha,
-            upsample_eps: self.upsample_eps,
+            upsample_eps: self.upsample_eps * ridge_scale,
             ..Default::default()
         }
     }
@@ -116,6 +120,8 @@ pub struct Engine {
     motion_ring: [Option<u64>; MOTION_HISTORY],
     look_valid: bool,
     look_frame: u64,
+    /// The factor on the user's ridge for the look's prompt (its inference result's).
+    look_ridge_scale: f32,
     /// Host buffers lent to the inference thread with each job and returned with its result.
     spare_arena: Vec<f32>,
     spare_rgb: Vec<f32>,
@@ -129,6 +135,9 @@ pub struct Engine {
     pub shown_frame: Option<u64>,
     /// Inferences whose output was refused as absurd (see [`output_fault`]).
     pub model_faults: u64,
+    /// The guided upsample's ridge of the last composited frame: the user's, scaled by the
+    /// package's ridge for the look's prompt, clamped to its range.
+    pub last_upsample_eps: f32,
     /// The colour range the model's output must stay near (manifest `color.range`).
     range: [f32; 2],
     /// Deferred submission: the frame whose tensors were packed last frame, to read and send now.
@@ -213,6 +222,8 @@ impl Engine {
             motion_ring: [None; MOTION_HISTORY],
             look_valid: false,
             look_frame: 0,
+            look_ridge_scale: 1.0,
+            last_upsample_eps: 0.0,
             spare_arena: Vec::new(),
             spare_rgb: Vec::new(),
             last_thumb: None,
@@ -300,6 +311,7 @@ impl Engine {
             }
             self.look_valid = true;
             self.look_frame = frame_index;
+            self.look_ridge_scale = result.ridge_scale;
             self.shown_frame = Some(result.frame_index);
         }
         Ok(())
@@ -393,7 +405,8 @@ impl Engine {
         }
         // 5. Composite with the look (or show the input until the shot has one).
         let enhanced = if self.look_valid {
-            let params = settings.composite_params();
+            let params = settings.composite_params(self.look_ridge_scale).sanitized();
+            self.last_upsample_eps = params.upsample_eps;
             self.passes
                 .composite_to_texture(&params, reason.is_some(), output)?;
             true
@@ -598,7 +611,8 @@ impl Engine {
             return Ok(false);
         }
 
-        let params = settings.composite_params();
+        let params = settings.composite_params(self.look_ridge_scale).sanitized();
+        self.last_upsample_eps = params.upsample_eps;
         let reset_history = reason.is_some();
         match (input, out) {
             (FrameIn::Cpu(f), FrameOut::Cpu(o)) => {
@@ -700,6 +714,7 @@ mod tests {
             arena: job.arena,
             ms: 0.0,
             diffusion: None,
+            ridge_scale: 1.0,
         }
     }
 

@@ -35,6 +35,8 @@ struct StudentInfer {
     shapes: Vec<Vec<usize>>,
     /// The teacher's exposure rule on the output (None: off, or the package states none).
     exposure: Option<model::ExposureLock>,
+    /// The package's ridge per prompt (None: one ridge for every prompt).
+    ridges: Option<model::UpsampleRidges>,
 }
 
 impl Infer for StudentInfer {
@@ -96,6 +98,10 @@ impl Infer for StudentInfer {
 
     fn diffusion_timings(&self) -> Option<model::DiffusionTimings> {
         self.session.last_diffusion_timings()
+    }
+
+    fn ridge_scale(&self, prompt: &[f32]) -> f32 {
+        self.ridges.as_ref().map_or(1.0, |r| r.scale_for(prompt))
     }
 }
 
@@ -161,6 +167,11 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
         )?),
         _ => None,
     };
+    let ridges = m
+        .upsample
+        .as_ref()
+        .map(|spec| model::UpsampleRidges::new(spec, package.presets()))
+        .transpose()?;
     let t = m.window;
     let (w, h) = (width as usize, height as usize);
     let shapes = roles
@@ -186,6 +197,7 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
             warned_no_light: false,
             shapes,
             exposure,
+            ridges,
         }),
         spec,
         prompts: Arc::new(Mutex::new(prompts)),

@@ -572,6 +572,7 @@ fn frame_loop(
                 st.last_frame_transfer_bytes = e.cpu_transfer_bytes() - transfer_before;
                 st.window_resets = e.resets;
                 st.model_faults = e.model_faults;
+                st.last_upsample_eps = e.last_upsample_eps;
                 st.output_latency_frames =
                     e.shown_frame.map(|f| index.saturating_sub(f)).unwrap_or(0);
             }

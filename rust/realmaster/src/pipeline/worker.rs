@@ -32,6 +32,12 @@ pub trait Infer: Send {
     fn diffusion_timings(&self) -> Option<DiffusionTimings> {
         None
     }
+
+    /// What the compositor multiplies the user's upsample ridge by for looks made with `prompt`
+    /// (the package's ridge for it over the default; 1 for a package that states none).
+    fn ridge_scale(&self, _prompt: &[f32]) -> f32 {
+        1.0
+    }
 }
 
 pub struct Job {
@@ -94,6 +100,7 @@ pub fn spawn_inference(
         .name("realmaster-inference".into())
         .spawn(move || {
             let mut prompt = Vec::new();
+            let mut ridge_scale = 1.0;
             while let Ok(Job {
                 job,
                 prompt: changed,
@@ -101,6 +108,7 @@ pub fn spawn_inference(
             {
                 if let Some(p) = changed {
                     prompt = p;
+                    ridge_scale = model.ridge_scale(&prompt);
                 }
                 let t = Instant::now();
                 let InferenceJob {
@@ -125,6 +133,7 @@ pub fn spawn_inference(
                 };
                 let result = InferenceResult {
                     frame_index,
+                    ridge_scale,
                     diffusion,
                     status,
                     rgb,

@@ -44,6 +44,9 @@ use crate::frame::{ColorFormat, ImageF32};
 pub const MIN_EPS: f32 = 1e-6;
 /// Largest regulariser: beyond it every fit is the neighbourhood's mean residual.
 pub const MAX_EPS: f32 = 1.0;
+/// The runtime's default ridge; a model package's per-prompt ridges are scaled by the user's
+/// ridge over this (model/upsample_ridges.rs).
+pub const DEFAULT_EPS: f32 = 1e-3;
 /// Coefficients per model pixel: for each output channel k, `(A[0][k], A[1][k], A[2][k], b[k])`.
 pub const COEFFS: usize = 12;
 

@@ -65,7 +65,7 @@ impl Default for CompositeParams {
             strength: 1.0,
             temporal_alpha: 0.15,
             depth_reject: 0.1,
-            upsample_eps: 1e-3,
+            upsample_eps: crate::reference::guided_upsample::DEFAULT_EPS,
             clamp_k: 1.25,
         }
     }
