@@ -133,6 +133,18 @@ def score_look(exe: str, pkg: Path, seq: Path, weathers: list[str], real: Path, 
     return out
 
 
+def ridge_text(m: dict) -> str:
+    """The guided upsample's ridge the runs used: the session's, and each weather's where the
+    package's per-prompt ridges (manifest `upsample`) made it another."""
+    base = float(m["upsample_eps"])
+    own = {w["weather"]: float(w["upsample_eps"]) for w in m["eval"]["weathers"] if "upsample_eps" in w}
+    other = {w: e for w, e in own.items() if abs(e / base - 1.0) > 1e-4}
+    if not other:
+        return f"{base:g}"
+    per = ", ".join(f"{w} {e:.3g}" for w, e in other.items())
+    return f"{base:g}, scaled per prompt by the package's (manifest `upsample`): {per}"
+
+
 def section(m: dict) -> str:
     ev = m["eval"]
     rows = [
@@ -165,7 +177,7 @@ def section(m: dict) -> str:
             "frame itself. VGG dist: VGG16 perceptual distance to the target (relu1_2..relu4_3, unit-normalised",
             "features; lower is closer). Sharpness: mean |Laplacian| of luma. Ghost edges: fraction of the output's",
             "edges near neither an input nor a target edge. PSNR slope: least-squares trend over the clip.",
-            f"The sharpness is the runtime's frame's: the guided upsample (ridge {m['upsample_eps']:g}) keeps more of the",
+            f"The sharpness is the runtime's frame's: the guided upsample (ridge {ridge_text(m)}) keeps more of the",
             "engine frame's fine detail the larger its ridge, where the model-size picture is nearly flat; the network's",
             "own output is scored by evaluate.py (docs/photoreal.md, \"The guided upsample's ridge\").",
             "",
@@ -185,7 +197,7 @@ def section(m: dict) -> str:
             "## Through the Rust runtime",
             "",
             f"`realmaster eval {m['sequence']}` (cinematic mode, strength 1, each weather's preset, model input"
-            f" {ev['model_size'][0]}x{ev['model_size'][1]}, the guided upsample's ridge {m['upsample_eps']:g}"
+            f" {ev['model_size'][0]}x{ev['model_size'][1]}, the guided upsample's ridge {ridge_text(m)}"
             f"{', the exposure lock on' if m.get('exposure_lock') else ''}; GPU passes on {m['gpu']}, ONNX Runtime CPU EP). The full",
             "pipeline runs: preprocessing, the model, temporal accumulation at model size, the guided upsample. Warping",
             "error: mean |I_t - warp(I_t-1)| over pixels that are not disoccluded (renderer's motion vectors and",

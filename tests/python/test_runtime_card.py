@@ -38,6 +38,18 @@ def test_the_cards_text_names_the_ridge_its_runs_used() -> None:
         assert text.count(shown) == 2, text
 
 
+def test_the_cards_text_names_each_prompts_ridge_where_the_package_scaled_it() -> None:
+    m = json.loads((SHIPPED / "runtime_metrics.json").read_text())
+    m["upsample_eps"] = 1e-3
+    for w in m["eval"]["weathers"]:
+        w["upsample_eps"] = {"rain": 1e-2, "snow": 3e-3}.get(w["weather"], 1e-3)
+    text = runtime_card.section(m)
+    assert text.count("ridge 0.001, scaled per prompt by the package's (manifest `upsample`): rain 0.01, snow 0.003") == 2, text
+    for w in m["eval"]["weathers"]:
+        w.pop("upsample_eps")
+    assert "scaled per prompt" not in runtime_card.section(m)
+
+
 def test_the_cards_text_states_the_dark_frame_figure_when_it_was_scored() -> None:
     m = json.loads((SHIPPED / "runtime_metrics.json").read_text())
     m["upsample_eps"] = 1e-3  # a card from before runtime_card.py recorded the ridge: the default
