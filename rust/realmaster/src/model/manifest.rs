@@ -658,16 +658,20 @@ impl Manifest {
                 ));
             }
         }
+        self.check_names_presets("an exposure section", "keys", p);
+    }
+
+    /// A section whose entries name prompt presets needs the manifest to have presets.
+    fn check_names_presets(&self, section: &str, entries: &str, p: &mut Vec<String>) {
         if self
             .prompt
             .as_ref()
             .and_then(|pr| pr.presets.as_ref())
             .is_none()
         {
-            p.push(
-                "the manifest has an exposure section but no prompt presets for its keys to name"
-                    .into(),
-            );
+            p.push(format!(
+                "the manifest has {section} but no prompt presets for its {entries} to name"
+            ));
         }
     }
 
@@ -688,17 +692,7 @@ impl Manifest {
                 ));
             }
         }
-        if self
-            .prompt
-            .as_ref()
-            .and_then(|pr| pr.presets.as_ref())
-            .is_none()
-        {
-            p.push(
-                "the manifest has an upsample section but no prompt presets for its ridges to name"
-                    .into(),
-            );
-        }
+        self.check_names_presets("an upsample section", "ridges", p);
     }
 
     fn check_kind(&self, p: &mut Vec<String>) {
