@@ -133,6 +133,24 @@ def score_look(exe: str, pkg: Path, seq: Path, weathers: list[str], real: Path, 
     return out
 
 
+def borrowed_bench(pkg: Path, other: Path) -> tuple[dict | None, str]:
+    """The timing of `other`'s card, for a package whose graph is the same file (None and why not)."""
+    from package import sha256_file
+
+    card = other / "runtime_metrics.json"
+    if not card.is_file():
+        return None, f"--bench-from {other}: it has no runtime_metrics.json"
+    if not (other / "model.onnx").is_file() or sha256_file(other / "model.onnx") != sha256_file(pkg / "model.onnx"):
+        return None, f"--bench-from {other}: its model.onnx is not this package's, so its timing is not this package's"
+    m = json.loads(card.read_text())
+    if not m.get("bench"):
+        return None, f"--bench-from {other}: its card has no timing"
+    name = json.loads((other / "manifest.json").read_text()).get("model_version", other.name)
+    # A card that borrowed its timing passes on where it was measured.
+    return {"bench": m["bench"], "bench_frames": m["bench_frames"], "gpu": m["gpu"], "cpu": m["cpu"],
+            "cores": m["cores"], "source": m.get("bench_from") or name}, ""
+
+
 def ridge_text(m: dict) -> str:
     """The guided upsample's ridge the runs used: the session's, and each weather's where the
     package's per-prompt ridges (manifest `upsample`) made it another."""
@@ -222,7 +240,9 @@ def section(m: dict) -> str:
             ),
             "",
             f"Inference time per frame through the Rust runtime (`realmaster bench`, input = model size, {m['bench_frames']}"
-            f" frames after warm-up; {m['cpu']}, {m['cores']} cores):",
+            f" frames after warm-up; {m['cpu']}, {m['cores']} cores"
+            + (f"; timed in {m['bench_from']}'s card run, the same model.onnx" if m.get("bench_from") else "")
+            + "):",
             "",
             *bench,
             *look,
@@ -241,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bench-sequence", type=Path, default=Path("samples/city_pan"))
     ap.add_argument("--sizes", default="256x256,512x288,1280x720", help="model input sizes to time")
     ap.add_argument("--frames", type=int, default=20, help="benchmark frames per size")
+    ap.add_argument("--bench-from", type=Path, default=None,
+                    help="take the timing table from this package's card instead of timing again: its model.onnx must be"
+                         " this package's, byte for byte (a card scored beside other work, or a manifest-only release)")
     ap.add_argument("--upsample-eps", type=float, default=None,
                     help="the guided upsample's ridge for every run (default: the runtime's; recorded in the card, and the regression test uses it)")
     ap.add_argument("--exposure-lock", action="store_true",
@@ -259,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         return fail("--frames must be at least 1", "pass --frames 20")
     if args.upsample_eps is not None and not (1e-6 <= args.upsample_eps <= 1.0):
         return fail(f"--upsample-eps {args.upsample_eps} is outside the runtime's range 1e-6..1", "pass e.g. --upsample-eps 1e-5")
+    bench_from = None
+    if args.bench_from is not None:
+        bench_from, why = borrowed_bench(pkg, args.bench_from.resolve())
+        if bench_from is None:
+            return fail(why, "time this package (leave out --bench-from), or name a package with the same model.onnx")
     if args.exposure_lock and "exposure" not in json.loads((pkg / "manifest.json").read_text()):
         return fail(f"{pkg}'s manifest states no exposure rule for --exposure-lock to hold", "export the package again (export.py states the rule for students of the path tracer), or leave out --exposure-lock")
     # The ridge and the lock are passed to every run only when asked for, so a default card follows
@@ -303,9 +331,9 @@ def main(argv: list[str] | None = None) -> int:
                 "mean_output": sum(f["mean_output"] for f in w["per_frame"]) / len(w["per_frame"]),
                 "mean_input": sum(f["mean_input"] for f in w["per_frame"]) / len(w["per_frame"])}
         print(f"scored {seq.name} at {args.dark:+g} stops", flush=True)
-    bench = []
-    gpu = "?"
-    for w, h in sizes:
+    bench = [] if bench_from is None else bench_from["bench"]
+    gpu = "?" if bench_from is None else bench_from["gpu"]
+    for w, h in ([] if bench_from is not None else sizes):
         b = run_json(
             [exe, "bench", str(bseq), "--model", str(pkg), "--ep", "cpu", "--model-size", f"{w}x{h}",
              "--input-size", f"{w}x{h}", "--frames", str(args.frames), "--warmup", "3", "--json", *look_args]
@@ -325,10 +353,11 @@ def main(argv: list[str] | None = None) -> int:
         "exposure_lock": bool(ev.get("exposure_lock", False)),
         "eval": ev,
         "bench": bench,
-        "bench_frames": args.frames,
+        "bench_frames": args.frames if bench_from is None else bench_from["bench_frames"],
         "gpu": gpu,
-        "cpu": cpu_name(),
-        "cores": os.cpu_count(),
+        "cpu": cpu_name() if bench_from is None else bench_from["cpu"],
+        "cores": os.cpu_count() if bench_from is None else bench_from["cores"],
+        "bench_from": None if bench_from is None else bench_from["source"],
         "tables": tables,
         "real": str(args.real),
         "dark": dark,

@@ -78,3 +78,27 @@ def test_a_card_with_the_exposure_lock_needs_a_package_that_states_the_rule_and_
     assert "exposure lock" not in runtime_card.section(m)
     m["exposure_lock"] = True
     assert "the exposure lock on" in runtime_card.section(m)
+
+
+def test_a_card_may_borrow_the_timing_of_the_same_graph_only(tmp_path: Path, capsys) -> None:
+    pkg, other = tmp_path / "pkg", tmp_path / "other"
+    for d in (pkg, other):
+        d.mkdir()
+        (d / "model.onnx").write_bytes(b"the same graph")
+        shutil.copy(SHIPPED / "manifest.json", d / "manifest.json")
+    shipped = json.loads((SHIPPED / "runtime_metrics.json").read_text())
+    (other / "runtime_metrics.json").write_text(json.dumps(shipped))
+    got, why = runtime_card.borrowed_bench(pkg, other)
+    assert why == "" and got is not None
+    assert got["bench"] == shipped["bench"] and got["cpu"] == shipped["cpu"]
+    assert got["source"] == json.loads((SHIPPED / "manifest.json").read_text())["model_version"]
+    m = dict(shipped, bench_from="0.13.0")
+    assert "timed in 0.13.0's card run, the same model.onnx" in runtime_card.section(m)
+    assert "timed in" not in runtime_card.section(dict(shipped, bench_from=None))
+    # Another graph's timing is refused before anything runs.
+    (other / "model.onnx").write_bytes(b"another graph")
+    shutil.copy(SHIPPED / "MODEL_CARD.md", pkg / "MODEL_CARD.md")
+    code = runtime_card.main(["--package", str(pkg), "--realmaster", sys.executable, "--bench-from", str(other)])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not this package's" in err and "leave out --bench-from" in err
+    assert not (pkg / "runtime_metrics.json").exists()
