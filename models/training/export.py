@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metrics", type=Path, help="metrics.json from evaluate.py, for the model card")
     ap.add_argument("--tolerance", type=float, default=1e-4, help="max abs ONNX-vs-PyTorch difference allowed")
     ap.add_argument("--upsample-eps", default="",
-                    help="the guided upsample's ridge per prompt preset, PRESET=RIDGE,... (e.g. fog=3e-2,rain=1e-2,snow=1e-2,"
-                         " stage 64); presets not named keep the runtime's default 1e-3")
+                    help="the guided upsample's ridge per prompt preset, PRESET=RIDGE,... (0.13.1: rain=1e-2,snow=3e-3,"
+                         " stage 65); presets not named keep the runtime's default 1e-3")
     args = ap.parse_args(argv)
     try:
         return export(args)
@@ -250,7 +250,7 @@ def export(args: argparse.Namespace) -> int:
     try:
         upsample = upsample_section(args.upsample_eps, list(run["weathers"]))
     except ValueError as e:
-        raise DataError(f"--upsample-eps: {e}", "pass e.g. --upsample-eps fog=3e-2,rain=1e-2") from None
+        raise DataError(f"--upsample-eps: {e}", "pass e.g. --upsample-eps rain=1e-2,snow=3e-3") from None
     if model.cfg.sun_dim and not model.cfg.reads_light_input:
         raise DataError(
             "this student reads the sun through its FiLM layers only (--arch affine-global-sun), which the runtime does not feed",

@@ -57,7 +57,7 @@ pub struct LookArgs {
     /// The guided upsample's ridge, 1e-6..1: smaller follows the model's look into finer detail
     /// (less grain and fewer dark rims under night), larger keeps more of the engine's edges. A
     /// package with a ridge per prompt (manifest `upsample`) scales it per prompt: the default
-    /// gives the package's own (the shipped student: fog 3e-2, rain and snow 1e-2, others 1e-3).
+    /// gives the package's own (the shipped student: rain 1e-2, snow 3e-3, others 1e-3).
     #[arg(long, default_value_t = realmaster::SessionConfig::default().upsample_eps)]
     pub upsample_eps: f32,
     /// The weight of each new frame's look in the temporal accumulation, 0.01..1: smaller is

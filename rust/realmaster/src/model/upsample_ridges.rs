@@ -1,7 +1,6 @@
 //! The guided upsample's ridge per prompt, as a model package states it (manifest `upsample`).
-//! Fog, rain and snow looks are lower in contrast than the engine frame, so their fits need a
-//! larger ridge to keep the engine's edges; night needs a small one so the engine's daylight
-//! detail does not turn to grain (docs/photoreal.md, stage 64).
+//! Rain and snow looks are lower in contrast than the engine frame, so their fits need a larger
+//! ridge to keep the engine's edges (docs/photoreal.md, stages 64-65).
 
 use std::collections::BTreeMap;
 
