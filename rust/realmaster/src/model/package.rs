@@ -64,32 +64,29 @@ impl ModelPackage {
         {
             Some((prompt, file)) => {
                 let presets = load_presets(&dir.join(file), prompt.dim)?;
-                if let Some(default) = &prompt.default {
-                    if !presets.contains_key(default) {
+                // Names the manifest gives presets elsewhere must be presets of the file.
+                let named = prompt
+                    .default
+                    .iter()
+                    .map(|n| (n, "prompt.default is", "set prompt.default to one of the preset names"))
+                    .chain(manifest.upsample.iter().flat_map(|u| u.eps.keys()).map(|n| {
+                        (
+                            n,
+                            "upsample.eps names",
+                            "name presets only (export.py --upsample-eps writes ridges for its presets)",
+                        )
+                    }));
+                for (name, what, fix) in named {
+                    if !presets.contains_key(name) {
                         return Err(Error::Manifest {
                             path: manifest_path,
                             problem: format!(
-                                "prompt.default is '{default}' but {file} has no such preset (presets: {})",
+                                "{what} '{name}' but {file} has no such preset (presets: {})",
                                 presets.keys().cloned().collect::<Vec<_>>().join(", ")
                             ),
-                            fix: "set prompt.default to one of the preset names".into(),
+                            fix: fix.into(),
                         });
                     }
-                }
-                let unknown = manifest
-                    .upsample
-                    .iter()
-                    .flat_map(|u| u.eps.keys())
-                    .find(|n| !presets.contains_key(*n));
-                if let Some(name) = unknown {
-                    return Err(Error::Manifest {
-                        path: manifest_path,
-                        problem: format!(
-                            "upsample.eps names '{name}' but {file} has no such preset (presets: {})",
-                            presets.keys().cloned().collect::<Vec<_>>().join(", ")
-                        ),
-                        fix: "name presets only (export.py --upsample-eps writes ridges for its presets)".into(),
-                    });
                 }
                 presets
             }

@@ -88,8 +88,7 @@ pub struct FrameSettings {
 
 impl FrameSettings {
     /// The compositing parameters these settings choose for a look whose prompt scales the
-    /// ridge by `ridge_scale` (the rest at their defaults; the passes clamp the ridge to its
-    /// range).
+    /// ridge by `ridge_scale` (the rest at their defaults), sanitized as the passes use them.
     fn composite_params(&self, ridge_scale: f32) -> CompositeParams {
         CompositeParams {
             strength: self.strength,
@@ -97,6 +96,7 @@ impl FrameSettings {
             upsample_eps: self.upsample_eps * ridge_scale,
             ..Default::default()
         }
+        .sanitized()
     }
 }
 
@@ -317,6 +317,14 @@ impl Engine {
         Ok(())
     }
 
+    /// This frame's compositing parameters for the current look (its prompt's ridge), recorded
+    /// for `Stats::last_upsample_eps`.
+    fn composite_params(&mut self, settings: &FrameSettings) -> CompositeParams {
+        let params = settings.composite_params(self.look_ridge_scale);
+        self.last_upsample_eps = params.upsample_eps;
+        params
+    }
+
     /// The device path inside a host's render graph: like [`process_device`](Self::process_device),
     /// but nothing is submitted here. The work is returned as command buffers for the host to
     /// submit in its own order (after the commands that render `frame`, before those that read
@@ -405,8 +413,7 @@ impl Engine {
         }
         // 5. Composite with the look (or show the input until the shot has one).
         let enhanced = if self.look_valid {
-            let params = settings.composite_params(self.look_ridge_scale).sanitized();
-            self.last_upsample_eps = params.upsample_eps;
+            let params = self.composite_params(settings);
             self.passes
                 .composite_to_texture(&params, reason.is_some(), output)?;
             true
@@ -611,8 +618,7 @@ impl Engine {
             return Ok(false);
         }
 
-        let params = settings.composite_params(self.look_ridge_scale).sanitized();
-        self.last_upsample_eps = params.upsample_eps;
+        let params = self.composite_params(settings);
         let reset_history = reason.is_some();
         match (input, out) {
             (FrameIn::Cpu(f), FrameOut::Cpu(o)) => {
