@@ -44,6 +44,19 @@ fn config() -> SessionConfig {
     }
 }
 
+/// [`config`] at the model card's model size (its held-out tables' 256x144).
+fn card_config() -> SessionConfig {
+    SessionConfig {
+        model_size: Some((256, 144)),
+        ..config()
+    }
+}
+
+/// The bundled downtown orbit with path-traced targets (the other renderer's frames).
+fn downtown_pathtraced() -> Sequence {
+    Sequence::open(root().join("samples/heldout_downtown_orbit_pathtraced")).expect("sample")
+}
+
 #[test]
 fn heldout_scores_match_the_model_card() {
     let card = card();
@@ -128,8 +141,7 @@ fn prompts_change_the_output_and_every_weather_has_a_preset() {
     for prompt in ["clear", "night"] {
         let s = Session::new(SessionConfig {
             prompt: prompt.into(),
-            model_size: Some((256, 144)),
-            ..config()
+            ..card_config()
         })
         .expect("session");
         s.submit(&f.as_frame_ref()).expect("submit");
@@ -197,13 +209,9 @@ fn the_exposure_lock_puts_a_misjudged_renderer_on_the_teachers_rule() {
         .as_ref()
         .expect("the shipped package states its teacher's exposure rule");
     assert_eq!(rule.keys.len(), pkg.presets().len(), "a key per preset");
-    let seq =
-        Sequence::open(root().join("samples/heldout_downtown_orbit_pathtraced")).expect("sample");
+    let seq = downtown_pathtraced();
     let weathers = vec!["fog".to_string()];
-    let cfg = SessionConfig {
-        model_size: Some((256, 144)),
-        ..config()
-    };
+    let cfg = card_config();
     assert!(!cfg.exposure_lock, "the lock is off unless asked for");
     let off = evaluate_sequence(&cfg, &seq, &weathers).expect("evaluation runs");
     let on = evaluate_sequence(
@@ -237,13 +245,9 @@ fn the_packages_rain_ridge_keeps_the_engines_edges() {
         .expect("the shipped package states its ridges per prompt")
         .eps;
     assert_eq!(ridges.get("rain"), Some(&1e-2));
-    let seq =
-        Sequence::open(root().join("samples/heldout_downtown_orbit_pathtraced")).expect("sample");
+    let seq = downtown_pathtraced();
     let weathers = vec!["rain".to_string()];
-    let cfg = SessionConfig {
-        model_size: Some((256, 144)),
-        ..config()
-    };
+    let cfg = card_config();
     let own = &evaluate_sequence(&cfg, &seq, &weathers).expect("evaluation runs")[0];
     assert!(
         (own.upsample_eps / 1e-2 - 1.0).abs() < 1e-4,
@@ -288,8 +292,7 @@ fn a_dark_engine_frame_stays_closer_to_its_darkened_target_than_pass_through() {
     let dark = Exposure::stops(-3.0).expect("in range"); // 1/8 of the light
     let s = Session::new(SessionConfig {
         prompt: "clear".into(),
-        model_size: Some((256, 144)),
-        ..config()
+        ..card_config()
     })
     .expect("session");
     let mut f = OwnedFrame::default();
