@@ -229,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upsample-eps", default="",
                     help="the guided upsample's ridge per prompt preset, PRESET=RIDGE,... (0.13.1: rain=1e-2,snow=3e-3,"
                          " stage 65); presets not named keep the runtime's default 1e-3")
+    ap.add_argument("--upsample-edge-ridge", type=float, default=None,
+                    help="the guided upsample's edge-aware fit: the ridge's factor on the model input's edges, 1..1000,"
+                         " with the ridge pulled toward the look's gain off them (stages 66-67); default: not edge-aware")
+    ap.add_argument("--upsample-edge-aware", default="",
+                    help="how edge-aware each prompt preset's fit is, PRESET=WEIGHT,... in 0..1 (stage 67's candidate: night=1);"
+                         " presets not named 0; empty with --upsample-edge-ridge: every preset 1")
     args = ap.parse_args(argv)
     try:
         return export(args)
@@ -248,9 +254,11 @@ def export(args: argparse.Namespace) -> int:
     model, state = load_student(args.workdir, args.checkpoint)
     run = state["run"]
     try:
-        upsample = upsample_section(args.upsample_eps, list(run["weathers"]))
+        upsample = upsample_section(args.upsample_eps, list(run["weathers"]), args.upsample_edge_ridge,
+                                    args.upsample_edge_aware)
     except ValueError as e:
-        raise DataError(f"--upsample-eps: {e}", "pass e.g. --upsample-eps rain=1e-2,snow=3e-3") from None
+        raise DataError(f"--upsample-eps / --upsample-edge-ridge / --upsample-edge-aware: {e}",
+                        "pass e.g. --upsample-eps rain=1e-2,snow=3e-3 --upsample-edge-ridge 2 --upsample-edge-aware night=1") from None
     if model.cfg.sun_dim and not model.cfg.reads_light_input:
         raise DataError(
             "this student reads the sun through its FiLM layers only (--arch affine-global-sun), which the runtime does not feed",

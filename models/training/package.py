@@ -89,28 +89,51 @@ def build_manifest(
     return manifest
 
 
-# The runtime's guided-upsample ridge range and default (reference/guided_upsample.rs).
+# The runtime's guided-upsample ridge range and default, and its edge-aware ridge factor's range
+# (reference/guided_upsample.rs).
 MIN_EPS, MAX_EPS, DEFAULT_EPS = 1e-6, 1.0, 1e-3
+MIN_EDGE_RIDGE, MAX_EDGE_RIDGE = 1.0, 1000.0
 
 
-def upsample_section(spec: str, presets: list[str]) -> dict[str, Any] | None:
-    """The manifest's `upsample` section (docs/formats.md) from `PRESET=RIDGE,...` (each prompt
-    preset's guided-upsample ridge; presets not named keep the runtime's default). None for an
-    empty spec. Raises ValueError naming the bad entry."""
-    eps: dict[str, float] = {}
+def _preset_values(spec: str, presets: list[str], what: str, lo: float, hi: float) -> dict[str, float]:
+    """`PRESET=VALUE,...` with every PRESET one of `presets` and every VALUE in lo..hi."""
+    out: dict[str, float] = {}
     for item in filter(None, (s.strip() for s in spec.split(","))):
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep or name not in presets:
-            raise ValueError(f"{item!r} is not PRESET=RIDGE with PRESET one of {', '.join(presets)}")
+            raise ValueError(f"{item!r} is not PRESET={what.upper()} with PRESET one of {', '.join(presets)}")
         try:
             v = float(value)
         except ValueError:
-            raise ValueError(f"{item!r}: the ridge {value!r} is not a number") from None
-        if not MIN_EPS <= v <= MAX_EPS:
-            raise ValueError(f"{item!r}: a ridge must be in {MIN_EPS:g}..{MAX_EPS:g}")
-        eps[name] = v
-    return {"eps": eps, "default_eps": DEFAULT_EPS} if eps else None
+            raise ValueError(f"{item!r}: the {what} {value!r} is not a number") from None
+        if not lo <= v <= hi:
+            raise ValueError(f"{item!r}: a {what} must be in {lo:g}..{hi:g}")
+        out[name] = v
+    return out
+
+
+def upsample_section(spec: str, presets: list[str], edge_ridge: float | None = None,
+                     edge_aware: str = "") -> dict[str, Any] | None:
+    """The manifest's `upsample` section (docs/formats.md) from `PRESET=RIDGE,...` (each prompt
+    preset's guided-upsample ridge; presets not named keep the runtime's default), the edge-aware
+    fit's ridge factor on the model input's edges (None: not edge-aware) and `PRESET=WEIGHT,...`
+    (how edge-aware each preset is, 0..1; empty with a factor: every preset). None when all are
+    empty. Raises ValueError naming the bad entry."""
+    if edge_ridge is not None and not MIN_EDGE_RIDGE <= edge_ridge <= MAX_EDGE_RIDGE:
+        raise ValueError(f"the edge ridge factor {edge_ridge:g} must be in {MIN_EDGE_RIDGE:g}..{MAX_EDGE_RIDGE:g}")
+    weights = _preset_values(edge_aware, presets, "weight", 0.0, 1.0)
+    if weights and edge_ridge is None:
+        raise ValueError("edge-aware weights need the edge ridge factor (the ridge's factor on the edges they weight)")
+    eps = _preset_values(spec, presets, "ridge", MIN_EPS, MAX_EPS)
+    if not eps and edge_ridge is None:
+        return None
+    section: dict[str, Any] = {"eps": eps, "default_eps": DEFAULT_EPS}
+    if edge_ridge is not None:
+        section["edge_ridge"] = float(edge_ridge)
+        if weights:
+            section["edge_aware"] = weights
+    return section
 
 
 def _channels(role: str, window: int) -> int | None:
@@ -192,6 +215,16 @@ def validate_package(package_dir: Path | str, require_generated: bool = False) -
                         probs.append(f"upsample.eps names {k!r}, which is not in presets.json")
                     if not (isinstance(v, (int, float)) and MIN_EPS <= v <= MAX_EPS):
                         probs.append(f"upsample ridge {k} is {v!r}; it must be in {MIN_EPS:g}..{MAX_EPS:g}")
+                er = ups.get("edge_ridge")
+                if er is not None and not (isinstance(er, (int, float)) and MIN_EDGE_RIDGE <= er <= MAX_EDGE_RIDGE):
+                    probs.append(f"upsample.edge_ridge is {er!r}; it must be in {MIN_EDGE_RIDGE:g}..{MAX_EDGE_RIDGE:g} (or absent)")
+                for k, v in (ups.get("edge_aware") or {}).items():
+                    if k not in pj["presets"]:
+                        probs.append(f"upsample.edge_aware names {k!r}, which is not in presets.json")
+                    if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+                        probs.append(f"upsample.edge_aware {k} is {v!r}; it must be in 0..1")
+                if ups.get("edge_aware") is not None and er is None:
+                    probs.append("upsample.edge_aware is set without upsample.edge_ridge")
         except (OSError, ValueError, KeyError, TypeError) as e:
             probs.append(f"cannot read presets: {e}")
     if probs:

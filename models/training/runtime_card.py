@@ -157,10 +157,17 @@ def ridge_text(m: dict) -> str:
     base = float(m["upsample_eps"])
     own = {w["weather"]: float(w["upsample_eps"]) for w in m["eval"]["weathers"] if "upsample_eps" in w}
     other = {w: e for w, e in own.items() if abs(e / base - 1.0) > 1e-4}
-    if not other:
-        return f"{base:g}"
-    per = ", ".join(f"{w} {e:.3g}" for w, e in other.items())
-    return f"{base:g}, scaled per prompt by the package's (manifest `upsample`): {per}"
+    text = f"{base:g}"
+    if other:
+        per = ", ".join(f"{w} {e:.3g}" for w, e in other.items())
+        text += f", scaled per prompt by the package's (manifest `upsample`): {per}"
+    aware = {w["weather"]: (float(w["upsample_edge_ridge"]), float(w["upsample_edge_pull"]))
+             for w in m["eval"]["weathers"] if float(w.get("upsample_edge_pull", 0.0)) > 0.0}
+    if aware:
+        per = ", ".join(f"{w} (the ridge {r:g}x on the model input's edges, pulled {p:g} toward the look's gain off them)"
+                        for w, (r, p) in aware.items())
+        text += f"; edge-aware (manifest `upsample.edge_ridge` / `edge_aware`): {per}"
+    return text
 
 
 def section(m: dict) -> str:

@@ -50,6 +50,18 @@ def test_the_cards_text_names_each_prompts_ridge_where_the_package_scaled_it() -
     assert "scaled per prompt" not in runtime_card.section(m)
 
 
+def test_the_cards_text_names_the_prompts_whose_fit_is_edge_aware() -> None:
+    m = json.loads((SHIPPED / "runtime_metrics.json").read_text())
+    m["upsample_eps"] = 1e-3
+    for w in m["eval"]["weathers"]:
+        w["upsample_edge_ridge"], w["upsample_edge_pull"] = (2.0, 1.0) if w["weather"] == "night" else (1.0, 0.0)
+    text = runtime_card.section(m)
+    assert text.count("edge-aware (manifest `upsample.edge_ridge` / `edge_aware`): night (the ridge 2x") == 2, text
+    for w in m["eval"]["weathers"]:
+        w["upsample_edge_pull"] = 0.0
+    assert "edge-aware" not in runtime_card.section(m)
+
+
 def test_the_cards_text_states_the_dark_frame_figure_when_it_was_scored() -> None:
     m = json.loads((SHIPPED / "runtime_metrics.json").read_text())
     m["upsample_eps"] = 1e-3  # a card from before runtime_card.py recorded the ridge: the default

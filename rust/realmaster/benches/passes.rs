@@ -219,7 +219,7 @@ fn gpu_passes_at(c: &mut Criterion, ctx: &GpuContext, planes: &Planes) {
             submit(ctx, |enc| {
                 report(
                     "upsample",
-                    comp.record_upsample(ctx, enc, images, &out_lr, lr_in, &params),
+                    comp.record_upsample(ctx, enc, images, &out_lr, lr_in, None, &params),
                 )
             })
         })
@@ -229,6 +229,7 @@ fn gpu_passes_at(c: &mut Criterion, ctx: &GpuContext, planes: &Planes) {
         input: lr_in,
         motion: Some(&model_res.motion),
         depth: Some(pre.depth_z()),
+        edges: Some(&model_res.edges),
     };
     g.bench_function("temporal (model size)", |b| {
         b.iter(|| {
@@ -498,6 +499,7 @@ impl CompositeState {
             input: &self.in_lr,
             motion: Some(&model_res.motion),
             depth: Some(&model_res.depth_z),
+            edges: Some(&model_res.edges),
         };
         let r = self.compositor.composite_encode(
             color,

@@ -375,6 +375,11 @@ pub struct WeatherScores {
     /// The guided upsample's ridge the frames were composited with (the session's, scaled by the
     /// package's ridge for this weather's preset).
     pub upsample_eps: f32,
+    /// The guided upsample's edge-aware fit for this weather's preset (the package's
+    /// `upsample.edge_ridge` and `edge_aware`): the ridge's factor on the edges (1: plain) and the
+    /// pull's weight off them (0: plain).
+    pub upsample_edge_ridge: f32,
+    pub upsample_edge_pull: f32,
     pub per_frame: Vec<FrameScore>,
 }
 
@@ -589,6 +594,8 @@ pub fn evaluate_sequence_exposed(
         results.push(WeatherScores {
             weather: weather.clone(),
             upsample_eps: session.stats().last_upsample_eps,
+            upsample_edge_ridge: session.stats().last_upsample_edge_ridge,
+            upsample_edge_pull: session.stats().last_upsample_edge_pull,
             frames: n,
             psnr: psnr_sum / nf,
             ssim: ssim_sum / nf,

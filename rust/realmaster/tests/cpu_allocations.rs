@@ -14,6 +14,7 @@ use realmaster::gpu::preprocess::{EdgeParams, InputRole, ModelColorSpace, Prepro
 use realmaster::pipeline::cpu_passes::CpuPasses;
 use realmaster::pipeline::engine::ModelSpec;
 use realmaster::pipeline::frame_passes::FramePasses;
+use realmaster::reference::guided_upsample::EdgeWeights;
 use realmaster::{ColorFormat, FrameRef, PlaneRef};
 
 struct Counting;
@@ -104,7 +105,14 @@ fn cpu_passes_allocate_nothing_per_frame() {
     let output: Vec<f32> = (0..3 * MODEL.0 * MODEL.1)
         .map(|i| (i % 251) as f32 / 251.0)
         .collect();
-    let params = CompositeParams::default();
+    // The edge-aware fit on (a package's edge-aware look): its mask rows are reused too.
+    let params = CompositeParams {
+        upsample_edges: EdgeWeights {
+            edge_ridge: 2.0,
+            pull: 1.0,
+        },
+        ..Default::default()
+    };
     let mut per_frame = Vec::new();
     for (i, [c, d, n, m]) in frames.iter().enumerate() {
         let mut f = FrameRef::color_only(w, h, ColorFormat::Rgba8Srgb, c);

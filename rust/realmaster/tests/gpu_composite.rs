@@ -11,7 +11,9 @@ use realmaster::gpu::composite::{CompositeParams, Compositor, LookImages};
 use realmaster::gpu::kernel::{read_buffer, read_image};
 use realmaster::gpu::{AdapterPreference, FrameImages, GpuContext, GpuImage};
 use realmaster::reference::blend::{blend, blend_encode};
-use realmaster::reference::guided_upsample::guided_upsample;
+use realmaster::reference::guided_upsample::{
+    guided_upsample, guided_upsample_edge_aware, EdgeAware, EdgeWeights,
+};
 use realmaster::reference::reproject::reproject;
 use realmaster::reference::temporal::{accumulated_look, residual, temporal, TemporalInputs};
 
@@ -138,6 +140,7 @@ fn look<'a>(f: &'a FrameImages, out_lr: &'a GpuImage, in_lr: &'a GpuImage) -> Lo
         input: in_lr,
         motion: f.motion.as_ref().filter(|_| same),
         depth: f.depth.as_ref().filter(|_| same),
+        edges: None,
     }
 }
 
@@ -164,11 +167,12 @@ fn upsample(
     f: &FrameImages,
     out_lr: &GpuImage,
     in_lr: &GpuImage,
+    edges: Option<&GpuImage>,
     p: &CompositeParams,
 ) -> ImageF32 {
     let mut comp = Compositor::new(ctx);
     let mut enc = encoder(ctx);
-    comp.record_upsample(ctx, &mut enc, f, out_lr, in_lr, p)
+    comp.record_upsample(ctx, &mut enc, f, out_lr, in_lr, edges, p)
         .unwrap();
     submit(ctx, enc);
     download(ctx, comp.residual())
@@ -277,11 +281,70 @@ fn guided_upsample_matches_reference() {
             upsample_eps: eps,
             ..Default::default()
         };
-        let g = upsample(&ctx, &f, &o, &i, &p);
+        let g = upsample(&ctx, &f, &o, &i, None, &p);
         let c = guided_upsample(&guide, &out_lr, &in_lr, eps);
         let d = max_diff(&g.data, &c.data);
         assert!(d <= TOL, "upsample_eps {eps}: max |gpu - cpu| = {d}");
     }
+}
+
+/// The edge-aware fit (a model-size edge plane, the ridge 3x on it and pulled toward the look's
+/// gain off it) on both backends; and a wrongly sized edge plane is refused.
+#[test]
+fn edge_aware_upsample_matches_reference() {
+    let ctx = gpu();
+    let mut rng = Rng(11);
+    let (w, h, lw, lh) = (61u32, 47u32, 16u32, 12u32);
+    let (guide, out_lr, in_lr) = guided_inputs(&mut rng, w, h, lw, lh);
+    let mut edges = ImageF32::new(lw, lh, 1);
+    for y in 0..lh {
+        edges.data[(y * lw + 5) as usize] = 1.0;
+    }
+    edges.data[(7 * lw + 12) as usize] = 1.0;
+    let f = frame(&ctx, &guide, None, None);
+    let (o, i, e) = (
+        upload(&ctx, &out_lr),
+        upload(&ctx, &in_lr),
+        upload(&ctx, &edges),
+    );
+    for (eps, edge_ridge, pull) in [
+        (1e-3f32, 3.0f32, 1.0f32),
+        (1e-2, 10.0, 1.0),
+        (1e-3, 2.0, 0.4),
+    ] {
+        let weights = EdgeWeights { edge_ridge, pull };
+        let p = CompositeParams {
+            upsample_eps: eps,
+            upsample_edges: weights,
+            ..Default::default()
+        };
+        let g = upsample(&ctx, &f, &o, &i, Some(&e), &p);
+        let edge = EdgeAware {
+            edges: &edges,
+            weights,
+        };
+        let c = guided_upsample_edge_aware(&guide, &out_lr, &in_lr, eps, edge);
+        let d = max_diff(&g.data, &c.data);
+        assert!(d <= TOL, "eps {eps}, {weights:?}: max |gpu - cpu| = {d}");
+        // The plane changes the picture: without it the fit is not edge-aware.
+        let plain = guided_upsample(&guide, &out_lr, &in_lr, eps);
+        assert!(max_diff(&plain.data, &c.data) > 10.0 * TOL);
+    }
+    let wrong = upload(&ctx, &ImageF32::new(lw + 1, lh, 1));
+    let mut comp = Compositor::new(&ctx);
+    let mut enc = encoder(&ctx);
+    let err = comp
+        .record_upsample(
+            &ctx,
+            &mut enc,
+            &f,
+            &o,
+            &i,
+            Some(&wrong),
+            &CompositeParams::default(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("edge plane"), "{err}");
 }
 
 /// Plain bilinear upsample of a 1-channel low-res row profile to full res (the baseline).
@@ -491,6 +554,7 @@ fn temporal_matches_reference() {
             input: &i,
             motion: Some(&m),
             depth: Some(&d),
+            edges: None,
         };
         let mut enc = encoder(&ctx);
         comp.record_composite(&ctx, &mut enc, &f, &look, &p, frame_no == 0)

@@ -218,6 +218,10 @@ fn self_consistency_problems_are_specific() {
             Box::new(|m| m["upsample"] = json!({"eps": {}, "ridge": 1})),
             "unknown field `ridge`",
         ),
+        (
+            Box::new(|m| m["upsample"] = json!({"eps": {}, "edge_ridge": 0.5})),
+            "upsample.edge_ridge is 0.5; the edge ridge factor must be in 1..=1000",
+        ),
     ];
     for (edit, want) in cases {
         let p = edited(edit);

@@ -11,7 +11,7 @@ use crate::frame::{ColorFormat, ImageF32};
 use crate::gpu::composite::CompositeParams;
 use crate::reference::blend::blend_encode_row;
 use crate::reference::decode::ColorRows;
-use crate::reference::guided_upsample::{guided_rows, UpsampleScratch};
+use crate::reference::guided_upsample::{guided_rows, EdgeAware, UpsampleScratch};
 use crate::reference::temporal::{
     accumulated_look, temporal_into, TemporalInputs, TemporalScratch,
 };
@@ -28,6 +28,10 @@ pub struct ModelLook<'a> {
     pub motion: Option<&'a ImageF32>,
     /// This frame's view depth at model size (not encoded), 1 channel; None = no disocclusion test.
     pub depth: Option<&'a ImageF32>,
+    /// The model input's 0/1 edge plane (the one the network reads), 1 channel; the guided
+    /// upsample's edge-aware fit reads it (`CompositeParams::upsample_edge_ridge`). None = not
+    /// edge-aware.
+    pub edges: Option<&'a ImageF32>,
 }
 
 thread_local! {
@@ -94,11 +98,12 @@ impl CpuCompositor {
             && shape(look.out, 4)
             && shape(look.input, 4)
             && look.motion.is_none_or(|m| shape(m, 4))
-            && look.depth.is_none_or(|d| shape(d, 1));
+            && look.depth.is_none_or(|d| shape(d, 1))
+            && look.edges.is_none_or(|e| shape(e, 1));
         if !lr_ok {
             self.reset();
             return Err(Error::Internal(format!(
-                "CPU compositor: the model images must be 4-channel and one size, motion 4-channel and depth 1-channel of that size (output {}x{}x{}, input {}x{}x{})",
+                "CPU compositor: the model images must be 4-channel and one size, motion 4-channel, depth and edges 1-channel of that size (output {}x{}x{}, input {}x{}x{})",
                 lw, lh, look.out.channels, look.input.width, look.input.height, look.input.channels
             )));
         }
@@ -144,11 +149,16 @@ impl CpuCompositor {
         // encoded while it is in cache.
         let bpp = format.bytes_per_pixel();
         out.resize(w as usize * h as usize * bpp, 0);
+        let edge = look.edges.map(|edges| EdgeAware {
+            edges,
+            weights: params.upsample_edges,
+        });
         let Some(rows) = guided_rows(
             (w, h),
             &self.look,
             look.input,
             params.upsample_eps,
+            edge,
             &mut self.upsample,
         ) else {
             // A zero-sized frame: nothing to draw.
@@ -254,6 +264,7 @@ mod tests {
             input: &input,
             motion: Some(&motion),
             depth: use_depth.then_some(&depth),
+            edges: None,
         };
         let params = CompositeParams {
             upsample_eps: 1e-6,
@@ -326,6 +337,7 @@ mod tests {
             input: &input,
             motion: Some(&motion),
             depth: None,
+            edges: None,
         };
         let mut bytes = Vec::new();
         let p = CompositeParams::default();

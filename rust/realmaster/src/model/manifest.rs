@@ -332,6 +332,15 @@ pub struct UpsampleSpec {
     /// The ridge of presets not named and of a prompt that no preset explains.
     #[serde(default = "default_upsample_eps")]
     pub default_eps: f32,
+    /// The edge-aware fit's ridge factor on the model input's edges, 1..=1000 (absent: the fit
+    /// is not edge-aware; `CompositeParams::upsample_edges`, docs/photoreal.md stages 66-67).
+    #[serde(default)]
+    pub edge_ridge: Option<f32>,
+    /// Per prompt preset: how edge-aware its looks' fit is, 0..=1 (the pull's weight; the ridge
+    /// on the edges is `1 + weight (edge_ridge - 1)` times the prompt's). Presets not named: 0.
+    /// Absent with `edge_ridge` set: every preset 1.
+    #[serde(default)]
+    pub edge_aware: Option<BTreeMap<String, f32>>,
 }
 
 fn default_upsample_eps() -> f32 {
@@ -691,6 +700,27 @@ impl Manifest {
                     "upsample.eps.{name} is {e}; a ridge must be in {MIN_EPS:e}..={MAX_EPS}"
                 ));
             }
+        }
+        if let Some(m) = u.edge_ridge {
+            use crate::reference::guided_upsample::{MAX_EDGE_RIDGE, MIN_EDGE_RIDGE};
+            if !(MIN_EDGE_RIDGE..=MAX_EDGE_RIDGE).contains(&m) {
+                p.push(format!(
+                    "upsample.edge_ridge is {m}; the edge ridge factor must be in {MIN_EDGE_RIDGE}..={MAX_EDGE_RIDGE} (or absent: not edge-aware)"
+                ));
+            }
+        }
+        for (name, w) in u.edge_aware.iter().flatten() {
+            if !(0.0..=1.0).contains(w) {
+                p.push(format!(
+                    "upsample.edge_aware.{name} is {w}; a preset's edge-aware weight must be in 0..=1"
+                ));
+            }
+        }
+        if u.edge_aware.is_some() && u.edge_ridge.is_none() {
+            p.push(
+                "upsample.edge_aware is set without upsample.edge_ridge (the ridge's factor on the edges it weights)"
+                    .to_string(),
+            );
         }
         self.check_names_presets("an upsample section", "ridges", p);
     }

@@ -75,7 +75,20 @@ impl ModelPackage {
                             "upsample.eps names",
                             "name presets only (export.py --upsample-eps writes ridges for its presets)",
                         )
-                    }));
+                    }))
+                    .chain(
+                        manifest
+                            .upsample
+                            .iter()
+                            .flat_map(|u| u.edge_aware.iter().flatten().map(|(n, _)| n))
+                            .map(|n| {
+                                (
+                                    n,
+                                    "upsample.edge_aware names",
+                                    "name presets only (export.py --upsample-edge-aware weights its presets)",
+                                )
+                            }),
+                    );
                 for (name, what, fix) in named {
                     if !presets.contains_key(name) {
                         return Err(Error::Manifest {

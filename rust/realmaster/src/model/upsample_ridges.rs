@@ -1,11 +1,13 @@
 //! The guided upsample's ridge per prompt, as a model package states it (manifest `upsample`).
 //! Rain and snow looks are lower in contrast than the engine frame, so their fits need a larger
-//! ridge to keep the engine's edges (docs/photoreal.md, stages 64-65).
+//! ridge to keep the engine's edges (docs/photoreal.md, stages 64-65). And how edge-aware each
+//! prompt's fit is (`edge_ridge`, `edge_aware`): night's darkened look carries the engine's
+//! texture as grain unless the fit scales it by the look's gain (stages 66-67).
 
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::reference::guided_upsample::DEFAULT_EPS;
+use crate::reference::guided_upsample::{EdgeWeights, DEFAULT_EPS};
 
 use super::manifest::UpsampleSpec;
 use super::preset_blend::PresetBlend;
@@ -14,7 +16,14 @@ use super::preset_blend::PresetBlend;
 #[derive(Debug, Clone)]
 pub struct UpsampleRidges {
     ridges: PresetBlend,
+    /// The edge-aware fit: the ridge's factor on the edges (`UpsampleSpec::edge_ridge`) and each
+    /// preset's weight, blended as `1 + weight` (None: no prompt is edge-aware).
+    edges: Option<(f32, PresetBlend)>,
 }
+
+/// Blend weights this close to 0 or 1 are those values: a preset prompt's own weight comes out of
+/// the least-squares blend a rounding error away from its exact value.
+const WEIGHT_SNAP: f32 = 1e-4;
 
 impl UpsampleRidges {
     /// The ridges of a package whose manifest has `spec` and whose presets are `presets`. Every
@@ -44,7 +53,72 @@ impl UpsampleRidges {
                 "re-export the package with distinct preset embeddings, or remove its upsample section",
             )
         })?;
-        Ok(UpsampleRidges { ridges })
+        let edges = match spec.edge_ridge {
+            None => None,
+            Some(m) => {
+                let weights = spec.edge_aware.as_ref();
+                if let Some(name) = weights
+                    .into_iter()
+                    .flatten()
+                    .map(|(n, _)| n)
+                    .find(|n| !presets.contains_key(*n))
+                {
+                    return Err(Error::config(
+                        format!("the model's upsample.edge_aware names '{name}', which is not one of its presets"),
+                        "re-export the package (export.py weights its presets only)",
+                    ));
+                }
+                // Absent: every preset edge-aware.
+                let weight =
+                    |name: &str| weights.map_or(1.0, |w| w.get(name).copied().unwrap_or(0.0));
+                let entries: Vec<(&[f32], f32)> = presets
+                    .iter()
+                    .map(|(name, e)| (e.as_slice(), 1.0 + weight(name).clamp(0.0, 1.0)))
+                    .collect();
+                let blend = PresetBlend::new(&entries, 1.0).ok_or_else(|| {
+                    Error::config(
+                        "the model's prompt presets are linearly dependent (or of different lengths), so a prompt's blend of their edge-aware weights is not defined",
+                        "re-export the package with distinct preset embeddings, or remove its upsample section",
+                    )
+                })?;
+                Some((m, blend))
+            }
+        };
+        Ok(UpsampleRidges { ridges, edges })
+    }
+
+    /// How edge-aware the fit is for a prompt embedding: its blend weight `w` on the edge-aware
+    /// presets (a preset gives its own) pulls by `w` and makes the ridge on the edges
+    /// `1 + w (edge_ridge - 1)` times the prompt's.
+    pub fn edges_for(&self, prompt: &[f32]) -> EdgeWeights {
+        let Some((m, blend)) = &self.edges else {
+            return EdgeWeights::OFF;
+        };
+        let w = (blend.value_for(prompt) - 1.0).clamp(0.0, 1.0);
+        let w = if w < WEIGHT_SNAP {
+            0.0
+        } else if w > 1.0 - WEIGHT_SNAP {
+            1.0
+        } else {
+            w
+        };
+        EdgeWeights {
+            edge_ridge: 1.0 + w * (m - 1.0),
+            pull: w,
+        }
+    }
+
+    /// Whether any prompt's fit is edge-aware.
+    pub fn is_edge_aware(&self) -> bool {
+        self.edges.is_some()
+    }
+
+    /// The edge-aware setting in words, for the log.
+    pub fn describe_edges(&self) -> String {
+        match &self.edges {
+            Some((m, _)) => format!("the ridge {m}x on the model input's edges, by preset weight"),
+            None => "off".to_string(),
+        }
     }
 
     /// The package's ridge for a prompt embedding (a blend of presets gets the geometric blend
@@ -77,6 +151,8 @@ mod tests {
         UpsampleSpec {
             eps: eps.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             default_eps: 1e-3,
+            edge_ridge: None,
+            edge_aware: None,
         }
     }
 
@@ -95,6 +171,48 @@ mod tests {
             .map(|(a, b)| 0.5 * (a + b))
             .collect();
         assert!((r.eps_for(&half) / (3e-5f32).sqrt() - 1.0).abs() < 1e-4);
+    }
+
+    /// The edge-aware fit per preset (stage 67: night only): a preset gives its own weight, a
+    /// transition moves between them, and a package without `edge_ridge` is never edge-aware.
+    #[test]
+    fn each_preset_is_as_edge_aware_as_its_weight() {
+        let p = presets();
+        let plain = UpsampleRidges::new(&spec(&[]), &p).unwrap();
+        assert_eq!(plain.edges_for(&p["night"]), EdgeWeights::OFF);
+        assert!(!plain.is_edge_aware());
+        let mut s = spec(&[]);
+        s.edge_ridge = Some(2.0);
+        s.edge_aware = Some([("night".to_string(), 1.0)].into_iter().collect());
+        let r = UpsampleRidges::new(&s, &p).unwrap();
+        assert_eq!(
+            r.edges_for(&p["night"]),
+            EdgeWeights {
+                edge_ridge: 2.0,
+                pull: 1.0
+            }
+        );
+        assert_eq!(r.edges_for(&p["clear"]), EdgeWeights::OFF);
+        let half: Vec<f32> = p["clear"]
+            .iter()
+            .zip(&p["night"])
+            .map(|(a, b)| 0.5 * (a + b))
+            .collect();
+        let e = r.edges_for(&half);
+        // Weights blend as 1 + w, geometrically: halfway is sqrt(2) - 1.
+        assert!((e.pull - (2f32.sqrt() - 1.0)).abs() < 1e-4, "{e:?}");
+        assert!((e.edge_ridge - (1.0 + e.pull)).abs() < 1e-6, "{e:?}");
+        // No weights named: every preset edge-aware.
+        s.edge_aware = None;
+        let all = UpsampleRidges::new(&s, &p).unwrap();
+        assert_eq!(all.edges_for(&p["clear"]).pull, 1.0);
+        // A weight for a preset the package lacks is refused.
+        s.edge_aware = Some([("sleet".to_string(), 1.0)].into_iter().collect());
+        let err = UpsampleRidges::new(&s, &p).unwrap_err().to_string();
+        assert!(
+            err.contains("'sleet'") && err.contains("re-export"),
+            "{err}"
+        );
     }
 
     #[test]

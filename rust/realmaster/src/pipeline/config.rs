@@ -190,6 +190,11 @@ pub struct Stats {
     /// The guided upsample's ridge of the last composited frame: `upsample_eps` scaled by the
     /// model package's ridge for the look's prompt (its manifest `upsample`), 0 before any.
     pub last_upsample_eps: f32,
+    /// The guided upsample's edge-aware fit of the last composited frame (the model package's
+    /// `upsample.edge_ridge` and `edge_aware` for the look's prompt): the ridge's factor on the
+    /// model input's edges (1: plain) and the pull toward the look's gain off them (0: plain).
+    pub last_upsample_edge_ridge: f32,
+    pub last_upsample_edge_pull: f32,
 }
 
 /// Health of a session.

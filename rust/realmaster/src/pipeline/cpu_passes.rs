@@ -163,6 +163,7 @@ impl FramePasses for CpuPasses {
             input: &self.in_lin,
             motion: cur.map(|c| &c.motion),
             depth: cur.filter(|c| c.has_depth).map(|c| &c.depth_z),
+            edges: cur.map(|c| &c.edges),
         };
         self.comp
             .composite_encode(color, &look, params, reset_history, frame.format, out)

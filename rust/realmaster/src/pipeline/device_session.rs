@@ -258,6 +258,8 @@ impl DeviceSession {
         st.window_resets = self.engine.resets;
         st.model_faults = self.engine.model_faults;
         st.last_upsample_eps = self.engine.last_upsample_eps;
+        st.last_upsample_edge_ridge = self.engine.last_upsample_edges.edge_ridge;
+        st.last_upsample_edge_pull = self.engine.last_upsample_edges.pull;
         st.output_latency_frames = self
             .engine
             .shown_frame

@@ -12,6 +12,7 @@ use crate::gpu::host::DeviceFrame;
 use crate::gpu::preprocess::{InputRole, ModelColorSpace, PreprocessConfig, TensorLayout};
 use crate::gpu::GpuContext;
 use crate::light::SceneLight;
+use crate::reference::guided_upsample::EdgeWeights;
 
 use super::backend::Backend;
 use super::cpu_passes::CpuPasses;
@@ -61,6 +62,8 @@ pub struct InferenceResult {
     pub diffusion: Option<crate::model::DiffusionTimings>,
     /// The factor on the user's upsample ridge for this look's prompt (`Infer::ridge_scale`).
     pub ridge_scale: f32,
+    /// How edge-aware the guided upsample is for this look's prompt (`Infer::upsample_edges`).
+    pub upsample_edges: EdgeWeights,
 }
 
 /// Where the frame thread sends jobs and gets results; the session wires this to the inference thread.
@@ -89,11 +92,12 @@ pub struct FrameSettings {
 impl FrameSettings {
     /// The compositing parameters these settings choose for a look whose prompt scales the
     /// ridge by `ridge_scale` (the rest at their defaults), sanitized as the passes use them.
-    fn composite_params(&self, ridge_scale: f32) -> CompositeParams {
+    fn composite_params(&self, ridge_scale: f32, edges: EdgeWeights) -> CompositeParams {
         CompositeParams {
             strength: self.strength,
             temporal_alpha: self.temporal_alpha,
             upsample_eps: self.upsample_eps * ridge_scale,
+            upsample_edges: edges,
             ..Default::default()
         }
         .sanitized()
@@ -122,6 +126,8 @@ pub struct Engine {
     look_frame: u64,
     /// The factor on the user's ridge for the look's prompt (its inference result's).
     look_ridge_scale: f32,
+    /// How edge-aware the upsample is for the look's prompt (its inference result's).
+    look_edges: EdgeWeights,
     /// Host buffers lent to the inference thread with each job and returned with its result.
     spare_arena: Vec<f32>,
     spare_rgb: Vec<f32>,
@@ -138,6 +144,8 @@ pub struct Engine {
     /// The guided upsample's ridge of the last composited frame: the user's, scaled by the
     /// package's ridge for the look's prompt, clamped to its range.
     pub last_upsample_eps: f32,
+    /// How edge-aware the last composited frame's upsample was.
+    pub last_upsample_edges: EdgeWeights,
     /// The colour range the model's output must stay near (manifest `color.range`).
     range: [f32; 2],
     /// Deferred submission: the frame whose tensors were packed last frame, to read and send now.
@@ -223,7 +231,9 @@ impl Engine {
             look_valid: false,
             look_frame: 0,
             look_ridge_scale: 1.0,
+            look_edges: EdgeWeights::OFF,
             last_upsample_eps: 0.0,
+            last_upsample_edges: EdgeWeights::OFF,
             spare_arena: Vec::new(),
             spare_rgb: Vec::new(),
             last_thumb: None,
@@ -312,6 +322,7 @@ impl Engine {
             self.look_valid = true;
             self.look_frame = frame_index;
             self.look_ridge_scale = result.ridge_scale;
+            self.look_edges = result.upsample_edges;
             self.shown_frame = Some(result.frame_index);
         }
         Ok(())
@@ -320,8 +331,9 @@ impl Engine {
     /// This frame's compositing parameters for the current look (its prompt's ridge), recorded
     /// for `Stats::last_upsample_eps`.
     fn composite_params(&mut self, settings: &FrameSettings) -> CompositeParams {
-        let params = settings.composite_params(self.look_ridge_scale);
+        let params = settings.composite_params(self.look_ridge_scale, self.look_edges);
         self.last_upsample_eps = params.upsample_eps;
+        self.last_upsample_edges = params.upsample_edges;
         params
     }
 
@@ -721,6 +733,7 @@ mod tests {
             ms: 0.0,
             diffusion: None,
             ridge_scale: 1.0,
+            upsample_edges: EdgeWeights::OFF,
         }
     }
 

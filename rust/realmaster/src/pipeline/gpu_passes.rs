@@ -166,6 +166,7 @@ impl GpuPasses {
             input: &self.in_lin,
             motion: current.map(|c| &c.motion),
             depth: self.pre.has_depth().then(|| self.pre.depth_z()),
+            edges: current.map(|c| &c.edges),
         };
         self.comp
             .record_composite(&self.ctx, enc, frame_images, &look, params, reset_history)

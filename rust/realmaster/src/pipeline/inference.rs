@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::preprocess::{self as pre, ModelColorSpace, TensorLayout};
 use crate::light::SceneLight;
 use crate::model::{self, InputRole, ModelInput, ModelPackage, ModelSession, LIGHT_DIM};
+use crate::reference::guided_upsample::EdgeWeights;
 
 use super::config::SessionConfig;
 use super::engine::ModelSpec;
@@ -103,6 +104,12 @@ impl Infer for StudentInfer {
     fn ridge_scale(&self, prompt: &[f32]) -> f32 {
         self.ridges.as_ref().map_or(1.0, |r| r.scale_for(prompt))
     }
+
+    fn upsample_edges(&self, prompt: &[f32]) -> EdgeWeights {
+        self.ridges
+            .as_ref()
+            .map_or(EdgeWeights::OFF, |r| r.edges_for(prompt))
+    }
 }
 
 /// Open, verify and load a model package for a session.
@@ -172,6 +179,12 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
         .as_ref()
         .map(|spec| model::UpsampleRidges::new(spec, package.presets()))
         .transpose()?;
+    if let Some(r) = ridges.as_ref().filter(|r| r.is_edge_aware()) {
+        log::info!(
+            "guided upsample: edge-aware for some prompts ({})",
+            r.describe_edges()
+        );
+    }
     let t = m.window;
     let (w, h) = (width as usize, height as usize);
     let shapes = roles

@@ -573,6 +573,8 @@ fn frame_loop(
                 st.window_resets = e.resets;
                 st.model_faults = e.model_faults;
                 st.last_upsample_eps = e.last_upsample_eps;
+                st.last_upsample_edge_ridge = e.last_upsample_edges.edge_ridge;
+                st.last_upsample_edge_pull = e.last_upsample_edges.pull;
                 st.output_latency_frames =
                     e.shown_frame.map(|f| index.saturating_sub(f)).unwrap_or(0);
             }

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::gpu::preprocess::TensorLayout;
 use crate::light::SceneLight;
 use crate::model::DiffusionTimings;
+use crate::reference::guided_upsample::EdgeWeights;
 
 use super::engine::{InferenceJob, InferenceLink, InferenceResult};
 use super::prompt_blend::PromptBlend;
@@ -37,6 +38,12 @@ pub trait Infer: Send {
     /// (the package's ridge for it over the default; 1 for a package that states none).
     fn ridge_scale(&self, _prompt: &[f32]) -> f32 {
         1.0
+    }
+
+    /// How edge-aware the guided upsample is for looks made with `prompt` (the package's
+    /// `upsample.edge_ridge` and `edge_aware`; off for a package that states none).
+    fn upsample_edges(&self, _prompt: &[f32]) -> EdgeWeights {
+        EdgeWeights::OFF
     }
 }
 
@@ -101,6 +108,7 @@ pub fn spawn_inference(
         .spawn(move || {
             let mut prompt = Vec::new();
             let mut ridge_scale = 1.0;
+            let mut upsample_edges = EdgeWeights::OFF;
             while let Ok(Job {
                 job,
                 prompt: changed,
@@ -109,6 +117,7 @@ pub fn spawn_inference(
                 if let Some(p) = changed {
                     prompt = p;
                     ridge_scale = model.ridge_scale(&prompt);
+                    upsample_edges = model.upsample_edges(&prompt);
                 }
                 let t = Instant::now();
                 let InferenceJob {
@@ -134,6 +143,7 @@ pub fn spawn_inference(
                 let result = InferenceResult {
                     frame_index,
                     ridge_scale,
+                    upsample_edges,
                     diffusion,
                     status,
                     rgb,

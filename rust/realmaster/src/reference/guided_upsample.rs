@@ -7,6 +7,14 @@
 //!    `eps`: `A = (cov(P, P) + eps I)^-1 cov(P, r)`, `b = mean(r) - A^T mean(P)`. The student predicts
 //!    an affine colour transform of its input, so the residual is locally close to affine in the
 //!    input: the fit keeps it, and `eps` flattens what is noise (where the input barely varies).
+//!    Edge-aware ([`EdgeAware`], a package's `upsample.edge_ridge` and `edge_aware`): off the
+//!    model input's edges (its edge plane dilated by one model pixel) the ridge pulls each
+//!    channel's map toward the look's own gain instead of 0, by a weight `pull`,
+//!    `A = (cov(P, P) + eps I)^-1 (cov(P, r) + pull eps A0)` with `A0` diagonal
+//!    ([`ratio_prior`]), so the frame's fine texture is scaled as the look scales the brightness
+//!    (under a darkening look it would otherwise pass at its own amplitude: grain, and flicker
+//!    from frame to frame); on them the ridge is `edge_ridge` times `eps` with no pull, so the
+//!    engine's edges keep their contrast (docs/photoreal.md, stages 66-67).
 //! 2. Apply, per full-resolution pixel: the coefficients bilinearly interpolated at the pixel's
 //!    model-size position, `residual = A^T P(guide) + b`; the pass writes
 //!    `out = max(guide + residual, 0) - guide` (alpha 1): the residual that brings the guide to the
@@ -73,6 +81,96 @@ fn perceptual_table() -> &'static [f32; 256] {
         let lin = &super::decode::tables().srgb;
         std::array::from_fn(|b| perceptual(lin[b]))
     })
+}
+
+/// How edge-aware the fit is (module header): the ridge's factor on the edges and the weight of
+/// the pull toward the look's gain off them. [`EdgeWeights::OFF`] is the plain fit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EdgeWeights {
+    /// The ridge's factor on (dilated) edges, [`MIN_EDGE_RIDGE`]..=[`MAX_EDGE_RIDGE`].
+    pub edge_ridge: f32,
+    /// The weight of the pull toward the look's gain off the edges, 0..=1.
+    pub pull: f32,
+}
+
+impl EdgeWeights {
+    /// Not edge-aware: one ridge everywhere, pulled to no change.
+    pub const OFF: EdgeWeights = EdgeWeights {
+        edge_ridge: 1.0,
+        pull: 0.0,
+    };
+
+    /// The weights as the fit uses them: the factor clamped to its range (NaN: 1), the pull to
+    /// 0..=1 (NaN: 0).
+    pub fn sanitized(self) -> Self {
+        EdgeWeights {
+            edge_ridge: if self.edge_ridge.is_nan() {
+                1.0
+            } else {
+                self.edge_ridge.clamp(MIN_EDGE_RIDGE, MAX_EDGE_RIDGE)
+            },
+            pull: if self.pull.is_nan() {
+                0.0
+            } else {
+                self.pull.clamp(0.0, 1.0)
+            },
+        }
+    }
+
+    /// Whether the fit differs from the plain one.
+    pub fn is_on(self) -> bool {
+        self.edge_ridge > 1.0 || self.pull > 0.0
+    }
+}
+
+/// The edge-aware fit (module header): the model input's edge plane and the weights.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeAware<'a> {
+    /// The model input's 0/1 edges (the plane the network reads), the model's size, 1 channel.
+    pub edges: &'a ImageF32,
+    pub weights: EdgeWeights,
+}
+
+/// Bounds of [`EdgeWeights::edge_ridge`]: below 1 an edge would be flattened more than the texture
+/// around it; far above, its fit is the neighbourhood's mean residual anyway.
+pub const MIN_EDGE_RIDGE: f32 = 1.0;
+pub const MAX_EDGE_RIDGE: f32 = 1000.0;
+
+/// The map the ridge pulls one channel toward off the edges, from the neighbourhood's mean
+/// perceptual input `p` and mean residual `r`: the look's local gain minus one, `t = r / c` with
+/// `c = p^2 / (1 - p^2)` the linear colour at `p` (clamped to -1..1: a look that at most doubles or
+/// blacks out), times the linear colour's slope in the guide there, `dc/dp = 2p / (1 - p^2)^2`.
+/// Where the look keeps the brightness (`r = 0`) the pull is to 0, as without it. The floors keep
+/// the divisions finite for black (p = 0) and unbounded (p = 1) inputs.
+#[inline(always)]
+fn ratio_prior(p: f32, r: f32) -> f32 {
+    let p2 = p * p;
+    let q = (1.0 - p2).max(PRIOR_Q_FLOOR);
+    // max / min rather than clamp: a NaN goes to -1 as in the AVX2 build's max_ps / min_ps.
+    #[allow(clippy::manual_clamp)]
+    let t = (r * q / p2.max(PRIOR_P2_FLOOR)).max(-1.0).min(1.0);
+    (t + t) * p / (q * q)
+}
+
+/// [`ratio_prior`]'s floors of `1 - p^2` and of `p^2`.
+const PRIOR_Q_FLOOR: f32 = 1e-4;
+const PRIOR_P2_FLOOR: f32 = 1e-12;
+
+/// One model row of the edge-aware fit's mask: 1 where the edge plane has an edge within one
+/// model pixel (3x3, clamped to the plane), else 0.
+fn dilated_edge_row(edges: &ImageF32, y: usize, out: &mut Vec<f32>) {
+    let (lw, lh) = (edges.width as usize, edges.height as usize);
+    out.clear();
+    out.resize(lw, 0.0);
+    for r in [y.saturating_sub(1), y, (y + 1).min(lh - 1)] {
+        let row = &edges.data[r * lw..][..lw];
+        for (x, o) in out.iter_mut().enumerate() {
+            let (a, b) = (x.saturating_sub(1), (x + 1).min(lw - 1));
+            if row[a..=b].iter().any(|&e| e > 0.5) {
+                *o = 1.0;
+            }
+        }
+    }
 }
 
 /// Sample position along one axis: the two model-size indices and the weight of the second.
@@ -168,21 +266,58 @@ fn array_of<T: Copy + Default, const N: usize>(f: impl Fn(usize) -> T) -> [T; N]
     a
 }
 
+/// One model row's edge-aware inputs to the fit: its dilated edge mask, the ridge's factor on
+/// the edges and `pull * eps` (the weight of the pull off them, times the ridge).
+#[derive(Clone, Copy)]
+struct EdgeRow<'a> {
+    mask: &'a [f32],
+    edge_ridge: f32,
+    pull_eps: f32,
+}
+
+/// [`EdgeRow`] for one group of `LANES` pixels.
+#[derive(Clone, Copy)]
+struct EdgeLanes<'a> {
+    mask: &'a Lanes,
+    edge_ridge: f32,
+    pull_eps: f32,
+}
+
 /// The fit of `LANES` model pixels from their neighbourhoods' summed moments (`s[m][lane]`):
 /// `COEFFS` values per lane (zeros where no tap is valid). Every step is lane-wise, so the loops
 /// compile to SIMD.
 #[inline(always)]
-fn solve_lanes(s: &[Lanes; MOMENTS], eps: f32) -> [Lanes; COEFFS] {
+fn solve_lanes(s: &[Lanes; MOMENTS], eps: f32, edge: Option<EdgeLanes<'_>>) -> [Lanes; COEFFS] {
     let ok: [bool; LANES] = array_of(|l| s[0][l] >= 1e-6);
     let inv = lanes(|l| if ok[l] { 1.0 / s[0][l] } else { 0.0 });
     let mi: [Lanes; 3] = array_of(|i| lanes(|l| s[1 + i][l] * inv[l]));
     let mr: [Lanes; 3] = array_of(|i| lanes(|l| s[4 + i][l] * inv[l]));
+    // Edge-aware: each lane's ridge (`eps * edge_ridge` on an edge) and, off the edges, the pull
+    // toward the look's gain.
+    let on = |l: usize| edge.is_some_and(|e| e.mask[l] > 0.5);
+    let ridge = lanes(|l| match edge {
+        Some(e) if on(l) => eps * e.edge_ridge,
+        _ => eps,
+    });
     let c = |i: usize, j: usize| -> Lanes {
-        let d = if i == j { eps } else { 0.0 };
-        lanes(|l| s[7 + i * 3 + j][l] * inv[l] - mi[i][l] * mi[j][l] + d)
+        lanes(|l| {
+            let d = if i == j { ridge[l] } else { 0.0 };
+            s[7 + i * 3 + j][l] * inv[l] - mi[i][l] * mi[j][l] + d
+        })
     };
-    let x: [[Lanes; 3]; 3] =
-        array_of(|i| array_of(|k| lanes(|l| s[16 + i * 3 + k][l] * inv[l] - mi[i][l] * mr[k][l])));
+    let x: [[Lanes; 3]; 3] = array_of(|i| {
+        array_of(|k| {
+            lanes(|l| {
+                let cov = s[16 + i * 3 + k][l] * inv[l] - mi[i][l] * mr[k][l];
+                match edge {
+                    Some(e) if i == k && !on(l) => {
+                        cov + e.pull_eps * ratio_prior(mi[k][l], mr[k][l])
+                    }
+                    _ => cov,
+                }
+            })
+        })
+    });
     let (c00, c10, c11, c20, c21, c22) = (c(0, 0), c(1, 0), c(1, 1), c(2, 0), c(2, 1), c(2, 2));
     // Cholesky C = L L^T (C >= eps I): stable where C is nearly singular along some colours (a
     // neighbourhood of greys varies along one axis only), unlike an adjugate inverse whose
@@ -223,16 +358,16 @@ fn solve_lanes(s: &[Lanes; MOMENTS], eps: f32) -> [Lanes; COEFFS] {
 /// One model row of the fit from its summed moments (`MOMENTS` planes of the row's width),
 /// `LANES` pixels at a time.
 #[inline(always)]
-fn fit_row(sums: &[f32], eps: f32, row: &mut [f32]) {
+fn fit_row(sums: &[f32], eps: f32, edge: Option<EdgeRow<'_>>, row: &mut [f32]) {
     let lw = row.len() / COEFFS;
     for x0 in (0..lw).step_by(LANES) {
-        fit_chunk(sums, eps, row, x0);
+        fit_chunk(sums, eps, edge, row, x0);
     }
 }
 
 /// [`fit_row`]'s work for the (up to) `LANES` pixels from `x0`.
 #[inline(always)]
-fn fit_chunk(sums: &[f32], eps: f32, row: &mut [f32], x0: usize) {
+fn fit_chunk(sums: &[f32], eps: f32, edge: Option<EdgeRow<'_>>, row: &mut [f32], x0: usize) {
     let lw = row.len() / COEFFS;
     let n = LANES.min(lw - x0);
     let mut s = [[0.0f32; LANES]; MOMENTS];
@@ -244,7 +379,19 @@ fn fit_chunk(sums: &[f32], eps: f32, row: &mut [f32], x0: usize) {
             sm[..n].copy_from_slice(&src[..n]);
         }
     }
-    let c = solve_lanes(&s, eps);
+    let mut mask = [0.0f32; LANES];
+    if let Some(e) = edge {
+        mask[..n].copy_from_slice(&e.mask[x0..x0 + n]);
+    }
+    let c = solve_lanes(
+        &s,
+        eps,
+        edge.map(|e| EdgeLanes {
+            mask: &mask,
+            edge_ridge: e.edge_ridge,
+            pull_eps: e.pull_eps,
+        }),
+    );
     for l in 0..n {
         for k in 0..COEFFS {
             row[(x0 + l) * COEFFS + k] = c[k][l];
@@ -261,13 +408,19 @@ fn fit_chunk(sums: &[f32], eps: f32, row: &mut [f32], x0: usize) {
 /// AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn fit_row_avx2(sums: &[f32], eps: f32, row: &mut [f32]) {
+unsafe fn fit_row_avx2(sums: &[f32], eps: f32, edge: Option<EdgeRow<'_>>, row: &mut [f32]) {
     use std::arch::x86_64::*;
     let lw = row.len() / COEFFS;
     let zero = _mm256_setzero_ps();
     let one = _mm256_set1_ps(1.0);
     let floor = _mm256_set1_ps(1e-20);
     let eps_v = _mm256_set1_ps(eps);
+    let edge_eps = _mm256_set1_ps(eps * edge.map_or(1.0, |e| e.edge_ridge));
+    let pull_eps = _mm256_set1_ps(edge.map_or(0.0, |e| e.pull_eps));
+    let half = _mm256_set1_ps(0.5);
+    let minus_one = _mm256_set1_ps(-1.0);
+    let q_floor = _mm256_set1_ps(PRIOR_Q_FLOOR);
+    let p2_floor = _mm256_set1_ps(PRIOR_P2_FLOOR);
     let (add, sub, mul) = (
         |a, b| _mm256_add_ps(a, b),
         |a, b| _mm256_sub_ps(a, b),
@@ -275,7 +428,7 @@ unsafe fn fit_row_avx2(sums: &[f32], eps: f32, row: &mut [f32]) {
     );
     for x0 in (0..lw).step_by(LANES) {
         if lw - x0 < LANES {
-            fit_chunk(sums, eps, row, x0);
+            fit_chunk(sums, eps, edge, row, x0);
             continue;
         }
         let s: [__m256; MOMENTS] = std::array::from_fn(|m| {
@@ -286,11 +439,34 @@ unsafe fn fit_row_avx2(sums: &[f32], eps: f32, row: &mut [f32]) {
         let inv = _mm256_blendv_ps(zero, _mm256_div_ps(one, s[0]), ok);
         let mi = [0, 1, 2].map(|i| mul(s[1 + i], inv));
         let mr = [0, 1, 2].map(|i| mul(s[4 + i], inv));
+        // Edge-aware: the lanes on an edge (`on`) take the larger ridge, the rest the pull
+        // (`ratio_prior`'s operations in its order).
+        let on = edge.map(|e| {
+            _mm256_cmp_ps::<_CMP_GT_OQ>(_mm256_loadu_ps(e.mask[x0..x0 + LANES].as_ptr()), half)
+        });
+        let ridge = on.map_or(eps_v, |m| _mm256_blendv_ps(eps_v, edge_eps, m));
+        let pull = on.map(|m| {
+            [0, 1, 2].map(|k| {
+                let p = mi[k];
+                let p2 = mul(p, p);
+                let q = _mm256_max_ps(sub(one, p2), q_floor);
+                let t = _mm256_div_ps(mul(mr[k], q), _mm256_max_ps(p2, p2_floor));
+                let t = _mm256_min_ps(_mm256_max_ps(t, minus_one), one);
+                let a0 = _mm256_div_ps(mul(add(t, t), p), mul(q, q));
+                (mul(pull_eps, a0), m)
+            })
+        });
         let c = |i: usize, j: usize| {
-            let d = if i == j { eps_v } else { zero };
+            let d = if i == j { ridge } else { zero };
             add(sub(mul(s[7 + i * 3 + j], inv), mul(mi[i], mi[j])), d)
         };
-        let x = |i: usize, k: usize| sub(mul(s[16 + i * 3 + k], inv), mul(mi[i], mr[k]));
+        let x = |i: usize, k: usize| {
+            let cov = sub(mul(s[16 + i * 3 + k], inv), mul(mi[i], mr[k]));
+            match pull {
+                Some(pk) if i == k => _mm256_blendv_ps(add(cov, pk[k].0), cov, pk[k].1),
+                _ => cov,
+            }
+        };
         let (c00, c10, c11, c20, c21, c22) = (c(0, 0), c(1, 0), c(1, 1), c(2, 0), c(2, 1), c(2, 2));
         let l00 = _mm256_sqrt_ps(_mm256_max_ps(c00, floor));
         let i00 = _mm256_div_ps(one, l00);
@@ -364,6 +540,8 @@ struct FitRows {
     data: Vec<f32>,
     /// Which model row each ring slot holds.
     ring: [Option<usize>; 3],
+    /// The edge-aware fit's mask of the row being fitted.
+    edge_row: Vec<f32>,
 }
 
 /// One model row's moments into `mom`, then their sums along x into `dst`, in the build the CPU runs.
@@ -387,10 +565,12 @@ fn moments_box_x(
 }
 
 /// The coefficients of model rows `y0..y0 + rows.len() / (lw * COEFFS)` into `rows`.
+#[allow(clippy::too_many_arguments)]
 fn fit_band(
     out_lr: &ImageF32,
     in_lr: &ImageF32,
     eps: f32,
+    edge: Option<EdgeAware<'_>>,
     y0: usize,
     rows: &mut [f32],
     f: &mut FitRows,
@@ -417,17 +597,25 @@ fn fit_band(
             f.ring[r % 3] = Some(r);
         }
         let [a, b, c] = taps.map(|r| &ring[(r % 3) * blk..][..blk]);
+        if let Some(e) = edge {
+            dilated_edge_row(e.edges, y, &mut f.edge_row);
+        }
+        let er = edge.map(|e| EdgeRow {
+            mask: f.edge_row.as_slice(),
+            edge_ridge: e.weights.edge_ridge,
+            pull_eps: eps * e.weights.pull,
+        });
         #[cfg(target_arch = "x86_64")]
         if avx2 {
             // SAFETY: `use_avx2` found AVX2 and FMA on this CPU.
             unsafe {
                 sum3_avx2(a, b, c, sums);
-                fit_row_avx2(sums, eps, row);
+                fit_row_avx2(sums, eps, er, row);
             }
             continue;
         }
         sum3(a, b, c, sums);
-        fit_row(sums, eps, row);
+        fit_row(sums, eps, er, row);
     }
 }
 
@@ -712,7 +900,30 @@ pub fn guided_upsample_into(
     scratch: &mut UpsampleScratch,
     out: &mut ImageF32,
 ) {
-    upsample_with(guide, out_lr, in_lr, eps, scratch, out, use_avx2())
+    upsample_with(guide, out_lr, in_lr, eps, None, scratch, out, use_avx2())
+}
+
+/// [`guided_upsample`] with the edge-aware fit (module header).
+pub fn guided_upsample_edge_aware(
+    guide: &ImageF32,
+    out_lr: &ImageF32,
+    in_lr: &ImageF32,
+    eps: f32,
+    edge: EdgeAware<'_>,
+) -> ImageF32 {
+    let mut out = ImageF32::new(guide.width, guide.height, 4);
+    let scratch = &mut UpsampleScratch::default();
+    upsample_with(
+        guide,
+        out_lr,
+        in_lr,
+        eps,
+        Some(edge),
+        scratch,
+        &mut out,
+        use_avx2(),
+    );
+    out
 }
 
 /// One frame's fitted guided filter, ready to produce full-resolution rows: what
@@ -1149,15 +1360,28 @@ unsafe fn apply_encode_srgb8_vbmi(
 }
 
 /// Fit the guided filter of `out_lr - in_lr` (model size) for the full-resolution `guide`, into
-/// `scratch`: the coefficients and the per-size tables. None when a size is zero.
+/// `scratch`: the coefficients and the per-size tables. None when a size is zero. `edge`: the
+/// edge-aware fit (module header); an edge plane of another size than the model's is not used.
 pub fn guided_rows<'a>(
     size: (u32, u32),
     out_lr: &ImageF32,
     in_lr: &ImageF32,
     eps: f32,
+    edge: Option<EdgeAware<'_>>,
     scratch: &'a mut UpsampleScratch,
 ) -> Option<GuidedRows<'a>> {
-    guided_rows_with(size, out_lr, in_lr, eps, scratch, use_avx2())
+    guided_rows_with(size, out_lr, in_lr, eps, edge, scratch, use_avx2())
+}
+
+/// `edge` as the fit uses it: present when its plane has the model's size (1 channel) and its
+/// sanitized weights differ from the plain fit's.
+fn usable_edge<'a>(edge: Option<EdgeAware<'a>>, model: &ImageF32) -> Option<EdgeAware<'a>> {
+    edge.filter(|e| e.edges.has_shape(model.width, model.height, 1))
+        .map(|e| EdgeAware {
+            weights: e.weights.sanitized(),
+            ..e
+        })
+        .filter(|e| e.weights.is_on())
 }
 
 fn guided_rows_with<'a>(
@@ -1165,6 +1389,7 @@ fn guided_rows_with<'a>(
     out_lr: &ImageF32,
     in_lr: &ImageF32,
     eps: f32,
+    edge: Option<EdgeAware<'_>>,
     scratch: &'a mut UpsampleScratch,
     avx2: bool,
 ) -> Option<GuidedRows<'a>> {
@@ -1173,6 +1398,7 @@ fn guided_rows_with<'a>(
         return None;
     }
     let eps = clamp_eps(eps);
+    let edge = usable_edge(edge, out_lr);
     // 1. The fit per model row, in bands of rows: each row's moments, their 3x3 sums, the solve.
     scratch.coeffs.resize(lw * lh * COEFFS, 0.0);
     scratch
@@ -1185,6 +1411,7 @@ fn guided_rows_with<'a>(
                     out_lr,
                     in_lr,
                     eps,
+                    edge,
                     band * FIT_BAND,
                     rows,
                     &mut f.borrow_mut(),
@@ -1220,11 +1447,13 @@ fn guided_rows_with<'a>(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn upsample_with(
     guide: &ImageF32,
     out_lr: &ImageF32,
     in_lr: &ImageF32,
     eps: f32,
+    edge: Option<EdgeAware<'_>>,
     scratch: &mut UpsampleScratch,
     out: &mut ImageF32,
     avx2: bool,
@@ -1234,7 +1463,7 @@ fn upsample_with(
     if guide.data.len() < w as usize * h as usize * 4 {
         return;
     }
-    let Some(rows) = guided_rows_with((w, h), out_lr, in_lr, eps, scratch, avx2) else {
+    let Some(rows) = guided_rows_with((w, h), out_lr, in_lr, eps, edge, scratch, avx2) else {
         return;
     };
     let w4 = w as usize * 4;
@@ -1296,9 +1525,46 @@ mod tests {
         (guide, out_lr, in_lr)
     }
 
+    /// A model-size edge plane: a vertical line of edges at a third of the width and a few
+    /// scattered ones (1-pixel sizes: none).
+    fn edge_plane(lw: u32, lh: u32) -> ImageF32 {
+        let mut e = ImageF32::new(lw, lh, 1);
+        if lw > 2 {
+            for y in 0..lh {
+                e.data[(y * lw + lw / 3) as usize] = 1.0;
+            }
+            for k in [7usize, 23, 41] {
+                let i = (k * 13) % (lw * lh) as usize;
+                e.data[i] = 1.0;
+            }
+        }
+        e
+    }
+
     /// The module header's formula per pixel, in f64 (Gaussian elimination, not Cholesky).
-    fn formula(g: &ImageF32, o: &ImageF32, n: &ImageF32, eps: f64, x: u32, y: u32) -> [f64; 3] {
+    /// `edge`: the edge-aware fit's plane and ridge factor (the module header's prior, written out
+    /// here from its definition: the look's gain minus one times dc/dP at the means).
+    #[allow(clippy::too_many_arguments)]
+    fn formula(
+        g: &ImageF32,
+        o: &ImageF32,
+        n: &ImageF32,
+        eps: f64,
+        edge: Option<(&ImageF32, f64, f64)>,
+        x: u32,
+        y: u32,
+    ) -> [f64; 3] {
         let (w, h, lw, lh) = (g.width, g.height, o.width as i32, o.height as i32);
+        let on_edge = |mx: i32, my: i32| {
+            edge.is_some_and(|(e, _, _)| {
+                (-1..=1).any(|dy| {
+                    (-1..=1).any(|dx| {
+                        let (ex, ey) = ((mx + dx).clamp(0, lw - 1), (my + dy).clamp(0, lh - 1));
+                        e.data[(ey * lw + ex) as usize] > 0.5
+                    })
+                })
+            })
+        };
         let p = |c: f32| {
             let c = c.max(0.0) as f64;
             (c / (1.0 + c)).sqrt()
@@ -1328,15 +1594,32 @@ mod tests {
             let mi: [f64; 3] = std::array::from_fn(|i| mean(&|e| e[i]));
             let mr: [f64; 3] = std::array::from_fn(|k| mean(&|e| e[3 + k]));
             let mut m = [[0.0f64; 4]; 3]; // rows: [C | x_k] per k below
+            let on = on_edge(mx, my);
+            let ridge = match edge {
+                Some((_, f, _)) if on => eps * f,
+                _ => eps,
+            };
             let c: [[f64; 3]; 3] = std::array::from_fn(|i| {
                 std::array::from_fn(|j| {
-                    mean(&|e| e[i] * e[j]) - mi[i] * mi[j] + if i == j { eps } else { 0.0 }
+                    mean(&|e| e[i] * e[j]) - mi[i] * mi[j] + if i == j { ridge } else { 0.0 }
                 })
             });
             for k in 0..3 {
-                // Gaussian elimination on [C | cov(P, r_k)].
+                // Off the edges the pull toward the look's gain: t = mean(r) / c(mean P)
+                // (clamped), c(p) = p^2 / (1 - p^2), times dc/dp = 2p / (1 - p^2)^2.
+                let pull = match edge {
+                    Some((_, _, weight)) if !on => {
+                        let p2 = mi[k] * mi[k];
+                        let q = (1.0 - p2).max(1e-4);
+                        let t = (mr[k] / (p2.max(1e-12) / q)).clamp(-1.0, 1.0);
+                        weight * eps * 2.0 * t * mi[k] / (q * q)
+                    }
+                    _ => 0.0,
+                };
+                // Gaussian elimination on [C | cov(P, r_k) + pull].
                 let mut a: [[f64; 4]; 3] = std::array::from_fn(|i| {
-                    let xk = mean(&|e| e[i] * e[3 + k]) - mi[i] * mr[k];
+                    let xk = mean(&|e| e[i] * e[3 + k]) - mi[i] * mr[k]
+                        + if i == k { pull } else { 0.0 };
                     [c[i][0], c[i][1], c[i][2], xk]
                 });
                 for col in 0..3 {
@@ -1396,12 +1679,43 @@ mod tests {
             (9, 7, 1, 1),
         ] {
             let (g, o, n) = inputs(w, h, lw, lh);
-            for eps in [1e-3f32, 1e-2, 0.3] {
-                let out = guided_upsample(&g, &o, &n, eps);
+            let e = edge_plane(lw, lh);
+            for (eps, edge) in [
+                (1e-3f32, None),
+                (1e-2, None),
+                (0.3, None),
+                (1e-3, Some((3.0f32, 1.0f32))),
+                (1e-2, Some((10.0, 1.0))),
+                (1e-3, Some((2.0, 0.4))),
+            ] {
+                let out = match edge {
+                    None => guided_upsample(&g, &o, &n, eps),
+                    Some((f, p)) => guided_upsample_edge_aware(
+                        &g,
+                        &o,
+                        &n,
+                        eps,
+                        EdgeAware {
+                            edges: &e,
+                            weights: EdgeWeights {
+                                edge_ridge: f,
+                                pull: p,
+                            },
+                        },
+                    ),
+                };
                 let mut worst = 0.0f64;
                 for y in 0..h {
                     for x in 0..w {
-                        let want = formula(&g, &o, &n, eps as f64, x, y);
+                        let want = formula(
+                            &g,
+                            &o,
+                            &n,
+                            eps as f64,
+                            edge.map(|(f, p)| (&e, f as f64, p as f64)),
+                            x,
+                            y,
+                        );
                         let i = ((y * w + x) * 4) as usize;
                         for (c, want) in want.iter().enumerate() {
                             worst = worst.max((out.data[i + c] as f64 - want).abs());
@@ -1412,10 +1726,117 @@ mod tests {
                 // f32 normal equations against f64 elimination; values ~1.
                 assert!(
                     worst < 2e-3,
-                    "{w}x{h} from {lw}x{lh}, eps {eps}: off by {worst}"
+                    "{w}x{h} from {lw}x{lh}, eps {eps}, edge ridge {edge:?}: off by {worst}"
                 );
             }
         }
+    }
+
+    /// Under a look that darkens a flat neighbourhood by a gain, the frame's fine texture (a
+    /// 1-pixel checker the model's size cannot see) is scaled by that gain with the edge-aware fit
+    /// off the edges, and passes at its own amplitude with the plain fit; on an edge the fit is the
+    /// plain one at `eps * edge_ridge`, bit for bit.
+    #[test]
+    fn edge_aware_fit_scales_texture_by_the_looks_gain_and_keeps_edges() {
+        let (w, h, lw, lh) = (64u32, 48u32, 8u32, 6u32);
+        let (amp, base, gain) = (0.04f32, 0.5f32, 0.2f32);
+        let mut guide = ImageF32::new(w, h, 4);
+        for y in 0..h {
+            for x in 0..w {
+                let v = if (x + y) % 2 == 0 {
+                    base + amp
+                } else {
+                    base - amp
+                };
+                let i = ((y * w + x) * 4) as usize;
+                guide.data[i..i + 4].copy_from_slice(&[v, v, v, 1.0]);
+            }
+        }
+        let mut in_lr = ImageF32::new(lw, lh, 4);
+        let mut out_lr = ImageF32::new(lw, lh, 4);
+        for (i, o) in in_lr
+            .data
+            .chunks_exact_mut(4)
+            .zip(out_lr.data.chunks_exact_mut(4))
+        {
+            i.copy_from_slice(&[base, base, base, 1.0]);
+            o.copy_from_slice(&[gain * base, gain * base, gain * base, 1.0]);
+        }
+        // The picture's checker amplitude at the centre (guide + residual).
+        let amplitude = |res: &ImageF32| {
+            let at = |x: u32, y: u32| {
+                let i = ((y * w + x) * 4) as usize;
+                guide.data[i] + res.data[i]
+            };
+            (at(w / 2, h / 2) - at(w / 2 + 1, h / 2)).abs() / 2.0
+        };
+        let none = ImageF32::new(lw, lh, 1);
+        let flat = EdgeAware {
+            edges: &none,
+            weights: EdgeWeights {
+                edge_ridge: 3.0,
+                pull: 1.0,
+            },
+        };
+        let plain = amplitude(&guided_upsample(&guide, &out_lr, &in_lr, 1e-3));
+        let aware = amplitude(&guided_upsample_edge_aware(
+            &guide, &out_lr, &in_lr, 1e-3, flat,
+        ));
+        assert!(
+            (plain / amp - 1.0).abs() < 0.05,
+            "plain fit: {plain} of {amp}"
+        );
+        assert!(
+            (aware / (gain * amp) - 1.0).abs() < 0.2,
+            "edge-aware fit: {aware}, the look's gain gives {}",
+            gain * amp
+        );
+        // Everything an edge: the plain fit with the ridge times edge_ridge.
+        let mut all = ImageF32::new(lw, lh, 1);
+        all.data.fill(1.0);
+        let (g, o, n) = inputs(61, 47, 16, 12);
+        let mut all16 = ImageF32::new(16, 12, 1);
+        all16.data.fill(1.0);
+        let on = EdgeAware {
+            edges: &all16,
+            weights: EdgeWeights {
+                edge_ridge: 10.0,
+                pull: 1.0,
+            },
+        };
+        let a = guided_upsample_edge_aware(&g, &o, &n, 1e-3, on);
+        let b = guided_upsample(&g, &o, &n, 1e-3 * 10.0);
+        assert!(a
+            .data
+            .iter()
+            .zip(&b.data)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
+        // An edge plane of another size is not used.
+        let wrong = EdgeAware {
+            edges: &all,
+            weights: EdgeWeights {
+                edge_ridge: 10.0,
+                pull: 1.0,
+            },
+        };
+        let c = guided_upsample_edge_aware(&g, &o, &n, 1e-3, wrong);
+        let d = guided_upsample(&g, &o, &n, 1e-3);
+        assert!(c
+            .data
+            .iter()
+            .zip(&d.data)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
+        // Weights that are the plain fit's (a prompt with no weight on an edge-aware preset).
+        let off = EdgeAware {
+            edges: &all16,
+            weights: EdgeWeights::OFF,
+        };
+        let c = guided_upsample_edge_aware(&g, &o, &n, 1e-3, off);
+        assert!(c
+            .data
+            .iter()
+            .zip(&d.data)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
     }
 
     #[test]
@@ -1428,23 +1849,31 @@ mod tests {
                     o.data[((y * lw + x) * 4 + 3) as usize] = 0.0;
                 }
             }
-            let outs: Vec<ImageF32> = [false, use_avx2()]
-                .into_iter()
-                .map(|avx2| {
-                    let mut out = ImageF32::new(0, 0, 4);
-                    let mut scratch = UpsampleScratch::default();
-                    upsample_with(&g, &o, &n, 1e-3, &mut scratch, &mut out, avx2);
-                    out
-                })
-                .collect();
-            assert!(
-                outs[0]
-                    .data
-                    .iter()
-                    .zip(&outs[1].data)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{w}x{h} from {lw}x{lh}: the AVX2 build differs"
-            );
+            let e = edge_plane(lw, lh);
+            let aware = |edge_ridge, pull| EdgeAware {
+                edges: &e,
+                weights: EdgeWeights { edge_ridge, pull },
+            };
+            for edge in [None, Some(aware(3.0, 1.0)), Some(aware(2.0, 0.3))] {
+                let outs: Vec<ImageF32> = [false, use_avx2()]
+                    .into_iter()
+                    .map(|avx2| {
+                        let mut out = ImageF32::new(0, 0, 4);
+                        let mut scratch = UpsampleScratch::default();
+                        upsample_with(&g, &o, &n, 1e-3, edge, &mut scratch, &mut out, avx2);
+                        out
+                    })
+                    .collect();
+                assert!(
+                    outs[0]
+                        .data
+                        .iter()
+                        .zip(&outs[1].data)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{w}x{h} from {lw}x{lh}, edge-aware {}: the AVX2 build differs",
+                    edge.is_some()
+                );
+            }
         }
     }
 
@@ -1489,7 +1918,7 @@ mod tests {
                 // (AVX2, VBMI): the baseline, the AVX2 build and, where the CPU has it, the VBMI one.
                 let run = |(avx2, vbmi): (bool, bool)| {
                     let mut scratch = UpsampleScratch::default();
-                    let mut rows = guided_rows_with((w, h), &o, &n, 1e-3, &mut scratch, avx2)
+                    let mut rows = guided_rows_with((w, h), &o, &n, 1e-3, None, &mut scratch, avx2)
                         .expect("non-empty sizes");
                     assert_eq!(rows.vbmi, avx2 && super::super::byte_lut::use_vbmi());
                     rows.vbmi = vbmi;
@@ -1524,6 +1953,7 @@ mod tests {
                     &o,
                     &n,
                     1e-3,
+                    None,
                     &mut UpsampleScratch::default(),
                     &mut res,
                     false,

@@ -3,6 +3,11 @@
 // over its 3x3 neighbourhood (clamped to the edge), each tap weighted by saturate(out_lr.a)
 // (validity; a tap with a non-finite residual is left out), ridge-regularised by eps:
 //   A = (cov(P, P) + eps I)^-1 cov(P, r),   b = mean(r) - A^T mean(P)
+// Edge-aware (edge_ridge > 1 or edge_pull > 0): off the model input's edges (its edge plane dilated
+// by one model pixel) the ridge pulls toward the look's own gain A0 (diagonal, ratio_prior below)
+// by the weight edge_pull:
+//   A = (cov(P, P) + eps I)^-1 (cov(P, r) + edge_pull eps A0);
+// on them the ridge is eps * edge_ridge with no pull, so the engine's edges keep their contrast.
 // No valid tap: A = 0, b = 0 (the residual is 0, the frame shows through).
 // Written as three vec4 per model pixel, one per output channel k: (A[0][k], A[1][k], A[2][k], b[k]).
 // Step 2 is guided_upsample.wgsl. CPU reference: rust/realmaster/src/reference/guided_upsample.rs.
@@ -13,8 +18,8 @@ struct Params {
     width: u32,
     height: u32,
     eps: f32,
-    _pad0: u32,
-    _pad1: u32,
+    edge_ridge: f32,
+    edge_pull: f32,
     _pad2: u32,
 }
 
@@ -22,6 +27,29 @@ struct Params {
 @group(0) @binding(1) var<storage, read> out_lr: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> in_lr: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> coeffs: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> edges: array<f32>;
+
+// The ridge's pull for one channel from the mean perceptual input p and mean residual r: the
+// look's gain minus one, t = r / c with c = p^2 / (1 - p^2), clamped to -1..1, times
+// dc/dp = 2p / (1 - p^2)^2 (the CPU's ratio_prior, the same floors).
+fn ratio_prior(p: f32, r: f32) -> f32 {
+    let p2 = p * p;
+    let q = max(1.0 - p2, 1e-4);
+    let t = min(max(r * q / max(p2, 1e-12), -1.0), 1.0);
+    return (t + t) * p / (q * q);
+}
+
+// Whether the edge plane has an edge within one model pixel of (x, y) (clamped to the plane).
+fn near_edge(x: i32, y: i32, lw: i32, lh: i32) -> bool {
+    var on = false;
+    for (var dy = -1; dy <= 1; dy++) {
+        for (var dx = -1; dx <= 1; dx++) {
+            let t = clamp(y + dy, 0, lh - 1) * lw + clamp(x + dx, 0, lw - 1);
+            on = on || edges[u32(t)] > 0.5;
+        }
+    }
+    return on;
+}
 
 fn perceptual(c: vec3<f32>) -> vec3<f32> {
     let p = max(c, vec3<f32>(0.0));
@@ -85,13 +113,27 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let inv = 1.0 / sw;
     let mi = si * inv;
     let mr = sr * inv;
-    // c[i][j] = E[P_i P_j] - mi_i mi_j + eps [i == j]; x[i][k] = E[P_i r_k] - mi_i mr_k.
+    // The ridge, and whether it pulls toward the look's gain (edge-aware only).
+    var ridge = params.eps;
+    var pull = false;
+    if params.edge_ridge > 1.0 || params.edge_pull > 0.0 {
+        if near_edge(i32(gid.x), i32(gid.y), lw, lh) {
+            ridge = params.eps * params.edge_ridge;
+        } else {
+            pull = true;
+        }
+    }
+    // c[i][j] = E[P_i P_j] - mi_i mi_j + ridge [i == j];
+    // x[i][k] = E[P_i r_k] - mi_i mr_k (+ edge_pull eps A0_k [i == k] where it pulls).
     var c: array<array<f32, 3>, 3>;
     var x: array<array<f32, 3>, 3>;
     for (var i = 0; i < 3; i++) {
         for (var j = 0; j < 3; j++) {
-            c[i][j] = sii[j][i] * inv - mi[i] * mi[j] + select(0.0, params.eps, i == j);
+            c[i][j] = sii[j][i] * inv - mi[i] * mi[j] + select(0.0, ridge, i == j);
             x[i][j] = sir[j][i] * inv - mi[i] * mr[j];
+        }
+        if pull {
+            x[i][i] += (params.eps * params.edge_pull) * ratio_prior(mi[i], mr[i]);
         }
     }
     // Cholesky c = L L^T (c >= eps I): stable where c is nearly singular along some colours (a

@@ -14,8 +14,8 @@ struct Params {
     width: u32,
     height: u32,
     eps: f32,
-    _pad0: u32,
-    _pad1: u32,
+    edge_ridge: f32,
+    edge_pull: f32,
     _pad2: u32,
 }
 

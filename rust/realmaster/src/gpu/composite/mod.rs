@@ -29,7 +29,7 @@ use crate::frame::ColorFormat;
 use crate::gpu::context::GpuContext;
 use crate::gpu::frame_images::FrameImages;
 use crate::gpu::kernel::GpuImage;
-use crate::reference::guided_upsample::clamp_eps;
+use crate::reference::guided_upsample::{clamp_eps, EdgeWeights};
 
 use passes::{
     BlendUniform, LookUniform, Passes, ReprojectUniform, TemporalUniform, UpsampleUniform,
@@ -52,6 +52,12 @@ pub struct CompositeParams {
     /// about `sqrt(eps)` the residual is flattened to its neighbourhood mean instead of following
     /// the input. Smaller = the residual follows finer input detail. Clamped to 1e-6..=1. Default 1e-3.
     pub upsample_eps: f32,
+    /// The guided upsample's edge-aware fit (reference/guided_upsample.rs): off the model input's
+    /// edges the ridge pulls toward the look's own gain by `pull` (fine texture is scaled as the
+    /// look scales the brightness), on them it is `edge_ridge` times `upsample_eps` (the engine's
+    /// edges keep their contrast). A model package states it per prompt (manifest `upsample`
+    /// `edge_ridge` and `edge_aware`). Default `EdgeWeights::OFF` (the plain fit).
+    pub upsample_edges: EdgeWeights,
     /// Neighbourhood clamp half-width in standard deviations (YCoCg, 3x3), also bounded by the
     /// neighbourhood min/max; the history residual is further bounded by the current residual's 3x3
     /// min/max widened by this many of its own standard deviations. Larger = less flicker, more
@@ -66,6 +72,7 @@ impl Default for CompositeParams {
             temporal_alpha: 0.15,
             depth_reject: 0.1,
             upsample_eps: crate::reference::guided_upsample::DEFAULT_EPS,
+            upsample_edges: EdgeWeights::OFF,
             clamp_k: 1.25,
         }
     }
@@ -89,6 +96,7 @@ impl CompositeParams {
             temporal_alpha: finite_or(self.temporal_alpha, 1.0).clamp(0.0, 1.0),
             depth_reject: finite_or(self.depth_reject, d.depth_reject).max(0.0),
             upsample_eps: clamp_eps(finite_or(self.upsample_eps, d.upsample_eps)),
+            upsample_edges: self.upsample_edges.sanitized(),
             clamp_k: finite_or(self.clamp_k, d.clamp_k).max(0.0),
         }
     }
@@ -105,6 +113,9 @@ pub struct LookImages<'a> {
     pub motion: Option<&'a GpuImage>,
     /// This frame's view depth at model size (not encoded); None = no disocclusion test. 1 channel.
     pub depth: Option<&'a GpuImage>,
+    /// The model input's 0/1 edges (the plane the network reads), 1 channel; the guided upsample's
+    /// edge-aware fit reads it (`CompositeParams::upsample_edge_ridge`). None = not edge-aware.
+    pub edges: Option<&'a GpuImage>,
 }
 
 /// Model-size images owned by the compositor, reallocated only when the model size changes.
@@ -300,11 +311,20 @@ impl Compositor {
             self.model.history_valid = false;
             return Err(e);
         }
+        if let Some(e) = look.edges {
+            if !e.same_shape(look.out.width, look.out.height, 1) {
+                self.model.history_valid = false;
+                return Err(shape_error(format!(
+                    "the look's edges are {}x{}x{}, not {}x{}x1",
+                    e.width, e.height, e.channels, look.out.width, look.out.height
+                )));
+            }
+        }
         self.record_temporal(ctx, enc, look, params, reset_history)?;
         let params = params.sanitized();
         // A handle (the buffer is reference-counted), so the upsample can borrow the compositor.
         let acc = self.model.look.buffer.clone();
-        self.upsample_unchecked(ctx, enc, frame, (&acc, look.input), &params);
+        self.upsample_unchecked(ctx, enc, frame, (&acc, look.input), look.edges, &params);
         Ok(())
     }
 
@@ -353,6 +373,8 @@ impl Compositor {
     /// `out_lr_linear` alpha is a validity weight) onto `frame.color`: this frame's residual at full
     /// resolution (`residual()`; the picture is `max(input + upsampled, 0)`, so the residual is
     /// that minus the input). No temporal accumulation: `record_composite` runs that first.
+    /// `edges`: the model input's edge plane for the edge-aware fit (1 channel, the model's size).
+    #[allow(clippy::too_many_arguments)]
     pub fn record_upsample(
         &mut self,
         ctx: &GpuContext,
@@ -360,10 +382,14 @@ impl Compositor {
         frame: &FrameImages,
         out_lr_linear: &GpuImage,
         in_lr_linear: &GpuImage,
+        edges: Option<&GpuImage>,
         params: &CompositeParams,
     ) -> Result<()> {
         self.full.valid = false;
-        Self::look_ok(out_lr_linear, in_lr_linear)?;
+        let (lw, lh) = Self::look_ok(out_lr_linear, in_lr_linear)?;
+        if edges.is_some_and(|e| !e.same_shape(lw, lh, 1)) {
+            return Err(shape_error(format!("the edge plane is not {lw}x{lh}x1")));
+        }
         self.prepare(ctx, frame)?;
         let params = params.sanitized();
         self.upsample_unchecked(
@@ -371,6 +397,7 @@ impl Compositor {
             enc,
             frame,
             (&out_lr_linear.buffer, in_lr_linear),
+            edges,
             &params,
         );
         Ok(())
@@ -384,6 +411,7 @@ impl Compositor {
         enc: &mut wgpu::CommandEncoder,
         frame: &FrameImages,
         (out_lr, in_lr): (&wgpu::Buffer, &GpuImage),
+        edges: Option<&GpuImage>,
         params: &CompositeParams,
     ) {
         let (lw, lh) = (in_lr.width, in_lr.height);
@@ -396,7 +424,10 @@ impl Compositor {
             width: frame.width,
             height: frame.height,
             eps: params.upsample_eps,
-            _pad: [0; 3],
+            // Without an edge plane the fit is not edge-aware.
+            edge_ridge: edges.map_or(1.0, |_| params.upsample_edges.edge_ridge),
+            edge_pull: edges.map_or(0.0, |_| params.upsample_edges.pull),
+            _pad: 0,
         };
         let bufs = [
             &frame.color.buffer,
@@ -404,6 +435,7 @@ impl Compositor {
             &in_lr.buffer,
             &self.coeffs.buffer,
             &self.full.residual.buffer,
+            edges.map_or(&self.dummy, |e| &e.buffer),
         ];
         self.passes.upsample(ctx, enc, u, bufs);
         self.full.valid = true;

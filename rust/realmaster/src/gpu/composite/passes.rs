@@ -24,7 +24,11 @@ pub(super) struct UpsampleUniform {
     pub width: u32,
     pub height: u32,
     pub eps: f32,
-    pub _pad: [u32; 3],
+    /// The edge-aware fit's ridge factor on the edges and pull weight off them (1 and 0: the
+    /// plain fit; `CompositeParams::upsample_edges`).
+    pub edge_ridge: f32,
+    pub edge_pull: f32,
+    pub _pad: u32,
 }
 
 /// `TemporalUniform::flags` bits.
@@ -147,20 +151,21 @@ impl Passes {
     }
 
     /// Both steps of the guided upsample. `bufs`: guide, out_lr, in_lr, coefficients (3 vec4 per
-    /// model pixel), dst.
+    /// model pixel), dst, the model input's edges (1 float per model pixel; read only where
+    /// `u.edge_ridge > 0`).
     pub fn upsample(
         &mut self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
         u: UpsampleUniform,
-        bufs: [&wgpu::Buffer; 5],
+        bufs: [&wgpu::Buffer; 6],
     ) {
-        let [guide, out_lr, in_lr, coeffs, dst] = bufs;
+        let [guide, out_lr, in_lr, coeffs, dst, edges] = bufs;
         self.coeffs.dispatch(
             ctx,
             enc,
             &u,
-            &[out_lr, in_lr, coeffs],
+            &[out_lr, in_lr, coeffs, edges],
             u.lr_width,
             u.lr_height,
         );
