@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="the guided upsample's edge-aware fit: the ridge's factor on the model input's edges, 1..1000,"
                          " with the ridge pulled toward the look's gain off them (stages 66-67); default: not edge-aware")
     ap.add_argument("--upsample-edge-aware", default="",
-                    help="how edge-aware each prompt preset's fit is, PRESET=WEIGHT,... in 0..1 (stage 67's candidate: night=1);"
+                    help="how edge-aware each prompt preset's fit is, PRESET=WEIGHT,... in 0..1 (0.13.2: night=1 with --upsample-edge-ridge 2);"
                          " presets not named 0; empty with --upsample-edge-ridge: every preset 1")
     args = ap.parse_args(argv)
     try:

@@ -119,6 +119,21 @@ fn heldout_scores_match_the_model_card() {
                 ));
             }
         }
+        // Cards since 0.13.2 record how edge-aware each weather's fit was (manifest `upsample`
+        // `edge_ridge` / `edge_aware`): the runtime must still fit it so.
+        if let (Some(r), Some(p)) = (
+            e["upsample_edge_ridge"].as_f64(),
+            e["upsample_edge_pull"].as_f64(),
+        ) {
+            if (f64::from(g.upsample_edge_ridge) - r).abs() > 1e-4
+                || (f64::from(g.upsample_edge_pull) - p).abs() > 1e-4
+            {
+                bad.push(format!(
+                    "{} edge-aware fit {} / {} (card {r} / {p})",
+                    g.weather, g.upsample_edge_ridge, g.upsample_edge_pull
+                ));
+            }
+        }
         // Where the card says the model beats pass-through, it must still do so; where the card
         // records a loss (MODEL_CARD.md lists them), the margins above keep it from getting worse.
         if f("psnr") > f("psnr_passthrough") + m("psnr_db") && g.psnr <= g.psnr_passthrough {
@@ -340,5 +355,46 @@ fn a_dark_engine_frame_stays_closer_to_its_darkened_target_than_pass_through() {
         "dark clear: output mean {:.4} vs input {:.4} (linear)",
         out_lum / n as f64,
         in_lum / n as f64
+    );
+}
+
+/// The package fits its night look edge-aware (manifest `upsample.edge_ridge` 2 and `edge_aware`
+/// {night: 1}; docs/photoreal.md, stages 66-68) and no other prompt's: on the bundled harbor orbit
+/// at night the runtime keeps the engine's edges at least as well as the path-traced target (edge
+/// F 0.700 against the target's 0.710 with the plain fit) without the warping error of the plain
+/// fit (1.58x the target's there).
+#[test]
+fn the_packages_night_fit_is_edge_aware() {
+    let pkg = ModelPackage::open(package()).expect("package");
+    let up = pkg
+        .manifest()
+        .upsample
+        .as_ref()
+        .expect("the shipped package states its upsample section");
+    assert_eq!(up.edge_ridge, Some(2.0));
+    let seq =
+        Sequence::open(root().join("samples/heldout_pathtrace_harbor_orbit")).expect("sample");
+    let weathers = vec!["night".to_string(), "rain".to_string()];
+    let scores = evaluate_sequence(&card_config(), &seq, &weathers).expect("evaluation runs");
+    let (night, rain) = (&scores[0], &scores[1]);
+    assert_eq!(
+        (night.upsample_edge_ridge, night.upsample_edge_pull),
+        (2.0, 1.0)
+    );
+    assert_eq!(
+        (rain.upsample_edge_ridge, rain.upsample_edge_pull),
+        (1.0, 0.0)
+    );
+    assert!(
+        night.edge_f >= night.edge_f_target,
+        "night edge F {:.3} against the target's {:.3}",
+        night.edge_f,
+        night.edge_f_target
+    );
+    assert!(
+        night.warp_error <= 1.25 * night.warp_error_target,
+        "night warping error {:.4} against the target's {:.4}",
+        night.warp_error,
+        night.warp_error_target
     );
 }
