@@ -29,7 +29,7 @@ pub struct ModelLook<'a> {
     /// This frame's view depth at model size (not encoded), 1 channel; None = no disocclusion test.
     pub depth: Option<&'a ImageF32>,
     /// The model input's 0/1 edge plane (the one the network reads), 1 channel; the guided
-    /// upsample's edge-aware fit reads it (`CompositeParams::upsample_edge_ridge`). None = not
+    /// upsample's edge-aware fit reads it (`CompositeParams::upsample_edges`). None = not
     /// edge-aware.
     pub edges: Option<&'a ImageF32>,
 }

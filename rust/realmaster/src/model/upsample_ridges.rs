@@ -108,17 +108,11 @@ impl UpsampleRidges {
         }
     }
 
-    /// Whether any prompt's fit is edge-aware.
-    pub fn is_edge_aware(&self) -> bool {
-        self.edges.is_some()
-    }
-
-    /// The edge-aware setting in words, for the log.
-    pub fn describe_edges(&self) -> String {
-        match &self.edges {
-            Some((m, _)) => format!("the ridge {m}x on the model input's edges, by preset weight"),
-            None => "off".to_string(),
-        }
+    /// The edge-aware setting in words, for the log (None: no prompt is edge-aware).
+    pub fn edges_summary(&self) -> Option<String> {
+        self.edges
+            .as_ref()
+            .map(|(m, _)| format!("the ridge {m}x on the model input's edges, by preset weight"))
     }
 
     /// The package's ridge for a prompt embedding (a blend of presets gets the geometric blend
@@ -180,7 +174,7 @@ mod tests {
         let p = presets();
         let plain = UpsampleRidges::new(&spec(&[]), &p).unwrap();
         assert_eq!(plain.edges_for(&p["night"]), EdgeWeights::OFF);
-        assert!(!plain.is_edge_aware());
+        assert!(plain.edges_summary().is_none());
         let mut s = spec(&[]);
         s.edge_ridge = Some(2.0);
         s.edge_aware = Some([("night".to_string(), 1.0)].into_iter().collect());

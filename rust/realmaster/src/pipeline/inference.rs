@@ -179,11 +179,8 @@ pub fn load_model(dir: &Path, config: &SessionConfig) -> Result<LoadedModel> {
         .as_ref()
         .map(|spec| model::UpsampleRidges::new(spec, package.presets()))
         .transpose()?;
-    if let Some(r) = ridges.as_ref().filter(|r| r.is_edge_aware()) {
-        log::info!(
-            "guided upsample: edge-aware for some prompts ({})",
-            r.describe_edges()
-        );
+    if let Some(summary) = ridges.as_ref().and_then(|r| r.edges_summary()) {
+        log::info!("guided upsample: edge-aware for some prompts ({summary})");
     }
     let t = m.window;
     let (w, h) = (width as usize, height as usize);

@@ -266,19 +266,12 @@ fn array_of<T: Copy + Default, const N: usize>(f: impl Fn(usize) -> T) -> [T; N]
     a
 }
 
-/// One model row's edge-aware inputs to the fit: its dilated edge mask, the ridge's factor on
-/// the edges and `pull * eps` (the weight of the pull off them, times the ridge).
+/// The edge-aware fit's inputs beside a dilated edge mask (`M`: a model row, or one group of
+/// `LANES` pixels of it): the ridge's factor on the edges and `pull * eps` (the weight of the pull
+/// off them, times the ridge).
 #[derive(Clone, Copy)]
-struct EdgeRow<'a> {
-    mask: &'a [f32],
-    edge_ridge: f32,
-    pull_eps: f32,
-}
-
-/// [`EdgeRow`] for one group of `LANES` pixels.
-#[derive(Clone, Copy)]
-struct EdgeLanes<'a> {
-    mask: &'a Lanes,
+struct EdgeMask<M> {
+    mask: M,
     edge_ridge: f32,
     pull_eps: f32,
 }
@@ -287,7 +280,7 @@ struct EdgeLanes<'a> {
 /// `COEFFS` values per lane (zeros where no tap is valid). Every step is lane-wise, so the loops
 /// compile to SIMD.
 #[inline(always)]
-fn solve_lanes(s: &[Lanes; MOMENTS], eps: f32, edge: Option<EdgeLanes<'_>>) -> [Lanes; COEFFS] {
+fn solve_lanes(s: &[Lanes; MOMENTS], eps: f32, edge: Option<EdgeMask<&Lanes>>) -> [Lanes; COEFFS] {
     let ok: [bool; LANES] = array_of(|l| s[0][l] >= 1e-6);
     let inv = lanes(|l| if ok[l] { 1.0 / s[0][l] } else { 0.0 });
     let mi: [Lanes; 3] = array_of(|i| lanes(|l| s[1 + i][l] * inv[l]));
@@ -358,7 +351,7 @@ fn solve_lanes(s: &[Lanes; MOMENTS], eps: f32, edge: Option<EdgeLanes<'_>>) -> [
 /// One model row of the fit from its summed moments (`MOMENTS` planes of the row's width),
 /// `LANES` pixels at a time.
 #[inline(always)]
-fn fit_row(sums: &[f32], eps: f32, edge: Option<EdgeRow<'_>>, row: &mut [f32]) {
+fn fit_row(sums: &[f32], eps: f32, edge: Option<EdgeMask<&[f32]>>, row: &mut [f32]) {
     let lw = row.len() / COEFFS;
     for x0 in (0..lw).step_by(LANES) {
         fit_chunk(sums, eps, edge, row, x0);
@@ -367,7 +360,7 @@ fn fit_row(sums: &[f32], eps: f32, edge: Option<EdgeRow<'_>>, row: &mut [f32]) {
 
 /// [`fit_row`]'s work for the (up to) `LANES` pixels from `x0`.
 #[inline(always)]
-fn fit_chunk(sums: &[f32], eps: f32, edge: Option<EdgeRow<'_>>, row: &mut [f32], x0: usize) {
+fn fit_chunk(sums: &[f32], eps: f32, edge: Option<EdgeMask<&[f32]>>, row: &mut [f32], x0: usize) {
     let lw = row.len() / COEFFS;
     let n = LANES.min(lw - x0);
     let mut s = [[0.0f32; LANES]; MOMENTS];
@@ -383,15 +376,12 @@ fn fit_chunk(sums: &[f32], eps: f32, edge: Option<EdgeRow<'_>>, row: &mut [f32],
     if let Some(e) = edge {
         mask[..n].copy_from_slice(&e.mask[x0..x0 + n]);
     }
-    let c = solve_lanes(
-        &s,
-        eps,
-        edge.map(|e| EdgeLanes {
-            mask: &mask,
-            edge_ridge: e.edge_ridge,
-            pull_eps: e.pull_eps,
-        }),
-    );
+    let edge = edge.map(|e| EdgeMask {
+        mask: &mask,
+        edge_ridge: e.edge_ridge,
+        pull_eps: e.pull_eps,
+    });
+    let c = solve_lanes(&s, eps, edge);
     for l in 0..n {
         for k in 0..COEFFS {
             row[(x0 + l) * COEFFS + k] = c[k][l];
@@ -408,7 +398,7 @@ fn fit_chunk(sums: &[f32], eps: f32, edge: Option<EdgeRow<'_>>, row: &mut [f32],
 /// AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn fit_row_avx2(sums: &[f32], eps: f32, edge: Option<EdgeRow<'_>>, row: &mut [f32]) {
+unsafe fn fit_row_avx2(sums: &[f32], eps: f32, edge: Option<EdgeMask<&[f32]>>, row: &mut [f32]) {
     use std::arch::x86_64::*;
     let lw = row.len() / COEFFS;
     let zero = _mm256_setzero_ps();
@@ -600,7 +590,7 @@ fn fit_band(
         if let Some(e) = edge {
             dilated_edge_row(e.edges, y, &mut f.edge_row);
         }
-        let er = edge.map(|e| EdgeRow {
+        let er = edge.map(|e| EdgeMask {
             mask: f.edge_row.as_slice(),
             edge_ridge: e.weights.edge_ridge,
             pull_eps: eps * e.weights.pull,
@@ -911,6 +901,17 @@ pub fn guided_upsample_edge_aware(
     eps: f32,
     edge: EdgeAware<'_>,
 ) -> ImageF32 {
+    upsample_new(guide, out_lr, in_lr, eps, Some(edge))
+}
+
+/// A new full-resolution residual image, in the build the CPU runs.
+fn upsample_new(
+    guide: &ImageF32,
+    out_lr: &ImageF32,
+    in_lr: &ImageF32,
+    eps: f32,
+    edge: Option<EdgeAware<'_>>,
+) -> ImageF32 {
     let mut out = ImageF32::new(guide.width, guide.height, 4);
     let scratch = &mut UpsampleScratch::default();
     upsample_with(
@@ -918,7 +919,7 @@ pub fn guided_upsample_edge_aware(
         out_lr,
         in_lr,
         eps,
-        Some(edge),
+        edge,
         scratch,
         &mut out,
         use_avx2(),
@@ -1483,16 +1484,7 @@ pub fn guided_upsample(
     in_lr: &ImageF32,
     eps: f32,
 ) -> ImageF32 {
-    let mut out = ImageF32::new(guide.width, guide.height, 4);
-    guided_upsample_into(
-        guide,
-        out_lr,
-        in_lr,
-        eps,
-        &mut UpsampleScratch::default(),
-        &mut out,
-    );
-    out
+    upsample_new(guide, out_lr, in_lr, eps, None)
 }
 
 #[cfg(test)]
@@ -1797,46 +1789,40 @@ mod tests {
         let (g, o, n) = inputs(61, 47, 16, 12);
         let mut all16 = ImageF32::new(16, 12, 1);
         all16.data.fill(1.0);
+        let weights = EdgeWeights {
+            edge_ridge: 10.0,
+            pull: 1.0,
+        };
         let on = EdgeAware {
             edges: &all16,
-            weights: EdgeWeights {
-                edge_ridge: 10.0,
-                pull: 1.0,
-            },
+            weights,
         };
         let a = guided_upsample_edge_aware(&g, &o, &n, 1e-3, on);
         let b = guided_upsample(&g, &o, &n, 1e-3 * 10.0);
-        assert!(a
-            .data
-            .iter()
-            .zip(&b.data)
-            .all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert!(same_bits(&a, &b));
         // An edge plane of another size is not used.
         let wrong = EdgeAware {
             edges: &all,
-            weights: EdgeWeights {
-                edge_ridge: 10.0,
-                pull: 1.0,
-            },
+            weights,
         };
         let c = guided_upsample_edge_aware(&g, &o, &n, 1e-3, wrong);
         let d = guided_upsample(&g, &o, &n, 1e-3);
-        assert!(c
-            .data
-            .iter()
-            .zip(&d.data)
-            .all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert!(same_bits(&c, &d));
         // Weights that are the plain fit's (a prompt with no weight on an edge-aware preset).
         let off = EdgeAware {
             edges: &all16,
             weights: EdgeWeights::OFF,
         };
         let c = guided_upsample_edge_aware(&g, &o, &n, 1e-3, off);
-        assert!(c
-            .data
-            .iter()
-            .zip(&d.data)
-            .all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert!(same_bits(&c, &d));
+    }
+
+    fn same_bits(a: &ImageF32, b: &ImageF32) -> bool {
+        a.data.len() == b.data.len()
+            && a.data
+                .iter()
+                .zip(&b.data)
+                .all(|(x, y)| x.to_bits() == y.to_bits())
     }
 
     #[test]
@@ -1865,11 +1851,7 @@ mod tests {
                     })
                     .collect();
                 assert!(
-                    outs[0]
-                        .data
-                        .iter()
-                        .zip(&outs[1].data)
-                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    same_bits(&outs[0], &outs[1]),
                     "{w}x{h} from {lw}x{lh}, edge-aware {}: the AVX2 build differs",
                     edge.is_some()
                 );

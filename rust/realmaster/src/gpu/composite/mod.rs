@@ -114,7 +114,7 @@ pub struct LookImages<'a> {
     /// This frame's view depth at model size (not encoded); None = no disocclusion test. 1 channel.
     pub depth: Option<&'a GpuImage>,
     /// The model input's 0/1 edges (the plane the network reads), 1 channel; the guided upsample's
-    /// edge-aware fit reads it (`CompositeParams::upsample_edge_ridge`). None = not edge-aware.
+    /// edge-aware fit reads it (`CompositeParams::upsample_edges`). None = not edge-aware.
     pub edges: Option<&'a GpuImage>,
 }
 
