@@ -301,6 +301,7 @@ def item_probabilities(items: list[tuple[int, str]], weathers: list[str], weight
 class TrainingData:
     def __init__(self, seqs: list[Sequence], weathers: list[str], prompts: PromptTable, cfg: DataConfig) -> None:
         self.seqs = seqs
+        self.weathers = list(weathers)
         self.cfg = cfg
         self.prompts = prompts
         gains = [look_target_gain(s) for s in seqs] if cfg.look_exposure_match else None
@@ -364,6 +365,7 @@ class TrainingData:
         prev_rows: list[dict[str, np.ndarray]] = []
         cur_rows: list[dict[str, np.ndarray]] = []
         motion, valid, tw, prompt = [], [], [], []
+        weather_id: list[int] = []
         sun_prev: list[np.ndarray] = []
         sun_cur: list[np.ndarray] = []
         for _ in range(self.cfg.batch):
@@ -424,6 +426,7 @@ class TrainingData:
             valid.append(rows[2]["valid"])
             tw.append(0.0 if no_temporal else 1.0)
             prompt.append(self.prompts.sample(weather, rng, self.cfg.p_paraphrase))
+            weather_id.append(self.weathers.index(weather))
             if self.suns is not None:
                 # each half its own frame's sun; a mirrored crop mirrors its x
                 flip_x = np.tile(np.array([-1.0 if flip else 1.0, 1.0, 1.0], np.float32), self.cfg.sun_input // 3)
@@ -436,6 +439,8 @@ class TrainingData:
         out["motion"] = np.stack(motion)
         out["valid"] = np.stack(valid)
         out["temporal_weight"] = np.asarray(tw, np.float32)
+        # each row's weather as its index in `weathers` (both halves), for terms that act on some only
+        out["weather_id"] = np.asarray(weather_id + weather_id, np.int64)
         return out
 
 

@@ -64,6 +64,10 @@ class TrainConfig:
     # min(1, local |Laplacian| of the paired target / gan_texture) (realism.texture_weight), so it adds
     # texture where the target has texture and leaves smooth targets (fog, sky) to the paired losses.
     gan_texture: float = 0.0
+    # Comma list of the weathers whose outputs the adversarial term pulls ("" = every weather): the
+    # prompts whose path-traced targets are no nearer real photographs than the engine frames are
+    # (docs/photoreal.md, stage 69) get the pull, the rest keep to the paired losses alone.
+    gan_weathers: str = ""
     d_lr: float = 2e-4
     # On 2 CPU cores the frozen VGG16/EfficientNet passes cost more than the student: the realism terms
     # see `realism_batch` of the current frames every `realism_every` steps, weighted up by that factor
@@ -165,6 +169,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="weight the adversarial term per pixel by min(1, the target's local |Laplacian| / this scale) "
         "(0 = uniform, the default; 0.03 ~ the 70th percentile of the path-traced targets' texture)",
     )
+    ap.add_argument(
+        "--gan-weathers",
+        help="comma list of the weathers whose outputs the adversarial term pulls (default: every weather)",
+    )
     ap.add_argument("--exposure-aug", type=float, help="share of pairs re-exposed by one linear gain of 2^U(-3, 0.5) (0 = off)")
     ap.add_argument(
         "--look-exposure-match",
@@ -236,7 +244,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     cfg = CONFIGS[args.config]
     over: dict[str, Any] = {}
-    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "gan_texture", "exposure_aug", "look_exposure_match", "white_balance_aug", "albedo_aug", "edge", "temporal", "sharpness"):
+    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "gan_texture", "gan_weathers", "exposure_aug", "look_exposure_match", "white_balance_aug", "albedo_aug", "edge", "temporal", "sharpness"):
         # (realism_batch / realism_every stay the preset's)
         v = getattr(args, k)
         if v is not None:
@@ -457,6 +465,21 @@ def model_inputs(batch: dict) -> list:
     return [batch[k].contiguous(memory_format=torch.channels_last) if batch[k].dim() == 4 else batch[k] for k in MODEL_INPUTS]
 
 
+def gan_weather_ids(names: str, weathers: list[str]) -> list[int] | None:
+    """`names` (a comma list; empty = every weather) as indices into `weathers`; DataError on a name
+    that is not trained."""
+    chosen = [w.strip() for w in names.split(",") if w.strip()]
+    if not chosen:
+        return None
+    unknown = sorted(set(chosen) - set(weathers))
+    if unknown:
+        raise DataError(
+            f"--gan-weathers names {', '.join(unknown)}, not among the weathers trained ({', '.join(weathers)})",
+            "name weathers from the targets of sequence.json (or leave --gan-weathers out: every weather)",
+        )
+    return sorted(weathers.index(w) for w in set(chosen))
+
+
 class Realism:
     """The realism terms of the objective (perceptual and adversarial), off when their weights are 0.
 
@@ -466,12 +489,16 @@ class Realism:
     real-photo crops vs the (detached) outputs. Real crops depend only on (seed, step), so resuming is exact.
     """
 
-    def __init__(self, cfg: TrainConfig, real_photos: Path | None, adv_params: list | None = None) -> None:
-        """`adv_params`: the only weights the adversarial gradient may reach (None = all of them)."""
+    def __init__(self, cfg: TrainConfig, real_photos: Path | None, adv_params: list | None = None, weathers: list[str] | None = None) -> None:
+        """`adv_params`: the only weights the adversarial gradient may reach (None = all of them).
+        `weathers`: the trained weathers in the data's order (its batches' `weather_id`), which
+        `cfg.gan_weathers` names a subset of."""
         import torch
 
         self.cfg = cfg
         self.adv_params = adv_params
+        # indices (into `weathers`) of the weathers the adversarial term acts on; None = every one
+        self.gan_ids = gan_weather_ids(cfg.gan_weathers, weathers or [])
         self.perc = self.disc = self.opt_d = self.real = None
         if cfg.perceptual > 0:
             from realism import VGGPerceptual
@@ -507,6 +534,17 @@ class Realism:
         b = raw.shape[0] // 2
         return raw[b : b + min(b, self.cfg.realism_batch)]
 
+    def _adv_rows(self, batch: dict, n: int):
+        """Which of the first `n` current rows the adversarial term acts on (a bool tensor), or None
+        for all of them."""
+        if self.gan_ids is None:
+            return None
+        import torch
+
+        b = batch["weather_id"].shape[0] // 2
+        ids = batch["weather_id"][b : b + n]
+        return torch.isin(ids, torch.as_tensor(self.gan_ids, dtype=ids.dtype))
+
     def generator_terms(self, raw, batch: dict, step: int, parts: dict):
         import torch
 
@@ -520,12 +558,18 @@ class Realism:
             p = self.perc(cur, batch["target"][b : b + cur.shape[0]])
             total = total + k * self.cfg.perceptual * p
             parts["perceptual"] = float(p.detach())
-        if self._adv_on(step):
+        rows = self._adv_rows(batch, cur.shape[0]) if self._adv_on(step) else None
+        if self._adv_on(step) and (rows is None or bool(rows.any())):
             weight = None
             if self.cfg.gan_texture > 0:
                 from realism import texture_weight
 
                 weight = texture_weight(batch["target"][b : b + cur.shape[0]], self.cfg.gan_texture)
+            if rows is not None:
+                # the other weathers' rows weigh 0: their patches lose their pull (the mean still
+                # runs over every row, so the term's scale per pulled patch stays the same)
+                mask = rows.to(torch.float32).view(-1, 1, 1, 1)
+                weight = mask.expand(-1, 1, *cur.shape[2:]) if weight is None else weight * mask
             g = self.disc.g_loss(cur, weight)
             parts["g_adv"] = float(g.detach())
             adv = k * self.cfg.gan * g
@@ -542,10 +586,16 @@ class Realism:
         parts["total"] += float(total.detach())
         return total
 
-    def discriminator_step(self, raw, step: int, parts: dict) -> None:
+    def discriminator_step(self, raw, step: int, parts: dict, batch: dict | None = None) -> None:
         if not self._adv_on(step):
             return
         fake = self._current(raw).detach().float().clamp(0.0, 1.0)
+        rows = self._adv_rows(batch, fake.shape[0]) if batch is not None else None
+        if rows is not None:
+            # it learns to tell real photographs from the outputs the generator term pulls
+            if not bool(rows.any()):
+                return
+            fake = fake[rows]
         real = self.real.sample(fake.shape[0], fake.shape[-1], seed=self.cfg.seed, step=step)
         d = self.disc.d_loss(real, fake)
         self.opt_d.zero_grad(set_to_none=True)
@@ -629,7 +679,7 @@ def train(args: argparse.Namespace) -> int:
             adv_params = model.detail_parameters()
         except ValueError as e:
             raise DataError(f"--gan-params detail: {e}", "train --arch affine, or use --gan-params all") from e
-    realism = Realism(cfg, args.real_photos, adv_params)
+    realism = Realism(cfg, args.real_photos, adv_params, weathers)
     pruned_from = None  # the student this one was pruned from (checked below on a training batch)
     if args.init_from is not None and state is None:
         if args.init_from.is_dir() or args.init_from.suffix == ".onnx":
@@ -718,7 +768,7 @@ def train(args: argparse.Namespace) -> int:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            realism.discriminator_step(raw, step, parts)
+            realism.discriminator_step(raw, step, parts, batch)
             step += 1
             done_here += 1
             dt = time.perf_counter() - t0

@@ -319,6 +319,39 @@ def test_gan_texture_weight_leaves_smooth_targets_to_the_paired_losses() -> None
     assert any(not torch.equal(textured[n], paired[n]) for n in paired)
 
 
+def test_gan_weathers_pull_only_the_named_weathers() -> None:
+    """--gan-weathers: a current row of another weather adds no adversarial gradient; a row of a
+    named weather does."""
+    torch.manual_seed(0)
+    model = Student(StudentConfig(**ttrain.ARCHS["affine"]))
+    cfg = ttrain.replace(ttrain.CONFIGS["smoke"], gan=0.5, gan_start=0, realism_every=1, realism_batch=1, gan_weathers="fog")
+    inputs = example_inputs(model.cfg, 32, 32, n=2)
+
+    def grads(weather: int | None) -> dict[str, torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        raw = model.forward_raw(*inputs)
+        loss = (raw - 0.5).abs().mean()
+        if weather is not None:
+            realism = ttrain.Realism(cfg, REAL_SUBSET, weathers=["clear", "fog"])
+            batch = {"weather_id": torch.full((raw.shape[0],), weather, dtype=torch.int64)}
+            loss = loss + realism.generator_terms(raw, batch, 0, {"total": 0.0})
+        loss.backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    paired, clear, fog = grads(None), grads(0), grads(1)
+    assert all(torch.equal(clear[n], paired[n]) for n in paired)
+    assert any(not torch.equal(fog[n], paired[n]) for n in paired)
+
+
+def test_gan_weathers_train_end_to_end_and_refuse_unknown_names(dataset: Path, tmp_path: Path, capsys) -> None:
+    extra = ("--steps", "2", "--gan", "0.1", "--gan-start", "0", "--real-photos", str(REAL_SUBSET))
+    assert ttrain.main(smoke_args(dataset, tmp_path / "ok", *extra, "--gan-weathers", "fog")) == 0
+    assert final_weights(tmp_path / "ok")["run"]["train"]["gan_weathers"] == "fog"
+    assert ttrain.main(smoke_args(dataset, tmp_path / "bad", *extra, "--gan-weathers", "fog,sleet")) == 2
+    err = capsys.readouterr().err
+    assert "sleet" in err and "not among the weathers trained" in err
+
+
 def test_gan_params_detail_needs_the_affine_head(dataset: Path, tmp_path: Path, capsys) -> None:
     extra = ("--gan", "0.1", "--gan-params", "detail", "--real-photos", str(REAL_SUBSET), "--arch", "unet")
     assert ttrain.main(smoke_args(dataset, tmp_path / "w", *extra)) == 2
