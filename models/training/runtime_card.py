@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--look", action="store_true", help="also render every sequence per weather and score VGG distance and KID")
     ap.add_argument("--real", type=Path, default=Path("data/realphotos"), help="real-photo cache for KID (realphotos.py extract)")
     ap.add_argument("--bench-sequence", type=Path, default=Path("samples/city_pan"))
-    ap.add_argument("--sizes", default="256x256,512x288,1280x720", help="model input sizes to time")
+    ap.add_argument("--sizes", default="256x144,256x256,512x288,1280x720", help="model input sizes to time")
     ap.add_argument("--frames", type=int, default=20, help="benchmark frames per size")
     ap.add_argument("--bench-from", type=Path, default=None,
                     help="take the timing table from this package's card instead of timing again: its model.onnx must be"
