@@ -37,6 +37,9 @@ TEST(Model, IdentityModelEnhancesAndKeepsTheImage) {
   EXPECT_TRUE(backend == "cpu" || backend == "gpu") << backend;
   // A package without per-prompt ridges composites with the configured one.
   EXPECT_FLOAT_EQ(s->stats().lastUpsampleEps, rmtest::modelConfig(dir).upsampleEps);
+  // ... and with the plain fit (no manifest `upsample.edge_aware`).
+  EXPECT_FLOAT_EQ(s->stats().lastUpsampleEdgeRidge, 1.0f);
+  EXPECT_FLOAT_EQ(s->stats().lastUpsampleEdgePull, 0.0f);
   // Identity through resample -> model -> guided upsample: close to the input, not equal.
   EXPECT_LT(rmtest::meanAbsDiff8(rmtest::outputBytes(out), img.tight()), 8.0);
 }

@@ -248,6 +248,8 @@ struct Stats {
   bool modelReadsLight = false;        // the model reads each frame's light (SceneLight)
   std::uint64_t framesWithoutLight = 0; // frames such a model got without one (fallback sun used)
   float lastUpsampleEps = 0.0f;         // last composite's ridge: upsampleEps x its prompt's
+  float lastUpsampleEdgeRidge = 0.0f;   // its factor on the model input's edges (1: plain fit)
+  float lastUpsampleEdgePull = 0.0f;    // its pull toward the look's gain off them (0: plain fit)
 
   static Stats fromFfi(const ffi::Stats &s) {
     Stats r;
@@ -272,6 +274,8 @@ struct Stats {
     r.modelReadsLight = s.model_reads_light;
     r.framesWithoutLight = s.frames_without_light;
     r.lastUpsampleEps = s.last_upsample_eps;
+    r.lastUpsampleEdgeRidge = s.last_upsample_edge_ridge;
+    r.lastUpsampleEdgePull = s.last_upsample_edge_pull;
     return r;
   }
 };

@@ -159,6 +159,11 @@ pub mod ffi {
         /// The guided upsample's ridge of the last composited frame: `upsample_eps` scaled by the
         /// package's ridge for the look's prompt (manifest `upsample`); 0 before any.
         last_upsample_eps: f32,
+        /// The last composited frame's edge-aware fit (the package's `upsample.edge_ridge` and
+        /// `edge_aware` for the look's prompt): the ridge's factor on the model input's edges (1:
+        /// plain fit) and the pull toward the look's gain off them (0: plain fit); 0 before any.
+        last_upsample_edge_ridge: f32,
+        last_upsample_edge_pull: f32,
     }
 
     /// A finished frame, tightly packed, in the format of the submitted frame. Reuse one instance

@@ -222,6 +222,8 @@ pub fn stats_to_ffi(s: &rm::Stats) -> Stats {
         model_reads_light: s.model_reads_light,
         frames_without_light: s.frames_without_light,
         last_upsample_eps: s.last_upsample_eps,
+        last_upsample_edge_ridge: s.last_upsample_edge_ridge,
+        last_upsample_edge_pull: s.last_upsample_edge_pull,
     }
 }
 
