@@ -558,8 +558,9 @@ class Realism:
             p = self.perc(cur, batch["target"][b : b + cur.shape[0]])
             total = total + k * self.cfg.perceptual * p
             parts["perceptual"] = float(p.detach())
-        rows = self._adv_rows(batch, cur.shape[0]) if self._adv_on(step) else None
-        if self._adv_on(step) and (rows is None or bool(rows.any())):
+        adv_on = self._adv_on(step)
+        rows = self._adv_rows(batch, cur.shape[0]) if adv_on else None
+        if adv_on and (rows is None or bool(rows.any())):
             weight = None
             if self.cfg.gan_texture > 0:
                 from realism import texture_weight
@@ -586,11 +587,11 @@ class Realism:
         parts["total"] += float(total.detach())
         return total
 
-    def discriminator_step(self, raw, step: int, parts: dict, batch: dict | None = None) -> None:
+    def discriminator_step(self, raw, batch: dict, step: int, parts: dict) -> None:
         if not self._adv_on(step):
             return
         fake = self._current(raw).detach().float().clamp(0.0, 1.0)
-        rows = self._adv_rows(batch, fake.shape[0]) if batch is not None else None
+        rows = self._adv_rows(batch, fake.shape[0])
         if rows is not None:
             # it learns to tell real photographs from the outputs the generator term pulls
             if not bool(rows.any()):
@@ -768,7 +769,7 @@ def train(args: argparse.Namespace) -> int:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            realism.discriminator_step(raw, step, parts, batch)
+            realism.discriminator_step(raw, batch, step, parts)
             step += 1
             done_here += 1
             dt = time.perf_counter() - t0
