@@ -50,6 +50,8 @@ def pairs(m: dict) -> dict[tuple[str, str], dict]:
             if lw:
                 row.update(lw)
                 row["kid_engine_x1000"] = look["kid_engine_x1000"]
+                if "kid_all_engine_x1000" in look:
+                    row["kid_all_engine_x1000"] = look["kid_all_engine_x1000"]
             row["upsample_eps"] = ridge
             out[(t["name"], w["weather"])] = row
     return out
@@ -76,6 +78,9 @@ def counts(p: dict[tuple[str, str], dict], base: dict[tuple[str, str], dict] | N
         "edge_f": sum(v["edge_f"] >= v["edge_f_target"] for v in pt.values()),
         "vgg": sum(v["vgg_output"] < v["vgg_passthrough"] for v in look) if look else None,
         "kid": sum(v["kid_output_x1000"] < v["kid_engine_x1000"] for v in look) if look else None,
+        # Against all photos, where the card's reference is a subset of them (runtime_card.py --real-scenes).
+        "kid_all": sum(v["kid_all_output_x1000"] < v["kid_all_engine_x1000"] for v in look)
+        if look and all("kid_all_output_x1000" in v for v in look) else None,
         "warp": sum(v["warp_error"] <= 1.1 * v["warp_error_target"] for v in pt.values()),
         "sharp": sum(r >= 0.9 for r in sharp),
         "sharp_median": statistics.median(sharp) if sharp else None,
@@ -85,12 +90,25 @@ def counts(p: dict[tuple[str, str], dict], base: dict[tuple[str, str], dict] | N
     }
 
 
+def kid_reference(m: dict) -> str:
+    """The photos a runtime card's KID count compares with: "all", or its scene tags (runtime_card.py --real-scenes)."""
+    scenes = m.get("real_scenes")
+    return "all" if not scenes or scenes == "all" else ",".join(scenes)
+
+
+def kid_cell(c: dict) -> str:
+    if c["kid"] is None:
+        return "-"
+    ref = c.get("kid_ref", "all")
+    return f"{c['kid']} ({ref}" + (f"; all photos {c['kid_all']})" if c.get("kid_all") is not None else ")")
+
+
 def row(name: str, c: dict) -> str:
     def f(x, fmt="{}"):
         return "-" if x is None else fmt.format(x)
 
     return (
-        f"| {name} | {c['beats']} | {c['ge3']} | {c['mean']:.2f} | {c['edge_f']} | {f(c['vgg'])} | {f(c['kid'])} | {c['warp']} "
+        f"| {name} | {c['beats']} | {c['ge3']} | {c['mean']:.2f} | {c['edge_f']} | {f(c['vgg'])} | {kid_cell(c)} | {c['warp']} "
         f"| {c['sharp']}, {f(c['sharp_median'], '{:.2f}')} | {f(c['above_base'])} | {f(c['sample_renderer_mean'], '{:.2f}')} "
         f"| {f(c['ridge'], '{:g}')} | {f(c.get('dark'))} |"
     )
@@ -115,14 +133,19 @@ def compare(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
     print("| package | beats pass-through | by >= 3 dB | mean PSNR | edge F >= target's | VGG < pass-through | KID < engine | warp <= 1.1x"
           " | sharpness >= 0.9x, median | above base | sample renderer mean PSNR | ridge | dark frame over pass-through |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    print(row(f"{args.base} (base)", {**counts(base, None), "dark": dark_gain(base_card)}))
+    ref = kid_reference(base_card)
+    print(row(f"{args.base} (base)", {**counts(base, None), "dark": dark_gain(base_card), "kid_ref": ref}))
     for spec in args.candidates:
         name, _, path = spec.partition("=")
         if not path:
             ap.error(f"candidate {spec!r}: write NAME=PACKAGE")
         cand_card = card(Path(path))
         cand = pairs(cand_card)
-        print(row(name, {**counts(cand, base), "dark": dark_gain(cand_card)}))
+        cref = kid_reference(cand_card)
+        if cref != ref:
+            print(f"warning: {name}'s KID count compares with {cref} photos, the base's with {ref}: re-run one card"
+                  " with the other's runtime_card.py --real-scenes to compare them", file=sys.stderr)
+        print(row(name, {**counts(cand, base), "dark": dark_gain(cand_card), "kid_ref": cref}))
         if args.pairs:
             for k, v in sorted(cand.items()):
                 b = base.get(k)

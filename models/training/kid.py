@@ -17,6 +17,10 @@ Protocol (fixed so numbers compare across runs):
 KID is ~0 (it can be slightly negative: the estimator is unbiased) when both sides come from one
 distribution and grows as they differ. Lower = closer to the real photographs.
 
+--scenes outdoor compares with the photos of that scene tag only (index.json's "scene": outdoor, indoor,
+close-up); the model card's count uses the outdoor ones, the kind of scene its clips show (docs/photoreal.md,
+stage 71).
+
 --images takes a sequence folder (its color/ frames), a folder of PNG/JPEG files, or a real-photo cache
 (repeatable: all are pooled). --real takes the cache written by realphotos.py --out (or any image folder).
 Output: JSON on stdout (and --json FILE). Errors print `error:` and `fix:` and exit with status 2.
@@ -132,17 +136,52 @@ def image_list(folders: Sequence[Path]) -> list[np.ndarray]:
     return imgs
 
 
-def real_features(real: Path, feats: KIDFeatures, patch: int, per_image: int, short: int, seed: int) -> tuple[np.ndarray, int]:
-    """Features of the real-photo patches, cached in the real folder (kid_features_<key>.npy) when it is
-    writable; the key covers the protocol and every file's name, size and mtime."""
+#: The scene tags of a real-photo cache (index.json's "scene", set by realphotos.py from each photo's note).
+SCENES = ("outdoor", "indoor", "close-up")
+
+
+def parse_scenes(text: str | None) -> tuple[str, ...] | None:
+    """`--scenes` as a tuple of known tags; None (every photo) for None, "" or "all"."""
+    if text is None or text.strip() in ("", "all"):
+        return None
+    tags = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    unknown = [t for t in tags if t not in SCENES]
+    if unknown:
+        raise DataError(f"unknown scene tag(s) {', '.join(unknown)}", f"pass a comma-separated subset of {', '.join(SCENES)}, or all")
+    return tags
+
+
+def scene_files(real: Path, scenes: tuple[str, ...] | None) -> list[Path]:
+    """The real photos of `real` KID compares with: every one, or those whose index.json scene is in `scenes`."""
+    files = find_images(real)
+    if scenes is None:
+        return files
+    index = real / "index.json"
+    if not index.is_file():
+        raise DataError(f"{real} has no index.json, so its photos have no scene tags for --scenes {','.join(scenes)}",
+                        f"extract the photos with realphotos.py (python models/training/realphotos.py extract --out {real}), or leave out --scenes")
+    keep = {e["file"] for e in json.loads(index.read_text())["images"] if e.get("scene") in scenes}
+    files = [f for f in files if f.name in keep]
+    if len(files) < 2:
+        raise DataError(f"{real} holds {len(files)} photo(s) tagged {','.join(scenes)}; KID needs at least 2", f"widen --scenes (tags: {', '.join(SCENES)}) or leave it out")
+    return files
+
+
+def real_features(real: Path, feats: KIDFeatures, patch: int, per_image: int, short: int, seed: int,
+                  scenes: tuple[str, ...] | None = None) -> tuple[np.ndarray, int]:
+    """Features of the real-photo patches (those tagged with `scenes`, or all), cached in the real folder
+    (kid_features_<key>.npy) when it is writable; the key covers the protocol, the scenes and every file's
+    name, size and mtime (the key of every photo is the one it had before scenes existed)."""
     import hashlib
 
-    files = find_images(real)
-    key_src = json.dumps([patch, per_image, short, seed, feats.size, [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]])
-    cache = real / f"kid_features_{hashlib.sha256(key_src.encode()).hexdigest()[:16]}.npy"
+    files = scene_files(real, scenes)
+    key = [patch, per_image, short, seed, feats.size, [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]]
+    if scenes is not None:
+        key.append(list(scenes))
+    cache = real / f"kid_features_{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]}.npy"
     if cache.is_file():
         return np.load(cache), len(files)
-    imgs = load_images(real)
+    imgs = load_images(real, scenes)
     fy = feats(random_patches(imgs, patch, per_image, short, seed))
     try:
         np.save(cache, fy)
@@ -162,11 +201,12 @@ def score(
     subset_size: int = 100,
     seed: int = 0,
     features: KIDFeatures | None = None,
+    scenes: tuple[str, ...] | None = None,
 ) -> dict:
     feats = features or KIDFeatures()
     fake_imgs = image_list(images)
     fx = feats(random_patches(fake_imgs, patch, per_image, short, seed))
-    fy, n_real = real_features(Path(real), feats, patch, real_per_image, short, seed + 1)
+    fy, n_real = real_features(Path(real), feats, patch, real_per_image, short, seed + 1, scenes)
     mean, std = kid(fx, fy, subsets, subset_size, seed)
     return {
         "kid_mean": mean,
@@ -174,6 +214,7 @@ def score(
         "kid_x1000": round(mean * 1000.0, 3),
         "images": [str(p) for p in images],
         "real": str(real),
+        "real_scenes": list(scenes) if scenes else "all",
         "n_images": len(fake_imgs),
         "n_patches": int(fx.shape[0]),
         "n_real_images": n_real,
@@ -216,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=Path, action="append", help="sequence folder, folder of PNG/JPEG, or cache (repeatable; pooled)")
     ap.add_argument("--real", type=Path, default=Path("data/realphotos"), help="real-photo cache (realphotos.py --out; default data/realphotos)")
+    ap.add_argument("--scenes", default=None, help=f"compare only with the real photos of these scene tags (comma-separated: {', '.join(SCENES)}; default all)")
     ap.add_argument("--patch", type=int, default=128, help="crop size in px (default 128)")
     ap.add_argument("--short-side", type=int, default=144, help="images are first resized to this short side (default 144)")
     ap.add_argument("--per-image", type=int, default=4, help="crops per scored image (default 4)")
@@ -243,12 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     from realism import RealismError
 
     try:
-        find_images(args.real)  # fail early, before any features are computed
+        scenes = parse_scenes(args.scenes)
+        scene_files(args.real, scenes)  # fail early, before any features are computed
         for f in args.images:
             if not f.is_dir():
                 raise DataError(f"{f} is not a folder", "pass a sequence folder (with color/) or a folder of PNG/JPEG images")
             find_images(f)
-        res = score(args.images, args.real, args.patch, args.per_image, args.real_per_image, args.short_side, args.subsets, args.subset_size, args.seed)
+        res = score(args.images, args.real, args.patch, args.per_image, args.real_per_image, args.short_side, args.subsets, args.subset_size, args.seed, scenes=scenes)
     except DataError as e:
         print(f"error: {e}\nfix: {e.fix}", file=sys.stderr)
         return EXIT_DATA

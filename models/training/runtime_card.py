@@ -78,18 +78,35 @@ def look_rows(tables: list[dict]) -> list[str]:
 
 
 def kid_rows(tables: list[dict]) -> list[str]:
-    rows = ["| sequence | weather | KID x1000 output | engine frames | target |", "|---|---|---|---|---|"]
+    both = any("kid_all_engine_x1000" in (t.get("look") or {}) for t in tables)
+    head = "| sequence | weather | KID x1000 output | engine frames | target |"
+    if both:
+        head += " all photos: output | engine frames | target |"
+    rows = [head, "|---" * (8 if both else 5) + "|"]
     for t in tables:
         look = t.get("look")
         if not look:
             continue
         for w, lw in look["per_weather"].items():
-            rows.append(f"| {t['name']} | {w} | {lw['kid_output_x1000']:.1f} | {look['kid_engine_x1000']:.1f} | {lw['kid_target_x1000']:.1f} |")
+            r = f"| {t['name']} | {w} | {lw['kid_output_x1000']:.1f} | {look['kid_engine_x1000']:.1f} | {lw['kid_target_x1000']:.1f} |"
+            if both:
+                r += f" {lw['kid_all_output_x1000']:.1f} | {look['kid_all_engine_x1000']:.1f} | {lw['kid_all_target_x1000']:.1f} |"
+            rows.append(r)
     return rows
 
 
-def score_look(exe: str, pkg: Path, seq: Path, weathers: list[str], real: Path, work: Path, look_args: list[str]) -> dict:
-    """Render `seq` per weather through the runtime and score the frames in Python (VGG16, KID)."""
+def kid_reference(m: dict) -> str:
+    """The card's KID reference in words: the photos its counts compare with."""
+    scenes = m.get("real_scenes")
+    if not scenes or scenes == "all":
+        return f"all real photographs ({m.get('real', '?')})"
+    return f"the real photographs tagged {', '.join(scenes)} ({m.get('real', '?')}; the all-photo figures beside them)"
+
+
+def score_look(exe: str, pkg: Path, seq: Path, weathers: list[str], real: Path, work: Path, look_args: list[str],
+               scenes: tuple[str, ...] | None = None) -> dict:
+    """Render `seq` per weather through the runtime and score the frames in Python (VGG16, KID against the
+    photos tagged `scenes`, and against all photos too when that is a subset: kid_all_*)."""
     import numpy as np
     import torch
     from PIL import Image
@@ -105,8 +122,14 @@ def score_look(exe: str, pkg: Path, seq: Path, weathers: list[str], real: Path, 
     def load(p: Path) -> torch.Tensor:
         return torch.from_numpy(np.asarray(Image.open(p).convert("RGB"), np.float32) / 255.0).permute(2, 0, 1)[None]
 
-    engine = kidmod.score([seq], real, features=feats)
-    out: dict = {"kid_engine_x1000": engine["kid_x1000"], "per_weather": {}}
+    def kids(images: list[Path], prefix: str) -> dict:
+        """KID x1000 against the reference and, where that is a subset, against all photos."""
+        r = {f"kid_{prefix}_x1000": kidmod.score(images, real, features=feats, scenes=scenes)["kid_x1000"]}
+        if scenes is not None:
+            r[f"kid_all_{prefix}_x1000"] = kidmod.score(images, real, features=feats)["kid_x1000"]
+        return r
+
+    out: dict = {**kids([seq], "engine"), "per_weather": {}}
     for w in weathers:
         d = work / f"{seq.name}-{w}"
         subprocess.run([exe, "render", str(seq), "--out", str(d), "--prompt", w, "--model", str(pkg), "--ep", "cpu",
@@ -122,13 +145,11 @@ def score_look(exe: str, pkg: Path, seq: Path, weathers: list[str], real: Path, 
                 vo.append(float(perc(o, tgt)))
                 vp.append(float(perc(inp, tgt)))
             Image.fromarray(s.load_target_u8(w, i)).save(tdir / f"{i:04d}.png")
-        ko = kidmod.score([d / "frames"], real, features=feats)
-        kt = kidmod.score([tdir], real, features=feats)
         out["per_weather"][w] = {
             "vgg_output": float(np.mean(vo)),
             "vgg_passthrough": float(np.mean(vp)),
-            "kid_output_x1000": ko["kid_x1000"],
-            "kid_target_x1000": kt["kid_x1000"],
+            **kids([d / "frames"], "output"),
+            **kids([tdir], "target"),
         }
     return out
 
@@ -211,8 +232,8 @@ def section(m: dict) -> str:
         if any(t.get("look") for t in m["tables"]):
             look += [
                 "",
-                f"Realism: KID (x1000; EfficientNet-Lite0 features, models/training/kid.py) of 128 px patches against real"
-                f" photographs ({m.get('real', '?')}); lower is closer to real photos.",
+                f"Realism: KID (x1000; EfficientNet-Lite0 features, models/training/kid.py) of 128 px patches against"
+                f" {kid_reference(m)}; lower is closer to real photos.",
                 "",
                 *kid_rows(m["tables"]),
             ]
@@ -265,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sequence", type=Path, action="append", help="held-out sequence with targets, relative to the repo root (repeatable; the first is the regression test's; default samples/heldout_downtown_orbit)")
     ap.add_argument("--look", action="store_true", help="also render every sequence per weather and score VGG distance and KID")
     ap.add_argument("--real", type=Path, default=Path("data/realphotos"), help="real-photo cache for KID (realphotos.py extract)")
+    ap.add_argument("--real-scenes", default="outdoor",
+                    help="KID's reference: the real photos of these scene tags (comma-separated; 'all' = every photo). Default outdoor,"
+                         " the kind of scene the held-out clips show (docs/photoreal.md, stage 71); the all-photo KID is scored beside it")
     ap.add_argument("--bench-sequence", type=Path, default=Path("samples/city_pan"))
     ap.add_argument("--sizes", default="256x144,256x256,512x288,1280x720", help="model input sizes to time")
     ap.add_argument("--frames", type=int, default=20, help="benchmark frames per size")
@@ -289,6 +313,16 @@ def main(argv: list[str] | None = None) -> int:
         return fail("--frames must be at least 1", "pass --frames 20")
     if args.upsample_eps is not None and not (1e-6 <= args.upsample_eps <= 1.0):
         return fail(f"--upsample-eps {args.upsample_eps} is outside the runtime's range 1e-6..1", "pass e.g. --upsample-eps 1e-5")
+    if args.look:
+        import kid as kidmod
+
+        try:
+            scenes = kidmod.parse_scenes(args.real_scenes)
+            kidmod.scene_files(args.real, scenes)
+        except kidmod.DataError as e:
+            return fail(str(e), e.fix)
+    else:
+        scenes = None
     bench_from = None
     if args.bench_from is not None:
         bench_from, why = borrowed_bench(pkg, args.bench_from.resolve())
@@ -322,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
             import tempfile
 
             with tempfile.TemporaryDirectory(prefix="realmaster-look-") as tmp:
-                t["look"] = score_look(exe, pkg, q, [w["weather"] for w in e["weathers"]], args.real, Path(tmp), look_args)
+                t["look"] = score_look(exe, pkg, q, [w["weather"] for w in e["weathers"]], args.real, Path(tmp), look_args, scenes)
         tables.append(t)
         print(f"scored {q.name}", flush=True)
     ev = json.loads(json.dumps(tables[0]["eval"]))
@@ -367,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench_from": None if bench_from is None else bench_from["source"],
         "tables": tables,
         "real": str(args.real),
+        "real_scenes": list(scenes) if scenes else "all",
         "dark": dark,
     }
     m["eval"]["sequence"] = rel(seq)

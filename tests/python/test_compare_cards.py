@@ -77,3 +77,25 @@ def test_the_dark_frame_figure_is_shown_where_the_card_has_it(tmp_path: Path, ca
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith("| dark frame over pass-through |")
     assert out[2].endswith("| - |") and out[3].endswith("| +0.74 at -3 EV |")
+
+
+def test_the_kid_count_names_its_reference_and_a_mismatch_is_flagged(tmp_path: Path, capsys) -> None:
+    look = {"kid_engine_x1000": 400.0, "kid_all_engine_x1000": 380.0, "per_weather": {
+        "clear": {"vgg_output": 0.1, "vgg_passthrough": 0.2, "kid_output_x1000": 390.0, "kid_target_x1000": 300.0,
+                  "kid_all_output_x1000": 385.0, "kid_all_target_x1000": 300.0},
+        "fog": {"vgg_output": 0.1, "vgg_passthrough": 0.2, "kid_output_x1000": 395.0, "kid_target_x1000": 300.0,
+                "kid_all_output_x1000": 370.0, "kid_all_target_x1000": 300.0}}}
+    new = card(tmp_path, "new", [("heldout_pathtrace_a", [pair("clear", 25.0, 20.0), pair("fog", 25.0, 20.0)], look)])
+    m = json.loads((new / "runtime_metrics.json").read_text())
+    m["real_scenes"] = ["outdoor"]
+    (new / "runtime_metrics.json").write_text(json.dumps(m))
+    c = compare_cards.counts(compare_cards.pairs(compare_cards.card(new)), None)
+    assert (c["kid"], c["kid_all"]) == (2, 1)
+    old_look = {"kid_engine_x1000": 400.0, "per_weather": {"clear": {"vgg_output": 0.1, "vgg_passthrough": 0.2, "kid_output_x1000": 390.0, "kid_target_x1000": 300.0}}}
+    old = card(tmp_path, "old", [("heldout_pathtrace_a", [pair("clear", 25.0, 20.0)], old_look)])
+    assert compare_cards.counts(compare_cards.pairs(compare_cards.card(old)), None)["kid_all"] is None
+    assert compare_cards.main(["--base", str(new), f"old={old}"]) == 0
+    cap = capsys.readouterr()
+    assert "| 2 (outdoor; all photos 1) |" in cap.out.splitlines()[2]
+    assert "| 1 (all) |" in cap.out.splitlines()[3]
+    assert "old's KID count compares with all photos, the base's with outdoor" in cap.err

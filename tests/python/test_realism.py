@@ -303,6 +303,47 @@ def test_kid_cli_bad_input_names_the_fix(tmp_path):
     assert r.returncode == 2 and "fix:" in r.stderr and "realphotos.py --out" in r.stderr
 
 
+def test_kid_reference_by_scene_tag(tmp_path):
+    assert tkid.parse_scenes(None) is None and tkid.parse_scenes("all") is None
+    assert tkid.parse_scenes("outdoor, indoor,outdoor") == ("outdoor", "indoor")
+    with pytest.raises(rp.DataError) as e:
+        tkid.parse_scenes("street")
+    assert "street" in str(e.value) and "outdoor" in e.value.fix
+    index = json.loads((SUBSET / "index.json").read_text())["images"]
+    outdoor = tkid.scene_files(SUBSET, ("outdoor",))
+    assert sorted(f.name for f in outdoor) == sorted(e["file"] for e in index if e["scene"] == "outdoor")
+    assert 2 <= len(outdoor) < len(tkid.scene_files(SUBSET, None)) == len(index)
+    # A plain image folder has no tags to choose by: the error says so and how to get them.
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for f in outdoor[:3]:
+        (plain / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(rp.DataError) as e:
+        tkid.scene_files(plain, ("outdoor",))
+    assert "no index.json" in str(e.value) and "realphotos.py" in e.value.fix
+    # The reference's features are those of its photos only, cached apart from the all-photo ones.
+    real = tmp_path / "real"
+    real.mkdir()
+    for e_ in index:
+        (real / e_["file"]).write_bytes((SUBSET / e_["file"]).read_bytes())
+    (real / "index.json").write_text((SUBSET / "index.json").read_text())
+    feats = tkid.KIDFeatures(size=64)
+    fo, no = tkid.real_features(real, feats, 64, 1, 96, 1, ("outdoor",))
+    fa, na = tkid.real_features(real, feats, 64, 1, 96, 1)
+    assert (no, na) == (len(outdoor), len(index)) and fo.shape[0] == len(outdoor) and fa.shape[0] == len(index)
+    assert len(list(real.glob("kid_features_*.npy"))) == 2
+    again, _ = tkid.real_features(real, feats, 64, 1, 96, 1, ("outdoor",))
+    assert np.array_equal(again, fo)
+
+
+def test_kid_cli_refuses_an_unknown_scene_before_any_features(tmp_path):
+    r = subprocess.run(
+        [sys.executable, str(TRAINING / "kid.py"), "--images", str(ROOT / "samples" / "city_pan"), "--real", str(SUBSET), "--scenes", "beach"],
+        capture_output=True, text=True,
+    )
+    assert r.returncode == 2 and "unknown scene tag(s) beach" in r.stderr and "fix:" in r.stderr
+
+
 # ---------------------------------------------------------------------------------------------
 # Real photos: manifest, committed subset, sampler
 

@@ -74,6 +74,40 @@ def test_the_cards_text_states_the_dark_frame_figure_when_it_was_scored() -> Non
     assert "PSNR 30.73 dB against 28.85 for pass-through" in text
 
 
+def test_the_kid_table_names_its_reference_and_shows_all_photos_beside_a_subset() -> None:
+    m = json.loads((SHIPPED / "runtime_metrics.json").read_text())
+    m["real"] = "data/realphotos"
+    look = {"kid_engine_x1000": 400.0, "kid_all_engine_x1000": 410.0, "per_weather": {
+        "clear": {"vgg_output": 0.1, "vgg_passthrough": 0.2, "kid_output_x1000": 390.0, "kid_target_x1000": 380.0,
+                  "kid_all_output_x1000": 420.0, "kid_all_target_x1000": 430.0}}}
+    m["tables"] = [{"name": "clip", "eval": {"weathers": []}, "look": look}]
+    m["real_scenes"] = ["outdoor"]
+    rows = runtime_card.kid_rows(m["tables"])
+    assert rows[0].endswith("| target | all photos: output | engine frames | target |") and rows[1] == "|---" * 8 + "|"
+    assert rows[2] == "| clip | clear | 390.0 | 400.0 | 380.0 | 420.0 | 410.0 | 430.0 |"
+    assert "tagged outdoor (data/realphotos; the all-photo figures beside them)" in runtime_card.kid_reference(m)
+    # A card from before stage 71: every photo, one set of columns.
+    m["real_scenes"] = "all"
+    for k in ("kid_all_engine_x1000",):
+        look.pop(k)
+    for k in ("kid_all_output_x1000", "kid_all_target_x1000"):
+        look["per_weather"]["clear"].pop(k)
+    assert runtime_card.kid_rows(m["tables"])[2] == "| clip | clear | 390.0 | 400.0 | 380.0 |"
+    assert runtime_card.kid_reference(m) == "all real photographs (data/realphotos)"
+
+
+def test_an_unknown_kid_reference_is_refused_before_anything_runs(tmp_path: Path, capsys) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    for f in ("manifest.json", "MODEL_CARD.md"):
+        shutil.copy(SHIPPED / f, pkg / f)
+    code = runtime_card.main(["--package", str(pkg), "--realmaster", sys.executable, "--look",
+                              "--real", str(ROOT / "models" / "training" / "realphotos"), "--real-scenes", "outdoors"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown scene tag(s) outdoors" in err and "outdoor, indoor, close-up" in err
+    assert not (pkg / "runtime_metrics.json").exists()
+
+
 def test_a_card_with_the_exposure_lock_needs_a_package_that_states_the_rule_and_says_so(tmp_path: Path, capsys) -> None:
     pkg = tmp_path / "pkg"
     pkg.mkdir()
