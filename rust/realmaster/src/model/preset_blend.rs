@@ -66,7 +66,8 @@ impl PresetBlend {
             total += w;
             ln_sum += w * ln_value;
         }
-        if !(total > 1e-6) {
+        // NaN weights fall back too.
+        if total.is_nan() || total <= 1e-6 {
             return self.default;
         }
         (ln_sum / total).exp() as f32
@@ -103,7 +104,9 @@ fn invert(m: &[f64]) -> Option<Vec<f64>> {
     for col in 0..n {
         let pivot =
             (col..n).max_by(|&x, &y| a[x * n + col].abs().total_cmp(&a[y * n + col].abs()))?;
-        if !(a[pivot * n + col].abs() > 1e-9 * scale) {
+        let p = a[pivot * n + col].abs();
+        // A NaN pivot (or scale) is singular too.
+        if p.is_nan() || scale.is_nan() || p <= 1e-9 * scale {
             return None;
         }
         for k in 0..n {
