@@ -68,6 +68,9 @@ class TrainConfig:
     # prompts whose path-traced targets are no nearer real photographs than the engine frames are
     # (docs/photoreal.md, stage 69) get the pull, the rest keep to the paired losses alone.
     gan_weathers: str = ""
+    # Comma list of the real-photo scene tags the discriminator's real crops come from ("" = every
+    # photo): "outdoor" matches the card's KID reference since stage 71 (docs/photoreal.md).
+    gan_real_scenes: str = ""
     d_lr: float = 2e-4
     # On 2 CPU cores the frozen VGG16/EfficientNet passes cost more than the student: the realism terms
     # see `realism_batch` of the current frames every `realism_every` steps, weighted up by that factor
@@ -173,6 +176,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--gan-weathers",
         help="comma list of the weathers whose outputs the adversarial term pulls (default: every weather)",
     )
+    ap.add_argument(
+        "--gan-real-scenes",
+        help="comma list of the real-photo scene tags (outdoor, indoor, close-up) the discriminator's real crops come from (default: every photo)",
+    )
     ap.add_argument("--exposure-aug", type=float, help="share of pairs re-exposed by one linear gain of 2^U(-3, 0.5) (0 = off)")
     ap.add_argument(
         "--look-exposure-match",
@@ -244,7 +251,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     cfg = CONFIGS[args.config]
     over: dict[str, Any] = {}
-    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "gan_texture", "gan_weathers", "exposure_aug", "look_exposure_match", "white_balance_aug", "albedo_aug", "edge", "temporal", "sharpness"):
+    for k in ("steps", "batch", "crop", "lr", "seed", "precision", "checkpoint_every", "perceptual", "gan", "gan_start", "gan_params", "gan_texture", "gan_weathers", "gan_real_scenes", "exposure_aug", "look_exposure_match", "white_balance_aug", "albedo_aug", "edge", "temporal", "sharpness"):
         # (realism_batch / realism_every stay the preset's)
         v = getattr(args, k)
         if v is not None:
@@ -513,7 +520,16 @@ class Realism:
                     f"the adversarial loss needs real photographs (--real-photos {real_photos})",
                     "extract them: python models/training/realphotos.py extract --out CACHE, then pass --real-photos CACHE (or --gan 0)",
                 )
-            self.real = RealPatches(Path(real_photos))
+            import realphotos
+            from kid import parse_scenes, scene_files
+
+            try:
+                scenes = parse_scenes(cfg.gan_real_scenes or None)
+                if scenes is not None:
+                    scene_files(Path(real_photos), scenes)  # a tagged cache with at least two such photos
+            except realphotos.DataError as e:
+                raise DataError(f"--gan-real-scenes: {e}", e.fix) from e
+            self.real = RealPatches(Path(real_photos), scenes)
             if not self.real.images:
                 raise DataError(f"{real_photos} holds no images", "run realphotos.py extract into it")
             self.disc = ProjectedDiscriminator(seed=cfg.seed)

@@ -352,6 +352,21 @@ def test_gan_weathers_train_end_to_end_and_refuse_unknown_names(dataset: Path, t
     assert "sleet" in err and "not among the weathers trained" in err
 
 
+def test_gan_real_scenes_choose_the_discriminators_photos(dataset: Path, tmp_path: Path, capsys) -> None:
+    """--gan-real-scenes: the real crops come from the photos of those scene tags only; a tag that
+    is not one is refused before training."""
+    index = json.loads((REAL_SUBSET / "index.json").read_text())["images"]
+    cfg = ttrain.replace(ttrain.CONFIGS["smoke"], gan=0.1, gan_real_scenes="outdoor")
+    realism = ttrain.Realism(cfg, REAL_SUBSET, weathers=["clear"])
+    assert len(realism.real.images) == sum(e["scene"] == "outdoor" for e in index) < len(index)
+    extra = ("--steps", "2", "--gan", "0.1", "--gan-start", "0", "--real-photos", str(REAL_SUBSET))
+    assert ttrain.main(smoke_args(dataset, tmp_path / "ok", *extra, "--gan-real-scenes", "outdoor")) == 0
+    assert final_weights(tmp_path / "ok")["run"]["train"]["gan_real_scenes"] == "outdoor"
+    assert ttrain.main(smoke_args(dataset, tmp_path / "bad", *extra, "--gan-real-scenes", "street")) == 2
+    err = capsys.readouterr().err
+    assert "--gan-real-scenes: unknown scene tag(s) street" in err and "outdoor, indoor, close-up" in err
+
+
 def test_gan_params_detail_needs_the_affine_head(dataset: Path, tmp_path: Path, capsys) -> None:
     extra = ("--gan", "0.1", "--gan-params", "detail", "--real-photos", str(REAL_SUBSET), "--arch", "unet")
     assert ttrain.main(smoke_args(dataset, tmp_path / "w", *extra)) == 2
