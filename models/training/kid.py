@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from realphotos import DataError, find_images, load_images  # noqa: E402
+from realphotos import SCENES, DataError, find_images, load_images, parse_scenes, scene_files  # noqa: E402,F401
 
 EXIT_DATA = 2
 
@@ -136,37 +136,6 @@ def image_list(folders: Sequence[Path]) -> list[np.ndarray]:
     return imgs
 
 
-#: The scene tags of a real-photo cache (index.json's "scene", set by realphotos.py from each photo's note).
-SCENES = ("outdoor", "indoor", "close-up")
-
-
-def parse_scenes(text: str | None) -> tuple[str, ...] | None:
-    """`--scenes` as a tuple of known tags; None (every photo) for None, "" or "all"."""
-    if text is None or text.strip() in ("", "all"):
-        return None
-    tags = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
-    unknown = [t for t in tags if t not in SCENES]
-    if unknown:
-        raise DataError(f"unknown scene tag(s) {', '.join(unknown)}", f"pass a comma-separated subset of {', '.join(SCENES)}, or all")
-    return tags
-
-
-def scene_files(real: Path, scenes: tuple[str, ...] | None) -> list[Path]:
-    """The real photos of `real` KID compares with: every one, or those whose index.json scene is in `scenes`."""
-    files = find_images(real)
-    if scenes is None:
-        return files
-    index = real / "index.json"
-    if not index.is_file():
-        raise DataError(f"{real} has no index.json, so its photos have no scene tags for --scenes {','.join(scenes)}",
-                        f"extract the photos with realphotos.py (python models/training/realphotos.py extract --out {real}), or leave out --scenes")
-    keep = {e["file"] for e in json.loads(index.read_text())["images"] if e.get("scene") in scenes}
-    files = [f for f in files if f.name in keep]
-    if len(files) < 2:
-        raise DataError(f"{real} holds {len(files)} photo(s) tagged {','.join(scenes)}; KID needs at least 2", f"widen --scenes (tags: {', '.join(SCENES)}) or leave it out")
-    return files
-
-
 def real_features(real: Path, feats: KIDFeatures, patch: int, per_image: int, short: int, seed: int,
                   scenes: tuple[str, ...] | None = None) -> tuple[np.ndarray, int]:
     """Features of the real-photo patches (those tagged with `scenes`, or all), cached in the real folder
@@ -202,12 +171,23 @@ def score(
     seed: int = 0,
     features: KIDFeatures | None = None,
     scenes: tuple[str, ...] | None = None,
+    also: Sequence[tuple[str, ...] | None] = (),
 ) -> dict:
+    """KID of `images` against the real photos tagged `scenes` (None = all); `also`: more references scored
+    on the same patches' features (result "also": one {"real_scenes", "kid_x1000", "kid_std"} each)."""
     feats = features or KIDFeatures()
     fake_imgs = image_list(images)
     fx = feats(random_patches(fake_imgs, patch, per_image, short, seed))
-    fy, n_real = real_features(Path(real), feats, patch, real_per_image, short, seed + 1, scenes)
-    mean, std = kid(fx, fy, subsets, subset_size, seed)
+
+    def against(sc: tuple[str, ...] | None) -> tuple[float, float, int, int]:
+        fy, n = real_features(Path(real), feats, patch, real_per_image, short, seed + 1, sc)
+        return (*kid(fx, fy, subsets, subset_size, seed), n, int(fy.shape[0]))
+
+    mean, std, n_real, n_real_patches = against(scenes)
+    extra = []
+    for sc in also:
+        m, sd, _, _ = against(sc)
+        extra.append({"real_scenes": list(sc) if sc else "all", "kid_x1000": round(m * 1000.0, 3), "kid_std": sd})
     return {
         "kid_mean": mean,
         "kid_std": std,
@@ -218,7 +198,7 @@ def score(
         "n_images": len(fake_imgs),
         "n_patches": int(fx.shape[0]),
         "n_real_images": n_real,
-        "n_real_patches": int(fy.shape[0]),
+        "n_real_patches": n_real_patches,
         "protocol": {
             "features": "EfficientNet-Lite0 ImageNet, 1280-d pooled head, 224 px input",
             "short_side": short,
@@ -226,9 +206,10 @@ def score(
             "per_image": per_image,
             "real_per_image": real_per_image,
             "subsets": subsets,
-            "subset_size": min(subset_size, int(fx.shape[0]), int(fy.shape[0])),
+            "subset_size": min(subset_size, int(fx.shape[0]), n_real_patches),
             "seed": seed,
         },
+        **({"also": extra} if also else {}),
     }
 
 

@@ -337,8 +337,40 @@ def review_file(pkg: str, path: str, stanzas: list[Stanza], allow_copyleft: bool
     return entry
 
 
+#: The scene tags of a cache's index.json ("scene"), from each photo's reviewed note.
+SCENES = ("outdoor", "indoor", "close-up")
+
+
 def scene_of(note: str) -> str:
     return "outdoor" if note.startswith("outdoor") else ("indoor" if note.startswith("indoor") else "close-up")
+
+
+def parse_scenes(text: str | None) -> tuple[str, ...] | None:
+    """A comma list of scene tags as a tuple of known tags; None (every photo) for None, "" or "all"."""
+    if text is None or text.strip() in ("", "all"):
+        return None
+    tags = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    unknown = [t for t in tags if t not in SCENES]
+    if unknown:
+        raise DataError(f"unknown scene tag(s) {', '.join(unknown)}", f"pass a comma-separated subset of {', '.join(SCENES)}, or all")
+    return tags
+
+
+def scene_files(folder: Path, scenes: tuple[str, ...] | None) -> list[Path]:
+    """The images of `folder`: every one, or those whose index.json scene is in `scenes` (at least two:
+    fewer is no reference for KID or a discriminator)."""
+    files = find_images(folder)
+    if scenes is None:
+        return files
+    index = folder / "index.json"
+    if not index.is_file():
+        raise DataError(f"{folder} has no index.json, so its photos have no scene tags for {','.join(scenes)}",
+                        f"extract the photos with realphotos.py (python models/training/realphotos.py extract --out {folder}), or choose every photo")
+    keep = {e["file"] for e in json.loads(index.read_text())["images"] if e.get("scene") in scenes}
+    files = [f for f in files if f.name in keep]
+    if len(files) < 2:
+        raise DataError(f"{folder} holds {len(files)} photo(s) tagged {','.join(scenes)}; at least 2 are needed", f"widen the tags ({', '.join(SCENES)}) or choose every photo")
+    return files
 
 
 def build_manifest(allow_copyleft: bool = False) -> dict[str, Any]:
@@ -507,14 +539,12 @@ def find_images(folder: Path) -> list[Path]:
 
 
 def load_images(folder: Path, scenes: tuple[str, ...] | None = None) -> list[np.ndarray]:
-    """uint8 HxWx3 arrays of a cache folder (scenes filter uses index.json) or any folder of images."""
+    """uint8 HxWx3 arrays of a cache folder (`scenes`: those of its index.json's tags, see scene_files) or any
+    folder of images."""
     from PIL import Image
 
     folder = Path(folder)
-    files = find_images(folder)
-    if scenes is not None and (folder / "index.json").is_file():
-        keep = {e["file"] for e in json.loads((folder / "index.json").read_text())["images"] if e.get("scene") in scenes}
-        files = [f for f in files if f.name in keep]
+    files = scene_files(folder, scenes)
     if not files:
         raise DataError(f"{folder} holds no PNG/JPEG images", f"extract the real photos first: python models/training/realphotos.py --out {folder}")
     out = []

@@ -512,26 +512,20 @@ class Realism:
 
             self.perc = VGGPerceptual(layers=("relu1_2", "relu2_2", "relu3_3"))
         if cfg.gan > 0:
+            import realphotos
             from realism import ProjectedDiscriminator
-            from realphotos import RealPatches
 
             if real_photos is None or not Path(real_photos).is_dir():
                 raise DataError(
                     f"the adversarial loss needs real photographs (--real-photos {real_photos})",
                     "extract them: python models/training/realphotos.py extract --out CACHE, then pass --real-photos CACHE (or --gan 0)",
                 )
-            import realphotos
-            from kid import parse_scenes, scene_files
-
+            # An empty folder or too few photos of the chosen tags: the loader's own error, with its fix.
             try:
-                scenes = parse_scenes(cfg.gan_real_scenes or None)
-                if scenes is not None:
-                    scene_files(Path(real_photos), scenes)  # a tagged cache with at least two such photos
+                scenes = realphotos.parse_scenes(cfg.gan_real_scenes or None)
+                self.real = realphotos.RealPatches(Path(real_photos), scenes)
             except realphotos.DataError as e:
-                raise DataError(f"--gan-real-scenes: {e}", e.fix) from e
-            self.real = RealPatches(Path(real_photos), scenes)
-            if not self.real.images:
-                raise DataError(f"{real_photos} holds no images", "run realphotos.py extract into it")
+                raise DataError(f"--gan-real-scenes: {e}" if cfg.gan_real_scenes else str(e), e.fix) from e
             self.disc = ProjectedDiscriminator(seed=cfg.seed)
             self.opt_d = torch.optim.Adam(self.disc.trainable_parameters(), lr=cfg.d_lr, betas=(0.0, 0.99))
 

@@ -343,8 +343,12 @@ def test_gan_weathers_pull_only_the_named_weathers() -> None:
     assert any(not torch.equal(fog[n], paired[n]) for n in paired)
 
 
+#: Two steps with the adversarial term on from the start, against the committed real photos.
+GAN_SMOKE = ("--steps", "2", "--gan", "0.1", "--gan-start", "0", "--real-photos", str(REAL_SUBSET))
+
+
 def test_gan_weathers_train_end_to_end_and_refuse_unknown_names(dataset: Path, tmp_path: Path, capsys) -> None:
-    extra = ("--steps", "2", "--gan", "0.1", "--gan-start", "0", "--real-photos", str(REAL_SUBSET))
+    extra = GAN_SMOKE
     assert ttrain.main(smoke_args(dataset, tmp_path / "ok", *extra, "--gan-weathers", "fog")) == 0
     assert final_weights(tmp_path / "ok")["run"]["train"]["gan_weathers"] == "fog"
     assert ttrain.main(smoke_args(dataset, tmp_path / "bad", *extra, "--gan-weathers", "fog,sleet")) == 2
@@ -359,7 +363,7 @@ def test_gan_real_scenes_choose_the_discriminators_photos(dataset: Path, tmp_pat
     cfg = ttrain.replace(ttrain.CONFIGS["smoke"], gan=0.1, gan_real_scenes="outdoor")
     realism = ttrain.Realism(cfg, REAL_SUBSET, weathers=["clear"])
     assert len(realism.real.images) == sum(e["scene"] == "outdoor" for e in index) < len(index)
-    extra = ("--steps", "2", "--gan", "0.1", "--gan-start", "0", "--real-photos", str(REAL_SUBSET))
+    extra = GAN_SMOKE
     assert ttrain.main(smoke_args(dataset, tmp_path / "ok", *extra, "--gan-real-scenes", "outdoor")) == 0
     assert final_weights(tmp_path / "ok")["run"]["train"]["gan_real_scenes"] == "outdoor"
     assert ttrain.main(smoke_args(dataset, tmp_path / "bad", *extra, "--gan-real-scenes", "street")) == 2
