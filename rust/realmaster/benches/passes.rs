@@ -437,7 +437,7 @@ fn cpu_passes_at(c: &mut Criterion, planes: &Planes, pool: &rayon::ThreadPool) {
         b.iter(|| all_passes(&mut pre, &mut comp))
     });
     // The goal's ratio with both sides measured under the same memory conditions: this VM's copy
-    // bandwidth drifts by up to 40 % between rows measured a minute apart, so each frame's passes
+    // bandwidth drifts by up to half between rows measured a minute apart, so each frame's passes
     // are timed right after a copy of its planes and the ratio is taken per pair. The row's time
     // is the passes' alone; the ratio is printed after the group.
     let mut pairs: Vec<(f64, f64)> = Vec::new();
