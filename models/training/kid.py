@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from realphotos import SCENES, DataError, find_images, load_images, parse_scenes, scene_files  # noqa: E402,F401
+from realphotos import SCENES, DataError, find_images, load_images, parse_scenes, scene_files  # noqa: E402
 
 EXIT_DATA = 2
 

@@ -126,8 +126,8 @@ def score_look(exe: str, pkg: Path, seq: Path, weathers: list[str], real: Path, 
         """KID x1000 against the reference and, where that is a subset, against all photos."""
         res = kidmod.score(images, real, features=feats, scenes=scenes, also=[None] if scenes is not None else [])
         r = {f"kid_{prefix}_x1000": res["kid_x1000"]}
-        for a in res.get("also", []):
-            r[f"kid_all_{prefix}_x1000"] = a["kid_x1000"]
+        if scenes is not None:
+            r[f"kid_all_{prefix}_x1000"] = res["also"][0]["kid_x1000"]
         return r
 
     out: dict = {**kids([seq], "engine"), "per_weather": {}}

@@ -348,10 +348,9 @@ GAN_SMOKE = ("--steps", "2", "--gan", "0.1", "--gan-start", "0", "--real-photos"
 
 
 def test_gan_weathers_train_end_to_end_and_refuse_unknown_names(dataset: Path, tmp_path: Path, capsys) -> None:
-    extra = GAN_SMOKE
-    assert ttrain.main(smoke_args(dataset, tmp_path / "ok", *extra, "--gan-weathers", "fog")) == 0
+    assert ttrain.main(smoke_args(dataset, tmp_path / "ok", *GAN_SMOKE, "--gan-weathers", "fog")) == 0
     assert final_weights(tmp_path / "ok")["run"]["train"]["gan_weathers"] == "fog"
-    assert ttrain.main(smoke_args(dataset, tmp_path / "bad", *extra, "--gan-weathers", "fog,sleet")) == 2
+    assert ttrain.main(smoke_args(dataset, tmp_path / "bad", *GAN_SMOKE, "--gan-weathers", "fog,sleet")) == 2
     err = capsys.readouterr().err
     assert "sleet" in err and "not among the weathers trained" in err
 
@@ -363,10 +362,9 @@ def test_gan_real_scenes_choose_the_discriminators_photos(dataset: Path, tmp_pat
     cfg = ttrain.replace(ttrain.CONFIGS["smoke"], gan=0.1, gan_real_scenes="outdoor")
     realism = ttrain.Realism(cfg, REAL_SUBSET, weathers=["clear"])
     assert len(realism.real.images) == sum(e["scene"] == "outdoor" for e in index) < len(index)
-    extra = GAN_SMOKE
-    assert ttrain.main(smoke_args(dataset, tmp_path / "ok", *extra, "--gan-real-scenes", "outdoor")) == 0
+    assert ttrain.main(smoke_args(dataset, tmp_path / "ok", *GAN_SMOKE, "--gan-real-scenes", "outdoor")) == 0
     assert final_weights(tmp_path / "ok")["run"]["train"]["gan_real_scenes"] == "outdoor"
-    assert ttrain.main(smoke_args(dataset, tmp_path / "bad", *extra, "--gan-real-scenes", "street")) == 2
+    assert ttrain.main(smoke_args(dataset, tmp_path / "bad", *GAN_SMOKE, "--gan-real-scenes", "street")) == 2
     err = capsys.readouterr().err
     assert "--gan-real-scenes: unknown scene tag(s) street" in err and "outdoor, indoor, close-up" in err
 

@@ -488,17 +488,19 @@ impl PairedRatio {
         if pairs.is_empty() {
             return None;
         }
-        let quantile = |mut v: Vec<f64>, q: f64| {
+        let at = |v: &[f64], q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        let mut ratios: Vec<f64> = pairs.iter().map(|(c, p)| p / c.max(1e-12)).collect();
+        let mut copies: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+        let mut passes: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+        for v in [&mut ratios, &mut copies, &mut passes] {
             v.sort_by(f64::total_cmp);
-            v[((v.len() - 1) as f64 * q).round() as usize]
-        };
-        let ratios: Vec<f64> = pairs.iter().map(|(c, p)| p / c.max(1e-12)).collect();
+        }
         Some(PairedRatio {
-            median: quantile(ratios.clone(), 0.5),
-            p10: quantile(ratios.clone(), 0.1),
-            p90: quantile(ratios, 0.9),
-            copy_ms: 1e3 * quantile(pairs.iter().map(|p| p.0).collect(), 0.5),
-            passes_ms: 1e3 * quantile(pairs.iter().map(|p| p.1).collect(), 0.5),
+            median: at(&ratios, 0.5),
+            p10: at(&ratios, 0.1),
+            p90: at(&ratios, 0.9),
+            copy_ms: 1e3 * at(&copies, 0.5),
+            passes_ms: 1e3 * at(&passes, 0.5),
         })
     }
 }
