@@ -7,7 +7,7 @@ use crate::gpu::preprocess::PreprocessConfig;
 use crate::reference::decode::{decode_color_into, ColorRows};
 use crate::reference::edges::{model_edges_into, PreprocessScratch};
 use crate::reference::resample::{
-    model_aux_into, model_color, resample_aux_checked, resample_aux_into,
+    model_aux_swap, model_color, resample_aux_checked, resample_aux_into,
     resample_color_linear_into, ModelResRef, ResamplePlans,
 };
 
@@ -26,6 +26,10 @@ pub struct CpuPreprocessor {
     color_lr: ImageF32,
     /// (width, height, format) of the last uploaded frame: the frame the compositor must be given.
     uploaded_as: Option<(u32, u32, ColorFormat)>,
+    /// Whether [`Self::process`] has handed the last upload's model-size planes over (by exchange,
+    /// not copy: `color_lr` and `aux` then hold the destination's old planes until the next
+    /// upload).
+    handed_over: bool,
     scratch: PreprocessScratch,
     /// The model-size depth (view z), normals and motion, resampled at upload straight from the
     /// submitted planes: only the model-size planes are read after the preprocess (the compositor's
@@ -118,6 +122,14 @@ impl AuxResampler {
         [rd.then_some(d), rn.then_some(n), rm.then_some(m)]
     }
 
+    /// [`Self::planes`] to be taken (`resample::model_aux_swap`): what a caller leaves in them is
+    /// overwritten by the next [`Self::resample`].
+    pub fn planes_mut(&mut self) -> [Option<&mut ImageF32>; 3] {
+        let [d, n, m] = &mut self.aux;
+        let [rd, rn, rm] = self.ready;
+        [rd.then_some(d), rn.then_some(n), rm.then_some(m)]
+    }
+
     /// Which of depth, normals and motion the last frame had.
     pub fn present(&self) -> [bool; 3] {
         self.ready
@@ -137,6 +149,7 @@ impl CpuPreprocessor {
             decoded: ImageF32::new(0, 0, 4),
             color_lr: ImageF32::new(0, 0, 4),
             uploaded_as: None,
+            handed_over: false,
             scratch: PreprocessScratch::default(),
             aux: AuxResampler::default(),
         })
@@ -163,6 +176,7 @@ impl CpuPreprocessor {
         let plans = &mut self.scratch.plans;
         resample_color_linear_into(color, &self.cfg, plans, &mut self.color_lr);
         self.uploaded_as = Some((frame.width, frame.height, frame.format));
+        self.handed_over = false;
         Ok(())
     }
 
@@ -184,7 +198,9 @@ impl CpuPreprocessor {
         Ok(ColorRows::new(frame, &self.decoded))
     }
 
-    /// Resample + encode + edges of the last decoded frame into `dst`.
+    /// Resample + encode + edges of the last uploaded frame into `dst`, once per upload: the
+    /// upload's model-size planes trade places with `dst`'s rather than being copied (3.25 MB a
+    /// frame at 256x256), so a second call before the next upload is an error.
     pub fn process(&mut self, dst: &mut ModelResRef) -> Result<()> {
         if self.uploaded_as.is_none() {
             return Err(crate::Error::config(
@@ -192,9 +208,16 @@ impl CpuPreprocessor {
                 "call CpuPreprocessor::upload before process",
             ));
         }
-        dst.color_linear.clone_from(&self.color_lr);
+        if self.handed_over {
+            return Err(crate::Error::config(
+                "the uploaded frame has already been processed",
+                "upload the frame again before processing it into another destination",
+            ));
+        }
+        self.handed_over = true;
+        std::mem::swap(&mut dst.color_linear, &mut self.color_lr);
         model_color(dst, &self.cfg);
-        model_aux_into(self.aux.planes(), &self.cfg, dst);
+        model_aux_swap(self.aux.planes_mut(), &self.cfg, dst);
         model_edges_into(&self.cfg, &mut self.scratch, dst);
         Ok(())
     }
@@ -341,6 +364,16 @@ mod tests {
         let want = model_inputs(&decode_frame(&float_frame), &cfg);
         assert_eq!(got.color_linear, want.color_linear);
         assert_eq!(got.color, want.color);
+        // The upload's planes were handed over: a second process is refused and leaves the
+        // first one's result alone; after the next upload it runs again.
+        let mut again = ModelResRef::new(8, 4);
+        let err = pre.process(&mut again).unwrap_err().to_string();
+        assert!(err.contains("already been processed"), "{err}");
+        assert_eq!(got.color_linear, want.color_linear);
+        pre.upload(&float_frame).unwrap();
+        pre.process(&mut again).unwrap();
+        assert_eq!(again.color_linear, want.color_linear);
+        assert_eq!(again.color, want.color);
     }
 
     /// Bad G-buffer values (each kind the sanitizer replaces, in the first, a middle and the last

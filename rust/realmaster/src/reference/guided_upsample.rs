@@ -874,6 +874,16 @@ unsafe fn lerp_rows_avx2(top: &[f32], bottom: &[f32], f: f32, out: &mut [f32]) {
     lerp_rows(top, bottom, f, out)
 }
 
+/// [`lerp_rows`] in 16 lanes (the same fused multiply-add per value: the same bits).
+///
+/// # Safety
+/// AVX-512 F and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,avx512f")]
+unsafe fn lerp_rows_avx512(top: &[f32], bottom: &[f32], f: f32, out: &mut [f32]) {
+    lerp_rows(top, bottom, f, out)
+}
+
 thread_local! {
     /// A full-resolution row's coefficients at model width: its two model rows lerped along y.
     static ROW: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -960,6 +970,12 @@ impl GuidedRows<'_> {
             v.resize(row_len, 0.0);
             let top = &self.coeffs[ry.i0 as usize * row_len..][..row_len];
             let bottom = &self.coeffs[ry.i1 as usize * row_len..][..row_len];
+            #[cfg(target_arch = "x86_64")]
+            if self.vbmi {
+                // SAFETY: `use_vbmi` found AVX-512 F on this CPU, `use_avx2` FMA.
+                unsafe { lerp_rows_avx512(top, bottom, ry.f, &mut v) };
+                return f(&v);
+            }
             #[cfg(target_arch = "x86_64")]
             if self.avx2 {
                 // SAFETY: `use_avx2` found AVX2 and FMA on this CPU.
