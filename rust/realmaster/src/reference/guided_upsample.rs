@@ -1252,7 +1252,7 @@ const BLOCK: usize = 8 * LANES;
 
 /// [`apply_encode_srgb8_avx2`] 64 pixels (eight full chunks) at a time: the 256 source bytes
 /// permuted into one register of 64 bytes per channel (red, green, blue), each table's byte-plane
-/// lookup (`byte_lut::vbmi::lookup_n`) gives the three channels' linear and perceptual values,
+/// lookup (`byte_lut::vbmi::lookup_dealt`) gives the three channels' linear and perceptual values,
 /// each pair of chunks' residual and blend run in 16 lanes ([`blend_x16`]: the AVX2 build's
 /// operations over the union of their model columns), and the 64 blended pixels are encoded
 /// together without table gathers (`blend::vbmi::srgb3x64`). Each table is read once
@@ -1339,8 +1339,9 @@ unsafe fn apply_encode_srgb8_vbmi(
             _mm512_shuffle_i32x4::<0xDD>(t0, t1),
             _mm512_shuffle_i32x4::<0x88>(t2, t3),
         ];
-        let g = vbmi::lookup_n(lin_lut, rgb);
-        let q = vbmi::lookup_n(per_lut, rgb);
+        let dealt = [vbmi::deal(rgb[0]), vbmi::deal(rgb[1]), vbmi::deal(rgb[2])];
+        let g = vbmi::lookup_dealt(lin_lut, dealt);
+        let q = vbmi::lookup_dealt(per_lut, dealt);
         // Per group of 16 pixels (two chunks): the residual and blend in 16 lanes.
         let mut x = [[_mm512_setzero_ps(); 4]; 3];
         for m in 0..4 {
