@@ -137,6 +137,23 @@ pub(crate) mod vbmi {
         out
     }
 
+    /// Byte planes `p` (bytes 0-3 of 64 words), each [`deal`]t, as the 64 words in order (4
+    /// registers of 16): the four bytes of 16 RGBA pixels per register, ready to store.
+    ///
+    /// # Safety
+    /// AVX-512 F and BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    pub(crate) unsafe fn words_dealt(p: [__m512i; 4]) -> [__m512i; 4] {
+        let w = words(p);
+        [
+            _mm512_castps_si512(w[0]),
+            _mm512_castps_si512(w[1]),
+            _mm512_castps_si512(w[2]),
+            _mm512_castps_si512(w[3]),
+        ]
+    }
+
     /// Byte planes `p` as 32-bit words in lane order: register `j` holds, in its 128-bit lane
     /// `L`, entries `16 L + 4 j .. 16 L + 4 j + 4` (for 16 RGBA pixels: pixel `4 L + j`).
     ///

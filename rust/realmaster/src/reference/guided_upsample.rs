@@ -1355,23 +1355,15 @@ unsafe fn apply_encode_srgb8_vbmi(
             }
         }
         let b = super::blend::vbmi::srgb3x64(x);
-        // Pixel m of each group of 16: its three bytes widened to 32-bit lanes, shifted into
-        // place beside the source's alpha bits as they are (see `apply_encode_srgb8_avx2`).
-        let mut lanes = [[_mm_setzero_si128(); 3]; 4];
-        for k in 0..3 {
-            lanes[0][k] = _mm512_castsi512_si128(b[k]);
-            lanes[1][k] = _mm512_extracti32x4_epi32::<1>(b[k]);
-            lanes[2][k] = _mm512_extracti32x4_epi32::<2>(b[k]);
-            lanes[3][k] = _mm512_extracti32x4_epi32::<3>(b[k]);
-        }
+        // The three byte planes dealt and interleaved: register m holds pixels 16 m .. 16 m + 16
+        // as RGB(A) words (alpha 0), beside the source's alpha bits as they are (see
+        // `apply_encode_srgb8_avx2`).
+        let zero = _mm512_setzero_si512();
+        let px = vbmi::words_dealt([vbmi::deal(b[0]), vbmi::deal(b[1]), vbmi::deal(b[2]), zero]);
         let dst = out.as_mut_ptr().add(4 * x0);
         for m in 0..4 {
-            let r = _mm512_cvtepu8_epi32(lanes[m][0]);
-            let g = _mm512_slli_epi32::<8>(_mm512_cvtepu8_epi32(lanes[m][1]));
-            let b = _mm512_slli_epi32::<16>(_mm512_cvtepu8_epi32(lanes[m][2]));
             let a = _mm512_and_si512(raw[m], alpha_bits);
-            let px = _mm512_or_si512(_mm512_or_si512(r, g), _mm512_or_si512(b, a));
-            _mm512_storeu_si512(dst.add(64 * m) as *mut _, px);
+            _mm512_storeu_si512(dst.add(64 * m) as *mut _, _mm512_or_si512(px[m], a));
         }
         i += BLOCK / LANES;
     }
