@@ -127,9 +127,7 @@ pub(crate) mod vbmi {
                 planes[n][k] = _mm512_mask_blend_epi8(top[n], lo, hi);
             }
         }
-        // Register j, 128-bit lane L of `words` holds the entries at bytes 16 L + 4 j .. + 4,
-        // which `deal` filled with indices 16 j + 4 L .. + 4: register j is entries 16 j .. 16 j
-        // + 16 in order.
+        // Dealt indices: `words` gives the entries in order.
         let mut out = [[_mm512_setzero_ps(); 4]; N];
         for n in 0..N {
             out[n] = words(planes[n]);
@@ -137,31 +135,15 @@ pub(crate) mod vbmi {
         out
     }
 
-    /// Byte planes `p` (bytes 0-3 of 64 words), each [`deal`]t, as the 64 words in order (4
-    /// registers of 16): the four bytes of 16 RGBA pixels per register, ready to store.
-    ///
-    /// # Safety
-    /// AVX-512 F and BW.
-    #[target_feature(enable = "avx512f,avx512bw")]
-    #[inline]
-    pub(crate) unsafe fn words_dealt(p: [__m512i; 4]) -> [__m512i; 4] {
-        let w = words(p);
-        [
-            _mm512_castps_si512(w[0]),
-            _mm512_castps_si512(w[1]),
-            _mm512_castps_si512(w[2]),
-            _mm512_castps_si512(w[3]),
-        ]
-    }
-
     /// Byte planes `p` as 32-bit words in lane order: register `j` holds, in its 128-bit lane
-    /// `L`, entries `16 L + 4 j .. 16 L + 4 j + 4` (for 16 RGBA pixels: pixel `4 L + j`).
+    /// `L`, entries `16 L + 4 j .. 16 L + 4 j + 4` (for 16 RGBA pixels: pixel `4 L + j`). Planes
+    /// [`deal`]t first come out in order (register `j`: entries `16 j .. 16 j + 16`).
     ///
     /// # Safety
     /// AVX-512 F and BW.
     #[target_feature(enable = "avx512f,avx512bw")]
     #[inline]
-    unsafe fn words([p0, p1, p2, p3]: [__m512i; 4]) -> [__m512; 4] {
+    pub(crate) unsafe fn words([p0, p1, p2, p3]: [__m512i; 4]) -> [__m512; 4] {
         let (a, b) = (_mm512_unpacklo_epi8(p0, p1), _mm512_unpackhi_epi8(p0, p1));
         let (c, d) = (_mm512_unpacklo_epi8(p2, p3), _mm512_unpackhi_epi8(p2, p3));
         [

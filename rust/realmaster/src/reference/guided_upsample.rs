@@ -1359,11 +1359,12 @@ unsafe fn apply_encode_srgb8_vbmi(
         // as RGB(A) words (alpha 0), beside the source's alpha bits as they are (see
         // `apply_encode_srgb8_avx2`).
         let zero = _mm512_setzero_si512();
-        let px = vbmi::words_dealt([vbmi::deal(b[0]), vbmi::deal(b[1]), vbmi::deal(b[2]), zero]);
+        let px = vbmi::words([vbmi::deal(b[0]), vbmi::deal(b[1]), vbmi::deal(b[2]), zero]);
         let dst = out.as_mut_ptr().add(4 * x0);
         for m in 0..4 {
             let a = _mm512_and_si512(raw[m], alpha_bits);
-            _mm512_storeu_si512(dst.add(64 * m) as *mut _, _mm512_or_si512(px[m], a));
+            let px = _mm512_or_si512(_mm512_castps_si512(px[m]), a);
+            _mm512_storeu_si512(dst.add(64 * m) as *mut _, px);
         }
         i += BLOCK / LANES;
     }

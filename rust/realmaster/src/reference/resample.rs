@@ -649,39 +649,22 @@ fn zero_plane(img: &mut ImageF32, w: u32, h: u32, c: u32) {
 /// The depth, normals and motion of `out` from finished model-size planes (as
 /// [`resample_aux_into`] makes them: view z, unit normals, motion in model pixels), zero where a
 /// plane is None or not the model's size, with the depth encoded and the edges plane sized: what
-/// [`resample_decoded_aux_into`] gives for a frame with those planes.
-pub fn model_aux_into(
-    planes: [Option<&ImageF32>; 3],
-    cfg: &PreprocessConfig,
-    out: &mut ModelResRef,
-) {
-    model_aux_with(planes, cfg, out, |dst, src| dst.clone_from(src));
-}
-
-/// [`model_aux_into`] by exchange rather than copy: each plane of the model's shape trades places
-/// with `out`'s (the caller's plane then holds `out`'s previous one). The CPU preprocessor hands
-/// its upload's planes over this way (2.25 MB less copied per frame at 256x256).
+/// [`resample_decoded_aux_into`] gives for a frame with those planes. Each plane of the model's
+/// shape trades places with `out`'s rather than being copied (the caller's plane then holds
+/// `out`'s previous one): the CPU preprocessor hands its upload's planes over this way (2.25 MB a
+/// frame at 256x256).
 pub fn model_aux_swap(
-    planes: [Option<&mut ImageF32>; 3],
+    [depth_z, normals, motion]: [Option<&mut ImageF32>; 3],
     cfg: &PreprocessConfig,
     out: &mut ModelResRef,
-) {
-    model_aux_with(planes, cfg, out, std::mem::swap);
-}
-
-fn model_aux_with<P: std::ops::Deref<Target = ImageF32>>(
-    [depth_z, normals, motion]: [Option<P>; 3],
-    cfg: &PreprocessConfig,
-    out: &mut ModelResRef,
-    mut put: impl FnMut(&mut ImageF32, P),
 ) {
     let (mw, mh) = (cfg.model_width, cfg.model_height);
     let depth_z = depth_z.filter(|i| i.has_shape(mw, mh, 1));
     let normals = normals.filter(|i| i.has_shape(mw, mh, 4));
     let motion = motion.filter(|i| i.has_shape(mw, mh, 4));
     let (has_depth, has_normals) = (depth_z.is_some(), normals.is_some());
-    let mut set = |dst: &mut ImageF32, src: Option<P>, c: u32| match src {
-        Some(src) => put(dst, src),
+    let set = |dst: &mut ImageF32, src: Option<&mut ImageF32>, c: u32| match src {
+        Some(src) => std::mem::swap(dst, src),
         None => zero_plane(dst, mw, mh, c),
     };
     set(&mut out.depth_z, depth_z, 1);
