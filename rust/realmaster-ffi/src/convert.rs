@@ -147,7 +147,7 @@ pub fn light_from_ffi(l: &Light) -> Result<Option<rm::SceneLight>, Status> {
     }
     rm::SceneLight::new(l.sun, l.up)
         .map(Some)
-        .map_err(|e| status(StatusCode::InvalidFrame, &e.to_string()))
+        .map_err(|e| status(StatusCode::InvalidFrame, e.to_string()))
 }
 
 /// The core's light as C++ sees it (`present` false for none).

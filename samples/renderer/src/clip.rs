@@ -356,7 +356,7 @@ pub fn write_clip(
         meta,
     };
     let mut writer = SequenceWriter::create(out, seq_spec)?;
-    writer.set_light(crate::export::sequence_light(&spec, &clip.scene)?)?;
+    writer.set_light(crate::export::sequence_light(spec, &clip.scene)?)?;
     for i in 0..spec.frames {
         let t = std::time::Instant::now();
         let f = clip.frame(i)?;

@@ -138,7 +138,7 @@ impl ExposureLock {
     /// are not finite are left as they are (the caller's fault check sees them) and measured by
     /// neither side. Returns the correction applied, in stops.
     pub fn apply(&mut self, rgb: &mut [f32], engine: &[f32], prompt: &[f32]) -> f32 {
-        if rgb.len() != engine.len() || rgb.is_empty() || rgb.len() % 3 != 0 {
+        if rgb.len() != engine.len() || rgb.is_empty() || !rgb.len().is_multiple_of(3) {
             return 0.0;
         }
         let key = match self.cached_key {

@@ -68,13 +68,12 @@ impl Resolution {
     }
 
     /// Whether the model accepts an input of `w × h`.
-    // `%` rather than is_multiple_of: the workspace declares rust-version 1.85.
-    #[allow(clippy::manual_is_multiple_of)]
     pub fn accepts(&self, w: u32, h: u32) -> bool {
         match self {
             Resolution::Fixed { size } => size[0] == w && size[1] == h,
             Resolution::Dynamic { multiple_of, .. } => {
-                w > 0 && h > 0 && w % (*multiple_of).max(1) == 0 && h % (*multiple_of).max(1) == 0
+                let m = (*multiple_of).max(1);
+                w > 0 && h > 0 && w.is_multiple_of(m) && h.is_multiple_of(m)
             }
         }
     }
